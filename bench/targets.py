@@ -1,0 +1,421 @@
+"""Start and stop what the benchmark measures: the mock upstream, nginx and Relaygate.
+
+Every child runs in its own process group and is registered in `Children`, whose `stop_all()`
+(called from run.py's `finally`, also on Ctrl-C and SIGTERM) kills each group by its id.
+"""
+
+from __future__ import annotations
+
+import grp
+import http.client
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+CHAT_PATH = "/v1/chat/completions"
+BENCH_USER = "bench@example.com"
+BENCH_METADATA = '{"app":"bench"}'
+UPSTREAM_KEY = "sk-bench-upstream-key"
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class TargetError(RuntimeError):
+    """A target could not be started or did not answer as expected."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_prefix(cpus: str | None) -> list[str]:
+    """`taskset -c <cpus>` as a command prefix, or nothing when not pinning."""
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file ('' if missing)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class Children:
+    """The processes this run started; each in its own process group."""
+
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, cmd: list[str], log: Path, env: Mapping[str, str] | None = None,
+              cwd: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start `cmd` with stdout+stderr to `log`."""
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+            )
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+        """SIGTERM the process group of `proc`, SIGKILL it after `grace_s`."""
+        if proc.poll() is None:
+            _killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        _killpg(proc.pid, signal.SIGKILL)  # leftovers of the group (e.g. workers)
+        if proc.poll() is None:
+            proc.wait()
+        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
+    def stop_all(self) -> None:
+        """Stop every registered process, newest first."""
+        for _, proc in reversed(list(self.procs)):
+            self.stop(proc)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# ----------------------------------------------------------------------------- process stats
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def rss_mib(root: int) -> float:
+    """Resident memory of the process tree under `root`, MiB."""
+    total_kib = 0
+    for pid in process_tree(root):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024.0
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time of the live process tree under `root`, seconds."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / _CLK_TCK
+
+
+# ----------------------------------------------------------------------------- HTTP helpers
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None = None,
+                 headers: Mapping[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    """One request on a fresh connection; (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def stream_ttfb(port: int, body: bytes, headers: Mapping[str, str], timeout: float = 5.0
+                ) -> tuple[float, float, int]:
+    """(seconds to the first `data:` byte, seconds to the end, events) for one streamed request."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        start = time.perf_counter()
+        conn.request("POST", CHAT_PATH, body=body, headers=dict(headers))
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise TargetError(f"stream answered {resp.status}: {resp.read()[:300]!r}")
+        first = resp.read1(65536)
+        ttfb = time.perf_counter() - start
+        rest = resp.read()
+        total = time.perf_counter() - start
+        data = first + rest
+        return ttfb, total, sum(1 for line in data.split(b"\n") if line.startswith(b"data:"))
+    finally:
+        conn.close()
+
+
+def wait_until(check: Callable[[], bool], proc: subprocess.Popen[bytes] | None, log: Path | None,
+               what: str, timeout_s: float = 30.0, interval_s: float = 0.005) -> float:
+    """Poll `check` until it is true; seconds waited. Fails early if `proc` dies."""
+    start = time.perf_counter()
+    while True:
+        try:
+            if check():
+                return time.perf_counter() - start
+        except (OSError, http.client.HTTPException):
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise TargetError(f"{what} exited with {proc.returncode} before it was ready\n"
+                              f"{log_tail(log) if log else ''}")
+        if time.perf_counter() - start > timeout_s:
+            raise TargetError(f"{what} not ready after {timeout_s:.0f}s\n{log_tail(log) if log else ''}")
+        time.sleep(interval_s)
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+@dataclass
+class Target:
+    """Something wrk sends chat completions to."""
+
+    name: str
+    label: str
+    port: int
+    model: str
+    token: str | None = None
+    metadata: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+    startup_s: float | None = None
+    rss_idle_mib: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """The chat completions URL."""
+        return f"http://127.0.0.1:{self.port}{CHAT_PATH}"
+
+    @property
+    def pid(self) -> int | None:
+        """The root pid of the proxy's process tree (None for direct)."""
+        return self.proc.pid if self.proc is not None else None
+
+    def headers(self) -> dict[str, str]:
+        """Request headers the benchmark sends to this target."""
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if self.metadata:
+            headers["x-tfy-metadata"] = self.metadata
+        return headers
+
+    def alive(self) -> bool:
+        """True unless the target's process has exited."""
+        return self.proc is None or self.proc.poll() is None
+
+    def check_200(self, body: bytes) -> bool:
+        """One proxied request answered 200."""
+        status, _ = http_request(self.port, "POST", CHAT_PATH, body, self.headers(), timeout=2.0)
+        return status == 200
+
+
+@dataclass
+class Mock:
+    """The running mock upstream."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def set_pace(self, ms: float) -> None:
+        """Switch between burst (0) and paced streams."""
+        status, body = http_request(self.port, "POST", f"/__bench/pace?ms={ms:g}")
+        if status != 200:
+            raise TargetError(f"mock refused pace change: {status} {body!r}")
+
+
+def start_mock(children: Children, tmp: Path, cpus: str | None) -> Mock:
+    """Start bench/mock_upstream.py and wait until it answers."""
+    port = free_port()
+    log = tmp / "mock.log"
+    proc = children.start(
+        "mock",
+        [*cpu_prefix(cpus), sys.executable, str(BENCH_DIR / "mock_upstream.py"), "--port", str(port)],
+        log,
+    )
+    wait_until(lambda: http_request(port, "GET", "/health", timeout=1.0)[0] == 200, proc, log, "mock upstream")
+    return Mock(port, proc, log)
+
+
+def direct_target(mock: Mock, model: str) -> Target:
+    """wrk straight to the mock: the floor every proxy is compared with."""
+    return Target("direct", "direct (wrk → mock, no proxy)", mock.port, model)
+
+
+def nginx_config(tmp: Path, listen_port: int, upstream_port: int) -> str:
+    """nginx.conf: 1 worker, proxy_pass with upstream keepalive, no buffering (SSE relayed)."""
+    user = ""
+    if os.geteuid() == 0:  # a root master would drop workers to 'nobody'; stay the current user
+        user = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
+    return f"""{user}
+worker_processes 1;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; multi_accept on; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    upstream mock {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 128;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{listen_port} backlog=4096;
+        location / {{
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_request_buffering on;
+            proxy_read_timeout 60s;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(children: Children, tmp: Path, mock: Mock, cpus: str | None, nginx_bin: str,
+                probe_body: bytes, model: str) -> Target:
+    """Start nginx in the foreground (`daemon off`) with a generated config in `tmp`."""
+    port = free_port()
+    prefix = tmp / "nginx"
+    prefix.mkdir(exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_config(prefix, port, mock.port))
+    log = tmp / "nginx.log"
+    cmd = [*cpu_prefix(cpus), nginx_bin, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "nginx-error.log"),
+           "-g", f"daemon off; pid {prefix / 'nginx.pid'};"]
+    target = Target("nginx", "nginx proxy_pass (1 worker)", port, model, log=log)
+    start = time.perf_counter()
+    target.proc = children.start("nginx", cmd, log)
+    wait_until(lambda: target.check_200(probe_body), target.proc, log, "nginx", timeout_s=15)
+    target.startup_s = time.perf_counter() - start
+    return target
+
+
+def relaygate_command() -> list[str] | None:
+    """How to run the relaygate CLI, or None when it is not installed."""
+    exe = shutil.which("relaygate")
+    if exe:
+        return [exe]
+    try:
+        import relaygate.cli  # noqa: F401
+    except Exception:  # noqa: BLE001 - any import failure means "not runnable"
+        return None
+    return [sys.executable, "-c", "import sys; from relaygate.cli import main; sys.exit(main())"]
+
+
+def relaygate_yaml(mock_port: int) -> str:
+    """The provider-account manifest the benchmark serves."""
+    return f"""type: provider-account/openai
+name: bench-openai
+base_url: http://127.0.0.1:{mock_port}/v1
+auth_data: {{type: api-key, api_key: {UPSTREAM_KEY}}}
+collaborators: [{{subject: "user:{BENCH_USER}", role_id: provider-account-access}}]
+integrations:
+  - name: gpt-4o
+    type: integration/model/openai
+    model_id: gpt-4o
+    model_types: [chat]
+"""
+
+
+def create_token(cli: list[str], db_url: str, tmp: Path) -> str:
+    """`relaygate tokens create`; the token is the last line of stdout."""
+    cmd = [*cli, "tokens", "create", "--user", BENCH_USER, "--database-url", db_url]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp, stdin=subprocess.DEVNULL)
+    lines = [line.strip() for line in res.stdout.splitlines() if line.strip()]
+    if res.returncode != 0 or not lines:
+        raise TargetError(f"`{' '.join(cmd)}` failed ({res.returncode}):\n{res.stdout[-1000:]}{res.stderr[-2000:]}")
+    return lines[-1]
+
+
+def start_relaygate(children: Children, tmp: Path, mock: Mock, cpus: str | None, server: str,
+                    probe_body: bytes, name: str = "relaygate") -> Target:
+    """Create a token, start Relaygate (uvicorn via `relaygate serve`, or granian) and time it to a 200."""
+    cli = relaygate_command()
+    if cli is None:
+        raise TargetError("relaygate is not installed: run `pip install -e /work/main` (then `relaygate --help`)")
+    work = tmp / name
+    work.mkdir(exist_ok=True)
+    config = work / "bench.yaml"
+    config.write_text(relaygate_yaml(mock.port))
+    db_url = f"sqlite:///{work / 'bench.db'}"
+    token = create_token(cli, db_url, work)
+    port = free_port()
+    log = tmp / f"{name}.log"
+    env = dict(os.environ, RELAYGATE_CONFIG=str(config), RELAYGATE_DATABASE_URL=db_url)
+    if server == "granian":
+        granian = shutil.which("granian")
+        if granian is None:
+            raise TargetError("granian is not installed (`pip install granian` to measure it)")
+        cmd = [granian, "--interface", "asgi", "--factory", "relaygate.app:app_from_env",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        label = "Relaygate on granian (1 worker)"
+    else:
+        cmd = [*cli, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+               "--database-url", db_url]
+        if _serve_accepts(cli, "--workers"):
+            cmd += ["--workers", "1"]
+        label = "Relaygate (uvicorn, 1 worker)"
+    target = Target(name, label, port, "bench-openai/gpt-4o", token=token, metadata=BENCH_METADATA, log=log)
+    start = time.perf_counter()
+    target.proc = children.start(name, [*cpu_prefix(cpus), *cmd], log, env=env, cwd=work)
+    wait_until(lambda: target.check_200(probe_body), target.proc, log, name, timeout_s=60)
+    target.startup_s = time.perf_counter() - start
+    return target
+
+
+def _serve_accepts(cli: list[str], flag: str) -> bool:
+    try:
+        res = subprocess.run([*cli, "serve", "--help"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return flag in res.stdout
+
+
+def quote_query(value: str) -> str:
+    """URL-quote a query value."""
+    return urllib.parse.quote(value, safe="")

@@ -1,0 +1,7 @@
+"""`python -m relaygate` is the `relaygate` command."""
+
+import sys
+
+from relaygate.cli import main
+
+sys.exit(main())

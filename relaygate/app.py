@@ -1,0 +1,190 @@
+"""The ASGI application: dispatch, the error boundary, and the lifespan that owns every resource.
+
+`build_app(settings)` returns a raw ASGI callable (no framework on the hot path). Resources (the
+upstream session, the log sink, the token store, the config watcher) open in lifespan startup and
+close in shutdown, after uvicorn has drained in-flight requests, so the log queue flushes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+import aiohttp
+
+from relaygate.auth.authenticator import Authenticator
+from relaygate.auth.store import SQLiteTokenStore, TokenStore
+from relaygate.config.compile import Snapshot, empty_snapshot, load_snapshot
+from relaygate.config.watch import ConfigWatcher
+from relaygate.context import RequestContext
+from relaygate.errors import GatewayError, MethodNotAllowed, NotFound
+from relaygate.handlers import llm, meta
+from relaygate.http.body import ClientDisconnected
+from relaygate.http.dispatch import build_routes
+from relaygate.http.headers import header
+from relaygate.http.responses import send_error
+from relaygate.http.types import Receive, Scope, Send
+from relaygate.observe.record import record_from_context
+from relaygate.observe.sink import LogSink
+from relaygate.observe.store.sqlite import SQLiteLogStore
+from relaygate.providers.base import UpstreamCall, UpstreamResponse
+from relaygate.settings import Settings
+from relaygate.upstream.session import create_session
+
+log = logging.getLogger("relaygate")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class Gateway:
+    """The state one process serves from: the current snapshot and the long-lived resources."""
+
+    def __init__(self, settings: Settings, snapshot: Snapshot, token_store: TokenStore) -> None:
+        self.settings = settings
+        self.snapshot = snapshot
+        self.token_store = token_store
+        self.authenticator = Authenticator(token_store, cache_ttl=settings.token_cache_ttl)
+        self.sink = LogSink(SQLiteLogStore(settings.database_url), max_queue=settings.log_queue_size)
+        self.session: aiohttp.ClientSession | None = None
+        self.watcher: ConfigWatcher | None = None
+
+    async def start(self) -> None:
+        self.session = create_session(self.settings.stream_idle_timeout)
+        await self.sink.start()
+        if self.settings.config_path and self.settings.watch_config:
+            self.watcher = ConfigWatcher(self.settings.config_path, self.swap_snapshot)
+            self.watcher.start()
+
+    async def stop(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.stop()
+        if self.session is not None:
+            await self.session.close()
+        await self.sink.close()
+        self.token_store.close()
+
+    def swap_snapshot(self, snapshot: Snapshot) -> None:
+        """Atomic reference swap: in-flight requests finish on the snapshot they started with."""
+        self.snapshot = snapshot
+
+    async def adapter_open(self, call: UpstreamCall) -> UpstreamResponse:
+        assert self.session is not None
+        return await call.target.adapter.open(self.session, call)
+
+    def readiness_problems(self) -> list[str]:
+        problems = []
+        if self.session is None or self.session.closed:
+            problems.append("upstream session not open")
+        if not self.sink.running:
+            problems.append("log writer not running")
+        return problems
+
+
+class App:
+    """Raw ASGI entry point: one dict lookup routes a request; every error leaves OpenAI-shaped."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.routes = build_routes()
+        self.gateway: Gateway | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.gateway = await open_gateway(self.settings)
+                except Exception as exc:  # a config or database problem: refuse to start, say why
+                    log.error("startup failed: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.gateway is not None:
+                    await self.gateway.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gateway = self.gateway
+        assert gateway is not None, "lifespan startup has not run"
+        incoming = header(scope, b"x-request-id")
+        if incoming is not None and _SAFE_REQUEST_ID.match(incoming.decode("latin-1")):
+            request_id = incoming.decode("latin-1")
+        else:
+            request_id = os.urandom(12).hex()
+        path: str = scope["path"]
+        ctx = RequestContext(request_id, scope["method"], path)
+        base_headers = [(b"x-request-id", request_id.encode("latin-1"))]
+        route = self.routes.get(path)
+        try:
+            if route is None:
+                raise NotFound(f"no such endpoint: {scope['method']} {path}", code="unknown_url")
+            if scope["method"] not in route.methods:
+                raise MethodNotAllowed(f"{path} accepts {', '.join(sorted(route.methods))}")
+            if route.kind == "llm":
+                assert route.operation is not None
+                await llm.handle(gateway, scope, receive, send, route.operation, ctx, base_headers)
+            elif route.kind == "models":
+                await meta.models(gateway, scope, send, ctx, base_headers)
+            elif route.kind == "health":
+                await meta.health(send, base_headers)
+            else:
+                await meta.ready(gateway, send, base_headers)
+        except GatewayError as exc:
+            ctx.status = exc.status
+            ctx.error_type = exc.type
+            ctx.error_message = exc.message
+            await _send_error_safely(send, exc, base_headers)
+        except ClientDisconnected:
+            ctx.status = 499
+            ctx.error_type = "client_disconnected"
+        except Exception:
+            log.exception("unhandled error serving %s %s (request %s)", scope["method"], path, request_id)
+            ctx.status = 500
+            ctx.error_type = "internal_error"
+            await _send_error_safely(send, GatewayError("internal gateway error"), base_headers)
+        finally:
+            if route is not None and route.kind == "llm":
+                started = time.perf_counter()
+                gateway.sink.submit(record_from_context(ctx, gateway.settings.log_body_max_bytes))
+                ctx.timings.logging = (time.perf_counter() - started) * 1000.0
+
+
+async def _send_error_safely(send: Send, error: GatewayError, headers: list[tuple[bytes, bytes]]) -> None:
+    """Send an error unless the response already started or the client is gone."""
+    try:
+        await send_error(send, error, headers)
+    except Exception:  # response already started or connection closed: nothing more to say
+        pass
+
+
+async def open_gateway(settings: Settings) -> Gateway:
+    """Load config, open stores and the upstream pool; raises with a clear message on bad config."""
+    if settings.config_path:
+        snapshot = await asyncio.to_thread(load_snapshot, settings.config_path)
+    else:
+        snapshot = empty_snapshot()
+        log.warning("no --config given: serving with no models configured")
+    token_store = await asyncio.to_thread(SQLiteTokenStore, settings.database_url)
+    gateway = Gateway(settings, snapshot, token_store)
+    await gateway.start()
+    log.info("relaygate ready: %d models from %s", len(snapshot.models), settings.config_path or "(none)")
+    return gateway
+
+
+def build_app(settings: Settings) -> App:
+    """The ASGI app for these settings."""
+    return App(settings)
+
+
+def app_from_env() -> App:
+    """Factory for ASGI servers (`uvicorn --factory relaygate.app:app_from_env`): settings from env."""
+    return build_app(Settings.from_env())

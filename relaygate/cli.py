@@ -1,0 +1,221 @@
+"""`relaygate` command line: serve | check | tokens | logs.
+
+Every subcommand reads RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from relaygate.database import DatabaseURLError
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="manifest file or directory (env RELAYGATE_CONFIG)")
+    parser.add_argument("--database-url", help="sqlite:///PATH (env RELAYGATE_DATABASE_URL; "
+                        "default sqlite:///./relaygate.db)")
+    parser.add_argument("--redis-url", help="redis://HOST:PORT (env RELAYGATE_REDIS_URL)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relaygate", description="Relaygate, a self-hosted AI gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    _add_common(serve)
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, default=None, help="worker processes sharing the port")
+    serve.add_argument("--no-watch", action="store_true", help="do not reload the config on change")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    check = sub.add_parser("check", help="validate manifests; exit 1 listing every problem")
+    check.add_argument("-f", "--file", required=True, dest="path", help="file or directory to validate")
+
+    tokens = sub.add_parser("tokens", help="create, list and revoke access tokens")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
+    create = tokens_sub.add_parser("create", help="create a token (printed once, on the last line)")
+    _add_common(create)
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="personal token for this user email")
+    who.add_argument("--virtual-account", help="token for this virtual account")
+    create.add_argument("--name", help="a label for the token")
+    create.add_argument("--expires-in", help="lifetime such as 30d, 12h, 90m (default: never)")
+    listing = tokens_sub.add_parser("list", help="list tokens (ids only, never secrets)")
+    _add_common(listing)
+    revoke = tokens_sub.add_parser("revoke", help="revoke a token by id")
+    _add_common(revoke)
+    revoke.add_argument("id", help="token id (the part after rg-, or the whole rg-<id>)")
+
+    logs = sub.add_parser("logs", help="recent request-log rows")
+    _add_common(logs)
+    logs.add_argument("--limit", type=int, default=20)
+    logs.add_argument("--json", action="store_true", help="one JSON object per line")
+    logs.add_argument("--model", help="requested or resolved model")
+    logs.add_argument("--user", help="user email or subject")
+    logs.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    from relaygate.database import DEFAULT_DATABASE_URL
+
+    return args.database_url or os.environ.get("RELAYGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def _config_path(args: argparse.Namespace) -> str | None:
+    return getattr(args, "config", None) or os.environ.get("RELAYGATE_CONFIG") or None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from relaygate.config.compile import load_snapshot
+    from relaygate.config.problems import ConfigError
+    from relaygate.server import run
+    from relaygate.settings import Settings
+
+    settings = Settings.from_env(
+        config_path=args.config,
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        watch_config=False if args.no_watch else None,
+    )
+    if settings.config_path:
+        try:
+            load_snapshot(settings.config_path)
+        except ConfigError as exc:
+            print(f"relaygate: the config is invalid, not starting:\n{exc}", file=sys.stderr)
+            return 1
+    return run(settings, log_level=args.log_level)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from relaygate.config.compile import load_snapshot
+    from relaygate.config.problems import ConfigError
+
+    try:
+        snapshot = load_snapshot(args.path)
+    except ConfigError as exc:
+        print(str(exc))
+        print(f"{len(exc.problems)} problem(s) found; nothing would be applied.")
+        return 1
+    except OSError as exc:
+        print(f"{args.path}: cannot read: {exc.strerror or exc}")
+        return 1
+    print(f"OK: {args.path} is valid ({snapshot.summary()})")
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    from relaygate.auth.store import KIND_PERSONAL, KIND_VIRTUAL_ACCOUNT, SQLiteTokenStore
+    from relaygate.auth.tokens import parse_duration
+
+    store = SQLiteTokenStore(_database_url(args))
+    try:
+        if args.tokens_command == "create":
+            expires_at = None
+            if args.expires_in:
+                try:
+                    expires_at = time.time() + parse_duration(args.expires_in)
+                except ValueError as exc:
+                    print(f"relaygate: --expires-in: {exc}", file=sys.stderr)
+                    return 2
+            if args.user:
+                if "@" not in args.user:
+                    print("relaygate: --user takes an email address", file=sys.stderr)
+                    return 2
+                kind, subject = KIND_PERSONAL, f"user:{args.user}"
+            else:
+                problem = _unknown_virtual_account(args)
+                if problem:
+                    print(f"relaygate: {problem}", file=sys.stderr)
+                    return 1
+                kind, subject = KIND_VIRTUAL_ACCOUNT, f"virtualaccount:{args.virtual_account}"
+            token, record = store.create(kind, subject, args.name, expires_at)
+            expiry = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(expires_at)) if expires_at else "never"
+            print(f"Created {kind} token rg-{record.id} for {subject} (expires: {expiry}).")
+            print("Copy it now; it is stored only as a hash and cannot be shown again:")
+            print(token)
+            return 0
+        if args.tokens_command == "list":
+            rows = store.list()
+            now = time.time()
+            print(f"{'ID':<16} {'KIND':<16} {'SUBJECT':<36} {'NAME':<16} {'CREATED':<20} {'EXPIRES':<20} STATUS")
+            for r in rows:
+                status = "revoked" if r.revoked_at else ("expired" if not r.active(now) else "active")
+                print(f"{'rg-' + r.id:<16} {r.kind:<16} {r.subject:<36} {(r.name or '-'):<16} "
+                      f"{_fmt(r.created_at):<20} {_fmt(r.expires_at):<20} {status}")
+            return 0
+        token_id = args.id[3:] if args.id.startswith("rg-") else args.id
+        token_id = token_id[:12] if len(token_id) > 12 else token_id
+        if store.revoke(token_id):
+            print(f"revoked rg-{token_id}")
+            return 0
+        print(f"relaygate: no token with id {args.id}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+def _unknown_virtual_account(args: argparse.Namespace) -> str | None:
+    """With a config at hand, refuse tokens for virtual accounts it does not declare."""
+    path = _config_path(args)
+    if not path:
+        return None
+    from relaygate.config.compile import load_snapshot
+    from relaygate.config.problems import ConfigError
+
+    try:
+        snapshot = load_snapshot(path)
+    except ConfigError as exc:
+        return f"the config is invalid:\n{exc}"
+    if args.virtual_account not in snapshot.virtual_accounts:
+        return f"virtual account '{args.virtual_account}' is not declared in {path}"
+    return None
+
+
+def _fmt(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) if ts else "never"
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from relaygate.observe.query import format_rows, parse_metadata_filters
+    from relaygate.observe.store.sqlite import SQLiteLogStore
+
+    try:
+        metadata = parse_metadata_filters(args.metadata)
+    except ValueError as exc:
+        print(f"relaygate: --metadata: {exc}", file=sys.stderr)
+        return 2
+    store = SQLiteLogStore(_database_url(args))
+    try:
+        rows = store.query(limit=args.limit, model=args.model, user=args.user, metadata=metadata or None)
+    finally:
+        store.close()
+    text = format_rows(rows, as_json=args.json)
+    if text:
+        print(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers = {"serve": cmd_serve, "check": cmd_check, "tokens": cmd_tokens, "logs": cmd_logs}
+    try:
+        return handlers[args.command](args)
+    except DatabaseURLError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Per-request state carried from dispatch to the log row."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from relaygate.providers.base import Target
+
+
+@dataclass(slots=True)
+class Timings:
+    """Stage durations in milliseconds for `server-timing` (SCHEMAS.md stage names)."""
+
+    auth: float = 0.0
+    ratelimit: float = 0.0
+    budget: float = 0.0
+    loadbalance: float = 0.0
+    model: float = 0.0
+    logging: float = 0.0
+
+    def header(self, total_ms: float) -> bytes:
+        """The `server-timing` header value."""
+        return (
+            f"auth;dur={self.auth:.3f}, ratelimit;dur={self.ratelimit:.3f}, budget;dur={self.budget:.3f}, "
+            f"loadbalance;dur={self.loadbalance:.3f}, model;dur={self.model:.3f}, "
+            f"logging;dur={self.logging:.3f}, total;dur={total_ms:.3f}"
+        ).encode()
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the upstream reported them (None when it did not)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Everything the gateway learns about one request while serving it."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float = field(default_factory=time.perf_counter)
+    wall_time: float = field(default_factory=time.time)
+    subject: str | None = None
+    token_id: str | None = None
+    requested_model: str | None = None
+    resolved_model: str | None = None
+    provider: str | None = None
+    model_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    log_bodies: bool = True
+    streaming: bool = False
+    status: int = 0
+    usage: Usage = field(default_factory=Usage)
+    ttft_ms: float | None = None
+    timings: Timings = field(default_factory=Timings)
+    error_type: str | None = None
+    error_message: str | None = None
+    truncated: bool = False
+    target: Target | None = None
+    request_body: bytes | None = None
+    response_body: bytes | None = None
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the request arrived."""
+        return (time.perf_counter() - self.started) * 1000.0

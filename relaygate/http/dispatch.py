@@ -1,0 +1,34 @@
+"""Path tables: every OpenAI-compatible operation under `/api/llm`, `/api/llm/v1` and `/v1`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relaygate.providers.base import OPERATIONS, Operation
+
+API_PREFIXES = ("/api/llm/v1/", "/api/llm/", "/v1/")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a path leads to: an LLM operation, or a named meta endpoint."""
+
+    kind: str  # "llm" | "models" | "health" | "ready"
+    methods: frozenset[str]
+    operation: Operation | None = None
+
+
+def build_routes() -> dict[str, Route]:
+    """Exact-path table (one dict lookup per request); trailing slashes are accepted too."""
+    routes: dict[str, Route] = {}
+    post = frozenset({"POST"})
+    get = frozenset({"GET", "HEAD"})
+    for prefix in API_PREFIXES:
+        for op in OPERATIONS:
+            routes[prefix + op.path] = Route("llm", post, op)
+        routes[prefix + "models"] = Route("models", get)
+    routes["/health"] = Route("health", get)
+    routes["/ready"] = Route("ready", get)
+    for path in list(routes):
+        routes[path + "/"] = routes[path]
+    return routes

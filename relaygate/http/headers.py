@@ -1,0 +1,93 @@
+"""Reading request headers and the `x-tfy-*` request controls."""
+
+from __future__ import annotations
+
+import orjson
+
+from relaygate.errors import BadRequest
+from relaygate.http.types import Scope
+
+METADATA_VALUE_MAX = 128
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """First value of a request header (`name` lower-case); ASGI servers lower-case names."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def parse_metadata(raw: bytes | None) -> dict[str, str]:
+    """`x-tfy-metadata`: a JSON object of string -> string, values at most 128 characters."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("x-tfy-metadata must be a JSON object", code="invalid_metadata", param="x-tfy-metadata")
+    if not isinstance(value, dict):
+        raise BadRequest("x-tfy-metadata must be a JSON object", code="invalid_metadata", param="x-tfy-metadata")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise BadRequest(
+                f"x-tfy-metadata value for {key!r} must be a string",
+                code="invalid_metadata",
+                param="x-tfy-metadata",
+            )
+        if len(item) > METADATA_VALUE_MAX:
+            raise BadRequest(
+                f"x-tfy-metadata value for {key!r} is longer than {METADATA_VALUE_MAX} characters",
+                code="invalid_metadata",
+                param="x-tfy-metadata",
+            )
+    return value
+
+
+def parse_logging_enabled(raw: bytes | None) -> bool:
+    """`x-tfy-logging-config: {"enabled": false}` turns off body logging for one request."""
+    if raw is None or not raw.strip():
+        return True
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest(
+            "x-tfy-logging-config must be a JSON object such as {\"enabled\": false}",
+            code="invalid_logging_config",
+            param="x-tfy-logging-config",
+        )
+    if not isinstance(value, dict) or not isinstance(value.get("enabled", True), bool):
+        raise BadRequest(
+            "x-tfy-logging-config must be a JSON object with a boolean 'enabled'",
+            code="invalid_logging_config",
+            param="x-tfy-logging-config",
+        )
+    return bool(value.get("enabled", True))
+
+
+def parse_timeout_ms(raw: bytes | None, name: str) -> float | None:
+    """A positive millisecond count header (e.g. `x-tfy-request-timeout`) as seconds."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number of milliseconds", code="invalid_header", param=name)
+    if not value > 0 or value != value or value == float("inf"):
+        raise BadRequest(f"{name} must be a positive number of milliseconds", code="invalid_header", param=name)
+    return value / 1000.0
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token from `Authorization: Bearer ...` (or `x-api-key`, as Anthropic clients send it)."""
+    raw = header(scope, b"authorization")
+    if raw is not None:
+        text = raw.decode("latin-1").strip()
+        scheme, _, token = text.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return token.strip() or None
+    raw = header(scope, b"x-api-key")
+    if raw is not None:
+        return raw.decode("latin-1").strip() or None
+    return None

@@ -1,0 +1,118 @@
+"""Server-sent events relayed chunk by chunk, with the usage chunk read and (when unasked) withheld.
+
+The gateway always asks upstreams for usage (`stream_options.include_usage`) so tokens and cost are
+exact; the caller sees the usage chunk only if it asked. Events are split on blank lines; bytes of
+events that carry no usage object pass through untouched (no JSON parse on the common path).
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from relaygate.context import Usage
+
+_USAGE_KEY = b'"usage"'
+_WHITESPACE = b" \t\r\n"
+
+
+def has_usage_object(data: bytes) -> bool:
+    """True when `"usage"` is followed by an object (not `null`) somewhere in the bytes."""
+    start = data.find(_USAGE_KEY)
+    while start != -1:
+        i = start + len(_USAGE_KEY)
+        n = len(data)
+        while i < n and data[i] in _WHITESPACE:
+            i += 1
+        if i < n and data[i] == 58:  # ':'
+            i += 1
+            while i < n and data[i] in _WHITESPACE:
+                i += 1
+            if i < n and data[i] == 123:  # '{'
+                return True
+        start = data.find(_USAGE_KEY, start + 1)
+    return False
+
+
+def read_usage(usage: object, into: Usage) -> None:
+    """Normalise OpenAI (`prompt_tokens`) and newer (`input_tokens`) usage names."""
+    if not isinstance(usage, dict):
+        return
+    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+    completion = usage.get("completion_tokens", usage.get("output_tokens"))
+    if isinstance(prompt, int):
+        into.input_tokens = prompt
+    if isinstance(completion, int):
+        into.output_tokens = completion
+    elif isinstance(prompt, int) and into.output_tokens is None:
+        into.output_tokens = 0  # embeddings and moderations produce no output tokens
+
+
+class StreamFilter:
+    """Splits an SSE byte stream into whole events, records usage and drops the unasked usage chunk."""
+
+    __slots__ = ("_buffer", "_wants_usage", "usage", "saw_done", "events")
+
+    def __init__(self, wants_usage: bool, usage: Usage) -> None:
+        self._buffer = b""
+        self._wants_usage = wants_usage
+        self.usage = usage
+        self.saw_done = False
+        self.events = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes to send on for this upstream chunk (whole events only; a partial event waits)."""
+        data = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        cut = data.rfind(b"\n\n")
+        if cut == -1:
+            self._buffer = data
+            return b""
+        complete, self._buffer = data[: cut + 2], data[cut + 2 :]
+        self.events += complete.count(b"\n\n")
+        if b"[DONE]" in complete:
+            self.saw_done = True
+        if not has_usage_object(complete):
+            return complete
+        return self._filter_events(complete)
+
+    def flush(self) -> bytes:
+        """Whatever the upstream left without a closing blank line."""
+        rest, self._buffer = self._buffer, b""
+        if rest.strip():
+            return self._filter_events(rest + b"\n\n")
+        return b""
+
+    def _filter_events(self, complete: bytes) -> bytes:
+        kept: list[bytes] = []
+        for event in complete.split(b"\n\n"):
+            if not event:
+                continue
+            if has_usage_object(event):
+                event = self._usage_event(event)
+                if not event:
+                    continue
+            kept.append(event)
+        return b"\n\n".join(kept) + b"\n\n" if kept else b""
+
+    def _usage_event(self, event: bytes) -> bytes:
+        """Record the usage; return the event to send, or b"" to withhold it."""
+        lines = event.split(b"\n")
+        for index, line in enumerate(lines):
+            if not line.startswith(b"data:"):
+                continue
+            try:
+                payload = orjson.loads(line[5:])
+            except orjson.JSONDecodeError:
+                return event
+            if not isinstance(payload, dict):
+                return event
+            read_usage(payload.get("usage"), self.usage)
+            if self._wants_usage:
+                return event
+            if not payload.get("choices"):
+                return b""  # the usage-only chunk the caller did not ask for
+            payload.pop("usage", None)
+            lines[index] = b"data: " + orjson.dumps(payload)
+            return b"\n".join(lines)
+        return event

@@ -1,0 +1,226 @@
+"""The embedded request log: one SQLite table written in batches by the sink's worker thread.
+
+The writer and readers (the CLI, the admin API) use separate connections, each behind its own lock,
+so a long query never holds up a batch and WAL lets both run at once. An in-memory database cannot
+be shared between connections, so there one connection and one lock serve both.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+import orjson
+
+from relaygate.database import connect_sqlite, sqlite_path
+from relaygate.observe.record import LogRecord
+
+# Bump with a migration step in `_migrate` whenever the table changes shape.
+SCHEMA_VERSION = 1
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LogRecord))
+_BOOL_COLUMNS = frozenset({"streaming", "cost_unknown", "truncated"})
+_JSON_COLUMNS = frozenset({"metadata", "extra"})
+_BODY_COLUMNS = frozenset({"request_body", "response_body"})
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS request_logs (
+    id              INTEGER PRIMARY KEY,
+    request_id      TEXT NOT NULL,
+    time            REAL NOT NULL,
+    method          TEXT NOT NULL,
+    path            TEXT NOT NULL,
+    subject         TEXT,
+    token_id        TEXT,
+    requested_model TEXT,
+    resolved_model  TEXT,
+    provider        TEXT,
+    model_type      TEXT,
+    status          INTEGER NOT NULL,
+    streaming       INTEGER NOT NULL,
+    input_tokens    INTEGER,
+    output_tokens   INTEGER,
+    cost_usd        REAL,
+    cost_unknown    INTEGER NOT NULL,
+    latency_ms      REAL,
+    ttft_ms         REAL,
+    metadata        TEXT NOT NULL,
+    error_type      TEXT,
+    error_message   TEXT,
+    request_body    BLOB,
+    response_body   BLOB,
+    truncated       INTEGER NOT NULL,
+    extra           TEXT NOT NULL
+)
+"""
+_CREATE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS request_logs_time ON request_logs (time)",
+    "CREATE INDEX IF NOT EXISTS request_logs_requested_model ON request_logs (requested_model)",
+    "CREATE INDEX IF NOT EXISTS request_logs_resolved_model ON request_logs (resolved_model)",
+    "CREATE INDEX IF NOT EXISTS request_logs_subject ON request_logs (subject)",
+)
+_INSERT = f"INSERT INTO request_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM request_logs"
+
+
+def _dump_json(value: dict[str, Any]) -> str:
+    """JSON text for metadata/extra; odd values become strings so one row never fails a batch."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _to_row(record: LogRecord) -> tuple[Any, ...]:
+    """Column values in `COLUMNS` order: booleans as ints, metadata/extra as JSON text."""
+    row: list[Any] = []
+    for name in COLUMNS:
+        value = getattr(record, name)
+        if name in _BOOL_COLUMNS:
+            value = int(value)
+        elif name in _JSON_COLUMNS:
+            value = _dump_json(value or {})
+        row.append(value)
+    return tuple(row)
+
+
+def _decode_body(value: bytes | str | None) -> str | None:
+    """Bodies come back as text for display and JSON output; invalid UTF-8 is replaced, not fatal."""
+    if value is None or isinstance(value, str):
+        return value
+    return bytes(value).decode("utf-8", errors="replace")
+
+
+def _from_row(row: Sequence[Any]) -> dict[str, Any]:
+    """A stored row as a dict keyed by `LogRecord` field names."""
+    out: dict[str, Any] = {}
+    for name, value in zip(COLUMNS, row, strict=True):
+        if name in _BOOL_COLUMNS:
+            out[name] = bool(value)
+        elif name in _JSON_COLUMNS:
+            out[name] = orjson.loads(value) if value else {}
+        elif name in _BODY_COLUMNS:
+            out[name] = _decode_body(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _subject_candidates(user: str) -> list[str]:
+    """`alice@x.com` means `user:alice@x.com`; a full subject (`virtualaccount:bot`) is taken as is."""
+    if ":" in user:
+        kind, _, name = user.partition(":")
+        if kind == "virtual-account":
+            return [user, f"virtualaccount:{name}"]
+        return [user]
+    return [f"user:{user}", user]
+
+
+def _metadata_clause(key: str, value: str) -> tuple[str, list[Any]]:
+    """One metadata condition; json_each handles keys a JSON path cannot quote (those with `"`)."""
+    if '"' in key:
+        return (
+            "EXISTS (SELECT 1 FROM json_each(request_logs.metadata) AS m WHERE m.key = ? AND m.value = ?)",
+            [key, value],
+        )
+    return "json_extract(metadata, ?) = ?", [f'$."{key}"', value]
+
+
+class SQLiteLogStore:
+    """`LogStore` on a `request_logs` table in a SQLite file (created and migrated on open)."""
+
+    def __init__(self, database_url: str) -> None:
+        self._memory = sqlite_path(database_url) == ":memory:"
+        self._write_conn = connect_sqlite(database_url)
+        self._write_lock = threading.Lock()
+        self._migrate()
+        if self._memory:
+            self._read_conn = self._write_conn
+            self._read_lock = self._write_lock
+        else:
+            self._read_conn = connect_sqlite(database_url)
+            self._read_lock = threading.Lock()
+        self._closed = False
+
+    def _migrate(self) -> None:
+        """Create the table and indexes if missing and record the schema version.
+
+        The version lives in `PRAGMA user_version`; future changes add steps keyed on it.
+        """
+        conn = self._write_conn
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                conn.execute(_CREATE_TABLE)
+                for statement in _CREATE_INDEXES:
+                    conn.execute(statement)
+                present = {row[1] for row in conn.execute("PRAGMA table_info(request_logs)")}
+                missing = [c for c in COLUMNS if c not in present]
+                if missing:
+                    raise RuntimeError(
+                        f"request_logs (schema version {version}) lacks columns {missing}; "
+                        "it was created by another program or needs a migration"
+                    )
+                if version < SCHEMA_VERSION:
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def write_many(self, records: Sequence[LogRecord]) -> None:
+        """Insert the batch in one transaction: all rows land or none do."""
+        if not records:
+            return
+        rows = [_to_row(r) for r in records]
+        with self._write_lock:
+            conn = self._write_conn
+            conn.execute("BEGIN")
+            try:
+                conn.executemany(_INSERT, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def query(
+        self,
+        *,
+        limit: int = 50,
+        model: str | None = None,
+        user: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first; every given filter must match (model: requested or resolved)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if model:
+            where.append("(requested_model = ? OR resolved_model = ?)")
+            params += [model, model]
+        if user:
+            candidates = _subject_candidates(user)
+            where.append(f"subject IN ({', '.join('?' for _ in candidates)})")
+            params += candidates
+        for key, value in (metadata or {}).items():
+            clause, clause_params = _metadata_clause(key, value)
+            where.append(clause)
+            params += clause_params
+        sql = _SELECT
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY time DESC, id DESC LIMIT ?"
+        params.append(max(int(limit), 0))
+        with self._read_lock:
+            rows = self._read_conn.execute(sql, params).fetchall()
+        return [_from_row(row) for row in rows]
+
+    def close(self) -> None:
+        """Close both connections; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._write_lock:
+            self._write_conn.close()
+        if not self._memory:
+            with self._read_lock:
+                self._read_conn.close()

@@ -1,0 +1,107 @@
+"""What every provider adapter offers: open an OpenAI-shaped exchange with one upstream model.
+
+An adapter turns an OpenAI-shaped call (operation + parsed body) into the provider's request, and
+hands back an `UpstreamResponse` whose bytes are OpenAI-shaped again (JSON body or SSE stream), so
+handlers relay every provider the same way. Translation lives in the adapter, HTTP in `upstream/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from relaygate.auth.access import AccessRule
+    from relaygate.providers.usage import Price
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One OpenAI-compatible endpoint: its path suffix, the model type it needs and its body kind."""
+
+    name: str
+    path: str  # suffix after the API prefix, e.g. "chat/completions"
+    model_type: str  # a SCHEMAS.md model type, e.g. "chat"
+    multipart: bool = False
+    streams: bool = False  # may answer with SSE when the body says stream: true
+    binary_response: bool = False
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("chat", "chat/completions", "chat", streams=True),
+    Operation("completions", "completions", "completion", streams=True),
+    Operation("embeddings", "embeddings", "embedding"),
+    Operation("images_generations", "images/generations", "image"),
+    Operation("images_edits", "images/edits", "image", multipart=True),
+    Operation("audio_transcriptions", "audio/transcriptions", "audio_transcription", multipart=True),
+    Operation("audio_translations", "audio/translations", "audio_translation", multipart=True),
+    Operation("audio_speech", "audio/speech", "text_to_speech", binary_response=True),
+    Operation("rerank", "rerank", "rerank"),
+    Operation("moderations", "moderations", "moderation"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One callable model, compiled from a provider account and one of its integrations."""
+
+    name: str  # "{account}/{integration}", what callers send as `model`
+    account: str
+    integration: str
+    provider: str  # provider kind, e.g. "openai", "azure-openai", "mock"
+    model_id: str  # the provider's own model id (or Azure deployment)
+    model_types: frozenset[str]
+    adapter: Adapter
+    base_url: str = ""
+    headers: tuple[tuple[str, str], ...] = ()  # auth and custom headers sent upstream
+    secrets: tuple[bytes, ...] = ()  # credential values, scrubbed from anything relayed back
+    price: Price | None = None
+    cost_known: bool = False
+    access: AccessRule | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # adapter-specific (api_version, latency_ms)
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    """One attempt against one target."""
+
+    target: Target
+    operation: Operation
+    payload: dict[str, Any] | None  # parsed JSON body (model already rewritten), None for multipart
+    raw_body: bytes  # multipart bytes (model field rewritten) or b"" for JSON
+    content_type: bytes | None
+    stream: bool
+    timeout: float | None  # seconds for this attempt (to response headers, and body when not streaming)
+    request_id: str
+
+
+class UpstreamResponse(Protocol):
+    """An upstream's answer, OpenAI-shaped."""
+
+    status: int
+    content_type: str
+
+    async def read(self) -> bytes:
+        """The whole body (non-streaming answers and errors)."""
+        ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive (SSE for streams)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection (or abort it when the body was not read)."""
+        ...
+
+
+class Adapter(Protocol):
+    """A provider's wiring: request building, transport and error classification."""
+
+    kind: str
+
+    async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
+        """Send the call; raise a GatewayError for failures before a response exists."""
+        ...

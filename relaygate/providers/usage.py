@@ -1,0 +1,98 @@
+"""Model prices: an integration's own `cost`, else the bundled genai-prices table, else unknown.
+
+Prices are resolved when the config is compiled, never per request: the lookup imports
+genai-prices (~100 ms) on first use and caches every answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+# Our provider kinds -> genai-prices provider ids. Kinds not here (self-hosted-model,
+# custom-endpoint, virtual-model, mock) have no public price: cost is unknown unless configured.
+PROVIDER_IDS: dict[str, str] = {
+    "openai": "openai",
+    "azure-openai": "azure",
+    "anthropic": "anthropic",
+    "aws-bedrock": "aws",
+    "google-gemini": "google",
+    "google-vertex": "google",
+    "cohere": "cohere",
+    "mistral": "mistral",
+    "groq": "groq",
+    "together": "together",
+}
+# Where a provider resells another's models at the same list price, try the original next.
+_FALLBACK_PROVIDER_IDS: dict[str, str] = {"azure": "openai"}
+
+# Priced at this many tokens and scaled up, so tiered prices (e.g. Gemini above 128k tokens)
+# give the ordinary per-request tier rather than the long-context one.
+_PROBE_TOKENS = 1_000
+_PER_MILLION = Decimal(1_000_000 // _PROBE_TOKENS)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per million tokens, in and out."""
+
+    input_per_million: float
+    output_per_million: float
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """USD for one request's usage."""
+        return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1_000_000
+
+
+def price_from_override(cost: Mapping[str, Any]) -> Price:
+    """An integration's `cost: {input_per_million_tokens, output_per_million_tokens}` (missing = 0)."""
+    input_price = float(cost.get("input_per_million_tokens") or 0.0)
+    output_price = float(cost.get("output_per_million_tokens") or 0.0)
+    if input_price < 0 or output_price < 0:
+        raise ValueError("cost per million tokens cannot be negative")
+    return Price(input_per_million=input_price, output_per_million=output_price)
+
+
+def resolve_price(
+    provider_kind: str, model_id: str | None, cost: Mapping[str, Any] | None = None
+) -> Price | None:
+    """The settled rule: configured cost wins, then the price table; None means cost unknown."""
+    if cost is not None:
+        return price_from_override(cost)
+    if not model_id:
+        return None
+    return lookup_price(provider_kind, model_id)
+
+
+@lru_cache(maxsize=1024)
+def lookup_price(provider_kind: str, model_id: str) -> Price | None:
+    """List price of `model_id` at the provider behind `provider_kind`, or None if not known."""
+    provider_id = PROVIDER_IDS.get(provider_kind)
+    if provider_id is None:
+        return None
+    price = _table_price(provider_id, model_id)
+    fallback = _FALLBACK_PROVIDER_IDS.get(provider_id)
+    if price is None and fallback is not None:
+        price = _table_price(fallback, model_id)
+    return price
+
+
+def _table_price(provider_id: str, model_id: str) -> Price | None:
+    """Ask genai-prices; it raises LookupError for a provider or model it does not know."""
+    from genai_prices import Usage, calc_price  # deferred: the import costs ~100 ms
+
+    try:
+        calc = calc_price(
+            Usage(input_tokens=_PROBE_TOKENS, output_tokens=_PROBE_TOKENS),
+            model_ref=model_id,
+            provider_id=provider_id,
+        )
+    except (LookupError, ValueError):
+        return None
+    return Price(
+        input_per_million=float(calc.input_price * _PER_MILLION),
+        output_per_million=float(calc.output_price * _PER_MILLION),
+    )

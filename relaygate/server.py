@@ -1,0 +1,46 @@
+"""Running the ASGI app under uvicorn (uvloop + httptools), chosen by measurement (bench/README.md)."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from relaygate.settings import Settings
+
+
+def run(settings: Settings, *, log_level: str = "info") -> int:
+    """Serve until SIGTERM/SIGINT: stop accepting, drain in-flight requests, flush the log, exit."""
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "server_header": False,
+        "log_level": log_level,
+        "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
+        "timeout_keep_alive": 75,
+    }
+    if settings.workers > 1:
+        # Worker processes rebuild the settings from the environment, so put every flag there.
+        _export(settings)
+        uvicorn.run("relaygate.app:app_from_env", factory=True, workers=settings.workers, **common)
+        return 0
+    from relaygate.app import build_app
+
+    config = uvicorn.Config(build_app(settings), **common)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _export(settings: Settings) -> None:
+    if settings.config_path:
+        os.environ["RELAYGATE_CONFIG"] = os.path.abspath(settings.config_path)
+    os.environ["RELAYGATE_DATABASE_URL"] = settings.database_url
+    if settings.redis_url:
+        os.environ["RELAYGATE_REDIS_URL"] = settings.redis_url
+    if not settings.watch_config:
+        os.environ["RELAYGATE_WATCH_CONFIG"] = "0"
