@@ -412,8 +412,11 @@ def main() -> None:
     started = time.perf_counter()
 
     def ready(port: int) -> None:
-        print(f"mock upstream listening on {args.host}:{port} pace_ms={args.pace_ms} "
-              f"(startup {time.perf_counter() - started:.3f}s)", flush=True)
+        print(
+            f"mock upstream listening on {args.host}:{port} pace_ms={args.pace_ms} "
+            f"(startup {time.perf_counter() - started:.3f}s)",
+            flush=True,
+        )
 
     coro = serve(args.host, args.port, args.pace_ms, ready)
     try:

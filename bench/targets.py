@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,13 +58,19 @@ class Children:
 
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def start(self, name: str, cmd: list[str], log: Path, env: Mapping[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, cmd: list[str], log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start `cmd` with stdout+stderr to `log`."""
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
             )
         self.procs.append((name, proc))
         return proc
@@ -147,8 +152,14 @@ def cpu_seconds(root: int) -> float:
 # ----------------------------------------------------------------------------- HTTP helpers
 
 
-def http_request(port: int, method: str, path: str, body: bytes | None = None,
-                 headers: Mapping[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 5.0,
+) -> tuple[int, bytes]:
     """One request on a fresh connection; (status, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -159,8 +170,7 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None,
         conn.close()
 
 
-def stream_ttfb(port: int, body: bytes, headers: Mapping[str, str], timeout: float = 5.0
-                ) -> tuple[float, float, int]:
+def stream_ttfb(port: int, body: bytes, headers: Mapping[str, str], timeout: float = 5.0) -> tuple[float, float, int]:
     """(seconds to the first `data:` byte, seconds to the end, events) for one streamed request."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -179,8 +189,14 @@ def stream_ttfb(port: int, body: bytes, headers: Mapping[str, str], timeout: flo
         conn.close()
 
 
-def wait_until(check: Callable[[], bool], proc: subprocess.Popen[bytes] | None, log: Path | None,
-               what: str, timeout_s: float = 30.0, interval_s: float = 0.005) -> float:
+def wait_until(
+    check: Callable[[], bool],
+    proc: subprocess.Popen[bytes] | None,
+    log: Path | None,
+    what: str,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.005,
+) -> float:
     """Poll `check` until it is true; seconds waited. Fails early if `proc` dies."""
     start = time.perf_counter()
     while True:
@@ -190,8 +206,9 @@ def wait_until(check: Callable[[], bool], proc: subprocess.Popen[bytes] | None, 
         except (OSError, http.client.HTTPException):
             pass
         if proc is not None and proc.poll() is not None:
-            raise TargetError(f"{what} exited with {proc.returncode} before it was ready\n"
-                              f"{log_tail(log) if log else ''}")
+            raise TargetError(
+                f"{what} exited with {proc.returncode} before it was ready\n{log_tail(log) if log else ''}"
+            )
         if time.perf_counter() - start > timeout_s:
             raise TargetError(f"{what} not ready after {timeout_s:.0f}s\n{log_tail(log) if log else ''}")
         time.sleep(interval_s)
@@ -278,22 +295,36 @@ def direct_target(mock: Mock, model: str) -> Target:
     return Target("direct", "direct (wrk → mock, no proxy)", mock.port, model)
 
 
-def nginx_config(tmp: Path, listen_port: int, upstream_port: int) -> str:
+def nginx_modules_without(nginx_bin: str) -> set[str]:
+    """Modules compiled out of this nginx (`--without-http_<name>_module` in `nginx -V`)."""
+    res = subprocess.run([nginx_bin, "-V"], capture_output=True, text=True, timeout=10)
+    text = res.stdout + res.stderr
+    return {
+        part.split("--without-http_", 1)[1].removesuffix("_module")
+        for part in text.split()
+        if part.startswith("--without-http_")
+    }
+
+
+def nginx_config(
+    tmp: Path, listen_port: int, upstream_port: int, without: set[str] | frozenset[str] = frozenset()
+) -> str:
     """nginx.conf: 1 worker, proxy_pass with upstream keepalive, no buffering (SSE relayed)."""
+    temp_paths = "\n".join(
+        f"    {mod}_temp_path {tmp}/nginx-{mod};" for mod in ("fastcgi", "uwsgi", "scgi") if mod not in without
+    )
     user = ""
     if os.geteuid() == 0:  # a root master would drop workers to 'nobody'; stay the current user
         user = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
     return f"""{user}
 worker_processes 1;
 error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 4096; multi_accept on; }}
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
     client_body_temp_path {tmp}/nginx-body;
     proxy_temp_path {tmp}/nginx-proxy;
-    fastcgi_temp_path {tmp}/nginx-fastcgi;
-    uwsgi_temp_path {tmp}/nginx-uwsgi;
-    scgi_temp_path {tmp}/nginx-scgi;
+{temp_paths}
     keepalive_requests 1000000;
     keepalive_timeout 75s;
     upstream mock {{
@@ -316,17 +347,28 @@ http {{
 """
 
 
-def start_nginx(children: Children, tmp: Path, mock: Mock, cpus: str | None, nginx_bin: str,
-                probe_body: bytes, model: str) -> Target:
+def start_nginx(
+    children: Children, tmp: Path, mock: Mock, cpus: str | None, nginx_bin: str, probe_body: bytes, model: str
+) -> Target:
     """Start nginx in the foreground (`daemon off`) with a generated config in `tmp`."""
     port = free_port()
     prefix = tmp / "nginx"
     prefix.mkdir(exist_ok=True)
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(prefix, port, mock.port))
+    conf.write_text(nginx_config(prefix, port, mock.port, nginx_modules_without(nginx_bin)))
     log = tmp / "nginx.log"
-    cmd = [*cpu_prefix(cpus), nginx_bin, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "nginx-error.log"),
-           "-g", f"daemon off; pid {prefix / 'nginx.pid'};"]
+    cmd = [
+        *cpu_prefix(cpus),
+        nginx_bin,
+        "-p",
+        str(prefix),
+        "-c",
+        str(conf),
+        "-e",
+        str(prefix / "nginx-error.log"),
+        "-g",
+        f"daemon off; pid {prefix / 'nginx.pid'};",
+    ]
     target = Target("nginx", "nginx proxy_pass (1 worker)", port, model, log=log)
     start = time.perf_counter()
     target.proc = children.start("nginx", cmd, log)
@@ -372,8 +414,9 @@ def create_token(cli: list[str], db_url: str, tmp: Path) -> str:
     return lines[-1]
 
 
-def start_relaygate(children: Children, tmp: Path, mock: Mock, cpus: str | None, server: str,
-                    probe_body: bytes, name: str = "relaygate") -> Target:
+def start_relaygate(
+    children: Children, tmp: Path, mock: Mock, cpus: str | None, server: str, probe_body: bytes, name: str = "relaygate"
+) -> Target:
     """Create a token, start Relaygate (uvicorn via `relaygate serve`, or granian) and time it to a 200."""
     cli = relaygate_command()
     if cli is None:
@@ -391,12 +434,33 @@ def start_relaygate(children: Children, tmp: Path, mock: Mock, cpus: str | None,
         granian = shutil.which("granian")
         if granian is None:
             raise TargetError("granian is not installed (`pip install granian` to measure it)")
-        cmd = [granian, "--interface", "asgi", "--factory", "relaygate.app:app_from_env",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        cmd = [
+            granian,
+            "--interface",
+            "asgi",
+            "--factory",
+            "relaygate.app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
         label = "Relaygate on granian (1 worker)"
     else:
-        cmd = [*cli, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-               "--database-url", db_url]
+        cmd = [
+            *cli,
+            "serve",
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--database-url",
+            db_url,
+        ]
         if _serve_accepts(cli, "--workers"):
             cmd += ["--workers", "1"]
         label = "Relaygate (uvicorn, 1 worker)"
@@ -414,8 +478,3 @@ def _serve_accepts(cli: list[str], flag: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return flag in res.stdout
-
-
-def quote_query(value: str) -> str:
-    """URL-quote a query value."""
-    return urllib.parse.quote(value, safe="")

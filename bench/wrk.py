@@ -105,8 +105,7 @@ def parse_output(text: str) -> WrkResult:
         if data["duration_us"]:
             duration_s = data["duration_us"] / 1e6
             rps = requests / duration_s
-        for pct, key in ((50.0, "p50_us"), (75.0, "p75_us"), (90.0, "p90_us"), (99.0, "p99_us"),
-                         (99.9, "p999_us")):
+        for pct, key in ((50.0, "p50_us"), (75.0, "p75_us"), (90.0, "p90_us"), (99.0, "p99_us"), (99.9, "p999_us")):
             percentiles[pct] = data[key] / 1000.0
         mean_ms = data["mean_us"] / 1000.0
         max_ms = data["max_us"] / 1000.0

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+
 import aiohttp
 
 from relaygate.auth.authenticator import Authenticator

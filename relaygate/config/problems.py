@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 Loc = tuple[str | int, ...]
 
@@ -127,7 +127,7 @@ def _rule(error: Mapping[str, Any]) -> str:
         return f"must be {_expected(str(ctx.get('expected', '')))}"
     if kind in ("too_short", "string_too_short"):
         n = ctx.get("min_length", 1)
-        if kind == "string_too_short":
+        if kind == "string_too_short" or isinstance(error.get("input"), str | SecretStr):
             return "must not be empty" if n == 1 else f"must be at least {n} characters"
         return f"must have at least {n} item{'s' if n != 1 else ''}"
     if kind in ("too_long", "string_too_long"):
@@ -149,8 +149,11 @@ def problems_from_validation(
 ) -> list[Problem]:
     """Pydantic errors as Problems with readable field paths; the offending input is never quoted."""
     out: list[Problem] = []
-    for error in err.errors():
+    errors = err.errors()
+    for error in errors:
         loc = tuple(error["loc"])
+        if error["type"] == "too_short" and _has_item_errors(loc, errors):
+            continue  # pydantic counts failed items as missing; the item errors say it better
         ctx = error.get("ctx") or {}
         cause = ctx.get("error")
         if isinstance(cause, RuleViolation):
@@ -170,3 +173,8 @@ def problems_from_validation(
             rule = _rule(error)
         out.append(Problem(file, manifest, format_path(data_path(prefix + loc, data)), rule))
     return out
+
+
+def _has_item_errors(loc: Loc, errors: Sequence[Mapping[str, Any]]) -> bool:
+    n = len(loc)
+    return any(len(e["loc"]) > n and tuple(e["loc"][:n]) == loc for e in errors)

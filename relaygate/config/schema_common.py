@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 from relaygate.config.problems import Loc, RuleViolation, format_path
 
@@ -205,6 +205,13 @@ def _unique(values: tuple[Any, ...]) -> tuple[Any, ...]:
 StatusCodes = Annotated[tuple[StatusCode, ...], AfterValidator(_unique)]
 
 
+class IntegrationBase(StrictModel):
+    """Anything listed under a provider account's `integrations`; called as `{account}/{name}`."""
+
+    name: IntegrationName
+    type: str
+
+
 # --- model integrations ------------------------------------------------------------------------------
 
 ModelType = Literal[
@@ -285,3 +292,34 @@ def auth_kind_violation(auth: Any, allowed: Sequence[str], owner: str) -> list[t
         return []
     kinds = ", ".join(allowed)
     return [(("auth_data", "type"), f"must be {'one of ' if len(allowed) > 1 else ''}{kinds} for {owner}")]
+
+
+class ProviderAccountBase(ManifestBase):
+    """Fields and checks every `provider-account/<kind>` shares; subclasses narrow `type`/`integrations`."""
+
+    ALLOWED_AUTH: ClassVar[tuple[str, ...]] = ("api-key", "bearer-auth", "header")
+
+    name: AccountName
+    collaborators: tuple[Collaborator, ...] = ()
+    integrations: tuple[IntegrationBase, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """`openai` for `provider-account/openai`."""
+        return self.type.removeprefix("provider-account/")
+
+    @model_validator(mode="after")
+    def _check_account(self) -> Self:
+        names = [i.name for i in self.integrations]
+        violations = no_duplicates(names, "integration name", ("integrations",), ("name",))
+        subjects = [c.subject for c in self.collaborators]
+        violations += no_duplicates(subjects, "subject", ("collaborators",), ("subject",))
+        violations += auth_kind_violation(getattr(self, "auth_data", None), self.ALLOWED_AUTH, self.type)
+        violations += self.account_violations()
+        if violations:
+            raise RuleViolation(violations)
+        return self
+
+    def account_violations(self) -> list[tuple[Loc, str]]:
+        """Kind-specific cross-field rules; paths relative to the manifest."""
+        return []

@@ -13,8 +13,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from relaygate.auth.access import may_call
-from relaygate.errors import BadRequest, Forbidden, GatewayError, GatewayTimeout, NotFound, UpstreamError
-from relaygate.errors import UnsupportedModelType, scrub
+from relaygate.errors import (
+    BadRequest,
+    Forbidden,
+    GatewayError,
+    GatewayTimeout,
+    NotFound,
+    UnsupportedModelType,
+    UpstreamError,
+    scrub,
+)
 from relaygate.http import multipart
 from relaygate.http.body import read_body
 from relaygate.http.headers import header, parse_logging_enabled, parse_metadata, parse_timeout_ms

@@ -7,6 +7,7 @@ would (words and punctuation), streams word by word, and waits `latency_ms` befo
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import math
 import re
@@ -64,14 +65,13 @@ def _embedding(text: str) -> list[float]:
 class MockResponse:
     """A complete in-process answer, shaped exactly like OpenAI's."""
 
-    __slots__ = ("status", "content_type", "_body", "_chunks", "_delay")
+    __slots__ = ("status", "content_type", "_body", "_chunks")
 
-    def __init__(self, body: bytes | None, chunks: list[bytes] | None, delay: float) -> None:
+    def __init__(self, body: bytes | None, chunks: list[bytes] | None) -> None:
         self.status = 200
         self.content_type = "text/event-stream" if chunks is not None else "application/json"
         self._body = body or b""
         self._chunks = chunks or []
-        self._delay = delay
 
     async def read(self) -> bytes:
         return self._body
@@ -138,7 +138,7 @@ class MockAdapter:
                 "usage": usage,
                 "system_fingerprint": "relaygate-mock",
             }
-            return MockResponse(orjson.dumps(payload), None, 0.0)
+            return MockResponse(orjson.dumps(payload), None)
         base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
         chunks = [_sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                               "finish_reason": None}], "usage": None})]
@@ -151,7 +151,7 @@ class MockAdapter:
                             "usage": None}))
         chunks.append(_sse({**base, "choices": [], "usage": usage}))
         chunks.append(b"data: [DONE]\n\n")
-        return MockResponse(None, chunks, 0.0)
+        return MockResponse(None, chunks)
 
     def _completion(self, call: UpstreamCall, body: dict[str, Any]) -> MockResponse:
         prompt = body.get("prompt", "")
@@ -170,7 +170,7 @@ class MockAdapter:
                 "choices": [{"index": 0, "text": prompt_text, "logprobs": None, "finish_reason": "stop"}],
                 "usage": usage,
             }
-            return MockResponse(orjson.dumps(payload), None, 0.0)
+            return MockResponse(orjson.dumps(payload), None)
         base = {"id": ident, "object": "text_completion", "created": created, "model": model}
         chunks = [
             _sse({**base, "choices": [{"index": 0, "text": piece, "logprobs": None, "finish_reason": None}]})
@@ -180,7 +180,7 @@ class MockAdapter:
                                                  "finish_reason": "stop"}]}))
         chunks.append(_sse({**base, "choices": [], "usage": usage}))
         chunks.append(b"data: [DONE]\n\n")
-        return MockResponse(None, chunks, 0.0)
+        return MockResponse(None, chunks)
 
     def _embeddings(self, call: UpstreamCall, body: dict[str, Any]) -> MockResponse:
         raw = body.get("input", "")
@@ -189,8 +189,6 @@ class MockAdapter:
         for index, text in enumerate(inputs):
             vector = _embedding(text)
             if body.get("encoding_format") == "base64":
-                import base64
-
                 encoded: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
             else:
                 encoded = vector
@@ -202,7 +200,7 @@ class MockAdapter:
             "model": call.target.model_id,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-        return MockResponse(orjson.dumps(payload), None, 0.0)
+        return MockResponse(orjson.dumps(payload), None)
 
     def _moderations(self, call: UpstreamCall, body: dict[str, Any]) -> MockResponse:
         raw = body.get("input", "")
@@ -212,4 +210,4 @@ class MockAdapter:
             "model": call.target.model_id,
             "results": [{"flagged": False, "categories": {}, "category_scores": {}} for _ in inputs],
         }
-        return MockResponse(orjson.dumps(payload), None, 0.0)
+        return MockResponse(orjson.dumps(payload), None)

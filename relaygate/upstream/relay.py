@@ -6,7 +6,6 @@ Messages name the model, never the URL (some providers carry keys in query strin
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -36,7 +35,7 @@ class HTTPUpstreamResponse:
                 yield chunk
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             raise BadGateway(f"upstream connection broke mid-stream ({type(exc).__name__})")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise GatewayTimeout("the upstream stalled mid-stream for longer than the idle timeout")
 
     def close(self) -> None:
@@ -61,6 +60,6 @@ async def send(
         raise BadGateway(f"the upstream of model {model} closed the connection ({type(exc).__name__})")
     except aiohttp.ClientResponseError as exc:
         raise BadGateway(f"the upstream of model {model} sent a malformed answer ({type(exc).__name__})")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise GatewayTimeout(f"the upstream of model {model} did not answer in time")
     return HTTPUpstreamResponse(response)

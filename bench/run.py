@@ -1,0 +1,407 @@
+"""Relaygate vs direct vs nginx, in one run, as ratios.
+
+    python bench/run.py [--quick] [--rounds N] [--duration S] [--out bench/results/latest.md]
+                        [--targets direct,nginx,relaygate] [--server uvicorn|granian] [--candidates]
+
+Starts the mock upstream, nginx and Relaygate, drives each with wrk through every scenario (round by
+round, targets interleaved per scenario), prints markdown tables and writes them to --out. Load
+generator and mock run on one CPU, the proxy under test on another (taskset). Every child process is
+stopped on exit, also on Ctrl-C and errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+import targets as tg
+import wrk
+from report import SCENARIOS, Measurement, RunData, Scenario, TargetInfo, render
+
+ALL_TARGETS = ("direct", "nginx", "relaygate")
+NGINX_FALLBACK = "/usr/sbin/nginx"
+
+
+def json_body(model: str, stream: bool) -> str:
+    """The chat request every target gets (~200 bytes), model aside."""
+    stream_part = '"stream":true,' if stream else ""
+    return (
+        f'{{"model":"{model}",{stream_part}"messages":[{{"role":"system","content":"You are a helpful '
+        'assistant."},{"role":"user","content":"Write one sentence about the sea, please."}],'
+        '"max_tokens":64,"temperature":0.2}'
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    p = argparse.ArgumentParser(description="Relaygate vs direct vs nginx benchmark (wrk, one run, ratios).")
+    p.add_argument("--quick", action="store_true", help="~2 s runs, 1 s warm-up (smoke test)")
+    p.add_argument("--rounds", type=int, default=1, help="rounds; tables show medians (default 1)")
+    p.add_argument("--duration", type=int, help="seconds per throughput run (default 10, quick 2)")
+    p.add_argument("--lat-duration", type=int, help="seconds per c1 latency run (default 5, quick 2)")
+    p.add_argument("--warmup", type=int, help="seconds of warm-up before each run (default 3, quick 1)")
+    p.add_argument("--targets", default=",".join(ALL_TARGETS), help="comma list of direct,nginx,relaygate")
+    p.add_argument(
+        "--server",
+        choices=("uvicorn", "granian"),
+        default="uvicorn",
+        help="ASGI server for the relaygate target (default uvicorn via `relaygate serve`)",
+    )
+    p.add_argument(
+        "--candidates", action="store_true", help="also measure Relaygate on the other ASGI server (relaygate-granian)"
+    )
+    p.add_argument(
+        "--scenarios", help="comma list of scenario keys (default all: " + ",".join(s.key for s in SCENARIOS) + ")"
+    )
+    p.add_argument("--load-cpus", default="0", help="CPUs for wrk + mock (default 0)")
+    p.add_argument("--proxy-cpus", default="1", help="CPUs for the proxy under test (default 1)")
+    p.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    p.add_argument(
+        "--out",
+        default=str(Path(__file__).resolve().parent / "results" / "latest.md"),
+        help="markdown report path (default bench/results/latest.md)",
+    )
+    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs, sqlite db)")
+    args = p.parse_args(argv)
+    args.duration = args.duration or (2 if args.quick else 10)
+    args.lat_duration = args.lat_duration or (2 if args.quick else 5)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
+    args.rounds = max(1, args.rounds)
+    args.want = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(args.want) - set(ALL_TARGETS)
+    if unknown:
+        p.error(f"unknown targets: {', '.join(sorted(unknown))} (choose from {', '.join(ALL_TARGETS)})")
+    args.scenario_list = list(SCENARIOS)
+    if args.scenarios:
+        keys = [k.strip() for k in args.scenarios.split(",") if k.strip()]
+        bad = set(keys) - {s.key for s in SCENARIOS}
+        if bad:
+            p.error(f"unknown scenarios: {', '.join(sorted(bad))}")
+        args.scenario_list = [s for s in SCENARIOS if s.key in keys]
+    args.pin = not args.no_pin and (os.cpu_count() or 1) >= 2
+    return args
+
+
+def log(msg: str) -> None:
+    """Progress to stderr (stdout gets the report)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def check_tools(want: list[str], pin: bool) -> tuple[str, str | None]:
+    """(wrk path, nginx path or None); exits with the apt-get command when one is missing."""
+    missing = []
+    wrk_bin = shutil.which("wrk")
+    if wrk_bin is None:
+        missing.append(("wrk", "wrk"))
+    nginx_bin = None
+    if "nginx" in want:
+        nginx_bin = shutil.which("nginx") or (NGINX_FALLBACK if os.access(NGINX_FALLBACK, os.X_OK) else None)
+        if nginx_bin is None:
+            missing.append(("nginx", "nginx-light"))
+    if pin and shutil.which("taskset") is None:
+        missing.append(("taskset", "util-linux"))
+    if missing:
+        for tool, pkg in missing:
+            log(f"error: `{tool}` not found. Install it with:  sudo apt-get install -y {pkg}")
+        log("(or leave nginx out with --targets direct,relaygate; pinning off with --no-pin)")
+        sys.exit(2)
+    assert wrk_bin is not None
+    return wrk_bin, nginx_bin
+
+
+def tool_version(cmd: list[str]) -> str:
+    """First line a tool prints about its version, '' on failure."""
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    text = (res.stdout + res.stderr).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def probe(target: tg.Target, info: TargetInfo, mock: tg.Mock, samples: int) -> None:
+    """Check answers (JSON, stream with [DONE]), count events per stream, measure stream TTFB at c1."""
+    status, body = tg.http_request(
+        target.port, "POST", tg.CHAT_PATH, json_body(target.model, False).encode(), target.headers()
+    )
+    if status != 200 or b'"choices"' not in body:
+        raise tg.TargetError(f"non-streaming probe answered {status}: {body[:300]!r}")
+    stream_body = json_body(target.model, True).encode()
+    mock.set_pace(0)
+    _, _, events = tg.stream_ttfb(target.port, stream_body, target.headers())
+    info.events_per_stream = events
+    mock.set_pace(2)
+    ttfbs, totals = [], []
+    for _ in range(samples):
+        ttfb, total, _ = tg.stream_ttfb(target.port, stream_body, target.headers())
+        ttfbs.append(ttfb * 1000)
+        totals.append(total * 1000)
+    ttfbs.sort()
+    info.ttfb_p50_ms = statistics.median(ttfbs)
+    info.ttfb_p99_ms = ttfbs[min(len(ttfbs) - 1, int(len(ttfbs) * 0.99))]
+    info.stream_total_p50_ms = statistics.median(totals)
+    if info.ttfb_p50_ms > 0.5 * info.stream_total_p50_ms:
+        info.notes.append(
+            f"TTFB {info.ttfb_p50_ms:.1f} ms vs whole stream {info.stream_total_p50_ms:.1f} ms: "
+            "the stream looks buffered"
+        )
+
+
+def measure(
+    args: argparse.Namespace, scenario: Scenario, target: tg.Target, load_prefix: list[str], wrk_bin: str
+) -> Measurement:
+    """Warm up, then one measured wrk run, with the proxy's CPU time around it."""
+    body = json_body(target.model, scenario.stream)
+    common = dict(token=target.token, metadata=target.metadata, prefix=load_prefix, wrk_bin=wrk_bin)
+    if args.warmup > 0:
+        wrk.run(target.url, scenario.connections, args.warmup, body, **common)  # type: ignore[arg-type]
+    duration = args.lat_duration if scenario.latency_run else args.duration
+    pid = target.pid
+    cpu0 = tg.cpu_seconds(pid) if pid else None
+    result = wrk.run(target.url, scenario.connections, duration, body, **common)  # type: ignore[arg-type]
+    cpu_s = tg.cpu_seconds(pid) - cpu0 if pid and cpu0 is not None else None
+    return Measurement(result, cpu_s)
+
+
+def start_targets(
+    args: argparse.Namespace,
+    want: list[str],
+    children: tg.Children,
+    tmp: Path,
+    mock: tg.Mock,
+    nginx_bin: str | None,
+    proxy_cpus: str | None,
+) -> tuple[list[tg.Target], list[TargetInfo]]:
+    """Start every requested target; a target that fails is reported, not fatal."""
+    started: list[tg.Target] = []
+    infos: list[TargetInfo] = []
+    plan: list[tuple[str, str]] = [(name, args.server) for name in want]
+    if args.candidates and "relaygate" in want:
+        other = "granian" if args.server == "uvicorn" else "uvicorn"
+        plan.append((f"relaygate-{other}", other))
+    for name, server in plan:
+        try:
+            if name == "direct":
+                target = tg.direct_target(mock, "gpt-4o")
+            elif name == "nginx":
+                assert nginx_bin is not None
+                target = tg.start_nginx(
+                    children, tmp, mock, proxy_cpus, nginx_bin, json_body("gpt-4o", False).encode(), "gpt-4o"
+                )
+            else:
+                target = tg.start_relaygate(
+                    children, tmp, mock, proxy_cpus, server, json_body("bench-openai/gpt-4o", False).encode(), name=name
+                )
+        except tg.TargetError as exc:
+            log(f"!! {name}: {exc}")
+            infos.append(TargetInfo(name, name, failed=str(exc).splitlines()[0]))
+            continue
+        log(f"   {name} up on :{target.port}" + (f" in {target.startup_s:.2f}s" if target.startup_s else ""))
+        started.append(target)
+        infos.append(TargetInfo(name, target.label, startup_s=target.startup_s))
+    return started, infos
+
+
+def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[RunData, bool]:
+    """Start everything, measure every scenario for every round; (data, all targets measured cleanly)."""
+    want: list[str] = args.want
+    scenarios: list[Scenario] = args.scenario_list
+    pin: bool = args.pin
+    wrk_bin: str = args.wrk_bin
+    nginx_bin: str | None = args.nginx_bin
+    load_cpus = args.load_cpus if pin else None
+    proxy_cpus = args.proxy_cpus if pin else None
+    load_prefix = tg.cpu_prefix(load_cpus)
+
+    log(f"== temp dir {tmp}")
+    mock = tg.start_mock(children, tmp, load_cpus)
+    log(f"   mock upstream on :{mock.port}")
+    started, infos = start_targets(args, want, children, tmp, mock, nginx_bin, proxy_cpus)
+    info_by = {i.name: i for i in infos}
+    time.sleep(0.5)
+    for target in started:
+        if target.pid:
+            info_by[target.name].rss_idle_mib = tg.rss_mib(target.pid)
+        try:
+            probe(target, info_by[target.name], mock, samples=20 if args.quick else 50)
+        except (tg.TargetError, OSError) as exc:
+            log(f"!! {target.name}: probe failed: {exc}")
+            info_by[target.name].failed = f"probe failed: {exc}"
+    live = [t for t in started if not info_by[t.name].failed]
+
+    results: dict[str, dict[str, list[Measurement]]] = {t.name: {} for t in live}
+    for rnd in range(1, args.rounds + 1):
+        for scenario in scenarios:
+            mock.set_pace(scenario.pace_ms)
+            for target in live:
+                info = info_by[target.name]
+                if info.failed:
+                    continue
+                if not target.alive():
+                    info.failed = f"process died (exit {target.proc.returncode if target.proc else '?'})"
+                    log(f"!! {target.name}: {info.failed}\n{tg.log_tail(target.log) if target.log else ''}")
+                    continue
+                try:
+                    m = measure(args, scenario, target, load_prefix, wrk_bin)
+                except wrk.WrkError as exc:
+                    log(f"!! {target.name} {scenario.key}: {exc}")
+                    info.notes.append(f"{scenario.key} round {rnd}: wrk failed")
+                    continue
+                results[target.name].setdefault(scenario.key, []).append(m)
+                err = f"  ERRORS: {m.wrk.error_text()}" if m.wrk.errors else ""
+                log(
+                    f"   round {rnd} {scenario.key:8s} {target.name:18s} {m.wrk.rps:10,.0f}/s "
+                    f"p50 {m.wrk.p50_ms:8.3f} ms  p99 {m.wrk.p99_ms:8.3f} ms{err}"
+                )
+    mock.set_pace(0)
+    for target in live:
+        if target.pid and target.alive():
+            info_by[target.name].rss_load_mib = tg.rss_mib(target.pid)
+            info_by[target.name].processes = len(tg.process_tree(target.pid))
+        elif target.pid and not info_by[target.name].failed:
+            info_by[target.name].failed = "process died"
+
+    meta = run_meta(args, want, scenarios, pin, load_cpus, proxy_cpus, wrk_bin, nginx_bin)
+    data = RunData(meta, infos, results, args.rounds)
+    clean = all(not i.failed for i in infos) and all(
+        not m.wrk.errors for per in results.values() for runs in per.values() for m in runs
+    )
+    return data, clean
+
+
+def run_meta(
+    args: argparse.Namespace,
+    want: list[str],
+    scenarios: list[Scenario],
+    pin: bool,
+    load_cpus: str | None,
+    proxy_cpus: str | None,
+    wrk_bin: str,
+    nginx_bin: str | None,
+) -> list[tuple[str, str]]:
+    """The header lines of the report."""
+    versions = [
+        platform.python_implementation() + " " + platform.python_version(),
+        tool_version([wrk_bin, "-v"]).split(" [")[0],
+    ]
+    if nginx_bin:
+        versions.append(tool_version([nginx_bin, "-v"]).replace("nginx version: ", ""))
+    try:
+        from importlib.metadata import version
+
+        versions += [
+            f"{pkg} {version(pkg)}"
+            for pkg in ("relaygate", "uvicorn", "uvloop", "httptools", "aiohttp")
+            if _installed(pkg)
+        ]
+    except ImportError:  # pragma: no cover
+        pass
+    return [
+        ("date", dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
+        ("machine", f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}"),
+        (
+            "pinning",
+            f"wrk + mock on CPU {load_cpus}, proxy on CPU {proxy_cpus} (taskset)"
+            if pin
+            else "none (fewer than 2 CPUs or --no-pin)",
+        ),
+        (
+            "load",
+            "wrk -t1, keep-alive, --latency, bench/chat.lua; POST /v1/chat/completions, "
+            f"{len(json_body('gpt-4o', False))}-byte body",
+        ),
+        (
+            "durations",
+            f"{args.duration} s throughput, {args.lat_duration} s c1 latency, {args.warmup} s warm-up "
+            f"before each run; rounds {args.rounds} (medians)" + (" [--quick]" if args.quick else ""),
+        ),
+        ("scenarios", ", ".join(s.key for s in scenarios)),
+        (
+            "targets",
+            ", ".join(want)
+            + (f" (+ candidates, --server {args.server})" if args.candidates else f" (relaygate on {args.server})"),
+        ),
+        (
+            "relaygate",
+            "auth on (Bearer token from `relaygate tokens create`), x-tfy-metadata header, "
+            "request logging to SQLite as configured by default",
+        ),
+        ("versions", ", ".join(v for v in versions if v)),
+    ]
+
+
+def _installed(pkg: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(pkg)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def _raise_exit(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0 when every target was measured without errors."""
+    args = parse_args(argv)
+    args.wrk_bin, args.nginx_bin = check_tools(args.want, args.pin)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C even if started with SIGINT ignored
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_exit)
+    children = tg.Children()
+    tmp = Path(tempfile.mkdtemp(prefix="relaygate-bench-"))
+    keep = args.keep_tmp
+    try:
+        data, clean = run(args, children, tmp)
+        report = render(data)
+        print(report)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report)
+        log(f"== report written to {out}")
+        if not clean:
+            log("!! some targets failed or had errors (see the ⚠ marks and Notes)")
+            keep = True
+        return 0 if clean else 1
+    except (KeyboardInterrupt, SystemExit) as exc:
+        keep = True
+        log(f"!! interrupted ({type(exc).__name__}); stopping every process this run started")
+        return 130 if isinstance(exc, KeyboardInterrupt) else int(exc.code or 1)
+    except BaseException:
+        keep = True
+        raise
+    finally:
+        children.stop_all()
+        if keep:
+            log(f"== logs and configs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Validated manifests -> an immutable `Snapshot` the hot path reads without further checks.
+
+Everything that can be decided at load time is: upstream URLs and auth headers, prices, access
+rules, team membership. Reload builds a new snapshot and the app swaps one reference.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from relaygate.auth.access import AccessRule, Principal, VirtualAccountGrant, user_subjects
+from relaygate.config.loader import Manifests, load_path
+from relaygate.config.problems import ConfigError, Problem
+from relaygate.providers.base import Target
+from relaygate.providers.registry import ADAPTERS, default_base_url
+from relaygate.providers.usage import resolve_price
+
+PRINCIPAL_MEMO_LIMIT = 50_000
+# Kinds whose manifests validate but whose runtime is not built yet: refused, never silently ignored.
+NOT_YET_SERVED = {
+    "provider-account/anthropic": "Anthropic translation",
+    "provider-account/aws-bedrock": "AWS Bedrock translation",
+    "provider-account/google-gemini": "Google Gemini translation",
+    "provider-account/google-vertex": "Google Vertex translation",
+    "provider-account/cohere": "Cohere translation",
+    "provider-account/custom-endpoint": "custom endpoints (/proxy-api)",
+    "provider-account/virtual-model": "virtual models",
+}
+
+
+class Snapshot:
+    """One compiled config. Read-only for requests; the principal memo is a pure cache."""
+
+    def __init__(
+        self,
+        models: dict[str, Target],
+        teams_by_member: dict[str, frozenset[str]],
+        virtual_accounts: dict[str, VirtualAccountGrant],
+        manifests: Manifests | None,
+    ) -> None:
+        self.models = models
+        self.teams_by_member = teams_by_member
+        self.virtual_accounts = virtual_accounts
+        self.manifests = manifests
+        self.created = int(time.time())
+        self._principals: dict[str, Principal] = {}
+
+    def principal(self, record: Any) -> Principal:
+        """The identity of a token record under this config (memoised per token id)."""
+        cached = self._principals.get(record.id)
+        if cached is not None and cached.subject == record.subject:
+            return cached
+        subject: str = record.subject
+        if subject.startswith("virtualaccount:"):
+            grant = self.virtual_accounts.get(subject.partition(":")[2])
+            principal = Principal(subject, record.id, frozenset({subject}), grant, known=grant is not None)
+        else:
+            email = subject.partition(":")[2].lower()
+            principal = Principal(subject, record.id, user_subjects(email, self.teams_by_member.get(email,
+                                                                                                   frozenset())))
+        if len(self._principals) >= PRINCIPAL_MEMO_LIMIT:
+            self._principals.clear()
+        self._principals[record.id] = principal
+        return principal
+
+    def summary(self) -> str:
+        return (f"{len(self.models)} models, {len(self.virtual_accounts)} virtual accounts, "
+                f"{len({t for teams in self.teams_by_member.values() for t in teams})} teams")
+
+
+def empty_snapshot() -> Snapshot:
+    return Snapshot({}, {}, {}, None)
+
+
+def load_snapshot(path: str) -> Snapshot:
+    """Load, validate and compile the manifests under `path`; ConfigError lists every problem."""
+    manifests = load_path(path)
+    return compile_manifests(manifests, source=path)
+
+
+def _secret(value: Any) -> str:
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+
+
+def _auth_headers(auth: Any, kind: str) -> dict[str, str]:
+    """Upstream auth headers from `auth_data`: Azure wants `api-key`, the rest a bearer token."""
+    if auth is None:
+        return {}
+    if auth.type == "api-key":
+        key = _secret(auth.api_key)
+        return {"api-key": key} if kind == "azure-openai" else {"Authorization": f"Bearer {key}"}
+    if auth.type == "bearer-auth":
+        return {"Authorization": f"Bearer {_secret(auth.bearer_token)}"}
+    if auth.type == "header":
+        return {name: _secret(value) for name, value in auth.headers.items()}
+    return {}
+
+
+def _merge_headers(*layers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Later layers win, names compared case-insensitively."""
+    merged: dict[str, tuple[str, str]] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            merged[name.lower()] = (name, value)
+    return tuple(merged.values())
+
+
+def _compile_account(account: Any, kind: str, problems: list[Problem], source: str) -> Iterable[Target]:
+    adapter = ADAPTERS[kind]
+    collaborators = frozenset(c.subject for c in account.collaborators) if account.collaborators else None
+    access = AccessRule(collaborators)
+    for integration in account.integrations:
+        name = f"{account.name}/{integration.name}"
+        auth = getattr(integration, "auth_data", None) or getattr(account, "auth_data", None)
+        if kind == "self-hosted-model":
+            base_url = str(integration.url)
+            model_id = str(integration.hosted_model_name)
+        else:
+            base_url = str(getattr(account, "base_url", None) or default_base_url(kind))
+            model_id = str(integration.model_id)
+        if kind != "mock" and not base_url:
+            problems.append(Problem(source, f"{account.type} {account.name}", "base_url",
+                                    "is required for this provider"))
+            continue
+        auth_headers = _auth_headers(auth, kind)
+        headers = _merge_headers(dict(getattr(integration, "headers", None) or {}), auth_headers)
+        cost = getattr(integration, "cost", None)
+        price = resolve_price(kind, model_id, cost.model_dump() if cost is not None else None)
+        options: dict[str, Any] = {}
+        if kind == "azure-openai":
+            options["api_version"] = getattr(integration, "api_version", None) or account.api_version
+        if kind == "mock":
+            options["latency_ms"] = getattr(integration, "latency_ms", 0) or 0
+        yield Target(
+            name=name,
+            account=account.name,
+            integration=integration.name,
+            provider=kind,
+            model_id=model_id,
+            model_types=frozenset(integration.model_types),
+            adapter=adapter,
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            secrets=tuple(v.encode() for v in auth_headers.values() if v),
+            price=price,
+            cost_known=kind == "mock",
+            access=access,
+            options=options,
+        )
+
+
+def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapshot:
+    """Build the runtime tables; refuses manifests whose feature this version does not serve."""
+    problems: list[Problem] = []
+    models: dict[str, Target] = {}
+    for account in manifests.provider_accounts:
+        if account.type in NOT_YET_SERVED:
+            problems.append(Problem(_file_of(account, source), f"{account.type} {account.name}", "type",
+                                    f"{NOT_YET_SERVED[account.type]} are not available in this version"
+                                    if account.type.endswith(("endpoint", "model")) else
+                                    f"{NOT_YET_SERVED[account.type]} is not available in this version"))
+            continue
+        kind = account.type.partition("/")[2]
+        for target in _compile_account(account, kind, problems, _file_of(account, source)):
+            models[target.name] = target
+    for label, items in (("gateway-rate-limiting-config", manifests.rate_limit_configs),
+                         ("gateway-budget-config", manifests.budget_configs),
+                         ("ai-gateway", manifests.ai_gateway_policies)):
+        for item in items:
+            problems.append(Problem(_file_of(item, source), f"{label} {getattr(item, 'name', '')}".strip(),
+                                    "type", "is not enforced by this version yet; refusing rather than "
+                                    "silently ignoring it"))
+    if problems:
+        raise ConfigError(problems)
+    teams: dict[str, set[str]] = {}
+    for team in manifests.teams:
+        for member in team.members:
+            teams.setdefault(member.lower(), set()).add(team.name)
+    grants = {
+        va.name: _grant(va.name, tuple(va.allowed_models or ()), tuple(getattr(va, "allowed_endpoints", None) or ()))
+        for va in manifests.virtual_accounts
+    }
+    return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests)
+
+
+def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> VirtualAccountGrant:
+    return VirtualAccountGrant(
+        name=name,
+        models=frozenset(m for m in models if not m.endswith("/*")),
+        accounts=frozenset(m[:-2] for m in models if m.endswith("/*")),
+        endpoints=frozenset(e for e in endpoints if not e.endswith("/*")),
+        endpoint_accounts=frozenset(e[:-2] for e in endpoints if e.endswith("/*")),
+    )
+
+
+def _file_of(manifest: Any, source: str) -> str:
+    return str(getattr(manifest, "source_file", None) or Path(source))

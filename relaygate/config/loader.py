@@ -1,0 +1,323 @@
+"""Read manifests from YAML files into validated `Manifests`, all or nothing.
+
+Steps per file: parse YAML (one manifest, `---`-separated manifests, or a list), resolve secret
+references in string values, validate each manifest against its `type`; then across files: unique
+identities and cross-manifest references. Every problem found on the way is collected and raised
+together as one `ConfigError`, so nothing is applied from a config that is partly wrong.
+
+Secret references are resolved after YAML parsing, inside string values only, so a secret's text can
+never change the document's structure. Resolved values never appear in a problem.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from relaygate.config.crosscheck import Located, crosscheck
+from relaygate.config.problems import ConfigError, Loc, Problem, format_path, problems_from_validation
+from relaygate.config.schema import (
+    MANIFEST_MODELS,
+    AiGatewayDocument,
+    AiGatewayPolicy,
+    BudgetConfig,
+    Manifests,
+    ProviderAccountBase,
+    RateLimitConfig,
+    Team,
+    VirtualAccount,
+)
+
+__all__ = ["ConfigError", "Manifests", "Problem", "load_path", "load_text"]
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def load_path(path: str | Path, env: Mapping[str, str] | None = None) -> Manifests:
+    """Load a manifest file, or every `*.yaml`/`*.yml` in a directory (sorted by name, dotfiles skipped)."""
+    root = Path(path)
+    if root.is_dir():
+        files = sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()
+                       and not p.name.startswith("."))
+    elif root.is_file():
+        files = [root]
+    else:
+        raise ConfigError([Problem(str(root), "-", "-", "no such file or directory")])
+    session = _Load(os.environ if env is None else env)
+    for file in files:
+        try:
+            text = file.read_bytes().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"cannot be read ({exc.strerror})"
+            session.problems.append(Problem(str(file), "-", "-", reason))
+            continue
+        session.add_file(text, str(file), file.stem)
+    return session.finish()
+
+
+def load_text(text: str, filename: str = "<string>", env: Mapping[str, str] | None = None) -> Manifests:
+    """Load manifests from YAML text (tests, `apply -f -`); `filename` names it in problems."""
+    session = _Load(os.environ if env is None else env)
+    session.add_file(text, filename, Path(filename).stem)
+    return session.finish()
+
+
+# --- YAML --------------------------------------------------------------------------------------------
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that records duplicate mapping keys (YAML would silently keep only the last)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicate_keys: list[tuple[int, str]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    self.duplicate_keys.append((key_node.start_mark.line + 1, key_node.value))
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+@dataclass(slots=True)
+class _Doc:
+    line: int  # 1-based line the manifest starts at
+    data: Any
+
+
+def _parse(text: str, file: str) -> tuple[list[_Doc], list[Problem], list[tuple[int, str]]]:
+    """Manifests in file order (a list document contributes each item), YAML problems, duplicate keys."""
+    loader = _YamlLoader(text)
+    docs: list[_Doc] = []
+    problems: list[Problem] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            data = loader.construct_document(node)
+            if data is None:
+                continue
+            if isinstance(node, yaml.SequenceNode) and isinstance(data, list):
+                docs.extend(_Doc(child.start_mark.line + 1, item) for child, item in zip(node.value, data, strict=True))
+            else:
+                docs.append(_Doc(node.start_mark.line + 1, data))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        reason = getattr(exc, "problem", None) or type(exc).__name__
+        context = getattr(exc, "context", None)
+        rule = f"invalid YAML: {reason}" + (f" ({context})" if context else "")
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
+        problems.append(Problem(file, "-", where, rule, line=mark.line + 1 if mark else None))
+    finally:
+        loader.dispose()
+    return docs, problems, loader.duplicate_keys
+
+
+# --- secret references -------------------------------------------------------------------------------
+
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_ENV_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
+_SECRET_REF = re.compile(r"""^secrets\.get\(\s*(['"])(.*?)\1\s*,\s*(['"])(.*?)\3\s*\)$""")
+REFERENCE_FORMS = "${NAME}, ${NAME:-default} or ${secrets.get('group','key')} ($${ for a literal ${)"
+
+
+def secret_env_name(group: str, key: str) -> str:
+    """`secrets.get('my-provider','api-key')` reads `MY_PROVIDER_API_KEY`."""
+    return re.sub(r"[^A-Z0-9]", "_", f"{group}_{key}".upper())
+
+
+@dataclass(slots=True)
+class _Interpolation:
+    env: Mapping[str, str]
+    problems: list[tuple[Loc, str]] = field(default_factory=list)
+    resolved: set[str] = field(default_factory=set)  # values read from the environment
+
+    def walk(self, value: Any, loc: Loc) -> Any:
+        if isinstance(value, str):
+            return self.string(value, loc) if "$" in value else value
+        if isinstance(value, dict):
+            return {k: self.walk(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.walk(v, (*loc, i)) for i, v in enumerate(value)]
+        return value
+
+    def string(self, value: str, loc: Loc) -> str:
+        failed = False
+
+        def replace(match: re.Match[str]) -> str:
+            nonlocal failed
+            if match.group(0) == "$${":
+                return "${"
+            inner = match.group(1)
+            resolved = None if inner is None else self.lookup(inner.strip(), loc)
+            if resolved is None:
+                failed = True
+                return match.group(0)
+            return resolved
+
+        out = _REFERENCE.sub(replace, value)
+        return value if failed else out
+
+    def lookup(self, ref: str, loc: Loc) -> str | None:
+        if (m := _SECRET_REF.match(ref)) is not None:
+            name = secret_env_name(m.group(2), m.group(4))
+            shown, default = f"secrets.get({m.group(2)!r}, {m.group(4)!r}) (environment variable {name})", None
+        elif (m := _ENV_REF.match(ref)) is not None:
+            name, default = m.group(1), m.group(2)
+            shown = f"${{{name}}}"
+        else:
+            self.problems.append((loc, f"has a malformed reference; use {REFERENCE_FORMS}"))
+            return None
+        value = self.env.get(name)
+        if value:
+            self.resolved.add(value)
+            return value
+        if default is not None:
+            return default
+        if value is None:
+            self.problems.append((loc, f"references {shown}, which is not set"))
+            return None
+        self.resolved.add(value)
+        return value
+
+
+# --- one load ----------------------------------------------------------------------------------------
+
+
+def _label(raw: Any, n: int, stem: str) -> str:
+    """How problems name a manifest: "provider-account/openai openai-main", or by position."""
+    if isinstance(raw, dict):
+        kind, name = raw.get("type"), raw.get("name")
+        if isinstance(kind, str) and isinstance(name, str):
+            return f"{kind} {name}"
+        if kind is None and "on_http_request" in raw:
+            return f"ai-gateway {stem}#{n}"
+        if isinstance(kind, str):
+            return f"{kind} (document #{n})"
+    return f"document #{n}"
+
+
+def _unknown_type(kind: Any) -> str:
+    if not isinstance(kind, str):
+        return "must be a string naming the manifest type"
+    close = difflib.get_close_matches(kind, list(MANIFEST_MODELS), n=1)
+    if close:
+        return f"is not a known manifest type (did you mean {close[0]}?)"
+    return f"is not a known manifest type; must be one of {', '.join(MANIFEST_MODELS)}"
+
+
+@dataclass(slots=True)
+class _Load:
+    """Accumulates manifests and problems over the files of one load."""
+
+    env: Mapping[str, str]
+    problems: list[Problem] = field(default_factory=list)
+    entries: list[Located] = field(default_factory=list)
+    broken: set[tuple[str, str]] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set)
+    sources: list[str] = field(default_factory=list)
+
+    def add_file(self, text: str, file: str, stem: str) -> None:
+        self.sources.append(file)
+        docs, yaml_problems, duplicates = _parse(text, file)
+        self.problems += yaml_problems
+        labels: list[tuple[int, str]] = []
+        for n, doc in enumerate(docs, start=1):
+            label = _label(doc.data, n, stem)
+            labels.append((doc.line, label))
+            self._add_manifest(doc, n, file, stem, label)
+        for line, key in duplicates:
+            label = next((lb for start, lb in reversed(labels) if start <= line), "-")
+            rule = f"duplicate key {key!r} (YAML would keep only the last one)"
+            self.problems.append(Problem(file, label, f"line {line}", rule, line=line))
+
+    def _add_manifest(self, doc: _Doc, n: int, file: str, stem: str, label: str) -> None:
+        def problem(loc: Loc | str, rule: str) -> None:
+            where = loc if isinstance(loc, str) else format_path(loc)
+            self.problems.append(Problem(file, label, where, rule, line=doc.line))
+
+        raw = doc.data
+        if not isinstance(raw, dict):
+            problem("-", "must be a manifest (a mapping with type and name)")
+            return
+        interpolation = _Interpolation(self.env)
+        data = interpolation.walk(raw, ())
+        self.secrets |= interpolation.resolved
+        for loc, rule in interpolation.problems:
+            problem(loc, rule)
+        kind = data.get("type")
+        if isinstance(kind, str) and isinstance(data.get("name"), str):
+            identity = (kind, data["name"])
+        else:
+            identity = None
+        try:
+            if kind is None and "on_http_request" in data:
+                document = AiGatewayDocument.model_validate(data)
+                manifest: Any = AiGatewayPolicy(name=f"{stem}#{n}", on_http_request=document.on_http_request)
+            elif kind is None:
+                problem("type", "is required")
+                return
+            elif not isinstance(kind, str) or kind not in MANIFEST_MODELS:
+                problem("type", _unknown_type(kind))
+                return
+            else:
+                manifest = MANIFEST_MODELS[kind].model_validate(data)
+        except ValidationError as err:
+            skipped = {format_path(loc) for loc, _ in interpolation.problems}
+            for p in problems_from_validation(err, data, file=file, manifest=label):
+                if p.field not in skipped:
+                    problem(p.field, p.rule)
+            if identity is not None:
+                self.broken.add(identity)
+            return
+        if interpolation.problems:
+            if identity is not None:
+                self.broken.add(identity)
+            return
+        self.entries.append(Located(file, label, manifest))
+
+    def finish(self) -> Manifests:
+        """The manifests, or `ConfigError` with every problem of every file."""
+        self.problems += self._duplicate_identities()
+        self.problems += crosscheck(self.entries, self.broken)
+        if self.problems:
+            raise ConfigError(self._scrubbed(self.problems))
+        manifests = [e.manifest for e in self.entries]
+        return Manifests(
+            provider_accounts=tuple(m for m in manifests if isinstance(m, ProviderAccountBase)),  # type: ignore[misc]
+            teams=tuple(m for m in manifests if isinstance(m, Team)),
+            virtual_accounts=tuple(m for m in manifests if isinstance(m, VirtualAccount)),
+            rate_limit_configs=tuple(m for m in manifests if isinstance(m, RateLimitConfig)),
+            budget_configs=tuple(m for m in manifests if isinstance(m, BudgetConfig)),
+            ai_gateway_policies=tuple(m for m in manifests if isinstance(m, AiGatewayPolicy)),
+            sources=tuple(self.sources),
+        )
+
+    def _duplicate_identities(self) -> Iterator[Problem]:
+        first: dict[tuple[str, str], Located] = {}
+        for entry in self.entries:
+            seen = first.setdefault(entry.manifest.identity, entry)
+            if seen is not entry:
+                yield Problem(entry.file, entry.label, "name", f"duplicate {entry.manifest.type} name "
+                              f"(first defined in {seen.file})")
+
+    def _scrubbed(self, problems: list[Problem]) -> list[Problem]:
+        """Belt and braces: no rule text carries a value read from the environment."""
+        secrets = sorted((s for s in self.secrets if len(s) >= 4), key=len, reverse=True)
+        out = []
+        for p in problems:
+            rule = p.rule
+            for secret in secrets:
+                rule = rule.replace(secret, "***")
+            out.append(Problem(p.file, p.manifest, p.field, rule, p.line) if rule != p.rule else p)
+        return out

@@ -1,0 +1,191 @@
+"""The manifest types Relaygate accepts (spec/SCHEMAS.md) and `Manifests`, what a load produces.
+
+Pydantic lives in `config/` only: the compiler turns `Manifests` into the runtime `Snapshot` and the
+hot path never sees these models. The models are split by family across `schema_*.py`; this module is
+the one import point (`from relaygate.config.schema import ...`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import get_args
+
+from relaygate.config.schema_common import (
+    ApiKeyAuth,
+    AuthData,
+    AwsAuth,
+    BearerAuth,
+    Collaborator,
+    Cost,
+    GcpServiceAccountAuth,
+    HeaderAuth,
+    IntegrationBase,
+    ManifestBase,
+    ModelType,
+    ProviderAccountBase,
+    normalise_subject,
+)
+from relaygate.config.schema_custom import (
+    CustomEndpointAccount,
+    CustomEndpointIntegration,
+    LoadBalancingConfig,
+    TlsSettings,
+)
+from relaygate.config.schema_governance import (
+    EVERYONE_TEAM,
+    BudgetConfig,
+    BudgetRule,
+    LimitRule,
+    RateLimitConfig,
+    RateLimitRule,
+    Team,
+    VirtualAccount,
+    When,
+)
+from relaygate.config.schema_ngrok import (
+    AiGatewayAction,
+    AiGatewayConfig,
+    AiGatewayDocument,
+    AiGatewayPolicy,
+    ApiKey,
+    ModelSelection,
+    NgrokModel,
+    NgrokProvider,
+)
+from relaygate.config.schema_providers import (
+    AZURE_API_VERSION,
+    MODEL_ACCOUNTS,
+    AnthropicAccount,
+    AwsBedrockAccount,
+    AzureOpenAIAccount,
+    AzureOpenAIIntegration,
+    CloudAccount,
+    CohereAccount,
+    GoogleGeminiAccount,
+    GoogleVertexAccount,
+    GroqAccount,
+    MistralAccount,
+    MockAccount,
+    MockIntegration,
+    ModelAccount,
+    ModelIntegration,
+    OpenAIAccount,
+    SelfHostedAccount,
+    SelfHostedIntegration,
+    TogetherAccount,
+)
+from relaygate.config.schema_virtual import (
+    HeadersOverride,
+    LoadBalanceTarget,
+    RetryConfig,
+    RoutingConfig,
+    SlaCutoff,
+    StickyRouting,
+    VirtualModelAccount,
+    VirtualModelIntegration,
+)
+
+ProviderAccount = ModelAccount | CustomEndpointAccount | VirtualModelAccount
+Manifest = ProviderAccount | Team | VirtualAccount | RateLimitConfig | BudgetConfig
+
+# `type` -> model, for every manifest that carries `type` and `name` (the ngrok dialect does not).
+MANIFEST_MODELS: dict[str, type[ManifestBase]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model
+    for model in (
+        *MODEL_ACCOUNTS,
+        CustomEndpointAccount,
+        VirtualModelAccount,
+        Team,
+        VirtualAccount,
+        RateLimitConfig,
+        BudgetConfig,
+    )
+}
+AI_GATEWAY_TYPE = "ai-gateway"
+
+
+@dataclass(frozen=True, slots=True)
+class Manifests:
+    """Everything one load produced, validated as a whole; in file order, then document order."""
+
+    provider_accounts: tuple[ProviderAccount, ...] = ()
+    teams: tuple[Team, ...] = ()
+    virtual_accounts: tuple[VirtualAccount, ...] = ()
+    rate_limit_configs: tuple[RateLimitConfig, ...] = ()
+    budget_configs: tuple[BudgetConfig, ...] = ()
+    ai_gateway_policies: tuple[AiGatewayPolicy, ...] = ()
+    sources: tuple[str, ...] = ()  # files read, in the order read
+
+    def account(self, name: str) -> ProviderAccount | None:
+        """The provider account called `name` (names are unique across kinds)."""
+        return next((a for a in self.provider_accounts if a.name == name), None)
+
+
+__all__ = [
+    "AI_GATEWAY_TYPE",
+    "AZURE_API_VERSION",
+    "EVERYONE_TEAM",
+    "MANIFEST_MODELS",
+    "AiGatewayAction",
+    "AiGatewayConfig",
+    "AiGatewayDocument",
+    "AiGatewayPolicy",
+    "AnthropicAccount",
+    "ApiKey",
+    "ApiKeyAuth",
+    "AuthData",
+    "AwsAuth",
+    "AwsBedrockAccount",
+    "AzureOpenAIAccount",
+    "AzureOpenAIIntegration",
+    "BearerAuth",
+    "BudgetConfig",
+    "BudgetRule",
+    "CloudAccount",
+    "CohereAccount",
+    "Collaborator",
+    "Cost",
+    "CustomEndpointAccount",
+    "CustomEndpointIntegration",
+    "GcpServiceAccountAuth",
+    "GoogleGeminiAccount",
+    "GoogleVertexAccount",
+    "GroqAccount",
+    "HeaderAuth",
+    "HeadersOverride",
+    "IntegrationBase",
+    "LimitRule",
+    "LoadBalanceTarget",
+    "LoadBalancingConfig",
+    "Manifest",
+    "ManifestBase",
+    "Manifests",
+    "MistralAccount",
+    "MockAccount",
+    "MockIntegration",
+    "ModelAccount",
+    "ModelIntegration",
+    "ModelSelection",
+    "ModelType",
+    "NgrokModel",
+    "NgrokProvider",
+    "OpenAIAccount",
+    "ProviderAccount",
+    "ProviderAccountBase",
+    "RateLimitConfig",
+    "RateLimitRule",
+    "RetryConfig",
+    "RoutingConfig",
+    "SelfHostedAccount",
+    "SelfHostedIntegration",
+    "SlaCutoff",
+    "StickyRouting",
+    "Team",
+    "TlsSettings",
+    "TogetherAccount",
+    "VirtualAccount",
+    "VirtualModelAccount",
+    "VirtualModelIntegration",
+    "When",
+    "normalise_subject",
+]

@@ -1,0 +1,277 @@
+"""Provider accounts whose integrations are models: the hosted vendors, Azure, self-hosted, mock.
+
+One small class pair per kind (account + integration) so the integration `type` must match its account
+(`integration/model/groq` only under `provider-account/groq`) and pydantic reports a mismatch at the
+exact field. The kinds share `CloudAccount` / `ModelIntegration`; only Azure, Bedrock, Vertex,
+self-hosted and mock add fields.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from relaygate.config.problems import Loc, RuleViolation
+from relaygate.config.schema_common import (
+    AuthData,
+    BaseUrl,
+    Cost,
+    Headers,
+    IntegrationBase,
+    ModelTypes,
+    ProviderAccountBase,
+    auth_kind_violation,
+)
+
+
+class ModelIntegration(IntegrationBase):
+    """A vendor model: `model_id` is what the vendor's API calls it."""
+
+    model_id: str = Field(min_length=1)
+    model_types: ModelTypes
+    cost: Cost | None = None
+    headers: Headers = Field(default_factory=dict)
+
+
+class CloudAccount(ProviderAccountBase):
+    """A hosted vendor reached with credentials; `base_url` overrides the vendor's default API base."""
+
+    auth_data: AuthData
+    base_url: BaseUrl | None = None
+    integrations: tuple[ModelIntegration, ...] = ()
+
+
+# --- the plain vendors -------------------------------------------------------------------------------
+
+
+class OpenAIIntegration(ModelIntegration):
+    type: Literal["integration/model/openai"]
+
+
+class OpenAIAccount(CloudAccount):
+    type: Literal["provider-account/openai"]
+    integrations: tuple[OpenAIIntegration, ...] = ()
+
+
+class AnthropicIntegration(ModelIntegration):
+    type: Literal["integration/model/anthropic"]
+
+
+class AnthropicAccount(CloudAccount):
+    type: Literal["provider-account/anthropic"]
+    integrations: tuple[AnthropicIntegration, ...] = ()
+
+
+class GoogleGeminiIntegration(ModelIntegration):
+    type: Literal["integration/model/google-gemini"]
+
+
+class GoogleGeminiAccount(CloudAccount):
+    type: Literal["provider-account/google-gemini"]
+    integrations: tuple[GoogleGeminiIntegration, ...] = ()
+
+
+class CohereIntegration(ModelIntegration):
+    type: Literal["integration/model/cohere"]
+
+
+class CohereAccount(CloudAccount):
+    type: Literal["provider-account/cohere"]
+    integrations: tuple[CohereIntegration, ...] = ()
+
+
+class MistralIntegration(ModelIntegration):
+    type: Literal["integration/model/mistral"]
+
+
+class MistralAccount(CloudAccount):
+    type: Literal["provider-account/mistral"]
+    integrations: tuple[MistralIntegration, ...] = ()
+
+
+class GroqIntegration(ModelIntegration):
+    type: Literal["integration/model/groq"]
+
+
+class GroqAccount(CloudAccount):
+    type: Literal["provider-account/groq"]
+    integrations: tuple[GroqIntegration, ...] = ()
+
+
+class TogetherIntegration(ModelIntegration):
+    type: Literal["integration/model/together"]
+
+
+class TogetherAccount(CloudAccount):
+    type: Literal["provider-account/together"]
+    integrations: tuple[TogetherIntegration, ...] = ()
+
+
+# --- vendors with extra account fields ---------------------------------------------------------------
+
+
+class AwsBedrockIntegration(ModelIntegration):
+    type: Literal["integration/model/aws-bedrock"]
+
+
+class AwsBedrockAccount(CloudAccount):
+    """Bedrock signs with `aws` credentials (region inside) or uses a Bedrock API key plus `region`."""
+
+    ALLOWED_AUTH: ClassVar[tuple[str, ...]] = ("aws", "api-key", "bearer-auth")
+
+    type: Literal["provider-account/aws-bedrock"]
+    region: str | None = Field(default=None, min_length=1)
+    integrations: tuple[AwsBedrockIntegration, ...] = ()
+
+    def account_violations(self) -> list[tuple[Loc, str]]:
+        if self.region is None and self.auth_data.type != "aws":
+            return [(("region",), "is required unless auth_data is type aws")]
+        return []
+
+
+class GoogleVertexIntegration(ModelIntegration):
+    type: Literal["integration/model/google-vertex"]
+
+
+class GoogleVertexAccount(CloudAccount):
+    """Vertex URLs need a project and region; the project defaults to the service-account key's."""
+
+    ALLOWED_AUTH: ClassVar[tuple[str, ...]] = ("gcp-service-account", "bearer-auth")
+
+    type: Literal["provider-account/google-vertex"]
+    project_id: str | None = Field(default=None, min_length=1)
+    region: str = Field(default="us-central1", min_length=1)
+    integrations: tuple[GoogleVertexIntegration, ...] = ()
+
+    def account_violations(self) -> list[tuple[Loc, str]]:
+        if self.project_id is None and self.auth_data.type != "gcp-service-account":
+            return [(("project_id",), "is required unless auth_data is type gcp-service-account")]
+        return []
+
+
+def _date_to_str(value: Any) -> Any:
+    """`api_version: 2024-10-21` unquoted is a YAML date; it means the string."""
+    return value.isoformat() if isinstance(value, datetime.date) else value
+
+
+ApiVersion = Annotated[str, BeforeValidator(_date_to_str), Field(min_length=1)]
+AZURE_API_VERSION = "2024-10-21"
+
+
+class AzureOpenAIIntegration(ModelIntegration):
+    """`model_id` is the Azure deployment name; `api_version` overrides the account's."""
+
+    type: Literal["integration/model/azure-openai"]
+    api_version: ApiVersion | None = None
+
+
+class AzureOpenAIAccount(CloudAccount):
+    """`base_url` is the resource endpoint, e.g. https://my-resource.openai.azure.com."""
+
+    ALLOWED_AUTH: ClassVar[tuple[str, ...]] = ("api-key",)
+
+    type: Literal["provider-account/azure-openai"]
+    base_url: BaseUrl
+    api_version: ApiVersion = AZURE_API_VERSION
+    integrations: tuple[AzureOpenAIIntegration, ...] = ()
+
+
+# --- self-hosted and mock ----------------------------------------------------------------------------
+
+SELF_HOSTED_AUTH = ("api-key", "bearer-auth", "header")
+
+
+class SelfHostedIntegration(IntegrationBase):
+    """An OpenAI-compatible server: `hosted_model_name` is the model name it expects, at `url`."""
+
+    type: Literal["integration/model/self-hosted-model"]
+    hosted_model_name: str = Field(min_length=1)
+    url: BaseUrl | None = None  # falls back to the account's base_url
+    model_server: Literal["openai-compatible"] = "openai-compatible"
+    model_types: ModelTypes
+    cost: Cost | None = None
+    headers: Headers = Field(default_factory=dict)
+    auth_data: AuthData | None = None  # replaces the account's auth_data for this model
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> Self:
+        violations = auth_kind_violation(self.auth_data, SELF_HOSTED_AUTH, "a self-hosted model")
+        if violations:
+            raise RuleViolation(violations)
+        return self
+
+
+class SelfHostedAccount(ProviderAccountBase):
+    """Models on servers we run (vLLM, TGI, ...); credentials are optional."""
+
+    ALLOWED_AUTH: ClassVar[tuple[str, ...]] = SELF_HOSTED_AUTH
+
+    type: Literal["provider-account/self-hosted-model"]
+    auth_data: AuthData | None = None
+    base_url: BaseUrl | None = None
+    integrations: tuple[SelfHostedIntegration, ...] = ()
+
+    def account_violations(self) -> list[tuple[Loc, str]]:
+        if self.base_url is not None:
+            return []
+        return [
+            (("integrations", i, "url"), "is required (or set base_url on the account)")
+            for i, integration in enumerate(self.integrations)
+            if integration.url is None
+        ]
+
+    def url_of(self, integration: SelfHostedIntegration) -> str:
+        """The server URL a model is reached at (validated to exist)."""
+        url = integration.url or self.base_url
+        assert url is not None
+        return url
+
+
+class MockIntegration(ModelIntegration):
+    """A built-in local model; `latency_ms` delays the answer and each stream chunk."""
+
+    type: Literal["integration/model/mock"]
+    latency_ms: int = Field(default=0, ge=0)
+
+
+class MockAccount(ProviderAccountBase):
+    """Relaygate's own fake provider, for tests, demos and benchmarks; never leaves the process."""
+
+    ALLOWED_AUTH: ClassVar[tuple[str, ...]] = SELF_HOSTED_AUTH
+
+    type: Literal["provider-account/mock"]
+    auth_data: AuthData | None = None
+    base_url: BaseUrl | None = None
+    integrations: tuple[MockIntegration, ...] = ()
+
+
+MODEL_ACCOUNTS: tuple[type[ProviderAccountBase], ...] = (
+    OpenAIAccount,
+    AzureOpenAIAccount,
+    AnthropicAccount,
+    AwsBedrockAccount,
+    GoogleGeminiAccount,
+    GoogleVertexAccount,
+    CohereAccount,
+    MistralAccount,
+    GroqAccount,
+    TogetherAccount,
+    SelfHostedAccount,
+    MockAccount,
+)
+ModelAccount = (
+    OpenAIAccount
+    | AzureOpenAIAccount
+    | AnthropicAccount
+    | AwsBedrockAccount
+    | GoogleGeminiAccount
+    | GoogleVertexAccount
+    | CohereAccount
+    | MistralAccount
+    | GroqAccount
+    | TogetherAccount
+    | SelfHostedAccount
+    | MockAccount
+)

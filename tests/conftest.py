@@ -1,0 +1,107 @@
+"""Shared fixtures: mock upstreams, gateway processes, and the standard end-to-end stack.
+
+- `free_port`: a free 127.0.0.1 port (nothing listens on it: also a "closed port").
+- `openai_upstream`: a running `OpenAIMock` (OpenAI + Azure routes, keys from `tests.helpers.manifests`),
+  served from a background thread so sync and async tests can both use it.
+- `gateway_factory`: `gateway_factory(yaml_text, **placeholders)` starts a `relaygate serve` process with
+  that config (`{name}` placeholders replaced); every gateway is stopped at teardown.
+- `standard_stack` (module-scoped) / `stack` (per test, mocks reset): the `STANDARD` manifests served by
+  one gateway, with tokens for alice, bob and the `ci-bot` virtual account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import manifests
+from tests.helpers.gateway import Gateway, render
+from tests.helpers.gateway import free_port as _free_port
+from tests.upstreams.openai_mock import OpenAIMock
+
+GatewayFactory = Callable[..., Gateway]
+
+
+@pytest.fixture
+def free_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture
+def openai_upstream() -> Iterator[OpenAIMock]:
+    with OpenAIMock(manifests.OPENAI_KEY, manifests.AZURE_KEY).running() as mock:
+        yield mock
+
+
+@pytest.fixture
+def vllm_upstream() -> Iterator[OpenAIMock]:
+    """A keyless OpenAI-compatible server, as a self-hosted vLLM would be."""
+    with OpenAIMock().running() as mock:
+        yield mock
+
+
+def _factory(base: Path) -> tuple[GatewayFactory, list[Gateway]]:
+    started: list[Gateway] = []
+
+    def start(config_text: str, *, start: bool = True, env: dict[str, str] | None = None,
+              **placeholders: object) -> Gateway:  # fmt: skip
+        gateway = Gateway(base / f"gateway-{len(started)}", render(config_text, **placeholders), env=env)
+        started.append(gateway)
+        return gateway.start() if start else gateway
+
+    return start, started
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
+    factory, started = _factory(tmp_path)
+    yield factory
+    for gateway in started:
+        gateway.stop()
+
+
+@dataclass
+class Stack:
+    """The standard end-to-end setup: one gateway, its upstreams, and ready-made tokens."""
+
+    gateway: Gateway
+    openai: OpenAIMock  # OpenAI + Azure routes, requires the upstream keys
+    vllm: OpenAIMock  # the self-hosted (keyless) upstream
+    alice: str  # personal token, member of ml-team
+    bob: str  # personal token, collaborator on `restricted`
+    ci_bot: str  # virtual account token, may call only openai-main/gpt-4o
+
+    def reset(self) -> None:
+        self.openai.reset()
+        self.vllm.reset()
+
+
+@pytest.fixture(scope="module")
+def standard_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    openai_mock = OpenAIMock(manifests.OPENAI_KEY, manifests.AZURE_KEY).start_in_thread()
+    vllm_mock = OpenAIMock().start_in_thread()
+    factory, started = _factory(tmp_path_factory.mktemp("stack"))
+    try:
+        gateway = factory(manifests.STANDARD, port=openai_mock.port, vllm_port=vllm_mock.port, closed_port=_free_port())
+        yield Stack(
+            gateway=gateway,
+            openai=openai_mock,
+            vllm=vllm_mock,
+            alice=gateway.create_token(user=manifests.ALICE),
+            bob=gateway.create_token(user=manifests.BOB),
+            ci_bot=gateway.create_token(virtual_account="ci-bot"),
+        )
+    finally:
+        for gateway in started:
+            gateway.stop()
+        openai_mock.stop_thread()
+        vllm_mock.stop_thread()
+
+
+@pytest.fixture
+def stack(standard_stack: Stack) -> Stack:
+    standard_stack.reset()
+    return standard_stack

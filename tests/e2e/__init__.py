@@ -1,0 +1,1 @@
+"""End-to-end tests: a real `relaygate serve` process, real mock upstreams, the real openai SDK."""

@@ -1,0 +1,1 @@
+"""Test harness pieces shared by the end-to-end tests (gateway process, manifests)."""
