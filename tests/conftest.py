@@ -46,8 +46,9 @@ def vllm_upstream() -> Iterator[OpenAIMock]:
 def _factory(base: Path) -> tuple[GatewayFactory, list[Gateway]]:
     started: list[Gateway] = []
 
-    def start(config_text: str, *, start: bool = True, env: dict[str, str] | None = None,
-              **placeholders: object) -> Gateway:  # fmt: skip
+    def start(
+        config_text: str, *, start: bool = True, env: dict[str, str] | None = None, **placeholders: object
+    ) -> Gateway:
         gateway = Gateway(base / f"gateway-{len(started)}", render(config_text, **placeholders), env=env)
         started.append(gateway)
         return gateway.start() if start else gateway

@@ -230,7 +230,6 @@ class _Load:
     def add_file(self, text: str, file: str, stem: str) -> None:
         self.sources.append(file)
         docs, yaml_problems, duplicates = _parse(text, file)
-        self.problems += yaml_problems
         labels: list[tuple[int, str]] = []
         for n, doc in enumerate(docs, start=1):
             label = _label(doc.data, n, stem)
@@ -240,6 +239,7 @@ class _Load:
             label = next((lb for start, lb in reversed(labels) if start <= line), "-")
             rule = f"duplicate key {key!r} (YAML would keep only the last one)"
             self.problems.append(Problem(file, label, f"line {line}", rule, line=line))
+        self.problems += yaml_problems  # parsing stopped there: it follows everything read before it
 
     def _add_manifest(self, doc: _Doc, n: int, file: str, stem: str, label: str) -> None:
         def problem(loc: Loc | str, rule: str) -> None:

@@ -344,8 +344,9 @@ CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
      "integrations[0].routing_config.load_balance_targets[1].weight", "is required for weight-based-routing"),
     ("virtual-weights-sum", "virtual", {"integrations[0].routing_config.load_balance_targets[1].weight": 20},
      "integrations[0].routing_config.load_balance_targets", "weights must sum to 100 (they sum to 90)"),
-    ("virtual-priority-required", "virtual", {"integrations[0].routing_config.type": "priority-based-routing"},
-     "integrations[0].routing_config.load_balance_targets[0].priority", "is required for priority-based-routing"),
+    ("virtual-priority-required", "virtual", {"integrations[0].routing_config.type": "priority-based-routing",
+                                              "integrations[0].routing_config.load_balance_targets[0].priority": 0},
+     "integrations[0].routing_config.load_balance_targets[1].priority", "is required for priority-based-routing"),
     ("virtual-sla-cutoff-priority-only", "virtual",
      {"integrations[0].routing_config.load_balance_targets[0].sla_cutoff": {"time_per_output_token_ms": 30}},
      "integrations[0].routing_config.load_balance_targets[0].sla_cutoff", "only allowed with priority-based"),
@@ -435,7 +436,7 @@ CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
      "duplicate provider id or alias (same as providers[0].id)"),
     ("ngrok-model-ids-unique", "ngrok", {"on_http_request[0].config.providers[0].models[1]": {"id": "m"}},
      "on_http_request[0].config.providers[0].models[1].id", "duplicate model id or alias"),
-    ("ngrok-api-key-value", "ngrok", {"on_http_request[0].config.providers[1].api_keys[0]": {"key": "k"}},
+    ("ngrok-api-key-value", "ngrok", {"on_http_request[0].config.providers[1].api_keys[0]": {}},
      "on_http_request[0].config.providers[1].api_keys[0].value", "is required"),
     ("ngrok-duration", "ngrok", {"on_http_request[0].config.total_timeout": "5 minutes"},
      "on_http_request[0].config.total_timeout", "must be a duration"),
@@ -524,9 +525,9 @@ def test_rate_limit_applies_per_accepts_a_single_string() -> None:
 
 
 def test_credentials_are_secret_strings() -> None:
-    account = _load("openai", {}).account("acct")
-    assert "k" not in repr(account.auth_data)  # type: ignore[union-attr]
-    assert account.auth_data.api_key.get_secret_value() == "k"  # type: ignore[union-attr]
+    account = _load("openai", {"auth_data.api_key": "sk-very-secret"}).account("acct")
+    assert "sk-very-secret" not in repr(account)
+    assert account.auth_data.api_key.get_secret_value() == "sk-very-secret"  # type: ignore[union-attr]
 
 
 def test_models_are_frozen() -> None:

@@ -55,8 +55,9 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 60.0) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     """`python -m relaygate ARGS`, output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "relaygate", *args],
@@ -151,12 +152,19 @@ class Gateway:
 
     def start(self, timeout: float = READY_TIMEOUT) -> Self:
         command = [
-            sys.executable, "-m", "relaygate", "serve",
-            "--config", str(self.config_path),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--database-url", self.database_url,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "relaygate",
+            "serve",
+            "--config",
+            str(self.config_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--database-url",
+            self.database_url,
+        ]
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.process = subprocess.Popen(command, stdout=out, stderr=err, env=self.env(), cwd=str(self.root))
         deadline = time.monotonic() + timeout

@@ -1,0 +1,138 @@
+"""Upstream failures: pass-through statuses, unreachable upstreams, timeouts, broken streams."""
+
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+
+from tests.conftest import Stack
+from tests.helpers.error_shape import assert_error_shape
+from tests.helpers.manifests import OPENAI_KEY
+
+MESSAGES = [{"role": "user", "content": "hello errors"}]
+CHAT = {"model": "openai-main/gpt-4o", "messages": MESSAGES}
+
+
+def chat(stack: Stack, **options: object) -> object:
+    return stack.gateway.client(stack.alice).chat.completions.create(
+        model="openai-main/gpt-4o",
+        messages=MESSAGES,  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
+    )
+
+
+# -- upstream error statuses pass through -----------------------------------------------------------
+
+
+def test_upstream_429_passes_through(stack: Stack) -> None:
+    stack.openai.fail_next(429, message="Rate limit reached for gpt-4o (mock)", count=10)
+    with pytest.raises(openai.RateLimitError) as caught:
+        chat(stack)
+    assert caught.value.status_code == 429
+    assert "Rate limit reached for gpt-4o (mock)" in caught.value.message
+
+
+def test_upstream_500_passes_through(stack: Stack) -> None:
+    stack.openai.fail_next(500, message="The server had an error (mock)", count=10)
+    with pytest.raises(openai.InternalServerError) as caught:
+        chat(stack)
+    assert caught.value.status_code == 500
+    assert "The server had an error (mock)" in caught.value.message
+
+
+def test_upstream_400_passes_through(stack: Stack) -> None:
+    stack.openai.fail_next(400, message="Invalid 'messages[0].content' (mock)", count=10)
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(stack)
+    assert "Invalid 'messages[0].content' (mock)" in caught.value.message
+
+
+def test_upstream_error_body_keeps_openai_shape(stack: Stack) -> None:
+    stack.openai.fail_next(429, message="slow down (mock)", count=10)
+    result = stack.gateway.request("POST", "/api/llm/chat/completions", token=stack.alice, json=CHAT)
+    assert result.status == 429
+    assert assert_error_shape(result.json())["message"] == "slow down (mock)"
+    assert result.headers.get("x-request-id")
+
+
+def test_upstream_error_never_reveals_the_upstream_key(stack: Stack) -> None:
+    stack.openai.fail_next(401, message=f"Incorrect API key provided: {OPENAI_KEY}.", count=10)
+    result = stack.gateway.request("POST", "/api/llm/chat/completions", token=stack.alice, json=CHAT)
+    assert result.status >= 400
+    assert OPENAI_KEY.encode() not in result.body
+
+
+# -- gateway-made upstream errors -------------------------------------------------------------------
+
+
+def test_unreachable_upstream_is_502(stack: Stack) -> None:
+    result = stack.gateway.request(
+        "POST", "/api/llm/chat/completions", token=stack.alice, json={**CHAT, "model": "unreachable/gpt-4o"}
+    )
+    assert result.status == 502, result.body
+    assert_error_shape(result.json())
+    assert result.headers.get("x-request-id")
+
+
+def test_unreachable_upstream_raises_sdk_status_error(stack: Stack) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        stack.gateway.client(stack.alice).chat.completions.create(model="unreachable/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+    assert caught.value.status_code == 502
+
+
+def test_upstream_slower_than_request_timeout_is_504(stack: Stack) -> None:
+    stack.openai.delay_next(2.0, count=10)
+    started = time.monotonic()
+    result = stack.gateway.request(
+        "POST", "/api/llm/chat/completions", token=stack.alice, json=CHAT, headers={"x-tfy-request-timeout": "200"}
+    )
+    elapsed = time.monotonic() - started
+    assert result.status == 504, result.body
+    assert_error_shape(result.json())
+    assert elapsed < 1.5, f"the 200 ms timeout took {elapsed:.2f}s"
+
+
+def test_request_timeout_raises_sdk_gateway_timeout(stack: Stack) -> None:
+    stack.openai.delay_next(2.0, count=10)
+    with pytest.raises(openai.APIStatusError) as caught:
+        chat(stack, extra_headers={"x-tfy-request-timeout": "200"})
+    assert caught.value.status_code == 504
+
+
+def test_request_timeout_longer_than_upstream_succeeds(stack: Stack) -> None:
+    stack.openai.delay_next(0.3)
+    result = stack.gateway.request(
+        "POST", "/api/llm/chat/completions", token=stack.alice, json=CHAT, headers={"x-tfy-request-timeout": "5000"}
+    )
+    assert result.status == 200
+
+
+# -- broken streams ---------------------------------------------------------------------------------
+
+
+def test_stream_upstream_error_after_content_reaches_client_as_error(stack: Stack) -> None:
+    stack.openai.fail_stream_after(3, message="upstream broke mid-stream (mock)")
+    received: list[str] = []
+    with pytest.raises(openai.APIError):
+        for chunk in chat(stack, stream=True):  # type: ignore[attr-defined]
+            if chunk.choices:
+                received.append(chunk.choices[0].delta.content or "")
+    assert "".join(received), "content sent before the failure must reach the client"
+
+
+def test_stream_upstream_drop_does_not_end_cleanly(stack: Stack) -> None:
+    stack.openai.drop_stream_after(3)
+    result = stack.gateway.request(
+        "POST", "/api/llm/chat/completions", token=stack.alice, json={**CHAT, "stream": True}
+    )
+    # whatever the gateway relays, a broken upstream stream must not look complete
+    assert b"data: [DONE]" not in result.body
+
+
+def test_stream_upstream_error_before_content_is_an_http_error(stack: Stack) -> None:
+    stack.openai.fail_next(503, count=10)
+    with pytest.raises(openai.APIStatusError) as caught:
+        list(chat(stack, stream=True))  # type: ignore[call-overload]
+    assert caught.value.status_code == 503
