@@ -40,6 +40,7 @@ class Measurement:
 
     wrk: WrkResult
     cpu_s: float | None
+    other_cpu: float = 0.0  # CPUs' worth of time used by processes outside the benchmark meanwhile
 
 
 @dataclass

@@ -170,19 +170,24 @@ def probe(target: tg.Target, info: TargetInfo, mock: tg.Mock, samples: int) -> N
 
 
 def measure(
-    args: argparse.Namespace, scenario: Scenario, target: tg.Target, load_prefix: list[str], wrk_bin: str
+    args: argparse.Namespace, scenario: Scenario, target: tg.Target, mock: tg.Mock, load_prefix: list[str]
 ) -> Measurement:
-    """Warm up, then one measured wrk run, with the proxy's CPU time around it."""
+    """Warm up, then one measured wrk run, with the CPU the proxy and everything else used meanwhile."""
     body = json_body(target.model, scenario.stream)
-    common = dict(token=target.token, metadata=target.metadata, prefix=load_prefix, wrk_bin=wrk_bin)
+    common = dict(token=target.token, metadata=target.metadata, prefix=load_prefix, wrk_bin=args.wrk_bin)
     if args.warmup > 0:
         wrk.run(target.url, scenario.connections, args.warmup, body, **common)  # type: ignore[arg-type]
     duration = args.lat_duration if scenario.latency_run else args.duration
     pid = target.pid
-    cpu0 = tg.cpu_seconds(pid) if pid else None
+    ours0 = tg.waited_children_cpu_seconds() + tg.cpu_seconds(mock.proc.pid)
+    cpu0 = tg.cpu_seconds(pid) if pid else 0.0
+    system0 = tg.system_cpu_seconds()
     result = wrk.run(target.url, scenario.connections, duration, body, **common)  # type: ignore[arg-type]
-    cpu_s = tg.cpu_seconds(pid) - cpu0 if pid and cpu0 is not None else None
-    return Measurement(result, cpu_s)
+    system_s = tg.system_cpu_seconds() - system0
+    cpu_s = tg.cpu_seconds(pid) - cpu0 if pid else 0.0
+    ours_s = tg.waited_children_cpu_seconds() + tg.cpu_seconds(mock.proc.pid) - ours0 + cpu_s
+    other = max(0.0, system_s - ours_s) / max(result.duration_s, 0.001)
+    return Measurement(result, cpu_s if pid else None, other)
 
 
 def start_targets(
@@ -264,13 +269,14 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
                     log(f"!! {target.name}: {info.failed}\n{tg.log_tail(target.log) if target.log else ''}")
                     continue
                 try:
-                    m = measure(args, scenario, target, load_prefix, wrk_bin)
+                    m = measure(args, scenario, target, mock, load_prefix)
                 except wrk.WrkError as exc:
                     log(f"!! {target.name} {scenario.key}: {exc}")
                     info.notes.append(f"{scenario.key} round {rnd}: wrk failed")
                     continue
                 results[target.name].setdefault(scenario.key, []).append(m)
                 err = f"  ERRORS: {m.wrk.error_text()}" if m.wrk.errors else ""
+                err += f"  other CPU {m.other_cpu:.2f}"
                 log(
                     f"   round {rnd} {scenario.key:8s} {target.name:18s} {m.wrk.rps:10,.0f}/s "
                     f"p50 {m.wrk.p50_ms:8.3f} ms  p99 {m.wrk.p99_ms:8.3f} ms{err}"

@@ -10,6 +10,7 @@ import grp
 import http.client
 import os
 import pwd
+import resource
 import shutil
 import signal
 import socket
@@ -147,6 +148,18 @@ def cpu_seconds(root: int) -> float:
             continue
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / _CLK_TCK
+
+
+def system_cpu_seconds() -> float:
+    """CPU time all processes on the machine used so far (user + nice + system, all CPUs), seconds."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    return (int(fields[1]) + int(fields[2]) + int(fields[3])) / _CLK_TCK
+
+
+def waited_children_cpu_seconds() -> float:
+    """CPU time of this process's finished, waited-for children (e.g. wrk runs), seconds."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ----------------------------------------------------------------------------- HTTP helpers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import uvicorn
 
@@ -11,7 +12,7 @@ from relaygate.settings import Settings
 
 def run(settings: Settings, *, log_level: str = "info") -> int:
     """Serve until SIGTERM/SIGINT: stop accepting, drain in-flight requests, flush the log, exit."""
-    common = {
+    common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
@@ -22,6 +23,7 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
         "log_level": log_level,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
         "timeout_keep_alive": 75,
+        "proxy_headers": False,  # the gateway never reads the client address; saves a middleware hop
     }
     if settings.workers > 1:
         # Worker processes rebuild the settings from the environment, so put every flag there.

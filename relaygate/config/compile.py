@@ -99,6 +99,21 @@ def _auth_headers(auth: Any, kind: str) -> dict[str, str]:
     return {}
 
 
+def _secret_values(auth: Any) -> tuple[bytes, ...]:
+    """Raw credential values (not header values) so an upstream echoing a bare key is scrubbed too."""
+    if auth is None:
+        return ()
+    values: list[str] = []
+    for field_name in ("api_key", "bearer_token", "secret_access_key", "session_token", "key_json"):
+        value = getattr(auth, field_name, None)
+        if value is not None:
+            values.append(_secret(value))
+    if auth.type == "header":
+        values.extend(_secret(v) for v in auth.headers.values())
+    # Longest first, so a value containing another is replaced whole.
+    return tuple(sorted({v.encode() for v in values if len(v) >= 4}, key=len, reverse=True))
+
+
 def _merge_headers(*layers: dict[str, str]) -> tuple[tuple[str, str], ...]:
     """Later layers win, names compared case-insensitively."""
     merged: dict[str, tuple[str, str]] = {}
@@ -144,7 +159,7 @@ def _compile_account(account: Any, kind: str, problems: list[Problem], source: s
             adapter=adapter,
             base_url=base_url.rstrip("/"),
             headers=headers,
-            secrets=tuple(v.encode() for v in auth_headers.values() if v),
+            secrets=_secret_values(auth),
             price=price,
             cost_known=kind == "mock",
             access=access,

@@ -136,13 +136,24 @@ def secret_env_name(group: str, key: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", f"{group}_{key}".upper())
 
 
+MAX_VALUES_PER_MANIFEST = 100_000
+
+
+class _TooLarge(Exception):
+    """YAML aliases can make a small file expand into a huge tree ("billion laughs")."""
+
+
 @dataclass(slots=True)
 class _Interpolation:
     env: Mapping[str, str]
     problems: list[tuple[Loc, str]] = field(default_factory=list)
     resolved: set[str] = field(default_factory=set)  # values read from the environment
+    budget: int = MAX_VALUES_PER_MANIFEST
 
     def walk(self, value: Any, loc: Loc) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooLarge
         if isinstance(value, str):
             return self.string(value, loc) if "$" in value else value
         if isinstance(value, dict):
@@ -210,6 +221,8 @@ def _label(raw: Any, n: int, stem: str) -> str:
 def _unknown_type(kind: Any) -> str:
     if not isinstance(kind, str):
         return "must be a string naming the manifest type"
+    if kind == "ai-gateway":
+        return "ai-gateway documents have no type: write on_http_request: [{type: ai-gateway, config: ...}]"
     close = difflib.get_close_matches(kind, list(MANIFEST_MODELS), n=1)
     if close:
         return f"is not a known manifest type (did you mean {close[0]}?)"
@@ -251,7 +264,11 @@ class _Load:
             problem("-", "must be a manifest (a mapping with type and name)")
             return
         interpolation = _Interpolation(self.env)
-        data = interpolation.walk(raw, ())
+        try:
+            data = interpolation.walk(raw, ())
+        except _TooLarge:
+            problem("-", f"has more than {MAX_VALUES_PER_MANIFEST} values (expanded YAML aliases?)")
+            return
         self.secrets |= interpolation.resolved
         for loc, rule in interpolation.problems:
             problem(loc, rule)
@@ -294,13 +311,14 @@ class _Load:
             raise ConfigError(self._scrubbed(self.problems))
         manifests = [e.manifest for e in self.entries]
         return Manifests(
-            provider_accounts=tuple(m for m in manifests if isinstance(m, ProviderAccountBase)),  # type: ignore[misc]
+            provider_accounts=tuple(m for m in manifests if isinstance(m, ProviderAccountBase)),
             teams=tuple(m for m in manifests if isinstance(m, Team)),
             virtual_accounts=tuple(m for m in manifests if isinstance(m, VirtualAccount)),
             rate_limit_configs=tuple(m for m in manifests if isinstance(m, RateLimitConfig)),
             budget_configs=tuple(m for m in manifests if isinstance(m, BudgetConfig)),
             ai_gateway_policies=tuple(m for m in manifests if isinstance(m, AiGatewayPolicy)),
             sources=tuple(self.sources),
+            origins={e.manifest.identity: e.file for e in self.entries},
         )
 
     def _duplicate_identities(self) -> Iterator[Problem]:

@@ -144,9 +144,7 @@ def _rule(error: Mapping[str, Any]) -> str:
     return msg[:1].lower() + msg[1:]
 
 
-def problems_from_validation(
-    err: ValidationError, data: Any, *, file: str, manifest: str, prefix: Loc = ()
-) -> list[Problem]:
+def problems_from_validation(err: ValidationError, data: Any, *, file: str, manifest: str) -> list[Problem]:
     """Pydantic errors as Problems with readable field paths; the offending input is never quoted."""
     out: list[Problem] = []
     errors = err.errors()
@@ -158,7 +156,7 @@ def problems_from_validation(
         cause = ctx.get("error")
         if isinstance(cause, RuleViolation):
             for sub, rule in cause.violations:
-                path = data_path(prefix + loc + tuple(sub), data)
+                path = data_path(loc + tuple(sub), data)
                 out.append(Problem(file, manifest, format_path(path), rule))
             continue
         if error["type"] in ("union_tag_invalid", "union_tag_not_found") and isinstance(
@@ -171,7 +169,7 @@ def problems_from_validation(
             rule = "must be a mapping"
         else:
             rule = _rule(error)
-        out.append(Problem(file, manifest, format_path(data_path(prefix + loc, data)), rule))
+        out.append(Problem(file, manifest, format_path(data_path(loc, data)), rule))
     return out
 
 

@@ -7,7 +7,8 @@ the one import point (`from relaygate.config.schema import ...`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import get_args
 
 from relaygate.config.schema_common import (
@@ -89,17 +90,17 @@ ProviderAccount = ModelAccount | CustomEndpointAccount | VirtualModelAccount
 Manifest = ProviderAccount | Team | VirtualAccount | RateLimitConfig | BudgetConfig
 
 # `type` -> model, for every manifest that carries `type` and `name` (the ngrok dialect does not).
+_NAMED_MODELS: tuple[type[ManifestBase], ...] = (
+    *MODEL_ACCOUNTS,
+    CustomEndpointAccount,
+    VirtualModelAccount,
+    Team,
+    VirtualAccount,
+    RateLimitConfig,
+    BudgetConfig,
+)
 MANIFEST_MODELS: dict[str, type[ManifestBase]] = {
-    get_args(model.model_fields["type"].annotation)[0]: model
-    for model in (
-        *MODEL_ACCOUNTS,
-        CustomEndpointAccount,
-        VirtualModelAccount,
-        Team,
-        VirtualAccount,
-        RateLimitConfig,
-        BudgetConfig,
-    )
+    get_args(model.model_fields["type"].annotation)[0]: model for model in _NAMED_MODELS
 }
 AI_GATEWAY_TYPE = "ai-gateway"
 
@@ -115,10 +116,15 @@ class Manifests:
     budget_configs: tuple[BudgetConfig, ...] = ()
     ai_gateway_policies: tuple[AiGatewayPolicy, ...] = ()
     sources: tuple[str, ...] = ()  # files read, in the order read
+    origins: Mapping[tuple[str, str], str] = field(default_factory=dict)  # identity -> file
 
     def account(self, name: str) -> ProviderAccount | None:
         """The provider account called `name` (names are unique across kinds)."""
         return next((a for a in self.provider_accounts if a.name == name), None)
+
+    def file_of(self, manifest: ManifestBase | AiGatewayPolicy) -> str | None:
+        """The file a manifest was read from, so later stages can word problems like the loader."""
+        return self.origins.get(manifest.identity)
 
 
 __all__ = [

@@ -73,8 +73,11 @@ def _one_or_many(value: Any) -> Any:
 
 
 def _applies_per(values: tuple[str, ...]) -> tuple[str, ...]:
-    out = [((i,), "must be user, model, virtualaccount or metadata.<key>") for i, v in enumerate(values)
-           if not APPLIES_PER_RE.match(v)]
+    out: list[tuple[Loc, str]] = [
+        ((i,), "must be user, model, virtualaccount or metadata.<key>")
+        for i, v in enumerate(values)
+        if not APPLIES_PER_RE.match(v)
+    ]
     out += no_duplicates(values, "entry")
     if len(values) > 2:
         out.append(((), "may list at most two of user, model, virtualaccount, metadata.<key>"))

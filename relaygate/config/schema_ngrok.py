@@ -98,7 +98,7 @@ def _duplicate_ids(items: tuple[Any, ...], base: str, what: str) -> list[tuple[L
     first: dict[str, Loc] = {}
     out: list[tuple[Loc, str]] = []
     for i, item in enumerate(items):
-        named = [((base, i, "id"), item.id)]
+        named: list[tuple[Loc, str]] = [((base, i, "id"), item.id)]
         named += [((base, i, "id_aliases", j), alias) for j, alias in enumerate(item.id_aliases)]
         for loc, name in named:
             if name in first:

@@ -23,6 +23,7 @@ from relaygate.config.schema_common import (
     ModelTypes,
     ProviderAccountBase,
     auth_kind_violation,
+    check_http_url,
 )
 
 
@@ -188,7 +189,7 @@ class SelfHostedIntegration(IntegrationBase):
 
     type: Literal["integration/model/self-hosted-model"]
     hosted_model_name: str = Field(min_length=1)
-    url: BaseUrl | None = None  # falls back to the account's base_url
+    url: BaseUrl  # when omitted, the account's base_url is filled in before validation
     model_server: Literal["openai-compatible"] = "openai-compatible"
     model_types: ModelTypes
     cost: Cost | None = None
@@ -213,20 +214,21 @@ class SelfHostedAccount(ProviderAccountBase):
     base_url: BaseUrl | None = None
     integrations: tuple[SelfHostedIntegration, ...] = ()
 
-    def account_violations(self) -> list[tuple[Loc, str]]:
-        if self.base_url is not None:
-            return []
-        return [
-            (("integrations", i, "url"), "is required (or set base_url on the account)")
-            for i, integration in enumerate(self.integrations)
-            if integration.url is None
+    @model_validator(mode="before")
+    @classmethod
+    def _default_urls(cls, data: Any) -> Any:
+        """Integrations without `url` use the account's `base_url`, so `integration.url` is always set."""
+        if not isinstance(data, dict) or not isinstance(data.get("integrations"), list):
+            return data
+        try:
+            check_http_url(data["base_url"])
+        except (KeyError, TypeError, ValueError):
+            return data  # no usable base_url: missing integration urls are reported as missing
+        integrations = [
+            {**item, "url": data["base_url"]} if isinstance(item, dict) and "url" not in item else item
+            for item in data["integrations"]
         ]
-
-    def url_of(self, integration: SelfHostedIntegration) -> str:
-        """The server URL a model is reached at (validated to exist)."""
-        url = integration.url or self.base_url
-        assert url is not None
-        return url
+        return {**data, "integrations": integrations}
 
 
 class MockIntegration(ModelIntegration):

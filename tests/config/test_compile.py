@@ -30,7 +30,8 @@ type: provider-account/self-hosted-model
 name: vllm
 integrations:
   - {name: llama, type: integration/model/self-hosted-model, hosted_model_name: meta/llama, url: "http://h:8000/v1/",
-     model_server: openai-compatible, model_types: [chat], cost: {input_per_million_tokens: 1, output_per_million_tokens: 2}}
+     model_server: openai-compatible, model_types: [chat],
+     cost: {input_per_million_tokens: 1, output_per_million_tokens: 2}}
   - {name: bare, type: integration/model/self-hosted-model, hosted_model_name: meta/llama, url: "http://h:8000/v1",
      model_server: openai-compatible, model_types: [chat]}
 ---

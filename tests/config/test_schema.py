@@ -162,7 +162,10 @@ BASES: dict[str, dict[str, Any]] = {
     "budget": {
         "type": "gateway-budget-config",
         "name": "bg",
-        "rules": [{"id": "b1", "limit_to": 5, "unit": "cost_per_day"}, {"id": "b2", "limit_to": 5, "unit": "cost_per_week"}],
+        "rules": [
+            {"id": "b1", "limit_to": 5, "unit": "cost_per_day"},
+            {"id": "b2", "limit_to": 5, "unit": "cost_per_week"},
+        ],
     },
     "ngrok": {
         "on_http_request": [
@@ -206,6 +209,13 @@ def _problems(kind: str, edits: dict[str, Any]) -> list[tuple[str, str]]:
     with pytest.raises(ConfigError) as caught:
         _load(kind, edits)
     return [(p.field, p.rule) for p in caught.value.problems]
+
+
+def _account(kind: str, edits: dict[str, Any]) -> Any:
+    """The edited manifest's account ("acct"), typed loosely: each test knows which kind it built."""
+    account = _load(kind, edits).account("acct")
+    assert account is not None
+    return account
 
 
 @pytest.mark.parametrize("kind", sorted(BASES))
@@ -285,7 +295,7 @@ CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("self-hosted-model-server", "self-hosted", {"integrations[0].model_server": "tgi"},
      "integrations[0].model_server", "must be openai-compatible"),
     ("self-hosted-url-required", "self-hosted", {"integrations[0].url": DELETE}, "integrations[0].url",
-     "is required (or set base_url on the account)"),
+     "is required"),
     ("self-hosted-hosted-model-name", "self-hosted", {"integrations[0].hosted_model_name": DELETE},
      "integrations[0].hosted_model_name", "is required"),
     ("self-hosted-integration-auth-kind", "self-hosted",
@@ -459,56 +469,60 @@ def test_rule_is_reported_at_field(kind: str, edits: dict[str, Any], field: str,
 
 
 def test_custom_endpoint_without_routing_type_ignores_pool_fields() -> None:
-    manifests = _load("custom", {"routing_type": DELETE, "integrations[1].loadbalancing_config.weight": 1})
-    account = manifests.account("acct")
-    assert account is not None and account.type == "provider-account/custom-endpoint"
+    account = _account("custom", {"routing_type": DELETE, "integrations[1].loadbalancing_config.weight": 1})
     assert not account.pooled
 
 
 def test_custom_endpoint_defaults() -> None:
-    account = _load("custom", {}).account("acct")
-    endpoint = account.integrations[1]  # type: ignore[union-attr]
-    assert endpoint.tls_settings.reject_unauthorized is True  # type: ignore[union-attr]
-    assert endpoint.tls_settings.ca_certificates is None  # type: ignore[union-attr]
-    lb = endpoint.loadbalancing_config  # type: ignore[union-attr]
+    account = _account("custom", {})
+    endpoint = account.integrations[1]
+    assert endpoint.tls_settings.reject_unauthorized is True
+    assert endpoint.tls_settings.ca_certificates is None
+    lb = endpoint.loadbalancing_config
     assert lb.fallback_status_codes == ("401", "403", "404", "408", "429", "500", "502", "503")
     assert lb.fallback_candidate is True
-    assert endpoint.authorized_subjects is None  # type: ignore[union-attr]
+    assert endpoint.authorized_subjects is None
 
 
 def test_virtual_target_defaults() -> None:
-    account = _load("virtual", {}).account("acct")
-    target = account.integrations[0].routing_config.load_balance_targets[0]  # type: ignore[union-attr]
+    account = _account("virtual", {})
+    target = account.integrations[0].routing_config.load_balance_targets[0]
     assert target.fallback_status_codes == ("401", "403", "404", "429", "500", "502", "503")
     assert target.fallback_candidate is True
     assert target.retry_config is None
 
 
+def test_self_hosted_url_defaults_to_account_base_url() -> None:
+    account = _account("self-hosted", {"integrations[0].url": DELETE, "base_url": "http://vllm:8000/v1"})
+    assert account.integrations[0].url == "http://vllm:8000/v1"
+
+
 def test_status_codes_given_as_integers_become_strings() -> None:
-    account = _load("custom", {"integrations[0].loadbalancing_config.fallback_status_codes": [429, 503]})
-    lb = account.account("acct").integrations[0].loadbalancing_config  # type: ignore[union-attr]
+    account = _account("custom", {"integrations[0].loadbalancing_config.fallback_status_codes": [429, 503]})
+    lb = account.integrations[0].loadbalancing_config
     assert lb.fallback_status_codes == ("429", "503")
 
 
 def test_provider_base_url_trailing_slash_is_stripped() -> None:
-    account = _load("openai", {"base_url": "https://api.example.com/v1/"}).account("acct")
-    assert account.base_url == "https://api.example.com/v1"  # type: ignore[union-attr]
+    account = _account("openai", {"base_url": "https://api.example.com/v1/"})
+    assert account.base_url == "https://api.example.com/v1"
 
 
 def test_virtual_account_subject_is_normalised() -> None:
-    account = _load("openai", {"collaborators[0].subject": "virtual-account:bot"}).account("acct")
+    account = _account("openai", {"collaborators[0].subject": "virtual-account:bot"})
     assert account.collaborators[0].subject == "virtualaccount:bot"
 
 
 def test_user_subject_email_is_lowercased() -> None:
-    account = _load("openai", {"collaborators[0].subject": "user:Bob@Example.COM"}).account("acct")
+    account = _account("openai", {"collaborators[0].subject": "user:Bob@Example.COM"})
     assert account.collaborators[0].subject == "user:bob@example.com"
 
 
 def test_azure_api_version_defaults_and_unquoted_date_is_a_string() -> None:
-    assert _load("azure", {}).account("acct").api_version == "2024-10-21"  # type: ignore[union-attr]
+    assert _account("azure", {}).api_version == "2024-10-21"
     text = yaml.safe_dump([*COMPANIONS, BASES["azure"]]).replace("name: acct", "name: acct\n  api_version: 2025-01-01")
-    assert load_text(text, env={}).account("acct").api_version == "2025-01-01"  # type: ignore[union-attr]
+    account: Any = load_text(text, env={}).account("acct")
+    assert account.api_version == "2025-01-01"
 
 
 def test_ngrok_durations_are_seconds_with_defaults() -> None:
@@ -525,12 +539,12 @@ def test_rate_limit_applies_per_accepts_a_single_string() -> None:
 
 
 def test_credentials_are_secret_strings() -> None:
-    account = _load("openai", {"auth_data.api_key": "sk-very-secret"}).account("acct")
+    account = _account("openai", {"auth_data.api_key": "sk-very-secret"})
     assert "sk-very-secret" not in repr(account)
-    assert account.auth_data.api_key.get_secret_value() == "sk-very-secret"  # type: ignore[union-attr]
+    assert account.auth_data.api_key.get_secret_value() == "sk-very-secret"
 
 
 def test_models_are_frozen() -> None:
-    account = _load("openai", {}).account("acct")
+    account = _account("openai", {})
     with pytest.raises(ValueError):
-        account.name = "other"  # type: ignore[misc, union-attr]
+        account.name = "other"
