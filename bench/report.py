@@ -32,6 +32,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("stb_c64", "streaming burst c64", True, 64, 0.0, False),
 )
 SCENARIO_BY_KEY = {s.key: s for s in SCENARIOS}
+NOISY_CPU = 0.15  # other processes' CPU (in CPUs) above which a run is reported as noisy
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +350,18 @@ def render(data: RunData) -> str:
     if data.rounds > 1:
         out += ["", "## Per-round throughput (requests or streams per second)", "", rounds_table(data)]
     notes = [f"- {t.name}: {n}" for t in data.targets for n in t.notes]
+    noisy = [
+        f"{t.name} {key} {m.other_cpu:.2f}"
+        for t in data.targets
+        for key, runs in data.results.get(t.name, {}).items()
+        for m in runs
+        if m.other_cpu > NOISY_CPU
+    ]
+    if noisy:
+        notes.append(
+            "- ⚠ noisy machine: processes outside the benchmark used more than "
+            f"{NOISY_CPU:.2f} CPU during these runs (CPUs' worth): " + ", ".join(noisy)
+        )
     notes += [f"- {t.name}: not fully measured: {t.failed}" for t in data.targets if t.failed]
     if notes:
         out += ["", "## Notes", "", *notes]

@@ -173,19 +173,19 @@ def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapsho
     models: dict[str, Target] = {}
     for account in manifests.provider_accounts:
         if account.type in NOT_YET_SERVED:
-            problems.append(Problem(_file_of(account, source), f"{account.type} {account.name}", "type",
+            problems.append(Problem(_file_of(manifests, account, source), f"{account.type} {account.name}", "type",
                                     f"{NOT_YET_SERVED[account.type]} are not available in this version"
                                     if account.type.endswith(("endpoint", "model")) else
                                     f"{NOT_YET_SERVED[account.type]} is not available in this version"))
             continue
         kind = account.type.partition("/")[2]
-        for target in _compile_account(account, kind, problems, _file_of(account, source)):
+        for target in _compile_account(account, kind, problems, _file_of(manifests, account, source)):
             models[target.name] = target
     for label, items in (("gateway-rate-limiting-config", manifests.rate_limit_configs),
                          ("gateway-budget-config", manifests.budget_configs),
                          ("ai-gateway", manifests.ai_gateway_policies)):
         for item in items:
-            problems.append(Problem(_file_of(item, source), f"{label} {getattr(item, 'name', '')}".strip(),
+            problems.append(Problem(_file_of(manifests, item, source), f"{label} {getattr(item, 'name', '')}".strip(),
                                     "type", "is not enforced by this version yet; refusing rather than "
                                     "silently ignoring it"))
     if problems:
@@ -211,5 +211,5 @@ def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> Vi
     )
 
 
-def _file_of(manifest: Any, source: str) -> str:
-    return str(getattr(manifest, "source_file", None) or Path(source))
+def _file_of(manifests: Manifests, manifest: Any, source: str) -> str:
+    return str(manifests.file_of(manifest) or Path(source))
