@@ -188,4 +188,6 @@ def build_app(settings: Settings) -> App:
 
 def app_from_env() -> App:
     """Factory for ASGI servers (`uvicorn --factory relaygate.app:app_from_env`): settings from env."""
+    if not logging.getLogger().handlers:  # worker processes start without the CLI's logging setup
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return build_app(Settings.from_env())

@@ -47,5 +47,7 @@ class Settings:
         for var, (field_name, kind) in numeric.items():
             if env.get(var):
                 changes[field_name] = kind(env[var])
+        if env.get("RELAYGATE_WATCH_CONFIG", "").lower() in ("0", "false", "no"):
+            changes["watch_config"] = False
         changes.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **changes)  # type: ignore[arg-type]

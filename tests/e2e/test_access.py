@@ -169,3 +169,22 @@ def test_everyone_team_grants_every_user(stack: Stack) -> None:
         assert (
             stack.gateway.client(token).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES).choices
         )  # type: ignore[arg-type]
+
+
+def test_virtual_account_wildcard_allows_every_model_of_the_account(stack: Stack) -> None:
+    token = stack.gateway.create_token(virtual_account="wild-bot")
+    client = stack.gateway.client(token)
+    assert {m.id for m in client.models.list()} == {"vllm-local/llama", "vllm-local/reranker"}
+    assert client.chat.completions.create(model="vllm-local/llama", messages=MESSAGES).choices  # type: ignore[arg-type]
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+
+
+def test_revoking_a_used_token_takes_effect_within_the_cache_ttl(stack: Stack) -> None:
+    token = stack.gateway.create_token(user=ALICE, name="cached-then-revoked")
+    assert post_chat(stack, {"Authorization": f"Bearer {token}"}).status == 200
+    stack.gateway.revoke_token(token)
+    revoked_at = time.monotonic()
+    while post_chat(stack, {"Authorization": f"Bearer {token}"}).status != 401:
+        assert time.monotonic() - revoked_at < 11.5, "a revoked token still works after the 10 s cache TTL"
+        time.sleep(0.5)

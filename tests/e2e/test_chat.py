@@ -131,6 +131,26 @@ def test_stream_chunks_are_relayed_as_they_arrive(stack: Stack) -> None:
     assert ended_at - first_content_at > 1.5
 
 
+def test_client_disconnect_cancels_upstream_and_logs_499(stack: Stack) -> None:
+    stack.openai.chunk_delay = 0.3
+    raw = stack.gateway.client(stack.alice).chat.completions.with_raw_response.create(
+        model="openai-main/gpt-4o",
+        messages=[{"role": "user", "content": "one two three four five six"}],
+        stream=True,
+    )
+    stream = raw.parse()
+    started = time.monotonic()
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    stream.close()
+    # the paced upstream stream would complete ~3 s after it started unless the gateway cancels it
+    time.sleep(max(0.0, 3.6 - (time.monotonic() - started)))
+    assert stack.openai.last("/chat/completions").completed is False, "the upstream call was not cancelled"
+    row = stack.gateway.wait_for_log(str(raw.headers["x-request-id"]))
+    assert row["status"] == 499
+
+
 async def test_async_client_streams_chat(stack: Stack) -> None:
     client = stack.gateway.async_client(stack.alice)
     stream = await client.chat.completions.create(

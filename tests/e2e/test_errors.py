@@ -7,9 +7,9 @@ import time
 import openai
 import pytest
 
-from tests.conftest import Stack
+from tests.conftest import GatewayFactory, Stack
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.manifests import OPENAI_KEY
+from tests.helpers.manifests import ALICE, MOCK_ONLY, OPENAI_KEY
 
 MESSAGES = [{"role": "user", "content": "hello errors"}]
 CHAT = {"model": "openai-main/gpt-4o", "messages": MESSAGES}
@@ -136,3 +136,40 @@ def test_stream_upstream_error_before_content_is_an_http_error(stack: Stack) -> 
     with pytest.raises(openai.APIStatusError) as caught:
         list(chat(stack, stream=True))  # type: ignore[call-overload]
     assert caught.value.status_code == 503
+
+
+def test_stream_failure_after_content_is_logged_truncated(stack: Stack) -> None:
+    stack.openai.fail_stream_after(3, message="upstream broke mid-stream (mock)")
+    result = stack.gateway.request(
+        "POST", "/api/llm/chat/completions", token=stack.alice, json={**CHAT, "stream": True}
+    )
+    assert b"data: [DONE]" not in result.body
+    row = stack.gateway.wait_for_log(str(result.headers.get("x-request-id")))
+    assert row["streaming"] is True
+    assert row.get("truncated") is True or row["error_type"], row
+
+
+def test_ttft_timeout_is_408(stack: Stack) -> None:
+    stack.openai.delay_next(2.0, count=10)
+    started = time.monotonic()
+    result = stack.gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=stack.alice,
+        json={**CHAT, "stream": True},
+        headers={"x-tfy-ttft-timeout-ms": "300"},
+    )
+    assert result.status == 408, result.body
+    assert_error_shape(result.json())
+    assert time.monotonic() - started < 1.8
+
+
+def test_body_over_limit_is_413(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(MOCK_ONLY, env={"RELAYGATE_MAX_REQUEST_BODY_BYTES": "4096"})
+    token = gateway.create_token(user=ALICE)
+    small = {"model": "mock/echo", "messages": [{"role": "user", "content": "x" * 100}]}
+    big = {"model": "mock/echo", "messages": [{"role": "user", "content": "x" * 20_000}]}
+    assert gateway.request("POST", "/api/llm/chat/completions", token=token, json=small).status == 200
+    result = gateway.request("POST", "/api/llm/chat/completions", token=token, json=big)
+    assert result.status == 413, result.body
+    assert_error_shape(result.json())

@@ -143,6 +143,18 @@ def test_log_row_cost_override_from_integration(stack: Stack) -> None:
     assert row["cost_usd"] == pytest.approx(expected, rel=1e-6)
 
 
+def test_log_row_for_embeddings_counts_input_tokens(stack: Stack) -> None:
+    raw = stack.gateway.client(stack.alice).embeddings.with_raw_response.create(
+        model="openai-main/embed", input=["one two", "three"]
+    )
+    row = stack.gateway.wait_for_log(str(raw.headers["x-request-id"]))
+    sent = stack.openai.last("/embeddings").usage
+    assert sent is not None
+    assert row["input_tokens"] == sent["prompt_tokens"]
+    assert row["requested_model"] == "openai-main/embed"
+    assert row["cost_unknown"] is False and row["cost_usd"] > 0
+
+
 def test_log_row_for_virtual_account(stack: Stack) -> None:
     request_id, _ = call(stack, token=stack.ci_bot)
     row = stack.gateway.wait_for_log(request_id)

@@ -21,7 +21,8 @@
 | team-only/gpt-4o            | gpt-4o                    | chat                               | team:ml-team only |
 | unreachable/gpt-4o          | gpt-4o at a closed port   | chat                               | everyone (open)   |
 
-Identities: team `ml-team` = alice; virtual account `ci-bot` may call only `openai-main/gpt-4o`.
+Identities: team `ml-team` = alice; virtual account `ci-bot` may call only `openai-main/gpt-4o`,
+virtual account `wild-bot` every `vllm-local/*` model.
 """
 
 from __future__ import annotations
@@ -128,6 +129,10 @@ members: [alice@example.com]
 type: virtual-account
 name: ci-bot
 allowed_models: [openai-main/gpt-4o]
+---
+type: virtual-account
+name: wild-bot
+allowed_models: [vllm-local/*]
 """
 
 STANDARD = "---\n".join(
