@@ -72,6 +72,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=str(Path(__file__).resolve().parent / "results" / "latest.md"),
         help="markdown report path (default bench/results/latest.md)",
     )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="before each measured run, wait up to S seconds for other processes to leave the CPUs idle",
+    )
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs, sqlite db)")
     args = p.parse_args(argv)
     args.duration = args.duration or (2 if args.quick else 10)
@@ -162,6 +169,7 @@ def probe(target: tg.Target, info: TargetInfo, mock: tg.Mock, samples: int) -> N
     info.ttfb_p50_ms = statistics.median(ttfbs)
     info.ttfb_p99_ms = ttfbs[min(len(ttfbs) - 1, int(len(ttfbs) * 0.99))]
     info.stream_total_p50_ms = statistics.median(totals)
+    target.sent += 2 + samples
     if info.ttfb_p50_ms > 0.5 * info.stream_total_p50_ms:
         info.notes.append(
             f"TTFB {info.ttfb_p50_ms:.1f} ms vs whole stream {info.stream_total_p50_ms:.1f} ms: "
@@ -176,16 +184,18 @@ def measure(
     body = json_body(target.model, scenario.stream)
     common = dict(token=target.token, metadata=target.metadata, prefix=load_prefix, wrk_bin=args.wrk_bin)
     if args.warmup > 0:
-        wrk.run(target.url, scenario.connections, args.warmup, body, **common)  # type: ignore[arg-type]
+        warm = wrk.run(target.url, scenario.connections, args.warmup, body, **common)
+        target.sent += warm.requests
     duration = args.lat_duration if scenario.latency_run else args.duration
     pid = target.pid
     ours0 = tg.waited_children_cpu_seconds() + tg.cpu_seconds(mock.proc.pid)
     cpu0 = tg.cpu_seconds(pid) if pid else 0.0
     system0 = tg.system_cpu_seconds()
-    result = wrk.run(target.url, scenario.connections, duration, body, **common)  # type: ignore[arg-type]
+    result = wrk.run(target.url, scenario.connections, duration, body, **common)
     system_s = tg.system_cpu_seconds() - system0
     cpu_s = tg.cpu_seconds(pid) - cpu0 if pid else 0.0
     ours_s = tg.waited_children_cpu_seconds() + tg.cpu_seconds(mock.proc.pid) - ours0 + cpu_s
+    target.sent += result.requests
     other = max(0.0, system_s - ours_s) / max(result.duration_s, 0.001)
     return Measurement(result, cpu_s if pid else None, other)
 
@@ -268,6 +278,13 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
                     info.failed = f"process died (exit {target.proc.returncode if target.proc else '?'})"
                     log(f"!! {target.name}: {info.failed}\n{tg.log_tail(target.log) if target.log else ''}")
                     continue
+                if args.wait_quiet > 0:
+                    waited = tg.wait_quiet(args.wait_quiet)
+                    if waited is None or waited > 1:
+                        log(
+                            f"   waited {args.wait_quiet if waited is None else waited:.0f}s for a quiet machine"
+                            + (" (still busy)" if waited is None else "")
+                        )
                 try:
                     m = measure(args, scenario, target, mock, load_prefix)
                 except wrk.WrkError as exc:
@@ -283,11 +300,22 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
                 )
     mock.set_pace(0)
     for target in live:
+        info = info_by[target.name]
         if target.pid and target.alive():
-            info_by[target.name].rss_load_mib = tg.rss_mib(target.pid)
-            info_by[target.name].processes = len(tg.process_tree(target.pid))
-        elif target.pid and not info_by[target.name].failed:
-            info_by[target.name].failed = "process died"
+            info.rss_load_mib = tg.rss_mib(target.pid)
+            info.processes = len(tg.process_tree(target.pid))
+        elif target.pid and not info.failed:
+            info.failed = "process died"
+        if target.db_path is not None:
+            rows = tg.request_log_rows(target.db_path)
+            if rows is None:
+                info.notes.append("request log: no `request_logs` table found to count")
+            else:
+                info.notes.append(
+                    f"request log: {rows:,} rows for ~{target.sent:,} completed requests "
+                    f"({rows / max(target.sent, 1):.1%}; wrk stops mid-request, so a few more rows than "
+                    "requests is normal)"
+                )
 
     meta = run_meta(args, want, scenarios, pin, load_cpus, proxy_cpus, wrk_bin, nginx_bin)
     data = RunData(meta, infos, results, args.rounds)

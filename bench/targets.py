@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -156,6 +157,19 @@ def system_cpu_seconds() -> float:
     return (int(fields[1]) + int(fields[2]) + int(fields[3])) / _CLK_TCK
 
 
+def wait_quiet(max_wait_s: float, threshold_cpu: float = 0.15, window_s: float = 0.5) -> float | None:
+    """Wait until the machine's CPU use over `window_s` is below `threshold_cpu` CPUs; seconds waited,
+    or None when it never got that quiet within `max_wait_s`."""
+    start = time.monotonic()
+    while True:
+        before = system_cpu_seconds()
+        time.sleep(window_s)
+        if (system_cpu_seconds() - before) / window_s < threshold_cpu:
+            return time.monotonic() - start
+        if time.monotonic() - start > max_wait_s:
+            return None
+
+
 def waited_children_cpu_seconds() -> float:
     """CPU time of this process's finished, waited-for children (e.g. wrk runs), seconds."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -243,8 +257,8 @@ class Target:
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     startup_s: float | None = None
-    rss_idle_mib: float | None = None
-    notes: list[str] = field(default_factory=list)
+    db_path: Path | None = None  # Relaygate's SQLite database (request log)
+    sent: int = 0  # requests completed so far (probes, warm-ups and measured runs)
 
     @property
     def url(self) -> str:
@@ -477,12 +491,43 @@ def start_relaygate(
         if _serve_accepts(cli, "--workers"):
             cmd += ["--workers", "1"]
         label = "Relaygate (uvicorn, 1 worker)"
-    target = Target(name, label, port, "bench-openai/gpt-4o", token=token, metadata=BENCH_METADATA, log=log)
+    target = Target(
+        name,
+        label,
+        port,
+        "bench-openai/gpt-4o",
+        token=token,
+        metadata=BENCH_METADATA,
+        log=log,
+        db_path=work / "bench.db",
+    )
     start = time.perf_counter()
     target.proc = children.start(name, [*cpu_prefix(cpus), *cmd], log, env=env, cwd=work)
     wait_until(lambda: target.check_200(probe_body), target.proc, log, name, timeout_s=60)
     target.startup_s = time.perf_counter() - start
+    target.sent = 1
     return target
+
+
+def request_log_rows(db_path: Path, settle_s: float = 5.0) -> int | None:
+    """Rows in Relaygate's request log once it stops growing (None if there is no such table)."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        last, deadline = -1, time.monotonic() + settle_s
+        while True:
+            try:
+                rows = int(conn.execute("SELECT count(*) FROM request_logs").fetchone()[0])
+            except sqlite3.Error:
+                return None
+            if rows == last or time.monotonic() > deadline:
+                return rows
+            last = rows
+            time.sleep(0.5)
+    finally:
+        conn.close()
 
 
 def _serve_accepts(cli: list[str], flag: str) -> bool:

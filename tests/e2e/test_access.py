@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import Stack
 from tests.helpers.error_shape import assert_error_shape
@@ -16,7 +17,7 @@ from tests.helpers.gateway import HttpResult, token_id_of, token_secret_of
 from tests.helpers.manifests import ALICE
 
 CHAT = {"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 def post_chat(stack: Stack, headers: dict[str, str]) -> HttpResult:
@@ -35,13 +36,13 @@ def test_model_called_for_unlisted_type_is_400(stack: Stack) -> None:
 
 def test_unknown_model_is_404(stack: Stack) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        stack.gateway.client(stack.alice).chat.completions.create(model="openai-main/nope", messages=MESSAGES)  # type: ignore[arg-type]
+        stack.gateway.client(stack.alice).chat.completions.create(model="openai-main/nope", messages=MESSAGES)
     assert_error_shape({"error": caught.value.body})
 
 
 def test_unknown_account_is_404(stack: Stack) -> None:
     with pytest.raises(openai.NotFoundError):
-        stack.gateway.client(stack.alice).chat.completions.create(model="nobody/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        stack.gateway.client(stack.alice).chat.completions.create(model="nobody/gpt-4o", messages=MESSAGES)
 
 
 # -- bad tokens -------------------------------------------------------------------------------------
@@ -95,12 +96,12 @@ def test_sdk_raises_authentication_error_for_revoked_token(stack: Stack) -> None
     token = stack.gateway.create_token(user=ALICE, name="sdk-revoke")
     stack.gateway.revoke_token(token)
     with pytest.raises(openai.AuthenticationError):
-        stack.gateway.client(token).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        stack.gateway.client(token).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)
 
 
 def test_token_with_expiry_works_before_it_expires(stack: Stack) -> None:
     token = stack.gateway.create_token(user=ALICE, expires_in="1h")
-    assert stack.gateway.client(token).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES).choices  # type: ignore[arg-type]
+    assert stack.gateway.client(token).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES).choices
 
 
 # -- token CLI --------------------------------------------------------------------------------------
@@ -125,28 +126,28 @@ def test_tokens_list_shows_ids_never_secrets(stack: Stack) -> None:
 def test_virtual_account_may_call_its_allowed_model(stack: Stack) -> None:
     completion = stack.gateway.client(stack.ci_bot).chat.completions.create(
         model="openai-main/gpt-4o",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
     )
     assert completion.choices
 
 
 def test_virtual_account_calling_other_model_is_403(stack: Stack) -> None:
     with pytest.raises(openai.PermissionDeniedError) as caught:
-        stack.gateway.client(stack.ci_bot).chat.completions.create(model="azure-main/gpt4o-deploy", messages=MESSAGES)  # type: ignore[arg-type]
+        stack.gateway.client(stack.ci_bot).chat.completions.create(model="azure-main/gpt4o-deploy", messages=MESSAGES)
     assert_error_shape({"error": caught.value.body})
     assert not stack.openai.requests
 
 
 def test_user_collaborator_account_forbids_others(stack: Stack) -> None:
     with pytest.raises(openai.PermissionDeniedError):
-        stack.gateway.client(stack.alice).chat.completions.create(model="restricted/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        stack.gateway.client(stack.alice).chat.completions.create(model="restricted/gpt-4o", messages=MESSAGES)
     assert not stack.openai.requests
 
 
 def test_user_collaborator_account_allows_that_user(stack: Stack) -> None:
     completion = stack.gateway.client(stack.bob).chat.completions.create(
         model="restricted/gpt-4o",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
     )
     assert completion.choices[0].message.content == "echo: hi"
 
@@ -154,30 +155,30 @@ def test_user_collaborator_account_allows_that_user(stack: Stack) -> None:
 def test_team_collaborator_account_allows_team_member(stack: Stack) -> None:
     completion = stack.gateway.client(stack.alice).chat.completions.create(
         model="team-only/gpt-4o",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
     )
     assert completion.choices
 
 
 def test_team_collaborator_account_forbids_non_member(stack: Stack) -> None:
     with pytest.raises(openai.PermissionDeniedError):
-        stack.gateway.client(stack.bob).chat.completions.create(model="team-only/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        stack.gateway.client(stack.bob).chat.completions.create(model="team-only/gpt-4o", messages=MESSAGES)
 
 
 def test_everyone_team_grants_every_user(stack: Stack) -> None:
     for token in (stack.alice, stack.bob):
         assert (
             stack.gateway.client(token).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES).choices
-        )  # type: ignore[arg-type]
+        )
 
 
 def test_virtual_account_wildcard_allows_every_model_of_the_account(stack: Stack) -> None:
     token = stack.gateway.create_token(virtual_account="wild-bot")
     client = stack.gateway.client(token)
     assert {m.id for m in client.models.list()} == {"vllm-local/llama", "vllm-local/reranker"}
-    assert client.chat.completions.create(model="vllm-local/llama", messages=MESSAGES).choices  # type: ignore[arg-type]
+    assert client.chat.completions.create(model="vllm-local/llama", messages=MESSAGES).choices
     with pytest.raises(openai.PermissionDeniedError):
-        client.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        client.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)
 
 
 def test_revoking_a_used_token_takes_effect_within_the_cache_ttl(stack: Stack) -> None:

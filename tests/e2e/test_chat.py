@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import Stack
 from tests.helpers.gateway import token_secret_of
 from tests.helpers.manifests import AZURE_API_VERSION, AZURE_KEY, OPENAI_KEY
 from tests.upstreams.openai_mock import RecordedRequest, chat_reply
 
-MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello gateway"}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "hello gateway"},
+]
 
 
 def assert_token_not_forwarded(recorded: RecordedRequest, token: str) -> None:
@@ -29,7 +33,7 @@ def assert_token_not_forwarded(recorded: RecordedRequest, token: str) -> None:
 def test_openai_chat_returns_upstream_answer(stack: Stack) -> None:
     completion = stack.gateway.client(stack.alice).chat.completions.create(
         model="openai-main/gpt-4o",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
     )
     assert completion.choices[0].message.content == chat_reply(MESSAGES)
     assert completion.choices[0].finish_reason == "stop"
@@ -41,7 +45,7 @@ def test_openai_chat_returns_upstream_answer(stack: Stack) -> None:
 
 
 def test_openai_upstream_receives_provider_model_id(stack: Stack) -> None:
-    stack.gateway.client(stack.alice).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+    stack.gateway.client(stack.alice).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)
     recorded = stack.openai.last("/chat/completions")
     assert recorded.path == "/v1/chat/completions"
     assert recorded.json["model"] == "gpt-4o"
@@ -49,7 +53,7 @@ def test_openai_upstream_receives_provider_model_id(stack: Stack) -> None:
 
 
 def test_openai_upstream_gets_provider_key_not_caller_token(stack: Stack) -> None:
-    stack.gateway.client(stack.alice).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+    stack.gateway.client(stack.alice).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)
     recorded = stack.openai.last("/chat/completions")
     assert recorded.header("Authorization") == f"Bearer {OPENAI_KEY}"
     assert_token_not_forwarded(recorded, stack.alice)
@@ -59,7 +63,7 @@ def test_openai_chat_stream_relays_content(stack: Stack) -> None:
     chunks = list(
         stack.gateway.client(stack.alice).chat.completions.create(
             model="openai-main/gpt-4o",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
         )
     )
@@ -73,7 +77,7 @@ def test_stream_upstream_is_always_asked_for_usage(stack: Stack) -> None:
     list(
         stack.gateway.client(stack.alice).chat.completions.create(
             model="openai-main/gpt-4o",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
         )
     )
@@ -86,7 +90,7 @@ def test_stream_without_include_usage_sends_client_no_usage_chunk(stack: Stack) 
     chunks = list(
         stack.gateway.client(stack.alice).chat.completions.create(
             model="openai-main/gpt-4o",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
         )
     )
@@ -98,7 +102,7 @@ def test_stream_with_include_usage_sends_client_usage_chunk(stack: Stack) -> Non
     chunks = list(
         stack.gateway.client(stack.alice).chat.completions.create(
             model="openai-main/gpt-4o",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -155,7 +159,7 @@ async def test_async_client_streams_chat(stack: Stack) -> None:
     client = stack.gateway.async_client(stack.alice)
     stream = await client.chat.completions.create(
         model="openai-main/gpt-4o",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
         stream=True,
     )
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
@@ -167,7 +171,7 @@ async def test_async_client_streams_chat(stack: Stack) -> None:
 def test_chat_works_under_every_api_prefix(stack: Stack, prefix: str) -> None:
     completion = stack.gateway.client(stack.alice, prefix=prefix).chat.completions.create(
         model="openai-main/gpt-4o",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
     )
     assert completion.choices[0].message.content == chat_reply(MESSAGES)
 
@@ -178,7 +182,7 @@ def test_chat_works_under_every_api_prefix(stack: Stack, prefix: str) -> None:
 def test_azure_chat_calls_deployment_url_with_api_key(stack: Stack) -> None:
     completion = stack.gateway.client(stack.alice).chat.completions.create(
         model="azure-main/gpt4o-deploy",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
     )
     assert completion.choices[0].message.content == chat_reply(MESSAGES)
     recorded = stack.openai.last("/chat/completions")
@@ -192,7 +196,7 @@ def test_azure_chat_stream(stack: Stack) -> None:
     chunks = list(
         stack.gateway.client(stack.alice).chat.completions.create(
             model="azure-main/gpt4o-deploy",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -210,7 +214,7 @@ def test_azure_chat_stream(stack: Stack) -> None:
 def test_self_hosted_chat_sends_hosted_model_name(stack: Stack) -> None:
     completion = stack.gateway.client(stack.alice).chat.completions.create(
         model="vllm-local/llama",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
     )
     assert completion.choices[0].message.content == chat_reply(MESSAGES)
     recorded = stack.vllm.last("/chat/completions")
@@ -224,7 +228,7 @@ def test_self_hosted_chat_stream(stack: Stack) -> None:
     chunks = list(
         stack.gateway.client(stack.alice).chat.completions.create(
             model="vllm-local/llama",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
         )
     )

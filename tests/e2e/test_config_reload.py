@@ -7,12 +7,13 @@ import time
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
 from tests.helpers.gateway import Gateway
 from tests.helpers.manifests import ALICE, MOCK_ONLY
 
-MESSAGES = [{"role": "user", "content": "reload me"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "reload me"}]
 WITH_SECOND_MODEL = (
     MOCK_ONLY + "  - {name: echo-two, type: integration/model/mock, model_id: echo-2, model_types: [chat]}\n"
 )
@@ -76,7 +77,7 @@ def test_invalid_change_is_refused_and_old_config_keeps_serving(gateway_factory:
 
     client = gateway.client(token)
     for model in ("mock/echo", "mock/echo-two"):
-        assert client.chat.completions.create(model=model, messages=MESSAGES).choices  # type: ignore[arg-type]
+        assert client.chat.completions.create(model=model, messages=MESSAGES).choices
     assert gateway.running
 
 
@@ -101,4 +102,4 @@ def test_sdk_sees_404_for_model_not_yet_added(gateway_factory: GatewayFactory) -
     gateway = gateway_factory(MOCK_ONLY)
     token = gateway.create_token(user=ALICE)
     with pytest.raises(openai.NotFoundError):
-        gateway.client(token).chat.completions.create(model="mock/echo-two", messages=MESSAGES)  # type: ignore[arg-type]
+        gateway.client(token).chat.completions.create(model="mock/echo-two", messages=MESSAGES)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory, Stack
 from tests.helpers.manifests import ALICE, MOCK_ONLY
 
-MESSAGES = [{"role": "system", "content": "sys"}, {"role": "user", "content": "repeat after me please"}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "system", "content": "sys"},
+    {"role": "user", "content": "repeat after me please"},
+]
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready"])
@@ -24,7 +28,7 @@ def test_health_endpoints_need_no_token(stack: Stack, path: str) -> None:
 def test_mock_chat_echoes_last_user_message(stack: Stack) -> None:
     completion = stack.gateway.client(stack.alice).chat.completions.create(
         model="mock/echo",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
     )
     content = completion.choices[0].message.content or ""
     assert "repeat after me please" in content
@@ -34,8 +38,8 @@ def test_mock_chat_echoes_last_user_message(stack: Stack) -> None:
 
 def test_mock_chat_is_deterministic(stack: Stack) -> None:
     client = stack.gateway.client(stack.alice)
-    first = client.chat.completions.create(model="mock/echo", messages=MESSAGES)  # type: ignore[arg-type]
-    second = client.chat.completions.create(model="mock/echo", messages=MESSAGES)  # type: ignore[arg-type]
+    first = client.chat.completions.create(model="mock/echo", messages=MESSAGES)
+    second = client.chat.completions.create(model="mock/echo", messages=MESSAGES)
     assert first.choices[0].message.content == second.choices[0].message.content
     assert first.usage == second.usage
 
@@ -43,7 +47,7 @@ def test_mock_chat_is_deterministic(stack: Stack) -> None:
 def test_mock_chat_reports_realistic_usage(stack: Stack) -> None:
     completion = stack.gateway.client(stack.alice).chat.completions.create(
         model="mock/echo",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
     )
     usage = completion.usage
     assert usage is not None
@@ -58,8 +62,8 @@ def test_mock_chat_reports_realistic_usage(stack: Stack) -> None:
 
 def test_mock_chat_stream_matches_non_stream(stack: Stack) -> None:
     client = stack.gateway.client(stack.alice)
-    plain = client.chat.completions.create(model="mock/echo", messages=MESSAGES)  # type: ignore[arg-type]
-    chunks = list(client.chat.completions.create(model="mock/echo", messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+    plain = client.chat.completions.create(model="mock/echo", messages=MESSAGES)
+    chunks = list(client.chat.completions.create(model="mock/echo", messages=MESSAGES, stream=True))
     text_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(text_chunks) >= 2, "the mock streams its answer in several chunks"
     assert "".join(c.choices[0].delta.content or "" for c in text_chunks) == plain.choices[0].message.content
@@ -71,7 +75,7 @@ def test_mock_chat_stream_include_usage(stack: Stack) -> None:
     chunks = list(
         stack.gateway.client(stack.alice).chat.completions.create(
             model="mock/echo",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -83,7 +87,7 @@ def test_mock_chat_stream_include_usage(stack: Stack) -> None:
 def test_mock_stream_is_logged_with_usage(stack: Stack) -> None:
     raw = stack.gateway.client(stack.alice).chat.completions.with_raw_response.create(
         model="mock/echo",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
         stream=True,
     )
     list(raw.parse())

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
 from tests.helpers.gateway import Gateway
@@ -26,7 +27,7 @@ auth_data: {type: api-key, api_key: sk-preset-vendor-key-314}
 integrations:
   - {name: chat-model, type: integration/model/{kind}, model_id: "{model_id}", model_types: [chat, embedding]}
 """
-MESSAGES = [{"role": "user", "content": "hello vendor"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello vendor"}]
 
 
 @dataclass
@@ -55,7 +56,7 @@ def presets(gateway_factory: GatewayFactory, preset_upstream: OpenAIMock) -> Pre
 def test_presets_chat_through_overridden_base_url(presets: PresetStack) -> None:
     client = presets.gateway.client(presets.token)
     for kind, model_id in PRESETS.items():
-        completion = client.chat.completions.create(model=f"{kind}-main/chat-model", messages=MESSAGES)  # type: ignore[arg-type]
+        completion = client.chat.completions.create(model=f"{kind}-main/chat-model", messages=MESSAGES)
         assert completion.choices[0].message.content == chat_reply(MESSAGES), kind
         recorded = presets.upstream.last("/chat/completions")
         assert recorded.path == "/v1/chat/completions", kind
@@ -68,7 +69,7 @@ def test_presets_stream_and_log_provider(presets: PresetStack) -> None:
     for kind in PRESETS:
         raw = client.chat.completions.with_raw_response.create(
             model=f"{kind}-main/chat-model",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
         )
         text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)

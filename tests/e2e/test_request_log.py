@@ -7,12 +7,13 @@ from typing import Any
 
 import orjson
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import Stack
 from tests.helpers.gateway import token_id_of, token_secret_of
 from tests.helpers.manifests import ALICE, BOB, COST_INPUT_PER_MILLION, COST_OUTPUT_PER_MILLION
 
-MESSAGES = [{"role": "user", "content": "log this request please"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "log this request please"}]
 LOG_FIELDS = {
     "request_id",
     "time",
@@ -47,7 +48,7 @@ def call(
     headers = {"x-tfy-metadata": orjson.dumps(metadata).decode()} if metadata else None
     raw = stack.gateway.client(token or stack.alice).chat.completions.with_raw_response.create(
         model=model,
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
         extra_headers=headers,
         **options,
     )

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
 from tests.helpers.gateway import Gateway, free_port, token_secret_of
 from tests.helpers.manifests import ALICE, AZURE_KEY, BOB, OPENAI_KEY, STANDARD
 from tests.upstreams.openai_mock import OpenAIMock
 
-MESSAGES = [{"role": "user", "content": "keep my secrets"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "keep my secrets"}]
 
 
 def database_files(gateway: Gateway) -> list[Path]:
@@ -38,28 +39,28 @@ def find_leaks(gateway: Gateway, secrets: dict[str, str]) -> list[str]:
 def exercise(gateway: Gateway, upstream: OpenAIMock, tokens: dict[str, str]) -> None:
     """A mixed run: plain, streamed, Azure, self-hosted, embeddings, denied and failing requests."""
     alice = gateway.client(tokens["alice"])
-    alice.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
-    list(alice.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+    alice.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)
+    list(alice.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES, stream=True))
     alice.chat.completions.create(
         model="azure-main/gpt4o-deploy",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
         extra_headers={"x-tfy-metadata": '{"app": "secret-scan"}'},
     )
-    alice.chat.completions.create(model="vllm-local/llama", messages=MESSAGES)  # type: ignore[arg-type]
+    alice.chat.completions.create(model="vllm-local/llama", messages=MESSAGES)
     alice.embeddings.create(model="openai-main/embed", input="x")
-    gateway.client(tokens["bot"]).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+    gateway.client(tokens["bot"]).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)
     with pytest.raises(openai.PermissionDeniedError):
-        gateway.client(tokens["bot"]).chat.completions.create(model="vllm-local/llama", messages=MESSAGES)  # type: ignore[arg-type]
+        gateway.client(tokens["bot"]).chat.completions.create(model="vllm-local/llama", messages=MESSAGES)
     with pytest.raises(openai.PermissionDeniedError):
-        gateway.client(tokens["alice"]).chat.completions.create(model="restricted/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        gateway.client(tokens["alice"]).chat.completions.create(model="restricted/gpt-4o", messages=MESSAGES)
     for bad in ("revoked", "expired"):
         with pytest.raises(openai.AuthenticationError):
-            gateway.client(tokens[bad]).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+            gateway.client(tokens[bad]).chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)
     upstream.fail_next(500, count=3)
     with pytest.raises(openai.InternalServerError):
-        alice.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        alice.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)
     with pytest.raises(openai.APIStatusError):
-        alice.chat.completions.create(model="unreachable/gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        alice.chat.completions.create(model="unreachable/gpt-4o", messages=MESSAGES)
     # a caller who pastes their token where it does not belong: query string and metadata
     gateway.request(
         "POST",

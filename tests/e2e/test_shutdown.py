@@ -7,12 +7,14 @@ import threading
 import time
 from typing import Any
 
+from openai.types.chat import ChatCompletionMessageParam
+
 from tests.conftest import GatewayFactory
 from tests.helpers.gateway import Gateway, HttpResult, free_port
 from tests.helpers.manifests import ALICE, STANDARD
 from tests.upstreams.openai_mock import OpenAIMock, chat_reply
 
-MESSAGES = [{"role": "user", "content": "finish me"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "finish me"}]
 # A clean exit after SIGTERM: 0, or the signal re-raised after the graceful shutdown (uvicorn does that).
 CLEAN_EXIT = (0, -signal.SIGTERM, 128 + signal.SIGTERM)
 

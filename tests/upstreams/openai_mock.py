@@ -763,7 +763,8 @@ class OpenAIMock:
                 openai_error(400, f"Invalid value for 'encoding_format': '{fmt}'. Expected 'float' or 'base64'."),
                 400,
             )
-        dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+        requested_dims = body.get("dimensions")
+        dims = requested_dims if isinstance(requested_dims, int) else 8
         texts = embedding_input_texts(body["input"])
         data = []
         for index, text in enumerate(texts):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import aiohttp
 import openai
 import pytest
 from openai import AsyncOpenAI, AzureOpenAI, OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.upstreams import azure_mock
 from tests.upstreams.openai_mock import (
@@ -26,7 +28,10 @@ from tests.upstreams.openai_mock import (
 
 API_KEY = "sk-mock-test-key-0001"
 AZURE_KEY = "azure-mock-key-0002"
-MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there mock"}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "hello there mock"},
+]
 
 
 @pytest.fixture
@@ -35,14 +40,14 @@ def mock() -> Iterator[OpenAIMock]:
         yield server
 
 
-def client_for(mock: OpenAIMock, *, strict: bool = True, **kwargs: object) -> OpenAI:
+def client_for(mock: OpenAIMock, *, strict: bool = True, **kwargs: Any) -> OpenAI:
     return OpenAI(
         api_key=API_KEY,
         base_url=mock.base_url,
         max_retries=0,
         timeout=10,
         _strict_response_validation=strict,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
@@ -50,7 +55,7 @@ def client_for(mock: OpenAIMock, *, strict: bool = True, **kwargs: object) -> Op
 
 
 def test_chat_completion_parses_and_echoes(mock: OpenAIMock) -> None:
-    completion = client_for(mock).chat.completions.create(model="gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+    completion = client_for(mock).chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert completion.object == "chat.completion"
     assert completion.model == "gpt-4o"
     assert completion.choices[0].message.role == "assistant"
@@ -79,7 +84,7 @@ def test_chat_max_tokens_truncates_with_length(mock: OpenAIMock) -> None:
 
 
 def test_chat_stream_without_usage_has_no_usage_field(mock: OpenAIMock) -> None:
-    stream = client_for(mock).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+    stream = client_for(mock).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) >= 3
@@ -92,7 +97,7 @@ def test_chat_stream_without_usage_has_no_usage_field(mock: OpenAIMock) -> None:
 def test_chat_stream_include_usage_ends_with_usage_chunk(mock: OpenAIMock) -> None:
     stream = client_for(mock).chat.completions.create(
         model="gpt-4o",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -108,7 +113,7 @@ def test_chat_stream_include_usage_ends_with_usage_chunk(mock: OpenAIMock) -> No
 def test_chat_stream_sends_raw_sse_frames_and_done(mock: OpenAIMock) -> None:
     raw = client_for(mock).chat.completions.with_raw_response.create(
         model="gpt-4o",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
         stream=True,
     )
     assert raw.headers["content-type"].startswith("text/event-stream")
@@ -122,7 +127,7 @@ def test_stream_options_without_stream_is_400_like_openai(mock: OpenAIMock) -> N
     with pytest.raises(openai.BadRequestError) as caught:
         client_for(mock).chat.completions.create(
             model="gpt-4o",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream_options={"include_usage": True},
         )
     assert "stream_options" in caught.value.message
@@ -259,7 +264,7 @@ def azure_client(mock: OpenAIMock, key: str = AZURE_KEY) -> AzureOpenAI:
 
 
 def test_azure_chat_via_deployment_url(mock: OpenAIMock) -> None:
-    completion = azure_client(mock).chat.completions.create(model="my-deployment", messages=MESSAGES)  # type: ignore[arg-type]
+    completion = azure_client(mock).chat.completions.create(model="my-deployment", messages=MESSAGES)
     assert completion.choices[0].message.content == chat_reply(MESSAGES)
     recorded = mock.last("/chat/completions")
     assert recorded.path == "/openai/deployments/my-deployment/chat/completions"
@@ -271,7 +276,7 @@ def test_azure_stream_starts_with_filter_chunk(mock: OpenAIMock) -> None:
     chunks = list(
         azure_client(mock).chat.completions.create(
             model="my-deployment",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -288,7 +293,7 @@ def test_azure_embeddings(mock: OpenAIMock) -> None:
 
 def test_azure_wrong_key_is_401_azure_shape(mock: OpenAIMock) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
-        azure_client(mock, "nope").chat.completions.create(model="d", messages=MESSAGES)  # type: ignore[arg-type]
+        azure_client(mock, "nope").chat.completions.create(model="d", messages=MESSAGES)
     assert caught.value.body == {"code": "401", "message": azure_mock.ACCESS_DENIED_MESSAGE}
 
 
@@ -300,26 +305,26 @@ def test_fail_next_forces_status_for_n_requests(mock: OpenAIMock) -> None:
     client = client_for(mock)
     for _ in range(2):
         with pytest.raises(openai.RateLimitError) as caught:
-            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
         assert caught.value.body == {
             "message": "slow down",
             "type": "requests",
             "param": None,
             "code": "rate_limit_exceeded",
         }
-    assert client.chat.completions.create(model="gpt-4o", messages=MESSAGES).choices  # type: ignore[arg-type]
+    assert client.chat.completions.create(model="gpt-4o", messages=MESSAGES).choices
 
 
 def test_fail_next_500_raises_internal_server_error(mock: OpenAIMock) -> None:
     mock.fail_next(500)
     with pytest.raises(openai.InternalServerError):
-        client_for(mock).chat.completions.create(model="gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        client_for(mock).chat.completions.create(model="gpt-4o", messages=MESSAGES)
 
 
 def test_delay_next_delays_the_answer(mock: OpenAIMock) -> None:
     mock.delay_next(1.0)
     with pytest.raises(openai.APITimeoutError):
-        client_for(mock).with_options(timeout=0.2).chat.completions.create(model="gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        client_for(mock).with_options(timeout=0.2).chat.completions.create(model="gpt-4o", messages=MESSAGES)
 
 
 def test_chunk_delay_paces_the_stream(mock: OpenAIMock) -> None:
@@ -342,7 +347,7 @@ def test_drop_stream_after_breaks_the_connection(mock: OpenAIMock) -> None:
     with pytest.raises((openai.APIConnectionError, Exception)) as caught:  # noqa: B017
         for chunk in client_for(mock).chat.completions.create(
             model="gpt-4o",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
         ):
             received.append(chunk)
@@ -357,7 +362,7 @@ def test_fail_stream_after_sends_error_event(mock: OpenAIMock) -> None:
     with pytest.raises(openai.APIError) as caught:
         for chunk in client_for(mock).chat.completions.create(
             model="gpt-4o",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
         ):
             received.append(chunk)
@@ -371,11 +376,11 @@ def test_fail_stream_after_sends_error_event(mock: OpenAIMock) -> None:
 async def test_async_sdk_against_in_loop_mock() -> None:
     async with OpenAIMock(API_KEY) as server:
         client = AsyncOpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, _strict_response_validation=True)
-        completion = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        completion = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
         assert completion.choices[0].message.content == chat_reply(MESSAGES)
         stream = await client.chat.completions.create(
             model="gpt-4o",
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
         )
