@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import os
 import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from types import FrameType
 
+import httpc
+import machine
 import targets as tg
 import wrk
 from report import SCENARIOS, Measurement, RunData, Scenario, TargetInfo, render
@@ -127,42 +129,21 @@ def check_tools(want: list[str], pin: bool) -> tuple[str, str | None]:
     return wrk_bin, nginx_bin
 
 
-def tool_version(cmd: list[str]) -> str:
-    """First line a tool prints about its version, '' on failure."""
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    text = (res.stdout + res.stderr).strip()
-    return text.splitlines()[0] if text else ""
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def probe(target: tg.Target, info: TargetInfo, mock: tg.Mock, samples: int) -> None:
     """Check answers (JSON, stream with [DONE]), count events per stream, measure stream TTFB at c1."""
-    status, body = tg.http_request(
-        target.port, "POST", tg.CHAT_PATH, json_body(target.model, False).encode(), target.headers()
+    status, body = httpc.http_request(
+        target.port, "POST", httpc.CHAT_PATH, json_body(target.model, False).encode(), target.headers()
     )
     if status != 200 or b'"choices"' not in body:
         raise tg.TargetError(f"non-streaming probe answered {status}: {body[:300]!r}")
     stream_body = json_body(target.model, True).encode()
     mock.set_pace(0)
-    _, _, events = tg.stream_ttfb(target.port, stream_body, target.headers())
+    _, _, events = httpc.stream_ttfb(target.port, stream_body, target.headers())
     info.events_per_stream = events
     mock.set_pace(2)
     ttfbs, totals = [], []
     for _ in range(samples):
-        ttfb, total, _ = tg.stream_ttfb(target.port, stream_body, target.headers())
+        ttfb, total, _ = httpc.stream_ttfb(target.port, stream_body, target.headers())
         ttfbs.append(ttfb * 1000)
         totals.append(total * 1000)
     ttfbs.sort()
@@ -188,13 +169,13 @@ def measure(
         target.sent += warm.requests
     duration = args.lat_duration if scenario.latency_run else args.duration
     pid = target.pid
-    ours0 = tg.waited_children_cpu_seconds() + tg.cpu_seconds(mock.proc.pid)
-    cpu0 = tg.cpu_seconds(pid) if pid else 0.0
-    system0 = tg.system_cpu_seconds()
+    ours0 = machine.waited_children_cpu_seconds() + machine.cpu_seconds(mock.proc.pid)
+    cpu0 = machine.cpu_seconds(pid) if pid else 0.0
+    system0 = machine.system_cpu_seconds()
     result = wrk.run(target.url, scenario.connections, duration, body, **common)
-    system_s = tg.system_cpu_seconds() - system0
-    cpu_s = tg.cpu_seconds(pid) - cpu0 if pid else 0.0
-    ours_s = tg.waited_children_cpu_seconds() + tg.cpu_seconds(mock.proc.pid) - ours0 + cpu_s
+    system_s = machine.system_cpu_seconds() - system0
+    cpu_s = machine.cpu_seconds(pid) - cpu0 if pid else 0.0
+    ours_s = machine.waited_children_cpu_seconds() + machine.cpu_seconds(mock.proc.pid) - ours0 + cpu_s
     target.sent += result.requests
     other = max(0.0, system_s - ours_s) / max(result.duration_s, 0.001)
     return Measurement(result, cpu_s if pid else None, other)
@@ -258,10 +239,10 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
     time.sleep(0.5)
     for target in started:
         if target.pid:
-            info_by[target.name].rss_idle_mib = tg.rss_mib(target.pid)
+            info_by[target.name].rss_idle_mib = machine.rss_mib(target.pid)
         try:
             probe(target, info_by[target.name], mock, samples=20 if args.quick else 50)
-        except (tg.TargetError, OSError) as exc:
+        except (tg.TargetError, OSError, http.client.HTTPException) as exc:
             log(f"!! {target.name}: probe failed: {exc}")
             info_by[target.name].failed = f"probe failed: {exc}"
     live = [t for t in started if not info_by[t.name].failed]
@@ -279,7 +260,7 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
                     log(f"!! {target.name}: {info.failed}\n{tg.log_tail(target.log) if target.log else ''}")
                     continue
                 if args.wait_quiet > 0:
-                    waited = tg.wait_quiet(args.wait_quiet)
+                    waited = machine.wait_quiet(args.wait_quiet)
                     if waited is None or waited > 1:
                         log(
                             f"   waited {args.wait_quiet if waited is None else waited:.0f}s for a quiet machine"
@@ -302,8 +283,8 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
     for target in live:
         info = info_by[target.name]
         if target.pid and target.alive():
-            info.rss_load_mib = tg.rss_mib(target.pid)
-            info.processes = len(tg.process_tree(target.pid))
+            info.rss_load_mib = machine.rss_mib(target.pid)
+            info.processes = len(machine.process_tree(target.pid))
         elif target.pid and not info.failed:
             info.failed = "process died"
         if target.db_path is not None:
@@ -338,10 +319,10 @@ def run_meta(
     """The header lines of the report."""
     versions = [
         platform.python_implementation() + " " + platform.python_version(),
-        tool_version([wrk_bin, "-v"]).split(" [")[0],
+        machine.tool_version([wrk_bin, "-v"]).split(" [")[0],
     ]
     if nginx_bin:
-        versions.append(tool_version([nginx_bin, "-v"]).replace("nginx version: ", ""))
+        versions.append(machine.tool_version([nginx_bin, "-v"]).replace("nginx version: ", ""))
     try:
         from importlib.metadata import version
 
@@ -354,7 +335,7 @@ def run_meta(
         pass
     return [
         ("date", dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
-        ("machine", f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}"),
+        ("machine", f"{os.cpu_count()} CPUs ({machine.cpu_model()}), {platform.system()} {platform.release()}"),
         (
             "pinning",
             f"wrk + mock on CPU {load_cpus}, proxy on CPU {proxy_cpus} (taskset)"

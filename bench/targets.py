@@ -10,7 +10,6 @@ import grp
 import http.client
 import os
 import pwd
-import resource
 import shutil
 import signal
 import socket
@@ -22,12 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from httpc import CHAT_PATH, http_request
+
 BENCH_DIR = Path(__file__).resolve().parent
-CHAT_PATH = "/v1/chat/completions"
 BENCH_USER = "bench@example.com"
 BENCH_METADATA = '{"app":"bench"}'
 UPSTREAM_KEY = "sk-bench-upstream-key"
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 class TargetError(RuntimeError):
@@ -101,119 +100,6 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-# ----------------------------------------------------------------------------- process stats
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and all its descendants (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def rss_mib(root: int) -> float:
-    """Resident memory of the process tree under `root`, MiB."""
-    total_kib = 0
-    for pid in process_tree(root):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kib += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kib / 1024.0
-
-
-def cpu_seconds(root: int) -> float:
-    """User + system CPU time of the live process tree under `root`, seconds."""
-    ticks = 0
-    for pid in process_tree(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / _CLK_TCK
-
-
-def system_cpu_seconds() -> float:
-    """CPU time all processes on the machine used so far (user + nice + system, all CPUs), seconds."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()
-    return (int(fields[1]) + int(fields[2]) + int(fields[3])) / _CLK_TCK
-
-
-def wait_quiet(max_wait_s: float, threshold_cpu: float = 0.15, window_s: float = 0.5) -> float | None:
-    """Wait until the machine's CPU use over `window_s` is below `threshold_cpu` CPUs; seconds waited,
-    or None when it never got that quiet within `max_wait_s`."""
-    start = time.monotonic()
-    while True:
-        before = system_cpu_seconds()
-        time.sleep(window_s)
-        if (system_cpu_seconds() - before) / window_s < threshold_cpu:
-            return time.monotonic() - start
-        if time.monotonic() - start > max_wait_s:
-            return None
-
-
-def waited_children_cpu_seconds() -> float:
-    """CPU time of this process's finished, waited-for children (e.g. wrk runs), seconds."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-# ----------------------------------------------------------------------------- HTTP helpers
-
-
-def http_request(
-    port: int,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
-    timeout: float = 5.0,
-) -> tuple[int, bytes]:
-    """One request on a fresh connection; (status, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=dict(headers or {}))
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def stream_ttfb(port: int, body: bytes, headers: Mapping[str, str], timeout: float = 5.0) -> tuple[float, float, int]:
-    """(seconds to the first `data:` byte, seconds to the end, events) for one streamed request."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        start = time.perf_counter()
-        conn.request("POST", CHAT_PATH, body=body, headers=dict(headers))
-        resp = conn.getresponse()
-        if resp.status != 200:
-            raise TargetError(f"stream answered {resp.status}: {resp.read()[:300]!r}")
-        first = resp.read1(65536)
-        ttfb = time.perf_counter() - start
-        rest = resp.read()
-        total = time.perf_counter() - start
-        data = first + rest
-        return ttfb, total, sum(1 for line in data.split(b"\n") if line.startswith(b"data:"))
-    finally:
-        conn.close()
 
 
 def wait_until(

@@ -8,6 +8,7 @@ close in shutdown, after uvicorn has drained in-flight requests, so the log queu
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -106,6 +107,7 @@ class App:
                     log.error("startup failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                gc.freeze()  # config and module objects are long-lived: keep them out of GC passes
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.gateway is not None:

@@ -6,6 +6,7 @@
       Unauthorized (401, authentication_error)     -- one body for every bad token
       Forbidden (403, permission_denied)
       NotFound (404, not_found_error)
+      RequestTimeout (408)                         -- no first token within x-tfy-ttft-timeout-ms
       PayloadTooLarge (413)
       RateLimited (429, rate_limit_exceeded)       -- carries retry-after
       UpstreamError (status of the upstream)       -- upstream body relayed, secrets scrubbed
@@ -86,6 +87,14 @@ class MethodNotAllowed(GatewayError):
     status = 405
     type = "invalid_request_error"
     code = "method_not_allowed"
+
+
+class RequestTimeout(GatewayError):
+    """No first streamed token within `x-tfy-ttft-timeout-ms` (always eligible for fallback)."""
+
+    status = 408
+    type = "request_timeout"
+    code = "ttft_timeout"
 
 
 class PayloadTooLarge(GatewayError):

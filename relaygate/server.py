@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from typing import Any
 
 import uvicorn
@@ -34,8 +36,15 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
 
     config = uvicorn.Config(build_app(settings), **common)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it; after a clean drain that should read as exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     server.run()
     return 0 if server.started else 1
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    sys.exit(0)
 
 
 def _export(settings: Settings) -> None:

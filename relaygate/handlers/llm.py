@@ -19,6 +19,7 @@ from relaygate.errors import (
     GatewayError,
     GatewayTimeout,
     NotFound,
+    RequestTimeout,
     UnsupportedModelType,
     UpstreamError,
     scrub,
@@ -47,7 +48,7 @@ async def authenticate(gateway: Gateway, scope: Scope, ctx: RequestContext) -> P
     record = await gateway.authenticator.authenticate_token(bearer_token(scope))
     principal = gateway.snapshot.principal(record)
     ctx.subject = principal.subject
-    ctx.token_id = principal.token_id
+    ctx.token_id = f"rg-{principal.token_id}"  # the public id `tokens list` shows, never the secret
     ctx.timings.auth = (time.perf_counter() - started) * 1000.0
     return principal
 
@@ -95,6 +96,7 @@ async def handle(
     ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
     ctx.log_bodies = parse_logging_enabled(header(scope, b"x-tfy-logging-config"))
     timeout = parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout")
+    ttft_timeout = parse_timeout_ms(header(scope, b"x-tfy-ttft-timeout-ms"), "x-tfy-ttft-timeout-ms")
     body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
     ctx.request_body = body
 
@@ -137,12 +139,7 @@ async def handle(
 
     model_started = time.perf_counter()
     if stream:
-        response = await _open(gateway, call)
-        try:
-            await _check_status(response, target)
-            await _relay_stream(gateway, receive, send, response, ctx, headers, wants_usage)
-        finally:
-            response.close()
+        await _stream(gateway, receive, send, call, ctx, headers, wants_usage, ttft_timeout)
         return
     try:
         async with asyncio.timeout(call.timeout):
@@ -168,17 +165,6 @@ async def handle(
     await send_bytes(send, response.status, answer, response.content_type.encode("latin-1"), headers)
 
 
-async def _open(gateway: Gateway, call: UpstreamCall) -> UpstreamResponse:
-    """Open a streaming exchange, bounded by the attempt timeout up to the response headers."""
-    try:
-        async with asyncio.timeout(call.timeout):
-            return await gateway.adapter_open(call)
-    except TimeoutError:
-        raise GatewayTimeout(
-            f"the upstream of model {call.target.name} did not answer within {call.timeout:g}s"
-        )
-
-
 async def _check_status(response: UpstreamResponse, target: Target) -> None:
     """Upstream errors pass through with their status and message, credentials scrubbed."""
     if response.status < 400:
@@ -187,34 +173,84 @@ async def _check_status(response: UpstreamResponse, target: Target) -> None:
     raise UpstreamError(response.status, scrub(raw[:ERROR_BODY_LIMIT], target.secrets), response.content_type)
 
 
-async def _relay_stream(
+async def _stream(
     gateway: Gateway,
     receive: Receive,
     send: Send,
-    response: UpstreamResponse,
+    call: UpstreamCall,
     ctx: RequestContext,
     headers: RawHeaders,
     wants_usage: bool,
+    ttft_timeout: float | None,
 ) -> None:
-    """Relay SSE as it arrives; a caller that goes away cancels the upstream read (logged as 499)."""
-    ctx.status = response.status
+    """Relay SSE as it arrives. Nothing is sent before the first content bytes exist, so until then
+    every failure is a plain error response (408 past the TTFT limit, 504 past the attempt timeout).
+    A caller that goes away cancels the upstream read (logged as 499)."""
+    target = call.target
     stream_filter = StreamFilter(wants_usage, ctx.usage)
-    log_chunks: list[bytes] | None = [] if ctx.log_bodies else None
-    logged = 0
-    limit = gateway.settings.log_body_max_bytes
-    await send({
-        "type": "http.response.start",
-        "status": response.status,
-        "headers": [(b"content-type", response.content_type.encode("latin-1")),
-                    (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"), *headers],
-    })
     watcher = DisconnectWatcher(receive)
+    response: UpstreamResponse | None = None
     try:
-        async for chunk in response.iter_chunks():
+        first_deadline = call.timeout if ttft_timeout is None else min(ttft_timeout, call.timeout or ttft_timeout)
+        try:
+            async with asyncio.timeout(first_deadline):
+                response = await gateway.adapter_open(call)
+                await _check_status(response, target)
+                chunks = response.iter_chunks().__aiter__()
+                first = await _first_output(chunks, stream_filter)
+        except TimeoutError:
+            if ttft_timeout is not None and ttft_timeout <= (call.timeout or ttft_timeout):
+                raise RequestTimeout(f"model {target.name} sent no first token within {ttft_timeout * 1000:g} ms")
+            raise GatewayTimeout(f"the upstream of model {target.name} did not answer within {call.timeout:g}s")
+        ctx.status = response.status
+        ctx.ttft_ms = ctx.elapsed_ms()
+        ctx.timings.model = ctx.ttft_ms
+        await send({
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [(b"content-type", response.content_type.encode("latin-1")),
+                        (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"), *headers],
+        })
+        await _relay_rest(gateway, send, chunks, first, stream_filter, ctx)
+    except asyncio.CancelledError:
+        if not watcher.disconnected:
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        ctx.status = 499
+        ctx.error_type = "client_disconnected"
+    finally:
+        watcher.stop()
+        if response is not None:
+            response.close()
+
+
+async def _first_output(chunks: Any, stream_filter: StreamFilter) -> bytes:
+    """Read until the filter yields bytes for the client (or the stream ends)."""
+    async for chunk in chunks:
+        out = stream_filter.feed(chunk)
+        if out:
+            return out
+    return stream_filter.flush()
+
+
+async def _relay_rest(
+    gateway: Gateway,
+    send: Send,
+    chunks: Any,
+    first: bytes,
+    stream_filter: StreamFilter,
+    ctx: RequestContext,
+) -> None:
+    """Relay the stream after its first bytes; failures end it with an error event and no [DONE]."""
+    log_chunks: list[bytes] | None = [first] if ctx.log_bodies else None
+    logged = len(first)
+    limit = gateway.settings.log_body_max_bytes
+    try:
+        if first:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+        async for chunk in chunks:
             out = stream_filter.feed(chunk)
             if out:
-                if ctx.ttft_ms is None:
-                    ctx.ttft_ms = ctx.elapsed_ms()
                 if log_chunks is not None and logged < limit:
                     log_chunks.append(out)
                     logged += len(out)
@@ -223,21 +259,18 @@ async def _relay_stream(
         if tail:
             await send({"type": "http.response.body", "body": tail, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except asyncio.CancelledError:
-        if not watcher.disconnected:
-            raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        ctx.status = 499
-        ctx.error_type = "client_disconnected"
+        if stream_filter.error is not None:
+            ctx.truncated = True
+            ctx.error_type = str(stream_filter.error.get("type") or "upstream_error")
+            ctx.error_message = str(stream_filter.error.get("message") or "upstream error event mid-stream")
     except GatewayError as exc:
-        # Content may already be with the client: end the stream with an error event, no [DONE].
-        ctx.truncated = ctx.ttft_ms is not None
+        # Content is already with the client: end the stream with an error event, no [DONE].
+        ctx.truncated = True
         ctx.error_type = exc.type
         ctx.error_message = exc.message
         event = b"data: " + exc.body() + b"\n\n"
         await send({"type": "http.response.body", "body": event, "more_body": False})
     finally:
-        watcher.stop()
         if log_chunks is not None:
             ctx.response_body = b"".join(log_chunks)
 

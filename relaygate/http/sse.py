@@ -50,7 +50,7 @@ def read_usage(usage: object, into: Usage) -> None:
 class StreamFilter:
     """Splits an SSE byte stream into whole events, records usage and drops the unasked usage chunk."""
 
-    __slots__ = ("_buffer", "_wants_usage", "usage", "saw_done", "events")
+    __slots__ = ("_buffer", "_wants_usage", "usage", "saw_done", "events", "error")
 
     def __init__(self, wants_usage: bool, usage: Usage) -> None:
         self._buffer = b""
@@ -58,6 +58,7 @@ class StreamFilter:
         self.usage = usage
         self.saw_done = False
         self.events = 0
+        self.error: dict[str, object] | None = None  # an upstream error event seen mid-stream
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to send on for this upstream chunk (whole events only; a partial event waits)."""
@@ -72,9 +73,24 @@ class StreamFilter:
         self.events += complete.count(b"\n\n")
         if b"[DONE]" in complete:
             self.saw_done = True
+        if b'"error"' in complete:
+            self._find_error(complete)
         if not has_usage_object(complete):
             return complete
         return self._filter_events(complete)
+
+    def _find_error(self, complete: bytes) -> None:
+        """Remember an `{"error": ...}` event: the stream failed even though HTTP said 200."""
+        for event in complete.split(b"\n\n"):
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:") and b'"error"' in line:
+                    try:
+                        payload = orjson.loads(line[5:])
+                    except orjson.JSONDecodeError:
+                        continue
+                    if isinstance(payload, dict) and payload.get("error"):
+                        error = payload["error"]
+                        self.error = error if isinstance(error, dict) else {"message": str(error)}
 
     def flush(self) -> bytes:
         """Whatever the upstream left without a closing blank line."""
