@@ -22,9 +22,9 @@ from relaygate.config.compile import Snapshot, empty_snapshot, load_snapshot
 from relaygate.config.watch import ConfigWatcher
 from relaygate.context import RequestContext
 from relaygate.errors import GatewayError, MethodNotAllowed, NotFound
-from relaygate.handlers import llm, meta
+from relaygate.handlers import llm, meta, proxy
 from relaygate.http.body import ClientDisconnected
-from relaygate.http.dispatch import build_routes
+from relaygate.http.dispatch import PROXY_PREFIX, PROXY_ROUTE_METHODS, Route, build_routes
 from relaygate.http.headers import header
 from relaygate.http.responses import send_error
 from relaygate.http.types import Receive, Scope, Send
@@ -32,6 +32,7 @@ from relaygate.observe.record import record_from_context
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store.sqlite import SQLiteLogStore
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
+from relaygate.routing.health import CooldownPolicy, HealthTracker
 from relaygate.settings import Settings
 from relaygate.upstream.session import create_session
 
@@ -49,6 +50,10 @@ class Gateway:
         self.authenticator = Authenticator(token_store, cache_ttl=settings.token_cache_ttl)
         self.sink = LogSink(SQLiteLogStore(settings.database_url), max_queue=settings.log_queue_size)
         self.session: aiohttp.ClientSession | None = None
+        self.health = HealthTracker(CooldownPolicy(  # cooldown state of pooled targets
+            settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
+            settings.cooldown_max_seconds,
+        ))
         self.watcher: ConfigWatcher | None = None
 
     async def start(self) -> None:
@@ -89,6 +94,7 @@ class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.routes = build_routes()
+        self.proxy_route = Route("proxy", PROXY_ROUTE_METHODS)
         self.gateway: Gateway | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -127,6 +133,8 @@ class App:
         ctx = RequestContext(request_id, scope["method"], path)
         base_headers = [(b"x-request-id", request_id.encode("latin-1"))]
         route = self.routes.get(path)
+        if route is None and path.startswith(PROXY_PREFIX):
+            route = self.proxy_route
         try:
             if route is None:
                 raise NotFound(f"no such endpoint: {scope['method']} {path}", code="unknown_url")
@@ -135,6 +143,8 @@ class App:
             if route.kind == "llm":
                 assert route.operation is not None
                 await llm.handle(gateway, scope, receive, send, route.operation, ctx, base_headers)
+            elif route.kind == "proxy":
+                await proxy.handle(gateway, scope, receive, send, ctx, base_headers)
             elif route.kind == "models":
                 await meta.models(gateway, scope, send, ctx, base_headers)
             elif route.kind == "health":
@@ -155,7 +165,7 @@ class App:
             ctx.error_type = "internal_error"
             await _send_error_safely(send, GatewayError("internal gateway error"), base_headers)
         finally:
-            if route is not None and route.kind == "llm":
+            if route is not None and route.kind in ("llm", "proxy"):
                 started = time.perf_counter()
                 gateway.sink.submit(record_from_context(ctx, gateway.settings.log_body_max_bytes))
                 ctx.timings.logging = (time.perf_counter() - started) * 1000.0

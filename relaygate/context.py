@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from relaygate.providers.base import Target
@@ -64,6 +64,7 @@ class RequestContext:
     error_message: str | None = None
     truncated: bool = False
     target: Target | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # feature attributes for the row and traces
     request_body: bytes | None = None
     response_body: bytes | None = None
 

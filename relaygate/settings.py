@@ -26,6 +26,10 @@ class Settings:
     token_cache_ttl: float = 10.0
     shutdown_grace_seconds: float = 30.0
     watch_config: bool = True
+    cooldown_threshold: int = 3  # upstream failures within the window that cool a pooled target
+    cooldown_window: float = 60.0
+    cooldown_seconds: float = 30.0  # first cooldown; repeats double up to cooldown_max_seconds
+    cooldown_max_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -42,6 +46,10 @@ class Settings:
             "RELAYGATE_STREAM_IDLE_TIMEOUT": ("stream_idle_timeout", float),
             "RELAYGATE_LOG_QUEUE_SIZE": ("log_queue_size", int),
             "RELAYGATE_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", float),
+            "RELAYGATE_COOLDOWN_THRESHOLD": ("cooldown_threshold", int),
+            "RELAYGATE_COOLDOWN_WINDOW_SECONDS": ("cooldown_window", float),
+            "RELAYGATE_COOLDOWN_SECONDS": ("cooldown_seconds", float),
+            "RELAYGATE_COOLDOWN_MAX_SECONDS": ("cooldown_max_seconds", float),
         }
         changes: dict[str, object] = {}
         for var, (field_name, kind) in numeric.items():

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from relaygate.auth.access import AccessRule, Principal, VirtualAccountGrant, user_subjects
+from relaygate.config.compile_proxy import ProxyAccount, compile_proxy_accounts
 from relaygate.config.loader import Manifests, load_path
 from relaygate.config.problems import ConfigError, Problem
 from relaygate.providers.base import Target
@@ -26,7 +27,6 @@ NOT_YET_SERVED = {
     "provider-account/google-gemini": "Google Gemini translation",
     "provider-account/google-vertex": "Google Vertex translation",
     "provider-account/cohere": "Cohere translation",
-    "provider-account/custom-endpoint": "custom endpoints (/proxy-api)",
     "provider-account/virtual-model": "virtual models",
 }
 
@@ -40,8 +40,10 @@ class Snapshot:
         teams_by_member: dict[str, frozenset[str]],
         virtual_accounts: dict[str, VirtualAccountGrant],
         manifests: Manifests | None,
+        proxies: dict[str, ProxyAccount] | None = None,
     ) -> None:
         self.models = models
+        self.proxies = proxies or {}
         self.teams_by_member = teams_by_member
         self.virtual_accounts = virtual_accounts
         self.manifests = manifests
@@ -67,7 +69,8 @@ class Snapshot:
         return principal
 
     def summary(self) -> str:
-        return (f"{len(self.models)} models, {len(self.virtual_accounts)} virtual accounts, "
+        return (f"{len(self.models)} models, {len(self.proxies)} custom-endpoint accounts, "
+                f"{len(self.virtual_accounts)} virtual accounts, "
                 f"{len({t for teams in self.teams_by_member.values() for t in teams})} teams")
 
 
@@ -171,7 +174,14 @@ def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapsho
     """Build the runtime tables; refuses manifests whose feature this version does not serve."""
     problems: list[Problem] = []
     models: dict[str, Target] = {}
+    proxies, proxy_problems = compile_proxy_accounts(
+        (a, _file_of(manifests, a, source)) for a in manifests.provider_accounts
+        if a.type == "provider-account/custom-endpoint"
+    )
+    problems.extend(proxy_problems)
     for account in manifests.provider_accounts:
+        if account.type == "provider-account/custom-endpoint":
+            continue
         if account.type in NOT_YET_SERVED:
             problems.append(Problem(_file_of(manifests, account, source), f"{account.type} {account.name}", "type",
                                     f"{NOT_YET_SERVED[account.type]} are not available in this version"
@@ -198,7 +208,7 @@ def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapsho
         va.name: _grant(va.name, tuple(va.allowed_models or ()), tuple(getattr(va, "allowed_endpoints", None) or ()))
         for va in manifests.virtual_accounts
     }
-    return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests)
+    return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests, proxies)
 
 
 def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> VirtualAccountGrant:

@@ -72,6 +72,8 @@ class CustomEndpointIntegration(IntegrationBase):
     tls_settings: TlsSettings = TlsSettings()
     loadbalancing_config: LoadBalancingConfig | None = None
     authorized_subjects: tuple[Subject, ...] | None = None  # not consulted for the slug URL
+    # Link-local / cloud-metadata destinations (169.254.0.0/16, fd00:ec2::254) are refused unless set.
+    allow_metadata_destinations: bool | None = None  # None: the account's setting
 
 
 class CustomEndpointAccount(ProviderAccountBase):
@@ -84,6 +86,7 @@ class CustomEndpointAccount(ProviderAccountBase):
     routing_type: Literal["weight", "priority"] | None = None
     slug: IntegrationName | None = None
     auth_data: EndpointAuth | None = None
+    allow_metadata_destinations: bool = False
     integrations: tuple[CustomEndpointIntegration, ...] = ()
 
     @property

@@ -26,6 +26,7 @@ from relaygate.errors import (
 )
 from relaygate.http import multipart
 from relaygate.http.body import read_body
+from relaygate.http.disconnect import DisconnectWatcher
 from relaygate.http.headers import header, parse_logging_enabled, parse_metadata, parse_timeout_ms
 from relaygate.http.responses import send_bytes
 from relaygate.http.sse import StreamFilter, read_usage
@@ -273,26 +274,3 @@ async def _relay_rest(
     finally:
         if log_chunks is not None:
             ctx.response_body = b"".join(log_chunks)
-
-
-class DisconnectWatcher:
-    """Waits for `http.disconnect` and cancels the relaying task (one task per stream, not per chunk)."""
-
-    __slots__ = ("disconnected", "_task", "_owner")
-
-    def __init__(self, receive: Receive) -> None:
-        self.disconnected = False
-        self._owner = asyncio.current_task()
-        self._task = asyncio.ensure_future(self._watch(receive))
-
-    async def _watch(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected = True
-                if self._owner is not None:
-                    self._owner.cancel()
-                return
-
-    def stop(self) -> None:
-        self._task.cancel()

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from relaygate.providers.base import OPERATIONS, Operation
 
 API_PREFIXES = ("/api/llm/v1/", "/api/llm/", "/v1/")
+PROXY_PREFIX = "/proxy-api/"
+PROXY_ROUTE_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
     """What a path leads to: an LLM operation, or a named meta endpoint."""
 
-    kind: str  # "llm" | "models" | "health" | "ready"
+    kind: str  # "llm" | "models" | "health" | "ready" | "proxy"
     methods: frozenset[str]
     operation: Operation | None = None
 

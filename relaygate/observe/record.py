@@ -81,6 +81,7 @@ def record_from_context(ctx: RequestContext, body_limit: int) -> LogRecord:
         request_body=_clip(ctx.request_body, body_limit) if log_bodies else None,
         response_body=_clip(ctx.response_body, body_limit) if log_bodies else None,
         truncated=ctx.truncated,
+        extra=ctx.extra,
     )
 
 

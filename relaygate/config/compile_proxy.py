@@ -1,0 +1,171 @@
+"""`provider-account/custom-endpoint` manifests -> runtime proxy accounts (`/proxy-api/...`).
+
+Decided here, once per config: each endpoint's origin and path prefix, the headers it injects
+(integration auth replaces account auth; custom headers merge, integration winning), its TLS
+context, who may call it, and the routing targets of the account's pool.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from yarl import URL
+
+from relaygate.auth.access import AccessRule
+from relaygate.config.problems import Problem
+from relaygate.routing.plan import RouteTarget
+from relaygate.routing.strategies import STRATEGIES, Strategy
+
+METADATA_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fd00:ec2::254/128"))
+
+
+def is_metadata_address(host: str) -> bool:
+    """True for link-local / cloud-metadata addresses (IPv4-mapped IPv6 included)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in METADATA_NETWORKS)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyEndpoint:
+    """One upstream of a custom-endpoint account."""
+
+    account: str
+    name: str
+    scheme: str
+    host: str
+    port: int | None
+    base_path: str  # percent-encoded path prefix, no trailing slash ("" for an origin)
+    headers: tuple[tuple[str, str], ...]  # injected upstream, replacing caller headers of the same name
+    header_names: frozenset[str]  # lower-case names of `headers`
+    secrets: tuple[bytes, ...]
+    ssl: ssl.SSLContext | bool  # True: default verification; False: reject_unauthorized off
+    authorized_subjects: frozenset[str] | None
+    allow_metadata: bool
+    route: RouteTarget
+
+    def url(self, remaining_path: bytes, query: bytes) -> URL:
+        """`base_url` + the remaining path (from its leading `/`) byte for byte + the query unchanged.
+
+        Built from parts, so no path or query content can move the request to another host.
+        """
+        path = (self.base_path + remaining_path.decode("latin-1")) or "/"
+        return URL.build(scheme=self.scheme, host=self.host, port=self.port, path=path,
+                         query_string=query.decode("latin-1"), encoded=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyAccount:
+    """A custom-endpoint provider account; a pool when `slug` and `strategy` are set."""
+
+    name: str
+    endpoints: dict[str, ProxyEndpoint]
+    access: AccessRule
+    slug: str | None = None
+    routing_type: str | None = None
+    strategy: Strategy | None = None
+    pool: tuple[RouteTarget, ...] = ()
+
+
+def _secret(value: Any) -> str:
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+
+
+def _header_auth(auth: Any) -> dict[str, str]:
+    if auth is None:
+        return {}
+    return {name: _secret(value) for name, value in auth.headers.items()}
+
+
+def _tls(settings: Any) -> ssl.SSLContext | bool:
+    if settings is None:
+        return True
+    if not settings.reject_unauthorized:
+        return False
+    if settings.ca_certificates:
+        return ssl.create_default_context(cadata=settings.ca_certificates)
+    return True
+
+
+def compile_proxy_account(account: Any, file: str) -> tuple[ProxyAccount | None, list[Problem]]:
+    """One account, or the problems that keep it from serving (e.g. a metadata-address base_url)."""
+    problems: list[Problem] = []
+    label = f"{account.type} {account.name}"
+    collaborators = frozenset(c.subject for c in account.collaborators) if account.collaborators else None
+    account_auth = _header_auth(account.auth_data)
+    endpoints: dict[str, ProxyEndpoint] = {}
+    for index, integration in enumerate(account.integrations):
+        url = URL(integration.base_url, encoded=True)
+        allow_metadata = (integration.allow_metadata_destinations
+                          if integration.allow_metadata_destinations is not None
+                          else account.allow_metadata_destinations)
+        if not allow_metadata and is_metadata_address(url.host or ""):
+            problems.append(Problem(file, label, f"integrations[{index}].base_url",
+                                    "points at a link-local/cloud-metadata address; set "
+                                    "allow_metadata_destinations: true to allow it"))
+            continue
+        auth = _header_auth(integration.auth_data) if integration.auth_data is not None else account_auth
+        merged: dict[str, tuple[str, str]] = {}
+        for layer in (dict(integration.headers or {}), auth):
+            for name, value in layer.items():
+                merged[name.lower()] = (name, value)
+        lb = integration.loadbalancing_config if account.routing_type else None
+        target_name = f"{account.name}/{integration.name}"
+        route = RouteTarget(
+            key=f"proxy:{target_name}",
+            name=integration.name,
+            payload=target_name,
+            weight=lb.weight if lb else None,
+            priority=lb.priority if lb else None,
+            fallback_status_codes=frozenset(int(code) for code in lb.fallback_status_codes) if lb else frozenset(),
+            fallback_candidate=lb.fallback_candidate if lb else True,
+        )
+        secrets = {v.encode() for v in auth.values() if len(v) >= 4}
+        endpoints[integration.name] = ProxyEndpoint(
+            account=account.name,
+            name=integration.name,
+            scheme=url.scheme,
+            host=url.raw_host or "",
+            port=url.explicit_port,
+            base_path=url.raw_path.rstrip("/"),
+            headers=tuple(merged.values()),
+            header_names=frozenset(merged),
+            secrets=tuple(sorted(secrets, key=len, reverse=True)),
+            ssl=_tls(integration.tls_settings),
+            authorized_subjects=frozenset(integration.authorized_subjects)
+            if integration.authorized_subjects is not None else None,
+            allow_metadata=allow_metadata,
+            route=route,
+        )
+    if problems:
+        return None, problems
+    pooled = account.routing_type is not None
+    return ProxyAccount(
+        name=account.name,
+        endpoints=endpoints,
+        access=AccessRule(collaborators),
+        slug=account.slug if pooled else None,
+        routing_type=account.routing_type,
+        strategy=STRATEGIES[account.routing_type] if pooled else None,
+        pool=tuple(e.route for e in endpoints.values()) if pooled else (),
+    ), []
+
+
+def compile_proxy_accounts(accounts: Iterable[tuple[Any, str]]) -> tuple[dict[str, ProxyAccount], list[Problem]]:
+    """Every custom-endpoint account with the file it came from."""
+    compiled: dict[str, ProxyAccount] = {}
+    problems: list[Problem] = []
+    for account, file in accounts:
+        proxy, found = compile_proxy_account(account, file)
+        problems.extend(found)
+        if proxy is not None:
+            compiled[proxy.name] = proxy
+    return compiled, problems

@@ -1,0 +1,203 @@
+"""Custom endpoints: the transparent proxy at `/proxy-api/{account}/{endpoint-or-slug}/{path}`.
+
+Bytes in, bytes out: the body is never parsed; method, path, query, headers and body go upstream
+with the endpoint's credentials injected and the caller's token removed; the answer (redirects and
+compressed bodies included) comes back as received. Slug URLs run the account's pool through the
+shared router (weight/priority, fallback, cooldown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from relaygate.auth.access import Principal
+from relaygate.errors import BadGateway, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge
+from relaygate.handlers.llm import authenticate
+from relaygate.http.disconnect import DisconnectWatcher
+from relaygate.http.forwarding import query_without_token, request_headers, response_headers
+from relaygate.http.headers import bearer_token, header, parse_metadata, parse_timeout_ms
+from relaygate.http.paths import split_proxy_path
+from relaygate.routing.plan import PlannedAttempt, RouteTarget, plan_attempts
+from relaygate.routing.router import Outcome, RouteResult, run_plan
+from relaygate.upstream.request_body import RequestBody
+
+if TYPE_CHECKING:
+    from relaygate.app import Gateway
+    from relaygate.config.compile_proxy import ProxyAccount, ProxyEndpoint
+    from relaygate.context import RequestContext
+    from relaygate.http.types import RawHeaders, Receive, Scope, Send
+
+_NETWORK_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)
+
+
+def _may_use(principal: Principal, account: ProxyAccount, endpoint: ProxyEndpoint | None, second: str) -> bool:
+    """Slug URLs: account-level access. Endpoint URLs: `authorized_subjects` when set, else the account's."""
+    if principal.is_virtual_account:
+        grant = principal.grant
+        return grant is not None and (account.name in grant.endpoint_accounts
+                                      or f"{account.name}/{second}" in grant.endpoints)
+    if endpoint is not None and endpoint.authorized_subjects is not None:
+        return not principal.subjects.isdisjoint(endpoint.authorized_subjects)
+    collaborators = account.access.collaborators
+    return collaborators is None or not principal.subjects.isdisjoint(collaborators)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None  # an HTTP date: honoured by the caller, not used for cooldown
+
+
+async def handle(
+    gateway: Gateway,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    ctx: RequestContext,
+    base_headers: RawHeaders,
+) -> None:
+    """Serve one custom-endpoint request; gateway errors propagate to the dispatcher."""
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    path = split_proxy_path(raw_path)
+    principal = await authenticate(gateway, scope, ctx)
+    ctx.requested_model = f"{path.account}/{path.second}"
+    ctx.provider = "custom-endpoint"
+    account = gateway.snapshot.proxies.get(path.account)
+    if account is None:
+        raise NotFound(f"custom endpoint account '{path.account}' is not configured", code="endpoint_not_found")
+    pooled = account.slug is not None and path.second == account.slug
+    endpoint = None if pooled else account.endpoints.get(path.second)
+    if not pooled and endpoint is None:
+        raise NotFound(f"endpoint '{path.second}' is not configured in '{path.account}'", code="endpoint_not_found")
+    if not _may_use(principal, account, endpoint, path.second):
+        raise Forbidden(f"your token may not call '{path.account}/{path.second}'", code="endpoint_access_denied")
+    ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
+    ctx.log_bodies = False  # proxied bodies are arbitrary bytes; the row keeps sizes, not contents
+    timeout = parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout") \
+        or gateway.settings.request_timeout
+
+    body = RequestBody(scope, receive, gateway.settings.max_request_body_bytes)
+    await body.prepare()
+    token = bearer_token(scope)
+    token_bytes = token.encode("latin-1") if token else None
+    query = query_without_token(scope.get("query_string", b""), token_bytes)
+    session = gateway.session
+    assert session is not None
+
+    async def attempt(target: RouteTarget) -> Outcome[aiohttp.ClientResponse]:
+        chosen = account.endpoints[target.name]
+        if not body.replayable:
+            return Outcome(error=BadGateway("the request body was streamed to a failed endpoint and cannot be "
+                                            "replayed"), replayable=False)
+        headers = request_headers(scope["headers"], token_bytes, chosen.headers, chosen.header_names)
+        try:
+            async with asyncio.timeout(timeout):
+                response = await session.request(
+                    scope["method"], chosen.url(path.remaining, query), headers=headers, data=body.payload(),
+                    allow_redirects=False, auto_decompress=False, ssl=chosen.ssl,
+                )
+        except TimeoutError:
+            return Outcome(error=GatewayTimeout(f"endpoint {chosen.account}/{chosen.name} did not answer within "
+                                                f"{timeout:g}s"), network_error=True, replayable=body.replayable)
+        except _NETWORK_ERRORS as exc:
+            if body.too_large:
+                raise PayloadTooLarge(f"request body exceeds the limit of {body.limit} bytes") from None
+            return Outcome(error=BadGateway(f"endpoint {chosen.account}/{chosen.name} failed: {type(exc).__name__}"),
+                           network_error=True, replayable=body.replayable)
+        if body.too_large:
+            response.close()
+            raise PayloadTooLarge(f"request body exceeds the limit of {body.limit} bytes")
+        return Outcome(status=response.status, result=response,
+                       retry_after=_retry_after(response.headers.get("Retry-After")))
+
+    health = gateway.health
+    if pooled:
+        assert account.strategy is not None
+        plan = plan_attempts(account.pool, account.strategy, health, random.Random())
+    else:
+        assert endpoint is not None
+        plan = [PlannedAttempt(endpoint.route, health.is_cooled(endpoint.route.key))]
+    route = await run_plan(plan, attempt, health, discard=_discard)
+    _annotate(ctx, account, path.second if pooled else None, route, body.size)
+    outcome = route.outcome
+    if outcome.result is None:
+        raise outcome.error or BadGateway("no endpoint answered")
+    await _relay(send, receive, outcome.result, ctx, base_headers, watch=body.held is not None)
+
+
+def _discard(response: aiohttp.ClientResponse) -> None:
+    """A fallen-back-from answer: drop it without reading (the connection is not reused)."""
+    response.close()
+
+
+def _annotate(ctx: RequestContext, account: ProxyAccount, slug: str | None, route: RouteResult[Any],
+              bytes_in: int) -> None:
+    """The reference's tracing attributes, kept on the log row for the trace exporter."""
+    final = route.final.name if route.final is not None else None
+    ctx.resolved_model = f"{account.name}/{final}" if final else None
+    ctx.extra.update({
+        "bytes_in": bytes_in,
+        "custom_proxy_endpoint_name": final,
+        "loadbalance_target_attempt_count": len(route.attempts),
+        "loadbalance_first_target": route.attempts[0].target if route.attempts else None,
+        "loadbalance_final_target": final,
+        "attempts": [{"target": a.target, "status": a.status, "error": a.error, "ms": a.duration_ms}
+                     for a in route.attempts],
+    })
+    if slug is not None:
+        ctx.extra.update({
+            "custom_proxy_routing_type": account.routing_type,
+            "custom_proxy_slug": slug,
+            "custom_proxy_target_was_cooled_down": route.used_cooled_target,
+        })
+
+
+async def _relay(
+    send: Send,
+    receive: Receive,
+    response: aiohttp.ClientResponse,
+    ctx: RequestContext,
+    base_headers: RawHeaders,
+    *,
+    watch: bool,
+) -> None:
+    """Relay the upstream answer as received; a broken upstream body aborts the client connection."""
+    ctx.status = response.status
+    headers = [(n, v) for n, v in response_headers(response.raw_headers) if n != b"x-request-id"]
+    watcher = DisconnectWatcher(receive) if watch else None
+    bytes_out = 0
+    try:
+        await send({"type": "http.response.start", "status": response.status, "headers": [*headers, *base_headers]})
+        async for chunk in response.content.iter_any():
+            if ctx.ttft_ms is None:
+                ctx.ttft_ms = ctx.elapsed_ms()
+            bytes_out += len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if watcher is None or not watcher.disconnected:
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        ctx.status = 499
+        ctx.error_type = "client_disconnected"
+    except (*_NETWORK_ERRORS, TimeoutError) as exc:
+        # Headers are gone already: end the connection without a final chunk so the client sees a cut.
+        ctx.truncated = True
+        ctx.error_type = "upstream_error"
+        ctx.error_message = f"upstream body broke after headers ({type(exc).__name__})"
+    finally:
+        ctx.extra["bytes_out"] = bytes_out
+        if watcher is not None:
+            watcher.stop()
+        if response.content.at_eof():
+            response.release()  # keep the pooled connection
+        else:
+            response.close()
+

@@ -1,0 +1,77 @@
+"""What crosses the proxy: request headers and query sent upstream, response headers sent back.
+
+Removed going up: hop-by-hop headers (and those `Connection` names), `Host`, `x-tfy-*`, and the
+caller's Relaygate token wherever it appears (any header value, query parameter, cookie). Added:
+the endpoint's own headers, replacing caller headers of the same name.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote_from_bytes, unquote_to_bytes
+
+from relaygate.errors import BadRequest
+
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
+    b"proxy-connection", b"proxy-authenticate", b"proxy-authorization",
+})
+_FORBIDDEN_VALUE_BYTES = (b"\r", b"\n", b"\x00")
+
+
+def _connection_listed(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
+    listed: set[bytes] = set()
+    for name, value in headers:
+        if name == b"connection":
+            listed.update(part.strip().lower() for part in value.split(b",") if part.strip())
+    return listed
+
+
+def request_headers(
+    headers: list[tuple[bytes, bytes]],
+    token: bytes | None,
+    injected: tuple[tuple[str, str], ...],
+    injected_names: frozenset[str],
+) -> list[tuple[str, str]]:
+    """Caller headers minus what must not travel, plus the endpoint's headers."""
+    drop = HOP_BY_HOP | _connection_listed(headers)
+    out: list[tuple[str, str]] = []
+    for name, value in headers:
+        if any(bad in value for bad in _FORBIDDEN_VALUE_BYTES):
+            raise BadRequest("header values may not contain CR, LF or NUL", code="invalid_header")
+        if name in drop or name == b"host" or name.startswith(b"proxy-") or name.startswith(b"x-tfy-"):
+            continue
+        text_name = name.decode("latin-1")
+        if text_name in injected_names:
+            continue
+        if token and token in value:
+            if name == b"cookie":
+                value = _without_token_cookies(value, token)
+                if not value:
+                    continue
+            else:
+                continue
+        out.append((text_name, value.decode("latin-1")))
+    out.extend(injected)
+    return out
+
+
+def _without_token_cookies(value: bytes, token: bytes) -> bytes:
+    kept = [part.strip() for part in value.split(b";") if part.strip() and token not in part]
+    return b"; ".join(kept)
+
+
+def query_without_token(query: bytes, token: bytes | None) -> bytes:
+    """The query string unchanged, except parameters carrying the caller's token are dropped."""
+    if not token or not query:
+        return query
+    encoded = quote_from_bytes(token, safe="").encode()
+    if token not in query and encoded not in query and token not in unquote_to_bytes(query):
+        return query
+    kept = [pair for pair in query.split(b"&") if token not in unquote_to_bytes(pair.replace(b"+", b" "))]
+    return b"&".join(kept)
+
+
+def response_headers(raw: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
+    """Upstream response headers minus hop-by-hop ones (bodies are relayed as received)."""
+    drop = HOP_BY_HOP | _connection_listed(list(raw))
+    return [(name.lower(), value) for name, value in raw if name.lower() not in drop]

@@ -1,0 +1,96 @@
+"""Target health: automatic cooldown after repeated failures, shared by every routing strategy.
+
+SCHEMAS.md semantics: only upstream-caused failures count (401, 403, 429, 5xx, network errors);
+`threshold` failures inside `window` seconds cool a target for `base_cooldown` seconds; a repeat
+cooldown doubles (capped); a success resets; a 429 with `retry-after` cools at least that long.
+Cooled targets are tried last, never skipped. The clock is injectable so tests can walk the edges.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MAX_TRACKED_TARGETS = 100_000
+
+
+def counts_toward_cooldown(status: int | None, network_error: bool) -> bool:
+    """401, 403, 429, 5xx and upstream network errors; never 400/404/413/422 or caller-side events."""
+    if network_error:
+        return True
+    if status is None:
+        return False
+    return status in (401, 403, 429) or status >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownPolicy:
+    """How failures turn into cooldown (custom endpoints: 3 in 60 s -> 30 s, doubling to 5 min)."""
+
+    threshold: int = 3
+    window: float = 60.0
+    base_cooldown: float = 30.0
+    max_cooldown: float = 300.0
+
+
+@dataclass(slots=True)
+class _TargetHealth:
+    failures: deque[float] = field(default_factory=deque)
+    cooled_until: float = 0.0
+    streak: int = 0  # consecutive cooldowns without a success in between
+    was_cooled: bool = False
+
+
+class HealthTracker:
+    """In-process cooldown state keyed by target key (e.g. `proxy:acct/endpoint`)."""
+
+    def __init__(self, policy: CooldownPolicy | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy or CooldownPolicy()
+        self._clock = clock
+        self._targets: dict[str, _TargetHealth] = {}
+
+    def now(self) -> float:
+        return self._clock()
+
+    def is_cooled(self, key: str, now: float | None = None) -> bool:
+        state = self._targets.get(key)
+        if state is None:
+            return False
+        return (self._clock() if now is None else now) < state.cooled_until
+
+    def cooled_until(self, key: str) -> float:
+        state = self._targets.get(key)
+        return state.cooled_until if state is not None else 0.0
+
+    def record_success(self, key: str) -> None:
+        """A success clears failures and the doubling streak (an active cooldown ends too)."""
+        state = self._targets.get(key)
+        if state is not None:
+            del self._targets[key]
+
+    def record_failure(self, key: str, retry_after: float | None = None) -> bool:
+        """Count one upstream failure; True when it (re)started a cooldown."""
+        now = self._clock()
+        state = self._targets.get(key)
+        if state is None:
+            if len(self._targets) >= MAX_TRACKED_TARGETS:
+                self._targets.pop(next(iter(self._targets)))
+            state = self._targets[key] = _TargetHealth()
+        policy = self.policy
+        failures = state.failures
+        failures.append(now)
+        while failures and failures[0] <= now - policy.window:
+            failures.popleft()
+        cooled = False
+        if len(failures) >= policy.threshold and now >= state.cooled_until:
+            duration = min(policy.base_cooldown * (2 ** state.streak), policy.max_cooldown)
+            state.streak += 1
+            state.cooled_until = now + duration
+            failures.clear()
+            cooled = True
+        if retry_after is not None and retry_after > 0 and now + retry_after > state.cooled_until:
+            state.cooled_until = now + min(retry_after, policy.max_cooldown)
+            cooled = True
+        return cooled

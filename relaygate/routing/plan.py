@@ -1,0 +1,67 @@
+"""Attempt plans: which targets one request may try, in what order.
+
+Built once per request from targets compiled at config load: the strategy orders them, healthy
+targets go before cooled ones (all cooled: still tried, as a last resort), and only the first
+target may be one with `fallback_candidate: false`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from relaygate.routing.health import HealthTracker
+    from relaygate.routing.strategies import Strategy
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries of the same target before falling back (`retry_config`)."""
+
+    attempts: int = 0  # extra tries after the first
+    delay: float = 0.0  # seconds between tries
+    on_status_codes: frozenset[int] = frozenset({429, 500, 502, 503})
+    use_retry_after: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    """One routable upstream with its routing knobs; `payload` is what the caller executes."""
+
+    key: str  # health key, unique across kinds: "proxy:acct/endpoint", "model:acct/integration"
+    name: str  # shown in headers, logs and traces
+    payload: Any
+    weight: int | None = None
+    priority: int | None = None
+    fallback_status_codes: frozenset[int] = frozenset()
+    fallback_candidate: bool = True
+    retry: RetryPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAttempt:
+    target: RouteTarget
+    cooled: bool  # in cooldown when planned (tried only because nothing healthier was left)
+
+
+def plan_attempts(
+    targets: Sequence[RouteTarget],
+    strategy: Strategy,
+    health: HealthTracker,
+    rng: random.Random,
+) -> list[PlannedAttempt]:
+    """Order targets for one request: strategy order, healthy before cooled, candidates after the first."""
+    ordered = strategy.order(targets, rng)
+    now = health.now()
+    healthy = [t for t in ordered if not health.is_cooled(t.key, now)]
+    cooled = [t for t in ordered if health.is_cooled(t.key, now)]
+    # Cooled targets keep their strategy order among themselves; the soonest to recover could go
+    # first, but strategy order keeps a priority pool's backup behind its primary.
+    sequence = [PlannedAttempt(t, False) for t in healthy] + [PlannedAttempt(t, True) for t in cooled]
+    if not sequence:
+        return []
+    first, rest = sequence[0], sequence[1:]
+    return [first, *(p for p in rest if p.target.fallback_candidate)]

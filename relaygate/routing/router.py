@@ -1,0 +1,128 @@
+"""The one attempt loop: retries on the same target, fallback to the next, cooldown bookkeeping.
+
+Custom-endpoint pools, virtual models and the ngrok dialect all run their plans through `run_plan`;
+they differ only in how one attempt is made (the `attempt` callable) and how targets are compiled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from relaygate.errors import GatewayError
+from relaygate.routing.health import HealthTracker, counts_toward_cooldown
+from relaygate.routing.plan import PlannedAttempt, RouteTarget
+
+R = TypeVar("R")
+
+
+@dataclass(slots=True)
+class Outcome(Generic[R]):
+    """What one attempt produced: an upstream response (`result`) or an error before one existed."""
+
+    status: int | None = None
+    result: R | None = None
+    error: GatewayError | None = None
+    network_error: bool = False  # connect failure, reset, timeout: always eligible for fallback
+    always_fallback: bool = False  # e.g. 408 from a TTFT timeout
+    caller_fault: bool = False  # client went away, caller-set short timeout: no cooldown, no fallback
+    retry_after: float | None = None
+    replayable: bool = True  # False once a streamed request body was partly sent upstream
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    target: str
+    status: int | None
+    error: str | None
+    duration_ms: float
+    cooled: bool
+
+
+@dataclass(slots=True)
+class RouteResult(Generic[R]):
+    outcome: Outcome[R]
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    final: RouteTarget | None = None
+    retries: int = 0
+    fallbacks: int = 0
+
+    @property
+    def used_cooled_target(self) -> bool:
+        return bool(self.attempts) and self.attempts[-1].cooled
+
+
+def _falls_back(target: RouteTarget, outcome: Outcome[Any]) -> bool:
+    if outcome.caller_fault or not outcome.replayable:
+        return False
+    if outcome.network_error or outcome.always_fallback:
+        return True
+    return outcome.status is not None and outcome.status in target.fallback_status_codes
+
+
+async def run_plan(
+    plan: list[PlannedAttempt],
+    attempt: Callable[[RouteTarget], Awaitable[Outcome[R]]],
+    health: HealthTracker,
+    discard: Callable[[R], None],
+    *,
+    deadline: float | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> RouteResult[R]:
+    """Try the plan in order; the first outcome that is not retried or fallen back from is final."""
+    if not plan:
+        raise GatewayError("no target to route to")
+    route: RouteResult[R] = RouteResult(Outcome())
+    for index, planned in enumerate(plan):
+        target = planned.target
+        retry = target.retry
+        tries = 1 + (retry.attempts if retry is not None else 0)
+        outcome: Outcome[R] = Outcome()
+        for try_index in range(tries):
+            started = clock()
+            outcome = await attempt(target)
+            route.attempts.append(AttemptRecord(
+                target.name, outcome.status, outcome.error.type if outcome.error else None,
+                round((clock() - started) * 1000.0, 3), planned.cooled,
+            ))
+            _record_health(health, target, outcome)
+            if retry is None or try_index == tries - 1 or not _retryable(retry.on_status_codes, outcome):
+                break
+            wait = retry.delay
+            if retry.use_retry_after and outcome.retry_after is not None:
+                wait = max(wait, outcome.retry_after)
+            if deadline is not None and clock() + wait >= deadline:
+                break
+            if outcome.result is not None:
+                discard(outcome.result)
+            route.retries += 1
+            await sleep(wait)
+        route.outcome = outcome
+        route.final = target
+        last = index == len(plan) - 1
+        out_of_time = deadline is not None and clock() >= deadline
+        if last or out_of_time or not _falls_back(target, outcome):
+            return route
+        if outcome.result is not None:
+            discard(outcome.result)
+        route.fallbacks += 1
+    return route
+
+
+def _retryable(on_status_codes: frozenset[int], outcome: Outcome[Any]) -> bool:
+    if outcome.caller_fault or not outcome.replayable:
+        return False
+    return outcome.network_error or (outcome.status is not None and outcome.status in on_status_codes)
+
+
+def _record_health(health: HealthTracker, target: RouteTarget, outcome: Outcome[Any]) -> None:
+    if outcome.caller_fault:
+        return
+    if counts_toward_cooldown(outcome.status, outcome.network_error):
+        health.record_failure(target.key, outcome.retry_after if outcome.status == 429 else None)
+    elif outcome.status is not None and outcome.status < 400:
+        health.record_success(target.key)
