@@ -57,7 +57,8 @@ class Gateway:
         self.watcher: ConfigWatcher | None = None
 
     async def start(self) -> None:
-        self.session = create_session(self.settings.stream_idle_timeout)
+        self.session = create_session(self.settings.stream_idle_timeout,
+                                      lambda host: host in self.snapshot.metadata_allowed_hosts)
         await self.sink.start()
         if self.settings.config_path and self.settings.watch_config:
             self.watcher = ConfigWatcher(self.settings.config_path, self.swap_snapshot)

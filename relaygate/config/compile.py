@@ -44,6 +44,10 @@ class Snapshot:
     ) -> None:
         self.models = models
         self.proxies = proxies or {}
+        # Hosts whose endpoints set allow_metadata_destinations (checked by the DNS guard).
+        self.metadata_allowed_hosts = frozenset(
+            e.host for p in self.proxies.values() for e in p.endpoints.values() if e.allow_metadata
+        )
         self.teams_by_member = teams_by_member
         self.virtual_accounts = virtual_accounts
         self.manifests = manifests

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
+
+from relaygate.upstream.resolver import GuardedResolver
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
-def create_session(idle_timeout: float) -> aiohttp.ClientSession:
+def create_session(idle_timeout: float, metadata_allowed: Callable[[str], bool]) -> aiohttp.ClientSession:
     """A keep-alive pool shared by all requests of one process (never a session per request).
 
     `idle_timeout` bounds every socket read, so a stalled stream ends instead of hanging forever.
+    `metadata_allowed(host)` says which hosts may resolve to link-local/metadata addresses.
     """
     connector = aiohttp.TCPConnector(
         limit=0,  # the gateway's own concurrency is the bound; upstream pools are per host below
@@ -18,6 +23,7 @@ def create_session(idle_timeout: float) -> aiohttp.ClientSession:
         ttl_dns_cache=300,
         keepalive_timeout=30.0,
         enable_cleanup_closed=True,
+        resolver=GuardedResolver(metadata_allowed),
     )
     return aiohttp.ClientSession(
         connector=connector,
