@@ -20,3 +20,12 @@ def test_providers_example_compiles_with_its_keys_set() -> None:
     kinds = {target.provider for target in snapshot.models.values()}
     assert kinds == {"openai", "azure-openai", "self-hosted-model", "groq", "mistral", "together", "mock"}
     assert snapshot.models["groq/llama-3.1-70b"].base_url == "https://api.groq.com/openai/v1"
+
+
+def test_custom_endpoint_examples_compile() -> None:
+    env = {"AZURE_SPEECH_KEY_EASTUS2": "k1", "AZURE_SPEECH_KEY_WESTUS2": "k2", "SEARCH_API_TOKEN": "t"}
+    speech = compile_manifests(load_path(EXAMPLES / "custom-endpoint-azure-speech.yaml", env=env))
+    assert speech.proxies["azure-speech"].endpoints["eastus2"].host == "eastus2.tts.speech.microsoft.com"
+    pools = compile_manifests(load_path(EXAMPLES / "custom-endpoint-pool.yaml", env=env))
+    assert pools.proxies["azure-speech-pool"].slug == "tts"
+    assert pools.proxies["search-pool"].routing_type == "priority"
