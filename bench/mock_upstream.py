@@ -7,6 +7,10 @@ or with a pause of N ms between them (paced). The pace is set at start (`--pace-
 `MOCK_PACE_MS`) and can be changed at run time with `POST /__bench/pace?ms=N`, so one mock serves
 every scenario of a benchmark run. `GET /health` answers 200.
 
+For the custom-endpoint (`/proxy-api/...`) scenarios: `POST /echo-json` echoes a small JSON body in
+~300 bytes of JSON, and `GET /download/<bytes>` sends that many bytes with Content-Length in 64 KiB
+writes that respect the socket's backpressure (see mock_proxy.py). HTTP parsing is in mock_http.py.
+
 Run: `python bench/mock_upstream.py --port 9000 [--pace-ms 2]`.
 """
 
@@ -20,40 +24,20 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-try:
-    import orjson
-
-    def _loads(data: bytes) -> Any:
-        return orjson.loads(data)
-
-    def _dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
-
-except ImportError:  # pragma: no cover - orjson is a relaygate dependency
-    import json
-
-    def _loads(data: bytes) -> Any:
-        return json.loads(data)
-
-    def _dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":")).encode()
-
+from mock_http import ParseError, Request, dumps, error_json, loads, parse_request, response_head, simple_response
+from mock_proxy import Download, bad_download, download_size, echo_response
 
 CONTENT_CHUNKS = 20
-MAX_HEADER = 64 * 1024
-MAX_BODY = 16 * 1024 * 1024
 CREATED = 1732147200
 WORDS = (
     "The sea keeps its own time, folding light into every wave and returning it to the shore as a "
     "quiet promise that tomorrow the tide will come back again."
 ).split(" ")[:CONTENT_CHUNKS]
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large"}
-
 
 def completion_body(model: str) -> bytes:
     """The non-streaming chat.completion JSON (about 500 bytes)."""
-    return _dumps(
+    return dumps(
         {
             "id": "chatcmpl-bench-0001",
             "object": "chat.completion",
@@ -107,7 +91,7 @@ def stream_events(model: str, include_usage: bool) -> list[bytes]:
         }
         if include_usage:
             chunk["usage"] = None
-        events.append(b"data: " + _dumps(chunk) + b"\n\n")
+        events.append(b"data: " + dumps(chunk) + b"\n\n")
     if include_usage:
         usage_chunk = {
             "id": "chatcmpl-bench-0001",
@@ -122,16 +106,10 @@ def stream_events(model: str, include_usage: bool) -> list[bytes]:
                 "total_tokens": 27 + len(WORDS),
             },
         }
-        events.append(b"data: " + _dumps(usage_chunk) + b"\n\n")
+        events.append(b"data: " + dumps(usage_chunk) + b"\n\n")
     events.append(b"data: [DONE]\n\n")
     return [b"%x\r\n%s\r\n" % (len(e), e) for e in events]
 
-
-def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
-    """An HTTP/1.1 status line plus headers."""
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 STREAM_HEAD = response_head(
@@ -177,104 +155,6 @@ class MockState:
         if cached is None:
             cached = self._streams[key] = stream_events(model, include_usage)
         return cached
-
-
-def simple_response(status: int, body: bytes, ctype: str = "application/json") -> bytes:
-    """A complete small response with Content-Length."""
-    return response_head(status, [("content-type", ctype), ("content-length", str(len(body)))]) + body
-
-
-def error_json(status: int, message: str) -> bytes:
-    """An OpenAI-shaped error response."""
-    body = _dumps({"error": {"message": message, "type": "invalid_request_error", "code": None}})
-    return simple_response(status, body)
-
-
-class Request:
-    """One parsed request: method, target, whether to keep the connection, body."""
-
-    __slots__ = ("method", "target", "keep_alive", "body")
-
-    def __init__(self, method: bytes, target: bytes, keep_alive: bool, body: bytes) -> None:
-        self.method = method
-        self.target = target
-        self.keep_alive = keep_alive
-        self.body = body
-
-
-class ParseError(Exception):
-    """The bytes are not an HTTP/1.1 request we can answer."""
-
-
-def _dechunk(buf: bytes | bytearray, start: int) -> tuple[bytes, int] | None:
-    """Decode a chunked body from `start`; (body, end offset) or None when incomplete."""
-    parts: list[bytes] = []
-    pos = start
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        try:
-            size = int(bytes(buf[pos:eol]).split(b";", 1)[0].strip(), 16)
-        except ValueError as exc:
-            raise ParseError("bad chunk size") from exc
-        pos = eol + 2
-        if size == 0:
-            end = buf.find(b"\r\n\r\n", pos - 2)  # trailers (usually none) end with an empty line
-            if end < 0:
-                return None
-            return b"".join(parts), end + 4
-        if len(buf) < pos + size + 2:
-            return None
-        parts.append(bytes(buf[pos : pos + size]))
-        pos += size + 2
-
-
-def parse_request(buf: bytearray) -> tuple[Request, int] | None:
-    """Parse one request from the front of `buf`; (request, bytes used) or None when incomplete."""
-    head_end = buf.find(b"\r\n\r\n")
-    if head_end < 0:
-        if len(buf) > MAX_HEADER:
-            raise ParseError("header too large")
-        return None
-    head = bytes(buf[:head_end])
-    first, _, rest = head.partition(b"\r\n")
-    try:
-        method, target, version = first.split(b" ", 2)
-    except ValueError as exc:
-        raise ParseError("bad request line") from exc
-    keep_alive = version == b"HTTP/1.1"
-    length = 0
-    chunked = False
-    if rest:
-        for line in rest.split(b"\r\n"):
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value.strip())
-            elif name == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif name == b"connection":
-                token = value.strip().lower()
-                if token == b"close":
-                    keep_alive = False
-                elif token == b"keep-alive":
-                    keep_alive = True
-    body_start = head_end + 4
-    if chunked:
-        decoded = _dechunk(buf, body_start)
-        if decoded is None:
-            return None
-        body, end = decoded
-        return Request(method, target, keep_alive, body), end
-    if length > MAX_BODY:
-        raise ParseError("body too large")
-    end = body_start + length
-    if len(buf) < end:
-        return None
-    return Request(method, target, keep_alive, bytes(buf[body_start:end])), end
-
-
 class MockProtocol(asyncio.Protocol):
     """One client connection: parse requests in order, answer each, keep the connection open."""
 
@@ -332,7 +212,7 @@ class MockProtocol(asyncio.Protocol):
             query = req.target.partition(b"?")[2].decode()
             params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
             self.state.pace_s = float(params.get("ms", "0")) / 1000.0
-            transport.write(simple_response(200, _dumps({"pace_ms": self.state.pace_s * 1000})))
+            transport.write(simple_response(200, dumps({"pace_ms": self.state.pace_s * 1000})))
         else:
             transport.write(error_json(404, f"no route for {req.method.decode()} {path.decode()}"))
 
@@ -341,7 +221,7 @@ class MockProtocol(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         try:
-            payload = _loads(req.body)
+            payload = loads(req.body)
             model = str(payload.get("model") or "gpt-4o")
         except (ValueError, AttributeError):
             transport.write(error_json(400, "body is not a JSON object"))

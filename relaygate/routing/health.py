@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_TRACKED_TARGETS = 100_000
+_MAX_DOUBLINGS = 32  # keeps `2 ** streak` finite; any real cap is reached long before
 
 
 def counts_toward_cooldown(status: int | None, network_error: bool) -> bool:
@@ -22,7 +23,7 @@ def counts_toward_cooldown(status: int | None, network_error: bool) -> bool:
         return True
     if status is None:
         return False
-    return status in (401, 403, 429) or status >= 500
+    return status in (401, 403, 429) or 500 <= status <= 599
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +38,9 @@ class CooldownPolicy:
 
 @dataclass(slots=True)
 class _TargetHealth:
-    failures: deque[float] = field(default_factory=deque)
+    failures: deque[float] = field(default_factory=deque)  # bounded: only the last `threshold` matter
     cooled_until: float = 0.0
     streak: int = 0  # consecutive cooldowns without a success in between
-    was_cooled: bool = False
 
 
 class HealthTracker:
@@ -60,6 +60,10 @@ class HealthTracker:
             return False
         return (self._clock() if now is None else now) < state.cooled_until
 
+    def tracked(self) -> int:
+        """How many targets have state (bounded by MAX_TRACKED_TARGETS)."""
+        return len(self._targets)
+
     def cooled_until(self, key: str) -> float:
         state = self._targets.get(key)
         return state.cooled_until if state is not None else 0.0
@@ -71,26 +75,29 @@ class HealthTracker:
             del self._targets[key]
 
     def record_failure(self, key: str, retry_after: float | None = None) -> bool:
-        """Count one upstream failure; True when it (re)started a cooldown."""
+        """Count one upstream failure; True when it started or lengthened a cooldown."""
         now = self._clock()
-        state = self._targets.get(key)
+        policy = self.policy
+        state = self._targets.pop(key, None)  # re-inserted below: eviction drops the least recently failed
         if state is None:
             if len(self._targets) >= MAX_TRACKED_TARGETS:
                 self._targets.pop(next(iter(self._targets)))
-            state = self._targets[key] = _TargetHealth()
-        policy = self.policy
+            state = _TargetHealth(failures=deque(maxlen=max(policy.threshold, 1)))
+        self._targets[key] = state
         failures = state.failures
         failures.append(now)
-        while failures and failures[0] <= now - policy.window:
+        while failures and now - failures[0] >= policy.window:  # exactly `window` old: no longer counts
             failures.popleft()
         cooled = False
         if len(failures) >= policy.threshold and now >= state.cooled_until:
-            duration = min(policy.base_cooldown * (2 ** state.streak), policy.max_cooldown)
-            state.streak += 1
+            duration = min(policy.base_cooldown * 2.0 ** state.streak, policy.max_cooldown)
+            state.streak = min(state.streak + 1, _MAX_DOUBLINGS)
             state.cooled_until = now + duration
             failures.clear()
             cooled = True
-        if retry_after is not None and retry_after > 0 and now + retry_after > state.cooled_until:
-            state.cooled_until = now + min(retry_after, policy.max_cooldown)
-            cooled = True
+        if retry_after is not None and retry_after > 0:  # NaN fails the comparison and is ignored
+            until = now + min(retry_after, policy.max_cooldown)
+            if until > state.cooled_until:
+                state.cooled_until = until
+                cooled = True
         return cooled

@@ -80,7 +80,7 @@ async def run_plan(
     for index, planned in enumerate(plan):
         target = planned.target
         retry = target.retry
-        tries = 1 + (retry.attempts if retry is not None else 0)
+        tries = 1 + (max(retry.attempts, 0) if retry is not None else 0)
         outcome: Outcome[R] = Outcome()
         for try_index in range(tries):
             started = clock()

@@ -37,13 +37,16 @@ class WeightStrategy:
                 ordered.extend(remaining)  # zero-weight targets only ever serve as fallbacks
                 break
             point = rng.random() * total
+            chosen = -1
             for index, target in enumerate(remaining):
-                point -= max(target.weight or 0, 0)
+                weight = max(target.weight or 0, 0)
+                if weight <= 0:
+                    continue
+                chosen = index  # float rounding at the very top of the range keeps the last weighted one
+                point -= weight
                 if point < 0:
-                    ordered.append(remaining.pop(index))
                     break
-            else:  # float rounding at the very top of the range
-                ordered.append(remaining.pop())
+            ordered.append(remaining.pop(chosen))
         return ordered
 
 
@@ -53,7 +56,7 @@ class PriorityStrategy:
     name = "priority"
 
     def order(self, targets: Sequence[T], rng: random.Random) -> list[T]:
-        return sorted(targets, key=lambda t: t.priority if t.priority is not None else 1 << 30)
+        return sorted(targets, key=lambda t: (t.priority is None, t.priority or 0))  # stable: ties keep order
 
 
 STRATEGIES: dict[str, Strategy] = {"weight": WeightStrategy(), "priority": PriorityStrategy()}
