@@ -40,7 +40,6 @@ def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-
 def simple_response(status: int, body: bytes, ctype: str = "application/json") -> bytes:
     """A complete small response with Content-Length."""
     return response_head(status, [("content-type", ctype), ("content-length", str(len(body)))]) + body

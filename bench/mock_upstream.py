@@ -111,7 +111,6 @@ def stream_events(model: str, include_usage: bool) -> list[bytes]:
     return [b"%x\r\n%s\r\n" % (len(e), e) for e in events]
 
 
-
 STREAM_HEAD = response_head(
     200,
     [
@@ -155,6 +154,8 @@ class MockState:
         if cached is None:
             cached = self._streams[key] = stream_events(model, include_usage)
         return cached
+
+
 class MockProtocol(asyncio.Protocol):
     """One client connection: parse requests in order, answer each, keep the connection open."""
 
@@ -162,8 +163,10 @@ class MockProtocol(asyncio.Protocol):
         self.state = state
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
-        self.busy = False  # a paced stream is being written
+        self.busy = False  # a paced stream or a download is being written
         self.timer: asyncio.TimerHandle | None = None
+        self.download: Download | None = None
+        self.download_keep_alive = True
         self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -173,7 +176,21 @@ class MockProtocol(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        self.download = None
         self.transport = None
+
+    def pause_writing(self) -> None:
+        if self.download is not None:
+            self.download.paused = True
+
+    def resume_writing(self) -> None:
+        download = self.download
+        if download is None:
+            return
+        download.paused = False
+        if download.pump():
+            self.download = None
+            self._done_writing(self.download_keep_alive)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -206,6 +223,10 @@ class MockProtocol(asyncio.Protocol):
         path = req.target.split(b"?", 1)[0]
         if req.method == b"POST" and path.endswith(b"/chat/completions"):
             self.chat(req)
+        elif req.method == b"POST" and path == b"/echo-json":
+            transport.write(echo_response(req.body))
+        elif req.method == b"GET" and path.startswith(b"/download/"):
+            self.start_download(req, path)
         elif path == b"/health":
             transport.write(simple_response(200, b"ok", "text/plain"))
         elif req.method == b"POST" and path == b"/__bench/pace":
@@ -239,6 +260,23 @@ class MockProtocol(asyncio.Protocol):
         transport.write(STREAM_HEAD + events[0])
         self._schedule(events, 1, req.keep_alive)
 
+    def start_download(self, req: Request, path: bytes) -> None:
+        """Send `/download/<bytes>`; the rest of the body follows in `resume_writing` when the socket drains."""
+        transport = self.transport
+        assert transport is not None
+        size = download_size(path)
+        if size is None:
+            transport.write(bad_download(path))
+            return
+        download = Download(transport, size)
+        self.download = download
+        self.busy = True
+        if download.start():
+            self.download = None
+            self.busy = False  # process() goes on with the next request (or closes)
+            return
+        self.download_keep_alive = req.keep_alive
+
     def _schedule(self, events: list[bytes], index: int, keep_alive: bool) -> None:
         loop = asyncio.get_running_loop()
         self.timer = loop.call_later(self.state.pace_s, self._next_event, events, index, keep_alive)
@@ -253,9 +291,15 @@ class MockProtocol(asyncio.Protocol):
             self._schedule(events, index + 1, keep_alive)
             return
         transport.write(events[index] + LAST_CHUNK)
+        self._done_writing(keep_alive)
+
+    def _done_writing(self, keep_alive: bool) -> None:
+        """A paced stream or download ended outside `process()`: close, or answer what queued meanwhile."""
         self.busy = False
+        if self.transport is None:
+            return
         if not keep_alive:
-            transport.close()
+            self.transport.close()
             self.closing = True
             return
         if self.buf:

@@ -24,7 +24,7 @@ from relaygate.context import RequestContext
 from relaygate.errors import GatewayError, MethodNotAllowed, NotFound
 from relaygate.handlers import llm, meta, proxy
 from relaygate.http.body import ClientDisconnected
-from relaygate.http.dispatch import PROXY_PREFIX, PROXY_ROUTE_METHODS, Route, build_routes
+from relaygate.http.dispatch import PROXY_PREFIX, PROXY_ROUTE_METHODS, Route, build_routes, model_path_id
 from relaygate.http.headers import header
 from relaygate.http.responses import send_error
 from relaygate.http.types import Receive, Scope, Send
@@ -96,6 +96,7 @@ class App:
         self.settings = settings
         self.routes = build_routes()
         self.proxy_route = Route("proxy", PROXY_ROUTE_METHODS)
+        self.model_route = Route("model", frozenset({"GET", "HEAD"}))
         self.gateway: Gateway | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,8 +135,11 @@ class App:
         ctx = RequestContext(request_id, scope["method"], path)
         base_headers = [(b"x-request-id", request_id.encode("latin-1"))]
         route = self.routes.get(path)
-        if route is None and path.startswith(PROXY_PREFIX):
-            route = self.proxy_route
+        if route is None:
+            if path.startswith(PROXY_PREFIX):
+                route = self.proxy_route
+            elif model_path_id(path) is not None:
+                route = self.model_route
         try:
             if route is None:
                 raise NotFound(f"no such endpoint: {scope['method']} {path}", code="unknown_url")
@@ -146,6 +150,8 @@ class App:
                 await llm.handle(gateway, scope, receive, send, route.operation, ctx, base_headers)
             elif route.kind == "proxy":
                 await proxy.handle(gateway, scope, receive, send, ctx, base_headers)
+            elif route.kind == "model":
+                await meta.model(gateway, scope, send, ctx, base_headers, model_path_id(path) or "")
             elif route.kind == "models":
                 await meta.models(gateway, scope, send, ctx, base_headers)
             elif route.kind == "health":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from relaygate.auth.access import may_call
+from relaygate.errors import NotFound
 from relaygate.handlers.llm import authenticate
 from relaygate.http.responses import send_json
 
@@ -12,6 +14,7 @@ if TYPE_CHECKING:
     from relaygate.app import Gateway
     from relaygate.context import RequestContext
     from relaygate.http.types import RawHeaders, Scope, Send
+    from relaygate.providers.base import Target
 
 
 async def health(send: Send, headers: RawHeaders) -> None:
@@ -28,19 +31,36 @@ async def ready(gateway: Gateway, send: Send, headers: RawHeaders) -> None:
         await send_json(send, 200, {"status": "ready", "models": len(gateway.snapshot.models)}, headers)
 
 
+def _model_card(target: Target, created: int) -> dict[str, object]:
+    return {
+        "id": target.name,
+        "object": "model",
+        "created": created,
+        "owned_by": target.account,
+        "provider": target.provider,
+        "model_types": sorted(target.model_types),
+    }
+
+
+async def model(
+    gateway: Gateway, scope: Scope, send: Send, ctx: RequestContext, headers: RawHeaders, model_id: str
+) -> None:
+    """`GET /models/{account}/{integration}`: one model, 404 when unknown or not callable by this token."""
+    principal = await authenticate(gateway, scope, ctx)
+    snapshot = gateway.snapshot
+    target = snapshot.models.get(unquote(model_id))
+    if target is None or not may_call(principal, target.name, target.account, target.access):
+        raise NotFound(f"model '{unquote(model_id)}' is not available to this token", code="model_not_found")
+    ctx.status = 200
+    await send_json(send, 200, _model_card(target, snapshot.created), headers)
+
+
 async def models(gateway: Gateway, scope: Scope, send: Send, ctx: RequestContext, headers: RawHeaders) -> None:
     """`GET /models`: only the models this token may call, in OpenAI's list shape."""
     principal = await authenticate(gateway, scope, ctx)
     snapshot = gateway.snapshot
     data = [
-        {
-            "id": target.name,
-            "object": "model",
-            "created": snapshot.created,
-            "owned_by": target.account,
-            "provider": target.provider,
-            "model_types": sorted(target.model_types),
-        }
+        _model_card(target, snapshot.created)
         for target in snapshot.models.values()
         if may_call(principal, target.name, target.account, target.access)
     ]

@@ -34,3 +34,12 @@ def build_routes() -> dict[str, Route]:
     for path in list(routes):
         routes[path + "/"] = routes[path]
     return routes
+
+
+def model_path_id(path: str) -> str | None:
+    """The model id of `{prefix}models/{account}/{integration}` (OpenAI's retrieve-model), else None."""
+    for prefix in API_PREFIXES:
+        start = prefix + "models/"
+        if path.startswith(start) and len(path) > len(start):
+            return path[len(start):].rstrip("/")
+    return None

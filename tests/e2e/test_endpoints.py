@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import aiohttp
+import openai
+import pytest
 
 from tests.conftest import Stack
 from tests.upstreams.openai_mock import (
@@ -175,3 +177,13 @@ def test_models_list_answers_without_calling_upstream(stack: Stack) -> None:
     models = list(stack.gateway.client(stack.alice).models.list())
     assert all(m.object == "model" for m in models)
     assert not stack.openai.requests and not stack.vllm.requests
+
+
+def test_models_retrieve_returns_a_callable_model(stack: Stack) -> None:
+    model = stack.gateway.client(stack.alice).models.retrieve("openai-main/gpt-4o")
+    assert (model.id, model.owned_by) == ("openai-main/gpt-4o", "openai-main")
+
+
+def test_models_retrieve_hides_models_the_token_may_not_call(stack: Stack) -> None:
+    with pytest.raises(openai.NotFoundError):
+        stack.gateway.client(stack.alice).models.retrieve("restricted/gpt-4o")
