@@ -1,11 +1,16 @@
--- wrk script for every benchmark scenario: POST a chat completion, print a JSON summary.
--- Env: BENCH_BODY (request JSON), BENCH_TOKEN (optional bearer token), BENCH_METADATA (optional
--- x-tfy-metadata value). The body decides streaming ("stream": true); wrk counts a chunked SSE
--- response as one request that ends with its last chunk, so latency is the whole stream.
+-- wrk script for every benchmark scenario: send one request shape, print a JSON summary.
+-- Env: BENCH_METHOD (default POST), BENCH_BODY (request body; unset = a small chat request, empty =
+-- no body, e.g. for GET), BENCH_TOKEN (optional bearer token), BENCH_METADATA (optional
+-- x-tfy-metadata value). For chat the body decides streaming ("stream": true); wrk counts a chunked
+-- SSE response (or a 10 MB download) as one request that ends with its last byte, so latency is the
+-- whole response.
 
-wrk.method = "POST"
-wrk.body = os.getenv("BENCH_BODY") or '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
-wrk.headers["Content-Type"] = "application/json"
+wrk.method = os.getenv("BENCH_METHOD") or "POST"
+local body = os.getenv("BENCH_BODY") or '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+if body ~= "" then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
 wrk.headers["Accept"] = "application/json, text/event-stream"
 
 local token = os.getenv("BENCH_TOKEN")

@@ -6,6 +6,7 @@ import os
 import platform
 import resource
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,59 @@ def rss_mib(root: int) -> float:
         except OSError:
             continue
     return total_kib / 1024.0
+
+
+def _status_kib(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakRss:
+    """Peak resident memory (MiB) of the process tree under `root` between `start()` and `stop()`.
+
+    `start()` resets each process's kernel high-water mark (`5` into `/proc/<pid>/clear_refs`) and
+    `stop()` sums VmHWM: exact for one process, an upper bound for a tree. Where clear_refs cannot be
+    written, a thread samples the tree's VmRSS every `interval_s` instead.
+    """
+
+    def __init__(self, root: int, interval_s: float = 0.005) -> None:
+        self.root = root
+        self.interval_s = interval_s
+        self.method = ""
+        self._pids: list[int] = []
+        self._peak_kib = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin watching."""
+        self._pids = process_tree(self.root)
+        try:
+            for pid in self._pids:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            self.method = "VmHWM"
+        except OSError:
+            self.method = f"VmRSS sampled every {self.interval_s * 1000:g} ms"
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak_kib = max(self._peak_kib, sum(_status_kib(pid, "VmRSS:") for pid in self._pids))
+            self._stop.wait(self.interval_s)
+
+    def stop(self) -> float:
+        """Stop watching; the peak in MiB."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            return self._peak_kib / 1024.0
+        return sum(_status_kib(pid, "VmHWM:") for pid in self._pids) / 1024.0
 
 
 def cpu_seconds(root: int) -> float:

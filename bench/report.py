@@ -20,6 +20,7 @@ class Scenario:
     connections: int
     pace_ms: float
     latency_run: bool  # measured for the latency duration instead of the throughput duration
+    kind: str = "chat"  # chat: /v1/chat/completions; proxy: JSON POST, download: 10 MB GET (custom endpoint)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -30,6 +31,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("stp_c64", "streaming paced c64", True, 64, 2.0, False),
     Scenario("stb_c16", "streaming burst c16", True, 16, 0.0, False),
     Scenario("stb_c64", "streaming burst c64", True, 64, 0.0, False),
+    Scenario("px_c1", "proxy JSON POST c1", False, 1, 0.0, True, "proxy"),
+    Scenario("px_c16", "proxy JSON POST c16", False, 16, 0.0, False, "proxy"),
+    Scenario("px_c64", "proxy JSON POST c64", False, 64, 0.0, False, "proxy"),
+    Scenario("dl10m_c1", "proxy 10 MB download c1", False, 1, 0.0, False, "download"),
+    Scenario("dl10m_c8", "proxy 10 MB download c8", False, 8, 0.0, False, "download"),
 )
 SCENARIO_BY_KEY = {s.key: s for s in SCENARIOS}
 NOISY_CPU = 0.15  # other processes' CPU (in CPUs) above which a run is reported as noisy
@@ -42,6 +48,8 @@ class Measurement:
     wrk: WrkResult
     cpu_s: float | None
     other_cpu: float = 0.0  # CPUs' worth of time used by processes outside the benchmark meanwhile
+    rss_before_mib: float | None = None  # download scenarios: the target's RSS before the warm-up
+    rss_peak_mib: float | None = None  # ... and its peak over warm-up + measured run
 
 
 @dataclass
@@ -59,6 +67,8 @@ class TargetInfo:
     ttfb_p99_ms: float | None = None
     stream_total_p50_ms: float | None = None
     failed: str | None = None  # why the target was not (fully) measured
+    skipped: dict[str, str] = field(default_factory=dict)  # scenario kind -> why it was not measured
+    rss_method: str = ""  # how peak RSS was read (VmHWM or sampling)
     notes: list[str] = field(default_factory=list)
 
 
@@ -79,24 +89,25 @@ class RunData:
 # ----------------------------------------------------------------------------- aggregation
 
 
-def _median(values: Sequence[float]) -> float:
+def median(values: Sequence[float]) -> float:
+    """Median of the values that are not NaN (NaN when none are)."""
     clean = [v for v in values if not math.isnan(v)]
     return statistics.median(clean) if clean else math.nan
 
 
 def rps(data: RunData, target: str, scenario: str) -> float:
     """Median requests (or streams) per second over rounds."""
-    return _median([m.wrk.rps for m in data.runs(target, scenario)])
+    return median([m.wrk.rps for m in data.runs(target, scenario)])
 
 
 def p50(data: RunData, target: str, scenario: str) -> float:
     """Median over rounds of the p50 latency, ms."""
-    return _median([m.wrk.p50_ms for m in data.runs(target, scenario)])
+    return median([m.wrk.p50_ms for m in data.runs(target, scenario)])
 
 
 def p99(data: RunData, target: str, scenario: str) -> float:
     """Median over rounds of the p99 latency, ms."""
-    return _median([m.wrk.p99_ms for m in data.runs(target, scenario)])
+    return median([m.wrk.p99_ms for m in data.runs(target, scenario)])
 
 
 def cpu_us_per_req(data: RunData, target: str, scenario: str) -> float:
@@ -104,7 +115,7 @@ def cpu_us_per_req(data: RunData, target: str, scenario: str) -> float:
     values = [
         m.cpu_s / m.wrk.requests * 1e6 for m in data.runs(target, scenario) if m.cpu_s is not None and m.wrk.requests
     ]
-    return _median(values)
+    return median(values)
 
 
 def errors(data: RunData, target: str, scenarios: Sequence[str]) -> str:
@@ -158,12 +169,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], align_left: int 
     return "\n".join(lines)
 
 
-def _label(data: RunData, info: TargetInfo, scenarios: Sequence[str]) -> str:
+def row_label(data: RunData, info: TargetInfo, scenarios: Sequence[str]) -> str:
+    """The target column: its label, ⚠ when it had errors, failed, or skipped some of these scenarios."""
     label = info.label
     if errors(data, info.name, scenarios) != "0":
         label += " ⚠ errors"
     if info.failed:
         label += " ⚠ " + info.failed
+    for kind in sorted({SCENARIO_BY_KEY[k].kind for k in scenarios} & info.skipped.keys()):
+        label += f" ⚠ {kind} not measured"
     return label
 
 
@@ -174,12 +188,12 @@ def _has(data: RunData, name: str) -> bool:
 # ----------------------------------------------------------------------------- tables
 
 
-def throughput_table(data: RunData) -> str:
-    """Non-streaming throughput with ×direct and ×nginx ratios."""
-    keys = ["ns_c16", "ns_c64"]
+def throughput_table(data: RunData, keys: Sequence[str] = ("ns_c16", "ns_c64")) -> str:
+    """Request throughput at two concurrencies with ×direct and ×nginx ratios."""
+    c = [key.split("_")[-1] for key in keys]
     rows = []
     for info in data.targets:
-        row = [_label(data, info, keys)]
+        row = [row_label(data, info, keys)]
         for key in keys:
             value = rps(data, info.name, key)
             row += [
@@ -189,33 +203,33 @@ def throughput_table(data: RunData) -> str:
             ]
         for key in keys:
             row.append(f"{fmt_ms(p50(data, info.name, key))} / {fmt_ms(p99(data, info.name, key))}")
-        row.append(fmt_num(cpu_us_per_req(data, info.name, "ns_c64")) if info.name != "direct" else "–")
+        row.append(fmt_num(cpu_us_per_req(data, info.name, keys[1])) if info.name != "direct" else "–")
         row.append(errors(data, info.name, keys))
         rows.append(row)
     header = [
         "target",
-        "rps c16",
+        f"rps {c[0]}",
         "×direct",
         "×nginx",
-        "rps c64",
+        f"rps {c[1]}",
         "×direct",
         "×nginx",
-        "p50 / p99 ms c16",
-        "p50 / p99 ms c64",
-        "CPU µs/req c64",
+        f"p50 / p99 ms {c[0]}",
+        f"p50 / p99 ms {c[1]}",
+        f"CPU µs/req {c[1]}",
         "errors",
     ]
     return table(header, rows)
 
 
-def latency_table(data: RunData) -> str:
+def latency_table(data: RunData, keys: Sequence[str] = ("ns_c1", "ns_c16", "ns_c64")) -> str:
     """Latency per concurrency: direct, then each proxy's absolute and added (proxied − direct) p50/p99."""
     proxied = [t for t in data.targets if t.name != "direct" and _has(data, t.name)]
     header = ["concurrency", "direct p50 / p99"]
     for info in proxied:
         header += [f"{info.name} p50 / p99", f"{info.name} added p50 / p99"]
     rows = []
-    for key in ("ns_c1", "ns_c16", "ns_c64"):
+    for key in keys:
         d50, d99 = p50(data, "direct", key), p99(data, "direct", key)
         row = [SCENARIO_BY_KEY[key].title.split()[-1], f"{fmt_ms(d50)} / {fmt_ms(d99)}"]
         for info in proxied:
@@ -223,7 +237,7 @@ def latency_table(data: RunData) -> str:
             flag = " ⚠ errors" if errors(data, info.name, [key]) != "0" else ""
             row += [f"{fmt_ms(t50)} / {fmt_ms(t99)}{flag}", f"{fmt_added(t50 - d50)} / {fmt_added(t99 - d99)}"]
         rows.append(row)
-    c1 = [f"{info.name} {fmt_num(rps(data, info.name, 'ns_c1'))} rps" for info in data.targets if _has(data, info.name)]
+    c1 = [f"{info.name} {fmt_num(rps(data, info.name, keys[0]))} rps" for info in data.targets if _has(data, info.name)]
     return table(header, rows) + "\n\nc1 throughput (one connection, sequential): " + ", ".join(c1) + "."
 
 
@@ -240,7 +254,7 @@ def stream_table(data: RunData, paced: bool) -> str:
 
     rows = []
     for info in data.targets:
-        row = [_label(data, info, keys)]
+        row = [row_label(data, info, keys)]
         for key in keys:
             ev = events(info.name, key)
             row += [
@@ -290,18 +304,21 @@ def startup_table(data: RunData) -> str:
 
 
 def rounds_table(data: RunData) -> str:
-    """Per-round rps of every scenario, to judge noise."""
+    """Per-round rps of every measured scenario, to judge noise."""
+    measured = [s for s in SCENARIOS if any(data.runs(t.name, s.key) for t in data.targets)]
     rows = []
     for info in data.targets:
         row = [info.name]
-        for s in SCENARIOS:
+        for s in measured:
             row.append(", ".join(fmt_num(m.wrk.rps) for m in data.runs(info.name, s.key)) or "–")
         rows.append(row)
-    return table(["target", *(s.key for s in SCENARIOS)], rows)
+    return table(["target", *(s.key for s in measured)], rows)
 
 
 def render(data: RunData) -> str:
     """The whole markdown report."""
+    from report_proxy import PROXY_SECTIONS  # report_proxy builds on this module's helpers
+
     out = ["# Relaygate benchmark", ""]
     out += [f"- **{k}**: {v}" for k, v in data.meta]
     sections: list[tuple[str, str, Callable[[RunData], str], tuple[str, ...]]] = [
@@ -331,6 +348,7 @@ def render(data: RunData) -> str:
             lambda d: stream_table(d, paced=False),
             ("stb_c16", "stb_c64"),
         ),
+        *PROXY_SECTIONS,
         (
             "Startup and memory (process tree of the proxy)",
             "startup = process start → first successful proxied 200; RSS read from /proc after idle start and "
@@ -363,6 +381,9 @@ def render(data: RunData) -> str:
             f"{NOISY_CPU:.2f} CPU during these runs (CPUs' worth): " + ", ".join(noisy)
         )
     notes += [f"- {t.name}: not fully measured: {t.failed}" for t in data.targets if t.failed]
+    notes += [
+        f"- {t.name}: {kind} scenarios not measured: {why}" for t in data.targets for kind, why in t.skipped.items()
+    ]
     if notes:
         out += ["", "## Notes", "", *notes]
     return "\n".join(out) + "\n"

@@ -18,31 +18,20 @@ import os
 import platform
 import shutil
 import signal
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from types import FrameType
 
-import httpc
 import machine
 import targets as tg
 import wrk
+from measuring import DOWNLOAD_PATH, ECHO_BODY, ECHO_PATH, json_body, measure, probe, probe_proxy
 from report import SCENARIOS, Measurement, RunData, Scenario, TargetInfo, render
 
 ALL_TARGETS = ("direct", "nginx", "relaygate")
 NGINX_FALLBACK = "/usr/sbin/nginx"
-
-
-def json_body(model: str, stream: bool) -> str:
-    """The chat request every target gets (~200 bytes), model aside."""
-    stream_part = '"stream":true,' if stream else ""
-    return (
-        f'{{"model":"{model}",{stream_part}"messages":[{{"role":"system","content":"You are a helpful '
-        'assistant."},{"role":"user","content":"Write one sentence about the sea, please."}],'
-        '"max_tokens":64,"temperature":0.2}'
-    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -129,58 +118,6 @@ def check_tools(want: list[str], pin: bool) -> tuple[str, str | None]:
     return wrk_bin, nginx_bin
 
 
-def probe(target: tg.Target, info: TargetInfo, mock: tg.Mock, samples: int) -> None:
-    """Check answers (JSON, stream with [DONE]), count events per stream, measure stream TTFB at c1."""
-    status, body = httpc.http_request(
-        target.port, "POST", httpc.CHAT_PATH, json_body(target.model, False).encode(), target.headers()
-    )
-    if status != 200 or b'"choices"' not in body:
-        raise tg.TargetError(f"non-streaming probe answered {status}: {body[:300]!r}")
-    stream_body = json_body(target.model, True).encode()
-    mock.set_pace(0)
-    _, _, events = httpc.stream_ttfb(target.port, stream_body, target.headers())
-    info.events_per_stream = events
-    mock.set_pace(2)
-    ttfbs, totals = [], []
-    for _ in range(samples):
-        ttfb, total, _ = httpc.stream_ttfb(target.port, stream_body, target.headers())
-        ttfbs.append(ttfb * 1000)
-        totals.append(total * 1000)
-    ttfbs.sort()
-    info.ttfb_p50_ms = statistics.median(ttfbs)
-    info.ttfb_p99_ms = ttfbs[min(len(ttfbs) - 1, int(len(ttfbs) * 0.99))]
-    info.stream_total_p50_ms = statistics.median(totals)
-    target.sent += 2 + samples
-    if info.ttfb_p50_ms > 0.5 * info.stream_total_p50_ms:
-        info.notes.append(
-            f"TTFB {info.ttfb_p50_ms:.1f} ms vs whole stream {info.stream_total_p50_ms:.1f} ms: "
-            "the stream looks buffered"
-        )
-
-
-def measure(
-    args: argparse.Namespace, scenario: Scenario, target: tg.Target, mock: tg.Mock, load_prefix: list[str]
-) -> Measurement:
-    """Warm up, then one measured wrk run, with the CPU the proxy and everything else used meanwhile."""
-    body = json_body(target.model, scenario.stream)
-    common = dict(token=target.token, metadata=target.metadata, prefix=load_prefix, wrk_bin=args.wrk_bin)
-    if args.warmup > 0:
-        warm = wrk.run(target.url, scenario.connections, args.warmup, body, **common)
-        target.sent += warm.requests
-    duration = args.lat_duration if scenario.latency_run else args.duration
-    pid = target.pid
-    ours0 = machine.waited_children_cpu_seconds() + machine.cpu_seconds(mock.proc.pid)
-    cpu0 = machine.cpu_seconds(pid) if pid else 0.0
-    system0 = machine.system_cpu_seconds()
-    result = wrk.run(target.url, scenario.connections, duration, body, **common)
-    system_s = machine.system_cpu_seconds() - system0
-    cpu_s = machine.cpu_seconds(pid) - cpu0 if pid else 0.0
-    ours_s = machine.waited_children_cpu_seconds() + machine.cpu_seconds(mock.proc.pid) - ours0 + cpu_s
-    target.sent += result.requests
-    other = max(0.0, system_s - ours_s) / max(result.duration_s, 0.001)
-    return Measurement(result, cpu_s if pid else None, other)
-
-
 def start_targets(
     args: argparse.Namespace,
     want: list[str],
@@ -245,6 +182,10 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
         except (tg.TargetError, OSError, http.client.HTTPException) as exc:
             log(f"!! {target.name}: probe failed: {exc}")
             info_by[target.name].failed = f"probe failed: {exc}"
+            continue
+        probe_proxy(target, info_by[target.name], {s.kind for s in scenarios} - {"chat"})
+        for kind, why in info_by[target.name].skipped.items():
+            log(f"!! {target.name}: {kind} scenarios skipped: {why}")
     live = [t for t in started if not info_by[t.name].failed]
 
     results: dict[str, dict[str, list[Measurement]]] = {t.name: {} for t in live}
@@ -253,7 +194,7 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
             mock.set_pace(scenario.pace_ms)
             for target in live:
                 info = info_by[target.name]
-                if info.failed:
+                if info.failed or scenario.kind in info.skipped:
                     continue
                 if not target.alive():
                     info.failed = f"process died (exit {target.proc.returncode if target.proc else '?'})"
@@ -267,7 +208,7 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
                             + (" (still busy)" if waited is None else "")
                         )
                 try:
-                    m = measure(args, scenario, target, mock, load_prefix)
+                    m = measure(args, scenario, target, mock, load_prefix, info)
                 except wrk.WrkError as exc:
                     log(f"!! {target.name} {scenario.key}: {exc}")
                     info.notes.append(f"{scenario.key} round {rnd}: wrk failed")
@@ -275,6 +216,10 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
                 results[target.name].setdefault(scenario.key, []).append(m)
                 err = f"  ERRORS: {m.wrk.error_text()}" if m.wrk.errors else ""
                 err += f"  other CPU {m.other_cpu:.2f}"
+                if m.rss_peak_mib is not None and m.rss_before_mib is not None:
+                    err += f"  RSS {m.rss_before_mib:.1f} -> peak {m.rss_peak_mib:.1f} MiB"
+                if scenario.kind == "download":
+                    err += f"  {m.wrk.mb_per_s:,.0f} MB/s"
                 log(
                     f"   round {rnd} {scenario.key:8s} {target.name:18s} {m.wrk.rps:10,.0f}/s "
                     f"p50 {m.wrk.p50_ms:8.3f} ms  p99 {m.wrk.p99_ms:8.3f} ms{err}"
@@ -346,6 +291,12 @@ def run_meta(
             "load",
             "wrk -t1, keep-alive, --latency, bench/chat.lua; POST /v1/chat/completions, "
             f"{len(json_body('gpt-4o', False))}-byte body",
+        ),
+        (
+            "custom endpoint",
+            f"px_*: POST {ECHO_PATH} ({len(ECHO_BODY)}-byte JSON in, ~300 out); dl10m_*: GET {DOWNLOAD_PATH} "
+            "(Content-Length, 64 KiB writes); direct on the mock, nginx and Relaygate at "
+            "/proxy-api/bench-proxy/mock/<path>",
         ),
         (
             "durations",

@@ -6,10 +6,8 @@ Every child runs in its own process group and is registered in `Children`, whose
 
 from __future__ import annotations
 
-import grp
 import http.client
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -21,12 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from configs import BENCH_USER, nginx_config, relaygate_yaml
 from httpc import CHAT_PATH, http_request
 
 BENCH_DIR = Path(__file__).resolve().parent
-BENCH_USER = "bench@example.com"
 BENCH_METADATA = '{"app":"bench"}'
-UPSTREAM_KEY = "sk-bench-upstream-key"
 
 
 class TargetError(RuntimeError):
@@ -219,47 +216,6 @@ def nginx_modules_without(nginx_bin: str) -> set[str]:
     }
 
 
-def nginx_config(
-    tmp: Path, listen_port: int, upstream_port: int, without: set[str] | frozenset[str] = frozenset()
-) -> str:
-    """nginx.conf: 1 worker, proxy_pass with upstream keepalive, no buffering (SSE relayed)."""
-    temp_paths = "\n".join(
-        f"    {mod}_temp_path {tmp}/nginx-{mod};" for mod in ("fastcgi", "uwsgi", "scgi") if mod not in without
-    )
-    user = ""
-    if os.geteuid() == 0:  # a root master would drop workers to 'nobody'; stay the current user
-        user = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
-    return f"""{user}
-worker_processes 1;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/nginx-body;
-    proxy_temp_path {tmp}/nginx-proxy;
-{temp_paths}
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-    upstream mock {{
-        server 127.0.0.1:{upstream_port};
-        keepalive 128;
-        keepalive_requests 1000000;
-    }}
-    server {{
-        listen 127.0.0.1:{listen_port} backlog=4096;
-        location / {{
-            proxy_pass http://mock;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-            proxy_request_buffering on;
-            proxy_read_timeout 60s;
-        }}
-    }}
-}}
-"""
-
-
 def start_nginx(
     children: Children, tmp: Path, mock: Mock, cpus: str | None, nginx_bin: str, probe_body: bytes, model: str
 ) -> Target:
@@ -300,21 +256,6 @@ def relaygate_command() -> list[str] | None:
     except Exception:  # noqa: BLE001 - any import failure means "not runnable"
         return None
     return [sys.executable, "-c", "import sys; from relaygate.cli import main; sys.exit(main())"]
-
-
-def relaygate_yaml(mock_port: int) -> str:
-    """The provider-account manifest the benchmark serves."""
-    return f"""type: provider-account/openai
-name: bench-openai
-base_url: http://127.0.0.1:{mock_port}/v1
-auth_data: {{type: api-key, api_key: {UPSTREAM_KEY}}}
-collaborators: [{{subject: "user:{BENCH_USER}", role_id: provider-account-access}}]
-integrations:
-  - name: gpt-4o
-    type: integration/model/openai
-    model_id: gpt-4o
-    model_types: [chat]
-"""
 
 
 def create_token(cli: list[str], db_url: str, tmp: Path) -> str:

@@ -19,6 +19,8 @@ _TOTAL_RE = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m|h)")
 _SOCKET_RE = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _NON2XX_RE = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 _JSON_RE = re.compile(r"^BENCH_JSON (\{.*\})\s*$", re.M)
+_READ_RE = re.compile(r"requests in [\d.]+\w+, ([\d.]+)([KMGT]?B) read")
+_BYTE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class WrkResult:
     read_errors: int = 0
     write_errors: int = 0
     timeouts: int = 0
+    bytes_read: int = 0  # response bytes wrk read (headers included), for MB/s
     raw: str = field(default="", repr=False, compare=False)
 
     @property
@@ -47,6 +50,11 @@ class WrkResult:
     def p99_ms(self) -> float:
         """99th percentile latency in ms."""
         return self.percentiles_ms.get(99.0, float("nan"))
+
+    @property
+    def mb_per_s(self) -> float:
+        """Response bytes read per second, in MB (10^6 bytes)."""
+        return self.bytes_read / max(self.duration_s, 1e-9) / 1e6
 
     @property
     def socket_errors(self) -> int:
@@ -96,12 +104,15 @@ def parse_output(text: str) -> WrkResult:
     connect, read, write, timeout = (int(x) for x in sock.groups()) if sock else (0, 0, 0, 0)
     non2xx_m = _NON2XX_RE.search(text)
     non2xx = int(non2xx_m.group(1)) if non2xx_m else 0
+    read_m = _READ_RE.search(text)
+    bytes_read = int(float(read_m.group(1)) * _BYTE_UNITS[read_m.group(2)]) if read_m else 0
     mean_ms = max_ms = 0.0
     json_m = _JSON_RE.search(text)
     if json_m is not None:
         # chat.lua's done() has exact microsecond percentiles (the text output rounds to 2 digits).
         data = json.loads(json_m.group(1))
         requests = int(data["requests"])
+        bytes_read = int(data.get("bytes", bytes_read))
         if data["duration_us"]:
             duration_s = data["duration_us"] / 1e6
             rps = requests / duration_s
@@ -123,6 +134,7 @@ def parse_output(text: str) -> WrkResult:
         read_errors=read,
         write_errors=write,
         timeouts=timeout,
+        bytes_read=bytes_read,
         raw=text,
     )
 
@@ -138,8 +150,10 @@ def run(
     prefix: list[str] | None = None,
     timeout_s: int = 10,
     wrk_bin: str = "wrk",
+    method: str = "POST",
 ) -> WrkResult:
-    """Run `wrk -t1 -c<connections> -d<duration>s --latency` with chat.lua against `url`."""
+    """Run `wrk -t1 -c<connections> -d<duration>s --latency` with chat.lua against `url`
+    (`method` with `body`; an empty body sends none)."""
     cmd = [
         *(prefix or []),
         wrk_bin,
@@ -152,7 +166,7 @@ def run(
         str(SCRIPT),
         url,
     ]
-    env = dict(os.environ, BENCH_BODY=body, BENCH_TOKEN=token or "", BENCH_METADATA=metadata or "")
+    env = dict(os.environ, BENCH_METHOD=method, BENCH_BODY=body, BENCH_TOKEN=token or "", BENCH_METADATA=metadata or "")
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
     )

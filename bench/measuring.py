@@ -1,0 +1,156 @@
+"""What each scenario sends, the probes that check a target answers it, and one measured wrk run.
+
+Chat scenarios POST the chat request to `/v1/chat/completions`. The custom-endpoint scenarios go to
+the mock's `/echo-json` (a small JSON POST) and `/download/10000000` (a 10 MB GET): straight for
+direct, under `/proxy-api/bench-proxy/mock/...` for nginx and Relaygate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import statistics
+from dataclasses import dataclass
+
+import httpc
+import machine
+import targets as tg
+import wrk
+from configs import PROXY_PREFIX
+from report import Measurement, Scenario, TargetInfo
+
+ECHO_PATH = "/echo-json"
+ECHO_BODY = (
+    '{"id":"bench-0001","op":"lookup","params":{"customer_id":"cust_123","limit":10,'
+    '"fields":["name","email","tier"]},"trace":true}'
+)
+DOWNLOAD_BYTES = 10_000_000  # "10 MB"; the mock sends it in 64 KiB writes with Content-Length
+DOWNLOAD_PATH = f"/download/{DOWNLOAD_BYTES}"
+
+
+def json_body(model: str, stream: bool) -> str:
+    """The chat request every target gets (~200 bytes), model aside."""
+    stream_part = '"stream":true,' if stream else ""
+    return (
+        f'{{"model":"{model}",{stream_part}"messages":[{{"role":"system","content":"You are a helpful '
+        'assistant."},{"role":"user","content":"Write one sentence about the sea, please."}],'
+        '"max_tokens":64,"temperature":0.2}'
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """One request shape for wrk: method, path on the target, body ('' = none)."""
+
+    method: str
+    path: str
+    body: str
+
+
+def proxy_path(target: tg.Target, upstream_path: str) -> str:
+    """`upstream_path` as this target serves it: as is on the mock, under the custom-endpoint prefix otherwise."""
+    return upstream_path if target.name == "direct" else PROXY_PREFIX + upstream_path
+
+
+def load_for(scenario: Scenario, target: tg.Target) -> Load:
+    """What wrk sends to `target` in `scenario`."""
+    if scenario.kind == "proxy":
+        return Load("POST", proxy_path(target, ECHO_PATH), ECHO_BODY)
+    if scenario.kind == "download":
+        return Load("GET", proxy_path(target, DOWNLOAD_PATH), "")
+    return Load("POST", httpc.CHAT_PATH, json_body(target.model, scenario.stream))
+
+
+def probe(target: tg.Target, info: TargetInfo, mock: tg.Mock, samples: int) -> None:
+    """Check answers (JSON, stream with [DONE]), count events per stream, measure stream TTFB at c1."""
+    status, body = httpc.http_request(
+        target.port, "POST", httpc.CHAT_PATH, json_body(target.model, False).encode(), target.headers()
+    )
+    if status != 200 or b'"choices"' not in body:
+        raise tg.TargetError(f"non-streaming probe answered {status}: {body[:300]!r}")
+    stream_body = json_body(target.model, True).encode()
+    mock.set_pace(0)
+    _, _, events = httpc.stream_ttfb(target.port, stream_body, target.headers())
+    info.events_per_stream = events
+    mock.set_pace(2)
+    ttfbs, totals = [], []
+    for _ in range(samples):
+        ttfb, total, _ = httpc.stream_ttfb(target.port, stream_body, target.headers())
+        ttfbs.append(ttfb * 1000)
+        totals.append(total * 1000)
+    ttfbs.sort()
+    info.ttfb_p50_ms = statistics.median(ttfbs)
+    info.ttfb_p99_ms = ttfbs[min(len(ttfbs) - 1, int(len(ttfbs) * 0.99))]
+    info.stream_total_p50_ms = statistics.median(totals)
+    target.sent += 2 + samples
+    if info.ttfb_p50_ms > 0.5 * info.stream_total_p50_ms:
+        info.notes.append(
+            f"TTFB {info.ttfb_p50_ms:.1f} ms vs whole stream {info.stream_total_p50_ms:.1f} ms: "
+            "the stream looks buffered"
+        )
+
+
+def probe_proxy(target: tg.Target, info: TargetInfo, kinds: set[str]) -> None:
+    """One echo POST and/or one whole 10 MB download; a wrong answer marks that scenario kind skipped."""
+    checks = [("proxy", "POST", ECHO_PATH, ECHO_BODY.encode()), ("download", "GET", DOWNLOAD_PATH, None)]
+    for kind, method, path, body in checks:
+        if kind not in kinds:
+            continue
+        url = proxy_path(target, path)
+        try:
+            status, answer = httpc.http_request(target.port, method, url, body, target.headers(), timeout=30.0)
+        except (OSError, http.client.HTTPException) as exc:
+            info.skipped[kind] = f"probe {method} {url} failed: {type(exc).__name__}: {exc}"
+            continue
+        target.sent += 1
+        if kind == "proxy":
+            ok = status == 200 and b'"object":"echo"' in answer and b'"cust_123"' in answer
+            got = f"{answer[:300]!r}"
+        else:
+            ok = status == 200 and len(answer) == DOWNLOAD_BYTES
+            got = f"{len(answer):,} bytes: {answer[:300]!r}"
+        if not ok:
+            info.skipped[kind] = f"probe {method} {url} answered {status}, {got}"
+
+
+def measure(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    target: tg.Target,
+    mock: tg.Mock,
+    load_prefix: list[str],
+    info: TargetInfo | None = None,
+) -> Measurement:
+    """Warm up, then one measured wrk run, with the CPU the proxy and everything else used meanwhile
+    (and, for downloads, the proxy's RSS before the warm-up and its peak over warm-up + run)."""
+    load = load_for(scenario, target)
+    url = f"http://127.0.0.1:{target.port}{load.path}"
+    common = dict(
+        token=target.token, metadata=target.metadata, prefix=load_prefix, wrk_bin=args.wrk_bin, method=load.method
+    )
+    pid = target.pid
+    peak: machine.PeakRss | None = None
+    rss_before = None
+    if scenario.kind == "download" and pid:
+        rss_before = machine.rss_mib(pid)
+        peak = machine.PeakRss(pid)
+        peak.start()
+        if info is not None:
+            info.rss_method = peak.method
+    try:
+        if args.warmup > 0:
+            warm = wrk.run(url, scenario.connections, args.warmup, load.body, **common)
+            target.sent += warm.requests
+        duration = args.lat_duration if scenario.latency_run else args.duration
+        ours0 = machine.waited_children_cpu_seconds() + machine.cpu_seconds(mock.proc.pid)
+        cpu0 = machine.cpu_seconds(pid) if pid else 0.0
+        system0 = machine.system_cpu_seconds()
+        result = wrk.run(url, scenario.connections, duration, load.body, **common)
+        system_s = machine.system_cpu_seconds() - system0
+        cpu_s = machine.cpu_seconds(pid) - cpu0 if pid else 0.0
+        ours_s = machine.waited_children_cpu_seconds() + machine.cpu_seconds(mock.proc.pid) - ours0 + cpu_s
+    finally:
+        rss_peak = peak.stop() if peak is not None else None
+    target.sent += result.requests
+    other = max(0.0, system_s - ours_s) / max(result.duration_s, 0.001)
+    return Measurement(result, cpu_s if pid else None, other, rss_before, rss_peak)

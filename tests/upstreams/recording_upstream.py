@@ -1,0 +1,263 @@
+"""An HTTP upstream that records exactly what reached it and answers as told (aiohttp, own thread).
+
+Every request is recorded (`upstream.seen`) with its raw request target (path and query as they
+arrived on the wire, percent-encoding untouched), headers in order, body size and SHA-256, and
+whether the body arrived complete. Answers:
+
+- `GET /download/{n}`: `n` bytes (a repeating pattern), streamed in 64 KiB pieces.
+- `GET /sse/{n}?interval=S`: `n` server-sent events, `S` seconds apart.
+- anything else: JSON `{"upstream", "method", "target", "body_size", "body_sha256"}`.
+
+Behaviour (thread-safe, cleared by `reset()`): `answer(...)` sets the standing behaviour for every
+request; `answer_next(...)` queues one-offs that are used first. A behaviour is a status, extra
+headers, a delay before answering, or `drop=True` (the connection is closed without an answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Self
+
+import orjson
+from aiohttp import web
+
+PATTERN = bytes(range(256)) * 256  # 64 KiB
+KEEP_BODY_LIMIT = 2 << 20
+
+
+def pattern_bytes(size: int) -> bytes:
+    """The first `size` bytes `/download/{size}` sends."""
+    return (PATTERN * (size // len(PATTERN) + 1))[:size]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+
+
+@dataclass
+class Seen:
+    """One request as it arrived."""
+
+    method: str
+    target: str  # raw request target: path + "?" + query, exactly as sent
+    headers: list[tuple[str, str]]
+    body_size: int = 0
+    body_sha256: str = ""
+    body: bytes = b""  # kept up to KEEP_BODY_LIMIT
+    complete: bool = False  # the whole body arrived
+    at: float = 0.0  # time.monotonic() on arrival
+
+    @property
+    def path(self) -> str:
+        return self.target.partition("?")[0]
+
+    @property
+    def query(self) -> str:
+        return self.target.partition("?")[2]
+
+    def header(self, name: str) -> str | None:
+        values = self.header_values(name)
+        return values[0] if values else None
+
+    def header_values(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+class RecordingUpstream:
+    """One recording server on a free 127.0.0.1 port (HTTPS when given an SSL context)."""
+
+    def __init__(self, name: str = "upstream", ssl_context: ssl.SSLContext | None = None) -> None:
+        self.name = name
+        self.ssl_context = ssl_context
+        self._lock = threading.Lock()
+        self._seen: list[Seen] = []
+        self._standing = Behaviour()
+        self._queued: list[Behaviour] = []
+        self._runner: web.AppRunner | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    # -- behaviour and recordings -----------------------------------------------------------------
+
+    def answer(self, status: int = 200, *, headers: dict[str, str] | None = None, delay: float = 0.0,
+               drop: bool = False) -> None:
+        """The standing behaviour for every request without a queued one-off."""
+        with self._lock:
+            self._standing = Behaviour(status, dict(headers or {}), delay, drop)
+
+    def answer_next(self, status: int = 200, *, headers: dict[str, str] | None = None, delay: float = 0.0,
+                    drop: bool = False, count: int = 1) -> None:
+        """Queue `count` one-off behaviours, used before the standing one."""
+        with self._lock:
+            self._queued.extend([Behaviour(status, dict(headers or {}), delay, drop)] * count)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._seen.clear()
+            self._queued.clear()
+            self._standing = Behaviour()
+
+    @property
+    def seen(self) -> list[Seen]:
+        with self._lock:
+            return list(self._seen)
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self._seen)
+
+    def last(self) -> Seen:
+        seen = self.seen
+        assert seen, f"upstream {self.name} received no request"
+        return seen[-1]
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[Seen]:
+        """Block until at least `count` requests were recorded (their bodies read or failed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = [s for s in self.seen if s.at]
+            if len(seen) >= count:
+                return seen
+            time.sleep(0.01)
+        raise AssertionError(f"upstream {self.name} saw {self.count} requests, expected {count}")
+
+    def _behaviour(self) -> Behaviour:
+        with self._lock:
+            return self._queued.pop(0) if self._queued else self._standing
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        seen = Seen(request.method, request.raw_path, headers)
+        with self._lock:
+            self._seen.append(seen)
+        digest = hashlib.sha256()
+        kept: list[bytes] = []
+        try:
+            async for chunk in request.content.iter_any():
+                digest.update(chunk)
+                seen.body_size += len(chunk)
+                if seen.body_size <= KEEP_BODY_LIMIT:
+                    kept.append(chunk)
+            seen.complete = True
+        except Exception:  # the sender gave up mid-body
+            seen.complete = False
+        seen.body = b"".join(kept)
+        seen.body_sha256 = digest.hexdigest()
+        seen.at = time.monotonic()
+        behaviour = self._behaviour()
+        if behaviour.delay:
+            await asyncio.sleep(behaviour.delay)
+        if behaviour.drop or not seen.complete:
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError()
+        path = request.path
+        if path.startswith("/download/") and behaviour.status == 200:
+            return await self._download(request, int(path.rsplit("/", 1)[1]))
+        if path.startswith("/sse/") and behaviour.status == 200:
+            return await self._sse(request, int(path.rsplit("/", 1)[1]), float(request.query.get("interval", "0")))
+        payload = {"upstream": self.name, "method": seen.method, "target": seen.target,
+                   "body_size": seen.body_size, "body_sha256": seen.body_sha256}
+        return web.Response(status=behaviour.status, body=orjson.dumps(payload), content_type="application/json",
+                            headers=behaviour.headers)
+
+    async def _download(self, request: web.Request, size: int) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = size
+        await response.prepare(request)
+        sent = 0
+        while sent < size:
+            piece = PATTERN[: min(len(PATTERN), size - sent)]
+            await response.write(piece)
+            sent += len(piece)
+        await response.write_eof()
+        return response
+
+    async def _sse(self, request: web.Request, events: int, interval: float) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        for index in range(events):
+            if index:
+                await asyncio.sleep(interval)
+            await response.write(f"id: {index}\ndata: event {index}\n\n".encode())
+        await response.write_eof()
+        return response
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=1 << 40)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        await web.SockSite(self._runner, self._sock, ssl_context=self.ssl_context).start()
+
+    def start_in_thread(self) -> Self:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._start())
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            if self._runner is not None:
+                loop.run_until_complete(self._runner.cleanup())
+            if self._sock is not None:
+                self._sock.close()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"recording-{self.name}", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop_thread(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._thread = None
+        self._loop = None
+
+    @contextmanager
+    def running(self) -> Iterator[Self]:
+        self.start_in_thread()
+        try:
+            yield self
+        finally:
+            self.stop_thread()
