@@ -33,6 +33,8 @@ from relaygate.observe.sink import LogSink
 from relaygate.observe.store.sqlite import SQLiteLogStore
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
+from relaygate.routing.stats import LatencyStats
+from relaygate.routing.sticky import StickySessions
 from relaygate.settings import Settings
 from relaygate.upstream.session import create_session
 
@@ -54,6 +56,11 @@ class Gateway:
             settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
             settings.cooldown_max_seconds,
         ))
+        # Virtual-model targets: 2 upstream failures within 2 minutes cool a target (SCHEMAS.md).
+        self.model_health = HealthTracker(CooldownPolicy(2, 120.0, settings.cooldown_seconds,
+                                                         settings.cooldown_max_seconds))
+        self.latency = LatencyStats()
+        self.sticky = StickySessions()
         self.watcher: ConfigWatcher | None = None
 
     async def start(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +22,19 @@ class Timings:
     model: float = 0.0
     logging: float = 0.0
 
-    def header(self, total_ms: float) -> bytes:
-        """The `server-timing` header value."""
-        return (
+    def header(self, total_ms: float, attempts: Sequence[Any] = ()) -> bytes:
+        """The `server-timing` header value, with one `attempt-N` entry per upstream attempt."""
+        text = (
             f"auth;dur={self.auth:.3f}, ratelimit;dur={self.ratelimit:.3f}, budget;dur={self.budget:.3f}, "
             f"loadbalance;dur={self.loadbalance:.3f}, model;dur={self.model:.3f}, "
             f"logging;dur={self.logging:.3f}, total;dur={total_ms:.3f}"
-        ).encode()
+        )
+        if len(attempts) > 1:
+            text += "".join(
+                f', attempt-{i};desc="{a.target} {a.status or a.error}";dur={a.duration_ms:.3f}'
+                for i, a in enumerate(attempts, 1)
+            )
+        return text.encode()
 
 
 @dataclass(slots=True)

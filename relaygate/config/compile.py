@@ -13,11 +13,13 @@ from typing import Any
 
 from relaygate.auth.access import AccessRule, Principal, VirtualAccountGrant, user_subjects
 from relaygate.config.compile_proxy import ProxyAccount, compile_proxy_accounts
+from relaygate.config.compile_virtual import TargetOverrides, VirtualModel, compile_virtual_account
 from relaygate.config.loader import Manifests, load_path
 from relaygate.config.problems import ConfigError, Problem
 from relaygate.providers.base import Target
 from relaygate.providers.registry import ADAPTERS, default_base_url
 from relaygate.providers.usage import resolve_price
+from relaygate.routing.plan import RouteTarget
 
 PRINCIPAL_MEMO_LIMIT = 50_000
 # Kinds whose manifests validate but whose runtime is not built yet: refused, never silently ignored.
@@ -27,7 +29,6 @@ NOT_YET_SERVED = {
     "provider-account/google-gemini": "Google Gemini translation",
     "provider-account/google-vertex": "Google Vertex translation",
     "provider-account/cohere": "Cohere translation",
-    "provider-account/virtual-model": "virtual models",
 }
 
 
@@ -41,8 +42,15 @@ class Snapshot:
         virtual_accounts: dict[str, VirtualAccountGrant],
         manifests: Manifests | None,
         proxies: dict[str, ProxyAccount] | None = None,
+        virtual_models: dict[str, VirtualModel] | None = None,
     ) -> None:
         self.models = models
+        self.virtual_models = virtual_models or {}
+        # A one-target route per model, built once: plain calls share the router with virtual models.
+        self.direct_routes = {
+            name: RouteTarget(key=f"model:{name}", name=name, payload=TargetOverrides(target))
+            for name, target in models.items()
+        }
         self.proxies = proxies or {}
         # Hosts whose endpoints set allow_metadata_destinations (checked by the DNS guard).
         self.metadata_allowed_hosts = frozenset(
@@ -73,7 +81,8 @@ class Snapshot:
         return principal
 
     def summary(self) -> str:
-        return (f"{len(self.models)} models, {len(self.proxies)} custom-endpoint accounts, "
+        return (f"{len(self.models)} models, {len(self.virtual_models)} virtual models, "
+                f"{len(self.proxies)} custom-endpoint accounts, "
                 f"{len(self.virtual_accounts)} virtual accounts, "
                 f"{len({t for teams in self.teams_by_member.values() for t in teams})} teams")
 
@@ -184,7 +193,7 @@ def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapsho
     )
     problems.extend(proxy_problems)
     for account in manifests.provider_accounts:
-        if account.type == "provider-account/custom-endpoint":
+        if account.type in ("provider-account/custom-endpoint", "provider-account/virtual-model"):
             continue
         if account.type in NOT_YET_SERVED:
             problems.append(Problem(_file_of(manifests, account, source), f"{account.type} {account.name}", "type",
@@ -202,6 +211,12 @@ def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapsho
             problems.append(Problem(_file_of(manifests, item, source), f"{label} {getattr(item, 'name', '')}".strip(),
                                     "type", "is not enforced by this version yet; refusing rather than "
                                     "silently ignoring it"))
+    virtual_models: dict[str, VirtualModel] = {}
+    for account in manifests.provider_accounts:
+        if account.type == "provider-account/virtual-model":
+            compiled, found = compile_virtual_account(account, models, _file_of(manifests, account, source))
+            problems.extend(found)
+            virtual_models.update((vm.name, vm) for vm in compiled)
     if problems:
         raise ConfigError(problems)
     teams: dict[str, set[str]] = {}
@@ -212,7 +227,7 @@ def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapsho
         va.name: _grant(va.name, tuple(va.allowed_models or ()), tuple(getattr(va, "allowed_endpoints", None) or ()))
         for va in manifests.virtual_accounts
     }
-    return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests, proxies)
+    return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests, proxies, virtual_models)
 
 
 def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> VirtualAccountGrant:

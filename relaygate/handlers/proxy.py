@@ -13,10 +13,12 @@ import random
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from relaygate.auth.access import Principal
 from relaygate.errors import BadGateway, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge
 from relaygate.handlers.llm import authenticate
+from relaygate.http.body import ClientDisconnected
 from relaygate.http.disconnect import DisconnectWatcher
 from relaygate.http.forwarding import query_without_token, request_headers, response_headers
 from relaygate.http.headers import bearer_token, header, parse_metadata, parse_timeout_ms
@@ -31,19 +33,27 @@ if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
 
-_NETWORK_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)
+# Everything an upstream exchange can fail with: transport errors, and HTTP the parser refused
+# (a garbage status line surfaces as HttpProcessingError, which is not a ClientError).
+_NETWORK_ERRORS = (aiohttp.ClientError, HttpProcessingError, OSError)
+# aiohttp adds these when the caller did not send them; a transparent proxy must not.
+_NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type")
 
 
 def _may_use(principal: Principal, account: ProxyAccount, endpoint: ProxyEndpoint | None, second: str) -> bool:
-    """Slug URLs: account-level access. Endpoint URLs: `authorized_subjects` when set, else the account's."""
+    """Account-level access (collaborators, or a virtual account's `allowed_endpoints` listing), narrowed
+    on endpoint URLs by the endpoint's `authorized_subjects` (not consulted for slug URLs)."""
     if principal.is_virtual_account:
         grant = principal.grant
-        return grant is not None and (account.name in grant.endpoint_accounts
-                                      or f"{account.name}/{second}" in grant.endpoints)
-    if endpoint is not None and endpoint.authorized_subjects is not None:
-        return not principal.subjects.isdisjoint(endpoint.authorized_subjects)
-    collaborators = account.access.collaborators
-    return collaborators is None or not principal.subjects.isdisjoint(collaborators)
+        if grant is None or not (account.name in grant.endpoint_accounts
+                                 or f"{account.name}/{second}" in grant.endpoints):
+            return False
+    else:
+        collaborators = account.access.collaborators
+        if collaborators is not None and principal.subjects.isdisjoint(collaborators):
+            return False
+    return endpoint is None or endpoint.authorized_subjects is None \
+        or not principal.subjects.isdisjoint(endpoint.authorized_subjects)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -80,8 +90,8 @@ async def handle(
         raise Forbidden(f"your token may not call '{path.account}/{path.second}'", code="endpoint_access_denied")
     ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
     ctx.log_bodies = False  # proxied bodies are arbitrary bytes; the row keeps sizes, not contents
-    timeout = parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout") \
-        or gateway.settings.request_timeout
+    caller_timeout = parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout")
+    timeout = caller_timeout or gateway.settings.request_timeout
 
     body = RequestBody(scope, receive, gateway.settings.max_request_body_bytes)
     await body.prepare()
@@ -101,11 +111,15 @@ async def handle(
             async with asyncio.timeout(timeout):
                 response = await session.request(
                     scope["method"], chosen.url(path.remaining, query), headers=headers, data=body.payload(),
-                    allow_redirects=False, auto_decompress=False, ssl=chosen.ssl,
+                    allow_redirects=False, auto_decompress=False, ssl=chosen.ssl, skip_auto_headers=_NO_AUTO_HEADERS,
                 )
         except TimeoutError:
+            if body.too_large:
+                raise PayloadTooLarge(f"request body exceeds the limit of {body.limit} bytes") from None
+            # A caller-set deadline falls back but says nothing about the endpoint's health.
             return Outcome(error=GatewayTimeout(f"endpoint {chosen.account}/{chosen.name} did not answer within "
-                                                f"{timeout:g}s"), network_error=True, replayable=body.replayable)
+                                                f"{timeout:g}s"), network_error=caller_timeout is None,
+                           always_fallback=True, replayable=body.replayable)
         except _NETWORK_ERRORS as exc:
             if body.too_large:
                 raise PayloadTooLarge(f"request body exceeds the limit of {body.limit} bytes") from None
@@ -114,7 +128,7 @@ async def handle(
         if body.too_large:
             response.close()
             raise PayloadTooLarge(f"request body exceeds the limit of {body.limit} bytes")
-        return Outcome(status=response.status, result=response,
+        return Outcome(status=response.status, result=response, replayable=body.replayable,
                        retry_after=_retry_after(response.headers.get("Retry-After")))
 
     health = gateway.health
@@ -124,12 +138,23 @@ async def handle(
     else:
         assert endpoint is not None
         plan = [PlannedAttempt(endpoint.route, health.is_cooled(endpoint.route.key))]
-    route = await run_plan(plan, attempt, health, discard=_discard)
+    # A held body leaves `receive` free: a caller that goes away cancels the attempts (logged as 499).
+    watcher = DisconnectWatcher(receive) if body.held is not None else None
+    try:
+        route = await run_plan(plan, attempt, health, discard=_discard)
+    except asyncio.CancelledError:
+        if watcher is None or not watcher.disconnected:
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        raise ClientDisconnected() from None
+    finally:
+        if watcher is not None:
+            watcher.stop()
     _annotate(ctx, account, path.second if pooled else None, route, body.size)
     outcome = route.outcome
     if outcome.result is None:
         raise outcome.error or BadGateway("no endpoint answered")
-    await _relay(send, receive, outcome.result, ctx, base_headers, watch=body.held is not None)
+    await _relay(send, receive, outcome.result, ctx, base_headers, watch=body.complete)
 
 
 def _discard(response: aiohttp.ClientResponse) -> None:
@@ -170,7 +195,7 @@ async def _relay(
 ) -> None:
     """Relay the upstream answer as received; a broken upstream body aborts the client connection."""
     ctx.status = response.status
-    headers = [(n, v) for n, v in response_headers(response.raw_headers) if n != b"x-request-id"]
+    headers = response_headers(response.raw_headers)
     watcher = DisconnectWatcher(receive) if watch else None
     bytes_out = 0
     try:

@@ -16,6 +16,7 @@ HOP_BY_HOP = frozenset({
     b"proxy-connection", b"proxy-authenticate", b"proxy-authorization",
 })
 _FORBIDDEN_VALUE_BYTES = (b"\r", b"\n", b"\x00")
+_REPLACED_IN_RESPONSE = frozenset({b"date", b"x-request-id"})
 
 
 def _connection_listed(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
@@ -72,6 +73,7 @@ def query_without_token(query: bytes, token: bytes | None) -> bytes:
 
 
 def response_headers(raw: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
-    """Upstream response headers minus hop-by-hop ones (bodies are relayed as received)."""
-    drop = HOP_BY_HOP | _connection_listed(list(raw))
+    """Upstream response headers minus hop-by-hop ones and those the gateway sets itself (`Date`,
+    `x-request-id`: the server adds its own, and two of either is malformed). Bodies go as received."""
+    drop = HOP_BY_HOP | _REPLACED_IN_RESPONSE | _connection_listed(list(raw))
     return [(name.lower(), value) for name, value in raw if name.lower() not in drop]

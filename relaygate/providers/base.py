@@ -83,6 +83,7 @@ class UpstreamResponse(Protocol):
 
     status: int
     content_type: str
+    retry_after: str | None  # the upstream's Retry-After header, when it sent one
 
     async def read(self) -> bytes:
         """The whole body (non-streaming answers and errors)."""

@@ -65,10 +65,11 @@ def _embedding(text: str) -> list[float]:
 class MockResponse:
     """A complete in-process answer, shaped exactly like OpenAI's."""
 
-    __slots__ = ("status", "content_type", "_body", "_chunks")
+    __slots__ = ("status", "content_type", "retry_after", "_body", "_chunks")
 
     def __init__(self, body: bytes | None, chunks: list[bytes] | None) -> None:
         self.status = 200
+        self.retry_after: str | None = None
         self.content_type = "text/event-stream" if chunks is not None else "application/json"
         self._body = body or b""
         self._chunks = chunks or []

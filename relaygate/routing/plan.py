@@ -8,7 +8,7 @@ target may be one with `fallback_candidate: false`.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,12 +52,26 @@ def plan_attempts(
     strategy: Strategy,
     health: HealthTracker,
     rng: random.Random,
+    *,
+    unhealthy: Callable[[RouteTarget], bool] | None = None,
+    preferred: str | None = None,
 ) -> list[PlannedAttempt]:
-    """Order targets for one request: strategy order, healthy before cooled, candidates after the first."""
+    """Order targets for one request: strategy order, healthy before cooled, candidates after the first.
+
+    `unhealthy` marks targets to try only after the healthy ones (e.g. over their SLA cutoff);
+    `preferred` (a sticky session's target name) goes first while it is healthy.
+    """
     ordered = strategy.order(targets, rng)
+    if preferred is not None:
+        ordered.sort(key=lambda t: t.name != preferred)  # stable: only the preferred one moves
     now = health.now()
-    healthy = [t for t in ordered if not health.is_cooled(t.key, now)]
-    cooled = [t for t in ordered if health.is_cooled(t.key, now)]
+
+    def degraded(target: RouteTarget) -> bool:
+        return health.is_cooled(target.key, now) or (unhealthy is not None and unhealthy(target))
+
+    flags = [degraded(t) for t in ordered]
+    healthy = [t for t, bad in zip(ordered, flags, strict=True) if not bad]
+    cooled = [t for t, bad in zip(ordered, flags, strict=True) if bad]
     # Cooled targets keep their strategy order among themselves; the soonest to recover could go
     # first, but strategy order keeps a priority pool's backup behind its primary.
     sequence = [PlannedAttempt(t, False) for t in healthy] + [PlannedAttempt(t, True) for t in cooled]

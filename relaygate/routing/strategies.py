@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from relaygate.routing.plan import RouteTarget
+from relaygate.routing.stats import LatencyStats
 
 T = TypeVar("T", bound=RouteTarget)
 
@@ -57,6 +58,40 @@ class PriorityStrategy:
 
     def order(self, targets: Sequence[T], rng: random.Random) -> list[T]:
         return sorted(targets, key=lambda t: (t.priority is None, t.priority or 0))  # stable: ties keep order
+
+
+class LatencyStrategy:
+    """Fastest time per output token first (last 20 minutes).
+
+    Targets with fewer than `MIN_SAMPLES` recent answers go first (so they get measured); targets
+    within `BAND`x of the fastest count as equally fast and are shuffled; slower ones follow by speed.
+    """
+
+    name = "latency"
+    MIN_SAMPLES = 3
+    BAND = 1.2
+
+    def __init__(self, stats: LatencyStats) -> None:
+        self._stats = stats
+
+    def order(self, targets: Sequence[T], rng: random.Random) -> list[T]:
+        measured: list[tuple[float, T]] = []
+        unmeasured: list[T] = []
+        for target in targets:
+            tpot = self._stats.tpot(target.key)
+            if tpot is None or self._stats.count(target.key) < self.MIN_SAMPLES:
+                unmeasured.append(target)
+            else:
+                measured.append((tpot, target))
+        rng.shuffle(unmeasured)
+        if not measured:
+            return unmeasured
+        measured.sort(key=lambda pair: pair[0])
+        fastest = measured[0][0]
+        band = [t for tpot, t in measured if tpot <= fastest * self.BAND]
+        rest = [t for tpot, t in measured if tpot > fastest * self.BAND]
+        rng.shuffle(band)
+        return [*unmeasured, *band, *rest]
 
 
 STRATEGIES: dict[str, Strategy] = {"weight": WeightStrategy(), "priority": PriorityStrategy()}

@@ -16,12 +16,13 @@ from relaygate.errors import BadGateway, GatewayTimeout
 class HTTPUpstreamResponse:
     """An aiohttp response relayed as-is (OpenAI-shaped upstreams need no translation)."""
 
-    __slots__ = ("_response", "status", "content_type")
+    __slots__ = ("_response", "status", "content_type", "retry_after")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "application/json")
+        self.retry_after = response.headers.get("Retry-After")
 
     async def read(self) -> bytes:
         try:

@@ -67,6 +67,11 @@ class RequestBody:
         self._more = bool(message.get("more_body", False))
 
     @property
+    def complete(self) -> bool:
+        """The whole body has been read from the caller (so `receive` is free for disconnect watching)."""
+        return not self._more
+
+    @property
     def replayable(self) -> bool:
         return self.held is not None or not self.started_streaming
 

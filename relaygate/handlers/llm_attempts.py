@@ -1,0 +1,219 @@
+"""One attempt of an LLM call against one target, as the router sees it (an `Outcome`).
+
+A non-streaming attempt reads the whole answer. A streaming attempt opens the stream and reads up
+to its first content bytes: until then a failure is still an outcome the router may retry or fall
+back from; after that the stream belongs to the caller (see `relay_stream`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from relaygate.context import Usage
+from relaygate.errors import GatewayError, GatewayTimeout, RequestTimeout, UpstreamError, scrub
+from relaygate.http import multipart
+from relaygate.http.sse import StreamFilter
+from relaygate.providers.base import Operation, UpstreamCall, UpstreamResponse
+from relaygate.routing.router import Outcome
+
+if TYPE_CHECKING:
+    from relaygate.app import Gateway
+    from relaygate.config.compile_virtual import TargetOverrides
+    from relaygate.context import RequestContext
+    from relaygate.http.types import Send
+
+ERROR_BODY_LIMIT = 1 << 20
+
+
+@dataclass(slots=True)
+class Answer:
+    """A complete non-streaming answer."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass(slots=True)
+class StreamStart:
+    """An open stream whose first content bytes are already read."""
+
+    response: UpstreamResponse
+    chunks: AsyncIterator[bytes]
+    first: bytes
+    filter: StreamFilter
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+
+@dataclass(slots=True)
+class CallSpec:
+    """Everything about the request that is the same for every attempt."""
+
+    operation: Operation
+    payload: dict[str, Any] | None  # parsed JSON body, stream options already set
+    raw_body: bytes  # multipart body as received
+    boundary: bytes | None
+    content_type: bytes | None
+    stream: bool
+    wants_usage: bool
+    attempt_timeout: float
+    caller_timeout: bool  # the attempt timeout came from x-tfy-request-timeout
+    ttft_timeout: float | None
+    request_id: str
+    single_target: bool  # the payload may be changed in place (no second attempt needs it)
+
+
+def build_call(spec: CallSpec, overrides: TargetOverrides) -> UpstreamCall:
+    """The upstream call for one target: model id rewritten, `override_params` applied."""
+    target = overrides.target
+    if spec.payload is not None:
+        payload = spec.payload if spec.single_target else dict(spec.payload)
+        payload["model"] = target.model_id
+        if overrides.override_params:
+            payload.update(overrides.override_params)
+        return UpstreamCall(target, spec.operation, payload, b"", spec.content_type, spec.stream,
+                            spec.attempt_timeout, spec.request_id)
+    assert spec.boundary is not None
+    raw = multipart.replace_field(spec.raw_body, spec.boundary, b"model", target.model_id)
+    return UpstreamCall(target, spec.operation, None, raw, spec.content_type, False,
+                        spec.attempt_timeout, spec.request_id)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+async def _error_outcome(response: UpstreamResponse, overrides: TargetOverrides) -> Outcome[Any]:
+    raw = await response.read()
+    response.close()
+    error = UpstreamError(response.status, scrub(raw[:ERROR_BODY_LIMIT], overrides.target.secrets),
+                          response.content_type)
+    retry_after = _retry_after(response.retry_after)
+    return Outcome(status=response.status, error=error, retry_after=retry_after)
+
+
+def _timeout_outcome(spec: CallSpec, overrides: TargetOverrides, error: GatewayError) -> Outcome[Any]:
+    # A timeout the caller chose still falls back, but says nothing about the target's health.
+    if spec.caller_timeout or isinstance(error, RequestTimeout):
+        return Outcome(status=error.status if isinstance(error, RequestTimeout) else None, error=error,
+                       always_fallback=True)
+    return Outcome(error=error, network_error=True)
+
+
+async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> Outcome[Answer]:
+    """A non-streaming attempt: the whole answer, or why there is none."""
+    call = build_call(spec, overrides)
+    response: UpstreamResponse | None = None
+    try:
+        async with asyncio.timeout(spec.attempt_timeout):
+            response = await gateway.adapter_open(call)
+            if response.status >= 400:
+                return await _error_outcome(response, overrides)
+            body = await response.read()
+    except TimeoutError:
+        if response is not None:
+            response.close()
+        name = overrides.target.name
+        return _timeout_outcome(spec, overrides, GatewayTimeout(
+            f"the upstream of model {name} did not answer within {spec.attempt_timeout:g}s"))
+    except GatewayError as exc:
+        if response is not None:
+            response.close()
+        return Outcome(error=exc, network_error=exc.status in (502, 503, 504))
+    response.close()
+    return Outcome(status=response.status, result=Answer(response.status, response.content_type, body))
+
+
+async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> Outcome[StreamStart]:
+    """A streaming attempt up to its first content bytes (408 past the TTFT limit)."""
+    call = build_call(spec, overrides)
+    limit = spec.attempt_timeout
+    ttft = spec.ttft_timeout
+    first_limit = limit if ttft is None else min(ttft, limit)
+    stream_filter = StreamFilter(spec.wants_usage, Usage())
+    response: UpstreamResponse | None = None
+    name = overrides.target.name
+    try:
+        async with asyncio.timeout(first_limit):
+            response = await gateway.adapter_open(call)
+            if response.status >= 400:
+                return await _error_outcome(response, overrides)
+            chunks = response.iter_chunks().__aiter__()
+            first = await _first_output(chunks, stream_filter)
+    except TimeoutError:
+        if response is not None:
+            response.close()
+        if ttft is not None and ttft <= limit:
+            return _timeout_outcome(spec, overrides, RequestTimeout(
+                f"model {name} sent no first token within {ttft * 1000:g} ms"))
+        return _timeout_outcome(spec, overrides, GatewayTimeout(
+            f"the upstream of model {name} did not answer within {limit:g}s"))
+    except GatewayError as exc:
+        if response is not None:
+            response.close()
+        return Outcome(error=exc, network_error=exc.status in (502, 503, 504))
+    return Outcome(status=response.status, result=StreamStart(response, chunks, first, stream_filter))
+
+
+async def _first_output(chunks: AsyncIterator[bytes], stream_filter: StreamFilter) -> bytes:
+    """Read until the filter yields bytes for the client (or the stream ends)."""
+    async for chunk in chunks:
+        out = stream_filter.feed(chunk)
+        if out:
+            return out
+    return stream_filter.flush()
+
+
+def discard(result: Answer | StreamStart) -> None:
+    """Drop an outcome the router moved past."""
+    if isinstance(result, StreamStart):
+        result.response.close()
+
+
+async def relay_stream(gateway: Gateway, send: Send, start: StreamStart, ctx: RequestContext) -> None:
+    """Relay the rest of a stream; failures after content end it with an error event, no [DONE]."""
+    stream_filter = start.filter
+    ctx.usage = stream_filter.usage
+    log_chunks: list[bytes] | None = [start.first] if ctx.log_bodies else None
+    logged = len(start.first)
+    limit = gateway.settings.log_body_max_bytes
+    try:
+        if start.first:
+            await send({"type": "http.response.body", "body": start.first, "more_body": True})
+        async for chunk in start.chunks:
+            out = stream_filter.feed(chunk)
+            if out:
+                if log_chunks is not None and logged < limit:
+                    log_chunks.append(out)
+                    logged += len(out)
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        tail = stream_filter.flush()
+        if tail:
+            await send({"type": "http.response.body", "body": tail, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if stream_filter.error is not None:
+            ctx.truncated = True
+            ctx.error_type = str(stream_filter.error.get("type") or "upstream_error")
+            ctx.error_message = str(stream_filter.error.get("message") or "upstream error event mid-stream")
+    except GatewayError as exc:
+        ctx.truncated = True
+        ctx.error_type = exc.type
+        ctx.error_message = exc.message
+        event = b"data: " + exc.body() + b"\n\n"
+        await send({"type": "http.response.body", "body": event, "more_body": False})
+    finally:
+        start.response.close()
+        if log_chunks is not None:
+            ctx.response_body = b"".join(log_chunks)
