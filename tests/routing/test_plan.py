@@ -110,3 +110,22 @@ def test_weighted_plan_is_deterministic_for_a_seed() -> None:
 
 def test_empty_pool_plans_nothing() -> None:
     assert plan([], tracker()) == []
+
+
+def test_preferred_sticky_target_goes_first_while_healthy() -> None:
+    targets = [target("a", 0), target("b", 1), target("c", 2)]
+    planned = plan_attempts(targets, PriorityStrategy(), tracker(), random.Random(0), preferred="c")
+    assert steps(planned) == [("c", False), ("a", False), ("b", False)]
+
+
+def test_preferred_sticky_target_in_cooldown_goes_last() -> None:
+    targets = [target("a", 0), target("b", 1)]
+    planned = plan_attempts(targets, PriorityStrategy(), tracker("b"), random.Random(0), preferred="b")
+    assert steps(planned) == [("a", False), ("b", True)]
+
+
+def test_unhealthy_targets_go_after_healthy_ones() -> None:
+    targets = [target("a", 0), target("b", 1)]
+    planned = plan_attempts(targets, PriorityStrategy(), tracker(), random.Random(0),
+                            unhealthy=lambda t: t.name == "a")
+    assert steps(planned) == [("b", False), ("a", True)]
