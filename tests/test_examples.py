@@ -29,3 +29,8 @@ def test_custom_endpoint_examples_compile() -> None:
     pools = compile_manifests(load_path(EXAMPLES / "custom-endpoint-pool.yaml", env=env))
     assert pools.proxies["azure-speech-pool"].slug == "tts"
     assert pools.proxies["search-pool"].routing_type == "priority"
+
+
+def test_virtual_models_example_compiles() -> None:
+    snapshot = load_snapshot(str(EXAMPLES / "virtual-models.yaml"))
+    assert {vm.strategy for vm in snapshot.virtual_models.values()} == {"weight", "priority", "latency"}
