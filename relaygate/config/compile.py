@@ -6,12 +6,14 @@ rules, team membership. Reload builds a new snapshot and the app swaps one refer
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from relaygate.auth.access import AccessRule, Principal, VirtualAccountGrant, user_subjects
+from relaygate.config.compile_ngrok import NgrokGateway, compile_ai_gateway, internal_host_matcher
 from relaygate.config.compile_proxy import ProxyAccount, compile_proxy_accounts
 from relaygate.config.compile_virtual import TargetOverrides, VirtualModel, compile_virtual_account
 from relaygate.config.loader import Manifests, load_path
@@ -43,7 +45,9 @@ class Snapshot:
         manifests: Manifests | None,
         proxies: dict[str, ProxyAccount] | None = None,
         virtual_models: dict[str, VirtualModel] | None = None,
+        ngrok: NgrokGateway | None = None,
     ) -> None:
+        self.ngrok = ngrok
         self.models = models
         self.virtual_models = virtual_models or {}
         # A one-target route per model, built once: plain calls share the router with virtual models.
@@ -183,7 +187,15 @@ def _compile_account(account: Any, kind: str, problems: list[Problem], source: s
         )
 
 
-def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapshot:
+def _env_internal_hosts() -> Callable[[str], bool]:
+    """Hosts that may be reached over plain http by the ngrok dialect: loopback plus
+    RELAYGATE_INTERNAL_HOSTS (comma-separated names, `*.suffix` patterns or CIDRs)."""
+    entries = [e.strip() for e in os.environ.get("RELAYGATE_INTERNAL_HOSTS", "").split(",") if e.strip()]
+    return internal_host_matcher(entries)
+
+
+def compile_manifests(manifests: Manifests, source: str = "<config>",
+                      internal_hosts: Callable[[str], bool] | None = None) -> Snapshot:
     """Build the runtime tables; refuses manifests whose feature this version does not serve."""
     problems: list[Problem] = []
     models: dict[str, Target] = {}
@@ -204,9 +216,12 @@ def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapsho
         kind = account.type.partition("/")[2]
         for target in _compile_account(account, kind, problems, _file_of(manifests, account, source)):
             models[target.name] = target
+    ngrok, ngrok_problems = compile_ai_gateway(
+        manifests.ai_gateway_policies, lambda p: _file_of(manifests, p, source), internal_hosts or _env_internal_hosts()
+    )
+    problems.extend(ngrok_problems)
     for label, items in (("gateway-rate-limiting-config", manifests.rate_limit_configs),
-                         ("gateway-budget-config", manifests.budget_configs),
-                         ("ai-gateway", manifests.ai_gateway_policies)):
+                         ("gateway-budget-config", manifests.budget_configs)):
         for item in items:
             problems.append(Problem(_file_of(manifests, item, source), f"{label} {getattr(item, 'name', '')}".strip(),
                                     "type", "is not enforced by this version yet; refusing rather than "
@@ -227,7 +242,8 @@ def compile_manifests(manifests: Manifests, source: str = "<config>") -> Snapsho
         va.name: _grant(va.name, tuple(va.allowed_models or ()), tuple(getattr(va, "allowed_endpoints", None) or ()))
         for va in manifests.virtual_accounts
     }
-    return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests, proxies, virtual_models)
+    return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests, proxies, virtual_models,
+                    ngrok)
 
 
 def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> VirtualAccountGrant:

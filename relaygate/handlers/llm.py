@@ -16,6 +16,7 @@ from relaygate.auth.access import may_call
 from relaygate.config.compile_virtual import VirtualModel
 from relaygate.errors import BadRequest, Forbidden, NotFound, UnsupportedModelType
 from relaygate.handlers.llm_attempts import CallSpec, attempt_answer, attempt_stream, discard, relay_stream
+from relaygate.handlers.llm_ngrok import ngrok_routing
 from relaygate.handlers.llm_routing import (
     final_or_raise,
     parse_retry_config,
@@ -63,7 +64,8 @@ def _parse_json_body(body: bytes) -> dict[str, Any]:
 
 
 def resolve(gateway: Gateway, principal: Principal, model: object, operation: Operation
-            ) -> Target | VirtualModel:
+            ) -> Target | VirtualModel | None:
+    """None means: not a manifest model, but the ngrok dialect may serve it."""
     """The model or virtual model for `model`: 404 unknown, 400 wrong type, 403 not allowed."""
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required: name a model as {account}/{integration}", param="model",
@@ -71,6 +73,8 @@ def resolve(gateway: Gateway, principal: Principal, model: object, operation: Op
     snapshot = gateway.snapshot
     found: Target | VirtualModel | None = snapshot.models.get(model) or snapshot.virtual_models.get(model)
     if found is None:
+        if snapshot.ngrok is not None:
+            return None
         raise NotFound(f"model '{model}' is not configured on this gateway", code="model_not_found")
     if operation.model_type not in found.model_types:
         raise UnsupportedModelType(
@@ -128,9 +132,16 @@ async def handle(
         payload["stream_options"] = options
     ctx.streaming = stream
 
-    routing = plan_for(gateway, principal, found, ctx, scope, retry_override)
+    attempt_timeout = caller_timeout or gateway.settings.request_timeout
+    if found is None:
+        ngrok = gateway.snapshot.ngrok
+        assert ngrok is not None and isinstance(model, str)
+        routing = ngrok_routing(gateway, ngrok, principal, model, payload, ctx, retry_override)
+        attempt_timeout = caller_timeout or ngrok.per_request_timeout
+    else:
+        routing = plan_for(gateway, principal, found, ctx, scope, retry_override)
     spec = CallSpec(operation, payload, body, boundary, content_type, stream, wants_usage,
-                    caller_timeout or gateway.settings.request_timeout, caller_timeout is not None, ttft_timeout,
+                    attempt_timeout, caller_timeout is not None, ttft_timeout,
                     ctx.request_id, single_target=len(routing.plan) == 1)
     ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
 

@@ -8,12 +8,15 @@ back from; after that the stream belongs to the caller (see `relay_stream`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from relaygate.context import Usage
-from relaygate.errors import GatewayError, GatewayTimeout, RequestTimeout, UpstreamError, scrub
+from relaygate.errors import BadGateway, GatewayError, GatewayTimeout, RequestTimeout, UpstreamError, scrub
 from relaygate.http import multipart
 from relaygate.http.sse import StreamFilter
 from relaygate.providers.base import Operation, UpstreamCall, UpstreamResponse
@@ -67,6 +70,21 @@ class CallSpec:
     ttft_timeout: float | None
     request_id: str
     single_target: bool  # the payload may be changed in place (no second attempt needs it)
+    # `time.monotonic()` by which every attempt must be over (the overall request deadline). Without
+    # one, and without a caller-set attempt timeout, the attempt timeout *is* the gateway's overall
+    # timeout (RELAYGATE_REQUEST_TIMEOUT), so the deadline is that long from now.
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.deadline is None and not self.caller_timeout:
+            self.deadline = time.monotonic() + self.attempt_timeout
+
+    def limit(self) -> tuple[float, bool]:
+        """Seconds this attempt may take, and whether the overall deadline (not the attempt timeout) set it."""
+        if self.deadline is None:
+            return self.attempt_timeout, False
+        remaining = max(self.deadline - time.monotonic(), 0.0)
+        return (remaining, True) if remaining < self.attempt_timeout else (self.attempt_timeout, False)
 
 
 def build_call(spec: CallSpec, overrides: TargetOverrides) -> UpstreamCall:
@@ -104,6 +122,13 @@ async def _error_outcome(response: UpstreamResponse, overrides: TargetOverrides)
     return Outcome(status=response.status, error=error, retry_after=retry_after)
 
 
+def _deadline_outcome() -> Outcome[Any]:
+    # The request as a whole is out of time: nothing to retry or fall back to, and the target that
+    # happened to be running is not to blame (no cooldown).
+    return Outcome(error=GatewayTimeout("the request did not complete within the gateway's request timeout"),
+                   caller_fault=True)
+
+
 def _timeout_outcome(spec: CallSpec, overrides: TargetOverrides, error: GatewayError) -> Outcome[Any]:
     # A timeout the caller chose still falls back, but says nothing about the target's health.
     if spec.caller_timeout or isinstance(error, RequestTimeout):
@@ -115,9 +140,10 @@ def _timeout_outcome(spec: CallSpec, overrides: TargetOverrides, error: GatewayE
 async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> Outcome[Answer]:
     """A non-streaming attempt: the whole answer, or why there is none."""
     call = build_call(spec, overrides)
+    limit, by_deadline = spec.limit()
     response: UpstreamResponse | None = None
     try:
-        async with asyncio.timeout(spec.attempt_timeout):
+        async with asyncio.timeout(limit):
             response = await gateway.adapter_open(call)
             if response.status >= 400:
                 return await _error_outcome(response, overrides)
@@ -125,6 +151,8 @@ async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOver
     except TimeoutError:
         if response is not None:
             response.close()
+        if by_deadline:
+            return _deadline_outcome()
         name = overrides.target.name
         return _timeout_outcome(spec, overrides, GatewayTimeout(
             f"the upstream of model {name} did not answer within {spec.attempt_timeout:g}s"))
@@ -139,7 +167,7 @@ async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOver
 async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> Outcome[StreamStart]:
     """A streaming attempt up to its first content bytes (408 past the TTFT limit)."""
     call = build_call(spec, overrides)
-    limit = spec.attempt_timeout
+    limit, by_deadline = spec.limit()
     ttft = spec.ttft_timeout
     first_limit = limit if ttft is None else min(ttft, limit)
     stream_filter = StreamFilter(spec.wants_usage, Usage())
@@ -151,29 +179,97 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
             if response.status >= 400:
                 return await _error_outcome(response, overrides)
             chunks = response.iter_chunks().__aiter__()
-            first = await _first_output(chunks, stream_filter)
+            first, failed = await _first_output(chunks, stream_filter)
     except TimeoutError:
         if response is not None:
             response.close()
         if ttft is not None and ttft <= limit:
             return _timeout_outcome(spec, overrides, RequestTimeout(
                 f"model {name} sent no first token within {ttft * 1000:g} ms"))
+        if by_deadline:
+            return _deadline_outcome()
         return _timeout_outcome(spec, overrides, GatewayTimeout(
             f"the upstream of model {name} did not answer within {limit:g}s"))
     except GatewayError as exc:
         if response is not None:
             response.close()
         return Outcome(error=exc, network_error=exc.status in (502, 503, 504))
+    if failed:  # an error event (or the end) before any content: nothing reached the client, fall back
+        response.close()
+        error: GatewayError = BadGateway(f"the upstream of model {name} ended its stream before any content")
+        if stream_filter.error is not None:
+            body = orjson.dumps({"error": stream_filter.error})
+            error = UpstreamError(502, scrub(body, overrides.target.secrets))
+        return Outcome(error=error, network_error=True)
     return Outcome(status=response.status, result=StreamStart(response, chunks, first, stream_filter))
 
 
-async def _first_output(chunks: AsyncIterator[bytes], stream_filter: StreamFilter) -> bytes:
-    """Read until the filter yields bytes for the client (or the stream ends)."""
+async def _first_output(chunks: AsyncIterator[bytes], stream_filter: StreamFilter) -> tuple[bytes, bool]:
+    """Read until the client can be sent content: (bytes to send, whether the stream failed before content).
+
+    Preamble events (the role-only first delta, Azure's prompt-filter chunk) are held back with the
+    first content, so an upstream that fails right after its preamble can still be fallen back from.
+    An error event before any content is such a failure (the upstream said 200, then gave up).
+    """
+    pending: list[bytes] = []
     async for chunk in chunks:
         out = stream_filter.feed(chunk)
-        if out:
-            return out
-    return stream_filter.flush()
+        if not out:
+            continue
+        pending.append(out)
+        verdict = _first_verdict(out)
+        if verdict is not None:
+            return b"".join(pending), verdict == "error"
+    pending.append(stream_filter.flush())
+    return b"".join(pending), not _has_content(pending)  # ended (cleanly) before any content or [DONE]
+
+
+def _has_content(pending: list[bytes]) -> bool:
+    return any(_first_verdict(out) == "content" for out in pending)
+
+
+def _first_verdict(out: bytes) -> str | None:
+    """What the first event of `out` that is not preamble is ("content" or "error"); None when all are."""
+    for event in out.split(b"\n\n"):
+        for line in event.split(b"\n"):
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if _is_preamble(data):
+                continue
+            return "error" if data.startswith(b"{") and b'"error"' in data and _is_error(data) else "content"
+    return None
+
+
+def _is_error(data: bytes) -> bool:
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and bool(payload.get("error"))
+
+
+def _is_preamble(data: bytes) -> bool:
+    """A chunk that carries no content: no text, no tool calls, no finish reason (only role/empty fields)."""
+    if not data.startswith(b"{"):
+        return False
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(payload, dict) or payload.get("error"):
+        return False
+    choices = payload.get("choices")
+    if not isinstance(choices, list) or payload.get("usage"):
+        return False
+    for choice in choices:
+        if not isinstance(choice, dict) or choice.get("finish_reason") or choice.get("text"):
+            return False
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and any(key != "role" and value not in (None, "", [], {})
+                                           for key, value in delta.items()):
+            return False
+    return True
 
 
 def discard(result: Answer | StreamStart) -> None:

@@ -186,7 +186,11 @@ def record_speed(gateway: Gateway, route: RouteResult[Any], ctx: RequestContext,
     """Feed latency-based routing and SLA cutoffs: time per output token of the answering target."""
     if route.final is None or route.outcome.result is None:
         return
-    duration_ms = (time.perf_counter() - model_started) * 1000.0
     if ctx.ttft_ms is not None and ctx.streaming:
         duration_ms = max(ctx.elapsed_ms() - ctx.ttft_ms, 0.0)
+    elif route.attempts:
+        # Only the answering attempt: failed tries and fallbacks before it are other targets' time.
+        duration_ms = route.attempts[-1].duration_ms
+    else:
+        duration_ms = (time.perf_counter() - model_started) * 1000.0
     gateway.latency.record(route.final.key, duration_ms, ctx.usage.output_tokens)

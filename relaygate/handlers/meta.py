@@ -64,5 +64,17 @@ async def models(gateway: Gateway, scope: Scope, send: Send, ctx: RequestContext
         for target in snapshot.models.values()
         if may_call(principal, target.name, target.account, target.access)
     ]
+    data.extend(
+        {"id": vm.name, "object": "model", "created": snapshot.created, "owned_by": vm.account,
+         "provider": "virtual-model", "model_types": sorted(vm.model_types)}
+        for vm in snapshot.virtual_models.values()
+        if may_call(principal, vm.name, vm.account, vm.access)
+    )
+    if snapshot.ngrok is not None:
+        for name in snapshot.ngrok.model_names:
+            provider = name.partition(":")[0]
+            if principal.is_virtual_account and not (principal.grant and principal.grant.allows_model(name, provider)):
+                continue
+            data.append({"id": name, "object": "model", "created": snapshot.created, "owned_by": provider})
     ctx.status = 200
     await send_json(send, 200, {"object": "list", "data": data}, headers)

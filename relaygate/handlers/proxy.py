@@ -107,6 +107,8 @@ async def handle(
             return Outcome(error=BadGateway("the request body was streamed to a failed endpoint and cannot be "
                                             "replayed"), replayable=False)
         headers = request_headers(scope["headers"], token_bytes, chosen.headers, chosen.header_names)
+        if body.held is None and body.declared is not None and not body.chunked:
+            headers.append(("Content-Length", str(body.declared)))  # streamed with the length it arrived with
         try:
             async with asyncio.timeout(timeout):
                 response = await session.request(

@@ -1,0 +1,53 @@
+"""Requests for models of the ngrok `ai-gateway` dialect (`provider:model`, bare ids, aliases).
+
+Its plan is already in failover order (next key, next provider serving the model, next model), so
+it is planned with the order kept; cooled keys move to the end like any other target.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from relaygate.config.compile_ngrok import take_body_models
+from relaygate.errors import Forbidden, NotFound
+from relaygate.handlers.llm_routing import Routing
+from relaygate.routing.plan import RetryPolicy, plan_attempts
+from relaygate.routing.strategies import PriorityStrategy
+
+if TYPE_CHECKING:
+    from relaygate.app import Gateway
+    from relaygate.auth.access import Principal
+    from relaygate.config.compile_ngrok import NgrokGateway
+    from relaygate.context import RequestContext
+
+_KEEP_ORDER = PriorityStrategy()  # every dialect target has no priority: the plan's order is kept
+_RNG = random.Random()
+
+
+def ngrok_routing(
+    gateway: Gateway,
+    ngrok: NgrokGateway,
+    principal: Principal,
+    model: str,
+    payload: dict[str, Any] | None,
+    ctx: RequestContext,
+    retry_override: RetryPolicy | None,
+) -> Routing:
+    """The dialect's plan for this request; 404 when nothing serves it, 403 when the token may not."""
+    body_models = take_body_models(payload) if payload is not None else None
+    routes = ngrok.plan(model, body_models, ctx.metadata, rng=_RNG)
+    if not routes:
+        raise NotFound(f"model '{model}' is not configured on this gateway", code="model_not_found")
+    if principal.is_virtual_account:
+        grant = principal.grant
+        routes = [r for r in routes if grant is not None
+                  and grant.allows_model(r.name, r.payload.target.account)]
+        if not routes:
+            raise Forbidden(f"your token may not call model '{model}'", code="model_access_denied")
+    if retry_override is not None:
+        routes = [replace(r, retry=retry_override) for r in routes]
+    plan = plan_attempts(routes, _KEEP_ORDER, gateway.model_health, _RNG)
+    return Routing(plan, gateway.model_health, time.monotonic() + ngrok.total_timeout)
