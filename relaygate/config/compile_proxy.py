@@ -58,7 +58,8 @@ class ProxyEndpoint:
         Built from parts, so no path or query content can move the request to another host.
         """
         path = (self.base_path + remaining_path.decode("latin-1")) or "/"
-        return URL.build(scheme=self.scheme, host=self.host, port=self.port, path=path,
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal, bracketed when encoded
+        return URL.build(scheme=self.scheme, host=host, port=self.port, path=path,
                          query_string=query.decode("latin-1"), encoded=True)
 
 

@@ -1,6 +1,7 @@
 """What crosses the proxy: request headers and query sent upstream, response headers sent back.
 
-Removed going up: hop-by-hop headers (and those `Connection` names), `Host`, `x-tfy-*`, and the
+Removed going up: hop-by-hop headers (and those `Connection` names), `Host`, `Content-Length` and
+`Expect` (the upstream hop frames the body it actually sends), `x-tfy-*`, and the
 caller's Relaygate token wherever it appears (any header value, query parameter, cookie). Added:
 the endpoint's own headers, replacing caller headers of the same name.
 """
@@ -17,6 +18,10 @@ HOP_BY_HOP = frozenset({
 })
 _FORBIDDEN_VALUE_BYTES = (b"\r", b"\n", b"\x00")
 _REPLACED_IN_RESPONSE = frozenset({b"date", b"x-request-id"})
+# Set for the upstream hop by the client library (the body's framing is the gateway's, not the caller's).
+# `Expect: 100-continue` was answered by the gateway's server already; passed on, the client library
+# would wait for an upstream 100 that an upstream may never send.
+_REFRAMED = frozenset({b"host", b"content-length", b"expect"})
 
 
 def _connection_listed(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
@@ -39,7 +44,7 @@ def request_headers(
     for name, value in headers:
         if any(bad in value for bad in _FORBIDDEN_VALUE_BYTES):
             raise BadRequest("header values may not contain CR, LF or NUL", code="invalid_header")
-        if name in drop or name == b"host" or name.startswith(b"proxy-") or name.startswith(b"x-tfy-"):
+        if name in drop or name in _REFRAMED or name.startswith(b"proxy-") or name.startswith(b"x-tfy-"):
             continue
         text_name = name.decode("latin-1")
         if text_name in injected_names:

@@ -1,7 +1,7 @@
 """Proxy URL shape and path safety: `/proxy-api/{account}/{endpoint-or-slug}/{remaining path}`.
 
 The remaining path goes upstream byte for byte, so it is checked here: no `.`/`..` segment, raw or
-percent-encoded (any case, double-encoded, or hidden behind an encoded `/` or `\\`), may leave
+percent-encoded (any case, encoded any number of times, or behind an encoded `/` or `\\`), may leave
 `base_url`'s path.
 """
 
@@ -15,7 +15,6 @@ from relaygate.errors import BadRequest, NotFound
 
 PROXY_PREFIX = b"/proxy-api/"
 _SEPARATORS = re.compile(rb"[/\\]")
-_DECODE_ROUNDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,17 +41,15 @@ def _is_dot(segment: bytes) -> bool:
 
 
 def check_remaining_path(path: bytes) -> None:
-    """400 for any dot segment that could climb out of the endpoint's base path."""
+    """400 for any dot segment that could climb out of the endpoint's base path, however many times
+    it was percent-encoded (each segment is decoded until it stops changing)."""
     for segment in _SEPARATORS.split(path):
         current = segment
-        for _ in range(_DECODE_ROUNDS):
+        while True:
             if any(_is_dot(piece) for piece in _SEPARATORS.split(current)):
                 raise BadRequest("path segments '.' and '..' are not allowed in custom endpoint paths",
                                  code="invalid_path")
-            if b"%" not in current:
+            decoded = unquote_to_bytes(current) if b"%" in current else current
+            if decoded == current:
                 break
-            current = unquote_to_bytes(current)
-        else:
-            if any(_is_dot(piece) for piece in _SEPARATORS.split(current)):
-                raise BadRequest("path segments '.' and '..' are not allowed in custom endpoint paths",
-                                 code="invalid_path")
+            current = decoded  # strictly shorter: the loop ends

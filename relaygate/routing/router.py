@@ -28,7 +28,7 @@ class Outcome(Generic[R]):
     error: GatewayError | None = None
     network_error: bool = False  # connect failure, reset, timeout: always eligible for fallback
     always_fallback: bool = False  # e.g. 408 from a TTFT timeout
-    caller_fault: bool = False  # client went away, caller-set short timeout: no cooldown, no fallback
+    caller_fault: bool = False  # the caller went away: no cooldown, no fallback (caller timeouts use always_fallback)
     retry_after: float | None = None
     replayable: bool = True  # False once a streamed request body was partly sent upstream
 

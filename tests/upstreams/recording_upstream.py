@@ -6,6 +6,7 @@ whether the body arrived complete. Answers:
 
 - `GET /download/{n}`: `n` bytes (a repeating pattern), streamed in 64 KiB pieces.
 - `GET /sse/{n}?interval=S`: `n` server-sent events, `S` seconds apart.
+- `GET /gzip`: the fixed bytes `GZIP_BODY` with `Content-Encoding: gzip`.
 - anything else: JSON `{"upstream", "method", "target", "body_size", "body_sha256"}`.
 
 Behaviour (thread-safe, cleared by `reset()`): `answer(...)` sets the standing behaviour for every
@@ -16,6 +17,7 @@ headers, a delay before answering, or `drop=True` (the connection is closed with
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import socket
 import ssl
@@ -31,6 +33,7 @@ from aiohttp import web
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB
 KEEP_BODY_LIMIT = 2 << 20
+GZIP_BODY = gzip.compress(b'{"gzipped": true, "filler": "' + b"relaygate " * 200 + b'"}', mtime=0)
 
 
 def pattern_bytes(size: int) -> bytes:
@@ -76,10 +79,12 @@ class Seen:
 
 
 class RecordingUpstream:
-    """One recording server on a free 127.0.0.1 port (HTTPS when given an SSL context)."""
+    """One recording server on a free port of `host` (HTTPS when given an SSL context)."""
 
-    def __init__(self, name: str = "upstream", ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, name: str = "upstream", ssl_context: ssl.SSLContext | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.name = name
+        self.host = host
         self.ssl_context = ssl_context
         self._lock = threading.Lock()
         self._seen: list[Seen] = []
@@ -94,7 +99,8 @@ class RecordingUpstream:
     @property
     def url(self) -> str:
         scheme = "https" if self.ssl_context is not None else "http"
-        return f"{scheme}://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     # -- behaviour and recordings -----------------------------------------------------------------
 
@@ -178,6 +184,9 @@ class RecordingUpstream:
             return await self._download(request, int(path.rsplit("/", 1)[1]))
         if path.startswith("/sse/") and behaviour.status == 200:
             return await self._sse(request, int(path.rsplit("/", 1)[1]), float(request.query.get("interval", "0")))
+        if path == "/gzip" and behaviour.status == 200:
+            return web.Response(body=GZIP_BODY, headers={"Content-Type": "application/json",
+                                                         "Content-Encoding": "gzip"})
         payload = {"upstream": self.name, "method": seen.method, "target": seen.target,
                    "body_size": seen.body_size, "body_sha256": seen.body_sha256}
         return web.Response(status=behaviour.status, body=orjson.dumps(payload), content_type="application/json",
@@ -212,9 +221,10 @@ class RecordingUpstream:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind((self.host, 0))
         self.port = self._sock.getsockname()[1]
         await web.SockSite(self._runner, self._sock, ssl_context=self.ssl_context).start()
 
