@@ -64,6 +64,8 @@ http {{
             proxy_buffering off;
             proxy_request_buffering off;
             proxy_buffer_size 64k;
+            proxy_buffers 4 64k;
+            proxy_busy_buffers_size 128k;
             proxy_read_timeout 60s;
         }}
     }}

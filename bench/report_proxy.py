@@ -151,8 +151,13 @@ def memory_table(data: RunData) -> str:
         "÷ 10 MB body",
     ]
     method = next((t.rss_method for t in data.targets if t.rss_method), "")
-    note = f"\n\nPeak read as {method}." if method else ""
-    return (table(header, rows) if rows else "(no proxy process measured)") + note
+    how = {
+        "VmHWM": "VmHWM, the kernel's per-process high-water mark, reset (`/proc/<pid>/clear_refs`) before the "
+        "warm-up and summed over the tree: exact for one process (Relaygate), an upper bound for nginx's master "
+        "+ worker"
+    }
+    note = f"\n\nPeak read as {how.get(method, method)}." if method else ""
+    return (table(header, rows, align_left=2) if rows else "(no proxy process measured)") + note
 
 
 PROXY_SECTIONS: list[tuple[str, str, Callable[[RunData], str], tuple[str, ...]]] = [

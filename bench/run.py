@@ -24,9 +24,11 @@ import time
 from pathlib import Path
 from types import FrameType
 
+import httpc
 import machine
 import targets as tg
 import wrk
+from configs import PROXY_PREFIX
 from measuring import DOWNLOAD_PATH, ECHO_BODY, ECHO_PATH, json_body, measure, probe, probe_proxy
 from report import SCENARIOS, Measurement, RunData, Scenario, TargetInfo, render
 
@@ -134,19 +136,20 @@ def start_targets(
     if args.candidates and "relaygate" in want:
         other = "granian" if args.server == "uvicorn" else "uvicorn"
         plan.append((f"relaygate-{other}", other))
+    # Ready = the first 200 on the chat path, or on the custom endpoint when only proxy scenarios run.
+    chat = any(s.kind == "chat" for s in args.scenario_list)
+    path = httpc.CHAT_PATH if chat else PROXY_PREFIX + ECHO_PATH
     for name, server in plan:
         try:
             if name == "direct":
                 target = tg.direct_target(mock, "gpt-4o")
             elif name == "nginx":
                 assert nginx_bin is not None
-                target = tg.start_nginx(
-                    children, tmp, mock, proxy_cpus, nginx_bin, json_body("gpt-4o", False).encode(), "gpt-4o"
-                )
+                body = json_body("gpt-4o", False) if chat else ECHO_BODY
+                target = tg.start_nginx(children, tmp, mock, proxy_cpus, nginx_bin, body.encode(), "gpt-4o", path)
             else:
-                target = tg.start_relaygate(
-                    children, tmp, mock, proxy_cpus, server, json_body("bench-openai/gpt-4o", False).encode(), name=name
-                )
+                body = json_body("bench-openai/gpt-4o", False) if chat else ECHO_BODY
+                target = tg.start_relaygate(children, tmp, mock, proxy_cpus, server, body.encode(), name, path)
         except tg.TargetError as exc:
             log(f"!! {name}: {exc}")
             infos.append(TargetInfo(name, name, failed=str(exc).splitlines()[0]))
@@ -178,11 +181,10 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
         if target.pid:
             info_by[target.name].rss_idle_mib = machine.rss_mib(target.pid)
         try:
-            probe(target, info_by[target.name], mock, samples=20 if args.quick else 50)
+            if any(s.kind == "chat" for s in scenarios):
+                probe(target, info_by[target.name], mock, samples=20 if args.quick else 50)
         except (tg.TargetError, OSError, http.client.HTTPException) as exc:
-            log(f"!! {target.name}: probe failed: {exc}")
-            info_by[target.name].failed = f"probe failed: {exc}"
-            continue
+            info_by[target.name].skipped["chat"] = f"probe failed: {exc}"
         probe_proxy(target, info_by[target.name], {s.kind for s in scenarios} - {"chat"})
         for kind, why in info_by[target.name].skipped.items():
             log(f"!! {target.name}: {kind} scenarios skipped: {why}")
@@ -245,7 +247,7 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
 
     meta = run_meta(args, want, scenarios, pin, load_cpus, proxy_cpus, wrk_bin, nginx_bin)
     data = RunData(meta, infos, results, args.rounds)
-    clean = all(not i.failed for i in infos) and all(
+    clean = all(not i.failed and not i.skipped for i in infos) and all(
         not m.wrk.errors for per in results.values() for runs in per.values() for m in runs
     )
     return data, clean

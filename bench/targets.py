@@ -166,9 +166,9 @@ class Target:
         """True unless the target's process has exited."""
         return self.proc is None or self.proc.poll() is None
 
-    def check_200(self, body: bytes) -> bool:
-        """One proxied request answered 200."""
-        status, _ = http_request(self.port, "POST", CHAT_PATH, body, self.headers(), timeout=2.0)
+    def check_200(self, body: bytes, path: str = CHAT_PATH) -> bool:
+        """One proxied POST of `body` to `path` answered 200."""
+        status, _ = http_request(self.port, "POST", path, body, self.headers(), timeout=2.0)
         return status == 200
 
 
@@ -217,7 +217,14 @@ def nginx_modules_without(nginx_bin: str) -> set[str]:
 
 
 def start_nginx(
-    children: Children, tmp: Path, mock: Mock, cpus: str | None, nginx_bin: str, probe_body: bytes, model: str
+    children: Children,
+    tmp: Path,
+    mock: Mock,
+    cpus: str | None,
+    nginx_bin: str,
+    probe_body: bytes,
+    model: str,
+    probe_path: str = CHAT_PATH,
 ) -> Target:
     """Start nginx in the foreground (`daemon off`) with a generated config in `tmp`."""
     port = free_port()
@@ -241,7 +248,7 @@ def start_nginx(
     target = Target("nginx", "nginx proxy_pass (1 worker)", port, model, log=log)
     start = time.perf_counter()
     target.proc = children.start("nginx", cmd, log)
-    wait_until(lambda: target.check_200(probe_body), target.proc, log, "nginx", timeout_s=15)
+    wait_until(lambda: target.check_200(probe_body, probe_path), target.proc, log, "nginx", timeout_s=15)
     target.startup_s = time.perf_counter() - start
     return target
 
@@ -269,7 +276,14 @@ def create_token(cli: list[str], db_url: str, tmp: Path) -> str:
 
 
 def start_relaygate(
-    children: Children, tmp: Path, mock: Mock, cpus: str | None, server: str, probe_body: bytes, name: str = "relaygate"
+    children: Children,
+    tmp: Path,
+    mock: Mock,
+    cpus: str | None,
+    server: str,
+    probe_body: bytes,
+    name: str = "relaygate",
+    probe_path: str = CHAT_PATH,
 ) -> Target:
     """Create a token, start Relaygate (uvicorn via `relaygate serve`, or granian) and time it to a 200."""
     cli = relaygate_command()
@@ -330,7 +344,7 @@ def start_relaygate(
     )
     start = time.perf_counter()
     target.proc = children.start(name, [*cpu_prefix(cpus), *cmd], log, env=env, cwd=work)
-    wait_until(lambda: target.check_200(probe_body), target.proc, log, name, timeout_s=60)
+    wait_until(lambda: target.check_200(probe_body, probe_path), target.proc, log, name, timeout_s=60)
     target.startup_s = time.perf_counter() - start
     target.sent = 1
     return target
