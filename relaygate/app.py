@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import os
+import random
 import re
 import time
 
@@ -61,6 +62,7 @@ class Gateway:
                                                          settings.cooldown_max_seconds))
         self.latency = LatencyStats()
         self.sticky = StickySessions()
+        self.rng = random.Random()  # routing draws (weights, shuffles); not for anything secret
         self.watcher: ConfigWatcher | None = None
 
     async def start(self) -> None:

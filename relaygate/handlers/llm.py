@@ -65,8 +65,10 @@ def _parse_json_body(body: bytes) -> dict[str, Any]:
 
 def resolve(gateway: Gateway, principal: Principal, model: object, operation: Operation
             ) -> Target | VirtualModel | None:
-    """None means: not a manifest model, but the ngrok dialect may serve it."""
-    """The model or virtual model for `model`: 404 unknown, 400 wrong type, 403 not allowed."""
+    """The model or virtual model for `model`: 404 unknown, 400 wrong type, 403 not allowed.
+
+    None means it is no manifest model, but the ngrok dialect (configured) may serve it.
+    """
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required: name a model as {account}/{integration}", param="model",
                          code="missing_model")
@@ -142,7 +144,7 @@ async def handle(
         routing = plan_for(gateway, principal, found, ctx, scope, retry_override)
     spec = CallSpec(operation, payload, body, boundary, content_type, stream, wants_usage,
                     attempt_timeout, caller_timeout is not None, ttft_timeout,
-                    ctx.request_id, single_target=len(routing.plan) == 1)
+                    ctx.request_id, single_target=len(routing.plan) == 1, deadline=routing.deadline)
     ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
 
     model_started = time.perf_counter()

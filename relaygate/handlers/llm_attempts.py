@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -70,14 +71,10 @@ class CallSpec:
     ttft_timeout: float | None
     request_id: str
     single_target: bool  # the payload may be changed in place (no second attempt needs it)
-    # `time.monotonic()` by which every attempt must be over (the overall request deadline). Without
-    # one, and without a caller-set attempt timeout, the attempt timeout *is* the gateway's overall
-    # timeout (RELAYGATE_REQUEST_TIMEOUT), so the deadline is that long from now.
+    # `time.monotonic()` by which every attempt must be over: the routing's overall deadline
+    # (`Routing.deadline`), so retries and fallbacks together never outlast it. None: attempts are
+    # bounded by `attempt_timeout` only (the router still checks its deadline between attempts).
     deadline: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.deadline is None and not self.caller_timeout:
-            self.deadline = time.monotonic() + self.attempt_timeout
 
     def limit(self) -> tuple[float, bool]:
         """Seconds this attempt may take, and whether the overall deadline (not the attempt timeout) set it."""
@@ -104,13 +101,20 @@ def build_call(spec: CallSpec, overrides: TargetOverrides) -> UpstreamCall:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """`Retry-After` in seconds: delta-seconds or an HTTP date (RFC 9110); None when absent or unusable."""
     if not value:
         return None
     try:
         seconds = float(value)
     except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = max(when.timestamp() - time.time(), 0.0)
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 async def _error_outcome(response: UpstreamResponse, overrides: TargetOverrides) -> Outcome[Any]:

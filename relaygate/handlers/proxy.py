@@ -9,7 +9,6 @@ shared router (weight/priority, fallback, cooldown).
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
 
 # Everything an upstream exchange can fail with: transport errors, and HTTP the parser refused
 # (a garbage status line surfaces as HttpProcessingError, which is not a ClientError).
+_SMALL_BODY = 64 * 1024  # answers up to this size (with a Content-Length) are read whole and sent at once
 _NETWORK_ERRORS = (aiohttp.ClientError, HttpProcessingError, OSError)
 # aiohttp adds these when the caller did not send them; a transparent proxy must not.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type")
@@ -136,27 +136,35 @@ async def handle(
     health = gateway.health
     if pooled:
         assert account.strategy is not None
-        plan = plan_attempts(account.pool, account.strategy, health, random.Random())
+        plan = plan_attempts(account.pool, account.strategy, health, gateway.rng)
     else:
         assert endpoint is not None
         plan = [PlannedAttempt(endpoint.route, health.is_cooled(endpoint.route.key))]
-    # A held body leaves `receive` free: a caller that goes away cancels the attempts (logged as 499).
+    # A held body leaves `receive` free: a caller that goes away cancels the attempts and the relay
+    # (logged as 499). One watcher serves both phases; a streamed body frees `receive` once it is read.
     watcher = DisconnectWatcher(receive) if body.held is not None else None
+    relaying = False
     try:
         route = await run_plan(plan, attempt, health, discard=_discard)
+        _annotate(ctx, account, path.second if pooled else None, route, body.size)
+        outcome = route.outcome
+        if outcome.result is None:
+            raise outcome.error or BadGateway("no endpoint answered")
+        if watcher is None and body.complete:
+            watcher = DisconnectWatcher(receive)
+        relaying = True
+        await _relay(send, outcome.result, ctx, base_headers)
     except asyncio.CancelledError:
         if watcher is None or not watcher.disconnected:
             raise
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        raise ClientDisconnected() from None
+        if not relaying:
+            raise ClientDisconnected() from None
+        ctx.status = 499
+        ctx.error_type = "client_disconnected"
     finally:
         if watcher is not None:
             watcher.stop()
-    _annotate(ctx, account, path.second if pooled else None, route, body.size)
-    outcome = route.outcome
-    if outcome.result is None:
-        raise outcome.error or BadGateway("no endpoint answered")
-    await _relay(send, receive, outcome.result, ctx, base_headers, watch=body.complete)
 
 
 def _discard(response: aiohttp.ClientResponse) -> None:
@@ -186,34 +194,31 @@ def _annotate(ctx: RequestContext, account: ProxyAccount, slug: str | None, rout
         })
 
 
-async def _relay(
-    send: Send,
-    receive: Receive,
-    response: aiohttp.ClientResponse,
-    ctx: RequestContext,
-    base_headers: RawHeaders,
-    *,
-    watch: bool,
-) -> None:
-    """Relay the upstream answer as received; a broken upstream body aborts the client connection."""
+async def _relay(send: Send, response: aiohttp.ClientResponse, ctx: RequestContext, base_headers: RawHeaders) -> None:
+    """Relay the upstream answer as received; a broken upstream body aborts the client connection.
+
+    Small answers that arrived whole with their headers go out in one write; the rest (slow drips
+    included) stream chunk by chunk as they come.
+    """
     ctx.status = response.status
-    headers = response_headers(response.raw_headers)
-    watcher = DisconnectWatcher(receive) if watch else None
+    headers = [*response_headers(response.raw_headers), *base_headers]
     bytes_out = 0
+    length = response.content_length
     try:
-        await send({"type": "http.response.start", "status": response.status, "headers": [*headers, *base_headers]})
+        if length is not None and length <= _SMALL_BODY and response.content.is_eof():
+            body = await response.read()  # already all here: one write, no chunk loop
+            bytes_out = len(body)
+            ctx.ttft_ms = ctx.elapsed_ms()
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         async for chunk in response.content.iter_any():
             if ctx.ttft_ms is None:
                 ctx.ttft_ms = ctx.elapsed_ms()
             bytes_out += len(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except asyncio.CancelledError:
-        if watcher is None or not watcher.disconnected:
-            raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        ctx.status = 499
-        ctx.error_type = "client_disconnected"
     except (*_NETWORK_ERRORS, TimeoutError) as exc:
         # Headers are gone already: end the connection without a final chunk so the client sees a cut.
         ctx.truncated = True
@@ -221,10 +226,7 @@ async def _relay(
         ctx.error_message = f"upstream body broke after headers ({type(exc).__name__})"
     finally:
         ctx.extra["bytes_out"] = bytes_out
-        if watcher is not None:
-            watcher.stop()
         if response.content.at_eof():
             response.release()  # keep the pooled connection
         else:
             response.close()
-
