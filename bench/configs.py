@@ -13,6 +13,9 @@ PROXY_ACCOUNT = "bench-proxy"
 PROXY_ENDPOINT = "mock"
 PROXY_PREFIX = f"/proxy-api/{PROXY_ACCOUNT}/{PROXY_ENDPOINT}"  # + the upstream path, e.g. /echo-json
 PROXY_UPSTREAM_AUTH = "Bearer upstream-secret"
+PLAIN_MODEL = "bench-openai/gpt-4o"  # the real model the chat scenarios call
+VM_ACCOUNT = "bench-vm"
+VM_MODEL = f"{VM_ACCOUNT}/chat"  # a virtual model whose only target is PLAIN_MODEL (the vm_* scenarios)
 
 
 def nginx_config(
@@ -74,7 +77,8 @@ http {{
 
 
 def relaygate_yaml(mock_port: int) -> str:
-    """The manifests the benchmark serves: an OpenAI account (chat) and a custom-endpoint account (proxy)."""
+    """The manifests the benchmark serves: an OpenAI account (chat), a custom-endpoint account (proxy) and a
+    virtual model (`bench-vm/chat`, weight-based, one target: `bench-openai/gpt-4o`)."""
     return f"""type: provider-account/openai
 name: bench-openai
 base_url: http://127.0.0.1:{mock_port}/v1
@@ -92,4 +96,16 @@ auth_data: {{type: header, headers: {{Authorization: "{PROXY_UPSTREAM_AUTH}"}}}}
 collaborators: [{{subject: "user:{BENCH_USER}", role_id: provider-account-access}}]
 integrations:
   - {{type: integration/model/custom-endpoint, name: {PROXY_ENDPOINT}, base_url: "http://127.0.0.1:{mock_port}"}}
+---
+type: provider-account/virtual-model
+name: {VM_ACCOUNT}
+collaborators: [{{subject: "user:{BENCH_USER}", role_id: provider-account-access}}]
+integrations:
+  - name: chat
+    type: integration/model/virtual
+    model_types: [chat]
+    routing_config:
+      type: weight-based-routing
+      load_balance_targets:
+        - {{target: {PLAIN_MODEL}, weight: 100}}
 """

@@ -18,11 +18,24 @@ def http_request(
     timeout: float = 5.0,
 ) -> tuple[int, bytes]:
     """One request on a fresh connection; (status, body)."""
+    status, _, answer = http_exchange(port, method, path, body, headers, timeout)
+    return status, answer
+
+
+def http_exchange(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 5.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection; (status, response headers with lower-cased names, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=dict(headers or {}))
         resp = conn.getresponse()
-        return resp.status, resp.read()
+        return resp.status, {name.lower(): value for name, value in resp.getheaders()}, resp.read()
     finally:
         conn.close()
 

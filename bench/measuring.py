@@ -2,7 +2,9 @@
 
 Chat scenarios POST the chat request to `/v1/chat/completions`. The custom-endpoint scenarios go to
 the mock's `/echo-json` (a small JSON POST) and `/download/10000000` (a 10 MB GET): straight for
-direct, under `/proxy-api/bench-proxy/mock/...` for nginx and Relaygate.
+direct, under `/proxy-api/bench-proxy/mock/...` for nginx and Relaygate. The virtual-model scenarios
+(Relaygate only) send the chat request with `"model": "bench-vm/chat"`, each right after its plain-model
+twin on the same Relaygate process (see `schedule`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import httpc
 import machine
 import targets as tg
 import wrk
-from configs import PROXY_PREFIX
+from configs import PLAIN_MODEL, PROXY_PREFIX, VM_MODEL
 from report import Measurement, Scenario, TargetInfo
 
 ECHO_PATH = "/echo-json"
@@ -58,6 +60,8 @@ def load_for(scenario: Scenario, target: tg.Target) -> Load:
         return Load("POST", proxy_path(target, ECHO_PATH), ECHO_BODY)
     if scenario.kind == "download":
         return Load("GET", proxy_path(target, DOWNLOAD_PATH), "")
+    if scenario.kind == "vm":
+        return Load("POST", httpc.CHAT_PATH, json_body(VM_MODEL, scenario.stream))
     return Load("POST", httpc.CHAT_PATH, json_body(target.model, scenario.stream))
 
 
@@ -111,6 +115,42 @@ def probe_proxy(target: tg.Target, info: TargetInfo, kinds: set[str]) -> None:
             got = f"{len(answer):,} bytes: {answer[:300]!r}"
         if not ok:
             info.skipped[kind] = f"probe {method} {url} answered {status}, {got}"
+
+
+def probe_vm(target: tg.Target, info: TargetInfo) -> None:
+    """One chat request to the virtual model: 200 with `choices`, answered by its target (else vm skipped)."""
+    body = json_body(VM_MODEL, False).encode()
+    try:
+        status, headers, answer = httpc.http_exchange(target.port, "POST", httpc.CHAT_PATH, body, target.headers())
+    except (OSError, http.client.HTTPException) as exc:
+        info.skipped["vm"] = f"probe of {VM_MODEL} failed: {type(exc).__name__}: {exc}"
+        return
+    target.sent += 1
+    resolved = headers.get("x-tfy-resolved-model", "")
+    if status != 200 or b'"choices"' not in answer or resolved not in ("", PLAIN_MODEL):
+        info.skipped["vm"] = f"probe of {VM_MODEL} answered {status} (resolved model {resolved!r}): {answer[:300]!r}"
+
+
+def schedule(scenarios: list[Scenario], targets: list[tg.Target]) -> list[tuple[Scenario, tg.Target]]:
+    """One round's (scenario, target) runs in order: every target runs scenario 1, then scenario 2, ...;
+    a virtual-model scenario runs only on Relaygate targets, right after its plain-model `base` on the same
+    target (plain, vm, plain, vm: noise hits both), or on its own when its base is not selected."""
+    keys = {s.key for s in scenarios}
+    followers: dict[str, list[Scenario]] = {}
+    for s in scenarios:
+        if s.base in keys:
+            followers.setdefault(s.base, []).append(s)
+    steps: list[tuple[Scenario, tg.Target]] = []
+    for s in scenarios:
+        if s.base in keys:
+            continue
+        for target in targets:
+            if s.kind == "vm" and not target.serves_virtual:
+                continue
+            steps.append((s, target))
+            if target.serves_virtual:
+                steps += [(f, target) for f in followers.get(s.key, [])]
+    return steps
 
 
 def measure(

@@ -20,12 +20,16 @@ class Scenario:
     connections: int
     pace_ms: float
     latency_run: bool  # measured for the latency duration instead of the throughput duration
-    kind: str = "chat"  # chat: /v1/chat/completions; proxy: JSON POST, download: 10 MB GET (custom endpoint)
+    kind: str = "chat"  # chat: /v1/chat/completions; proxy: JSON POST, download: 10 MB GET (custom endpoint);
+    # vm: chat via the virtual model (Relaygate only), run right after `base` on the same process
+    base: str = ""
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("ns_c1", "non-streaming c1", False, 1, 0.0, True),
+    Scenario("vm_c1", "virtual model c1", False, 1, 0.0, True, "vm", "ns_c1"),
     Scenario("ns_c16", "non-streaming c16", False, 16, 0.0, False),
+    Scenario("vm_c16", "virtual model c16", False, 16, 0.0, False, "vm", "ns_c16"),
     Scenario("ns_c64", "non-streaming c64", False, 64, 0.0, False),
     Scenario("stp_c16", "streaming paced c16", True, 16, 2.0, False),
     Scenario("stp_c64", "streaming paced c64", True, 64, 2.0, False),
@@ -317,7 +321,8 @@ def rounds_table(data: RunData) -> str:
 
 def render(data: RunData) -> str:
     """The whole markdown report."""
-    from report_proxy import PROXY_SECTIONS  # report_proxy builds on this module's helpers
+    from report_proxy import PROXY_SECTIONS  # report_proxy and report_vm build on this module's helpers
+    from report_vm import VM_SECTIONS
 
     out = ["# Relaygate benchmark", ""]
     out += [f"- **{k}**: {v}" for k, v in data.meta]
@@ -335,6 +340,7 @@ def render(data: RunData) -> str:
             latency_table,
             ("ns_c1", "ns_c16", "ns_c64"),
         ),
+        *VM_SECTIONS,
         (
             "Streaming, paced upstream (2 ms between events)",
             "events/s = streams/s × events per stream (as the client receives them, [DONE] included); "

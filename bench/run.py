@@ -28,8 +28,18 @@ import httpc
 import machine
 import targets as tg
 import wrk
-from configs import PROXY_PREFIX
-from measuring import DOWNLOAD_PATH, ECHO_BODY, ECHO_PATH, json_body, measure, probe, probe_proxy
+from configs import PLAIN_MODEL, PROXY_PREFIX, VM_MODEL
+from measuring import (
+    DOWNLOAD_PATH,
+    ECHO_BODY,
+    ECHO_PATH,
+    json_body,
+    measure,
+    probe,
+    probe_proxy,
+    probe_vm,
+    schedule,
+)
 from report import SCENARIOS, Measurement, RunData, Scenario, TargetInfo, render
 
 ALL_TARGETS = ("direct", "nginx", "relaygate")
@@ -137,7 +147,7 @@ def start_targets(
         other = "granian" if args.server == "uvicorn" else "uvicorn"
         plan.append((f"relaygate-{other}", other))
     # Ready = the first 200 on the chat path, or on the custom endpoint when only proxy scenarios run.
-    chat = any(s.kind == "chat" for s in args.scenario_list)
+    chat = any(s.kind in ("chat", "vm") for s in args.scenario_list)
     path = httpc.CHAT_PATH if chat else PROXY_PREFIX + ECHO_PATH
     for name, server in plan:
         try:
@@ -148,7 +158,7 @@ def start_targets(
                 body = json_body("gpt-4o", False) if chat else ECHO_BODY
                 target = tg.start_nginx(children, tmp, mock, proxy_cpus, nginx_bin, body.encode(), "gpt-4o", path)
             else:
-                body = json_body("bench-openai/gpt-4o", False) if chat else ECHO_BODY
+                body = json_body(PLAIN_MODEL, False) if chat else ECHO_BODY
                 target = tg.start_relaygate(children, tmp, mock, proxy_cpus, server, body.encode(), name, path)
         except tg.TargetError as exc:
             log(f"!! {name}: {exc}")
@@ -186,46 +196,50 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
         except (tg.TargetError, OSError, http.client.HTTPException) as exc:
             info_by[target.name].skipped["chat"] = f"probe failed: {exc}"
         probe_proxy(target, info_by[target.name], {s.kind for s in scenarios} - {"chat"})
+        if target.serves_virtual and any(s.kind == "vm" for s in scenarios):
+            probe_vm(target, info_by[target.name])
         for kind, why in info_by[target.name].skipped.items():
             log(f"!! {target.name}: {kind} scenarios skipped: {why}")
     live = [t for t in started if not info_by[t.name].failed]
 
     results: dict[str, dict[str, list[Measurement]]] = {t.name: {} for t in live}
     for rnd in range(1, args.rounds + 1):
-        for scenario in scenarios:
-            mock.set_pace(scenario.pace_ms)
-            for target in live:
-                info = info_by[target.name]
-                if info.failed or scenario.kind in info.skipped:
-                    continue
-                if not target.alive():
-                    info.failed = f"process died (exit {target.proc.returncode if target.proc else '?'})"
-                    log(f"!! {target.name}: {info.failed}\n{tg.log_tail(target.log) if target.log else ''}")
-                    continue
-                if args.wait_quiet > 0:
-                    waited = machine.wait_quiet(args.wait_quiet)
-                    if waited is None or waited > 1:
-                        log(
-                            f"   waited {args.wait_quiet if waited is None else waited:.0f}s for a quiet machine"
-                            + (" (still busy)" if waited is None else "")
-                        )
-                try:
-                    m = measure(args, scenario, target, mock, load_prefix, info)
-                except wrk.WrkError as exc:
-                    log(f"!! {target.name} {scenario.key}: {exc}")
-                    info.notes.append(f"{scenario.key} round {rnd}: wrk failed")
-                    continue
-                results[target.name].setdefault(scenario.key, []).append(m)
-                err = f"  ERRORS: {m.wrk.error_text()}" if m.wrk.errors else ""
-                err += f"  other CPU {m.other_cpu:.2f}"
-                if m.rss_peak_mib is not None and m.rss_before_mib is not None:
-                    err += f"  RSS {m.rss_before_mib:.1f} -> peak {m.rss_peak_mib:.1f} MiB"
-                if scenario.kind == "download":
-                    err += f"  {m.wrk.mb_per_s:,.0f} MB/s"
-                log(
-                    f"   round {rnd} {scenario.key:8s} {target.name:18s} {m.wrk.rps:10,.0f}/s "
-                    f"p50 {m.wrk.p50_ms:8.3f} ms  p99 {m.wrk.p99_ms:8.3f} ms{err}"
-                )
+        pace: float | None = None
+        for scenario, target in schedule(scenarios, live):
+            if scenario.pace_ms != pace:
+                pace = scenario.pace_ms
+                mock.set_pace(pace)
+            info = info_by[target.name]
+            if info.failed or scenario.kind in info.skipped:
+                continue
+            if not target.alive():
+                info.failed = f"process died (exit {target.proc.returncode if target.proc else '?'})"
+                log(f"!! {target.name}: {info.failed}\n{tg.log_tail(target.log) if target.log else ''}")
+                continue
+            if args.wait_quiet > 0:
+                waited = machine.wait_quiet(args.wait_quiet)
+                if waited is None or waited > 1:
+                    log(
+                        f"   waited {args.wait_quiet if waited is None else waited:.0f}s for a quiet machine"
+                        + (" (still busy)" if waited is None else "")
+                    )
+            try:
+                m = measure(args, scenario, target, mock, load_prefix, info)
+            except wrk.WrkError as exc:
+                log(f"!! {target.name} {scenario.key}: {exc}")
+                info.notes.append(f"{scenario.key} round {rnd}: wrk failed")
+                continue
+            results[target.name].setdefault(scenario.key, []).append(m)
+            err = f"  ERRORS: {m.wrk.error_text()}" if m.wrk.errors else ""
+            err += f"  other CPU {m.other_cpu:.2f}"
+            if m.rss_peak_mib is not None and m.rss_before_mib is not None:
+                err += f"  RSS {m.rss_before_mib:.1f} -> peak {m.rss_peak_mib:.1f} MiB"
+            if scenario.kind == "download":
+                err += f"  {m.wrk.mb_per_s:,.0f} MB/s"
+            log(
+                f"   round {rnd} {scenario.key:8s} {target.name:18s} {m.wrk.rps:10,.0f}/s "
+                f"p50 {m.wrk.p50_ms:8.3f} ms  p99 {m.wrk.p99_ms:8.3f} ms{err}"
+            )
     mock.set_pace(0)
     for target in live:
         info = info_by[target.name]
@@ -314,7 +328,8 @@ def run_meta(
         (
             "relaygate",
             "auth on (Bearer token from `relaygate tokens create`), x-tfy-metadata header, "
-            "request logging to SQLite as configured by default",
+            "request logging to SQLite as configured by default; vm_*: model "
+            f"{VM_MODEL} (virtual, weight-based, one target {PLAIN_MODEL}), each right after its ns_* twin",
         ),
         ("versions", ", ".join(v for v in versions if v)),
     ]

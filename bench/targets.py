@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from configs import BENCH_USER, nginx_config, relaygate_yaml
+from configs import BENCH_USER, PLAIN_MODEL, nginx_config, relaygate_yaml
 from httpc import CHAT_PATH, http_request
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -142,6 +142,7 @@ class Target:
     startup_s: float | None = None
     db_path: Path | None = None  # Relaygate's SQLite database (request log)
     sent: int = 0  # requests completed so far (probes, warm-ups and measured runs)
+    serves_virtual: bool = False  # Relaygate: also runs the virtual-model (vm_*) scenarios
 
     @property
     def url(self) -> str:
@@ -336,11 +337,12 @@ def start_relaygate(
         name,
         label,
         port,
-        "bench-openai/gpt-4o",
+        PLAIN_MODEL,
         token=token,
         metadata=BENCH_METADATA,
         log=log,
         db_path=work / "bench.db",
+        serves_virtual=True,
     )
     start = time.perf_counter()
     target.proc = children.start(name, [*cpu_prefix(cpus), *cmd], log, env=env, cwd=work)
