@@ -50,6 +50,11 @@ class Snapshot:
         self.ngrok = ngrok
         self.models = models
         self.virtual_models = virtual_models or {}
+        # Target keys whose speed some virtual model reads (latency-based, or priority with an SLA cutoff).
+        self.speed_tracked = frozenset(
+            route.key for vm in self.virtual_models.values() for route in vm.targets
+            if vm.strategy == "latency" or route.payload.sla_cutoff_ms is not None
+        )
         # A one-target route per model, built once: plain calls share the router with virtual models.
         self.direct_routes = {
             name: RouteTarget(key=f"model:{name}", name=name, payload=TargetOverrides(target))

@@ -24,6 +24,7 @@ from relaygate.handlers.llm_routing import (
     record_speed,
     routing_headers,
     settle,
+    wants_speed,
 )
 from relaygate.http import multipart
 from relaygate.http.body import read_body
@@ -162,10 +163,11 @@ async def handle(
                 "status": start.status,
                 "headers": [(b"content-type", start.response.content_type.encode("latin-1")),
                             (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
-                            *base_headers, *routing_headers(streamed, routing)],
+                            *base_headers, *routing_headers(streamed, ctx)],
             })
             await relay_stream(gateway, send, start, ctx)
-            record_speed(gateway, streamed, ctx, model_started)
+            if wants_speed(gateway, streamed):
+                record_speed(gateway, streamed, ctx, model_started)
             return
         answered = await run_plan(routing.plan, lambda rt: attempt_answer(gateway, spec, rt.payload),
                                   routing.health, discard, deadline=routing.deadline)
@@ -188,8 +190,9 @@ async def handle(
             parsed = None
         if isinstance(parsed, dict):
             read_usage(parsed.get("usage"), ctx.usage)
-    record_speed(gateway, answered, ctx, model_started)
+    if wants_speed(gateway, answered):
+        record_speed(gateway, answered, ctx, model_started)
     ctx.response_body = answer.body
-    headers = [*base_headers, *routing_headers(answered, routing),
+    headers = [*base_headers, *routing_headers(answered, ctx),
                (b"server-timing", ctx.timings.header(ctx.elapsed_ms(), answered.attempts))]
     await send_bytes(send, answer.status, answer.body, answer.content_type.encode("latin-1"), headers)

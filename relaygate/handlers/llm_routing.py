@@ -171,14 +171,14 @@ def applied_configuration(route: RouteResult[Any], routing: Routing) -> dict[str
     return entry
 
 
-def routing_headers(route: RouteResult[Any], routing: Routing) -> list[tuple[bytes, bytes]]:
-    """`x-tfy-resolved-model` and `x-tfy-applied-configurations` for the answer."""
+def routing_headers(route: RouteResult[Any], ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+    """`x-tfy-resolved-model` and `x-tfy-applied-configurations` (what `settle` recorded) for the answer."""
     headers: list[tuple[bytes, bytes]] = []
     if route.final is not None:
         headers.append((b"x-tfy-resolved-model", route.final.name.encode()))
-    if routing.virtual is not None or len(route.attempts) > 1:
-        headers.append((b"x-tfy-applied-configurations",
-                        orjson.dumps({"load_balancing": applied_configuration(route, routing)})))
+    applied = ctx.extra.get("routing")
+    if applied is not None:
+        headers.append((b"x-tfy-applied-configurations", orjson.dumps({"load_balancing": applied})))
     return headers
 
 
@@ -194,3 +194,8 @@ def record_speed(gateway: Gateway, route: RouteResult[Any], ctx: RequestContext,
     else:
         duration_ms = (time.perf_counter() - model_started) * 1000.0
     gateway.latency.record(route.final.key, duration_ms, ctx.usage.output_tokens)
+
+
+def wants_speed(gateway: Gateway, route: RouteResult[Any]) -> bool:
+    """Only targets that a latency-based or SLA-cut virtual model reads are timed."""
+    return route.final is not None and route.final.key in gateway.snapshot.speed_tracked

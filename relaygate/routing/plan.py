@@ -61,6 +61,9 @@ def plan_attempts(
     `unhealthy` marks targets to try only after the healthy ones (e.g. over their SLA cutoff);
     `preferred` (a sticky session's target name) goes first while it is healthy.
     """
+    if len(targets) == 1:  # nothing to order or fall back to
+        only = targets[0]
+        return [PlannedAttempt(only, health.is_cooled(only.key))]
     ordered = strategy.order(targets, rng)
     if preferred is not None:
         ordered.sort(key=lambda t: t.name != preferred)  # stable: only the preferred one moves
