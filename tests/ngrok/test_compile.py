@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from relaygate.config.compile_ngrok import FALLBACK_STATUS_CODES, internal_host_matcher, is_loopback
-from tests.ngrok.helpers import compile_text, gateway
+from tests.ngrok.policy_builder import compile_text, gateway
 
 
 def policy(providers: str, extra: str = "") -> str:

@@ -6,7 +6,7 @@ import pytest
 
 from relaygate.config.compile_ngrok import MAX_BODY_MODELS, NgrokGateway, take_body_models
 from relaygate.errors import BadRequest
-from tests.ngrok.helpers import gateway, route_keys
+from tests.ngrok.policy_builder import gateway, route_keys
 
 CONFIG = """
 on_http_request:

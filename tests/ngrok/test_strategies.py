@@ -9,7 +9,7 @@ import pytest
 
 from relaygate.config.compile_ngrok import NgrokGateway
 from relaygate.routing.cel import CelError, compile_strategy, to_cel
-from tests.ngrok.helpers import gateway, route_keys
+from tests.ngrok.policy_builder import gateway, route_keys
 
 PROVIDERS = """
 on_http_request:
