@@ -141,6 +141,13 @@ def _timeout_outcome(spec: CallSpec, overrides: TargetOverrides, error: GatewayE
     return Outcome(error=error, network_error=True)
 
 
+def _transport_failure(response: UpstreamResponse | None, exc: GatewayError) -> Outcome[Any]:
+    """A failure before an answer existed (connect, reset, broken framing): network errors fall back."""
+    if response is not None:
+        response.close()
+    return Outcome(error=exc, network_error=exc.status in (502, 503, 504))
+
+
 async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> Outcome[Answer]:
     """A non-streaming attempt: the whole answer, or why there is none."""
     call = build_call(spec, overrides)
@@ -161,9 +168,7 @@ async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOver
         return _timeout_outcome(spec, overrides, GatewayTimeout(
             f"the upstream of model {name} did not answer within {spec.attempt_timeout:g}s"))
     except GatewayError as exc:
-        if response is not None:
-            response.close()
-        return Outcome(error=exc, network_error=exc.status in (502, 503, 504))
+        return _transport_failure(response, exc)
     response.close()
     return Outcome(status=response.status, result=Answer(response.status, response.content_type, body))
 
@@ -195,9 +200,7 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
         return _timeout_outcome(spec, overrides, GatewayTimeout(
             f"the upstream of model {name} did not answer within {limit:g}s"))
     except GatewayError as exc:
-        if response is not None:
-            response.close()
-        return Outcome(error=exc, network_error=exc.status in (502, 503, 504))
+        return _transport_failure(response, exc)
     if failed:  # an error event (or the end) before any content: nothing reached the client, fall back
         response.close()
         error: GatewayError = BadGateway(f"the upstream of model {name} ended its stream before any content")
