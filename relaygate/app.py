@@ -40,6 +40,7 @@ from relaygate.settings import Settings
 from relaygate.upstream.session import create_session
 
 log = logging.getLogger("relaygate")
+REVOCATION_POLL_SECONDS = 1.0
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -64,16 +65,34 @@ class Gateway:
         self.sticky = StickySessions()
         self.rng = random.Random()  # routing draws (weights, shuffles); not for anything secret
         self.watcher: ConfigWatcher | None = None
+        self._revocations: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.session = create_session(self.settings.stream_idle_timeout,
                                       lambda host: host in self.snapshot.metadata_allowed_hosts)
         await self.sink.start()
+        self._revocations = asyncio.create_task(self._watch_revocations(), name="relaygate-revocations")
         if self.settings.config_path and self.settings.watch_config:
             self.watcher = ConfigWatcher(self.settings.config_path, self.swap_snapshot)
             self.watcher.start()
 
+    async def _watch_revocations(self) -> None:
+        """Revocations made elsewhere (the CLI, another worker) reach this cache within ~1 s."""
+        since = time.time() - 1.0
+        while True:
+            await asyncio.sleep(REVOCATION_POLL_SECONDS)
+            try:
+                revoked = await asyncio.to_thread(self.token_store.revoked_since, since)
+            except Exception as exc:  # the store being down must not stop the poller
+                log.warning("cannot read token revocations: %s", exc)
+                continue
+            for token_id, revoked_at in revoked:
+                self.authenticator.invalidate(token_id)
+                since = max(since, revoked_at - 1.0)  # overlap: a revocation committed late is not missed
+
     async def stop(self) -> None:
+        if self._revocations is not None:
+            self._revocations.cancel()
         if self.watcher is not None:
             await self.watcher.stop()
         if self.session is not None:

@@ -65,6 +65,8 @@ class TokenStore(Protocol):
 
     def revoke(self, token_id: str) -> bool: ...
 
+    def revoked_since(self, since: float) -> builtins.list[tuple[str, float]]: ...
+
     def close(self) -> None: ...
 
 
@@ -202,6 +204,17 @@ class SQLiteTokenStore:
             if cursor.rowcount:
                 return True
             return conn.execute("SELECT 1 FROM tokens WHERE id = ?", (token_id,)).fetchone() is not None
+
+    def revoked_since(self, since: float) -> builtins.list[tuple[str, float]]:
+        """(id, revoked_at) of tokens revoked at or after `since`: lets a running gateway drop them
+        from its cache within a poll interval instead of the cache TTL."""
+        with self._lock:
+            rows = (
+                self._connection()
+                .execute("SELECT id, revoked_at FROM tokens WHERE revoked_at >= ?", (since,))
+                .fetchall()
+            )
+        return [(str(r[0]), float(r[1])) for r in rows]
 
     def close(self) -> None:
         """Close the connection; later calls raise `TokenStoreError`. Closing twice is harmless."""

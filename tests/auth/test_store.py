@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -205,3 +206,14 @@ def test_concurrent_creates_from_threads(store: SQLiteTokenStore) -> None:
         t.join()
     assert errors == []
     assert len(store.list()) == 160
+
+
+def test_revoked_since_lists_only_recent_revocations(tmp_path: Path) -> None:
+    store = SQLiteTokenStore(f"sqlite:///{tmp_path}/tokens.db")
+    _, old = store.create("personal", "user:a@example.com", None, None)
+    _, new = store.create("personal", "user:b@example.com", None, None)
+    store.revoke(old.id)
+    cutoff = time.time() + 0.001
+    time.sleep(0.01)
+    store.revoke(new.id)
+    assert [token_id for token_id, _ in store.revoked_since(cutoff)] == [new.id]

@@ -181,11 +181,11 @@ def test_virtual_account_wildcard_allows_every_model_of_the_account(stack: Stack
         client.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)
 
 
-def test_revoking_a_used_token_takes_effect_within_the_cache_ttl(stack: Stack) -> None:
+def test_revoking_a_used_token_takes_effect_within_about_a_second(stack: Stack) -> None:
     token = stack.gateway.create_token(user=ALICE, name="cached-then-revoked")
-    assert post_chat(stack, {"Authorization": f"Bearer {token}"}).status == 200
+    assert post_chat(stack, {"Authorization": f"Bearer {token}"}).status == 200  # now cached for 10 s
     stack.gateway.revoke_token(token)
     revoked_at = time.monotonic()
     while post_chat(stack, {"Authorization": f"Bearer {token}"}).status != 401:
-        assert time.monotonic() - revoked_at < 11.5, "a revoked token still works after the 10 s cache TTL"
-        time.sleep(0.5)
+        assert time.monotonic() - revoked_at < 2.5, "a revoked token still works: the cache ignored the revocation"
+        time.sleep(0.1)
