@@ -28,27 +28,29 @@ def chat(stack: Stack, **options: Any) -> Any:
 # -- upstream error statuses pass through -----------------------------------------------------------
 
 
-def test_upstream_429_passes_through(stack: Stack) -> None:
-    stack.openai.fail_next(429, message="Rate limit reached for gpt-4o (mock)", count=10)
-    with pytest.raises(openai.RateLimitError) as caught:
+def upstream_fails(
+    stack: Stack, status: int, message: str, error: type[openai.APIStatusError]
+) -> openai.APIStatusError:
+    """Make the upstream answer `status` with `message`; a chat call must raise `error` carrying that message."""
+    stack.openai.fail_next(status, message=message, count=10)
+    with pytest.raises(error) as caught:
         chat(stack)
-    assert caught.value.status_code == 429
-    assert "Rate limit reached for gpt-4o (mock)" in caught.value.message
+    assert message in caught.value.message
+    return caught.value
+
+
+def test_upstream_429_passes_through(stack: Stack) -> None:
+    caught = upstream_fails(stack, 429, "Rate limit reached for gpt-4o (mock)", openai.RateLimitError)
+    assert caught.status_code == 429
 
 
 def test_upstream_500_passes_through(stack: Stack) -> None:
-    stack.openai.fail_next(500, message="The server had an error (mock)", count=10)
-    with pytest.raises(openai.InternalServerError) as caught:
-        chat(stack)
-    assert caught.value.status_code == 500
-    assert "The server had an error (mock)" in caught.value.message
+    caught = upstream_fails(stack, 500, "The server had an error (mock)", openai.InternalServerError)
+    assert caught.status_code == 500
 
 
 def test_upstream_400_passes_through(stack: Stack) -> None:
-    stack.openai.fail_next(400, message="Invalid 'messages[0].content' (mock)", count=10)
-    with pytest.raises(openai.BadRequestError) as caught:
-        chat(stack)
-    assert "Invalid 'messages[0].content' (mock)" in caught.value.message
+    upstream_fails(stack, 400, "Invalid 'messages[0].content' (mock)", openai.BadRequestError)
 
 
 def test_upstream_error_body_keeps_openai_shape(stack: Stack) -> None:

@@ -30,8 +30,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -40,6 +39,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from tests.upstreams import azure_mock
+from tests.upstreams.threaded_server import ThreadedServer
 
 JSON = dict[str, Any]
 
@@ -289,7 +289,7 @@ class _StreamFault:
     message: str
 
 
-class OpenAIMock:
+class OpenAIMock(ThreadedServer):
     """The mock server. Expects `Authorization: Bearer <api_key>` on OpenAI routes when `api_key` is
     set, and `api-key: <azure_api_key>` on Azure deployment routes when `azure_api_key` is set."""
 
@@ -314,8 +314,6 @@ class OpenAIMock:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -355,48 +353,14 @@ class OpenAIMock:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def start_in_thread(self) -> Self:
-        """Serve from a background thread with its own event loop (for sync tests)."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-        self._loop = loop
+    async def _thread_start(self) -> None:
+        await self.start()
 
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
+    async def _thread_stop(self) -> None:
+        await self.stop()
 
-        self._thread = threading.Thread(target=run, name=f"openai-mock-{id(self)}", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
-        return self
-
-    def stop_thread(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
-            self._loop = None
-
-    @contextmanager
-    def running(self) -> Iterator[Self]:
-        self.start_in_thread()
-        try:
-            yield self
-        finally:
-            self.stop_thread()
+    def _thread_name(self) -> str:
+        return f"openai-mock-{id(self)}"
 
     # -- recordings --------------------------------------------------------------------------------
 
@@ -595,6 +559,16 @@ class OpenAIMock:
             status=status, body=orjson.dumps(payload), content_type="application/json", headers=all_headers
         )
 
+    def _missing_parameter(self, recorded: RecordedRequest, name: str) -> web.Response:
+        """OpenAI's 400 for a required body parameter that is absent (with `missing_required_parameter`)."""
+        message = f"Missing required parameter: '{name}'."
+        return self._json(recorded, openai_error(400, message, code="missing_required_parameter"), 400)
+
+    def _stream_options_without_stream(self, recorded: RecordedRequest) -> web.Response:
+        """OpenAI's 400 for `stream_options` sent on a request that does not stream."""
+        message = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        return self._json(recorded, openai_error(400, message), 400)
+
     async def _operate(
         self,
         request: web.Request,
@@ -632,18 +606,10 @@ class OpenAIMock:
     ) -> web.StreamResponse:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return self._json(
-                recorded,
-                openai_error(400, "Missing required parameter: 'messages'.", code="missing_required_parameter"),
-                400,
-            )
+            return self._missing_parameter(recorded, "messages")
         stream = bool(body.get("stream"))
         if body.get("stream_options") is not None and not stream:
-            return self._json(
-                recorded,
-                openai_error(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled."),
-                400,
-            )
+            return self._stream_options_without_stream(recorded)
         pieces = split_pieces(chat_reply(messages))
         finish = "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -708,18 +674,10 @@ class OpenAIMock:
     ) -> web.StreamResponse:
         prompt = body.get("prompt")
         if prompt is None:
-            return self._json(
-                recorded,
-                openai_error(400, "Missing required parameter: 'prompt'.", code="missing_required_parameter"),
-                400,
-            )
+            return self._missing_parameter(recorded, "prompt")
         stream = bool(body.get("stream"))
         if body.get("stream_options") is not None and not stream:
-            return self._json(
-                recorded,
-                openai_error(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled."),
-                400,
-            )
+            return self._stream_options_without_stream(recorded)
         prompt_text = prompt if isinstance(prompt, str) else str(prompt[0] if prompt else "")
         pieces = split_pieces(completion_reply(prompt))
         finish = "stop"
@@ -751,11 +709,7 @@ class OpenAIMock:
         self, request: web.Request, recorded: RecordedRequest, body: JSON, model: str, azure: bool
     ) -> web.StreamResponse:
         if "input" not in body:
-            return self._json(
-                recorded,
-                openai_error(400, "Missing required parameter: 'input'.", code="missing_required_parameter"),
-                400,
-            )
+            return self._missing_parameter(recorded, "input")
         fmt = body.get("encoding_format") or "float"
         if fmt not in ("float", "base64"):
             return self._json(

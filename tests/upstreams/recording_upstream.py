@@ -23,13 +23,12 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Self
 
 import orjson
 from aiohttp import web
+
+from tests.upstreams.threaded_server import ThreadedServer
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB
 KEEP_BODY_LIMIT = 2 << 20
@@ -78,7 +77,7 @@ class Seen:
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
 
-class RecordingUpstream:
+class RecordingUpstream(ThreadedServer):
     """One recording server on a free port of `host` (HTTPS when given an SSL context)."""
 
     def __init__(self, name: str = "upstream", ssl_context: ssl.SSLContext | None = None,
@@ -92,8 +91,6 @@ class RecordingUpstream:
         self._queued: list[Behaviour] = []
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self.port = 0
 
     @property
@@ -216,7 +213,7 @@ class RecordingUpstream:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    async def _start(self) -> None:
+    async def _thread_start(self) -> None:
         app = web.Application(client_max_size=1 << 40)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
@@ -228,46 +225,11 @@ class RecordingUpstream:
         self.port = self._sock.getsockname()[1]
         await web.SockSite(self._runner, self._sock, ssl_context=self.ssl_context).start()
 
-    def start_in_thread(self) -> Self:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-        self._loop = loop
+    async def _thread_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._sock is not None:
+            self._sock.close()
 
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._start())
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-            if self._sock is not None:
-                self._sock.close()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"recording-{self.name}", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
-        return self
-
-    def stop_thread(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._thread = None
-        self._loop = None
-
-    @contextmanager
-    def running(self) -> Iterator[Self]:
-        self.start_in_thread()
-        try:
-            yield self
-        finally:
-            self.stop_thread()
+    def _thread_name(self) -> str:
+        return f"recording-{self.name}"
