@@ -104,6 +104,8 @@ def _parse(text: str, file: str) -> tuple[list[_Doc], list[Problem], list[tuple[
     try:
         while loader.check_node():
             node = loader.get_node()
+            if node is None:  # check_node() said a document follows; be safe anyway
+                break
             data = loader.construct_document(node)
             if data is None:
                 continue

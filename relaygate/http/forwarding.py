@@ -16,7 +16,6 @@ HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
     b"proxy-connection", b"proxy-authenticate", b"proxy-authorization",
 })
-_FORBIDDEN_VALUE_BYTES = (b"\r", b"\n", b"\x00")
 _REPLACED_IN_RESPONSE = frozenset({b"date", b"x-request-id"})
 # Set for the upstream hop by the client library (the body's framing is the gateway's, not the caller's).
 # `Expect: 100-continue` was answered by the gateway's server already; passed on, the client library
@@ -24,12 +23,14 @@ _REPLACED_IN_RESPONSE = frozenset({b"date", b"x-request-id"})
 _REFRAMED = frozenset({b"host", b"content-length", b"expect"})
 
 
-def _connection_listed(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
-    listed: set[bytes] = set()
+def _connection_listed(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """Names a `Connection` header declares hop-by-hop (usually none: no allocation then)."""
+    listed: set[bytes] | None = None
     for name, value in headers:
         if name == b"connection":
+            listed = listed or set()
             listed.update(part.strip().lower() for part in value.split(b",") if part.strip())
-    return listed
+    return frozenset(listed) if listed else frozenset()
 
 
 def request_headers(
@@ -39,10 +40,11 @@ def request_headers(
     injected_names: frozenset[str],
 ) -> list[tuple[str, str]]:
     """Caller headers minus what must not travel, plus the endpoint's headers."""
-    drop = HOP_BY_HOP | _connection_listed(headers)
+    listed = _connection_listed(headers)
+    drop = HOP_BY_HOP | listed if listed else HOP_BY_HOP
     out: list[tuple[str, str]] = []
     for name, value in headers:
-        if any(bad in value for bad in _FORBIDDEN_VALUE_BYTES):
+        if b"\r" in value or b"\n" in value or b"\x00" in value:
             raise BadRequest("header values may not contain CR, LF or NUL", code="invalid_header")
         if name in drop or name in _REFRAMED or name.startswith(b"proxy-") or name.startswith(b"x-tfy-"):
             continue
@@ -80,5 +82,6 @@ def query_without_token(query: bytes, token: bytes | None) -> bytes:
 def response_headers(raw: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
     """Upstream response headers minus hop-by-hop ones and those the gateway sets itself (`Date`,
     `x-request-id`: the server adds its own, and two of either is malformed). Bodies go as received."""
-    drop = HOP_BY_HOP | _REPLACED_IN_RESPONSE | _connection_listed(list(raw))
-    return [(name.lower(), value) for name, value in raw if name.lower() not in drop]
+    lowered = [(name.lower(), value) for name, value in raw]
+    drop = HOP_BY_HOP | _REPLACED_IN_RESPONSE | _connection_listed(lowered)
+    return [(name, value) for name, value in lowered if name not in drop]
