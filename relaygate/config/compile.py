@@ -18,6 +18,8 @@ from relaygate.config.compile_proxy import ProxyAccount, compile_proxy_accounts
 from relaygate.config.compile_virtual import TargetOverrides, VirtualModel, compile_virtual_account
 from relaygate.config.loader import Manifests, load_path
 from relaygate.config.problems import ConfigError, Problem
+from relaygate.config.schema_common import secret_value
+from relaygate.http.forwarding import merge_headers
 from relaygate.providers.base import Target
 from relaygate.providers.registry import ADAPTERS, default_base_url
 from relaygate.providers.usage import resolve_price
@@ -106,21 +108,17 @@ def load_snapshot(path: str) -> Snapshot:
     return compile_manifests(manifests, source=path)
 
 
-def _secret(value: Any) -> str:
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-
-
 def _auth_headers(auth: Any, kind: str) -> dict[str, str]:
     """Upstream auth headers from `auth_data`: Azure wants `api-key`, the rest a bearer token."""
     if auth is None:
         return {}
     if auth.type == "api-key":
-        key = _secret(auth.api_key)
+        key = secret_value(auth.api_key)
         return {"api-key": key} if kind == "azure-openai" else {"Authorization": f"Bearer {key}"}
     if auth.type == "bearer-auth":
-        return {"Authorization": f"Bearer {_secret(auth.bearer_token)}"}
+        return {"Authorization": f"Bearer {secret_value(auth.bearer_token)}"}
     if auth.type == "header":
-        return {name: _secret(value) for name, value in auth.headers.items()}
+        return {name: secret_value(value) for name, value in auth.headers.items()}
     return {}
 
 
@@ -132,20 +130,11 @@ def _secret_values(auth: Any) -> tuple[bytes, ...]:
     for field_name in ("api_key", "bearer_token", "secret_access_key", "session_token", "key_json"):
         value = getattr(auth, field_name, None)
         if value is not None:
-            values.append(_secret(value))
+            values.append(secret_value(value))
     if auth.type == "header":
-        values.extend(_secret(v) for v in auth.headers.values())
+        values.extend(secret_value(v) for v in auth.headers.values())
     # Longest first, so a value containing another is replaced whole.
     return tuple(sorted({v.encode() for v in values if len(v) >= 4}, key=len, reverse=True))
-
-
-def _merge_headers(*layers: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """Later layers win, names compared case-insensitively."""
-    merged: dict[str, tuple[str, str]] = {}
-    for layer in layers:
-        for name, value in layer.items():
-            merged[name.lower()] = (name, value)
-    return tuple(merged.values())
 
 
 def _compile_account(account: Any, kind: str, problems: list[Problem], source: str) -> Iterable[Target]:
@@ -166,7 +155,7 @@ def _compile_account(account: Any, kind: str, problems: list[Problem], source: s
                                     "is required for this provider"))
             continue
         auth_headers = _auth_headers(auth, kind)
-        headers = _merge_headers(dict(getattr(integration, "headers", None) or {}), auth_headers)
+        headers = merge_headers(dict(getattr(integration, "headers", None) or {}), auth_headers)
         cost = getattr(integration, "cost", None)
         price = resolve_price(kind, model_id, cost.model_dump() if cost is not None else None)
         options: dict[str, Any] = {}

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from relaygate.auth.access import AccessRule
 from relaygate.config.compile_virtual import TargetOverrides
 from relaygate.config.problems import Problem
+from relaygate.config.schema_common import secret_value
 from relaygate.config.schema_ngrok import AiGatewayConfig, AiGatewayPolicy, NgrokProvider
 from relaygate.errors import BadRequest
 from relaygate.providers.base import OPERATIONS, Target
@@ -231,10 +232,6 @@ def take_body_models(payload: dict[str, Any]) -> list[str] | None:
     return value
 
 
-def _secret(value: Any) -> str:
-    return str(value.get_secret_value() if hasattr(value, "get_secret_value") else value)
-
-
 def _headers(config_headers: Mapping[str, str], key: str | None) -> tuple[tuple[str, str], ...]:
     """The config's headers, then the key's bearer auth (names case-insensitive, the key wins)."""
     merged = {name.lower(): (name, value) for name, value in config_headers.items()}
@@ -257,8 +254,8 @@ def _compile_provider(spec: NgrokProvider, config: AiGatewayConfig, where: str, 
         problem(f"{where}.base_url", "must use https:// (http:// is allowed only for loopback and for hosts "
                 "on the internal-host allow-list)")
         return None
-    config_headers = {name: _secret(value) for name, value in config.headers.items()}
-    keys = [_secret(k.value) for k in spec.api_keys]
+    config_headers = {name: secret_value(value) for name, value in config.headers.items()}
+    keys = [secret_value(k.value) for k in spec.api_keys]
     values = [*keys, *config_headers.values()]
     upstream = NgrokUpstream(
         id=spec.id, aliases=spec.id_aliases, kind=spec.id if known else _CUSTOM_KIND, base_url=base_url,

@@ -17,6 +17,8 @@ from yarl import URL
 
 from relaygate.auth.access import AccessRule
 from relaygate.config.problems import Problem
+from relaygate.config.schema_common import secret_value
+from relaygate.http.forwarding import merge_headers
 from relaygate.routing.plan import RouteTarget
 from relaygate.routing.strategies import STRATEGIES, Strategy
 
@@ -76,14 +78,10 @@ class ProxyAccount:
     pool: tuple[RouteTarget, ...] = ()
 
 
-def _secret(value: Any) -> str:
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-
-
 def _header_auth(auth: Any) -> dict[str, str]:
     if auth is None:
         return {}
-    return {name: _secret(value) for name, value in auth.headers.items()}
+    return {name: secret_value(value) for name, value in auth.headers.items()}
 
 
 def _tls(settings: Any) -> ssl.SSLContext | bool:
@@ -114,10 +112,7 @@ def compile_proxy_account(account: Any, file: str) -> tuple[ProxyAccount | None,
                                     "allow_metadata_destinations: true to allow it"))
             continue
         auth = _header_auth(integration.auth_data) if integration.auth_data is not None else account_auth
-        merged: dict[str, tuple[str, str]] = {}
-        for layer in (dict(integration.headers or {}), auth):
-            for name, value in layer.items():
-                merged[name.lower()] = (name, value)
+        headers = merge_headers(dict(integration.headers or {}), auth)
         lb = integration.loadbalancing_config if account.routing_type else None
         target_name = f"{account.name}/{integration.name}"
         route = RouteTarget(
@@ -137,8 +132,8 @@ def compile_proxy_account(account: Any, file: str) -> tuple[ProxyAccount | None,
             host=url.raw_host or "",
             port=url.explicit_port,
             base_path=url.raw_path.rstrip("/"),
-            headers=tuple(merged.values()),
-            header_names=frozenset(merged),
+            headers=headers,
+            header_names=frozenset(name.lower() for name, _ in headers),
             secrets=tuple(sorted(secrets, key=len, reverse=True)),
             ssl=_tls(integration.tls_settings),
             authorized_subjects=frozenset(integration.authorized_subjects)

@@ -13,6 +13,7 @@ from typing import Any
 
 from relaygate.auth.access import AccessRule
 from relaygate.config.problems import Problem
+from relaygate.http.forwarding import merge_headers
 from relaygate.providers.base import Target
 from relaygate.routing.plan import RetryPolicy, RouteTarget
 
@@ -71,10 +72,8 @@ def _retry(config: Any) -> RetryPolicy | None:
 
 def _with_headers(target: Target, set_: dict[str, str], remove: set[str]) -> Target:
     """The target as this virtual model calls it: `headers_override` applied once, at load."""
-    merged = {name.lower(): (name, value) for name, value in target.headers if name.lower() not in remove}
-    for name, value in set_.items():
-        merged[name.lower()] = (name, value)
-    return replace(target, headers=tuple(merged.values()))
+    kept = {name: value for name, value in target.headers if name.lower() not in remove}
+    return replace(target, headers=merge_headers(kept, set_))
 
 
 def compile_virtual_account(

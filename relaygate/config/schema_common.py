@@ -323,3 +323,8 @@ class ProviderAccountBase(ManifestBase):
     def account_violations(self) -> list[tuple[Loc, str]]:
         """Kind-specific cross-field rules; paths relative to the manifest."""
         return []
+
+
+def secret_value(value: Any) -> str:
+    """The plain text of a credential field (`SecretStr` or an already plain string), for compiling."""
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)

@@ -138,31 +138,29 @@ def _unique_rule_ids(rules: tuple[LimitRule, ...]) -> list[tuple[Loc, str]]:
     return no_duplicates([r.id for r in rules], "rule id", ("rules",), ("id",))
 
 
-class RateLimitConfig(ManifestBase):
+class _RuleSet(ManifestBase):
+    """A named list of limit rules whose ids must be unique."""
+
+    name: ResourceName
+    rules: tuple[LimitRule, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_ids(self) -> Self:
+        violations = _unique_rule_ids(self.rules)
+        if violations:
+            raise RuleViolation(violations)
+        return self
+
+
+class RateLimitConfig(_RuleSet):
     """Every matching rule applies; the first exceeded answers 429 with its id."""
 
     type: Literal["gateway-rate-limiting-config"]
-    name: ResourceName
     rules: tuple[RateLimitRule, ...] = ()
 
-    @model_validator(mode="after")
-    def _check_ids(self) -> Self:
-        violations = _unique_rule_ids(self.rules)
-        if violations:
-            raise RuleViolation(violations)
-        return self
 
-
-class BudgetConfig(ManifestBase):
+class BudgetConfig(_RuleSet):
     """Spend caps in USD per day/week/month; every matching rule must pass."""
 
     type: Literal["gateway-budget-config"]
-    name: ResourceName
     rules: tuple[BudgetRule, ...] = ()
-
-    @model_validator(mode="after")
-    def _check_ids(self) -> Self:
-        violations = _unique_rule_ids(self.rules)
-        if violations:
-            raise RuleViolation(violations)
-        return self

@@ -29,7 +29,7 @@ from relaygate.handlers.llm_routing import (
 from relaygate.http import multipart
 from relaygate.http.body import read_body
 from relaygate.http.disconnect import DisconnectWatcher
-from relaygate.http.headers import header, parse_logging_enabled, parse_metadata, parse_timeout_ms
+from relaygate.http.headers import bearer_token, header, parse_logging_enabled, parse_metadata, parse_timeout_ms
 from relaygate.http.responses import send_bytes
 from relaygate.http.sse import read_usage
 from relaygate.providers.base import Operation, Target
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 
 async def authenticate(gateway: Gateway, scope: Scope, ctx: RequestContext) -> Principal:
     """The caller's principal under the current config (401 for every kind of bad token)."""
-    from relaygate.http.headers import bearer_token
-
     started = time.perf_counter()
     record = await gateway.authenticator.authenticate_token(bearer_token(scope))
     principal = gateway.snapshot.principal(record)

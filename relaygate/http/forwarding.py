@@ -8,6 +8,7 @@ the endpoint's own headers, replacing caller headers of the same name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from relaygate.errors import BadRequest
@@ -85,3 +86,12 @@ def response_headers(raw: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes],
     lowered = [(name.lower(), value) for name, value in raw]
     drop = HOP_BY_HOP | _REPLACED_IN_RESPONSE | _connection_listed(lowered)
     return [(name, value) for name, value in lowered if name not in drop]
+
+
+def merge_headers(*layers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Configured upstream headers: later layers win, names compared case-insensitively."""
+    merged: dict[str, tuple[str, str]] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            merged[name.lower()] = (name, value)
+    return tuple(merged.values())
