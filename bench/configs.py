@@ -16,6 +16,20 @@ PROXY_UPSTREAM_AUTH = "Bearer upstream-secret"
 PLAIN_MODEL = "bench-openai/gpt-4o"  # the real model the chat scenarios call
 VM_ACCOUNT = "bench-vm"
 VM_MODEL = f"{VM_ACCOUNT}/chat"  # a virtual model whose only target is PLAIN_MODEL (the vm_* scenarios)
+# The rl_* scenarios: a second integration of the same account and upstream model, matched by one
+# requests_per_minute rule (per user) whose limit is never reached, so every request pays the full
+# reserve (and, in Redis, one script round trip) and none is refused.
+LIMITED_MODEL = "bench-openai/gpt-4o-limited"
+RL_RULE_ID = "bench-rpm"
+RL_LIMIT = 1_000_000_000
+RL_UNIT = "requests_per_minute"
+REDIS_PREFIX = "relaygate:limits:"  # RedisBackend's default key prefix
+
+
+def rl_redis_key(user: str = BENCH_USER) -> str:
+    """The Redis key the rl_* rule counts in for `user` (rules.py: stem, then `<len>=<subject>` per dimension)."""
+    subject = f"user:{user}"
+    return f"{REDIS_PREFIX}rl:{RL_RULE_ID}:{RL_UNIT}:{len(subject)}={subject}"
 
 
 def nginx_config(
@@ -77,8 +91,9 @@ http {{
 
 
 def relaygate_yaml(mock_port: int) -> str:
-    """The manifests the benchmark serves: an OpenAI account (chat), a custom-endpoint account (proxy) and a
-    virtual model (`bench-vm/chat`, weight-based, one target: `bench-openai/gpt-4o`)."""
+    """The manifests the benchmark serves: an OpenAI account (chat; `gpt-4o` and `gpt-4o-limited`, the same
+    upstream model), a custom-endpoint account (proxy), a virtual model (`bench-vm/chat`, weight-based, one
+    target: `bench-openai/gpt-4o`) and a rate-limit rule matching only `bench-openai/gpt-4o-limited`."""
     return f"""type: provider-account/openai
 name: bench-openai
 base_url: http://127.0.0.1:{mock_port}/v1
@@ -86,6 +101,10 @@ auth_data: {{type: api-key, api_key: {UPSTREAM_KEY}}}
 collaborators: [{{subject: "user:{BENCH_USER}", role_id: provider-account-access}}]
 integrations:
   - name: gpt-4o
+    type: integration/model/openai
+    model_id: gpt-4o
+    model_types: [chat]
+  - name: gpt-4o-limited
     type: integration/model/openai
     model_id: gpt-4o
     model_types: [chat]
@@ -108,4 +127,13 @@ integrations:
       type: weight-based-routing
       load_balance_targets:
         - {{target: {PLAIN_MODEL}, weight: 100}}
+---
+type: gateway-rate-limiting-config
+name: bench-limits
+rules:
+  - id: {RL_RULE_ID}
+    when: {{models: [{LIMITED_MODEL}]}}
+    limit_to: {RL_LIMIT}
+    unit: {RL_UNIT}
+    rate_limit_applies_per: [user]
 """

@@ -1,8 +1,9 @@
-"""A tiny blocking HTTP client for readiness checks and probes (wrk does the load)."""
+"""A tiny blocking HTTP client for readiness checks and probes (wrk does the load), and one Redis command."""
 
 from __future__ import annotations
 
 import http.client
+import socket
 import time
 from collections.abc import Mapping
 
@@ -57,3 +58,20 @@ def stream_ttfb(port: int, body: bytes, headers: Mapping[str, str], timeout: flo
         return ttfb, total, sum(1 for line in data.split(b"\n") if line.startswith(b"data:"))
     finally:
         conn.close()
+
+
+def redis_command(port: int, *args: str, host: str = "127.0.0.1", timeout: float = 2.0) -> bytes:
+    """One Redis command over RESP on a fresh connection; the first reply line (e.g. b"+PONG", b":1")."""
+    parts = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(b"".join(parts))
+        reply = b""
+        while b"\r\n" not in reply:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return reply.split(b"\r\n", 1)[0]

@@ -21,7 +21,8 @@ class Scenario:
     pace_ms: float
     latency_run: bool  # measured for the latency duration instead of the throughput duration
     kind: str = "chat"  # chat: /v1/chat/completions; proxy: JSON POST, download: 10 MB GET (custom endpoint);
-    # vm: chat via the virtual model (Relaygate only), run right after `base` on the same process
+    # vm: chat via the virtual model, rl: chat to the rate-limited model (Relaygate only), each run right
+    # after `base` on the same process
     base: str = ""
 
 
@@ -30,6 +31,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("vm_c1", "virtual model c1", False, 1, 0.0, True, "vm", "ns_c1"),
     Scenario("ns_c16", "non-streaming c16", False, 16, 0.0, False),
     Scenario("vm_c16", "virtual model c16", False, 16, 0.0, False, "vm", "ns_c16"),
+    Scenario("rl_c1", "rate-limited model c1", False, 1, 0.0, True, "rl", "ns_c1"),
+    Scenario("rl_c16", "rate-limited model c16", False, 16, 0.0, False, "rl", "ns_c16"),
     Scenario("ns_c64", "non-streaming c64", False, 64, 0.0, False),
     Scenario("stp_c16", "streaming paced c16", True, 16, 2.0, False),
     Scenario("stp_c64", "streaming paced c64", True, 64, 2.0, False),
@@ -54,6 +57,7 @@ class Measurement:
     other_cpu: float = 0.0  # CPUs' worth of time used by processes outside the benchmark meanwhile
     rss_before_mib: float | None = None  # download scenarios: the target's RSS before the warm-up
     rss_peak_mib: float | None = None  # ... and its peak over warm-up + measured run
+    backend_cpu_s: float | None = None  # CPU of the Redis server the target uses (rl_* on relaygate-redis)
 
 
 @dataclass
@@ -74,6 +78,13 @@ class TargetInfo:
     skipped: dict[str, str] = field(default_factory=dict)  # scenario kind -> why it was not measured
     rss_method: str = ""  # how peak RSS was read (VmHWM or sampling)
     notes: list[str] = field(default_factory=list)
+    scope: frozenset[str] | None = None  # the only scenario keys this target runs (None: all)
+    limits_backend: str = ""  # Relaygate: "memory" or "redis" (the rl_* comparison)
+    rl_stage_us: tuple[float, float] | None = None  # server-timing `ratelimit` p50, p99 (µs) from the rl probe
+
+    def runs_scenario(self, key: str) -> bool:
+        """Whether this target is meant to run scenario `key` at all."""
+        return self.scope is None or key in self.scope
 
 
 @dataclass
@@ -84,6 +95,14 @@ class RunData:
     targets: list[TargetInfo]
     results: dict[str, dict[str, list[Measurement]]]  # target -> scenario -> one per round
     rounds: int
+    notes: list[str] = field(default_factory=list)  # run-level notes (e.g. why the Redis target was skipped)
+
+    def view(self, keys: Sequence[str]) -> RunData:
+        """The same run with only the targets meant to run some of `keys` (all targets when `keys` is empty)."""
+        if not keys:
+            return self
+        targets = [t for t in self.targets if any(t.runs_scenario(k) for k in keys)]
+        return RunData(self.meta, targets, self.results, self.rounds, self.notes)
 
     def runs(self, target: str, scenario: str) -> list[Measurement]:
         """The rounds measured for (target, scenario)."""
@@ -322,6 +341,7 @@ def rounds_table(data: RunData) -> str:
 def render(data: RunData) -> str:
     """The whole markdown report."""
     from report_proxy import PROXY_SECTIONS  # report_proxy and report_vm build on this module's helpers
+    from report_rl import RL_SECTIONS
     from report_vm import VM_SECTIONS
 
     out = ["# Relaygate benchmark", ""]
@@ -341,6 +361,7 @@ def render(data: RunData) -> str:
             ("ns_c1", "ns_c16", "ns_c64"),
         ),
         *VM_SECTIONS,
+        *RL_SECTIONS,
         (
             "Streaming, paced upstream (2 ms between events)",
             "events/s = streams/s × events per stream (as the client receives them, [DONE] included); "
@@ -370,10 +391,10 @@ def render(data: RunData) -> str:
         out += ["", f"## {title}", ""]
         if note:
             out += [note, ""]
-        out.append(render_fn(data))
+        out.append(render_fn(data.view(keys)))
     if data.rounds > 1:
         out += ["", "## Per-round throughput (requests or streams per second)", "", rounds_table(data)]
-    notes = [f"- {t.name}: {n}" for t in data.targets for n in t.notes]
+    notes = [f"- {n}" for n in data.notes] + [f"- {t.name}: {n}" for t in data.targets for n in t.notes]
     noisy = [
         f"{t.name} {key} {m.other_cpu:.2f}"
         for t in data.targets

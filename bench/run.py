@@ -2,11 +2,13 @@
 
     python bench/run.py [--quick] [--rounds N] [--duration S] [--out bench/results/latest.md]
                         [--targets direct,nginx,relaygate] [--server uvicorn|granian] [--candidates]
+                        [--scenarios ns_c1,rl_c1,...] [--redis-url redis://HOST:PORT | --no-redis]
 
 Starts the mock upstream, nginx and Relaygate, drives each with wrk through every scenario (round by
 round, targets interleaved per scenario), prints markdown tables and writes them to --out. Load
 generator and mock run on one CPU, the proxy under test on another (taskset). Every child process is
-stopped on exit, also on Ctrl-C and errors.
+stopped on exit, also on Ctrl-C and errors. When rate-limit scenarios (rl_*) are selected, a second
+Relaygate (`relaygate-redis`, limits in Redis) runs them and their plain twins beside the default one.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import httpc
 import machine
 import targets as tg
 import wrk
-from configs import PLAIN_MODEL, PROXY_PREFIX, VM_MODEL
+from configs import LIMITED_MODEL, PLAIN_MODEL, PROXY_PREFIX, RL_RULE_ID, VM_MODEL
 from measuring import (
     DOWNLOAD_PATH,
     ECHO_BODY,
@@ -37,12 +39,16 @@ from measuring import (
     measure,
     probe,
     probe_proxy,
+    probe_rl,
     probe_vm,
+    runs_on,
     schedule,
 )
 from report import SCENARIOS, Measurement, RunData, Scenario, TargetInfo, render
 
 ALL_TARGETS = ("direct", "nginx", "relaygate")
+REDIS_TARGET = "relaygate-redis"  # started beside `relaygate` when rl_* scenarios are selected
+REDIS_FAILED = "limits backend (Redis) failed"  # RedisBackend's warning: requests were admitted unchecked
 NGINX_FALLBACK = "/usr/sbin/nginx"
 
 
@@ -67,6 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--scenarios", help="comma list of scenario keys (default all: " + ",".join(s.key for s in SCENARIOS) + ")"
     )
+    p.add_argument(
+        "--redis-url",
+        help="the Redis for the relaygate-redis target (rl_* scenarios); default: start a private redis-server "
+        "on a free port (or use 127.0.0.1:6379 when there is no redis-server binary)",
+    )
+    p.add_argument("--no-redis", action="store_true", help="do not start the relaygate-redis target")
     p.add_argument("--load-cpus", default="0", help="CPUs for wrk + mock (default 0)")
     p.add_argument("--proxy-cpus", default="1", help="CPUs for the proxy under test (default 1)")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
@@ -130,6 +142,12 @@ def check_tools(want: list[str], pin: bool) -> tuple[str, str | None]:
     return wrk_bin, nginx_bin
 
 
+def redis_scope(scenarios: list[Scenario]) -> frozenset[str]:
+    """What relaygate-redis runs: the selected rl_* scenarios and their plain twins."""
+    rl = [s for s in scenarios if s.kind == "rl"]
+    return frozenset(s.key for s in rl) | frozenset(s.base for s in rl if s.base)
+
+
 def start_targets(
     args: argparse.Namespace,
     want: list[str],
@@ -137,15 +155,31 @@ def start_targets(
     tmp: Path,
     mock: tg.Mock,
     nginx_bin: str | None,
-    proxy_cpus: str | None,
+    cpus: tuple[str | None, str | None],
+    notes: list[str],
 ) -> tuple[list[tg.Target], list[TargetInfo]]:
-    """Start every requested target; a target that fails is reported, not fatal."""
+    """Start every requested target; a target that fails is reported, not fatal. `cpus`: (load, proxy)."""
+    load_cpus, proxy_cpus = cpus
     started: list[tg.Target] = []
     infos: list[TargetInfo] = []
     plan: list[tuple[str, str]] = [(name, args.server) for name in want]
     if args.candidates and "relaygate" in want:
         other = "granian" if args.server == "uvicorn" else "uvicorn"
         plan.append((f"relaygate-{other}", other))
+    redis: tg.RedisServer | None = None
+    if "relaygate" in want and any(s.kind == "rl" for s in args.scenario_list):
+        if args.no_redis:
+            notes.append(f"{REDIS_TARGET}: not run (--no-redis)")
+        else:
+            try:
+                redis = tg.start_redis(children, tmp, load_cpus, args.redis_url)
+            except tg.TargetError as exc:
+                notes.append(f"{REDIS_TARGET}: not run: {exc}".splitlines()[0])
+                log(f"!! {REDIS_TARGET}: not run: {exc}")
+            else:
+                where = "started by the benchmark" if redis.proc else "existing"
+                log(f"   redis ({where}) at {redis.url.split('@')[-1]}")
+                plan.append((REDIS_TARGET, args.server))
     # Ready = the first 200 on the chat path, or on the custom endpoint when only proxy scenarios run.
     chat = any(s.kind in ("chat", "vm") for s in args.scenario_list)
     path = httpc.CHAT_PATH if chat else PROXY_PREFIX + ECHO_PATH
@@ -159,14 +193,30 @@ def start_targets(
                 target = tg.start_nginx(children, tmp, mock, proxy_cpus, nginx_bin, body.encode(), "gpt-4o", path)
             else:
                 body = json_body(PLAIN_MODEL, False) if chat else ECHO_BODY
-                target = tg.start_relaygate(children, tmp, mock, proxy_cpus, server, body.encode(), name, path)
+                on_redis = name == REDIS_TARGET
+                target = tg.start_relaygate(
+                    children,
+                    tmp,
+                    mock,
+                    proxy_cpus,
+                    server,
+                    body.encode(),
+                    name,
+                    path,
+                    redis=redis if on_redis else None,
+                    scope=redis_scope(args.scenario_list) if on_redis else None,
+                )
         except tg.TargetError as exc:
             log(f"!! {name}: {exc}")
-            infos.append(TargetInfo(name, name, failed=str(exc).splitlines()[0]))
+            scope = redis_scope(args.scenario_list) if name == REDIS_TARGET else None
+            infos.append(TargetInfo(name, name, failed=str(exc).splitlines()[0], scope=scope))
             continue
         log(f"   {name} up on :{target.port}" + (f" in {target.startup_s:.2f}s" if target.startup_s else ""))
         started.append(target)
-        infos.append(TargetInfo(name, target.label, startup_s=target.startup_s))
+        backend = ("redis" if name == REDIS_TARGET else "memory") if name.startswith("relaygate") else ""
+        infos.append(
+            TargetInfo(name, target.label, startup_s=target.startup_s, scope=target.scope, limits_backend=backend)
+        )
     return started, infos
 
 
@@ -184,20 +234,23 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
     log(f"== temp dir {tmp}")
     mock = tg.start_mock(children, tmp, load_cpus)
     log(f"   mock upstream on :{mock.port}")
-    started, infos = start_targets(args, want, children, tmp, mock, nginx_bin, proxy_cpus)
+    run_notes: list[str] = []
+    started, infos = start_targets(args, want, children, tmp, mock, nginx_bin, (load_cpus, proxy_cpus), run_notes)
     info_by = {i.name: i for i in infos}
     time.sleep(0.5)
     for target in started:
         if target.pid:
             info_by[target.name].rss_idle_mib = machine.rss_mib(target.pid)
         try:
-            if any(s.kind == "chat" for s in scenarios):
+            if any(s.kind == "chat" for s in scenarios if target.scope is None or s.key in target.scope):
                 probe(target, info_by[target.name], mock, samples=20 if args.quick else 50)
         except (tg.TargetError, OSError, http.client.HTTPException) as exc:
             info_by[target.name].skipped["chat"] = f"probe failed: {exc}"
         probe_proxy(target, info_by[target.name], {s.kind for s in scenarios} - {"chat"})
-        if target.serves_virtual and any(s.kind == "vm" for s in scenarios):
+        if target.serves_virtual and any(s.kind == "vm" and runs_on(s, target) for s in scenarios):
             probe_vm(target, info_by[target.name])
+        if target.serves_virtual and any(s.kind == "rl" and runs_on(s, target) for s in scenarios):
+            probe_rl(target, info_by[target.name], 50 if args.quick else 300, target.redis_check_port)
         for kind, why in info_by[target.name].skipped.items():
             log(f"!! {target.name}: {kind} scenarios skipped: {why}")
     live = [t for t in started if not info_by[t.name].failed]
@@ -248,6 +301,13 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
             info.processes = len(machine.process_tree(target.pid))
         elif target.pid and not info.failed:
             info.failed = "process died"
+        if target.backend_pid is not None or target.name == REDIS_TARGET:
+            failures = tg.log_count(target.log, REDIS_FAILED) if target.log else 0
+            if failures:
+                info.notes.append(
+                    f"⚠ the log says `{REDIS_FAILED}` {failures} time(s): some rl_* requests were admitted "
+                    "unchecked (on_backend_error: allow), so those numbers understate Redis's cost"
+                )
         if target.db_path is not None:
             rows = tg.request_log_rows(target.db_path)
             if rows is None:
@@ -260,7 +320,7 @@ def run(args: argparse.Namespace, children: tg.Children, tmp: Path) -> tuple[Run
                 )
 
     meta = run_meta(args, want, scenarios, pin, load_cpus, proxy_cpus, wrk_bin, nginx_bin)
-    data = RunData(meta, infos, results, args.rounds)
+    data = RunData(meta, infos, results, args.rounds, run_notes)
     clean = all(not i.failed and not i.skipped for i in infos) and all(
         not m.wrk.errors for per in results.values() for runs in per.values() for m in runs
     )
@@ -329,7 +389,9 @@ def run_meta(
             "relaygate",
             "auth on (Bearer token from `relaygate tokens create`), x-tfy-metadata header, "
             "request logging to SQLite as configured by default; vm_*: model "
-            f"{VM_MODEL} (virtual, weight-based, one target {PLAIN_MODEL}), each right after its ns_* twin",
+            f"{VM_MODEL} (virtual, weight-based, one target {PLAIN_MODEL}), each right after its ns_* twin; "
+            f"rl_*: model {LIMITED_MODEL} (same upstream, matched by rate-limit rule {RL_RULE_ID}), each right "
+            f"after its ns_* twin, on `relaygate` (memory backend) and `{REDIS_TARGET}` (--redis-url)",
         ),
         ("versions", ", ".join(v for v in versions if v)),
     ]

@@ -1,4 +1,5 @@
-"""Start and stop what the benchmark measures: the mock upstream, nginx and Relaygate.
+"""Start and stop what the benchmark measures: the mock upstream, nginx, Relaygate, and the Redis the
+`relaygate-redis` target keeps its rate limits in.
 
 Every child runs in its own process group and is registered in `Children`, whose `stop_all()`
 (called from run.py's `finally`, also on Ctrl-C and SIGTERM) kills each group by its id.
@@ -18,9 +19,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from configs import BENCH_USER, PLAIN_MODEL, nginx_config, relaygate_yaml
-from httpc import CHAT_PATH, http_request
+from httpc import CHAT_PATH, http_request, redis_command
 
 BENCH_DIR = Path(__file__).resolve().parent
 BENCH_METADATA = '{"app":"bench"}'
@@ -142,7 +144,10 @@ class Target:
     startup_s: float | None = None
     db_path: Path | None = None  # Relaygate's SQLite database (request log)
     sent: int = 0  # requests completed so far (probes, warm-ups and measured runs)
-    serves_virtual: bool = False  # Relaygate: also runs the virtual-model (vm_*) scenarios
+    serves_virtual: bool = False  # Relaygate: also runs the virtual-model (vm_*) and rate-limit (rl_*) scenarios
+    scope: frozenset[str] | None = None  # the only scenario keys this target runs (None: every one)
+    backend_pid: int | None = None  # the Redis server this target uses, when the benchmark started it
+    redis_check_port: int | None = None  # where probes may look up the rule's Redis key (db 0, no password)
 
     @property
     def url(self) -> str:
@@ -199,6 +204,74 @@ def start_mock(children: Children, tmp: Path, cpus: str | None) -> Mock:
     )
     wait_until(lambda: http_request(port, "GET", "/health", timeout=1.0)[0] == 200, proc, log, "mock upstream")
     return Mock(port, proc, log)
+
+
+@dataclass
+class RedisServer:
+    """The Redis the `relaygate-redis` target uses: one the benchmark started, or an existing one (--redis-url)."""
+
+    url: str
+    check_port: int | None  # a port to verify keys on (db 0, no password), else None
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's pid when the benchmark started it (its CPU is then measured)."""
+        return self.proc.pid if self.proc is not None else None
+
+
+def redis_ping(host: str, port: int) -> bool:
+    """A Redis answers PING at host:port."""
+    try:
+        return redis_command(port, "PING", host=host, timeout=1.0) == b"+PONG"
+    except OSError:
+        return False
+
+
+def start_redis(children: Children, tmp: Path, cpus: str | None, url: str | None) -> RedisServer:
+    """`url` given: use that Redis (must answer PING). Otherwise start a private `redis-server` on a free
+    port (no persistence, pinned like the mock), or, without the binary, use 127.0.0.1:6379 if it answers."""
+    if url:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+        if parts.scheme not in ("redis", "rediss"):
+            raise TargetError(f"--redis-url must be redis://HOST:PORT[/DB], got {parts.scheme}://...")
+        if parts.scheme == "redis" and not parts.password and not redis_ping(host, port):
+            raise TargetError(f"Redis is not reachable at {host}:{port} (--redis-url)")
+        plain = parts.scheme == "redis" and not parts.password and parts.path in ("", "/", "/0")
+        return RedisServer(url, port if plain and host in ("127.0.0.1", "localhost") else None)
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if redis_ping("127.0.0.1", 6379):
+            return RedisServer("redis://127.0.0.1:6379/0", 6379)
+        raise TargetError(
+            "no `redis-server` to start and nothing answers on 127.0.0.1:6379 "
+            "(install redis-server, or pass --redis-url redis://HOST:PORT)"
+        )
+    port = free_port()
+    work = tmp / "redis"
+    work.mkdir(exist_ok=True)
+    log = tmp / "redis.log"
+    cmd = [
+        *cpu_prefix(cpus),
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(work),
+        "--daemonize",
+        "no",
+    ]
+    proc = children.start("redis", cmd, log)
+    wait_until(lambda: redis_ping("127.0.0.1", port), proc, log, "redis-server", timeout_s=15)
+    return RedisServer(f"redis://127.0.0.1:{port}/0", port, proc, log)
 
 
 def direct_target(mock: Mock, model: str) -> Target:
@@ -285,8 +358,11 @@ def start_relaygate(
     probe_body: bytes,
     name: str = "relaygate",
     probe_path: str = CHAT_PATH,
+    redis: RedisServer | None = None,
+    scope: frozenset[str] | None = None,
 ) -> Target:
-    """Create a token, start Relaygate (uvicorn via `relaygate serve`, or granian) and time it to a 200."""
+    """Create a token, start Relaygate (uvicorn via `relaygate serve`, or granian) and time it to a 200.
+    With `redis`, Relaygate keeps its limits (and cooldowns, revocations) there: `--redis-url`."""
     cli = relaygate_command()
     if cli is None:
         raise TargetError("relaygate is not installed: run `pip install -e /work/main` (then `relaygate --help`)")
@@ -299,6 +375,10 @@ def start_relaygate(
     port = free_port()
     log = tmp / f"{name}.log"
     env = dict(os.environ, RELAYGATE_CONFIG=str(config), RELAYGATE_DATABASE_URL=db_url)
+    for inherited in ("RELAYGATE_REDIS_URL", "RELAYGATE_LIMITS_KEY_PREFIX"):  # memory target in memory; default keys
+        env.pop(inherited, None)
+    if redis is not None:
+        env["RELAYGATE_REDIS_URL"] = redis.url  # granian reads it; `serve` also gets --redis-url
     if server == "granian":
         granian = shutil.which("granian")
         if granian is None:
@@ -332,7 +412,11 @@ def start_relaygate(
         ]
         if _serve_accepts(cli, "--workers"):
             cmd += ["--workers", "1"]
+        if redis is not None:
+            cmd += ["--redis-url", redis.url]
         label = "Relaygate (uvicorn, 1 worker)"
+    if redis is not None:
+        label = label.replace("1 worker)", "1 worker, limits in Redis)")
     target = Target(
         name,
         label,
@@ -343,6 +427,9 @@ def start_relaygate(
         log=log,
         db_path=work / "bench.db",
         serves_virtual=True,
+        scope=scope,
+        backend_pid=redis.pid if redis is not None else None,
+        redis_check_port=redis.check_port if redis is not None else None,
     )
     start = time.perf_counter()
     target.proc = children.start(name, [*cpu_prefix(cpus), *cmd], log, env=env, cwd=work)
@@ -379,3 +466,11 @@ def _serve_accepts(cli: list[str], flag: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return flag in res.stdout
+
+
+def log_count(path: Path, needle: str) -> int:
+    """Lines of a log file that contain `needle` (0 if the file is missing)."""
+    try:
+        return sum(1 for line in path.read_text(errors="replace").splitlines() if needle in line)
+    except OSError:
+        return 0

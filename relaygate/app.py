@@ -18,25 +18,29 @@ import time
 import aiohttp
 
 from relaygate.auth.authenticator import Authenticator
-from relaygate.auth.store import SQLiteTokenStore, TokenStore
+from relaygate.auth.store import TokenStore, open_token_store
 from relaygate.config.compile import Snapshot, empty_snapshot, load_snapshot
 from relaygate.config.watch import ConfigWatcher
 from relaygate.context import RequestContext
 from relaygate.errors import GatewayError, MethodNotAllowed, NotFound
-from relaygate.handlers import llm, meta, proxy
+from relaygate.handlers import llm, messages, meta, proxy, resources
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.dispatch import PROXY_PREFIX, PROXY_ROUTE_METHODS, Route, build_routes, model_path_id
 from relaygate.http.headers import header
 from relaygate.http.responses import send_error
 from relaygate.http.types import Receive, Scope, Send
+from relaygate.limits import Backend, MemoryBackend
+from relaygate.observe.metrics import registry_for
 from relaygate.observe.record import record_from_context
 from relaygate.observe.sink import LogSink
-from relaygate.observe.store.sqlite import SQLiteLogStore
+from relaygate.observe.store import open_log_store
+from relaygate.observe.store.base import LogStore
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
 from relaygate.routing.stats import LatencyStats
 from relaygate.routing.sticky import StickySessions
 from relaygate.settings import Settings
+from relaygate.shared_state import SharedState
 from relaygate.upstream.session import create_session
 
 log = logging.getLogger("relaygate")
@@ -44,15 +48,29 @@ REVOCATION_POLL_SECONDS = 1.0
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def _limits_backend(settings: Settings) -> Backend:
+    if not settings.redis_url:
+        return MemoryBackend()
+    from relaygate.limits.redis import RedisBackend  # only processes configured with Redis import the client
+
+    # Timeouts well above a Redis round trip: they are measured on this event loop, so a burst on a
+    # busy process (or a cold pool opening many connections) must not read as "Redis is down" and
+    # admit requests unchecked (tests/e2e/test_replicas.py saw 32 admitted against a limit of 10 at 50 ms).
+    return RedisBackend(settings.redis_url, prefix=settings.limits_key_prefix,
+                        on_backend_error=settings.limits_on_backend_error,  # type: ignore[arg-type]
+                        socket_timeout=0.5, connect_timeout=1.0)
+
+
 class Gateway:
     """The state one process serves from: the current snapshot and the long-lived resources."""
 
-    def __init__(self, settings: Settings, snapshot: Snapshot, token_store: TokenStore) -> None:
+    def __init__(self, settings: Settings, snapshot: Snapshot, token_store: TokenStore, log_store: LogStore) -> None:
         self.settings = settings
         self.snapshot = snapshot
         self.token_store = token_store
         self.authenticator = Authenticator(token_store, cache_ttl=settings.token_cache_ttl)
-        self.sink = LogSink(SQLiteLogStore(settings.database_url), max_queue=settings.log_queue_size)
+        self.log_store = log_store
+        self.sink = LogSink(log_store, max_queue=settings.log_queue_size)
         self.session: aiohttp.ClientSession | None = None
         self.health = HealthTracker(CooldownPolicy(  # cooldown state of pooled targets
             settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
@@ -66,11 +84,22 @@ class Gateway:
         self.rng = random.Random()  # routing draws (weights, shuffles); not for anything secret
         self.watcher: ConfigWatcher | None = None
         self._revocations: asyncio.Task[None] | None = None
+        # Rate limits and budgets: per process in memory, or shared by every replica in Redis.
+        self.limits: Backend = _limits_backend(settings)
+        self.background: set[asyncio.Task[None]] = set()  # settles running after their answers
+        self.metrics = registry_for(self)
+        # With Redis: cooldowns and revocations reach every replica (and every worker) at once.
+        self.shared: SharedState | None = None
+        if settings.redis_url:
+            self.shared = SharedState(settings.redis_url, {"proxy": self.health, "model": self.model_health},
+                                      self.authenticator.invalidate)
 
     async def start(self) -> None:
         self.session = create_session(self.settings.stream_idle_timeout,
                                       lambda host: host in self.snapshot.metadata_allowed_hosts)
         await self.sink.start()
+        if self.shared is not None:
+            await self.shared.start()
         self._revocations = asyncio.create_task(self._watch_revocations(), name="relaygate-revocations")
         if self.settings.config_path and self.settings.watch_config:
             self.watcher = ConfigWatcher(self.settings.config_path, self.swap_snapshot)
@@ -93,12 +122,18 @@ class Gateway:
     async def stop(self) -> None:
         if self._revocations is not None:
             self._revocations.cancel()
+        if self.shared is not None:
+            await self.shared.stop()
+        if self.background:
+            await asyncio.wait(set(self.background), timeout=5.0)
+        await self.limits.aclose()
         if self.watcher is not None:
             await self.watcher.stop()
         if self.session is not None:
             await self.session.close()
         await self.sink.close()
-        self.token_store.close()
+        await asyncio.to_thread(self.log_store.close)
+        await asyncio.to_thread(self.token_store.close)
 
     def swap_snapshot(self, snapshot: Snapshot) -> None:
         """Atomic reference swap: in-flight requests finish on the snapshot they started with."""
@@ -125,6 +160,7 @@ class App:
         self.routes = build_routes()
         self.proxy_route = Route("proxy", PROXY_ROUTE_METHODS)
         self.model_route = Route("model", frozenset({"GET", "HEAD"}))
+        self.resource_route = Route("resource", resources.RESOURCE_METHODS)
         self.gateway: Gateway | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -163,11 +199,14 @@ class App:
         ctx = RequestContext(request_id, scope["method"], path)
         base_headers = [(b"x-request-id", request_id.encode("latin-1"))]
         route = self.routes.get(path)
+        resource: str | None = None
         if route is None:
             if path.startswith(PROXY_PREFIX):
                 route = self.proxy_route
             elif model_path_id(path) is not None:
                 route = self.model_route
+            elif (resource := resources.resource_path(path)) is not None:
+                route = self.resource_route
         try:
             if route is None:
                 raise NotFound(f"no such endpoint: {scope['method']} {path}", code="unknown_url")
@@ -176,12 +215,20 @@ class App:
             if route.kind == "llm":
                 assert route.operation is not None
                 await llm.handle(gateway, scope, receive, send, route.operation, ctx, base_headers)
+            elif route.kind == "messages":
+                assert route.operation is not None
+                await messages.handle(gateway, scope, receive, send, route.operation, ctx, base_headers)
+            elif route.kind == "resource":
+                assert resource is not None
+                await resources.handle(gateway, scope, receive, send, ctx, base_headers, resource)
             elif route.kind == "proxy":
                 await proxy.handle(gateway, scope, receive, send, ctx, base_headers)
             elif route.kind == "model":
                 await meta.model(gateway, scope, send, ctx, base_headers, model_path_id(path) or "")
             elif route.kind == "models":
                 await meta.models(gateway, scope, send, ctx, base_headers)
+            elif route.kind == "metrics":
+                await meta.metrics(gateway, send, base_headers)
             elif route.kind == "health":
                 await meta.health(send, base_headers)
             else:
@@ -190,7 +237,7 @@ class App:
             ctx.status = exc.status
             ctx.error_type = exc.type
             ctx.error_message = exc.message
-            await _send_error_safely(send, exc, base_headers)
+            await _send_error_safely(send, exc, base_headers, route)
         except ClientDisconnected:
             ctx.status = 499
             ctx.error_type = "client_disconnected"
@@ -198,18 +245,20 @@ class App:
             log.exception("unhandled error serving %s %s (request %s)", scope["method"], path, request_id)
             ctx.status = 500
             ctx.error_type = "internal_error"
-            await _send_error_safely(send, GatewayError("internal gateway error"), base_headers)
+            await _send_error_safely(send, GatewayError("internal gateway error"), base_headers, route)
         finally:
-            if route is not None and route.kind in ("llm", "proxy"):
+            if route is not None and route.kind in ("llm", "messages", "resource", "proxy"):
                 started = time.perf_counter()
                 gateway.sink.submit(record_from_context(ctx, gateway.settings.log_body_max_bytes))
                 ctx.timings.logging = (time.perf_counter() - started) * 1000.0
 
 
-async def _send_error_safely(send: Send, error: GatewayError, headers: list[tuple[bytes, bytes]]) -> None:
-    """Send an error unless the response already started or the client is gone."""
+async def _send_error_safely(send: Send, error: GatewayError, headers: list[tuple[bytes, bytes]],
+                             route: Route | None) -> None:
+    """Send an error unless the response already started or the client is gone (Anthropic-shaped on /messages)."""
+    render = messages.send_error if route is not None and route.kind == "messages" else send_error
     try:
-        await send_error(send, error, headers)
+        await render(send, error, headers)
     except Exception:  # response already started or connection closed: nothing more to say
         pass
 
@@ -221,8 +270,13 @@ async def open_gateway(settings: Settings) -> Gateway:
     else:
         snapshot = empty_snapshot()
         log.warning("no --config given: serving with no models configured")
-    token_store = await asyncio.to_thread(SQLiteTokenStore, settings.database_url)
-    gateway = Gateway(settings, snapshot, token_store)
+    token_store = await asyncio.to_thread(open_token_store, settings.database_url)
+    try:
+        log_store = await asyncio.to_thread(open_log_store, settings.database_url)
+    except BaseException:
+        await asyncio.to_thread(token_store.close)
+        raise
+    gateway = Gateway(settings, snapshot, token_store, log_store)
     await gateway.start()
     log.info("relaygate ready: %d models from %s", len(snapshot.models), settings.config_path or "(none)")
     return gateway

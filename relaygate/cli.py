@@ -1,4 +1,4 @@
-"""`relaygate` command line: serve | check | tokens | logs.
+"""`relaygate` command line: serve | check | tokens | logs | migrate.
 
 Every subcommand reads RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.
 """
@@ -12,13 +12,13 @@ import sys
 import time
 from collections.abc import Sequence
 
-from relaygate.database import DatabaseURLError
+from relaygate.database import DatabaseError, DatabaseURLError
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="manifest file or directory (env RELAYGATE_CONFIG)")
-    parser.add_argument("--database-url", help="sqlite:///PATH (env RELAYGATE_DATABASE_URL; "
-                        "default sqlite:///./relaygate.db)")
+    parser.add_argument("--database-url", help="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
+                        "(env RELAYGATE_DATABASE_URL; default sqlite:///./relaygate.db)")
     parser.add_argument("--redis-url", help="redis://HOST:PORT (env RELAYGATE_REDIS_URL)")
 
 
@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default 8080)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes sharing the port")
     serve.add_argument("--no-watch", action="store_true", help="do not reload the config on change")
+    serve.add_argument("--limits-on-backend-error", choices=["allow", "deny"], default=None,
+                       help="when Redis-held limits are unreachable: allow (default) or deny with 503 "
+                            "(env RELAYGATE_LIMITS_ON_BACKEND_ERROR)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     check = sub.add_parser("check", help="validate manifests; exit 1 listing every problem")
@@ -59,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--model", help="requested or resolved model")
     logs.add_argument("--user", help="user email or subject")
     logs.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the database schema, then exit "
+                             "(serve and the other commands also do this on start)")
+    _add_common(migrate)
     return parser
 
 
@@ -86,6 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         watch_config=False if args.no_watch else None,
+        limits_on_backend_error=args.limits_on_backend_error,
     )
     if settings.config_path:
         try:
@@ -114,10 +122,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
-    from relaygate.auth.store import KIND_PERSONAL, KIND_VIRTUAL_ACCOUNT, SQLiteTokenStore
+    from relaygate.auth.store import KIND_PERSONAL, KIND_VIRTUAL_ACCOUNT, open_token_store
     from relaygate.auth.tokens import parse_duration
 
-    store = SQLiteTokenStore(_database_url(args))
+    store = open_token_store(_database_url(args))
     try:
         if args.tokens_command == "create":
             expires_at = None
@@ -157,11 +165,26 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         token_id = token_id[:12] if len(token_id) > 12 else token_id
         if store.revoke(token_id):
             print(f"revoked rg-{token_id}")
+            _announce_revocation(args, token_id)
             return 0
         print(f"relaygate: no token with id {args.id}", file=sys.stderr)
         return 1
     finally:
         store.close()
+
+
+def _announce_revocation(args: argparse.Namespace, token_id: str) -> None:
+    """With Redis configured, every replica drops the token from its cache now (not within the 1 s poll)."""
+    redis_url = getattr(args, "redis_url", None) or os.environ.get("RELAYGATE_REDIS_URL")
+    if not redis_url:
+        return
+    from relaygate.shared_state import publish_revocation
+
+    try:
+        publish_revocation(redis_url, token_id)
+    except Exception as exc:  # the revocation itself is committed; replicas still see it within ~1 s
+        print(f"relaygate: revoked, but could not announce it through Redis ({type(exc).__name__}); replicas "
+              "will pick it up from the token store within a second", file=sys.stderr)
 
 
 def _unknown_virtual_account(args: argparse.Namespace) -> str | None:
@@ -187,14 +210,14 @@ def _fmt(ts: float | None) -> str:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from relaygate.observe.query import format_rows, parse_metadata_filters
-    from relaygate.observe.store.sqlite import SQLiteLogStore
+    from relaygate.observe.store import open_log_store
 
     try:
         metadata = parse_metadata_filters(args.metadata)
     except ValueError as exc:
         print(f"relaygate: --metadata: {exc}", file=sys.stderr)
         return 2
-    store = SQLiteLogStore(_database_url(args))
+    store = open_log_store(_database_url(args))
     try:
         rows = store.query(limit=args.limit, model=args.model, user=args.user, metadata=metadata or None)
     finally:
@@ -205,16 +228,46 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from relaygate.database import database_kind, redact_url
+
+    url = _database_url(args)
+    if database_kind(url) == "postgres":
+        from relaygate.database import PostgresDatabase
+        from relaygate.migrations import schema_version
+
+        database = PostgresDatabase(url, name="relaygate-migrate", max_size=1)  # migrates on open
+        try:
+            version = database.call(schema_version)
+        finally:
+            database.close()
+        applied = database.migration.applied if database.migration else ()
+        steps = f"applied step(s) {', '.join(map(str, applied))}" if applied else "already up to date"
+        print(f"{redact_url(url)}: {steps}; schema version {version}")
+        return 0
+    from relaygate.auth.store import SQLiteTokenStore
+    from relaygate.observe.store.sqlite import SQLiteLogStore
+
+    SQLiteTokenStore(url).close()
+    SQLiteLogStore(url).close()
+    print(f"{url}: tokens and request log tables are up to date")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = {"serve": cmd_serve, "check": cmd_check, "tokens": cmd_tokens, "logs": cmd_logs}
+    handlers = {"serve": cmd_serve, "check": cmd_check, "tokens": cmd_tokens, "logs": cmd_logs,
+                "migrate": cmd_migrate}
     try:
         return handlers[args.command](args)
     except DatabaseURLError as exc:
         print(f"relaygate: {exc}", file=sys.stderr)
         return 2
+    except DatabaseError as exc:  # unreachable or unusable PostgreSQL; the message has no password
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

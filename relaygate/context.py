@@ -41,8 +41,17 @@ class Timings:
 class Usage:
     """Token counts as the upstream reported them (None when it did not)."""
 
-    input_tokens: int | None = None
-    output_tokens: int | None = None
+    input_tokens: int | None = None  # every input token, cache reads and writes included
+    output_tokens: int | None = None  # every output token, reasoning included
+    cached_tokens: int | None = None  # input tokens read from the provider's prompt cache
+    cache_write_tokens: int | None = None  # input tokens written to the prompt cache (Anthropic, Bedrock)
+    reasoning_tokens: int | None = None  # output tokens spent thinking
+
+    def details(self) -> dict[str, int]:
+        """The cache and reasoning counts that were reported, for the log row."""
+        found = {"cached_tokens": self.cached_tokens, "cache_write_tokens": self.cache_write_tokens,
+                 "reasoning_tokens": self.reasoning_tokens}
+        return {key: value for key, value in found.items() if value is not None}
 
 
 @dataclass(slots=True)

@@ -51,6 +51,7 @@ def _export(settings: Settings) -> None:
     if settings.config_path:
         os.environ["RELAYGATE_CONFIG"] = os.path.abspath(settings.config_path)
     os.environ["RELAYGATE_DATABASE_URL"] = settings.database_url
+    os.environ["RELAYGATE_LIMITS_ON_BACKEND_ERROR"] = settings.limits_on_backend_error
     if settings.redis_url:
         os.environ["RELAYGATE_REDIS_URL"] = settings.redis_url
     if not settings.watch_config:

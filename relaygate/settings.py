@@ -30,6 +30,11 @@ class Settings:
     cooldown_window: float = 60.0
     cooldown_seconds: float = 30.0  # first cooldown; repeats double up to cooldown_max_seconds
     cooldown_max_seconds: float = 300.0
+    # Shared limits when Redis fails: "allow" (admit, count in metrics) or "deny" (503 + retry-after).
+    limits_on_backend_error: str = "allow"
+    # Prefix of every Redis limits key: replicas of one gateway share it; gateways sharing one Redis
+    # keep apart with their own (on Redis Cluster, put a hash tag in it, e.g. "{rg}:limits:").
+    limits_key_prefix: str = "relaygate:limits:"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -55,6 +60,13 @@ class Settings:
         for var, (field_name, kind) in numeric.items():
             if env.get(var):
                 changes[field_name] = kind(env[var])
+        on_error = env.get("RELAYGATE_LIMITS_ON_BACKEND_ERROR", "").strip().lower()
+        if on_error:
+            if on_error not in ("allow", "deny"):
+                raise ValueError("RELAYGATE_LIMITS_ON_BACKEND_ERROR must be allow or deny")
+            changes["limits_on_backend_error"] = on_error
+        if env.get("RELAYGATE_LIMITS_KEY_PREFIX"):
+            changes["limits_key_prefix"] = env["RELAYGATE_LIMITS_KEY_PREFIX"]
         if env.get("RELAYGATE_WATCH_CONFIG", "").lower() in ("0", "false", "no"):
             changes["watch_config"] = False
         changes.update({k: v for k, v in overrides.items() if v is not None})

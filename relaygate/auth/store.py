@@ -1,8 +1,9 @@
 """Where tokens live: records keyed by public id, secrets kept only as hashes.
 
 `TokenStore` is the protocol the authenticator and the CLI use; `SQLiteTokenStore` is the embedded
-implementation (a PostgreSQL one can follow behind the same protocol). Store methods block: the
-authenticator calls them through `asyncio.to_thread`, the CLI calls them directly.
+implementation and `store_postgres.PostgresTokenStore` the shared one for several replicas;
+`open_token_store(url)` picks by URL. Store methods block: the authenticator calls them through
+`asyncio.to_thread`, the CLI calls them directly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from relaygate.auth.tokens import new_token
-from relaygate.database import connect_sqlite
+from relaygate.database import connect_sqlite, is_postgres_url
 
 KIND_PERSONAL = "personal"
 KIND_VIRTUAL_ACCOUNT = "virtual-account"
@@ -53,7 +54,7 @@ class TokenRecord:
 
 
 class TokenStore(Protocol):
-    """What the authenticator and CLI need from a token backend (SQLite now, PostgreSQL later)."""
+    """What the authenticator and CLI need from a token backend (SQLite or PostgreSQL)."""
 
     def create(
         self, kind: str, subject: str, name: str | None, expires_at: float | None
@@ -68,6 +69,15 @@ class TokenStore(Protocol):
     def revoked_since(self, since: float) -> builtins.list[tuple[str, float]]: ...
 
     def close(self) -> None: ...
+
+
+def open_token_store(database_url: str, *, clock: Callable[[], float] = time.time) -> TokenStore:
+    """The token store a database URL names (migrated and ready); raises on a bad or unreachable one."""
+    if is_postgres_url(database_url):
+        from relaygate.auth.store_postgres import PostgresTokenStore
+
+        return PostgresTokenStore(database_url, clock=clock)
+    return SQLiteTokenStore(database_url, clock=clock)
 
 
 def normalize_subject(kind: str, subject: str) -> str:

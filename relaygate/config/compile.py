@@ -6,6 +6,7 @@ rules, team membership. Reload builds a new snapshot and the app swaps one refer
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -20,20 +21,13 @@ from relaygate.config.loader import Manifests, load_path
 from relaygate.config.problems import ConfigError, Problem
 from relaygate.config.schema_common import secret_value
 from relaygate.http.forwarding import merge_headers
-from relaygate.providers.base import Target
+from relaygate.limits.rules import NO_RULES, LimitRules, compile_rules
+from relaygate.providers.base import ALL_OPERATIONS, OPERATIONS, Target
 from relaygate.providers.registry import ADAPTERS, default_base_url
 from relaygate.providers.usage import resolve_price
 from relaygate.routing.plan import RouteTarget
 
 PRINCIPAL_MEMO_LIMIT = 50_000
-# Kinds whose manifests validate but whose runtime is not built yet: refused, never silently ignored.
-NOT_YET_SERVED = {
-    "provider-account/anthropic": "Anthropic translation",
-    "provider-account/aws-bedrock": "AWS Bedrock translation",
-    "provider-account/google-gemini": "Google Gemini translation",
-    "provider-account/google-vertex": "Google Vertex translation",
-    "provider-account/cohere": "Cohere translation",
-}
 
 
 class Snapshot:
@@ -48,8 +42,10 @@ class Snapshot:
         proxies: dict[str, ProxyAccount] | None = None,
         virtual_models: dict[str, VirtualModel] | None = None,
         ngrok: NgrokGateway | None = None,
+        limits: LimitRules | None = None,
     ) -> None:
         self.ngrok = ngrok
+        self.limits = limits if limits is not None else NO_RULES  # rate limits and budgets, matched per request
         self.models = models
         self.virtual_models = virtual_models or {}
         # Target keys whose speed some virtual model reads (latency-based, or priority with an SLA cutoff).
@@ -133,8 +129,24 @@ def _secret_values(auth: Any) -> tuple[bytes, ...]:
             values.append(secret_value(value))
     if auth.type == "header":
         values.extend(secret_value(v) for v in auth.headers.values())
+    if auth.type == "gcp-service-account":  # the key's parts travel separately (a JWT is signed with them)
+        try:
+            info = json.loads(secret_value(auth.key_json))
+        except ValueError:
+            info = None
+        if isinstance(info, dict):
+            values.extend(str(info[k]) for k in ("private_key", "private_key_id") if info.get(k))
     # Longest first, so a value containing another is replaced whole.
     return tuple(sorted({v.encode() for v in values if len(v) >= 4}, key=len, reverse=True))
+
+
+def _unserved_types(adapter: Any, model_types: Iterable[str]) -> list[str]:
+    """Model types of an integration that no operation of its adapter serves (refused at load)."""
+    served = getattr(adapter, "operations", ALL_OPERATIONS)
+    types_served = {op.model_type for op in OPERATIONS if op.name in served}
+    if "chat" in types_served:
+        types_served.add("responses")  # /responses is relayed by account, not translated
+    return sorted(t for t in model_types if t not in types_served)
 
 
 def _compile_account(account: Any, kind: str, problems: list[Problem], source: str) -> Iterable[Target]:
@@ -148,17 +160,32 @@ def _compile_account(account: Any, kind: str, problems: list[Problem], source: s
             base_url = str(integration.url)
             model_id = str(integration.hosted_model_name)
         else:
-            base_url = str(getattr(account, "base_url", None) or default_base_url(kind))
+            base_url = str(getattr(account, "base_url", None) or default_base_url(kind, account))
             model_id = str(integration.model_id)
         if kind != "mock" and not base_url:
             problems.append(Problem(source, f"{account.type} {account.name}", "base_url",
                                     "is required for this provider"))
             continue
-        auth_headers = _auth_headers(auth, kind)
+        unserved = _unserved_types(adapter, integration.model_types)
+        if unserved:
+            problems.append(Problem(source, f"{account.type} {account.name}",
+                                    f"integrations.{integration.name}.model_types",
+                                    f"{kind} does not serve {', '.join(unserved)} in this version"))
+            continue
+        options: dict[str, Any] = {}
+        configure = getattr(adapter, "configure", None)
+        if configure is not None:
+            try:
+                auth_headers, extra = configure(account, auth)
+            except ValueError as exc:
+                problems.append(Problem(source, f"{account.type} {account.name}", "auth_data", str(exc)))
+                continue
+            options.update(extra)
+        else:
+            auth_headers = _auth_headers(auth, kind)
         headers = merge_headers(dict(getattr(integration, "headers", None) or {}), auth_headers)
         cost = getattr(integration, "cost", None)
         price = resolve_price(kind, model_id, cost.model_dump() if cost is not None else None)
-        options: dict[str, Any] = {}
         if kind == "azure-openai":
             options["api_version"] = getattr(integration, "api_version", None) or account.api_version
         if kind == "mock":
@@ -201,12 +228,6 @@ def compile_manifests(manifests: Manifests, source: str = "<config>",
     for account in manifests.provider_accounts:
         if account.type in ("provider-account/custom-endpoint", "provider-account/virtual-model"):
             continue
-        if account.type in NOT_YET_SERVED:
-            problems.append(Problem(_file_of(manifests, account, source), f"{account.type} {account.name}", "type",
-                                    f"{NOT_YET_SERVED[account.type]} are not available in this version"
-                                    if account.type.endswith(("endpoint", "model")) else
-                                    f"{NOT_YET_SERVED[account.type]} is not available in this version"))
-            continue
         kind = account.type.partition("/")[2]
         for target in _compile_account(account, kind, problems, _file_of(manifests, account, source)):
             models[target.name] = target
@@ -214,12 +235,6 @@ def compile_manifests(manifests: Manifests, source: str = "<config>",
         manifests.ai_gateway_policies, lambda p: _file_of(manifests, p, source), internal_hosts or _env_internal_hosts()
     )
     problems.extend(ngrok_problems)
-    for label, items in (("gateway-rate-limiting-config", manifests.rate_limit_configs),
-                         ("gateway-budget-config", manifests.budget_configs)):
-        for item in items:
-            problems.append(Problem(_file_of(manifests, item, source), f"{label} {getattr(item, 'name', '')}".strip(),
-                                    "type", "is not enforced by this version yet; refusing rather than "
-                                    "silently ignoring it"))
     virtual_models: dict[str, VirtualModel] = {}
     for account in manifests.provider_accounts:
         if account.type == "provider-account/virtual-model":
@@ -236,8 +251,9 @@ def compile_manifests(manifests: Manifests, source: str = "<config>",
         va.name: _grant(va.name, tuple(va.allowed_models or ()), tuple(getattr(va, "allowed_endpoints", None) or ()))
         for va in manifests.virtual_accounts
     }
+    limits = compile_rules(manifests.rate_limit_configs, manifests.budget_configs)
     return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests, proxies, virtual_models,
-                    ngrok)
+                    ngrok, limits)
 
 
 def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> VirtualAccountGrant:

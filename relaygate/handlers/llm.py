@@ -6,7 +6,6 @@ Streams are relayed chunk by chunk; the log row is queued after the answer is on
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,31 +14,33 @@ import orjson
 from relaygate.auth.access import may_call
 from relaygate.config.compile_virtual import VirtualModel
 from relaygate.errors import BadRequest, Forbidden, NotFound, UnsupportedModelType
-from relaygate.handlers.llm_attempts import CallSpec, attempt_answer, attempt_stream, discard, relay_stream
+from relaygate.handlers.llm_attempts import CallSpec
+from relaygate.handlers.llm_exchange import exchange
 from relaygate.handlers.llm_ngrok import ngrok_routing
 from relaygate.handlers.llm_routing import (
-    final_or_raise,
     parse_retry_config,
     plan_for,
-    record_speed,
-    routing_headers,
-    settle,
-    wants_speed,
 )
 from relaygate.http import multipart
 from relaygate.http.body import read_body
-from relaygate.http.disconnect import DisconnectWatcher
-from relaygate.http.headers import bearer_token, header, parse_logging_enabled, parse_metadata, parse_timeout_ms
-from relaygate.http.responses import send_bytes
+from relaygate.http.headers import (
+    bearer_token,
+    header,
+    parse_logging_enabled,
+    parse_metadata,
+    parse_strict_openai,
+    parse_timeout_ms,
+)
 from relaygate.http.sse import read_usage
+from relaygate.limits.gate import admit, settle_later
 from relaygate.providers.base import Operation, Target
-from relaygate.routing.router import run_plan
 
 if TYPE_CHECKING:
     from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
+    from relaygate.providers.usage import Price
 
 async def authenticate(gateway: Gateway, scope: Scope, ctx: RequestContext) -> Principal:
     """The caller's principal under the current config (401 for every kind of bad token)."""
@@ -89,6 +90,16 @@ def resolve(gateway: Gateway, principal: Principal, model: object, operation: Op
     return found
 
 
+def price_of(found: Target | VirtualModel | None) -> Price | None:
+    """The price a budget reserves against before routing: a model's own, a virtual model's dearest target."""
+    if isinstance(found, Target):
+        return found.price
+    if isinstance(found, VirtualModel):
+        prices = [route.payload.target.price for route in found.targets if route.payload.target.price is not None]
+        return max(prices, key=lambda p: p.input_per_million + p.output_per_million) if prices else None
+    return None
+
+
 async def handle(
     gateway: Gateway,
     scope: Scope,
@@ -108,7 +119,6 @@ async def handle(
     body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
     ctx.request_body = body
 
-    started = time.perf_counter()
     payload: dict[str, Any] | None
     content_type = header(scope, b"content-type")
     boundary: bytes | None = None
@@ -122,6 +132,23 @@ async def handle(
     ctx.requested_model = model if isinstance(model, str) else None
     ctx.model_type = operation.model_type
     found = resolve(gateway, principal, model, operation)
+    reservation = await admit(gateway, ctx, principal, model, payload, price_of(found)) \
+        if isinstance(model, str) else None
+    try:
+        await _call(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, body,
+                    boundary, content_type, caller_timeout, ttft_timeout, retry_override)
+    finally:
+        settle_later(gateway, reservation, ctx)
+
+
+async def _call(gateway: Gateway, scope: Scope, receive: Receive, send: Send, operation: Operation,
+                ctx: RequestContext, base_headers: RawHeaders, principal: Principal,
+                found: Target | VirtualModel | None, payload: dict[str, Any] | None, body: bytes,
+                boundary: bytes | None, content_type: bytes | None, caller_timeout: float | None,
+                ttft_timeout: float | None, retry_override: Any) -> None:
+    """Route, call and relay (the limits reservation around it is the caller's)."""
+    started = time.perf_counter()
+    model = ctx.requested_model
     stream = False
     wants_usage = False
     if payload is not None and operation.streams and payload.get("stream") is True:
@@ -143,54 +170,9 @@ async def handle(
         routing = plan_for(gateway, principal, found, ctx, scope, retry_override)
     spec = CallSpec(operation, payload, body, boundary, content_type, stream, wants_usage,
                     attempt_timeout, caller_timeout is not None, ttft_timeout,
-                    ctx.request_id, single_target=len(routing.plan) == 1, deadline=routing.deadline)
+                    ctx.request_id, single_target=len(routing.plan) == 1, deadline=routing.deadline,
+                    strict_openai=parse_strict_openai(header(scope, b"x-tfy-strict-openai")))
     ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
 
-    model_started = time.perf_counter()
-    watcher = DisconnectWatcher(receive)
-    try:
-        if stream:
-            streamed = await run_plan(routing.plan, lambda rt: attempt_stream(gateway, spec, rt.payload),
-                                      routing.health, discard, deadline=routing.deadline)
-            settle(gateway, ctx, streamed, routing, model_started)
-            start = final_or_raise(streamed)
-            ctx.status = start.status
-            ctx.ttft_ms = ctx.elapsed_ms()
-            await send({
-                "type": "http.response.start",
-                "status": start.status,
-                "headers": [(b"content-type", start.response.content_type.encode("latin-1")),
-                            (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
-                            *base_headers, *routing_headers(streamed, ctx)],
-            })
-            await relay_stream(gateway, send, start, ctx)
-            if wants_speed(gateway, streamed):
-                record_speed(gateway, streamed, ctx, model_started)
-            return
-        answered = await run_plan(routing.plan, lambda rt: attempt_answer(gateway, spec, rt.payload),
-                                  routing.health, discard, deadline=routing.deadline)
-    except asyncio.CancelledError:
-        if not watcher.disconnected:
-            raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        ctx.status = 499
-        ctx.error_type = "client_disconnected"
-        return
-    finally:
-        watcher.stop()
-    settle(gateway, ctx, answered, routing, model_started)
-    answer = final_or_raise(answered)
-    ctx.status = answer.status
-    if not operation.binary_response and answer.body[:1] == b"{":
-        try:
-            parsed = orjson.loads(answer.body)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict):
-            read_usage(parsed.get("usage"), ctx.usage)
-    if wants_speed(gateway, answered):
-        record_speed(gateway, answered, ctx, model_started)
-    ctx.response_body = answer.body
-    headers = [*base_headers, *routing_headers(answered, ctx),
-               (b"server-timing", ctx.timings.header(ctx.elapsed_ms(), answered.attempts))]
-    await send_bytes(send, answer.status, answer.body, answer.content_type.encode("latin-1"), headers)
+    usage_reader = None if operation.binary_response else read_usage
+    await exchange(gateway, receive, send, spec, routing, ctx, base_headers, usage_reader)

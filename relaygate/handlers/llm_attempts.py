@@ -3,16 +3,21 @@
 A non-streaming attempt reads the whole answer. A streaming attempt opens the stream and reads up
 to its first content bytes: until then a failure is still an outcome the router may retry or fall
 back from; after that the stream belongs to the caller (see `relay_stream`).
+
+The caller's wire dialect (OpenAI chat chunks, or Anthropic Messages events for `/messages`) is a
+`StreamDialect`: how a stream is filtered (usage, error events), what counts as its first content,
+and how a failure after content is said. A `CallSpec.opener` replaces the default "build the call,
+open the adapter" when one request needs different upstream calls per target (the Messages API).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -32,6 +37,34 @@ if TYPE_CHECKING:
 ERROR_BODY_LIMIT = 1 << 20
 
 
+class SSEFilter(Protocol):
+    """Whole events out of upstream bytes, usage and error events noted (see `sse.StreamFilter`)."""
+
+    usage: Usage
+    error: dict[str, object] | None
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDialect:
+    """What streaming depends on in the caller's wire format."""
+
+    new_filter: Callable[[bool], SSEFilter]  # wants_usage -> a fresh filter for one attempt
+    first_verdict: Callable[[bytes], str | None]  # "content" | "error" | None (all preamble)
+    error_event: Callable[[GatewayError], bytes]  # the event that ends a stream failing after content
+
+
+def _openai_filter(wants_usage: bool) -> SSEFilter:
+    return StreamFilter(wants_usage, Usage())
+
+
+def _openai_error_event(error: GatewayError) -> bytes:
+    return b"data: " + error.body() + b"\n\n"
+
+
 @dataclass(slots=True)
 class Answer:
     """A complete non-streaming answer."""
@@ -48,7 +81,8 @@ class StreamStart:
     response: UpstreamResponse
     chunks: AsyncIterator[bytes]
     first: bytes
-    filter: StreamFilter
+    filter: SSEFilter
+    dialect: StreamDialect
 
     @property
     def status(self) -> int:
@@ -75,6 +109,10 @@ class CallSpec:
     # (`Routing.deadline`), so retries and fallbacks together never outlast it. None: attempts are
     # bounded by `attempt_timeout` only (the router still checks its deadline between attempts).
     deadline: float | None = None
+    strict_openai: bool = True  # x-tfy-strict-openai (false: provider extras such as thinking blocks)
+    dialect: StreamDialect | None = None  # None: OpenAI chat chunks
+    # How one attempt opens its target; None: `build_call` and the target's adapter.
+    opener: Callable[[Gateway, CallSpec, TargetOverrides], Awaitable[UpstreamResponse]] | None = None
 
     def limit(self) -> tuple[float, bool]:
         """Seconds this attempt may take, and whether the overall deadline (not the attempt timeout) set it."""
@@ -93,11 +131,17 @@ def build_call(spec: CallSpec, overrides: TargetOverrides) -> UpstreamCall:
         if overrides.override_params:
             payload.update(overrides.override_params)
         return UpstreamCall(target, spec.operation, payload, b"", spec.content_type, spec.stream,
-                            spec.attempt_timeout, spec.request_id)
+                            spec.attempt_timeout, spec.request_id, spec.strict_openai)
     assert spec.boundary is not None
     raw = multipart.replace_field(spec.raw_body, spec.boundary, b"model", target.model_id)
     return UpstreamCall(target, spec.operation, None, raw, spec.content_type, False,
                         spec.attempt_timeout, spec.request_id)
+
+
+async def _open(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> UpstreamResponse:
+    if spec.opener is not None:
+        return await spec.opener(gateway, spec, overrides)
+    return await gateway.adapter_open(build_call(spec, overrides))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -150,12 +194,11 @@ def _transport_failure(response: UpstreamResponse | None, exc: GatewayError) -> 
 
 async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> Outcome[Answer]:
     """A non-streaming attempt: the whole answer, or why there is none."""
-    call = build_call(spec, overrides)
     limit, by_deadline = spec.limit()
     response: UpstreamResponse | None = None
     try:
         async with asyncio.timeout(limit):
-            response = await gateway.adapter_open(call)
+            response = await _open(gateway, spec, overrides)
             if response.status >= 400:
                 return await _error_outcome(response, overrides)
             body = await response.read()
@@ -175,20 +218,20 @@ async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOver
 
 async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> Outcome[StreamStart]:
     """A streaming attempt up to its first content bytes (408 past the TTFT limit)."""
-    call = build_call(spec, overrides)
     limit, by_deadline = spec.limit()
     ttft = spec.ttft_timeout
     first_limit = limit if ttft is None else min(ttft, limit)
-    stream_filter = StreamFilter(spec.wants_usage, Usage())
+    dialect = spec.dialect or OPENAI_DIALECT
+    stream_filter = dialect.new_filter(spec.wants_usage)
     response: UpstreamResponse | None = None
     name = overrides.target.name
     try:
         async with asyncio.timeout(first_limit):
-            response = await gateway.adapter_open(call)
+            response = await _open(gateway, spec, overrides)
             if response.status >= 400:
                 return await _error_outcome(response, overrides)
             chunks = response.iter_chunks().__aiter__()
-            first, failed = await _first_output(chunks, stream_filter)
+            first, failed = await _first_output(chunks, stream_filter, dialect.first_verdict)
     except TimeoutError:
         if response is not None:
             response.close()
@@ -208,10 +251,11 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
             body = orjson.dumps({"error": stream_filter.error})
             error = UpstreamError(502, scrub(body, overrides.target.secrets))
         return Outcome(error=error, network_error=True)
-    return Outcome(status=response.status, result=StreamStart(response, chunks, first, stream_filter))
+    return Outcome(status=response.status, result=StreamStart(response, chunks, first, stream_filter, dialect))
 
 
-async def _first_output(chunks: AsyncIterator[bytes], stream_filter: StreamFilter) -> tuple[bytes, bool]:
+async def _first_output(chunks: AsyncIterator[bytes], stream_filter: SSEFilter,
+                        verdict_of: Callable[[bytes], str | None]) -> tuple[bytes, bool]:
     """Read until the client can be sent content: (bytes to send, whether the stream failed before content).
 
     Preamble events (the role-only first delta, Azure's prompt-filter chunk) are held back with the
@@ -224,15 +268,12 @@ async def _first_output(chunks: AsyncIterator[bytes], stream_filter: StreamFilte
         if not out:
             continue
         pending.append(out)
-        verdict = _first_verdict(out)
+        verdict = verdict_of(out)
         if verdict is not None:
             return b"".join(pending), verdict == "error"
     pending.append(stream_filter.flush())
-    return b"".join(pending), not _has_content(pending)  # ended (cleanly) before any content or [DONE]
-
-
-def _has_content(pending: list[bytes]) -> bool:
-    return any(_first_verdict(out) == "content" for out in pending)
+    # ended (cleanly) before any content or [DONE]
+    return b"".join(pending), not any(verdict_of(out) == "content" for out in pending)
 
 
 def _first_verdict(out: bytes) -> str | None:
@@ -279,6 +320,9 @@ def _is_preamble(data: bytes) -> bool:
     return True
 
 
+OPENAI_DIALECT = StreamDialect(_openai_filter, _first_verdict, _openai_error_event)
+
+
 def discard(result: Answer | StreamStart) -> None:
     """Drop an outcome the router moved past."""
     if isinstance(result, StreamStart):
@@ -314,7 +358,7 @@ async def relay_stream(gateway: Gateway, send: Send, start: StreamStart, ctx: Re
         ctx.truncated = True
         ctx.error_type = exc.type
         ctx.error_message = exc.message
-        event = b"data: " + exc.body() + b"\n\n"
+        event = start.dialect.error_event(exc)
         await send({"type": "http.response.body", "body": event, "more_body": False})
     finally:
         start.response.close()

@@ -17,6 +17,7 @@ import orjson
 from relaygate.auth.access import may_call
 from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
 from relaygate.errors import BadRequest, Forbidden, GatewayError
+from relaygate.limits.gate import applied_limits
 from relaygate.routing.health import HealthTracker
 from relaygate.routing.plan import PlannedAttempt, RetryPolicy, RouteTarget, plan_attempts
 from relaygate.routing.router import RouteResult
@@ -176,9 +177,12 @@ def routing_headers(route: RouteResult[Any], ctx: RequestContext) -> list[tuple[
     headers: list[tuple[bytes, bytes]] = []
     if route.final is not None:
         headers.append((b"x-tfy-resolved-model", route.final.name.encode()))
-    applied = ctx.extra.get("routing")
-    if applied is not None:
-        headers.append((b"x-tfy-applied-configurations", orjson.dumps({"load_balancing": applied})))
+    applied = applied_limits(ctx)
+    routing = ctx.extra.get("routing")
+    if routing is not None:
+        applied["load_balancing"] = routing
+    if applied:
+        headers.append((b"x-tfy-applied-configurations", orjson.dumps(applied)))
     return headers
 
 

@@ -8,7 +8,8 @@ from urllib.parse import unquote
 from relaygate.auth.access import may_call
 from relaygate.errors import NotFound
 from relaygate.handlers.llm import authenticate
-from relaygate.http.responses import send_json
+from relaygate.http.responses import send_bytes, send_json
+from relaygate.observe.metrics import CONTENT_TYPE, exposition
 
 if TYPE_CHECKING:
     from relaygate.app import Gateway
@@ -29,6 +30,11 @@ async def ready(gateway: Gateway, send: Send, headers: RawHeaders) -> None:
         await send_json(send, 503, {"status": "not ready", "problems": problems}, headers)
     else:
         await send_json(send, 200, {"status": "ready", "models": len(gateway.snapshot.models)}, headers)
+
+
+async def metrics(gateway: Gateway, send: Send, headers: RawHeaders) -> None:
+    """Prometheus text exposition of this process's counters (unauthenticated, like /health)."""
+    await send_bytes(send, 200, exposition(gateway.metrics), CONTENT_TYPE, headers)
 
 
 def _model_card(target: Target, created: int) -> dict[str, object]:

@@ -21,7 +21,8 @@ from relaygate.http.body import ClientDisconnected
 from relaygate.http.disconnect import DisconnectWatcher
 from relaygate.http.forwarding import query_without_token, request_headers, response_headers
 from relaygate.http.headers import bearer_token, header, parse_metadata, parse_timeout_ms
-from relaygate.http.paths import split_proxy_path
+from relaygate.http.paths import ProxyPath, split_proxy_path
+from relaygate.limits.gate import admit, settle_later
 from relaygate.routing.plan import PlannedAttempt, RouteTarget, plan_attempts
 from relaygate.routing.router import Outcome, RouteResult, run_plan
 from relaygate.upstream.request_body import RequestBody
@@ -90,6 +91,18 @@ async def handle(
         raise Forbidden(f"your token may not call '{path.account}/{path.second}'", code="endpoint_access_denied")
     ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
     ctx.log_bodies = False  # proxied bodies are arbitrary bytes; the row keeps sizes, not contents
+    # Custom-endpoint traffic counts under `{account}/{endpoint-or-slug}` (requests only: bodies are opaque).
+    reservation = await admit(gateway, ctx, principal, ctx.requested_model, None, None)
+    try:
+        await _serve(gateway, scope, receive, send, ctx, base_headers, path, account, endpoint, pooled)
+    finally:
+        settle_later(gateway, reservation, ctx)
+
+
+async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, ctx: RequestContext,
+                 base_headers: RawHeaders, path: ProxyPath, account: ProxyAccount, endpoint: ProxyEndpoint | None,
+                 pooled: bool) -> None:
+    """Call the endpoint (or the pool) and relay its answer."""
     caller_timeout = parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout")
     timeout = caller_timeout or gateway.settings.request_timeout
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from relaygate.providers.base import OPERATIONS, Operation
+from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, OPERATIONS, Operation
 
 API_PREFIXES = ("/api/llm/v1/", "/api/llm/", "/v1/")
 PROXY_PREFIX = "/proxy-api/"
@@ -15,7 +15,7 @@ PROXY_ROUTE_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"
 class Route:
     """What a path leads to: an LLM operation, or a named meta endpoint."""
 
-    kind: str  # "llm" | "models" | "health" | "ready" | "proxy"
+    kind: str  # "llm" | "messages" | "resource" | "models" | "health" | "ready" | "metrics" | "proxy"
     methods: frozenset[str]
     operation: Operation | None = None
 
@@ -29,8 +29,11 @@ def build_routes() -> dict[str, Route]:
         for op in OPERATIONS:
             routes[prefix + op.path] = Route("llm", post, op)
         routes[prefix + "models"] = Route("models", get)
+        routes[prefix + MESSAGES.path] = Route("messages", post, MESSAGES)
+        routes[prefix + MESSAGES_COUNT_TOKENS.path] = Route("messages", post, MESSAGES_COUNT_TOKENS)
     routes["/health"] = Route("health", get)
     routes["/ready"] = Route("ready", get)
+    routes["/metrics"] = Route("metrics", get)
     for path in list(routes):
         routes[path + "/"] = routes[path]
     return routes

@@ -44,6 +44,19 @@ def parse_metadata(raw: bytes | None) -> dict[str, str]:
     return value
 
 
+def parse_strict_openai(raw: bytes | None) -> bool:
+    """`x-tfy-strict-openai`: true (the default) or false; anything else is a 400."""
+    if raw is None or not raw.strip():
+        return True
+    value = raw.strip().lower()
+    if value in (b"true", b"1"):
+        return True
+    if value in (b"false", b"0"):
+        return False
+    raise BadRequest("x-tfy-strict-openai must be true or false", code="invalid_header",
+                     param="x-tfy-strict-openai")
+
+
 def parse_logging_enabled(raw: bytes | None) -> bool:
     """`x-tfy-logging-config: {"enabled": false}` turns off body logging for one request."""
     if raw is None or not raw.strip():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 
 from relaygate.context import Usage
+from relaygate.http.sse_events import SSEBuffer
 
 _USAGE_KEY = b'"usage"'
 _WHITESPACE = b" \t\r\n"
@@ -45,15 +46,29 @@ def read_usage(usage: object, into: Usage) -> None:
         into.output_tokens = completion
     elif isinstance(prompt, int) and into.output_tokens is None:
         into.output_tokens = 0  # embeddings and moderations produce no output tokens
+    # Chat Completions say prompt/completion_tokens_details; the Responses API input/output_tokens_details.
+    prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+    if isinstance(prompt_details, dict):
+        cached = prompt_details.get("cached_tokens")
+        written = prompt_details.get("cache_creation_tokens")
+        if isinstance(cached, int):
+            into.cached_tokens = cached
+        if isinstance(written, int):
+            into.cache_write_tokens = written
+    completion_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details")
+    if isinstance(completion_details, dict):
+        reasoning = completion_details.get("reasoning_tokens")
+        if isinstance(reasoning, int):
+            into.reasoning_tokens = reasoning
 
 
-class StreamFilter:
+class StreamFilter(SSEBuffer):
     """Splits an SSE byte stream into whole events, records usage and drops the unasked usage chunk."""
 
-    __slots__ = ("_buffer", "_wants_usage", "usage", "saw_done", "events", "error")
+    __slots__ = ("_wants_usage", "usage", "saw_done", "events", "error")
 
     def __init__(self, wants_usage: bool, usage: Usage) -> None:
-        self._buffer = b""
+        super().__init__()
         self._wants_usage = wants_usage
         self.usage = usage
         self.saw_done = False
@@ -62,14 +77,9 @@ class StreamFilter:
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to send on for this upstream chunk (whole events only; a partial event waits)."""
-        data = self._buffer + chunk if self._buffer else chunk
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        cut = data.rfind(b"\n\n")
-        if cut == -1:
-            self._buffer = data
+        complete = self.take(chunk)
+        if not complete:
             return b""
-        complete, self._buffer = data[: cut + 2], data[cut + 2 :]
         self.events += complete.count(b"\n\n")
         if b"[DONE]" in complete:
             self.saw_done = True
@@ -94,7 +104,7 @@ class StreamFilter:
 
     def flush(self) -> bytes:
         """Whatever the upstream left without a closing blank line."""
-        rest, self._buffer = self._buffer, b""
+        rest = self.take_rest()
         if rest.strip():
             return self._filter_events(rest + b"\n\n")
         return b""

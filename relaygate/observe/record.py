@@ -48,7 +48,8 @@ def record_from_context(ctx: RequestContext, body_limit: int) -> LogRecord:
     target = ctx.target
     if target is not None and (usage.input_tokens is not None or usage.output_tokens is not None):
         if target.price is not None:
-            cost = target.price.cost(usage.input_tokens or 0, usage.output_tokens or 0)
+            cost = target.price.cost(usage.input_tokens or 0, usage.output_tokens or 0,
+                                     usage.cached_tokens or 0, usage.cache_write_tokens or 0)
         elif target.cost_known:
             cost = 0.0
         else:
@@ -81,8 +82,16 @@ def record_from_context(ctx: RequestContext, body_limit: int) -> LogRecord:
         request_body=_clip(ctx.request_body, body_limit) if log_bodies else None,
         response_body=_clip(ctx.response_body, body_limit) if log_bodies else None,
         truncated=ctx.truncated,
-        extra=ctx.extra,
+        extra=_with_usage_details(ctx),
     )
+
+
+def _with_usage_details(ctx: RequestContext) -> dict[str, Any]:
+    """Cache and reasoning token counts ride in `extra` (they exist for some providers only)."""
+    details = ctx.usage.details()
+    if not details:
+        return ctx.extra
+    return {**ctx.extra, "usage_details": details}
 
 
 def _clip(body: bytes | None, limit: int) -> bytes | None:

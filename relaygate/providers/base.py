@@ -42,6 +42,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("rerank", "rerank", "rerank"),
     Operation("moderations", "moderations", "moderation"),
 )
+ALL_OPERATIONS = frozenset(op.name for op in OPERATIONS)
+# The Anthropic Messages API inbound: relayed natively to Anthropic, translated for everyone else.
+MESSAGES = Operation("messages", "messages", "chat", streams=True)
+MESSAGES_COUNT_TOKENS = Operation("messages_count_tokens", "messages/count_tokens", "chat")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,10 @@ class UpstreamCall:
     stream: bool
     timeout: float | None  # seconds for this attempt (to response headers, and body when not streaming)
     request_id: str
+    # `x-tfy-strict-openai: false` lets adapters add non-OpenAI fields (e.g. Claude thinking blocks).
+    strict_openai: bool = True
+    # Caller headers an adapter may forward on a native path (anthropic-version/-beta on Messages).
+    inbound_headers: tuple[tuple[str, str], ...] = ()
 
 
 class UpstreamResponse(Protocol):
@@ -99,7 +107,12 @@ class UpstreamResponse(Protocol):
 
 
 class Adapter(Protocol):
-    """A provider's wiring: request building, transport and error classification."""
+    """A provider's wiring: request building, transport and error classification.
+
+    Optional, read by `config.compile` with getattr: `operations` (operation names served; default
+    all), `default_base_url(account) -> str` (default: the registry's preset table) and
+    `configure(account, auth) -> (auth headers, options)` (default: a bearer token from auth_data).
+    """
 
     kind: str
 

@@ -37,14 +37,20 @@ _PER_MILLION = Decimal(1_000_000 // _PROBE_TOKENS)
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per million tokens, in and out."""
+    """USD per million tokens, in and out; cache reads/writes at their own price where the table has one."""
 
     input_per_million: float
     output_per_million: float
+    cache_read_per_million: float | None = None  # None: cache reads cost the input price
+    cache_write_per_million: float | None = None  # None: cache writes cost the input price
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        """USD for one request's usage."""
-        return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1_000_000
+    def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0) -> float:
+        """USD for one request's usage; `input_tokens` counts every input token, cached ones included."""
+        read_price = self.input_per_million if self.cache_read_per_million is None else self.cache_read_per_million
+        write_price = self.input_per_million if self.cache_write_per_million is None else self.cache_write_per_million
+        plain = max(input_tokens - cached_tokens - cache_write_tokens, 0)
+        return (plain * self.input_per_million + cached_tokens * read_price + cache_write_tokens * write_price
+                + output_tokens * self.output_per_million) / 1_000_000
 
 
 def price_from_override(cost: Mapping[str, Any]) -> Price:
@@ -90,9 +96,16 @@ def _table_price(provider_id: str, model_id: str) -> Price | None:
             model_ref=model_id,
             provider_id=provider_id,
         )
+        model_price = calc.model_price
+        reads = calc_price(Usage(input_tokens=_PROBE_TOKENS, cache_read_tokens=_PROBE_TOKENS),
+                           model_ref=model_id, provider_id=provider_id) if model_price.cache_read_mtok else None
+        writes = calc_price(Usage(input_tokens=_PROBE_TOKENS, cache_write_tokens=_PROBE_TOKENS),
+                            model_ref=model_id, provider_id=provider_id) if model_price.cache_write_mtok else None
     except (LookupError, ValueError):
         return None
     return Price(
         input_per_million=float(calc.input_price * _PER_MILLION),
         output_per_million=float(calc.output_price * _PER_MILLION),
+        cache_read_per_million=float(reads.input_price * _PER_MILLION) if reads is not None else None,
+        cache_write_per_million=float(writes.input_price * _PER_MILLION) if writes is not None else None,
     )

@@ -50,6 +50,20 @@ class HealthTracker:
         self.policy = policy or CooldownPolicy()
         self._clock = clock
         self._targets: dict[str, _TargetHealth] = {}
+        # Called with (key, seconds) when a cooldown starts or grows here (replicas share it via Redis).
+        self.on_cooldown: Callable[[str, float], None] | None = None
+
+    def apply_remote(self, key: str, seconds: float) -> None:
+        """A cooldown another replica started: honoured here too (no failure counted, no streak)."""
+        if not seconds > 0:
+            return
+        state = self._targets.get(key)
+        if state is None:
+            if len(self._targets) >= MAX_TRACKED_TARGETS:
+                self._targets.pop(next(iter(self._targets)))
+            state = _TargetHealth(failures=deque(maxlen=max(self.policy.threshold, 1)))
+            self._targets[key] = state
+        state.cooled_until = max(state.cooled_until, self._clock() + min(seconds, self.policy.max_cooldown))
 
     def now(self) -> float:
         return self._clock()
@@ -100,4 +114,6 @@ class HealthTracker:
             if until > state.cooled_until:
                 state.cooled_until = until
                 cooled = True
+        if cooled and self.on_cooldown is not None:
+            self.on_cooldown(key, state.cooled_until - now)
         return cooled

@@ -16,13 +16,14 @@ from relaygate.errors import BadGateway, GatewayTimeout
 class HTTPUpstreamResponse:
     """An aiohttp response relayed as-is (OpenAI-shaped upstreams need no translation)."""
 
-    __slots__ = ("_response", "status", "content_type", "retry_after")
+    __slots__ = ("_response", "status", "content_type", "retry_after", "headers")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "application/json")
         self.retry_after = response.headers.get("Retry-After")
+        self.headers = response.headers  # adapters read provider headers (error types, token counts)
 
     async def read(self) -> bytes:
         try:

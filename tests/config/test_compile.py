@@ -6,7 +6,6 @@ from relaygate.auth.access import may_call
 from relaygate.auth.store import TokenRecord
 from relaygate.config.compile import compile_manifests
 from relaygate.config.loader import load_text
-from relaygate.config.problems import ConfigError
 
 CONFIG = """
 type: provider-account/openai
@@ -111,13 +110,17 @@ def test_unknown_virtual_account_reaches_nothing() -> None:
     assert not may_call(ghost, target.name, target.account, target.access)
 
 
-def test_features_not_built_yet_are_refused_not_ignored() -> None:
+def test_rate_limit_and_budget_configs_compile_into_the_snapshot() -> None:
     text = """
 type: gateway-rate-limiting-config
 name: limits
 rules:
   - {id: r1, when: {}, limit_to: 10, unit: requests_per_minute}
+---
+type: gateway-budget-config
+name: budgets
+rules:
+  - {id: b1, when: {}, limit_to: 5, unit: cost_per_day}
 """
-    with pytest.raises(ConfigError) as err:
-        compile_manifests(load_text(text))
-    assert "not enforced by this version" in str(err.value)
+    snapshot = compile_manifests(load_text(text))
+    assert [rule.id for rule in snapshot.limits.rules] == ["r1", "b1"]

@@ -120,6 +120,7 @@ class Gateway:
         self.stderr_path = root / "server.stderr.log"
         self.port = free_port()
         self.extra_env = dict(env or {})
+        self.serve_args: list[str] = []  # extra `relaygate serve` flags, e.g. ["--workers", "2"]
         self.process: subprocess.Popen[bytes] | None = None
         self.write_config(config_text)
 
@@ -164,6 +165,7 @@ class Gateway:
             str(self.port),
             "--database-url",
             self.database_url,
+            *self.serve_args,
         ]
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.process = subprocess.Popen(command, stdout=out, stderr=err, env=self.env(), cwd=str(self.root))

@@ -3,7 +3,7 @@
 import orjson
 
 from relaygate.context import Usage
-from relaygate.http.sse import StreamFilter, has_usage_object
+from relaygate.http.sse import StreamFilter, has_usage_object, read_usage
 
 
 def _event(payload: object) -> bytes:
@@ -66,3 +66,19 @@ def test_flush_returns_an_unterminated_tail() -> None:
     f = StreamFilter(wants_usage=True, usage=Usage())
     assert f.feed(b"data: [DONE]") == b""
     assert f.flush() == DONE
+
+
+def test_read_usage_takes_cache_and_reasoning_details() -> None:
+    usage = Usage()
+    read_usage({"prompt_tokens": 120, "completion_tokens": 40,
+                "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 10},
+                "completion_tokens_details": {"reasoning_tokens": 30}}, usage)
+    assert (usage.input_tokens, usage.output_tokens) == (120, 40)
+    assert usage.details() == {"cached_tokens": 100, "cache_write_tokens": 10, "reasoning_tokens": 30}
+
+
+def test_read_usage_takes_responses_api_details() -> None:
+    usage = Usage()
+    read_usage({"input_tokens": 50, "output_tokens": 9, "input_tokens_details": {"cached_tokens": 20},
+                "output_tokens_details": {"reasoning_tokens": 4}}, usage)
+    assert (usage.input_tokens, usage.cached_tokens, usage.reasoning_tokens) == (50, 20, 4)

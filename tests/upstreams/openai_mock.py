@@ -23,23 +23,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import itertools
 import re
-import socket
 import struct
-import threading
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
 from tests.upstreams import azure_mock
-from tests.upstreams.threaded_server import ThreadedServer
+from tests.upstreams.mock_upstream import Fault, MockUpstream, json_or_none
 
 JSON = dict[str, Any]
 
@@ -273,15 +269,6 @@ class RecordedRequest:
 
 
 @dataclass
-class _Fault:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-    remaining: int
-    path: str | None
-
-
-@dataclass
 class _StreamFault:
     after_chunks: int
     remaining: int
@@ -289,7 +276,26 @@ class _StreamFault:
     message: str
 
 
-class OpenAIMock(ThreadedServer):
+async def record_request(request: web.Request) -> RecordedRequest:
+    """The request as the mocks record it: JSON parsed (None when not JSON), multipart split."""
+    body = await request.read()
+    recorded = RecordedRequest(
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        headers=CIMultiDict(request.headers),
+        body=body,
+        received_at=time.monotonic(),
+    )
+    content_type = request.headers.get("Content-Type", "")
+    if content_type.startswith("multipart/form-data"):
+        _parse_multipart(content_type, body, recorded)
+    else:
+        recorded.json = json_or_none(body)
+    return recorded
+
+
+class OpenAIMock(MockUpstream[RecordedRequest]):
     """The mock server. Expects `Authorization: Bearer <api_key>` on OpenAI routes when `api_key` is
     set, and `api-key: <azure_api_key>` on Azure deployment routes when `azure_api_key` is set."""
 
@@ -301,104 +307,28 @@ class OpenAIMock(ThreadedServer):
         host: str = "127.0.0.1",
         azure_filter_chunk: bool = True,
     ) -> None:
+        super().__init__(host)
         self.api_key = api_key
         self.azure_api_key = azure_api_key
-        self.host = host
         self.azure_filter_chunk = azure_filter_chunk
-        self.chunk_delay = 0.0
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._faults: list[_Fault] = []
-        self._delays: list[list[float]] = []  # [[seconds, remaining]]
+        self._faults: list[Fault] = []
         self._stream_faults: list[_StreamFault] = []
-        self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._sock: socket.socket | None = None
-        self.port = 0
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
         """What an OpenAI SDK would use as base_url."""
         return self.url + "/v1"
 
-    async def start(self) -> Self:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((self.host, 0))
-        self.port = self._sock.getsockname()[1]
-        await web.SockSite(self._runner, self._sock).start()
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def _thread_start(self) -> None:
-        await self.start()
-
-    async def _thread_stop(self) -> None:
-        await self.stop()
-
     def _thread_name(self) -> str:
         return f"openai-mock-{id(self)}"
-
-    # -- recordings --------------------------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def requests_to(self, path_suffix: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path.endswith(path_suffix)]
-
-    def last(self, path_suffix: str = "") -> RecordedRequest:
-        found = self.requests_to(path_suffix)
-        if not found:
-            raise AssertionError(f"the mock received no request to *{path_suffix}; got {self.requests}")
-        return found[-1]
-
-    def wait_for_request(
-        self, predicate: Callable[[RecordedRequest], bool] | None = None, timeout: float = 5.0
-    ) -> RecordedRequest:
-        """Block (sync tests, thread mode) until a recorded request matches."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for recorded in self.requests:
-                if predicate is None or predicate(recorded):
-                    return recorded
-            time.sleep(0.01)
-        raise AssertionError(f"no matching request within {timeout}s; got {self.requests}")
 
     # -- behaviour injection -----------------------------------------------------------------------
 
     def reset(self) -> None:
+        super().reset()
         with self._lock:
-            self._requests.clear()
             self._faults.clear()
-            self._delays.clear()
             self._stream_faults.clear()
-        self.chunk_delay = 0.0
 
     def fail_next(
         self,
@@ -415,12 +345,7 @@ class OpenAIMock(ThreadedServer):
             body = openai_error(status, message)
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         with self._lock:
-            self._faults.append(_Fault(status, raw, dict(headers or {}), count, path))
-
-    def delay_next(self, seconds: float, *, count: int = 1) -> None:
-        """Wait `seconds` before answering the next `count` requests."""
-        with self._lock:
-            self._delays.append([seconds, count])
+            self._faults.append(Fault(status, raw, count, dict(headers or {}), path))
 
     def drop_stream_after(self, chunks: int, *, count: int = 1) -> None:
         """Close the connection after `chunks` stream chunks (no error event, no [DONE])."""
@@ -438,72 +363,17 @@ class OpenAIMock(ThreadedServer):
         with self._lock:
             self._stream_faults.append(_StreamFault(chunks, count, "error", message))
 
-    def _take_fault(self, path: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.remaining > 0 and (fault.path is None or path.endswith(fault.path)):
-                    fault.remaining -= 1
-                    return fault
-        return None
-
-    def _take_delay(self) -> float:
-        with self._lock:
-            for entry in self._delays:
-                if entry[1] > 0:
-                    entry[1] -= 1
-                    return entry[0]
-        return 0.0
-
-    def _take_stream_fault(self) -> _StreamFault | None:
-        with self._lock:
-            for fault in self._stream_faults:
-                if fault.remaining > 0:
-                    fault.remaining -= 1
-                    return fault
-        return None
-
     # -- HTTP --------------------------------------------------------------------------------------
 
     async def _record(self, request: web.Request) -> RecordedRequest:
-        body = await request.read()
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            query=dict(request.query),
-            headers=CIMultiDict(request.headers),
-            body=body,
-            received_at=time.monotonic(),
-        )
-        content_type = request.headers.get("Content-Type", "")
-        if content_type.startswith("multipart/form-data"):
-            _parse_multipart(content_type, body, recorded)
-        elif body:
-            try:
-                recorded.json = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                recorded.json = None
-        with self._lock:
-            self._requests.append(recorded)
-        return recorded
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self._record(request)
-        delay = self._take_delay()
-        if delay:
-            await asyncio.sleep(delay)
-        response = await self._answer(request, recorded)
-        if recorded.status is None:
-            recorded.status = response.status
-        return response
+        return await record_request(request)
 
     async def _answer(self, request: web.Request, recorded: RecordedRequest) -> web.StreamResponse:
         azure = azure_mock.match_deployment_path(request.path)
-        fault = self._take_fault(request.path)
+        fault = self._take(self._faults, lambda f: f.matches(request.path))
         if fault is not None:
             recorded.completed = True
-            return web.Response(
-                status=fault.status, body=fault.body, content_type="application/json", headers=fault.headers
-            )
+            return fault.response()
         if azure is not None:
             return await self._answer_azure(request, recorded, *azure)
         operation = _OPENAI_ROUTES.get((request.method, request.path))
@@ -878,7 +748,7 @@ class OpenAIMock(ThreadedServer):
     # -- streaming ---------------------------------------------------------------------------------
 
     async def _stream(self, request: web.Request, recorded: RecordedRequest, chunks: list[JSON]) -> web.StreamResponse:
-        fault = self._take_stream_fault()
+        fault = self._take(self._stream_faults)
         response = web.StreamResponse(
             status=200,
             headers={

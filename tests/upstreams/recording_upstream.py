@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import socket
 import ssl
 import threading
 import time
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from tests.upstreams.threaded_server import ThreadedServer
+from tests.upstreams.aiohttp_server import AiohttpServer
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB
 KEEP_BODY_LIMIT = 2 << 20
@@ -77,8 +76,10 @@ class Seen:
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
 
-class RecordingUpstream(ThreadedServer):
+class RecordingUpstream(AiohttpServer):
     """One recording server on a free port of `host` (HTTPS when given an SSL context)."""
+
+    client_max_size = 1 << 40
 
     def __init__(self, name: str = "upstream", ssl_context: ssl.SSLContext | None = None,
                  host: str = "127.0.0.1") -> None:
@@ -89,15 +90,6 @@ class RecordingUpstream(ThreadedServer):
         self._seen: list[Seen] = []
         self._standing = Behaviour()
         self._queued: list[Behaviour] = []
-        self._runner: web.AppRunner | None = None
-        self._sock: socket.socket | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.ssl_context is not None else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
 
     # -- behaviour and recordings -----------------------------------------------------------------
 
@@ -210,26 +202,6 @@ class RecordingUpstream(ThreadedServer):
             await response.write(f"id: {index}\ndata: event {index}\n\n".encode())
         await response.write_eof()
         return response
-
-    # -- lifecycle --------------------------------------------------------------------------------
-
-    async def _thread_start(self) -> None:
-        app = web.Application(client_max_size=1 << 40)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((self.host, 0))
-        self.port = self._sock.getsockname()[1]
-        await web.SockSite(self._runner, self._sock, ssl_context=self.ssl_context).start()
-
-    async def _thread_stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._sock is not None:
-            self._sock.close()
 
     def _thread_name(self) -> str:
         return f"recording-{self.name}"

@@ -1,15 +1,45 @@
-"""The request-log store contract shared by the SQLite (and later PostgreSQL) backends.
+"""The request-log store contract shared by the SQLite and PostgreSQL backends, and their common codec.
 
 Stores are blocking on purpose: the sink calls `write_many` in a worker thread, and the CLI calls
-`query` directly, so neither needs an async driver.
+`query` directly. (The PostgreSQL store does its I/O with async psycopg on a loop thread of its own.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any, Protocol
 
+import orjson
+
 from relaygate.observe.record import LogRecord
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LogRecord))
+BOOL_COLUMNS = frozenset({"streaming", "cost_unknown", "truncated"})
+JSON_COLUMNS = frozenset({"metadata", "extra"})
+BODY_COLUMNS = frozenset({"request_body", "response_body"})
+
+
+def dump_json(value: dict[str, Any]) -> str:
+    """JSON text for metadata/extra; odd values become strings so one row never fails a batch."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def decode_body(value: bytes | memoryview | str | None) -> str | None:
+    """Bodies come back as text for display and JSON output; invalid UTF-8 is replaced, not fatal."""
+    if value is None or isinstance(value, str):
+        return value
+    return bytes(value).decode("utf-8", errors="replace")
+
+
+def subject_candidates(user: str) -> list[str]:
+    """`alice@x.com` means `user:alice@x.com`; a full subject (`virtualaccount:bot`) is taken as is."""
+    if ":" in user:
+        kind, _, name = user.partition(":")
+        if kind == "virtual-account":
+            return [user, f"virtualaccount:{name}"]
+        return [user]
+    return [f"user:{user}", user]
 
 
 class LogStore(Protocol):

@@ -10,21 +10,24 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any
 
 import orjson
 
 from relaygate.database import connect_sqlite, sqlite_path
 from relaygate.observe.record import LogRecord
+from relaygate.observe.store.base import (
+    BODY_COLUMNS,
+    BOOL_COLUMNS,
+    COLUMNS,
+    JSON_COLUMNS,
+    decode_body,
+    dump_json,
+    subject_candidates,
+)
 
 # Bump with a migration step in `_migrate` whenever the table changes shape.
 SCHEMA_VERSION = 1
-
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LogRecord))
-_BOOL_COLUMNS = frozenset({"streaming", "cost_unknown", "truncated"})
-_JSON_COLUMNS = frozenset({"metadata", "extra"})
-_BODY_COLUMNS = frozenset({"request_body", "response_body"})
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS request_logs (
@@ -67,54 +70,32 @@ _INSERT = f"INSERT INTO request_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM request_logs"
 
 
-def _dump_json(value: dict[str, Any]) -> str:
-    """JSON text for metadata/extra; odd values become strings so one row never fails a batch."""
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
 def _to_row(record: LogRecord) -> tuple[Any, ...]:
     """Column values in `COLUMNS` order: booleans as ints, metadata/extra as JSON text."""
     row: list[Any] = []
     for name in COLUMNS:
         value = getattr(record, name)
-        if name in _BOOL_COLUMNS:
+        if name in BOOL_COLUMNS:
             value = int(value)
-        elif name in _JSON_COLUMNS:
-            value = _dump_json(value or {})
+        elif name in JSON_COLUMNS:
+            value = dump_json(value or {})
         row.append(value)
     return tuple(row)
-
-
-def _decode_body(value: bytes | str | None) -> str | None:
-    """Bodies come back as text for display and JSON output; invalid UTF-8 is replaced, not fatal."""
-    if value is None or isinstance(value, str):
-        return value
-    return bytes(value).decode("utf-8", errors="replace")
 
 
 def _from_row(row: Sequence[Any]) -> dict[str, Any]:
     """A stored row as a dict keyed by `LogRecord` field names."""
     out: dict[str, Any] = {}
     for name, value in zip(COLUMNS, row, strict=True):
-        if name in _BOOL_COLUMNS:
+        if name in BOOL_COLUMNS:
             out[name] = bool(value)
-        elif name in _JSON_COLUMNS:
+        elif name in JSON_COLUMNS:
             out[name] = orjson.loads(value) if value else {}
-        elif name in _BODY_COLUMNS:
-            out[name] = _decode_body(value)
+        elif name in BODY_COLUMNS:
+            out[name] = decode_body(value)
         else:
             out[name] = value
     return out
-
-
-def _subject_candidates(user: str) -> list[str]:
-    """`alice@x.com` means `user:alice@x.com`; a full subject (`virtualaccount:bot`) is taken as is."""
-    if ":" in user:
-        kind, _, name = user.partition(":")
-        if kind == "virtual-account":
-            return [user, f"virtualaccount:{name}"]
-        return [user]
-    return [f"user:{user}", user]
 
 
 def _metadata_clause(key: str, value: str) -> tuple[str, list[Any]]:
@@ -203,7 +184,7 @@ class SQLiteLogStore:
             where.append("(requested_model = ? OR resolved_model = ?)")
             params += [model, model]
         if user:
-            candidates = _subject_candidates(user)
+            candidates = subject_candidates(user)
             where.append(f"subject IN ({', '.join('?' for _ in candidates)})")
             params += candidates
         for key, value in (metadata or {}).items():

@@ -1,0 +1,220 @@
+"""The Anthropic Messages API inbound (`/messages`, `/messages/count_tokens`) for every configured model.
+
+Same pipeline as the OpenAI endpoints (`llm.py`: authenticate, resolve, plan, `run_plan`, settle, the
+`x-tfy-*` controls); only each attempt differs by its target. An Anthropic target gets the caller's
+body as it is (model rewritten, `anthropic-version`/`anthropic-beta` forwarded) and its answer is
+relayed natively; any other target gets the body translated to an OpenAI chat request through its
+normal adapter, and the answer translated back. Every attempt therefore yields Anthropic-shaped bytes,
+so fallback, usage capture and error events work across a virtual model mixing both kinds. Errors on
+these routes are Anthropic-shaped too (`send_error`, used by the app for the "messages" routes).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from relaygate.context import Usage
+from relaygate.errors import BadRequest, GatewayError
+from relaygate.handlers.llm import authenticate, price_of, resolve
+from relaygate.handlers.llm_attempts import (
+    CallSpec,
+    SSEFilter,
+    StreamDialect,
+)
+from relaygate.handlers.llm_exchange import exchange
+from relaygate.handlers.llm_ngrok import ngrok_routing
+from relaygate.handlers.llm_routing import (
+    Routing,
+    parse_retry_config,
+    plan_for,
+)
+from relaygate.http.body import read_body
+from relaygate.http.headers import header, parse_logging_enabled, parse_metadata, parse_timeout_ms
+from relaygate.http.responses import JSON as JSON_TYPE
+from relaygate.http.responses import send_bytes
+from relaygate.http.sse_messages import MessagesStreamFilter, messages_first_verdict, read_messages_usage
+from relaygate.limits.gate import admit, settle_later
+from relaygate.providers.anthropic.inbound import messages_error_from_gateway, openai_request_from_messages
+from relaygate.providers.anthropic.inbound_stream import MessagesFromOpenAI
+from relaygate.providers.base import MESSAGES, OPERATIONS, Operation, Target, UpstreamCall, UpstreamResponse
+
+if TYPE_CHECKING:
+    from relaygate.app import Gateway
+    from relaygate.auth.access import Principal
+    from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
+    from relaygate.context import RequestContext
+    from relaygate.http.types import RawHeaders, Receive, Scope, Send
+    from relaygate.routing.plan import RetryPolicy
+
+ANTHROPIC = "anthropic"
+OVERLOADED = 529  # Anthropic's "overloaded_error" status
+CHAT = next(op for op in OPERATIONS if op.name == "chat")
+FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
+# A virtual model's `override_params` reach an Anthropic target only where they are Messages parameters.
+ANTHROPIC_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "metadata",
+                              "system", "thinking", "tool_choice", "tools", "service_tier"})
+
+
+def _messages_filter(wants_usage: bool) -> SSEFilter:
+    return MessagesStreamFilter(Usage())
+
+
+def _messages_error_event(error: GatewayError) -> bytes:
+    return b"event: error\ndata: " + messages_error_from_gateway(error) + b"\n\n"
+
+
+MESSAGES_DIALECT = StreamDialect(_messages_filter, messages_first_verdict, _messages_error_event)
+
+
+async def send_error(send: Send, error: GatewayError, headers: RawHeaders) -> None:
+    """An Anthropic-shaped error (`{"type": "error", "error": {...}}`), same status and extra headers."""
+    request_id = next((v.decode("latin-1") for k, v in headers if k == b"x-request-id"), None)
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
+    await send_bytes(send, error.status, messages_error_from_gateway(error, request_id), JSON_TYPE,
+                     [*headers, *extra])
+
+
+class MessagesOpener:
+    """Opens one attempt for a Messages request: native for Anthropic targets, translated otherwise."""
+
+    __slots__ = ("model", "inbound_headers", "_translated")
+
+    def __init__(self, model: str, inbound_headers: tuple[tuple[str, str], ...]) -> None:
+        self.model = model  # what the caller asked for: the model translated answers report
+        self.inbound_headers = inbound_headers
+        self._translated: dict[str, Any] | None = None  # the OpenAI request, built on first need
+
+    async def __call__(self, gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> UpstreamResponse:
+        target = overrides.target
+        assert spec.payload is not None
+        if target.provider == ANTHROPIC:
+            payload = dict(spec.payload)
+            payload["model"] = target.model_id
+            if spec.operation is MESSAGES:
+                payload.update((k, v) for k, v in overrides.override_params.items() if k in ANTHROPIC_PARAMS)
+            native = await gateway.adapter_open(UpstreamCall(
+                target, spec.operation, payload, b"", spec.content_type, spec.stream, spec.attempt_timeout,
+                spec.request_id, inbound_headers=self.inbound_headers))
+            if native.status == OVERLOADED:
+                native.status = 503  # retry and fall back as for any overloaded upstream; the body says overloaded
+            return native
+        if spec.operation is not MESSAGES:
+            raise BadRequest(f"count_tokens is only available for Anthropic models; model {target.name} is "
+                             f"served by provider {target.provider}", code="unsupported_operation")
+        if self._translated is None:
+            self._translated = openai_request_from_messages(spec.payload)
+            if spec.stream:
+                self._translated["stream_options"] = {"include_usage": True}
+        payload = dict(self._translated)
+        payload["model"] = target.model_id
+        payload.update(overrides.override_params)
+        response = await gateway.adapter_open(UpstreamCall(
+            target, CHAT, payload, b"", spec.content_type, spec.stream, spec.attempt_timeout, spec.request_id))
+        return MessagesFromOpenAI(response, self.model, spec.stream)
+
+
+def _parse_body(body: bytes) -> dict[str, Any]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("request body must be valid JSON", code="invalid_json")
+    if not isinstance(payload, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_json")
+    return payload
+
+
+def _inbound_headers(scope: Scope) -> tuple[tuple[str, str], ...]:
+    found = []
+    for name in FORWARDED_HEADERS:
+        value = header(scope, name)
+        if value is not None:
+            found.append((name.decode(), value.decode("latin-1")))
+    return tuple(found)
+
+
+def _anthropic_only(routing: Routing, model: str) -> Routing:
+    """count_tokens: only Anthropic targets can count (400 when the model has none)."""
+    plan = [p for p in routing.plan if p.target.payload.target.provider == ANTHROPIC]
+    if not plan:
+        raise BadRequest(f"count_tokens is only available for Anthropic models; '{model}' is not served by one",
+                         param="model", code="unsupported_operation")
+    routing.plan = plan
+    return routing
+
+
+@dataclass(frozen=True, slots=True)
+class _Controls:
+    """The caller's `x-tfy-*` routing controls for this request."""
+
+    caller_timeout: float | None
+    ttft_timeout: float | None
+    retry_override: RetryPolicy | None
+
+
+async def handle(
+    gateway: Gateway,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    operation: Operation,
+    ctx: RequestContext,
+    base_headers: RawHeaders,
+) -> None:
+    """Serve one Messages API call; gateway errors propagate to the app (rendered by `send_error`)."""
+    principal = await authenticate(gateway, scope, ctx)
+    ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
+    ctx.log_bodies = parse_logging_enabled(header(scope, b"x-tfy-logging-config"))
+    controls = _Controls(parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout"),
+                         parse_timeout_ms(header(scope, b"x-tfy-ttft-timeout-ms"), "x-tfy-ttft-timeout-ms"),
+                         parse_retry_config(header(scope, b"x-tfy-retry-config")))
+    body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
+    ctx.request_body = body
+    payload = _parse_body(body)
+    model = payload.get("model")
+    ctx.requested_model = model if isinstance(model, str) else None
+    ctx.model_type = operation.model_type
+    found = resolve(gateway, principal, model, operation)
+    assert isinstance(model, str)
+    if operation is not MESSAGES:  # counting tokens is free: no limits reserve for it
+        await _serve(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, controls)
+        return
+    reservation = await admit(gateway, ctx, principal, model, payload, price_of(found))
+    try:
+        await _serve(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, controls)
+    finally:
+        settle_later(gateway, reservation, ctx)
+
+
+async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, operation: Operation,
+                 ctx: RequestContext, base_headers: RawHeaders, principal: Principal,
+                 found: Target | VirtualModel | None, payload: dict[str, Any], controls: _Controls) -> None:
+    """Route, call and relay (the limits reservation around it is the caller's)."""
+    started = time.perf_counter()
+    model = ctx.requested_model
+    assert model is not None
+    stream = operation is MESSAGES and payload.get("stream") is True
+    ctx.streaming = stream
+    caller_timeout = controls.caller_timeout
+    attempt_timeout = caller_timeout or gateway.settings.request_timeout
+    if found is None:
+        ngrok = gateway.snapshot.ngrok
+        assert ngrok is not None
+        routing = ngrok_routing(gateway, ngrok, principal, model, payload, ctx, controls.retry_override)
+        attempt_timeout = caller_timeout or ngrok.per_request_timeout
+    else:
+        routing = plan_for(gateway, principal, found, ctx, scope, controls.retry_override)
+    if operation is not MESSAGES:
+        routing = _anthropic_only(routing, model)
+    spec = CallSpec(operation, payload, b"", None, header(scope, b"content-type"), stream, True,
+                    attempt_timeout, caller_timeout is not None, controls.ttft_timeout, ctx.request_id,
+                    single_target=False, deadline=routing.deadline, dialect=MESSAGES_DIALECT,
+                    opener=MessagesOpener(model, _inbound_headers(scope)))
+    ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
+    headers = [*base_headers, (b"request-id", ctx.request_id.encode("latin-1"))]
+
+    usage_reader = read_messages_usage if operation is MESSAGES else None
+    await exchange(gateway, receive, send, spec, routing, ctx, headers, usage_reader)

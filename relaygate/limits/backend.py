@@ -1,0 +1,201 @@
+"""The reserve/settle protocol both backends implement, and the decisions they return.
+
+A request reserves before the upstream call and settles after it:
+
+    plan = rules.match(principal, model, metadata)          # rules.py; EMPTY_PLAN is falsy
+    decision = await backend.reserve(plan, tokens=est.total, cost=est_usd)
+    if isinstance(decision, Refusal): raise decision.error()  # 429 / 429 budget_exceeded / 503
+    ...upstream call...
+    await backend.settle(decision, tokens=used_tokens, cost=used_usd)   # None = unknown: keep estimate
+
+Reserve is all or nothing over every matched rule (rate limits and budgets in one atomic step): if
+one rule refuses nothing is taken from the others, and the refusal names the first refusing rule in
+plan order. Amounts per rule: requests_* rules take 1, tokens_* rules take `tokens`, budgets take
+`cost` (USD). Settle moves the tokens/cost rules by (actual - reserved); request counts never change.
+
+Admission test, the same for every rule and both backends, with `used` including in-flight
+reservations: `used < limit` (for requests, whole numbers, that is exactly `used + 1 <= limit`).
+- requests: exactly "at most N".
+- tokens/cost: admitted while something is left, and the estimate is taken at once, so concurrent
+  requests see each other's estimates: a limit is overshot by at most the requests in flight when it
+  was crossed (SCHEMAS.md), never by a burst. A pessimistic estimate (max_tokens) does not refuse a
+  request that would fit; settle corrects the counter to actual usage.
+- cost 0 (unknown price) is still refused once the budget is spent.
+
+Sliding windows (rate limits): a window of length W is counted in SLOTS (60) sub-windows of W/60
+aligned to the epoch (1 s for per-minute rules, 1 min per hour, 24 min per day); a reservation is
+counted while its slot is among the last 61 (the current one and the 60 before it). Accuracy: the
+counted span always covers the last W, so **no sliding window of length W ever holds more than N**
+(no double burst at a boundary, exact for N within one window); the price is that a unit is
+remembered for between W and W + W/60, so recovery can come up to 1/60 of a window late. That beats
+the two-bucket counter (its weighted estimate can admit up to ~2N in a true sliding window) and GCRA
+(a rate with burst N: up to 2N - 1 in a window), at a bounded cost of 61 small counters per bucket.
+Retry-after is exact under this model: the time until enough old slots have left the window for the
+request to fit (in-flight reservations settled meanwhile can only make it earlier).
+
+Outside the protocol on purpose: a reserve interrupted by cancellation (client gone mid-call) may
+have been applied; its estimate then stays counted until it slides out. Settle after a degraded
+(unchecked) admission does nothing: there is nothing to correct.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from relaygate.errors import GatewayError, RateLimited, ServiceUnavailable
+from relaygate.limits.rules import SLOTS, Plan, Rule
+
+Clock = Callable[[], float]  # epoch seconds (wall clock: windows are shared across replicas)
+OnBackendError = Literal["allow", "deny"]
+RefusalReason = Literal["rate_limit", "budget", "backend_unavailable"]
+
+BACKEND_RETRY_AFTER = 1  # seconds suggested to callers refused because the backend is down
+
+
+def admits(used: float, amount: float, limit: float) -> bool:
+    """The admission test shared by both backends (and mirrored in the Lua script)."""
+    return used < limit
+
+
+def amount_for(rule: Rule, tokens: int, cost: float) -> float:
+    """What a request takes from a rule: 1 request, its token estimate, or its cost estimate."""
+    measure = rule.measure
+    if measure == "requests":
+        return 1
+    return tokens if measure == "tokens" else cost
+
+
+def slot_leaves_ms(slot: int, slot_ms: int) -> int:
+    """When a slot stops being counted: once the current slot is more than SLOTS past it."""
+    return (slot + SLOTS + 1) * slot_ms
+
+
+@dataclass(slots=True)
+class Reservation:
+    """What reserve took, so settle can adjust the same counters by (actual - estimate)."""
+
+    plan: Plan
+    keys: tuple[str, ...] = ()  # counter per hit (budgets carry their window start)
+    slots: tuple[int, ...] = ()  # sliding: the slot reserved into (0 for calendar counters)
+    tokens: int = 0
+    cost: float = 0.0
+    remaining: tuple[float, ...] = ()  # per hit, after this reservation (may be < 0 for audit rules)
+    degraded: bool = False  # admitted without the backend (on_backend_error: allow); settle is a no-op
+    settled: bool = False
+
+    @property
+    def rate_limit_ids(self) -> tuple[str, ...]:
+        """For `x-tfy-applied-configurations`: rate-limit rules that applied."""
+        return self.plan.rate_limit_ids
+
+    @property
+    def budget_ids(self) -> tuple[str, ...]:
+        """Enforced budget rules that applied."""
+        return self.plan.budget_ids
+
+    @property
+    def audit_ids(self) -> tuple[str, ...]:
+        """Audit-mode budget rules that recorded this request (report them as "audit")."""
+        return self.plan.audit_ids
+
+    def deltas(self, tokens: int | None, cost: float | None) -> tuple[float, ...] | None:
+        """Per-hit adjustment for settle; None when nothing changes (no round trip needed)."""
+        if self.settled or self.degraded or not self.keys:
+            return None
+        d_tokens = 0 if tokens is None else tokens - self.tokens
+        d_cost = 0.0 if cost is None else cost - self.cost
+        if not d_tokens and not d_cost:
+            return None
+        out = tuple(
+            d_tokens if h.rule.measure == "tokens" else d_cost if h.rule.measure == "cost" else 0
+            for h in self.plan.hits
+        )
+        return out if any(out) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A request that may not proceed: the first refusing rule, or the backend being unavailable."""
+
+    reason: RefusalReason
+    retry_after: int  # whole seconds, >= 1
+    rule_id: str | None = None
+    limit: float = 0.0
+    unit: str = ""
+
+    def error(self) -> GatewayError:
+        """The gateway error to answer with: 429 rate limit, 429 budget_exceeded, or 503."""
+        headers = {"retry-after": str(self.retry_after)}
+        if self.reason == "backend_unavailable":
+            return ServiceUnavailable(
+                "Limits are temporarily unavailable; retry shortly.", code="limits_unavailable", headers=headers
+            )
+        limit = f"{self.limit:g}" if self.reason == "rate_limit" else f"${self.limit:g}"
+        if self.reason == "budget":
+            return BudgetExceeded(
+                f"Budget exceeded: rule '{self.rule_id}' allows {limit} {self.unit.replace('_', ' ')}.",
+                headers=headers,
+            )
+        return RateLimited(
+            f"Rate limit exceeded: rule '{self.rule_id}' allows {limit} {self.unit.replace('_', ' ')}. "
+            f"Retry after {self.retry_after}s.",
+            headers=headers,
+        )
+
+
+class BudgetExceeded(RateLimited):
+    """429 with type `budget_exceeded` (SCHEMAS.md); belongs in errors.py once the lead moves it."""
+
+    type = "budget_exceeded"
+    code = "budget_exceeded"
+
+
+def retry_seconds(ms: float) -> int:
+    """Retry-after header value: whole seconds, never 0."""
+    return max(1, math.ceil(ms / 1000))
+
+
+@dataclass(slots=True)
+class BackendStats:
+    """Counters the lead exports as metrics (Prometheus counters, monotonic)."""
+
+    reserves_total: int = 0
+    refusals_total: int = 0
+    backend_errors_total: int = 0  # failed backend calls (reserve or settle)
+    allowed_on_error_total: int = 0  # admitted unchecked because the backend failed (allow)
+    denied_on_error_total: int = 0  # refused with 503 because the backend failed (deny)
+    settle_errors_total: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """Name -> value, for a metrics exporter."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+class Backend(Protocol):
+    """Implemented by MemoryBackend (one process) and RedisBackend (shared by replicas)."""
+
+    stats: BackendStats
+
+    async def reserve(
+        self, plan: Plan, *, tokens: int = 0, cost: float = 0.0, now: float | None = None
+    ) -> Reservation | Refusal:
+        """Check every matched rule and take the request's amounts from all of them, or from none."""
+        ...
+
+    async def settle(
+        self,
+        reservation: Reservation,
+        *,
+        tokens: int | None = None,
+        cost: float | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Correct tokens/cost rules to actual usage; None keeps the estimate. Idempotent, never raises."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (no-op in memory)."""
+        ...

@@ -1,0 +1,149 @@
+"""The two Lua scripts RedisBackend runs: one round trip per reserve, one per settle.
+
+Kept apart from redis.py so the algorithm reads in one place; it mirrors memory.py exactly
+(the same admission test, slot arithmetic and retry-after). Redis runs a script atomically, so
+check-all-then-take-all over every matched key cannot interleave with another replica.
+
+Key layouts (all under the configured prefix):
+- sliding window (`kind s`): a hash with one field per live slot (slot index -> amount), plus
+  `tot` (sum of live slots) and `lo` (oldest slot still counted). Expiring slots walks only the slots
+  that left since the last call (HMGET/HDEL over that range), so a call costs O(1) amortised.
+  PEXPIRE 2 x window on every write: an idle bucket disappears by itself.
+- calendar counter (`kind c`): a string holding USD spent in one budget window (the window start is
+  in the key name); PEXPIRE until the window's end plus a settle grace (relative to the caller's
+  clock, so a skewed or injected clock still gets a sane TTL).
+
+Reserve ARGV: now_ms, then 6 per key: kind, limit, amount, check (1, or 0 for audit rules),
+p1, p2 where for `s` p1 = current slot, p2 = slot_ms and for `c` p1 = window end ms,
+p2 = ttl ms. Returns {1, rem_1, slot_1, ...} or {0, index, retry_ms}.
+Settle ARGV: 5 per key: kind, delta, reserved slot, current slot, slot_ms.
+"""
+
+from __future__ import annotations
+
+from relaygate.limits.rules import SLOTS
+
+_COMMON = f"""
+local S = {SLOTS}
+-- Slot indexes and sliding amounts are integers: format them so Redis never sees 1.7e+09.
+local function I(x) return string.format('%d', x) end
+local function admits(used, amount, limit)
+  return used < limit
+end
+-- Forget slots older than cur - S. Returns total, lo, effective cur (time never runs backwards per key).
+local function advance(key, cur)
+  local h = redis.call('HMGET', key, 'tot', 'lo')
+  if not h[1] then return 0, cur - S, cur end
+  local tot = tonumber(h[1])
+  local old = tonumber(h[2])
+  local lo = cur - S
+  if lo <= old then return tot, old, old + S end
+  if lo > old + S then
+    redis.call('DEL', key)
+    return 0, lo, cur
+  end
+  local fields = {{}}
+  for s = old, lo - 1 do fields[#fields + 1] = I(s) end
+  local vals = redis.call('HMGET', key, unpack(fields))
+  for i = 1, #vals do
+    if vals[i] then tot = tot - tonumber(vals[i]) end
+  end
+  redis.call('HDEL', key, unpack(fields))
+  if tot < 0 then tot = 0 end
+  redis.call('HSET', key, 'tot', I(tot), 'lo', I(lo))
+  return tot, lo, cur
+end
+"""
+
+RESERVE = (
+    _COMMON
+    + """
+local now = tonumber(ARGV[1])
+local n = #KEYS
+local used, curs = {}, {}
+for i = 1, n do
+  local b = 2 + (i - 1) * 6
+  local kind, limit, amount = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
+  local check = ARGV[b + 3] == '1'
+  local key = KEYS[i]
+  if kind == 's' then
+    local slot_ms = tonumber(ARGV[b + 5])
+    local tot, lo, cur = advance(key, tonumber(ARGV[b + 4]))
+    used[i], curs[i] = tot, cur
+    if check and not admits(tot, amount, limit) then
+      local fields = {}
+      for s = lo, cur do fields[#fields + 1] = I(s) end
+      local vals = redis.call('HMGET', key, unpack(fields))
+      local freed = 0
+      for j = 1, #vals do
+        if vals[j] then freed = freed + tonumber(vals[j]) end
+        if admits(tot - freed, amount, limit) then
+          return {0, i, tostring((lo + j - 1 + S + 1) * slot_ms - now)}
+        end
+      end
+      return {0, i, tostring((cur + S + 1) * slot_ms - now)}
+    end
+  else
+    local u = tonumber(redis.call('GET', key) or '0')
+    used[i], curs[i] = u, 0
+    if check and not admits(u, amount, limit) then
+      return {0, i, tostring(tonumber(ARGV[b + 4]) - now)}
+    end
+  end
+end
+local out = {1}
+for i = 1, n do
+  local b = 2 + (i - 1) * 6
+  local kind, limit, amount = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
+  local key = KEYS[i]
+  if kind == 's' then
+    local cur = curs[i]
+    redis.call('HINCRBY', key, I(cur), I(amount))
+    redis.call('HSET', key, 'tot', I(used[i] + amount), 'lo', I(cur - S))
+    redis.call('PEXPIRE', key, I(2 * S * tonumber(ARGV[b + 5])))
+  else
+    redis.call('INCRBYFLOAT', key, ARGV[b + 2])
+    redis.call('PEXPIRE', key, ARGV[b + 5])
+  end
+  out[#out + 1] = tostring(limit - used[i] - amount)
+  out[#out + 1] = curs[i]
+end
+return out
+"""
+)
+
+SETTLE = (
+    _COMMON
+    + """
+for i = 1, #KEYS do
+  local b = 1 + (i - 1) * 5
+  local kind, delta = ARGV[b], tonumber(ARGV[b + 1])
+  local key = KEYS[i]
+  if kind == 's' then
+    -- Expire first, so a slot that has left the window is never refunded or charged.
+    local slot_ms = tonumber(ARGV[b + 4])
+    local tot, lo, cur = advance(key, tonumber(ARGV[b + 3]))
+    local slot = tonumber(ARGV[b + 2])
+    local target = nil
+    if slot >= lo and slot <= cur and redis.call('HEXISTS', key, I(slot)) == 1 then
+      target = slot
+    elseif delta > 0 then
+      target = cur  -- the reservation aged out (a request longer than the window): charge now
+    end
+    if target then
+      local v = tonumber(redis.call('HGET', key, I(target)) or '0')
+      local nv = v + delta
+      if nv < 0 then nv = 0 end
+      tot = tot + nv - v
+      if tot < 0 then tot = 0 end
+      redis.call('HSET', key, I(target), I(nv), 'tot', I(tot), 'lo', I(lo))
+      redis.call('PEXPIRE', key, I(2 * S * slot_ms))
+    end
+  elseif redis.call('EXISTS', key) == 1 then
+    local v = tonumber(redis.call('INCRBYFLOAT', key, ARGV[b + 1]))
+    if v < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
+  end
+end
+return 1
+"""
+)

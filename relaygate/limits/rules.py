@@ -1,0 +1,246 @@
+"""Rate-limit and budget rules compiled once per config load, and matched per request.
+
+Compiling turns the validated pydantic manifests into frozen slotted `Rule`s, indexed by model
+name, so that matching a request is a dict lookup plus a few set tests per candidate rule, and a
+config without rules costs one attribute read. Pydantic is never touched on the hot path.
+
+Matching (SCHEMAS.md "Rate limits" / "Budgets"): `when.subjects` matches if any of the caller's
+subjects (itself, its teams, `team:everyone`) is listed; `when.models` matches the model name the
+caller asked for (`{account}/{integration}`, or `{account}/{endpoint-or-slug}` for custom-endpoint
+traffic); `when.metadata` needs every key present with an equal value. Fields AND together; a
+missing field matches everything. Every matching rule applies, rate limits first then budgets,
+each in config order: that order decides which rule answers when several are exceeded.
+
+Bucket keys (`rate_limit_applies_per` / `budget_applies_per`, up to two dimensions):
+- `user`: the caller's subject (`user:<email>`; a virtual-account token is its own caller, so it
+  gets its own bucket `virtualaccount:<name>` rather than sharing one with every other account).
+- `virtualaccount`: `virtualaccount:<name>` for virtual-account tokens; personal tokens all share
+  the "(none)" bucket.
+- `model`: the requested model name.
+- `metadata.<key>`: the request's value; a request without the key shares the "(none)" bucket of
+  that rule (it is limited, not exempt: dropping a header must not lift a limit).
+Each part is length-prefixed (`<len>=<value>`), "(none)" is written `-`, so no two different
+requests can collide on a key whatever characters their metadata values contain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from relaygate.auth.access import Principal
+    from relaygate.config.schema_governance import BudgetConfig, RateLimitConfig
+
+Kind = Literal["rate_limit", "budget"]
+Measure = Literal["requests", "tokens", "cost"]
+
+NONE_PART = "-"  # the "(none)" bucket part: a request without the user/virtual account/metadata key
+SLOTS = 60  # sliding windows are counted in SLOTS sub-windows (see backend.py for the accuracy bound)
+
+_RATE_UNITS: dict[str, tuple[Measure, str, int]] = {
+    "requests_per_minute": ("requests", "minute", 60),
+    "requests_per_hour": ("requests", "hour", 3_600),
+    "requests_per_day": ("requests", "day", 86_400),
+    "tokens_per_minute": ("tokens", "minute", 60),
+    "tokens_per_hour": ("tokens", "hour", 3_600),
+    "tokens_per_day": ("tokens", "day", 86_400),
+}
+_BUDGET_PERIODS = {"cost_per_day": "day", "cost_per_week": "week", "cost_per_month": "month"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One compiled rule: what it matches, what it counts, how much, over which window."""
+
+    id: str
+    kind: Kind
+    unit: str  # as configured, e.g. "tokens_per_minute" or "cost_per_month"
+    measure: Measure
+    limit: float  # requests, tokens or USD
+    period: str  # minute | hour | day (sliding) or day | week | month (calendar, UTC)
+    audit: bool  # budget audit_mode: counted, never refuses
+    applies_per: tuple[str, ...]
+    subjects: frozenset[str] | None
+    models: frozenset[str] | None
+    metadata: tuple[tuple[str, str], ...]
+    stem: str  # counter name without bucket: "rl:<id>:<unit>" or "bg:<id>:<unit>"
+    window_ms: int  # sliding window length; 0 for calendar windows
+    slot_ms: int  # sliding sub-window length; 0 for calendar windows
+
+    @property
+    def sliding(self) -> bool:
+        """Rate limits slide; budgets reset on calendar boundaries."""
+        return self.window_ms > 0
+
+    def matches(self, subjects: frozenset[str], metadata: Mapping[str, str]) -> bool:
+        """`when.subjects` and `when.metadata` (the model was matched by the index)."""
+        if self.subjects is not None and self.subjects.isdisjoint(subjects):
+            return False
+        for key, value in self.metadata:
+            if metadata.get(key) != value:
+                return False
+        return True
+
+    def bucket(self, principal: Principal, model: str, metadata: Mapping[str, str]) -> str:
+        """The counter this request uses under this rule (see the module docstring)."""
+        if not self.applies_per:
+            return self.stem
+        parts = [self.stem]
+        for dimension in self.applies_per:
+            if dimension == "user":
+                value: str | None = principal.subject
+            elif dimension == "model":
+                value = model
+            elif dimension == "virtualaccount":
+                value = principal.subject if principal.is_virtual_account else None
+            else:  # metadata.<key>, checked by the schema
+                value = metadata.get(dimension[9:])
+            parts.append(NONE_PART if value is None else f"{len(value)}={value}")
+        return ":".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A matched rule and the bucket this request counts against."""
+
+    rule: Rule
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every rule a request matched, in decision order; falsy when none did."""
+
+    hits: tuple[Hit, ...] = ()
+    needs_tokens: bool = False  # a tokens_per_* rule matched: estimate tokens before reserving
+    needs_cost: bool = False  # a budget matched: estimate cost before reserving
+
+    def __bool__(self) -> bool:
+        return bool(self.hits)
+
+    @property
+    def rate_limit_ids(self) -> tuple[str, ...]:
+        """Rule ids of the rate limits applied (for `x-tfy-applied-configurations`)."""
+        return tuple(h.rule.id for h in self.hits if h.rule.kind == "rate_limit")
+
+    @property
+    def budget_ids(self) -> tuple[str, ...]:
+        """Rule ids of the enforced budgets."""
+        return tuple(h.rule.id for h in self.hits if h.rule.kind == "budget" and not h.rule.audit)
+
+    @property
+    def audit_ids(self) -> tuple[str, ...]:
+        """Rule ids of audit-mode budgets: recorded only, reported as "audit"."""
+        return tuple(h.rule.id for h in self.hits if h.rule.audit)
+
+
+EMPTY_PLAN = Plan()
+
+
+class LimitRules:
+    """All rules of one config snapshot, indexed by model name. Immutable after construction."""
+
+    __slots__ = ("rules", "_by_model", "_by_account", "_any_model")
+
+    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        # Each listed model gets its own rules plus the model-agnostic ones, in decision order, so a
+        # request looks up exactly one tuple; unlisted models fall back to their account's tuple
+        # (rules listing `account/*`) or the model-agnostic one.
+        self._any_model = tuple(r for r in self.rules if r.models is None)
+        listed = {m for r in self.rules if r.models is not None for m in r.models}
+        accounts = {m[:-2] for m in listed if m.endswith("/*")}
+        self._by_model: dict[str, tuple[Rule, ...]] = {
+            m: tuple(r for r in self.rules if _applies(r, m)) for m in listed if not m.endswith("/*")
+        }
+        self._by_account: dict[str, tuple[Rule, ...]] = {
+            a: tuple(r for r in self.rules if r.models is None or f"{a}/*" in r.models) for a in accounts
+        }
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def match(self, principal: Principal, model: str, metadata: Mapping[str, str]) -> Plan:
+        """The rules this request falls under and its bucket in each; EMPTY_PLAN when none."""
+        candidates = self._by_model.get(model)
+        if candidates is None:
+            candidates = self._by_account.get(model.partition("/")[0], self._any_model) if self._by_account \
+                else self._any_model
+        if not candidates:
+            return EMPTY_PLAN
+        subjects = principal.subjects
+        hits: list[Hit] = []
+        tokens = cost = False
+        for rule in candidates:
+            if rule.matches(subjects, metadata):
+                hits.append(Hit(rule, rule.bucket(principal, model, metadata)))
+                tokens = tokens or rule.measure == "tokens"
+                cost = cost or rule.measure == "cost"
+        if not hits:
+            return EMPTY_PLAN
+        return Plan(tuple(hits), tokens, cost)
+
+
+def _applies(rule: Rule, model: str) -> bool:
+    """A rule covers a model when it lists no models, lists the model, or lists `account/*` for it."""
+    models = rule.models
+    return models is None or model in models or f"{model.partition('/')[0]}/*" in models
+
+
+NO_RULES = LimitRules()
+
+
+def compile_rules(
+    rate_limit_configs: Iterable[RateLimitConfig] = (), budget_configs: Iterable[BudgetConfig] = ()
+) -> LimitRules:
+    """Validated manifests -> LimitRules; call once per config load and keep it in the snapshot."""
+    rules: list[Rule] = []
+    for config in rate_limit_configs:
+        for r in config.rules:
+            measure, period, seconds = _RATE_UNITS[r.unit]
+            window_ms = seconds * 1000
+            rules.append(
+                Rule(
+                    id=r.id,
+                    kind="rate_limit",
+                    unit=r.unit,
+                    measure=measure,
+                    limit=float(r.limit_to),
+                    period=period,
+                    audit=False,
+                    applies_per=r.rate_limit_applies_per,
+                    subjects=_frozen(r.when.subjects),
+                    models=_frozen(r.when.models),
+                    metadata=tuple(sorted((r.when.metadata or {}).items())),
+                    stem=f"rl:{r.id}:{r.unit}",
+                    window_ms=window_ms,
+                    slot_ms=window_ms // SLOTS,
+                )
+            )
+    for budget_config in budget_configs:
+        for b in budget_config.rules:
+            rules.append(
+                Rule(
+                    id=b.id,
+                    kind="budget",
+                    unit=b.unit,
+                    measure="cost",
+                    limit=float(b.limit_to),
+                    period=_BUDGET_PERIODS[b.unit],
+                    audit=b.audit_mode,
+                    applies_per=b.budget_applies_per,
+                    subjects=_frozen(b.when.subjects),
+                    models=_frozen(b.when.models),
+                    metadata=tuple(sorted((b.when.metadata or {}).items())),
+                    stem=f"bg:{b.id}:{b.unit}",
+                    window_ms=0,
+                    slot_ms=0,
+                )
+            )
+    return LimitRules(rules)
+
+
+def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)

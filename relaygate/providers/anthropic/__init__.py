@@ -1,0 +1,1 @@
+"""anthropic provider (translation to and from the OpenAI shape)."""

@@ -1,0 +1,1 @@
+"""bedrock provider (translation to and from the OpenAI shape)."""

@@ -1,0 +1,226 @@
+"""AWS Bedrock: chat through Converse / ConverseStream, embeddings through InvokeModel (Titan, Cohere).
+
+Requests go to `{base}/model/{modelId}/{converse|converse-stream|invoke}` with the model id
+path-escaped (inference profile ids such as `us.anthropic...:0` and ARNs work). Each request is signed
+with SigV4 over the exact bytes and URL sent (aiohttp re-normalises URL escapes, so the URL is signed
+in the form it goes on the wire), or carries a Bedrock API key as a bearer token. Answers come back
+OpenAI-shaped through `TranslatedResponse`; errors through `errors.classify_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from relaygate.errors import BadGateway, GatewayError, UnsupportedModelType
+from relaygate.providers.base import Target, UpstreamCall, UpstreamResponse
+from relaygate.providers.bedrock import embeddings
+from relaygate.providers.bedrock.converse_request import to_bedrock_converse_request
+from relaygate.providers.bedrock.converse_response import from_bedrock_converse_response
+from relaygate.providers.bedrock.converse_stream import BedrockStreamTranslator
+from relaygate.providers.bedrock.errors import classifier, error_type_name, mapped_status
+from relaygate.providers.bedrock.signing import account_region, configure_auth
+from relaygate.providers.translated import TranslatedResponse
+from relaygate.upstream import relay
+from relaygate.upstream.relay import HTTPUpstreamResponse
+
+TITAN_CONCURRENCY = 8  # Titan calls in flight for one embeddings request
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+
+
+class BedrockAdapter:
+    """`provider-account/aws-bedrock`: chat and embeddings."""
+
+    __slots__ = ()
+    kind = "aws-bedrock"
+    operations: frozenset[str] = frozenset({"chat", "embeddings"})
+
+    def default_base_url(self, account: Any) -> str:
+        region = account_region(account, getattr(account, "auth_data", None)) if account is not None else None
+        return f"https://bedrock-runtime.{region}.amazonaws.com" if region else ""
+
+    def configure(self, account: Any, auth: Any) -> tuple[dict[str, str], dict[str, Any]]:
+        return configure_auth(account, auth)
+
+    async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
+        if call.payload is None or call.operation.name not in self.operations:
+            raise UnsupportedModelType(f"{self.kind} serves chat and embeddings, not {call.operation.name}")
+        if call.operation.name == "embeddings":
+            return await _open_embeddings(session, call)
+        return await _open_chat(session, call)
+
+
+# -- chat -------------------------------------------------------------------------------------------
+
+
+async def _open_chat(session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
+    assert call.payload is not None
+    target = call.target
+    body = orjson.dumps(to_bedrock_converse_request(call.payload))
+    action = "converse-stream" if call.stream else "converse"
+    response = await _post(session, target, action, body, accept=EVENT_STREAM if call.stream else None)
+    response_id = f"chatcmpl-{call.request_id}"
+    created = int(time.time())
+    model = target.model_id
+    strict = call.strict_openai
+
+    def translate(raw: bytes) -> bytes:
+        parsed = orjson.loads(raw)
+        if not isinstance(parsed, dict):
+            raise ValueError("not an object")
+        return orjson.dumps(from_bedrock_converse_response(parsed, model=model, response_id=response_id,
+                                                           created=created, strict_openai=strict))
+
+    stream = BedrockStreamTranslator(model, response_id, created, strict_openai=strict) if call.stream else None
+    return _translated(response, body=_guarded(translate, target.name), stream=stream)
+
+
+# -- embeddings -------------------------------------------------------------------------------------
+
+
+async def _open_embeddings(session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
+    assert call.payload is not None
+    payload = call.payload
+    target = call.target
+    family = embeddings.embedding_family(target.model_id)
+    if family == "cohere":
+        request = orjson.dumps(embeddings.to_cohere_embedding_request(payload, target.model_id))
+        response = await _post(session, target, "invoke", request)
+        tokens = response_header(response, "X-Amzn-Bedrock-Input-Token-Count")
+
+        def translate(raw: bytes) -> bytes:
+            return embeddings.from_cohere_embedding_response(raw, payload, tokens)
+
+        return _translated(response, body=_guarded(translate, target.name), stream=None)
+    bodies = [orjson.dumps(b) for b in embeddings.to_titan_embedding_requests(payload, family)]
+    return await _titan_calls(session, target, payload, bodies)
+
+
+class _Failed(Exception):
+    """One Titan call answered with an error: stop the others and answer with that error."""
+
+    def __init__(self, response: HTTPUpstreamResponse) -> None:
+        super().__init__("titan call failed")
+        self.response = response
+
+
+async def _titan_calls(session: aiohttp.ClientSession, target: Target, payload: dict[str, Any],
+                       bodies: list[bytes]) -> UpstreamResponse:
+    """One InvokeModel call per input, `TITAN_CONCURRENCY` at a time; the first error answers for all."""
+    limit = asyncio.Semaphore(TITAN_CONCURRENCY)
+    opened: list[HTTPUpstreamResponse] = []
+    raws: list[bytes] = [b""] * len(bodies)
+
+    async def one(index: int, body: bytes) -> None:
+        async with limit:
+            response = await _post(session, target, "invoke", body)
+            opened.append(response)
+            if response.status >= 400:
+                raise _Failed(response)
+            raws[index] = await response.read()
+            response.close()
+
+    failed: HTTPUpstreamResponse | None = None
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index, body in enumerate(bodies):
+                group.create_task(one(index, body))
+    except BaseException as exc:
+        inner = list(exc.exceptions) if isinstance(exc, BaseExceptionGroup) else [exc]
+        failed = next((e.response for e in inner if isinstance(e, _Failed)), None)
+        if failed is None:
+            _close_all(opened, keep=None)
+            error = next((e for e in inner if isinstance(e, GatewayError)), None)
+            if error is not None:
+                raise error
+            raise
+    if failed is not None:
+        _close_all(opened, keep=failed)
+        return _translated(failed, body=None, stream=None)
+    try:
+        return _Buffered(embeddings.from_titan_embedding_responses(raws, payload))
+    except (ValueError, TypeError, KeyError):
+        raise BadGateway(f"the upstream of model {target.name} sent a malformed answer")
+
+
+def _close_all(responses: list[HTTPUpstreamResponse], keep: HTTPUpstreamResponse | None) -> None:
+    for response in responses:
+        if response is not keep:
+            response.close()
+
+
+class _Buffered:
+    """A complete OpenAI-shaped 200 answer assembled from several upstream calls."""
+
+    __slots__ = ("_body",)
+    status = 200
+    content_type = "application/json"
+    retry_after: str | None = None
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    def close(self) -> None:
+        return None
+
+
+# -- transport --------------------------------------------------------------------------------------
+
+
+def model_url(base_url: str, model_id: str, action: str) -> str:
+    """The URL exactly as it goes on the wire (what aiohttp sends is what gets signed)."""
+    return str(URL(f"{base_url}/model/{quote(model_id, safe='')}/{action}"))
+
+
+async def _post(session: aiohttp.ClientSession, target: Target, action: str, body: bytes,
+                accept: str | None = None) -> HTTPUpstreamResponse:
+    url = model_url(target.base_url, target.model_id, action)
+    headers = {"Content-Type": "application/json", "Accept": accept or "application/json"}
+    signer = target.options.get("signer")
+    if signer is not None:
+        headers = signer.sign(url, body, headers)
+    sent = dict(target.headers)
+    sent.update(headers)
+    return await relay.send(session, "POST", url, headers=sent, data=body, model=target.name)
+
+
+def response_header(response: HTTPUpstreamResponse, name: str) -> str | None:
+    """A header of the upstream answer. `HTTPUpstreamResponse` keeps its aiohttp response private; read
+    its headers from there until it exposes them."""
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        headers = getattr(getattr(response, "_response", None), "headers", None)
+    value = headers.get(name) if headers is not None else None
+    return str(value) if value is not None else None
+
+
+def _translated(response: HTTPUpstreamResponse, *, body: Callable[[bytes], bytes] | None,
+                stream: BedrockStreamTranslator | None) -> TranslatedResponse:
+    error_type = error_type_name(response_header(response, "x-amzn-ErrorType")) if response.status >= 400 else None
+    return TranslatedResponse(response, body=body, stream=stream, classify=classifier(error_type),
+                              status=lambda status: mapped_status(error_type, status) if status >= 400 else status)
+
+
+def _guarded(translate: Callable[[bytes], bytes], model: str) -> Callable[[bytes], bytes]:
+    """A body translator whose failure on a malformed upstream answer is a 502, not a crash."""
+
+    def run(raw: bytes) -> bytes:
+        try:
+            return translate(raw)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise BadGateway(f"the upstream of model {model} sent a malformed answer")
+
+    return run

@@ -1,0 +1,1 @@
+"""gemini provider (translation to and from the OpenAI shape)."""

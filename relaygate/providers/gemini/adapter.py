@@ -1,0 +1,159 @@
+"""Google Gemini API (`google-gemini`) and Vertex AI (`google-vertex`): URLs, auth, translation wiring.
+
+Both speak the same GenerateContent body (`request`, `response`, `stream` translate it), differ in
+where and how:
+
+- google-gemini: `{base}/v1beta/models/{model}:generateContent` (`:streamGenerateContent?alt=sse`,
+  `:batchEmbedContents`), base https://generativelanguage.googleapis.com, key in `x-goog-api-key`
+  (auth api-key; bearer-auth sends an OAuth token instead).
+- google-vertex: `{base}/v1/projects/{project}/locations/{region}/publishers/google/models/{model}:...`
+  (embeddings through `:predict`), base https://{region}-aiplatform.googleapis.com (the `global`
+  region: https://aiplatform.googleapis.com). Auth: a service-account key (a cached access token per
+  target, see `auth`) or a fixed bearer token. A model id that is a full resource name
+  (`projects/.../endpoints/...`) is used as the path as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from relaygate.config.schema_common import secret_value
+from relaygate.errors import UnsupportedModelType
+from relaygate.providers.base import Target, UpstreamCall, UpstreamResponse
+from relaygate.providers.gemini.auth import ServiceAccountTokens
+from relaygate.providers.gemini.embeddings import (
+    embeddings_translator,
+    to_gemini_embed_request,
+    to_vertex_predict_request,
+)
+from relaygate.providers.gemini.errors import classify
+from relaygate.providers.gemini.request import to_gemini_request
+from relaygate.providers.gemini.response import body_translator
+from relaygate.providers.gemini.stream import GeminiStreamTranslator
+from relaygate.providers.translated import TranslatedResponse
+from relaygate.upstream import relay
+
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_VERTEX_REGION = "us-central1"
+
+
+class _GoogleAdapter:
+    """The shared request flow; subclasses say where the model lives and how to authenticate."""
+
+    __slots__ = ()
+    kind = ""
+    vertex = False
+    operations: frozenset[str] = frozenset({"chat", "embeddings"})
+
+    def model_url(self, target: Target, method: str) -> str:
+        raise NotImplementedError
+
+    async def auth_headers(self, target: Target) -> dict[str, str]:
+        return {}
+
+    async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
+        target = call.target
+        payload = call.payload
+        if payload is None or call.operation.name not in self.operations:
+            raise UnsupportedModelType(f"{self.kind} does not serve {call.operation.name}")
+        model = str(payload.get("model") or target.model_id)
+        if call.operation.name == "embeddings":
+            if self.vertex:
+                body = to_vertex_predict_request(payload)
+                url = self.model_url(target, "predict")
+            else:
+                body = to_gemini_embed_request(payload, target.model_id)
+                url = self.model_url(target, "batchEmbedContents")
+            stream = None
+            translate = embeddings_translator(payload, model, self.vertex)
+        else:
+            reasoning = not call.strict_openai
+            body = to_gemini_request(payload, vertex=self.vertex, include_thoughts=reasoning)
+            if call.stream:
+                url = self.model_url(target, "streamGenerateContent") + "?alt=sse"
+                stream = GeminiStreamTranslator(model, include_reasoning=reasoning)
+            else:
+                url = self.model_url(target, "generateContent")
+                stream = None
+            translate = body_translator(model, reasoning)
+        headers = {"Content-Type": "application/json", **dict(target.headers), **await self.auth_headers(target)}
+        response = await relay.send(session, "POST", url, headers=headers, data=orjson.dumps(body),
+                                    model=target.name)
+        return TranslatedResponse(response, body=translate, stream=stream, classify=classify)
+
+
+class GeminiAdapter(_GoogleAdapter):
+    """The Gemini API (Google AI Studio keys)."""
+
+    __slots__ = ()
+    kind = "google-gemini"
+
+    def default_base_url(self, account: Any) -> str:
+        return GEMINI_BASE_URL
+
+    def configure(self, account: Any, auth: Any) -> tuple[dict[str, str], dict[str, Any]]:
+        if auth is None:
+            raise ValueError("google-gemini needs auth_data (an api-key)")
+        if auth.type == "api-key":
+            return {"x-goog-api-key": secret_value(auth.api_key)}, {}
+        if auth.type == "bearer-auth":
+            return {"Authorization": f"Bearer {secret_value(auth.bearer_token)}"}, {}
+        if auth.type == "header":
+            return {name: secret_value(value) for name, value in auth.headers.items()}, {}
+        raise ValueError(f"google-gemini cannot use auth_data of type {auth.type}")
+
+    def model_url(self, target: Target, method: str) -> str:
+        model = target.model_id
+        path = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+        return f"{target.base_url}/v1beta/{quote(path, safe='/')}:{method}"
+
+
+class VertexAdapter(_GoogleAdapter):
+    """Gemini on Vertex AI (Google Cloud projects)."""
+
+    __slots__ = ()
+    kind = "google-vertex"
+    vertex = True
+
+    def default_base_url(self, account: Any) -> str:
+        region = getattr(account, "region", None) or DEFAULT_VERTEX_REGION
+        if region == "global":
+            return "https://aiplatform.googleapis.com"
+        return f"https://{region}-aiplatform.googleapis.com"
+
+    def configure(self, account: Any, auth: Any) -> tuple[dict[str, str], dict[str, Any]]:
+        region = getattr(account, "region", None) or DEFAULT_VERTEX_REGION
+        project = getattr(account, "project_id", None)
+        if auth is None:
+            raise ValueError("google-vertex needs auth_data (gcp-service-account or bearer-auth)")
+        if auth.type == "gcp-service-account":
+            tokens = ServiceAccountTokens.from_key_json(secret_value(auth.key_json))
+            project = project or tokens.project_id
+            if not project:
+                raise ValueError("project_id is required: the service-account key names no project_id")
+            return {}, {"project": project, "region": region, "tokens": tokens}
+        if auth.type == "bearer-auth":
+            if not project:
+                raise ValueError("project_id is required with bearer-auth")
+            return {"Authorization": f"Bearer {secret_value(auth.bearer_token)}"}, {"project": project,
+                                                                                   "region": region}
+        raise ValueError(f"google-vertex cannot use auth_data of type {auth.type}")
+
+    def model_url(self, target: Target, method: str) -> str:
+        model = target.model_id
+        if model.startswith("projects/"):
+            path = model
+        else:
+            project, region = target.options["project"], target.options["region"]
+            path = f"projects/{project}/locations/{region}/publishers/google/models/{model}"
+        return f"{target.base_url}/v1/{quote(path, safe='/')}:{method}"
+
+    async def auth_headers(self, target: Target) -> dict[str, str]:
+        tokens = target.options.get("tokens")
+        if isinstance(tokens, ServiceAccountTokens):
+            return {"Authorization": f"Bearer {await tokens.token(target.name)}"}
+        return {}
