@@ -140,6 +140,16 @@ def _secret_values(auth: Any) -> tuple[bytes, ...]:
     return tuple(sorted({v.encode() for v in values if len(v) >= 4}, key=len, reverse=True))
 
 
+def without_version_suffix(adapter: Any, base_url: str) -> str:
+    """A base URL without the API version the adapter appends itself (`.../v1` for Anthropic), so
+    both the SDK's base (`https://api.anthropic.com`) and one ending in the version work."""
+    url = base_url.rstrip("/")
+    for suffix in getattr(adapter, "base_url_version_suffixes", ()):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
+
+
 def _unserved_types(adapter: Any, model_types: Iterable[str]) -> list[str]:
     """Model types of an integration that no operation of its adapter serves (refused at load)."""
     served = getattr(adapter, "operations", ALL_OPERATIONS)
@@ -160,7 +170,8 @@ def _compile_account(account: Any, kind: str, problems: list[Problem], source: s
             base_url = str(integration.url)
             model_id = str(integration.hosted_model_name)
         else:
-            base_url = str(getattr(account, "base_url", None) or default_base_url(kind, account))
+            base_url = without_version_suffix(
+                adapter, str(getattr(account, "base_url", None) or default_base_url(kind, account)))
             model_id = str(integration.model_id)
         if kind != "mock" and not base_url:
             problems.append(Problem(source, f"{account.type} {account.name}", "base_url",

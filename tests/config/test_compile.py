@@ -124,3 +124,26 @@ rules:
 """
     snapshot = compile_manifests(load_text(text))
     assert [rule.id for rule in snapshot.limits.rules] == ["r1", "b1"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "base_url", "expected"),
+    [
+        ("anthropic", "http://h:1/v1/", "http://h:1"),
+        ("anthropic", "http://h:1", "http://h:1"),
+        ("cohere", "http://h:1/v2", "http://h:1"),
+        ("google-gemini", "http://h:1/v1beta", "http://h:1"),
+        ("openai", "http://h:1/v1", "http://h:1/v1"),  # OpenAI-shaped bases keep their version
+    ],
+)
+def test_base_url_may_end_in_the_version_the_adapter_appends(kind: str, base_url: str, expected: str) -> None:
+    auth = "{type: api-key, api_key: k}"
+    text = f"""
+type: provider-account/{kind}
+name: acct
+base_url: {base_url}
+auth_data: {auth}
+integrations:
+  - {{name: m1, type: integration/model/{kind}, model_id: m, model_types: [chat]}}
+"""
+    assert compile_manifests(load_text(text)).models["acct/m1"].base_url == expected

@@ -41,6 +41,8 @@ class AnthropicAdapter:
 
     __slots__ = ()
     kind = "anthropic"
+    # The manifest's base_url may end in the version this adapter appends itself.
+    base_url_version_suffixes = ("/v1",)
     operations: frozenset[str] = frozenset({"chat", MESSAGES.name, MESSAGES_COUNT_TOKENS.name})
 
     def default_base_url(self, account: Any = None) -> str:

@@ -63,6 +63,8 @@ class CohereAdapter:
 
     __slots__ = ()
     kind = "cohere"
+    # The manifest's base_url may end in the version this adapter appends itself.
+    base_url_version_suffixes = ("/v2", "/v1")
     operations: frozenset[str] = frozenset(PATHS)
 
     def default_base_url(self, account: Any) -> str:

@@ -91,6 +91,7 @@ class GeminiAdapter(_GoogleAdapter):
 
     __slots__ = ()
     kind = "google-gemini"
+    base_url_version_suffixes = ("/v1beta", "/v1")  # the adapter appends /v1beta itself
 
     def default_base_url(self, account: Any) -> str:
         return GEMINI_BASE_URL
@@ -117,6 +118,7 @@ class VertexAdapter(_GoogleAdapter):
 
     __slots__ = ()
     kind = "google-vertex"
+    base_url_version_suffixes = ("/v1",)  # the adapter appends /v1 itself
     vertex = True
 
     def default_base_url(self, account: Any) -> str:
