@@ -19,8 +19,10 @@ import aiohttp
 
 from relaygate.auth.authenticator import Authenticator
 from relaygate.auth.store import TokenStore, open_token_store
-from relaygate.config.compile import Snapshot, empty_snapshot, load_snapshot
-from relaygate.config.watch import ConfigWatcher
+from relaygate.config.apply import load_stored
+from relaygate.config.compile import Snapshot, load_snapshot
+from relaygate.config.store import ConfigStore, open_config_store
+from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher
 from relaygate.context import RequestContext
 from relaygate.errors import GatewayError, MethodNotAllowed, NotFound
 from relaygate.handlers import llm, messages, meta, proxy, resources
@@ -64,9 +66,12 @@ def _limits_backend(settings: Settings) -> Backend:
 class Gateway:
     """The state one process serves from: the current snapshot and the long-lived resources."""
 
-    def __init__(self, settings: Settings, snapshot: Snapshot, token_store: TokenStore, log_store: LogStore) -> None:
+    def __init__(self, settings: Settings, snapshot: Snapshot, token_store: TokenStore, log_store: LogStore,
+                 config_store: ConfigStore | None = None, config_revision: int = 0) -> None:
         self.settings = settings
         self.snapshot = snapshot
+        self.config_store = config_store  # without --config: manifests applied to the database
+        self._config_revision = config_revision
         self.token_store = token_store
         self.authenticator = Authenticator(token_store, cache_ttl=settings.token_cache_ttl)
         self.log_store = log_store
@@ -82,7 +87,7 @@ class Gateway:
         self.latency = LatencyStats()
         self.sticky = StickySessions()
         self.rng = random.Random()  # routing draws (weights, shuffles); not for anything secret
-        self.watcher: ConfigWatcher | None = None
+        self.watcher: ConfigWatcher | StoredConfigWatcher | None = None
         self._revocations: asyncio.Task[None] | None = None
         # Rate limits and budgets: per process in memory, or shared by every replica in Redis.
         self.limits: Backend = _limits_backend(settings)
@@ -103,6 +108,9 @@ class Gateway:
         self._revocations = asyncio.create_task(self._watch_revocations(), name="relaygate-revocations")
         if self.settings.config_path and self.settings.watch_config:
             self.watcher = ConfigWatcher(self.settings.config_path, self.swap_snapshot)
+            self.watcher.start()
+        elif self.config_store is not None and self.settings.watch_config:
+            self.watcher = StoredConfigWatcher(self.config_store, self._config_revision, self.swap_snapshot)
             self.watcher.start()
 
     async def _watch_revocations(self) -> None:
@@ -134,6 +142,8 @@ class Gateway:
         await self.sink.close()
         await asyncio.to_thread(self.log_store.close)
         await asyncio.to_thread(self.token_store.close)
+        if self.config_store is not None:
+            await asyncio.to_thread(self.config_store.close)
 
     def swap_snapshot(self, snapshot: Snapshot) -> None:
         """Atomic reference swap: in-flight requests finish on the snapshot they started with."""
@@ -265,20 +275,35 @@ async def _send_error_safely(send: Send, error: GatewayError, headers: list[tupl
 
 async def open_gateway(settings: Settings) -> Gateway:
     """Load config, open stores and the upstream pool; raises with a clear message on bad config."""
+    config_store: ConfigStore | None = None
+    revision = 0
     if settings.config_path:
         snapshot = await asyncio.to_thread(load_snapshot, settings.config_path)
-    else:
-        snapshot = empty_snapshot()
-        log.warning("no --config given: serving with no models configured")
-    token_store = await asyncio.to_thread(open_token_store, settings.database_url)
+    else:  # the config `relaygate apply` stored in the database (maybe nothing yet)
+        config_store = await asyncio.to_thread(open_config_store, settings.database_url)
+        try:
+            stored = await asyncio.to_thread(config_store.load)
+            snapshot = await asyncio.to_thread(load_stored, stored)
+        except BaseException:
+            await asyncio.to_thread(config_store.close)
+            raise
+        revision = stored.revision
+        if not stored.manifests:
+            log.warning("no --config given and nothing applied to the database yet: serving no models "
+                        "until `relaygate apply -f FILE` stores a config")
+    closers = [config_store.close] if config_store is not None else []
     try:
+        token_store = await asyncio.to_thread(open_token_store, settings.database_url)
+        closers.append(token_store.close)
         log_store = await asyncio.to_thread(open_log_store, settings.database_url)
     except BaseException:
-        await asyncio.to_thread(token_store.close)
+        for close in reversed(closers):
+            await asyncio.to_thread(close)
         raise
-    gateway = Gateway(settings, snapshot, token_store, log_store)
+    gateway = Gateway(settings, snapshot, token_store, log_store, config_store, revision)
     await gateway.start()
-    log.info("relaygate ready: %d models from %s", len(snapshot.models), settings.config_path or "(none)")
+    source = settings.config_path or f"the database (config revision {revision})"
+    log.info("relaygate ready: %d models from %s", len(snapshot.models), source)
     return gateway
 
 

@@ -1,4 +1,4 @@
-"""`relaygate` command line: serve | check | tokens | logs | migrate.
+"""`relaygate` command line: serve | check | diff | apply | tokens | logs | migrate.
 
 Every subcommand reads RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.
 """
@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate manifests; exit 1 listing every problem")
     check.add_argument("-f", "--file", required=True, dest="path", help="file or directory to validate")
 
+    apply = sub.add_parser("apply", help="validate manifests with the config stored in the database, show "
+                           "the changes and store them atomically (replicas serving without --config reload)")
+    _add_stored_config_args(apply)
+    apply.add_argument("--dry-run", action="store_true", help="validate and show the changes; store nothing")
+    apply.add_argument("--show-diff", action="store_true", help="show each change as a unified diff")
+    diff = sub.add_parser("diff", help="show what `apply` would change in the stored config (exit 0: no "
+                          "change, 1: changes, 2: invalid)")
+    _add_stored_config_args(diff)
+
     tokens = sub.add_parser("tokens", help="create, list and revoke access tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
     create = tokens_sub.add_parser("create", help="create a token (printed once, on the last line)")
@@ -67,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "(serve and the other commands also do this on start)")
     _add_common(migrate)
     return parser
+
+
+def _add_stored_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--file", required=True, dest="path",
+                        help="manifest file or directory to apply; - reads standard input")
+    parser.add_argument("--prune", action="store_true",
+                        help="also delete stored manifests the file does not contain "
+                             "(the file becomes the whole config)")
+    parser.add_argument("--database-url", help="where the config is stored (env RELAYGATE_DATABASE_URL; default "
+                        "sqlite:///./relaygate.db)")
 
 
 def _database_url(args: argparse.Namespace) -> str:
@@ -119,6 +138,61 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(f"OK: {args.path} is valid ({snapshot.summary()})")
     return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """`apply` and `diff`: validate against the stored config, show the changes, maybe store them."""
+    from relaygate.config.apply import commit, plan_apply
+    from relaygate.config.diff import render
+    from relaygate.config.problems import ConfigError
+    from relaygate.config.store import ConfigConflict, open_config_store
+
+    dry_run = args.command == "diff" or args.dry_run
+    try:
+        sources = _read_manifest_sources(args.path)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = ("is not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
+                  else f"cannot be read ({exc.strerror or exc})")
+        print(f"relaygate: {args.path}: {reason}", file=sys.stderr)
+        return 2
+    store = open_config_store(_database_url(args))
+    try:
+        try:
+            plan = plan_apply(store, sources, prune=args.prune)
+        except ConfigError as exc:
+            print(str(exc))
+            print(f"{len(exc.problems)} problem(s) found; nothing was applied.")
+            return 2 if args.command == "diff" else 1
+        print(render(plan.changes, show_diff=args.command == "diff" or args.show_diff))
+        if args.command == "diff":
+            return 1 if plan.changed else 0
+        if dry_run or not plan.changed:
+            print("Dry run: nothing was stored." if dry_run else "Nothing to apply: the stored config already matches.")
+            return 0
+        try:
+            revision = commit(store, plan)
+        except ConfigConflict as exc:
+            print(f"relaygate: {exc}", file=sys.stderr)
+            return 1
+        print(f"Applied: config revision {revision} ({plan.snapshot.summary()}); gateways serving from this "
+              "database pick it up within seconds.")
+        return 0
+    finally:
+        store.close()
+
+
+def _read_manifest_sources(path: str) -> list[tuple[str, str]]:
+    """(YAML text, file name) of a file, of each *.yaml/*.yml in a directory, or of - (stdin)."""
+    from pathlib import Path
+
+    from relaygate.config.loader import YAML_SUFFIXES
+
+    if path == "-":
+        return [(sys.stdin.read(), "<stdin>")]
+    root = Path(path)
+    files = sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()
+                   and not p.name.startswith(".")) if root.is_dir() else [root]
+    return [(p.read_bytes().decode("utf-8-sig"), str(p)) for p in files]
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
@@ -188,19 +262,31 @@ def _announce_revocation(args: argparse.Namespace, token_id: str) -> None:
 
 
 def _unknown_virtual_account(args: argparse.Namespace) -> str | None:
-    """With a config at hand, refuse tokens for virtual accounts it does not declare."""
-    path = _config_path(args)
-    if not path:
-        return None
+    """Refuse tokens for virtual accounts the config does not declare: the --config files, else the
+    config stored in the database (when something was applied there)."""
     from relaygate.config.compile import load_snapshot
     from relaygate.config.problems import ConfigError
 
+    path = _config_path(args)
     try:
-        snapshot = load_snapshot(path)
+        if path:
+            snapshot, where = load_snapshot(path), path
+        else:
+            from relaygate.config.apply import load_stored
+            from relaygate.config.store import open_config_store
+
+            store = open_config_store(_database_url(args))
+            try:
+                stored = store.load()
+            finally:
+                store.close()
+            if not stored.manifests:
+                return None
+            snapshot, where = load_stored(stored), "the config stored in the database"
     except ConfigError as exc:
         return f"the config is invalid:\n{exc}"
     if args.virtual_account not in snapshot.virtual_accounts:
-        return f"virtual account '{args.virtual_account}' is not declared in {path}"
+        return f"virtual account '{args.virtual_account}' is not declared in {where}"
     return None
 
 
@@ -258,8 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = {"serve": cmd_serve, "check": cmd_check, "tokens": cmd_tokens, "logs": cmd_logs,
-                "migrate": cmd_migrate}
+    handlers = {"serve": cmd_serve, "check": cmd_check, "apply": cmd_apply, "diff": cmd_apply,
+                "tokens": cmd_tokens, "logs": cmd_logs, "migrate": cmd_migrate}
     try:
         return handlers[args.command](args)
     except DatabaseURLError as exc:

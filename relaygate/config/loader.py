@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,8 @@ from relaygate.config.schema import (
     VirtualAccount,
 )
 
-__all__ = ["ConfigError", "Manifests", "Problem", "load_path", "load_text"]
+__all__ = ["ConfigError", "Manifests", "Problem", "RawManifest", "load_path", "load_sources", "load_text",
+           "split_manifests"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -68,6 +69,52 @@ def load_text(text: str, filename: str = "<string>", env: Mapping[str, str] | No
     session = _Load(os.environ if env is None else env)
     session.add_file(text, filename, Path(filename).stem)
     return session.finish()
+
+
+def load_sources(sources: Sequence[tuple[str, str]], env: Mapping[str, str] | None = None) -> Manifests:
+    """Load several YAML texts as one config, each `(text, name)` named in its problems (`apply`
+    validates the stored manifests and a new file together)."""
+    session = _Load(os.environ if env is None else env)
+    for text, filename in sources:
+        session.add_file(text, filename, Path(filename).stem)
+    return session.finish()
+
+
+@dataclass(frozen=True, slots=True)
+class RawManifest:
+    """One manifest as written, before secret references are resolved, for storing in the database."""
+
+    type: str
+    name: str
+    data: dict[str, Any]
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.type, self.name)
+
+
+AI_GATEWAY_TYPE = "ai-gateway"  # how an `on_http_request` document (which has no type) is stored
+
+
+def split_manifests(text: str, filename: str) -> list[RawManifest]:
+    """The manifests of a YAML text with their identities, references unresolved; ai-gateway
+    documents, which have no name, are named `<file stem>#<n>` as the loader names them. Documents
+    without an identity are skipped: validating the text (`load_sources`) reports them."""
+    docs, problems, _ = _parse(text, filename)
+    if problems:
+        raise ConfigError(problems)
+    stem = Path(filename).stem
+    out = []
+    for n, doc in enumerate(docs, start=1):
+        data = doc.data
+        if not isinstance(data, dict):
+            continue
+        kind, name = data.get("type"), data.get("name")
+        if kind is None and "on_http_request" in data:
+            out.append(RawManifest(AI_GATEWAY_TYPE, f"{stem}#{n}", data))
+        elif isinstance(kind, str) and isinstance(name, str):
+            out.append(RawManifest(kind, name, data))
+    return out
 
 
 # --- YAML --------------------------------------------------------------------------------------------

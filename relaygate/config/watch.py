@@ -1,4 +1,5 @@
-"""Hot reload: watch the config files, validate a change off the loop, swap it in or refuse it."""
+"""Hot reload: watch the config files (or the stored config's revision), validate a change off the
+loop, swap it in or refuse it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import watchfiles
 
+from relaygate.config.apply import load_stored
 from relaygate.config.compile import Snapshot, load_snapshot
+from relaygate.config.store import ConfigStore
 
 log = logging.getLogger("relaygate.config")
 
@@ -63,4 +66,68 @@ class ConfigWatcher:
         self._apply(snapshot)
         self.reloads += 1
         log.info("config reloaded from %s: %d models", self._path, len(snapshot.models))
+        return True
+
+
+class StoredConfigWatcher:
+    """Without --config: polls the stored config's revision and reloads when an apply moved it.
+
+    One integer read per `interval` per process; a change is loaded and compiled off the loop. An
+    invalid stored config (a secret reference this replica's environment lacks, say) is refused and
+    logged, and the previous snapshot keeps serving; the store being down only delays the reload.
+    """
+
+    def __init__(self, store: ConfigStore, revision: int, apply: Callable[[Snapshot], None],
+                 interval: float = 1.0) -> None:
+        self._store = store
+        self.revision = revision
+        self._apply = apply
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._store_down = False
+        self.reloads = 0
+        self.refusals = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="relaygate-stored-config-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.poll()
+
+    async def poll(self) -> bool:
+        """Reload if the stored revision moved; True when a new snapshot was swapped in."""
+        try:
+            revision = await asyncio.to_thread(self._store.revision)
+            if revision == self.revision:
+                self._store_down = False
+                return False
+            stored = await asyncio.to_thread(self._store.load)
+        except Exception as exc:  # the database being down must not stop the watcher
+            if not self._store_down:
+                log.warning("cannot read the stored config (will retry): %s", exc)
+            self._store_down = True
+            return False
+        self._store_down = False
+        self.revision = stored.revision
+        try:
+            snapshot = await asyncio.to_thread(load_stored, stored)
+        except Exception as exc:
+            self.refusals += 1
+            log.error("stored config revision %d refused, still serving the previous config:\n%s",
+                      stored.revision, exc)
+            return False
+        self._apply(snapshot)
+        self.reloads += 1
+        log.info("config reloaded from the database (revision %d): %d models", stored.revision,
+                 len(snapshot.models))
         return True

@@ -121,6 +121,8 @@ class Gateway:
         self.port = free_port()
         self.extra_env = dict(env or {})
         self.serve_args: list[str] = []  # extra `relaygate serve` flags, e.g. ["--workers", "2"]
+        # False: serve without --config, from the config `relaygate apply` stored in the database.
+        self.use_config_file = True
         self.process: subprocess.Popen[bytes] | None = None
         self.write_config(config_text)
 
@@ -140,9 +142,8 @@ class Gateway:
         return f"sqlite:///{self.db_path}"
 
     def env(self) -> dict[str, str]:
-        return subprocess_env(
-            RELAYGATE_CONFIG=str(self.config_path), RELAYGATE_DATABASE_URL=self.database_url, **self.extra_env
-        )
+        config = {"RELAYGATE_CONFIG": str(self.config_path)} if self.use_config_file else {}
+        return subprocess_env(RELAYGATE_DATABASE_URL=self.database_url, **config, **self.extra_env)
 
     # -- process -----------------------------------------------------------------------------------
 
@@ -157,8 +158,7 @@ class Gateway:
             "-m",
             "relaygate",
             "serve",
-            "--config",
-            str(self.config_path),
+            *(["--config", str(self.config_path)] if self.use_config_file else []),
             "--host",
             "127.0.0.1",
             "--port",
@@ -270,7 +270,8 @@ class Gateway:
         return result
 
     def _common(self) -> list[str]:
-        return ["--config", str(self.config_path), "--database-url", self.database_url]
+        config = ["--config", str(self.config_path)] if self.use_config_file else []
+        return [*config, "--database-url", self.database_url]
 
     def create_token(
         self,

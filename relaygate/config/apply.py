@@ -1,0 +1,74 @@
+"""Config held in the database: plan an apply, commit it, and load what is stored.
+
+`plan_apply` validates the file together with the stored manifests it does not replace, exactly as
+a replica will load them (YAML, schema, secret references against this environment, cross-manifest
+references, compile), and lists the changes; nothing is written. `commit` writes the plan in one
+transaction, refused if another apply committed since the plan read the store. `load_stored`
+builds the snapshot a replica serves from the stored manifests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from relaygate.config.compile import Snapshot, compile_manifests, empty_snapshot
+from relaygate.config.diff import Change, compare, manifest_yaml
+from relaygate.config.loader import load_sources, split_manifests
+from relaygate.config.store import ConfigStore, Identity, StoredConfig, StoredManifest
+
+DATABASE_SOURCE = "(database)"  # how problems and logs name the stored config
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyPlan:
+    """What an apply would do, checked against the store at `base_revision`."""
+
+    base_revision: int
+    changes: tuple[Change, ...]
+    upserts: tuple[StoredManifest, ...]
+    deletes: tuple[Identity, ...]
+    snapshot: Snapshot  # the config replicas will serve afterwards
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.upserts or self.deletes)
+
+
+def plan_apply(store: ConfigStore, sources: Sequence[tuple[str, str]], *, prune: bool = False,
+               env: Mapping[str, str] | None = None) -> ApplyPlan:
+    """Validate the `(text, filename)` sources with the stored config they leave in place;
+    `ConfigError` lists every problem, naming each file (and `(database)` for stored manifests)."""
+    raw = [m for text, filename in sources for m in split_manifests(text, filename)]
+    stored = store.load()
+    replaced = {m.identity for m in raw}
+    kept = [] if prune else [m for m in stored.manifests if m.identity not in replaced]
+    manifests = load_sources([(_joined(kept), DATABASE_SOURCE), *sources], env)
+    snapshot = compile_manifests(manifests, source=sources[0][1] if sources else DATABASE_SOURCE)
+    incoming = [StoredManifest(m.type, m.name, manifest_yaml(m.data)) for m in raw]  # valid: safe to store
+    changes = compare(stored.manifests, incoming, prune=prune)
+    upserts = tuple(m for m, c in _paired(incoming, changes) if c.kind != "unchanged")
+    deletes = tuple(c.identity for c in changes if c.kind == "delete")
+    return ApplyPlan(stored.revision, tuple(changes), upserts, deletes, snapshot)
+
+
+def commit(store: ConfigStore, plan: ApplyPlan) -> int:
+    """Write the plan atomically; returns the new revision (`ConfigConflict` if the store moved on)."""
+    return store.write(plan.upserts, plan.deletes, plan.base_revision)
+
+
+def load_stored(stored: StoredConfig, env: Mapping[str, str] | None = None) -> Snapshot:
+    """The snapshot the stored manifests compile to (empty when nothing was applied yet)."""
+    if not stored.manifests:
+        return empty_snapshot()
+    manifests = load_sources([(_joined(stored.manifests), DATABASE_SOURCE)], env)
+    return compile_manifests(manifests, source=DATABASE_SOURCE)
+
+
+def _joined(manifests: list[StoredManifest] | tuple[StoredManifest, ...]) -> str:
+    return "".join(f"---\n{m.body}" for m in manifests)
+
+
+def _paired(incoming: list[StoredManifest], changes: list[Change]) -> list[tuple[StoredManifest, Change]]:
+    by_identity = {c.identity: c for c in changes}
+    return [(m, by_identity[m.identity]) for m in incoming]
