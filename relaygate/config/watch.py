@@ -17,6 +17,16 @@ from relaygate.config.store import ConfigStore
 log = logging.getLogger("relaygate.config")
 
 
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Stop a watcher's task; whatever it was doing (or failed with) no longer matters."""
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
 class ConfigWatcher:
     """Rebuilds the snapshot when files under `path` change; an invalid change keeps the old one."""
 
@@ -34,12 +44,7 @@ class ConfigWatcher:
 
     async def stop(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._task)
 
     def _relevant(self, change: watchfiles.Change, path: str) -> bool:
         if self._path.is_file() or not self._path.exists():
@@ -92,12 +97,7 @@ class StoredConfigWatcher:
         self._task = asyncio.create_task(self._run(), name="relaygate-stored-config-watch")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:
