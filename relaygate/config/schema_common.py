@@ -262,7 +262,7 @@ class AwsAuth(StrictModel):
     type: Literal["aws"]
     access_key_id: str = Field(min_length=1)
     secret_access_key: NonEmptySecret
-    region: str = Field(min_length=1)
+    region: str | None = Field(default=None, min_length=1)  # may be on the account instead (Bedrock)
     session_token: SecretStr | None = None
 
 
@@ -276,9 +276,14 @@ def _service_account_json(value: SecretStr) -> SecretStr:
     return value
 
 
+def _key_json_text(value: Any) -> Any:
+    # The key file may be written inline as a YAML/JSON mapping as well as its JSON text.
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
 class GcpServiceAccountAuth(StrictModel):
     type: Literal["gcp-service-account"]
-    key_json: Annotated[SecretStr, AfterValidator(_service_account_json)]
+    key_json: Annotated[SecretStr, BeforeValidator(_key_json_text), AfterValidator(_service_account_json)]
 
 
 AuthData = Annotated[

@@ -118,7 +118,8 @@ class AwsBedrockIntegration(ModelIntegration):
 
 
 class AwsBedrockAccount(CloudAccount):
-    """Bedrock signs with `aws` credentials (region inside) or uses a Bedrock API key plus `region`."""
+    """Bedrock signs with `aws` credentials or uses a Bedrock API key; the region is the account's `region`,
+    else the one in `aws` credentials."""
 
     ALLOWED_AUTH: ClassVar[tuple[str, ...]] = ("aws", "api-key", "bearer-auth")
 
@@ -129,6 +130,8 @@ class AwsBedrockAccount(CloudAccount):
     def account_violations(self) -> list[tuple[Loc, str]]:
         if self.region is None and self.auth_data.type != "aws":
             return [(("region",), "is required unless auth_data is type aws")]
+        if self.region is None and getattr(self.auth_data, "region", None) is None:
+            return [(("auth_data", "region"), "is required unless the account sets region")]
         return []
 
 

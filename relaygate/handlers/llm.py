@@ -42,10 +42,11 @@ if TYPE_CHECKING:
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
     from relaygate.providers.usage import Price
 
-async def authenticate(gateway: Gateway, scope: Scope, ctx: RequestContext) -> Principal:
-    """The caller's principal under the current config (401 for every kind of bad token)."""
+async def authenticate(gateway: Gateway, scope: Scope, ctx: RequestContext, token: str | None = None) -> Principal:
+    """The caller's principal under the current config (401 for every kind of bad token); `token` overrides
+    the one `bearer_token` finds."""
     started = time.perf_counter()
-    record = await gateway.authenticator.authenticate_token(bearer_token(scope))
+    record = await gateway.authenticator.authenticate_token(token if token is not None else bearer_token(scope))
     principal = gateway.snapshot.principal(record)
     ctx.subject = principal.subject
     ctx.token_id = f"rg-{principal.token_id}"  # the public id `tokens list` shows, never the secret

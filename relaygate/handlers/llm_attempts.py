@@ -167,6 +167,8 @@ async def _error_outcome(response: UpstreamResponse, overrides: TargetOverrides)
     error = UpstreamError(response.status, scrub(raw[:ERROR_BODY_LIMIT], overrides.target.secrets),
                           response.content_type)
     retry_after = _retry_after(response.retry_after)
+    if retry_after is not None and response.retry_after:
+        error.headers["retry-after"] = response.retry_after  # the caller's SDK backs off by it too
     return Outcome(status=response.status, error=error, retry_after=retry_after)
 
 

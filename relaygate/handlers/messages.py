@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from relaygate.auth.tokens import parse_token
 from relaygate.context import Usage
-from relaygate.errors import BadRequest, GatewayError
+from relaygate.errors import BadRequest, GatewayError, UpstreamError
 from relaygate.handlers.llm import authenticate, price_of, resolve
 from relaygate.handlers.llm_attempts import (
     CallSpec,
@@ -33,12 +34,13 @@ from relaygate.handlers.llm_routing import (
     plan_for,
 )
 from relaygate.http.body import read_body
-from relaygate.http.headers import header, parse_logging_enabled, parse_metadata, parse_timeout_ms
+from relaygate.http.headers import bearer_token, header, parse_logging_enabled, parse_metadata, parse_timeout_ms
 from relaygate.http.responses import JSON as JSON_TYPE
 from relaygate.http.responses import send_bytes
 from relaygate.http.sse_messages import MessagesStreamFilter, messages_first_verdict, read_messages_usage
 from relaygate.limits.gate import admit, settle_later
-from relaygate.providers.anthropic.inbound import messages_error_from_gateway, openai_request_from_messages
+from relaygate.providers.anthropic.inbound import openai_request_from_messages
+from relaygate.providers.anthropic.inbound_errors import messages_error_from_gateway
 from relaygate.providers.anthropic.inbound_stream import MessagesFromOpenAI
 from relaygate.providers.base import MESSAGES, OPERATIONS, Operation, Target, UpstreamCall, UpstreamResponse
 
@@ -71,11 +73,30 @@ MESSAGES_DIALECT = StreamDialect(_messages_filter, messages_first_verdict, _mess
 
 
 async def send_error(send: Send, error: GatewayError, headers: RawHeaders) -> None:
-    """An Anthropic-shaped error (`{"type": "error", "error": {...}}`), same status and extra headers."""
+    """An Anthropic-shaped error (`{"type": "error", "error": {...}}`), same status and extra headers.
+
+    An Anthropic `overloaded_error` (routed as a 503, or a 502 when it came as a stream's first event) is
+    answered with Anthropic's own 529, the status the caller's SDK knows it by (`OverloadedError`). The
+    request id goes in `request-id` too, where Anthropic's SDKs read it (`error.request_id`).
+    """
     request_id = next((v.decode("latin-1") for k, v in headers if k == b"x-request-id"), None)
     extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
-    await send_bytes(send, error.status, messages_error_from_gateway(error, request_id), JSON_TYPE,
-                     [*headers, *extra])
+    if request_id is not None and not any(k == b"request-id" for k, _ in headers):
+        extra.append((b"request-id", request_id.encode("latin-1")))
+    status = error.status
+    if isinstance(error, UpstreamError) and status in (502, 503) and _upstream_error_type(error) == "overloaded_error":
+        status = OVERLOADED
+    await send_bytes(send, status, messages_error_from_gateway(error, request_id), JSON_TYPE, [*headers, *extra])
+
+
+def _upstream_error_type(error: UpstreamError) -> object:
+    """The `error.type` of the upstream's own body (None when it has none)."""
+    try:
+        parsed = orjson.loads(error.raw_body)
+    except orjson.JSONDecodeError:
+        return None
+    found = parsed.get("error") if isinstance(parsed, dict) else None
+    return found.get("type") if isinstance(found, dict) else None
 
 
 class MessagesOpener:
@@ -127,6 +148,20 @@ def _parse_body(body: bytes) -> dict[str, Any]:
     return payload
 
 
+def _caller_token(scope: Scope) -> str | None:
+    """The Relaygate token of a Messages call: `Authorization: Bearer` or `x-api-key`, whichever holds one.
+
+    Anthropic clients may send both (the SDK with `api_key` and `auth_token`, Claude Code with
+    ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN), the other one being some Anthropic credential.
+    """
+    bearer = bearer_token(scope)
+    if bearer is not None and parse_token(bearer) is not None:
+        return bearer
+    api_key = header(scope, b"x-api-key")
+    token = api_key.decode("latin-1").strip() if api_key is not None else ""
+    return token if parse_token(token) is not None else bearer
+
+
 def _inbound_headers(scope: Scope) -> tuple[tuple[str, str], ...]:
     found = []
     for name in FORWARDED_HEADERS:
@@ -165,7 +200,7 @@ async def handle(
     base_headers: RawHeaders,
 ) -> None:
     """Serve one Messages API call; gateway errors propagate to the app (rendered by `send_error`)."""
-    principal = await authenticate(gateway, scope, ctx)
+    principal = await authenticate(gateway, scope, ctx, _caller_token(scope))
     ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
     ctx.log_bodies = parse_logging_enabled(header(scope, b"x-tfy-logging-config"))
     controls = _Controls(parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
+from yarl import URL
 
 from relaygate.errors import BadGateway, GatewayTimeout
 
@@ -47,7 +48,7 @@ class HTTPUpstreamResponse:
 async def send(
     session: aiohttp.ClientSession,
     method: str,
-    url: str,
+    url: str | URL,  # a URL built with encoded=True goes on the wire exactly as written
     *,
     headers: Mapping[str, str],
     data: bytes,

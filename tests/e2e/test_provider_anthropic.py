@@ -29,6 +29,7 @@ auth_data: {type: api-key, api_key: sk-ant-e2e-upstream-secret}
 integrations:
   - {name: sonnet, type: integration/model/anthropic, model_id: claude-sonnet-4-6, model_types: [chat]}
   - {name: haiku, type: integration/model/anthropic, model_id: claude-haiku-4-5, model_types: [chat]}
+  - {name: limited, type: integration/model/anthropic, model_id: claude-sonnet-4-6, model_types: [chat]}
 ---
 type: provider-account/virtual-model
 name: vmod
@@ -232,7 +233,42 @@ def test_thinking_is_hidden_by_default_and_exposed_when_not_strict(rig: Rig) -> 
     assert shown.usage.completion_tokens_details.reasoning_tokens == count_tokens(thinking_text("think about it"))
 
 
+def test_reasoning_effort_on_a_model_without_adaptive_thinking_sends_a_budget(rig: Rig) -> None:
+    shown = rig.client().chat.completions.create(
+        model="claude/haiku", messages=[{"role": "user", "content": "think it over"}], reasoning_effort="medium",
+        extra_headers={"x-tfy-strict-openai": "false"})
+    sent = rig.mock.last().json
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048} and "output_config" not in sent
+    assert sent["max_tokens"] > 2048
+    assert (shown.choices[0].message.model_extra or {})["reasoning_content"] == thinking_text("think it over")
+
+
+# -- sampling and stop sequences -----------------------------------------------------------------------
+
+
+def test_temperature_with_top_p_reaches_the_model_as_temperature_only(rig: Rig) -> None:
+    completion = rig.chat("sample me", temperature=0.4, top_p=0.9)
+    assert completion.choices[0].message.content == echo_reply("sample me")
+    sent = rig.mock.last().json
+    assert sent["temperature"] == 0.4 and "top_p" not in sent
+
+
+def test_whitespace_stop_sequence_is_a_400_naming_stop_without_an_upstream_call(rig: Rig) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        rig.chat("stop at newlines", stop=["END", "\n"])
+    assert assert_error_shape(caught.value.response.json())["param"] == "stop"
+    assert rig.mock.requests == []
+
+
 # -- errors and fallback -------------------------------------------------------------------------------
+
+
+def test_rate_limit_keeps_the_upstreams_retry_after(rig: Rig) -> None:
+    rig.mock.fail_next(429, headers={"retry-after": "7"})  # cools claude/limited down: no other test uses it
+    with pytest.raises(openai.RateLimitError) as caught:
+        rig.chat("too fast", model="claude/limited")
+    assert caught.value.response.headers["retry-after"] == "7"
+    assert assert_error_shape(caught.value.response.json())["code"] == "rate_limit_exceeded"
 
 
 @pytest.mark.parametrize("status, error_type, exception, expected_status", [

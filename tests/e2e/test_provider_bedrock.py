@@ -19,6 +19,7 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway import Gateway, render
+from tests.upstreams.aws_sigv4 import expected_signature, sdk_request_path
 from tests.upstreams.bedrock_mock import (
     ACCESS_KEY_ID,
     API_KEY,
@@ -32,6 +33,8 @@ from tests.upstreams.openai_mock import embedding_vector, png_image
 
 USER = "carol@example.com"
 WRONG_SECRET = "wrong-bedrock-secret-Qq7/Zz"
+SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLE//session+token=="
+HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
 PROFILE = "us.anthropic.claude-3-5-sonnet-20241022-v2:0"
 PROFILE_ARN = f"arn:aws:bedrock:{REGION}:123456789012:inference-profile/{PROFILE}"
 CONFIG = """\
@@ -64,6 +67,15 @@ auth_data: {type: aws, access_key_id: {akid}, secret_access_key: "{wrong}", regi
 integrations:
   - {name: haiku, type: integration/model/aws-bedrock, model_id: "anthropic.claude-3-5-haiku-20241022-v1:0",
      model_types: [chat]}
+"""
+STS_CONFIG = """\
+type: provider-account/aws-bedrock
+name: bedrock-sts
+base_url: http://127.0.0.1:{port}
+region: {region}
+auth_data: {type: aws, access_key_id: {akid}, secret_access_key: "{secret}", session_token: "{session_token}"}
+integrations:
+  - {name: sonnet, type: integration/model/aws-bedrock, model_id: "{profile}", model_types: [chat]}
 """
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "be brief"},
@@ -129,7 +141,7 @@ def test_chat_request_is_translated_and_sigv4_signed(bedrock: Bedrock) -> None:
                              "inferenceConfig": {"maxTokens": 50, "temperature": 0.2}}
     scope = recorded.headers["Authorization"].split("Credential=")[1].split(",")[0].split("/")
     assert scope[0] == ACCESS_KEY_ID and scope[2:] == [REGION, "bedrock", "aws4_request"]
-    assert recorded.path == "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse"
+    assert recorded.path == "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse", "as boto3 sends it"
 
 
 def test_chat_stream_relays_text_finish_and_usage(bedrock: Bedrock) -> None:
@@ -164,6 +176,47 @@ def test_inference_profile_ids_work_as_model_ids(bedrock: Bedrock, model: str) -
     assert recorded.model_id == (PROFILE if model == "bedrock/sonnet" else PROFILE_ARN)
     if model == "bedrock/sonnet-arn":
         assert "inference-profile%2F" in recorded.path, "the ARN's slash stays inside one path segment"
+
+
+def _signature_fields(authorization: str) -> dict[str, str]:
+    _, _, rest = authorization.partition(" ")
+    return {k.strip(): v for k, _, v in (part.partition("=") for part in rest.split(","))}
+
+
+@pytest.mark.parametrize(("model", "model_id"), [
+    ("bedrock/haiku", HAIKU), ("bedrock/sonnet", PROFILE), ("bedrock/sonnet-arn", PROFILE_ARN)])
+@pytest.mark.parametrize("stream", [False, True])
+def test_model_id_is_escaped_and_signed_as_the_aws_sdk_does(bedrock: Bedrock, model: str, model_id: str,
+                                                            stream: bool) -> None:
+    answer = bedrock.client().chat.completions.create(model=model, messages=MESSAGES, stream=stream)
+    if stream:
+        list(answer)  # type: ignore[arg-type]
+    recorded = bedrock.mock.last("converse")
+    path = sdk_request_path(model_id, "converse-stream" if stream else "converse", REGION)
+    assert recorded.path == path, "the path botocore sends for this model id"
+    fields = _signature_fields(recorded.headers["Authorization"])
+    signed = {name: recorded.headers[name] for name in fields["SignedHeaders"].split(";")}
+    url = f"http://{recorded.headers['Host']}{path}"
+    assert fields["Signature"] == expected_signature("POST", url, recorded.body, signed, SECRET_ACCESS_KEY, REGION)
+
+
+def test_session_token_is_sent_and_signed_with_the_region_on_the_account(
+        bedrock: Bedrock, tmp_path_factory: pytest.TempPathFactory) -> None:
+    config = render(STS_CONFIG, port=bedrock.mock.port, akid=ACCESS_KEY_ID, secret=SECRET_ACCESS_KEY, region=REGION,
+                    profile=PROFILE, session_token=SESSION_TOKEN)
+    gateway = Gateway(Path(tmp_path_factory.mktemp("bedrock-sts")), config)
+    try:
+        gateway.start()
+        client = gateway.client(gateway.create_token(user=USER))
+        completion = client.chat.completions.create(model="bedrock-sts/sonnet", messages=MESSAGES)
+    finally:
+        gateway.stop()
+    assert completion.choices[0].message.content == "echo: hello bedrock gateway"
+    recorded = bedrock.mock.last("converse")
+    assert recorded.headers["X-Amz-Security-Token"] == SESSION_TOKEN
+    fields = _signature_fields(recorded.headers["Authorization"])
+    assert "x-amz-security-token" in fields["SignedHeaders"].split(";")
+    assert fields["Credential"].split("/")[2] == REGION
 
 
 def test_api_key_account_sends_bearer_key(bedrock: Bedrock) -> None:
@@ -309,13 +362,21 @@ def test_exception_event_mid_stream_reaches_the_client_as_an_error(bedrock: Bedr
     assert "the model broke mid-stream (mock)" in str(caught.value)
 
 
-def test_exception_before_any_content_is_an_http_error(bedrock: Bedrock) -> None:
-    bedrock.mock.fail_stream_after(1, "throttlingException", "too many tokens (mock)")
-    result = bedrock.gateway.request("POST", "/api/llm/chat/completions", token=bedrock.token,
-                                     json={"model": "bedrock/haiku", "messages": MESSAGES, "stream": True})
-    assert result.status >= 500 or result.status == 429, result.body
-    assert b"[DONE]" not in result.body
-    assert "too many tokens (mock)" in assert_error_shape(result.json())["message"]
+@pytest.mark.parametrize(("exception_type", "status", "exception"), [
+    ("throttlingException", 429, openai.RateLimitError),
+    ("validationException", 400, openai.BadRequestError),
+    ("serviceUnavailableException", 503, openai.InternalServerError),
+    ("modelStreamErrorException", 502, openai.InternalServerError),
+])
+def test_exception_event_before_content_is_the_http_error_it_stands_for(
+        bedrock: Bedrock, exception_type: str, status: int, exception: type[openai.APIStatusError]) -> None:
+    bedrock.mock.fail_stream_after(1, exception_type, "refused mid-stream (mock)")
+    with pytest.raises(exception) as caught:
+        list(bedrock.client().chat.completions.create(model="bedrock/haiku", messages=MESSAGES, stream=True))
+    assert caught.value.status_code == status
+    error = assert_error_shape(caught.value.response.json())
+    assert error["message"] == "refused mid-stream (mock)"
+    assert error["code"] == exception_type[0].upper() + exception_type[1:]
 
 
 def test_wrong_secret_key_is_rejected_and_mapped_without_leaking_it(bedrock: Bedrock) -> None:

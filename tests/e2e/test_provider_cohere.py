@@ -22,7 +22,7 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway import Gateway, http_request, render, token_secret_of
-from tests.upstreams.cohere_mock import CohereMock, chat_reply, tool_arguments
+from tests.upstreams.cohere_mock import CohereMock, chat_reply, quantized, tool_arguments
 from tests.upstreams.openai_mock import embedding_vector, png_image, rerank_score
 
 COHERE_KEY = "co-upstream-secret-987"
@@ -155,6 +155,18 @@ def test_tool_calls_come_back_as_openai_tool_calls(stack: CohereStack) -> None:
     assert stack.mock.last("/v2/chat").json["tool_choice"] == "REQUIRED"
 
 
+def test_tool_without_parameters_reaches_cohere_with_an_empty_schema(stack: CohereStack) -> None:
+    now: ChatCompletionToolParam = {"type": "function", "function": {"name": "get_now"}}
+    completion = stack.client().chat.completions.create(
+        model="cohere-main/command", messages=[{"role": "user", "content": "what time"}], tools=[now])
+    calls = completion.choices[0].message.tool_calls or []
+    assert [c.function.name for c in calls] == ["get_now"]  # type: ignore[union-attr]
+    assert json.loads(calls[0].function.arguments) == {}  # type: ignore[union-attr]
+    sent = stack.mock.last("/v2/chat").json["tools"]
+    assert sent == [{"type": "function", "function": {"name": "get_now",
+                                                      "parameters": {"type": "object", "properties": {}}}}]
+
+
 def test_streamed_tool_call_arguments_arrive_in_fragments_per_index(stack: CohereStack) -> None:
     chunks = list(stack.client().chat.completions.create(
         model="cohere-main/command", messages=[{"role": "user", "content": "Brasilia"}], tools=[WEATHER, TIME],
@@ -214,6 +226,13 @@ def test_embeddings_float(stack: CohereStack) -> None:
     sent = stack.mock.last("/v2/embed").json
     assert sent == {"model": "embed-v4.0", "texts": ["red fox", "blue whale"], "input_type": "search_document",
                     "embedding_types": ["float"]}
+
+
+def test_embeddings_int8_type_comes_back_as_integer_vectors(stack: CohereStack) -> None:
+    result = stack.client().embeddings.create(model="cohere-main/embed", input=["red fox"],
+                                              extra_body={"embedding_types": ["int8"]})
+    assert result.data[0].embedding == quantized(embedding_vector("red fox"), "int8")
+    assert stack.mock.last("/v2/embed").json["embedding_types"] == ["int8"]
 
 
 def test_embeddings_base64_is_float32_of_the_floats(stack: CohereStack) -> None:

@@ -43,6 +43,15 @@ integrations:
   - {name: flash, type: integration/model/google-vertex, model_id: gemini-2.5-flash, model_types: [chat]}
 ---
 type: provider-account/google-vertex
+name: vertex-inline
+base_url: http://127.0.0.1:{port}
+auth_data:
+  type: gcp-service-account
+  key_json: {inline_key}
+integrations:
+  - {name: flash, type: integration/model/google-vertex, model_id: gemini-2.5-flash, model_types: [chat]}
+---
+type: provider-account/google-vertex
 name: vertex-revoked
 base_url: http://127.0.0.1:{port}
 auth_data: {type: gcp-service-account, key_json: {revoked_key_json}}
@@ -59,9 +68,11 @@ def yaml_json(info: dict[str, Any]) -> str:
 
 
 def service_account_keys(mock: GeminiMock) -> dict[str, Any]:
-    """The config's key files: one registered with the mock, one it never heard of (its token endpoint refuses it)."""
+    """The config's key files: two registered with the mock (one written inline as a mapping), one it never heard of
+    (its token endpoint refuses it)."""
     revoked, _ = service_account_key(mock.token_uri)
-    return {"key_json": yaml_json(mock.new_service_account()), "revoked_key_json": yaml_json(revoked)}
+    return {"key_json": yaml_json(mock.new_service_account()), "revoked_key_json": yaml_json(revoked),
+            "inline_key": json.dumps(mock.new_service_account())}  # JSON is a YAML flow mapping
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +179,30 @@ def test_expired_or_foreign_token_is_401(env: Env) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         env.chat(model=FLASH, messages=user("x"))
     assert caught.value.status_code == 401 and "invalid authentication credentials" in caught.value.message
+
+
+def test_revoked_access_token_is_replaced_and_the_call_retried(env: Env) -> None:
+    env.chat(model=FLASH, messages=user("warm up"))
+    stale = env.mock.last(":generateContent").header("Authorization")
+    env.mock.revoke_tokens()
+    _, completion = env.chat(model=FLASH, messages=user("after revocation"))
+    assert completion.choices[0].message.content == reply_text("after revocation")
+    refused, retried = env.mock.requests_to(":generateContent")[-2:]
+    assert refused.status == 401 and refused.header("Authorization") == stale
+    assert retried.status == 200 and retried.header("Authorization") not in (None, stale)
+    assert env.mock.requests_to("/token")[-1].received_at < retried.received_at
+
+
+def test_key_json_written_inline_as_a_mapping(env: Env) -> None:
+    _, completion = env.chat(model="vertex-inline/flash", messages=user("inline key"))
+    assert completion.choices[0].message.content == reply_text("inline key")
+    assert env.mock.last().header("Authorization") in {f"Bearer {t}" for t in env.mock.issued_tokens}
+
+
+def test_models_of_one_account_share_one_access_token(env: Env) -> None:
+    env.chat(model=FLASH, messages=user("chat first"))
+    exchanges = len(env.mock.requests_to("/token"))
+    env.client().embeddings.create(model="vertex-main/embed", input="then embed")
+    assert len(env.mock.requests_to("/token")) == exchanges
+    chat_auth = env.mock.last(":generateContent").header("Authorization")
+    assert env.mock.last(":predict").header("Authorization") == chat_auth

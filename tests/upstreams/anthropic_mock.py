@@ -11,7 +11,10 @@ wins when both come), `anthropic-version` (2023-06-01, 2026-10-21 — which refu
 top_k — and 2023-01-01), required `model`, `max_tokens`, `messages`, no unknown fields (`stream_options:
 Extra inputs are not permitted`), roles user/assistant only (role "system" only on SYSTEM_ROLE_MODELS,
 the models that take mid-conversation system messages), non-empty text, tool_use/tool_result pairing,
-image sources, tool_choice naming a tool, thinking budgets below max_tokens.
+image sources, tool_choice naming a tool, thinking budgets below max_tokens, stop sequences with a
+non-whitespace character, no thinking beside a forced tool_choice, and per model version
+(`model_version`): `temperature` with `top_p` refused from Claude 4.1 on, adaptive thinking refused
+before Claude 4.6.
 
 Answers are deterministic (module helpers compute the same values for assertions):
 - the last user text is echoed ("echo: <text>"); after tool results: "tool said: <results>";
@@ -54,6 +57,10 @@ JSON = dict[str, Any]
 VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 SAMPLING_PARAMS = frozenset({"temperature", "top_p", "top_k"})  # removed by 2026-10-21
 SYSTEM_ROLE_MODELS = frozenset({"claude-opus-4-8"})  # mid-conversation system messages
+SAMPLING_PAIR_REFUSED_SINCE = (4, 1)  # "`temperature` and `top_p` cannot both be specified for this model"
+ADAPTIVE_THINKING_SINCE = (4, 6)  # older models take only thinking {type: enabled, budget_tokens}
+_NEW_STYLE_ID = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?![\d.])")
+_OLD_STYLE_ID = re.compile(r"claude-(\d+)(?:-(\d{1,2}))?-(?:opus|sonnet|haiku)")
 MESSAGE_FIELDS = frozenset({
     "model", "max_tokens", "messages", "cache_control", "container", "diagnostics", "inference_geo", "metadata",
     "output_config", "service_tier", "speed", "stop_sequences", "stream", "system", "thinking", "tool_choice",
@@ -90,6 +97,13 @@ DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
 
 # ---------------------------------------------------------------------------------------------------
 # Deterministic content, shared with the tests that assert on it.
+
+
+def model_version(model: str) -> tuple[int, int]:
+    """(major, minor) of a Claude model id (`claude-sonnet-4-5-2025...`, `claude-3-7-sonnet-...`); (99, 0) for
+    ids naming no version (the mock treats them as the newest models)."""
+    found = _NEW_STYLE_ID.search(model) or _OLD_STYLE_ID.search(model)
+    return (int(found.group(1)), int(found.group(2) or 0)) if found else (99, 0)
 
 
 def anthropic_error(error_type: str, message: str, request_id: str = "req_mock") -> JSON:
@@ -236,9 +250,16 @@ def _validate(body: JSON, version: str, beta: bool, count_only: bool) -> str | N
         value = body.get(name)
         if value is not None and (not isinstance(value, int | float) or not 0 <= value <= upper):
             return f"{name}: Input should be less than or equal to {upper}"
+    if (body.get("temperature") is not None and body.get("top_p") is not None
+            and model_version(body["model"]) >= SAMPLING_PAIR_REFUSED_SINCE):
+        return "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
     stop = body.get("stop_sequences")
     if stop is not None and (not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)):
         return "stop_sequences: Input should be a valid list of strings"
+    if stop and not all(stop):
+        return "stop_sequences: each stop sequence must be non-empty"
+    if stop and not all(s.strip() for s in stop):
+        return "stop_sequences: each stop sequence must contain non-whitespace"
     metadata = body.get("metadata")
     if metadata is not None:
         if not isinstance(metadata, dict):
@@ -306,6 +327,11 @@ def _validate_thinking(body: JSON) -> str | None:
     if kind not in ("enabled", "disabled", "adaptive", "between_tools"):
         return "thinking: Input tag found using 'type' does not match any of the expected tags: 'enabled', " \
                "'disabled', 'between_tools', 'adaptive'"
+    choice = body.get("tool_choice")
+    if kind in ("enabled", "adaptive") and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        return "Thinking may not be enabled when tool_choice forces tool use."
+    if kind == "adaptive" and model_version(str(body.get("model"))) < ADAPTIVE_THINKING_SINCE:
+        return "thinking.type: 'adaptive' is not supported on this model; use 'enabled' with budget_tokens"
     if kind == "enabled":
         budget = thinking.get("budget_tokens")
         if not isinstance(budget, int) or budget < 1024:

@@ -4,12 +4,19 @@
 date, the region, the service, `aws4_request`), that `host` and `x-amz-date` are signed and fresh (five
 minutes either way), then recomputes the signature over the method, raw path, signed headers and body
 with the known secret. A failure raises `SignatureRejected` naming the AWS error type to answer with.
+
+`expected_signature` is that recomputation on its own; `sdk_request_path` is the raw path botocore's own
+bedrock-runtime client sends for a model id (captured before it leaves the process), so tests can check
+that the gateway escapes and signs model ids exactly as the AWS SDKs do.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -26,10 +33,6 @@ class SignatureRejected(Exception):
 def verify_sigv4(request: web.Request, body: bytes, secrets: dict[str, str], region: str,
                  service: str = "bedrock", now: datetime | None = None) -> None:
     """Raise `SignatureRejected` unless the request carries a valid SigV4 signature for `service` in `region`."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
     auth = request.headers.get("Authorization", "")
     if not auth:
         raise SignatureRejected("MissingAuthenticationTokenException")
@@ -60,11 +63,54 @@ def verify_sigv4(request: web.Request, body: bytes, secrets: dict[str, str], reg
     missing = [name for name in signed if name not in request.headers]
     if missing:
         raise SignatureRejected("InvalidSignatureException", f"Signed header {missing[0]} is missing.")
-    aws_request = AWSRequest(method=request.method, url=f"http://{request.headers['Host']}{request.raw_path}",
-                             data=body, headers={name: request.headers[name] for name in signed})
-    aws_request.context["timestamp"] = amz_date
-    signer = SigV4Auth(Credentials(access_key, secret), service, region)
-    expected = signer.signature(signer.string_to_sign(aws_request, signer.canonical_request(aws_request)),
-                                aws_request)
+    expected = expected_signature(request.method, f"http://{request.headers['Host']}{request.raw_path}", body,
+                                  {name: request.headers[name] for name in signed}, secret, region, service)
     if not hmac.compare_digest(expected, fields["Signature"]):
         raise SignatureRejected("InvalidSignatureException")
+
+
+def expected_signature(method: str, url: str, body: bytes, signed_headers: Mapping[str, str], secret: str,
+                       region: str, service: str = "bedrock") -> str:
+    """The SigV4 signature botocore computes for a request to `url` (as sent, escapes kept: the canonical
+    path encodes it once more, as AWS does for every service but S3) with these signed headers."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    aws_request = AWSRequest(method=method, url=url, data=body, headers=dict(signed_headers))
+    aws_request.context["timestamp"] = signed_headers.get("X-Amz-Date") or signed_headers["x-amz-date"]
+    access_key = "unused"  # the access key is not part of the signature, only of the credential scope
+    signer = SigV4Auth(Credentials(access_key, secret), service, region)
+    return str(signer.signature(signer.string_to_sign(aws_request, signer.canonical_request(aws_request)),
+                                aws_request))
+
+
+class _Captured(Exception):
+    def __init__(self, request: Any) -> None:
+        super().__init__("captured")
+        self.request = request
+
+
+def sdk_request_path(model_id: str, action: str = "converse", region: str = "us-west-2") -> str:
+    """The raw path botocore's own bedrock-runtime client sends for `model_id` (nothing leaves the process)."""
+    import botocore.session
+
+    client = botocore.session.get_session().create_client(
+        "bedrock-runtime", region_name=region, endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="AKIDSDKPATH", aws_secret_access_key="sdk-path-secret")
+
+    def capture(request: Any, **_: Any) -> None:
+        raise _Captured(request)
+
+    client.meta.events.register_first("before-send.bedrock-runtime.*", capture)
+    messages = [{"role": "user", "content": [{"text": "x"}]}]
+    try:
+        if action == "converse":
+            client.converse(modelId=model_id, messages=messages)
+        elif action == "converse-stream":
+            client.converse_stream(modelId=model_id, messages=messages)
+        else:
+            client.invoke_model(modelId=model_id, body=b"{}")
+    except _Captured as captured:
+        return str(urlsplit(captured.request.url).path)
+    raise AssertionError("botocore sent no request")

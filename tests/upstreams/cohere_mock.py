@@ -13,7 +13,8 @@ calls every offered tool, each argument property set to the user's text, argumen
 the way Cohere streams them. Tokens are whitespace words; `tokens.input_tokens` adds 100 words of
 Cohere's unbilled prompt scaffolding to the billed count. Streams use Cohere's framing,
 `event: <type>\\ndata: <json>\\n\\n`, one content-delta per word and several tool-call-deltas per call.
-Embeddings reuse the OpenAI mock's vectors (exact in float32); rerank uses its word-overlap score.
+Embeddings reuse the OpenAI mock's vectors (exact in float32; int8/uint8 quantize them, see
+`quantized`); rerank uses its word-overlap score.
 
 Injection (cleared by `reset()`): `fail_next(status, message=..., body=...)`, `fail_stream(reason,
 after=n, error=...)` (message-end with ERROR/TIMEOUT after n events) and `drop_stream_after(n)`.
@@ -94,6 +95,14 @@ def argument_fragments(arguments: str) -> list[str]:
 
 def prompt_words(messages: list[JSON]) -> int:
     return sum(count_tokens(text_of(m.get("content")) or m.get("tool_plan") or "") for m in messages)
+
+
+def quantized(vector: list[float], kind: str) -> list[Any]:
+    """A float vector as Cohere's `kind` embedding (int8: scaled to -127..127, uint8: shifted by 128)."""
+    if kind == "float":
+        return vector
+    ints = [max(-128, min(127, round(v * 127))) for v in vector]
+    return ints if kind == "int8" else [i + 128 for i in ints]
 
 
 def usage_of(billed_in: int, out: int) -> JSON:
@@ -255,6 +264,12 @@ class CohereMock(MockUpstream[RecordedRequest]):
             raise CohereRequestError(400, f"invalid request: tool_choice must be one of REQUIRED, NONE (got {choice})")
         if choice == "REQUIRED" and not tools:
             raise CohereRequestError(400, "invalid request: tools must be specified when tool_choice is REQUIRED")
+        for index, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if not isinstance(function, dict) or not function.get("name"):
+                raise CohereRequestError(400, f"invalid request: tools[{index}].function.name is required")
+            if not isinstance(function.get("parameters"), dict):  # required by the v2 API (ToolV2Function)
+                raise CohereRequestError(400, f"invalid request: tools[{index}].function.parameters is required")
         billed_in = prompt_words(messages)
         if tools and choice != "NONE" and messages[-1]["role"] == "user":
             text = text_of(messages[-1].get("content"))
@@ -353,8 +368,8 @@ class CohereMock(MockUpstream[RecordedRequest]):
             raise CohereRequestError(400, "invalid request: valid input_type must be provided with the provided model")
         if not body.get("embedding_types"):
             raise CohereRequestError(400, "embedding_types parameter is required")
-        if body["embedding_types"] != ["float"]:
-            raise CohereRequestError(400, "the mock serves float embeddings only")
+        if not set(body["embedding_types"]) <= {"float", "int8", "uint8"}:
+            raise CohereRequestError(400, "the mock serves float, int8 and uint8 embeddings only")
         if body.get("truncate") not in (None, "NONE", "START", "END"):
             raise CohereRequestError(400, "invalid request: truncate must be one of NONE, START, END")
         dims = body.get("output_dimension") or 8
@@ -363,7 +378,8 @@ class CohereMock(MockUpstream[RecordedRequest]):
         recorded.status = 200
         return web.json_response({
             "id": f"{next(self._ids):08x}-embed", "texts": texts,
-            "embeddings": {"float": [embedding_vector(t, dims) for t in texts]},
+            "embeddings": {kind: [quantized(embedding_vector(t, dims), kind) for t in texts]
+                           for kind in body["embedding_types"]},
             "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}},
             "response_type": "embeddings_by_type",
         })

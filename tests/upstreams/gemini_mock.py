@@ -19,8 +19,12 @@ array without `alt=sse`.
 Behaviour is chosen by the last user text: "blocked prompt" -> promptFeedback SAFETY (no candidates);
 "unsafe" -> finishReason SAFETY; with tools declared, "weather"/"use tool" (or mode ANY) -> function
 calls ("parallel": two); "think" -> thoughtsTokenCount (and a thought part with includeThoughts);
-"cached" -> cachedContentTokenCount. Otherwise the answer is `reply_text(...)`. Injection:
-`fail_next(...)`, `fail_stream_after(n)`, `drop_stream_after(n)`, `chunk_delay`.
+"cached" -> cachedContentTokenCount; "snake case" -> the answer uses the proto field names
+(`usage_metadata`, `finish_reason`, ...), which Google's JSON mapping also produces. Gemini 3 models name
+their function calls (`functionCall.id`, see `call_id_for`), as the real ones always do. Otherwise the
+answer is `reply_text(...)`. Injection: `fail_next(...)`, `fail_stream_after(n)`, `drop_stream_after(n)`,
+`chunk_delay`, `revoke_tokens()` (issued access tokens stop working); `token_lifetime=None` answers the
+token exchange without `expires_in`.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ def service_account_key(token_uri: str, project_id: str = "mock-project") -> tup
                                     serialization.NoEncryption()).decode()
     public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                serialization.PublicFormat.SubjectPublicKeyInfo)
-    email = f"relaygate-test@{project_id}.iam.gserviceaccount.com"
+    email = f"relaygate-test-{secrets.token_hex(3)}@{project_id}.iam.gserviceaccount.com"  # one account per key
     info = {
         "type": "service_account", "project_id": project_id, "private_key_id": secrets.token_hex(20),
         "private_key": private_pem, "client_email": email, "client_id": "1234567890",
@@ -257,6 +261,8 @@ def _validate_tools(body: JSON) -> str | None:
                 if problem:
                     return problem
     config = (body.get("toolConfig") or {}).get("functionCallingConfig")
+    if config is not None and not any(t.get("functionDeclarations") for t in body.get("tools") or []):
+        return "Function calling config is set without function_declarations."
     if config is not None:
         mode = config.get("mode", "AUTO")
         if mode not in _MODES:
@@ -279,6 +285,8 @@ def _validate_schema(schema: Any, at: str) -> str | None:
                f"\"{schema['type']}\""
     if schema.get("type") == "OBJECT" and not schema.get("properties"):
         return f"* GenerateContentRequest.{at}.properties: should be non-empty for OBJECT type\n"
+    if schema.get("type") == "ARRAY" and "items" not in schema:
+        return f"* GenerateContentRequest.{at}.items: missing field.\n"
     if "enum" in schema and not all(isinstance(v, str) for v in schema["enum"]):
         return f"Invalid value at '{at}.enum': enum values must be strings."
     for name, sub in (schema.get("properties") or {}).items():
@@ -350,6 +358,21 @@ def sample_args(schema: Any) -> JSON:
     return args
 
 
+def call_id_for(name: str, position: int) -> str:
+    """The id a Gemini 3 model gives its `position`-th function call of `name`."""
+    return f"{name}-{position}-id"
+
+
+def snake_keys(value: Any) -> Any:
+    """`value` with API field names as proto names (`usageMetadata` -> `usage_metadata`); args kept as they are."""
+    if isinstance(value, dict):
+        return {re.sub(r"(?<!^)([A-Z])", r"_\1", k).lower(): v if k == "args" else snake_keys(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_keys(v) for v in value]
+    return value
+
+
 def signature_for(name: str) -> str:
     """The thought signature the mock attaches to its first function call."""
     return base64.b64encode(f"sig:{name}".encode()).decode()
@@ -371,6 +394,7 @@ class Answer:
     thoughts_tokens: int
     cached_tokens: int | None
     blocked: bool = False
+    snake: bool = False  # answer with proto field names
 
     @property
     def usage(self) -> dict[str, int]:
@@ -404,7 +428,7 @@ class Answer:
         if self.route.vertex:
             body["createTime"] = "2025-06-01T12:00:00.000000Z"
         body["responseId"] = self.response_id
-        return body
+        return snake_keys(body) if self.snake else body
 
     def _candidates(self, parts: list[JSON], finish: str | None) -> list[JSON]:
         out = []
@@ -428,6 +452,8 @@ class Answer:
         return parts + [self._call_part(i, c) for i, c in enumerate(self.calls)]
 
     def _call_part(self, position: int, call: JSON) -> JSON:
+        if self.route.model.startswith("gemini-3"):
+            call = {"id": call_id_for(call["name"], position), **call}
         part: JSON = {"functionCall": call}
         if position == 0:
             part["thoughtSignature"] = signature_for(call["name"])
@@ -480,7 +506,8 @@ def answer(body: JSON, route: Route, response_id: str) -> Answer:
     cached = CACHED_TOKENS if "cached" in text else None
     base: JSON = {"route": route, "response_id": response_id, "count": int(config.get("candidateCount", 1)),
             "prompt_tokens": prompt, "cached_tokens": cached, "thoughts_tokens": THOUGHT_TOKENS if thinks else 0,
-            "thought": "Thinking it over." if thinks and thinking.get("includeThoughts") else None}
+            "thought": "Thinking it over." if thinks and thinking.get("includeThoughts") else None,
+            "snake": "snake case" in text}
     if "blocked prompt" in text:
         return Answer(**base | {"thoughts_tokens": 0, "thought": None}, pieces=[], calls=[], finish="",
                       completion_tokens=0, blocked=True)
@@ -546,7 +573,8 @@ class GeminiMock(MockUpstream[RecordedRequest]):
     """The mock server; `api_key` guards the Gemini API routes, issued tokens the Vertex routes."""
 
     def __init__(self, api_key: str | None = None, *, project: str = "mock-project", region: str = "us-central1",
-                 static_bearer: str | None = None, token_lifetime: int = 3600, host: str = "127.0.0.1") -> None:
+                 static_bearer: str | None = None, token_lifetime: int | None = 3600,
+                 host: str = "127.0.0.1") -> None:
         super().__init__(host)
         self.api_key = api_key
         self.project = project
@@ -576,6 +604,11 @@ class GeminiMock(MockUpstream[RecordedRequest]):
     def issued_tokens(self) -> list[str]:
         with self._lock:
             return list(self._tokens)
+
+    def revoke_tokens(self) -> None:
+        """Make every access token issued so far invalid (Vertex answers 401 to them)."""
+        with self._lock:
+            self._tokens.clear()
 
     def reset(self) -> None:
         super().reset()
@@ -674,8 +707,11 @@ class GeminiMock(MockUpstream[RecordedRequest]):
             return web.Response(status=400, body=orjson.dumps(error), content_type="application/json")
         token = f"ya29.mock-{next(self._ids)}-{secrets.token_hex(8)}"
         with self._lock:
-            self._tokens[token] = time.monotonic() + self.token_lifetime
-        return self._json(recorded, {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"})
+            self._tokens[token] = time.monotonic() + (self.token_lifetime or 3600)
+        grant: JSON = {"access_token": token, "token_type": "Bearer"}
+        if self.token_lifetime is not None:
+            grant["expires_in"] = self.token_lifetime
+        return self._json(recorded, grant)
 
     def _verified_claims(self, assertion: str) -> JSON | None:
         try:
@@ -743,5 +779,5 @@ def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-__all__ = ["GeminiMock", "reply_text", "service_account_key", "split_pieces", "THOUGHT_TOKENS", "CACHED_TOKENS",
-           "IMAGE_TOKENS"]
+__all__ = ["GeminiMock", "reply_text", "service_account_key", "split_pieces", "call_id_for", "THOUGHT_TOKENS",
+           "CACHED_TOKENS", "IMAGE_TOKENS"]

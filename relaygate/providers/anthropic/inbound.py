@@ -3,7 +3,7 @@
 Pure functions, no I/O. Wire formats follow Anthropic's API reference and the `anthropic` SDK types:
 a request's `system`, content blocks (text, image base64/url, document, tool_use, tool_result), tools
 and tool_choice become their OpenAI chat equivalents; an OpenAI `chat.completion` becomes an Anthropic
-`message`; a gateway or upstream error becomes `{"type": "error", "error": {"type", "message"}}`.
+`message`. Errors in Anthropic's shape: inbound_errors.py.
 
 Structured output (`output_config.format` json_schema) becomes `response_format`. Dropped on the way
 to OpenAI (no portable equivalent): `top_k`, `thinking` and `output_config.effort` (the model's own
@@ -17,38 +17,10 @@ from typing import Any
 
 import orjson
 
-from relaygate.errors import BadRequest, GatewayError, UpstreamError
+from relaygate.errors import BadRequest
 
 JSON = dict[str, Any]
 
-# Anthropic error types by HTTP status (docs "HTTP errors"; 504 is the SDK's GatewayTimeoutError).
-_TYPE_BY_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    408: "timeout_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-ANTHROPIC_ERROR_TYPES = frozenset(_TYPE_BY_STATUS.values()) | {"api_error"}
-# Gateway and OpenAI error types that name a kind of failure regardless of status.
-_TYPE_BY_OPENAI_TYPE = {
-    "permission_denied": "permission_error",
-    "rate_limit_exceeded": "rate_limit_error",
-    "insufficient_quota": "rate_limit_error",
-    "server_error": "api_error",
-    "internal_error": "api_error",
-    "upstream_error": "api_error",
-    "service_unavailable": "overloaded_error",
-    "upstream_timeout": "timeout_error",
-    "request_timeout": "timeout_error",
-}
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                  "function_call": "tool_use", "content_filter": "refusal"}
 _ANTHROPIC_ONLY_BLOCKS = frozenset({"server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
@@ -60,60 +32,6 @@ _ANTHROPIC_ONLY_BLOCKS = frozenset({"server_tool_use", "web_search_tool_result",
 def as_object(value: object) -> JSON:
     """`value` when it is a JSON object, else an empty one (wire fields are read defensively)."""
     return value if isinstance(value, dict) else {}
-
-
-# -- errors -------------------------------------------------------------------------------------------
-
-
-def error_type_for(status: int | None, openai_type: object = None) -> str:
-    """The Anthropic error type for an HTTP status; the OpenAI/gateway type decides only where status cannot."""
-    if status is not None and status in _TYPE_BY_STATUS:
-        return _TYPE_BY_STATUS[status]
-    if isinstance(openai_type, str):
-        if openai_type in ANTHROPIC_ERROR_TYPES:
-            return openai_type
-        mapped = _TYPE_BY_OPENAI_TYPE.get(openai_type)
-        if mapped is not None:
-            return mapped
-    return "invalid_request_error" if status is not None and 400 <= status < 500 else "api_error"
-
-
-def error_object(status: int | None, error: object, *, native: bool = False) -> JSON:
-    """An Anthropic error object from an OpenAI error object; `native` (already Anthropic's) keeps its type."""
-    if not isinstance(error, dict):
-        return {"type": error_type_for(status), "message": str(error) if error else f"HTTP {status}"}
-    message = error.get("message")
-    kind = error.get("type")
-    result: JSON = {"type": kind if native and isinstance(kind, str) else error_type_for(status, kind),
-                    "message": message if isinstance(message, str) else f"HTTP {status}"}
-    code = error.get("code")
-    if code is not None:
-        result["code"] = code
-    return result
-
-
-def error_envelope(error: JSON, request_id: str | None = None) -> bytes:
-    """The Anthropic error body around an error object."""
-    body: JSON = {"type": "error", "error": error}
-    if request_id:
-        body["request_id"] = request_id
-    return orjson.dumps(body)
-
-
-def messages_error_from_gateway(error: GatewayError, request_id: str | None = None) -> bytes:
-    """An Anthropic error body for any gateway error, same status; upstream bodies keep their own text."""
-    if isinstance(error, UpstreamError):
-        try:
-            parsed = orjson.loads(error.raw_body)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
-            native = parsed.get("type") == "error"
-            return error_envelope(error_object(error.status, parsed["error"], native=native), request_id)
-    found: JSON = {"type": error_type_for(error.status, error.type), "message": error.message}
-    if error.code is not None:
-        found["code"] = error.code
-    return error_envelope(found, request_id)
 
 
 # -- request: Anthropic -> OpenAI ----------------------------------------------------------------------
@@ -357,7 +275,9 @@ def stop_reason_from(finish_reason: object, matched_stop: object = None) -> tupl
 
 
 def usage_from_openai(usage: object) -> JSON:
-    """Anthropic usage from the gateway's normalised OpenAI usage (prompt_tokens include cache reads/writes)."""
+    """Anthropic usage from the gateway's normalised OpenAI usage (prompt_tokens include cache reads/writes;
+    `cache_creation_tokens`, else OpenAI's `cache_write_tokens`, are the writes; reasoning tokens become
+    `output_tokens_details.thinking_tokens`, inside `output_tokens` as on both APIs)."""
     if not isinstance(usage, dict):
         return {"input_tokens": 0, "output_tokens": 0}
     prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
@@ -365,15 +285,19 @@ def usage_from_openai(usage: object) -> JSON:
     details = as_object(usage.get("prompt_tokens_details"))
     cached = details.get("cached_tokens")
     cached = cached if isinstance(cached, int) else 0
-    created = details.get("cache_creation_tokens")
+    created = details.get("cache_creation_tokens", details.get("cache_write_tokens"))
     created = created if isinstance(created, int) else 0
     prompt = prompt if isinstance(prompt, int) else 0
-    return {
+    out: JSON = {
         "input_tokens": max(prompt - cached - created, 0),
         "output_tokens": completion if isinstance(completion, int) else 0,
         "cache_creation_input_tokens": created,
         "cache_read_input_tokens": cached,
     }
+    reasoning = as_object(usage.get("completion_tokens_details")).get("reasoning_tokens")
+    if isinstance(reasoning, int) and not isinstance(reasoning, bool) and reasoning > 0:
+        out["output_tokens_details"] = {"thinking_tokens": reasoning}
+    return out
 
 
 def tool_input_from(arguments: object) -> JSON:

@@ -23,12 +23,12 @@ from relaygate.http.sse_events import SSEBuffer
 from relaygate.providers.anthropic.inbound import (
     JSON,
     as_object,
-    error_object,
     message_id_from,
     messages_response_from_openai,
     stop_reason_from,
     usage_from_openai,
 )
+from relaygate.providers.anthropic.inbound_errors import error_object
 from relaygate.providers.base import UpstreamResponse
 from relaygate.providers.translated import translate_chunks
 

@@ -3,16 +3,22 @@
 Parameter table (OpenAI -> Anthropic):
 - `max_completion_tokens` / `max_tokens` -> `max_tokens` (required upstream; DEFAULT_MAX_TOKENS = 4096
   when absent, or the thinking budget + 4096 when a native `thinking` budget is given).
-- `temperature` (0..1 on Anthropic: higher is a 400 here), `top_p` -> same names.
-- `stop` (string or list) -> `stop_sequences`; `user` (else `safety_identifier`) -> `metadata.user_id`.
+- `temperature` (0..1 on Anthropic: higher is a 400 here), `top_p` -> same names; when both are given only
+  `temperature` is sent (current Claude models refuse the pair: "cannot both be specified").
+- `stop` (string or list) -> `stop_sequences` (an empty or whitespace-only sequence, which Anthropic refuses,
+  is a 400 naming `stop`); `user` (else `safety_identifier`) -> `metadata.user_id`.
 - `tools` (function) -> `{name, description, input_schema, strict}`; `tool_choice` auto/none/required/named
   -> auto/none/any/tool; `parallel_tool_calls: false` -> `disable_parallel_tool_use: true`.
 - `response_format` json_schema -> `output_config.format` (structured outputs, no beta header); json_object
   has no native form and falls back to a forced tool `json_response` whose input comes back as the message
-  content (see JSON_TOOL_NAME); text -> nothing.
+  content (see JSON_TOOL_NAME), so it is a 400 beside thinking (forced tools and thinking exclude each
+  other); text -> nothing.
 - `reasoning_effort` none -> nothing; minimal/low, medium, high, xhigh -> `thinking: {type: adaptive}` +
-  `output_config.effort` (low for minimal). Models before Claude 4.6 lack adaptive thinking: send the
-  native `thinking: {type: enabled, budget_tokens}` instead.
+  `output_config.effort` (low for minimal) on models with adaptive thinking (Claude 4.6 and later, and
+  model ids this adapter does not recognise); the older models (Claude 3.x, 4, 4.1, 4.5) only take
+  `thinking: {type: enabled, budget_tokens}`, so they get the budget EFFORT_BUDGETS gives the effort
+  (`max_tokens` defaulting to budget + 4096; under a smaller caller `max_tokens` the budget shrinks to fit,
+  and below the 1024 minimum that is a 400 naming `max_tokens`).
 - `service_tier` auto -> auto, default -> standard_only.
 - `messages`: see content.py (system lifted, tool results as tool_result blocks, images, merging).
 - Native Anthropic fields accepted as-is: `top_k`, `thinking`, `cache_control`, `output_config`,
@@ -27,6 +33,7 @@ Parameter table (OpenAI -> Anthropic):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +48,13 @@ _JSON_TOOL = {
     "input_schema": {"type": "object"},
 }
 _EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh"}
+# Thinking budgets for models without adaptive thinking (1024 is the API's minimum budget).
+EFFORT_BUDGETS = {"low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192}
+MIN_THINKING_BUDGET = 1024
+# Claude model ids naming a version: claude-<family>-<major>[-<minor>] (4.x on) or claude-<major>[-<minor>]-<family>.
+_NEW_STYLE = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?![\d.])")
+_OLD_STYLE = re.compile(r"claude-(\d+)(?:-(\d{1,2}))?-(?:opus|sonnet|haiku)")
+ADAPTIVE_SINCE = (4, 6)
 _SERVICE_TIERS = {"auto": "auto", "default": "standard_only"}
 _NATIVE = ("top_k", "thinking", "cache_control", "inference_geo", "speed")
 _DROPPED = frozenset({"stream_options", "store", "metadata", "prompt_cache_key", "prompt_cache_retention"})
@@ -79,7 +93,7 @@ def to_anthropic_request(payload: Mapping[str, Any]) -> dict[str, Any]:
     body["messages"] = messages
     for name in ("temperature", "top_p"):
         value = _unit_interval(payload.get(name), name)
-        if value is not None:
+        if value is not None and not (name == "top_p" and "temperature" in body):
             body[name] = value
     stop = _stop_sequences(payload.get("stop"))
     if stop:
@@ -100,15 +114,21 @@ def to_anthropic_request(payload: Mapping[str, Any]) -> dict[str, Any]:
                                  "(it is served through a forced tool); use json_schema", param="response_format")
             tools, tool_choice = [dict(_JSON_TOOL)], {"type": "tool", "name": JSON_TOOL_NAME}
     effort = _effort(payload.get("reasoning_effort"))
-    if effort is not None:
+    if effort is not None and has_adaptive_thinking(str(payload.get("model") or "")):
         output_config.setdefault("effort", effort)
         if thinking is None:
             thinking = {"type": "adaptive"}
+    elif effort is not None and thinking is None:
+        thinking = _effort_budget(payload, effort, body)
     if tools:
         body["tools"] = tools
     if tool_choice is not None:
         body["tool_choice"] = tool_choice
     if thinking is not None:
+        if uses_json_tool(payload) and isinstance(thinking, dict) and thinking.get("type") != "disabled":
+            raise BadRequest("response_format json_object cannot be combined with thinking or reasoning_effort on "
+                             "Anthropic models (it is served through a forced tool, which thinking does not allow); "
+                             "use json_schema", param="response_format")
         body["thinking"] = thinking
     if output_config:
         body["output_config"] = output_config
@@ -130,6 +150,30 @@ def uses_json_tool(payload: Mapping[str, Any]) -> bool:
     """Whether the request asked for json_object output, answered through the forced JSON tool."""
     response_format = payload.get("response_format")
     return isinstance(response_format, dict) and response_format.get("type") == "json_object"
+
+
+def has_adaptive_thinking(model: str) -> bool:
+    """Whether `model` takes `thinking: {type: adaptive}` (Claude 4.6 on; unrecognised ids are assumed new)."""
+    lowered = model.lower()
+    found = _NEW_STYLE.search(lowered) or _OLD_STYLE.search(lowered)
+    if found is None:
+        return True
+    return (int(found.group(1)), int(found.group(2) or 0)) >= ADAPTIVE_SINCE
+
+
+def _effort_budget(payload: Mapping[str, Any], effort: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`thinking` for `reasoning_effort` on a model without adaptive thinking; `max_tokens` must stay above the
+    budget: it is raised when the caller set none, and the budget shrinks to fit under the caller's."""
+    budget = EFFORT_BUDGETS[effort]
+    if not any(payload.get(name) is not None for name in ("max_completion_tokens", "max_tokens")):
+        body["max_tokens"] = budget + DEFAULT_MAX_TOKENS
+    elif body["max_tokens"] <= budget:
+        budget = body["max_tokens"] - 1
+        if budget < MIN_THINKING_BUDGET:
+            raise BadRequest(f"reasoning_effort needs max_tokens above {MIN_THINKING_BUDGET} on model "
+                             f"{payload.get('model')} (its thinking budget counts inside max_tokens)",
+                             param="max_tokens")
+    return {"type": "enabled", "budget_tokens": budget}
 
 
 def _refuse_unsupported(payload: Mapping[str, Any]) -> None:
@@ -170,11 +214,14 @@ def _unit_interval(value: object, name: str) -> float | int | None:
 def _stop_sequences(stop: object) -> list[str]:
     if stop is None:
         return []
-    if isinstance(stop, str):
-        return [stop]
-    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        return list(stop)
-    raise BadRequest("'stop' must be a string or a list of strings", param="stop")
+    stops = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        raise BadRequest("'stop' must be a string or a list of strings", param="stop")
+    for sequence in stops:
+        if not sequence.strip():
+            raise BadRequest(f"stop sequence {sequence!r} is not supported by Anthropic models (each stop sequence "
+                             "must contain a non-whitespace character)", param="stop")
+    return list(stops)
 
 
 def _tools(payload: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:

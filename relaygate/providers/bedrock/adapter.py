@@ -1,10 +1,11 @@
 """AWS Bedrock: chat through Converse / ConverseStream, embeddings through InvokeModel (Titan, Cohere).
 
 Requests go to `{base}/model/{modelId}/{converse|converse-stream|invoke}` with the model id
-path-escaped (inference profile ids such as `us.anthropic...:0` and ARNs work). Each request is signed
-with SigV4 over the exact bytes and URL sent (aiohttp re-normalises URL escapes, so the URL is signed
-in the form it goes on the wire), or carries a Bedrock API key as a bearer token. Answers come back
-OpenAI-shaped through `TranslatedResponse`; errors through `errors.classify_error`.
+percent-encoded as one path segment exactly as the AWS SDKs send it (`us.anthropic...v2%3A0`, ARNs with
+`%2F`). Each request is signed with SigV4 over the exact bytes and URL sent (the URL goes out with
+`encoded=True`, so aiohttp cannot re-normalise the escapes after signing), or carries a Bedrock API
+key as a bearer token. Answers come back OpenAI-shaped through `TranslatedResponse` (streams through
+`converse_stream.open_converse_stream`); errors through `errors.classify_error`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from relaygate.providers.base import Target, UpstreamCall, UpstreamResponse
 from relaygate.providers.bedrock import embeddings
 from relaygate.providers.bedrock.converse_request import to_bedrock_converse_request
 from relaygate.providers.bedrock.converse_response import from_bedrock_converse_response
-from relaygate.providers.bedrock.converse_stream import BedrockStreamTranslator
+from relaygate.providers.bedrock.converse_stream import BedrockStreamTranslator, open_converse_stream
 from relaygate.providers.bedrock.errors import classifier, error_type_name, mapped_status
 from relaygate.providers.bedrock.signing import account_region, configure_auth
 from relaygate.providers.translated import TranslatedResponse
@@ -78,8 +79,10 @@ async def _open_chat(session: aiohttp.ClientSession, call: UpstreamCall) -> Upst
         return orjson.dumps(from_bedrock_converse_response(parsed, model=model, response_id=response_id,
                                                            created=created, strict_openai=strict))
 
-    stream = BedrockStreamTranslator(model, response_id, created, strict_openai=strict) if call.stream else None
-    return _translated(response, body=_guarded(translate, target.name), stream=stream)
+    if call.stream and response.status < 400:
+        return await open_converse_stream(response, BedrockStreamTranslator(model, response_id, created,
+                                                                            strict_openai=strict))
+    return _translated(response, body=_guarded(translate, target.name))
 
 
 # -- embeddings -------------------------------------------------------------------------------------
@@ -98,7 +101,7 @@ async def _open_embeddings(session: aiohttp.ClientSession, call: UpstreamCall) -
         def translate(raw: bytes) -> bytes:
             return embeddings.from_cohere_embedding_response(raw, payload, tokens)
 
-        return _translated(response, body=_guarded(translate, target.name), stream=None)
+        return _translated(response, body=_guarded(translate, target.name))
     bodies = [orjson.dumps(b) for b in embeddings.to_titan_embedding_requests(payload, family)]
     return await _titan_calls(session, target, payload, bodies)
 
@@ -143,7 +146,7 @@ async def _titan_calls(session: aiohttp.ClientSession, target: Target, payload: 
             raise
     if failed is not None:
         _close_all(opened, keep=failed)
-        return _translated(failed, body=None, stream=None)
+        return _translated(failed, body=None)
     try:
         return _Buffered(embeddings.from_titan_embedding_responses(raws, payload))
     except (ValueError, TypeError, KeyError):
@@ -181,8 +184,10 @@ class _Buffered:
 
 
 def model_url(base_url: str, model_id: str, action: str) -> str:
-    """The URL exactly as it goes on the wire (what aiohttp sends is what gets signed)."""
-    return str(URL(f"{base_url}/model/{quote(model_id, safe='')}/{action}"))
+    """The URL exactly as it goes on the wire and is signed: the model id is one path segment,
+    percent-encoded the way the AWS SDKs encode a URI label (`:` as %3A, `/` as %2F), so SigV4's
+    canonical path double-encodes it (%253A) just as AWS computes it on its side."""
+    return f"{base_url}/model/{quote(model_id, safe='')}/{action}"
 
 
 async def _post(session: aiohttp.ClientSession, target: Target, action: str, body: bytes,
@@ -194,23 +199,20 @@ async def _post(session: aiohttp.ClientSession, target: Target, action: str, bod
         headers = signer.sign(url, body, headers)
     sent = dict(target.headers)
     sent.update(headers)
-    return await relay.send(session, "POST", url, headers=sent, data=body, model=target.name)
+    # encoded=True: aiohttp would otherwise re-normalise %3A back to ':' and break the signature.
+    return await relay.send(session, "POST", URL(url, encoded=True), headers=sent, data=body, model=target.name)
 
 
 def response_header(response: HTTPUpstreamResponse, name: str) -> str | None:
-    """A header of the upstream answer. `HTTPUpstreamResponse` keeps its aiohttp response private; read
-    its headers from there until it exposes them."""
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        headers = getattr(getattr(response, "_response", None), "headers", None)
-    value = headers.get(name) if headers is not None else None
+    """A header of the upstream answer (error types, token counts)."""
+    value = response.headers.get(name)
     return str(value) if value is not None else None
 
 
-def _translated(response: HTTPUpstreamResponse, *, body: Callable[[bytes], bytes] | None,
-                stream: BedrockStreamTranslator | None) -> TranslatedResponse:
+def _translated(response: HTTPUpstreamResponse, *, body: Callable[[bytes], bytes] | None) -> TranslatedResponse:
+    """A JSON answer (streams that started are `StartedStream`s); errors classified by `x-amzn-ErrorType`."""
     error_type = error_type_name(response_header(response, "x-amzn-ErrorType")) if response.status >= 400 else None
-    return TranslatedResponse(response, body=body, stream=stream, classify=classifier(error_type),
+    return TranslatedResponse(response, body=body, stream=None, classify=classifier(error_type),
                               status=lambda status: mapped_status(error_type, status) if status >= 400 else status)
 
 

@@ -2,8 +2,13 @@
 
 Converse wants `system` blocks apart from `messages`, messages that alternate user/assistant and hold
 content blocks (`text`, `image` with raw bytes, `toolUse`, `toolResult`), tools as `toolSpec`s and the
-sampling knobs in `inferenceConfig`. Input Bedrock cannot take is refused with a 400 naming the field
-rather than silently dropped.
+sampling knobs in `inferenceConfig` (`max_completion_tokens`/`max_tokens` -> maxTokens, `temperature`,
+`top_p` -> topP, `stop` -> stopSequences). Model-specific parameters go in
+`additionalModelRequestFields`: `top_k` (Claude's name for it) and whatever the caller sends there
+itself; the Converse fields `guardrailConfig`, `performanceConfig` and `requestMetadata` pass through
+when a caller sends them. `response_format: json_schema` becomes Converse structured output
+(`outputConfig.textFormat`, the schema as JSON text). Input Bedrock cannot take (`n > 1`, `logprobs`,
+`json_object` without a schema) is refused with a 400 naming the field rather than silently dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ JSON = dict[str, Any]
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
                  "image/webp": "webp"}
 _SYSTEM_ROLES = ("system", "developer")
+_PASSTHROUGH = ("guardrailConfig", "performanceConfig", "requestMetadata")  # Converse fields, sent as given
 
 
 def to_bedrock_converse_request(payload: JSON) -> JSON:
@@ -31,7 +37,9 @@ def to_bedrock_converse_request(payload: JSON) -> JSON:
     n = payload.get("n")
     if n is not None and n != 1:
         raise BadRequest("Bedrock returns one choice per request; 'n' must be 1", param="n")
-    _check_response_format(payload.get("response_format"))
+    if payload.get("logprobs") is True or payload.get("top_logprobs"):
+        raise BadRequest("Bedrock Converse does not return log probabilities", param="logprobs")
+    output_config = _output_config(payload.get("response_format"))
     system: list[JSON] = []
     turns: list[JSON] = []
     for index, message in enumerate(messages):
@@ -59,7 +67,26 @@ def to_bedrock_converse_request(payload: JSON) -> JSON:
     tool_config = _tool_config(payload, uses_tools=any(_has_tool_blocks(t) for t in turns))
     if tool_config is not None:
         body["toolConfig"] = tool_config
+    if output_config is not None:
+        body["outputConfig"] = output_config
+    additional = _additional_fields(payload)
+    if additional:
+        body["additionalModelRequestFields"] = additional
+    for name in _PASSTHROUGH:
+        if isinstance(payload.get(name), dict):
+            body[name] = payload[name]
     return body
+
+
+def _additional_fields(payload: JSON) -> JSON:
+    """`additionalModelRequestFields`: the caller's own, plus `top_k` unless the caller set it there."""
+    given = payload.get("additionalModelRequestFields")
+    if given is not None and not isinstance(given, dict):
+        raise BadRequest("'additionalModelRequestFields' must be an object", param="additionalModelRequestFields")
+    fields: JSON = dict(given or {})
+    if payload.get("top_k") is not None:
+        fields.setdefault("top_k", payload["top_k"])
+    return fields
 
 
 def _append(turns: list[JSON], role: str, blocks: list[JSON], index: int) -> None:
@@ -252,10 +279,24 @@ def _tool_spec(tool: Any, index: int) -> JSON:
     return spec
 
 
-def _check_response_format(response_format: Any) -> None:
+def _output_config(response_format: Any) -> JSON | None:
+    """`outputConfig` for a `json_schema` response format (Converse structured output; the schema travels
+    as JSON text), None for text; `json_object` has no Converse counterpart and is refused."""
     if response_format is None:
-        return
+        return None
     kind = response_format.get("type") if isinstance(response_format, dict) else None
-    if kind != "text":
-        raise BadRequest(f"response_format {kind!r} is not supported by the Bedrock Converse adapter; describe "
-                         "the format in the prompt or use a tool", param="response_format")
+    if kind == "text":
+        return None
+    if kind != "json_schema":
+        raise BadRequest(f"response_format {kind!r} is not supported by Bedrock Converse (text and json_schema "
+                         "are); describe the format in the prompt or use a tool", param="response_format")
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        raise BadRequest("'response_format.json_schema.schema' must be a JSON schema object",
+                         param="response_format.json_schema.schema")
+    definition: JSON = {"schema": orjson.dumps(schema).decode()}
+    for name in ("name", "description"):
+        if isinstance(spec.get(name), str) and spec[name]:
+            definition[name] = spec[name]
+    return {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": definition}}}

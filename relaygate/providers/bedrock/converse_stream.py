@@ -4,18 +4,26 @@ Frames are decoded with botocore's `EventStreamBuffer` (prelude and message CRCs
 split of the upstream bytes works. Each frame's `:message-type` header says event, exception or error;
 events are named by `:event-type`: messageStart, contentBlockStart (a tool call begins),
 contentBlockDelta (text, tool input fragments, reasoning), contentBlockStop, messageStop (the finish
-reason) and metadata (usage). An exception becomes an OpenAI error event and the stream ends without
-`[DONE]`.
+reason) and metadata (usage). A tool call whose input never arrived (a tool without parameters) gets
+`{}` as its arguments when its block stops, as in the non-streaming answer. An exception becomes an
+OpenAI error event and the stream ends without `[DONE]`.
+
+Bedrock answers ConverseStream with HTTP 200 and may then send an exception as its first event
+(throttling, validation, a model stream error). `open_converse_stream` reads up to the first content
+before handing the stream on, so such an exception is an HTTP error with its own status (429, 400,
+5xx), retryable and a fallback trigger exactly as when Bedrock sends it as the HTTP answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from relaygate.providers.bedrock.converse_response import chunk, finish_reason, openai_usage, sse
 from relaygate.providers.bedrock.errors import stream_exception
+from relaygate.upstream.relay import HTTPUpstreamResponse
 
 if TYPE_CHECKING:
     from botocore.eventstream import EventStreamBuffer
@@ -28,7 +36,7 @@ class BedrockStreamTranslator:
     """Feed ConverseStream bytes; get OpenAI SSE bytes. One instance per upstream response."""
 
     __slots__ = ("_buffer", "_parser_error", "_id", "_created", "_model", "_strict", "_tools", "_finished",
-                 "_usage", "_failed", "_started")
+                 "_usage", "_failed", "_started", "_no_input", "content_sent", "error_status")
 
     def __init__(self, model: str, response_id: str, created: int, *, strict_openai: bool = True) -> None:
         from botocore import eventstream  # lazy: keeps gateway start-up fast
@@ -44,6 +52,9 @@ class BedrockStreamTranslator:
         self._finished = False  # messageStop seen
         self._usage: Any = None  # from the metadata event, sent just before [DONE]
         self._failed = False
+        self._no_input: set[int] = set()  # contentBlockIndex of tool calls with no input fragment yet
+        self.content_sent = False  # a chunk beyond the role preamble was produced
+        self.error_status: int | None = None  # the status of the error event, once one was produced
 
     def feed(self, data: bytes) -> bytes:
         if self._failed:
@@ -56,16 +67,16 @@ class BedrockStreamTranslator:
                 if self._failed:
                     break
         except self._parser_error as exc:
-            out.append(self._error({"message": f"Bedrock sent a malformed event stream ({type(exc).__name__})",
-                                    "type": "upstream_error", "code": "bad_event_stream", "param": None}))
+            out.append(self._error(502, {"message": f"Bedrock sent a malformed event stream ({type(exc).__name__})",
+                                         "type": "upstream_error", "code": "bad_event_stream", "param": None}))
         return b"".join(out)
 
     def finish(self) -> bytes:
         if self._failed:
             return b""
         if not self._finished:
-            return self._error({"message": "the Bedrock stream ended before its messageStop event",
-                                "type": "upstream_error", "code": "truncated_stream", "param": None})
+            return self._error(502, {"message": "the Bedrock stream ended before its messageStop event",
+                                     "type": "upstream_error", "code": "truncated_stream", "param": None})
         return self._usage_chunk(self._usage) + DONE
 
     # -- frames ----------------------------------------------------------------------------------------
@@ -73,11 +84,10 @@ class BedrockStreamTranslator:
     def _message(self, headers: dict[str, Any], payload: bytes) -> bytes:
         kind = headers.get(":message-type", "event")
         if kind == "exception":
-            return self._error(stream_exception(headers.get(":exception-type"), payload))
+            return self._error(*stream_exception(headers.get(":exception-type"), payload))
         if kind == "error":
             message = headers.get(":error-message") or "Bedrock reported a stream error"
-            return self._error(stream_exception(headers.get(":error-code"),
-                                                orjson.dumps({"message": message})))
+            return self._error(*stream_exception(headers.get(":error-code"), orjson.dumps({"message": message})))
         try:
             body = orjson.loads(payload) if payload else {}
         except orjson.JSONDecodeError:
@@ -94,13 +104,16 @@ class BedrockStreamTranslator:
             return self._block_start(body)
         if name == "contentBlockDelta":
             return self._delta(body)
+        if name == "contentBlockStop":
+            return self._empty_input(_index(body))
         if name == "messageStop":
             self._finished = True
-            return self._chunk({}, finish_reason(body.get("stopReason")))
+            pending = b"".join(self._empty_input(index) for index in sorted(self._no_input))
+            return pending + self._chunk({}, finish_reason(body.get("stopReason")))
         if name == "metadata":
             self._usage = body.get("usage")
             return b""
-        return b""  # contentBlockStop and events this version does not know
+        return b""  # events this version does not know
 
     def _block_start(self, body: JSON) -> bytes:
         start = body.get("start")
@@ -109,6 +122,7 @@ class BedrockStreamTranslator:
             return b""
         tool_index = len(self._tools)
         self._tools[_index(body)] = tool_index
+        self._no_input.add(_index(body))
         call = {"index": tool_index, "id": str(use.get("toolUseId", "")), "type": "function",
                 "function": {"name": str(use.get("name", "")), "arguments": ""}}
         return self._preamble() + self._chunk({"tool_calls": [call]})
@@ -124,11 +138,19 @@ class BedrockStreamTranslator:
             tool_index = self._tools.get(_index(body))
             if tool_index is None or not use["input"]:
                 return b""
+            self._no_input.discard(_index(body))
             return self._chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": use["input"]}}]})
         reasoning = delta.get("reasoningContent")
         if not self._strict and isinstance(reasoning, dict) and isinstance(reasoning.get("text"), str):
             return self._preamble() + self._chunk({"reasoning_content": reasoning["text"]})
         return b""
+
+    def _empty_input(self, block: int) -> bytes:
+        """`{}` as the arguments of a stopped tool block that received no input (a call without parameters)."""
+        if block not in self._no_input:
+            return b""
+        self._no_input.discard(block)
+        return self._chunk({"tool_calls": [{"index": self._tools[block], "function": {"arguments": "{}"}}]})
 
     # -- output ----------------------------------------------------------------------------------------
 
@@ -140,17 +162,110 @@ class BedrockStreamTranslator:
         return self._chunk({"role": "assistant", "content": ""})
 
     def _chunk(self, delta: JSON, finish: str | None = None) -> bytes:
+        if finish is not None or set(delta) - {"role", "content"} or delta.get("content"):
+            self.content_sent = True
         return sse(chunk(self._id, self._created, self._model, delta, finish))
 
     def _usage_chunk(self, usage: Any) -> bytes:
         return sse({"id": self._id, "object": "chat.completion.chunk", "created": self._created,
                     "model": self._model, "choices": [], "usage": openai_usage(usage)})
 
-    def _error(self, error: dict[str, object]) -> bytes:
+    def _error(self, status: int, error: dict[str, object]) -> bytes:
         self._failed = True
+        self.error_status = status
         return sse({"error": error})
 
 
 def _index(body: JSON) -> int:
     value = body.get("contentBlockIndex")
     return value if isinstance(value, int) else -1
+
+
+# -- the stream up to its first content ---------------------------------------------------------------
+
+
+class StartedStream:
+    """A ConverseStream read up to its first content (or its end): the OpenAI SSE bytes produced so far,
+    then the rest of the upstream stream through the same translator."""
+
+    __slots__ = ("_response", "_chunks", "_translator", "_held", "status", "content_type", "retry_after")
+
+    def __init__(self, response: HTTPUpstreamResponse, chunks: AsyncIterator[bytes] | None,
+                 translator: BedrockStreamTranslator, held: bytes) -> None:
+        self._response = response
+        self._chunks = chunks  # None once the upstream stream has ended
+        self._translator = translator
+        self._held = held
+        self.status = response.status
+        self.content_type = "text/event-stream"
+        self.retry_after = response.retry_after
+
+    async def read(self) -> bytes:
+        return b"".join([part async for part in self.iter_chunks()])
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        if self._held:
+            yield self._held
+        if self._chunks is not None:
+            async for data in self._chunks:
+                out = self._translator.feed(data)
+                if out:
+                    yield out
+            tail = self._translator.finish()
+            if tail:
+                yield tail
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class FailedStream:
+    """An exception event Bedrock sent before any content, answered as the HTTP error it stands for."""
+
+    __slots__ = ("_body", "status")
+    content_type = "application/json"
+    retry_after: str | None = None
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    def close(self) -> None:
+        return None
+
+
+async def open_converse_stream(response: HTTPUpstreamResponse,
+                               translator: BedrockStreamTranslator) -> StartedStream | FailedStream:
+    """Read a 200 ConverseStream until its first content, its end, or an exception event before content."""
+    chunks = response.iter_chunks().__aiter__()
+    held: list[bytes] = []
+    try:
+        async for data in chunks:
+            out = translator.feed(data)
+            if out:
+                held.append(out)
+            if translator.error_status is not None and not translator.content_sent:
+                response.close()
+                return FailedStream(translator.error_status, _error_json(b"".join(held)))
+            if translator.content_sent or translator.error_status is not None:
+                return StartedStream(response, chunks, translator, b"".join(held))
+    except BaseException:  # a deadline or a broken connection while peeking: release the upstream
+        response.close()
+        raise
+    held.append(translator.finish())  # ended before any content (a truncated stream is a 502)
+    if translator.error_status is not None and not translator.content_sent:
+        response.close()
+        return FailedStream(translator.error_status, _error_json(b"".join(held)))
+    return StartedStream(response, None, translator, b"".join(held))
+
+
+def _error_json(sse_bytes: bytes) -> bytes:
+    """The `{"error": ...}` JSON of the last SSE event in `sse_bytes` (the error event)."""
+    last = sse_bytes.rstrip().rsplit(b"\n\n", 1)[-1]
+    return last[len(b"data: "):] if last.startswith(b"data: ") else last

@@ -91,9 +91,9 @@ def classifier(error_type: str | None) -> Callable[[int, bytes], tuple[int, dict
     return classify
 
 
-def stream_exception(exception_type: str | None, payload: bytes) -> dict[str, object]:
-    """The OpenAI error object for an `exception` (or `error`) event inside a ConverseStream."""
+def stream_exception(exception_type: str | None, payload: bytes) -> tuple[int, dict[str, object]]:
+    """(caller status, OpenAI error object) for an `exception` (or `error`) event inside a ConverseStream;
+    an exception type this table does not know is an upstream failure (502)."""
     name = error_type_name(exception_type)
     known = ERROR_TYPES.get(name or "")
-    _, error = classify_error(known[0] if known else 502, payload, name)
-    return error
+    return classify_error(known[0] if known else 502, payload, name)

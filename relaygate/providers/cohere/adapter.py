@@ -17,7 +17,12 @@ from relaygate.config.schema_common import secret_value
 from relaygate.errors import BadGateway, BadRequest, UnsupportedModelType
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.providers.cohere.chat import from_cohere_chat_response, to_cohere_chat_request
-from relaygate.providers.cohere.embed import encoding_format_of, from_cohere_embed_response, to_cohere_embed_request
+from relaygate.providers.cohere.embed import (
+    embedding_type_of,
+    encoding_format_of,
+    from_cohere_embed_response,
+    to_cohere_embed_request,
+)
 from relaygate.providers.cohere.errors import classify, map_status
 from relaygate.providers.cohere.rerank import documents_of, from_cohere_rerank_response, to_cohere_rerank_request
 from relaygate.providers.cohere.stream import CohereStreamTranslator
@@ -48,9 +53,9 @@ def _plan(call: UpstreamCall, payload: dict[str, Any], model: str
         return body, lambda raw: orjson.dumps(
             from_cohere_chat_response(_parsed(raw), model, created=created, strict_openai=strict)), None
     if operation == "embeddings":
-        fmt = encoding_format_of(payload)
+        fmt, kind = encoding_format_of(payload), embedding_type_of(payload)
         return to_cohere_embed_request(payload), lambda raw: orjson.dumps(
-            from_cohere_embed_response(_parsed(raw), model, encoding_format=fmt)), None
+            from_cohere_embed_response(_parsed(raw), model, encoding_format=fmt, embedding_type=kind)), None
     if operation == "rerank":
         body = to_cohere_rerank_request(payload)
         echoed = documents_of(payload) if payload.get("return_documents", True) is not False else None

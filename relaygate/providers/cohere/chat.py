@@ -17,7 +17,8 @@ generation failures and become 502/504 gateway errors (retryable), not a 200 wit
 
 Usage: Cohere reports `billed_units` (what it charges) and `tokens` (what the model processed,
 including Cohere's own unbilled prompt scaffolding). The gateway prices tokens, so the normalised
-usage counts `billed_units` (falling back to `tokens` when a deployment reports only those).
+usage counts `billed_units` (falling back to `tokens` when a deployment reports only those);
+`cached_tokens` (prompt tokens that hit Cohere's cache) becomes `prompt_tokens_details.cached_tokens`.
 """
 
 from __future__ import annotations
@@ -118,7 +119,11 @@ def to_openai_usage(usage: Any) -> JSON | None:
     if prompt is None and completion is None:
         return None
     prompt, completion = prompt or 0, completion or 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    out: JSON = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    cached = _count(usage.get("cached_tokens"))
+    if cached is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": min(cached, prompt)}
+    return out
 
 
 def finish_reason_of(reason: Any) -> str:

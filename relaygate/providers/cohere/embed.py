@@ -2,10 +2,12 @@
 
 Cohere needs `input_type` (search_document, search_query, classification, clustering, image); callers
 may pass it as an extra body field, otherwise documents are assumed (`search_document`), the usual
-case for what gets embedded and stored. `embedding_types` is always `["float"]`: for
-`encoding_format: base64` the gateway packs the floats as little-endian float32 itself, which is
-exactly what OpenAI's base64 encoding is. `dimensions` -> `output_dimension` (embed-v4 and newer),
-`truncate` (NONE/START/END) passes through. Usage comes from `meta.billed_units.input_tokens`.
+case for what gets embedded and stored. `embedding_types` is `["float"]` unless the caller names one
+type itself (`int8`, `uint8`, `binary`, `ubinary`: those vectors come back as integer lists whatever the
+`encoding_format`). For floats with `encoding_format: base64` the gateway packs them as little-endian
+float32 itself, which is exactly what OpenAI's base64 encoding is. `dimensions` -> `output_dimension`
+(embed-v4 and newer), `truncate` (NONE/START/END) passes through. Usage comes from
+`meta.billed_units.input_tokens`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,21 @@ def encoding_format_of(payload: JSON) -> str:
     return str(fmt)
 
 
+EMBEDDING_TYPES = ("float", "int8", "uint8", "binary", "ubinary")
+
+
+def embedding_type_of(payload: JSON) -> str:
+    """The one Cohere embedding type to ask for: the caller's `embedding_types` (one of them), else float."""
+    value = payload.get("embedding_types")
+    if value is None:
+        return "float"
+    types = [value] if isinstance(value, str) else value
+    if not isinstance(types, list) or len(types) != 1 or types[0] not in EMBEDDING_TYPES:
+        raise BadRequest(f"'embedding_types' must name one of {', '.join(EMBEDDING_TYPES)} (an OpenAI embedding "
+                         "holds one vector; for base64 use encoding_format)", param="embedding_types")
+    return str(types[0])
+
+
 def to_cohere_embed_request(payload: JSON) -> JSON:
     """The Cohere v2 embed body for an OpenAI embeddings request."""
     encoding_format_of(payload)
@@ -44,7 +61,7 @@ def to_cohere_embed_request(payload: JSON) -> JSON:
         raise BadRequest("'input_type' must be a string such as search_document or search_query",
                          param="input_type")
     body: JSON = {"model": payload.get("model"), "texts": _texts(payload.get("input")), "input_type": input_type,
-                  "embedding_types": ["float"]}
+                  "embedding_types": [embedding_type_of(payload)]}
     if payload.get("dimensions") is not None:
         body["output_dimension"] = payload["dimensions"]
     if payload.get("truncate") is not None:
@@ -56,15 +73,16 @@ def _base64_float32(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
-def from_cohere_embed_response(body: Any, model: str, *, encoding_format: str) -> JSON:
-    """The OpenAI embeddings list for a Cohere v2 embed response."""
+def from_cohere_embed_response(body: Any, model: str, *, encoding_format: str,
+                               embedding_type: str = "float") -> JSON:
+    """The OpenAI embeddings list for a Cohere v2 embed response (vectors of `embedding_type`)."""
     embeddings = body.get("embeddings") if isinstance(body, dict) else None
-    vectors = embeddings.get("float") if isinstance(embeddings, dict) else embeddings
+    vectors = embeddings.get(embedding_type) if isinstance(embeddings, dict) else embeddings
     if not isinstance(vectors, list):
-        raise BadGateway("Cohere sent an embed answer without float embeddings")
+        raise BadGateway(f"Cohere sent an embed answer without {embedding_type} embeddings")
+    packed = encoding_format == "base64" and embedding_type == "float"
     data = [
-        {"object": "embedding", "index": index,
-         "embedding": _base64_float32(vector) if encoding_format == "base64" else vector}
+        {"object": "embedding", "index": index, "embedding": _base64_float32(vector) if packed else vector}
         for index, vector in enumerate(vectors)
     ]
     tokens = as_object(as_object(body.get("meta")).get("billed_units")).get("input_tokens")

@@ -3,7 +3,8 @@
 Cohere v2 keeps OpenAI's roles (system, user, assistant, tool) and the function-tool layout, with
 these differences: `developer` is a system message; user content parts are `text` and `image_url`
 (same shape as OpenAI, for vision models); an assistant turn that calls tools carries its text as
-`tool_plan`; tool results name `tool_call_id` and carry text. `tool_choice` is `REQUIRED` or `NONE`;
+`tool_plan`; tool results name `tool_call_id` and carry text; a function tool without `parameters` gets
+an empty object schema (Cohere requires one). `tool_choice` is `REQUIRED` or `NONE`;
 forcing one named function becomes `REQUIRED` with only that tool offered.
 """
 
@@ -129,8 +130,9 @@ def _tool(tool: Any, index: int) -> tuple[JSON, bool]:
     translated: JSON = {"name": function["name"]}
     if isinstance(function.get("description"), str):
         translated["description"] = function["description"]
-    if isinstance(function.get("parameters"), dict):
-        translated["parameters"] = function["parameters"]
+    # Cohere requires `parameters`; OpenAI lets a tool without arguments omit them.
+    parameters = function.get("parameters")
+    translated["parameters"] = parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}}
     return {"type": "function", "function": translated}, function.get("strict") is True
 
 

@@ -6,7 +6,8 @@ models), tool-plan-delta (the visible text of a tool-calling turn), tool-call-st
 arguments) / tool-call-delta (argument fragments) / tool-call-end, citation-start / citation-end,
 and message-end (finish_reason, usage, and `error` when generation failed). Cohere's `index` counts
 content blocks and tool calls together; OpenAI's tool index counts tool calls only, so tool calls are
-renumbered from 0 in order of appearance.
+renumbered from 0 in order of appearance. A tool call that ends without any argument fragment (a
+function without parameters) gets `{}` as its arguments, as in the non-streaming answer.
 
 A message-end with finish_reason ERROR or TIMEOUT, or a stream that stops before message-end, ends
 the OpenAI stream with an error event and no `[DONE]` (the usage chunk is still sent first when
@@ -36,7 +37,7 @@ class CohereStreamTranslator:
     """Feed raw Cohere SSE bytes in any split; get whole OpenAI SSE events back."""
 
     __slots__ = ("_sse", "_id", "_model", "_created", "_strict", "_started", "_tools", "_usage",
-                 "_ended", "_failed")
+                 "_ended", "_failed", "_no_arguments")
 
     def __init__(self, model: str, *, created: int | None = None, strict_openai: bool = True) -> None:
         self._sse = SSEBuffer()
@@ -46,6 +47,7 @@ class CohereStreamTranslator:
         self._strict = strict_openai
         self._started = False
         self._tools: dict[int, int] = {}  # Cohere event index -> OpenAI tool-call index
+        self._no_arguments: set[int] = set()  # OpenAI indexes of tool calls with no argument fragment yet
         self._usage: JSON | None = None
         self._ended = False
         self._failed = False
@@ -103,6 +105,21 @@ class CohereStreamTranslator:
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             out += self._chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
+        else:
+            self._no_arguments.add(index)
+        return out
+
+    def _tool_end(self, event: JSON) -> bytes:
+        """`{}` as the arguments of a finished tool call that got none (a function without parameters)."""
+        index = self._tools.get(event["index"]) if isinstance(event.get("index"), int) else None
+        pending = [index] if index is not None else []
+        if event.get("type") == "message-end":
+            pending = sorted(self._no_arguments)
+        out = b""
+        for one in pending:
+            if one in self._no_arguments:
+                self._no_arguments.discard(one)
+                out += self._chunk({"tool_calls": [{"index": one, "function": {"arguments": "{}"}}]})
         return out
 
     def _tool_delta(self, event: JSON) -> bytes:
@@ -114,6 +131,7 @@ class CohereStreamTranslator:
         index = self._tools.get(event["index"]) if isinstance(event.get("index"), int) else None
         if index is None:
             index = len(self._tools) - 1  # no (known) index: the call that started last
+        self._no_arguments.discard(index)
         return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
 
     def _end(self, event: JSON) -> bytes:
@@ -125,7 +143,7 @@ class CohereStreamTranslator:
             detail = delta.get("error") if isinstance(delta.get("error"), str) else None
             message = f"Cohere ended the generation with finish_reason {reason}" + (f": {detail}" if detail else "")
             return self._error(message, "upstream_timeout" if reason == "TIMEOUT" else "upstream_generation_error")
-        return self._start() + self._chunk({}, finish_reason_of(reason))
+        return self._start() + self._tool_end(event) + self._chunk({}, finish_reason_of(reason))
 
     def _event(self, event: JSON) -> bytes:
         kind = event.get("type")
@@ -142,9 +160,11 @@ class CohereStreamTranslator:
             return self._start() + self._tool_start(event)
         if kind == "tool-call-delta":
             return self._tool_delta(event)
+        if kind == "tool-call-end":
+            return self._tool_end(event)
         if kind == "message-end":
             return self._end(event)
-        return b""  # content-end, tool-call-end, citation-start/-end, debug
+        return b""  # content-end, citation-start/-end, debug
 
     def _parse(self, raw: bytes) -> bytes:
         """One SSE event block -> OpenAI events."""

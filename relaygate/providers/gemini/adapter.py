@@ -8,13 +8,18 @@ where and how:
   (auth api-key; bearer-auth sends an OAuth token instead).
 - google-vertex: `{base}/v1/projects/{project}/locations/{region}/publishers/google/models/{model}:...`
   (embeddings through `:predict`), base https://{region}-aiplatform.googleapis.com (the `global`
-  region: https://aiplatform.googleapis.com). Auth: a service-account key (a cached access token per
-  target, see `auth`) or a fixed bearer token. A model id that is a full resource name
-  (`projects/.../endpoints/...`) is used as the path as is.
+  region: https://aiplatform.googleapis.com). Auth: a service-account key (one cached access token per
+  account, see `auth`; a 401 drops the token and the call is sent once more with a fresh one) or a
+  fixed bearer token. A model id that is a full resource name (`projects/.../endpoints/...`) is used
+  as the path as is.
+
+A 429 without a `Retry-After` header takes its wait from Google's `RetryInfo.retryDelay` (what the
+Gemini API sends when a quota runs out), so cooldown and `useRetryAfterHeader` retries honour it.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +35,7 @@ from relaygate.providers.gemini.embeddings import (
     to_gemini_embed_request,
     to_vertex_predict_request,
 )
-from relaygate.providers.gemini.errors import classify
+from relaygate.providers.gemini.errors import classify, retry_delay
 from relaygate.providers.gemini.request import to_gemini_request
 from relaygate.providers.gemini.response import body_translator
 from relaygate.providers.gemini.stream import GeminiStreamTranslator
@@ -80,10 +85,25 @@ class _GoogleAdapter:
                 url = self.model_url(target, "generateContent")
                 stream = None
             translate = body_translator(model, reasoning)
+        data = orjson.dumps(body)
+        response = await self._send(session, target, url, data)
+        translated = TranslatedResponse(response, body=translate, stream=stream, classify=classify)
+        if response.status == 429 and translated.retry_after is None:
+            translated.retry_after = retry_delay(await response.read())  # the body stays readable
+        return translated
+
+    async def _send(self, session: aiohttp.ClientSession, target: Target, url: str,
+                    data: bytes) -> relay.HTTPUpstreamResponse:
         headers = {"Content-Type": "application/json", **dict(target.headers), **await self.auth_headers(target)}
-        response = await relay.send(session, "POST", url, headers=headers, data=orjson.dumps(body),
-                                    model=target.name)
-        return TranslatedResponse(response, body=translate, stream=stream, classify=classify)
+        response = await relay.send(session, "POST", url, headers=headers, data=data, model=target.name)
+        tokens = target.options.get("tokens")
+        if response.status != 401 or not isinstance(tokens, ServiceAccountTokens):
+            return response
+        # Google refused our cached access token (revoked, or expired early): retry once with a new one.
+        response.close()
+        tokens.invalidate(headers["Authorization"].removeprefix("Bearer "))
+        headers = {**headers, **await self.auth_headers(target)}
+        return await relay.send(session, "POST", url, headers=headers, data=data, model=target.name)
 
 
 class GeminiAdapter(_GoogleAdapter):
@@ -114,12 +134,30 @@ class GeminiAdapter(_GoogleAdapter):
 
 
 class VertexAdapter(_GoogleAdapter):
-    """Gemini on Vertex AI (Google Cloud projects)."""
+    """Gemini on Vertex AI (Google Cloud projects).
 
-    __slots__ = ()
+    Every model of an account shares one token source (one exchange and one cached token per service
+    account, not per model): `configure` runs once per integration with the account's `auth_data`
+    object, so sources are remembered by that object's identity for as long as it lives.
+    """
+
+    __slots__ = ("_sources",)
     kind = "google-vertex"
     base_url_version_suffixes = ("/v1",)  # the adapter appends /v1 itself
     vertex = True
+
+    def __init__(self) -> None:
+        self._sources: dict[int, ServiceAccountTokens] = {}
+
+    def _token_source(self, auth: Any) -> ServiceAccountTokens:
+        """The token source for this `auth_data` object (made on first use, forgotten when it is freed)."""
+        key = id(auth)
+        tokens = self._sources.get(key)
+        if tokens is None:
+            tokens = ServiceAccountTokens.from_key_json(secret_value(auth.key_json))
+            self._sources[key] = tokens
+            weakref.finalize(auth, self._sources.pop, key, None)
+        return tokens
 
     def default_base_url(self, account: Any) -> str:
         region = getattr(account, "region", None) or DEFAULT_VERTEX_REGION
@@ -133,7 +171,7 @@ class VertexAdapter(_GoogleAdapter):
         if auth is None:
             raise ValueError("google-vertex needs auth_data (gcp-service-account or bearer-auth)")
         if auth.type == "gcp-service-account":
-            tokens = ServiceAccountTokens.from_key_json(secret_value(auth.key_json))
+            tokens = self._token_source(auth)
             project = project or tokens.project_id
             if not project:
                 raise ValueError("project_id is required: the service-account key names no project_id")

@@ -1,10 +1,12 @@
-"""Vertex AI access tokens from a service-account key, cached per compiled target.
+"""Vertex AI access tokens from a service-account key, cached per provider account (shared by its models).
 
 `google.oauth2.service_account.Credentials` signs a JWT with the key and trades it at the key's
 `token_uri` for an access token (scope cloud-platform). That exchange is blocking HTTP, so it runs in
 a worker thread; one refresh at a time (an asyncio.Lock, checked again inside), and the token is
-reused until shortly before it expires (5 minutes, or half its lifetime when that is shorter).
-Failures become 502s that name the model, never the key.
+reused until shortly before it expires (5 minutes, or half its lifetime when that is shorter; an
+answer without `expires_in` is taken to last Google's usual hour). A token Vertex refuses with a 401
+is dropped (`invalidate`), so the adapter's single retry gets a fresh one, as google-auth's
+`AuthorizedSession` does. Failures become 502s that name the model, never the key.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from relaygate.errors import BadGateway
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 REFRESH_MARGIN = 300.0
+DEFAULT_LIFETIME = 3600.0  # what Google's token endpoint grants; assumed when expires_in is missing
 
 
 class ServiceAccountTokens:
-    """An access-token source for one target; lives in `Target.options` (no module state)."""
+    """An access-token source for one account; lives in its targets' `Target.options`."""
 
     __slots__ = ("project_id", "_credentials", "_lock", "_token", "_refresh_at", "refreshes")
 
@@ -65,6 +68,12 @@ class ServiceAccountTokens:
         assert self._token is not None
         return self._token
 
+    def invalidate(self, token: str) -> None:
+        """Forget `token` (Google refused it) so the next `token()` call fetches a new one."""
+        if self._token == token:
+            self._token = None
+            self._refresh_at = 0.0
+
     async def _refresh(self, model: str) -> None:
         import google.auth.exceptions
         import google.auth.transport.requests
@@ -85,11 +94,15 @@ class ServiceAccountTokens:
 
 
 def _reuse_seconds(expiry: object) -> float:
-    """How long to reuse a token expiring at `expiry` (google-auth: naive UTC datetime)."""
-    if not isinstance(expiry, datetime.datetime):
+    """How long to reuse a token expiring at `expiry` (google-auth: naive UTC datetime; None when the
+    token endpoint gave no expires_in)."""
+    if expiry is None:
+        lifetime = DEFAULT_LIFETIME
+    elif not isinstance(expiry, datetime.datetime):
         return 0.0
-    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-    lifetime = (expiry - now).total_seconds()
+    else:
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        lifetime = (expiry - now).total_seconds()
     if lifetime <= 0:
         return 0.0
     return lifetime - min(REFRESH_MARGIN, lifetime / 2)

@@ -5,7 +5,7 @@ Gemini API: `{"requests": [{"model": "models/<id>", "content": {"parts": [{"text
 (older answers carry no usage: tokens are then reported as 0).
 Vertex AI: `{"instances": [{"content": ...}], "parameters"?: {"outputDimensionality"}}` ->
 `{"predictions": [{"embeddings": {"values": [...], "statistics": {"token_count", "truncated"}}}]}`;
-prompt tokens are the sum of token_count.
+prompt tokens are the sum of token_count (`tokenCount` is read too).
 
 `dimensions` -> outputDimensionality; `encoding_format: base64` is produced here (little-endian
 float32, as OpenAI encodes). Token-id inputs (arrays of integers) have no Gemini equivalent: 400.
@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from relaygate.errors import BadGateway, BadRequest
+from relaygate.providers.gemini.casing import camel_keys
 
 JSON = dict[str, Any]
 
@@ -95,7 +96,8 @@ def _values(item: object) -> list[float] | None:
 
 
 def from_gemini_embed_response(body: JSON, model: str, encoding: str = "float") -> JSON:
-    """OpenAI embeddings for a batchEmbedContents answer."""
+    """OpenAI embeddings for a batchEmbedContents answer (either JSON name style)."""
+    body = camel_keys(body)
     items = body.get("embeddings")
     vectors = [_values(item) for item in items] if isinstance(items, list) else []
     if not vectors or any(v is None for v in vectors):
@@ -118,7 +120,7 @@ def from_vertex_predict_response(body: JSON, model: str, encoding: str = "float"
             raise BadGateway(f"the upstream of model {model} answered without embeddings")
         vectors.append(values)
         statistics = embeddings.get("statistics")
-        count = statistics.get("token_count") if isinstance(statistics, dict) else None
+        count = statistics.get("token_count", statistics.get("tokenCount")) if isinstance(statistics, dict) else None
         if isinstance(count, int | float) and not isinstance(count, bool):
             tokens += int(count)
     if not vectors:

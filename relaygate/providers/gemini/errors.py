@@ -11,7 +11,8 @@ the caller's fault):
     UNIMPLEMENTED -> 501        UNAVAILABLE -> 503  DEADLINE_EXCEEDED -> 504
 
 A Gemini API key that Google rejects comes back as 400 INVALID_ARGUMENT with reason API_KEY_INVALID;
-it is the gateway's credential that is wrong, so it becomes 401. Google's message is kept (the gateway
+it is the gateway's credential that is wrong, so it becomes 401. `retry_delay` reads the wait a 429
+carries in its `RetryInfo` detail. Google's message is kept (the gateway
 scrubs configured secrets from it); `details` are dropped (DebugInfo may quote the key).
 """
 
@@ -62,6 +63,22 @@ def openai_error(error: dict[str, Any], status: int) -> tuple[int, dict[str, obj
         "code": ident.lower() if isinstance(ident, str) and ident else None,
         "param": None,
     }
+
+
+def retry_delay(body: bytes) -> str | None:
+    """Seconds to wait (a Retry-After value) from a Google error's `RetryInfo` detail (`"retryDelay": "37s"`)."""
+    error = _google_error(body)
+    details = error.get("details") if error is not None else None
+    for detail in details if isinstance(details, list) else ():
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                seconds = float(delay[:-1])
+            except ValueError:
+                continue
+            if 0 <= seconds < 86400:
+                return f"{seconds:g}"
+    return None
 
 
 def _google_error(body: bytes) -> dict[str, Any] | None:

@@ -2,15 +2,18 @@
 
 - system/developer messages (wherever they appear) -> `systemInstruction` parts, in order.
 - user -> role `user`; assistant -> role `model`; tool results -> `functionResponse` parts in a
-  `user` turn (named after the assistant tool call they answer; non-object results are wrapped as
-  `{"output": ...}`, the key Gemini documents for a function's output). Adjacent turns of the same
+  `user` turn (named after the assistant tool call they answer, with its `id` when the id came from
+  Google, see `tool_ids`; non-object results are wrapped as `{"output": ...}`, the key Gemini
+  documents for a function's output). Adjacent turns of the same
   kind are merged, since Gemini pairs one function-response turn with one function-call turn.
 - Content parts: text; images as `inlineData` (base64 data URLs) or `fileData` (remote URIs: http(s)
   on both APIs — the Gemini API fetches public and signed URLs — and gs:// on Vertex only; the Gemini
   API reads Cloud Storage objects only once registered through its Files API); `input_audio` and
   `file` (base64 `file_data`, or a URI `file_id`) likewise.
 - tools -> one `functionDeclarations` tool (JSON Schema rewritten by `schema.to_gemini_schema`);
-  tool_choice -> `toolConfig.functionCallingConfig` (AUTO / NONE / ANY + allowedFunctionNames).
+  tool_choice -> `toolConfig.functionCallingConfig` (AUTO / NONE / ANY + allowedFunctionNames), sent
+  only beside function declarations (the Gemini API refuses it alone); without tools, auto and none
+  are no-ops and a choice that demands a call is a 400.
 - Sampling -> `generationConfig`; `reasoning_effort` -> `thinkingConfig` (thinkingLevel for Gemini 3
   models, a thinkingBudget otherwise).
 
@@ -30,7 +33,7 @@ import orjson
 
 from relaygate.errors import BadRequest
 from relaygate.providers.gemini.schema import to_gemini_schema
-from relaygate.providers.gemini.tool_ids import split_call_id
+from relaygate.providers.gemini.tool_ids import google_call_id, split_call_id
 
 JSON = dict[str, Any]
 
@@ -59,7 +62,11 @@ def to_gemini_request(payload: JSON, *, vertex: bool = False, include_thoughts: 
         body["tools"] = tools
     choice = payload.get("tool_choice", payload.get("function_call"))
     if choice is not None:
-        body["toolConfig"] = {"functionCallingConfig": _function_calling(choice)}
+        calling = _function_calling(choice)
+        if tools:
+            body["toolConfig"] = {"functionCallingConfig": calling}
+        elif calling["mode"] not in ("AUTO", "NONE"):  # Gemini: "config is set without function_declarations"
+            raise BadRequest("'tool_choice' requires a function in 'tools'", param="tool_choice")
     config = _generation_config(payload, include_thoughts)
     if config:
         body["generationConfig"] = config
@@ -207,7 +214,12 @@ class _Conversation:
                                  "assistant message (Gemini needs the function name)", param=f"{where}.tool_call_id")
         if not isinstance(name, str) or not name:
             raise BadRequest(f"'{where}.name' is required", param=f"{where}.name")
-        return {"functionResponse": {"name": name, "response": _response_object(message.get("content"), where)}}
+        response: JSON = {"name": name, "response": _response_object(message.get("content"), where)}
+        call_id = message.get("tool_call_id")
+        google_id = google_call_id(split_call_id(call_id)[0]) if isinstance(call_id, str) else None
+        if google_id is not None:
+            response["id"] = google_id
+        return {"functionResponse": response}
 
 
 def _response_object(content: object, where: str) -> JSON:
@@ -371,6 +383,8 @@ def _response_format(value: object) -> JSON:
         schema = spec.get("schema") if isinstance(spec, dict) else None
         if schema is None:
             return {"responseMimeType": "application/json"}
-        return {"responseMimeType": "application/json",
-                "responseSchema": to_gemini_schema(schema, "response_format.json_schema.schema")}
+        converted = to_gemini_schema(schema, "response_format.json_schema.schema")
+        if converted.get("type") == "OBJECT" and not converted.get("properties"):
+            return {"responseMimeType": "application/json"}  # any object: Gemini refuses an empty OBJECT
+        return {"responseMimeType": "application/json", "responseSchema": converted}
     raise BadRequest("'response_format.type' must be text, json_object or json_schema", param="response_format")

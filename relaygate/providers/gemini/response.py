@@ -1,9 +1,11 @@
 """Gemini `GenerateContentResponse` -> OpenAI `chat.completion` (and the pieces the stream reuses).
 
+- The answer is read in either JSON name style (`usageMetadata` or `usage_metadata`, see `casing`).
 - candidates -> choices (by `index`): text parts joined into `content` (None when there is none),
-  `functionCall` parts -> `tool_calls` with minted ids (carrying any thought signature, see
-  `tool_ids`) and JSON-string arguments. Thought parts (`thought: true`) are model reasoning: dropped,
-  or returned as `reasoning_content` when the caller sent `x-tfy-strict-openai: false`.
+  `functionCall` parts -> `tool_calls` with Google's call `id` when it sent one (Gemini 3 always does),
+  else a minted id, carrying any thought signature (see `tool_ids`), and JSON-string arguments.
+  Thought parts (`thought: true`) are model reasoning: dropped, or returned as `reasoning_content`
+  when the caller sent `x-tfy-strict-openai: false`.
 - finishReason: STOP -> stop (tool_calls when the candidate called functions), MAX_TOKENS -> length,
   SAFETY/RECITATION/BLOCKLIST/PROHIBITED_CONTENT/SPII/IMAGE_SAFETY (and the image variants) ->
   content_filter, anything else (OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL, ...) -> stop.
@@ -25,6 +27,7 @@ from typing import Any
 import orjson
 
 from relaygate.errors import BadGateway
+from relaygate.providers.gemini.casing import camel_keys
 from relaygate.providers.gemini.tool_ids import IdFactory, join_call_id, new_call_id
 
 JSON = dict[str, Any]
@@ -78,8 +81,10 @@ def read_parts(content: object, new_id: IdFactory) -> CandidateParts:
             continue
         call = part.get("functionCall")
         if isinstance(call, dict):
+            google_id = call.get("id")
+            base = google_id if isinstance(google_id, str) and google_id else new_id()
             found.tool_calls.append({
-                "id": join_call_id(new_id(), part.get("thoughtSignature")),
+                "id": join_call_id(base, part.get("thoughtSignature")),
                 "type": "function",
                 "function": {"name": str(call.get("name") or ""),
                              "arguments": orjson.dumps(call.get("args") or {}).decode()},
@@ -106,6 +111,7 @@ def from_gemini_response(
     new_id: IdFactory = new_call_id,
 ) -> JSON:
     """The OpenAI chat.completion for a Gemini GenerateContentResponse."""
+    body = camel_keys(body)
     completion_id = response_id(body, new_id)
     candidates = body.get("candidates")
     choices: list[JSON] = []

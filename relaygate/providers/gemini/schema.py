@@ -9,6 +9,10 @@ Schema fields both the Gemini API and Vertex AI document and rewrite the JSON Sc
 - `const` becomes a one-value `enum`; number enums become string enums with `format: enum`
   (Gemini enums are strings); enums mixing kinds are dropped.
 - `format` is kept only where Gemini documents it (int32/int64, float/double, enum/date-time).
+- Shapes Gemini refuses with a 400 are made acceptable: an array without `items` ("items: missing
+  field") gets string items; a nested object without `properties` ("should be non-empty for OBJECT
+  type"), i.e. a free-form map, loses its type and becomes an unconstrained value. (A top-level
+  object without properties is left to the caller: no tool parameters, or plain JSON mode.)
 - Dropped: `additionalProperties`, `$schema`, `$id`, `$comment`, `examples`, `strict`, `readOnly`,
   `writeOnly`, `patternProperties`, `not`, `if/then/else`, `dependentRequired` and every other keyword
   outside the subset. Their constraints are then not enforced by the model.
@@ -91,6 +95,11 @@ class _Converter:
                 out["type"] = "OBJECT"
             elif "items" in out:
                 out["type"] = "ARRAY"
+        if out.get("type") == "ARRAY" and "items" not in out:
+            out["items"] = {"type": "STRING"}
+        elif out.get("type") == "OBJECT" and not out.get("properties") and depth > 0:
+            del out["type"]
+            out.pop("properties", None)
         return out
 
     def _resolve(self, node: JSON, refs: tuple[str, ...]) -> tuple[JSON, tuple[str, ...]]:

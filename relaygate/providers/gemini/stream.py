@@ -1,13 +1,13 @@
 """Gemini `streamGenerateContent?alt=sse` -> OpenAI `chat.completion.chunk` SSE.
 
 Each Gemini event is a whole GenerateContentResponse (`data: {...}` then a blank line, `\\r\\n` or
-`\\n`). Per candidate we emit the role chunk once, a content delta per text part, one tool-call delta
-per `functionCall` part (Gemini sends calls whole: id, name and the full arguments in one delta), and
-a finish chunk (empty delta) when the candidate's finishReason arrives. A blocked prompt (only
-`promptFeedback.blockReason`) becomes a content_filter finish. Usage comes from the last
-usageMetadata seen and is sent in the closing usage chunk before `[DONE]`. An `{"error": ...}` event
-ends the stream with an OpenAI error event and no `[DONE]`; so does a stream that ends having said
-nothing at all (so the router may still fall back).
+`\\n`), in either JSON name style (see `casing`). Per candidate we emit the role chunk once, a content
+delta per text part, one tool-call delta per `functionCall` part (Gemini sends calls whole: id, name
+and the full arguments in one delta), and a finish chunk (empty delta) when the candidate's
+finishReason arrives. A blocked prompt (only `promptFeedback.blockReason`) becomes a content_filter
+finish. Usage comes from the last usageMetadata seen and is sent in the closing usage chunk before
+`[DONE]`. An `{"error": ...}` event ends the stream with an OpenAI error event and no `[DONE]`; so
+does a stream that ends having said nothing at all (so the router may still fall back).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from relaygate.http.sse_events import SSEBuffer
+from relaygate.providers.gemini.casing import camel_keys
 from relaygate.providers.gemini.errors import openai_error
 from relaygate.providers.gemini.response import finish_reason, openai_usage, read_parts, response_id
 from relaygate.providers.gemini.tool_ids import IdFactory, new_call_id
@@ -98,6 +99,7 @@ class GeminiStreamTranslator:
             payload = payload[0]
         if not isinstance(payload, dict):
             return b""
+        payload = camel_keys(payload)
         if isinstance(payload.get("error"), dict):
             return self._error(payload["error"])
         self._events += 1

@@ -174,6 +174,34 @@ def test_thinking_budget_must_stay_below_max_tokens(mock: AnthropicMock) -> None
     assert message.startswith("`max_tokens` must be greater than `thinking.budget_tokens`")
 
 
+def test_temperature_with_top_p_is_refused_from_claude_4_1_on(mock: AnthropicMock) -> None:
+    old = client(mock, default_headers={"anthropic-version": "2023-06-01"})
+    pair = {"temperature": 0.5, "top_p": 0.9}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        old.messages.create(model=MODEL, max_tokens=5, messages=user("x"), extra_body=pair)
+    assert "`temperature` and `top_p` cannot both be specified" in caught.value.message
+    assert old.messages.create(model="claude-3-7-sonnet-20250219", max_tokens=5, messages=user("x"), extra_body=pair)
+
+
+def test_adaptive_thinking_is_refused_before_claude_4_6(mock: AnthropicMock) -> None:
+    message = bad_request(mock, model="claude-sonnet-4-5-20250929", thinking={"type": "adaptive"})
+    assert "adaptive" in message
+    budget = client(mock).messages.create(model="claude-haiku-4-5", max_tokens=2000, messages=user("x"),
+                                          thinking={"type": "enabled", "budget_tokens": 1024})
+    assert budget.content[0].type == "thinking"
+
+
+def test_thinking_beside_a_forced_tool_is_refused(mock: AnthropicMock) -> None:
+    message = bad_request(mock, max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 1024},
+                          tools=[WEATHER], tool_choice={"type": "any"})
+    assert message == "Thinking may not be enabled when tool_choice forces tool use."
+
+
+def test_whitespace_stop_sequences_are_refused(mock: AnthropicMock) -> None:
+    assert bad_request(mock, stop_sequences=["\n"]) == "stop_sequences: each stop sequence must contain non-whitespace"
+    assert bad_request(mock, stop_sequences=[""]) == "stop_sequences: each stop sequence must be non-empty"
+
+
 def test_prompt_cache_is_written_then_read(mock: AnthropicMock) -> None:
     system: Any = [{"type": "text", "text": "a long shared context " * 20, "cache_control": {"type": "ephemeral"}}]
     first = client(mock).messages.create(model=MODEL, max_tokens=50, system=system, messages=user("q1"))

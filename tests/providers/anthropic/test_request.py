@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from relaygate.errors import BadRequest
-from relaygate.providers.anthropic.request import DEFAULT_MAX_TOKENS, to_anthropic_request, uses_json_tool
+from relaygate.providers.anthropic.request import (
+    DEFAULT_MAX_TOKENS,
+    has_adaptive_thinking,
+    to_anthropic_request,
+    uses_json_tool,
+)
 
 USER = [{"role": "user", "content": "hi"}]
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
@@ -73,6 +78,18 @@ def test_sampling_above_one_is_refused_because_anthropic_caps_at_one(name: str) 
     assert refused(**{name: 1.5}).param == name
 
 
+def test_temperature_and_top_p_together_send_temperature_only() -> None:
+    body = translate(temperature=0.3, top_p=0.8)
+    assert body["temperature"] == 0.3 and "top_p" not in body
+    assert translate(top_p=0.8)["top_p"] == 0.8
+
+
+@pytest.mark.parametrize("stop", ["\n", [" "], ["END", "\n\n"], [""]])
+def test_whitespace_only_stop_sequences_are_refused_naming_stop(stop: object) -> None:
+    error = refused(stop=stop)
+    assert error.param == "stop" and "non-whitespace" in error.message
+
+
 def test_stop_list_becomes_stop_sequences() -> None:
     assert translate(stop=["a", "b"])["stop_sequences"] == ["a", "b"]
     assert refused(stop=[1]).param == "stop"
@@ -126,6 +143,12 @@ def test_json_object_uses_the_forced_tool_and_refuses_caller_tools() -> None:
     assert refused(response_format={"type": "json_object"}, tools=[TOOL]).param == "response_format"
 
 
+@pytest.mark.parametrize("fields", [{"reasoning_effort": "low"},
+                                    {"thinking": {"type": "enabled", "budget_tokens": 2048}}])
+def test_json_object_beside_thinking_is_refused(fields: dict[str, Any]) -> None:
+    assert refused(response_format={"type": "json_object"}, **fields).param == "response_format"
+
+
 def test_text_response_format_changes_nothing() -> None:
     assert translate(response_format={"type": "text"}) == translate()
 
@@ -141,6 +164,43 @@ def test_reasoning_effort_maps_to_adaptive_thinking_and_effort(effort: str, expe
     body = translate(reasoning_effort=effort)
     assert body["thinking"] == {"type": "adaptive"}
     assert body["output_config"] == {"effort": expected}
+
+
+@pytest.mark.parametrize("model, adaptive", [
+    ("claude-opus-4-6", True), ("claude-sonnet-4-6", True), ("claude-opus-4-7", True), ("claude-opus-4-10", True),
+    ("claude-mythos-preview", True), ("claude-sonnet-5", True),
+    ("claude-sonnet-4-5-20250929", False), ("claude-haiku-4-5", False), ("claude-opus-4-1-20250805", False),
+    ("claude-opus-4-20250514", False), ("claude-3-7-sonnet-20250219", False), ("claude-3-opus-20240229", False),
+])
+def test_adaptive_thinking_is_known_from_the_model_version(model: str, adaptive: bool) -> None:
+    assert has_adaptive_thinking(model) is adaptive
+
+
+@pytest.mark.parametrize("effort, budget", [("minimal", 1024), ("low", 1024), ("medium", 2048), ("high", 4096)])
+def test_reasoning_effort_on_a_model_without_adaptive_thinking_is_a_thinking_budget(effort: str, budget: int) -> None:
+    body = to_anthropic_request({"model": "claude-haiku-4-5", "messages": USER, "reasoning_effort": effort})
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
+    assert body["max_tokens"] == budget + DEFAULT_MAX_TOKENS
+    assert "output_config" not in body
+
+
+def test_reasoning_effort_budget_keeps_the_callers_max_tokens() -> None:
+    body = to_anthropic_request({"model": "claude-sonnet-4-5", "messages": USER, "reasoning_effort": "low",
+                                 "max_tokens": 3000})
+    assert body["max_tokens"] == 3000 and body["thinking"]["budget_tokens"] == 1024
+
+
+def test_reasoning_effort_budget_shrinks_below_a_smaller_max_tokens() -> None:
+    body = to_anthropic_request({"model": "claude-sonnet-4-5", "messages": USER, "reasoning_effort": "high",
+                                 "max_completion_tokens": 3000})
+    assert body["max_tokens"] == 3000 and body["thinking"]["budget_tokens"] == 2999
+
+
+def test_reasoning_effort_with_max_tokens_too_small_to_think_is_refused() -> None:
+    with pytest.raises(BadRequest) as caught:
+        to_anthropic_request({"model": "claude-haiku-4-5", "messages": USER, "reasoning_effort": "low",
+                              "max_tokens": 1024})
+    assert caught.value.param == "max_tokens"
 
 
 def test_reasoning_effort_none_means_no_thinking() -> None:

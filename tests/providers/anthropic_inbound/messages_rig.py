@@ -3,7 +3,8 @@
 One `relaygate serve` over: the built-in mock (`mock/echo`), the OpenAI mock (`oai/*`), a scripted
 tool-calling OpenAI upstream (`tools/gpt-4o`), the Anthropic mock (`claude/*`), an Anthropic account at
 a closed port (`claude-dead/sonnet`) and virtual models mixing them. Fallback tests each get their own
-primary integration, so one test's failures never cool down another's target.
+primary integration, so one test's failures never cool down another's target; error tests that cool a
+target down (a 429 with retry-after) use `oai/gpt-4o-limited` and `claude/sonnet-errors`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ integrations:
   - {name: gpt-4o, type: integration/model/openai, model_id: gpt-4o, model_types: [chat]}
   - {name: gpt-4o-fb, type: integration/model/openai, model_id: gpt-4o, model_types: [chat]}
   - {name: gpt-4o-slow, type: integration/model/openai, model_id: gpt-4o, model_types: [chat]}
+  - {name: gpt-4o-limited, type: integration/model/openai, model_id: gpt-4o, model_types: [chat]}
 ---
 type: provider-account/openai
 name: tools
@@ -74,6 +76,7 @@ integrations:
   - {name: sonnet, type: integration/model/anthropic, model_id: claude-sonnet-4-5, model_types: [chat]}
   - {name: sonnet-fb-529, type: integration/model/anthropic, model_id: claude-sonnet-4-5, model_types: [chat]}
   - {name: sonnet-fb-stream, type: integration/model/anthropic, model_id: claude-sonnet-4-5, model_types: [chat]}
+  - {name: sonnet-errors, type: integration/model/anthropic, model_id: claude-sonnet-4-5, model_types: [chat]}
 ---
 type: provider-account/anthropic
 name: claude-dead

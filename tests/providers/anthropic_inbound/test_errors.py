@@ -19,7 +19,7 @@ from relaygate.errors import (
     Unauthorized,
     UpstreamError,
 )
-from relaygate.providers.anthropic.inbound import error_type_for, messages_error_from_gateway
+from relaygate.providers.anthropic.inbound_errors import error_type_for, messages_error_from_gateway
 
 
 @pytest.mark.parametrize(("error", "kind"), [

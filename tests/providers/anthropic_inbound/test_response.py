@@ -66,6 +66,22 @@ def test_usage_never_goes_negative_when_cache_counts_exceed_prompt() -> None:
     assert usage["input_tokens"] == 0 and usage["cache_read_input_tokens"] == 9
 
 
+def test_reasoning_tokens_become_thinking_tokens_inside_output_tokens() -> None:
+    usage = usage_from_openai({"prompt_tokens": 5, "completion_tokens": 30,
+                               "completion_tokens_details": {"reasoning_tokens": 24}})
+    assert usage["output_tokens"] == 30 and usage["output_tokens_details"] == {"thinking_tokens": 24}
+    zero = usage_from_openai({"prompt_tokens": 5, "completion_tokens": 3,
+                              "completion_tokens_details": {"reasoning_tokens": 0}})
+    assert "output_tokens_details" not in zero
+
+
+def test_openai_cache_write_tokens_are_cache_creation_input_tokens() -> None:
+    usage = usage_from_openai({"prompt_tokens": 100, "completion_tokens": 1,
+                               "prompt_tokens_details": {"cached_tokens": 10, "cache_write_tokens": 60}})
+    assert (usage["input_tokens"], usage["cache_read_input_tokens"], usage["cache_creation_input_tokens"]) == \
+        (30, 10, 60)
+
+
 def test_message_id_keeps_an_anthropic_id_and_invents_one_when_missing() -> None:
     assert message_id_from("msg_01abc") == "msg_01abc"
     assert message_id_from("chatcmpl-xyz") == "msg_xyz"

@@ -2,10 +2,10 @@
 
 `ToolUpstream(api_key)` serves `POST /v1/chat/completions` on a free port from a background thread
 (`start_in_thread()` / `stop_thread()`). Each answer follows `script`: optional text, then tool calls
-`(id, name, arguments JSON)`. Streams are OpenAI's wire format: a role chunk, the text in two pieces,
-each tool call as a start chunk (id, name, empty arguments) followed by its arguments in `FRAGMENT`-
-character pieces, a finish chunk, the usage chunk when `stream_options.include_usage`, `[DONE]`.
-Every request body is recorded in `requests`.
+`(id, name, arguments JSON)`, and reports the script's `usage` (USAGE by default). Streams are OpenAI's
+wire format: a role chunk, the text in two pieces, each tool call as a start chunk (id, name, empty
+arguments) followed by its arguments in `FRAGMENT`-character pieces, a finish chunk, the usage chunk
+when `stream_options.include_usage`, `[DONE]`. Every request body is recorded in `requests`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ USAGE: dict[str, Any] = {"prompt_tokens": 40, "completion_tokens": 12, "total_to
 class Script:
     text: str = ""
     tools: list[tuple[str, str, str]] = field(default_factory=list)  # (id, name, arguments JSON)
+    usage: dict[str, Any] = field(default_factory=lambda: dict(USAGE))  # what the answers report
 
 
 class ToolUpstream(AiohttpServer):
@@ -68,7 +69,7 @@ class ToolUpstream(AiohttpServer):
             message: dict[str, Any] = {"role": "assistant", "content": script.text or None, "refusal": None}
             if calls:
                 message["tool_calls"] = calls
-            return web.json_response({**base, "object": "chat.completion", "usage": USAGE, "choices": [
+            return web.json_response({**base, "object": "chat.completion", "usage": script.usage, "choices": [
                 {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}]})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -76,7 +77,7 @@ class ToolUpstream(AiohttpServer):
             await _send(response, base, [{"index": 0, "delta": delta, "finish_reason": None}])
         await _send(response, base, [{"index": 0, "delta": {}, "finish_reason": finish}])
         if (body.get("stream_options") or {}).get("include_usage"):
-            await _send(response, base, [], usage=USAGE)
+            await _send(response, base, [], usage=script.usage)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response

@@ -83,11 +83,11 @@ def test_account_region_wins_over_credential_region() -> None:
         "https://bedrock-runtime.us-east-1.amazonaws.com")
 
 
-@pytest.mark.parametrize(("model_id", "path"), [
-    ("anthropic.claude-3-5-haiku-20241022-v1:0", "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse"),
+@pytest.mark.parametrize(("model_id", "path"), [  # exactly what boto3 sends for these model ids
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"),
     ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0",
-     "/model/arn:aws:bedrock:us-east-1:123456789012:inference-profile%2Fus.anthropic.claude-3-5-sonnet-20241022-v2:0"
-     "/converse"),
+     "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2F"
+     "us.anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse"),
 ])
 def test_model_url_escapes_the_model_id_as_one_path_segment(model_id: str, path: str) -> None:
     assert model_url("https://bedrock-runtime.us-east-1.amazonaws.com", model_id, "converse") == (

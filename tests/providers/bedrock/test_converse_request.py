@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 import pytest
 
 from relaygate.errors import BadRequest
@@ -138,8 +139,39 @@ def test_n_greater_than_one_is_400() -> None:
     assert _refused(_user("hi") | {"n": 2}).param == "n"
 
 
-def test_json_response_format_is_400() -> None:
+def test_json_object_response_format_is_400() -> None:
     assert _refused(_user("hi") | {"response_format": {"type": "json_object"}}).param == "response_format"
+
+
+def test_json_schema_response_format_becomes_converse_structured_output() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    body = validate_converse(to_bedrock_converse_request(_user("hi") | {"response_format": {
+        "type": "json_schema", "json_schema": {"name": "place", "schema": schema, "strict": True}}}))
+    definition = body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]
+    assert body["outputConfig"]["textFormat"]["type"] == "json_schema"
+    assert definition["name"] == "place" and orjson.loads(definition["schema"]) == schema
+
+
+def test_logprobs_is_400() -> None:
+    assert _refused(_user("hi") | {"logprobs": True}).param == "logprobs"
+
+
+def test_top_k_goes_to_additional_model_request_fields() -> None:
+    body = validate_converse(to_bedrock_converse_request(_user("hi") | {"top_k": 40, "temperature": 0.1}))
+    assert body["additionalModelRequestFields"] == {"top_k": 40}
+    assert body["inferenceConfig"] == {"temperature": 0.1}
+
+
+def test_callers_additional_model_request_fields_are_sent_as_given() -> None:
+    extra = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+    body = validate_converse(to_bedrock_converse_request(_user("hi") | {"additionalModelRequestFields": extra}))
+    assert body["additionalModelRequestFields"] == extra
+
+
+def test_guardrail_config_passes_through() -> None:
+    guardrail = {"guardrailIdentifier": "gr-1", "guardrailVersion": "1"}
+    body = validate_converse(to_bedrock_converse_request(_user("hi") | {"guardrailConfig": guardrail}))
+    assert body["guardrailConfig"] == guardrail
 
 
 def test_invalid_tool_call_arguments_are_400() -> None:

@@ -196,3 +196,38 @@ def test_frame_prelude_is_big_endian_lengths_with_crc() -> None:
     frame = encode_frame({":event-type": "x"}, b"{}")
     total, headers = struct.unpack(">II", frame[:8])
     assert total == len(frame) and headers == len(frame) - 12 - 2 - 4
+
+
+def _tool_start(index: int, tool_id: str, name: str) -> bytes:
+    return event_frame("contentBlockStart", {"contentBlockIndex": index,
+                                             "start": {"toolUse": {"toolUseId": tool_id, "name": name}}})
+
+
+def test_tool_call_without_input_gets_empty_object_arguments() -> None:
+    data = (event_frame("messageStart", {"role": "assistant"}) + _tool_start(0, "t1", "now")
+            + event_frame("contentBlockStop", {"contentBlockIndex": 0})
+            + event_frame("messageStop", {"stopReason": "tool_use"}))
+    calls = [c for p in events(run(data))[:-1] if p["choices"] for c in p["choices"][0]["delta"].get("tool_calls", [])]
+    assert "".join(c["function"]["arguments"] for c in calls) == "{}"
+
+
+def test_tool_call_without_input_or_block_stop_still_gets_arguments_before_the_finish() -> None:
+    data = (event_frame("messageStart", {"role": "assistant"}) + _tool_start(0, "t1", "now")
+            + event_frame("messageStop", {"stopReason": "tool_use"}))
+    payloads = events(run(data))
+    assert payloads[-3]["choices"][0]["finish_reason"] == "tool_calls"
+    assert payloads[-4]["choices"][0]["delta"] == {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}
+
+
+def test_role_chunk_is_not_content_but_text_is() -> None:
+    t = translator()
+    t.feed(event_frame("messageStart", {"role": "assistant"}))
+    assert not t.content_sent
+    t.feed(event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}}))
+    assert t.content_sent and t.error_status is None
+
+
+def test_exception_event_records_its_status() -> None:
+    t = translator()
+    t.feed(event_frame("messageStart", {"role": "assistant"}) + exception_frame("throttlingException", "slow"))
+    assert t.error_status == 429 and not t.content_sent

@@ -63,6 +63,15 @@ def test_empty_error_body_gets_a_message() -> None:
 
 
 def test_stream_exception_uses_its_lower_camel_type() -> None:
-    error = stream_exception("serviceUnavailableException", b'{"message": "try later"}')
+    status, error = stream_exception("serviceUnavailableException", b'{"message": "try later"}')
+    assert status == 503
     assert error == {"message": "try later", "type": "service_unavailable", "code": "ServiceUnavailableException",
                      "param": None}
+
+
+@pytest.mark.parametrize(("exception_type", "status"), [
+    ("throttlingException", 429), ("validationException", 400), ("modelStreamErrorException", 502),
+    ("internalServerException", 500), ("somethingNewException", 502),
+])
+def test_stream_exception_carries_the_status_it_stands_for(exception_type: str, status: int) -> None:
+    assert stream_exception(exception_type, b'{"message": "m"}')[0] == status

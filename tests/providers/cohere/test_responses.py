@@ -141,3 +141,38 @@ def test_nothing_follows_a_failed_stream() -> None:
     translator.feed(START + failed)
     assert translator.feed(TEXT) == b""
     assert translator.finish() == b""
+
+
+def test_cached_tokens_become_prompt_tokens_details() -> None:
+    usage = {"billed_units": {"input_tokens": 50, "output_tokens": 2}, "cached_tokens": 32.0}
+    assert to_openai_usage(usage) == {"prompt_tokens": 50, "completion_tokens": 2, "total_tokens": 52,
+                                      "prompt_tokens_details": {"cached_tokens": 32}}
+
+
+def _tool_start(index: int, call_id: str, name: str) -> bytes:
+    return _event({"type": "tool-call-start", "index": index, "delta": {"message": {"tool_calls": {
+        "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}}}})
+
+
+def _arguments(events: list[Any]) -> dict[int, str]:
+    joined: dict[int, str] = {}
+    for event in events:
+        for call in (event["choices"][0]["delta"].get("tool_calls", []) if event != "[DONE]" and event["choices"]
+                     else []):
+            joined[call["index"]] = joined.get(call["index"], "") + call["function"]["arguments"]
+    return joined
+
+
+def test_streamed_tool_call_without_argument_fragments_gets_empty_object_arguments() -> None:
+    end = _event({"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}})
+    events = _run(START, _tool_start(0, "c1", "now"), _event({"type": "tool-call-end", "index": 0}), end)
+    assert _arguments(events) == {0: "{}"}
+
+
+def test_streamed_tool_call_without_end_event_gets_arguments_before_the_finish() -> None:
+    delta = _event({"type": "tool-call-delta", "index": 1, "delta": {"message": {"tool_calls": {
+        "function": {"arguments": '{"a": 1}'}}}}})
+    end = _event({"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}})
+    events = _run(START, _tool_start(0, "c1", "now"), _tool_start(1, "c2", "f"), delta, end)
+    assert _arguments(events) == {0: "{}", 1: '{"a": 1}'}
+    assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"

@@ -73,6 +73,8 @@ def test_stream_flag_follows_the_call_and_stream_options_never_leak() -> None:
     ({"model": "e", "input": []}, "input"),
     ({"model": "e", "input": "x", "encoding_format": "int8"}, "encoding_format"),
     ({"model": "e", "input": "x", "input_type": 3}, "input_type"),
+    ({"model": "e", "input": "x", "embedding_types": ["float", "int8"]}, "embedding_types"),
+    ({"model": "e", "input": "x", "embedding_types": ["base64"]}, "embedding_types"),
 ])
 def test_untranslatable_embeddings_input_is_a_bad_request(payload: dict[str, Any], param: str) -> None:
     with pytest.raises(BadRequest) as raised:
@@ -95,3 +97,9 @@ def test_untranslatable_rerank_input_is_a_bad_request(payload: dict[str, Any], p
     with pytest.raises(BadRequest) as raised:
         to_cohere_rerank_request(payload)
     assert raised.value.param == param
+
+
+def test_tool_without_parameters_gets_an_empty_object_schema() -> None:
+    body = to_cohere_chat_request(_chat(tools=[{"type": "function", "function": {"name": "now"}}]), stream=False)
+    assert body["tools"] == [{"type": "function", "function": {"name": "now",
+                                                               "parameters": {"type": "object", "properties": {}}}}]

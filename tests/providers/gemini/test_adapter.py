@@ -100,7 +100,14 @@ def test_vertex_project_defaults_to_the_key_and_urls_use_region() -> None:
     assert adapter.model_url(endpoint, "generateContent") == (  # type: ignore[attr-defined]
         "https://europe-west4-aiplatform.googleapis.com/v1/projects/p9/locations/europe-west4/endpoints/123"
         ":generateContent")
-    assert flash.options["tokens"] is not models["vertex-main/embed"].options["tokens"]  # one cache per target
+
+
+def test_models_of_one_vertex_account_share_one_token_source() -> None:
+    info, _ = service_account_key("http://x/token", "keyproj")
+    models = vertex(key_auth(info))
+    assert models["vertex-main/flash"].options["tokens"] is models["vertex-main/embed"].options["tokens"]
+    again = vertex(key_auth(info))  # another compile (a reload): its own source
+    assert again["vertex-main/flash"].options["tokens"] is not models["vertex-main/flash"].options["tokens"]
 
 
 def test_vertex_account_project_overrides_the_key() -> None:

@@ -84,4 +84,24 @@ def test_reuse_window_keeps_a_margin_before_expiry() -> None:
     assert 3290 < _reuse_seconds(now + datetime.timedelta(seconds=3600)) <= 3300
     assert 29 < _reuse_seconds(now + datetime.timedelta(seconds=60)) <= 30
     assert _reuse_seconds(now - datetime.timedelta(seconds=5)) == 0.0
-    assert _reuse_seconds(None) == 0.0
+
+
+def test_token_without_expires_in_is_reused_for_googles_usual_hour() -> None:
+    assert _reuse_seconds(None) == 3300.0
+
+
+async def test_token_granted_without_expires_in_is_not_fetched_again() -> None:
+    async with GeminiMock(token_lifetime=None) as mock:
+        tokens = ServiceAccountTokens.from_key_json(json.dumps(mock.new_service_account()))
+        first = await tokens.token("vertex/m")
+        assert first == await tokens.token("vertex/m") and len(mock.requests_to("/token")) == 1
+
+
+async def test_invalidated_token_is_fetched_again() -> None:
+    async with GeminiMock() as mock:
+        tokens = ServiceAccountTokens.from_key_json(json.dumps(mock.new_service_account()))
+        first = await tokens.token("vertex/m")
+        tokens.invalidate("ya29.some-other-token")  # not ours: kept
+        assert await tokens.token("vertex/m") == first
+        tokens.invalidate(first)
+        assert await tokens.token("vertex/m") != first and len(mock.requests_to("/token")) == 2

@@ -50,3 +50,9 @@ def test_answers_without_vectors_are_bad_gateway(vertex: bool, body: dict[str, A
 def test_non_json_answer_is_bad_gateway() -> None:
     with pytest.raises(BadGateway):
         embeddings_translator({"input": "x"}, "e", True)(b"<html>")
+
+
+def test_snake_case_batch_embed_answer_is_read() -> None:
+    raw = orjson.dumps({"embeddings": [{"values": [0.5, 1]}], "usage_metadata": {"prompt_token_count": 6}})
+    out = orjson.loads(embeddings_translator({"input": "x"}, "e", False)(raw))
+    assert out["data"][0]["embedding"] == [0.5, 1.0] and out["usage"] == {"prompt_tokens": 6, "total_tokens": 6}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from relaygate.providers.gemini.errors import classify
+from relaygate.providers.gemini.errors import classify, retry_delay
 
 
 def google(status: int, google_status: str, message: str = "boom", **extra: object) -> bytes:
@@ -56,3 +56,15 @@ def test_plain_text_error_is_kept() -> None:
 def test_unknown_google_status_keeps_the_http_status() -> None:
     status, error = classify(418, google(418, "TEAPOT"))
     assert status == 418 and error["code"] == "teapot"
+
+
+def test_retry_delay_is_read_from_retry_info() -> None:
+    details = [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+               {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37.5s"}]
+    assert retry_delay(google(429, "RESOURCE_EXHAUSTED", details=details)) == "37.5"
+
+
+@pytest.mark.parametrize("body", [b"<html>", orjson.dumps({"error": {"code": 429}}),
+                                  orjson.dumps({"error": {"details": [{"retryDelay": "soon"}]}})])
+def test_retry_delay_is_none_without_a_usable_retry_info(body: bytes) -> None:
+    assert retry_delay(body) is None

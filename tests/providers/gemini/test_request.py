@@ -142,7 +142,8 @@ def test_function_without_parameters_declares_none() -> None:
      {"mode": "VALIDATED", "allowedFunctionNames": ["g"]}),
 ])
 def test_tool_choice_maps_to_function_calling_config(choice: Any, expected: dict[str, Any]) -> None:
-    body = to_gemini_request(request(user("hi"), tool_choice=choice))
+    tools = [G_TOOL, {"type": "function", "function": {"name": "f"}}]
+    body = to_gemini_request(request(user("hi"), tools=tools, tool_choice=choice))
     assert body["toolConfig"] == {"functionCallingConfig": expected}
 
 
@@ -182,3 +183,41 @@ def test_image_parts_keep_their_order_among_text() -> None:
     parts = to_gemini_request(request(user([{"type": "text", "text": "a"}, {"type": "image_url", "image_url": PNG_URL},
                                             {"type": "text", "text": "b"}])))["contents"][0]["parts"]
     assert [next(iter(p)) for p in parts] == ["text", "inlineData", "text"]
+
+
+def test_google_call_id_goes_back_in_the_function_response() -> None:
+    calls = [{"id": "fc-1__thought__c2ln", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+             {"id": "fc-2", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    messages = [user("hi"), {"role": "assistant", "tool_calls": calls},
+                {"role": "tool", "tool_call_id": "fc-2", "content": "b"},
+                {"role": "tool", "tool_call_id": "fc-1__thought__c2ln", "content": "a"}]
+    contents = to_gemini_request(request(*messages))["contents"]
+    assert contents[1]["parts"][0] == {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}
+    assert [p["functionResponse"] for p in contents[2]["parts"]] == [
+        {"name": "f", "response": {"output": "b"}, "id": "fc-2"},
+        {"name": "f", "response": {"output": "a"}, "id": "fc-1"}]
+
+
+def test_minted_call_ids_are_not_sent_to_google() -> None:
+    minted = "call_" + "0123456789abcdef01234567"
+    call = {"id": minted, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages = [user("hi"), {"role": "assistant", "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": minted, "content": "1"}]
+    parts = to_gemini_request(request(*messages))["contents"][2]["parts"]
+    assert parts == [{"functionResponse": {"name": "f", "response": {"output": 1}}}]
+
+
+def test_free_form_object_response_format_is_plain_json_mode() -> None:
+    schema = {"type": "object", "additionalProperties": True}
+    body = to_gemini_request(request(user("hi"), response_format={
+        "type": "json_schema", "json_schema": {"name": "any", "schema": schema}}))
+    assert body["generationConfig"] == {"responseMimeType": "application/json"}
+
+
+@pytest.mark.parametrize("choice", ["auto", "none"])
+def test_tool_choice_without_tools_sends_no_tool_config(choice: str) -> None:
+    assert "toolConfig" not in to_gemini_request(request(user("hi"), tool_choice=choice))
+
+
+def test_tool_choice_that_demands_a_call_without_tools_is_refused() -> None:
+    assert refused(request(user("hi"), tool_choice="required")).param == "tool_choice"

@@ -66,3 +66,28 @@ def test_body_translator_outputs_openai_json() -> None:
 def test_body_translator_refuses_non_gemini_answers(raw: bytes) -> None:
     with pytest.raises(BadGateway):
         body_translator("gemini-x", False)(raw)
+
+
+def test_snake_case_answer_reads_like_camel_case() -> None:
+    call = {"function_call": {"name": "f", "args": {"city_name": "Paris"}}, "thought_signature": "c2ln"}
+    body = {"response_id": "r1", "candidates": [{"finish_reason": "MAX_TOKENS", "content": {"parts": [
+        {"text": "partial"}, call]}}],
+        "usage_metadata": {"prompt_token_count": 4, "candidates_token_count": 2, "thoughts_token_count": 1,
+                           "cached_content_token_count": 3, "total_token_count": 7}}
+    out = from_gemini_response(body, "m", new_id=lambda: "call_x")
+    choice = out["choices"][0]
+    assert out["id"] == "chatcmpl-r1" and choice["finish_reason"] == "length"
+    assert choice["message"]["content"] == "partial"
+    assert choice["message"]["tool_calls"][0]["id"] == "call_x__thought__c2ln"
+    assert choice["message"]["tool_calls"][0]["function"]["arguments"] == '{"city_name":"Paris"}'
+    assert out["usage"] == {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7,
+                            "prompt_tokens_details": {"cached_tokens": 3},
+                            "completion_tokens_details": {"reasoning_tokens": 1}}
+
+
+def test_google_function_call_ids_become_the_tool_call_ids() -> None:
+    parts = [{"functionCall": {"id": "fc-a", "name": "f", "args": {}}, "thoughtSignature": "c2ln"},
+             {"functionCall": {"id": "fc-b", "name": "f", "args": {}}}]
+    body = {"candidates": [{"content": {"parts": parts}, "finishReason": "STOP"}]}
+    calls = from_gemini_response(body, "m")["choices"][0]["message"]["tool_calls"]
+    assert [c["id"] for c in calls] == ["fc-a__thought__c2ln", "fc-b"]

@@ -93,3 +93,20 @@ def test_absurd_nesting_is_refused() -> None:
 def test_non_object_schema_is_refused() -> None:
     with pytest.raises(BadRequest):
         convert(["string"])
+
+
+def test_array_without_items_gets_string_items() -> None:
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "description": "labels"}}}
+    assert convert(schema)["properties"]["tags"] == {"description": "labels", "type": "ARRAY",
+                                                     "items": {"type": "STRING"}}
+
+
+def test_nested_object_without_properties_becomes_unconstrained() -> None:
+    schema = {"type": "object", "properties": {
+        "meta": {"type": "object", "description": "any keys", "additionalProperties": True},
+        "maybe": {"type": ["object", "null"]}}}
+    assert convert(schema)["properties"] == {"meta": {"description": "any keys"}, "maybe": {"nullable": True}}
+
+
+def test_top_level_object_without_properties_keeps_its_type() -> None:
+    assert convert({"type": "object", "additionalProperties": False}) == {"type": "OBJECT"}

@@ -99,3 +99,22 @@ def test_thoughts_are_dropped_unless_reasoning_is_asked() -> None:
     assert all("reasoning_content" not in e["choices"][0]["delta"] for e in run(gemini_event(thought))[:-2])
     asked = run(gemini_event(thought), include_reasoning=True)
     assert asked[1]["choices"][0]["delta"] == {"reasoning_content": "plan"}
+
+
+def test_snake_case_stream_events_are_read() -> None:
+    first = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}}], "response_id": "r"}
+    last = {"candidates": [{"content": {"parts": [{"text": "lo"}]}, "finish_reason": "SAFETY"}],
+            "usage_metadata": {"prompt_token_count": 2, "candidates_token_count": 2, "total_token_count": 4}}
+    out = run(gemini_event(first), gemini_event(last))
+    assert out[0]["id"] == "chatcmpl-r"
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in out[:-2] if e["choices"]) == "Hello"
+    assert out[-3]["choices"][0]["finish_reason"] == "content_filter"
+    assert out[-2]["usage"]["total_tokens"] == 4 and out[-1] == "[DONE]"
+
+
+def test_stream_keeps_google_function_call_ids() -> None:
+    call = {"candidates": [{"content": {"parts": [{"functionCall": {"id": "fc-1", "name": "f", "args": {"a": 1}}}]},
+                            "finishReason": "STOP"}]}
+    out = run(gemini_event(call))
+    delta = out[1]["choices"][0]["delta"]["tool_calls"][0]
+    assert delta["id"] == "fc-1" and delta["index"] == 0 and delta["function"]["arguments"] == '{"a":1}'
