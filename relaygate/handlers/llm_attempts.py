@@ -246,14 +246,47 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
             f"the upstream of model {name} did not answer within {limit:g}s"))
     except GatewayError as exc:
         return _transport_failure(response, exc)
-    if failed:  # an error event (or the end) before any content: nothing reached the client, fall back
+    if failed:  # an error event (or the end) before any content: nothing reached the client
         response.close()
-        error: GatewayError = BadGateway(f"the upstream of model {name} ended its stream before any content")
-        if stream_filter.error is not None:
-            body = orjson.dumps({"error": stream_filter.error})
-            error = UpstreamError(502, scrub(body, overrides.target.secrets))
-        return Outcome(error=error, network_error=True)
+        if stream_filter.error is None:
+            return Outcome(error=BadGateway(f"the upstream of model {name} ended its stream before any content"),
+                           network_error=True)
+        body = scrub(orjson.dumps({"error": stream_filter.error}), overrides.target.secrets)
+        status = stream_error_status(stream_filter.error)
+        if status is None:  # an unnamed failure: as a broken connection would be
+            return Outcome(error=UpstreamError(502, body), network_error=True)
+        # A named error (rate limited, overloaded, bad request...) is what that HTTP status would be:
+        # the same retries, fallbacks and cooldowns, and the caller gets that status.
+        return Outcome(status=status, error=UpstreamError(status, body))
     return Outcome(status=response.status, result=StreamStart(response, chunks, first, stream_filter, dialect))
+
+
+# Error `code`s and `type`s that stream error events carry (OpenAI's, and those the adapters translate
+# Anthropic, Google, Bedrock and Cohere errors to), lower-cased -> the HTTP status they stand for.
+_STREAM_ERROR_STATUS = {
+    **dict.fromkeys(("rate_limit_error", "rate_limit_exceeded", "resource_exhausted", "throttlingexception",
+                     "too_many_requests", "insufficient_quota"), 429),
+    **dict.fromkeys(("overloaded_error", "service_unavailable", "unavailable", "serviceunavailableexception",
+                     "modelnotreadyexception"), 503),
+    **dict.fromkeys(("timeout_error", "upstream_timeout", "deadline_exceeded", "modeltimeoutexception"), 504),
+    **dict.fromkeys(("invalid_request_error", "invalid_argument", "validationexception",
+                     "context_length_exceeded"), 400),
+    **dict.fromkeys(("authentication_error", "unauthenticated", "invalid_api_key"), 401),
+    **dict.fromkeys(("permission_error", "permission_denied", "accessdeniedexception"), 403),
+    **dict.fromkeys(("not_found_error", "not_found", "resourcenotfoundexception", "model_not_found"), 404),
+}
+
+
+def stream_error_status(error: dict[str, object]) -> int | None:
+    """The HTTP status a stream's error event stands for, by its `code` (more specific) then its
+    `type`; None when neither names a known error."""
+    for key in ("code", "type"):
+        value = error.get(key)
+        if isinstance(value, str):
+            status = _STREAM_ERROR_STATUS.get(value.lower())
+            if status is not None:
+                return status
+    return None
 
 
 async def _first_output(chunks: AsyncIterator[bytes], stream_filter: SSEFilter,

@@ -103,6 +103,7 @@ VIRTUAL: dict[str, tuple[str, list[dict[str, Any]]] | tuple[str, list[dict[str, 
     "stream-drop-first": pair("stream-drop-first"),
     "stream-drop-role": pair("stream-drop-role"),
     "stream-error-first": pair("stream-error-first"),
+    "stream-error-429-first": pair("stream-error-429-first"),
     "stream-error": pair("stream-error"),
     "stream-drop": pair("stream-drop"),
     "disconnect-stream": pair("disconnect-stream"),
@@ -116,7 +117,7 @@ VIRTUAL: dict[str, tuple[str, list[dict[str, Any]]] | tuple[str, list[dict[str, 
 }
 
 PLAIN = ("plain-retry", "plain-retry-codes", "retry-after", "retry-after-ignored", "ttft-plain", "timeout-plain",
-         "hdr-single", "disconnect-plain")
+         "hdr-single", "disconnect-plain", "stream-error-plain")
 INTEGRATION_HEADERS = {"overrides": {"X-Drop-Me": "dropped", "X-Keep-Me": "kept"}}
 
 

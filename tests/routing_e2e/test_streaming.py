@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway import HttpResult
-from tests.routing_e2e.conftest import MESSAGES, Rig, model_id
+from tests.routing_e2e.conftest import MESSAGES, Rig, applied, model_id
 from tests.upstreams.openai_mock import chat_reply
 
 LONG_MESSAGES: list[Any] = [{"role": "user", "content": "one two three four five six seven eight"}]
@@ -75,6 +75,28 @@ def test_stream_error_event_before_first_chunk_falls_back(rig: Rig) -> None:
     result = raw_stream(rig, "vmod/stream-error-first")
     assert_clean_stream_from(result, model_id("prov-b/stream-error-first"))
     assert rig.counts() == (1, 1, 0)
+
+
+def test_rate_limit_error_event_before_first_chunk_falls_back_as_a_429(rig: Rig) -> None:
+    rig.a.fail_stream_after(0, status=429)
+    result = raw_stream(rig, "vmod/stream-error-429-first")
+    assert_clean_stream_from(result, model_id("prov-b/stream-error-429-first"))
+    assert applied(result.headers)["load_balancing"]["fallbacks"] == 1
+
+
+def test_rate_limit_error_event_before_first_chunk_reaches_the_caller_as_429(rig: Rig) -> None:
+    rig.a.fail_stream_after(0, status=429)
+    result = raw_stream(rig, "prov-a/stream-error-plain")
+    assert result.status == 429, result.body
+    assert_error_shape(result.json())
+    assert result.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_unnamed_error_event_before_first_chunk_is_a_502(rig: Rig) -> None:
+    rig.a.fail_stream_after(0)  # type server_error, no code: says nothing more than "it broke"
+    result = raw_stream(rig, "prov-a/stream-error-plain")
+    assert result.status == 502, result.body
+    assert_error_shape(result.json())
 
 
 def test_sdk_sees_one_stream_after_fallback(rig: Rig) -> None:

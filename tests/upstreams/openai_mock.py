@@ -273,7 +273,8 @@ class _StreamFault:
     after_chunks: int
     remaining: int
     mode: str  # "drop" | "error"
-    message: str
+    message: str | None
+    status: int = 500  # the error event's type/code are OpenAI's for this status
 
 
 async def record_request(request: web.Request) -> RecordedRequest:
@@ -356,12 +357,14 @@ class OpenAIMock(MockUpstream[RecordedRequest]):
         self,
         chunks: int,
         *,
-        message: str = "The server had an error while processing your request. Sorry about that!",
+        message: str | None = None,
         count: int = 1,
+        status: int = 500,
     ) -> None:
-        """Send an OpenAI error event after `chunks` stream chunks, then end without [DONE]."""
+        """Send an OpenAI error event after `chunks` stream chunks, then end without [DONE]; the event
+        carries the type, code and (unless `message` is given) message OpenAI uses for `status`."""
         with self._lock:
-            self._stream_faults.append(_StreamFault(chunks, count, "error", message))
+            self._stream_faults.append(_StreamFault(chunks, count, "error", message, status))
 
     # -- HTTP --------------------------------------------------------------------------------------
 
@@ -762,7 +765,7 @@ class OpenAIMock(MockUpstream[RecordedRequest]):
         for index, chunk in enumerate(chunks):
             if fault is not None and index == fault.after_chunks:
                 if fault.mode == "error":
-                    error = openai_error(500, fault.message)
+                    error = openai_error(fault.status, fault.message)
                     await response.write(b"data: " + orjson.dumps(error) + b"\n\n")
                     await response.write_eof()
                     return response
