@@ -142,6 +142,9 @@ class _RuleSet(ManifestBase):
     """A named list of limit rules whose ids must be unique."""
 
     name: ResourceName
+    # While the shared limits backend (Redis) is unreachable, requests these rules match are admitted
+    # unchecked (allow) or refused with 503 (deny); unset: the process setting (--limits-on-backend-error).
+    on_backend_error: Literal["allow", "deny"] | None = None
     rules: tuple[LimitRule, ...] = ()
 
     @model_validator(mode="after")

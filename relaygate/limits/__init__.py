@@ -11,7 +11,8 @@
 RedisBackend`) so a process without Redis never imports the client.
 """
 
-from relaygate.limits.backend import Backend, BackendStats, BudgetExceeded, Refusal, Reservation
+from relaygate.errors import BudgetExceeded
+from relaygate.limits.backend import Backend, BackendStats, Refusal, Reservation
 from relaygate.limits.budgets import calendar_window, estimate_cost
 from relaygate.limits.estimate import TokenEstimate, estimate_tokens
 from relaygate.limits.memory import MemoryBackend

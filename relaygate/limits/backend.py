@@ -23,15 +23,18 @@ reservations: `used < limit` (for requests, whole numbers, that is exactly `used
 - cost 0 (unknown price) is still refused once the budget is spent.
 
 Sliding windows (rate limits): a window of length W is counted in SLOTS (60) sub-windows of W/60
-aligned to the epoch (1 s for per-minute rules, 1 min per hour, 24 min per day); a reservation is
-counted while its slot is among the last 61 (the current one and the 60 before it). Accuracy: the
-counted span always covers the last W, so **no sliding window of length W ever holds more than N**
-(no double burst at a boundary, exact for N within one window); the price is that a unit is
-remembered for between W and W + W/60, so recovery can come up to 1/60 of a window late. That beats
-the two-bucket counter (its weighted estimate can admit up to ~2N in a true sliding window) and GCRA
-(a rate with burst N: up to 2N - 1 in a window), at a bounded cost of 61 small counters per bucket.
-Retry-after is exact under this model: the time until enough old slots have left the window for the
-request to fit (in-flight reservations settled meanwhile can only make it earlier).
+aligned to the epoch (1 s for per-minute rules, 1 min per hour, 24 min per day), each holding its
+amount and the time of its latest reservation. A slot is counted until that latest reservation is W
+old (so at most 61 slots are live: the current one, the 59 before it, and the oldest one until it
+leaves). Accuracy: every reservation is counted for at least W, so **no sliding window of length W
+ever holds more than N** (no double burst at a boundary); the price is that an earlier reservation
+in the same slot is remembered until the slot's latest one leaves, so room can come back up to 1/60
+of a window late. That beats the two-bucket counter (its weighted estimate can admit up to ~2N in a
+true sliding window) and GCRA (a rate with burst N: up to 2N - 1 in a window), at a bounded cost of
+61 small counters per bucket. Retry-after is exact under this model and never more than W: the time
+until enough old slots have left for the request to fit (in-flight reservations settled meanwhile
+can only make it earlier), capped at W because callers read their clocks before the call (a request
+refused by a reservation stamped a few ms later than its own "now" must not be told W + 1 s).
 
 Outside the protocol on purpose: a reserve interrupted by cancellation (client gone mid-call) may
 have been applied; its estimate then stays counted until it slides out. Settle after a degraded
@@ -45,11 +48,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from relaygate.errors import GatewayError, RateLimited, ServiceUnavailable
+from relaygate.errors import BudgetExceeded, GatewayError, RateLimited, ServiceUnavailable
 from relaygate.limits.rules import SLOTS, Plan, Rule
 
 Clock = Callable[[], float]  # epoch seconds (wall clock: windows are shared across replicas)
-OnBackendError = Literal["allow", "deny"]
 RefusalReason = Literal["rate_limit", "budget", "backend_unavailable"]
 
 BACKEND_RETRY_AFTER = 1  # seconds suggested to callers refused because the backend is down
@@ -69,8 +71,13 @@ def amount_for(rule: Rule, tokens: int, cost: float) -> float:
 
 
 def slot_leaves_ms(slot: int, slot_ms: int) -> int:
-    """When a slot stops being counted: once the current slot is more than SLOTS past it."""
+    """The latest a slot can stop being counted: a window after its end (then it is dropped)."""
     return (slot + SLOTS + 1) * slot_ms
+
+
+def slot_stamp(now_ms: int, slot: int, slot_ms: int) -> int:
+    """The time recorded for a reservation in `slot`: now, kept inside the slot (a clock behind the key's)."""
+    return min(max(now_ms, slot * slot_ms), (slot + 1) * slot_ms - 1)
 
 
 @dataclass(slots=True)
@@ -133,24 +140,19 @@ class Refusal:
             return ServiceUnavailable(
                 "Limits are temporarily unavailable; retry shortly.", code="limits_unavailable", headers=headers
             )
-        limit = f"{self.limit:g}" if self.reason == "rate_limit" else f"${self.limit:g}"
         if self.reason == "budget":
             return BudgetExceeded(
-                f"Budget exceeded: rule '{self.rule_id}' allows {limit} {self.unit.replace('_', ' ')}.",
+                f"Budget exceeded: rule '{self.rule_id}' allows ${self.limit:g} {self.unit.replace('_', ' ')}.",
                 headers=headers,
             )
+        measure, _, period = self.unit.partition("_per_")  # requests_per_minute -> "100 requests per minute"
+        if self.limit == 1:
+            measure = measure.removesuffix("s")
         return RateLimited(
-            f"Rate limit exceeded: rule '{self.rule_id}' allows {limit} {self.unit.replace('_', ' ')}. "
+            f"Rate limit exceeded: rule '{self.rule_id}' allows {self.limit:g} {measure} per {period}. "
             f"Retry after {self.retry_after}s.",
             headers=headers,
         )
-
-
-class BudgetExceeded(RateLimited):
-    """429 with type `budget_exceeded` (SCHEMAS.md); belongs in errors.py once the lead moves it."""
-
-    type = "budget_exceeded"
-    code = "budget_exceeded"
 
 
 def retry_seconds(ms: float) -> int:
@@ -160,7 +162,7 @@ def retry_seconds(ms: float) -> int:
 
 @dataclass(slots=True)
 class BackendStats:
-    """Counters the lead exports as metrics (Prometheus counters, monotonic)."""
+    """Counters exported as Prometheus counters by observe/metrics.py (monotonic, per process)."""
 
     reserves_total: int = 0
     refusals_total: int = 0

@@ -81,12 +81,16 @@ def applied_limits(ctx: RequestContext) -> dict[str, Any]:
 def settle_later(gateway: Gateway, reservation: Reservation | None, ctx: RequestContext) -> None:
     """Correct the reservation to what the request really used, in the background.
 
-    Known usage settles exactly. Unknown usage keeps the estimate when the upstream may have worked
-    (a cut stream, a client that left); a request refused before any upstream work refunds it.
+    A request that completed settles exactly to the usage it reported. One that did not (a stream
+    cut short, a client that left) may have used more than the usage seen so far (Anthropic streams
+    report input tokens and 1 output token up front), so it is settled to that usage or its estimate,
+    whichever is larger; without any usage it keeps the estimate. A request that failed before any
+    upstream work gives the estimate back.
     """
     if reservation is None:
         return
     usage = ctx.usage
+    incomplete = ctx.status == 499 or ctx.truncated
     tokens: int | None
     cost: float | None = None
     if usage.input_tokens is not None or usage.output_tokens is not None:
@@ -97,7 +101,10 @@ def settle_later(gateway: Gateway, reservation: Reservation | None, ctx: Request
                                      usage.cached_tokens or 0, usage.cache_write_tokens or 0)
         elif target is not None and target.cost_known:
             cost = 0.0
-    elif ctx.status >= 400 and ctx.status != 499 and not ctx.truncated:
+        if incomplete:  # partial usage: the upstream may have produced more than it reported
+            tokens = max(tokens, reservation.tokens)
+            cost = None if cost is None else max(cost, reservation.cost)
+    elif ctx.status >= 400 and not incomplete:
         tokens, cost = 0, 0.0  # failed without producing anything: give the estimate back
     else:
         tokens = None

@@ -5,9 +5,11 @@ Kept apart from redis.py so the algorithm reads in one place; it mirrors memory.
 check-all-then-take-all over every matched key cannot interleave with another replica.
 
 Key layouts (all under the configured prefix):
-- sliding window (`kind s`): a hash with one field per live slot (slot index -> amount), plus
-  `tot` (sum of live slots) and `lo` (oldest slot still counted). Expiring slots walks only the slots
-  that left since the last call (HMGET/HDEL over that range), so a call costs O(1) amortised.
+- sliding window (`kind s`): a hash with one field per live slot (slot index -> amount) and one
+  `t<slot>` per live slot (ms of its latest reservation), plus `tot` (sum of stored slots) and `lo`
+  (oldest slot stored). The oldest slot stops counting once its latest reservation is a window old
+  (`live` below) and is dropped when the next slot begins. Expiring slots walks only the slots that
+  left since the last call (HMGET/HDEL over that range), so a call costs O(1) amortised.
   PEXPIRE 2 x window on every write: an idle bucket disappears by itself.
 - calendar counter (`kind c`): a string holding USD spent in one budget window (the window start is
   in the key name); PEXPIRE until the window's end plus a settle grace (relative to the caller's
@@ -16,7 +18,7 @@ Key layouts (all under the configured prefix):
 Reserve ARGV: now_ms, then 6 per key: kind, limit, amount, check (1, or 0 for audit rules),
 p1, p2 where for `s` p1 = current slot, p2 = slot_ms and for `c` p1 = window end ms,
 p2 = ttl ms. Returns {1, rem_1, slot_1, ...} or {0, index, retry_ms}.
-Settle ARGV: 5 per key: kind, delta, reserved slot, current slot, slot_ms.
+Settle ARGV: now_ms, then 5 per key: kind, delta, reserved slot, current slot, slot_ms.
 """
 
 from __future__ import annotations
@@ -27,8 +29,16 @@ _COMMON = f"""
 local S = {SLOTS}
 -- Slot indexes and sliding amounts are integers: format them so Redis never sees 1.7e+09.
 local function I(x) return string.format('%d', x) end
+local function T(slot) return 't' .. I(slot) end
 local function admits(used, amount, limit)
   return used < limit
+end
+-- The time recorded for a reservation in slot cur: now, kept inside the slot, never earlier than before.
+local function stamp(key, now, cur, slot_ms)
+  local t = math.min(math.max(now, cur * slot_ms), (cur + 1) * slot_ms - 1)
+  local prev = tonumber(redis.call('HGET', key, T(cur)) or '0')
+  if prev > t then return prev end
+  return t
 end
 -- Forget slots older than cur - S. Returns total, lo, effective cur (time never runs backwards per key).
 local function advance(key, cur)
@@ -43,15 +53,24 @@ local function advance(key, cur)
     return 0, lo, cur
   end
   local fields = {{}}
-  for s = old, lo - 1 do fields[#fields + 1] = I(s) end
+  for s = old, lo - 1 do
+    fields[#fields + 1] = I(s)
+    fields[#fields + 1] = T(s)
+  end
   local vals = redis.call('HMGET', key, unpack(fields))
-  for i = 1, #vals do
+  for i = 1, #vals, 2 do
     if vals[i] then tot = tot - tonumber(vals[i]) end
   end
   redis.call('HDEL', key, unpack(fields))
   if tot < 0 then tot = 0 end
   redis.call('HSET', key, 'tot', I(tot), 'lo', I(lo))
   return tot, lo, cur
+end
+-- What counts now: the total minus the oldest slot once its latest reservation is a window old.
+local function live(key, tot, lo, now, window)
+  local h = redis.call('HMGET', key, I(lo), T(lo))
+  if h[1] and h[2] and now >= tonumber(h[2]) + window then return tot - tonumber(h[1]) end
+  return tot
 end
 """
 
@@ -60,7 +79,7 @@ RESERVE = (
     + """
 local now = tonumber(ARGV[1])
 local n = #KEYS
-local used, curs = {}, {}
+local used, tots, curs = {}, {}, {}
 for i = 1, n do
   local b = 2 + (i - 1) * 6
   local kind, limit, amount = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
@@ -68,20 +87,31 @@ for i = 1, n do
   local key = KEYS[i]
   if kind == 's' then
     local slot_ms = tonumber(ARGV[b + 5])
+    local window = S * slot_ms
     local tot, lo, cur = advance(key, tonumber(ARGV[b + 4]))
-    used[i], curs[i] = tot, cur
-    if check and not admits(tot, amount, limit) then
+    local u = live(key, tot, lo, now, window)
+    used[i], tots[i], curs[i] = u, tot, cur
+    if check and not admits(u, amount, limit) then
       local fields = {}
-      for s = lo, cur do fields[#fields + 1] = I(s) end
+      for s = lo, cur do
+        fields[#fields + 1] = I(s)
+        fields[#fields + 1] = T(s)
+      end
       local vals = redis.call('HMGET', key, unpack(fields))
       local freed = 0
-      for j = 1, #vals do
-        if vals[j] then freed = freed + tonumber(vals[j]) end
-        if admits(tot - freed, amount, limit) then
-          return {0, i, tostring((lo + j - 1 + S + 1) * slot_ms - now)}
+      for j = 1, #vals, 2 do
+        local v = tonumber(vals[j] or '0')
+        -- a slot written before slots had times: assume its end
+        local t = tonumber(vals[j + 1] or I((lo + (j - 1) / 2 + 1) * slot_ms - 1))
+        if v ~= 0 and now < t + window then
+          freed = freed + v
+          if admits(u - freed, amount, limit) then
+            -- at most a window: concurrent callers' clocks (read before the call) differ by a few ms
+            return {0, i, tostring(math.min(t + window - now, window))}
+          end
         end
       end
-      return {0, i, tostring((cur + S + 1) * slot_ms - now)}
+      return {0, i, tostring(window)}
     end
   else
     local u = tonumber(redis.call('GET', key) or '0')
@@ -97,10 +127,11 @@ for i = 1, n do
   local kind, limit, amount = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
   local key = KEYS[i]
   if kind == 's' then
-    local cur = curs[i]
+    local cur, slot_ms = curs[i], tonumber(ARGV[b + 5])
+    local t = stamp(key, now, cur, slot_ms)
     redis.call('HINCRBY', key, I(cur), I(amount))
-    redis.call('HSET', key, 'tot', I(used[i] + amount), 'lo', I(cur - S))
-    redis.call('PEXPIRE', key, I(2 * S * tonumber(ARGV[b + 5])))
+    redis.call('HSET', key, T(cur), I(t), 'tot', I(tots[i] + amount), 'lo', I(cur - S))
+    redis.call('PEXPIRE', key, I(2 * S * slot_ms))
   else
     redis.call('INCRBYFLOAT', key, ARGV[b + 2])
     redis.call('PEXPIRE', key, ARGV[b + 5])
@@ -115,8 +146,9 @@ return out
 SETTLE = (
     _COMMON
     + """
+local now = tonumber(ARGV[1])
 for i = 1, #KEYS do
-  local b = 1 + (i - 1) * 5
+  local b = 2 + (i - 1) * 5
   local kind, delta = ARGV[b], tonumber(ARGV[b + 1])
   local key = KEYS[i]
   if kind == 's' then
@@ -124,8 +156,13 @@ for i = 1, #KEYS do
     local slot_ms = tonumber(ARGV[b + 4])
     local tot, lo, cur = advance(key, tonumber(ARGV[b + 3]))
     local slot = tonumber(ARGV[b + 2])
+    local counted = slot >= lo and slot <= cur and redis.call('HEXISTS', key, I(slot)) == 1
+    if counted then
+      local t = redis.call('HGET', key, T(slot))
+      counted = not t or now < tonumber(t) + S * slot_ms
+    end
     local target = nil
-    if slot >= lo and slot <= cur and redis.call('HEXISTS', key, I(slot)) == 1 then
+    if counted then
       target = slot
     elseif delta > 0 then
       target = cur  -- the reservation aged out (a request longer than the window): charge now
@@ -137,6 +174,7 @@ for i = 1, #KEYS do
       tot = tot + nv - v
       if tot < 0 then tot = 0 end
       redis.call('HSET', key, I(target), I(nv), 'tot', I(tot), 'lo', I(lo))
+      if not counted then redis.call('HSET', key, T(cur), I(stamp(key, now, cur, slot_ms))) end
       redis.call('PEXPIRE', key, I(2 * S * slot_ms))
     end
   elseif redis.call('EXISTS', key) == 1 then

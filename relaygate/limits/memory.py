@@ -25,6 +25,7 @@ from relaygate.limits.backend import (
     amount_for,
     retry_seconds,
     slot_leaves_ms,
+    slot_stamp,
 )
 from relaygate.limits.budgets import SETTLE_GRACE, WindowCache
 from relaygate.limits.rules import SLOTS, Plan, Rule
@@ -33,14 +34,15 @@ _RING = SLOTS + 1  # the current slot and the SLOTS before it
 
 
 class _Window:
-    """A sliding window as a ring of per-slot amounts plus their running total."""
+    """A sliding window as a ring of per-slot amounts, each slot's latest reservation time, and their total."""
 
-    __slots__ = ("counts", "total", "lo", "idle_at")
+    __slots__ = ("counts", "last", "total", "lo", "idle_at")
 
     def __init__(self, cur: int) -> None:
         self.counts = array("d", bytes(8 * _RING))
+        self.last = array("d", bytes(8 * _RING))  # ms of the latest reservation made in each slot
         self.total = 0.0
-        self.lo = cur - SLOTS  # oldest slot still counted
+        self.lo = cur - SLOTS  # oldest slot still stored (counted until its latest reservation is W old)
         self.idle_at = 0  # ms after which every slot has left the window
 
     def advance(self, cur: int) -> int:
@@ -52,6 +54,7 @@ class _Window:
         if new_lo > lo + SLOTS:
             for i in range(_RING):
                 self.counts[i] = 0.0
+                self.last[i] = 0.0
             self.total = 0.0
         else:
             counts = self.counts
@@ -59,10 +62,18 @@ class _Window:
                 i = s % _RING
                 self.total -= counts[i]
                 counts[i] = 0.0
+                self.last[i] = 0.0
         self.lo = new_lo
         return cur
 
-    def add(self, slot: int, amount: float) -> None:
+    def live(self, now_ms: int, window_ms: int) -> float:
+        """What counts now: the total minus the oldest slot once its latest reservation is W old."""
+        i = self.lo % _RING
+        if self.counts[i] and now_ms >= self.last[i] + window_ms:
+            return self.total - self.counts[i]
+        return self.total
+
+    def add(self, slot: int, amount: float, stamp: float | None = None) -> None:
         i = slot % _RING
         value = self.counts[i] + amount
         if value < 0:
@@ -70,18 +81,27 @@ class _Window:
             value = 0.0
         self.counts[i] = value
         self.total = max(0.0, self.total + amount)
+        if stamp is not None and stamp > self.last[i]:
+            self.last[i] = stamp
 
-    def holds(self, slot: int) -> bool:
-        return self.lo <= slot <= self.lo + SLOTS
+    def counts_slot(self, slot: int, now_ms: int, window_ms: int) -> bool:
+        """Whether a reservation made in `slot` is still counted (stored, and its slot not W old)."""
+        return self.lo <= slot <= self.lo + SLOTS and now_ms < self.last[slot % _RING] + window_ms
 
-    def retry_ms(self, amount: float, limit: float, cur: int, slot_ms: int, now_ms: int) -> int:
-        """Time until enough of the oldest slots leave for `amount` to fit."""
+    def retry_ms(self, amount: float, limit: float, cur: int, window_ms: int, now_ms: int) -> int:
+        """Time until enough of the oldest slots leave for `amount` to fit (each W after its latest reservation)."""
+        used = self.live(now_ms, window_ms)
         freed = 0.0
         for s in range(self.lo, cur + 1):
-            freed += self.counts[s % _RING]
-            if admits(self.total - freed, amount, limit):
-                return slot_leaves_ms(s, slot_ms) - now_ms
-        return slot_leaves_ms(cur, slot_ms) - now_ms
+            i = s % _RING
+            count = self.counts[i]
+            if not count or now_ms >= self.last[i] + window_ms:
+                continue  # empty, or already out of the window (not part of `used`)
+            freed += count
+            if admits(used - freed, amount, limit):
+                # at most W: a reservation stamped by a clock slightly ahead of ours must not say W + 1 s
+                return min(int(self.last[i]) + window_ms - now_ms, window_ms)
+        return window_ms
 
 
 class _Counter:
@@ -135,9 +155,9 @@ class MemoryBackend:
                 window = self._windows.get(key)
                 if window is not None:
                     cur = window.advance(cur)
-                u = 0.0 if window is None else window.total
+                u = 0.0 if window is None else window.live(now_ms, rule.window_ms)
                 if not rule.audit and not admits(u, amount, rule.limit):
-                    retry = window.retry_ms(amount, rule.limit, cur, rule.slot_ms, now_ms) if window else 1000
+                    retry = window.retry_ms(amount, rule.limit, cur, rule.window_ms, now_ms) if window else 1000
                     return self._refuse(rule, retry)
             else:
                 start, end = self._calendar.get(rule.period, now)
@@ -157,7 +177,7 @@ class MemoryBackend:
                 window = self._windows.get(key)
                 if window is None:
                     window = self._windows[key] = _Window(slot)
-                window.add(slot, amount)
+                window.add(slot, amount, slot_stamp(now_ms, slot, rule.slot_ms))
                 window.idle_at = slot_leaves_ms(slot, rule.slot_ms)
             else:
                 counter = self._counters.get(key)
@@ -195,10 +215,10 @@ class MemoryBackend:
                         continue
                     window = self._windows[key] = _Window(cur)
                 cur = window.advance(cur)  # first, so a slot that has left is never touched
-                if window.holds(slot) and slot <= cur:
+                if slot <= cur and window.counts_slot(slot, now_ms, rule.window_ms):
                     window.add(slot, delta)
                 elif delta > 0:  # the reservation aged out (a request longer than the window)
-                    window.add(cur, delta)
+                    window.add(cur, delta, slot_stamp(now_ms, cur, rule.slot_ms))
                     window.idle_at = max(window.idle_at, slot_leaves_ms(cur, rule.slot_ms))
             else:
                 counter = self._counters.get(key)

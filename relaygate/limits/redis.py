@@ -3,7 +3,8 @@
 Why it looks like this:
 - One round trip: reserve sends every matched key to one Lua script (lua.py) that checks and takes
   atomically, so a limit of N is N across replicas and a refusal takes nothing from other rules.
-  EVALSHA with a SCRIPT LOAD fallback (redis-py's Script), so the script text crosses the wire once.
+  EVALSHA with a SCRIPT LOAD fallback (redis-py's Script), so the script text crosses the wire once;
+  replies are parsed by hiredis (redis-py picks it up when installed, and it is a dependency).
 - Bounded Redis memory: every key has a TTL (2 x window for sliding windows, the calendar window's end
   plus a grace for budgets), so unbounded metadata values in bucket keys expire by themselves.
 - Failure is a setting (SCHEMAS.md `limits.on_backend_error`): `allow` admits unchecked, `deny`
@@ -34,7 +35,6 @@ from relaygate.limits.backend import (
     BACKEND_RETRY_AFTER,
     BackendStats,
     Clock,
-    OnBackendError,
     Refusal,
     RefusalReason,
     Reservation,
@@ -43,7 +43,7 @@ from relaygate.limits.backend import (
 )
 from relaygate.limits.budgets import SETTLE_GRACE, WindowCache
 from relaygate.limits.lua import RESERVE, SETTLE
-from relaygate.limits.rules import Plan
+from relaygate.limits.rules import OnBackendError, Plan
 
 log = logging.getLogger("relaygate.limits")
 
@@ -89,8 +89,7 @@ class RedisBackend:
             )
             client = Redis.from_pool(pool)
         self._client: Redis = client
-        self._reserve = self._client.register_script(RESERVE)
-        self._settle = self._client.register_script(SETTLE)
+        self._scripts = {RESERVE: client.register_script(RESERVE), SETTLE: client.register_script(SETTLE)}
         self.prefix = prefix
         self.on_backend_error = on_backend_error
         self._clock = clock
@@ -126,7 +125,7 @@ class RedisBackend:
                 ttl_ms = (end + SETTLE_GRACE) * 1000 - now_ms
                 args += ("c", repr(rule.limit), _usd(amount), check, end * 1000, ttl_ms)
         try:
-            result = await self._reserve(keys=keys, args=args)
+            result = await self._eval(RESERVE, keys, args)
         except _ERRORS as exc:
             self._failed(exc)
             return self._unavailable(plan)
@@ -159,7 +158,7 @@ class RedisBackend:
             return
         now_ms = int((self._clock() if now is None else now) * 1000)
         keys: list[str] = []
-        args: list[Any] = []
+        args: list[Any] = [now_ms]
         rows = zip(reservation.plan.hits, reservation.keys, reservation.slots, deltas, strict=True)
         for hit, key, slot, delta in rows:
             if not delta:
@@ -171,7 +170,7 @@ class RedisBackend:
             else:
                 args += ("c", _usd(delta), 0, 0, 0)
         try:
-            await self._settle(keys=keys, args=args)
+            await self._eval(SETTLE, keys, args)
         except _ERRORS as exc:
             self.stats.settle_errors_total += 1
             self._failed(exc)
@@ -182,8 +181,8 @@ class RedisBackend:
         """Readiness: Redis answers and both scripts are loaded (saves the NOSCRIPT round trips later)."""
         try:
             await self._client.ping()
-            self._reserve.sha = await self._client.script_load(RESERVE)
-            self._settle.sha = await self._client.script_load(SETTLE)
+            for script, runner in self._scripts.items():
+                runner.sha = await self._client.script_load(script)
         except _ERRORS as exc:
             self._failed(exc)
             return False
@@ -195,8 +194,11 @@ class RedisBackend:
         if self._own_client:
             await self._client.aclose()
 
+    async def _eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        return await self._scripts[script](keys=keys, args=args)
+
     def _unavailable(self, plan: Plan) -> Reservation | Refusal:
-        if self.on_backend_error == "deny":
+        if (plan.on_backend_error or self.on_backend_error) == "deny":
             self.stats.denied_on_error_total += 1
             return Refusal("backend_unavailable", BACKEND_RETRY_AFTER)
         self.stats.allowed_on_error_total += 1

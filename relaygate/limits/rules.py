@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 Kind = Literal["rate_limit", "budget"]
 Measure = Literal["requests", "tokens", "cost"]
+OnBackendError = Literal["allow", "deny"]
 
 NONE_PART = "-"  # the "(none)" bucket part: a request without the user/virtual account/metadata key
 SLOTS = 60  # sliding windows are counted in SLOTS sub-windows (see backend.py for the accuracy bound)
@@ -68,6 +69,7 @@ class Rule:
     stem: str  # counter name without bucket: "rl:<id>:<unit>" or "bg:<id>:<unit>"
     window_ms: int  # sliding window length; 0 for calendar windows
     slot_ms: int  # sliding sub-window length; 0 for calendar windows
+    on_backend_error: OnBackendError | None = None  # its manifest's setting; None: the process's
 
     @property
     def sliding(self) -> bool:
@@ -116,6 +118,9 @@ class Plan:
     hits: tuple[Hit, ...] = ()
     needs_tokens: bool = False  # a tokens_per_* rule matched: estimate tokens before reserving
     needs_cost: bool = False  # a budget matched: estimate cost before reserving
+    # While the backend is unreachable: "deny" if any matched rule's manifest says deny, else "allow"
+    # if one says allow, else None (the backend's own setting).
+    on_backend_error: OnBackendError | None = None
 
     def __bool__(self) -> bool:
         return bool(self.hits)
@@ -173,14 +178,17 @@ class LimitRules:
         subjects = principal.subjects
         hits: list[Hit] = []
         tokens = cost = False
+        on_error: OnBackendError | None = None
         for rule in candidates:
             if rule.matches(subjects, metadata):
                 hits.append(Hit(rule, rule.bucket(principal, model, metadata)))
                 tokens = tokens or rule.measure == "tokens"
                 cost = cost or rule.measure == "cost"
+                if rule.on_backend_error is not None and on_error != "deny":
+                    on_error = rule.on_backend_error
         if not hits:
             return EMPTY_PLAN
-        return Plan(tuple(hits), tokens, cost)
+        return Plan(tuple(hits), tokens, cost, on_error)
 
 
 def _applies(rule: Rule, model: str) -> bool:
@@ -217,6 +225,7 @@ def compile_rules(
                     stem=f"rl:{r.id}:{r.unit}",
                     window_ms=window_ms,
                     slot_ms=window_ms // SLOTS,
+                    on_backend_error=config.on_backend_error,
                 )
             )
     for budget_config in budget_configs:
@@ -237,6 +246,7 @@ def compile_rules(
                     stem=f"bg:{b.id}:{b.unit}",
                     window_ms=0,
                     slot_ms=0,
+                    on_backend_error=budget_config.on_backend_error,
                 )
             )
     return LimitRules(rules)

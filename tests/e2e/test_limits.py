@@ -1,8 +1,14 @@
-"""Rate limits and budgets through a real `relaygate serve` (in-memory backend), driven by the OpenAI SDK."""
+"""Rate limits and budgets through a real `relaygate serve` (in-memory backend unless a test names Redis), driven by the
+OpenAI SDK and raw HTTP."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
+import secrets
+import socket
+import time
 from collections.abc import Iterator
 
 import openai
@@ -11,6 +17,7 @@ import pytest
 from tests.conftest import GatewayFactory
 from tests.helpers.gateway import Gateway
 from tests.helpers.manifests import ALICE, BOB
+from tests.upstreams.anthropic_mock import AnthropicMock
 from tests.upstreams.httpbin_server import HttpbinServer
 
 MODELS = """\
@@ -50,7 +57,7 @@ def test_requests_per_minute_refuses_the_next_request_with_retry_after_and_rule_
         client.chat.completions.create(model="mock/echo", messages=HELLO)
     error = caught.value
     assert error.body["type"] == "rate_limit_exceeded" and "echo-rpm" in error.body["message"]
-    assert 1 <= int(error.response.headers["retry-after"]) <= 61
+    assert 1 <= int(error.response.headers["retry-after"]) <= 60
     assert _applied(error.response.headers)["rate_limit"] == {"rule_ids": ["echo-rpm"], "refused": True}
     # Another model is not matched by the rule.
     assert client.chat.completions.create(model="mock/other", messages=HELLO).choices
@@ -200,3 +207,86 @@ def test_backend_error_with_deny_is_503_with_retry_after(gateway_factory: Gatewa
     assert caught.value.body["code"] == "limits_unavailable"
     text = gateway.request("GET", "/metrics").body.decode()
     assert 'relaygate_limits_denied_on_error_total{backend="redis"} 1.0' in text
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_retry_after_of_a_per_minute_limit_is_within_the_minute(gateway_factory: GatewayFactory, backend: str) -> None:
+    if backend == "redis" and not _redis_up():
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    env = {} if backend == "memory" else {"RELAYGATE_REDIS_URL": "redis://127.0.0.1:6379/0",
+                                          "RELAYGATE_LIMITS_KEY_PREFIX": f"rgtest-e2e:{secrets.token_hex(6)}:"}
+    gateway = gateway_factory(_limits(
+        "  - {id: five-a-minute, when: {models: [mock/echo]}, limit_to: 5, unit: requests_per_minute}\n"), env=env)
+    client = _client(gateway)
+    for _ in range(5):
+        client.chat.completions.create(model="mock/echo", messages=HELLO)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="mock/echo", messages=HELLO)
+    retry_after = int(caught.value.response.headers["retry-after"])
+    assert 50 <= retry_after <= 60  # the burst just happened; the window is 60 s, never 61
+    assert re.search(rf"Retry after {retry_after}s\.", caught.value.body["message"])
+
+
+def test_manifest_on_backend_error_deny_answers_503_with_retry_after(gateway_factory: GatewayFactory) -> None:
+    config = f"""{MODELS}---
+type: gateway-rate-limiting-config
+name: strict-limits
+on_backend_error: deny
+rules:
+  - {{id: strict, when: {{models: [mock/echo]}}, limit_to: 5, unit: requests_per_minute}}
+---
+type: gateway-rate-limiting-config
+name: lenient-limits
+rules:
+  - {{id: lenient, when: {{models: [mock/other]}}, limit_to: 5, unit: requests_per_minute}}
+"""
+    # Redis is not there and the process setting is the default (allow): the manifest decides for its rules.
+    gateway = gateway_factory(config, env={"RELAYGATE_REDIS_URL": "redis://127.0.0.1:1/0"})
+    client = _client(gateway)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="mock/echo", messages=HELLO)
+    assert caught.value.status_code == 503 and caught.value.response.headers["retry-after"] == "1"
+    assert caught.value.body["code"] == "limits_unavailable"
+    assert client.chat.completions.create(model="mock/other", messages=HELLO).choices  # allow: admitted unchecked
+
+
+def test_a_messages_stream_the_client_left_keeps_its_token_reservation(gateway_factory: GatewayFactory) -> None:
+    # Anthropic streams report input tokens (and 1 output token) in their first event. A caller that
+    # leaves after it must not settle to that: the upstream went on writing until it was cancelled.
+    with AnthropicMock("sk-ant-test").running() as mock:
+        mock.chunk_delay = 0.2
+        gateway = gateway_factory(f"""type: provider-account/anthropic
+name: anth
+auth_data: {{type: api-key, api_key: sk-ant-test}}
+base_url: {mock.url}
+integrations:
+  - {{name: claude, type: integration/model/anthropic, model_id: claude-sonnet-4-5, model_types: [chat]}}
+---
+type: gateway-rate-limiting-config
+name: limits
+rules:
+  - {{id: tpm, when: {{}}, limit_to: 2000, unit: tokens_per_minute}}
+""")
+        token = gateway.create_token(user=ALICE)
+        body = {"model": "anth/claude", "max_tokens": 2000, "stream": True,
+                "messages": [{"role": "user", "content": " ".join(["word"] * 200)}]}
+        conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+        conn.request("POST", "/api/llm/messages", body=json.dumps(body),
+                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                              "anthropic-version": "2023-06-01"})
+        response = conn.getresponse()
+        assert response.status == 200 and b"message_start" in response.read1(4096)
+        conn.close()  # leave mid-stream
+        time.sleep(1.0)  # the gateway sees the disconnect, cancels upstream and settles
+        # The reservation (~2,200 tokens: 200 words + max_tokens) stays: the limit is used up.
+        refused = gateway.request("POST", "/api/llm/messages", token=token, headers={"anthropic-version": "2023-06-01"},
+                                  json={**body, "stream": False, "max_tokens": 5})
+        assert refused.status == 429, refused.body[:300]

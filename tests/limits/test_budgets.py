@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from relaygate.limits.backend import Backend, BudgetExceeded, Refusal, Reservation
+from relaygate.errors import BudgetExceeded
+from relaygate.limits.backend import Backend, Refusal, Reservation
 from relaygate.limits.budgets import calendar_window
 from tests.limits.conftest import FakeClock, compile_, user
 
@@ -173,3 +174,10 @@ def test_refusals_map_to_openai_errors_with_retry_after() -> None:
     assert "cap" in spent.message and "$2.5" in spent.message
     down = Refusal("backend_unavailable", 1).error()
     assert (down.status, down.headers) == (503, {"retry-after": "1"})
+
+
+def test_refusal_message_names_the_limit_in_words() -> None:
+    assert "allows 100 requests per minute. Retry after 7s." in Refusal(
+        "rate_limit", 7, "rpm", 100, "requests_per_minute").error().message
+    assert "allows 1 request per hour." in Refusal("rate_limit", 7, "rph", 1, "requests_per_hour").error().message
+    assert "allows 1 token per day." in Refusal("rate_limit", 7, "tpd", 1, "tokens_per_day").error().message
