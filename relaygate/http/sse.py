@@ -50,7 +50,7 @@ def read_usage(usage: object, into: Usage) -> None:
     prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
     if isinstance(prompt_details, dict):
         cached = prompt_details.get("cached_tokens")
-        written = prompt_details.get("cache_creation_tokens")
+        written = prompt_details.get("cache_write_tokens", prompt_details.get("cache_creation_tokens"))
         if isinstance(cached, int):
             into.cached_tokens = cached
         if isinstance(written, int):

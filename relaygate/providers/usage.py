@@ -35,6 +35,12 @@ _PROBE_TOKENS = 1_000
 _PER_MILLION = Decimal(1_000_000 // _PROBE_TOKENS)
 
 
+def cache_write_details(tokens: int) -> dict[str, int]:
+    """`prompt_tokens_details` entries for prompt-cache writes: `cache_write_tokens` as the OpenAI SDK
+    types it, and `cache_creation_tokens` as LiteLLM-style clients read it (the same count)."""
+    return {"cache_write_tokens": tokens, "cache_creation_tokens": tokens}
+
+
 @dataclass(frozen=True, slots=True)
 class Price:
     """USD per million tokens, in and out; cache reads/writes at their own price where the table has one."""

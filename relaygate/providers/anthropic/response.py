@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from relaygate.errors import BadGateway
+from relaygate.providers.usage import cache_write_details
 
 FINISH_REASONS: dict[str, str] = {
     "end_turn": "stop",
@@ -54,7 +55,7 @@ def to_openai_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(cache_read, int):
         details["cached_tokens"] = cache_read
     if isinstance(cache_write, int):
-        details["cache_creation_tokens"] = cache_write
+        details.update(cache_write_details(cache_write))
     if details:
         out["prompt_tokens_details"] = details
     output_details = usage.get("output_tokens_details")

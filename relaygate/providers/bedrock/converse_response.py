@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from relaygate.providers.usage import cache_write_details
+
 JSON = dict[str, Any]
 
 # Converse StopReason -> OpenAI finish_reason.
@@ -47,7 +49,7 @@ def openai_usage(usage: Any) -> JSON:
     if "cacheReadInputTokens" in usage:
         details["cached_tokens"] = read
     if "cacheWriteInputTokens" in usage:
-        details["cache_creation_tokens"] = write
+        details.update(cache_write_details(write))
     if details:
         out["prompt_tokens_details"] = details
     return out

@@ -35,7 +35,8 @@ def test_prompt_tokens_include_cache_reads_and_writes() -> None:
     usage = to_openai_usage({"input_tokens": 50, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 200,
                              "output_tokens": 30})
     assert usage == {"prompt_tokens": 1250, "completion_tokens": 30, "total_tokens": 1280,
-                     "prompt_tokens_details": {"cached_tokens": 1000, "cache_creation_tokens": 200}}
+                     "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 200,
+                                               "cache_creation_tokens": 200}}
 
 
 def test_usage_details_only_for_reported_keys() -> None:

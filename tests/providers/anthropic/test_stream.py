@@ -77,7 +77,8 @@ def test_stream_ends_with_usage_chunk_then_done() -> None:
     assert events[-1] == "[DONE]"
     assert events[-2]["choices"] == []
     assert events[-2]["usage"] == {"prompt_tokens": 105, "completion_tokens": 42, "total_tokens": 147,
-                                   "prompt_tokens_details": {"cached_tokens": 90, "cache_creation_tokens": 5}}
+                                   "prompt_tokens_details": {"cached_tokens": 90, "cache_write_tokens": 5,
+                                                             "cache_creation_tokens": 5}}
 
 
 def test_error_event_ends_the_stream_without_done_and_ignores_what_follows() -> None:

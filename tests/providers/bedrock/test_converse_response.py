@@ -53,7 +53,8 @@ def test_usage_counts_cache_reads_and_writes_as_prompt_tokens() -> None:
     usage = openai_usage({"inputTokens": 12, "outputTokens": 9, "totalTokens": 1845,
                           "cacheReadInputTokens": 1024, "cacheWriteInputTokens": 800})
     assert usage == {"prompt_tokens": 1836, "completion_tokens": 9, "total_tokens": 1845,
-                     "prompt_tokens_details": {"cached_tokens": 1024, "cache_creation_tokens": 800}}
+                     "prompt_tokens_details": {"cached_tokens": 1024, "cache_write_tokens": 800,
+                                               "cache_creation_tokens": 800}}
 
 
 def test_usage_without_cache_fields_has_no_details() -> None:

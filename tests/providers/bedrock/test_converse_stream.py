@@ -122,7 +122,8 @@ def test_tool_calls_are_indexed_from_zero_and_arguments_reassemble() -> None:
 def test_usage_chunk_includes_cache_reads_in_prompt_tokens() -> None:
     usage = events(run(eventstream("stream-tool-use")))[-2]["usage"]
     assert usage == {"prompt_tokens": 375, "completion_tokens": 88, "total_tokens": 463,
-                     "prompt_tokens_details": {"cached_tokens": 300, "cache_creation_tokens": 0}}
+                     "prompt_tokens_details": {"cached_tokens": 300, "cache_write_tokens": 0,
+                                               "cache_creation_tokens": 0}}
 
 
 def test_exception_event_becomes_openai_error_event_without_done() -> None:
