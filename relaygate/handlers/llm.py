@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from relaygate.auth.access import may_call
 from relaygate.config.compile_virtual import VirtualModel
 from relaygate.errors import BadRequest, Forbidden, NotFound, UnsupportedModelType
@@ -22,7 +20,7 @@ from relaygate.handlers.llm_routing import (
     plan_for,
 )
 from relaygate.http import multipart
-from relaygate.http.body import read_body
+from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.headers import (
     bearer_token,
     header,
@@ -52,16 +50,6 @@ async def authenticate(gateway: Gateway, scope: Scope, ctx: RequestContext, toke
     ctx.token_id = f"rg-{principal.token_id}"  # the public id `tokens list` shows, never the secret
     ctx.timings.auth = (time.perf_counter() - started) * 1000.0
     return principal
-
-
-def _parse_json_body(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest("request body must be valid JSON", code="invalid_json")
-    if not isinstance(payload, dict):
-        raise BadRequest("request body must be a JSON object", code="invalid_json")
-    return payload
 
 
 def resolve(gateway: Gateway, principal: Principal, model: object, operation: Operation
@@ -128,7 +116,7 @@ async def handle(
         model: object = multipart.read_field(body, boundary, b"model")
         payload = None
     else:
-        payload = _parse_json_body(body)
+        payload = parse_json_object(body)
         model = payload.get("model")
     ctx.requested_model = model if isinstance(model, str) else None
     ctx.model_type = operation.model_type

@@ -33,7 +33,7 @@ from relaygate.handlers.llm_routing import (
     parse_retry_config,
     plan_for,
 )
-from relaygate.http.body import read_body
+from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.headers import bearer_token, header, parse_logging_enabled, parse_metadata, parse_timeout_ms
 from relaygate.http.responses import JSON as JSON_TYPE
 from relaygate.http.responses import send_bytes
@@ -138,16 +138,6 @@ class MessagesOpener:
         return MessagesFromOpenAI(response, self.model, spec.stream)
 
 
-def _parse_body(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest("request body must be valid JSON", code="invalid_json")
-    if not isinstance(payload, dict):
-        raise BadRequest("request body must be a JSON object", code="invalid_json")
-    return payload
-
-
 def _caller_token(scope: Scope) -> str | None:
     """The Relaygate token of a Messages call: `Authorization: Bearer` or `x-api-key`, whichever holds one.
 
@@ -208,7 +198,7 @@ async def handle(
                          parse_retry_config(header(scope, b"x-tfy-retry-config")))
     body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
     ctx.request_body = body
-    payload = _parse_body(body)
+    payload = parse_json_object(body)
     model = payload.get("model")
     ctx.requested_model = model if isinstance(model, str) else None
     ctx.model_type = operation.model_type

@@ -20,7 +20,7 @@ import orjson
 from relaygate.auth.access import may_call
 from relaygate.errors import BadGateway, BadRequest, Forbidden, GatewayTimeout, NotFound, UpstreamError, scrub
 from relaygate.handlers.llm import authenticate
-from relaygate.http.body import read_body
+from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.dispatch import API_PREFIXES
 from relaygate.http.forwarding import query_without_token
 from relaygate.http.headers import bearer_token, header, parse_logging_enabled, parse_metadata
@@ -127,13 +127,7 @@ async def handle(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
     body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
     payload: dict[str, Any] | None = None
     if scope["method"] == "POST" and rest == "responses":
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise BadRequest("request body must be valid JSON", code="invalid_json")
-        if not isinstance(parsed, dict):
-            raise BadRequest("request body must be a JSON object", code="invalid_json")
-        payload = parsed
+        payload = parse_json_object(body)
         ctx.requested_model = payload.get("model") if isinstance(payload.get("model"), str) else None
         ctx.streaming = payload.get("stream") is True
     ctx.request_body = body if root != "files" else None  # uploaded files are not copied into logs

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+
 from relaygate.errors import BadRequest, PayloadTooLarge
 from relaygate.http.headers import header
 from relaygate.http.types import Receive, Scope
@@ -42,3 +46,14 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks) if chunks is not None else first
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A JSON request body that must be an object, parsed once (400 `invalid_json` otherwise)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("request body must be valid JSON", code="invalid_json")
+    if not isinstance(payload, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_json")
+    return payload
