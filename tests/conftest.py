@@ -7,6 +7,8 @@
   that config (`{name}` placeholders replaced); every gateway is stopped at teardown.
 - `standard_stack` (module-scoped) / `stack` (per test, mocks reset): the `STANDARD` manifests served by
   one gateway, with tokens for alice, bob and the `ci-bot` virtual account.
+- `pg_database` (module-scoped): a fresh PostgreSQL database (skips when PostgreSQL is unreachable);
+  `pg_url`: a fresh schema in it for one test.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from tests.helpers import manifests
 from tests.helpers.gateway import Gateway, render
 from tests.helpers.gateway import free_port as _free_port
+from tests.helpers.postgres import fresh_database, fresh_schema
 from tests.upstreams.openai_mock import OpenAIMock
 
 GatewayFactory = Callable[..., Gateway]
@@ -28,6 +31,17 @@ GatewayFactory = Callable[..., Gateway]
 @pytest.fixture
 def free_port() -> int:
     return _free_port()
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    return fresh_schema(pg_database)
 
 
 @pytest.fixture

@@ -16,18 +16,6 @@ from relaygate.auth.store import TokenRecord, TokenStore, TokenStoreError, open_
 from relaygate.auth.store_postgres import PostgresTokenStore
 from relaygate.auth.tokens import parse_token, secret_matches
 from relaygate.database import DatabaseError
-from tests.helpers.postgres import fresh_database, fresh_schema
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_url(pg_database: str) -> str:
-    return fresh_schema(pg_database)
 
 
 class FakeClock:

@@ -6,7 +6,6 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -22,18 +21,6 @@ from relaygate.migrations import (
     schema_version,
 )
 from tests.helpers.gateway import run_cli, subprocess_env
-from tests.helpers.postgres import fresh_database, fresh_schema
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_url(pg_database: str) -> str:
-    return fresh_schema(pg_database)
 
 
 def run(coro: Any) -> Any:

@@ -20,19 +20,6 @@ from relaygate.auth.store import TokenStoreError
 from relaygate.auth.store_postgres import PostgresTokenStore
 from relaygate.errors import ServiceUnavailable, Unauthorized
 from tests.helpers.gateway import free_port
-from tests.helpers.postgres import fresh_database, fresh_schema
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_url(pg_database: str) -> str:
-    return fresh_schema(pg_database)
-
 
 CACHE_TTL = 0.2
 

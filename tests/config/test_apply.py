@@ -11,7 +11,7 @@ from relaygate.config.apply import DATABASE_SOURCE, commit, load_stored, plan_ap
 from relaygate.config.diff import MASK, render
 from relaygate.config.problems import ConfigError
 from relaygate.config.store import ConfigConflict, ConfigStore, SQLiteConfigStore
-from tests.helpers.postgres import fresh_database, fresh_schema
+from tests.helpers.postgres import fresh_schema
 
 MOCK = """
 type: provider-account/mock
@@ -45,12 +45,6 @@ integrations:
   - {name: gpt-4o, type: integration/model/openai, model_id: gpt-4o, model_types: [chat]}
 """
 ENV = {"OPENAI_KEY": "sk-resolved-secret-value"}
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

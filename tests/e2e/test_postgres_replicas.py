@@ -16,16 +16,10 @@ import pytest
 
 from tests.helpers.gateway import Gateway, HttpResult, run_cli, subprocess_env
 from tests.helpers.manifests import ALICE, BOB, MOCK_ONLY
-from tests.helpers.postgres import PostgresGateway, fresh_database
+from tests.helpers.postgres import PostgresGateway
 
 CHAT = "/api/llm/chat/completions"
 BODY = {"model": "mock/echo", "messages": [{"role": "user", "content": "hello from a replica"}]}
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ import redis
 from relaygate.shared_state import COOLDOWN_PREFIX
 from tests.helpers.gateway import Gateway, free_port, run_cli, subprocess_env
 from tests.helpers.manifests import ALICE, BOB
-from tests.helpers.postgres import PostgresGateway, fresh_database
+from tests.helpers.postgres import PostgresGateway
 from tests.upstreams.recording_upstream import RecordingUpstream
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -105,12 +105,6 @@ def _start_all(gateways: Sequence[Gateway]) -> None:
 
 
 # -- fixtures -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

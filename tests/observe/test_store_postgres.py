@@ -19,18 +19,6 @@ from relaygate.observe.store.base import COLUMNS
 from relaygate.observe.store.postgres import PostgresLogStore
 from relaygate.observe.store.sqlite import SQLiteLogStore
 from tests.helpers.gateway import run_cli
-from tests.helpers.postgres import fresh_database, fresh_schema
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_url(pg_database: str) -> str:
-    return fresh_schema(pg_database)
 
 
 def _record(n: int, **overrides: object) -> LogRecord:
