@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import openai
 import pytest
 from openai.types.chat import ChatCompletionToolParam
 
 from tests.e2e.test_provider_gemini import CONFIG, GEMINI_KEY, WEATHER_TOOL, Env, serving, tool_round, user
-from tests.upstreams.gemini_mock import GeminiMock, call_id_for, reply_text, signature_for
+from tests.upstreams.gemini_mock import GeminiMock, call_id_for, reply_text, signature_for, token_logprob
 
 NOTE_TOOL: ChatCompletionToolParam = {"type": "function", "function": {
     "name": "save_note", "parameters": {"type": "object", "properties": {
@@ -82,3 +83,30 @@ def test_tool_choice_auto_without_tools_is_accepted(env: Env) -> None:
     _, completion = env.chat(messages=user("no tools here"), tool_choice="auto")
     assert completion.choices[0].message.content == reply_text("no tools here")
     assert "toolConfig" not in env.mock.last().json
+
+
+def test_logprobs_come_back_per_token_with_top_alternatives(env: Env) -> None:
+    _, completion = env.chat(messages=user("rate this"), logprobs=True, top_logprobs=2)
+    sent = env.mock.last().json["generationConfig"]
+    assert sent["responseLogprobs"] is True and sent["logprobs"] == 2
+    text = completion.choices[0].message.content
+    content = completion.choices[0].logprobs.content
+    assert [item.token for item in content] == text.split(" ")
+    assert [item.logprob for item in content] == [token_logprob(t) for t in text.split(" ")]
+    first = content[0]
+    assert [alt.token for alt in first.top_logprobs] == [first.token, first.token + "~1"]
+    assert first.bytes == list(first.token.encode())
+
+
+def test_streamed_chunks_carry_their_logprobs(env: Env) -> None:
+    _, chunks = env.chat(messages=user("rate this stream"), stream=True, logprobs=True)
+    with_text = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    tokens = [item.token for c in with_text for item in c.choices[0].logprobs.content]
+    assert " ".join(tokens).split() == reply_text("rate this stream").split()
+
+
+def test_top_logprobs_without_logprobs_is_refused_before_google(env: Env) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        env.chat(messages=user("rate this"), top_logprobs=2)
+    assert caught.value.body["param"] == "top_logprobs"  # type: ignore[index]
+    assert env.mock.requests == []

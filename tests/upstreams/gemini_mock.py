@@ -395,6 +395,7 @@ class Answer:
     cached_tokens: int | None
     blocked: bool = False
     snake: bool = False  # answer with proto field names
+    logprobs: int | None = None  # generationConfig.responseLogprobs: top candidates per step (0: chosen only)
 
     @property
     def usage(self) -> dict[str, int]:
@@ -440,6 +441,9 @@ class Answer:
                 candidate["finishReason"] = finish
             if finish == "SAFETY":
                 candidate["safetyRatings"] = _SAFETY_RATINGS
+            texts = [p["text"] for p in parts if "text" in p and not p.get("thought")]
+            if self.logprobs is not None and texts:
+                candidate["logprobsResult"] = logprobs_result("".join(texts).split(" "), self.logprobs)
             if self.count > 1 or not self.route.vertex:
                 candidate["index"] = index
             out.append(candidate)
@@ -485,6 +489,24 @@ class Answer:
         return out
 
 
+def token_logprob(token: str, rank: int = 0) -> float:
+    """The log probability the mock reports for a token (its `rank`-th alternative is less likely)."""
+    return -0.01 * len(token) - rank
+
+
+def logprobs_result(tokens: list[str], top: int) -> JSON:
+    """Gemini's `logprobsResult` for these decoding steps: the chosen token, and `top` alternatives
+    (the token itself first, then `<token>~1`, `<token>~2`...)."""
+    result: JSON = {"chosenCandidates": [{"token": t, "tokenId": i, "logProbability": token_logprob(t)}
+                                         for i, t in enumerate(tokens)],
+                    "logProbabilitySum": sum(token_logprob(t) for t in tokens)}
+    if top:
+        result["topCandidates"] = [{"candidates": [
+            {"token": t if rank == 0 else f"{t}~{rank}", "tokenId": rank, "logProbability": token_logprob(t, rank)}
+            for rank in range(top)]} for t in tokens]
+    return result
+
+
 _SAFETY_RATINGS = [
     {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
     {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},
@@ -507,7 +529,8 @@ def answer(body: JSON, route: Route, response_id: str) -> Answer:
     base: JSON = {"route": route, "response_id": response_id, "count": int(config.get("candidateCount", 1)),
             "prompt_tokens": prompt, "cached_tokens": cached, "thoughts_tokens": THOUGHT_TOKENS if thinks else 0,
             "thought": "Thinking it over." if thinks and thinking.get("includeThoughts") else None,
-            "snake": "snake case" in text}
+            "snake": "snake case" in text,
+            "logprobs": int(config.get("logprobs", 0)) if config.get("responseLogprobs") else None}
     if "blocked prompt" in text:
         return Answer(**base | {"thoughts_tokens": 0, "thought": None}, pieces=[], calls=[], finish="",
                       completion_tokens=0, blocked=True)

@@ -17,7 +17,9 @@
 - Sampling -> `generationConfig`; `reasoning_effort` -> `thinkingConfig` (thinkingLevel for Gemini 3
   models, a thinkingBudget otherwise).
 
-Ignored (no Gemini equivalent): logprobs, top_logprobs, logit_bias, parallel_tool_calls, user,
+- `logprobs` / `top_logprobs` -> `responseLogprobs` / `logprobs` (see logprobs.py).
+
+Ignored (no Gemini equivalent): logit_bias, parallel_tool_calls, user,
 metadata, store, service_tier, prediction, modalities, audio, stream_options.
 """
 
@@ -32,6 +34,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from relaygate.errors import BadRequest
+from relaygate.providers.gemini.logprobs import logprobs_config
 from relaygate.providers.gemini.schema import to_gemini_schema
 from relaygate.providers.gemini.tool_ids import google_call_id, split_call_id
 
@@ -357,6 +360,7 @@ def _generation_config(payload: JSON, include_thoughts: bool) -> JSON:
         if n > 1:
             config["candidateCount"] = n
     config.update(_response_format(payload.get("response_format")))
+    config.update(logprobs_config(payload))
     effort = payload.get("reasoning_effort")
     if effort is not None:
         if effort not in THINKING_BUDGETS:

@@ -28,6 +28,7 @@ import orjson
 
 from relaygate.errors import BadGateway
 from relaygate.providers.gemini.casing import camel_keys
+from relaygate.providers.gemini.logprobs import to_openai_logprobs
 from relaygate.providers.gemini.tool_ids import IdFactory, join_call_id, new_call_id
 
 JSON = dict[str, Any]
@@ -130,7 +131,7 @@ def from_gemini_response(
             "index": index if isinstance(index, int) else position,
             "message": message,
             "finish_reason": finish_reason(candidate.get("finishReason"), bool(parts.tool_calls)),
-            "logprobs": None,
+            "logprobs": to_openai_logprobs(candidate.get("logprobsResult")),
         })
     if not choices:
         # No candidates: the prompt was blocked (promptFeedback.blockReason) or nothing was generated.

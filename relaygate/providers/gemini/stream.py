@@ -20,6 +20,7 @@ import orjson
 from relaygate.http.sse_events import SSEBuffer
 from relaygate.providers.gemini.casing import camel_keys
 from relaygate.providers.gemini.errors import openai_error
+from relaygate.providers.gemini.logprobs import to_openai_logprobs
 from relaygate.providers.gemini.response import finish_reason, openai_usage, read_parts, response_id
 from relaygate.providers.gemini.tool_ids import IdFactory, new_call_id
 
@@ -129,7 +130,8 @@ class GeminiStreamTranslator:
         if self._include_reasoning and parts.reasoning:
             out.append(self._delta(index, {"reasoning_content": "".join(parts.reasoning)}))
         if parts.text:
-            out.append(self._delta(index, {"content": "".join(parts.text)}))
+            logprobs = to_openai_logprobs(candidate.get("logprobsResult"))
+            out.append(self._delta(index, {"content": "".join(parts.text)}, logprobs=logprobs))
         for call in parts.tool_calls:
             out.append(self._delta(index, {"tool_calls": [{"index": choice.tool_index, **call}]}))
             choice.tool_index += 1
@@ -153,8 +155,8 @@ class GeminiStreamTranslator:
         return {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
                 "model": self._model}
 
-    def _delta(self, index: int, delta: JSON, reason: str | None = None) -> bytes:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": reason}
+    def _delta(self, index: int, delta: JSON, reason: str | None = None, logprobs: JSON | None = None) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": reason}
         return _sse(self._base() | {"choices": [choice]})
 
     def _finish(self, index: int, choice: _Choice, reason: str) -> bytes:
