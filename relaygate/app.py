@@ -116,13 +116,19 @@ class Gateway:
     async def _watch_revocations(self) -> None:
         """Revocations made elsewhere (the CLI, another worker) reach this cache within ~1 s."""
         since = time.time() - 1.0
+        failing = False
         while True:
             await asyncio.sleep(REVOCATION_POLL_SECONDS)
             try:
                 revoked = await asyncio.to_thread(self.token_store.revoked_since, since)
             except Exception as exc:  # the store being down must not stop the poller
-                log.warning("cannot read token revocations: %s", exc)
+                if not failing:  # once per outage, not every second
+                    log.warning("cannot read token revocations (retrying every second): %s", exc)
+                failing = True
                 continue
+            if failing:
+                log.warning("token revocations readable again")
+                failing = False
             for token_id, revoked_at in revoked:
                 self.authenticator.invalidate(token_id)
                 since = max(since, revoked_at - 1.0)  # overlap: a revocation committed late is not missed

@@ -127,7 +127,7 @@ class Authenticator:
         # Shielded: one caller disconnecting must not cancel the read the others are waiting on.
         result = await asyncio.shield(task)
         if isinstance(result, _Unavailable):
-            raise ServiceUnavailable("token store unavailable")
+            raise ServiceUnavailable("token store unavailable; retry shortly", headers={"retry-after": "1"})
         return result
 
     async def _fetch(self, token_id: str) -> _Lookup:

@@ -268,6 +268,7 @@ async def test_store_down_unknown_token_gets_503(auth: Authenticator, store: Cou
     assert caught.value.status == 503
     assert b"token store unavailable" in caught.value.body()
     assert token.encode() not in caught.value.body()
+    assert caught.value.headers["retry-after"] == "1"
 
 
 async def test_malformed_token_is_401_even_when_store_down(auth: Authenticator, store: CountingStore) -> None:
