@@ -106,6 +106,28 @@ class UpstreamResponse(Protocol):
         ...
 
 
+class BufferedResponse:
+    """An answer already in memory (assembled from several upstream calls, or an error found before
+    any content was relayed), presented as an `UpstreamResponse`."""
+
+    __slots__ = ("_body", "status", "content_type")
+    retry_after: str | None = None
+
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.status = status
+        self._body = body
+        self.content_type = content_type
+
+    async def read(self) -> bytes:
+        return self._body
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    def close(self) -> None:
+        return None
+
+
 class Adapter(Protocol):
     """A provider's wiring: request building, transport and error classification.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +21,7 @@ import orjson
 from yarl import URL
 
 from relaygate.errors import BadGateway, GatewayError, UnsupportedModelType
-from relaygate.providers.base import Target, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import BufferedResponse, Target, UpstreamCall, UpstreamResponse
 from relaygate.providers.bedrock import embeddings
 from relaygate.providers.bedrock.converse_request import to_bedrock_converse_request
 from relaygate.providers.bedrock.converse_response import from_bedrock_converse_response
@@ -148,7 +148,7 @@ async def _titan_calls(session: aiohttp.ClientSession, target: Target, payload: 
         _close_all(opened, keep=failed)
         return _translated(failed, body=None)
     try:
-        return _Buffered(embeddings.from_titan_embedding_responses(raws, payload))
+        return BufferedResponse(200, embeddings.from_titan_embedding_responses(raws, payload))
     except (ValueError, TypeError, KeyError):
         raise BadGateway(f"the upstream of model {target.name} sent a malformed answer")
 
@@ -157,27 +157,6 @@ def _close_all(responses: list[HTTPUpstreamResponse], keep: HTTPUpstreamResponse
     for response in responses:
         if response is not keep:
             response.close()
-
-
-class _Buffered:
-    """A complete OpenAI-shaped 200 answer assembled from several upstream calls."""
-
-    __slots__ = ("_body",)
-    status = 200
-    content_type = "application/json"
-    retry_after: str | None = None
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    async def read(self) -> bytes:
-        return self._body
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        yield self._body
-
-    def close(self) -> None:
-        return None
 
 
 # -- transport --------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from relaygate.providers.base import BufferedResponse
 from relaygate.providers.bedrock.converse_response import chunk, finish_reason, openai_usage, sse
 from relaygate.providers.bedrock.errors import stream_exception
 from relaygate.upstream.relay import HTTPUpstreamResponse
@@ -219,29 +220,8 @@ class StartedStream:
         self._response.close()
 
 
-class FailedStream:
-    """An exception event Bedrock sent before any content, answered as the HTTP error it stands for."""
-
-    __slots__ = ("_body", "status")
-    content_type = "application/json"
-    retry_after: str | None = None
-
-    def __init__(self, status: int, body: bytes) -> None:
-        self.status = status
-        self._body = body
-
-    async def read(self) -> bytes:
-        return self._body
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        yield self._body
-
-    def close(self) -> None:
-        return None
-
-
 async def open_converse_stream(response: HTTPUpstreamResponse,
-                               translator: BedrockStreamTranslator) -> StartedStream | FailedStream:
+                               translator: BedrockStreamTranslator) -> StartedStream | BufferedResponse:
     """Read a 200 ConverseStream until its first content, its end, or an exception event before content."""
     chunks = response.iter_chunks().__aiter__()
     held: list[bytes] = []
@@ -252,7 +232,7 @@ async def open_converse_stream(response: HTTPUpstreamResponse,
                 held.append(out)
             if translator.error_status is not None and not translator.content_sent:
                 response.close()
-                return FailedStream(translator.error_status, _error_json(b"".join(held)))
+                return BufferedResponse(translator.error_status, _error_json(b"".join(held)))
             if translator.content_sent or translator.error_status is not None:
                 return StartedStream(response, chunks, translator, b"".join(held))
     except BaseException:  # a deadline or a broken connection while peeking: release the upstream
@@ -261,7 +241,7 @@ async def open_converse_stream(response: HTTPUpstreamResponse,
     held.append(translator.finish())  # ended before any content (a truncated stream is a 502)
     if translator.error_status is not None and not translator.content_sent:
         response.close()
-        return FailedStream(translator.error_status, _error_json(b"".join(held)))
+        return BufferedResponse(translator.error_status, _error_json(b"".join(held)))
     return StartedStream(response, None, translator, b"".join(held))
 
 
