@@ -4,9 +4,12 @@ Same pipeline as the OpenAI endpoints (`llm.py`: authenticate, resolve, plan, `r
 `x-tfy-*` controls); only each attempt differs by its target. An Anthropic target gets the caller's
 body as it is (model rewritten, `anthropic-version`/`anthropic-beta` forwarded) and its answer is
 relayed natively; any other target gets the body translated to an OpenAI chat request through its
-normal adapter, and the answer translated back. Every attempt therefore yields Anthropic-shaped bytes,
-so fallback, usage capture and error events work across a virtual model mixing both kinds. Errors on
-these routes are Anthropic-shaped too (`send_error`, used by the app for the "messages" routes).
+normal adapter, and the answer translated back. `count_tokens` goes only to targets that can count:
+Anthropic ones natively, and those whose adapter is a `TokenCounter` (Gemini, Vertex, Bedrock), which
+count the translated request with their provider's own API; a model with neither is a 400. Every
+attempt therefore yields Anthropic-shaped bytes, so fallback, usage capture and error events work
+across a virtual model mixing both kinds. Errors on these routes are Anthropic-shaped too
+(`send_error`, used by the app for the "messages" routes).
 """
 
 from __future__ import annotations
@@ -42,7 +45,16 @@ from relaygate.limits.gate import admit, settle_later
 from relaygate.providers.anthropic.inbound import openai_request_from_messages
 from relaygate.providers.anthropic.inbound_errors import messages_error_from_gateway
 from relaygate.providers.anthropic.inbound_stream import MessagesFromOpenAI
-from relaygate.providers.base import MESSAGES, OPERATIONS, Operation, Target, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import (
+    MESSAGES,
+    OPERATIONS,
+    Operation,
+    Target,
+    UpstreamCall,
+    UpstreamResponse,
+    token_counter,
+)
+from relaygate.providers.registry import ADAPTERS
 
 if TYPE_CHECKING:
     from relaygate.app import Gateway
@@ -59,6 +71,8 @@ FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
 # A virtual model's `override_params` reach an Anthropic target only where they are Messages parameters.
 ANTHROPIC_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "metadata",
                               "system", "thinking", "tool_choice", "tools", "service_tier"})
+# The provider kinds whose models serve count_tokens (named in the 400 for the others).
+COUNTING_PROVIDERS = tuple(sorted({ANTHROPIC, *(kind for kind, a in ADAPTERS.items() if token_counter(a))}))
 
 
 def _messages_filter(wants_usage: bool) -> SSEFilter:
@@ -123,15 +137,22 @@ class MessagesOpener:
             if native.status == OVERLOADED:
                 native.status = 503  # retry and fall back as for any overloaded upstream; the body says overloaded
             return native
-        if spec.operation is not MESSAGES:
-            raise BadRequest(f"count_tokens is only available for Anthropic models; model {target.name} is "
-                             f"served by provider {target.provider}", code="unsupported_operation")
+        counting = spec.operation is not MESSAGES
+        counter = token_counter(target.adapter) if counting else None
+        if counting and counter is None:
+            raise BadRequest(_cannot_count(f"model {target.name} is served by provider {target.provider}"),
+                             code="unsupported_operation")
         if self._translated is None:
-            self._translated = openai_request_from_messages(spec.payload)
+            self._translated = openai_request_from_messages(spec.payload, count_only=counting)
             if spec.stream:
                 self._translated["stream_options"] = {"include_usage": True}
         payload = dict(self._translated)
         payload["model"] = target.model_id
+        if counter is not None:  # as for Anthropic targets, a virtual model's override_params do not apply
+            assert gateway.session is not None
+            return await counter.count_tokens(gateway.session, UpstreamCall(
+                target, spec.operation, payload, b"", spec.content_type, False, spec.attempt_timeout,
+                spec.request_id))
         payload.update(overrides.override_params)
         response = await gateway.adapter_open(UpstreamCall(
             target, CHAT, payload, b"", spec.content_type, spec.stream, spec.attempt_timeout, spec.request_id))
@@ -161,12 +182,20 @@ def _inbound_headers(scope: Scope) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def _anthropic_only(routing: Routing, model: str) -> Routing:
-    """count_tokens: only Anthropic targets can count (400 when the model has none)."""
-    plan = [p for p in routing.plan if p.target.payload.target.provider == ANTHROPIC]
+def _can_count(target: Target) -> bool:
+    return target.provider == ANTHROPIC or token_counter(target.adapter) is not None
+
+
+def _cannot_count(why: str) -> str:
+    return f"count_tokens is only available for models of providers {', '.join(COUNTING_PROVIDERS)}; {why}"
+
+
+def _counting_only(routing: Routing, model: str) -> Routing:
+    """count_tokens: only targets that can count are tried (400 when the model has none)."""
+    plan = [p for p in routing.plan if _can_count(p.target.payload.target)]
     if not plan:
-        raise BadRequest(f"count_tokens is only available for Anthropic models; '{model}' is not served by one",
-                         param="model", code="unsupported_operation")
+        raise BadRequest(_cannot_count(f"'{model}' is not served by one"), param="model",
+                         code="unsupported_operation")
     routing.plan = plan
     return routing
 
@@ -233,7 +262,7 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, o
     else:
         routing = plan_for(gateway, principal, found, ctx, scope, controls.retry_override)
     if operation is not MESSAGES:
-        routing = _anthropic_only(routing, model)
+        routing = _counting_only(routing, model)
     spec = CallSpec(operation, payload, b"", None, header(scope, b"content-type"), stream, True,
                     attempt_timeout, caller_timeout is not None, controls.ttft_timeout, ctx.request_id,
                     single_target=False, deadline=routing.deadline, dialect=MESSAGES_DIALECT,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 if TYPE_CHECKING:
     import aiohttp
@@ -134,6 +134,8 @@ class Adapter(Protocol):
     Optional, read by `config.compile` with getattr: `operations` (operation names served; default
     all), `default_base_url(account) -> str` (default: the registry's preset table) and
     `configure(account, auth) -> (auth headers, options)` (default: a bearer token from auth_data).
+    Optional, read by the Messages handler with getattr: `count_tokens(session, call) -> UpstreamResponse`
+    (see `TokenCounter`); an adapter without it cannot serve `/messages/count_tokens`.
     """
 
     kind: str
@@ -141,3 +143,19 @@ class Adapter(Protocol):
     async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
         """Send the call; raise a GatewayError for failures before a response exists."""
         ...
+
+
+class TokenCounter(Protocol):
+    """An adapter that counts a chat request's input tokens with its provider's own API.
+
+    `call.payload` is the OpenAI chat request (model rewritten, no `max_tokens`) the Messages API body
+    translates to. A 200 answer's body is Anthropic's `{"input_tokens": N}`; errors are classified as
+    the adapter's chat errors (OpenAI-shaped, same statuses), so they route and render the same way.
+    """
+
+    async def count_tokens(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse: ...
+
+
+def token_counter(adapter: Adapter) -> TokenCounter | None:
+    """The adapter as a `TokenCounter`, or None when its provider cannot count tokens."""
+    return cast("TokenCounter", adapter) if callable(getattr(adapter, "count_tokens", None)) else None

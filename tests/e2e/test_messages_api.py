@@ -238,10 +238,14 @@ def test_rate_limit_refusal_is_anthropic_shaped(rig: Rig) -> None:
     assert "one-per-minute" in caught.value.response.headers["x-tfy-applied-configurations"]
 
 
-def test_count_tokens_needs_an_anthropic_model(rig: Rig) -> None:
+@pytest.mark.parametrize("model", ["oai/gpt-4o", "mock/echo"])
+def test_count_tokens_needs_a_model_whose_provider_can_count(rig: Rig, model: str) -> None:
     with pytest.raises(anthropic.BadRequestError) as caught:
-        rig.client().messages.count_tokens(model="oai/gpt-4o", messages=HELLO)
-    assert "only available for Anthropic models" in caught.value.message
+        rig.client().messages.count_tokens(model=model, messages=HELLO)
+    assert caught.value.body["error"]["message"] == (  # type: ignore[index]
+        "count_tokens is only available for models of providers anthropic, aws-bedrock, google-gemini, "
+        f"google-vertex; '{model}' is not served by one")
+    assert rig.openai.requests == []
 
 
 # -- routing and the request log ----------------------------------------------------------------------

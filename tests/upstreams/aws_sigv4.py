@@ -109,6 +109,8 @@ def sdk_request_path(model_id: str, action: str = "converse", region: str = "us-
             client.converse(modelId=model_id, messages=messages)
         elif action == "converse-stream":
             client.converse_stream(modelId=model_id, messages=messages)
+        elif action == "count-tokens":
+            client.count_tokens(modelId=model_id, input={"converse": {"messages": messages}})
         else:
             client.invoke_model(modelId=model_id, body=b"{}")
     except _Captured as captured:

@@ -9,7 +9,10 @@ region, service `bedrock`) — or a Bedrock API key as `Authorization: Bearer <k
 
 Routes: `POST /model/{modelId}/converse`, `/converse-stream` (binary `application/vnd.amazon.eventstream`
 frames with prelude and message CRCs, encoded by `aws_eventstream` — botocore only ships a decoder)
-and `/invoke` for Amazon Titan text embeddings (v1, v2) and Cohere Embed. Errors are Bedrock's:
+`/invoke` for Amazon Titan text embeddings (v1, v2) and Cohere Embed, and `/count-tokens` (CountTokens:
+`{"input": {"converse": {messages, system?, toolConfig?, additionalModelRequestFields?}}}` validated as
+Converse input, or `{"input": {"invokeModel": {"body"}}}`, exactly one of them; answers `{"inputTokens"}`
+counted as Converse's usage counts that prompt, `input_tokens`). Errors are Bedrock's:
 `{"message": ...}` with the type in `x-amzn-ErrorType`.
 
 Deterministic answers: chat replies "echo: <last user text>" (plus "[image <format> <n> bytes]" per
@@ -68,6 +71,7 @@ _CONVERSE_FIELDS = {"messages", "system", "inferenceConfig", "toolConfig", "guar
                     "additionalModelRequestFields", "promptVariables", "additionalModelResponseFieldPaths",
                     "requestMetadata", "performanceConfig", "serviceTier", "outputConfig"}
 _INFERENCE_FIELDS = {"maxTokens", "temperature", "topP", "stopSequences"}
+_COUNT_CONVERSE_FIELDS = {"messages", "system", "toolConfig", "additionalModelRequestFields"}  # ConverseTokensRequest
 _BLOCK_KINDS = {"text", "image", "document", "video", "audio", "toolUse", "toolResult", "guardContent",
                 "cachePoint", "reasoningContent", "citationsContent", "searchResult"}
 
@@ -196,6 +200,28 @@ def validate_converse(body: Any) -> JSON:
     return body
 
 
+def validate_count_tokens(body: Any) -> JSON:
+    """The Converse input a CountTokens body counts (invokeModel input: None), or a ValidationException."""
+    if not isinstance(body, dict):
+        raise BedrockError("ValidationException", "Malformed request body.")
+    unknown = sorted(set(body) - {"input"})
+    if unknown:
+        raise BedrockError("ValidationException", f"Unknown field: {unknown[0]}")
+    given = body.get("input")
+    if not isinstance(given, dict):
+        raise BedrockError("ValidationException", "1 validation error detected: Value null at 'input' failed to "
+                                                  "satisfy constraint: Member must not be null")
+    if len(given) != 1 or not set(given) <= {"converse", "invokeModel"}:
+        raise BedrockError("ValidationException", "input: exactly one of converse or invokeModel must be set.")
+    if "invokeModel" in given:
+        raise BedrockError("ValidationException", "The mock counts converse input only.")
+    converse = given["converse"]
+    unknown = set(converse) - _COUNT_CONVERSE_FIELDS if isinstance(converse, dict) else set()
+    if unknown:
+        raise BedrockError("ValidationException", f"Unknown field: input.converse.{sorted(unknown)[0]}")
+    return validate_converse(converse)
+
+
 def _validate_block(block: Any, where: str, body: JSON) -> None:
     kinds = set(block) if isinstance(block, dict) else set()
     if len(kinds) != 1 or not kinds <= _BLOCK_KINDS:
@@ -303,7 +329,7 @@ class BedrockMock(MockUpstream[RecordedRequest]):
     async def _answer(self, request: web.Request, recorded: RecordedRequest) -> web.StreamResponse:
         action, model_id = recorded.action, recorded.model_id
         try:
-            if request.method != "POST" or action not in ("converse", "converse-stream", "invoke"):
+            if request.method != "POST" or action not in ("converse", "converse-stream", "invoke", "count-tokens"):
                 raise BedrockError("ResourceNotFoundException", "Unknown operation.")
             self._authenticate(request, recorded.body)
             fault = self._take(self._faults, lambda f: f.action in (None, action))
@@ -314,6 +340,8 @@ class BedrockMock(MockUpstream[RecordedRequest]):
                                                           "and try again.")
             if action == "invoke":
                 return self._invoke(recorded, model_id, recorded.json)
+            if action == "count-tokens":
+                return self._count_tokens(recorded, validate_count_tokens(recorded.json))
             return await self._converse(request, recorded, validate_converse(recorded.json), action)
         except BedrockError as exc:
             return self._error(recorded, exc)
@@ -352,6 +380,13 @@ class BedrockMock(MockUpstream[RecordedRequest]):
             extra = sum(self.cache_usage)
         usage["totalTokens"] = usage["inputTokens"] + output + extra
         return usage
+
+    def _count_tokens(self, recorded: RecordedRequest, converse: JSON) -> web.Response:
+        if "embed" in recorded.model_id:
+            raise BedrockError("ValidationException", "The provided model doesn't support counting tokens.")
+        tokens = input_tokens(converse)
+        recorded.usage = {"inputTokens": tokens}
+        return self._json(recorded, {"inputTokens": tokens})
 
     async def _converse(self, request: web.Request, recorded: RecordedRequest, body: JSON,
                         action: str) -> web.StreamResponse:

@@ -1,11 +1,11 @@
 """A wire-faithful mock of the Gemini API and of Gemini on Vertex AI (plus Google's OAuth token endpoint).
 
 Routes (POST):
-- `/v1beta/models/{model}:generateContent | :streamGenerateContent | :batchEmbedContents` — the Gemini
-  API; the key goes in `x-goog-api-key` (or `?key=`): missing -> 403 PERMISSION_DENIED, wrong -> 400
+- `/v1beta/models/{model}:generateContent | :streamGenerateContent | :batchEmbedContents | :countTokens` — the
+  Gemini API; the key goes in `x-goog-api-key` (or `?key=`): missing -> 403 PERMISSION_DENIED, wrong -> 400
   INVALID_ARGUMENT with reason API_KEY_INVALID, as Google answers.
 - `/v1/projects/{p}/locations/{r}/publishers/google/models/{model}:generateContent |
-  :streamGenerateContent | :predict` — Vertex AI; `Authorization: Bearer <token>` must be a token this
+  :streamGenerateContent | :predict | :countTokens` — Vertex AI; `Authorization: Bearer <token>` must be a token this
   mock's `/token` issued (and not expired) or `static_bearer`; else 401 UNAUTHENTICATED. A project or
   region other than the configured one -> 403 PERMISSION_DENIED.
 - `/token` — the service-account JWT-bearer exchange: the RS256 assertion is verified against the public
@@ -13,8 +13,11 @@ Routes (POST):
 
 Requests are validated the way Google does where it matters to a translator: unknown fields ("Cannot
 find field"), empty OBJECT schemas, function-response counts, thought signatures on Gemini 3 models,
-gs:// URIs on the Gemini API. Streams are SSE (`data: <GenerateContentResponse>\\r\\n\\r\\n`), or a JSON
-array without `alt=sse`.
+gs:// URIs on the Gemini API. `countTokens` takes what each API takes (see `counted_request`: the Gemini
+API a `generateContentRequest` whose model is `models/...`, or bare `contents`, never both; Vertex the
+GenerateContentRequest fields themselves) and answers `totalTokens` as `promptTokenCount` would count that
+prompt (`prompt_tokens`; Vertex adds `totalBillableCharacters`). Streams are SSE
+(`data: <GenerateContentResponse>\\r\\n\\r\\n`), or a JSON array without `alt=sse`.
 
 Behaviour is chosen by the last user text: "blocked prompt" -> promptFeedback SAFETY (no candidates);
 "unsafe" -> finishReason SAFETY; with tools declared, "weather"/"use tool" (or mode ANY) -> function
@@ -201,6 +204,40 @@ def validate_generate(body: JSON, route: Route) -> str | None:
         if not isinstance(parts, list) or not all(isinstance(p, dict) and set(p) == {"text"} for p in parts):
             return "* GenerateContentRequest.system_instruction: only text parts are supported.\n"
     return _validate_tools(body) or _validate_generation(body.get("generationConfig"))
+
+
+_VERTEX_COUNT_FIELDS = frozenset({"model", "instances", "contents", "systemInstruction", "tools", "generationConfig"})
+
+
+def counted_request(body: JSON, route: Route) -> tuple[JSON, str | None]:
+    """(the GenerateContentRequest a countTokens body counts, Google's 400 message or None).
+
+    Gemini API: `CountTokensRequest` is `contents` or `generateContentRequest` (with its `model`, which must
+    be a `models/...` name), not both. Vertex AI: the GenerateContentRequest fields at the top level, plus
+    `model` and `instances`.
+    """
+    if route.vertex:
+        for key in body:
+            if key not in _VERTEX_COUNT_FIELDS:
+                return {}, f"Invalid JSON payload received. Unknown name \"{key}\": Cannot find field."
+        inner = {k: v for k, v in body.items() if k not in ("model", "instances")}
+    else:
+        for key in body:
+            if key not in ("contents", "generateContentRequest"):
+                return {}, f"Invalid JSON payload received. Unknown name \"{key}\": Cannot find field."
+        if "generateContentRequest" not in body:
+            inner = {"contents": body.get("contents")}
+        elif "contents" in body:
+            return {}, "* CountTokensRequest: contents and generate_content_request cannot both be set.\n"
+        else:
+            request = body["generateContentRequest"]
+            if not isinstance(request, dict):
+                return {}, "Invalid value at 'generate_content_request': expected an object."
+            model = request.get("model")
+            if not isinstance(model, str) or not model.startswith("models/") or model == "models/":
+                return {}, "* GenerateContentRequest.model: unexpected model name format\n"
+            inner = {k: v for k, v in request.items() if k != "model"}
+    return inner, validate_generate(inner, route)
 
 
 def _validate_parts(parts: list[Any], where: str, route: Route, role: str) -> str | None:
@@ -515,6 +552,31 @@ _SAFETY_RATINGS = [
 ]
 
 
+def _prompt_parts(body: JSON) -> list[JSON]:
+    return [p for c in body["contents"] for p in c["parts"]] + ((body.get("systemInstruction") or {}).get("parts")
+                                                               or [])
+
+
+def prompt_tokens(body: JSON) -> int:
+    """The mock's `promptTokenCount` for a (valid) GenerateContentRequest: words of every text part (system
+    instruction included) plus `IMAGE_TOKENS` per media part. countTokens answers the same number."""
+    parts = _prompt_parts(body)
+    return count_tokens(_text_of(parts)) + IMAGE_TOKENS * len(_media_of(parts))
+
+
+def count_answer(body: JSON, route: Route) -> JSON:
+    """The countTokens answer for a (valid) counted GenerateContentRequest."""
+    parts = _prompt_parts(body)
+    text, media = count_tokens(_text_of(parts)), IMAGE_TOKENS * len(_media_of(parts))
+    details = [{"modality": "TEXT", "tokenCount": text}]
+    if media:
+        details.append({"modality": "IMAGE", "tokenCount": media})
+    found: JSON = {"totalTokens": text + media, "promptTokensDetails": details}
+    if route.vertex:
+        found["totalBillableCharacters"] = len("".join(_text_of(parts).split()))
+    return snake_keys(found) if "snake case" in _text_of(body["contents"][-1]["parts"]) else found
+
+
 def answer(body: JSON, route: Route, response_id: str) -> Answer:
     """What the mock answers to a (valid) GenerateContentRequest."""
     contents: list[JSON] = body["contents"]
@@ -522,8 +584,7 @@ def answer(body: JSON, route: Route, response_id: str) -> Answer:
     text = _text_of(last_parts)
     config = body.get("generationConfig") or {}
     thinking = config.get("thinkingConfig") or {}
-    all_parts = [p for c in contents for p in c["parts"]] + ((body.get("systemInstruction") or {}).get("parts") or [])
-    prompt = count_tokens(_text_of(all_parts)) + IMAGE_TOKENS * len(_media_of(all_parts))
+    prompt = prompt_tokens(body)
     thinks = "think" in text or thinking.get("thinkingBudget", 0) > 0 or "thinkingLevel" in thinking
     cached = CACHED_TOKENS if "cached" in text else None
     base: JSON = {"route": route, "response_id": response_id, "count": int(config.get("candidateCount", 1)),
@@ -680,6 +741,8 @@ class GeminiMock(MockUpstream[RecordedRequest]):
             return self._error(recorded, 400, "Invalid JSON payload received. Expected an object.")
         if route.method in ("batchEmbedContents", "predict"):
             return self._embeddings(recorded, route)
+        if route.method == "countTokens":
+            return self._count_tokens(recorded, route)
         if route.method not in ("generateContent", "streamGenerateContent"):
             return self._error(recorded, 404, f"Method {route.method} is not found.", "NOT_FOUND")
         problem = validate_generate(recorded.json, route)
@@ -750,6 +813,17 @@ class GeminiMock(MockUpstream[RecordedRequest]):
         ok = fresh and claims.get("aud") == TOKEN_AUDIENCE and SCOPE in str(claims.get("scope", "")).split()
         return claims if ok else None
 
+    def _count_tokens(self, recorded: RecordedRequest, route: Route) -> web.Response:
+        counted, problem = counted_request(recorded.json, route)
+        if problem is not None:
+            return self._error(recorded, 400, problem)
+        if route.model.startswith("missing"):
+            return self._error(recorded, 404, f"models/{route.model} is not found for API version v1beta, or is not "
+                               "supported for countTokens. Call ListModels to see the list of available models and "
+                               "their supported methods.")
+        recorded.usage = {"prompt_tokens": prompt_tokens(counted)}
+        return self._json(recorded, count_answer(counted, route))
+
     def _embeddings(self, recorded: RecordedRequest, route: Route) -> web.Response:
         body = recorded.json
         if route.vertex != (route.method == "predict"):
@@ -802,5 +876,5 @@ def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-__all__ = ["GeminiMock", "reply_text", "service_account_key", "split_pieces", "call_id_for", "THOUGHT_TOKENS",
-           "CACHED_TOKENS", "IMAGE_TOKENS"]
+__all__ = ["GeminiMock", "reply_text", "prompt_tokens", "counted_request", "service_account_key", "split_pieces",
+           "call_id_for", "THOUGHT_TOKENS", "CACHED_TOKENS", "IMAGE_TOKENS"]

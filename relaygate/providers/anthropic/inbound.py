@@ -37,13 +37,18 @@ def as_object(value: object) -> JSON:
 # -- request: Anthropic -> OpenAI ----------------------------------------------------------------------
 
 
-def openai_request_from_messages(body: JSON) -> JSON:
-    """The OpenAI chat request for an Anthropic Messages request (400 naming the field it cannot map)."""
+def openai_request_from_messages(body: JSON, *, count_only: bool = False) -> JSON:
+    """The OpenAI chat request for an Anthropic Messages request (400 naming the field it cannot map).
+
+    `count_only`: the body is a `count_tokens` request, which has no `max_tokens` (none is sent).
+    """
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages: Field required (a non-empty list)", param="messages")
     max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+    if count_only:
+        max_tokens = None
+    elif not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
         raise BadRequest("max_tokens: Field required (an integer)", param="max_tokens")
     out: list[JSON] = []
     system = _system_text(body.get("system"))
@@ -56,7 +61,9 @@ def openai_request_from_messages(body: JSON) -> JSON:
             out.extend(_user_messages(message.get("content"), index))
         else:
             out.append(_assistant_message(message.get("content"), index))
-    request: JSON = {"model": body.get("model"), "messages": out, "max_tokens": max_tokens}
+    request: JSON = {"model": body.get("model"), "messages": out}
+    if max_tokens is not None:
+        request["max_tokens"] = max_tokens
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             request[name] = body[name]

@@ -1,6 +1,7 @@
-"""AWS Bedrock: chat through Converse / ConverseStream, embeddings through InvokeModel (Titan, Cohere).
+"""AWS Bedrock: chat through Converse / ConverseStream, embeddings through InvokeModel (Titan, Cohere),
+token counts (the Messages API's `count_tokens`) through CountTokens.
 
-Requests go to `{base}/model/{modelId}/{converse|converse-stream|invoke}` with the model id
+Requests go to `{base}/model/{modelId}/{converse|converse-stream|invoke|count-tokens}` with the model id
 percent-encoded as one path segment exactly as the AWS SDKs send it (`us.anthropic...v2%3A0`, ARNs with
 `%2F`). Each request is signed with SigV4 over the exact bytes and URL sent (the URL goes out with
 `encoded=True`, so aiohttp cannot re-normalise the escapes after signing), or carries a Bedrock API
@@ -26,6 +27,7 @@ from relaygate.providers.bedrock import embeddings
 from relaygate.providers.bedrock.converse_request import to_bedrock_converse_request
 from relaygate.providers.bedrock.converse_response import from_bedrock_converse_response
 from relaygate.providers.bedrock.converse_stream import BedrockStreamTranslator, open_converse_stream
+from relaygate.providers.bedrock.count_tokens import from_bedrock_count_tokens_response, to_bedrock_count_tokens_request
 from relaygate.providers.bedrock.errors import classifier, error_type_name, mapped_status
 from relaygate.providers.bedrock.signing import account_region, configure_auth
 from relaygate.providers.translated import TranslatedResponse
@@ -56,6 +58,13 @@ class BedrockAdapter:
         if call.operation.name == "embeddings":
             return await _open_embeddings(session, call)
         return await _open_chat(session, call)
+
+    async def count_tokens(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
+        """CountTokens for the prompt of an OpenAI chat request; 200 answers `{"input_tokens": N}`."""
+        assert call.payload is not None
+        body = orjson.dumps(to_bedrock_count_tokens_request(call.payload))
+        response = await _post(session, call.target, "count-tokens", body)
+        return _translated(response, body=_guarded(from_bedrock_count_tokens_response, call.target.name))
 
 
 # -- chat -------------------------------------------------------------------------------------------

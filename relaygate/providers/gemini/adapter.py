@@ -4,14 +4,17 @@ Both speak the same GenerateContent body (`request`, `response`, `stream` transl
 where and how:
 
 - google-gemini: `{base}/v1beta/models/{model}:generateContent` (`:streamGenerateContent?alt=sse`,
-  `:batchEmbedContents`), base https://generativelanguage.googleapis.com, key in `x-goog-api-key`
-  (auth api-key; bearer-auth sends an OAuth token instead).
+  `:batchEmbedContents`, `:countTokens`), base https://generativelanguage.googleapis.com, key in
+  `x-goog-api-key` (auth api-key; bearer-auth sends an OAuth token instead).
 - google-vertex: `{base}/v1/projects/{project}/locations/{region}/publishers/google/models/{model}:...`
-  (embeddings through `:predict`), base https://{region}-aiplatform.googleapis.com (the `global`
-  region: https://aiplatform.googleapis.com). Auth: a service-account key (one cached access token per
-  account, see `auth`; a 401 drops the token and the call is sent once more with a fresh one) or a
-  fixed bearer token. A model id that is a full resource name (`projects/.../endpoints/...`) is used
-  as the path as is.
+  (embeddings through `:predict`, token counts through `:countTokens`), base
+  https://{region}-aiplatform.googleapis.com (the `global` region: https://aiplatform.googleapis.com).
+  Auth: a service-account key (one cached access token per account, see `auth`; a 401 drops the token
+  and the call is sent once more with a fresh one) or a fixed bearer token. A model id that is a full
+  resource name (`projects/.../endpoints/...`) is used as the path as is.
+
+`count_tokens` (the Messages API's `/messages/count_tokens`) asks `:countTokens` for the prompt the chat
+call would send (`count_tokens` builds the bodies); its errors are classified as chat errors are.
 
 A 429 without a `Retry-After` header takes its wait from Google's `RetryInfo.retryDelay` (what the
 Gemini API sends when a quota runs out), so cooldown and `useRetryAfterHeader` retries honour it.
@@ -20,6 +23,7 @@ Gemini API sends when a quota runs out), so cooldown and `useRetryAfterHeader` r
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +34,11 @@ from relaygate.config.schema_common import secret_value
 from relaygate.errors import UnsupportedModelType
 from relaygate.providers.base import Target, UpstreamCall, UpstreamResponse
 from relaygate.providers.gemini.auth import ServiceAccountTokens
+from relaygate.providers.gemini.count_tokens import (
+    count_tokens_translator,
+    to_gemini_count_tokens_request,
+    to_vertex_count_tokens_request,
+)
 from relaygate.providers.gemini.embeddings import (
     embeddings_translator,
     to_gemini_embed_request,
@@ -39,7 +48,7 @@ from relaygate.providers.gemini.errors import classify, retry_delay
 from relaygate.providers.gemini.request import to_gemini_request
 from relaygate.providers.gemini.response import body_translator
 from relaygate.providers.gemini.stream import GeminiStreamTranslator
-from relaygate.providers.translated import TranslatedResponse
+from relaygate.providers.translated import StreamTranslator, TranslatedResponse
 from relaygate.upstream import relay
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -59,6 +68,9 @@ class _GoogleAdapter:
 
     async def auth_headers(self, target: Target) -> dict[str, str]:
         return {}
+
+    def count_tokens_request(self, payload: dict[str, Any], target: Target) -> dict[str, Any]:
+        raise NotImplementedError
 
     async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
         target = call.target
@@ -85,12 +97,16 @@ class _GoogleAdapter:
                 url = self.model_url(target, "generateContent")
                 stream = None
             translate = body_translator(model, reasoning)
-        data = orjson.dumps(body)
-        response = await self._send(session, target, url, data)
-        translated = TranslatedResponse(response, body=translate, stream=stream, classify=classify)
-        if response.status == 429 and translated.retry_after is None:
-            translated.retry_after = retry_delay(await response.read())  # the body stays readable
-        return translated
+        response = await self._send(session, target, url, orjson.dumps(body))
+        return await _translated(response, translate, stream)
+
+    async def count_tokens(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
+        """`:countTokens` for the prompt of an OpenAI chat request; 200 answers `{"input_tokens": N}`."""
+        assert call.payload is not None
+        target = call.target
+        body = self.count_tokens_request(call.payload, target)
+        response = await self._send(session, target, self.model_url(target, "countTokens"), orjson.dumps(body))
+        return await _translated(response, count_tokens_translator(target.name), None)
 
     async def _send(self, session: aiohttp.ClientSession, target: Target, url: str,
                     data: bytes) -> relay.HTTPUpstreamResponse:
@@ -104,6 +120,16 @@ class _GoogleAdapter:
         tokens.invalidate(headers["Authorization"].removeprefix("Bearer "))
         headers = {**headers, **await self.auth_headers(target)}
         return await relay.send(session, "POST", url, headers=headers, data=data, model=target.name)
+
+
+async def _translated(response: relay.HTTPUpstreamResponse, translate: Callable[[bytes], bytes],
+                      stream: StreamTranslator | None) -> TranslatedResponse:
+    """The answer through `translate` (or `stream`), errors through `classify`; a 429 without a
+    Retry-After header waits as long as its RetryInfo says."""
+    translated = TranslatedResponse(response, body=translate, stream=stream, classify=classify)
+    if response.status == 429 and translated.retry_after is None:
+        translated.retry_after = retry_delay(await response.read())  # the body stays readable
+    return translated
 
 
 class GeminiAdapter(_GoogleAdapter):
@@ -127,10 +153,16 @@ class GeminiAdapter(_GoogleAdapter):
             return {name: secret_value(value) for name, value in auth.headers.items()}, {}
         raise ValueError(f"google-gemini cannot use auth_data of type {auth.type}")
 
-    def model_url(self, target: Target, method: str) -> str:
+    def model_name(self, target: Target) -> str:
+        """The model's resource name: `models/{model}` (or the `models/...`, `tunedModels/...` id as given)."""
         model = target.model_id
-        path = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
-        return f"{target.base_url}/v1beta/{quote(path, safe='/')}:{method}"
+        return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+
+    def model_url(self, target: Target, method: str) -> str:
+        return f"{target.base_url}/v1beta/{quote(self.model_name(target), safe='/')}:{method}"
+
+    def count_tokens_request(self, payload: dict[str, Any], target: Target) -> dict[str, Any]:
+        return to_gemini_count_tokens_request(payload, self.model_name(target))
 
 
 class VertexAdapter(_GoogleAdapter):
@@ -191,6 +223,9 @@ class VertexAdapter(_GoogleAdapter):
             project, region = target.options["project"], target.options["region"]
             path = f"projects/{project}/locations/{region}/publishers/google/models/{model}"
         return f"{target.base_url}/v1/{quote(path, safe='/')}:{method}"
+
+    def count_tokens_request(self, payload: dict[str, Any], target: Target) -> dict[str, Any]:
+        return to_vertex_count_tokens_request(payload)
 
     async def auth_headers(self, target: Target) -> dict[str, str]:
         tokens = target.options.get("tokens")

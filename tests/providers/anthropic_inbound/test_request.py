@@ -137,3 +137,17 @@ def test_structured_output_format_becomes_response_format() -> None:
     out = openai_request_from_messages(request(output_config={"format": {"type": "json_schema", "schema": schema},
                                                               "effort": "low"}))
     assert out["response_format"] == {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+
+
+def test_count_tokens_body_needs_no_max_tokens_and_sends_none() -> None:
+    body = {"model": "m", "system": "be brief", "messages": [{"role": "user", "content": "hi"}], "tools": [TOOL]}
+    out = openai_request_from_messages(body, count_only=True)
+    assert out["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    assert out["tools"][0]["function"]["name"] == "lookup"
+    assert "max_tokens" not in out
+
+
+def test_count_tokens_body_still_needs_messages() -> None:
+    with pytest.raises(BadRequest) as caught:
+        openai_request_from_messages({"model": "m", "messages": []}, count_only=True)
+    assert caught.value.param == "messages"
