@@ -42,6 +42,22 @@ def subject_candidates(user: str) -> list[str]:
     return [f"user:{user}", user]
 
 
+def row_as_dict(row: Sequence[Any]) -> dict[str, Any]:
+    """A stored row (`COLUMNS` order) as a dict keyed by `LogRecord` field names: booleans as bools,
+    metadata/extra as dicts (JSON text from SQLite, already decoded jsonb from PostgreSQL), bodies as text."""
+    out: dict[str, Any] = {}
+    for name, value in zip(COLUMNS, row, strict=True):
+        if name in BOOL_COLUMNS:
+            out[name] = bool(value)
+        elif name in JSON_COLUMNS:
+            out[name] = (orjson.loads(value) if value else {}) if isinstance(value, str | bytes) else (value or {})
+        elif name in BODY_COLUMNS:
+            out[name] = decode_body(value)
+        else:
+            out[name] = value
+    return out
+
+
 class LogStore(Protocol):
     """Where request-log rows end up; the sink is its only writer on the serving path."""
 

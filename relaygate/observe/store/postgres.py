@@ -16,19 +16,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from relaygate.database import PostgresDatabase
 from relaygate.observe.record import LogRecord
 from relaygate.observe.store.base import (
-    BODY_COLUMNS,
     BOOL_COLUMNS,
     COLUMNS,
     JSON_COLUMNS,
-    decode_body,
     dump_json,
+    row_as_dict,
     subject_candidates,
 )
 
@@ -76,20 +74,6 @@ def _to_row(record: LogRecord) -> tuple[Any, ...]:
         row.append(value)
     return tuple(row)
 
-
-def _from_row(row: Sequence[Any]) -> dict[str, Any]:
-    """A stored row as a dict keyed by `LogRecord` field names (the SQLite store's shape)."""
-    out: dict[str, Any] = {}
-    for name, value in zip(COLUMNS, row, strict=True):
-        if name in BOOL_COLUMNS:
-            out[name] = bool(value)
-        elif name in JSON_COLUMNS:
-            out[name] = orjson.loads(value) if isinstance(value, str | bytes) else (value or {})
-        elif name in BODY_COLUMNS:
-            out[name] = decode_body(value)
-        else:
-            out[name] = value
-    return out
 
 
 def build_query(
@@ -168,7 +152,7 @@ class PostgresLogStore:
             return await cursor.fetchall()
 
         rows: list[tuple[Any, ...]] = self._db.call(select, timeout=QUERY_TIMEOUT)
-        return [_from_row(row) for row in rows]
+        return [row_as_dict(row) for row in rows]
 
     def close(self) -> None:
         """Close the pool; safe to call twice."""

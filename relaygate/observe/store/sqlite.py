@@ -12,17 +12,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from relaygate.database import connect_sqlite, sqlite_path
 from relaygate.observe.record import LogRecord
 from relaygate.observe.store.base import (
-    BODY_COLUMNS,
     BOOL_COLUMNS,
     COLUMNS,
     JSON_COLUMNS,
-    decode_body,
     dump_json,
+    row_as_dict,
     subject_candidates,
 )
 
@@ -82,20 +79,6 @@ def _to_row(record: LogRecord) -> tuple[Any, ...]:
         row.append(value)
     return tuple(row)
 
-
-def _from_row(row: Sequence[Any]) -> dict[str, Any]:
-    """A stored row as a dict keyed by `LogRecord` field names."""
-    out: dict[str, Any] = {}
-    for name, value in zip(COLUMNS, row, strict=True):
-        if name in BOOL_COLUMNS:
-            out[name] = bool(value)
-        elif name in JSON_COLUMNS:
-            out[name] = orjson.loads(value) if value else {}
-        elif name in BODY_COLUMNS:
-            out[name] = decode_body(value)
-        else:
-            out[name] = value
-    return out
 
 
 def _metadata_clause(key: str, value: str) -> tuple[str, list[Any]]:
@@ -198,7 +181,7 @@ class SQLiteLogStore:
         params.append(max(int(limit), 0))
         with self._read_lock:
             rows = self._read_conn.execute(sql, params).fetchall()
-        return [_from_row(row) for row in rows]
+        return [row_as_dict(row) for row in rows]
 
     def close(self) -> None:
         """Close both connections; safe to call twice."""
