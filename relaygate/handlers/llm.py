@@ -16,7 +16,8 @@ from relaygate.handlers.llm_attempts import CallSpec
 from relaygate.handlers.llm_exchange import exchange
 from relaygate.handlers.llm_ngrok import ngrok_routing
 from relaygate.handlers.llm_routing import (
-    parse_retry_config,
+    Controls,
+    parse_controls,
     plan_for,
 )
 from relaygate.http import multipart
@@ -27,7 +28,6 @@ from relaygate.http.headers import (
     parse_logging_enabled,
     parse_metadata,
     parse_strict_openai,
-    parse_timeout_ms,
 )
 from relaygate.http.sse import read_usage
 from relaygate.limits.gate import admit, settle_later
@@ -102,9 +102,7 @@ async def handle(
     principal = await authenticate(gateway, scope, ctx)
     ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
     ctx.log_bodies = parse_logging_enabled(header(scope, b"x-tfy-logging-config"))
-    caller_timeout = parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout")
-    ttft_timeout = parse_timeout_ms(header(scope, b"x-tfy-ttft-timeout-ms"), "x-tfy-ttft-timeout-ms")
-    retry_override = parse_retry_config(header(scope, b"x-tfy-retry-config"))
+    controls = parse_controls(scope)
     body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
     ctx.request_body = body
 
@@ -125,7 +123,7 @@ async def handle(
         if isinstance(model, str) else None
     try:
         await _call(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, body,
-                    boundary, content_type, caller_timeout, ttft_timeout, retry_override)
+                    boundary, content_type, controls)
     finally:
         settle_later(gateway, reservation, ctx)
 
@@ -133,8 +131,7 @@ async def handle(
 async def _call(gateway: Gateway, scope: Scope, receive: Receive, send: Send, operation: Operation,
                 ctx: RequestContext, base_headers: RawHeaders, principal: Principal,
                 found: Target | VirtualModel | None, payload: dict[str, Any] | None, body: bytes,
-                boundary: bytes | None, content_type: bytes | None, caller_timeout: float | None,
-                ttft_timeout: float | None, retry_override: Any) -> None:
+                boundary: bytes | None, content_type: bytes | None, controls: Controls) -> None:
     """Route, call and relay (the limits reservation around it is the caller's)."""
     started = time.perf_counter()
     model = ctx.requested_model
@@ -149,16 +146,17 @@ async def _call(gateway: Gateway, scope: Scope, receive: Receive, send: Send, op
         payload["stream_options"] = options
     ctx.streaming = stream
 
+    caller_timeout = controls.caller_timeout
     attempt_timeout = caller_timeout or gateway.settings.request_timeout
     if found is None:
         ngrok = gateway.snapshot.ngrok
         assert ngrok is not None and isinstance(model, str)
-        routing = ngrok_routing(gateway, ngrok, principal, model, payload, ctx, retry_override)
+        routing = ngrok_routing(gateway, ngrok, principal, model, payload, ctx, controls.retry_override)
         attempt_timeout = caller_timeout or ngrok.per_request_timeout
     else:
-        routing = plan_for(gateway, principal, found, ctx, scope, retry_override)
+        routing = plan_for(gateway, principal, found, ctx, scope, controls.retry_override)
     spec = CallSpec(operation, payload, body, boundary, content_type, stream, wants_usage,
-                    attempt_timeout, caller_timeout is not None, ttft_timeout,
+                    attempt_timeout, caller_timeout is not None, controls.ttft_timeout,
                     ctx.request_id, single_target=len(routing.plan) == 1, deadline=routing.deadline,
                     strict_openai=parse_strict_openai(header(scope, b"x-tfy-strict-openai")))
     ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0

@@ -17,6 +17,7 @@ import orjson
 from relaygate.auth.access import may_call
 from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
 from relaygate.errors import BadRequest, Forbidden, GatewayError
+from relaygate.http.headers import header, parse_timeout_ms
 from relaygate.limits.gate import applied_limits
 from relaygate.routing.health import HealthTracker
 from relaygate.routing.plan import PlannedAttempt, RetryPolicy, RouteTarget, plan_attempts
@@ -41,6 +42,22 @@ class Routing:
     deadline: float
     virtual: VirtualModel | None = None
     sticky_key: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """The caller's `x-tfy-*` routing controls for one request."""
+
+    caller_timeout: float | None  # x-tfy-request-timeout, seconds per attempt
+    ttft_timeout: float | None  # x-tfy-ttft-timeout-ms, seconds to the first streamed token
+    retry_override: RetryPolicy | None  # x-tfy-retry-config
+
+
+def parse_controls(scope: Scope) -> Controls:
+    """Read (and check: 400 when malformed) the routing headers of a request."""
+    return Controls(parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout"),
+                    parse_timeout_ms(header(scope, b"x-tfy-ttft-timeout-ms"), "x-tfy-ttft-timeout-ms"),
+                    parse_retry_config(header(scope, b"x-tfy-retry-config")))
 
 
 def parse_retry_config(raw: bytes | None) -> RetryPolicy | None:

@@ -15,7 +15,6 @@ across a virtual model mixing both kinds. Errors on these routes are Anthropic-s
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -32,12 +31,13 @@ from relaygate.handlers.llm_attempts import (
 from relaygate.handlers.llm_exchange import exchange
 from relaygate.handlers.llm_ngrok import ngrok_routing
 from relaygate.handlers.llm_routing import (
+    Controls,
     Routing,
-    parse_retry_config,
+    parse_controls,
     plan_for,
 )
 from relaygate.http.body import parse_json_object, read_body
-from relaygate.http.headers import bearer_token, header, parse_logging_enabled, parse_metadata, parse_timeout_ms
+from relaygate.http.headers import bearer_token, header, parse_logging_enabled, parse_metadata
 from relaygate.http.responses import JSON as JSON_TYPE
 from relaygate.http.responses import send_bytes
 from relaygate.http.sse_messages import MessagesStreamFilter, messages_first_verdict, read_messages_usage
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
     from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
     from relaygate.context import RequestContext
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
-    from relaygate.routing.plan import RetryPolicy
 
 ANTHROPIC = "anthropic"
 OVERLOADED = 529  # Anthropic's "overloaded_error" status
@@ -200,15 +199,6 @@ def _counting_only(routing: Routing, model: str) -> Routing:
     return routing
 
 
-@dataclass(frozen=True, slots=True)
-class _Controls:
-    """The caller's `x-tfy-*` routing controls for this request."""
-
-    caller_timeout: float | None
-    ttft_timeout: float | None
-    retry_override: RetryPolicy | None
-
-
 async def handle(
     gateway: Gateway,
     scope: Scope,
@@ -222,9 +212,7 @@ async def handle(
     principal = await authenticate(gateway, scope, ctx, _caller_token(scope))
     ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
     ctx.log_bodies = parse_logging_enabled(header(scope, b"x-tfy-logging-config"))
-    controls = _Controls(parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout"),
-                         parse_timeout_ms(header(scope, b"x-tfy-ttft-timeout-ms"), "x-tfy-ttft-timeout-ms"),
-                         parse_retry_config(header(scope, b"x-tfy-retry-config")))
+    controls = parse_controls(scope)
     body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
     ctx.request_body = body
     payload = parse_json_object(body)
@@ -245,7 +233,7 @@ async def handle(
 
 async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, operation: Operation,
                  ctx: RequestContext, base_headers: RawHeaders, principal: Principal,
-                 found: Target | VirtualModel | None, payload: dict[str, Any], controls: _Controls) -> None:
+                 found: Target | VirtualModel | None, payload: dict[str, Any], controls: Controls) -> None:
     """Route, call and relay (the limits reservation around it is the caller's)."""
     started = time.perf_counter()
     model = ctx.requested_model
