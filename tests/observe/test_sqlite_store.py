@@ -9,23 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from relaygate.observe.record import LogRecord
 from relaygate.observe.store.sqlite import COLUMNS, SCHEMA_VERSION, SQLiteLogStore
-
-
-def _record(n: int, **overrides: object) -> LogRecord:
-    base: dict[str, object] = {
-        "request_id": f"req-{n}",
-        "time": 1_700_000_000.0 + n,
-        "method": "POST",
-        "path": "/api/llm/chat/completions",
-        "subject": "user:alice@x.com",
-        "requested_model": "openai-main/gpt-4o",
-        "resolved_model": "openai-main/gpt-4o",
-        "status": 200,
-    }
-    base.update(overrides)
-    return LogRecord(**base)  # type: ignore[arg-type]
+from tests.helpers.log_records import log_record
 
 
 @pytest.fixture
@@ -51,7 +36,7 @@ def test_schema_has_every_field_and_version(tmp_path: Path) -> None:
 def test_reopen_keeps_rows(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'logs.db'}"
     first = SQLiteLogStore(url)
-    first.write_many([_record(1)])
+    first.write_many([log_record(1)])
     first.close()
     second = SQLiteLogStore(url)
     assert [r["request_id"] for r in second.query()] == ["req-1"]
@@ -59,7 +44,7 @@ def test_reopen_keeps_rows(tmp_path: Path) -> None:
 
 
 def test_round_trip_decodes_every_field(store: SQLiteLogStore) -> None:
-    record = _record(
+    record = log_record(
         1,
         streaming=True,
         input_tokens=10,
@@ -85,21 +70,21 @@ def test_round_trip_decodes_every_field(store: SQLiteLogStore) -> None:
 
 
 def test_bodies_are_none_when_logging_was_off(store: SQLiteLogStore) -> None:
-    store.write_many([_record(1)])
+    store.write_many([log_record(1)])
     (row,) = store.query()
     assert row["request_body"] is None and row["response_body"] is None
 
 
 def test_newest_first_and_limit(store: SQLiteLogStore) -> None:
-    store.write_many([_record(n) for n in (2, 1, 3)])
+    store.write_many([log_record(n) for n in (2, 1, 3)])
     assert [r["request_id"] for r in store.query(limit=2)] == ["req-3", "req-2"]
 
 
 def test_model_matches_requested_or_resolved(store: SQLiteLogStore) -> None:
     store.write_many(
         [
-            _record(1, requested_model="group/chat", resolved_model="openai-main/gpt-4o"),
-            _record(2, requested_model="anthropic/claude", resolved_model="anthropic/claude"),
+            log_record(1, requested_model="group/chat", resolved_model="openai-main/gpt-4o"),
+            log_record(2, requested_model="anthropic/claude", resolved_model="anthropic/claude"),
         ]
     )
     assert [r["request_id"] for r in store.query(model="group/chat")] == ["req-1"]
@@ -109,9 +94,9 @@ def test_model_matches_requested_or_resolved(store: SQLiteLogStore) -> None:
 def test_user_matches_bare_email_or_full_subject(store: SQLiteLogStore) -> None:
     store.write_many(
         [
-            _record(1, subject="user:alice@x.com"),
-            _record(2, subject="user:bob@x.com"),
-            _record(3, subject="virtualaccount:bot"),
+            log_record(1, subject="user:alice@x.com"),
+            log_record(2, subject="user:bob@x.com"),
+            log_record(3, subject="virtualaccount:bot"),
         ]
     )
     assert [r["request_id"] for r in store.query(user="alice@x.com")] == ["req-1"]
@@ -123,9 +108,9 @@ def test_user_matches_bare_email_or_full_subject(store: SQLiteLogStore) -> None:
 def test_metadata_pairs_must_all_match(store: SQLiteLogStore) -> None:
     store.write_many(
         [
-            _record(1, metadata={"team": "ml", "env": "prod"}),
-            _record(2, metadata={"team": "ml", "env": "dev"}),
-            _record(3, metadata={"a.b": "1", 'q"x': "2"}),
+            log_record(1, metadata={"team": "ml", "env": "prod"}),
+            log_record(2, metadata={"team": "ml", "env": "dev"}),
+            log_record(3, metadata={"a.b": "1", 'q"x': "2"}),
         ]
     )
     assert [r["request_id"] for r in store.query(metadata={"team": "ml"})] == ["req-2", "req-1"]
@@ -136,8 +121,8 @@ def test_metadata_pairs_must_all_match(store: SQLiteLogStore) -> None:
 def test_filters_combine(store: SQLiteLogStore) -> None:
     store.write_many(
         [
-            _record(1, subject="user:alice@x.com", metadata={"env": "prod"}),
-            _record(2, subject="user:bob@x.com", metadata={"env": "prod"}),
+            log_record(1, subject="user:alice@x.com", metadata={"env": "prod"}),
+            log_record(2, subject="user:bob@x.com", metadata={"env": "prod"}),
         ]
     )
     rows = store.query(user="bob@x.com", model="openai-main/gpt-4o", metadata={"env": "prod"})
@@ -145,15 +130,15 @@ def test_filters_combine(store: SQLiteLogStore) -> None:
 
 
 def test_unserializable_extra_does_not_fail_batch(store: SQLiteLogStore) -> None:
-    store.write_many([_record(1, extra={"when": object}), _record(2)])
+    store.write_many([log_record(1, extra={"when": object}), log_record(2)])
     assert len(store.query()) == 2
 
 
 def test_failed_batch_writes_nothing(store: SQLiteLogStore) -> None:
-    bad = _record(2)
+    bad = log_record(2)
     bad.method = None  # type: ignore[assignment]  # violates NOT NULL
     with pytest.raises(sqlite3.IntegrityError):
-        store.write_many([_record(1), bad])
+        store.write_many([log_record(1), bad])
     assert store.query() == []
 
 
@@ -163,7 +148,7 @@ def test_reader_and_writer_threads_run_together(store: SQLiteLogStore) -> None:
     def write() -> None:
         try:
             for start in range(0, 500, 50):
-                store.write_many([_record(n) for n in range(start, start + 50)])
+                store.write_many([log_record(n) for n in range(start, start + 50)])
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -178,6 +163,6 @@ def test_reader_and_writer_threads_run_together(store: SQLiteLogStore) -> None:
 
 def test_memory_url_works(tmp_path: Path) -> None:
     s = SQLiteLogStore("sqlite://:memory:")
-    s.write_many([_record(1)])
+    s.write_many([log_record(1)])
     assert [r["request_id"] for r in s.query()] == ["req-1"]
     s.close()

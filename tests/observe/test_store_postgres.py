@@ -12,28 +12,13 @@ import psycopg
 import pytest
 
 from relaygate.database import DatabaseError
-from relaygate.observe.record import LogRecord
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import COLUMNS
 from relaygate.observe.store.postgres import PostgresLogStore
 from relaygate.observe.store.sqlite import SQLiteLogStore
 from tests.helpers.gateway import run_cli
-
-
-def _record(n: int, **overrides: object) -> LogRecord:
-    base: dict[str, object] = {
-        "request_id": f"req-{n}",
-        "time": 1_700_000_000.0 + n,
-        "method": "POST",
-        "path": "/api/llm/chat/completions",
-        "subject": "user:alice@x.com",
-        "requested_model": "openai-main/gpt-4o",
-        "resolved_model": "openai-main/gpt-4o",
-        "status": 200,
-    }
-    base.update(overrides)
-    return LogRecord(**base)  # type: ignore[arg-type]
+from tests.helpers.log_records import log_record
 
 
 @pytest.fixture
@@ -73,7 +58,7 @@ def test_schema_has_every_field_jsonb_and_indexes(store: PostgresLogStore, pg_ur
 
 
 def test_round_trip_decodes_every_field(store: PostgresLogStore) -> None:
-    record = _record(
+    record = log_record(
         1, streaming=True, input_tokens=10, output_tokens=20, cost_usd=0.001, cost_unknown=False, latency_ms=12.5,
         ttft_ms=3.25, metadata={"team": "ml"}, request_body=b'{"model":"x"}', response_body=b"\xff\xfeok",
         truncated=True, extra={"attempts": [1, 2]}, error_type="upstream_error", error_message="boom",
@@ -91,20 +76,20 @@ def test_round_trip_decodes_every_field(store: PostgresLogStore) -> None:
 
 
 def test_bodies_are_none_when_logging_was_off(store: PostgresLogStore) -> None:
-    store.write_many([_record(1)])
+    store.write_many([log_record(1)])
     (row,) = store.query()
     assert row["request_body"] is None and row["response_body"] is None
 
 
 def test_newest_first_and_limit(store: PostgresLogStore) -> None:
-    store.write_many([_record(n) for n in (2, 1, 3)])
+    store.write_many([log_record(n) for n in (2, 1, 3)])
     assert ids(store.query(limit=2)) == ["req-3", "req-2"]
 
 
 def test_model_matches_requested_or_resolved(store: PostgresLogStore) -> None:
     store.write_many([
-        _record(1, requested_model="group/chat", resolved_model="openai-main/gpt-4o"),
-        _record(2, requested_model="anthropic/claude", resolved_model="anthropic/claude"),
+        log_record(1, requested_model="group/chat", resolved_model="openai-main/gpt-4o"),
+        log_record(2, requested_model="anthropic/claude", resolved_model="anthropic/claude"),
     ])
     assert ids(store.query(model="group/chat")) == ["req-1"]
     assert ids(store.query(model="openai-main/gpt-4o")) == ["req-1"]
@@ -112,9 +97,9 @@ def test_model_matches_requested_or_resolved(store: PostgresLogStore) -> None:
 
 def test_user_matches_bare_email_or_full_subject(store: PostgresLogStore) -> None:
     store.write_many([
-        _record(1, subject="user:alice@x.com"),
-        _record(2, subject="user:bob@x.com"),
-        _record(3, subject="virtualaccount:bot"),
+        log_record(1, subject="user:alice@x.com"),
+        log_record(2, subject="user:bob@x.com"),
+        log_record(3, subject="virtualaccount:bot"),
     ])
     assert ids(store.query(user="alice@x.com")) == ["req-1"]
     assert ids(store.query(user="user:alice@x.com")) == ["req-1"]
@@ -124,9 +109,9 @@ def test_user_matches_bare_email_or_full_subject(store: PostgresLogStore) -> Non
 
 def test_metadata_pairs_must_all_match(store: PostgresLogStore) -> None:
     store.write_many([
-        _record(1, metadata={"team": "ml", "env": "prod"}),
-        _record(2, metadata={"team": "ml", "env": "dev"}),
-        _record(3, metadata={"a.b": "1", 'q"x': "2"}),
+        log_record(1, metadata={"team": "ml", "env": "prod"}),
+        log_record(2, metadata={"team": "ml", "env": "dev"}),
+        log_record(3, metadata={"a.b": "1", 'q"x': "2"}),
     ])
     assert ids(store.query(metadata={"team": "ml"})) == ["req-2", "req-1"]
     assert ids(store.query(metadata={"team": "ml", "env": "prod"})) == ["req-1"]
@@ -135,8 +120,8 @@ def test_metadata_pairs_must_all_match(store: PostgresLogStore) -> None:
 
 def test_filters_combine(store: PostgresLogStore) -> None:
     store.write_many([
-        _record(1, subject="user:alice@x.com", metadata={"env": "prod"}),
-        _record(2, subject="user:bob@x.com", metadata={"env": "prod"}),
+        log_record(1, subject="user:alice@x.com", metadata={"env": "prod"}),
+        log_record(2, subject="user:bob@x.com", metadata={"env": "prod"}),
     ])
     rows = store.query(user="bob@x.com", model="openai-main/gpt-4o", metadata={"env": "prod"})
     assert ids(rows) == ["req-2"]
@@ -144,9 +129,9 @@ def test_filters_combine(store: PostgresLogStore) -> None:
 
 def test_nul_characters_do_not_fail_batch(store: PostgresLogStore) -> None:
     store.write_many([
-        _record(1, requested_model="bad\x00model", error_message="a\x00b", metadata={"k\x00": "v\x00"},
+        log_record(1, requested_model="bad\x00model", error_message="a\x00b", metadata={"k\x00": "v\x00"},
                 extra={"nested": ["x\x00"]}, request_body=b"raw\x00bytes"),
-        _record(2),
+        log_record(2),
     ])
     row = store.query(limit=5)[1]
     assert row["requested_model"] == "bad\ufffdmodel" and row["error_message"] == "a\ufffdb"
@@ -155,22 +140,22 @@ def test_nul_characters_do_not_fail_batch(store: PostgresLogStore) -> None:
 
 
 def test_unserializable_extra_does_not_fail_batch(store: PostgresLogStore) -> None:
-    store.write_many([_record(1, extra={"when": object}), _record(2)])
+    store.write_many([log_record(1, extra={"when": object}), log_record(2)])
     assert len(store.query()) == 2
 
 
 def test_failed_batch_writes_nothing(store: PostgresLogStore) -> None:
-    bad = _record(2)
+    bad = log_record(2)
     bad.method = None  # type: ignore[assignment]  # violates NOT NULL
     with pytest.raises(DatabaseError):
-        store.write_many([_record(1), bad])
+        store.write_many([log_record(1), bad])
     assert store.query() == []
-    store.write_many([_record(3)])  # a rejected batch does not take the store down
+    store.write_many([log_record(3)])  # a rejected batch does not take the store down
     assert ids(store.query()) == ["req-3"]
 
 
 def test_large_batch_in_one_copy(store: PostgresLogStore) -> None:
-    store.write_many([_record(n, metadata={"n": str(n)}) for n in range(1000)])
+    store.write_many([log_record(n, metadata={"n": str(n)}) for n in range(1000)])
     assert len(store.query(limit=5000)) == 1000
     assert ids(store.query(metadata={"n": "999"})) == ["req-999"]
 
@@ -181,7 +166,7 @@ def test_reader_and_writer_threads_run_together(store: PostgresLogStore) -> None
     def write() -> None:
         try:
             for start in range(0, 500, 50):
-                store.write_many([_record(n) for n in range(start, start + 50)])
+                store.write_many([log_record(n) for n in range(start, start + 50)])
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -196,9 +181,9 @@ def test_reader_and_writer_threads_run_together(store: PostgresLogStore) -> None
 
 def test_answers_match_the_sqlite_store(store: PostgresLogStore, tmp_path: Path) -> None:
     records = [
-        _record(1, metadata={"team": "ml"}, request_body=b"{}", cost_usd=0.5, input_tokens=3),
-        _record(2, subject="virtualaccount:bot", requested_model="group/x", streaming=True, cost_unknown=True),
-        _record(3, subject="user:bob@x.com", extra={"routing": {"attempts": 2}}, error_type="e", status=502),
+        log_record(1, metadata={"team": "ml"}, request_body=b"{}", cost_usd=0.5, input_tokens=3),
+        log_record(2, subject="virtualaccount:bot", requested_model="group/x", streaming=True, cost_unknown=True),
+        log_record(3, subject="user:bob@x.com", extra={"routing": {"attempts": 2}}, error_type="e", status=502),
     ]
     sqlite = SQLiteLogStore(f"sqlite:///{tmp_path / 'logs.db'}")
     try:
@@ -218,7 +203,7 @@ async def test_sink_writes_batches_to_postgres(store: PostgresLogStore) -> None:
     sink = LogSink(store, batch_size=50, flush_interval=0.01)
     await sink.start()
     for n in range(120):
-        sink.submit(_record(n))
+        sink.submit(log_record(n))
     await sink.close()
     assert (sink.written, sink.failed, sink.dropped) == (120, 0, 0)
     assert len(store.query(limit=500)) == 120
@@ -230,13 +215,13 @@ async def test_sink_counts_failures_when_postgres_is_unusable(pg_url: str) -> No
     sink = LogSink(store, batch_size=10, flush_interval=0.0)
     await sink.start()
     for n in range(25):
-        sink.submit(_record(n))
+        sink.submit(log_record(n))
     await sink.close()
     assert sink.failed == 25 and sink.written == 0
 
 
 def test_logs_command_reads_postgres(store: PostgresLogStore, pg_url: str) -> None:
-    store.write_many([_record(1, metadata={"env": "ci"}), _record(2, subject="user:bob@x.com")])
+    store.write_many([log_record(1, metadata={"env": "ci"}), log_record(2, subject="user:bob@x.com")])
     as_json = run_cli("logs", "--json", "--database-url", pg_url)
     assert as_json.returncode == 0, as_json.stderr
     rows = [orjson.loads(line) for line in as_json.stdout.splitlines()]
