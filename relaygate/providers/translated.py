@@ -9,10 +9,11 @@ provider the same way (usage capture, fallback before first content, error event
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
+from relaygate.errors import BadGateway
 from relaygate.upstream.relay import HTTPUpstreamResponse
 
 
@@ -43,6 +44,18 @@ async def translate_chunks(chunks: AsyncIterator[bytes], translator: StreamTrans
     tail = translator.finish()
     if tail:
         yield tail
+
+
+def json_object_answer(raw: bytes, model: str, what: str) -> dict[str, Any]:
+    """A successful upstream answer's body as a JSON object; otherwise a 502 saying the upstream of
+    `model` answered with `what` (e.g. "something other than a Gemini response")."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        raise BadGateway(f"the upstream of model {model} answered with {what}")
+    return body
 
 
 def error_body(error: dict[str, object]) -> bytes:

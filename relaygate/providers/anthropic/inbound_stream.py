@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 
-from relaygate.errors import BadGateway
 from relaygate.http.sse_events import SSEBuffer
 from relaygate.providers.anthropic.inbound import (
     JSON,
@@ -30,7 +29,7 @@ from relaygate.providers.anthropic.inbound import (
 )
 from relaygate.providers.anthropic.inbound_errors import error_object
 from relaygate.providers.base import UpstreamResponse
-from relaygate.providers.translated import translate_chunks
+from relaygate.providers.translated import json_object_answer, translate_chunks
 
 
 def sse_event(kind: str, payload: JSON) -> bytes:
@@ -222,13 +221,7 @@ class MessagesFromOpenAI:
         raw = await self._inner.read()
         if self._inner.status >= 400:
             return raw
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict):
-            raise BadGateway(f"the upstream of model {self._model} answered with a body that is not a chat "
-                             "completion")
+        body = json_object_answer(raw, self._model, "a body that is not a chat completion")
         return orjson.dumps(messages_response_from_openai(body, self._model))
 
     def iter_chunks(self) -> AsyncIterator[bytes]:

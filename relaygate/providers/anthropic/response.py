@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from relaygate.errors import BadGateway
+from relaygate.providers.translated import json_object_answer
 from relaygate.providers.usage import cache_write_details
 
 FINISH_REASONS: dict[str, str] = {
@@ -122,12 +122,7 @@ def from_anthropic_response(body: Mapping[str, Any], model: str, *, strict_opena
 
 def translate_body(raw: bytes, model: str, *, strict_openai: bool = True, json_tool: str | None = None) -> bytes:
     """Raw Anthropic Message bytes -> OpenAI chat completion bytes (what `TranslatedResponse` calls)."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict):
-        raise BadGateway(f"the upstream of model {model} answered with a body that is not an Anthropic Message")
+    body = json_object_answer(raw, model, "a body that is not an Anthropic Message")
     return orjson.dumps(from_anthropic_response(body, model, strict_openai=strict_openai, json_tool=json_tool))
 
 

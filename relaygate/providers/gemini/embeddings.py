@@ -22,6 +22,7 @@ import orjson
 
 from relaygate.errors import BadGateway, BadRequest
 from relaygate.providers.gemini.casing import camel_keys
+from relaygate.providers.translated import json_object_answer
 
 JSON = dict[str, Any]
 
@@ -134,12 +135,7 @@ def embeddings_translator(payload: JSON, model: str, vertex: bool) -> Callable[[
     translate = from_vertex_predict_response if vertex else from_gemini_embed_response
 
     def body(raw: bytes) -> bytes:
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise BadGateway(f"the upstream of model {model} answered with something other than embeddings")
+        parsed = json_object_answer(raw, model, "something other than embeddings")
         return orjson.dumps(translate(parsed, model, encoding))
 
     return body

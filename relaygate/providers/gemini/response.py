@@ -26,10 +26,10 @@ from typing import Any
 
 import orjson
 
-from relaygate.errors import BadGateway
 from relaygate.providers.gemini.casing import camel_keys
 from relaygate.providers.gemini.logprobs import to_openai_logprobs
 from relaygate.providers.gemini.tool_ids import IdFactory, join_call_id, new_call_id
+from relaygate.providers.translated import json_object_answer
 
 JSON = dict[str, Any]
 
@@ -158,12 +158,7 @@ def body_translator(model: str, include_reasoning: bool) -> Callable[[bytes], by
     """The `TranslatedResponse` body hook: raw Gemini JSON in, OpenAI JSON out."""
 
     def translate(raw: bytes) -> bytes:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict):
-            raise BadGateway(f"the upstream of model {model} answered with something other than a Gemini response")
+        body = json_object_answer(raw, model, "something other than a Gemini response")
         return orjson.dumps(from_gemini_response(body, model, include_reasoning=include_reasoning))
 
     return translate
