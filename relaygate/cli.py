@@ -36,9 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="when Redis-held limits are unreachable: allow (default) or deny with 503 "
                             "(env RELAYGATE_LIMITS_ON_BACKEND_ERROR)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_server_limits(serve)
+    _add_max_config_bytes(serve)
 
     check = sub.add_parser("check", help="validate manifests; exit 1 listing every problem")
     check.add_argument("-f", "--file", required=True, dest="path", help="file or directory to validate")
+    _add_max_config_bytes(check)
 
     apply = sub.add_parser("apply", help="validate manifests with the config stored in the database, show "
                            "the changes and store them atomically (replicas serving without --config reload)")
@@ -78,6 +81,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_server_limits(serve: argparse.ArgumentParser) -> None:
+    """Protocol limits, slow-client timeouts, upstream read caps and the request log's bodies/retention."""
+    from relaygate.settings import Settings, parse_switch
+
+    d = Settings()
+    group = serve.add_argument_group("request limits (enforced before a request reaches the gateway)")
+    group.add_argument("--max-request-line-bytes", type=int, default=None, metavar="N",
+                       help=f"longest request line; longer gets 414 (env RELAYGATE_MAX_REQUEST_LINE_BYTES; "
+                            f"default {d.max_request_line_bytes})")
+    group.add_argument("--max-header-bytes", type=int, default=None, metavar="N",
+                       help=f"all request header lines together; more gets 431 (env RELAYGATE_MAX_HEADER_BYTES; "
+                            f"default {d.max_header_bytes})")
+    group.add_argument("--max-headers", type=int, default=None, metavar="N",
+                       help=f"request header lines; more gets 431 (env RELAYGATE_MAX_HEADERS; default {d.max_headers})")
+    group.add_argument("--header-timeout", type=float, default=None, metavar="SECONDS",
+                       help=f"a request head not complete within this is closed with 408 (env "
+                            f"RELAYGATE_HEADER_TIMEOUT; default {d.header_timeout:g})")
+    group.add_argument("--body-idle-timeout", type=float, default=None, metavar="SECONDS",
+                       help=f"a request body silent this long is closed with 408 (env RELAYGATE_BODY_IDLE_TIMEOUT; "
+                            f"default {d.body_idle_timeout:g})")
+    group.add_argument("--min-body-rate", type=float, default=None, metavar="BYTES_PER_SECOND",
+                       help=f"a request body arriving slower than this on average (after the grace period) is "
+                            f"closed with 408; 0 turns it off (env RELAYGATE_MIN_BODY_RATE; default "
+                            f"{d.min_body_rate:g})")
+    group.add_argument("--min-body-rate-grace", type=float, default=None, metavar="SECONDS",
+                       help=f"seconds before --min-body-rate applies (env RELAYGATE_MIN_BODY_RATE_GRACE; default "
+                            f"{d.min_body_rate_grace:g})")
+    group.add_argument("--max-sse-line-bytes", type=int, default=None, metavar="N",
+                       help=f"an upstream stream line longer than this ends the stream with an error event (env "
+                            f"RELAYGATE_MAX_SSE_LINE_BYTES; default {d.max_sse_line_bytes})")
+    group.add_argument("--max-answer-bytes", type=int, default=None, metavar="N",
+                       help=f"a non-streaming model answer larger than this is a 502 (env RELAYGATE_MAX_ANSWER_BYTES; "
+                            f"default {d.max_answer_bytes}); custom endpoints stream any size")
+    log_group = serve.add_argument_group("request log")
+    log_group.add_argument("--log-bodies", type=parse_switch, default=None, metavar="on|off",
+                           help="keep request and response bodies in log rows (env RELAYGATE_LOG_BODIES; default on)")
+    log_group.add_argument("--log-retention-days", type=float, default=None, metavar="N",
+                           help="purge log rows older than N days, in the background (env "
+                                "RELAYGATE_LOG_RETENTION_DAYS; default: keep everything)")
+
+
+def _add_max_config_bytes(parser: argparse.ArgumentParser) -> None:
+    from relaygate.settings import Settings
+
+    parser.add_argument("--max-config-bytes", type=int, default=None, metavar="N",
+                        help=f"largest manifest file (a directory: all its files together) "
+                             f"(env RELAYGATE_MAX_CONFIG_BYTES; default {Settings().max_config_bytes})")
+
+
 def _add_stored_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--file", required=True, dest="path",
                         help="manifest file or directory to apply; - reads standard input")
@@ -86,6 +138,7 @@ def _add_stored_config_args(parser: argparse.ArgumentParser) -> None:
                              "(the file becomes the whole config)")
     parser.add_argument("--database-url", help="where the config is stored (env RELAYGATE_DATABASE_URL; default "
                         "sqlite:///./relaygate.db)")
+    _add_max_config_bytes(parser)
 
 
 def _database_url(args: argparse.Namespace) -> str:
@@ -96,6 +149,12 @@ def _database_url(args: argparse.Namespace) -> str:
 
 def _config_path(args: argparse.Namespace) -> str | None:
     return getattr(args, "config", None) or os.environ.get("RELAYGATE_CONFIG") or None
+
+
+# `serve` flags named exactly like the Settings field they set.
+_SERVE_SETTINGS = ("max_request_line_bytes", "max_header_bytes", "max_headers", "header_timeout",
+                   "body_idle_timeout", "min_body_rate", "min_body_rate_grace", "max_sse_line_bytes",
+                   "max_answer_bytes", "max_config_bytes", "log_bodies", "log_retention_days")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -113,6 +172,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         watch_config=False if args.no_watch else None,
         limits_on_backend_error=args.limits_on_backend_error,
+        **{name: getattr(args, name) for name in _SERVE_SETTINGS},
     )
     if settings.config_path:
         try:

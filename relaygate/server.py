@@ -48,11 +48,4 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 
 def _export(settings: Settings) -> None:
-    if settings.config_path:
-        os.environ["RELAYGATE_CONFIG"] = os.path.abspath(settings.config_path)
-    os.environ["RELAYGATE_DATABASE_URL"] = settings.database_url
-    os.environ["RELAYGATE_LIMITS_ON_BACKEND_ERROR"] = settings.limits_on_backend_error
-    if settings.redis_url:
-        os.environ["RELAYGATE_REDIS_URL"] = settings.redis_url
-    if not settings.watch_config:
-        os.environ["RELAYGATE_WATCH_CONFIG"] = "0"
+    os.environ.update(settings.to_env())
