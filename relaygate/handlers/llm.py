@@ -119,20 +119,15 @@ async def handle(
     ctx.requested_model = model if isinstance(model, str) else None
     ctx.model_type = operation.model_type
     found = resolve(gateway, principal, model, operation)
-    reservation = await admit(gateway, ctx, principal, model, payload, price_of(found)) \
-        if isinstance(model, str) else None
-    try:
-        await _call(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, body,
-                    boundary, content_type, controls)
-    finally:
-        settle_later(gateway, reservation, ctx)
+    await _call(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, body,
+                boundary, content_type, controls)
 
 
 async def _call(gateway: Gateway, scope: Scope, receive: Receive, send: Send, operation: Operation,
                 ctx: RequestContext, base_headers: RawHeaders, principal: Principal,
                 found: Target | VirtualModel | None, payload: dict[str, Any] | None, body: bytes,
                 boundary: bytes | None, content_type: bytes | None, controls: Controls) -> None:
-    """Route, call and relay (the limits reservation around it is the caller's)."""
+    """Route, reserve against the limits (last: after every check the gateway makes itself), call and relay."""
     started = time.perf_counter()
     model = ctx.requested_model
     stream = False
@@ -162,4 +157,9 @@ async def _call(gateway: Gateway, scope: Scope, receive: Receive, send: Send, op
     ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
 
     usage_reader = None if operation.binary_response else read_usage
-    await exchange(gateway, receive, send, spec, routing, ctx, base_headers, usage_reader)
+    reservation = await admit(gateway, ctx, principal, model, payload, price_of(found), routing.plan) \
+        if model is not None else None
+    try:
+        await exchange(gateway, receive, send, spec, routing, ctx, base_headers, usage_reader)
+    finally:
+        settle_later(gateway, reservation, ctx)

@@ -221,20 +221,13 @@ async def handle(
     ctx.model_type = operation.model_type
     found = resolve(gateway, principal, model, operation)
     assert isinstance(model, str)
-    if operation is not MESSAGES:  # counting tokens is free: no limits reserve for it
-        await _serve(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, controls)
-        return
-    reservation = await admit(gateway, ctx, principal, model, payload, price_of(found))
-    try:
-        await _serve(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, controls)
-    finally:
-        settle_later(gateway, reservation, ctx)
+    await _serve(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, controls)
 
 
 async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, operation: Operation,
                  ctx: RequestContext, base_headers: RawHeaders, principal: Principal,
                  found: Target | VirtualModel | None, payload: dict[str, Any], controls: Controls) -> None:
-    """Route, call and relay (the limits reservation around it is the caller's)."""
+    """Route, reserve against the limits (last, and not for count_tokens: counting is free), call and relay."""
     started = time.perf_counter()
     model = ctx.requested_model
     assert model is not None
@@ -259,4 +252,9 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, o
     headers = [*base_headers, (b"request-id", ctx.request_id.encode("latin-1"))]
 
     usage_reader = read_messages_usage if operation is MESSAGES else None
-    await exchange(gateway, receive, send, spec, routing, ctx, headers, usage_reader)
+    reservation = await admit(gateway, ctx, principal, model, payload, price_of(found), routing.plan) \
+        if operation is MESSAGES else None
+    try:
+        await exchange(gateway, receive, send, spec, routing, ctx, headers, usage_reader)
+    finally:
+        settle_later(gateway, reservation, ctx)

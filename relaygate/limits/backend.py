@@ -4,7 +4,7 @@ A request reserves before the upstream call and settles after it:
 
     plan = rules.match(principal, model, metadata)          # rules.py; EMPTY_PLAN is falsy
     decision = await backend.reserve(plan, tokens=est.total, cost=est_usd)
-    if isinstance(decision, Refusal): raise decision.error()  # 429 / 429 budget_exceeded / 503
+    if isinstance(decision, Refusal): raise decision.error()  # 429 / 429 budget_exceeded / 400 / 503
     ...upstream call...
     await backend.settle(decision, tokens=used_tokens, cost=used_usd)   # None = unknown: keep estimate
 
@@ -13,14 +13,18 @@ one rule refuses nothing is taken from the others, and the refusal names the fir
 plan order. Amounts per rule: requests_* rules take 1, tokens_* rules take `tokens`, budgets take
 `cost` (USD). Settle moves the tokens/cost rules by (actual - reserved); request counts never change.
 
-Admission test, the same for every rule and both backends, with `used` including in-flight
-reservations: `used < limit` (for requests, whole numbers, that is exactly `used + 1 <= limit`).
-- requests: exactly "at most N".
-- tokens/cost: admitted while something is left, and the estimate is taken at once, so concurrent
-  requests see each other's estimates: a limit is overshot by at most the requests in flight when it
-  was crossed (SCHEMAS.md), never by a burst. A pessimistic estimate (max_tokens) does not refuse a
-  request that would fit; settle corrects the counter to actual usage.
-- cost 0 (unknown price) is still refused once the budget is spent.
+Admission test, the same for every rule and both backends (and the Lua script), with `used`
+including in-flight reservations: a rule admits a request only when its amount fits in what is left,
+`used + amount <= limit`, and something is left at all, `used < limit` (so a request with nothing to
+reserve, e.g. cost 0 for an unknown price or custom-endpoint traffic on a tokens rule, is still
+refused once the limit is reached). A tolerance of EPSILON absorbs float rounding of dollar sums.
+- requests: amount 1, exactly "at most N".
+- tokens/cost: the estimate must fit, and it is taken at once, so concurrent requests see each
+  other's estimates and a limit is never overshot by admission; only settlement to actual usage
+  (which may exceed a pessimistic estimate) can take a counter past its limit.
+- a request whose amount alone exceeds a (non-audit) tokens or cost rule's whole limit can never
+  fit: reserve refuses it with `never_fits` (answered 400 `exceeds_limit`, no retry-after) without
+  touching any counter, before the backend is asked (`oversized`).
 
 Sliding windows (rate limits): a window of length W is counted in SLOTS (60) sub-windows of W/60
 aligned to the epoch (1 s for per-minute rules, 1 min per hour, 24 min per day), each holding its
@@ -48,18 +52,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from relaygate.errors import BudgetExceeded, GatewayError, RateLimited, ServiceUnavailable
+from relaygate.errors import BadRequest, BudgetExceeded, GatewayError, RateLimited, ServiceUnavailable
 from relaygate.limits.rules import SLOTS, Plan, Rule
 
 Clock = Callable[[], float]  # epoch seconds (wall clock: windows are shared across replicas)
 RefusalReason = Literal["rate_limit", "budget", "backend_unavailable"]
 
 BACKEND_RETRY_AFTER = 1  # seconds suggested to callers refused because the backend is down
+EPSILON = 1e-9  # float rounding of summed dollars (0.1 + 0.2 > 0.3); far below any token or $ amount
 
 
 def admits(used: float, amount: float, limit: float) -> bool:
-    """The admission test shared by both backends (and mirrored in the Lua script)."""
-    return used < limit
+    """The admission test shared by both backends (and mirrored in the Lua script): the amount fits."""
+    return used + amount <= limit + EPSILON and used + EPSILON < limit
+
+
+def oversized(plan: Plan, tokens: int, cost: float) -> Refusal | None:
+    """The first enforced tokens/cost rule whose whole limit is smaller than this request's amount."""
+    for hit in plan.hits:
+        rule = hit.rule
+        if rule.audit or rule.measure == "requests":
+            continue
+        amount = tokens if rule.measure == "tokens" else cost
+        if amount > rule.limit + EPSILON:
+            reason: RefusalReason = "rate_limit" if rule.kind == "rate_limit" else "budget"
+            return Refusal(reason, 0, rule.id, rule.limit, rule.unit, amount=amount, never_fits=True)
+    return None
 
 
 def amount_for(rule: Rule, tokens: int, cost: float) -> float:
@@ -128,13 +146,17 @@ class Refusal:
     """A request that may not proceed: the first refusing rule, or the backend being unavailable."""
 
     reason: RefusalReason
-    retry_after: int  # whole seconds, >= 1
+    retry_after: int  # whole seconds, >= 1 (0 when the request can never fit)
     rule_id: str | None = None
     limit: float = 0.0
     unit: str = ""
+    amount: float = 0.0  # what the request asked of the rule (set when it can never fit)
+    never_fits: bool = False  # the amount alone exceeds the rule's whole limit: waiting cannot help
 
     def error(self) -> GatewayError:
-        """The gateway error to answer with: 429 rate limit, 429 budget_exceeded, or 503."""
+        """The gateway error to answer with: 429 rate limit, 429 budget_exceeded, 400 exceeds_limit, or 503."""
+        if self.never_fits:
+            return self._exceeds_limit()
         headers = {"retry-after": str(self.retry_after)}
         if self.reason == "backend_unavailable":
             return ServiceUnavailable(
@@ -152,6 +174,23 @@ class Refusal:
             f"Rate limit exceeded: rule '{self.rule_id}' allows {self.limit:g} {measure} per {period}. "
             f"Retry after {self.retry_after}s.",
             headers=headers,
+        )
+
+    def _exceeds_limit(self) -> BadRequest:
+        """400, not 429: no retry-after, since no amount of waiting lets this request in."""
+        measure, _, period = self.unit.partition("_per_")
+        if measure == "cost":
+            what = f"budget '{self.rule_id}'"
+            asked = f"an estimated cost of ${self.amount:.6g}"
+            whole = f"${self.limit:g} per {period}"
+        else:
+            what = f"rate limit '{self.rule_id}'"
+            asked = f"an estimated {self.amount:,.0f} tokens"
+            whole = f"{self.limit:,.0f} tokens per {period}"
+        return BadRequest(
+            f"This request can never fit {what}: it needs {asked}, more than the rule's whole limit of {whole}. "
+            "Lower max_tokens (or max_completion_tokens), n, or the input.",
+            code="exceeds_limit",
         )
 
 

@@ -12,7 +12,10 @@ hot path over the already-parsed body) and must not tokenize.
   capped at `completion_cap` (4096): a caller asking for 100k tokens rarely uses them, and an
   uncapped reservation would refuse requests a token limit could actually afford. Without any of
   these fields the output guess is `default_completion` (256); pass 0 for embeddings, rerank and
-  moderation, which produce no completion tokens. Multiplied by `n` choices.
+  moderation, which produce no completion tokens. Multiplied by `n` choices, clamped to `max_choices`
+  (what the target accepts: 128 for OpenAI's API), so one request's estimate is bounded whatever it
+  asks for (`"n": 1000000000` is estimated as 128 choices; the upstream refuses it, and the refusal
+  gives the estimate back). Input is bounded by the request body size limit.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ MESSAGE_OVERHEAD_TOKENS = 4
 NON_TEXT_PART_TOKENS = 256
 DEFAULT_COMPLETION_TOKENS = 256
 COMPLETION_CAP = 4096
+MAX_CHOICES = 128  # OpenAI's API accepts n from 1 to 128
 
 _NON_TEXT_TYPES = frozenset(
     {"image_url", "image", "input_image", "input_audio", "audio", "file", "input_file", "document"}
@@ -54,6 +58,7 @@ def estimate_tokens(
     *,
     default_completion: int = DEFAULT_COMPLETION_TOKENS,
     completion_cap: int = COMPLETION_CAP,
+    max_choices: int = MAX_CHOICES,
 ) -> TokenEstimate:
     """Estimate an OpenAI-shaped request (chat, completions, embeddings, responses, /messages)."""
     chars = 0
@@ -76,7 +81,7 @@ def estimate_tokens(
     output = default_completion if requested is None else min(requested, completion_cap)
     choices = body.get("n")
     if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1:
-        output *= choices
+        output *= min(choices, max_choices)
     return TokenEstimate(input_tokens, max(0, output))
 
 

@@ -1,6 +1,8 @@
 """Where requests meet the limits: reserve before the upstream call, settle after the answer.
 
-Handlers call `admit` once the caller, the model and the metadata are known, and `settle_later`
+Handlers validate first and reserve last: `admit` runs once the caller, the model, access, the
+metadata and the attempt plan are known (so a request the gateway refuses itself before calling
+upstream takes nothing from any rule), right before the first upstream call; `settle_later` runs
 when the request is over (answered, failed, cut or abandoned). A request no rule matches pays one
 dict lookup. Settling runs after the answer is on its way, off the request's critical path.
 """
@@ -9,27 +11,32 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from relaygate.errors import BadRequest
 from relaygate.limits.backend import Refusal, Reservation
 from relaygate.limits.budgets import estimate_cost
-from relaygate.limits.estimate import estimate_tokens
+from relaygate.limits.estimate import MAX_CHOICES, estimate_tokens
 
 if TYPE_CHECKING:
     from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
     from relaygate.providers.usage import Price
+    from relaygate.routing.plan import PlannedAttempt
 
 # Operations that produce no output tokens: estimate the input only.
 _NO_COMPLETION = frozenset({"embedding", "rerank", "moderation"})
 
 
 async def admit(gateway: Gateway, ctx: RequestContext, principal: Principal, model: str,
-                payload: dict[str, Any] | None, price: Price | None) -> Reservation | None:
-    """Reserve the request against every matching rule, or raise the first refusal (429/503)."""
+                payload: dict[str, Any] | None, price: Price | None,
+                attempts: Sequence[PlannedAttempt] = ()) -> Reservation | None:
+    """Reserve the request against every matching rule, or raise the first refusal (429/503, or 400
+    when it can never fit). `attempts` (the routing plan) bounds `n` by what its targets accept."""
     rules = gateway.snapshot.limits
     if not rules:
         return None
@@ -39,7 +46,8 @@ async def admit(gateway: Gateway, ctx: RequestContext, principal: Principal, mod
     started = time.perf_counter()
     tokens, cost = 0, 0.0
     if (plan.needs_tokens or plan.needs_cost) and payload is not None:
-        estimate = estimate_tokens(payload, default_completion=0 if ctx.model_type in _NO_COMPLETION else 256)
+        estimate = estimate_tokens(payload, default_completion=0 if ctx.model_type in _NO_COMPLETION else 256,
+                                   max_choices=_most_choices(payload, attempts, model))
         tokens = estimate.total
         if plan.needs_cost:
             cost = estimate_cost(price, estimate.input_tokens, estimate.output_tokens)
@@ -70,6 +78,24 @@ async def admit(gateway: Gateway, ctx: RequestContext, principal: Principal, mod
     return decision
 
 
+def _most_choices(payload: dict[str, Any], attempts: Sequence[PlannedAttempt], model: str) -> int:
+    """The most choices (`n`) any planned target returns; 400 when the request asks more than one of
+    targets that all return exactly one (their adapter would refuse it: refuse before reserving)."""
+    n = payload.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 1 or not attempts:
+        return MAX_CHOICES
+    most = 0
+    providers = []
+    for attempt in attempts:
+        target = attempt.target.payload.target
+        most = max(most, getattr(target.adapter, "max_choices", MAX_CHOICES))
+        providers.append(target.provider)
+    if most <= 1:
+        raise BadRequest(f"'n' must be 1 for model '{model}': its provider ({', '.join(sorted(set(providers)))}) "
+                         "returns one choice per request", param="n", code="unsupported_parameter")
+    return most
+
+
 def applied_limits(ctx: RequestContext) -> dict[str, Any]:
     """For `x-tfy-applied-configurations`: `rate_limit` and `budget` rule ids that applied."""
     applied = ctx.extra.get("limits")
@@ -81,16 +107,23 @@ def applied_limits(ctx: RequestContext) -> dict[str, Any]:
 def settle_later(gateway: Gateway, reservation: Reservation | None, ctx: RequestContext) -> None:
     """Correct the reservation to what the request really used, in the background.
 
-    A request that completed settles exactly to the usage it reported. One that did not (a stream
-    cut short, a client that left) may have used more than the usage seen so far (Anthropic streams
-    report input tokens and 1 output token up front), so it is settled to that usage or its estimate,
-    whichever is larger; without any usage it keeps the estimate. A request that failed before any
-    upstream work gives the estimate back.
+    A request that completed settles exactly to the usage it reported. One cut after its answer began
+    (a stream cut short, a client that left mid-stream) may have used more than the usage seen so far
+    (Anthropic streams report input tokens and 1 output token up front), so it is settled to that
+    usage or its estimate, whichever is larger; an answered request without any usage keeps the
+    estimate. A request that failed before any of its answer reached the caller (refused by the
+    gateway or an adapter, an upstream error status, an unreachable or timed-out upstream, a stream
+    that failed before content, every fallback target failing, the caller leaving first) and reported
+    no usage gives the whole estimate back.
+
+    Runs in the handler's `finally`, before the dispatcher turns a raised error into `ctx.status`: a
+    status of 0 there means no answer was started, i.e. the request is failing.
     """
     if reservation is None:
         return
     usage = ctx.usage
-    incomplete = ctx.status == 499 or ctx.truncated
+    answered = 0 < ctx.status < 400 or ctx.ttft_ms is not None  # some of the answer is on its way
+    incomplete = ctx.status == 499 or ctx.truncated or not answered
     tokens: int | None
     cost: float | None = None
     if usage.input_tokens is not None or usage.output_tokens is not None:
@@ -104,7 +137,7 @@ def settle_later(gateway: Gateway, reservation: Reservation | None, ctx: Request
         if incomplete:  # partial usage: the upstream may have produced more than it reported
             tokens = max(tokens, reservation.tokens)
             cost = None if cost is None else max(cost, reservation.cost)
-    elif ctx.status >= 400 and not incomplete:
+    elif not answered:
         tokens, cost = 0, 0.0  # failed without producing anything: give the estimate back
     else:
         tokens = None

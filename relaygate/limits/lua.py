@@ -30,8 +30,10 @@ local S = {SLOTS}
 -- Slot indexes and sliding amounts are integers: format them so Redis never sees 1.7e+09.
 local function I(x) return string.format('%d', x) end
 local function T(slot) return 't' .. I(slot) end
+-- backend.admits: the amount fits in what is left, and something is left (EPS: float rounding of dollars).
+local EPS = 1e-9
 local function admits(used, amount, limit)
-  return used < limit
+  return used + amount <= limit + EPS and used + EPS < limit
 end
 -- The time recorded for a reservation in slot cur: now, kept inside the slot, never earlier than before.
 local function stamp(key, now, cur, slot_ms)

@@ -23,6 +23,7 @@ from relaygate.limits.backend import (
     Reservation,
     admits,
     amount_for,
+    oversized,
     retry_seconds,
     slot_leaves_ms,
     slot_stamp,
@@ -136,11 +137,15 @@ class MemoryBackend:
         """All-or-nothing check-and-take over every hit of the plan."""
         if not plan:
             return Reservation(plan)
+        self.stats.reserves_total += 1
+        too_big = oversized(plan, tokens, cost) if plan.needs_tokens or plan.needs_cost else None
+        if too_big is not None:
+            self.stats.refusals_total += 1
+            return too_big
         now = self._clock() if now is None else now
         now_ms = int(now * 1000)
         if now_ms >= self._next_sweep_ms:
             self.sweep(now)
-        self.stats.reserves_total += 1
         hits = plan.hits
         keys: list[str] = []
         slots: list[int] = []

@@ -39,6 +39,7 @@ from relaygate.limits.backend import (
     RefusalReason,
     Reservation,
     amount_for,
+    oversized,
     retry_seconds,
 )
 from relaygate.limits.budgets import SETTLE_GRACE, WindowCache
@@ -105,6 +106,10 @@ class RedisBackend:
         if not plan:
             return Reservation(plan)
         self.stats.reserves_total += 1
+        too_big = oversized(plan, tokens, cost) if plan.needs_tokens or plan.needs_cost else None
+        if too_big is not None:  # decided without Redis: it holds whatever Redis would say
+            self.stats.refusals_total += 1
+            return too_big
         if self._down_until and time.monotonic() < self._down_until:
             return self._unavailable(plan)
         now = self._clock() if now is None else now

@@ -136,6 +136,8 @@ class Adapter(Protocol):
     `configure(account, auth) -> (auth headers, options)` (default: a bearer token from auth_data).
     Optional, read by the Messages handler with getattr: `count_tokens(session, call) -> UpstreamResponse`
     (see `TokenCounter`); an adapter without it cannot serve `/messages/count_tokens`.
+    Optional, read by the limits gate with getattr: `max_choices` (the most `n` the provider returns;
+    default 128, OpenAI's), which bounds a token estimate; 1 means n > 1 is refused before reserving.
     """
 
     kind: str

@@ -32,10 +32,12 @@ def encode_body(call: UpstreamCall) -> tuple[bytes, dict[str, str]]:
 class OpenAICompatibleAdapter:
     """Adapter for upstreams that already speak the OpenAI API under `base_url`."""
 
-    __slots__ = ("kind",)
+    __slots__ = ("kind", "max_choices")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        # Most choices (`n`) the API returns: OpenAI's accepts 1 to 128; Groq's only 1.
+        self.max_choices = 1 if kind == "groq" else 128
 
     async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
         target = call.target

@@ -92,12 +92,34 @@ async def test_settle_corrects_the_estimated_cost(backend: Backend) -> None:
     assert isinstance(await backend.reserve(plan, cost=0.01), Refusal)
 
 
-async def test_cost_estimate_need_not_fit_while_something_is_left(backend: Backend) -> None:
+async def test_cost_estimate_must_fit_in_what_is_left(backend: Backend) -> None:
     plan = budget(1.0)
     assert isinstance(await backend.reserve(plan, cost=0.75), Reservation)
-    crossing = await backend.reserve(plan, cost=0.5)  # $0.25 left: admitted, as tokens are
-    assert isinstance(crossing, Reservation) and crossing.remaining == (-0.25,)
+    refused = await backend.reserve(plan, cost=0.5)  # $0.25 left: $0.5 does not fit
+    assert isinstance(refused, Refusal) and refused.reason == "budget" and not refused.never_fits
+    assert refused.error().status == 429 and refused.error().headers["retry-after"]
+    exact = await backend.reserve(plan, cost=0.25)  # exactly what is left: fits
+    assert isinstance(exact, Reservation) and exact.remaining == (0.0,)
     assert isinstance(await backend.reserve(plan, cost=0.0), Refusal)  # spent: even unknown cost is refused
+
+
+async def test_sequential_calls_never_spend_past_the_budget(backend: Backend) -> None:
+    # The case: $1/day, calls of $0.14 each (estimate = actual). "Admitted while spent < $1"
+    # let an 8th call in ($1.12); the estimate must fit, so 7 calls ($0.98) and the 8th is refused.
+    plan = budget(1.0)
+    spent, admitted = 0.0, 0
+    for _ in range(20):
+        decision = await backend.reserve(plan, cost=0.14)
+        if isinstance(decision, Refusal):
+            break
+        await backend.settle(decision, cost=0.14)
+        spent += 0.14
+        admitted += 1
+    assert admitted == 7 and spent <= 1.0
+    # Float sums of dollars at the edge: ten $0.1 calls fill a $1 budget exactly, the 11th is refused.
+    tenths = budget(1.0, unit="cost_per_week")  # another counter
+    decisions = [isinstance(await backend.reserve(tenths, cost=0.1), Reservation) for _ in range(11)]
+    assert decisions == [True] * 10 + [False]
 
 
 async def test_unknown_cost_is_refused_once_the_budget_is_spent(backend: Backend) -> None:

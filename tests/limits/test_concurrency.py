@@ -32,24 +32,22 @@ async def test_concurrent_token_reservations_stop_once_the_limit_is_reached(back
     plan = plan_with([{"id": "tpm", "limit_to": 10_000, "unit": "tokens_per_minute"}])
     decisions = await asyncio.gather(*(backend.reserve(plan, tokens=300) for _ in range(200)))
     reservations = [d for d in decisions if isinstance(d, Reservation)]
-    # Admitted while something is left: 33 x 300 = 9_900 < 10_000, so the 34th is admitted and
-    # crosses the limit by 200 (less than its own estimate); nothing is admitted after that.
-    assert len(reservations) == 34
+    # The estimate must fit: 33 x 300 = 9_900, and a 34th would need 10_200; never past the limit.
+    assert len(reservations) == 33
     # Each reservation saw every earlier estimate at once: the counts it was admitted at are exactly
-    # 0, 300, ..., 9_900 (no two requests were admitted against the same count, none at or past the limit).
+    # 0, 300, ..., 9_600 (no two requests were admitted against the same count).
     used_before = sorted(10_000 - r.remaining[0] - 300 for r in reservations)
-    assert used_before == [300.0 * i for i in range(34)]
+    assert used_before == [300.0 * i for i in range(33)]
     refusals = [d for d in decisions if isinstance(d, Refusal)]
-    assert len(refusals) == 166 and {r.rule_id for r in refusals} == {"tpm"}
+    assert len(refusals) == 167 and {r.rule_id for r in refusals} == {"tpm"}
 
 
-async def test_pessimistic_estimates_in_flight_are_admitted_while_something_is_left(backend: Backend) -> None:
+async def test_estimates_in_flight_count_against_concurrent_requests(backend: Backend) -> None:
     plan = plan_with([{"id": "tpm", "limit_to": 1000, "unit": "tokens_per_minute"}])
     decisions = await asyncio.gather(*(backend.reserve(plan, tokens=600) for _ in range(3)))
-    # 600 did not fit after the first, yet the second is admitted (400 left); it takes its whole
-    # estimate at once, so the third sees 1_200 reserved and is refused.
-    assert sorted(type(d).__name__ for d in decisions) == ["Refusal", "Reservation", "Reservation"]
-    assert sorted(d.remaining[0] for d in decisions if isinstance(d, Reservation)) == [-200.0, 400.0]
+    # The first takes its whole estimate at once: 400 are left, so 600 fits for neither of the others.
+    assert sorted(type(d).__name__ for d in decisions) == ["Refusal", "Refusal", "Reservation"]
+    assert [d.remaining[0] for d in decisions if isinstance(d, Reservation)] == [400.0]
 
 
 async def test_concurrent_budget_spend_stops_at_the_limit(backend: Backend) -> None:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from relaygate.limits.budgets import estimate_cost
-from relaygate.limits.estimate import COMPLETION_CAP, DEFAULT_COMPLETION_TOKENS, TokenEstimate, estimate_tokens
+from relaygate.limits.estimate import (
+    COMPLETION_CAP,
+    DEFAULT_COMPLETION_TOKENS,
+    MAX_CHOICES,
+    TokenEstimate,
+    estimate_tokens,
+)
 from relaygate.providers.usage import Price
 
 
@@ -33,6 +39,15 @@ def test_default_completion_when_none_requested() -> None:
 
 def test_n_choices_multiply_the_completion() -> None:
     assert estimate_tokens({"messages": [], "max_tokens": 10, "n": 3}).output_tokens == 30
+
+
+def test_n_is_clamped_to_what_the_target_accepts() -> None:
+    # One request's estimate is bounded: "n": 1e9 used to reserve ~2.6e11 tokens.
+    huge = estimate_tokens({"messages": [], "n": 1_000_000_000})
+    assert huge.output_tokens == MAX_CHOICES * DEFAULT_COMPLETION_TOKENS == 128 * 256
+    worst = estimate_tokens({"messages": [], "n": 1_000_000_000, "max_tokens": 1_000_000_000})
+    assert worst.output_tokens == MAX_CHOICES * COMPLETION_CAP
+    assert estimate_tokens({"messages": [], "max_tokens": 10, "n": 20}, max_choices=8).output_tokens == 80
 
 
 def test_embeddings_input_with_no_completion() -> None:

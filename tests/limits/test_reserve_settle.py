@@ -63,11 +63,29 @@ async def test_tokens_reserved_from_the_estimate(backend: Backend) -> None:
     assert isinstance(refused, Refusal) and refused.rule_id == "tpm"
 
 
-async def test_estimate_need_not_fit_while_something_is_left(backend: Backend) -> None:
+async def test_estimate_must_fit_in_what_is_left(backend: Backend) -> None:
     plan = tpm(1000)
     await reserve_ok(backend, plan, tokens=600)
-    assert (await reserve_ok(backend, plan, tokens=600)).remaining == (-200.0,)  # 400 left: admitted
+    refused = await backend.reserve(plan, tokens=401)  # 400 left
+    assert isinstance(refused, Refusal) and refused.rule_id == "tpm" and not refused.never_fits
+    assert 1 <= refused.retry_after <= 60  # it fits once the 600 slide out
+    assert (await reserve_ok(backend, plan, tokens=400)).remaining == (0.0,)  # exactly what is left
     assert isinstance(await backend.reserve(plan, tokens=1), Refusal)  # the limit is reached
+
+
+async def test_retry_after_is_when_enough_has_slid_out_for_the_estimate(backend: Backend, clock: FakeClock) -> None:
+    plan = tpm(1000)
+    await reserve_ok(backend, plan, tokens=300)  # slot 0
+    clock.advance(20)
+    await reserve_ok(backend, plan, tokens=300)  # slot 20
+    clock.advance(20)
+    await reserve_ok(backend, plan, tokens=300)  # slot 40; 100 left
+    small = await backend.reserve(plan, tokens=200)  # fits once the first 300 leave: at 60 s, 20 s from now
+    large = await backend.reserve(plan, tokens=600)  # needs the second 300 gone too: at 80 s
+    assert isinstance(small, Refusal) and isinstance(large, Refusal)
+    assert small.retry_after == 20 and large.retry_after == 40
+    clock.advance(20)
+    await reserve_ok(backend, plan, tokens=200)
 
 
 async def test_settle_refunds_unused_tokens(backend: Backend) -> None:
@@ -83,7 +101,8 @@ async def test_settle_charges_tokens_beyond_the_estimate(backend: Backend) -> No
     plan = tpm(1000)
     reservation = await reserve_ok(backend, plan, tokens=100)
     await backend.settle(reservation, tokens=950)
-    assert (await reserve_ok(backend, plan, tokens=100)).remaining == (-50.0,)  # 950 counted, not 100
+    assert isinstance(await backend.reserve(plan, tokens=51), Refusal)  # 950 counted, not 100
+    assert (await reserve_ok(backend, plan, tokens=50)).remaining == (0.0,)
     refused = await backend.reserve(plan, tokens=1)
     assert isinstance(refused, Refusal) and refused.rule_id == "tpm"
 
@@ -113,13 +132,27 @@ async def test_settle_never_changes_request_counts(backend: Backend) -> None:
     assert isinstance(await backend.reserve(plan), Refusal)
 
 
-async def test_estimate_larger_than_the_limit_is_admitted_while_something_is_left(backend: Backend) -> None:
+async def test_estimate_larger_than_the_whole_limit_is_refused_as_never_fitting(backend: Backend) -> None:
+    plan = tpm(1000, {"id": "rpm", "limit_to": 5, "unit": "requests_per_minute"})
+    refused = await backend.reserve(plan, tokens=1001)
+    assert isinstance(refused, Refusal) and refused.never_fits and refused.rule_id == "tpm"
+    error = refused.error()
+    assert error.status == 400 and error.type == "invalid_request_error" and error.code == "exceeds_limit"
+    assert "retry-after" not in error.headers
+    assert "never fit" in error.message and "'tpm'" in error.message and "1,001" in error.message
+    assert "1,000 tokens per minute" in error.message and "max_tokens" in error.message
+    # It took nothing, from any rule: the whole limit and all 5 requests are still there.
+    assert (await reserve_ok(backend, plan, tokens=1000)).remaining == (0.0, 4.0)
+    assert isinstance(await backend.reserve(plan, tokens=1001), Refusal)
+
+
+async def test_estimate_equal_to_the_whole_limit_fits_an_empty_window(backend: Backend) -> None:
     plan = tpm(1000)
-    await reserve_ok(backend, plan, tokens=500)
-    reservation = await reserve_ok(backend, plan, tokens=5000)
-    assert isinstance(await backend.reserve(plan, tokens=1), Refusal)
+    reservation = await reserve_ok(backend, plan, tokens=1000)
+    refused = await backend.reserve(plan, tokens=1000)
+    assert isinstance(refused, Refusal) and not refused.never_fits  # full now, fits later: 429
     await backend.settle(reservation, tokens=200)  # settle corrects the pessimistic estimate
-    assert (await reserve_ok(backend, plan, tokens=300)).remaining == (0.0,)
+    assert (await reserve_ok(backend, plan, tokens=800)).remaining == (0.0,)
 
 
 async def test_overage_of_a_request_longer_than_the_window_lands_now(backend: Backend, clock: FakeClock) -> None:

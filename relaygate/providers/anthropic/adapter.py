@@ -41,6 +41,7 @@ class AnthropicAdapter:
 
     __slots__ = ()
     kind = "anthropic"
+    max_choices = 1  # no `n`: n > 1 is refused (before any limit reserves it)
     # The manifest's base_url may end in the version this adapter appends itself.
     base_url_version_suffixes = ("/v1",)
     operations: frozenset[str] = frozenset({"chat", MESSAGES.name, MESSAGES_COUNT_TOKENS.name})

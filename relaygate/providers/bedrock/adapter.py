@@ -43,6 +43,7 @@ class BedrockAdapter:
 
     __slots__ = ()
     kind = "aws-bedrock"
+    max_choices = 1  # Converse returns one choice: n > 1 is refused (before any limit reserves it)
     operations: frozenset[str] = frozenset({"chat", "embeddings"})
 
     def default_base_url(self, account: Any) -> str:

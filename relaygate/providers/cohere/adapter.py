@@ -68,6 +68,7 @@ class CohereAdapter:
 
     __slots__ = ()
     kind = "cohere"
+    max_choices = 1  # Chat v2 returns one choice: n > 1 is refused (before any limit reserves it)
     # The manifest's base_url may end in the version this adapter appends itself.
     base_url_version_suffixes = ("/v2", "/v1")
     operations: frozenset[str] = frozenset(PATHS)

@@ -61,6 +61,7 @@ class _GoogleAdapter:
     __slots__ = ()
     kind = ""
     vertex = False
+    max_choices = 8  # generationConfig.candidateCount accepts 1 to 8
     operations: frozenset[str] = frozenset({"chat", "embeddings"})
 
     def model_url(self, target: Target, method: str) -> str:
