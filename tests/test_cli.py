@@ -216,7 +216,8 @@ def _aged_db(tmp_path: Path) -> str:
     store = SQLiteLogStore(url)
     now = time.time()
     ages = {"ancient": 400, "old": 31, "edge": 29.9, "recent": 1, "now": 0}
-    store.write_many([log_record(n, request_id=name, time=now - age * DAY) for n, (name, age) in enumerate(ages.items())])
+    store.write_many([log_record(n, request_id=name, time=now - age * DAY)
+                      for n, (name, age) in enumerate(ages.items())])
     store.close()
     return url
 
