@@ -541,8 +541,10 @@ def _missing_database(args: argparse.Namespace) -> str | None:
     if (args.command, getattr(args, "tokens_command", None)) not in _READ_ONLY:
         return None
     url = _database_url(args)
-    if database_kind(url) != "sqlite" or (path := sqlite_path(url)) == ":memory:" or os.path.exists(path):
+    if database_kind(url) != "sqlite" or (path := sqlite_path(url)) == ":memory:" or os.path.isfile(path):
         return None
+    if os.path.isdir(path):
+        return f"database file {path} is a directory, not a SQLite file (check --database-url)"
     directory = os.path.dirname(os.path.abspath(path))
     where = "" if os.path.isdir(directory) else f"; its directory {directory} does not exist either"
     return (f"database file {path} does not exist{where} (nothing to show: `relaygate serve` or "

@@ -192,6 +192,12 @@ def test_read_only_command_in_a_missing_directory_names_it_and_creates_nothing(
     assert not (tmp_path / "no").exists()
 
 
+def test_read_only_command_on_a_directory_says_so(tmp_path: Path) -> None:
+    result = run_cli("logs", "--database-url", f"sqlite:///{tmp_path}")
+    assert result.returncode == 1
+    assert f"database file {tmp_path} is a directory" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_read_only_command_with_the_default_database_in_an_empty_directory(tmp_path: Path) -> None:
     result = run_cli("tokens", "list", cwd=tmp_path)
     assert result.returncode == 1
