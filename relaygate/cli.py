@@ -1,8 +1,8 @@
 """`relaygate` command line: serve | check | diff | apply | tokens | logs | migrate.
 
 Every subcommand reads RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.
-`--help` of every command has a description and says each option's default (`_finish_help` fills in
-what a definition left out, so an option added later cannot forget it).
+`--help` of every command has a description and says each option's default (`cli_help.finish_help`
+fills in what a definition left out, so an option added later cannot forget it).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from relaygate.cli_help import finish_help, package_version, purge_age, retention_days, typed
 from relaygate.database import DatabaseError, DatabaseURLError
 
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and one token in front of every model and HTTP service.",
         epilog="Run `relaygate COMMAND --help` for a command's options. Every command also reads "
                "RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.")
-    parser.add_argument("--version", action="version", version=f"relaygate {_version()}",
+    parser.add_argument("--version", action="version", version=f"relaygate {package_version()}",
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -110,75 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--user", help="only rows of this user email or subject (default: any)")
     logs.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
                       help="only rows with this metadata; repeat for several (default: any)")
-    logs.add_argument("--older-than", metavar="DURATION", type=_typed(_purge_age),
+    logs.add_argument("--older-than", metavar="DURATION", type=typed(purge_age),
                       help="with purge: delete rows older than this, such as 30d, 12h or 90m (default: none; "
                            "purge requires it)")
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema, then exit "
                              "(serve and the other commands also do this on start)")
     _add_common(migrate)
-    _finish_help(parser)
+    finish_help(parser)
     return parser
-
-
-def _version() -> str:
-    """The installed package's version (`relaygate --version`)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("relaygate")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "(not installed)"
-
-
-def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse type whose ValueError text is the message (not "invalid <function name> value")."""
-    def convert(raw: str) -> Any:
-        try:
-            return parse(raw)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return convert
-
-
-def _purge_age(raw: str) -> float:
-    from relaygate.auth.tokens import parse_duration
-
-    return parse_duration(raw)
-
-
-def _retention_days(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < float("inf"):
-        raise ValueError(f"must be a number of days >= 0, got {raw!r}")
-    return value
-
-
-def _finish_help(parser: argparse.ArgumentParser) -> None:
-    """Every command gets a description (its one-line help when it has none) and every option's help
-    says its default (appended when its text does not already)."""
-    for action in parser._actions:
-        if action.option_strings and action.help not in (None, argparse.SUPPRESS) and \
-                not any(word in action.help for word in ("default", "required")) and \
-                not isinstance(action, argparse._VersionAction | argparse._HelpAction):
-            if action.required:
-                action.help += " (required)"
-            elif isinstance(action, argparse._StoreTrueAction):
-                action.help += " (default: off)"
-            elif action.default is None:
-                action.help += " (default: none)"
-            else:
-                action.help += f" (default: {str(action.default).replace('%', '%%')})"
-        if isinstance(action, argparse._SubParsersAction):
-            helps = {choice.dest: choice.help for choice in action._choices_actions}
-            for name, child in action.choices.items():
-                if child.description is None and helps.get(name):
-                    text = str(helps[name])
-                    child.description = text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
-                _finish_help(child)
 
 
 def _add_server_limits(serve: argparse.ArgumentParser) -> None:
@@ -215,10 +155,10 @@ def _add_server_limits(serve: argparse.ArgumentParser) -> None:
                        help=f"a non-streaming model answer larger than this is a 502 (env RELAYGATE_MAX_ANSWER_BYTES; "
                             f"default {d.max_answer_bytes}); custom endpoints stream any size")
     log_group = serve.add_argument_group("request log")
-    log_group.add_argument("--log-bodies", type=_typed(parse_switch), default=None, metavar="on|off",
+    log_group.add_argument("--log-bodies", type=typed(parse_switch), default=None, metavar="on|off",
                            help="keep request and response bodies in log rows; off: no row keeps any content, "
                                 "whatever a request's x-tfy-logging-config says (env RELAYGATE_LOG_BODIES; default on)")
-    log_group.add_argument("--log-retention-days", type=_typed(_retention_days), default=None, metavar="N",
+    log_group.add_argument("--log-retention-days", type=typed(retention_days), default=None, metavar="N",
                            help="purge log rows older than N days, in the background (env "
                                 "RELAYGATE_LOG_RETENTION_DAYS; default: keep everything; 0 also keeps everything)")
 
