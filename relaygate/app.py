@@ -34,6 +34,7 @@ from relaygate.http.types import Receive, Scope, Send
 from relaygate.limits import Backend, MemoryBackend
 from relaygate.observe.metrics import registry_for
 from relaygate.observe.record import record_from_context
+from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import LogStore
@@ -76,6 +77,9 @@ class Gateway:
         self.authenticator = Authenticator(token_store, cache_ttl=settings.token_cache_ttl)
         self.log_store = log_store
         self.sink = LogSink(log_store, max_queue=settings.log_queue_size)
+        # --log-retention-days N: rows older than N days are purged in the background (0/unset: kept).
+        self.retention = RetentionPurger(log_store, settings.log_retention_days) \
+            if settings.log_retention_days else None
         self.session: aiohttp.ClientSession | None = None
         self.health = HealthTracker(CooldownPolicy(  # cooldown state of pooled targets
             settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
@@ -103,6 +107,8 @@ class Gateway:
         self.session = create_session(self.settings.stream_idle_timeout,
                                       lambda host: host in self.snapshot.metadata_allowed_hosts)
         await self.sink.start()
+        if self.retention is not None:
+            self.retention.start()
         if self.shared is not None:
             await self.shared.start()
         self._revocations = asyncio.create_task(self._watch_revocations(), name="relaygate-revocations")
@@ -146,6 +152,8 @@ class Gateway:
         if self.session is not None:
             await self.session.close()
         await self.sink.close()
+        if self.retention is not None:
+            await self.retention.stop()
         await asyncio.to_thread(self.log_store.close)
         await asyncio.to_thread(self.token_store.close)
         if self.config_store is not None:

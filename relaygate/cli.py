@@ -1,6 +1,8 @@
 """`relaygate` command line: serve | check | diff | apply | tokens | logs | migrate.
 
 Every subcommand reads RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.
+`--help` of every command has a description and says each option's default (`cli_help.finish_help`
+fills in what a definition left out, so an option added later cannot forget it).
 """
 
 from __future__ import annotations
@@ -12,30 +14,47 @@ import sys
 import time
 from collections.abc import Sequence
 
+from relaygate.cli_help import finish_help, package_version, purge_age, retention_days, typed
 from relaygate.database import DatabaseError, DatabaseURLError
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="manifest file or directory (env RELAYGATE_CONFIG)")
-    parser.add_argument("--database-url", help="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
-                        "(env RELAYGATE_DATABASE_URL; default sqlite:///./relaygate.db)")
-    parser.add_argument("--redis-url", help="redis://HOST:PORT (env RELAYGATE_REDIS_URL)")
+    parser.add_argument("--config", metavar="PATH",
+                        help="manifest file or directory (env RELAYGATE_CONFIG; default: none, the config "
+                             "`relaygate apply` stored in the database)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
+                             "(env RELAYGATE_DATABASE_URL; default sqlite:///./relaygate.db)")
+    parser.add_argument("--redis-url", metavar="URL",
+                        help="redis://HOST:PORT[/DB] (env RELAYGATE_REDIS_URL; default: none, limits and "
+                             "cooldowns per process)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relaygate", description="Relaygate, a self-hosted AI gateway.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="relaygate", description="Relaygate, a self-hosted AI gateway: one OpenAI-compatible entry point "
+        "and one token in front of every model and HTTP service.",
+        epilog="Run `relaygate COMMAND --help` for a command's options. Every command also reads "
+               "RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.")
+    parser.add_argument("--version", action="version", version=f"relaygate {package_version()}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    serve = sub.add_parser("serve", help="run the gateway")
+    serve = sub.add_parser("serve", help="run the gateway", description="Run the gateway: the OpenAI-compatible "
+                           "API under /api/llm, the Messages API, custom endpoints under /proxy-api, /health, "
+                           "/ready and /metrics. Stops gracefully on SIGTERM.")
     _add_common(serve)
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8080)")
-    serve.add_argument("--workers", type=int, default=None, help="worker processes sharing the port")
-    serve.add_argument("--no-watch", action="store_true", help="do not reload the config on change")
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="worker processes sharing the port (default 1)")
+    serve.add_argument("--no-watch", action="store_true",
+                       help="do not reload the config on change (env RELAYGATE_WATCH_CONFIG=off; default: reload)")
     serve.add_argument("--limits-on-backend-error", choices=["allow", "deny"], default=None,
                        help="when Redis-held limits are unreachable: allow (default) or deny with 503 "
                             "(env RELAYGATE_LIMITS_ON_BACKEND_ERROR)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                       help="server log verbosity (default info)")
     _add_server_limits(serve)
     _add_max_config_bytes(serve)
 
@@ -52,32 +71,53 @@ def build_parser() -> argparse.ArgumentParser:
                           "change, 1: changes, 2: invalid)")
     _add_stored_config_args(diff)
 
-    tokens = sub.add_parser("tokens", help="create, list and revoke access tokens")
-    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
-    create = tokens_sub.add_parser("create", help="create a token (printed once, on the last line)")
+    tokens = sub.add_parser("tokens", help="create, list and revoke access tokens",
+                            description="Create, list and revoke the tokens callers use (stored hashed).")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", metavar="{create,list,revoke}", required=True)
+    create = tokens_sub.add_parser("create", help="create a token (printed once, on the last line)",
+                                   description="Create a personal or virtual-account token. The token is printed "
+                                   "once, on the last line; only a hash of it is stored.")
     _add_common(create)
     who = create.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user", help="personal token for this user email")
-    who.add_argument("--virtual-account", help="token for this virtual account")
-    create.add_argument("--name", help="a label for the token")
-    create.add_argument("--expires-in", help="lifetime such as 30d, 12h, 90m (default: never)")
-    listing = tokens_sub.add_parser("list", help="list tokens (ids only, never secrets)")
+    who.add_argument("--user", metavar="EMAIL",
+                     help="personal token for this user email (required: this or --virtual-account)")
+    who.add_argument("--virtual-account", metavar="NAME",
+                     help="token for this virtual account, declared in the config (required: this or --user)")
+    create.add_argument("--name", help="a label for the token (default: none)")
+    create.add_argument("--expires-in", metavar="DURATION",
+                        help="lifetime such as 30d, 12h, 90m (default: never expires)")
+    listing = tokens_sub.add_parser("list", help="list tokens (ids only, never secrets)",
+                                    description="List every token: id, kind, subject, name, dates and status "
+                                    "(never a secret). Never creates a database.")
     _add_common(listing)
-    revoke = tokens_sub.add_parser("revoke", help="revoke a token by id")
+    revoke = tokens_sub.add_parser("revoke", help="revoke a token by id",
+                                   description="Revoke a token by id; running gateways refuse it within about "
+                                   "a second (at once with --redis-url).")
     _add_common(revoke)
     revoke.add_argument("id", help="token id (the part after rg-, or the whole rg-<id>)")
 
-    logs = sub.add_parser("logs", help="recent request-log rows")
+    logs = sub.add_parser("logs", help="recent request-log rows, or `logs purge` old ones",
+                          description="Show the newest request-log rows, filtered (`relaygate logs --limit 20 "
+                          "--model M`), or delete old rows (`relaygate logs purge --older-than 30d`). Never "
+                          "creates a database.")
+    logs.add_argument("action", nargs="?", choices=["purge"], metavar="purge",
+                      help="delete rows older than --older-than instead of showing rows (default: show)")
     _add_common(logs)
-    logs.add_argument("--limit", type=int, default=20)
-    logs.add_argument("--json", action="store_true", help="one JSON object per line")
-    logs.add_argument("--model", help="requested or resolved model")
-    logs.add_argument("--user", help="user email or subject")
-    logs.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
+    logs.add_argument("--limit", type=int, default=20, metavar="N", help="rows to show (default 20)")
+    logs.add_argument("--json", action="store_true",
+                      help="one JSON object per line, bodies included (default: a table)")
+    logs.add_argument("--model", help="only rows whose requested or resolved model is this (default: any)")
+    logs.add_argument("--user", help="only rows of this user email or subject (default: any)")
+    logs.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
+                      help="only rows with this metadata; repeat for several (default: any)")
+    logs.add_argument("--older-than", metavar="DURATION", type=typed(purge_age),
+                      help="with purge: delete rows older than this, such as 30d, 12h or 90m (default: none; "
+                           "purge requires it)")
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema, then exit "
                              "(serve and the other commands also do this on start)")
     _add_common(migrate)
+    finish_help(parser)
     return parser
 
 
@@ -115,11 +155,12 @@ def _add_server_limits(serve: argparse.ArgumentParser) -> None:
                        help=f"a non-streaming model answer larger than this is a 502 (env RELAYGATE_MAX_ANSWER_BYTES; "
                             f"default {d.max_answer_bytes}); custom endpoints stream any size")
     log_group = serve.add_argument_group("request log")
-    log_group.add_argument("--log-bodies", type=parse_switch, default=None, metavar="on|off",
-                           help="keep request and response bodies in log rows (env RELAYGATE_LOG_BODIES; default on)")
-    log_group.add_argument("--log-retention-days", type=float, default=None, metavar="N",
+    log_group.add_argument("--log-bodies", type=typed(parse_switch), default=None, metavar="on|off",
+                           help="keep request and response bodies in log rows; off: no row keeps any content, "
+                                "whatever a request's x-tfy-logging-config says (env RELAYGATE_LOG_BODIES; default on)")
+    log_group.add_argument("--log-retention-days", type=typed(retention_days), default=None, metavar="N",
                            help="purge log rows older than N days, in the background (env "
-                                "RELAYGATE_LOG_RETENTION_DAYS; default: keep everything)")
+                                "RELAYGATE_LOG_RETENTION_DAYS; default: keep everything; 0 also keeps everything)")
 
 
 def _add_max_config_bytes(parser: argparse.ArgumentParser) -> None:
@@ -358,6 +399,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from relaygate.observe.query import format_rows, parse_metadata_filters
     from relaygate.observe.store import open_log_store
 
+    if args.action == "purge":
+        return _purge_logs(args)
+    if args.older_than is not None:
+        print("relaygate: --older-than goes with purge: relaygate logs purge --older-than 30d", file=sys.stderr)
+        return 2
     try:
         metadata = parse_metadata_filters(args.metadata)
     except ValueError as exc:
@@ -371,6 +417,29 @@ def cmd_logs(args: argparse.Namespace) -> int:
     text = format_rows(rows, as_json=args.json)
     if text:
         print(text)
+    return 0
+
+
+def _purge_logs(args: argparse.Namespace) -> int:
+    """`relaygate logs purge --older-than 30d`: delete old rows now, say how many."""
+    from relaygate.observe.store import open_log_store
+
+    if args.older_than is None:
+        print("relaygate: logs purge needs --older-than DURATION, such as 30d or 12h", file=sys.stderr)
+        return 2
+    filters = [flag for flag, value in (("--model", args.model), ("--user", args.user),
+                                        ("--metadata", args.metadata), ("--json", args.json)) if value]
+    if filters:
+        print(f"relaygate: logs purge deletes by age only; {', '.join(filters)} would be ignored", file=sys.stderr)
+        return 2
+    before = time.time() - args.older_than
+    store = open_log_store(_database_url(args))
+    try:
+        deleted = store.purge(before)
+    finally:
+        store.close()
+    cutoff = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(before))
+    print(f"deleted {deleted} request-log row{'' if deleted == 1 else 's'} older than {cutoff}")
     return 0
 
 
@@ -400,14 +469,53 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+# Commands that only read (or delete from) an existing database: they never create one.
+_READ_ONLY = {("logs", None), ("tokens", "list"), ("tokens", "revoke"), ("diff", None)}
+
+
+def _missing_database(args: argparse.Namespace) -> str | None:
+    """Why a read-only command cannot run: its SQLite file (or directory) does not exist. Opening
+    it would create an empty database, which only hides a wrong --database-url or working directory."""
+    from relaygate.database import database_kind, sqlite_path
+
+    if (args.command, getattr(args, "tokens_command", None)) not in _READ_ONLY:
+        return None
+    url = _database_url(args)
+    if database_kind(url) != "sqlite" or (path := sqlite_path(url)) == ":memory:" or os.path.isfile(path):
+        return None
+    if os.path.isdir(path):
+        return f"database file {path} is a directory, not a SQLite file (check --database-url)"
+    directory = os.path.dirname(os.path.abspath(path))
+    where = "" if os.path.isdir(directory) else f"; its directory {directory} does not exist either"
+    return (f"database file {path} does not exist{where} (nothing to show: `relaygate serve` or "
+            "`relaygate tokens create` creates it; check --database-url / RELAYGATE_DATABASE_URL and the "
+            "working directory)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers = {"serve": cmd_serve, "check": cmd_check, "apply": cmd_apply, "diff": cmd_apply,
                 "tokens": cmd_tokens, "logs": cmd_logs, "migrate": cmd_migrate}
     try:
-        return handlers[args.command](args)
+        problem = _missing_database(args)
+        if problem:
+            print(f"relaygate: {problem}", file=sys.stderr)
+            return 1
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `relaygate logs | head -1`: the reader left. Point stdout at /dev/null so the interpreter's
+        # final flush cannot fail again, and exit quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except DatabaseURLError as exc:
         print(f"relaygate: {exc}", file=sys.stderr)
         return 2

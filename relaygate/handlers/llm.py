@@ -25,8 +25,7 @@ from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.headers import (
     bearer_token,
     header,
-    parse_logging_enabled,
-    parse_metadata,
+    parse_logging_headers,
     parse_strict_openai,
 )
 from relaygate.http.sse import read_usage
@@ -100,8 +99,7 @@ async def handle(
 ) -> None:
     """Serve one OpenAI-compatible call; gateway errors propagate to the dispatcher."""
     principal = await authenticate(gateway, scope, ctx)
-    ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
-    ctx.log_bodies = parse_logging_enabled(header(scope, b"x-tfy-logging-config"))
+    ctx.metadata, ctx.log_bodies = parse_logging_headers(scope, gateway.settings.log_bodies)
     controls = parse_controls(scope)
     body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
     ctx.request_body = body

@@ -37,7 +37,7 @@ from relaygate.handlers.llm_routing import (
     plan_for,
 )
 from relaygate.http.body import parse_json_object, read_body
-from relaygate.http.headers import bearer_token, header, parse_logging_enabled, parse_metadata
+from relaygate.http.headers import bearer_token, header, parse_logging_headers
 from relaygate.http.responses import JSON as JSON_TYPE
 from relaygate.http.responses import send_bytes
 from relaygate.http.sse_messages import MessagesStreamFilter, messages_first_verdict, read_messages_usage
@@ -210,8 +210,7 @@ async def handle(
 ) -> None:
     """Serve one Messages API call; gateway errors propagate to the app (rendered by `send_error`)."""
     principal = await authenticate(gateway, scope, ctx, _caller_token(scope))
-    ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
-    ctx.log_bodies = parse_logging_enabled(header(scope, b"x-tfy-logging-config"))
+    ctx.metadata, ctx.log_bodies = parse_logging_headers(scope, gateway.settings.log_bodies)
     controls = parse_controls(scope)
     body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
     ctx.request_body = body

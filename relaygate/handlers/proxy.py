@@ -20,7 +20,7 @@ from relaygate.handlers.llm import authenticate
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.disconnect import DisconnectWatcher
 from relaygate.http.forwarding import query_without_token, request_headers, response_headers
-from relaygate.http.headers import bearer_token, header, parse_metadata, parse_timeout_ms
+from relaygate.http.headers import bearer_token, header, parse_logging_headers, parse_timeout_ms
 from relaygate.http.paths import ProxyPath, split_proxy_path
 from relaygate.limits.gate import admit, settle_later
 from relaygate.routing.plan import PlannedAttempt, RouteTarget, plan_attempts
@@ -89,8 +89,8 @@ async def handle(
         raise NotFound(f"endpoint '{path.second}' is not configured in '{path.account}'", code="endpoint_not_found")
     if not _may_use(principal, account, endpoint, path.second):
         raise Forbidden(f"your token may not call '{path.account}/{path.second}'", code="endpoint_access_denied")
-    ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
-    ctx.log_bodies = False  # proxied bodies are arbitrary bytes; the row keeps sizes, not contents
+    # Proxied bodies are arbitrary bytes: never logged (the row keeps sizes, not contents).
+    ctx.metadata, ctx.log_bodies = parse_logging_headers(scope, False)
     # Custom-endpoint traffic counts under `{account}/{endpoint-or-slug}` (requests only: bodies are opaque).
     reservation = await admit(gateway, ctx, principal, ctx.requested_model, None, None)
     try:

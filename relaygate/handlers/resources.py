@@ -23,7 +23,7 @@ from relaygate.handlers.llm import authenticate
 from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.dispatch import API_PREFIXES
 from relaygate.http.forwarding import query_without_token
-from relaygate.http.headers import bearer_token, header, parse_logging_enabled, parse_metadata
+from relaygate.http.headers import bearer_token, header, parse_logging_headers
 from relaygate.http.sse import read_usage
 from relaygate.limits.gate import admit, settle_later
 from relaygate.providers.azure_openai import DEFAULT_API_VERSION
@@ -120,8 +120,7 @@ async def handle(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
                  base_headers: RawHeaders, rest: str) -> None:
     """Relay one resource call; gateway errors propagate to the dispatcher."""
     principal = await authenticate(gateway, scope, ctx)
-    ctx.metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
-    ctx.log_bodies = parse_logging_enabled(header(scope, b"x-tfy-logging-config"))
+    ctx.metadata, ctx.log_bodies = parse_logging_headers(scope, gateway.settings.log_bodies)
     root = rest.partition("/")[0]
     ctx.model_type = root
     body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)

@@ -57,25 +57,50 @@ def parse_strict_openai(raw: bytes | None) -> bool:
                      param="x-tfy-strict-openai")
 
 
-def parse_logging_enabled(raw: bytes | None) -> bool:
-    """`x-tfy-logging-config: {"enabled": false}` turns off body logging for one request."""
+def parse_logging_config(raw: bytes | None) -> tuple[bool, dict[str, str]]:
+    """`x-tfy-logging-config`: (bodies enabled, metadata tags) from a JSON object.
+
+    `enabled` (a boolean, default true) says whether this request's content may be stored; every
+    other key is a metadata tag (`{"project": "my-app", "environment": "production"}`) with the same
+    rules as `x-tfy-metadata` values: strings of at most 128 characters, anything else is a 400.
+    """
     if raw is None or not raw.strip():
-        return True
+        return True, {}
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise BadRequest(
-            "x-tfy-logging-config must be a JSON object such as {\"enabled\": false}",
-            code="invalid_logging_config",
-            param="x-tfy-logging-config",
-        )
-    if not isinstance(value, dict) or not isinstance(value.get("enabled", True), bool):
-        raise BadRequest(
-            "x-tfy-logging-config must be a JSON object with a boolean 'enabled'",
-            code="invalid_logging_config",
-            param="x-tfy-logging-config",
-        )
-    return bool(value.get("enabled", True))
+        value = None
+    if not isinstance(value, dict):
+        raise BadRequest("x-tfy-logging-config must be a JSON object such as {\"enabled\": false}",
+                         code="invalid_logging_config", param="x-tfy-logging-config")
+    enabled = value.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise BadRequest("x-tfy-logging-config 'enabled' must be true or false",
+                         code="invalid_logging_config", param="x-tfy-logging-config")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise BadRequest(f"x-tfy-logging-config value for {key!r} must be a string (metadata tags are "
+                             "string -> string; only 'enabled' is a boolean)",
+                             code="invalid_logging_config", param="x-tfy-logging-config")
+        if len(item) > METADATA_VALUE_MAX:
+            raise BadRequest(f"x-tfy-logging-config value for {key!r} is longer than {METADATA_VALUE_MAX} characters",
+                             code="invalid_logging_config", param="x-tfy-logging-config")
+    return enabled, value
+
+
+def parse_logging_headers(scope: Scope, bodies_allowed: bool) -> tuple[dict[str, str], bool]:
+    """The request's metadata and whether its bodies may be logged, from both headers at once.
+
+    Tags from `x-tfy-logging-config` sit under `x-tfy-metadata` (a key in both: the metadata value
+    wins), so limits, routing and log filters see them as metadata. Bodies are logged only when the
+    process allows it (`--log-bodies`) and the request did not say `"enabled": false`: a request
+    cannot turn bodies on when the process switch is off.
+    """
+    metadata = parse_metadata(header(scope, b"x-tfy-metadata"))
+    enabled, tags = parse_logging_config(header(scope, b"x-tfy-logging-config"))
+    if tags:
+        metadata = {**tags, **metadata}
+    return metadata, bodies_allowed and enabled
 
 
 def parse_timeout_ms(raw: bytes | None, name: str) -> float | None:

@@ -3,7 +3,13 @@
 import pytest
 
 from relaygate.errors import BadRequest
-from relaygate.http.headers import bearer_token, parse_logging_enabled, parse_metadata, parse_timeout_ms
+from relaygate.http.headers import (
+    bearer_token,
+    parse_logging_config,
+    parse_logging_headers,
+    parse_metadata,
+    parse_timeout_ms,
+)
 
 
 def test_metadata_accepts_string_values() -> None:
@@ -21,10 +27,35 @@ def test_metadata_value_of_exactly_128_chars_is_fine() -> None:
 
 
 def test_logging_config() -> None:
-    assert parse_logging_enabled(None) is True
-    assert parse_logging_enabled(b'{"enabled": false}') is False
-    with pytest.raises(BadRequest):
-        parse_logging_enabled(b'{"enabled": "no"}')
+    assert parse_logging_config(None) == (True, {})
+    assert parse_logging_config(b'{"enabled": false}') == (False, {})
+    assert parse_logging_config(b'{"enabled": true, "project": "my-app"}') == (True, {"project": "my-app"})
+    assert parse_logging_config(b'{"project": "my-app", "environment": "production"}') == (
+        True, {"project": "my-app", "environment": "production"})
+
+
+@pytest.mark.parametrize("raw", [b'{"enabled": "no"}', b'{"enabled": null}', b'{"project": 1}', b'{"a": true}',
+                                 b'{"a": ["b"]}', b"[]", b"nope", b'{"v": "' + b"x" * 129 + b'"}'])
+def test_logging_config_rejects_non_string_values(raw: bytes) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_logging_config(raw)
+    assert caught.value.param == "x-tfy-logging-config"
+    assert "x-tfy-logging-config" in caught.value.message
+
+
+def _scope(**headers: str) -> dict[str, object]:
+    return {"headers": [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]}
+
+
+def test_logging_tags_merge_under_metadata() -> None:
+    scope = _scope(x_tfy_metadata='{"project": "m", "app": "bot"}',
+                   x_tfy_logging_config='{"project": "l", "env": "prod", "enabled": false}')
+    assert parse_logging_headers(scope, True) == ({"project": "m", "app": "bot", "env": "prod"}, False)
+
+
+def test_the_process_switch_wins_over_enabled_true() -> None:
+    assert parse_logging_headers(_scope(x_tfy_logging_config='{"enabled": true}'), False) == ({}, False)
+    assert parse_logging_headers(_scope(), True) == ({}, True)
 
 
 def test_timeout_header_is_milliseconds() -> None:

@@ -18,6 +18,7 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LogRecord))
 BOOL_COLUMNS = frozenset({"streaming", "cost_unknown", "truncated"})
 JSON_COLUMNS = frozenset({"metadata", "extra"})
 BODY_COLUMNS = frozenset({"request_body", "response_body"})
+PURGE_BATCH = 5_000  # rows per DELETE: one short transaction each, so the sink's batches interleave
 
 
 def dump_json(value: dict[str, Any]) -> str:
@@ -74,6 +75,11 @@ class LogStore(Protocol):
         metadata: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Newest rows first, as dicts keyed by `LogRecord` field names with bodies as text."""
+        ...
+
+    def purge(self, before: float) -> int:
+        """Delete rows whose `time` is before `before` (unix seconds), in small batches by the time
+        index so writers are never held up for long; return how many were deleted."""
         ...
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from relaygate.observe.store.base import (
     BOOL_COLUMNS,
     COLUMNS,
     JSON_COLUMNS,
+    PURGE_BATCH,
     dump_json,
     row_as_dict,
     subject_candidates,
@@ -65,6 +66,7 @@ _CREATE_INDEXES = (
 _SLICE = 16
 _INSERT = f"INSERT INTO request_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM request_logs"
+_PURGE = "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE time < ? LIMIT ?)"
 
 
 def _to_row(record: LogRecord) -> tuple[Any, ...]:
@@ -182,6 +184,18 @@ class SQLiteLogStore:
         with self._read_lock:
             rows = self._read_conn.execute(sql, params).fetchall()
         return [row_as_dict(row) for row in rows]
+
+    def purge(self, before: float, *, batch: int = PURGE_BATCH) -> int:
+        """Delete rows older than `before`, `batch` rows per transaction (found through the time index),
+        handing the write lock back between batches so the sink is never held up for long."""
+        deleted = 0
+        while True:
+            with self._write_lock:
+                count = self._write_conn.execute(_PURGE, (before, batch)).rowcount
+            deleted += max(count, 0)
+            if count < batch:
+                return deleted
+            time.sleep(0)
 
     def close(self) -> None:
         """Close both connections; safe to call twice."""
