@@ -24,7 +24,7 @@ from relaygate.config.compile import Snapshot, load_snapshot
 from relaygate.config.store import ConfigStore, open_config_store
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher
 from relaygate.context import RequestContext
-from relaygate.errors import GatewayError, MethodNotAllowed, NotFound
+from relaygate.errors import GatewayError, LoopDetected, MethodNotAllowed, NotFound
 from relaygate.handlers import llm, messages, meta, proxy, resources
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.dispatch import PROXY_PREFIX, PROXY_ROUTE_METHODS, Route, build_routes, model_path_id
@@ -43,6 +43,7 @@ from relaygate.routing.stats import LatencyStats
 from relaygate.routing.sticky import StickySessions
 from relaygate.settings import Settings
 from relaygate.shared_state import SharedState
+from relaygate.upstream.hops import HopMarker
 from relaygate.upstream.session import create_session
 
 log = logging.getLogger("relaygate")
@@ -77,6 +78,7 @@ class Gateway:
         self.log_store = log_store
         self.sink = LogSink(log_store, max_queue=settings.log_queue_size)
         self.session: aiohttp.ClientSession | None = None
+        self.hops = HopMarker(settings.instance_id)  # `Via` on every upstream request; loops are 508
         self.health = HealthTracker(CooldownPolicy(  # cooldown state of pooled targets
             settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
             settings.cooldown_max_seconds,
@@ -101,7 +103,8 @@ class Gateway:
 
     async def start(self) -> None:
         self.session = create_session(self.settings.stream_idle_timeout,
-                                      lambda host: host in self.snapshot.metadata_allowed_hosts)
+                                      lambda host: host in self.snapshot.metadata_allowed_hosts,
+                                      (self.hops.middleware,))
         await self.sink.start()
         if self.shared is not None:
             await self.shared.start()
@@ -224,6 +227,9 @@ class App:
             elif (resource := resources.resource_path(path)) is not None:
                 route = self.resource_route
         try:
+            if gateway.hops.arrived(scope):
+                raise LoopDetected(f"request loop: {scope['method']} {path} already passed through this gateway "
+                                   "(its Via header names it); a base URL leads back here")
             if route is None:
                 raise NotFound(f"no such endpoint: {scope['method']} {path}", code="unknown_url")
             if scope["method"] not in route.methods:
