@@ -231,7 +231,8 @@ class App:
                 raise LoopDetected(f"request loop: {scope['method']} {path} already passed through this gateway "
                                    "(its Via header names it); a base URL leads back here")
             if route is None:
-                raise NotFound(f"no such endpoint: {scope['method']} {path}", code="unknown_url")
+                raise NotFound(f"no such endpoint: {scope['method']} {path}{self._prefix_hint(path)}",
+                               code="unknown_url")
             if scope["method"] not in route.methods:
                 raise MethodNotAllowed(f"{path} accepts {', '.join(sorted(route.methods))}")
             if route.kind == "llm":
@@ -273,6 +274,16 @@ class App:
                 started = time.perf_counter()
                 gateway.sink.submit(record_from_context(ctx, gateway.settings.log_body_max_bytes))
                 ctx.timings.logging = (time.perf_counter() - started) * 1000.0
+
+    def _prefix_hint(self, path: str) -> str:
+        """'; did you mean /api/llm/<path> (or /v1/<path>)?' when the path is an API route missing its prefix."""
+        found = [prefix + path for prefix in ("/api/llm", "/v1")
+                 if prefix + path in self.routes or model_path_id(prefix + path) is not None
+                 or resources.resource_path(prefix + path) is not None]
+        if not found:
+            return ""
+        return f"; did you mean {found[0]}" + (f" (or {found[1]})" if len(found) > 1 else "") + \
+            "? API paths start with /api/llm, /api/llm/v1 or /v1"
 
 
 async def _send_error_safely(send: Send, error: GatewayError, headers: list[tuple[bytes, bytes]],
