@@ -33,7 +33,7 @@ from relaygate.http.responses import send_error
 from relaygate.http.types import Receive, Scope, Send
 from relaygate.limits import Backend, MemoryBackend
 from relaygate.observe.metrics import registry_for
-from relaygate.observe.record import record_from_context
+from relaygate.observe.record import finished_record
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import LogStore
@@ -271,9 +271,7 @@ class App:
             await _send_error_safely(send, GatewayError("internal gateway error"), base_headers, route)
         finally:
             if route is not None and route.kind in ("llm", "messages", "resource", "proxy"):
-                started = time.perf_counter()
-                gateway.sink.submit(record_from_context(ctx, gateway.settings.log_body_max_bytes))
-                ctx.timings.logging = (time.perf_counter() - started) * 1000.0
+                gateway.sink.submit(finished_record(ctx, gateway.settings.log_body_max_bytes))
 
     def _prefix_hint(self, path: str) -> str:
         """'; did you mean /api/llm/<path> (or /v1/<path>)?' when the path is an API route missing its prefix."""
