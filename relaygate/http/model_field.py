@@ -11,6 +11,7 @@ match text the model wrote.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -20,16 +21,15 @@ from relaygate.context import Usage
 _MODEL_PAIR = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
-def _pairs(data: bytes) -> list[tuple[bytes, str]]:
-    """Every `"model": "<value>"` pair in `data`: its exact bytes and the decoded value."""
-    found = []
+def _pairs(data: bytes) -> Iterator[tuple[bytes, str]]:
+    """The `"model": "<value>"` pairs in `data`, in order (lazily: callers stop at the one they want):
+    the exact bytes and the decoded value."""
     for match in _MODEL_PAIR.finditer(data):
         try:
             value = orjson.loads(b'"' + match.group(1) + b'"')
         except orjson.JSONDecodeError:
             continue
-        found.append((match.group(0), value))
-    return found
+        yield match.group(0), value
 
 
 def rename_in_body(body: bytes, parsed: dict[str, Any], caller: str) -> tuple[bytes, str | None]:
@@ -96,10 +96,9 @@ class StreamRenamer:
 def stream_renamer(first: bytes, inner: Any, caller: str) -> tuple[StreamRenamer | None, str | None]:
     """A renaming filter for a stream whose first bytes are `first`, and the provider's id (None: no
     `model` in the first events, or already the caller's name: nothing to rename)."""
-    pairs = _pairs(first)
-    if not pairs:
+    exact, provider = next(_pairs(first), (b"", None))
+    if provider is None:
         return None, None
-    exact, provider = pairs[0]
     if provider == caller:
         return None, provider
     return StreamRenamer(inner, exact, b'"model":' + orjson.dumps(caller)), provider
