@@ -41,7 +41,12 @@ def rename_in_body(body: bytes, parsed: dict[str, Any], caller: str) -> tuple[by
     if not isinstance(provider, str) or provider == caller:
         return body, provider if isinstance(provider, str) else None
     replacement = b'"model":' + orjson.dumps(caller)
-    for exact, value in _pairs(body):
+    written = orjson.dumps(provider)
+    for exact in (b'"model":' + written, b'"model": ' + written):  # compact, or Python's json.dumps
+        at = body.find(exact)
+        if at >= 0:
+            return body[:at] + replacement + body[at + len(exact):], provider
+    for exact, value in _pairs(body):  # other spacing or escaping
         if value == provider:
             return body.replace(exact, replacement, 1), provider
     parsed["model"] = caller
