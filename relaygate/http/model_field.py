@@ -54,15 +54,16 @@ def rename_in_body(body: bytes, parsed: dict[str, Any], caller: str) -> tuple[by
 
 
 class StreamRenamer:
-    """An SSE filter whose output has the stream's `model` pair renamed (wraps the attempt's filter).
+    """An SSE filter whose output has the stream's `model` pairs renamed (wraps the attempt's filter).
 
-    Built from the first bytes sent (which hold the first event, and so the stream's model); usage and
+    Built from the first bytes sent, which hold the preamble and the first content event (so every
+    spelling of the stream's model: Azure's leading prompt-filter chunk says `"model": ""`); usage and
     error reading stay the wrapped filter's.
     """
 
     __slots__ = ("_inner", "_old", "_new")
 
-    def __init__(self, inner: Any, old: bytes, new: bytes) -> None:
+    def __init__(self, inner: Any, old: tuple[bytes, ...], new: bytes) -> None:
         self._inner = inner
         self._old = old
         self._new = new
@@ -84,7 +85,10 @@ class StreamRenamer:
         self._inner.error = value
 
     def rename(self, out: bytes) -> bytes:
-        return out.replace(self._old, self._new) if self._old in out else out
+        for old in self._old:
+            if old in out:
+                out = out.replace(old, self._new)
+        return out
 
     def feed(self, chunk: bytes) -> bytes:
         return self.rename(self._inner.feed(chunk))
@@ -99,11 +103,15 @@ class StreamRenamer:
 
 
 def stream_renamer(first: bytes, inner: Any, caller: str) -> tuple[StreamRenamer | None, str | None]:
-    """A renaming filter for a stream whose first bytes are `first`, and the provider's id (None: no
-    `model` in the first events, or already the caller's name: nothing to rename)."""
-    exact, provider = next(_pairs(first), (b"", None))
-    if provider is None:
-        return None, None
-    if provider == caller:
+    """A renaming filter for a stream whose first bytes are `first`, and the provider's id (the first
+    non-empty `model`; None when there is none). No filter when nothing needs renaming."""
+    old: list[bytes] = []
+    provider: str | None = None
+    for exact, value in _pairs(first):
+        if provider is None and value:
+            provider = value
+        if value != caller and exact not in old:
+            old.append(exact)
+    if not old:
         return None, provider
-    return StreamRenamer(inner, exact, b'"model":' + orjson.dumps(caller)), provider
+    return StreamRenamer(inner, tuple(old), b'"model":' + orjson.dumps(caller)), provider

@@ -41,6 +41,15 @@ def test_every_stream_chunk_names_the_model_as_the_caller_did(stack: Stack) -> N
     assert result.headers.get("x-tfy-provider-model") == "gpt-4o"
 
 
+def test_an_azure_stream_with_its_prompt_filter_chunk_is_renamed_throughout(stack: Stack) -> None:
+    result = _post(stack, "chat/completions", {"model": "azure-main/gpt4o-deploy", "messages": HELLO,
+                                               "stream": True})
+    chunks = _sse_payloads(result.body)
+    assert chunks[0]["prompt_filter_results"]  # Azure's leading chunk, whose own model is ""
+    assert {chunk["model"] for chunk in chunks} == {"azure-main/gpt4o-deploy"}
+    assert result.headers.get("x-tfy-provider-model")  # the first non-empty model the stream named
+
+
 def test_the_sdk_stream_sees_the_callers_name(stack: Stack) -> None:
     stream = stack.gateway.client(stack.alice).chat.completions.create(
         model="vllm-local/llama", messages=HELLO, stream=True)  # type: ignore[arg-type]

@@ -75,3 +75,15 @@ def test_stream_renamer_renames_every_event_and_keeps_usage_reading() -> None:
 def test_stream_already_named_as_the_caller_needs_no_renamer() -> None:
     first = b'data: {"model":"mock/echo","choices":[]}\n\n'
     assert stream_renamer(first, StreamFilter(True, Usage()), "mock/echo") == (None, "mock/echo")
+
+
+def test_an_azure_stream_renames_its_empty_filter_chunk_model_and_the_real_one() -> None:
+    filter_chunk = b'data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[]}\n\n'
+    content = b'data: {"choices":[{"delta":{"content":"hi"}}],"model":"gpt-4o-2024-11-20"}\n\n'
+    inner = StreamFilter(True, Usage())
+    first = inner.feed(filter_chunk + content)
+    renamer, provider = stream_renamer(first, inner, CALLER)
+    assert renamer is not None and provider == "gpt-4o-2024-11-20"
+    out = renamer.rename(first) + renamer.feed(content)
+    models = [orjson.loads(line[5:])["model"] for line in out.split(b"\n") if line.startswith(b"data:")]
+    assert models == [CALLER, CALLER, CALLER]
