@@ -24,7 +24,7 @@ from relaygate.config.compile import Snapshot, load_snapshot
 from relaygate.config.store import ConfigStore, open_config_store
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher
 from relaygate.context import RequestContext
-from relaygate.errors import GatewayError, MethodNotAllowed, NotFound
+from relaygate.errors import GatewayError, LoopDetected, MethodNotAllowed, NotFound
 from relaygate.handlers import llm, messages, meta, proxy, resources
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.dispatch import PROXY_PREFIX, PROXY_ROUTE_METHODS, Route, build_routes, model_path_id
@@ -33,7 +33,7 @@ from relaygate.http.responses import send_error
 from relaygate.http.types import Receive, Scope, Send
 from relaygate.limits import Backend, MemoryBackend
 from relaygate.observe.metrics import registry_for
-from relaygate.observe.record import record_from_context
+from relaygate.observe.record import finished_record
 from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
@@ -44,6 +44,7 @@ from relaygate.routing.stats import LatencyStats
 from relaygate.routing.sticky import StickySessions
 from relaygate.settings import Settings
 from relaygate.shared_state import SharedState
+from relaygate.upstream.hops import HopMarker
 from relaygate.upstream.session import create_session
 
 log = logging.getLogger("relaygate")
@@ -81,6 +82,7 @@ class Gateway:
         self.retention = RetentionPurger(log_store, settings.log_retention_days) \
             if settings.log_retention_days else None
         self.session: aiohttp.ClientSession | None = None
+        self.hops = HopMarker(settings.instance_id)  # `Via` on every upstream request; loops are 508
         self.health = HealthTracker(CooldownPolicy(  # cooldown state of pooled targets
             settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
             settings.cooldown_max_seconds,
@@ -105,7 +107,8 @@ class Gateway:
 
     async def start(self) -> None:
         self.session = create_session(self.settings.stream_idle_timeout,
-                                      lambda host: host in self.snapshot.metadata_allowed_hosts)
+                                      lambda host: host in self.snapshot.metadata_allowed_hosts,
+                                      (self.hops.middleware,))
         await self.sink.start()
         if self.retention is not None:
             self.retention.start()
@@ -232,8 +235,12 @@ class App:
             elif (resource := resources.resource_path(path)) is not None:
                 route = self.resource_route
         try:
+            if gateway.hops.arrived(scope):
+                raise LoopDetected(f"request loop: {scope['method']} {path} already passed through this gateway "
+                                   "(its Via header names it); a base URL leads back here")
             if route is None:
-                raise NotFound(f"no such endpoint: {scope['method']} {path}", code="unknown_url")
+                raise NotFound(f"no such endpoint: {scope['method']} {path}{self._prefix_hint(path)}",
+                               code="unknown_url")
             if scope["method"] not in route.methods:
                 raise MethodNotAllowed(f"{path} accepts {', '.join(sorted(route.methods))}")
             if route.kind == "llm":
@@ -272,9 +279,17 @@ class App:
             await _send_error_safely(send, GatewayError("internal gateway error"), base_headers, route)
         finally:
             if route is not None and route.kind in ("llm", "messages", "resource", "proxy"):
-                started = time.perf_counter()
-                gateway.sink.submit(record_from_context(ctx, gateway.settings.log_body_max_bytes))
-                ctx.timings.logging = (time.perf_counter() - started) * 1000.0
+                gateway.sink.submit(finished_record(ctx, gateway.settings.log_body_max_bytes))
+
+    def _prefix_hint(self, path: str) -> str:
+        """'; did you mean /api/llm/<path> (or /v1/<path>)?' when the path is an API route missing its prefix."""
+        found = [prefix + path for prefix in ("/api/llm", "/v1")
+                 if prefix + path in self.routes or model_path_id(prefix + path) is not None
+                 or resources.resource_path(prefix + path) is not None]
+        if not found:
+            return ""
+        return f"; did you mean {found[0]}" + (f" (or {found[1]})" if len(found) > 1 else "") + \
+            "? API paths start with /api/llm, /api/llm/v1 or /v1"
 
 
 async def _send_error_safely(send: Send, error: GatewayError, headers: list[tuple[bytes, bytes]],

@@ -8,12 +8,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from relaygate.observe.record import LogRecord
     from relaygate.providers.base import Target
 
 
 @dataclass(slots=True)
 class Timings:
-    """Stage durations in milliseconds for `server-timing` (SCHEMAS.md stage names)."""
+    """Stage durations in milliseconds for `server-timing` (SCHEMAS.md stage names).
+
+    `logging` is the time spent building the request's log row, which a non-streaming answer does
+    before its header goes out (the row is queued after the answer); streams send no `server-timing`.
+    """
 
     auth: float = 0.0
     ratelimit: float = 0.0
@@ -83,6 +88,7 @@ class RequestContext:
     extra: dict[str, Any] = field(default_factory=dict)  # feature attributes for the row and traces
     request_body: bytes | None = None
     response_body: bytes | None = None
+    log_record: LogRecord | None = None  # the row, built before a non-streaming answer's header
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

@@ -14,6 +14,7 @@
       BadGateway (502)                             -- connect failures, broken upstream answers
       ServiceUnavailable (503)
       GatewayTimeout (504)
+      LoopDetected (508)                           -- the request already passed this gateway (`Via`)
 
 Messages never contain a secret: callers build them from names and ids only.
 """
@@ -132,6 +133,14 @@ class GatewayTimeout(GatewayError):
     status = 504
     type = "upstream_timeout"
     code = "gateway_timeout"
+
+
+class LoopDetected(GatewayError):
+    """The request's `Via` chain names this gateway: a base URL leads back here (upstream/hops.py)."""
+
+    status = 508
+    type = "loop_detected"
+    code = "loop_detected"
 
 
 class UpstreamError(GatewayError):

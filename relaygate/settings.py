@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 from relaygate.database import DEFAULT_DATABASE_URL
 
@@ -59,6 +59,10 @@ class Settings:
     max_config_bytes: int = 1 * MIB  # a manifest file (or directory, all files together) larger: refused
     log_bodies: bool = True  # request/response bodies in log rows (per request also x-tfy-logging-config)
     log_retention_days: float | None = None  # rows older than this are purged in the background
+    # This gateway's hop-marker id (`Via: 1.1 relaygate-<id>` on every upstream request; a request that
+    # arrives with it is a loop: 508). Random per `relaygate serve`; its workers inherit it through
+    # the environment, so they recognise each other's requests.
+    instance_id: str = field(default_factory=lambda: os.urandom(6).hex(), compare=False)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -119,6 +123,13 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _instance_id(raw: str) -> str:
+    value = raw.strip()
+    if not value.isascii() or not all(c.isalnum() or c in "-_." for c in value) or len(value) > 64:
+        raise ValueError(f"must be 1-64 letters, digits, '-', '_' or '.', got {raw!r}")
+    return value
+
+
 def _switch_text(value: object) -> str:
     return "on" if value else "off"
 
@@ -154,6 +165,7 @@ ENVIRONMENT: dict[str, _Entry] = {
     "RELAYGATE_MAX_CONFIG_BYTES": ("max_config_bytes", _positive_int, str),
     "RELAYGATE_LOG_BODIES": ("log_bodies", parse_switch, _switch_text),
     "RELAYGATE_LOG_RETENTION_DAYS": ("log_retention_days", _non_negative_float, str),
+    "RELAYGATE_INSTANCE_ID": ("instance_id", _instance_id, str),
 }
 
 assert {entry[0] for entry in ENVIRONMENT.values()} <= {f.name for f in fields(Settings)}

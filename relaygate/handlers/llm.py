@@ -14,6 +14,7 @@ from relaygate.config.compile_virtual import VirtualModel
 from relaygate.errors import BadRequest, Forbidden, NotFound, UnsupportedModelType
 from relaygate.handlers.llm_attempts import CallSpec
 from relaygate.handlers.llm_exchange import exchange
+from relaygate.handlers.llm_hints import unknown_model_hint
 from relaygate.handlers.llm_ngrok import ngrok_routing
 from relaygate.handlers.llm_routing import (
     Controls,
@@ -65,7 +66,9 @@ def resolve(gateway: Gateway, principal: Principal, model: object, operation: Op
     if found is None:
         if snapshot.ngrok is not None:
             return None
-        raise NotFound(f"model '{model}' is not configured on this gateway", code="model_not_found")
+        raise NotFound(f"model '{model}' is not configured on this gateway"
+                       f"{unknown_model_hint(snapshot, principal, model, operation.model_type)}",
+                       code="model_not_found")
     if operation.model_type not in found.model_types:
         raise UnsupportedModelType(
             f"model '{model}' does not support {operation.model_type} (it lists: "

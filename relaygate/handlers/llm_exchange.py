@@ -14,10 +14,27 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relaygate.handlers.llm_attempts import CallSpec, attempt_answer, attempt_stream, discard, relay_stream
-from relaygate.handlers.llm_routing import Routing, final_or_raise, record_speed, routing_headers, settle, wants_speed
+from relaygate.handlers.llm_attempts import (
+    CallSpec,
+    StreamStart,
+    attempt_answer,
+    attempt_stream,
+    discard,
+    relay_stream,
+)
+from relaygate.handlers.llm_routing import (
+    ParamsOf,
+    Routing,
+    final_or_raise,
+    record_speed,
+    routing_headers,
+    settle,
+    wants_speed,
+)
 from relaygate.http.disconnect import DisconnectWatcher
+from relaygate.http.model_field import rename_in_body, stream_renamer
 from relaygate.http.responses import send_bytes
+from relaygate.observe.record import record_from_context
 from relaygate.routing.router import run_plan
 
 if TYPE_CHECKING:
@@ -37,16 +54,17 @@ async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpe
         if spec.stream:
             streamed = await run_plan(routing.plan, lambda rt: attempt_stream(gateway, spec, rt.payload),
                                       routing.health, discard, deadline=routing.deadline)
-            settle(gateway, ctx, streamed, routing, model_started)
+            settle(gateway, ctx, streamed, routing, model_started, _params_of(spec))
             start = final_or_raise(streamed)
             ctx.status = start.status
             ctx.ttft_ms = ctx.elapsed_ms()
+            renamed = _caller_named_stream(start, ctx)
             await send({
                 "type": "http.response.start",
                 "status": start.status,
                 "headers": [(b"content-type", start.response.content_type.encode("latin-1")),
                             (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
-                            *headers, *routing_headers(streamed, ctx)],
+                            *headers, *routing_headers(streamed, ctx), *renamed],
             })
             await relay_stream(gateway, send, start, ctx)
             if wants_speed(gateway, streamed):
@@ -63,19 +81,57 @@ async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpe
         return
     finally:
         watcher.stop()
-    settle(gateway, ctx, answered, routing, model_started)
+    settle(gateway, ctx, answered, routing, model_started, _params_of(spec))
     answer = final_or_raise(answered)
     ctx.status = answer.status
-    if read_usage is not None and answer.body[:1] == b"{":
+    body = answer.body
+    named: list[tuple[bytes, bytes]] = []
+    if read_usage is not None and body[:1] == b"{":
         try:
-            parsed = orjson.loads(answer.body)
+            parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
             parsed = None
         if isinstance(parsed, dict):
             read_usage(parsed.get("usage"), ctx.usage)
+            if ctx.requested_model is not None:
+                body, provider_model = rename_in_body(body, parsed, ctx.requested_model)
+                named = _provider_model(ctx, provider_model)
     if wants_speed(gateway, answered):
         record_speed(gateway, answered, ctx, model_started)
-    ctx.response_body = answer.body
-    out = [*headers, *routing_headers(answered, ctx),
+    ctx.response_body = body
+    logging_started = time.perf_counter()  # the row is built now, so server-timing can say what it took
+    ctx.log_record = record_from_context(ctx, gateway.settings.log_body_max_bytes)
+    ctx.timings.logging = (time.perf_counter() - logging_started) * 1000.0
+    out = [*headers, *routing_headers(answered, ctx), *named,
            (b"server-timing", ctx.timings.header(ctx.elapsed_ms(), answered.attempts))]
-    await send_bytes(send, answer.status, answer.body, answer.content_type.encode("latin-1"), out)
+    await send_bytes(send, answer.status, body, answer.content_type.encode("latin-1"), out)
+
+
+def _params_of(spec: CallSpec) -> ParamsOf | None:
+    """Which `override_params` keys the call sends: the opener's say (Messages API) or all (JSON bodies);
+    multipart bodies get none."""
+    opener_params = getattr(spec.opener, "applied_params", None)
+    if opener_params is not None:
+        return lambda overrides: opener_params(spec.operation, overrides)  # type: ignore[no-any-return]
+    return None if spec.payload is not None else (lambda overrides: ())
+
+
+def _provider_model(ctx: RequestContext, provider_model: str | None) -> list[tuple[bytes, bytes]]:
+    """The provider's own model id, for the log row and the `x-tfy-provider-model` header."""
+    if provider_model is None:
+        return []
+    ctx.extra["provider_model"] = provider_model
+    if len(provider_model) > 256 or not all(" " <= c <= "~" for c in provider_model):
+        return []  # not a model id a header can carry as it is (the log row still has it)
+    return [(b"x-tfy-provider-model", provider_model.encode("ascii"))]
+
+
+def _caller_named_stream(start: StreamStart, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+    """Rename the stream's `model` to the caller's name from here on; the provider's id as a header."""
+    if ctx.requested_model is None:
+        return []
+    renamer, provider_model = stream_renamer(start.first, start.filter, ctx.requested_model)
+    if renamer is not None:
+        start.first = renamer.rename(start.first)
+        start.filter = renamer
+    return _provider_model(ctx, provider_model)

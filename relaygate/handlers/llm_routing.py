@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -159,17 +160,29 @@ def final_or_raise(route: RouteResult[Any]) -> Any:
     return route.outcome.result
 
 
+ParamsOf = Callable[[TargetOverrides], Iterable[str]]  # the `override_params` keys a call really sends
+
+
 def settle(gateway: Gateway, ctx: RequestContext, route: RouteResult[Any], routing: Routing,
-           model_started: float) -> None:
-    """Note on the context which target answered and what routing did (for headers and the log)."""
+           model_started: float, params_of: ParamsOf | None = None) -> None:
+    """Note on the context which target answered and what routing did (for headers and the log).
+
+    `params_of` says which of a target's `override_params` the call sent (default: all of them).
+    """
     ctx.timings.model = (time.perf_counter() - model_started) * 1000.0
     if route.final is not None:
         target = route.final.payload.target
         ctx.target = target
         ctx.resolved_model = target.name
         ctx.provider = target.provider
+        configuration = model_configuration(route.final.payload, params_of)
+        if configuration is not None:
+            ctx.extra["model_configuration"] = configuration
     if routing.virtual is not None or len(route.attempts) > 1:
         ctx.extra["routing"] = applied_configuration(route, routing)
+    fallbacks = fallback_entries(route)
+    if fallbacks:
+        ctx.extra["fallback"] = fallbacks
     if routing.sticky_key is not None and route.outcome.result is not None and route.final is not None:
         assert routing.virtual is not None and routing.virtual.sticky is not None
         gateway.sticky.remember(routing.sticky_key, route.final.name, routing.virtual.sticky.ttl_seconds)
@@ -189,6 +202,33 @@ def applied_configuration(route: RouteResult[Any], routing: Routing) -> dict[str
     return entry
 
 
+def model_configuration(overrides: TargetOverrides, params_of: ParamsOf | None = None) -> dict[str, Any] | None:
+    """What a virtual-model target changed in the call: `override_params` keys and `headers_override`
+    header names (never values: they may be credentials); None when it changed nothing."""
+    params = sorted(params_of(overrides) if params_of is not None else overrides.override_params)
+    entry: dict[str, Any] = {"target": overrides.target.name}
+    if params:
+        entry["override_params"] = params
+    headers: dict[str, list[str]] = {}
+    if overrides.headers_set:
+        headers["set"] = [name for name, _ in overrides.headers_set]
+    if overrides.headers_remove:
+        headers["remove"] = sorted(overrides.headers_remove)
+    if headers:
+        entry["headers_override"] = headers
+    return entry if len(entry) > 1 else None
+
+
+def fallback_entries(route: RouteResult[Any]) -> list[dict[str, Any]]:
+    """One entry per fallback: the target left, the next one, and the status (or error) that caused it."""
+    entries: list[dict[str, Any]] = []
+    for left, next_ in zip(route.attempts, route.attempts[1:], strict=False):
+        if left.target != next_.target:  # same target again is a retry
+            cause: dict[str, Any] = {"status": left.status} if left.status is not None else {"error": left.error}
+            entries.append({"from": left.target, "to": next_.target, **cause})
+    return entries
+
+
 def routing_headers(route: RouteResult[Any], ctx: RequestContext) -> list[tuple[bytes, bytes]]:
     """`x-tfy-resolved-model` and `x-tfy-applied-configurations` (what `settle` recorded) for the answer."""
     headers: list[tuple[bytes, bytes]] = []
@@ -198,6 +238,9 @@ def routing_headers(route: RouteResult[Any], ctx: RequestContext) -> list[tuple[
     routing = ctx.extra.get("routing")
     if routing is not None:
         applied["load_balancing"] = routing
+    for key in ("fallback", "model_configuration"):
+        if key in ctx.extra:
+            applied[key] = ctx.extra[key]
     if applied:
         headers.append((b"x-tfy-applied-configurations", orjson.dumps(applied)))
     return headers

@@ -122,6 +122,14 @@ class MessagesOpener:
         self.inbound_headers = inbound_headers
         self._translated: dict[str, Any] | None = None  # the OpenAI request, built on first need
 
+    def applied_params(self, operation: Operation, overrides: TargetOverrides) -> list[str]:
+        """The `override_params` keys `__call__` sends (for `x-tfy-applied-configurations`)."""
+        if operation is not MESSAGES:
+            return []  # count_tokens: never
+        if overrides.target.provider == ANTHROPIC:
+            return [key for key in overrides.override_params if key in ANTHROPIC_PARAMS]
+        return list(overrides.override_params)
+
     async def __call__(self, gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> UpstreamResponse:
         target = overrides.target
         assert spec.payload is not None

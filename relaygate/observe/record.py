@@ -98,3 +98,13 @@ def _clip(body: bytes | None, limit: int) -> bytes | None:
     if body is None or len(body) <= limit:
         return body
     return body[:limit]
+
+
+def finished_record(ctx: RequestContext, body_limit: int) -> LogRecord:
+    """The row to queue once the request is over: the one built before a non-streaming answer's header
+    (`server-timing` reports that work as `logging`) with its latency brought up to date, else a new one."""
+    record = ctx.log_record
+    if record is None or record.status != ctx.status:
+        return record_from_context(ctx, body_limit)
+    record.latency_ms = round(ctx.elapsed_ms(), 3)
+    return record

@@ -1,7 +1,8 @@
 """The built-in `mock` provider: a local model for trying the gateway and for load tests.
 
 It echoes the last user message deterministically, counts tokens the way a real tokenizer roughly
-would (words and punctuation), streams word by word, and waits `latency_ms` before answering.
+would (words and punctuation), streams word by word, and waits `latency_ms` before answering. Input
+the OpenAI API would refuse gets OpenAI's 400 (`mock_checks`), streaming requests included.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 
 from relaygate.errors import UnsupportedModelType
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
+from relaygate.providers.mock_checks import InvalidInput, check_chat, check_input, check_n
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 EMBEDDING_DIMENSIONS = 16
@@ -67,8 +69,8 @@ class MockResponse:
 
     __slots__ = ("status", "content_type", "retry_after", "_body", "_chunks")
 
-    def __init__(self, body: bytes | None, chunks: list[bytes] | None) -> None:
-        self.status = 200
+    def __init__(self, body: bytes | None, chunks: list[bytes] | None, status: int = 200) -> None:
+        self.status = status
         self.retry_after: str | None = None
         self.content_type = "text/event-stream" if chunks is not None else "application/json"
         self._body = body or b""
@@ -101,6 +103,15 @@ class MockAdapter:
             await asyncio.sleep(latency)
         body = call.payload or {}
         name = call.operation.name
+        try:
+            if name == "chat":
+                check_chat(body)
+            elif name == "completions":
+                check_n(body)
+            elif name in ("embeddings", "moderations"):
+                check_input(body)
+        except InvalidInput as invalid:
+            return MockResponse(orjson.dumps(invalid.error()), None, status=400)
         if name == "chat":
             return self._chat(call, body)
         if name == "completions":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiohttp
 
@@ -11,11 +11,13 @@ from relaygate.upstream.resolver import GuardedResolver
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
-def create_session(idle_timeout: float, metadata_allowed: Callable[[str], bool]) -> aiohttp.ClientSession:
+def create_session(idle_timeout: float, metadata_allowed: Callable[[str], bool],
+                   middlewares: Sequence[aiohttp.ClientMiddlewareType] = ()) -> aiohttp.ClientSession:
     """A keep-alive pool shared by all requests of one process (never a session per request).
 
     `idle_timeout` bounds every socket read, so a stalled stream ends instead of hanging forever.
     `metadata_allowed(host)` says which hosts may resolve to link-local/metadata addresses.
+    `middlewares` run around every request (the hop marker of upstream/hops.py).
     """
     connector = aiohttp.TCPConnector(
         limit=0,  # the gateway's own concurrency is the bound; upstream pools are per host below
@@ -32,4 +34,5 @@ def create_session(idle_timeout: float, metadata_allowed: Callable[[str], bool])
         trust_env=False,
         skip_auto_headers=("User-Agent",),
         headers={"User-Agent": "relaygate"},
+        middlewares=tuple(middlewares),
     )

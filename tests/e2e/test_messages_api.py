@@ -315,12 +315,22 @@ def test_request_log_marks_truncated_stream(rig: Rig) -> None:
 def test_native_create_relays_the_callers_body(rig: Rig) -> None:
     message = create(rig.client(), "claude/sonnet", system="be brief", stop_sequences=["never"])
     assert message.content[0].text == echo_reply("hello messages api")
-    assert message.model == "claude-sonnet-4-5"  # the upstream's own answer, untouched
+    assert message.model == "claude/sonnet"  # the name the caller used, as for translated answers
     recorded = rig.claude.last()
     assert recorded.json == {"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": HELLO,
                              "system": "be brief", "stop_sequences": ["never"]}
     assert recorded.header("x-api-key") == ANTHROPIC_KEY and rig.token not in str(dict(recorded.headers))
     assert message.usage.input_tokens == usage_of(recorded)["input_tokens"]
+
+
+def test_native_answers_name_the_model_as_the_caller_did(rig: Rig) -> None:
+    raw = rig.client().messages.with_raw_response.create(model="claude/sonnet", max_tokens=64, messages=HELLO,
+                                                          stream=True)
+    events = list(raw.parse())
+    assert events[0].type == "message_start" and events[0].message.model == "claude/sonnet"
+    assert raw.headers["x-tfy-provider-model"] == "claude-sonnet-4-5"
+    row = rig.gateway.wait_for_log(raw.headers["x-request-id"])
+    assert row["extra"]["provider_model"] == "claude-sonnet-4-5"
 
 
 def test_native_forwards_anthropic_version_and_beta(rig: Rig) -> None:

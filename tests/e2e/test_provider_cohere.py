@@ -92,9 +92,11 @@ def _billed(stack: CohereStack) -> dict[str, int]:
 
 
 def test_chat_returns_cohere_answer_openai_shaped(stack: CohereStack) -> None:
-    completion = stack.client().chat.completions.create(model="cohere-main/command", messages=MESSAGES)
+    raw = stack.client().chat.completions.with_raw_response.create(model="cohere-main/command", messages=MESSAGES)
+    completion = raw.parse()
     assert completion.object == "chat.completion"
-    assert completion.model == "command-a-03-2025"
+    assert completion.model == "cohere-main/command"  # the name the caller used
+    assert raw.headers["x-tfy-provider-model"] == "command-a-03-2025"
     assert completion.choices[0].message.content == chat_reply(list(MESSAGES))  # type: ignore[arg-type]
     assert completion.choices[0].finish_reason == "stop"
     billed = _billed(stack)

@@ -114,6 +114,13 @@ VIRTUAL: dict[str, tuple[str, list[dict[str, Any]]] | tuple[str, list[dict[str, 
     "hdr-timing": pair("hdr-timing"),
     "hdr-stream": pair("hdr-stream"),
     "log-row": pair("log-row"),
+    # x-tfy-applied-configurations: model configuration and fallback entries
+    "applied-config": pair("applied-config", override_params={"temperature": 0.2, "max_tokens": 64},
+                           headers_override={"set": {"X-Route-Tag": "secret-tag-value"}, "remove": ["X-Drop-Me"]}),
+    "applied-fallback": pair("applied-fallback", override_params={"temperature": 0.2}),
+    "applied-network": (PRIORITY, [t("prov-dead/applied-network", priority=0),
+                                   t("prov-b/applied-network", priority=1, override_params={"top_p": 0.5})]),
+    "applied-stream": pair("applied-stream"),
 }
 
 PLAIN = ("plain-retry", "plain-retry-codes", "retry-after", "retry-after-ignored", "ttft-plain", "timeout-plain",

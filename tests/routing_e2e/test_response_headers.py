@@ -15,7 +15,8 @@ def test_resolved_model_names_the_target_that_answered(rig: Rig) -> None:
     rig.a.fail_next(503)
     raw = rig.chat("vmod/hdr-resolved")
     assert raw.headers["x-tfy-resolved-model"] == "prov-b/hdr-resolved"
-    assert raw.parse().model == "hdr-resolved-on-b"
+    assert raw.parse().model == "vmod/hdr-resolved"  # the name the caller used
+    assert raw.headers["x-tfy-provider-model"] == "hdr-resolved-on-b"  # the answering provider's own id
 
 
 def test_applied_configurations_report_virtual_model_strategy_targets_and_counts(rig: Rig) -> None:

@@ -35,12 +35,14 @@ def sse_data(body: bytes) -> list[bytes]:
 
 
 def assert_clean_stream_from(result: HttpResult, upstream_model: str) -> None:
+    """A whole stream answered by the upstream whose provider model id is `upstream_model`."""
     assert result.status == 200, result.body
     data = sse_data(result.body)
     assert data[-1] == b"[DONE]" and data.count(b"[DONE]") == 1
     chunks = [orjson.loads(d) for d in data[:-1]]
     assert all("error" not in c for c in chunks), chunks
-    assert {c["model"] for c in chunks} == {upstream_model}
+    assert result.headers.get("x-tfy-provider-model") == upstream_model
+    assert {c["model"] for c in chunks} == {"vmod/" + upstream_model.rpartition("-on-")[0]}  # the caller's name
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == chat_reply(LONG_MESSAGES)
 
@@ -103,7 +105,7 @@ def test_sdk_sees_one_stream_after_fallback(rig: Rig) -> None:
     rig.a.fail_next(503)
     chunks = list(rig.client().chat.completions.create(model="vmod/stream-fb", messages=MESSAGES, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == chat_reply(MESSAGES)
-    assert {c.model for c in chunks} == {model_id("prov-b/stream-fb")}
+    assert {c.model for c in chunks} == {"vmod/stream-fb"}
 
 
 # -- after content: truncation -----------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""An answer's `model` field, renamed to the name the caller used (`account/integration`).
+
+Callers name models as the gateway does; the provider's own id (`gpt-4o-2024-08-06`) is reported in
+the `x-tfy-provider-model` header and the log row instead. Renaming works on bytes: the `"model": "<id>"`
+pair is found once (the body is parsed anyway for usage; in a stream, in the first events) and
+replaced with `bytes.replace`, so the rest of an answer stays byte for byte as the upstream sent it and
+a stream is never re-parsed per chunk. Inside a JSON string a quote is escaped, so the pair cannot
+match text the model wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from relaygate.context import Usage
+
+_MODEL_PAIR = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _pairs(data: bytes) -> Iterator[tuple[bytes, str]]:
+    """The `"model": "<value>"` pairs in `data`, in order (lazily: callers stop at the one they want):
+    the exact bytes and the decoded value."""
+    for match in _MODEL_PAIR.finditer(data):
+        try:
+            value = orjson.loads(b'"' + match.group(1) + b'"')
+        except orjson.JSONDecodeError:
+            continue
+        yield match.group(0), value
+
+
+def rename_in_body(body: bytes, parsed: dict[str, Any], caller: str) -> tuple[bytes, str | None]:
+    """`body` (whose parse is `parsed`) with its top-level `model` set to `caller`, and the provider's id.
+
+    The pair is replaced in place when found (the usual case); otherwise the body is re-serialised.
+    """
+    provider = parsed.get("model")
+    if not isinstance(provider, str) or provider == caller:
+        return body, provider if isinstance(provider, str) else None
+    replacement = b'"model":' + orjson.dumps(caller)
+    written = orjson.dumps(provider)
+    for exact in (b'"model":' + written, b'"model": ' + written):  # compact, or Python's json.dumps
+        at = body.find(exact)
+        if at >= 0:
+            return body[:at] + replacement + body[at + len(exact):], provider
+    for exact, value in _pairs(body):  # other spacing or escaping
+        if value == provider:
+            return body.replace(exact, replacement, 1), provider
+    parsed["model"] = caller
+    return orjson.dumps(parsed), provider
+
+
+class StreamRenamer:
+    """An SSE filter whose output has the stream's `model` pairs renamed (wraps the attempt's filter).
+
+    Built from the first bytes sent, which hold the preamble and the first content event (so every
+    spelling of the stream's model: Azure's leading prompt-filter chunk says `"model": ""`); usage and
+    error reading stay the wrapped filter's.
+    """
+
+    __slots__ = ("_inner", "_old", "_new")
+
+    def __init__(self, inner: Any, old: tuple[bytes, ...], new: bytes) -> None:
+        self._inner = inner
+        self._old = old
+        self._new = new
+
+    @property
+    def usage(self) -> Usage:
+        return self._inner.usage  # type: ignore[no-any-return]
+
+    @usage.setter
+    def usage(self, value: Usage) -> None:
+        self._inner.usage = value
+
+    @property
+    def error(self) -> dict[str, object] | None:
+        return self._inner.error  # type: ignore[no-any-return]
+
+    @error.setter
+    def error(self, value: dict[str, object] | None) -> None:
+        self._inner.error = value
+
+    def rename(self, out: bytes) -> bytes:
+        for old in self._old:
+            if old in out:
+                out = out.replace(old, self._new)
+        return out
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self.rename(self._inner.feed(chunk))
+
+    def flush(self) -> bytes:
+        return self.rename(self._inner.flush())
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)  # anything else a filter offers (e.g. counters) is the inner's
+
+
+def stream_renamer(first: bytes, inner: Any, caller: str) -> tuple[StreamRenamer | None, str | None]:
+    """A renaming filter for a stream whose first bytes are `first`, and the provider's id (the first
+    non-empty `model`; None when there is none). No filter when nothing needs renaming."""
+    old: list[bytes] = []
+    provider: str | None = None
+    for exact, value in _pairs(first):
+        if provider is None and value:
+            provider = value
+        if value != caller and exact not in old:
+            old.append(exact)
+    if not old:
+        return None, provider
+    return StreamRenamer(inner, tuple(old), b'"model":' + orjson.dumps(caller)), provider

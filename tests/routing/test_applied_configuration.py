@@ -1,0 +1,52 @@
+"""What `x-tfy-applied-configurations` says a target changed, and which fallbacks happened (no server)."""
+
+from __future__ import annotations
+
+from relaygate.config.compile_virtual import TargetOverrides
+from relaygate.handlers.llm_routing import fallback_entries, model_configuration
+from relaygate.handlers.messages import MessagesOpener
+from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, Target
+from relaygate.providers.mock import MockAdapter
+from relaygate.routing.router import AttemptRecord, Outcome, RouteResult
+
+PARAMS = {"temperature": 0.2, "top_k": 5, "logit_bias": {"1": 2}}
+
+
+def _overrides(provider: str = "openai", **changes: object) -> TargetOverrides:
+    target = Target(name=f"{provider}-acct/m", account=f"{provider}-acct", integration="m", provider=provider,
+                    model_id="m-1", model_types=frozenset({"chat"}), adapter=MockAdapter())
+    return TargetOverrides(target, **changes)  # type: ignore[arg-type]
+
+
+def test_a_target_without_changes_reports_nothing() -> None:
+    assert model_configuration(_overrides()) is None
+
+
+def test_header_values_never_appear() -> None:
+    entry = model_configuration(_overrides(headers_set=(("X-Key", "s3cret"),), headers_remove=frozenset({"x-a"})))
+    assert entry == {"target": "openai-acct/m", "headers_override": {"set": ["X-Key"], "remove": ["x-a"]}}
+    assert "s3cret" not in str(entry)
+
+
+def test_only_the_params_the_call_sent_are_named() -> None:
+    overrides = _overrides(override_params=PARAMS)
+    assert model_configuration(overrides)["override_params"] == ["logit_bias", "temperature", "top_k"]  # type: ignore[index]
+    assert model_configuration(overrides, lambda o: ()) is None  # e.g. a multipart body: nothing applied
+
+
+def test_messages_api_names_what_each_kind_of_target_receives() -> None:
+    opener = MessagesOpener("vm/x", ())
+    assert sorted(opener.applied_params(MESSAGES, _overrides("anthropic", override_params=PARAMS))) == [
+        "temperature", "top_k"]  # an Anthropic target gets Messages parameters only
+    assert sorted(opener.applied_params(MESSAGES, _overrides(override_params=PARAMS))) == sorted(PARAMS)
+    assert opener.applied_params(MESSAGES_COUNT_TOKENS, _overrides("anthropic", override_params=PARAMS)) == []
+
+
+def test_fallback_entries_skip_retries_of_the_same_target() -> None:
+    attempts = [AttemptRecord("a", 500, "upstream_error", 1.0, False),
+                AttemptRecord("a", 429, "upstream_error", 1.0, False),
+                AttemptRecord("b", None, "upstream_timeout", 1.0, False),
+                AttemptRecord("c", 200, None, 1.0, False)]
+    route: RouteResult[object] = RouteResult(Outcome(status=200), attempts)
+    assert fallback_entries(route) == [{"from": "a", "to": "b", "status": 429},
+                                       {"from": "b", "to": "c", "error": "upstream_timeout"}]
