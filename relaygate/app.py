@@ -37,7 +37,7 @@ from relaygate.observe.record import record_from_context
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import LogStore
-from relaygate.providers.base import UpstreamCall, UpstreamResponse
+from relaygate.providers.base import AnswerCaps, UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
 from relaygate.routing.stats import LatencyStats
 from relaygate.routing.sticky import StickySessions
@@ -77,6 +77,7 @@ class Gateway:
         self.log_store = log_store
         self.sink = LogSink(log_store, max_queue=settings.log_queue_size)
         self.session: aiohttp.ClientSession | None = None
+        self.answer_caps = AnswerCaps(settings.max_sse_line_bytes, settings.max_answer_bytes)
         self.health = HealthTracker(CooldownPolicy(  # cooldown state of pooled targets
             settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
             settings.cooldown_max_seconds,
