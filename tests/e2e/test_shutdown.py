@@ -209,3 +209,24 @@ def test_stream_running_past_the_drain_period_ends_with_a_messages_error_event(
     assert payload["type"] == "error" and payload["error"]["type"] == "overloaded_error", payload
     assert "shutting down" in payload["error"]["message"]
     assert_logged_as_cut_by_shutdown(row)
+
+
+def test_request_without_an_answer_when_the_drain_period_ends_gets_a_503(
+    gateway_factory: GatewayFactory, openai_upstream: OpenAIMock, vllm_upstream: OpenAIMock
+) -> None:
+    gateway = gateway_factory(STANDARD, env=GRACE, port=openai_upstream.port, vllm_port=vllm_upstream.port,
+                              closed_port=free_port())
+    token = gateway.create_token(user=ALICE)
+    openai_upstream.delay_next(10.0)
+    thread, results = in_background(gateway, token, {"model": "openai-main/gpt-4o", "messages": MESSAGES})
+    openai_upstream.wait_for_request(timeout=5)
+    gateway.terminate()
+    thread.join(30)
+    assert results, "no answer at all"
+    result = results[0]
+    assert result.status == 503, result.body
+    assert result.headers.get("x-request-id")
+    assert result.json()["error"]["code"] == "server_shutting_down"
+    assert gateway.wait(40) in CLEAN_EXIT
+    rows = [r for r in gateway.logs(limit=100) if r["request_id"] == result.headers.get("x-request-id")]
+    assert [r["status"] for r in rows] == [503]
