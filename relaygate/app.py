@@ -38,7 +38,7 @@ from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import LogStore
-from relaygate.providers.base import UpstreamCall, UpstreamResponse
+from relaygate.providers.base import AnswerCaps, UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
 from relaygate.routing.stats import LatencyStats
 from relaygate.routing.sticky import StickySessions
@@ -83,6 +83,7 @@ class Gateway:
             if settings.log_retention_days else None
         self.session: aiohttp.ClientSession | None = None
         self.hops = HopMarker(settings.instance_id)  # `Via` on every upstream request; loops are 508
+        self.answer_caps = AnswerCaps(settings.max_sse_line_bytes, settings.max_answer_bytes)
         self.health = HealthTracker(CooldownPolicy(  # cooldown state of pooled targets
             settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
             settings.cooldown_max_seconds,

@@ -25,8 +25,9 @@ from relaygate.context import Usage
 from relaygate.errors import BadGateway, GatewayError, GatewayTimeout, RequestTimeout, UpstreamError, scrub
 from relaygate.http import multipart
 from relaygate.http.sse import StreamFilter
-from relaygate.providers.base import Operation, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import AnswerCaps, Operation, UpstreamCall, UpstreamResponse
 from relaygate.routing.router import Outcome
+from relaygate.upstream.relay import ERROR_BODY_LIMIT
 
 if TYPE_CHECKING:
     from relaygate.app import Gateway
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.http.types import Send
 
-ERROR_BODY_LIMIT = 1 << 20
 
 
 class SSEFilter(Protocol):
@@ -52,13 +52,13 @@ class SSEFilter(Protocol):
 class StreamDialect:
     """What streaming depends on in the caller's wire format."""
 
-    new_filter: Callable[[bool], SSEFilter]  # wants_usage -> a fresh filter for one attempt
+    new_filter: Callable[[bool, int], SSEFilter]  # (wants_usage, SSE line cap) -> a fresh filter for one attempt
     first_verdict: Callable[[bytes], str | None]  # "content" | "error" | None (all preamble)
     error_event: Callable[[GatewayError], bytes]  # the event that ends a stream failing after content
 
 
-def _openai_filter(wants_usage: bool) -> SSEFilter:
-    return StreamFilter(wants_usage, Usage())
+def _openai_filter(wants_usage: bool, max_event_bytes: int) -> SSEFilter:
+    return StreamFilter(wants_usage, Usage(), max_event_bytes)
 
 
 def _openai_error_event(error: GatewayError) -> bytes:
@@ -122,7 +122,7 @@ class CallSpec:
         return (remaining, True) if remaining < self.attempt_timeout else (self.attempt_timeout, False)
 
 
-def build_call(spec: CallSpec, overrides: TargetOverrides) -> UpstreamCall:
+def build_call(spec: CallSpec, overrides: TargetOverrides, caps: AnswerCaps) -> UpstreamCall:
     """The upstream call for one target: model id rewritten, `override_params` applied."""
     target = overrides.target
     if spec.payload is not None:
@@ -131,17 +131,17 @@ def build_call(spec: CallSpec, overrides: TargetOverrides) -> UpstreamCall:
         if overrides.override_params:
             payload.update(overrides.override_params)
         return UpstreamCall(target, spec.operation, payload, b"", spec.content_type, spec.stream,
-                            spec.attempt_timeout, spec.request_id, spec.strict_openai)
+                            spec.attempt_timeout, spec.request_id, spec.strict_openai, caps=caps)
     assert spec.boundary is not None
     raw = multipart.replace_field(spec.raw_body, spec.boundary, b"model", target.model_id)
     return UpstreamCall(target, spec.operation, None, raw, spec.content_type, False,
-                        spec.attempt_timeout, spec.request_id)
+                        spec.attempt_timeout, spec.request_id, caps=caps)
 
 
 async def _open(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> UpstreamResponse:
     if spec.opener is not None:
         return await spec.opener(gateway, spec, overrides)
-    return await gateway.adapter_open(build_call(spec, overrides))
+    return await gateway.adapter_open(build_call(spec, overrides, gateway.answer_caps))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -162,7 +162,7 @@ def _retry_after(value: str | None) -> float | None:
 
 
 async def _error_outcome(response: UpstreamResponse, overrides: TargetOverrides) -> Outcome[Any]:
-    raw = await response.read()
+    raw = await response.read()  # an error answer is read up to ERROR_BODY_LIMIT (see relay.HTTPUpstreamResponse)
     response.close()
     error = UpstreamError(response.status, scrub(raw[:ERROR_BODY_LIMIT], overrides.target.secrets),
                           response.content_type)
@@ -185,6 +185,14 @@ def _timeout_outcome(spec: CallSpec, overrides: TargetOverrides, error: GatewayE
         return Outcome(status=error.status if isinstance(error, RequestTimeout) else None, error=error,
                        always_fallback=True)
     return Outcome(error=error, network_error=True)
+
+
+def _abandon(response: UpstreamResponse | None) -> None:
+    """The attempt was cancelled (the caller left, or the server's drain period ran out) in any phase:
+    waiting for the upstream's headers (aiohttp closes that connection itself), or with headers but
+    no body or first event yet: the upstream connection is closed now, not when its first byte comes."""
+    if response is not None:
+        response.close()
 
 
 def _transport_failure(response: UpstreamResponse | None, exc: GatewayError) -> Outcome[Any]:
@@ -214,6 +222,9 @@ async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOver
             f"the upstream of model {name} did not answer within {spec.attempt_timeout:g}s"))
     except GatewayError as exc:
         return _transport_failure(response, exc)
+    except BaseException:
+        _abandon(response)
+        raise
     response.close()
     return Outcome(status=response.status, result=Answer(response.status, response.content_type, body))
 
@@ -224,7 +235,7 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
     ttft = spec.ttft_timeout
     first_limit = limit if ttft is None else min(ttft, limit)
     dialect = spec.dialect or OPENAI_DIALECT
-    stream_filter = dialect.new_filter(spec.wants_usage)
+    stream_filter = dialect.new_filter(spec.wants_usage, gateway.answer_caps.sse_line_bytes)
     response: UpstreamResponse | None = None
     name = overrides.target.name
     try:
@@ -246,6 +257,9 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
             f"the upstream of model {name} did not answer within {limit:g}s"))
     except GatewayError as exc:
         return _transport_failure(response, exc)
+    except BaseException:
+        _abandon(response)
+        raise
     if failed:  # an error event (or the end) before any content: nothing reached the client
         response.close()
         if stream_filter.error is None:

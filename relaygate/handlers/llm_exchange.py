@@ -3,6 +3,11 @@
 The two inbound APIs differ in how they build the plan and the call, and in where the usage sits
 in a non-streaming body; from the plan on they are the same: stream (fall back until first content,
 then relay) or answer, client disconnect as 499, speed samples for latency routing, routing headers.
+
+A cancellation that is not the caller leaving is the server stopping the request: uvicorn cancels
+what still runs when the shutdown drain period (`shutdown_grace_seconds`) is over. The caller is then
+told so, as a 503 before the answer started or as the dialect's error event ending a stream (no
+`[DONE]`/`message_stop`, log row truncated), instead of a connection cut silently.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from relaygate.errors import ServiceUnavailable
 from relaygate.handlers.llm_attempts import (
     CallSpec,
     StreamStart,
@@ -43,6 +49,8 @@ if TYPE_CHECKING:
     from relaygate.http.types import RawHeaders, Receive, Send
 
 UsageReader = Callable[[Any, "Usage"], None]  # the body's `usage` value -> ctx.usage
+SHUTDOWN_MESSAGE = ("the gateway is shutting down and its drain period (shutdown_grace_seconds) ended before "
+                    "this request finished; retry it")
 
 
 async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpec, routing: Routing,
@@ -50,12 +58,14 @@ async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpe
     """Call through the plan and send the answer; `read_usage` None: the body carries no usage (binary)."""
     model_started = time.perf_counter()
     watcher = DisconnectWatcher(receive)
+    opened: StreamStart | None = None  # the stream being answered with
+    started = False  # its response has started
     try:
         if spec.stream:
             streamed = await run_plan(routing.plan, lambda rt: attempt_stream(gateway, spec, rt.payload),
                                       routing.health, discard, deadline=routing.deadline)
             settle(gateway, ctx, streamed, routing, model_started, _params_of(spec))
-            start = final_or_raise(streamed)
+            start = opened = final_or_raise(streamed)
             ctx.status = start.status
             ctx.ttft_ms = ctx.elapsed_ms()
             renamed = _caller_named_stream(start, ctx)
@@ -66,6 +76,7 @@ async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpe
                             (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
                             *headers, *routing_headers(streamed, ctx), *renamed],
             })
+            started = True
             await relay_stream(gateway, send, start, ctx)
             if wants_speed(gateway, streamed):
                 record_speed(gateway, streamed, ctx, model_started)
@@ -73,11 +84,20 @@ async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpe
         answered = await run_plan(routing.plan, lambda rt: attempt_answer(gateway, spec, rt.payload),
                                   routing.health, discard, deadline=routing.deadline)
     except asyncio.CancelledError:
-        if not watcher.disconnected:
-            raise
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        ctx.status = 499
-        ctx.error_type = "client_disconnected"
+        if opened is not None:
+            opened.response.close()
+        if watcher.disconnected:
+            ctx.status = 499
+            ctx.error_type = "client_disconnected"
+            return
+        error = ServiceUnavailable(SHUTDOWN_MESSAGE, code="server_shutting_down")
+        if opened is None or not started:
+            raise error from None
+        ctx.truncated = True
+        ctx.error_type = error.type
+        ctx.error_message = error.message
+        await send({"type": "http.response.body", "body": opened.dialect.error_event(error), "more_body": False})
         return
     finally:
         watcher.stop()

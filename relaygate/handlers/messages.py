@@ -74,8 +74,8 @@ ANTHROPIC_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "top_k", "st
 COUNTING_PROVIDERS = tuple(sorted({ANTHROPIC, *(kind for kind, a in ADAPTERS.items() if token_counter(a))}))
 
 
-def _messages_filter(wants_usage: bool) -> SSEFilter:
-    return MessagesStreamFilter(Usage())
+def _messages_filter(wants_usage: bool, max_event_bytes: int) -> SSEFilter:
+    return MessagesStreamFilter(Usage(), max_event_bytes)
 
 
 def _messages_error_event(error: GatewayError) -> bytes:
@@ -140,7 +140,7 @@ class MessagesOpener:
                 payload.update((k, v) for k, v in overrides.override_params.items() if k in ANTHROPIC_PARAMS)
             native = await gateway.adapter_open(UpstreamCall(
                 target, spec.operation, payload, b"", spec.content_type, spec.stream, spec.attempt_timeout,
-                spec.request_id, inbound_headers=self.inbound_headers))
+                spec.request_id, inbound_headers=self.inbound_headers, caps=gateway.answer_caps))
             if native.status == OVERLOADED:
                 native.status = 503  # retry and fall back as for any overloaded upstream; the body says overloaded
             return native
@@ -159,11 +159,12 @@ class MessagesOpener:
             assert gateway.session is not None
             return await counter.count_tokens(gateway.session, UpstreamCall(
                 target, spec.operation, payload, b"", spec.content_type, False, spec.attempt_timeout,
-                spec.request_id))
+                spec.request_id, caps=gateway.answer_caps))
         payload.update(overrides.override_params)
         response = await gateway.adapter_open(UpstreamCall(
-            target, CHAT, payload, b"", spec.content_type, spec.stream, spec.attempt_timeout, spec.request_id))
-        return MessagesFromOpenAI(response, self.model, spec.stream)
+            target, CHAT, payload, b"", spec.content_type, spec.stream, spec.attempt_timeout, spec.request_id,
+            caps=gateway.answer_caps))
+        return MessagesFromOpenAI(response, self.model, spec.stream, gateway.answer_caps.sse_line_bytes)
 
 
 def _caller_token(scope: Scope) -> str | None:

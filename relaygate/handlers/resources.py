@@ -27,6 +27,7 @@ from relaygate.http.headers import bearer_token, header, parse_logging_headers
 from relaygate.http.sse import read_usage
 from relaygate.limits.gate import admit, settle_later
 from relaygate.providers.azure_openai import DEFAULT_API_VERSION
+from relaygate.upstream.relay import HTTPUpstreamResponse
 
 if TYPE_CHECKING:
     from relaygate.app import Gateway
@@ -170,19 +171,26 @@ async def _relay(gateway: Gateway, method: str, url: str, headers: dict[str, str
         raise BadGateway(f"could not reach provider account {target.account} ({type(exc).__name__})")
     ctx.timings.model = (time.perf_counter() - started) * 1000.0
     try:
+        if not 100 <= response.status <= 599:  # not relayable: a broken upstream
+            raise BadGateway(f"provider account {target.account} answered with HTTP status {response.status}, "
+                             "which is not a valid status", code="invalid_upstream_status")
         ctx.status = response.status
         if response.status >= 400:
-            raw = await response.read()
-            raise UpstreamError(response.status, scrub(raw[:1 << 20], target.secrets),
+            raw = await HTTPUpstreamResponse(response, target.account).read()  # at most ERROR_BODY_LIMIT
+            raise UpstreamError(response.status, scrub(raw, target.secrets),
                                 response.headers.get("Content-Type", "application/json"))
         relayed = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
                    if k.lower().encode("latin-1") in _RELAYED_RESPONSE]
         await send({"type": "http.response.start", "status": response.status,
                     "headers": [*base_headers, *relayed]})
         kept: list[bytes] | None = [] if ctx.model_type == "responses" else None
+        kept_bytes, keep_limit = 0, gateway.settings.max_answer_bytes  # kept for usage; relayed at any size
         async for chunk in response.content.iter_any():
             if kept is not None:
                 kept.append(chunk)
+                kept_bytes += len(chunk)
+                if kept_bytes > keep_limit:
+                    kept = None
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         if kept is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 
 from relaygate.context import Usage
-from relaygate.http.sse_events import SSEBuffer
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 
 _USAGE_KEY = b'"usage"'
 _WHITESPACE = b" \t\r\n"
@@ -67,8 +67,8 @@ class StreamFilter(SSEBuffer):
 
     __slots__ = ("_wants_usage", "usage", "saw_done", "events", "error")
 
-    def __init__(self, wants_usage: bool, usage: Usage) -> None:
-        super().__init__()
+    def __init__(self, wants_usage: bool, usage: Usage, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        super().__init__(max_event_bytes)
         self._wants_usage = wants_usage
         self.usage = usage
         self.saw_done = False

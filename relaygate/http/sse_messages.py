@@ -12,7 +12,7 @@ from __future__ import annotations
 import orjson
 
 from relaygate.context import Usage
-from relaygate.http.sse_events import SSEBuffer
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 
 _INPUT_KEYS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _PREAMBLE_TYPES = (b"message_start", b"ping", b"content_block_start")
@@ -57,8 +57,8 @@ class MessagesStreamFilter(SSEBuffer):
 
     __slots__ = ("_seen", "usage", "saw_done", "events", "error")
 
-    def __init__(self, usage: Usage) -> None:
-        super().__init__()
+    def __init__(self, usage: Usage, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        super().__init__(max_event_bytes)
         self._seen: dict[str, int] = {}
         self.usage = usage
         self.saw_done = False  # message_stop seen

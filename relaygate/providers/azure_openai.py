@@ -28,4 +28,4 @@ class AzureOpenAIAdapter:
             f"{target.base_url}/openai/deployments/{quote(target.model_id, safe='')}/{call.operation.path}"
             f"?api-version={version}"
         )
-        return await relay.send(session, "POST", url, headers=headers, data=body, model=target.name)
+        return await relay.send(session, "POST", url, headers=headers, data=body, model=target.name, caps=call.caps)

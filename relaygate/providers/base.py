@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES
+
 if TYPE_CHECKING:
     import aiohttp
 
@@ -68,6 +70,21 @@ class Target:
     options: Mapping[str, Any] = field(default_factory=dict)  # adapter-specific (api_version, latency_ms)
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerCaps:
+    """How much of one upstream answer the gateway holds at once (`max_sse_line_bytes`, `max_answer_bytes`).
+
+    A stream event (or line) longer than `sse_line_bytes`, or a non-streaming answer larger than
+    `answer_bytes`, is a 502: a broken upstream must not grow the gateway's memory without bound.
+    """
+
+    sse_line_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    answer_bytes: int = 64 << 20
+
+
+DEFAULT_CAPS = AnswerCaps()
+
+
 @dataclass(slots=True)
 class UpstreamCall:
     """One attempt against one target."""
@@ -84,6 +101,7 @@ class UpstreamCall:
     strict_openai: bool = True
     # Caller headers an adapter may forward on a native path (anthropic-version/-beta on Messages).
     inbound_headers: tuple[tuple[str, str], ...] = ()
+    caps: AnswerCaps = DEFAULT_CAPS  # the gateway's settings; adapters pass them to `relay.send` and stream parsers
 
 
 class UpstreamResponse(Protocol):
@@ -94,7 +112,7 @@ class UpstreamResponse(Protocol):
     retry_after: str | None  # the upstream's Retry-After header, when it sent one
 
     async def read(self) -> bytes:
-        """The whole body (non-streaming answers and errors)."""
+        """The whole body (non-streaming answers and errors); a 502 past `AnswerCaps.answer_bytes`."""
         ...
 
     def iter_chunks(self) -> AsyncIterator[bytes]:

@@ -44,4 +44,4 @@ class OpenAICompatibleAdapter:
         body, headers = encode_body(call)
         headers.update(target.headers)
         url = f"{target.base_url}/{call.operation.path}"
-        return await relay.send(session, "POST", url, headers=headers, data=body, model=target.name)
+        return await relay.send(session, "POST", url, headers=headers, data=body, model=target.name, caps=call.caps)

@@ -1,7 +1,10 @@
 """Sending one HTTP request upstream and exposing its answer as an `UpstreamResponse`.
 
-Failures before an answer exists become gateway errors here: connect failures 502, timeouts 504.
-Messages name the model, never the URL (some providers carry keys in query strings).
+Failures before an answer exists become gateway errors here: connect failures 502, timeouts 504, a
+status outside 100-599 (which no client could be sent) 502. Messages name the model, never the URL
+(some providers carry keys in query strings). A whole-body read stops at the answer cap (a 502) or,
+for error answers, at `ERROR_BODY_LIMIT` (the rest is dropped): memory stays bounded whatever the
+upstream sends.
 """
 
 from __future__ import annotations
@@ -12,25 +15,60 @@ import aiohttp
 from yarl import URL
 
 from relaygate.errors import BadGateway, GatewayTimeout
+from relaygate.providers.base import DEFAULT_CAPS, AnswerCaps
+
+ERROR_BODY_LIMIT = 1 << 20  # bytes of an error answer kept (its message and type are at the start)
 
 
 class HTTPUpstreamResponse:
     """An aiohttp response relayed as-is (OpenAI-shaped upstreams need no translation)."""
 
-    __slots__ = ("_response", "status", "content_type", "retry_after", "headers")
+    __slots__ = ("_response", "_model", "_cap", "_body", "status", "content_type", "retry_after", "headers")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, model: str = "", caps: AnswerCaps = DEFAULT_CAPS) -> None:
         self._response = response
+        self._model = model
+        self._cap = caps.answer_bytes
+        self._body: bytes | None = None  # kept: an adapter may read an error body before the handler does
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "application/json")
         self.retry_after = response.headers.get("Retry-After")
         self.headers = response.headers  # adapters read provider headers (error types, token counts)
 
     async def read(self) -> bytes:
-        try:
-            return await self._response.read()
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            raise BadGateway(f"upstream connection broke while reading the answer ({type(exc).__name__})")
+        if self._body is None:
+            try:
+                self._body = await self._read_capped()
+            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                raise BadGateway(f"upstream connection broke while reading the answer ({type(exc).__name__})")
+        return self._body
+
+    async def _read_capped(self) -> bytes:
+        """The body, never holding more than the cap: past it a success is a 502, an error is cut short."""
+        response = self._response
+        failed = response.status >= 400
+        cap = min(self._cap, ERROR_BODY_LIMIT) if failed else self._cap
+        length = response.content_length
+        if not failed and length is not None and length > cap:
+            response.close()
+            raise self._too_large(cap)
+        parts: list[bytes] = []
+        size = 0
+        content = response.content
+        while chunk := await content.readany():
+            size += len(chunk)
+            if size > cap:
+                response.close()  # the rest is never read: the connection cannot be reused
+                if not failed:
+                    raise self._too_large(cap)
+                parts.append(chunk[: len(chunk) - (size - cap)])
+                break
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _too_large(self, cap: int) -> BadGateway:
+        return BadGateway(f"the upstream of model {self._model} answered with more than {cap} bytes, the gateway's "
+                          "cap on a model answer (max_answer_bytes)", code="upstream_answer_too_large")
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         try:
@@ -53,6 +91,7 @@ async def send(
     headers: Mapping[str, str],
     data: bytes,
     model: str,
+    caps: AnswerCaps = DEFAULT_CAPS,
 ) -> HTTPUpstreamResponse:
     """Open the upstream exchange (the caller bounds it with its own deadline)."""
     try:
@@ -65,4 +104,8 @@ async def send(
         raise BadGateway(f"the upstream of model {model} sent a malformed answer ({type(exc).__name__})")
     except TimeoutError:
         raise GatewayTimeout(f"the upstream of model {model} did not answer in time")
-    return HTTPUpstreamResponse(response)
+    if not 100 <= response.status <= 599:  # no HTTP status: a broken upstream, as a reset would be
+        response.close()
+        raise BadGateway(f"the upstream of model {model} answered with HTTP status {response.status}, which is "
+                         "not a valid status", code="invalid_upstream_status")
+    return HTTPUpstreamResponse(response, model, caps)

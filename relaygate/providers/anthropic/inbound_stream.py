@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from relaygate.http.sse_events import SSEBuffer
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 from relaygate.providers.anthropic.inbound import (
     JSON,
     as_object,
@@ -43,10 +43,11 @@ class MessagesStreamFromOpenAI:
     __slots__ = ("_model", "_message_id", "_sse", "_started", "_open", "_open_text", "_next_index", "_tools",
                  "_stop_reason", "_stop_sequence", "_usage", "_ended")
 
-    def __init__(self, model: str, message_id: str | None = None) -> None:
+    def __init__(self, model: str, message_id: str | None = None,
+                 max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self._model = model
         self._message_id = message_id
-        self._sse = SSEBuffer()
+        self._sse = SSEBuffer(max_event_bytes)
         self._started = False
         self._open: int | None = None  # index of the open content block
         self._open_text = False  # the open block is a text block
@@ -205,11 +206,13 @@ class MessagesFromOpenAI:
     Error answers are passed through as they are; the handler renders them in Anthropic's shape.
     """
 
-    __slots__ = ("_inner", "_model", "status", "content_type", "retry_after")
+    __slots__ = ("_inner", "_model", "_max_event", "status", "content_type", "retry_after")
 
-    def __init__(self, inner: UpstreamResponse, model: str, stream: bool) -> None:
+    def __init__(self, inner: UpstreamResponse, model: str, stream: bool,
+                 max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self._inner = inner
         self._model = model
+        self._max_event = max_event_bytes
         self.status = inner.status
         self.retry_after = inner.retry_after
         if inner.status >= 400:
@@ -227,7 +230,7 @@ class MessagesFromOpenAI:
     def iter_chunks(self) -> AsyncIterator[bytes]:
         if self._inner.status >= 400:
             return self._whole()
-        return translate_chunks(self._inner.iter_chunks(), MessagesStreamFromOpenAI(self._model))
+        return translate_chunks(self._inner.iter_chunks(), MessagesStreamFromOpenAI(self._model, None, self._max_event))
 
     async def _whole(self) -> AsyncIterator[bytes]:
         yield await self._inner.read()

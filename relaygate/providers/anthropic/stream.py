@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from relaygate.http.sse_events import SSEBuffer
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 from relaygate.providers.anthropic.errors import error_object
 from relaygate.providers.anthropic.response import finish_reason, to_openai_usage
 
@@ -49,8 +49,8 @@ class AnthropicStreamTranslator:
                  "_usage", "_stop_reason", "_started", "_stopped", "_failed")
 
     def __init__(self, model: str, *, strict_openai: bool = True, json_tool: str | None = None,
-                 created: int | None = None) -> None:
-        self._sse = SSEBuffer()
+                 created: int | None = None, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._sse = SSEBuffer(max_event_bytes)
         self._id = ""
         self._model = model
         self._created = created if created is not None else int(time.time())

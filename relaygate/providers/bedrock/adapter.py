@@ -22,7 +22,7 @@ import orjson
 from yarl import URL
 
 from relaygate.errors import BadGateway, GatewayError, UnsupportedModelType
-from relaygate.providers.base import BufferedResponse, Target, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import DEFAULT_CAPS, AnswerCaps, BufferedResponse, Target, UpstreamCall, UpstreamResponse
 from relaygate.providers.bedrock import embeddings
 from relaygate.providers.bedrock.converse_request import to_bedrock_converse_request
 from relaygate.providers.bedrock.converse_response import from_bedrock_converse_response
@@ -64,7 +64,7 @@ class BedrockAdapter:
         """CountTokens for the prompt of an OpenAI chat request; 200 answers `{"input_tokens": N}`."""
         assert call.payload is not None
         body = orjson.dumps(to_bedrock_count_tokens_request(call.payload))
-        response = await _post(session, call.target, "count-tokens", body)
+        response = await _post(session, call.target, "count-tokens", body, caps=call.caps)
         return _translated(response, body=_guarded(from_bedrock_count_tokens_response, call.target.name))
 
 
@@ -76,7 +76,8 @@ async def _open_chat(session: aiohttp.ClientSession, call: UpstreamCall) -> Upst
     target = call.target
     body = orjson.dumps(to_bedrock_converse_request(call.payload))
     action = "converse-stream" if call.stream else "converse"
-    response = await _post(session, target, action, body, accept=EVENT_STREAM if call.stream else None)
+    response = await _post(session, target, action, body, accept=EVENT_STREAM if call.stream else None,
+                           caps=call.caps)
     response_id = f"chatcmpl-{call.request_id}"
     created = int(time.time())
     model = target.model_id
@@ -90,8 +91,8 @@ async def _open_chat(session: aiohttp.ClientSession, call: UpstreamCall) -> Upst
                                                            created=created, strict_openai=strict))
 
     if call.stream and response.status < 400:
-        return await open_converse_stream(response, BedrockStreamTranslator(model, response_id, created,
-                                                                            strict_openai=strict))
+        return await open_converse_stream(response, BedrockStreamTranslator(
+            model, response_id, created, strict_openai=strict, max_event_bytes=call.caps.sse_line_bytes))
     return _translated(response, body=_guarded(translate, target.name))
 
 
@@ -105,7 +106,7 @@ async def _open_embeddings(session: aiohttp.ClientSession, call: UpstreamCall) -
     family = embeddings.embedding_family(target.model_id)
     if family == "cohere":
         request = orjson.dumps(embeddings.to_cohere_embedding_request(payload, target.model_id))
-        response = await _post(session, target, "invoke", request)
+        response = await _post(session, target, "invoke", request, caps=call.caps)
         tokens = response_header(response, "X-Amzn-Bedrock-Input-Token-Count")
 
         def translate(raw: bytes) -> bytes:
@@ -113,7 +114,7 @@ async def _open_embeddings(session: aiohttp.ClientSession, call: UpstreamCall) -
 
         return _translated(response, body=_guarded(translate, target.name))
     bodies = [orjson.dumps(b) for b in embeddings.to_titan_embedding_requests(payload, family)]
-    return await _titan_calls(session, target, payload, bodies)
+    return await _titan_calls(session, target, payload, bodies, call.caps)
 
 
 class _Failed(Exception):
@@ -125,7 +126,7 @@ class _Failed(Exception):
 
 
 async def _titan_calls(session: aiohttp.ClientSession, target: Target, payload: dict[str, Any],
-                       bodies: list[bytes]) -> UpstreamResponse:
+                       bodies: list[bytes], caps: AnswerCaps) -> UpstreamResponse:
     """One InvokeModel call per input, `TITAN_CONCURRENCY` at a time; the first error answers for all."""
     limit = asyncio.Semaphore(TITAN_CONCURRENCY)
     opened: list[HTTPUpstreamResponse] = []
@@ -133,7 +134,7 @@ async def _titan_calls(session: aiohttp.ClientSession, target: Target, payload: 
 
     async def one(index: int, body: bytes) -> None:
         async with limit:
-            response = await _post(session, target, "invoke", body)
+            response = await _post(session, target, "invoke", body, caps=caps)
             opened.append(response)
             if response.status >= 400:
                 raise _Failed(response)
@@ -180,7 +181,7 @@ def model_url(base_url: str, model_id: str, action: str) -> str:
 
 
 async def _post(session: aiohttp.ClientSession, target: Target, action: str, body: bytes,
-                accept: str | None = None) -> HTTPUpstreamResponse:
+                accept: str | None = None, caps: AnswerCaps = DEFAULT_CAPS) -> HTTPUpstreamResponse:
     url = model_url(target.base_url, target.model_id, action)
     headers = {"Content-Type": "application/json", "Accept": accept or "application/json"}
     signer = target.options.get("signer")
@@ -189,7 +190,8 @@ async def _post(session: aiohttp.ClientSession, target: Target, action: str, bod
     sent = dict(target.headers)
     sent.update(headers)
     # encoded=True: aiohttp would otherwise re-normalise %3A back to ':' and break the signature.
-    return await relay.send(session, "POST", URL(url, encoded=True), headers=sent, data=body, model=target.name)
+    return await relay.send(session, "POST", URL(url, encoded=True), headers=sent, data=body, model=target.name,
+                            caps=caps)
 
 
 def response_header(response: HTTPUpstreamResponse, name: str) -> str | None:

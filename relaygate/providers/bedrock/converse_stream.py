@@ -6,7 +6,8 @@ events are named by `:event-type`: messageStart, contentBlockStart (a tool call 
 contentBlockDelta (text, tool input fragments, reasoning), contentBlockStop, messageStop (the finish
 reason) and metadata (usage). A tool call whose input never arrived (a tool without parameters) gets
 `{}` as its arguments when its block stops, as in the non-streaming answer. An exception becomes an
-OpenAI error event and the stream ends without `[DONE]`.
+OpenAI error event and the stream ends without `[DONE]`. A frame longer than the stream event cap
+(`max_sse_line_bytes`, as for SSE lines) raises a 502 before it is buffered whole.
 
 Bedrock answers ConverseStream with HTTP 200 and may then send an exception as its first event
 (throttling, validation, a model stream error). `open_converse_stream` reads up to the first content
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, event_too_long
 from relaygate.providers.base import BufferedResponse
 from relaygate.providers.bedrock.converse_response import chunk, finish_reason, openai_usage, sse
 from relaygate.providers.bedrock.errors import stream_exception
@@ -37,9 +39,11 @@ class BedrockStreamTranslator:
     """Feed ConverseStream bytes; get OpenAI SSE bytes. One instance per upstream response."""
 
     __slots__ = ("_buffer", "_parser_error", "_id", "_created", "_model", "_strict", "_tools", "_finished",
-                 "_usage", "_failed", "_started", "_no_input", "content_sent", "error_status")
+                 "_usage", "_failed", "_started", "_no_input", "_pending", "_max_event", "_too_long", "content_sent",
+                 "error_status")
 
-    def __init__(self, model: str, response_id: str, created: int, *, strict_openai: bool = True) -> None:
+    def __init__(self, model: str, response_id: str, created: int, *, strict_openai: bool = True,
+                 max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         from botocore import eventstream  # lazy: keeps gateway start-up fast
 
         self._buffer: EventStreamBuffer = eventstream.EventStreamBuffer()
@@ -54,25 +58,38 @@ class BedrockStreamTranslator:
         self._usage: Any = None  # from the metadata event, sent just before [DONE]
         self._failed = False
         self._no_input: set[int] = set()  # contentBlockIndex of tool calls with no input fragment yet
+        self._pending = 0  # bytes of the frame not yet complete (the SSE line cap applies to a frame)
+        self._max_event = max_event_bytes
+        self._too_long = False  # that frame was refused: every later call raises
         self.content_sent = False  # a chunk beyond the role preamble was produced
         self.error_status: int | None = None  # the status of the error event, once one was produced
 
     def feed(self, data: bytes) -> bytes:
+        if self._too_long:
+            raise event_too_long(self._max_event)
         if self._failed:
             return b""
         self._buffer.add_data(data)
+        self._pending += len(data)
         out: list[bytes] = []
         try:
             for message in self._buffer:
+                self._pending -= message.prelude.total_length
                 out.append(self._message(message.headers, message.payload))
                 if self._failed:
                     break
         except self._parser_error as exc:
             out.append(self._error(502, {"message": f"Bedrock sent a malformed event stream ({type(exc).__name__})",
                                          "type": "upstream_error", "code": "bad_event_stream", "param": None}))
+        if self._pending > self._max_event and not self._failed:
+            self._too_long = True
+            if not out:  # else the events before it go out first and the next call raises
+                raise event_too_long(self._max_event)
         return b"".join(out)
 
     def finish(self) -> bytes:
+        if self._too_long:
+            raise event_too_long(self._max_event)
         if self._failed:
             return b""
         if not self._finished:

@@ -48,7 +48,8 @@ def _plan(call: UpstreamCall, payload: dict[str, Any], model: str
         body = to_cohere_chat_request(payload, stream=call.stream)
         strict = call.strict_openai
         if call.stream:
-            return body, None, CohereStreamTranslator(model, strict_openai=strict)
+            return body, None, CohereStreamTranslator(model, strict_openai=strict,
+                                                      max_event_bytes=call.caps.sse_line_bytes)
         created = int(time.time())
         return body, lambda raw: orjson.dumps(
             from_cohere_chat_response(_parsed(raw), model, created=created, strict_openai=strict)), None
@@ -100,5 +101,5 @@ class CohereAdapter:
         headers.update(call.target.headers)
         url = f"{call.target.base_url}{PATHS[call.operation.name]}"
         response = await relay.send(session, "POST", url, headers=headers, data=orjson.dumps(body),
-                                    model=call.target.name)
+                                    model=call.target.name, caps=call.caps)
         return TranslatedResponse(response, body=answer, stream=stream, classify=classify, status=map_status)

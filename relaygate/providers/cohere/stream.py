@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from relaygate.http.sse_events import SSEBuffer
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 from relaygate.providers.cohere.chat import FAILED_FINISH_REASONS, as_object, finish_reason_of, to_openai_usage
 
 JSON = dict[str, Any]
@@ -39,8 +39,9 @@ class CohereStreamTranslator:
     __slots__ = ("_sse", "_id", "_model", "_created", "_strict", "_started", "_tools", "_usage",
                  "_ended", "_failed", "_no_arguments")
 
-    def __init__(self, model: str, *, created: int | None = None, strict_openai: bool = True) -> None:
-        self._sse = SSEBuffer()
+    def __init__(self, model: str, *, created: int | None = None, strict_openai: bool = True,
+                 max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._sse = SSEBuffer(max_event_bytes)
         self._id = "chatcmpl-cohere"
         self._model = model
         self._created = int(time.time()) if created is None else created

@@ -32,7 +32,7 @@ import orjson
 
 from relaygate.config.schema_common import secret_value
 from relaygate.errors import UnsupportedModelType
-from relaygate.providers.base import Target, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import AnswerCaps, Target, UpstreamCall, UpstreamResponse
 from relaygate.providers.gemini.auth import ServiceAccountTokens
 from relaygate.providers.gemini.count_tokens import (
     count_tokens_translator,
@@ -93,12 +93,13 @@ class _GoogleAdapter:
             body = to_gemini_request(payload, vertex=self.vertex, include_thoughts=reasoning)
             if call.stream:
                 url = self.model_url(target, "streamGenerateContent") + "?alt=sse"
-                stream = GeminiStreamTranslator(model, include_reasoning=reasoning)
+                stream = GeminiStreamTranslator(model, include_reasoning=reasoning,
+                                                max_event_bytes=call.caps.sse_line_bytes)
             else:
                 url = self.model_url(target, "generateContent")
                 stream = None
             translate = body_translator(model, reasoning)
-        response = await self._send(session, target, url, orjson.dumps(body))
+        response = await self._send(session, target, url, orjson.dumps(body), call.caps)
         return await _translated(response, translate, stream)
 
     async def count_tokens(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
@@ -106,13 +107,14 @@ class _GoogleAdapter:
         assert call.payload is not None
         target = call.target
         body = self.count_tokens_request(call.payload, target)
-        response = await self._send(session, target, self.model_url(target, "countTokens"), orjson.dumps(body))
+        response = await self._send(session, target, self.model_url(target, "countTokens"), orjson.dumps(body),
+                                    call.caps)
         return await _translated(response, count_tokens_translator(target.name), None)
 
     async def _send(self, session: aiohttp.ClientSession, target: Target, url: str,
-                    data: bytes) -> relay.HTTPUpstreamResponse:
+                    data: bytes, caps: AnswerCaps) -> relay.HTTPUpstreamResponse:
         headers = {"Content-Type": "application/json", **dict(target.headers), **await self.auth_headers(target)}
-        response = await relay.send(session, "POST", url, headers=headers, data=data, model=target.name)
+        response = await relay.send(session, "POST", url, headers=headers, data=data, model=target.name, caps=caps)
         tokens = target.options.get("tokens")
         if response.status != 401 or not isinstance(tokens, ServiceAccountTokens):
             return response
@@ -120,7 +122,7 @@ class _GoogleAdapter:
         response.close()
         tokens.invalidate(headers["Authorization"].removeprefix("Bearer "))
         headers = {**headers, **await self.auth_headers(target)}
-        return await relay.send(session, "POST", url, headers=headers, data=data, model=target.name)
+        return await relay.send(session, "POST", url, headers=headers, data=data, model=target.name, caps=caps)
 
 
 async def _translated(response: relay.HTTPUpstreamResponse, translate: Callable[[bytes], bytes],
@@ -129,7 +131,11 @@ async def _translated(response: relay.HTTPUpstreamResponse, translate: Callable[
     Retry-After header waits as long as its RetryInfo says."""
     translated = TranslatedResponse(response, body=translate, stream=stream, classify=classify)
     if response.status == 429 and translated.retry_after is None:
-        translated.retry_after = retry_delay(await response.read())  # the body stays readable
+        try:
+            translated.retry_after = retry_delay(await response.read())  # the body stays readable
+        except BaseException:  # the caller left (or the read broke): no connection is left open
+            response.close()
+            raise
     return translated
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from relaygate.http.sse_events import SSEBuffer
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 from relaygate.providers.gemini.casing import camel_keys
 from relaygate.providers.gemini.errors import openai_error
 from relaygate.providers.gemini.logprobs import to_openai_logprobs
@@ -48,13 +48,14 @@ class GeminiStreamTranslator:
         include_reasoning: bool = False,
         created: int | None = None,
         new_id: IdFactory = new_call_id,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self._model = model
         self._include_reasoning = include_reasoning
         self._created = created if created is not None else int(time.time())
         self._new_id = new_id
         self._id: str | None = None
-        self._sse = SSEBuffer()
+        self._sse = SSEBuffer(max_event_bytes)
         self._choices: dict[int, _Choice] = {}
         self._usage: object = None
         self._failed = False

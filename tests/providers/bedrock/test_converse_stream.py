@@ -10,6 +10,7 @@ import pytest
 from botocore.eventstream import EventStreamBuffer
 from openai.types.chat import ChatCompletionChunk
 
+from relaygate.errors import BadGateway
 from relaygate.providers.bedrock.converse_stream import BedrockStreamTranslator
 from tests.helpers.golden import REGENERATE
 from tests.providers.bedrock.golden import GOLDEN
@@ -232,3 +233,44 @@ def test_exception_event_records_its_status() -> None:
     t = translator()
     t.feed(event_frame("messageStart", {"role": "assistant"}) + exception_frame("throttlingException", "slow"))
     assert t.error_status == 429 and not t.content_sent
+
+
+def test_a_frame_longer_than_the_event_cap_raises_before_it_is_buffered_whole() -> None:
+    small = event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hi"}})
+    big = event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x" * 5000}})
+    t = BedrockStreamTranslator(MODEL, "chatcmpl-cap", 1700000000, max_event_bytes=2000)
+    assert b'"Hi"' in t.feed(event_frame("messageStart", {"role": "assistant"}) + small)
+    with pytest.raises(BadGateway) as raised:
+        for i in range(0, 2500, 500):
+            t.feed(big[i:i + 500])
+    assert raised.value.code == "sse_line_too_long"
+    assert i < 2500, "the frame was fed whole before the cap was noticed"
+    with pytest.raises(BadGateway):
+        t.finish()
+
+
+def test_frames_before_an_over_long_frame_go_out_first() -> None:
+    t = BedrockStreamTranslator(MODEL, "chatcmpl-cap", 1700000000, max_event_bytes=2000)
+    small = event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hi"}})
+    big = event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x" * 5000}})
+    assert b'"Hi"' in t.feed(event_frame("messageStart", {"role": "assistant"}) + small + big[:2500])
+    with pytest.raises(BadGateway):
+        t.feed(big[2500:])
+
+
+def test_frames_within_the_event_cap_pass_in_any_split() -> None:
+    data = eventstream("stream-text")
+    longest = max(len(frame) for frame in split_frames(data))
+    t = BedrockStreamTranslator(MODEL, "chatcmpl-golden", 1700000000, max_event_bytes=longest)
+    out = b"".join(t.feed(data[i:i + 7]) for i in range(0, len(data), 7)) + t.finish()
+    assert out == run(data)
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """The frames of an event stream (each starts with its big-endian total length)."""
+    frames = []
+    while data:
+        length = struct.unpack(">I", data[:4])[0]
+        frames.append(data[:length])
+        data = data[length:]
+    return frames
