@@ -129,6 +129,34 @@ def test_custom_headers_are_merged_with_auth(proxy: ProxyStack) -> None:
     assert proxy.call("GET", "/proxy-api/bin/own-auth/headers").json()["headers"]["X-Env"] == "staging"
 
 
+def test_account_custom_headers_reach_every_endpoint(proxy: ProxyStack) -> None:
+    proxy.call("GET", "/proxy-api/layers/plain/h")
+    seen = proxy.rec.last()
+    assert seen.header_values("x-account") == ["acct-wide"]
+    assert seen.header_values("x-team") == ["account-team"]
+    assert seen.header_values("x-env") == ["account-default"]
+
+
+def test_endpoint_custom_headers_win_over_the_accounts_whatever_the_case(proxy: ProxyStack) -> None:
+    proxy.call("GET", "/proxy-api/layers/own/h")
+    seen = proxy.rec.last()
+    assert seen.header_values("x-team") == ["endpoint-team"]  # the account's `x-team` is replaced, not added
+    assert seen.header_values("x-account") == ["acct-wide"]
+
+
+def test_header_auth_wins_over_account_custom_headers(proxy: ProxyStack) -> None:
+    for endpoint in ("own", "plain"):
+        proxy.call("GET", f"/proxy-api/layers/{endpoint}/h")
+        assert proxy.rec.last().header_values("x-service-key") == [credentials.LAYERS]
+
+
+def test_caller_header_named_like_an_account_header_is_replaced(proxy: ProxyStack) -> None:
+    proxy.call("GET", "/proxy-api/layers/plain/h", headers=[("x-ACCOUNT", "caller"), ("X-Other", "kept")])
+    seen = proxy.rec.last()
+    assert seen.header_values("x-account") == ["acct-wide"]
+    assert seen.header("x-other") == "kept"
+
+
 def test_caller_header_with_an_injected_name_is_replaced(proxy: ProxyStack) -> None:
     answer = proxy.call("GET", "/proxy-api/bin/httpbin/headers",
                         headers=[("x-env", "caller"), ("X-TEAM", "caller-team"), ("X-Upstream-Key", "mine")])
