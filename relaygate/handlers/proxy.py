@@ -173,8 +173,8 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
         assert endpoint is not None
         plan = [PlannedAttempt(endpoint.route, health.is_cooled(endpoint.route.key))]
     # A caller that goes away cancels the attempts and the relay (logged as 499), in every phase. A held
-    # body leaves `receive` free at once; a streamed one hands it over after its last byte (before
-    # that, its reader notices the disconnect and the upload, so the upstream call, fails).
+    # body leaves `receive` free at once; a streamed one hands it over after its last byte, or passes
+    # on the disconnect its reader saw mid-upload (the upstream may have answered already).
     watcher = DisconnectWatcher(receive if body.complete else body.receive_after_body)
     relaying = False
     try:

@@ -3,8 +3,9 @@
 Response headers are scrubbed always (names and values). Bodies only when they are small error
 answers: status >= 400, text or JSON (or no `Content-Type`), no `Content-Encoding` (other than
 `identity`), at most `ERROR_BODY_LIMIT` bytes. Larger, binary or compressed error bodies pass
-unchanged, streamed; success bodies are never read or touched (byte-exact, at no cost). A scrubbed
-body is sent whole with its new `Content-Length`.
+unchanged, streamed, and so do event streams (holding one back to scrub it would stop it being a
+stream); success bodies are never read or touched (byte-exact, at no cost). A scrubbed body is sent
+whole with its new `Content-Length`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def scrub_headers(headers: list[tuple[bytes, bytes]], secrets: tuple[bytes, ...]
 
 
 def is_text(content_type: str | None) -> bool:
-    """Text, JSON, XML and friends; a missing type counts as text (plain error pages often have none)."""
+    """Text, JSON, XML and friends, read whole to be scrubbed; a missing type counts as text (plain
+    error pages often have none). Not `text/event-stream`: a stream is relayed as it comes."""
     if not content_type:
         return True
     mime = content_type.partition(";")[0].strip().lower()
@@ -43,7 +45,7 @@ def is_text(content_type: str | None) -> bool:
         return True
     top, _, sub = mime.partition("/")
     if top == "text":
-        return True
+        return sub != "event-stream"
     return top == "application" and (sub in _TEXT_SUBTYPES or sub.endswith(("+json", "+xml")))
 
 

@@ -3,8 +3,8 @@
 Bodies up to `hold_limit` are read whole, so a pool can replay them to the next endpoint. Larger ones
 are streamed as they arrive (never buffered) and can be sent only once. The size limit is enforced
 while streaming: passing it aborts the upstream request and the caller gets 413. A caller that leaves
-mid-body is noticed by the reader itself (`disconnected`); after the last byte, `receive_after_body`
-hands `receive` to a disconnect watcher.
+mid-body is noticed by the reader itself (`disconnected`); `receive_after_body` hands `receive` to a
+disconnect watcher after the last byte, or tells it of the disconnect the reader saw.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ class RequestBody:
         message = await self._receive()
         if message["type"] == "http.disconnect":
             self.disconnected = True
+            if self._complete is not None:
+                self._complete.set()
             raise ClientDisconnected()
         chunk = message.get("body", b"")
         if chunk:
@@ -81,11 +83,13 @@ class RequestBody:
 
     async def receive_after_body(self) -> Message:
         """`receive` once the whole body has been read (by whoever streams it upstream): until then the
-        streaming reader owns `receive`, and it notices a disconnect itself."""
-        if self._more:
+        streaming reader owns `receive`, and a disconnect it sees is passed on from here."""
+        if self._more and not self.disconnected:
             if self._complete is None:
                 self._complete = asyncio.Event()
             await self._complete.wait()
+        if self.disconnected:
+            return {"type": "http.disconnect"}
         return await self._receive()
 
     @property

@@ -8,13 +8,15 @@ Every request is answered from its query string:
   password of a Basic pair;
 - `status=N` (default 200); `type=T` the `Content-Type` (default `text/plain`);
 - `form=json`: `{"error": {"message": "key <v> is not allowed"}}` instead of the plain sentence;
-- `pad=N`: N filler bytes after the sentence; `chunked=1`: no Content-Length, two writes;
+- `pad=N`: N filler bytes after the sentence; `chunked=1`: no Content-Length, two writes
+  (`pause=S` seconds apart);
   `gzip=1`: the body gzip-compressed with `Content-Encoding: gzip`;
 - `header=1`: the value is also quoted in `X-Echo-Key` and `WWW-Authenticate`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 
@@ -62,6 +64,7 @@ class EchoUpstream(AiohttpServer):
             await response.prepare(request)
             half = len(body) // 2
             await response.write(body[:half])
+            await asyncio.sleep(float(query.get("pause", "0")))
             await response.write(body[half:])
         else:
             response.content_length = len(body)

@@ -208,3 +208,9 @@ def test_gzip_error_body_passes_unchanged(echo: Echo) -> None:
 def test_binary_error_body_passes_unchanged(echo: Echo) -> None:
     answer = echo.get("/proxy-api/echo/svc/x?status=403&type=application/octet-stream")
     assert answer.body == f"key {SERVICE_KEY} is not allowed".encode()
+
+
+def test_error_event_stream_is_relayed_as_it_comes(echo: Echo) -> None:
+    answer = echo.get("/proxy-api/echo/svc/x?status=500&chunked=1&pause=1.0&type=text/event-stream")
+    assert answer.body == f"key {SERVICE_KEY} is not allowed".encode()
+    assert answer.first_byte_at < 0.8, answer.first_byte_at  # not held back for scrubbing (~1.0 s if it were)
