@@ -29,10 +29,11 @@ def scrub_headers(headers: list[tuple[bytes, bytes]], secrets: tuple[bytes, ...]
     usual case, costs one join and a substring search per secret)."""
     if not secrets or not headers:
         return headers
-    joined = b"\n".join(part for header in headers for part in header)
-    if not any(secret in joined for secret in secrets):
-        return headers
-    return [(scrub(name, secrets), scrub(value, secrets)) for name, value in headers]
+    joined = b"\n".join(map(b"\n".join, headers))
+    for secret in secrets:
+        if secret in joined:
+            return [(scrub(name, secrets), scrub(value, secrets)) for name, value in headers]
+    return headers
 
 
 def is_text(content_type: str | None) -> bool:
