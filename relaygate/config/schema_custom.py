@@ -82,7 +82,8 @@ class CustomEndpointAccount(ProviderAccountBase):
     ALLOWED_AUTH: ClassVar[tuple[str, ...]] = ("header",)
 
     type: Literal["provider-account/custom-endpoint"]
-    endpoint_type: Literal["azure-speech-service", "other"] | None = None
+    endpoint_type: Literal["azure-speech-service", "other"] | None = None  # recorded in log rows
+    headers: Headers = Field(default_factory=dict)  # every endpoint's Custom Headers; an endpoint's own win
     routing_type: Literal["weight", "priority"] | None = None
     slug: IntegrationName | None = None
     auth_data: EndpointAuth | None = None

@@ -26,7 +26,7 @@ from relaygate.errors import BadGateway, GatewayError, GatewayTimeout, RequestTi
 from relaygate.http import multipart
 from relaygate.http.sse import StreamFilter
 from relaygate.providers.base import AnswerCaps, Operation, UpstreamCall, UpstreamResponse
-from relaygate.routing.router import Outcome
+from relaygate.routing.router import Outcome, attempt_limit, deadline_outcome
 from relaygate.upstream.relay import ERROR_BODY_LIMIT
 
 if TYPE_CHECKING:
@@ -116,10 +116,7 @@ class CallSpec:
 
     def limit(self) -> tuple[float, bool]:
         """Seconds this attempt may take, and whether the overall deadline (not the attempt timeout) set it."""
-        if self.deadline is None:
-            return self.attempt_timeout, False
-        remaining = max(self.deadline - time.monotonic(), 0.0)
-        return (remaining, True) if remaining < self.attempt_timeout else (self.attempt_timeout, False)
+        return attempt_limit(self.attempt_timeout, self.deadline)
 
 
 def build_call(spec: CallSpec, overrides: TargetOverrides, caps: AnswerCaps) -> UpstreamCall:
@@ -172,13 +169,6 @@ async def _error_outcome(response: UpstreamResponse, overrides: TargetOverrides)
     return Outcome(status=response.status, error=error, retry_after=retry_after)
 
 
-def _deadline_outcome() -> Outcome[Any]:
-    # The request as a whole is out of time: nothing to retry or fall back to, and the target that
-    # happened to be running is not to blame (no cooldown).
-    return Outcome(error=GatewayTimeout("the request did not complete within the gateway's request timeout"),
-                   caller_fault=True)
-
-
 def _timeout_outcome(spec: CallSpec, overrides: TargetOverrides, error: GatewayError) -> Outcome[Any]:
     # A timeout the caller chose still falls back, but says nothing about the target's health.
     if spec.caller_timeout or isinstance(error, RequestTimeout):
@@ -216,7 +206,7 @@ async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOver
         if response is not None:
             response.close()
         if by_deadline:
-            return _deadline_outcome()
+            return deadline_outcome()
         name = overrides.target.name
         return _timeout_outcome(spec, overrides, GatewayTimeout(
             f"the upstream of model {name} did not answer within {spec.attempt_timeout:g}s"))
@@ -252,7 +242,7 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
             return _timeout_outcome(spec, overrides, RequestTimeout(
                 f"model {name} sent no first token within {ttft * 1000:g} ms"))
         if by_deadline:
-            return _deadline_outcome()
+            return deadline_outcome()
         return _timeout_outcome(spec, overrides, GatewayTimeout(
             f"the upstream of model {name} did not answer within {limit:g}s"))
     except GatewayError as exc:

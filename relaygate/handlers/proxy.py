@@ -9,22 +9,24 @@ shared router (weight/priority, fallback, cooldown).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
 from relaygate.auth.access import Principal
-from relaygate.errors import BadGateway, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge
+from relaygate.errors import BadGateway, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge, scrub
 from relaygate.handlers.llm import authenticate
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.disconnect import DisconnectWatcher
 from relaygate.http.forwarding import query_without_token, request_headers, response_headers
 from relaygate.http.headers import bearer_token, header, parse_logging_headers, parse_timeout_ms
 from relaygate.http.paths import ProxyPath, split_proxy_path
+from relaygate.http.redaction import ERROR_BODY_LIMIT, error_body_scrubbable, read_capped, scrub_headers, with_length
 from relaygate.limits.gate import admit, settle_later
 from relaygate.routing.plan import PlannedAttempt, RouteTarget, plan_attempts
-from relaygate.routing.router import Outcome, RouteResult, run_plan
+from relaygate.routing.router import Outcome, RouteResult, attempt_limit, deadline_outcome, run_plan
 from relaygate.upstream.request_body import RequestBody
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ async def handle(
     account = gateway.snapshot.proxies.get(path.account)
     if account is None:
         raise NotFound(f"custom endpoint account '{path.account}' is not configured", code="endpoint_not_found")
+    ctx.extra["endpoint_type"] = account.endpoint_type  # tracking only (the reference): on every row of the account
     pooled = account.slug is not None and path.second == account.slug
     endpoint = None if pooled else account.endpoints.get(path.second)
     if not pooled and endpoint is None:
@@ -113,6 +116,15 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
     query = query_without_token(scope.get("query_string", b""), token_bytes)
     session = gateway.session
     assert session is not None
+    # One overall deadline for every attempt, as for virtual models (llm_routing.plan_for).
+    deadline = time.monotonic() + gateway.settings.request_timeout
+
+    def refused_body() -> None:
+        """The body's own failures end the request, whichever endpoint was being tried."""
+        if body.too_large:
+            raise PayloadTooLarge(f"request body exceeds the limit of {body.limit} bytes")
+        if body.disconnected:
+            raise ClientDisconnected()
 
     async def attempt(target: RouteTarget) -> Outcome[aiohttp.ClientResponse]:
         chosen = account.endpoints[target.name]
@@ -122,27 +134,34 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
         headers = request_headers(scope["headers"], token_bytes, chosen.headers, chosen.header_names)
         if body.held is None and body.declared is not None and not body.chunked:
             headers.append(("Content-Length", str(body.declared)))  # streamed with the length it arrived with
+        limit, by_deadline = attempt_limit(timeout, deadline)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit):
                 response = await session.request(
                     scope["method"], chosen.url(path.remaining, query), headers=headers, data=body.payload(),
                     allow_redirects=False, auto_decompress=False, ssl=chosen.ssl, skip_auto_headers=_NO_AUTO_HEADERS,
                 )
         except TimeoutError:
-            if body.too_large:
-                raise PayloadTooLarge(f"request body exceeds the limit of {body.limit} bytes") from None
+            refused_body()
+            if by_deadline:
+                return deadline_outcome()
             # A caller-set deadline falls back but says nothing about the endpoint's health.
             return Outcome(error=GatewayTimeout(f"endpoint {chosen.account}/{chosen.name} did not answer within "
                                                 f"{timeout:g}s"), network_error=caller_timeout is None,
                            always_fallback=True, replayable=body.replayable)
         except _NETWORK_ERRORS as exc:
-            if body.too_large:
-                raise PayloadTooLarge(f"request body exceeds the limit of {body.limit} bytes") from None
+            refused_body()
             return Outcome(error=BadGateway(f"endpoint {chosen.account}/{chosen.name} failed: {type(exc).__name__}"),
                            network_error=True, replayable=body.replayable)
         if body.too_large:
             response.close()
-            raise PayloadTooLarge(f"request body exceeds the limit of {body.limit} bytes")
+            refused_body()
+        if not 100 <= response.status <= 599:
+            # Not HTTP (no reason phrase, no client knows it): a broken upstream, as a garbage status line is.
+            response.close()
+            return Outcome(error=BadGateway(f"endpoint {chosen.account}/{chosen.name} answered with status "
+                                            f"{response.status}, outside 100-599"),
+                           network_error=True, replayable=body.replayable)
         return Outcome(status=response.status, result=response, replayable=body.replayable,
                        retry_after=_retry_after(response.headers.get("Retry-After")))
 
@@ -153,22 +172,21 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
     else:
         assert endpoint is not None
         plan = [PlannedAttempt(endpoint.route, health.is_cooled(endpoint.route.key))]
-    # A held body leaves `receive` free: a caller that goes away cancels the attempts and the relay
-    # (logged as 499). One watcher serves both phases; a streamed body frees `receive` once it is read.
-    watcher = DisconnectWatcher(receive) if body.held is not None else None
+    # A caller that goes away cancels the attempts and the relay (logged as 499), in every phase. A held
+    # body leaves `receive` free at once; a streamed one hands it over after its last byte, or passes
+    # on the disconnect its reader saw mid-upload (the upstream may have answered already).
+    watcher = DisconnectWatcher(receive if body.complete else body.receive_after_body)
     relaying = False
     try:
-        route = await run_plan(plan, attempt, health, discard=_discard)
+        route = await run_plan(plan, attempt, health, discard=_discard, deadline=deadline)
         _annotate(ctx, account, path.second if pooled else None, route, body.size)
         outcome = route.outcome
         if outcome.result is None:
             raise outcome.error or BadGateway("no endpoint answered")
-        if watcher is None and body.complete:
-            watcher = DisconnectWatcher(receive)
         relaying = True
-        await _relay(send, outcome.result, ctx, base_headers)
+        await _relay(send, outcome.result, ctx, base_headers, account.secrets)
     except asyncio.CancelledError:
-        if watcher is None or not watcher.disconnected:
+        if not watcher.disconnected:
             raise
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
         if not relaying:
@@ -176,8 +194,7 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
         ctx.status = 499
         ctx.error_type = "client_disconnected"
     finally:
-        if watcher is not None:
-            watcher.stop()
+        watcher.stop()
 
 
 def _discard(response: aiohttp.ClientResponse) -> None:
@@ -207,18 +224,32 @@ def _annotate(ctx: RequestContext, account: ProxyAccount, slug: str | None, rout
         })
 
 
-async def _relay(send: Send, response: aiohttp.ClientResponse, ctx: RequestContext, base_headers: RawHeaders) -> None:
-    """Relay the upstream answer as received; a broken upstream body aborts the client connection.
+async def _relay(send: Send, response: aiohttp.ClientResponse, ctx: RequestContext, base_headers: RawHeaders,
+                 secrets: tuple[bytes, ...]) -> None:
+    """Relay the upstream answer as received, credentials scrubbed (http/redaction.py); a broken
+    upstream body aborts the client connection.
 
     Small answers that arrived whole with their headers go out in one write; the rest (slow drips
     included) stream chunk by chunk as they come.
     """
     ctx.status = response.status
-    headers = [*response_headers(response.raw_headers), *base_headers]
+    headers = [*scrub_headers(response_headers(response.raw_headers), secrets), *base_headers]
     bytes_out = 0
     length = response.content_length
     try:
-        if length is not None and length <= _SMALL_BODY and response.content.is_eof():
+        first = b""
+        if secrets and error_body_scrubbable(response.status, response.headers, length):
+            first, whole = await read_capped(response.content, ERROR_BODY_LIMIT)
+            if whole:
+                body = scrub(first, secrets)
+                if body != first:
+                    headers = with_length(headers, len(body))
+                bytes_out = len(body)
+                ctx.ttft_ms = ctx.elapsed_ms()
+                await send({"type": "http.response.start", "status": response.status, "headers": headers})
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
+        elif length is not None and length <= _SMALL_BODY and response.content.is_eof():
             body = await response.read()  # already all here: one write, no chunk loop
             bytes_out = len(body)
             ctx.ttft_ms = ctx.elapsed_ms()
@@ -226,6 +257,10 @@ async def _relay(send: Send, response: aiohttp.ClientResponse, ctx: RequestConte
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        if first:  # an error body past the scrub limit: relayed unchanged, as the rest will be
+            ctx.ttft_ms = ctx.elapsed_ms()
+            bytes_out = len(first)
+            await send({"type": "http.response.body", "body": first, "more_body": True})
         async for chunk in response.content.iter_any():
             if ctx.ttft_ms is None:
                 ctx.ttft_ms = ctx.elapsed_ms()

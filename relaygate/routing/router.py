@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from relaygate.errors import GatewayError
+from relaygate.errors import GatewayError, GatewayTimeout
 from relaygate.routing.health import HealthTracker, counts_toward_cooldown
 from relaygate.routing.plan import PlannedAttempt, RouteTarget
 
@@ -53,6 +53,26 @@ class RouteResult(Generic[R]):
     @property
     def used_cooled_target(self) -> bool:
         return bool(self.attempts) and self.attempts[-1].cooled
+
+
+def attempt_limit(attempt_timeout: float, deadline: float | None,
+                  clock: Callable[[], float] = time.monotonic) -> tuple[float, bool]:
+    """Seconds one attempt may take, and whether the overall deadline (not the attempt timeout) set it.
+
+    `deadline` is the `clock()` time by which every attempt of the request must be over, so retries
+    and fallbacks together never outlast it; None: only `attempt_timeout` bounds an attempt.
+    """
+    if deadline is None:
+        return attempt_timeout, False
+    remaining = max(deadline - clock(), 0.0)
+    return (remaining, True) if remaining < attempt_timeout else (attempt_timeout, False)
+
+
+def deadline_outcome() -> Outcome[Any]:
+    """An attempt cut by the overall deadline: the request as a whole is out of time, so there is
+    nothing to retry or fall back to, and the target that happened to be running is not to blame."""
+    return Outcome(error=GatewayTimeout("the request did not complete within the gateway's request timeout"),
+                   caller_fault=True)
 
 
 def _falls_back(target: RouteTarget, outcome: Outcome[Any]) -> bool:

@@ -2,17 +2,20 @@
 
 Bodies up to `hold_limit` are read whole, so a pool can replay them to the next endpoint. Larger ones
 are streamed as they arrive (never buffered) and can be sent only once. The size limit is enforced
-while streaming: passing it aborts the upstream request and the caller gets 413.
+while streaming: passing it aborts the upstream request and the caller gets 413. A caller that leaves
+mid-body is noticed by the reader itself (`disconnected`); `receive_after_body` hands `receive` to a
+disconnect watcher after the last byte, or tells it of the disconnect the reader saw.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from relaygate.errors import BadRequest, PayloadTooLarge
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.headers import header
-from relaygate.http.types import Receive, Scope
+from relaygate.http.types import Message, Receive, Scope
 
 HOLD_LIMIT = 1 << 20  # 1 MiB
 
@@ -30,6 +33,8 @@ class RequestBody:
         self.held: bytes | None = None
         self.started_streaming = False  # True once a streamed body began to be consumed
         self.too_large = False
+        self.disconnected = False  # the caller left before the body was complete
+        self._complete: asyncio.Event | None = None  # set at the body's end, for `receive_after_body`
         declared = header(scope, b"content-length")
         self.declared: int | None = None
         if declared is not None:
@@ -56,6 +61,9 @@ class RequestBody:
     async def _read_one(self, into: list[bytes]) -> None:
         message = await self._receive()
         if message["type"] == "http.disconnect":
+            self.disconnected = True
+            if self._complete is not None:
+                self._complete.set()
             raise ClientDisconnected()
         chunk = message.get("body", b"")
         if chunk:
@@ -65,11 +73,24 @@ class RequestBody:
                 raise PayloadTooLarge(f"request body exceeds the limit of {self.limit} bytes")
             into.append(chunk)
         self._more = bool(message.get("more_body", False))
+        if not self._more and self._complete is not None:
+            self._complete.set()
 
     @property
     def complete(self) -> bool:
         """The whole body has been read from the caller (so `receive` is free for disconnect watching)."""
         return not self._more
+
+    async def receive_after_body(self) -> Message:
+        """`receive` once the whole body has been read (by whoever streams it upstream): until then the
+        streaming reader owns `receive`, and a disconnect it sees is passed on from here."""
+        if self._more and not self.disconnected:
+            if self._complete is None:
+                self._complete = asyncio.Event()
+            await self._complete.wait()
+        if self.disconnected:
+            return {"type": "http.disconnect"}
+        return await self._receive()
 
     @property
     def replayable(self) -> bool:

@@ -31,6 +31,11 @@ BROKEN_FRAMING = {
                           b"5\r\nhello\r\n6\r\n world",
     "/short-body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\nonly ten b",
     "/silent-close": b"",
+    # Status codes outside 100-599 that the client library still parses (no reason phrase exists for them).
+    "/status-600": b"HTTP/1.1 600 Whatever\r\nContent-Length: 2\r\n\r\nno",
+    "/status-999": b"HTTP/1.1 999 Whatever\r\nContent-Length: 2\r\n\r\nno",
+    "/status-099": b"HTTP/1.1 099 Whatever\r\nContent-Length: 2\r\n\r\nno",
+    "/status-000": b"HTTP/1.1 000 Whatever\r\nContent-Length: 2\r\n\r\nno",
 }
 
 PROXY_CONFIG = f"""\
@@ -61,7 +66,20 @@ integrations:
   - {{type: integration/model/custom-endpoint, name: v6, base_url: "{{rec6_url}}/six"}}
 ---
 type: provider-account/custom-endpoint
+name: layers
+endpoint_type: azure-speech-service
+headers: {{X-Account: acct-wide, x-team: account-team, X-Env: account-default, X-Service-Key: from-headers}}
+auth_data: {{type: header, headers: {{X-Service-Key: "{secret.LAYERS}"}}}}
+integrations:
+  - type: integration/model/custom-endpoint
+    name: own
+    base_url: "{{rec_url}}"
+    headers: {{X-Team: endpoint-team}}
+  - {{type: integration/model/custom-endpoint, name: plain, base_url: "{{rec_url}}"}}
+---
+type: provider-account/custom-endpoint
 name: duo
+endpoint_type: other
 routing_type: priority
 slug: pair
 integrations:
@@ -71,6 +89,20 @@ integrations:
     loadbalancing_config: {{priority: 0}}
   - type: integration/model/custom-endpoint
     name: second
+    base_url: "{{rec_url}}"
+    loadbalancing_config: {{priority: 1}}
+---
+type: provider-account/custom-endpoint
+name: odd
+routing_type: priority
+slug: pool
+integrations:
+  - type: integration/model/custom-endpoint
+    name: six-hundred
+    base_url: "http://127.0.0.1:{{raw_port}}/status-600"
+    loadbalancing_config: {{priority: 0}}
+  - type: integration/model/custom-endpoint
+    name: fine
     base_url: "{{rec_url}}"
     loadbalancing_config: {{priority: 1}}
 ---

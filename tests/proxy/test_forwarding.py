@@ -7,11 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
 
-from tests.helpers.gateway import token_secret_of
+from tests.helpers.gateway import run_cli, subprocess_env, token_secret_of
 from tests.proxy import credentials
 from tests.proxy.conftest import ProxyStack
 
@@ -127,6 +128,46 @@ def test_custom_headers_are_merged_with_auth(proxy: ProxyStack) -> None:
     assert headers["X-Env"] == "prod"
     assert headers["X-Team"] == "endpoint-team"
     assert proxy.call("GET", "/proxy-api/bin/own-auth/headers").json()["headers"]["X-Env"] == "staging"
+
+
+def test_account_custom_headers_reach_every_endpoint(proxy: ProxyStack) -> None:
+    proxy.call("GET", "/proxy-api/layers/plain/h")
+    seen = proxy.rec.last()
+    assert seen.header_values("x-account") == ["acct-wide"]
+    assert seen.header_values("x-team") == ["account-team"]
+    assert seen.header_values("x-env") == ["account-default"]
+
+
+def test_endpoint_custom_headers_win_over_the_accounts_whatever_the_case(proxy: ProxyStack) -> None:
+    proxy.call("GET", "/proxy-api/layers/own/h")
+    seen = proxy.rec.last()
+    assert seen.header_values("x-team") == ["endpoint-team"]  # the account's `x-team` is replaced, not added
+    assert seen.header_values("x-account") == ["acct-wide"]
+
+
+def test_header_auth_wins_over_account_custom_headers(proxy: ProxyStack) -> None:
+    for endpoint in ("own", "plain"):
+        proxy.call("GET", f"/proxy-api/layers/{endpoint}/h")
+        assert proxy.rec.last().header_values("x-service-key") == [credentials.LAYERS]
+
+
+def test_caller_header_named_like_an_account_header_is_replaced(proxy: ProxyStack) -> None:
+    proxy.call("GET", "/proxy-api/layers/plain/h", headers=[("x-ACCOUNT", "caller"), ("X-Other", "kept")])
+    seen = proxy.rec.last()
+    assert seen.header_values("x-account") == ["acct-wide"]
+    assert seen.header("x-other") == "kept"
+
+
+def test_check_validates_account_custom_headers(tmp_path: Path) -> None:
+    manifest = ("type: provider-account/custom-endpoint\nname: layered\nheaders: {{{header}}}\nintegrations:\n"
+                "  - {{type: integration/model/custom-endpoint, name: up, base_url: \"http://127.0.0.1:9\"}}\n")
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(manifest.format(header="X-Team: speech"))
+    bad.write_text(manifest.format(header='"X Team": speech'))
+    assert run_cli("check", "-f", str(good), env=subprocess_env()).returncode == 0
+    refused = run_cli("check", "-f", str(bad), env=subprocess_env())
+    assert refused.returncode != 0
+    assert "headers" in refused.stdout + refused.stderr
 
 
 def test_caller_header_with_an_injected_name_is_replaced(proxy: ProxyStack) -> None:

@@ -256,3 +256,22 @@ def test_upstream_body_broken_after_headers_cuts_the_connection(proxy: ProxyStac
         proxy.call("GET", "/proxy-api/rec/raw" + path)
     assert proxy.call("GET", "/proxy-api/rec/raw/fine").body == b"ok"
     assert_still_serving(proxy)
+
+
+@pytest.mark.parametrize("status", ["600", "999", "099", "000"])
+def test_upstream_status_outside_100_599_is_502(proxy: ProxyStack, status: str) -> None:
+    answer = proxy.call("GET", f"/proxy-api/rec/raw/status-{status}")
+    assert answer.status == 502
+    assert assert_error_shape(answer.json())["type"]
+    request_id = answer.header("x-request-id")
+    assert request_id
+    assert proxy.gateway.wait_for_log(request_id)["status"] == 502
+    assert_still_serving(proxy)
+
+
+def test_upstream_status_outside_100_599_falls_back_in_a_pool(proxy: ProxyStack) -> None:
+    answer = proxy.call("GET", "/proxy-api/odd/pool")
+    assert answer.status == 200
+    assert answer.json()["upstream"] == "rec"
+    row = proxy.gateway.wait_for_log(answer.header("x-request-id") or "")
+    assert [a["target"] for a in row["extra"]["attempts"]] == ["six-hundred", "fine"]

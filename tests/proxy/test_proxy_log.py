@@ -62,6 +62,28 @@ def test_slug_request_row_names_the_pool_decisions(proxy: ProxyStack) -> None:
     assert extra["loadbalance_final_target"] == "second"
 
 
+def test_endpoint_type_is_recorded_for_endpoint_urls(proxy: ProxyStack) -> None:
+    row = row_of(proxy, proxy.call("GET", "/proxy-api/layers/plain/x"))
+    assert row["extra"]["endpoint_type"] == "azure-speech-service"
+
+
+def test_endpoint_type_is_recorded_for_slug_urls(proxy: ProxyStack) -> None:
+    row = row_of(proxy, proxy.call("GET", "/proxy-api/duo/pair/x"))
+    assert row["extra"]["endpoint_type"] == "other"
+    assert row["extra"]["custom_proxy_slug"] == "pair"
+
+
+def test_endpoint_type_is_recorded_when_access_is_refused(proxy: ProxyStack) -> None:
+    answer = proxy.call("GET", "/proxy-api/layers/plain/x", token=proxy.bot)
+    assert answer.status == 403
+    assert row_of(proxy, answer)["extra"]["endpoint_type"] == "azure-speech-service"
+
+
+def test_endpoint_type_is_null_when_not_configured(proxy: ProxyStack) -> None:
+    row = row_of(proxy, proxy.call("GET", "/proxy-api/rec/origin/x"))
+    assert row["extra"]["endpoint_type"] is None
+
+
 def test_failed_request_row_has_the_status_and_error(proxy: ProxyStack) -> None:
     answer = proxy.call("GET", "/proxy-api/rec/closed/x")
     assert answer.status == 502
