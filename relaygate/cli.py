@@ -40,7 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_max_config_bytes(serve)
 
     check = sub.add_parser("check", help="validate manifests; exit 1 listing every problem")
-    check.add_argument("-f", "--file", required=True, dest="path", help="file or directory to validate")
+    check.add_argument("-f", "--file", required=True, dest="paths", action="append", metavar="PATH",
+                       help="file or directory to validate; repeat to check several together as one config")
+    check.add_argument("--host", default="127.0.0.1",
+                       help="the address the gateway will listen on: a base URL pointing back at it is refused "
+                            "(default 127.0.0.1)")
+    check.add_argument("--port", type=int, default=8080, help="the port the gateway will listen on (default 8080)")
     _add_max_config_bytes(check)
 
     apply = sub.add_parser("apply", help="validate manifests with the config stored in the database, show "
@@ -159,7 +164,8 @@ _SERVE_SETTINGS = ("max_request_line_bytes", "max_header_bytes", "max_headers", 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from relaygate.config.compile import load_snapshot
-    from relaygate.config.problems import ConfigError
+    from relaygate.config.options import LoadOptions
+    from relaygate.config.problems import ConfigError, ConfigNotFound
     from relaygate.server import run
     from relaygate.settings import Settings
 
@@ -176,27 +182,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if settings.config_path:
         try:
-            load_snapshot(settings.config_path)
+            load_snapshot(settings.config_path, LoadOptions.for_settings(settings))  # warnings: logged at start-up
+        except ConfigNotFound as exc:
+            print(_not_found(exc, "--config"), file=sys.stderr)
+            return 1
         except ConfigError as exc:
             print(f"relaygate: the config is invalid, not starting:\n{exc}", file=sys.stderr)
             return 1
     return run(settings, log_level=args.log_level)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from relaygate.config.compile import load_snapshot
-    from relaygate.config.problems import ConfigError
+def _not_found(exc: Exception, what: str) -> str:
+    """One line per missing path: `relaygate: --config gw.yaml: no such file or directory`."""
+    return "\n".join(f"relaygate: {what} {p.file}: {p.rule}" for p in getattr(exc, "problems", ()))
 
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Every `-f` path (files and directories) is validated together, as `serve` would load them."""
+    from relaygate.config.compile import load_snapshot
+    from relaygate.config.options import LoadOptions
+    from relaygate.config.outbound import GatewayAddress
+    from relaygate.config.problems import ConfigError, ConfigNotFound
+    from relaygate.settings import Settings
+
+    paths: list[str] = list(dict.fromkeys(args.paths))
+    named = ", ".join(paths)
+    max_bytes = args.max_config_bytes or Settings.from_env().max_config_bytes
     try:
-        snapshot = load_snapshot(args.path)
+        snapshot = load_snapshot(paths, LoadOptions(max_bytes, GatewayAddress(args.host, args.port)))
+    except ConfigNotFound as exc:
+        print(_not_found(exc, "-f"), file=sys.stderr)
+        return 1
     except ConfigError as exc:
         print(str(exc))
         print(f"{len(exc.problems)} problem(s) found; nothing would be applied.")
         return 1
     except OSError as exc:
-        print(f"{args.path}: cannot read: {exc.strerror or exc}")
+        print(f"relaygate: {named}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"OK: {args.path} is valid ({snapshot.summary()})")
+    for warning in snapshot.warnings:
+        print(f"warning: {warning}")
+    print(f"OK: {named} {'is' if len(paths) == 1 else 'are'} valid ({snapshot.summary()})"
+          + (f", {len(snapshot.warnings)} warning(s)" if snapshot.warnings else ""))
     return 0
 
 
@@ -204,16 +231,21 @@ def cmd_apply(args: argparse.Namespace) -> int:
     """`apply` and `diff`: validate against the stored config, show the changes, maybe store them."""
     from relaygate.config.apply import commit, plan_apply
     from relaygate.config.diff import render
-    from relaygate.config.problems import ConfigError
+    from relaygate.config.problems import ConfigError, ConfigNotFound
     from relaygate.config.store import ConfigConflict, open_config_store
+    from relaygate.settings import Settings
 
     dry_run = args.command == "diff" or args.dry_run
     try:
-        sources = _read_manifest_sources(args.path)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = ("is not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
-                  else f"cannot be read ({exc.strerror or exc})")
-        print(f"relaygate: {args.path}: {reason}", file=sys.stderr)
+        sources = _read_manifest_sources(args.path, args.max_config_bytes or Settings.from_env().max_config_bytes)
+    except ConfigNotFound as exc:
+        print(_not_found(exc, "-f"), file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"relaygate: {args.path}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
         return 2
     store = open_config_store(_database_url(args))
     try:
@@ -223,6 +255,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(str(exc))
             print(f"{len(exc.problems)} problem(s) found; nothing was applied.")
             return 2 if args.command == "diff" else 1
+        for warning in plan.snapshot.warnings:
+            print(f"warning: {warning}")
         print(render(plan.changes, show_diff=args.command == "diff" or args.show_diff))
         if args.command == "diff":
             return 1 if plan.changed else 0
@@ -241,18 +275,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _read_manifest_sources(path: str) -> list[tuple[str, str]]:
-    """(YAML text, file name) of a file, of each *.yaml/*.yml in a directory, or of - (stdin)."""
-    from pathlib import Path
-
-    from relaygate.config.loader import YAML_SUFFIXES
+def _read_manifest_sources(path: str, max_bytes: int) -> list[tuple[str, str]]:
+    """(YAML text, file name) of a file, of each *.yaml/*.yml in a directory, or of - (stdin); sizes
+    are checked against `max_bytes` before anything is parsed (ConfigError)."""
+    from relaygate.config.loader import read_sources, read_stdin
+    from relaygate.config.problems import ConfigError
 
     if path == "-":
-        return [(sys.stdin.read(), "<stdin>")]
-    root = Path(path)
-    files = sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()
-                   and not p.name.startswith(".")) if root.is_dir() else [root]
-    return [(p.read_bytes().decode("utf-8-sig"), str(p)) for p in files]
+        return [(read_stdin(sys.stdin.buffer, max_bytes), "<stdin>")]
+    sources, problems = read_sources(path, max_bytes)
+    if problems:
+        raise ConfigError(problems)
+    return sources
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:

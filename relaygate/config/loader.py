@@ -1,12 +1,15 @@
 """Read manifests from YAML files into validated `Manifests`, all or nothing.
 
-Steps per file: parse YAML (one manifest, `---`-separated manifests, or a list), resolve secret
-references in string values, validate each manifest against its `type`; then across files: unique
-identities and cross-manifest references. Every problem found on the way is collected and raised
-together as one `ConfigError`, so nothing is applied from a config that is partly wrong.
+Steps per file: check its size (before reading it: `max_bytes`, 1 MiB by default, for a file or a
+directory's files together), parse YAML (one manifest, `---`-separated manifests, or a list), resolve
+secret references in string values, validate each manifest against its `type`; then across files:
+unique identities and cross-manifest references. Every problem found on the way is collected and
+raised together as one `ConfigError`, so nothing is applied from a config that is partly wrong.
 
-Secret references are resolved after YAML parsing, inside string values only, so a secret's text can
-never change the document's structure. Resolved values never appear in a problem.
+Secret references (`${NAME}`, `${secrets.get('group','key')}`, `tfy-secret://tenant:group:key`) are
+resolved after YAML parsing, inside string values only, so a secret's text can never change the
+document's structure. Resolved values never appear in a problem. Credentials written as literals and
+a config without manifests are warnings (`Manifests.warnings`).
 """
 
 from __future__ import annotations
@@ -22,8 +25,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from relaygate.config.credentials import LITERAL_RULE, TFY_SECRET_PREFIX, literal_credentials
 from relaygate.config.crosscheck import Located, crosscheck
-from relaygate.config.problems import ConfigError, Loc, Problem, format_path, problems_from_validation
+from relaygate.config.options import DEFAULT_MAX_CONFIG_BYTES
+from relaygate.config.problems import (
+    ConfigError,
+    ConfigNotFound,
+    Loc,
+    Problem,
+    format_path,
+    problems_from_validation,
+)
 from relaygate.config.schema import (
     MANIFEST_MODELS,
     AiGatewayDocument,
@@ -37,30 +49,107 @@ from relaygate.config.schema import (
 )
 
 __all__ = ["ConfigError", "Manifests", "Problem", "RawManifest", "load_path", "load_sources", "load_text",
-           "split_manifests"]
+           "read_sources", "read_stdin", "split_manifests"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
+NO_MANIFESTS = "holds no manifests: the gateway has nothing to serve"
+
+PathLike = str | Path
 
 
-def load_path(path: str | Path, env: Mapping[str, str] | None = None) -> Manifests:
-    """Load a manifest file, or every `*.yaml`/`*.yml` in a directory (sorted by name, dotfiles skipped)."""
-    root = Path(path)
-    if root.is_dir():
-        files = sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()
-                       and not p.name.startswith("."))
-    elif root.is_file():
-        files = [root]
-    else:
-        raise ConfigError([Problem(str(root), "-", "-", "no such file or directory")])
+def _yaml_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()
+                  and not p.name.startswith("."))
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"
+
+
+def too_large(what: str, size: int, limit: int) -> Problem:
+    """The problem of a config over the size cap (`--max-config-bytes`)."""
+    return Problem(what, "-", "-", f"is {_size(size)} ({size} bytes), over the {_size(limit)} ({limit} bytes) limit "
+                   "for a config file (a directory: all its files together); raise it with --max-config-bytes "
+                   "or RELAYGATE_MAX_CONFIG_BYTES")
+
+
+def _read_capped(file: Path, budget: int) -> bytes | None:
+    """At most `budget` bytes of the file; None when it holds more (it grew after it was measured)."""
+    with file.open("rb") as handle:
+        data = handle.read(budget + 1)
+    return None if len(data) > budget else data
+
+
+def read_sources(paths: PathLike | Sequence[PathLike], max_bytes: int = DEFAULT_MAX_CONFIG_BYTES
+                 ) -> tuple[list[tuple[str, str]], list[Problem]]:
+    """`(text, file name)` of each manifest file under `paths` (a file, or every `*.yaml`/`*.yml` of a
+    directory, sorted by name, dotfiles skipped), and the problems of files that could not be read.
+
+    Sizes are checked before anything is read or parsed, so an oversized config is refused at once:
+    `ConfigError` when a file, or a directory's files together, exceed `max_bytes`;
+    `ConfigNotFound` when a path does not exist. A file named twice is read once.
+    """
+    roots = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    missing = [Problem(str(root), "-", "-", "no such file or directory") for root in roots
+               if not root.is_dir() and not root.is_file()]
+    if missing:
+        raise ConfigNotFound(missing)
+    groups: list[tuple[Path, list[Path]]] = [(root, _yaml_files(root) if root.is_dir() else [root]) for root in roots]
+    oversized: list[Problem] = []
+    for root, files in groups:
+        total = sum(f.stat().st_size for f in files)
+        if total > max_bytes:
+            oversized.append(too_large(str(root), total, max_bytes))
+    if oversized:
+        raise ConfigError(oversized)
+    sources: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    for root, files in groups:
+        budget = max_bytes
+        for file in files:
+            if file.resolve() in seen:
+                continue
+            seen.add(file.resolve())
+            try:
+                data = _read_capped(file, budget)
+                if data is None:  # it grew after it was measured
+                    raise ConfigError([too_large(str(root), max_bytes + 1, max_bytes)])
+                budget -= len(data)
+                sources.append((data.decode("utf-8-sig"), str(file)))
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = ("is not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
+                          else f"cannot be read ({exc.strerror})")
+                problems.append(Problem(str(file), "-", "-", reason))
+    return sources, problems
+
+
+def read_stdin(stream: Any, max_bytes: int = DEFAULT_MAX_CONFIG_BYTES, name: str = "<stdin>") -> str:
+    """A config piped in (`apply -f -`), read only up to the size cap."""
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:  # the rest is never read: its real size is unknown
+        raise ConfigError([Problem(name, "-", "-", f"holds more than {_size(max_bytes)} ({max_bytes} bytes), the "
+                                   "limit for a config file; raise it with --max-config-bytes or "
+                                   "RELAYGATE_MAX_CONFIG_BYTES")])
+    try:
+        return bytes(data).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(name, "-", "-", "is not UTF-8 text")]) from None
+
+
+def load_path(path: PathLike | Sequence[PathLike], env: Mapping[str, str] | None = None, *,
+              max_bytes: int = DEFAULT_MAX_CONFIG_BYTES) -> Manifests:
+    """Load a manifest file, every `*.yaml`/`*.yml` in a directory, or several of either as one config.
+
+    A config without any manifest loads (empty) with a warning."""
+    sources, problems = read_sources(path, max_bytes)
     session = _Load(os.environ if env is None else env)
-    for file in files:
-        try:
-            text = file.read_bytes().decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"cannot be read ({exc.strerror})"
-            session.problems.append(Problem(str(file), "-", "-", reason))
-            continue
-        session.add_file(text, str(file), file.stem)
+    session.problems += problems
+    for text, filename in sources:
+        session.add_file(text, filename, Path(filename).stem)
+    if not session.documents and not session.problems:
+        roots = [path] if isinstance(path, str | Path) else list(path)
+        session.warnings.append(Problem(", ".join(str(r) for r in roots), "-", "-", NO_MANIFESTS))
     return session.finish()
 
 
@@ -177,6 +266,7 @@ def _parse(text: str, file: str) -> tuple[list[_Doc], list[Problem], list[tuple[
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _ENV_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 _SECRET_REF = re.compile(r"""^secrets\.get\(\s*(['"])(.*?)\1\s*,\s*(['"])(.*?)\3\s*\)$""")
+_TFY_SECRET = re.compile(r"^tfy-secret://([^:\s]+):([^:\s]+):(\S+)$")
 REFERENCE_FORMS = "${NAME}, ${NAME:-default} or ${secrets.get('group','key')} ($${ for a literal ${)"
 
 
@@ -204,6 +294,8 @@ class _Interpolation:
         if self.budget < 0:
             raise _TooLarge
         if isinstance(value, str):
+            if value.startswith(TFY_SECRET_PREFIX):
+                return self.tfy_secret(value, loc)
             return self.string(value, loc) if "$" in value else value
         if isinstance(value, dict):
             return {k: self.walk(v, (*loc, k)) for k, v in value.items()}
@@ -227,6 +319,23 @@ class _Interpolation:
 
         out = _REFERENCE.sub(replace, value)
         return value if failed else out
+
+    def tfy_secret(self, value: str, loc: Loc) -> str:
+        """`tfy-secret://<tenant>:<group>:<key>` (the whole value) reads like `secrets.get('group','key')`:
+        environment variable GROUP_KEY. The tenant only names where TrueFoundry keeps the secret."""
+        m = _TFY_SECRET.match(value.strip())
+        if m is None:
+            self.problems.append((loc, "has a malformed tfy-secret reference; use tfy-secret://<tenant>:<group>:<key>"))
+            return value
+        group, key = m.group(2), m.group(3)
+        name = secret_env_name(group, key)
+        resolved = self.env.get(name)
+        if resolved is None:
+            self.problems.append((loc, f"references tfy-secret://{m.group(1)}:{group}:{key} (environment variable "
+                                       f"{name}), which is not set"))
+            return value
+        self.resolved.add(resolved)
+        return resolved
 
     def lookup(self, ref: str, loc: Loc) -> str | None:
         if (m := _SECRET_REF.match(ref)) is not None:
@@ -288,11 +397,14 @@ class _Load:
     broken: set[tuple[str, str]] = field(default_factory=set)
     secrets: set[str] = field(default_factory=set)
     sources: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    documents: int = 0  # manifests seen (valid or not)
 
     def add_file(self, text: str, file: str, stem: str) -> None:
         self.sources.append(file)
         docs, yaml_problems, duplicates = _parse(text, file)
         labels: list[tuple[int, str]] = []
+        self.documents += len(docs)
         for n, doc in enumerate(docs, start=1):
             label = _label(doc.data, n, stem)
             labels.append((doc.line, label))
@@ -318,6 +430,9 @@ class _Load:
         except _TooLarge:
             problem("-", f"has more than {MAX_VALUES_PER_MANIFEST} values (expanded YAML aliases?)")
             return
+        # After the walk: it bounds the tree's size (an alias bomb never gets here).
+        self.warnings += [Problem(file, label, format_path(loc), LITERAL_RULE, line=doc.line)
+                          for loc in literal_credentials(raw)]
         self.secrets |= interpolation.resolved
         for loc, rule in interpolation.problems:
             problem(loc, rule)
@@ -326,6 +441,7 @@ class _Load:
             identity = (kind, data["name"])
         else:
             identity = None
+        model: type[Any] = AiGatewayDocument
         try:
             if kind is None and "on_http_request" in data:
                 document = AiGatewayDocument.model_validate(data)
@@ -337,10 +453,11 @@ class _Load:
                 problem("type", _unknown_type(kind))
                 return
             else:
-                manifest = MANIFEST_MODELS[kind].model_validate(data)
+                model = MANIFEST_MODELS[kind]
+                manifest = model.model_validate(data)
         except ValidationError as err:
             skipped = {format_path(loc) for loc, _ in interpolation.problems}
-            for p in problems_from_validation(err, data, file=file, manifest=label):
+            for p in problems_from_validation(err, data, file=file, manifest=label, model=model):
                 if p.field not in skipped:
                     problem(p.field, p.rule)
             if identity is not None:
@@ -368,6 +485,7 @@ class _Load:
             ai_gateway_policies=tuple(m for m in manifests if isinstance(m, AiGatewayPolicy)),
             sources=tuple(self.sources),
             origins={e.manifest.identity: e.file for e in self.entries},
+            warnings=tuple(self.warnings),
         )
 
     def _duplicate_identities(self) -> Iterator[Problem]:

@@ -22,7 +22,7 @@ import orjson
 from relaygate.auth.tokens import parse_token
 from relaygate.context import Usage
 from relaygate.errors import BadRequest, GatewayError, UpstreamError
-from relaygate.handlers.llm import authenticate, price_of, resolve
+from relaygate.handlers.llm import authenticate, limited_as, price_of, resolve
 from relaygate.handlers.llm_attempts import (
     CallSpec,
     SSEFilter,
@@ -224,7 +224,7 @@ async def handle(
     if operation is not MESSAGES:  # counting tokens is free: no limits reserve for it
         await _serve(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, controls)
         return
-    reservation = await admit(gateway, ctx, principal, model, payload, price_of(found))
+    reservation = await admit(gateway, ctx, principal, limited_as(ctx, found, model), payload, price_of(found))
     try:
         await _serve(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, controls)
     finally:
