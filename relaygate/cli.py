@@ -203,11 +203,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from relaygate.config.options import LoadOptions
     from relaygate.config.outbound import GatewayAddress
     from relaygate.config.problems import ConfigError, ConfigNotFound
-    from relaygate.settings import Settings
 
     paths: list[str] = list(dict.fromkeys(args.paths))
     named = ", ".join(paths)
-    max_bytes = args.max_config_bytes or Settings.from_env().max_config_bytes
+    max_bytes = _max_config_bytes(args)
     try:
         snapshot = load_snapshot(paths, LoadOptions(max_bytes, GatewayAddress(args.host, args.port)))
     except ConfigNotFound as exc:
@@ -233,11 +232,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from relaygate.config.diff import render
     from relaygate.config.problems import ConfigError, ConfigNotFound
     from relaygate.config.store import ConfigConflict, open_config_store
-    from relaygate.settings import Settings
 
     dry_run = args.command == "diff" or args.dry_run
     try:
-        sources = _read_manifest_sources(args.path, args.max_config_bytes or Settings.from_env().max_config_bytes)
+        sources = _read_manifest_sources(args.path, _max_config_bytes(args))
     except ConfigNotFound as exc:
         print(_not_found(exc, "-f"), file=sys.stderr)
         return 2
@@ -273,6 +271,22 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _max_config_bytes(args: argparse.Namespace) -> int:
+    """`--max-config-bytes`, else RELAYGATE_MAX_CONFIG_BYTES, else the default (no other variable is read)."""
+    from relaygate.settings import Settings
+
+    raw = args.max_config_bytes if args.max_config_bytes is not None else \
+        os.environ.get("RELAYGATE_MAX_CONFIG_BYTES", "").strip() or Settings().max_config_bytes
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        where = "--max-config-bytes" if args.max_config_bytes is not None else "RELAYGATE_MAX_CONFIG_BYTES"
+        raise SystemExit(f"relaygate: {where} must be a positive number of bytes, got {raw!r}")
+    return value
 
 
 def _read_manifest_sources(path: str, max_bytes: int) -> list[tuple[str, str]]:

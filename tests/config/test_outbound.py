@@ -110,7 +110,7 @@ def problems_of(text: str, gateway: GatewayAddress | None = None) -> list[Proble
     (NGROK.format(url="https://[::ffff:169.254.169.254]/v1", own=""),
      "on_http_request[0].config.providers[0].base_url"),
     (CUSTOM.format(url="http://0251.0376.0251.0376"), "integrations[0].base_url"),
-])
+], ids=["openai", "openai-hex", "self-hosted-url", "self-hosted-account-url", "ai-gateway", "custom-endpoint"])
 def test_metadata_destinations_are_refused_for_every_kind_of_base_url(text: str, field: str) -> None:
     [problem] = problems_of(text)
     assert problem.field == field
@@ -122,7 +122,7 @@ def test_metadata_destinations_are_refused_for_every_kind_of_base_url(text: str,
     SELF_HOSTED.format(url="http://169.254.169.254/v1", allow="allow_metadata_destinations: true\n", own=""),
     SELF_HOSTED.format(url="http://169.254.169.254/v1", allow="", own=", allow_metadata_destinations: true"),
     NGROK.format(url="https://169.254.169.254/v1", own=", allow_metadata_destinations: true"),
-])
+], ids=["provider-account", "self-hosted-account", "self-hosted-integration", "ai-gateway-provider"])
 def test_each_kind_has_an_explicit_allow_switch(text: str) -> None:
     snapshot = compile_manifests(load_text(text, "gw.yaml", env={"KEY": "k"}))
     assert "169.254.169.254" in snapshot.metadata_allowed_hosts  # the connect-time guard lets this host through
@@ -140,7 +140,7 @@ def test_an_integration_may_narrow_its_account_allow_switch() -> None:
     (SELF_HOSTED.format(url="http://127.0.0.1:8080/v1", allow="", own=""), "integrations[0].url"),
     (NGROK.format(url="http://127.0.0.1:8080/v1", own=""), "on_http_request[0].config.providers[0].base_url"),
     (CUSTOM.format(url="http://127.0.0.1:8080"), "integrations[0].base_url"),
-])
+], ids=["openai", "self-hosted", "ai-gateway", "custom-endpoint"])
 def test_base_urls_pointing_at_the_gateway_are_refused(text: str, field: str) -> None:
     [problem] = problems_of(text, GATEWAY)
     assert problem.field == field and "this gateway itself" in problem.rule

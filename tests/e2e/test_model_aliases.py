@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -160,3 +161,22 @@ def test_a_slashed_integration_name_is_callable_listed_and_limited(rig: Rig) -> 
     with pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(model=name, messages=HELLO)
     assert "llama-cap" in caught.value.message
+
+
+def test_the_claude_code_example_serves_the_names_claude_code_sends(tmp_path: Path) -> None:
+    """examples/claude-code.yaml as the README runs it, its Anthropic base URL pointed at the mock."""
+    example = (Path(__file__).resolve().parents[2] / "examples" / "claude-code.yaml").read_text()
+    with AnthropicMock("sk-ant-example-key").running() as upstream:
+        config = example.replace("name: anthropic\n", f"name: anthropic\nbase_url: {upstream.url}\n", 1)
+        gateway = Gateway(tmp_path / "gw", config, env={"UPSTREAM_ANTHROPIC_API_KEY": "sk-ant-example-key"})
+        try:
+            gateway.start()
+            assert "literal credential" not in gateway.output()
+            client = anthropic.Anthropic(auth_token=gateway.create_token(user=ALICE),
+                                         base_url=gateway.url + "/api/llm", max_retries=0)
+            for sent, model_id in ((SONNET_ID, SONNET_ID), ("claude-3-5-haiku-20241022", HAIKU_ID),
+                                   ("claude-opus-4-1", "claude-opus-4-1-20250805")):
+                assert client.messages.create(model=sent, max_tokens=32, messages=HELLO).content
+                assert upstream.last("/v1/messages").json["model"] == model_id
+        finally:
+            gateway.stop()
