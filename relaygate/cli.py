@@ -163,10 +163,9 @@ _SERVE_SETTINGS = ("max_request_line_bytes", "max_header_bytes", "max_headers", 
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from relaygate.config.compile import load_snapshot
     from relaygate.config.options import LoadOptions
     from relaygate.config.problems import ConfigError, ConfigNotFound
-    from relaygate.server import run
+    from relaygate.config.sources import check_sizes
     from relaygate.settings import Settings
 
     settings = Settings.from_env(
@@ -182,6 +181,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if settings.config_path:
         try:
+            check_sizes(settings.config_path, settings.max_config_bytes)  # before importing the compiler
+            from relaygate.config.compile import load_snapshot
+
             load_snapshot(settings.config_path, LoadOptions.for_settings(settings))  # warnings: logged at start-up
         except ConfigNotFound as exc:
             print(_not_found(exc, "--config"), file=sys.stderr)
@@ -189,6 +191,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"relaygate: the config is invalid, not starting:\n{exc}", file=sys.stderr)
             return 1
+    from relaygate.server import run
+
     return run(settings, log_level=args.log_level)
 
 
@@ -199,15 +203,18 @@ def _not_found(exc: Exception, what: str) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Every `-f` path (files and directories) is validated together, as `serve` would load them."""
-    from relaygate.config.compile import load_snapshot
     from relaygate.config.options import LoadOptions
     from relaygate.config.outbound import GatewayAddress
     from relaygate.config.problems import ConfigError, ConfigNotFound
+    from relaygate.config.sources import check_sizes
 
     paths: list[str] = list(dict.fromkeys(args.paths))
     named = ", ".join(paths)
     max_bytes = _max_config_bytes(args)
     try:
+        check_sizes(paths, max_bytes)  # an oversized config is refused before the compiler is even imported
+        from relaygate.config.compile import load_snapshot
+
         snapshot = load_snapshot(paths, LoadOptions(max_bytes, GatewayAddress(args.host, args.port)))
     except ConfigNotFound as exc:
         print(_not_found(exc, "-f"), file=sys.stderr)
@@ -228,10 +235,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     """`apply` and `diff`: validate against the stored config, show the changes, maybe store them."""
-    from relaygate.config.apply import commit, plan_apply
-    from relaygate.config.diff import render
     from relaygate.config.problems import ConfigError, ConfigNotFound
-    from relaygate.config.store import ConfigConflict, open_config_store
 
     dry_run = args.command == "diff" or args.dry_run
     try:
@@ -245,6 +249,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"relaygate: {args.path}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
         return 2
+    from relaygate.config.apply import commit, plan_apply  # after the size check: it imports the compiler
+    from relaygate.config.diff import render
+    from relaygate.config.store import ConfigConflict, open_config_store
+
     store = open_config_store(_database_url(args))
     try:
         try:
@@ -292,8 +300,8 @@ def _max_config_bytes(args: argparse.Namespace) -> int:
 def _read_manifest_sources(path: str, max_bytes: int) -> list[tuple[str, str]]:
     """(YAML text, file name) of a file, of each *.yaml/*.yml in a directory, or of - (stdin); sizes
     are checked against `max_bytes` before anything is parsed (ConfigError)."""
-    from relaygate.config.loader import read_sources, read_stdin
     from relaygate.config.problems import ConfigError
+    from relaygate.config.sources import read_sources, read_stdin
 
     if path == "-":
         return [(read_stdin(sys.stdin.buffer, max_bytes), "<stdin>")]

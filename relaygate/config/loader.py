@@ -28,14 +28,7 @@ from pydantic import ValidationError
 from relaygate.config.credentials import LITERAL_RULE, TFY_SECRET_PREFIX, literal_credentials
 from relaygate.config.crosscheck import Located, crosscheck
 from relaygate.config.options import DEFAULT_MAX_CONFIG_BYTES
-from relaygate.config.problems import (
-    ConfigError,
-    ConfigNotFound,
-    Loc,
-    Problem,
-    format_path,
-    problems_from_validation,
-)
+from relaygate.config.problems import ConfigError, Loc, Problem, format_path, problems_from_validation
 from relaygate.config.schema import (
     MANIFEST_MODELS,
     AiGatewayDocument,
@@ -47,94 +40,12 @@ from relaygate.config.schema import (
     Team,
     VirtualAccount,
 )
+from relaygate.config.sources import PathLike, read_sources, read_stdin
 
 __all__ = ["ConfigError", "Manifests", "Problem", "RawManifest", "load_path", "load_sources", "load_text",
            "read_sources", "read_stdin", "split_manifests"]
 
-YAML_SUFFIXES = (".yaml", ".yml")
 NO_MANIFESTS = "holds no manifests: the gateway has nothing to serve"
-
-PathLike = str | Path
-
-
-def _yaml_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()
-                  and not p.name.startswith("."))
-
-
-def _size(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"
-
-
-def too_large(what: str, size: int, limit: int) -> Problem:
-    """The problem of a config over the size cap (`--max-config-bytes`)."""
-    return Problem(what, "-", "-", f"is {_size(size)} ({size} bytes), over the {_size(limit)} ({limit} bytes) limit "
-                   "for a config file (a directory: all its files together); raise it with --max-config-bytes "
-                   "or RELAYGATE_MAX_CONFIG_BYTES")
-
-
-def _read_capped(file: Path, budget: int) -> bytes | None:
-    """At most `budget` bytes of the file; None when it holds more (it grew after it was measured)."""
-    with file.open("rb") as handle:
-        data = handle.read(budget + 1)
-    return None if len(data) > budget else data
-
-
-def read_sources(paths: PathLike | Sequence[PathLike], max_bytes: int = DEFAULT_MAX_CONFIG_BYTES
-                 ) -> tuple[list[tuple[str, str]], list[Problem]]:
-    """`(text, file name)` of each manifest file under `paths` (a file, or every `*.yaml`/`*.yml` of a
-    directory, sorted by name, dotfiles skipped), and the problems of files that could not be read.
-
-    Sizes are checked before anything is read or parsed, so an oversized config is refused at once:
-    `ConfigError` when a file, or a directory's files together, exceed `max_bytes`;
-    `ConfigNotFound` when a path does not exist. A file named twice is read once.
-    """
-    roots = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
-    missing = [Problem(str(root), "-", "-", "no such file or directory") for root in roots
-               if not root.is_dir() and not root.is_file()]
-    if missing:
-        raise ConfigNotFound(missing)
-    groups: list[tuple[Path, list[Path]]] = [(root, _yaml_files(root) if root.is_dir() else [root]) for root in roots]
-    oversized: list[Problem] = []
-    for root, files in groups:
-        total = sum(f.stat().st_size for f in files)
-        if total > max_bytes:
-            oversized.append(too_large(str(root), total, max_bytes))
-    if oversized:
-        raise ConfigError(oversized)
-    sources: list[tuple[str, str]] = []
-    problems: list[Problem] = []
-    seen: set[Path] = set()
-    for root, files in groups:
-        budget = max_bytes
-        for file in files:
-            if file.resolve() in seen:
-                continue
-            seen.add(file.resolve())
-            try:
-                data = _read_capped(file, budget)
-                if data is None:  # it grew after it was measured
-                    raise ConfigError([too_large(str(root), max_bytes + 1, max_bytes)])
-                budget -= len(data)
-                sources.append((data.decode("utf-8-sig"), str(file)))
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = ("is not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
-                          else f"cannot be read ({exc.strerror})")
-                problems.append(Problem(str(file), "-", "-", reason))
-    return sources, problems
-
-
-def read_stdin(stream: Any, max_bytes: int = DEFAULT_MAX_CONFIG_BYTES, name: str = "<stdin>") -> str:
-    """A config piped in (`apply -f -`), read only up to the size cap."""
-    data = stream.read(max_bytes + 1)
-    if len(data) > max_bytes:  # the rest is never read: its real size is unknown
-        raise ConfigError([Problem(name, "-", "-", f"holds more than {_size(max_bytes)} ({max_bytes} bytes), the "
-                                   "limit for a config file; raise it with --max-config-bytes or "
-                                   "RELAYGATE_MAX_CONFIG_BYTES")])
-    try:
-        return bytes(data).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(name, "-", "-", "is not UTF-8 text")]) from None
 
 
 def load_path(path: PathLike | Sequence[PathLike], env: Mapping[str, str] | None = None, *,

@@ -85,8 +85,9 @@ def test_check_refuses_an_oversized_file(tmp_path: Path) -> None:
     code, output, took = cli("check", "-f", str(big))
     assert code == 1, output
     assert "big.yaml" in output and "over the 1.0 MiB (1048576 bytes) limit" in output, output
-    # The whole process (interpreter start included) on a loaded 2-core VM; parsing the file took ~4.5 s.
-    assert took < 4.0, f"check took {took:.2f}s"
+    # The whole process, interpreter start included: measured 0.35 s (the size is checked before the loader and
+    # compiler are imported); before the cap, parsing the file took ~4.5 s. Generous for a loaded 2-core VM.
+    assert took < 3.0, f"check took {took:.2f}s"
 
 
 def test_check_max_config_bytes_flag_and_environment_variable(tmp_path: Path) -> None:
