@@ -1,14 +1,14 @@
 """Read manifests from YAML files into validated `Manifests`, all or nothing.
 
-Steps per file: check its size (before reading it: `max_bytes`, 1 MiB by default, for a file or a
-directory's files together), parse YAML (one manifest, `---`-separated manifests, or a list), resolve
+Steps per file: check its size (before reading it, `sources.py`: `max_bytes`, 1 MiB by default, for a
+file or a directory's files together), parse YAML (one manifest, `---`-separated manifests, or a list), resolve
 secret references in string values, validate each manifest against its `type`; then across files:
 unique identities and cross-manifest references. Every problem found on the way is collected and
 raised together as one `ConfigError`, so nothing is applied from a config that is partly wrong.
 
-Secret references (`${NAME}`, `${secrets.get('group','key')}`, `tfy-secret://tenant:group:key`) are
-resolved after YAML parsing, inside string values only, so a secret's text can never change the
-document's structure. Resolved values never appear in a problem. Credentials written as literals and
+Secret references (`${NAME}`, `${secrets.get('group','key')}`, `tfy-secret://tenant:group:key`;
+`references.py`) are resolved after YAML parsing, inside string values only, so a secret's text can
+never change the document's structure. Resolved values never appear in a problem. Credentials written as literals and
 a config without manifests are warnings (`Manifests.warnings`).
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +24,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from relaygate.config.credentials import LITERAL_RULE, TFY_SECRET_PREFIX, literal_credentials
+from relaygate.config.credentials import LITERAL_RULE, literal_credentials
 from relaygate.config.crosscheck import Located, crosscheck
 from relaygate.config.options import DEFAULT_MAX_CONFIG_BYTES
 from relaygate.config.problems import ConfigError, Loc, Problem, format_path, problems_from_validation
+from relaygate.config.references import MAX_VALUES_PER_MANIFEST, Interpolation, TooLarge, secret_env_name
 from relaygate.config.schema import (
     MANIFEST_MODELS,
     AiGatewayDocument,
@@ -43,7 +43,7 @@ from relaygate.config.schema import (
 from relaygate.config.sources import PathLike, read_sources, read_stdin
 
 __all__ = ["ConfigError", "Manifests", "Problem", "RawManifest", "load_path", "load_sources", "load_text",
-           "read_sources", "read_stdin", "split_manifests"]
+           "read_sources", "read_stdin", "secret_env_name", "split_manifests"]
 
 NO_MANIFESTS = "holds no manifests: the gateway has nothing to serve"
 
@@ -172,105 +172,6 @@ def _parse(text: str, file: str) -> tuple[list[_Doc], list[Problem], list[tuple[
     return docs, problems, loader.duplicate_keys
 
 
-# --- secret references -------------------------------------------------------------------------------
-
-_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
-_ENV_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
-_SECRET_REF = re.compile(r"""^secrets\.get\(\s*(['"])(.*?)\1\s*,\s*(['"])(.*?)\3\s*\)$""")
-_TFY_SECRET = re.compile(r"^tfy-secret://([^:\s]+):([^:\s]+):(\S+)$")
-REFERENCE_FORMS = "${NAME}, ${NAME:-default} or ${secrets.get('group','key')} ($${ for a literal ${)"
-
-
-def secret_env_name(group: str, key: str) -> str:
-    """`secrets.get('my-provider','api-key')` reads `MY_PROVIDER_API_KEY`."""
-    return re.sub(r"[^A-Z0-9]", "_", f"{group}_{key}".upper())
-
-
-MAX_VALUES_PER_MANIFEST = 100_000
-
-
-class _TooLarge(Exception):
-    """YAML aliases can make a small file expand into a huge tree ("billion laughs")."""
-
-
-@dataclass(slots=True)
-class _Interpolation:
-    env: Mapping[str, str]
-    problems: list[tuple[Loc, str]] = field(default_factory=list)
-    resolved: set[str] = field(default_factory=set)  # values read from the environment
-    budget: int = MAX_VALUES_PER_MANIFEST
-
-    def walk(self, value: Any, loc: Loc) -> Any:
-        self.budget -= 1
-        if self.budget < 0:
-            raise _TooLarge
-        if isinstance(value, str):
-            if value.startswith(TFY_SECRET_PREFIX):
-                return self.tfy_secret(value, loc)
-            return self.string(value, loc) if "$" in value else value
-        if isinstance(value, dict):
-            return {k: self.walk(v, (*loc, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.walk(v, (*loc, i)) for i, v in enumerate(value)]
-        return value
-
-    def string(self, value: str, loc: Loc) -> str:
-        failed = False
-
-        def replace(match: re.Match[str]) -> str:
-            nonlocal failed
-            if match.group(0) == "$${":
-                return "${"
-            inner = match.group(1)
-            resolved = None if inner is None else self.lookup(inner.strip(), loc)
-            if resolved is None:
-                failed = True
-                return match.group(0)
-            return resolved
-
-        out = _REFERENCE.sub(replace, value)
-        return value if failed else out
-
-    def tfy_secret(self, value: str, loc: Loc) -> str:
-        """`tfy-secret://<tenant>:<group>:<key>` (the whole value) reads like `secrets.get('group','key')`:
-        environment variable GROUP_KEY. The tenant only names where TrueFoundry keeps the secret."""
-        m = _TFY_SECRET.match(value.strip())
-        if m is None:
-            self.problems.append((loc, "has a malformed tfy-secret reference; use tfy-secret://<tenant>:<group>:<key>"))
-            return value
-        group, key = m.group(2), m.group(3)
-        name = secret_env_name(group, key)
-        resolved = self.env.get(name)
-        if resolved is None:
-            self.problems.append((loc, f"references tfy-secret://{m.group(1)}:{group}:{key} (environment variable "
-                                       f"{name}), which is not set"))
-            return value
-        self.resolved.add(resolved)
-        return resolved
-
-    def lookup(self, ref: str, loc: Loc) -> str | None:
-        if (m := _SECRET_REF.match(ref)) is not None:
-            name = secret_env_name(m.group(2), m.group(4))
-            shown, default = f"secrets.get({m.group(2)!r}, {m.group(4)!r}) (environment variable {name})", None
-        elif (m := _ENV_REF.match(ref)) is not None:
-            name, default = m.group(1), m.group(2)
-            shown = f"${{{name}}}"
-        else:
-            self.problems.append((loc, f"has a malformed reference; use {REFERENCE_FORMS}"))
-            return None
-        value = self.env.get(name)
-        if value:
-            self.resolved.add(value)
-            return value
-        if default is not None:
-            return default
-        if value is None:
-            self.problems.append((loc, f"references {shown}, which is not set"))
-            return None
-        self.resolved.add(value)
-        return value
-
-
 # --- one load ----------------------------------------------------------------------------------------
 
 
@@ -335,10 +236,10 @@ class _Load:
         if not isinstance(raw, dict):
             problem("-", "must be a manifest (a mapping with type and name)")
             return
-        interpolation = _Interpolation(self.env)
+        interpolation = Interpolation(self.env)
         try:
             data = interpolation.walk(raw, ())
-        except _TooLarge:
+        except TooLarge:
             problem("-", f"has more than {MAX_VALUES_PER_MANIFEST} values (expanded YAML aliases?)")
             return
         # After the walk: it bounds the tree's size (an alias bomb never gets here).
