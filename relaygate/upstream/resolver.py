@@ -18,7 +18,7 @@ from aiohttp import TCPConnector
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from relaygate.upstream.destinations import is_metadata_address, parse_address
+from relaygate.upstream.destinations import is_metadata_address
 
 if TYPE_CHECKING:
     from aiohttp.tracing import Trace
@@ -71,6 +71,6 @@ class GuardedConnector(TCPConnector):
 
     async def _resolve_host(self, host: str, port: int, traces: Sequence[Trace] | None = None
                             ) -> list[ResolveResult]:
-        if parse_address(host) is not None and is_metadata_address(host) and not self._metadata_allowed(host):
+        if is_metadata_address(host) and not self._metadata_allowed(host):  # False for names: those resolve
             raise _refusal(host)
         return await super()._resolve_host(host, port, traces=traces)
