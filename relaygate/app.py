@@ -21,8 +21,9 @@ from relaygate.auth.authenticator import Authenticator
 from relaygate.auth.store import TokenStore, open_token_store
 from relaygate.config.apply import load_stored
 from relaygate.config.compile import Snapshot, load_snapshot
+from relaygate.config.options import LoadOptions
 from relaygate.config.store import ConfigStore, open_config_store
-from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher
+from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher, log_warnings
 from relaygate.context import RequestContext
 from relaygate.errors import GatewayError, LoopDetected, MethodNotAllowed, NotFound
 from relaygate.handlers import llm, messages, meta, proxy, resources
@@ -117,10 +118,12 @@ class Gateway:
             await self.shared.start()
         self._revocations = asyncio.create_task(self._watch_revocations(), name="relaygate-revocations")
         if self.settings.config_path and self.settings.watch_config:
-            self.watcher = ConfigWatcher(self.settings.config_path, self.swap_snapshot)
+            self.watcher = ConfigWatcher(self.settings.config_path, self.swap_snapshot,
+                                         options=LoadOptions.for_settings(self.settings))
             self.watcher.start()
         elif self.config_store is not None and self.settings.watch_config:
-            self.watcher = StoredConfigWatcher(self.config_store, self._config_revision, self.swap_snapshot)
+            self.watcher = StoredConfigWatcher(self.config_store, self._config_revision, self.swap_snapshot,
+                                               options=LoadOptions.for_settings(self.settings))
             self.watcher.start()
 
     async def _watch_revocations(self) -> None:
@@ -308,12 +311,12 @@ async def open_gateway(settings: Settings) -> Gateway:
     config_store: ConfigStore | None = None
     revision = 0
     if settings.config_path:
-        snapshot = await asyncio.to_thread(load_snapshot, settings.config_path)
+        snapshot = await asyncio.to_thread(load_snapshot, settings.config_path, LoadOptions.for_settings(settings))
     else:  # the config `relaygate apply` stored in the database (maybe nothing yet)
         config_store = await asyncio.to_thread(open_config_store, settings.database_url)
         try:
             stored = await asyncio.to_thread(config_store.load)
-            snapshot = await asyncio.to_thread(load_stored, stored)
+            snapshot = await asyncio.to_thread(load_stored, stored, None, LoadOptions.for_settings(settings).gateway)
         except BaseException:
             await asyncio.to_thread(config_store.close)
             raise
@@ -330,6 +333,7 @@ async def open_gateway(settings: Settings) -> Gateway:
         for close in reversed(closers):
             await asyncio.to_thread(close)
         raise
+    log_warnings(snapshot)
     gateway = Gateway(settings, snapshot, token_store, log_store, config_store, revision)
     await gateway.start()
     source = settings.config_path or f"the database (config revision {revision})"

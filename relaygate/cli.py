@@ -59,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_max_config_bytes(serve)
 
     check = sub.add_parser("check", help="validate manifests; exit 1 listing every problem")
-    check.add_argument("-f", "--file", required=True, dest="path", help="file or directory to validate")
+    check.add_argument("-f", "--file", required=True, dest="paths", action="append", metavar="PATH",
+                       help="file or directory to validate; repeat to check several together as one config")
+    check.add_argument("--host", default="127.0.0.1",
+                       help="the address the gateway will listen on: a base URL pointing back at it is refused "
+                            "(default 127.0.0.1)")
+    check.add_argument("--port", type=int, default=8080, help="the port the gateway will listen on (default 8080)")
     _add_max_config_bytes(check)
 
     apply = sub.add_parser("apply", help="validate manifests with the config stored in the database, show "
@@ -199,9 +204,9 @@ _SERVE_SETTINGS = ("max_request_line_bytes", "max_header_bytes", "max_headers", 
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from relaygate.config.compile import load_snapshot
-    from relaygate.config.problems import ConfigError
-    from relaygate.server import run
+    from relaygate.config.options import LoadOptions
+    from relaygate.config.problems import ConfigError, ConfigNotFound
+    from relaygate.config.sources import check_sizes
     from relaygate.settings import Settings
 
     settings = Settings.from_env(
@@ -217,45 +222,78 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if settings.config_path:
         try:
-            load_snapshot(settings.config_path)
+            check_sizes(settings.config_path, settings.max_config_bytes)  # before importing the compiler
+            from relaygate.config.compile import load_snapshot
+
+            load_snapshot(settings.config_path, LoadOptions.for_settings(settings))  # warnings: logged at start-up
+        except ConfigNotFound as exc:
+            print(_not_found(exc, "--config"), file=sys.stderr)
+            return 1
         except ConfigError as exc:
             print(f"relaygate: the config is invalid, not starting:\n{exc}", file=sys.stderr)
             return 1
+    from relaygate.server import run
+
     return run(settings, log_level=args.log_level)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from relaygate.config.compile import load_snapshot
-    from relaygate.config.problems import ConfigError
+def _not_found(exc: Exception, what: str) -> str:
+    """One line per missing path: `relaygate: --config gw.yaml: no such file or directory`."""
+    return "\n".join(f"relaygate: {what} {p.file}: {p.rule}" for p in getattr(exc, "problems", ()))
 
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Every `-f` path (files and directories) is validated together, as `serve` would load them."""
+    from relaygate.config.options import LoadOptions
+    from relaygate.config.outbound import GatewayAddress
+    from relaygate.config.problems import ConfigError, ConfigNotFound
+    from relaygate.config.sources import check_sizes
+
+    paths: list[str] = list(dict.fromkeys(args.paths))
+    named = ", ".join(paths)
+    max_bytes = _max_config_bytes(args)
     try:
-        snapshot = load_snapshot(args.path)
+        check_sizes(paths, max_bytes)  # an oversized config is refused before the compiler is even imported
+        from relaygate.config.compile import load_snapshot
+
+        snapshot = load_snapshot(paths, LoadOptions(max_bytes, GatewayAddress(args.host, args.port)))
+    except ConfigNotFound as exc:
+        print(_not_found(exc, "-f"), file=sys.stderr)
+        return 1
     except ConfigError as exc:
         print(str(exc))
         print(f"{len(exc.problems)} problem(s) found; nothing would be applied.")
         return 1
     except OSError as exc:
-        print(f"{args.path}: cannot read: {exc.strerror or exc}")
+        print(f"relaygate: {named}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"OK: {args.path} is valid ({snapshot.summary()})")
+    for warning in snapshot.warnings:
+        print(f"warning: {warning}")
+    print(f"OK: {named} {'is' if len(paths) == 1 else 'are'} valid ({snapshot.summary()})"
+          + (f", {len(snapshot.warnings)} warning(s)" if snapshot.warnings else ""))
     return 0
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     """`apply` and `diff`: validate against the stored config, show the changes, maybe store them."""
-    from relaygate.config.apply import commit, plan_apply
-    from relaygate.config.diff import render
-    from relaygate.config.problems import ConfigError
-    from relaygate.config.store import ConfigConflict, open_config_store
+    from relaygate.config.problems import ConfigError, ConfigNotFound
 
     dry_run = args.command == "diff" or args.dry_run
     try:
-        sources = _read_manifest_sources(args.path)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = ("is not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
-                  else f"cannot be read ({exc.strerror or exc})")
-        print(f"relaygate: {args.path}: {reason}", file=sys.stderr)
+        sources = _read_manifest_sources(args.path, _max_config_bytes(args))
+    except ConfigNotFound as exc:
+        print(_not_found(exc, "-f"), file=sys.stderr)
         return 2
+    except ConfigError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"relaygate: {args.path}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
+        return 2
+    from relaygate.config.apply import commit, plan_apply  # after the size check: it imports the compiler
+    from relaygate.config.diff import render
+    from relaygate.config.store import ConfigConflict, open_config_store
+
     store = open_config_store(_database_url(args))
     try:
         try:
@@ -264,6 +302,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(str(exc))
             print(f"{len(exc.problems)} problem(s) found; nothing was applied.")
             return 2 if args.command == "diff" else 1
+        for warning in plan.snapshot.warnings:
+            print(f"warning: {warning}")
         print(render(plan.changes, show_diff=args.command == "diff" or args.show_diff))
         if args.command == "diff":
             return 1 if plan.changed else 0
@@ -282,18 +322,34 @@ def cmd_apply(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _read_manifest_sources(path: str) -> list[tuple[str, str]]:
-    """(YAML text, file name) of a file, of each *.yaml/*.yml in a directory, or of - (stdin)."""
-    from pathlib import Path
+def _max_config_bytes(args: argparse.Namespace) -> int:
+    """`--max-config-bytes`, else RELAYGATE_MAX_CONFIG_BYTES, else the default (no other variable is read)."""
+    from relaygate.settings import Settings
 
-    from relaygate.config.loader import YAML_SUFFIXES
+    raw = args.max_config_bytes if args.max_config_bytes is not None else \
+        os.environ.get("RELAYGATE_MAX_CONFIG_BYTES", "").strip() or Settings().max_config_bytes
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        where = "--max-config-bytes" if args.max_config_bytes is not None else "RELAYGATE_MAX_CONFIG_BYTES"
+        raise SystemExit(f"relaygate: {where} must be a positive number of bytes, got {raw!r}")
+    return value
+
+
+def _read_manifest_sources(path: str, max_bytes: int) -> list[tuple[str, str]]:
+    """(YAML text, file name) of a file, of each *.yaml/*.yml in a directory, or of - (stdin); sizes
+    are checked against `max_bytes` before anything is parsed (ConfigError)."""
+    from relaygate.config.problems import ConfigError
+    from relaygate.config.sources import read_sources, read_stdin
 
     if path == "-":
-        return [(sys.stdin.read(), "<stdin>")]
-    root = Path(path)
-    files = sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()
-                   and not p.name.startswith(".")) if root.is_dir() else [root]
-    return [(p.read_bytes().decode("utf-8-sig"), str(p)) for p in files]
+        return [(read_stdin(sys.stdin.buffer, max_bytes), "<stdin>")]
+    sources, problems = read_sources(path, max_bytes)
+    if problems:
+        raise ConfigError(problems)
+    return sources
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:

@@ -166,6 +166,9 @@ ENVIRONMENT: dict[str, _Entry] = {
     "RELAYGATE_LOG_BODIES": ("log_bodies", parse_switch, _switch_text),
     "RELAYGATE_LOG_RETENTION_DAYS": ("log_retention_days", _non_negative_float, str),
     "RELAYGATE_INSTANCE_ID": ("instance_id", _instance_id, str),
+    # The listen address, so worker processes know it too (a base URL pointing back at it is refused).
+    "RELAYGATE_HOST": ("host", str, str),
+    "RELAYGATE_PORT": ("port", _positive_int, str),
 }
 
 assert {entry[0] for entry in ENVIRONMENT.values()} <= {f.name for f in fields(Settings)}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from relaygate.config.compile import Snapshot, compile_manifests, empty_snapshot
 from relaygate.config.diff import Change, compare, manifest_yaml
 from relaygate.config.loader import load_sources, split_manifests
+from relaygate.config.outbound import GatewayAddress
 from relaygate.config.store import ConfigStore, Identity, StoredConfig, StoredManifest
 
 DATABASE_SOURCE = "(database)"  # how problems and logs name the stored config
@@ -57,12 +58,14 @@ def commit(store: ConfigStore, plan: ApplyPlan) -> int:
     return store.write(plan.upserts, plan.deletes, plan.base_revision)
 
 
-def load_stored(stored: StoredConfig, env: Mapping[str, str] | None = None) -> Snapshot:
-    """The snapshot the stored manifests compile to (empty when nothing was applied yet)."""
+def load_stored(stored: StoredConfig, env: Mapping[str, str] | None = None,
+                gateway: GatewayAddress | None = None) -> Snapshot:
+    """The snapshot the stored manifests compile to (empty when nothing was applied yet); `gateway`,
+    this replica's own address, refuses base URLs that would loop back into it."""
     if not stored.manifests:
         return empty_snapshot()
     manifests = load_sources([(_joined(stored.manifests), DATABASE_SOURCE)], env)
-    return compile_manifests(manifests, source=DATABASE_SOURCE)
+    return compile_manifests(manifests, source=DATABASE_SOURCE, gateway=gateway)
 
 
 def _joined(manifests: list[StoredManifest] | tuple[StoredManifest, ...]) -> str:

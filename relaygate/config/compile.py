@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,11 @@ from relaygate.auth.access import AccessRule, Principal, VirtualAccountGrant, us
 from relaygate.config.compile_ngrok import NgrokGateway, compile_ai_gateway, internal_host_matcher
 from relaygate.config.compile_proxy import ProxyAccount, compile_proxy_accounts
 from relaygate.config.compile_virtual import TargetOverrides, VirtualModel, compile_virtual_account
-from relaygate.config.loader import Manifests, load_path
+from relaygate.config.loader import NO_MANIFESTS, Manifests, load_path
+from relaygate.config.options import LoadOptions
+from relaygate.config.outbound import GatewayAddress, OutboundCheck, url_host
 from relaygate.config.problems import ConfigError, Problem
+from relaygate.config.schema import CustomEndpointAccount
 from relaygate.config.schema_common import secret_value
 from relaygate.http.forwarding import merge_headers
 from relaygate.limits.rules import NO_RULES, LimitRules, compile_rules
@@ -43,11 +46,14 @@ class Snapshot:
         virtual_models: dict[str, VirtualModel] | None = None,
         ngrok: NgrokGateway | None = None,
         limits: LimitRules | None = None,
+        aliases: dict[str, Target | VirtualModel] | None = None,
+        metadata_allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.ngrok = ngrok
         self.limits = limits if limits is not None else NO_RULES  # rate limits and budgets, matched per request
         self.models = models
         self.virtual_models = virtual_models or {}
+        self.aliases = aliases or {}  # integration `aliases` -> the model or virtual model they name
         # Target keys whose speed some virtual model reads (latency-based, or priority with an SLA cutoff).
         self.speed_tracked = frozenset(
             route.key for vm in self.virtual_models.values() for route in vm.targets
@@ -59,8 +65,8 @@ class Snapshot:
             for name, target in models.items()
         }
         self.proxies = proxies or {}
-        # Hosts whose endpoints set allow_metadata_destinations (checked by the DNS guard).
-        self.metadata_allowed_hosts = frozenset(
+        # Hosts whose base URLs set allow_metadata_destinations (checked by the connect-time guard).
+        self.metadata_allowed_hosts = metadata_allowed_hosts | frozenset(
             e.host for p in self.proxies.values() for e in p.endpoints.values() if e.allow_metadata
         )
         self.teams_by_member = teams_by_member
@@ -68,6 +74,25 @@ class Snapshot:
         self.manifests = manifests
         self.created = int(time.time())
         self._principals: dict[str, Principal] = {}
+
+    @property
+    def serves_anything(self) -> bool:
+        """False when no request could reach an upstream: no models, virtual models, custom endpoints
+        or ai-gateway providers (teams and limits alone serve nothing)."""
+        return bool(self.models or self.virtual_models or self.proxies
+                    or (self.ngrok is not None and self.ngrok.provider_order))
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        """What the load found worth a warning (literal credentials, nothing to serve); never values."""
+        if self.manifests is None:
+            return ()
+        warnings = self.manifests.warnings
+        if not self.serves_anything and not any(w.rule == NO_MANIFESTS for w in warnings):
+            where = ", ".join(self.manifests.sources) or "the config"
+            warnings += (Problem(where, "-", "-", "defines no models, virtual models, custom endpoints or ai-gateway "
+                                 "providers: the gateway has nothing to serve"),)
+        return warnings
 
     def principal(self, record: Any) -> Principal:
         """The identity of a token record under this config (memoised per token id)."""
@@ -98,10 +123,13 @@ def empty_snapshot() -> Snapshot:
     return Snapshot({}, {}, {}, None)
 
 
-def load_snapshot(path: str) -> Snapshot:
-    """Load, validate and compile the manifests under `path`; ConfigError lists every problem."""
-    manifests = load_path(path)
-    return compile_manifests(manifests, source=path)
+def load_snapshot(path: str | Sequence[str], options: LoadOptions | None = None) -> Snapshot:
+    """Load, validate and compile the manifests under `path` (or several paths, as one config);
+    ConfigError lists every problem."""
+    options = options or LoadOptions()
+    manifests = load_path(path, max_bytes=options.max_config_bytes)
+    source = path if isinstance(path, str) else (path[0] if path else "<config>")
+    return compile_manifests(manifests, source=source, gateway=options.gateway)
 
 
 def _auth_headers(auth: Any, kind: str) -> dict[str, str]:
@@ -159,24 +187,42 @@ def _unserved_types(adapter: Any, model_types: Iterable[str]) -> list[str]:
     return sorted(t for t in model_types if t not in types_served)
 
 
-def _compile_account(account: Any, kind: str, problems: list[Problem], source: str) -> Iterable[Target]:
+def _allows_metadata(account: Any, integration: Any) -> bool:
+    """An integration's own `allow_metadata_destinations` (self-hosted), else its account's."""
+    own = getattr(integration, "allow_metadata_destinations", None)
+    return bool(own if own is not None else getattr(account, "allow_metadata_destinations", False))
+
+
+def _compile_account(account: Any, kind: str, problems: list[Problem], source: str,
+                     outbound: OutboundCheck, allowed_hosts: set[str]) -> Iterable[Target]:
     adapter = ADAPTERS[kind]
     collaborators = frozenset(c.subject for c in account.collaborators) if account.collaborators else None
     access = AccessRule(collaborators)
-    for integration in account.integrations:
+    label = f"{account.type} {account.name}"
+    if kind not in ("mock", "self-hosted-model") and getattr(account, "base_url", None):
+        rule = outbound.problem(account.base_url, allow_metadata=_allows_metadata(account, None))
+        if rule is not None:
+            problems.append(Problem(source, label, "base_url", rule))
+            return
+    for index, integration in enumerate(account.integrations):
         name = f"{account.name}/{integration.name}"
         auth = getattr(integration, "auth_data", None) or getattr(account, "auth_data", None)
         if kind == "self-hosted-model":
             base_url = str(integration.url)
             model_id = str(integration.hosted_model_name)
+            rule = outbound.problem(base_url, allow_metadata=_allows_metadata(account, integration))
+            if rule is not None:
+                problems.append(Problem(source, label, f"integrations[{index}].url", rule))
+                continue
         else:
             base_url = without_version_suffix(
                 adapter, str(getattr(account, "base_url", None) or default_base_url(kind, account)))
             model_id = str(integration.model_id)
         if kind != "mock" and not base_url:
-            problems.append(Problem(source, f"{account.type} {account.name}", "base_url",
-                                    "is required for this provider"))
+            problems.append(Problem(source, label, "base_url", "is required for this provider"))
             continue
+        if kind != "mock" and _allows_metadata(account, integration):
+            allowed_hosts.add(url_host(base_url))
         unserved = _unserved_types(adapter, integration.model_types)
         if unserved:
             problems.append(Problem(source, f"{account.type} {account.name}",
@@ -227,25 +273,35 @@ def _env_internal_hosts() -> Callable[[str], bool]:
 
 
 def compile_manifests(manifests: Manifests, source: str = "<config>",
-                      internal_hosts: Callable[[str], bool] | None = None) -> Snapshot:
-    """Build the runtime tables; refuses manifests whose feature this version does not serve."""
+                      internal_hosts: Callable[[str], bool] | None = None,
+                      gateway: GatewayAddress | None = None) -> Snapshot:
+    """Build the runtime tables; refuses manifests whose feature this version does not serve, and base
+    URLs that point at metadata addresses or (when `gateway` is known) at this gateway itself."""
     problems: list[Problem] = []
     models: dict[str, Target] = {}
-    proxies, proxy_problems = compile_proxy_accounts(
-        (a, _file_of(manifests, a, source)) for a in manifests.provider_accounts
-        if a.type == "provider-account/custom-endpoint"
-    )
+    outbound = OutboundCheck(gateway)
+    allowed_hosts: set[str] = set()
+    custom = [a for a in manifests.provider_accounts if isinstance(a, CustomEndpointAccount)]
+    for endpoints in custom:
+        for index, endpoint in enumerate(endpoints.integrations):
+            rule = outbound.problem(endpoint.base_url, allow_metadata=True)  # compile_proxy checks metadata
+            if rule is not None:
+                problems.append(Problem(_file_of(manifests, endpoints, source), f"{endpoints.type} {endpoints.name}",
+                                        f"integrations[{index}].base_url", rule))
+    proxies, proxy_problems = compile_proxy_accounts((a, _file_of(manifests, a, source)) for a in custom)
     problems.extend(proxy_problems)
     for account in manifests.provider_accounts:
         if account.type in ("provider-account/custom-endpoint", "provider-account/virtual-model"):
             continue
         kind = account.type.partition("/")[2]
-        for target in _compile_account(account, kind, problems, _file_of(manifests, account, source)):
+        for target in _compile_account(account, kind, problems, _file_of(manifests, account, source), outbound,
+                                       allowed_hosts):
             models[target.name] = target
-    ngrok, ngrok_problems = compile_ai_gateway(
-        manifests.ai_gateway_policies, lambda p: _file_of(manifests, p, source), internal_hosts or _env_internal_hosts()
-    )
+    ngrok, ngrok_problems = compile_ai_gateway(manifests.ai_gateway_policies, lambda p: _file_of(manifests, p, source),
+                                               internal_hosts or _env_internal_hosts(), outbound)
     problems.extend(ngrok_problems)
+    if ngrok is not None:
+        allowed_hosts.update(ngrok.metadata_allowed_hosts)
     virtual_models: dict[str, VirtualModel] = {}
     for account in manifests.provider_accounts:
         if account.type == "provider-account/virtual-model":
@@ -254,6 +310,13 @@ def compile_manifests(manifests: Manifests, source: str = "<config>",
             virtual_models.update((vm.name, vm) for vm in compiled)
     if problems:
         raise ConfigError(problems)
+    aliases: dict[str, Target | VirtualModel] = {}
+    for account in manifests.provider_accounts:
+        for integration in account.integrations:
+            found_model = models.get(f"{account.name}/{integration.name}") or virtual_models.get(
+                f"{account.name}/{integration.name}")
+            if found_model is not None:
+                aliases.update((alias, found_model) for alias in getattr(integration, "aliases", ()))
     teams: dict[str, set[str]] = {}
     for team in manifests.teams:
         for member in team.members:
@@ -264,7 +327,7 @@ def compile_manifests(manifests: Manifests, source: str = "<config>",
     }
     limits = compile_rules(manifests.rate_limit_configs, manifests.budget_configs)
     return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests, proxies, virtual_models,
-                    ngrok, limits)
+                    ngrok, limits, aliases, frozenset(allowed_hosts))
 
 
 def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> VirtualAccountGrant:

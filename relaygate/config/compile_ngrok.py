@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from relaygate.auth.access import AccessRule
 from relaygate.config.compile_virtual import TargetOverrides
+from relaygate.config.outbound import OutboundCheck, url_host
 from relaygate.config.problems import Problem
 from relaygate.config.schema_common import secret_value
 from relaygate.config.schema_ngrok import AiGatewayConfig, AiGatewayPolicy, NgrokProvider
@@ -44,6 +45,11 @@ MODEL_TYPES = frozenset(op.model_type for op in OPERATIONS)
 MAX_BODY_MODELS = 32
 _OPEN = AccessRule(None)
 _CUSTOM_KIND = "self-hosted-model"  # any OpenAI-compatible upstream that is not a known provider
+
+
+def is_ngrok_internal(host: str) -> bool:
+    """`*.internal`: ngrok internal endpoints, reachable over http:// as the reference allows."""
+    return host.strip("[]").lower().rstrip(".").endswith(".internal")
 
 
 def is_loopback(host: str) -> bool:
@@ -154,6 +160,7 @@ class NgrokGateway:
     only_allow_configured_providers: bool
     only_allow_configured_models: bool
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+    metadata_allowed_hosts: frozenset[str] = frozenset()  # providers with allow_metadata_destinations
 
     @property
     def model_names(self) -> list[str]:
@@ -214,8 +221,15 @@ class NgrokGateway:
 
         Empty when nothing is routable (unknown name, `only_allow_*`, strategies chose nothing): 404.
         """
-        chosen = self.select(self.candidates(requested, body_models), metadata, rng)
-        return [route for model in chosen for route in model.routes]
+        return self.plan_with_candidates(requested, body_models, metadata, rng=rng)[0]
+
+    def plan_with_candidates(self, requested: str, body_models: Sequence[str] | None, metadata: Mapping[str, str],
+                             *, rng: random.Random | None = None) -> tuple[list[RouteTarget], int]:
+        """`plan`, and how many candidate models the strategies were given: an empty plan with
+        candidates means the strategies chose none (a different error than an unknown model)."""
+        candidates = self.candidates(requested, body_models)
+        chosen = self.select(candidates, metadata, rng)
+        return [route for model in chosen for route in model.routes], len(candidates)
 
 
 def take_body_models(payload: dict[str, Any]) -> list[str] | None:
@@ -241,7 +255,7 @@ def _headers(config_headers: Mapping[str, str], key: str | None) -> tuple[tuple[
 
 
 def _compile_provider(spec: NgrokProvider, config: AiGatewayConfig, where: str, problem: Callable[[str, str], None],
-                      internal_host: Callable[[str], bool]) -> NgrokUpstream | None:
+                      internal_host: Callable[[str], bool], outbound: OutboundCheck) -> NgrokUpstream | None:
     known = default_base_url(spec.id)
     base_url = (spec.base_url or known).rstrip("/")
     if not base_url:
@@ -250,9 +264,13 @@ def _compile_provider(spec: NgrokProvider, config: AiGatewayConfig, where: str, 
         return None
     parts = urlsplit(base_url)
     host = parts.hostname or ""
-    if parts.scheme == "http" and not (is_loopback(host) or internal_host(host)):
-        problem(f"{where}.base_url", "must use https:// (http:// is allowed only for loopback and for hosts "
-                "on the internal-host allow-list)")
+    if parts.scheme == "http" and not (is_loopback(host) or is_ngrok_internal(host) or internal_host(host)):
+        problem(f"{where}.base_url", "must use https:// (http:// is allowed only for ngrok internal endpoints "
+                "(*.internal), loopback and hosts on the RELAYGATE_INTERNAL_HOSTS allow-list)")
+        return None
+    rule = outbound.problem(base_url, allow_metadata=spec.allow_metadata_destinations)
+    if rule is not None:
+        problem(f"{where}.base_url", rule)
         return None
     config_headers = {name: secret_value(value) for name, value in config.headers.items()}
     keys = [secret_value(k.value) for k in spec.api_keys]
@@ -272,10 +290,12 @@ def compile_ai_gateway(
     policies: Sequence[AiGatewayPolicy],
     file_of: Callable[[AiGatewayPolicy], str],
     internal_host: Callable[[str], bool],
+    outbound: OutboundCheck | None = None,
 ) -> tuple[NgrokGateway | None, list[Problem]]:
     """The gateway for the one `ai-gateway` action (None without any), and every problem found.
 
-    `internal_host(host)` says whether `http://` may reach `host`; loopback is always allowed.
+    `internal_host(host)` says whether `http://` may reach `host`; loopback and `*.internal` always
+    may. `outbound` refuses metadata destinations and the gateway's own address.
     A second `ai-gateway` action, in the same document or another, is refused (see module docstring).
     """
     problems: list[Problem] = []
@@ -295,12 +315,16 @@ def compile_ai_gateway(
         problems.append(Problem(file, label, path, rule))
 
     upstreams: list[NgrokUpstream] = []
+    outbound = outbound or OutboundCheck()
+    allowed_hosts: set[str] = set()
     for p_index, spec in enumerate(config.providers):
         if spec.disabled:
             continue
-        upstream = _compile_provider(spec, config, f"{base}.providers[{p_index}]", problem, internal_host)
+        upstream = _compile_provider(spec, config, f"{base}.providers[{p_index}]", problem, internal_host, outbound)
         if upstream is not None:
             upstreams.append(upstream)
+            if spec.allow_metadata_destinations:
+                allowed_hosts.add(url_host(upstream.base_url))
     strategies: list[SelectionProgram] = []
     for s_index, source in enumerate(config.model_selection.strategy):
         try:
@@ -326,4 +350,5 @@ def compile_ai_gateway(
         total_timeout=config.total_timeout,
         only_allow_configured_providers=config.only_allow_configured_providers,
         only_allow_configured_models=config.only_allow_configured_models,
+        metadata_allowed_hosts=frozenset(allowed_hosts),
     ), problems

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 import ssl
 from collections.abc import Iterable
@@ -26,19 +25,7 @@ from relaygate.config.schema_common import secret_value
 from relaygate.http.forwarding import merge_headers
 from relaygate.routing.plan import RouteTarget
 from relaygate.routing.strategies import STRATEGIES, Strategy
-
-METADATA_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fd00:ec2::254/128"))
-
-
-def is_metadata_address(host: str) -> bool:
-    """True for link-local / cloud-metadata addresses (IPv4-mapped IPv6 included)."""
-    try:
-        address = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in METADATA_NETWORKS)
+from relaygate.upstream.destinations import is_metadata_address
 
 
 @dataclass(frozen=True, slots=True)

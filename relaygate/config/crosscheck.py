@@ -73,6 +73,7 @@ def crosscheck(entries: Sequence[Located], broken: Iterable[tuple[str, str]] = (
     for entry in entries:
         problems += [Problem(entry.file, entry.label, format_path(loc), rule) for loc, rule in _check(entry, index)]
     problems += _rule_ids_across_configs(entries)
+    problems += _aliases(entries)
     return problems
 
 
@@ -189,4 +190,48 @@ def _rule_ids_across_configs(entries: Sequence[Located]) -> list[Problem]:
             if first is not entry:
                 where = f"{first.label} in {first.file}"
                 out.append(Problem(entry.file, entry.label, f"rules[{i}].id", f"rule id already used by {where}"))
+    return out
+
+
+def _model_names(entries: Sequence[Located]) -> dict[str, str]:
+    """Every name a caller may already send as `model` -> what it is, for alias clashes."""
+    names: dict[str, str] = {}
+    for entry in entries:
+        m = entry.manifest
+        if isinstance(m, AiGatewayPolicy):
+            where = f"a model of {entry.label} in {entry.file}"
+            for config in m.configs:
+                for provider in config.providers:
+                    for model in provider.models:
+                        for model_name in (model.id, *model.id_aliases):
+                            names.setdefault(model_name, where)
+                            for provider_name in (provider.id, *provider.id_aliases):
+                                names.setdefault(f"{provider_name}:{model_name}", where)
+        elif isinstance(m, ProviderAccountBase) and not isinstance(m, CustomEndpointAccount):
+            for integration in m.integrations:
+                names.setdefault(f"{m.name}/{integration.name}", f"the model of {entry.label} in {entry.file}")
+    return names
+
+
+def _aliases(entries: Sequence[Located]) -> list[Problem]:
+    """Aliases are unique across the config and never shadow a model name: a name means one model."""
+    out: list[Problem] = []
+    models = _model_names(entries)
+    seen: dict[str, str] = {}
+    for entry in entries:
+        m = entry.manifest
+        if not isinstance(m, ProviderAccountBase):
+            continue
+        for i, integration in enumerate(m.integrations):
+            owner = f"{m.name}/{integration.name}"
+            for j, alias in enumerate(getattr(integration, "aliases", ())):
+                where = f"integrations[{i}].aliases[{j}]"
+                if alias in models:
+                    out.append(Problem(entry.file, entry.label, where,
+                                       f"alias {alias!r} of {owner} is already the name of {models[alias]}"))
+                elif alias in seen:
+                    out.append(Problem(entry.file, entry.label, where,
+                                       f"alias {alias!r} of {owner} is already an alias of {seen[alias]}"))
+                else:
+                    seen[alias] = f"{owner} ({entry.label} in {entry.file})"
     return out

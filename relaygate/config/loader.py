@@ -1,19 +1,21 @@
 """Read manifests from YAML files into validated `Manifests`, all or nothing.
 
-Steps per file: parse YAML (one manifest, `---`-separated manifests, or a list), resolve secret
-references in string values, validate each manifest against its `type`; then across files: unique
-identities and cross-manifest references. Every problem found on the way is collected and raised
-together as one `ConfigError`, so nothing is applied from a config that is partly wrong.
+Steps per file: check its size (before reading it, `sources.py`: `max_bytes`, 1 MiB by default, for a
+file or a directory's files together), parse YAML (one manifest, `---`-separated manifests, or a list), resolve
+secret references in string values, validate each manifest against its `type`; then across files:
+unique identities and cross-manifest references. Every problem found on the way is collected and
+raised together as one `ConfigError`, so nothing is applied from a config that is partly wrong.
 
-Secret references are resolved after YAML parsing, inside string values only, so a secret's text can
-never change the document's structure. Resolved values never appear in a problem.
+Secret references (`${NAME}`, `${secrets.get('group','key')}`, `tfy-secret://tenant:group:key`;
+`references.py`) are resolved after YAML parsing, inside string values only, so a secret's text can
+never change the document's structure. Resolved values never appear in a problem. Credentials written as literals and
+a config without manifests are warnings (`Manifests.warnings`).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +24,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from relaygate.config.credentials import LITERAL_RULE, literal_credentials
 from relaygate.config.crosscheck import Located, crosscheck
+from relaygate.config.options import DEFAULT_MAX_CONFIG_BYTES
 from relaygate.config.problems import ConfigError, Loc, Problem, format_path, problems_from_validation
+from relaygate.config.references import MAX_VALUES_PER_MANIFEST, Interpolation, TooLarge, secret_env_name
 from relaygate.config.schema import (
     MANIFEST_MODELS,
     AiGatewayDocument,
@@ -35,32 +40,27 @@ from relaygate.config.schema import (
     Team,
     VirtualAccount,
 )
+from relaygate.config.sources import PathLike, read_sources, read_stdin
 
 __all__ = ["ConfigError", "Manifests", "Problem", "RawManifest", "load_path", "load_sources", "load_text",
-           "split_manifests"]
+           "read_sources", "read_stdin", "secret_env_name", "split_manifests"]
 
-YAML_SUFFIXES = (".yaml", ".yml")
+NO_MANIFESTS = "holds no manifests: the gateway has nothing to serve"
 
 
-def load_path(path: str | Path, env: Mapping[str, str] | None = None) -> Manifests:
-    """Load a manifest file, or every `*.yaml`/`*.yml` in a directory (sorted by name, dotfiles skipped)."""
-    root = Path(path)
-    if root.is_dir():
-        files = sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()
-                       and not p.name.startswith("."))
-    elif root.is_file():
-        files = [root]
-    else:
-        raise ConfigError([Problem(str(root), "-", "-", "no such file or directory")])
+def load_path(path: PathLike | Sequence[PathLike], env: Mapping[str, str] | None = None, *,
+              max_bytes: int = DEFAULT_MAX_CONFIG_BYTES) -> Manifests:
+    """Load a manifest file, every `*.yaml`/`*.yml` in a directory, or several of either as one config.
+
+    A config without any manifest loads (empty) with a warning."""
+    sources, problems = read_sources(path, max_bytes)
     session = _Load(os.environ if env is None else env)
-    for file in files:
-        try:
-            text = file.read_bytes().decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"cannot be read ({exc.strerror})"
-            session.problems.append(Problem(str(file), "-", "-", reason))
-            continue
-        session.add_file(text, str(file), file.stem)
+    session.problems += problems
+    for text, filename in sources:
+        session.add_file(text, filename, Path(filename).stem)
+    if not session.documents and not session.problems:
+        roots = [path] if isinstance(path, str | Path) else list(path)
+        session.warnings.append(Problem(", ".join(str(r) for r in roots), "-", "-", NO_MANIFESTS))
     return session.finish()
 
 
@@ -172,85 +172,6 @@ def _parse(text: str, file: str) -> tuple[list[_Doc], list[Problem], list[tuple[
     return docs, problems, loader.duplicate_keys
 
 
-# --- secret references -------------------------------------------------------------------------------
-
-_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
-_ENV_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
-_SECRET_REF = re.compile(r"""^secrets\.get\(\s*(['"])(.*?)\1\s*,\s*(['"])(.*?)\3\s*\)$""")
-REFERENCE_FORMS = "${NAME}, ${NAME:-default} or ${secrets.get('group','key')} ($${ for a literal ${)"
-
-
-def secret_env_name(group: str, key: str) -> str:
-    """`secrets.get('my-provider','api-key')` reads `MY_PROVIDER_API_KEY`."""
-    return re.sub(r"[^A-Z0-9]", "_", f"{group}_{key}".upper())
-
-
-MAX_VALUES_PER_MANIFEST = 100_000
-
-
-class _TooLarge(Exception):
-    """YAML aliases can make a small file expand into a huge tree ("billion laughs")."""
-
-
-@dataclass(slots=True)
-class _Interpolation:
-    env: Mapping[str, str]
-    problems: list[tuple[Loc, str]] = field(default_factory=list)
-    resolved: set[str] = field(default_factory=set)  # values read from the environment
-    budget: int = MAX_VALUES_PER_MANIFEST
-
-    def walk(self, value: Any, loc: Loc) -> Any:
-        self.budget -= 1
-        if self.budget < 0:
-            raise _TooLarge
-        if isinstance(value, str):
-            return self.string(value, loc) if "$" in value else value
-        if isinstance(value, dict):
-            return {k: self.walk(v, (*loc, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.walk(v, (*loc, i)) for i, v in enumerate(value)]
-        return value
-
-    def string(self, value: str, loc: Loc) -> str:
-        failed = False
-
-        def replace(match: re.Match[str]) -> str:
-            nonlocal failed
-            if match.group(0) == "$${":
-                return "${"
-            inner = match.group(1)
-            resolved = None if inner is None else self.lookup(inner.strip(), loc)
-            if resolved is None:
-                failed = True
-                return match.group(0)
-            return resolved
-
-        out = _REFERENCE.sub(replace, value)
-        return value if failed else out
-
-    def lookup(self, ref: str, loc: Loc) -> str | None:
-        if (m := _SECRET_REF.match(ref)) is not None:
-            name = secret_env_name(m.group(2), m.group(4))
-            shown, default = f"secrets.get({m.group(2)!r}, {m.group(4)!r}) (environment variable {name})", None
-        elif (m := _ENV_REF.match(ref)) is not None:
-            name, default = m.group(1), m.group(2)
-            shown = f"${{{name}}}"
-        else:
-            self.problems.append((loc, f"has a malformed reference; use {REFERENCE_FORMS}"))
-            return None
-        value = self.env.get(name)
-        if value:
-            self.resolved.add(value)
-            return value
-        if default is not None:
-            return default
-        if value is None:
-            self.problems.append((loc, f"references {shown}, which is not set"))
-            return None
-        self.resolved.add(value)
-        return value
-
-
 # --- one load ----------------------------------------------------------------------------------------
 
 
@@ -288,11 +209,14 @@ class _Load:
     broken: set[tuple[str, str]] = field(default_factory=set)
     secrets: set[str] = field(default_factory=set)
     sources: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    documents: int = 0  # manifests seen (valid or not)
 
     def add_file(self, text: str, file: str, stem: str) -> None:
         self.sources.append(file)
         docs, yaml_problems, duplicates = _parse(text, file)
         labels: list[tuple[int, str]] = []
+        self.documents += len(docs)
         for n, doc in enumerate(docs, start=1):
             label = _label(doc.data, n, stem)
             labels.append((doc.line, label))
@@ -312,12 +236,15 @@ class _Load:
         if not isinstance(raw, dict):
             problem("-", "must be a manifest (a mapping with type and name)")
             return
-        interpolation = _Interpolation(self.env)
+        interpolation = Interpolation(self.env)
         try:
             data = interpolation.walk(raw, ())
-        except _TooLarge:
+        except TooLarge:
             problem("-", f"has more than {MAX_VALUES_PER_MANIFEST} values (expanded YAML aliases?)")
             return
+        # After the walk: it bounds the tree's size (an alias bomb never gets here).
+        self.warnings += [Problem(file, label, format_path(loc), LITERAL_RULE, line=doc.line)
+                          for loc in literal_credentials(raw)]
         self.secrets |= interpolation.resolved
         for loc, rule in interpolation.problems:
             problem(loc, rule)
@@ -326,6 +253,7 @@ class _Load:
             identity = (kind, data["name"])
         else:
             identity = None
+        model: type[Any] = AiGatewayDocument
         try:
             if kind is None and "on_http_request" in data:
                 document = AiGatewayDocument.model_validate(data)
@@ -337,10 +265,11 @@ class _Load:
                 problem("type", _unknown_type(kind))
                 return
             else:
-                manifest = MANIFEST_MODELS[kind].model_validate(data)
+                model = MANIFEST_MODELS[kind]
+                manifest = model.model_validate(data)
         except ValidationError as err:
             skipped = {format_path(loc) for loc, _ in interpolation.problems}
-            for p in problems_from_validation(err, data, file=file, manifest=label):
+            for p in problems_from_validation(err, data, file=file, manifest=label, model=model):
                 if p.field not in skipped:
                     problem(p.field, p.rule)
             if identity is not None:
@@ -368,6 +297,7 @@ class _Load:
             ai_gateway_policies=tuple(m for m in manifests if isinstance(m, AiGatewayPolicy)),
             sources=tuple(self.sources),
             origins={e.manifest.identity: e.file for e in self.entries},
+            warnings=tuple(self.warnings),
         )
 
     def _duplicate_identities(self) -> Iterator[Problem]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from relaygate.config.suggest import unknown_field_rule
+
 Loc = tuple[str | int, ...]
 
 
@@ -42,6 +44,10 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)
+
+
+class ConfigNotFound(ConfigError):
+    """A config path that does not exist: one clear line, not a list of problems."""
 
 
 class RuleViolation(ValueError):
@@ -144,8 +150,10 @@ def _rule(error: Mapping[str, Any]) -> str:
     return msg[:1].lower() + msg[1:]
 
 
-def problems_from_validation(err: ValidationError, data: Any, *, file: str, manifest: str) -> list[Problem]:
-    """Pydantic errors as Problems with readable field paths; the offending input is never quoted."""
+def problems_from_validation(err: ValidationError, data: Any, *, file: str, manifest: str,
+                             model: type[Any] | None = None) -> list[Problem]:
+    """Pydantic errors as Problems with readable field paths; the offending input is never quoted.
+    With the validated `model`, an unknown field names the closest known one (a likely typo)."""
     out: list[Problem] = []
     errors = err.errors()
     for error in errors:
@@ -167,6 +175,8 @@ def problems_from_validation(err: ValidationError, data: Any, *, file: str, mani
             rule = f"must be {_expected(str(tags))}" if error["type"] == "union_tag_invalid" else "is required"
         elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             rule = "must be a mapping"
+        elif error["type"] == "extra_forbidden" and model is not None:
+            rule = unknown_field_rule(model, loc)
         else:
             rule = _rule(error)
         out.append(Problem(file, manifest, format_path(data_path(loc, data)), rule))

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import get_args
 
+from relaygate.config.problems import Problem
 from relaygate.config.schema_common import (
     ApiKeyAuth,
     AuthData,
@@ -117,6 +118,7 @@ class Manifests:
     ai_gateway_policies: tuple[AiGatewayPolicy, ...] = ()
     sources: tuple[str, ...] = ()  # files read, in the order read
     origins: Mapping[tuple[str, str], str] = field(default_factory=dict)  # identity -> file
+    warnings: tuple[Problem, ...] = ()  # valid but worth saying: literal credentials, no manifests
 
     def account(self, name: str) -> ProviderAccount | None:
         """The provider account called `name` (names are unique across kinds)."""

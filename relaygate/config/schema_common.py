@@ -39,6 +39,14 @@ class ManifestBase(StrictModel):
 
 ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9-]{3,32}$")
 INTEGRATION_NAME_RE = re.compile(r"^[A-Za-z_.-][A-Za-z0-9_.-]{1,61}$")
+# Model integrations may also hold '/' between segments, so a vendor's own model path is a name:
+# `together/meta-llama/Meta-Llama-3.1-70B` is account `together`, integration `meta-llama/Meta-Llama-3.1-70B`
+# (a model name splits at its first '/'). Custom endpoints keep INTEGRATION_NAME_RE: their name is one
+# URL segment of /proxy-api/{account}/{endpoint}/...
+MODEL_NAME_RE = re.compile(r"^(?=.{2,62}$)[A-Za-z_.-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)*$")
+# What a caller may send as `model` to reach an integration by alias (bare vendor ids such as
+# claude-sonnet-4-5-20250929, anthropic.claude-3-5-sonnet-20240620-v1:0 or openai/gpt-4o).
+ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+/-]{0,127}$")
 # Teams, virtual accounts, limit configs: SCHEMAS.md leaves these open; kept URL- and subject-safe.
 RESOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 EMAIL_RE = re.compile(r"^[^@\s:]+@[^@\s]+$")
@@ -59,6 +67,22 @@ def _integration_name(value: str) -> str:
     return value
 
 
+def _model_name(value: str) -> str:
+    if not MODEL_NAME_RE.match(value) or ("/" in value and any(p in (".", "..") for p in value.split("/"))):
+        raise ValueError(
+            "must be 2-62 letters, digits, '_', '.' or '-', not starting with a digit; '/' may separate "
+            "segments (e.g. meta-llama/Meta-Llama-3.1-70B), none of them empty, '.' or '..'"
+        )
+    return value
+
+
+def _alias(value: str) -> str:
+    if not ALIAS_RE.match(value):
+        raise ValueError("must be 1-128 letters, digits, '_', '.', ':', '@', '+', '/' or '-', starting with a "
+                         "letter or digit")
+    return value
+
+
 def _resource_name(value: str) -> str:
     if not RESOURCE_NAME_RE.match(value):
         raise ValueError("must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit")
@@ -73,14 +97,18 @@ def _email(value: str) -> str:
 
 AccountName = Annotated[str, AfterValidator(_account_name)]
 IntegrationName = Annotated[str, AfterValidator(_integration_name)]
+ModelIntegrationName = Annotated[str, AfterValidator(_model_name)]
 ResourceName = Annotated[str, AfterValidator(_resource_name)]
 Email = Annotated[str, AfterValidator(_email)]
 
 
 def model_ref(value: str, *, allow_wildcard: bool = False) -> str:
     """Check an `account/integration` reference (or `account/*`); returns it unchanged."""
-    account, sep, integration = value.partition("/")
-    ok_integration = (allow_wildcard and integration == "*") or INTEGRATION_NAME_RE.match(integration)
+    account, sep, integration = value.partition("/")  # a model name splits at its first '/'
+    try:
+        ok_integration = (allow_wildcard and integration == "*") or bool(_model_name(integration))
+    except ValueError:
+        ok_integration = False
     if not sep or not ACCOUNT_NAME_RE.match(account) or not ok_integration:
         form = "account/integration or account/*" if allow_wildcard else "account/integration"
         raise ValueError(f"must be {form} (e.g. openai-main/gpt-4o)")
@@ -203,6 +231,8 @@ def _unique(values: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 StatusCodes = Annotated[tuple[StatusCode, ...], AfterValidator(_unique)]
+# Other names callers may send as `model` for an integration; unique across the config (crosscheck).
+ModelAliases = Annotated[tuple[Annotated[str, AfterValidator(_alias)], ...], AfterValidator(_unique)]
 
 
 class IntegrationBase(StrictModel):

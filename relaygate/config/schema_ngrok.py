@@ -84,6 +84,8 @@ class NgrokProvider(StrictModel):
     models: tuple[NgrokModel, ...] = ()
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     disabled: bool = False
+    # Relaygate extension: a base_url on a link-local/metadata address is refused unless set.
+    allow_metadata_destinations: bool = False
 
     @model_validator(mode="after")
     def _unique_models(self) -> Self:

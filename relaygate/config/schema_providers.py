@@ -20,6 +20,8 @@ from relaygate.config.schema_common import (
     Cost,
     Headers,
     IntegrationBase,
+    ModelAliases,
+    ModelIntegrationName,
     ModelTypes,
     ProviderAccountBase,
     auth_kind_violation,
@@ -28,8 +30,11 @@ from relaygate.config.schema_common import (
 
 
 class ModelIntegration(IntegrationBase):
-    """A vendor model: `model_id` is what the vendor's API calls it."""
+    """A vendor model: `model_id` is what the vendor's API calls it; `aliases` are other names callers
+    may send as `model` for it (e.g. the bare vendor id a tool hard-codes)."""
 
+    name: ModelIntegrationName
+    aliases: ModelAliases = ()
     model_id: str = Field(min_length=1)
     model_types: ModelTypes
     cost: Cost | None = None
@@ -41,6 +46,7 @@ class CloudAccount(ProviderAccountBase):
 
     auth_data: AuthData
     base_url: BaseUrl | None = None
+    allow_metadata_destinations: bool = False  # a base_url on a link-local/metadata address is refused unless set
     integrations: tuple[ModelIntegration, ...] = ()
 
 
@@ -191,6 +197,8 @@ class SelfHostedIntegration(IntegrationBase):
     """An OpenAI-compatible server: `hosted_model_name` is the model name it expects, at `url`."""
 
     type: Literal["integration/model/self-hosted-model"]
+    name: ModelIntegrationName
+    aliases: ModelAliases = ()
     hosted_model_name: str = Field(min_length=1)
     url: BaseUrl  # when omitted, the account's base_url is filled in before validation
     model_server: Literal["openai-compatible"] = "openai-compatible"
@@ -198,6 +206,7 @@ class SelfHostedIntegration(IntegrationBase):
     cost: Cost | None = None
     headers: Headers = Field(default_factory=dict)
     auth_data: AuthData | None = None  # replaces the account's auth_data for this model
+    allow_metadata_destinations: bool | None = None  # None: the account's setting
 
     @model_validator(mode="after")
     def _check_auth(self) -> Self:
@@ -215,6 +224,7 @@ class SelfHostedAccount(ProviderAccountBase):
     type: Literal["provider-account/self-hosted-model"]
     auth_data: AuthData | None = None
     base_url: BaseUrl | None = None
+    allow_metadata_destinations: bool = False  # a url on a link-local/metadata address is refused unless set
     integrations: tuple[SelfHostedIntegration, ...] = ()
 
     @model_validator(mode="before")

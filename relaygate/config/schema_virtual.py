@@ -16,6 +16,8 @@ from relaygate.config.schema_common import (
     HeaderName,
     Headers,
     IntegrationBase,
+    ModelAliases,
+    ModelIntegrationName,
     ModelRef,
     ModelTypes,
     ProviderAccountBase,
@@ -119,6 +121,8 @@ class VirtualModelIntegration(IntegrationBase):
     """A routed model name, called as `{account}/{name}` like any real model."""
 
     type: Literal["integration/model/virtual"]
+    name: ModelIntegrationName
+    aliases: ModelAliases = ()
     model_types: ModelTypes
     routing_config: RoutingConfig
 

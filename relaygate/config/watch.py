@@ -1,5 +1,6 @@
 """Hot reload: watch the config files (or the stored config's revision), validate a change off the
-loop, swap it in or refuse it."""
+loop, swap it in or refuse it. A change is held to the same rules as at start-up: the size cap
+(`--max-config-bytes`), the gateway's own address, and its warnings are logged."""
 
 from __future__ import annotations
 
@@ -12,9 +13,16 @@ import watchfiles
 
 from relaygate.config.apply import load_stored
 from relaygate.config.compile import Snapshot, load_snapshot
+from relaygate.config.options import LoadOptions
 from relaygate.config.store import ConfigStore
 
 log = logging.getLogger("relaygate.config")
+
+
+def log_warnings(snapshot: Snapshot) -> None:
+    """A loaded config's warnings (literal credentials, no manifests), one log line each; never values."""
+    for warning in snapshot.warnings:
+        log.warning("config warning: %s", warning)
 
 
 async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
@@ -30,9 +38,11 @@ async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
 class ConfigWatcher:
     """Rebuilds the snapshot when files under `path` change; an invalid change keeps the old one."""
 
-    def __init__(self, path: str, apply: Callable[[Snapshot], None], debounce_ms: int = 200) -> None:
+    def __init__(self, path: str, apply: Callable[[Snapshot], None], debounce_ms: int = 200,
+                 options: LoadOptions | None = None) -> None:
         self._path = Path(path)
         self._apply = apply
+        self._options = options or LoadOptions()
         self._debounce_ms = debounce_ms
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -63,11 +73,12 @@ class ConfigWatcher:
     async def reload(self) -> bool:
         """Validate and compile the files now; True when the new snapshot was swapped in."""
         try:
-            snapshot = await asyncio.to_thread(load_snapshot, str(self._path))
+            snapshot = await asyncio.to_thread(load_snapshot, str(self._path), self._options)
         except Exception as exc:  # ConfigError lists every problem; anything else is reported too
             self.refusals += 1
             log.error("config change refused, still serving the previous config:\n%s", exc)
             return False
+        log_warnings(snapshot)
         self._apply(snapshot)
         self.reloads += 1
         log.info("config reloaded from %s: %d models", self._path, len(snapshot.models))
@@ -83,8 +94,9 @@ class StoredConfigWatcher:
     """
 
     def __init__(self, store: ConfigStore, revision: int, apply: Callable[[Snapshot], None],
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0, options: LoadOptions | None = None) -> None:
         self._store = store
+        self._options = options or LoadOptions()
         self.revision = revision
         self._apply = apply
         self._interval = interval
@@ -120,12 +132,13 @@ class StoredConfigWatcher:
         self._store_down = False
         self.revision = stored.revision
         try:
-            snapshot = await asyncio.to_thread(load_stored, stored)
+            snapshot = await asyncio.to_thread(load_stored, stored, None, self._options.gateway)
         except Exception as exc:
             self.refusals += 1
             log.error("stored config revision %d refused, still serving the previous config:\n%s",
                       stored.revision, exc)
             return False
+        log_warnings(snapshot)
         self._apply(snapshot)
         self.reloads += 1
         log.info("config reloaded from the database (revision %d): %d models", stored.revision,

@@ -62,7 +62,8 @@ def resolve(gateway: Gateway, principal: Principal, model: object, operation: Op
         raise BadRequest("'model' is required: name a model as {account}/{integration}", param="model",
                          code="missing_model")
     snapshot = gateway.snapshot
-    found: Target | VirtualModel | None = snapshot.models.get(model) or snapshot.virtual_models.get(model)
+    found: Target | VirtualModel | None = (snapshot.models.get(model) or snapshot.virtual_models.get(model)
+                                           or snapshot.aliases.get(model))  # an integration's `aliases`
     if found is None:
         if snapshot.ngrok is not None:
             return None
@@ -79,6 +80,14 @@ def resolve(gateway: Gateway, principal: Principal, model: object, operation: Op
     if not may_call(principal, found.name, found.account, access):
         raise Forbidden(f"your token may not call model '{model}'", code="model_access_denied")
     return found
+
+
+def limited_as(ctx: RequestContext, found: Target | VirtualModel | None, model: str) -> str:
+    """The model name limits match: the one an alias names (recorded in the log row's `extra.alias_of`)."""
+    if found is None or found.name == model:
+        return model
+    ctx.extra["alias_of"] = found.name
+    return found.name
 
 
 def price_of(found: Target | VirtualModel | None) -> Price | None:
@@ -158,7 +167,8 @@ async def _call(gateway: Gateway, scope: Scope, receive: Receive, send: Send, op
     ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
 
     usage_reader = None if operation.binary_response else read_usage
-    reservation = await admit(gateway, ctx, principal, model, payload, price_of(found), routing.plan) \
+    reservation = await admit(gateway, ctx, principal, limited_as(ctx, found, model), payload,
+                              price_of(found), routing.plan) \
         if model is not None else None
     try:
         await exchange(gateway, receive, send, spec, routing, ctx, base_headers, usage_reader)

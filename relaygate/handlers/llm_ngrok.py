@@ -36,9 +36,14 @@ def ngrok_routing(
     ctx: RequestContext,
     retry_override: RetryPolicy | None,
 ) -> Routing:
-    """The dialect's plan for this request; 404 when nothing serves it, 403 when the token may not."""
+    """The dialect's plan for this request; 404 when nothing serves it (or the strategies chose none of the
+    candidates), 403 when the token may not."""
     body_models = take_body_models(payload) if payload is not None else None
-    routes = ngrok.plan(model, body_models, ctx.metadata, rng=_RNG)
+    routes, candidates = ngrok.plan_with_candidates(model, body_models, ctx.metadata, rng=_RNG)
+    if not routes and candidates:
+        raise NotFound(f"no model matched the selection strategies for model '{model}' ({candidates} configured "
+                       f"candidate{'s' if candidates != 1 else ''}; every model_selection strategy returned none)",
+                       code="no_model_matched")
     if not routes:
         raise NotFound(f"model '{model}' is not configured on this gateway", code="model_not_found")
     if principal.is_virtual_account:

@@ -22,7 +22,7 @@ import orjson
 from relaygate.auth.tokens import parse_token
 from relaygate.context import Usage
 from relaygate.errors import BadRequest, GatewayError, UpstreamError
-from relaygate.handlers.llm import authenticate, price_of, resolve
+from relaygate.handlers.llm import authenticate, limited_as, price_of, resolve
 from relaygate.handlers.llm_attempts import (
     CallSpec,
     SSEFilter,
@@ -260,7 +260,8 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, o
     headers = [*base_headers, (b"request-id", ctx.request_id.encode("latin-1"))]
 
     usage_reader = read_messages_usage if operation is MESSAGES else None
-    reservation = await admit(gateway, ctx, principal, model, payload, price_of(found), routing.plan) \
+    reservation = await admit(gateway, ctx, principal, limited_as(ctx, found, model), payload,
+                              price_of(found), routing.plan) \
         if operation is MESSAGES else None
     try:
         await exchange(gateway, receive, send, spec, routing, ctx, headers, usage_reader)

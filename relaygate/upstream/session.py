@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import aiohttp
 
-from relaygate.upstream.resolver import GuardedResolver
+from relaygate.upstream.resolver import GuardedConnector
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -16,16 +16,16 @@ def create_session(idle_timeout: float, metadata_allowed: Callable[[str], bool],
     """A keep-alive pool shared by all requests of one process (never a session per request).
 
     `idle_timeout` bounds every socket read, so a stalled stream ends instead of hanging forever.
-    `metadata_allowed(host)` says which hosts may resolve to link-local/metadata addresses.
+    `metadata_allowed(host)` says which hosts may be or resolve to link-local/metadata addresses.
     `middlewares` run around every request (the hop marker of upstream/hops.py).
     """
-    connector = aiohttp.TCPConnector(
+    connector = GuardedConnector(
+        metadata_allowed,
         limit=0,  # the gateway's own concurrency is the bound; upstream pools are per host below
         limit_per_host=1000,
         ttl_dns_cache=300,
         keepalive_timeout=30.0,
         enable_cleanup_closed=True,
-        resolver=GuardedResolver(metadata_allowed),
     )
     return aiohttp.ClientSession(
         connector=connector,

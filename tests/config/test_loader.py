@@ -93,8 +93,11 @@ def test_manifests_know_the_file_of_each_manifest(tmp_path: Path) -> None:
     assert manifests.file_of(manifests.provider_accounts[0]) == str(tmp_path / "a.yaml")
 
 
-def test_empty_directory_is_an_empty_config(tmp_path: Path) -> None:
-    assert load_path(tmp_path, env={}) == Manifests()
+def test_empty_directory_is_an_empty_config_with_a_warning(tmp_path: Path) -> None:
+    manifests = load_path(tmp_path, env={})
+    assert dataclasses.replace(manifests, warnings=()) == Manifests()
+    assert [(w.file, w.rule) for w in manifests.warnings] == [
+        (str(tmp_path), "holds no manifests: the gateway has nothing to serve")]
 
 
 def test_missing_path_is_a_problem(tmp_path: Path) -> None:

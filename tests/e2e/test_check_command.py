@@ -117,3 +117,96 @@ def test_check_never_prints_secret_values(tmp_path: Path) -> None:
     bad.write_text(BAD.replace("sk-test", "sk-should-not-be-printed-777"))
     _, output = check(bad)
     assert "sk-should-not-be-printed-777" not in output
+
+
+# -- several files, empty configs, missing files, typos -----------------------------------------------
+
+MODELS = """\
+type: provider-account/mock
+name: mock
+integrations:
+  - {name: echo, type: integration/model/mock, model_id: echo-1, model_types: [chat]}
+"""
+ROUTED = """\
+type: provider-account/virtual-model
+name: routed
+integrations:
+  - name: chat
+    type: integration/model/virtual
+    model_types: [chat]
+    routing_config:
+      type: priority-based-routing
+      load_balance_targets: [{target: mock/echo, priority: 0}]
+"""
+
+
+def check_many(*paths: Path, extra: tuple[str, ...] = ()) -> tuple[int, str]:
+    args = [a for p in paths for a in ("-f", str(p))]
+    result = run_cli("check", *args, *extra, env=subprocess_env())
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_check_validates_every_given_file_together(tmp_path: Path) -> None:
+    # routed.yaml targets a model of models.yaml: valid only when both are checked as one config.
+    models, routed = tmp_path / "models.yaml", tmp_path / "routed.yaml"
+    models.write_text(MODELS)
+    routed.write_text(ROUTED)
+    code, output = check_many(models, routed)
+    assert code == 0, output
+    assert "1 models, 1 virtual models" in output, output
+    code, output = check_many(routed)
+    assert code == 1 and "provider account 'mock' does not exist" in output, output
+
+
+def test_check_reports_problems_of_the_first_file_too(tmp_path: Path) -> None:
+    broken, good = tmp_path / "broken.yaml", tmp_path / "good.yaml"
+    broken.write_text(MODELS.replace("name: mock\n", "name: Not Valid!\n"))
+    good.write_text("type: team\nname: ml\n")
+    code, output = check_many(broken, good)
+    assert code == 1, output
+    assert lines_about(output, "broken.yaml", "name"), output
+
+
+def test_check_takes_files_and_directories_together(tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "mock.yaml").write_text(MODELS)
+    routed = tmp_path / "routed.yaml"
+    routed.write_text(ROUTED)
+    code, output = check_many(folder, routed)
+    assert code == 0, output
+
+
+def test_check_of_an_empty_config_is_a_warning(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing here yet\n")
+    code, output = check_many(empty)
+    assert code == 0, output
+    assert lines_about(output, "warning", "empty.yaml", "nothing to serve"), output
+    folder = tmp_path / "empty-dir"
+    folder.mkdir()
+    code, output = check_many(folder)
+    assert code == 0 and lines_about(output, "warning", "empty-dir", "nothing to serve"), output
+
+
+def test_check_of_a_config_without_models_warns_it_serves_nothing(tmp_path: Path) -> None:
+    teams = tmp_path / "teams.yaml"
+    teams.write_text("type: team\nname: ml\nmembers: [a@example.com]\n")
+    code, output = check_many(teams)
+    assert code == 0 and lines_about(output, "warning", "nothing to serve"), output
+
+
+def test_check_of_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
+    code, output = check_many(tmp_path / "nope.yaml")
+    assert code == 1
+    assert output.strip().splitlines() == [f"relaygate: -f {tmp_path / 'nope.yaml'}: no such file or directory"]
+
+
+def test_check_suggests_the_field_an_unknown_key_probably_meant(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(MODELS.replace("model_id: echo-1", "modle_id: echo-1").replace("name: mock\n",
+                                                                                    "name: mock\nbase_ur: x\n"))
+    code, output = check_many(typo)
+    assert code == 1, output
+    assert "integrations[0].modle_id: is not a known field (did you mean 'model_id'?)" in output, output
+    assert "base_ur: is not a known field (did you mean 'base_url'?)" in output, output

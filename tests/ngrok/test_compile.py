@@ -37,12 +37,28 @@ def test_loopback_http_is_allowed_without_any_allow_list() -> None:
 
 
 def test_internal_host_from_the_allow_list_may_use_http() -> None:
-    text = policy("        - {id: svc, base_url: 'http://my-service.internal/v1'}\n"
+    text = policy("        - {id: svc, base_url: 'http://gpu-box.corp/v1'}\n"
                   "        - {id: lan, base_url: 'http://10.1.2.3:8000/v1'}\n")
     refused, problems = compile_text(text)
     assert refused is None and len(problems) == 2
-    allowed = gateway(text, internal_host=internal_host_matcher(["*.internal", "10.0.0.0/8"]))
-    assert allowed.providers["svc"].base_url == "http://my-service.internal/v1"
+    allowed = gateway(text, internal_host=internal_host_matcher(["*.corp", "10.0.0.0/8"]))
+    assert allowed.providers["svc"].base_url == "http://gpu-box.corp/v1"
+
+
+def test_ngrok_internal_endpoints_may_use_http_without_any_setting() -> None:
+    # The reference: "HTTP URLs are only allowed for ngrok .internal endpoints".
+    g = gateway(policy("        - {id: svc, base_url: 'http://my-service.internal/v1'}\n"
+                       "        - {id: gpu, base_url: 'http://inference-1.internal:8000'}\n"
+                       "        - {id: tls, base_url: 'https://my-service.internal'}\n"))
+    assert [p.base_url for p in g.provider_order] == [
+        "http://my-service.internal/v1", "http://inference-1.internal:8000", "https://my-service.internal"]
+
+
+def test_http_names_that_only_look_internal_are_refused() -> None:
+    for url in ("http://my-service.internal.example.com/v1", "http://internal/v1", "http://x.internalx"):
+        compiled, problems = compile_text(policy(f"        - {{id: svc, base_url: '{url}'}}\n"))
+        assert compiled is None, url
+        assert "https://" in problems[0].rule and ".internal" in problems[0].rule
 
 
 def test_internal_host_matcher_forms() -> None:

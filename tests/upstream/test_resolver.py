@@ -2,10 +2,12 @@
 
 import socket
 
+import aiohttp
 import pytest
 from aiohttp.abc import ResolveResult
 
-from relaygate.upstream.resolver import GuardedResolver, MetadataDestinationRefused
+from relaygate.upstream.resolver import GuardedConnector, GuardedResolver, MetadataDestinationRefused
+from relaygate.upstream.session import create_session
 
 
 class _FixedAnswers:
@@ -53,3 +55,36 @@ async def test_ipv6_metadata_and_mapped_ipv4_are_refused() -> None:
 async def test_real_resolution_of_loopback_passes() -> None:
     results = await GuardedResolver(lambda host: False).resolve("localhost", 80)
     assert results
+
+
+# -- IP literals never reach a resolver: the connector itself refuses them ---------------------------
+
+LITERAL_METADATA_URLS = [
+    "http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/",
+    "http://2852039166/", "http://0xa9fea9fe/", "http://0251.0376.0251.0376/", "http://169.254.43518/",
+    "http://169.254.169.254./",
+]
+
+
+@pytest.mark.parametrize("url", LITERAL_METADATA_URLS)
+async def test_the_upstream_session_refuses_literal_metadata_addresses(url: str) -> None:
+    session = create_session(5.0, lambda host: False)
+    try:
+        with pytest.raises(aiohttp.ClientConnectorError) as caught:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)):
+                pass
+        assert isinstance(caught.value.__cause__, MetadataDestinationRefused)
+    finally:
+        await session.close()
+
+
+async def test_an_allowed_literal_host_passes_the_guard() -> None:
+    # Resolution only (no connection is made to the address).
+    connector = GuardedConnector(lambda host: host == "169.254.169.254")
+    try:
+        [result] = await connector._resolve_host("169.254.169.254", 80)
+        assert result["host"] == "169.254.169.254"
+        with pytest.raises(MetadataDestinationRefused):
+            await connector._resolve_host("169.254.169.253", 80)
+    finally:
+        await connector.close()
