@@ -261,41 +261,37 @@ class GatewayProtocol(HttpToolsProtocol):
             self._body_start = self._body_last = now
             self._body_bytes = 0
         elif limits.body_idle_timeout and now - self._body_last >= limits.body_idle_timeout:
-            self._body_timed_out(f"no request body data for {limits.body_idle_timeout:g} s (--body-idle-timeout)",
-                                 "body_idle_timeout")
+            self._refuse(408, RequestTimeout(
+                f"no request body data for {limits.body_idle_timeout:g} s (--body-idle-timeout)",
+                code="body_idle_timeout"))
             return
         elif limits.min_body_rate and self._body_bytes < limits.min_body_rate * (now - self._body_start) and (
                 now - self._body_start >= limits.min_body_rate_grace):
-            self._body_timed_out(f"request body slower than {limits.min_body_rate:g} bytes/s (--min-body-rate)",
-                                 "body_too_slow")
+            self._refuse(408, RequestTimeout(
+                f"request body slower than {limits.min_body_rate:g} bytes/s (--min-body-rate)",
+                code="body_too_slow"))
             return
         self._arm_body_timer(now)
 
-    def _body_timed_out(self, message: str, code: str) -> None:
-        self._refused = True
-        self._log(408, message)
-        cycle = self.cycle
-        answer = not cycle.response_started  # else the app answered early and the rest of the body trickles
-        cycle.disconnected = True  # the app's receive() now says http.disconnect; its sends are dropped
-        cycle.message_event.set()
-        if answer:
-            self._answer_and_linger(self._render(408, RequestTimeout(message, code=code)))
-        else:
-            self.transport.close()
-
-    # -- refusing --------------------------------------------------------------------------------------------
-
     def _refuse(self, status: int, error: GatewayError) -> None:
-        """Answer `status` and close; after the responses still being written on this connection, if any."""
+        """Answer `status` and close the connection, without overtaking responses still being written."""
         self._refused = True
         self._cancel_timer()
         self._log(status, error.message)
-        response = self._render(status, error)
         cycle = self.cycle
-        if (cycle is not None and not cycle.response_complete) or self.pipeline:
-            self._pending = response
-        else:
-            self._answer_and_linger(response)
+        if not self._in_head:
+            # Inside this request's body (a body timeout, bad chunked trailers): the app stops reading
+            # (receive() says http.disconnect, its sends are dropped). If it already answered, or is
+            # queued behind a pipelined request, there is nothing to add: just close.
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started or self.pipeline:
+                self.transport.close()
+                return
+        elif (cycle is not None and not cycle.response_complete) or self.pipeline:
+            self._pending = self._render(status, error)  # a new head behind responses in flight
+            return
+        self._answer_and_linger(self._render(status, error))
 
     def _render(self, status: int, error: GatewayError) -> bytes:
         body = error.body()
