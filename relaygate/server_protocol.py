@@ -170,11 +170,11 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # uvicorn's on_header inlined (it runs for every header line), with the counts and the Host rule.
-        self._header_bytes += len(name) + len(value) + 4  # "name: value\r\n"
-        if self._header_bytes > self._max_header_bytes:
-            self._stop(431, self._headers_too_large())
-        if len(self.headers) >= self._max_headers:
-            self._stop(431, BadRequest(f"more than {self.limits.max_headers} request header lines (--max-headers)",
+        size = self._header_bytes = self._header_bytes + len(name) + len(value) + 4  # "name: value\r\n"
+        if size > self._max_header_bytes or len(self.headers) >= self._max_headers:
+            if size > self._max_header_bytes:
+                self._stop(431, self._headers_too_large())
+            self._stop(431, BadRequest(f"more than {self._max_headers} request header lines (--max-headers)",
                                        code="too_many_headers"))
         name = name.lower()
         # llhttp keeps trailing OWS, which RFC 9110 section 5.5 excludes from the value.
@@ -192,7 +192,8 @@ class GatewayProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_begun = False
         self._body_bytes = 0
-        self._cancel_timer()
+        if self._timer is not None:
+            self._cancel_timer()
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -203,7 +204,8 @@ class GatewayProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._in_head = True
         self._head_room = self._head_budget
-        self._cancel_timer()
+        if self._timer is not None:
+            self._cancel_timer()
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
