@@ -36,6 +36,11 @@ class GatewayConfig(uvicorn.Config):
 def run(settings: Settings, *, log_level: str = "info") -> int:
     """Serve until SIGTERM/SIGINT: stop accepting, drain in-flight requests, flush the log, exit."""
     try:
+        limits = ServerLimits.from_settings(settings)
+    except ValueError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 1
+    try:
         sock = listen(settings.host, settings.port)
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -55,7 +60,7 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
         "timeout_keep_alive": 75,
         "proxy_headers": False,  # the gateway never reads the client address; saves a middleware hop
         "backlog": BACKLOG,
-        "relaygate_limits": ServerLimits.from_settings(settings),
+        "relaygate_limits": limits,
     }
     if settings.workers > 1:
         # Worker processes rebuild the settings from the environment, so put every flag there.

@@ -51,6 +51,15 @@ class ServerLimits:
     min_body_rate: float = 240.0
     min_body_rate_grace: float = 5.0
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            names = f"--{f.name.replace('_', '-')} (RELAYGATE_{f.name.upper()})"
+            if f.type == "int" and not value > 0:
+                raise ValueError(f"{names} must be at least 1, got {value}")
+            if f.type == "float" and not value >= 0:
+                raise ValueError(f"{names} must be 0 (off) or more, got {value}")
+
     @classmethod
     def from_settings(cls, settings: Settings) -> ServerLimits:
         return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
