@@ -28,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: E40
 from uvicorn.server import ServerState  # noqa: E402
 
 from relaygate.server_protocol import GatewayProtocol, ServerLimits  # noqa: E402
+from relaygate.settings import Settings  # noqa: E402
 
 BODY = (b'{"model":"bench-openai/gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},'
         b'{"role":"user","content":"Write one sentence about the sea, please."}],"max_tokens":64,"temperature":0.2}')
@@ -80,7 +81,7 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
 
 async def per_request_us(cls: type[HttpToolsProtocol], requests: int) -> float:
     config = Config(app, http=cls, lifespan="off", access_log=False, log_level="warning", proxy_headers=False)
-    config.relaygate_limits = ServerLimits()  # type: ignore[attr-defined]
+    config.relaygate_limits = ServerLimits.from_settings(Settings())  # type: ignore[attr-defined]
     config.load()
     state = ServerState()
     protocol = cls(config, state, {}, asyncio.get_running_loop())

@@ -41,15 +41,15 @@ _MIN_TIMER_DELAY = 0.01
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
-    """The protocol's limits (the Settings fields of the same names); a timeout or rate of 0 is off."""
+    """The protocol's limits: the Settings fields of the same names (defaults there); 0 turns a timeout or rate off."""
 
-    max_request_line_bytes: int = 8 * 1024
-    max_header_bytes: int = 64 * 1024
-    max_headers: int = 100
-    header_timeout: float = 30.0
-    body_idle_timeout: float = 30.0
-    min_body_rate: float = 240.0
-    min_body_rate_grace: float = 5.0
+    max_request_line_bytes: int
+    max_header_bytes: int
+    max_headers: int
+    header_timeout: float
+    body_idle_timeout: float
+    min_body_rate: float
+    min_body_rate_grace: float
 
     def __post_init__(self) -> None:
         for f in fields(self):
