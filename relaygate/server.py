@@ -1,24 +1,57 @@
-"""Running the ASGI app under uvicorn (uvloop + httptools), chosen by measurement (bench/README.md)."""
+"""Running the ASGI app under uvicorn (uvloop + httptools), chosen by measurement (bench/README.md).
+
+The port is bound and listening before anything else starts (a busy port is one clear line and exit 1,
+before the lifespan says "ready"), and the HTTP protocol is the gateway's own (`server_protocol`: head
+limits and slow-client timeouts). Its limits travel on the uvicorn config, which `--workers` processes
+receive pickled, so every worker enforces the same ones.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
+from relaygate.server_protocol import GatewayProtocol, ServerLimits
 from relaygate.settings import Settings
+
+log = logging.getLogger("relaygate")
+BACKLOG = 2048  # uvicorn's default
+
+
+class GatewayConfig(uvicorn.Config):
+    """uvicorn's config plus the protocol limits (`server_protocol.limits_of` reads them)."""
+
+    def __init__(self, app: Any, *, relaygate_limits: ServerLimits, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.relaygate_limits = relaygate_limits
 
 
 def run(settings: Settings, *, log_level: str = "info") -> int:
     """Serve until SIGTERM/SIGINT: stop accepting, drain in-flight requests, flush the log, exit."""
+    try:
+        limits = ServerLimits.from_settings(settings)
+    except ValueError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 1
+    try:
+        sock = listen(settings.host, settings.port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(f"relaygate: cannot listen on {settings.host}:{settings.port}: {reason.lower()}", file=sys.stderr)
+        return 1
+    log.info("listening on http://%s:%d", settings.host, sock.getsockname()[1])
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": GatewayProtocol,
         "lifespan": "on",
         "access_log": False,
         "server_header": False,
@@ -26,21 +59,42 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
         "timeout_keep_alive": 75,
         "proxy_headers": False,  # the gateway never reads the client address; saves a middleware hop
+        "backlog": BACKLOG,
+        "relaygate_limits": limits,
     }
     if settings.workers > 1:
         # Worker processes rebuild the settings from the environment, so put every flag there.
         _export(settings)
-        uvicorn.run("relaygate.app:app_from_env", factory=True, workers=settings.workers, **common)
+        config = GatewayConfig("relaygate.app:app_from_env", factory=True, workers=settings.workers, **common)
+        try:
+            Multiprocess(config, sockets=[sock]).run()
+        except KeyboardInterrupt:
+            pass
         return 0
     from relaygate.app import build_app
 
-    config = uvicorn.Config(build_app(settings), **common)  # type: ignore[arg-type]
+    config = GatewayConfig(build_app(settings), **common)
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it; after a clean drain that should read as exit 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now so that a busy port fails before startup (as uvicorn binds it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)  # a second process binding the same port with SO_REUSEADDR fails here
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
