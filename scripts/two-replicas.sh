@@ -232,7 +232,7 @@ if [ "$CHECK" = 1 ]; then
   exit 0
 fi
 
-say "both replicas keep running; try them (Ctrl-C stops everything this script started):"
+say "both replicas keep running; try them:"
 cat <<EOF
    export RELAYGATE_TOKEN=$TOKEN
    curl -s http://127.0.0.1:$PORT_A/api/llm/chat/completions -H "Authorization: Bearer \$RELAYGATE_TOKEN" \\
@@ -240,4 +240,7 @@ cat <<EOF
    (the same on port $PORT_B shares the limit; in a minute the window has room again)
    relaygate logs --database-url $DATABASE_URL
 EOF
+# Last, from a builtin: a Ctrl-C that arrives while an external command (cat) runs is taken by
+# bash as handled by that command and ignored (wait-and-cooperative-exit), so nothing runs after this.
+say "Ctrl-C stops everything this script started."
 wait
