@@ -110,7 +110,7 @@ class Gateway:
     async def start(self) -> None:
         self.session = create_session(self.settings.stream_idle_timeout,
                                       lambda host: host in self.snapshot.metadata_allowed_hosts,
-                                      (self.hops.middleware,))
+                                      self.hops.default_headers)
         await self.sink.start()
         if self.retention is not None:
             self.retention.start()

@@ -141,7 +141,7 @@ def _provider_model(ctx: RequestContext, provider_model: str | None) -> list[tup
     if provider_model is None:
         return []
     ctx.extra["provider_model"] = provider_model
-    if len(provider_model) > 256 or not all(" " <= c <= "~" for c in provider_model):
+    if len(provider_model) > 256 or not (provider_model.isascii() and provider_model.isprintable()):
         return []  # not a model id a header can carry as it is (the log row still has it)
     return [(b"x-tfy-provider-model", provider_model.encode("ascii"))]
 

@@ -180,8 +180,7 @@ def settle(gateway: Gateway, ctx: RequestContext, route: RouteResult[Any], routi
             ctx.extra["model_configuration"] = configuration
     if routing.virtual is not None or len(route.attempts) > 1:
         ctx.extra["routing"] = applied_configuration(route, routing)
-    fallbacks = fallback_entries(route)
-    if fallbacks:
+    if len(route.attempts) > 1 and (fallbacks := fallback_entries(route)):
         ctx.extra["fallback"] = fallbacks
     if routing.sticky_key is not None and route.outcome.result is not None and route.final is not None:
         assert routing.virtual is not None and routing.virtual.sticky is not None

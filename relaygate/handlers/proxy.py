@@ -27,6 +27,7 @@ from relaygate.http.redaction import ERROR_BODY_LIMIT, error_body_scrubbable, re
 from relaygate.limits.gate import admit, settle_later
 from relaygate.routing.plan import PlannedAttempt, RouteTarget, plan_attempts
 from relaygate.routing.router import Outcome, RouteResult, attempt_limit, deadline_outcome, run_plan
+from relaygate.upstream.hops import chained_via
 from relaygate.upstream.request_body import RequestBody
 
 if TYPE_CHECKING:
@@ -132,6 +133,9 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
             return Outcome(error=BadGateway("the request body was streamed to a failed endpoint and cannot be "
                                             "replayed"), replayable=False)
         headers = request_headers(scope["headers"], token_bytes, chosen.headers, chosen.header_names)
+        if (via := chained_via()) is not None:  # it arrived with a Via chain: this gateway joins it (hops.py)
+            headers = [(name, value) for name, value in headers if name.lower() != "via"]
+            headers.append(("Via", via))
         if body.held is None and body.declared is not None and not body.chunked:
             headers.append(("Content-Length", str(body.declared)))  # streamed with the length it arrived with
         limit, by_deadline = attempt_limit(timeout, deadline)

@@ -27,6 +27,7 @@ from relaygate.http.headers import bearer_token, header, parse_logging_headers
 from relaygate.http.sse import read_usage
 from relaygate.limits.gate import admit, settle_later
 from relaygate.providers.azure_openai import DEFAULT_API_VERSION
+from relaygate.upstream.hops import chained_via
 from relaygate.upstream.relay import HTTPUpstreamResponse
 
 if TYPE_CHECKING:
@@ -144,6 +145,8 @@ async def handle(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
     headers = {name.decode("latin-1"): value.decode("latin-1")
                for name, value in scope["headers"] if name in _FORWARDED_REQUEST}
     headers.update(target.headers)
+    if (via := chained_via()) is not None:  # it arrived with a Via chain: send it on (upstream/hops.py)
+        headers["Via"] = via
     token = bearer_token(scope)
     query = query_without_token(scope.get("query_string", b""), token.encode("latin-1") if token else None)
     url = _upstream_url(target, rest, query)

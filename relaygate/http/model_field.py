@@ -18,18 +18,33 @@ import orjson
 
 from relaygate.context import Usage
 
+_KEY = b'"model"'
 _MODEL_PAIR = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
-def _pairs(data: bytes) -> Iterator[tuple[bytes, str]]:
-    """The `"model": "<value>"` pairs in `data`, in order (lazily: callers stop at the one they want):
-    the exact bytes and the decoded value."""
-    for match in _MODEL_PAIR.finditer(data):
+def _spellings(data: bytes) -> Iterator[tuple[bytes, str]]:
+    """Each distinct `"model": "<value>"` pair in `data`, in order of first appearance (lazily: callers stop
+    at the one they want): the exact bytes and the decoded value.
+
+    A burst stream's first bytes hold every event, each with the same pair: once a spelling is found,
+    all its occurrences are dropped from what is left to search (one `bytes.replace`), so a stream with
+    one spelling costs one search, one match and one decode. (Dropping a whole `"model": "..."` pair
+    cannot join its neighbours into a new one: in JSON it sits between `{` or `,` and `,` or `}`.)
+    """
+    rest = data
+    while (at := rest.find(_KEY)) >= 0:
+        match = _MODEL_PAIR.match(rest, at)
+        if match is None:
+            rest = rest[at + len(_KEY):]
+            continue
+        exact = match.group(0)
         try:
             value = orjson.loads(b'"' + match.group(1) + b'"')
         except orjson.JSONDecodeError:
-            continue
-        yield match.group(0), value
+            value = None
+        if isinstance(value, str):
+            yield exact, value
+        rest = rest[match.end():].replace(exact, b"")
 
 
 def rename_in_body(body: bytes, parsed: dict[str, Any], caller: str) -> tuple[bytes, str | None]:
@@ -46,7 +61,7 @@ def rename_in_body(body: bytes, parsed: dict[str, Any], caller: str) -> tuple[by
         at = body.find(exact)
         if at >= 0:
             return body[:at] + replacement + body[at + len(exact):], provider
-    for exact, value in _pairs(body):  # other spacing or escaping
+    for exact, value in _spellings(body):  # other spacing or escaping
         if value == provider:
             return body.replace(exact, replacement, 1), provider
     parsed["model"] = caller
@@ -107,10 +122,10 @@ def stream_renamer(first: bytes, inner: Any, caller: str) -> tuple[StreamRenamer
     non-empty `model`; None when there is none). No filter when nothing needs renaming."""
     old: list[bytes] = []
     provider: str | None = None
-    for exact, value in _pairs(first):
+    for exact, value in _spellings(first):
         if provider is None and value:
             provider = value
-        if value != caller and exact not in old:
+        if value != caller:
             old.append(exact)
     if not old:
         return None, provider

@@ -16,6 +16,7 @@ from yarl import URL
 
 from relaygate.errors import BadGateway, GatewayTimeout
 from relaygate.providers.base import DEFAULT_CAPS, AnswerCaps
+from relaygate.upstream.hops import chained_via
 
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an error answer kept (its message and type are at the start)
 
@@ -94,6 +95,8 @@ async def send(
     caps: AnswerCaps = DEFAULT_CAPS,
 ) -> HTTPUpstreamResponse:
     """Open the upstream exchange (the caller bounds it with its own deadline)."""
+    if (via := chained_via()) is not None:  # the request arrived with a Via chain: send it on (hops.py)
+        headers = {**headers, "Via": via}
     try:
         response = await session.request(method, url, headers=headers, data=data, allow_redirects=False)
     except aiohttp.ClientConnectorError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -12,12 +12,12 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 def create_session(idle_timeout: float, metadata_allowed: Callable[[str], bool],
-                   middlewares: Sequence[aiohttp.ClientMiddlewareType] = ()) -> aiohttp.ClientSession:
+                   headers: Mapping[str, str] | None = None) -> aiohttp.ClientSession:
     """A keep-alive pool shared by all requests of one process (never a session per request).
 
     `idle_timeout` bounds every socket read, so a stalled stream ends instead of hanging forever.
     `metadata_allowed(host)` says which hosts may be or resolve to link-local/metadata addresses.
-    `middlewares` run around every request (the hop marker of upstream/hops.py).
+    `headers` go on every request unless the request sets its own (the hop marker of upstream/hops.py).
     """
     connector = GuardedConnector(
         metadata_allowed,
@@ -33,6 +33,5 @@ def create_session(idle_timeout: float, metadata_allowed: Callable[[str], bool],
         auto_decompress=True,
         trust_env=False,
         skip_auto_headers=("User-Agent",),
-        headers={"User-Agent": "relaygate"},
-        middlewares=tuple(middlewares),
+        headers={"User-Agent": "relaygate", **(headers or {})},
     )
