@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, fields
+from itertools import chain
 from typing import Any, NoReturn
 
 import httptools
@@ -91,8 +92,9 @@ class GatewayProtocol(HttpToolsProtocol):
         self._head_room = self._head_budget  # bytes the current head may still use
         self._in_head = True  # no request body being read: between requests or inside a head
         self._head_begun = False  # a request's first byte arrived, its head is not complete yet
-        self._header_bytes = 0
         self._host_seen = False
+        self._unmetered = False  # set after a request ends: the rest of that read is not charged to the budget
+        self._head_unmetered = False  # the current head began in such a read
         self._refusal: tuple[int, GatewayError] | None = None  # decided by a parser callback
         self._refused = False  # answered (or about to be) and closing: further input is dropped
         self._pending: bytes | None = None  # a refusal waiting for responses ahead of it (pipelining)
@@ -121,12 +123,15 @@ class GatewayProtocol(HttpToolsProtocol):
                 self._feed_over_budget(data)
                 return
             self._head_room = room
+        self._unmetered = False
         self._feed(data)
-        if self._timer is None and not self._refused:
-            if not self._in_head:
+        if not self._in_head and not self._refused:  # a body continues past this read
+            if self._timer is None:
                 self._start_body_clock()
-            elif self._head_begun and self.limits.header_timeout:
-                self._timer = self.loop.call_later(self.limits.header_timeout, self._on_timer)
+            else:
+                self._body_last = self.loop.time()
+        elif self._timer is None and self._head_begun and self.limits.header_timeout and not self._refused:
+            self._timer = self.loop.call_later(self.limits.header_timeout, self._on_timer)
 
     def _feed_over_budget(self, data: bytes | memoryview) -> None:
         """Feed only what the head may still use; if it is still incomplete then, it is too large."""
@@ -165,7 +170,7 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._head_begun = True
-        self._header_bytes = 0
+        self._head_unmetered = self._unmetered
         self._host_seen = False
         super().on_message_begin()
 
@@ -178,13 +183,8 @@ class GatewayProtocol(HttpToolsProtocol):
                                        code="request_line_too_long"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's on_header inlined (it runs for every header line), with the counts and the Host rule.
-        size = self._header_bytes = self._header_bytes + len(name) + len(value) + 4  # "name: value\r\n"
-        if size > self._max_header_bytes or len(self.headers) >= self._max_headers:
-            if size > self._max_header_bytes:
-                self._stop(431, self._headers_too_large())
-            self._stop(431, BadRequest(f"more than {self._max_headers} request header lines (--max-headers)",
-                                       code="too_many_headers"))
+        # uvicorn's on_header plus the Host rule. The head budget already bounds what a head can hold;
+        # line and byte counts are checked once, when the head is complete.
         name = name.lower()
         # llhttp keeps trailing OWS, which RFC 9110 section 5.5 excludes from the value.
         value = value.rstrip(b" \t")
@@ -198,6 +198,15 @@ class GatewayProtocol(HttpToolsProtocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        headers = self.headers
+        if len(headers) > self._max_headers:
+            self._stop(431, BadRequest(f"more than {self._max_headers} request header lines (--max-headers)",
+                                       code="too_many_headers"))
+        # "name: value\r\n" per line, summed only when the head's bytes are unknown (it began in the read that
+        # ended the previous request) or may be over the limit
+        if (self._head_unmetered or self._head_budget - self._head_room > self._max_header_bytes) and (
+                sum(map(len, chain.from_iterable(headers))) + 4 * len(headers) > self._max_header_bytes):
+            self._stop(431, self._headers_too_large())
         self._in_head = False
         self._head_begun = False
         self._body_bytes = 0
@@ -206,13 +215,13 @@ class GatewayProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        self._body_bytes += len(body)
-        self._body_last = self.loop.time()
+        self._body_bytes += len(body)  # the clock is read once per read, in data_received
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._in_head = True
         self._head_room = self._head_budget
+        self._unmetered = True  # a request that begins in the rest of this read is not charged to the budget
         if self._timer is not None:
             self._cancel_timer()
         super().on_message_complete()

@@ -175,9 +175,11 @@ def settle(gateway: Gateway, ctx: RequestContext, route: RouteResult[Any], routi
         ctx.target = target
         ctx.resolved_model = target.name
         ctx.provider = target.provider
-        configuration = model_configuration(route.final.payload, params_of)
-        if configuration is not None:
-            ctx.extra["model_configuration"] = configuration
+        overrides = route.final.payload
+        if overrides.override_params or overrides.headers_set or overrides.headers_remove:
+            configuration = model_configuration(overrides, params_of)
+            if configuration is not None:
+                ctx.extra["model_configuration"] = configuration
     if routing.virtual is not None or len(route.attempts) > 1:
         ctx.extra["routing"] = applied_configuration(route, routing)
     if len(route.attempts) > 1 and (fallbacks := fallback_entries(route)):

@@ -19,6 +19,7 @@ import orjson
 from relaygate.context import Usage
 
 _KEY = b'"model"'
+_COMPACT = b'"model":"'
 _MODEL_PAIR = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -45,6 +46,29 @@ def _spellings(data: bytes) -> Iterator[tuple[bytes, str]]:
         if isinstance(value, str):
             yield exact, value
         rest = rest[match.end():].replace(exact, b"")
+
+
+def _one_spelling(data: bytes) -> list[tuple[bytes, str]] | None:
+    """The usual stream in one step: up to the end of the first event with a `model`, every `"model"` is
+    the same compact pair without escapes. A paced stream's first bytes end there anyway; a burst's
+    later events are not searched (they are renamed all the same). None otherwise: `_spellings` decides."""
+    at = data.find(_COMPACT)
+    if at < 0:
+        return None
+    end = data.find(b'"', at + len(_COMPACT))
+    raw = data[at + len(_COMPACT):end]
+    if end < 0 or not raw or b"\\" in raw:
+        return None
+    event_end = data.find(b"\n\n", end)
+    head = data if event_end < 0 else data[:event_end]
+    exact = data[at:end + 1]
+    if head.count(_KEY) != 1:
+        return None
+    try:
+        value = orjson.loads(b'"' + raw + b'"')
+    except orjson.JSONDecodeError:
+        return None
+    return [(exact, value)] if isinstance(value, str) else None
 
 
 def rename_in_body(body: bytes, parsed: dict[str, Any], caller: str) -> tuple[bytes, str | None]:
@@ -101,8 +125,7 @@ class StreamRenamer:
 
     def rename(self, out: bytes) -> bytes:
         for old in self._old:
-            if old in out:
-                out = out.replace(old, self._new)
+            out = out.replace(old, self._new)  # one pass; with nothing to replace, `out` itself comes back
         return out
 
     def feed(self, chunk: bytes) -> bytes:
@@ -122,7 +145,7 @@ def stream_renamer(first: bytes, inner: Any, caller: str) -> tuple[StreamRenamer
     non-empty `model`; None when there is none). No filter when nothing needs renaming."""
     old: list[bytes] = []
     provider: str | None = None
-    for exact, value in _spellings(first):
+    for exact, value in _one_spelling(first) or _spellings(first):
         if provider is None and value:
             provider = value
         if value != caller:

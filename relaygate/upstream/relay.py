@@ -50,7 +50,9 @@ class HTTPUpstreamResponse:
         failed = response.status >= 400
         cap = min(self._cap, ERROR_BODY_LIMIT) if failed else self._cap
         length = response.content_length
-        if not failed and length is not None and length > cap:
+        if length is not None and length <= cap:
+            return await response.read()  # aiohttp reads no more than Content-Length
+        if not failed and length is not None:
             response.close()
             raise self._too_large(cap)
         parts: list[bytes] = []

@@ -247,6 +247,17 @@ def test_pipelined_refusal_comes_after_the_answer_before_it(stack: Heads) -> Non
 # -- configuration ---------------------------------------------------------------------------------
 
 
+def test_pipelined_head_over_64_kib_is_431(stack: Heads) -> None:
+    """A head that begins in the same read as the end of the request before it is still measured."""
+    first = head("/proxy-api/rec/origin/first", "Host: x", f"Authorization: Bearer {stack.token}")
+    lines = [f"X-Part-{i}: " + "p" * (6 * KIB) for i in range(11)]  # 66 KiB together, inside the head budget
+    second = head("/proxy-api/rec/origin/second", "Host: x", f"Authorization: Bearer {stack.token}", *lines)
+    answer = parse(exchange(stack.gateway.port, first + second))
+    assert answer.status == 200
+    assert_refused(answer.rest, 431, "request_header_fields_too_large")
+    assert [seen.path for seen in stack.rec.seen] == ["/first"]
+
+
 def small_limits_gateway(root: Path, openai: OpenAIMock, rec: RecordingUpstream, *, flags: list[str],
                          env: dict[str, str] | None = None) -> Gateway:
     gateway = Gateway(root, render(CONFIG, port=openai.port, rec_url=rec.url), env=env)
