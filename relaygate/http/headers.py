@@ -10,12 +10,19 @@ from relaygate.http.types import Scope
 METADATA_VALUE_MAX = 128
 
 
+_INDEX = "relaygate.headers"  # scope key of the request's header index (an ASGI extension key)
+
+
 def header(scope: Scope, name: bytes) -> bytes | None:
-    """First value of a request header (`name` lower-case); ASGI servers lower-case names."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return value  # type: ignore[no-any-return]
-    return None
+    """First value of a request header (`name` lower-case); ASGI servers lower-case names.
+
+    The request's headers are indexed once, on the first lookup (a request looks up about ten), and the
+    index kept in the scope; the header list is never changed after the server built it.
+    """
+    index: dict[bytes, bytes] | None = scope.get(_INDEX)  # type: ignore[assignment]
+    if index is None:
+        index = scope[_INDEX] = dict(reversed(scope["headers"]))  # type: ignore[literal-required]  # first wins
+    return index.get(name)
 
 
 def parse_metadata(raw: bytes | None) -> dict[str, str]:
