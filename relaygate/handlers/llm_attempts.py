@@ -30,9 +30,9 @@ from relaygate.routing.router import Outcome, attempt_limit, deadline_outcome
 from relaygate.upstream.relay import ERROR_BODY_LIMIT
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.config.compile_virtual import TargetOverrides
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import Send
 
 

@@ -44,8 +44,8 @@ from relaygate.observe.record import record_from_context
 from relaygate.routing.router import run_plan
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.context import RequestContext, Usage
+    from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Send
 
 UsageReader = Callable[[Any, "Usage"], None]  # the body's `usage` value -> ctx.usage

@@ -27,9 +27,9 @@ from relaygate.routing.stats import SLA_WINDOW
 from relaygate.routing.strategies import STRATEGIES, LatencyStrategy
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import Scope
     from relaygate.providers.base import Target
 

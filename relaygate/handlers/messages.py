@@ -57,10 +57,10 @@ from relaygate.providers.base import (
 from relaygate.providers.registry import ADAPTERS
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
 
 ANTHROPIC = "anthropic"

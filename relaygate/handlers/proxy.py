@@ -31,9 +31,9 @@ from relaygate.upstream.hops import chained_via
 from relaygate.upstream.request_body import RequestBody
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.config.compile_proxy import ProxyAccount, ProxyEndpoint
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
 
 # Everything an upstream exchange can fail with: transport errors, and HTTP the parser refused

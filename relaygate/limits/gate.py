@@ -22,9 +22,9 @@ from relaygate.limits.budgets import estimate_cost
 from relaygate.limits.estimate import MAX_CHOICES, estimate_tokens
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.providers.usage import Price
     from relaygate.routing.plan import PlannedAttempt
 
