@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Timings:
-    """Stage durations in milliseconds for `server-timing` (SCHEMAS.md stage names).
+    """Stage durations in milliseconds for `server-timing` (docs/SCHEMAS.md stage names).
 
     `logging` is the time spent building the request's log row, which a non-streaming answer does
     before its header goes out (the row is queued after the answer); streams send no `server-timing`.

@@ -76,7 +76,7 @@ class Gateway:
             settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
             settings.cooldown_max_seconds,
         ))
-        # Virtual-model targets: 2 upstream failures within 2 minutes cool a target (SCHEMAS.md).
+        # Virtual-model targets: 2 upstream failures within 2 minutes cool a target (docs/SCHEMAS.md).
         self.model_health = HealthTracker(CooldownPolicy(2, 120.0, settings.cooldown_seconds,
                                                          settings.cooldown_max_seconds))
         self.latency = LatencyStats()

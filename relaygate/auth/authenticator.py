@@ -4,7 +4,7 @@ Per request the cost is a dict lookup, one SHA-256 of the secret and a constant-
 is read only when a token id is not cached or its entry is older than `cache_ttl` (so revocations
 made elsewhere are honoured within the TTL; `invalidate` makes a local one immediate).
 
-Failure rules (SCHEMAS.md "Token cache"):
+Failure rules (docs/SCHEMAS.md "Token cache"):
 - every bad token, for whatever reason, gets the identical `Unauthorized` so callers cannot probe;
 - if the store is unreachable, a token whose record is cached keeps working even past the TTL, and an
   uncached one gets 503 `ServiceUnavailable`, never 401 (we do not know it is bad).
