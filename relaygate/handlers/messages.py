@@ -1,6 +1,6 @@
 """The Anthropic Messages API inbound (`/messages`, `/messages/count_tokens`) for every configured model.
 
-Same pipeline as the OpenAI endpoints (`llm.py`: authenticate, resolve, plan, `run_plan`, settle, the
+Same pipeline as the OpenAI endpoints (`llm.py`: authenticate, resolve, plan, `run_plan`, `note_route`, the
 `x-tfy-*` controls); only each attempt differs by its target. An Anthropic target gets the caller's
 body as it is (model rewritten, `anthropic-version`/`anthropic-beta` forwarded) and its answer is
 relayed natively; any other target gets the body translated to an OpenAI chat request through its
