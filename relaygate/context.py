@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Timings:
-    """Stage durations in milliseconds for `server-timing` (SCHEMAS.md stage names).
+    """Stage durations in milliseconds for `server-timing` (docs/SCHEMAS.md stage names).
 
     `logging` is the time spent building the request's log row, which a non-streaming answer does
     before its header goes out (the row is queued after the answer); streams send no `server-timing`.
@@ -89,7 +89,32 @@ class RequestContext:
     request_body: bytes | None = None
     response_body: bytes | None = None
     log_record: LogRecord | None = None  # the row, built before a non-streaming answer's header
+    _cost: tuple[tuple[Any, ...], float | None, bool] | None = None  # usage and target it was computed for
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""
         return (time.perf_counter() - self.started) * 1000.0
+
+    def cost(self) -> tuple[float | None, bool]:
+        """The request's cost in USD from its usage and the answering target's price, and whether it is
+        unknown (usage but no price, and the target does not declare itself free). Computed once for the
+        log row and the limits settle (again only if the usage changed in between)."""
+        usage, target = self.usage, self.target
+        key = (id(target), usage.input_tokens, usage.output_tokens, usage.cached_tokens, usage.cache_write_tokens)
+        cached = self._cost
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        cost: float | None = None
+        unknown = False
+        if target is not None and (usage.input_tokens is not None or usage.output_tokens is not None):
+            if target.price is not None:
+                cost = target.price.cost(usage.input_tokens or 0, usage.output_tokens or 0,
+                                         usage.cached_tokens or 0, usage.cache_write_tokens or 0)
+            elif target.cost_known:
+                cost = 0.0
+            else:
+                unknown = True
+        elif target is not None and target.price is None and not target.cost_known:
+            unknown = True
+        self._cost = (key, cost, unknown)
+        return cost, unknown

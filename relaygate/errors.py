@@ -9,7 +9,7 @@
       RequestTimeout (408)                         -- no first token within x-tfy-ttft-timeout-ms
       PayloadTooLarge (413)
       RateLimited (429, rate_limit_exceeded)       -- carries retry-after
-        BudgetExceeded (429, budget_exceeded)      -- a budget rule refused (SCHEMAS.md "Budgets")
+        BudgetExceeded (429, budget_exceeded)      -- a budget rule refused (docs/SCHEMAS.md "Budgets")
       UpstreamError (status of the upstream)       -- upstream body relayed, secrets scrubbed
       BadGateway (502)                             -- connect failures, broken upstream answers
       ServiceUnavailable (503)

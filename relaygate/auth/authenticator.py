@@ -4,7 +4,7 @@ Per request the cost is a dict lookup, one SHA-256 of the secret and a constant-
 is read only when a token id is not cached or its entry is older than `cache_ttl` (so revocations
 made elsewhere are honoured within the TTL; `invalidate` makes a local one immediate).
 
-Failure rules (SCHEMAS.md "Token cache"):
+Failure rules (docs/SCHEMAS.md "Token cache"):
 - every bad token, for whatever reason, gets the identical `Unauthorized` so callers cannot probe;
 - if the store is unreachable, a token whose record is cached keeps working even past the TTL, and an
   uncached one gets 503 `ServiceUnavailable`, never 401 (we do not know it is bad).
@@ -48,16 +48,6 @@ class _Entry:
     fresh_until: float
 
 
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` value (scheme case-insensitive), else None."""
-    if not authorization:
-        return None
-    parts = authorization.split(None, 1)
-    if len(parts) != 2 or parts[0].lower() != "bearer":
-        return None
-    return parts[1].strip() or None
-
-
 class Authenticator:
     """Validates tokens against a `TokenStore` through a short-lived in-memory cache."""
 
@@ -83,12 +73,9 @@ class Authenticator:
         self._negative: OrderedDict[str, float] = OrderedDict()
         self._inflight: dict[str, asyncio.Task[_Lookup]] = {}
 
-    async def authenticate(self, authorization: str | None) -> TokenRecord:
-        """Authenticate an `Authorization` header value; raises `Unauthorized` or `ServiceUnavailable`."""
-        return await self.authenticate_token(bearer_token(authorization))
-
     async def authenticate_token(self, token: str | None) -> TokenRecord:
-        """Authenticate a raw token (e.g. from `x-api-key`); same errors as `authenticate`."""
+        """Authenticate a token (from `Authorization: Bearer` or `x-api-key`, http/headers.bearer_token); raises
+        `Unauthorized` for every kind of bad token, `ServiceUnavailable` when the store cannot be read."""
         if not token:
             raise Unauthorized()
         parsed = parse_token(token)

@@ -21,7 +21,7 @@ from relaygate.database import connect_sqlite, is_postgres_url
 
 KIND_PERSONAL = "personal"
 KIND_VIRTUAL_ACCOUNT = "virtual-account"
-# The subject prefix each token kind must carry (see SCHEMAS.md "Tokens, subjects and access").
+# The subject prefix each token kind must carry (see docs/SCHEMAS.md "Tokens, subjects and access").
 _SUBJECT_PREFIX = {KIND_PERSONAL: "user:", KIND_VIRTUAL_ACCOUNT: "virtualaccount:"}
 
 TOKENS_SCHEMA_VERSION = 1

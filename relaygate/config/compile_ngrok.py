@@ -1,5 +1,5 @@
 """The ngrok `ai-gateway` dialect -> one frozen `NgrokGateway` that turns a request's model names
-into an ordered list of route targets (spec/custom-providers-ngrok.txt, SCHEMAS.md "ngrok dialect").
+into an ordered list of route targets (spec/custom-providers-ngrok.txt, docs/SCHEMAS.md "ngrok dialect").
 
 Everything static is built here, once per config: provider and model tables (ids and aliases), one
 `Target` per provider key (so key failover is ordinary fallback), and the compiled CEL strategies.

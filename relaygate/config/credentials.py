@@ -1,6 +1,6 @@
 """Credentials written as literals in a manifest, found by field path so they can be warned about.
 
-SCHEMAS.md: secrets are references, never literals in shared files. A literal still works (a
+docs/SCHEMAS.md: secrets are references, never literals in shared files. A literal still works (a
 local test config may well use one), so it is a warning, not a problem: `check` prints it and
 `serve` logs it at start-up and on reload. Only the field path is reported, never the value.
 """

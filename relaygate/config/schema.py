@@ -1,4 +1,4 @@
-"""The manifest types Relaygate accepts (spec/SCHEMAS.md) and `Manifests`, what a load produces.
+"""The manifest types Relaygate accepts (docs/SCHEMAS.md) and `Manifests`, what a load produces.
 
 Pydantic lives in `config/` only: the compiler turns `Manifests` into the runtime `Snapshot` and the
 hot path never sees these models. The models are split by family across `schema_*.py`; this module is

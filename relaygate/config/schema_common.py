@@ -47,7 +47,7 @@ MODEL_NAME_RE = re.compile(r"^(?=.{2,62}$)[A-Za-z_.-][A-Za-z0-9_.-]*(?:/[A-Za-z0
 # What a caller may send as `model` to reach an integration by alias (bare vendor ids such as
 # claude-sonnet-4-5-20250929, anthropic.claude-3-5-sonnet-20240620-v1:0 or openai/gpt-4o).
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+/-]{0,127}$")
-# Teams, virtual accounts, limit configs: SCHEMAS.md leaves these open; kept URL- and subject-safe.
+# Teams, virtual accounts, limit configs: docs/SCHEMAS.md leaves these open; kept URL- and subject-safe.
 RESOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 EMAIL_RE = re.compile(r"^[^@\s:]+@[^@\s]+$")
 

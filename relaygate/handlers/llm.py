@@ -34,9 +34,9 @@ from relaygate.limits.gate import admit, settle_later
 from relaygate.providers.base import Operation, Target
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
     from relaygate.providers.usage import Price
 

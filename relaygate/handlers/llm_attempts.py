@@ -13,10 +13,8 @@ open the adapter" when one request needs different upstream calls per target (th
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -28,11 +26,12 @@ from relaygate.http.sse import StreamFilter
 from relaygate.providers.base import AnswerCaps, Operation, UpstreamCall, UpstreamResponse
 from relaygate.routing.router import Outcome, attempt_limit, deadline_outcome
 from relaygate.upstream.relay import ERROR_BODY_LIMIT
+from relaygate.upstream.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.config.compile_virtual import TargetOverrides
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import Send
 
 
@@ -141,29 +140,12 @@ async def _open(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) ->
     return await gateway.adapter_open(build_call(spec, overrides, gateway.answer_caps))
 
 
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds: delta-seconds or an HTTP date (RFC 9110); None when absent or unusable."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = max(when.timestamp() - time.time(), 0.0)
-    return seconds if 0 <= seconds < float("inf") else None
-
-
 async def _error_outcome(response: UpstreamResponse, overrides: TargetOverrides) -> Outcome[Any]:
     raw = await response.read()  # an error answer is read up to ERROR_BODY_LIMIT (see relay.HTTPUpstreamResponse)
     response.close()
     error = UpstreamError(response.status, scrub(raw[:ERROR_BODY_LIMIT], overrides.target.secrets),
                           response.content_type)
-    retry_after = _retry_after(response.retry_after)
+    retry_after = parse_retry_after(response.retry_after)
     if retry_after is not None and response.retry_after:
         error.headers["retry-after"] = response.retry_after  # the caller's SDK backs off by it too
     return Outcome(status=response.status, error=error, retry_after=retry_after)

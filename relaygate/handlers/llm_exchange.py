@@ -32,9 +32,9 @@ from relaygate.handlers.llm_routing import (
     ParamsOf,
     Routing,
     final_or_raise,
+    note_route,
     record_speed,
     routing_headers,
-    settle,
     wants_speed,
 )
 from relaygate.http.disconnect import DisconnectWatcher
@@ -44,8 +44,8 @@ from relaygate.observe.record import record_from_context
 from relaygate.routing.router import run_plan
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.context import RequestContext, Usage
+    from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Send
 
 UsageReader = Callable[[Any, "Usage"], None]  # the body's `usage` value -> ctx.usage
@@ -64,7 +64,7 @@ async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpe
         if spec.stream:
             streamed = await run_plan(routing.plan, lambda rt: attempt_stream(gateway, spec, rt.payload),
                                       routing.health, discard, deadline=routing.deadline)
-            settle(gateway, ctx, streamed, routing, model_started, _params_of(spec))
+            note_route(gateway, ctx, streamed, routing, model_started, _params_of(spec))
             start = opened = final_or_raise(streamed)
             ctx.status = start.status
             ctx.ttft_ms = ctx.elapsed_ms()
@@ -101,7 +101,7 @@ async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpe
         return
     finally:
         watcher.stop()
-    settle(gateway, ctx, answered, routing, model_started, _params_of(spec))
+    note_route(gateway, ctx, answered, routing, model_started, _params_of(spec))
     answer = final_or_raise(answered)
     ctx.status = answer.status
     body = answer.body

@@ -18,10 +18,10 @@ from relaygate.routing.plan import RetryPolicy, plan_attempts
 from relaygate.routing.strategies import PriorityStrategy
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.config.compile_ngrok import NgrokGateway
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
 
 _KEEP_ORDER = PriorityStrategy()  # every dialect target has no priority: the plan's order is kept
 _RNG = random.Random()

@@ -27,9 +27,9 @@ from relaygate.routing.stats import SLA_WINDOW
 from relaygate.routing.strategies import STRATEGIES, LatencyStrategy
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import Scope
     from relaygate.providers.base import Target
 
@@ -163,8 +163,8 @@ def final_or_raise(route: RouteResult[Any]) -> Any:
 ParamsOf = Callable[[TargetOverrides], Iterable[str]]  # the `override_params` keys a call really sends
 
 
-def settle(gateway: Gateway, ctx: RequestContext, route: RouteResult[Any], routing: Routing,
-           model_started: float, params_of: ParamsOf | None = None) -> None:
+def note_route(gateway: Gateway, ctx: RequestContext, route: RouteResult[Any], routing: Routing,
+               model_started: float, params_of: ParamsOf | None = None) -> None:
     """Note on the context which target answered and what routing did (for headers and the log).
 
     `params_of` says which of a target's `override_params` the call sent (default: all of them).
@@ -231,7 +231,7 @@ def fallback_entries(route: RouteResult[Any]) -> list[dict[str, Any]]:
 
 
 def routing_headers(route: RouteResult[Any], ctx: RequestContext) -> list[tuple[bytes, bytes]]:
-    """`x-tfy-resolved-model` and `x-tfy-applied-configurations` (what `settle` recorded) for the answer."""
+    """`x-tfy-resolved-model` and `x-tfy-applied-configurations` (what `note_route` recorded) for the answer."""
     headers: list[tuple[bytes, bytes]] = []
     if route.final is not None:
         headers.append((b"x-tfy-resolved-model", route.final.name.encode()))

@@ -1,6 +1,6 @@
 """The Anthropic Messages API inbound (`/messages`, `/messages/count_tokens`) for every configured model.
 
-Same pipeline as the OpenAI endpoints (`llm.py`: authenticate, resolve, plan, `run_plan`, settle, the
+Same pipeline as the OpenAI endpoints (`llm.py`: authenticate, resolve, plan, `run_plan`, `note_route`, the
 `x-tfy-*` controls); only each attempt differs by its target. An Anthropic target gets the caller's
 body as it is (model rewritten, `anthropic-version`/`anthropic-beta` forwarded) and its answer is
 relayed natively; any other target gets the body translated to an OpenAI chat request through its
@@ -57,10 +57,10 @@ from relaygate.providers.base import (
 from relaygate.providers.registry import ADAPTERS
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
 
 ANTHROPIC = "anthropic"

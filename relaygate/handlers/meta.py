@@ -12,8 +12,8 @@ from relaygate.http.responses import send_bytes, send_json
 from relaygate.observe.metrics import CONTENT_TYPE, exposition
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Scope, Send
     from relaygate.providers.base import Target
 

@@ -29,11 +29,12 @@ from relaygate.routing.plan import PlannedAttempt, RouteTarget, plan_attempts
 from relaygate.routing.router import Outcome, RouteResult, attempt_limit, deadline_outcome, run_plan
 from relaygate.upstream.hops import chained_via
 from relaygate.upstream.request_body import RequestBody
+from relaygate.upstream.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.config.compile_proxy import ProxyAccount, ProxyEndpoint
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
 
 # Everything an upstream exchange can fail with: transport errors, and HTTP the parser refused
@@ -58,15 +59,6 @@ def _may_use(principal: Principal, account: ProxyAccount, endpoint: ProxyEndpoin
             return False
     return endpoint is None or endpoint.authorized_subjects is None \
         or not principal.subjects.isdisjoint(endpoint.authorized_subjects)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None  # an HTTP date: honoured by the caller, not used for cooldown
 
 
 async def handle(
@@ -167,7 +159,7 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
                                             f"{response.status}, outside 100-599"),
                            network_error=True, replayable=body.replayable)
         return Outcome(status=response.status, result=response, replayable=body.replayable,
-                       retry_after=_retry_after(response.headers.get("Retry-After")))
+                       retry_after=parse_retry_after(response.headers.get("Retry-After")))
 
     health = gateway.health
     if pooled:

@@ -31,9 +31,9 @@ from relaygate.upstream.hops import chained_via
 from relaygate.upstream.relay import HTTPUpstreamResponse
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
     from relaygate.providers.base import Target
 

@@ -134,10 +134,6 @@ class StreamRenamer:
     def flush(self) -> bytes:
         return self.rename(self._inner.flush())
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._inner, name)  # anything else a filter offers (e.g. counters) is the inner's
 
 
 def stream_renamer(first: bytes, inner: Any, caller: str) -> tuple[StreamRenamer | None, str | None]:

@@ -65,14 +65,12 @@ def read_usage(usage: object, into: Usage) -> None:
 class StreamFilter(SSEBuffer):
     """Splits an SSE byte stream into whole events, records usage and drops the unasked usage chunk."""
 
-    __slots__ = ("_wants_usage", "usage", "saw_done", "events", "error")
+    __slots__ = ("_wants_usage", "usage", "error")
 
     def __init__(self, wants_usage: bool, usage: Usage, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         super().__init__(max_event_bytes)
         self._wants_usage = wants_usage
         self.usage = usage
-        self.saw_done = False
-        self.events = 0
         self.error: dict[str, object] | None = None  # an upstream error event seen mid-stream
 
     def feed(self, chunk: bytes) -> bytes:
@@ -80,9 +78,6 @@ class StreamFilter(SSEBuffer):
         complete = self.take(chunk)
         if not complete:
             return b""
-        self.events += complete.count(b"\n\n")
-        if b"[DONE]" in complete:
-            self.saw_done = True
         if b'"error"' in complete:
             self._find_error(complete)
         if not has_usage_object(complete):

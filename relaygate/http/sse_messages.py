@@ -55,14 +55,12 @@ def _event_data(event: bytes) -> bytes | None:
 class MessagesStreamFilter(SSEBuffer):
     """Splits an Anthropic SSE byte stream into whole events, recording usage and error events."""
 
-    __slots__ = ("_seen", "usage", "saw_done", "events", "error")
+    __slots__ = ("_seen", "usage", "error")
 
     def __init__(self, usage: Usage, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         super().__init__(max_event_bytes)
         self._seen: dict[str, int] = {}
         self.usage = usage
-        self.saw_done = False  # message_stop seen
-        self.events = 0
         self.error: dict[str, object] | None = None  # an error event seen mid-stream
 
     def feed(self, chunk: bytes) -> bytes:
@@ -70,9 +68,6 @@ class MessagesStreamFilter(SSEBuffer):
         complete = self.take(chunk)
         if not complete:
             return b""
-        self.events += complete.count(b"\n\n")
-        if b"message_stop" in complete:
-            self.saw_done = True
         if b'"usage"' in complete or b"error" in complete:
             self._inspect(complete)
         return complete

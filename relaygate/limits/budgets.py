@@ -1,6 +1,6 @@
 """Budget windows: UTC calendar day, ISO week (Monday 00:00 UTC) and month (the 1st 00:00 UTC).
 
-Budgets do not slide: SCHEMAS.md resets them at calendar boundaries, so a budget's counter is keyed
+Budgets do not slide: docs/SCHEMAS.md resets them at calendar boundaries, so a budget's counter is keyed
 by the start of its window and simply stops being read when the window ends. That makes a budget
 one counter per bucket (no sub-windows) and lets Redis expire it at the window's end.
 """

@@ -22,9 +22,9 @@ from relaygate.limits.budgets import estimate_cost
 from relaygate.limits.estimate import MAX_CHOICES, estimate_tokens
 
 if TYPE_CHECKING:
-    from relaygate.app import Gateway
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
+    from relaygate.gateway import Gateway
     from relaygate.providers.usage import Price
     from relaygate.routing.plan import PlannedAttempt
 
@@ -128,12 +128,7 @@ def settle_later(gateway: Gateway, reservation: Reservation | None, ctx: Request
     cost: float | None = None
     if usage.input_tokens is not None or usage.output_tokens is not None:
         tokens = (usage.input_tokens or 0) + (usage.output_tokens or 0)
-        target = ctx.target
-        if target is not None and target.price is not None:
-            cost = target.price.cost(usage.input_tokens or 0, usage.output_tokens or 0,
-                                     usage.cached_tokens or 0, usage.cache_write_tokens or 0)
-        elif target is not None and target.cost_known:
-            cost = 0.0
+        cost = ctx.cost()[0]
         if incomplete:  # partial usage: the upstream may have produced more than it reported
             tokens = max(tokens, reservation.tokens)
             cost = None if cost is None else max(cost, reservation.cost)

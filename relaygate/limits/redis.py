@@ -7,7 +7,7 @@ Why it looks like this:
   replies are parsed by hiredis (redis-py picks it up when installed, and it is a dependency).
 - Bounded Redis memory: every key has a TTL (2 x window for sliding windows, the calendar window's end
   plus a grace for budgets), so unbounded metadata values in bucket keys expire by themselves.
-- Failure is a setting (SCHEMAS.md `limits.on_backend_error`): `allow` admits unchecked, `deny`
+- Failure is a setting (docs/SCHEMAS.md `limits.on_backend_error`): `allow` admits unchecked, `deny`
   refuses with a `backend_unavailable` Refusal (503 + retry-after, never 429/500). Both are counted
   in `stats` for metrics. Short socket timeouts and no client-side retries bound what a dead Redis
   costs one request; after a failure the backend skips Redis for `retry_interval` seconds (so a

@@ -4,7 +4,7 @@ Compiling turns the validated pydantic manifests into frozen slotted `Rule`s, in
 name, so that matching a request is a dict lookup plus a few set tests per candidate rule, and a
 config without rules costs one attribute read. Pydantic is never touched on the hot path.
 
-Matching (SCHEMAS.md "Rate limits" / "Budgets"): `when.subjects` matches if any of the caller's
+Matching (docs/SCHEMAS.md "Rate limits" / "Budgets"): `when.subjects` matches if any of the caller's
 subjects (itself, its teams, `team:everyone`) is listed; `when.models` matches the model name the
 caller asked for (`{account}/{integration}`, or `{account}/{endpoint-or-slug}` for custom-endpoint
 traffic); `when.metadata` needs every key present with an equal value. Fields AND together; a

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from relaygate.app import Gateway
+    from relaygate.gateway import Gateway
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 

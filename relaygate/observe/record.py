@@ -43,19 +43,7 @@ class LogRecord:
 def record_from_context(ctx: RequestContext, body_limit: int) -> LogRecord:
     """The log row for a finished request; cost from the target's price, marked unknown without one."""
     usage = ctx.usage
-    cost: float | None = None
-    cost_unknown = False
-    target = ctx.target
-    if target is not None and (usage.input_tokens is not None or usage.output_tokens is not None):
-        if target.price is not None:
-            cost = target.price.cost(usage.input_tokens or 0, usage.output_tokens or 0,
-                                     usage.cached_tokens or 0, usage.cache_write_tokens or 0)
-        elif target.cost_known:
-            cost = 0.0
-        else:
-            cost_unknown = True
-    elif target is not None and target.price is None and not target.cost_known:
-        cost_unknown = True
+    cost, cost_unknown = ctx.cost()
     log_bodies = ctx.log_bodies and ctx.subject is not None
     return LogRecord(
         request_id=ctx.request_id,

@@ -26,7 +26,7 @@ class Operation:
 
     name: str
     path: str  # suffix after the API prefix, e.g. "chat/completions"
-    model_type: str  # a SCHEMAS.md model type, e.g. "chat"
+    model_type: str  # a docs/SCHEMAS.md model type, e.g. "chat"
     multipart: bool = False
     streams: bool = False  # may answer with SSE when the body says stream: true
     binary_response: bool = False

