@@ -6,7 +6,8 @@ count or how long a client may take. `GatewayProtocol` adds, before a request re
 
 - a head budget: while a request head is incomplete the parser gets at most `max_request_line_bytes +
   max_header_bytes` bytes, so an unterminated line is cut there (431) and per-connection memory stays
-  bounded; the request target is counted as it arrives (414), header lines and bytes as they end (431);
+  bounded; the request target is counted as it arrives (414), header lines as they end and their bytes once
+  the head is complete (431);
 - one `Host` line only (400, RFC 9112 section 3.2);
 - slow clients: a head not complete within `header_timeout`, a body silent for `body_idle_timeout`, or
   slower than `min_body_rate` bytes/s on average after `min_body_rate_grace` (Kestrel's rule), get 408.
@@ -183,8 +184,11 @@ class GatewayProtocol(HttpToolsProtocol):
                                        code="request_line_too_long"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's on_header plus the Host rule. The head budget already bounds what a head can hold;
-        # line and byte counts are checked once, when the head is complete.
+        # uvicorn's on_header plus the line count and the Host rule. The head budget bounds the bytes a
+        # head can hold; their exact sum is checked once, when the head is complete.
+        if len(self.headers) >= self._max_headers:  # here, not at the end: 14,000 tiny lines fit the budget
+            self._stop(431, BadRequest(f"more than {self._max_headers} request header lines (--max-headers)",
+                                       code="too_many_headers"))
         name = name.lower()
         # llhttp keeps trailing OWS, which RFC 9110 section 5.5 excludes from the value.
         value = value.rstrip(b" \t")
@@ -199,9 +203,6 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         headers = self.headers
-        if len(headers) > self._max_headers:
-            self._stop(431, BadRequest(f"more than {self._max_headers} request header lines (--max-headers)",
-                                       code="too_many_headers"))
         # "name: value\r\n" per line, summed only when the head's bytes are unknown (it began in the read that
         # ended the previous request) or may be over the limit
         if (self._head_unmetered or self._head_budget - self._head_room > self._max_header_bytes) and (

@@ -135,7 +135,6 @@ class StreamRenamer:
         return self.rename(self._inner.flush())
 
 
-
 def stream_renamer(first: bytes, inner: Any, caller: str) -> tuple[StreamRenamer | None, str | None]:
     """A renaming filter for a stream whose first bytes are `first`, and the provider's id (the first
     non-empty `model`; None when there is none). No filter when nothing needs renaming."""
