@@ -6,7 +6,6 @@ it is planned with the order kept; cooled keys move to the end like any other ta
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from relaygate.gateway import Gateway
 
 _KEEP_ORDER = PriorityStrategy()  # every dialect target has no priority: the plan's order is kept
-_RNG = random.Random()
 
 
 def ngrok_routing(
@@ -39,7 +37,7 @@ def ngrok_routing(
     """The dialect's plan for this request; 404 when nothing serves it (or the strategies chose none of the
     candidates), 403 when the token may not."""
     body_models = take_body_models(payload) if payload is not None else None
-    routes, candidates = ngrok.plan_with_candidates(model, body_models, ctx.metadata, rng=_RNG)
+    routes, candidates = ngrok.plan_with_candidates(model, body_models, ctx.metadata, rng=gateway.rng)
     if not routes and candidates:
         raise NotFound(f"no model matched the selection strategies for model '{model}' ({candidates} configured "
                        f"candidate{'s' if candidates != 1 else ''}; every model_selection strategy returned none)",
@@ -54,5 +52,5 @@ def ngrok_routing(
             raise Forbidden(f"your token may not call model '{model}'", code="model_access_denied")
     if retry_override is not None:
         routes = [replace(r, retry=retry_override) for r in routes]
-    plan = plan_attempts(routes, _KEEP_ORDER, gateway.model_health, _RNG)
+    plan = plan_attempts(routes, _KEEP_ORDER, gateway.model_health, gateway.rng)
     return Routing(plan, gateway.model_health, time.monotonic() + ngrok.total_timeout)
