@@ -175,11 +175,9 @@ def note_route(gateway: Gateway, ctx: RequestContext, route: RouteResult[Any], r
         ctx.target = target
         ctx.resolved_model = target.name
         ctx.provider = target.provider
-        overrides = route.final.payload
-        if overrides.override_params or overrides.headers_set or overrides.headers_remove:
-            configuration = model_configuration(overrides, params_of)
-            if configuration is not None:
-                ctx.extra["model_configuration"] = configuration
+        configuration = model_configuration(route.final.payload, params_of)
+        if configuration is not None:
+            ctx.extra["model_configuration"] = configuration
     if routing.virtual is not None or len(route.attempts) > 1:
         ctx.extra["routing"] = applied_configuration(route, routing)
     if len(route.attempts) > 1 and (fallbacks := fallback_entries(route)):
@@ -206,6 +204,8 @@ def applied_configuration(route: RouteResult[Any], routing: Routing) -> dict[str
 def model_configuration(overrides: TargetOverrides, params_of: ParamsOf | None = None) -> dict[str, Any] | None:
     """What a virtual-model target changed in the call: `override_params` keys and `headers_override`
     header names (never values: they may be credentials); None when it changed nothing."""
+    if not (overrides.override_params or overrides.headers_set or overrides.headers_remove):
+        return None  # the usual target: nothing to sort or build
     params = sorted(params_of(overrides) if params_of is not None else overrides.override_params)
     entry: dict[str, Any] = {"target": overrides.target.name}
     if params:
