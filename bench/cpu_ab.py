@@ -75,25 +75,59 @@ class Gateway:
         env = dict(os.environ, PYTHONPATH=str(Path(tree).resolve()))
         db = f"sqlite:///{work / 'bench.db'}"
         cli = [sys.executable, "-c", "import sys; from relaygate.cli import main; sys.exit(main())"]
-        created = subprocess.run([*cli, "tokens", "create", "--user", BENCH_USER, "--database-url", db],
-                                 env=env, capture_output=True, text=True, cwd=work, check=True)
+        created = subprocess.run(
+            [*cli, "tokens", "create", "--user", BENCH_USER, "--database-url", db],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=work,
+            check=True,
+        )
         self.token = created.stdout.strip().splitlines()[-1]
         self.port = free_port()
         with (work / "relaygate.log").open("w") as log:
             self.proc = subprocess.Popen(
-                ["taskset", "-c", "1", *cli, "serve", "--config", str(work / "bench.yaml"), "--host", "127.0.0.1",
-                 "--port", str(self.port), "--database-url", db],
-                env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    "taskset",
+                    "-c",
+                    "1",
+                    *cli,
+                    "serve",
+                    "--config",
+                    str(work / "bench.yaml"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--database-url",
+                    db,
+                ],
+                env=env,
+                cwd=work,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_port(self.port)
 
     def load(self, scenario: str, seconds: int) -> tuple[float, float]:
         """CPU µs per request and requests/s of one wrk run."""
         body, path = SCENARIOS[scenario]
-        env = dict(os.environ, BENCH_METHOD="POST", BENCH_BODY=body, BENCH_TOKEN=self.token,
-                   BENCH_METADATA='{"app":"bench"}')
+        env = dict(
+            os.environ, BENCH_METHOD="POST", BENCH_BODY=body, BENCH_TOKEN=self.token, BENCH_METADATA='{"app":"bench"}'
+        )
         before = cpu_seconds(self.proc.pid)
-        wrk = ["taskset", "-c", "0", "wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(BENCH / "chat.lua"),
-               f"http://127.0.0.1:{self.port}{path}"]
+        wrk = [
+            "taskset",
+            "-c",
+            "0",
+            "wrk",
+            "-t1",
+            "-c16",
+            f"-d{seconds}s",
+            "-s",
+            str(BENCH / "chat.lua"),
+            f"http://127.0.0.1:{self.port}{path}",
+        ]
         out = subprocess.run(wrk, env=env, capture_output=True, text=True).stdout
         used = cpu_seconds(self.proc.pid) - before
         summary = json.loads(out.split("BENCH_JSON ", 1)[1].splitlines()[0])
@@ -113,8 +147,11 @@ def main() -> int:
     scenarios = args.scenarios.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="cpu-ab-"))
     mock_port = free_port()
-    mock = subprocess.Popen(["taskset", "-c", "0", sys.executable, str(BENCH / "mock_upstream.py"), "--port",
-                             str(mock_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mock = subprocess.Popen(
+        ["taskset", "-c", "0", sys.executable, str(BENCH / "mock_upstream.py"), "--port", str(mock_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     gateways: list[Gateway] = []
     try:
         wait_port(mock_port)
@@ -132,8 +169,10 @@ def main() -> int:
             for i, tree in enumerate(trees):
                 cpu = [c for c, _ in results[(i, scenario)]]
                 rps = [r for _, r in results[(i, scenario)]]
-                print(f"{scenario:4} {tree:30} CPU µs/req median {statistics.median(cpu):6.1f} min {min(cpu):6.1f}"
-                      f"   rps median {statistics.median(rps):7.0f} best {max(rps):7.0f}")
+                print(
+                    f"{scenario:4} {tree:30} CPU µs/req median {statistics.median(cpu):6.1f} min {min(cpu):6.1f}"
+                    f"   rps median {statistics.median(rps):7.0f} best {max(rps):7.0f}"
+                )
     finally:
         for gateway in gateways:
             gateway.proc.send_signal(signal.SIGINT)

@@ -30,11 +30,15 @@ from uvicorn.server import ServerState  # noqa: E402
 from relaygate.server_protocol import GatewayProtocol, ServerLimits  # noqa: E402
 from relaygate.settings import Settings  # noqa: E402
 
-BODY = (b'{"model":"bench-openai/gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},'
-        b'{"role":"user","content":"Write one sentence about the sea, please."}],"max_tokens":64,"temperature":0.2}')
-REQUEST = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n"
-           b"Accept: application/json, text/event-stream\r\nAuthorization: Bearer rg-0123456789abcdef-secret\r\n"
-           b'x-tfy-metadata: {"app":"bench"}\r\nContent-Length: ' + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+BODY = (
+    b'{"model":"bench-openai/gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},'
+    b'{"role":"user","content":"Write one sentence about the sea, please."}],"max_tokens":64,"temperature":0.2}'
+)
+REQUEST = (
+    b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n"
+    b"Accept: application/json, text/event-stream\r\nAuthorization: Bearer rg-0123456789abcdef-secret\r\n"
+    b'x-tfy-metadata: {"app":"bench"}\r\nContent-Length: ' + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+)
 ANSWER = b'{"id":"chatcmpl-1","object":"chat.completion","choices":[]}'
 
 
@@ -74,8 +78,13 @@ class Transport(asyncio.Transport):
 async def app(scope: Any, receive: Any, send: Any) -> None:
     message = await receive()
     assert message["body"]
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": ANSWER})
 
 

@@ -42,8 +42,10 @@ class SlowClients:
         self.port = port
         self.count = count
         self.head = b"POST /api/llm/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: "
-        self.body_head = (f"POST /api/llm/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-                          "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n").encode()
+        self.body_head = (
+            f"POST /api/llm/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        ).encode()
         self.opened = 0
         self.answered_408 = 0
         self._stop = threading.Event()
@@ -119,13 +121,20 @@ def main() -> int:
                     if with_slow:
                         with SlowClients(target.port, target.token or "", args.slow) as slow:
                             time.sleep(1.0)
-                            result = wrk.run(target.url, connections, args.duration, body, token=target.token,
-                                             metadata=target.metadata)
+                            result = wrk.run(
+                                target.url,
+                                connections,
+                                args.duration,
+                                body,
+                                token=target.token,
+                                metadata=target.metadata,
+                            )
                         opened += slow.opened
                         answered += slow.answered_408
                     else:
-                        result = wrk.run(target.url, connections, args.duration, body, token=target.token,
-                                         metadata=target.metadata)
+                        result = wrk.run(
+                            target.url, connections, args.duration, body, token=target.token, metadata=target.metadata
+                        )
                     if result.non2xx or result.socket_errors:
                         print(f"!! errors: {result.non2xx} non-2xx, {result.socket_errors} socket errors")
                     results.setdefault((connections, with_slow), []).append(result)
@@ -134,8 +143,10 @@ def main() -> int:
     print(f"| wrk connections | slow sockets | rps | p50 ms | p99 ms |  (medians of {args.rounds} rounds)")
     print("| --- | --- | --- | --- | --- |")
     for (connections, with_slow), runs in sorted(results.items()):
-        print(f"| c{connections} | {args.slow if with_slow else 0} | {statistics.median(r.rps for r in runs):.0f} "
-              f"| {statistics.median(r.p50_ms for r in runs):.2f} | {statistics.median(r.p99_ms for r in runs):.2f} |")
+        print(
+            f"| c{connections} | {args.slow if with_slow else 0} | {statistics.median(r.rps for r in runs):.0f} "
+            f"| {statistics.median(r.p50_ms for r in runs):.2f} | {statistics.median(r.p99_ms for r in runs):.2f} |"
+        )
     print(f"slow sockets opened: {opened}, answered 408: {answered}")
     return 0
 

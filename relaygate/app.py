@@ -86,11 +86,14 @@ class App:
                 route = self.resource_route
         try:
             if gateway.hops.arrived(scope):
-                raise LoopDetected(f"request loop: {scope['method']} {path} already passed through this gateway "
-                                   "(its Via header names it); a base URL leads back here")
+                raise LoopDetected(
+                    f"request loop: {scope['method']} {path} already passed through this gateway "
+                    "(its Via header names it); a base URL leads back here"
+                )
             if route is None:
-                raise NotFound(f"no such endpoint: {scope['method']} {path}{self._prefix_hint(path)}",
-                               code="unknown_url")
+                raise NotFound(
+                    f"no such endpoint: {scope['method']} {path}{self._prefix_hint(path)}", code="unknown_url"
+                )
             if scope["method"] not in route.methods:
                 raise MethodNotAllowed(f"{path} accepts {', '.join(sorted(route.methods))}")
             if route.kind == "llm":
@@ -133,17 +136,25 @@ class App:
 
     def _prefix_hint(self, path: str) -> str:
         """'; did you mean /api/llm/<path> (or /v1/<path>)?' when the path is an API route missing its prefix."""
-        found = [prefix + path for prefix in ("/api/llm", "/v1")
-                 if prefix + path in self.routes or model_path_id(prefix + path) is not None
-                 or resources.resource_path(prefix + path) is not None]
+        found = [
+            prefix + path
+            for prefix in ("/api/llm", "/v1")
+            if prefix + path in self.routes
+            or model_path_id(prefix + path) is not None
+            or resources.resource_path(prefix + path) is not None
+        ]
         if not found:
             return ""
-        return f"; did you mean {found[0]}" + (f" (or {found[1]})" if len(found) > 1 else "") + \
-            "? API paths start with /api/llm, /api/llm/v1 or /v1"
+        return (
+            f"; did you mean {found[0]}"
+            + (f" (or {found[1]})" if len(found) > 1 else "")
+            + "? API paths start with /api/llm, /api/llm/v1 or /v1"
+        )
 
 
-async def _send_error_safely(send: Send, error: GatewayError, headers: list[tuple[bytes, bytes]],
-                             route: Route | None) -> None:
+async def _send_error_safely(
+    send: Send, error: GatewayError, headers: list[tuple[bytes, bytes]], route: Route | None
+) -> None:
     """Send an error unless the response already started or the client is gone (Anthropic-shaped on /messages)."""
     render = messages.send_error if route is not None and route.kind == "messages" else send_error
     try:

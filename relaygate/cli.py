@@ -19,108 +19,184 @@ from relaygate.database import DatabaseError, DatabaseURLError
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH",
-                        help="manifest file or directory (env RELAYGATE_CONFIG; default: none, the config "
-                             "`relaygate apply` stored in the database)")
-    parser.add_argument("--database-url", metavar="URL",
-                        help="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
-                             "(env RELAYGATE_DATABASE_URL; default sqlite:///./relaygate.db)")
-    parser.add_argument("--redis-url", metavar="URL",
-                        help="redis://HOST:PORT[/DB] (env RELAYGATE_REDIS_URL; default: none, limits and "
-                             "cooldowns per process)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="manifest file or directory (env RELAYGATE_CONFIG; default: none, the config "
+        "`relaygate apply` stored in the database)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
+        "(env RELAYGATE_DATABASE_URL; default sqlite:///./relaygate.db)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="redis://HOST:PORT[/DB] (env RELAYGATE_REDIS_URL; default: none, limits and cooldowns per process)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="relaygate", description="Relaygate, a self-hosted AI gateway: one OpenAI-compatible entry point "
+        prog="relaygate",
+        description="Relaygate, a self-hosted AI gateway: one OpenAI-compatible entry point "
         "and one token in front of every model and HTTP service.",
         epilog="Run `relaygate COMMAND --help` for a command's options. Every command also reads "
-               "RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.")
-    parser.add_argument("--version", action="version", version=f"relaygate {package_version()}",
-                        help="print the version and exit")
+        "RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"relaygate {package_version()}", help="print the version and exit"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    serve = sub.add_parser("serve", help="run the gateway", description="Run the gateway: the OpenAI-compatible "
-                           "API under /api/llm, the Messages API, custom endpoints under /proxy-api, /health, "
-                           "/ready and /metrics. Stops gracefully on SIGTERM.")
+    serve = sub.add_parser(
+        "serve",
+        help="run the gateway",
+        description="Run the gateway: the OpenAI-compatible "
+        "API under /api/llm, the Messages API, custom endpoints under /proxy-api, /health, "
+        "/ready and /metrics. Stops gracefully on SIGTERM.",
+    )
     _add_common(serve)
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8080)")
-    serve.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="worker processes sharing the port (default 1)")
-    serve.add_argument("--no-watch", action="store_true",
-                       help="do not reload the config on change (env RELAYGATE_WATCH_CONFIG=off; default: reload)")
-    serve.add_argument("--limits-on-backend-error", choices=["allow", "deny"], default=None,
-                       help="when Redis-held limits are unreachable: allow (default) or deny with 503 "
-                            "(env RELAYGATE_LIMITS_ON_BACKEND_ERROR)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                       help="server log verbosity (default info)")
+    serve.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="worker processes sharing the port (default 1)"
+    )
+    serve.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not reload the config on change (env RELAYGATE_WATCH_CONFIG=off; default: reload)",
+    )
+    serve.add_argument(
+        "--limits-on-backend-error",
+        choices=["allow", "deny"],
+        default=None,
+        help="when Redis-held limits are unreachable: allow (default) or deny with 503 "
+        "(env RELAYGATE_LIMITS_ON_BACKEND_ERROR)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="server log verbosity (default info)",
+    )
     _add_server_limits(serve)
     _add_max_config_bytes(serve)
 
     check = sub.add_parser("check", help="validate manifests; exit 1 listing every problem")
-    check.add_argument("-f", "--file", required=True, dest="paths", action="append", metavar="PATH",
-                       help="file or directory to validate; repeat to check several together as one config")
-    check.add_argument("--host", default="127.0.0.1",
-                       help="the address the gateway will listen on: a base URL pointing back at it is refused "
-                            "(default 127.0.0.1)")
+    check.add_argument(
+        "-f",
+        "--file",
+        required=True,
+        dest="paths",
+        action="append",
+        metavar="PATH",
+        help="file or directory to validate; repeat to check several together as one config",
+    )
+    check.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address the gateway will listen on: a base URL pointing back at it is refused (default 127.0.0.1)",
+    )
     check.add_argument("--port", type=int, default=8080, help="the port the gateway will listen on (default 8080)")
     _add_max_config_bytes(check)
 
-    apply = sub.add_parser("apply", help="validate manifests with the config stored in the database, show "
-                           "the changes and store them atomically (replicas serving without --config reload)")
+    apply = sub.add_parser(
+        "apply",
+        help="validate manifests with the config stored in the database, show "
+        "the changes and store them atomically (replicas serving without --config reload)",
+    )
     _add_stored_config_args(apply)
     apply.add_argument("--dry-run", action="store_true", help="validate and show the changes; store nothing")
     apply.add_argument("--show-diff", action="store_true", help="show each change as a unified diff")
-    diff = sub.add_parser("diff", help="show what `apply` would change in the stored config (exit 0: no "
-                          "change, 1: changes, 2: invalid)")
+    diff = sub.add_parser(
+        "diff", help="show what `apply` would change in the stored config (exit 0: no change, 1: changes, 2: invalid)"
+    )
     _add_stored_config_args(diff)
 
-    tokens = sub.add_parser("tokens", help="create, list and revoke access tokens",
-                            description="Create, list and revoke the tokens callers use (stored hashed).")
+    tokens = sub.add_parser(
+        "tokens",
+        help="create, list and revoke access tokens",
+        description="Create, list and revoke the tokens callers use (stored hashed).",
+    )
     tokens_sub = tokens.add_subparsers(dest="tokens_command", metavar="{create,list,revoke}", required=True)
-    create = tokens_sub.add_parser("create", help="create a token (printed once, on the last line)",
-                                   description="Create a personal or virtual-account token. The token is printed "
-                                   "once, on the last line; only a hash of it is stored.")
+    create = tokens_sub.add_parser(
+        "create",
+        help="create a token (printed once, on the last line)",
+        description="Create a personal or virtual-account token. The token is printed "
+        "once, on the last line; only a hash of it is stored.",
+    )
     _add_common(create)
     who = create.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user", metavar="EMAIL",
-                     help="personal token for this user email (required: this or --virtual-account)")
-    who.add_argument("--virtual-account", metavar="NAME",
-                     help="token for this virtual account, declared in the config (required: this or --user)")
+    who.add_argument(
+        "--user", metavar="EMAIL", help="personal token for this user email (required: this or --virtual-account)"
+    )
+    who.add_argument(
+        "--virtual-account",
+        metavar="NAME",
+        help="token for this virtual account, declared in the config (required: this or --user)",
+    )
     create.add_argument("--name", help="a label for the token (default: none)")
-    create.add_argument("--expires-in", metavar="DURATION",
-                        help="lifetime such as 30d, 12h, 90m (default: never expires)")
-    listing = tokens_sub.add_parser("list", help="list tokens (ids only, never secrets)",
-                                    description="List every token: id, kind, subject, name, dates and status "
-                                    "(never a secret). Never creates a database.")
+    create.add_argument(
+        "--expires-in", metavar="DURATION", help="lifetime such as 30d, 12h, 90m (default: never expires)"
+    )
+    listing = tokens_sub.add_parser(
+        "list",
+        help="list tokens (ids only, never secrets)",
+        description="List every token: id, kind, subject, name, dates and status "
+        "(never a secret). Never creates a database.",
+    )
     _add_common(listing)
-    revoke = tokens_sub.add_parser("revoke", help="revoke a token by id",
-                                   description="Revoke a token by id; running gateways refuse it within about "
-                                   "a second (at once with --redis-url).")
+    revoke = tokens_sub.add_parser(
+        "revoke",
+        help="revoke a token by id",
+        description="Revoke a token by id; running gateways refuse it within about "
+        "a second (at once with --redis-url).",
+    )
     _add_common(revoke)
     revoke.add_argument("id", help="token id (the part after rg-, or the whole rg-<id>)")
 
-    logs = sub.add_parser("logs", help="recent request-log rows, or `logs purge` old ones",
-                          description="Show the newest request-log rows, filtered (`relaygate logs --limit 20 "
-                          "--model M`), or delete old rows (`relaygate logs purge --older-than 30d`). Never "
-                          "creates a database.")
-    logs.add_argument("action", nargs="?", choices=["purge"], metavar="purge",
-                      help="delete rows older than --older-than instead of showing rows (default: show)")
+    logs = sub.add_parser(
+        "logs",
+        help="recent request-log rows, or `logs purge` old ones",
+        description="Show the newest request-log rows, filtered (`relaygate logs --limit 20 "
+        "--model M`), or delete old rows (`relaygate logs purge --older-than 30d`). Never "
+        "creates a database.",
+    )
+    logs.add_argument(
+        "action",
+        nargs="?",
+        choices=["purge"],
+        metavar="purge",
+        help="delete rows older than --older-than instead of showing rows (default: show)",
+    )
     _add_common(logs)
     logs.add_argument("--limit", type=int, default=20, metavar="N", help="rows to show (default 20)")
-    logs.add_argument("--json", action="store_true",
-                      help="one JSON object per line, bodies included (default: a table)")
+    logs.add_argument(
+        "--json", action="store_true", help="one JSON object per line, bodies included (default: a table)"
+    )
     logs.add_argument("--model", help="only rows whose requested or resolved model is this (default: any)")
     logs.add_argument("--user", help="only rows of this user email or subject (default: any)")
-    logs.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
-                      help="only rows with this metadata; repeat for several (default: any)")
-    logs.add_argument("--older-than", metavar="DURATION", type=typed(purge_age),
-                      help="with purge: delete rows older than this, such as 30d, 12h or 90m (default: none; "
-                           "purge requires it)")
+    logs.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only rows with this metadata; repeat for several (default: any)",
+    )
+    logs.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        type=typed(purge_age),
+        help="with purge: delete rows older than this, such as 30d, 12h or 90m (default: none; purge requires it)",
+    )
 
-    migrate = sub.add_parser("migrate", help="create or upgrade the database schema, then exit "
-                             "(serve and the other commands also do this on start)")
+    migrate = sub.add_parser(
+        "migrate",
+        help="create or upgrade the database schema, then exit (serve and the other commands also do this on start)",
+    )
     _add_common(migrate)
     finish_help(parser)
     return parser
@@ -132,58 +208,123 @@ def _add_server_limits(serve: argparse.ArgumentParser) -> None:
 
     d = Settings()
     group = serve.add_argument_group("request limits (enforced before a request reaches the gateway)")
-    group.add_argument("--max-request-line-bytes", type=int, default=None, metavar="N",
-                       help=f"longest request line; longer gets 414 (env RELAYGATE_MAX_REQUEST_LINE_BYTES; "
-                            f"default {d.max_request_line_bytes})")
-    group.add_argument("--max-header-bytes", type=int, default=None, metavar="N",
-                       help=f"all request header lines together; more gets 431 (env RELAYGATE_MAX_HEADER_BYTES; "
-                            f"default {d.max_header_bytes})")
-    group.add_argument("--max-headers", type=int, default=None, metavar="N",
-                       help=f"request header lines; more gets 431 (env RELAYGATE_MAX_HEADERS; default {d.max_headers})")
-    group.add_argument("--header-timeout", type=float, default=None, metavar="SECONDS",
-                       help=f"a request head not complete within this is closed with 408 (env "
-                            f"RELAYGATE_HEADER_TIMEOUT; default {d.header_timeout:g})")
-    group.add_argument("--body-idle-timeout", type=float, default=None, metavar="SECONDS",
-                       help=f"a request body silent this long is closed with 408 (env RELAYGATE_BODY_IDLE_TIMEOUT; "
-                            f"default {d.body_idle_timeout:g})")
-    group.add_argument("--min-body-rate", type=float, default=None, metavar="BYTES_PER_SECOND",
-                       help=f"a request body arriving slower than this on average (after the grace period) is "
-                            f"closed with 408; 0 turns it off (env RELAYGATE_MIN_BODY_RATE; default "
-                            f"{d.min_body_rate:g})")
-    group.add_argument("--min-body-rate-grace", type=float, default=None, metavar="SECONDS",
-                       help=f"seconds before --min-body-rate applies (env RELAYGATE_MIN_BODY_RATE_GRACE; default "
-                            f"{d.min_body_rate_grace:g})")
-    group.add_argument("--max-sse-line-bytes", type=int, default=None, metavar="N",
-                       help=f"an upstream stream line longer than this ends the stream with an error event (env "
-                            f"RELAYGATE_MAX_SSE_LINE_BYTES; default {d.max_sse_line_bytes})")
-    group.add_argument("--max-answer-bytes", type=int, default=None, metavar="N",
-                       help=f"a non-streaming model answer larger than this is a 502 (env RELAYGATE_MAX_ANSWER_BYTES; "
-                            f"default {d.max_answer_bytes}); custom endpoints stream any size")
+    group.add_argument(
+        "--max-request-line-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"longest request line; longer gets 414 (env RELAYGATE_MAX_REQUEST_LINE_BYTES; "
+        f"default {d.max_request_line_bytes})",
+    )
+    group.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"all request header lines together; more gets 431 (env RELAYGATE_MAX_HEADER_BYTES; "
+        f"default {d.max_header_bytes})",
+    )
+    group.add_argument(
+        "--max-headers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"request header lines; more gets 431 (env RELAYGATE_MAX_HEADERS; default {d.max_headers})",
+    )
+    group.add_argument(
+        "--header-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"a request head not complete within this is closed with 408 (env "
+        f"RELAYGATE_HEADER_TIMEOUT; default {d.header_timeout:g})",
+    )
+    group.add_argument(
+        "--body-idle-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"a request body silent this long is closed with 408 (env RELAYGATE_BODY_IDLE_TIMEOUT; "
+        f"default {d.body_idle_timeout:g})",
+    )
+    group.add_argument(
+        "--min-body-rate",
+        type=float,
+        default=None,
+        metavar="BYTES_PER_SECOND",
+        help=f"a request body arriving slower than this on average (after the grace period) is "
+        f"closed with 408; 0 turns it off (env RELAYGATE_MIN_BODY_RATE; default "
+        f"{d.min_body_rate:g})",
+    )
+    group.add_argument(
+        "--min-body-rate-grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"seconds before --min-body-rate applies (env RELAYGATE_MIN_BODY_RATE_GRACE; default "
+        f"{d.min_body_rate_grace:g})",
+    )
+    group.add_argument(
+        "--max-sse-line-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"an upstream stream line longer than this ends the stream with an error event (env "
+        f"RELAYGATE_MAX_SSE_LINE_BYTES; default {d.max_sse_line_bytes})",
+    )
+    group.add_argument(
+        "--max-answer-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"a non-streaming model answer larger than this is a 502 (env RELAYGATE_MAX_ANSWER_BYTES; "
+        f"default {d.max_answer_bytes}); custom endpoints stream any size",
+    )
     log_group = serve.add_argument_group("request log")
-    log_group.add_argument("--log-bodies", type=typed(parse_switch), default=None, metavar="on|off",
-                           help="keep request and response bodies in log rows; off: no row keeps any content, "
-                                "whatever a request's x-tfy-logging-config says (env RELAYGATE_LOG_BODIES; default on)")
-    log_group.add_argument("--log-retention-days", type=typed(retention_days), default=None, metavar="N",
-                           help="purge log rows older than N days, in the background (env "
-                                "RELAYGATE_LOG_RETENTION_DAYS; default: keep everything; 0 also keeps everything)")
+    log_group.add_argument(
+        "--log-bodies",
+        type=typed(parse_switch),
+        default=None,
+        metavar="on|off",
+        help="keep request and response bodies in log rows; off: no row keeps any content, "
+        "whatever a request's x-tfy-logging-config says (env RELAYGATE_LOG_BODIES; default on)",
+    )
+    log_group.add_argument(
+        "--log-retention-days",
+        type=typed(retention_days),
+        default=None,
+        metavar="N",
+        help="purge log rows older than N days, in the background (env "
+        "RELAYGATE_LOG_RETENTION_DAYS; default: keep everything; 0 also keeps everything)",
+    )
 
 
 def _add_max_config_bytes(parser: argparse.ArgumentParser) -> None:
     from relaygate.settings import Settings
 
-    parser.add_argument("--max-config-bytes", type=int, default=None, metavar="N",
-                        help=f"largest manifest file (a directory: all its files together) "
-                             f"(env RELAYGATE_MAX_CONFIG_BYTES; default {Settings().max_config_bytes})")
+    parser.add_argument(
+        "--max-config-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"largest manifest file (a directory: all its files together) "
+        f"(env RELAYGATE_MAX_CONFIG_BYTES; default {Settings().max_config_bytes})",
+    )
 
 
 def _add_stored_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--file", required=True, dest="path",
-                        help="manifest file or directory to apply; - reads standard input")
-    parser.add_argument("--prune", action="store_true",
-                        help="also delete stored manifests the file does not contain "
-                             "(the file becomes the whole config)")
-    parser.add_argument("--database-url", help="where the config is stored (env RELAYGATE_DATABASE_URL; default "
-                        "sqlite:///./relaygate.db)")
+    parser.add_argument(
+        "-f", "--file", required=True, dest="path", help="manifest file or directory to apply; - reads standard input"
+    )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="also delete stored manifests the file does not contain (the file becomes the whole config)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="where the config is stored (env RELAYGATE_DATABASE_URL; default sqlite:///./relaygate.db)",
+    )
     _add_max_config_bytes(parser)
 
 
@@ -198,9 +339,20 @@ def _config_path(args: argparse.Namespace) -> str | None:
 
 
 # `serve` flags named exactly like the Settings field they set.
-_SERVE_SETTINGS = ("max_request_line_bytes", "max_header_bytes", "max_headers", "header_timeout",
-                   "body_idle_timeout", "min_body_rate", "min_body_rate_grace", "max_sse_line_bytes",
-                   "max_answer_bytes", "max_config_bytes", "log_bodies", "log_retention_days")
+_SERVE_SETTINGS = (
+    "max_request_line_bytes",
+    "max_header_bytes",
+    "max_headers",
+    "header_timeout",
+    "body_idle_timeout",
+    "min_body_rate",
+    "min_body_rate_grace",
+    "max_sse_line_bytes",
+    "max_answer_bytes",
+    "max_config_bytes",
+    "log_bodies",
+    "log_retention_days",
+)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -269,8 +421,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     for warning in snapshot.warnings:
         print(f"warning: {warning}")
-    print(f"OK: {named} {'is' if len(paths) == 1 else 'are'} valid ({snapshot.summary()})"
-          + (f", {len(snapshot.warnings)} warning(s)" if snapshot.warnings else ""))
+    print(
+        f"OK: {named} {'is' if len(paths) == 1 else 'are'} valid ({snapshot.summary()})"
+        + (f", {len(snapshot.warnings)} warning(s)" if snapshot.warnings else "")
+    )
     return 0
 
 
@@ -315,8 +469,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         except ConfigConflict as exc:
             print(f"relaygate: {exc}", file=sys.stderr)
             return 1
-        print(f"Applied: config revision {revision} ({plan.snapshot.summary()}); gateways serving from this "
-              "database pick it up within seconds.")
+        print(
+            f"Applied: config revision {revision} ({plan.snapshot.summary()}); gateways serving from this "
+            "database pick it up within seconds."
+        )
         return 0
     finally:
         store.close()
@@ -326,8 +482,11 @@ def _max_config_bytes(args: argparse.Namespace) -> int:
     """`--max-config-bytes`, else RELAYGATE_MAX_CONFIG_BYTES, else the default (no other variable is read)."""
     from relaygate.settings import Settings
 
-    raw = args.max_config_bytes if args.max_config_bytes is not None else \
-        os.environ.get("RELAYGATE_MAX_CONFIG_BYTES", "").strip() or Settings().max_config_bytes
+    raw = (
+        args.max_config_bytes
+        if args.max_config_bytes is not None
+        else os.environ.get("RELAYGATE_MAX_CONFIG_BYTES", "").strip() or Settings().max_config_bytes
+    )
     try:
         value = int(raw)
     except ValueError:
@@ -389,8 +548,10 @@ def cmd_tokens(args: argparse.Namespace) -> int:
             print(f"{'ID':<16} {'KIND':<16} {'SUBJECT':<36} {'NAME':<16} {'CREATED':<20} {'EXPIRES':<20} STATUS")
             for r in rows:
                 status = "revoked" if r.revoked_at else ("expired" if not r.active(now) else "active")
-                print(f"{'rg-' + r.id:<16} {r.kind:<16} {r.subject:<36} {(r.name or '-'):<16} "
-                      f"{_fmt(r.created_at):<20} {_fmt(r.expires_at):<20} {status}")
+                print(
+                    f"{'rg-' + r.id:<16} {r.kind:<16} {r.subject:<36} {(r.name or '-'):<16} "
+                    f"{_fmt(r.created_at):<20} {_fmt(r.expires_at):<20} {status}"
+                )
             return 0
         token_id = args.id[3:] if args.id.startswith("rg-") else args.id
         token_id = token_id[:12] if len(token_id) > 12 else token_id
@@ -414,8 +575,11 @@ def _announce_revocation(args: argparse.Namespace, token_id: str) -> None:
     try:
         publish_revocation(redis_url, token_id)
     except Exception as exc:  # the revocation itself is committed; replicas still see it within ~1 s
-        print(f"relaygate: revoked, but could not announce it through Redis ({type(exc).__name__}); replicas "
-              "will pick it up from the token store within a second", file=sys.stderr)
+        print(
+            f"relaygate: revoked, but could not announce it through Redis ({type(exc).__name__}); replicas "
+            "will pick it up from the token store within a second",
+            file=sys.stderr,
+        )
 
 
 def _unknown_virtual_account(args: argparse.Namespace) -> str | None:
@@ -483,8 +647,16 @@ def _purge_logs(args: argparse.Namespace) -> int:
     if args.older_than is None:
         print("relaygate: logs purge needs --older-than DURATION, such as 30d or 12h", file=sys.stderr)
         return 2
-    filters = [flag for flag, value in (("--model", args.model), ("--user", args.user),
-                                        ("--metadata", args.metadata), ("--json", args.json)) if value]
+    filters = [
+        flag
+        for flag, value in (
+            ("--model", args.model),
+            ("--user", args.user),
+            ("--metadata", args.metadata),
+            ("--json", args.json),
+        )
+        if value
+    ]
     if filters:
         print(f"relaygate: logs purge deletes by age only; {', '.join(filters)} would be ignored", file=sys.stderr)
         return 2
@@ -543,9 +715,11 @@ def _missing_database(args: argparse.Namespace) -> str | None:
         return f"database file {path} is a directory, not a SQLite file (check --database-url)"
     directory = os.path.dirname(os.path.abspath(path))
     where = "" if os.path.isdir(directory) else f"; its directory {directory} does not exist either"
-    return (f"database file {path} does not exist{where} (nothing to show: `relaygate serve` or "
-            "`relaygate tokens create` creates it; check --database-url / RELAYGATE_DATABASE_URL and the "
-            "working directory)")
+    return (
+        f"database file {path} does not exist{where} (nothing to show: `relaygate serve` or "
+        "`relaygate tokens create` creates it; check --database-url / RELAYGATE_DATABASE_URL and the "
+        "working directory)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -556,8 +730,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = {"serve": cmd_serve, "check": cmd_check, "apply": cmd_apply, "diff": cmd_apply,
-                "tokens": cmd_tokens, "logs": cmd_logs, "migrate": cmd_migrate}
+    handlers = {
+        "serve": cmd_serve,
+        "check": cmd_check,
+        "apply": cmd_apply,
+        "diff": cmd_apply,
+        "tokens": cmd_tokens,
+        "logs": cmd_logs,
+        "migrate": cmd_migrate,
+    }
     try:
         problem = _missing_database(args)
         if problem:

@@ -20,11 +20,13 @@ def package_version() -> str:
 
 def typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     """An argparse type whose ValueError text is the message (not "invalid <function name> value")."""
+
     def convert(raw: str) -> Any:
         try:
             return parse(raw)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+
     return convert
 
 
@@ -48,9 +50,12 @@ def finish_help(parser: argparse.ArgumentParser) -> None:
     """Every command gets a description (its one-line help when it has none) and every option's help
     says its default (appended when its text does not already)."""
     for action in parser._actions:
-        if action.option_strings and action.help not in (None, argparse.SUPPRESS) and \
-                not any(word in action.help for word in ("default", "required")) and \
-                not isinstance(action, argparse._VersionAction | argparse._HelpAction):
+        if (
+            action.option_strings
+            and action.help not in (None, argparse.SUPPRESS)
+            and not any(word in action.help for word in ("default", "required"))
+            and not isinstance(action, argparse._VersionAction | argparse._HelpAction)
+        ):
             if action.required:
                 action.help += " (required)"
             elif isinstance(action, argparse._StoreTrueAction):

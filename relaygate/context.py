@@ -54,8 +54,11 @@ class Usage:
 
     def details(self) -> dict[str, int]:
         """The cache and reasoning counts that were reported, for the log row."""
-        found = {"cached_tokens": self.cached_tokens, "cache_write_tokens": self.cache_write_tokens,
-                 "reasoning_tokens": self.reasoning_tokens}
+        found = {
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
         return {key: value for key, value in found.items() if value is not None}
 
 
@@ -108,8 +111,12 @@ class RequestContext:
         unknown = False
         if target is not None and (usage.input_tokens is not None or usage.output_tokens is not None):
             if target.price is not None:
-                cost = target.price.cost(usage.input_tokens or 0, usage.output_tokens or 0,
-                                         usage.cached_tokens or 0, usage.cache_write_tokens or 0)
+                cost = target.price.cost(
+                    usage.input_tokens or 0,
+                    usage.output_tokens or 0,
+                    usage.cached_tokens or 0,
+                    usage.cache_write_tokens or 0,
+                )
             elif target.cost_known:
                 cost = 0.0
             else:

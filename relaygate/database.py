@@ -161,8 +161,7 @@ class PostgresDatabase:
     PROBE_INTERVAL = 0.5
     CONNECT_TIMEOUT = 5  # seconds; libpq's connect_timeout (at least 2)
 
-    def __init__(self, url: str, *, name: str, max_size: int = 4, timeout: float = 5.0,
-                 migrate: bool = True) -> None:
+    def __init__(self, url: str, *, name: str, max_size: int = 4, timeout: float = 5.0, migrate: bool = True) -> None:
         if database_kind(url) != "postgres":
             raise DatabaseURLError(f"{redact_url(url)} is not a PostgreSQL URL")
         self._url = url
@@ -348,8 +347,12 @@ class PostgresDatabase:
         self._down = True
         if self._outage is not None:
             self._outage.set()
-        log.warning("%s: PostgreSQL at %s unavailable (%s); failing fast until it answers again",
-                    self._name, self.safe_url, describe_error(exc, self._url))
+        log.warning(
+            "%s: PostgreSQL at %s unavailable (%s); failing fast until it answers again",
+            self._name,
+            self.safe_url,
+            describe_error(exc, self._url),
+        )
         self._probe = asyncio.get_running_loop().create_task(self._recover())
 
     async def _recover(self) -> None:

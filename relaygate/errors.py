@@ -70,8 +70,10 @@ class Unauthorized(GatewayError):
 
     def __init__(self) -> None:
         # Deliberately one message for missing, malformed, unknown, expired and revoked tokens.
-        super().__init__("Invalid or missing API key. Pass a Relaygate token as 'Authorization: Bearer <token>' "
-                         "or 'x-api-key: <token>'.")
+        super().__init__(
+            "Invalid or missing API key. Pass a Relaygate token as 'Authorization: Bearer <token>' "
+            "or 'x-api-key: <token>'."
+        )
 
 
 class Forbidden(GatewayError):

@@ -48,16 +48,27 @@ def _limits_backend(settings: Settings) -> Backend:
     # Timeouts well above a Redis round trip: they are measured on this event loop, so a burst on a
     # busy process (or a cold pool opening many connections) must not read as "Redis is down" and
     # admit requests unchecked (tests/e2e/test_replicas.py saw 32 admitted against a limit of 10 at 50 ms).
-    return RedisBackend(settings.redis_url, prefix=settings.limits_key_prefix,
-                        on_backend_error=settings.limits_on_backend_error,  # type: ignore[arg-type]
-                        socket_timeout=0.5, connect_timeout=1.0)
+    return RedisBackend(
+        settings.redis_url,
+        prefix=settings.limits_key_prefix,
+        on_backend_error=settings.limits_on_backend_error,  # type: ignore[arg-type]
+        socket_timeout=0.5,
+        connect_timeout=1.0,
+    )
 
 
 class Gateway:
     """The state one process serves from: the current snapshot and the long-lived resources."""
 
-    def __init__(self, settings: Settings, snapshot: Snapshot, token_store: TokenStore, log_store: LogStore,
-                 config_store: ConfigStore | None = None, config_revision: int = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        snapshot: Snapshot,
+        token_store: TokenStore,
+        log_store: LogStore,
+        config_store: ConfigStore | None = None,
+        config_revision: int = 0,
+    ) -> None:
         self.settings = settings
         self.snapshot = snapshot
         self.config_store = config_store  # without --config: manifests applied to the database
@@ -67,18 +78,24 @@ class Gateway:
         self.log_store = log_store
         self.sink = LogSink(log_store, max_queue=settings.log_queue_size)
         # --log-retention-days N: rows older than N days are purged in the background (0/unset: kept).
-        self.retention = RetentionPurger(log_store, settings.log_retention_days) \
-            if settings.log_retention_days else None
+        self.retention = (
+            RetentionPurger(log_store, settings.log_retention_days) if settings.log_retention_days else None
+        )
         self.session: aiohttp.ClientSession | None = None
         self.hops = HopMarker(settings.instance_id)  # `Via` on every upstream request; loops are 508
         self.answer_caps = AnswerCaps(settings.max_sse_line_bytes, settings.max_answer_bytes)
-        self.health = HealthTracker(CooldownPolicy(  # cooldown state of pooled targets
-            settings.cooldown_threshold, settings.cooldown_window, settings.cooldown_seconds,
-            settings.cooldown_max_seconds,
-        ))
+        self.health = HealthTracker(
+            CooldownPolicy(  # cooldown state of pooled targets
+                settings.cooldown_threshold,
+                settings.cooldown_window,
+                settings.cooldown_seconds,
+                settings.cooldown_max_seconds,
+            )
+        )
         # Virtual-model targets: 2 upstream failures within 2 minutes cool a target (docs/SCHEMAS.md).
-        self.model_health = HealthTracker(CooldownPolicy(2, 120.0, settings.cooldown_seconds,
-                                                         settings.cooldown_max_seconds))
+        self.model_health = HealthTracker(
+            CooldownPolicy(2, 120.0, settings.cooldown_seconds, settings.cooldown_max_seconds)
+        )
         self.latency = LatencyStats()
         self.sticky = StickySessions()
         self.rng = random.Random()  # routing draws (weights, shuffles); not for anything secret
@@ -91,13 +108,16 @@ class Gateway:
         # With Redis: cooldowns and revocations reach every replica (and every worker) at once.
         self.shared: SharedState | None = None
         if settings.redis_url:
-            self.shared = SharedState(settings.redis_url, {"proxy": self.health, "model": self.model_health},
-                                      self.authenticator.invalidate)
+            self.shared = SharedState(
+                settings.redis_url, {"proxy": self.health, "model": self.model_health}, self.authenticator.invalidate
+            )
 
     async def start(self) -> None:
-        self.session = create_session(self.settings.stream_idle_timeout,
-                                      lambda host: host in self.snapshot.metadata_allowed_hosts,
-                                      self.hops.default_headers)
+        self.session = create_session(
+            self.settings.stream_idle_timeout,
+            lambda host: host in self.snapshot.metadata_allowed_hosts,
+            self.hops.default_headers,
+        )
         await self.sink.start()
         if self.retention is not None:
             self.retention.start()
@@ -105,12 +125,17 @@ class Gateway:
             await self.shared.start()
         self._revocations = asyncio.create_task(self._watch_revocations(), name="relaygate-revocations")
         if self.settings.config_path and self.settings.watch_config:
-            self.watcher = ConfigWatcher(self.settings.config_path, self.swap_snapshot,
-                                         options=LoadOptions.for_settings(self.settings))
+            self.watcher = ConfigWatcher(
+                self.settings.config_path, self.swap_snapshot, options=LoadOptions.for_settings(self.settings)
+            )
             self.watcher.start()
         elif self.config_store is not None and self.settings.watch_config:
-            self.watcher = StoredConfigWatcher(self.config_store, self._config_revision, self.swap_snapshot,
-                                               options=LoadOptions.for_settings(self.settings))
+            self.watcher = StoredConfigWatcher(
+                self.config_store,
+                self._config_revision,
+                self.swap_snapshot,
+                options=LoadOptions.for_settings(self.settings),
+            )
             self.watcher.start()
 
     async def _watch_revocations(self) -> None:
@@ -186,8 +211,10 @@ async def open_gateway(settings: Settings) -> Gateway:
             raise
         revision = stored.revision
         if not stored.manifests:
-            log.warning("no --config given and nothing applied to the database yet: serving no models "
-                        "until `relaygate apply -f FILE` stores a config")
+            log.warning(
+                "no --config given and nothing applied to the database yet: serving no models "
+                "until `relaygate apply -f FILE` stores a config"
+            )
     closers = [config_store.close] if config_store is not None else []
     try:
         token_store = await asyncio.to_thread(open_token_store, settings.database_url)

@@ -83,8 +83,13 @@ class _Refused(Exception):
 class GatewayProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with head limits, one-Host rule and slow-client timeouts (module doc)."""
 
-    def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
-                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         limits = self.limits = limits_of(config)
         self._max_header_bytes = limits.max_header_bytes
@@ -180,22 +185,32 @@ class GatewayProtocol(HttpToolsProtocol):
         limit = self.limits.max_request_line_bytes
         # request line = method SP target SP HTTP/x.y; "GET" + 2 + 8 is the shortest overhead
         if len(self.url) + 13 > limit and len(self.url) + len(self.parser.get_method()) + 10 > limit:
-            self._stop(414, BadRequest(f"request line longer than {limit} bytes (--max-request-line-bytes)",
-                                       code="request_line_too_long"))
+            self._stop(
+                414,
+                BadRequest(
+                    f"request line longer than {limit} bytes (--max-request-line-bytes)", code="request_line_too_long"
+                ),
+            )
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # uvicorn's on_header plus the line count and the Host rule. The head budget bounds the bytes a
         # head can hold; their exact sum is checked once, when the head is complete.
         if len(self.headers) >= self._max_headers:  # here, not at the end: 14,000 tiny lines fit the budget
-            self._stop(431, BadRequest(f"more than {self._max_headers} request header lines (--max-headers)",
-                                       code="too_many_headers"))
+            self._stop(
+                431,
+                BadRequest(
+                    f"more than {self._max_headers} request header lines (--max-headers)", code="too_many_headers"
+                ),
+            )
         name = name.lower()
         # llhttp keeps trailing OWS, which RFC 9110 section 5.5 excludes from the value.
         value = value.rstrip(b" \t")
         if name == b"host":
             if self._host_seen:
-                self._stop(400, BadRequest("more than one Host header line (RFC 9112 section 3.2)",
-                                           code="duplicate_host_header"))
+                self._stop(
+                    400,
+                    BadRequest("more than one Host header line (RFC 9112 section 3.2)", code="duplicate_host_header"),
+                )
             self._host_seen = True
         elif name == b"expect" and value.lower() == b"100-continue":
             self.expect_100_continue = True
@@ -206,7 +221,8 @@ class GatewayProtocol(HttpToolsProtocol):
         # "name: value\r\n" per line, summed only when the head's bytes are unknown (it began in the read that
         # ended the previous request) or may be over the limit
         if (self._head_unmetered or self._head_budget - self._head_room > self._max_header_bytes) and (
-                sum(map(len, chain.from_iterable(headers))) + 4 * len(headers) > self._max_header_bytes):
+            sum(map(len, chain.from_iterable(headers))) + 4 * len(headers) > self._max_header_bytes
+        ):
             self._stop(431, self._headers_too_large())
         self._in_head = False
         self._head_begun = False
@@ -236,8 +252,10 @@ class GatewayProtocol(HttpToolsProtocol):
         super().on_response_complete()
 
     def _headers_too_large(self) -> GatewayError:
-        return BadRequest(f"request header lines larger than {self._max_header_bytes} bytes together "
-                          f"(--max-header-bytes)", code="request_header_fields_too_large")
+        return BadRequest(
+            f"request header lines larger than {self._max_header_bytes} bytes together (--max-header-bytes)",
+            code="request_header_fields_too_large",
+        )
 
     def _stop(self, status: int, error: GatewayError) -> NoReturn:
         self._refusal = (status, error)
@@ -266,9 +284,13 @@ class GatewayProtocol(HttpToolsProtocol):
         if self._refused or self.transport.is_closing():
             return
         if self._in_head:
-            self._refuse(408, RequestTimeout(
-                f"request head not complete within {self.limits.header_timeout:g} s (--header-timeout)",
-                code="header_timeout"))
+            self._refuse(
+                408,
+                RequestTimeout(
+                    f"request head not complete within {self.limits.header_timeout:g} s (--header-timeout)",
+                    code="header_timeout",
+                ),
+            )
         else:
             self._check_body()
 
@@ -282,15 +304,25 @@ class GatewayProtocol(HttpToolsProtocol):
             self._body_start = self._body_last = now
             self._body_bytes = 0
         elif limits.body_idle_timeout and now - self._body_last >= limits.body_idle_timeout:
-            self._refuse(408, RequestTimeout(
-                f"no request body data for {limits.body_idle_timeout:g} s (--body-idle-timeout)",
-                code="body_idle_timeout"))
+            self._refuse(
+                408,
+                RequestTimeout(
+                    f"no request body data for {limits.body_idle_timeout:g} s (--body-idle-timeout)",
+                    code="body_idle_timeout",
+                ),
+            )
             return
-        elif limits.min_body_rate and self._body_bytes < limits.min_body_rate * (now - self._body_start) and (
-                now - self._body_start >= limits.min_body_rate_grace):
-            self._refuse(408, RequestTimeout(
-                f"request body slower than {limits.min_body_rate:g} bytes/s (--min-body-rate)",
-                code="body_too_slow"))
+        elif (
+            limits.min_body_rate
+            and self._body_bytes < limits.min_body_rate * (now - self._body_start)
+            and (now - self._body_start >= limits.min_body_rate_grace)
+        ):
+            self._refuse(
+                408,
+                RequestTimeout(
+                    f"request body slower than {limits.min_body_rate:g} bytes/s (--min-body-rate)", code="body_too_slow"
+                ),
+            )
             return
         self._arm_body_timer(now)
 
@@ -319,13 +351,15 @@ class GatewayProtocol(HttpToolsProtocol):
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
-        content.extend([
-            b"content-type: application/json\r\n",
-            b"content-length: %d\r\n" % len(body),
-            b"x-request-id: " + os.urandom(12).hex().encode() + b"\r\n",
-            b"connection: close\r\n\r\n",
-            body,
-        ])
+        content.extend(
+            [
+                b"content-type: application/json\r\n",
+                b"content-length: %d\r\n" % len(body),
+                b"x-request-id: " + os.urandom(12).hex().encode() + b"\r\n",
+                b"connection: close\r\n\r\n",
+                body,
+            ]
+        )
         return b"".join(content)
 
     def _answer_and_linger(self, response: bytes) -> None:

@@ -120,6 +120,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         if value not in allowed:
             raise ValueError(f"must be one of {', '.join(allowed)}, got {raw!r}")
         return value
+
     return parse
 
 

@@ -43,8 +43,9 @@ def publish_revocation(redis_url: str, token_id: str) -> None:
 class SharedState:
     """One subscriber task and one publisher task per process."""
 
-    def __init__(self, redis_url: str, trackers: Mapping[str, HealthTracker],
-                 invalidate_token: Callable[[str], None]) -> None:
+    def __init__(
+        self, redis_url: str, trackers: Mapping[str, HealthTracker], invalidate_token: Callable[[str], None]
+    ) -> None:
         self._url = redis_url
         self._trackers = dict(trackers)
         self._invalidate_token = invalidate_token
@@ -59,8 +60,10 @@ class SharedState:
         self._client = aioredis.Redis.from_url(self._url, socket_timeout=2.0, socket_connect_timeout=1.0)
         for name, tracker in self._trackers.items():
             tracker.on_cooldown = self._cooldown_callback(name)
-        self._tasks = [asyncio.create_task(self._subscribe(), name="relaygate-shared-subscribe"),
-                       asyncio.create_task(self._publish(), name="relaygate-shared-publish")]
+        self._tasks = [
+            asyncio.create_task(self._subscribe(), name="relaygate-shared-subscribe"),
+            asyncio.create_task(self._publish(), name="relaygate-shared-publish"),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -75,14 +78,16 @@ class SharedState:
                 self._queue.put_nowait((tracker, key, seconds))
             except asyncio.QueueFull:
                 self.dropped += 1
+
         return started
 
     async def _publish(self) -> None:
         assert self._client is not None
         while True:
             tracker, key, seconds = await self._queue.get()
-            event = orjson.dumps({"t": "cooldown", "tracker": tracker, "key": key, "seconds": seconds,
-                                  "origin": self._origin})
+            event = orjson.dumps(
+                {"t": "cooldown", "tracker": tracker, "key": key, "seconds": seconds, "origin": self._origin}
+            )
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
                     pipe.set(f"{COOLDOWN_PREFIX}{tracker}:{key}", event, px=max(int(seconds * 1000), 1))

@@ -56,11 +56,15 @@ def test_no_arguments_prints_help() -> None:
 def test_every_command_has_a_description() -> None:
     parsers = _parsers(build_parser())
     assert {path for path, _ in parsers} >= {f"relaygate {c}" for c in COMMANDS} | {
-        "relaygate tokens create", "relaygate tokens list", "relaygate tokens revoke"}
+        "relaygate tokens create",
+        "relaygate tokens list",
+        "relaygate tokens revoke",
+    }
     for path, parser in parsers:
         assert parser.description and len(parser.description) > 15, path
-        assert parser.description in " ".join(parser.format_help().split()) or \
-            " ".join(parser.description.split())[:40] in " ".join(parser.format_help().split()), path
+        assert parser.description in " ".join(parser.format_help().split()) or " ".join(parser.description.split())[
+            :40
+        ] in " ".join(parser.format_help().split()), path
 
 
 def test_every_option_help_says_its_default() -> None:
@@ -71,14 +75,31 @@ def test_every_option_help_says_its_default() -> None:
                 continue
             assert action.help, f"{path} {action.option_strings or action.dest} has no help text"
             if action.option_strings:
-                assert "default" in action.help or "required" in action.help, \
+                assert "default" in action.help or "required" in action.help, (
                     f"{path} {action.option_strings[0]}: help does not say its default: {action.help!r}"
+                )
                 checked += 1
     assert checked > 50
 
 
-@pytest.mark.parametrize("command", [c.split() for c in (
-    "serve", "check", "apply", "diff", "tokens", "tokens create", "tokens list", "tokens revoke", "logs", "migrate")])
+@pytest.mark.parametrize(
+    "command",
+    [
+        c.split()
+        for c in (
+            "serve",
+            "check",
+            "apply",
+            "diff",
+            "tokens",
+            "tokens create",
+            "tokens list",
+            "tokens revoke",
+            "logs",
+            "migrate",
+        )
+    ],
+)
 def test_help_of_every_command_runs_and_shows_defaults(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0, result.stderr
@@ -135,11 +156,21 @@ def test_logs_into_a_closed_pipe_exits_quietly(tmp_path: Path, rows: int, as_jso
     url = _log_db(tmp_path, rows)
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first byte, as `| head -0` (or a fast `head -1`)
-    command = [sys.executable, "-m", "relaygate", "logs", "--limit", str(rows), "--database-url", url,
-               *(["--json"] if as_json else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "relaygate",
+        "logs",
+        "--limit",
+        str(rows),
+        "--database-url",
+        url,
+        *(["--json"] if as_json else []),
+    ]
     try:
-        process = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, env=subprocess_env(),
-                                 timeout=60, check=False)
+        process = subprocess.run(
+            command, stdout=write_end, stderr=subprocess.PIPE, env=subprocess_env(), timeout=60, check=False
+        )
     finally:
         os.close(write_end)
     assert process.stderr.decode() == ""
@@ -149,8 +180,14 @@ def test_logs_into_a_closed_pipe_exits_quietly(tmp_path: Path, rows: int, as_jso
 def test_logs_piped_into_head_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
     url = _log_db(tmp_path, 3000)  # ~1.5 MB of JSON lines: far more than a pipe buffer
     script = f"{sys.executable} -m relaygate logs --json --limit 3000 --database-url '{url}' | head -1"
-    result = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True,
-                            env=subprocess_env(), timeout=60, check=False)
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+        check=False,
+    )
     assert result.stderr == ""
     assert result.returncode == 0
     assert orjson.loads(result.stdout)["request_id"] == "req-0"
@@ -222,8 +259,9 @@ def _aged_db(tmp_path: Path) -> str:
     store = SQLiteLogStore(url)
     now = time.time()
     ages = {"ancient": 400, "old": 31, "edge": 29.9, "recent": 1, "now": 0}
-    store.write_many([log_record(n, request_id=name, time=now - age * DAY)
-                      for n, (name, age) in enumerate(ages.items())])
+    store.write_many(
+        [log_record(n, request_id=name, time=now - age * DAY) for n, (name, age) in enumerate(ages.items())]
+    )
     store.close()
     return url
 
@@ -253,14 +291,17 @@ def test_logs_takes_filter_flags_directly_beside_purge(tmp_path: Path) -> None:
     assert run_cli("logs", "--database-url", url, "--limit", "1", "--json").stdout.count("\n") == 1
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["logs", "purge"], "needs --older-than"),
-    (["logs", "--older-than", "30d"], "goes with purge"),
-    (["logs", "purge", "--older-than", "soon"], "invalid duration 'soon'"),
-    (["logs", "purge", "--older-than", "0d"], "greater than zero"),
-    (["logs", "purge", "--older-than", "30d", "--model", "m"], "by age only"),
-    (["logs", "prune"], "invalid choice: 'prune'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["logs", "purge"], "needs --older-than"),
+        (["logs", "--older-than", "30d"], "goes with purge"),
+        (["logs", "purge", "--older-than", "soon"], "invalid duration 'soon'"),
+        (["logs", "purge", "--older-than", "0d"], "greater than zero"),
+        (["logs", "purge", "--older-than", "30d", "--model", "m"], "by age only"),
+        (["logs", "prune"], "invalid choice: 'prune'"),
+    ],
+)
 def test_logs_purge_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     url = _aged_db(tmp_path)
     result = run_cli(*args, "--database-url", url)

@@ -33,23 +33,54 @@ def _service_account_json() -> str:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    return json.dumps({"type": "service_account", "project_id": "demo-project", "private_key_id": "k1",
-                       "private_key": pem, "client_email": "relaygate@demo-project.iam.gserviceaccount.com",
-                       "token_uri": "https://oauth2.googleapis.com/token"})
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "demo-project",
+            "private_key_id": "k1",
+            "private_key": pem,
+            "client_email": "relaygate@demo-project.iam.gserviceaccount.com",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        }
+    )
 
 
 def test_providers_example_compiles_with_its_keys_set() -> None:
-    env = {name: "test-key" for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "GROQ_API_KEY",
-                                         "MISTRAL_API_KEY", "TOGETHER_API_KEY", "ANTHROPIC_API_KEY",
-                                         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GEMINI_API_KEY",
-                                         "COHERE_API_KEY")}
+    env = {
+        name: "test-key"
+        for name in (
+            "OPENAI_API_KEY",
+            "AZURE_OPENAI_API_KEY",
+            "GROQ_API_KEY",
+            "MISTRAL_API_KEY",
+            "TOGETHER_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "GEMINI_API_KEY",
+            "COHERE_API_KEY",
+        )
+    }
     env["GCP_SERVICE_ACCOUNT_JSON"] = _service_account_json()
     snapshot = compile_manifests(load_path(EXAMPLES / "providers.yaml", env=env))
     kinds = {target.provider for target in snapshot.models.values()}
-    assert kinds == {"openai", "azure-openai", "self-hosted-model", "groq", "mistral", "together", "anthropic",
-                     "aws-bedrock", "google-gemini", "google-vertex", "cohere", "mock"}
+    assert kinds == {
+        "openai",
+        "azure-openai",
+        "self-hosted-model",
+        "groq",
+        "mistral",
+        "together",
+        "anthropic",
+        "aws-bedrock",
+        "google-gemini",
+        "google-vertex",
+        "cohere",
+        "mock",
+    }
     assert snapshot.models["bedrock/claude-sonnet"].base_url == "https://bedrock-runtime.us-east-1.amazonaws.com"
     assert snapshot.models["vertex/gemini-pro"].options["project"] == "demo-project"
     assert snapshot.models["groq/llama-3.1-70b"].base_url == "https://api.groq.com/openai/v1"
@@ -108,7 +139,7 @@ def _header(path: Path) -> Header:
     section = None
     for line in comments:
         if line.startswith("# Needs:"):
-            section, text = "needs", line[len("# Needs:"):]
+            section, text = "needs", line[len("# Needs:") :]
         elif line.startswith("# Run:"):
             section, text = "run", ""
         elif line.startswith("#   ") and section is not None:
@@ -136,8 +167,9 @@ def test_example_header_says_what_it_needs_and_how_to_run_it(example: str) -> No
     assert header.needs, f"{example}: no '# Needs:' line"
     assert header.run, f"{example}: no '# Run:' block"
     assert all(command.startswith(("relaygate ", "mkdir ", "cp ", "export ")) for command in header.run), header.run
-    assert any(command.startswith("relaygate serve") for command in header.run) or \
-        any(command.startswith("relaygate check") for command in header.run), header.run
+    assert any(command.startswith("relaygate serve") for command in header.run) or any(
+        command.startswith("relaygate check") for command in header.run
+    ), header.run
 
 
 @dataclass
@@ -163,12 +195,19 @@ def _run_header(example: str, tmp_path: Path) -> Iterator[Ran]:
             shell = re.sub(r"(^|&& )relaygate ", rf"\1{python} -m relaygate ", command)
             if command.startswith("relaygate serve"):
                 with open(log_path, "wb") as log:
-                    server = subprocess.Popen(f"exec {shell} --host 127.0.0.1 --port {port}", shell=True,
-                                              cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+                    server = subprocess.Popen(
+                        f"exec {shell} --host 127.0.0.1 --port {port}",
+                        shell=True,
+                        cwd=tmp_path,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
                 _wait_ready(server, port, log_path)
                 continue
-            result = subprocess.run(shell, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
-                                    timeout=120, check=False)
+            result = subprocess.run(
+                shell, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+            )
             assert result.returncode == 0, f"{example}: `{command}` failed:\n{result.stdout}\n{result.stderr}"
             if command.startswith("relaygate tokens create"):
                 token = result.stdout.strip().splitlines()[-1]
@@ -194,8 +233,12 @@ def _wait_ready(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
 
 def _chat(ran: Ran, model: str) -> int:
     assert ran.token and ran.token.startswith("rg-")
-    return http_request("POST", f"{ran.url}/api/llm/chat/completions", headers={"Authorization": f"Bearer {ran.token}"},
-                        json={"model": model, "messages": [{"role": "user", "content": "hi"}]}).status
+    return http_request(
+        "POST",
+        f"{ran.url}/api/llm/chat/completions",
+        headers={"Authorization": f"Bearer {ran.token}"},
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+    ).status
 
 
 def test_quickstart_runs_as_its_header_says(tmp_path: Path) -> None:
@@ -222,8 +265,10 @@ def test_limits_runs_as_its_header_says(tmp_path: Path) -> None:
         assert statuses == [200] * 5 + [429]
 
 
-@pytest.mark.parametrize("example", ["providers.yaml", "custom-endpoint-azure-speech.yaml",
-                                     "custom-endpoint-pool.yaml", "ngrok-ai-gateway.yaml"])
+@pytest.mark.parametrize(
+    "example",
+    ["providers.yaml", "custom-endpoint-azure-speech.yaml", "custom-endpoint-pool.yaml", "ngrok-ai-gateway.yaml"],
+)
 def test_examples_with_credentials_run_as_their_headers_say(tmp_path: Path, example: str) -> None:
     with _run_header(example, tmp_path) as ran:
         assert ran.token and ran.token.startswith("rg-")

@@ -24,7 +24,7 @@ def _section(title: str) -> str:
     match = re.search(rf"^(#+) {re.escape(title)}\n", README, re.MULTILINE)
     assert match, f"README has no section {title!r}"
     level = len(match.group(1))
-    rest = README[match.end():]
+    rest = README[match.end() :]
     end = re.search(rf"^#{{1,{level}}} ", rest, re.MULTILINE)
     return rest[: end.start()] if end else rest
 
@@ -168,7 +168,7 @@ def test_dockerfile_runs_as_a_non_root_user() -> None:
     assert users, "no USER instruction"
     user = steps[users[-1]][1]
     assert user.split(":")[0] not in ("root", "0")
-    runs_after = [args for instruction, args in steps[users[-1]:] if instruction == "RUN"]
+    runs_after = [args for instruction, args in steps[users[-1] :] if instruction == "RUN"]
     assert INSTALL in runs_after  # the virtual environment belongs to that user too
 
 
@@ -182,14 +182,17 @@ def test_dockerfile_entrypoint_is_relaygate_serving_on_all_interfaces() -> None:
 def test_dockerfile_health_check_asks_health_without_curl() -> None:
     (check,) = _instruction("HEALTHCHECK")
     assert "CMD" in check and "/health" in check and "urllib" in check and "curl" not in check
-    exec_form = yaml.safe_load(check[check.index("CMD") + 3:].strip())
+    exec_form = yaml.safe_load(check[check.index("CMD") + 3 :].strip())
     assert exec_form[0] in ("python3", "python")
     compile(exec_form[-1], "healthcheck", "exec")  # the Python it runs is valid
 
 
 def test_dockerignore_keeps_local_state_out_but_not_what_the_image_copies() -> None:
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", "*.db"} <= ignored
     for arguments in _instruction("COPY"):
         sources = [word for word in arguments.split() if not word.startswith("--")][:-1]
@@ -244,8 +247,10 @@ def test_compose_gateways_share_postgres_redis_and_a_config_volume(compose: dict
     for name in ("migrate", "gateway-a", "gateway-b"):
         env = services[name]["environment"]  # type: ignore[index]
         url = env["RELAYGATE_DATABASE_URL"]
-        assert url == (f"postgresql://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
-                       f"@postgres:5432/{postgres['POSTGRES_DB']}")
+        assert url == (
+            f"postgresql://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+            f"@postgres:5432/{postgres['POSTGRES_DB']}"
+        )
         assert env["RELAYGATE_REDIS_URL"].startswith("redis://redis:6379")
         config = env["RELAYGATE_CONFIG"]
         targets = [volume["target"] for volume in services[name]["volumes"]]  # type: ignore[index]

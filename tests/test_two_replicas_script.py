@@ -53,16 +53,18 @@ def _env(**extra: str) -> dict[str, str]:
     return subprocess_env(PYTHON=sys.executable, **extra)
 
 
-needs_tools = pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None,
-                                 reason="the script needs bash and curl")
+needs_tools = pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("bash") is None, reason="the script needs bash and curl"
+)
 
 
 @needs_tools
 @pytest.mark.skipif(not _can_start_own(), reason="redis-server, initdb and pg_ctl are needed to start private servers")
 def test_check_mode_shares_limit_budget_and_log_across_two_replicas() -> None:
     started = time.monotonic()
-    result = subprocess.run(["bash", str(SCRIPT), "--check", "--own"], capture_output=True, text=True,
-                            timeout=90, env=_env(), cwd=REPO_ROOT)
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--check", "--own"], capture_output=True, text=True, timeout=90, env=_env(), cwd=REPO_ROOT
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "started redis-server" in output and "started a private server" in output
@@ -73,12 +75,20 @@ def test_check_mode_shares_limit_budget_and_log_across_two_replicas() -> None:
 
 
 @needs_tools
-@pytest.mark.skipif(not (_answers(6379) and _answers(5432)) and not _can_start_own(),
-                    reason="neither running Redis/PostgreSQL on 127.0.0.1 nor the binaries to start them")
+@pytest.mark.skipif(
+    not (_answers(6379) and _answers(5432)) and not _can_start_own(),
+    reason="neither running Redis/PostgreSQL on 127.0.0.1 nor the binaries to start them",
+)
 def test_ctrl_c_stops_both_replicas() -> None:
     port_a, port_b = free_port(), free_port()
-    proc = subprocess.Popen(["bash", str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=_env(PORT_A=str(port_a), PORT_B=str(port_b)), cwd=REPO_ROOT)
+    proc = subprocess.Popen(
+        ["bash", str(SCRIPT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(PORT_A=str(port_a), PORT_B=str(port_b)),
+        cwd=REPO_ROOT,
+    )
     assert proc.stdout is not None
     output: list[str] = []
     try:

@@ -160,9 +160,7 @@ class SQLiteTokenStore:
             raise TokenStoreError("token store is closed")
         return self._conn
 
-    def create(
-        self, kind: str, subject: str, name: str | None, expires_at: float | None
-    ) -> tuple[str, TokenRecord]:
+    def create(self, kind: str, subject: str, name: str | None, expires_at: float | None) -> tuple[str, TokenRecord]:
         """Mint and store a token; the full token is returned here once and only its hash is kept."""
         subject = normalize_subject(kind, subject)
         now = self._clock()
@@ -186,21 +184,13 @@ class SQLiteTokenStore:
     def get(self, token_id: str) -> TokenRecord | None:
         """The record for a public id, or None when unknown."""
         with self._lock:
-            row = (
-                self._connection()
-                .execute(f"SELECT {_COLUMNS} FROM tokens WHERE id = ?", (token_id,))
-                .fetchone()
-            )
+            row = self._connection().execute(f"SELECT {_COLUMNS} FROM tokens WHERE id = ?", (token_id,)).fetchone()
         return None if row is None else TokenRecord(*row)
 
     def list(self) -> builtins.list[TokenRecord]:
         """Every token, oldest first (revoked and expired included, for `relaygate tokens list`)."""
         with self._lock:
-            rows = (
-                self._connection()
-                .execute(f"SELECT {_COLUMNS} FROM tokens ORDER BY created_at, id")
-                .fetchall()
-            )
+            rows = self._connection().execute(f"SELECT {_COLUMNS} FROM tokens ORDER BY created_at, id").fetchall()
         return [TokenRecord(*row) for row in rows]
 
     def revoke(self, token_id: str) -> bool:

@@ -23,15 +23,13 @@ from relaygate.auth.tokens import new_token
 from relaygate.database import DatabaseError, PostgresDatabase
 
 _COLUMNS = "id, kind, subject, name, secret_hash, created_at, expires_at, revoked_at"
-_INSERT = (
-    f"INSERT INTO tokens ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL) "
-    "ON CONFLICT (id) DO NOTHING"
-)
+_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL) ON CONFLICT (id) DO NOTHING"
 _GET = f"SELECT {_COLUMNS} FROM tokens WHERE id = %s"
 _LIST = f"SELECT {_COLUMNS} FROM tokens ORDER BY created_at, id"
 _REVOKE = "UPDATE tokens SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL"
 _EXISTS = "SELECT 1 FROM tokens WHERE id = %s"
 _REVOKED_SINCE = "SELECT id, revoked_at FROM tokens WHERE revoked_at >= %s"
+
 
 class PostgresTokenStoreError(TokenStoreError, DatabaseError):
     """The token database failed or is unreachable (message without password)."""
@@ -53,8 +51,7 @@ class PostgresTokenStore:
     ) -> None:
         self._clock = clock
         self._timeout = timeout
-        self._db = PostgresDatabase(database_url, name="relaygate-tokens", max_size=max_connections,
-                                    timeout=timeout)
+        self._db = PostgresDatabase(database_url, name="relaygate-tokens", max_size=max_connections, timeout=timeout)
 
     @property
     def database(self) -> PostgresDatabase:
@@ -67,9 +64,7 @@ class PostgresTokenStore:
         except DatabaseError as exc:
             raise PostgresTokenStoreError(str(exc)) from None
 
-    def create(
-        self, kind: str, subject: str, name: str | None, expires_at: float | None
-    ) -> tuple[str, TokenRecord]:
+    def create(self, kind: str, subject: str, name: str | None, expires_at: float | None) -> tuple[str, TokenRecord]:
         """Mint and store a token; the full token is returned here once and only its hash is kept."""
         subject = normalize_subject(kind, subject)
         now = self._clock()

@@ -36,8 +36,9 @@ class ApplyPlan:
         return bool(self.upserts or self.deletes)
 
 
-def plan_apply(store: ConfigStore, sources: Sequence[tuple[str, str]], *, prune: bool = False,
-               env: Mapping[str, str] | None = None) -> ApplyPlan:
+def plan_apply(
+    store: ConfigStore, sources: Sequence[tuple[str, str]], *, prune: bool = False, env: Mapping[str, str] | None = None
+) -> ApplyPlan:
     """Validate the `(text, filename)` sources with the stored config they leave in place;
     `ConfigError` lists every problem, naming each file (and `(database)` for stored manifests)."""
     raw = [m for text, filename in sources for m in split_manifests(text, filename)]
@@ -58,8 +59,9 @@ def commit(store: ConfigStore, plan: ApplyPlan) -> int:
     return store.write(plan.upserts, plan.deletes, plan.base_revision)
 
 
-def load_stored(stored: StoredConfig, env: Mapping[str, str] | None = None,
-                gateway: GatewayAddress | None = None) -> Snapshot:
+def load_stored(
+    stored: StoredConfig, env: Mapping[str, str] | None = None, gateway: GatewayAddress | None = None
+) -> Snapshot:
     """The snapshot the stored manifests compile to (empty when nothing was applied yet); `gateway`,
     this replica's own address, refuses base URLs that would loop back into it."""
     if not stored.manifests:

@@ -56,7 +56,9 @@ class Snapshot:
         self.aliases = aliases or {}  # integration `aliases` -> the model or virtual model they name
         # Target keys whose speed some virtual model reads (latency-based, or priority with an SLA cutoff).
         self.speed_tracked = frozenset(
-            route.key for vm in self.virtual_models.values() for route in vm.targets
+            route.key
+            for vm in self.virtual_models.values()
+            for route in vm.targets
             if vm.strategy == "latency" or route.payload.sla_cutoff_ms is not None
         )
         # A one-target route per model, built once: plain calls share the router with virtual models.
@@ -79,8 +81,9 @@ class Snapshot:
     def serves_anything(self) -> bool:
         """False when no request could reach an upstream: no models, virtual models, custom endpoints
         or ai-gateway providers (teams and limits alone serve nothing)."""
-        return bool(self.models or self.virtual_models or self.proxies
-                    or (self.ngrok is not None and self.ngrok.provider_order))
+        return bool(
+            self.models or self.virtual_models or self.proxies or (self.ngrok is not None and self.ngrok.provider_order)
+        )
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
@@ -90,8 +93,15 @@ class Snapshot:
         warnings = self.manifests.warnings
         if not self.serves_anything and not any(w.rule == NO_MANIFESTS for w in warnings):
             where = ", ".join(self.manifests.sources) or "the config"
-            warnings += (Problem(where, "-", "-", "defines no models, virtual models, custom endpoints or ai-gateway "
-                                 "providers: the gateway has nothing to serve"),)
+            warnings += (
+                Problem(
+                    where,
+                    "-",
+                    "-",
+                    "defines no models, virtual models, custom endpoints or ai-gateway "
+                    "providers: the gateway has nothing to serve",
+                ),
+            )
         return warnings
 
     def principal(self, record: Any) -> Principal:
@@ -105,18 +115,21 @@ class Snapshot:
             principal = Principal(subject, record.id, frozenset({subject}), grant, known=grant is not None)
         else:
             email = subject.partition(":")[2].lower()
-            principal = Principal(subject, record.id, user_subjects(email, self.teams_by_member.get(email,
-                                                                                                   frozenset())))
+            principal = Principal(
+                subject, record.id, user_subjects(email, self.teams_by_member.get(email, frozenset()))
+            )
         if len(self._principals) >= PRINCIPAL_MEMO_LIMIT:
             self._principals.clear()
         self._principals[record.id] = principal
         return principal
 
     def summary(self) -> str:
-        return (f"{len(self.models)} models, {len(self.virtual_models)} virtual models, "
-                f"{len(self.proxies)} custom-endpoint accounts, "
-                f"{len(self.virtual_accounts)} virtual accounts, "
-                f"{len({t for teams in self.teams_by_member.values() for t in teams})} teams")
+        return (
+            f"{len(self.models)} models, {len(self.virtual_models)} virtual models, "
+            f"{len(self.proxies)} custom-endpoint accounts, "
+            f"{len(self.virtual_accounts)} virtual accounts, "
+            f"{len({t for teams in self.teams_by_member.values() for t in teams})} teams"
+        )
 
 
 def empty_snapshot() -> Snapshot:
@@ -193,8 +206,9 @@ def _allows_metadata(account: Any, integration: Any) -> bool:
     return bool(own if own is not None else getattr(account, "allow_metadata_destinations", False))
 
 
-def _compile_account(account: Any, kind: str, problems: list[Problem], source: str,
-                     outbound: OutboundCheck, allowed_hosts: set[str]) -> Iterable[Target]:
+def _compile_account(
+    account: Any, kind: str, problems: list[Problem], source: str, outbound: OutboundCheck, allowed_hosts: set[str]
+) -> Iterable[Target]:
     adapter = ADAPTERS[kind]
     collaborators = frozenset(c.subject for c in account.collaborators) if account.collaborators else None
     access = AccessRule(collaborators)
@@ -216,7 +230,8 @@ def _compile_account(account: Any, kind: str, problems: list[Problem], source: s
                 continue
         else:
             base_url = without_version_suffix(
-                adapter, str(getattr(account, "base_url", None) or default_base_url(kind, account)))
+                adapter, str(getattr(account, "base_url", None) or default_base_url(kind, account))
+            )
             model_id = str(integration.model_id)
         if kind != "mock" and not base_url:
             problems.append(Problem(source, label, "base_url", "is required for this provider"))
@@ -225,9 +240,14 @@ def _compile_account(account: Any, kind: str, problems: list[Problem], source: s
             allowed_hosts.add(url_host(base_url))
         unserved = _unserved_types(adapter, integration.model_types)
         if unserved:
-            problems.append(Problem(source, f"{account.type} {account.name}",
-                                    f"integrations.{integration.name}.model_types",
-                                    f"{kind} does not serve {', '.join(unserved)} in this version"))
+            problems.append(
+                Problem(
+                    source,
+                    f"{account.type} {account.name}",
+                    f"integrations.{integration.name}.model_types",
+                    f"{kind} does not serve {', '.join(unserved)} in this version",
+                )
+            )
             continue
         options: dict[str, Any] = {}
         configure = getattr(adapter, "configure", None)
@@ -272,9 +292,12 @@ def _env_internal_hosts() -> Callable[[str], bool]:
     return internal_host_matcher(entries)
 
 
-def compile_manifests(manifests: Manifests, source: str = "<config>",
-                      internal_hosts: Callable[[str], bool] | None = None,
-                      gateway: GatewayAddress | None = None) -> Snapshot:
+def compile_manifests(
+    manifests: Manifests,
+    source: str = "<config>",
+    internal_hosts: Callable[[str], bool] | None = None,
+    gateway: GatewayAddress | None = None,
+) -> Snapshot:
     """Build the runtime tables; refuses manifests whose feature this version does not serve, and base
     URLs that point at metadata addresses or (when `gateway` is known) at this gateway itself."""
     problems: list[Problem] = []
@@ -286,19 +309,30 @@ def compile_manifests(manifests: Manifests, source: str = "<config>",
         for index, endpoint in enumerate(endpoints.integrations):
             rule = outbound.problem(endpoint.base_url, allow_metadata=True)  # compile_proxy checks metadata
             if rule is not None:
-                problems.append(Problem(_file_of(manifests, endpoints, source), f"{endpoints.type} {endpoints.name}",
-                                        f"integrations[{index}].base_url", rule))
+                problems.append(
+                    Problem(
+                        _file_of(manifests, endpoints, source),
+                        f"{endpoints.type} {endpoints.name}",
+                        f"integrations[{index}].base_url",
+                        rule,
+                    )
+                )
     proxies, proxy_problems = compile_proxy_accounts((a, _file_of(manifests, a, source)) for a in custom)
     problems.extend(proxy_problems)
     for account in manifests.provider_accounts:
         if account.type in ("provider-account/custom-endpoint", "provider-account/virtual-model"):
             continue
         kind = account.type.partition("/")[2]
-        for target in _compile_account(account, kind, problems, _file_of(manifests, account, source), outbound,
-                                       allowed_hosts):
+        for target in _compile_account(
+            account, kind, problems, _file_of(manifests, account, source), outbound, allowed_hosts
+        ):
             models[target.name] = target
-    ngrok, ngrok_problems = compile_ai_gateway(manifests.ai_gateway_policies, lambda p: _file_of(manifests, p, source),
-                                               internal_hosts or _env_internal_hosts(), outbound)
+    ngrok, ngrok_problems = compile_ai_gateway(
+        manifests.ai_gateway_policies,
+        lambda p: _file_of(manifests, p, source),
+        internal_hosts or _env_internal_hosts(),
+        outbound,
+    )
     problems.extend(ngrok_problems)
     if ngrok is not None:
         allowed_hosts.update(ngrok.metadata_allowed_hosts)
@@ -314,7 +348,8 @@ def compile_manifests(manifests: Manifests, source: str = "<config>",
     for account in manifests.provider_accounts:
         for integration in account.integrations:
             found_model = models.get(f"{account.name}/{integration.name}") or virtual_models.get(
-                f"{account.name}/{integration.name}")
+                f"{account.name}/{integration.name}"
+            )
             if found_model is not None:
                 aliases.update((alias, found_model) for alias in getattr(integration, "aliases", ()))
     teams: dict[str, set[str]] = {}
@@ -326,8 +361,18 @@ def compile_manifests(manifests: Manifests, source: str = "<config>",
         for va in manifests.virtual_accounts
     }
     limits = compile_rules(manifests.rate_limit_configs, manifests.budget_configs)
-    return Snapshot(models, {k: frozenset(v) for k, v in teams.items()}, grants, manifests, proxies, virtual_models,
-                    ngrok, limits, aliases, frozenset(allowed_hosts))
+    return Snapshot(
+        models,
+        {k: frozenset(v) for k, v in teams.items()},
+        grants,
+        manifests,
+        proxies,
+        virtual_models,
+        ngrok,
+        limits,
+        aliases,
+        frozenset(allowed_hosts),
+    )
 
 
 def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> VirtualAccountGrant:

@@ -120,29 +120,52 @@ class NgrokUpstream:
     models: Mapping[str, NgrokModel]  # configured models by id and by alias
     model_order: tuple[NgrokModel, ...] = ()
 
-    def model(self, model_id: str, metadata: Mapping[str, Any] | None = None, aliases: Sequence[str] = (),
-              *, configured: bool = True) -> NgrokModel:
+    def model(
+        self,
+        model_id: str,
+        metadata: Mapping[str, Any] | None = None,
+        aliases: Sequence[str] = (),
+        *,
+        configured: bool = True,
+    ) -> NgrokModel:
         """This provider serving `model_id` (configured at load, or a pass-through per request)."""
         price = resolve_price(self.kind, model_id) if self.kind in PROVIDER_IDS else None
         routes = tuple(
             RouteTarget(
                 key=f"ngrok:{self.id}:{model_id}:{index}",
                 name=f"{self.id}:{model_id}",
-                payload=TargetOverrides(Target(
-                    name=f"{self.id}:{model_id}", account=self.id, integration=model_id, provider=self.kind,
-                    model_id=model_id, model_types=MODEL_TYPES, adapter=ADAPTERS[self.kind],
-                    base_url=self.base_url, headers=headers, secrets=self.secrets, price=price, access=_OPEN,
-                )),
+                payload=TargetOverrides(
+                    Target(
+                        name=f"{self.id}:{model_id}",
+                        account=self.id,
+                        integration=model_id,
+                        provider=self.kind,
+                        model_id=model_id,
+                        model_types=MODEL_TYPES,
+                        adapter=ADAPTERS[self.kind],
+                        base_url=self.base_url,
+                        headers=headers,
+                        secrets=self.secrets,
+                        price=price,
+                        access=_OPEN,
+                    )
+                ),
                 fallback_status_codes=FALLBACK_STATUS_CODES,
                 fallback_candidate=True,
             )
             for index, headers in enumerate(self.key_headers)
         )
-        cel = to_cel({
-            "id": model_id, "id_aliases": list(aliases), "provider_id": self.id,
-            "provider_id_aliases": list(self.aliases), "metadata": dict(metadata or {}),
-            "provider_metadata": dict(self.metadata), "configured": configured,
-        })
+        cel = to_cel(
+            {
+                "id": model_id,
+                "id_aliases": list(aliases),
+                "provider_id": self.id,
+                "provider_id_aliases": list(self.aliases),
+                "metadata": dict(metadata or {}),
+                "provider_metadata": dict(self.metadata),
+                "configured": configured,
+            }
+        )
         return NgrokModel(self.id, model_id, routes, cel, configured)
 
 
@@ -184,8 +207,11 @@ class NgrokGateway:
             return [provider.model(rest, configured=False)] if rest else []
         if sep:
             return []  # an unconfigured provider prefix: never routable
-        return [p.model(name, configured=False) for p in self.provider_order
-                if p.kind in PROVIDER_IDS and lookup_price(p.kind, name) is not None]
+        return [
+            p.model(name, configured=False)
+            for p in self.provider_order
+            if p.kind in PROVIDER_IDS and lookup_price(p.kind, name) is not None
+        ]
 
     def candidates(self, requested: str, body_models: Sequence[str] | None) -> list[NgrokModel]:
         """Models to try, in the caller's order: the body's `models` list, with `model` first unless
@@ -202,8 +228,9 @@ class NgrokGateway:
                     out.append(model)
         return out
 
-    def select(self, candidates: list[NgrokModel], metadata: Mapping[str, str],
-               rng: random.Random | None = None) -> list[NgrokModel]:
+    def select(
+        self, candidates: list[NgrokModel], metadata: Mapping[str, str], rng: random.Random | None = None
+    ) -> list[NgrokModel]:
         """Strategies in order over the candidates; the first non-empty answer wins (none: empty)."""
         if not self.strategies or not candidates:
             return candidates
@@ -215,16 +242,28 @@ class NgrokGateway:
                 return [candidates[i] for i in picked]
         return []
 
-    def plan(self, requested: str, body_models: Sequence[str] | None, metadata: Mapping[str, str],
-             *, rng: random.Random | None = None) -> list[RouteTarget]:
+    def plan(
+        self,
+        requested: str,
+        body_models: Sequence[str] | None,
+        metadata: Mapping[str, str],
+        *,
+        rng: random.Random | None = None,
+    ) -> list[RouteTarget]:
         """Routes in failover order: each model in order, each provider serving it, each of its keys.
 
         Empty when nothing is routable (unknown name, `only_allow_*`, strategies chose nothing): 404.
         """
         return self.plan_with_candidates(requested, body_models, metadata, rng=rng)[0]
 
-    def plan_with_candidates(self, requested: str, body_models: Sequence[str] | None, metadata: Mapping[str, str],
-                             *, rng: random.Random | None = None) -> tuple[list[RouteTarget], int]:
+    def plan_with_candidates(
+        self,
+        requested: str,
+        body_models: Sequence[str] | None,
+        metadata: Mapping[str, str],
+        *,
+        rng: random.Random | None = None,
+    ) -> tuple[list[RouteTarget], int]:
         """`plan`, and how many candidate models the strategies were given: an empty plan with
         candidates means the strategies chose none (a different error than an unknown model)."""
         candidates = self.candidates(requested, body_models)
@@ -239,10 +278,15 @@ def take_body_models(payload: dict[str, Any]) -> list[str] | None:
     value = payload.pop("models")
     if value is None:
         return None
-    if (not isinstance(value, list) or not value or len(value) > MAX_BODY_MODELS
-            or not all(isinstance(v, str) and v for v in value)):
-        raise BadRequest(f"'models' must be a list of 1 to {MAX_BODY_MODELS} model names", param="models",
-                         code="invalid_models")
+    if (
+        not isinstance(value, list)
+        or not value
+        or len(value) > MAX_BODY_MODELS
+        or not all(isinstance(v, str) and v for v in value)
+    ):
+        raise BadRequest(
+            f"'models' must be a list of 1 to {MAX_BODY_MODELS} model names", param="models", code="invalid_models"
+        )
     return value
 
 
@@ -254,19 +298,31 @@ def _headers(config_headers: Mapping[str, str], key: str | None) -> tuple[tuple[
     return tuple(merged.values())
 
 
-def _compile_provider(spec: NgrokProvider, config: AiGatewayConfig, where: str, problem: Callable[[str, str], None],
-                      internal_host: Callable[[str], bool], outbound: OutboundCheck) -> NgrokUpstream | None:
+def _compile_provider(
+    spec: NgrokProvider,
+    config: AiGatewayConfig,
+    where: str,
+    problem: Callable[[str, str], None],
+    internal_host: Callable[[str], bool],
+    outbound: OutboundCheck,
+) -> NgrokUpstream | None:
     known = default_base_url(spec.id)
     base_url = (spec.base_url or known).rstrip("/")
     if not base_url:
-        problem(f"{where}.base_url", f"is required: '{spec.id}' is not a provider with a built-in base URL "
-                f"(built in: {', '.join(k for k in PROVIDER_IDS if default_base_url(k))})")
+        problem(
+            f"{where}.base_url",
+            f"is required: '{spec.id}' is not a provider with a built-in base URL "
+            f"(built in: {', '.join(k for k in PROVIDER_IDS if default_base_url(k))})",
+        )
         return None
     parts = urlsplit(base_url)
     host = parts.hostname or ""
     if parts.scheme == "http" and not (is_loopback(host) or is_ngrok_internal(host) or internal_host(host)):
-        problem(f"{where}.base_url", "must use https:// (http:// is allowed only for ngrok internal endpoints "
-                "(*.internal), loopback and hosts on the RELAYGATE_INTERNAL_HOSTS allow-list)")
+        problem(
+            f"{where}.base_url",
+            "must use https:// (http:// is allowed only for ngrok internal endpoints "
+            "(*.internal), loopback and hosts on the RELAYGATE_INTERNAL_HOSTS allow-list)",
+        )
         return None
     rule = outbound.problem(base_url, allow_metadata=spec.allow_metadata_destinations)
     if rule is not None:
@@ -276,10 +332,14 @@ def _compile_provider(spec: NgrokProvider, config: AiGatewayConfig, where: str, 
     keys = [secret_value(k.value) for k in spec.api_keys]
     values = [*keys, *config_headers.values()]
     upstream = NgrokUpstream(
-        id=spec.id, aliases=spec.id_aliases, kind=spec.id if known else _CUSTOM_KIND, base_url=base_url,
+        id=spec.id,
+        aliases=spec.id_aliases,
+        kind=spec.id if known else _CUSTOM_KIND,
+        base_url=base_url,
         key_headers=tuple(_headers(config_headers, k) for k in keys) or (_headers(config_headers, None),),
         secrets=tuple(sorted({v.encode() for v in values if len(v) >= 4}, key=len, reverse=True)),
-        metadata=dict(spec.metadata), models={},
+        metadata=dict(spec.metadata),
+        models={},
     )
     models = [upstream.model(m.id, m.metadata, m.id_aliases) for m in spec.models]
     table = {name: model for model, m in zip(models, spec.models, strict=True) for name in (m.id, *m.id_aliases)}
@@ -304,10 +364,16 @@ def compile_ai_gateway(
         return None, problems
     first_policy = actions[0][0]
     for policy, index, _ in actions[1:]:
-        problems.append(Problem(file_of(policy), f"ai-gateway {policy.name}", f"on_http_request[{index}]",
-                                "only one ai-gateway action is supported per gateway (the first is "
-                                f"ai-gateway {first_policy.name} in {file_of(first_policy)}); "
-                                "merge its providers into that one"))
+        problems.append(
+            Problem(
+                file_of(policy),
+                f"ai-gateway {policy.name}",
+                f"on_http_request[{index}]",
+                "only one ai-gateway action is supported per gateway (the first is "
+                f"ai-gateway {first_policy.name} in {file_of(first_policy)}); "
+                "merge its providers into that one",
+            )
+        )
     policy, index, config = actions[0]
     file, label, base = file_of(policy), f"ai-gateway {policy.name}", f"on_http_request[{index}].config"
 

@@ -52,8 +52,9 @@ class ProxyEndpoint:
         """
         path = (self.base_path + remaining_path.decode("latin-1")) or "/"
         host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal, bracketed when encoded
-        return URL.build(scheme=self.scheme, host=host, port=self.port, path=path,
-                         query_string=query.decode("latin-1"), encoded=True)
+        return URL.build(
+            scheme=self.scheme, host=host, port=self.port, path=path, query_string=query.decode("latin-1"), encoded=True
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +138,20 @@ def compile_proxy_account(account: Any, file: str) -> tuple[ProxyAccount | None,
     endpoints: dict[str, ProxyEndpoint] = {}
     for index, integration in enumerate(account.integrations):
         url = URL(integration.base_url, encoded=True)
-        allow_metadata = (integration.allow_metadata_destinations
-                          if integration.allow_metadata_destinations is not None
-                          else account.allow_metadata_destinations)
+        allow_metadata = (
+            integration.allow_metadata_destinations
+            if integration.allow_metadata_destinations is not None
+            else account.allow_metadata_destinations
+        )
         if not allow_metadata and is_metadata_address(url.host or ""):
-            problems.append(Problem(file, label, f"integrations[{index}].base_url",
-                                    "points at a link-local/cloud-metadata address; set "
-                                    "allow_metadata_destinations: true to allow it"))
+            problems.append(
+                Problem(
+                    file,
+                    label,
+                    f"integrations[{index}].base_url",
+                    "points at a link-local/cloud-metadata address; set allow_metadata_destinations: true to allow it",
+                )
+            )
             continue
         auth = _header_auth(integration.auth_data) if integration.auth_data is not None else account_auth
         headers = merge_headers(account_headers, dict(integration.headers or {}), auth)
@@ -169,7 +177,8 @@ def compile_proxy_account(account: Any, file: str) -> tuple[ProxyAccount | None,
             header_names=frozenset(name.lower() for name, _ in headers),
             ssl=_tls(integration.tls_settings),
             authorized_subjects=frozenset(integration.authorized_subjects)
-            if integration.authorized_subjects is not None else None,
+            if integration.authorized_subjects is not None
+            else None,
             allow_metadata=allow_metadata,
             route=route,
         )

@@ -89,30 +89,37 @@ def compile_virtual_account(
         for t_index, spec in enumerate(config.load_balance_targets):
             target = models.get(spec.target)
             if target is None:
-                problems.append(Problem(file, f"{account.type} {account.name}",
-                                        f"integrations[{index}].routing_config.load_balance_targets[{t_index}].target",
-                                        "must name a configured (non-virtual) model"))
+                problems.append(
+                    Problem(
+                        file,
+                        f"{account.type} {account.name}",
+                        f"integrations[{index}].routing_config.load_balance_targets[{t_index}].target",
+                        "must name a configured (non-virtual) model",
+                    )
+                )
                 continue
             override = spec.headers_override
             if override is not None:
                 target = _with_headers(target, dict(override.set), {h.lower() for h in override.remove})
-            targets.append(RouteTarget(
-                key=f"model:{target.name}",
-                name=target.name,
-                payload=TargetOverrides(
-                    target=target,
-                    metadata_match=tuple(sorted(spec.metadata_match.items())),
-                    headers_set=tuple(override.set.items()) if override else (),
-                    headers_remove=frozenset(h.lower() for h in override.remove) if override else frozenset(),
-                    override_params=dict(spec.override_params),
-                    sla_cutoff_ms=spec.sla_cutoff.time_per_output_token_ms if spec.sla_cutoff else None,
-                ),
-                weight=spec.weight,
-                priority=spec.priority,
-                fallback_status_codes=frozenset(int(code) for code in spec.fallback_status_codes),
-                fallback_candidate=spec.fallback_candidate,
-                retry=_retry(spec.retry_config),
-            ))
+            targets.append(
+                RouteTarget(
+                    key=f"model:{target.name}",
+                    name=target.name,
+                    payload=TargetOverrides(
+                        target=target,
+                        metadata_match=tuple(sorted(spec.metadata_match.items())),
+                        headers_set=tuple(override.set.items()) if override else (),
+                        headers_remove=frozenset(h.lower() for h in override.remove) if override else frozenset(),
+                        override_params=dict(spec.override_params),
+                        sla_cutoff_ms=spec.sla_cutoff.time_per_output_token_ms if spec.sla_cutoff else None,
+                    ),
+                    weight=spec.weight,
+                    priority=spec.priority,
+                    fallback_status_codes=frozenset(int(code) for code in spec.fallback_status_codes),
+                    fallback_candidate=spec.fallback_candidate,
+                    retry=_retry(spec.retry_config),
+                )
+            )
         sticky = None
         if config.sticky_routing is not None:
             sticky = StickyConfig(
@@ -122,14 +129,16 @@ def compile_virtual_account(
                     for s in config.sticky_routing.session_identifiers
                 ),
             )
-        out.append(VirtualModel(
-            name=f"{account.name}/{integration.name}",
-            account=account.name,
-            integration=integration.name,
-            model_types=frozenset(integration.model_types),
-            strategy=STRATEGY_OF[config.type],
-            targets=tuple(targets),
-            access=AccessRule(collaborators),
-            sticky=sticky,
-        ))
+        out.append(
+            VirtualModel(
+                name=f"{account.name}/{integration.name}",
+                account=account.name,
+                integration=integration.name,
+                model_types=frozenset(integration.model_types),
+                strategy=STRATEGY_OF[config.type],
+                targets=tuple(targets),
+                access=AccessRule(collaborators),
+                sticky=sticky,
+            )
+        )
     return out, problems

@@ -20,8 +20,10 @@ CREDENTIAL_HEADER = re.compile(
     re.IGNORECASE,
 )
 TFY_SECRET_PREFIX = "tfy-secret://"
-LITERAL_RULE = ("is a literal credential; write a reference instead (${ENV_VAR}, ${secrets.get('group','key')} or "
-                "tfy-secret://<tenant>:<group>:<key>) so the secret stays out of files, diffs and the database")
+LITERAL_RULE = (
+    "is a literal credential; write a reference instead (${ENV_VAR}, ${secrets.get('group','key')} or "
+    "tfy-secret://<tenant>:<group>:<key>) so the secret stays out of files, diffs and the database"
+)
 
 
 def is_reference(value: str) -> bool:
@@ -54,11 +56,17 @@ def literal_credentials(data: Any, loc: Loc = ()) -> list[Loc]:
             if _literal(value):
                 out.append(path)
         elif (key == "headers" or (key == "set" and loc[-1:] == ("headers_override",))) and isinstance(value, dict):
-            out += [(*path, name) for name, header in value.items()
-                    if (in_auth or CREDENTIAL_HEADER.search(str(name))) and _literal(header)]
+            out += [
+                (*path, name)
+                for name, header in value.items()
+                if (in_auth or CREDENTIAL_HEADER.search(str(name))) and _literal(header)
+            ]
         elif key == "api_keys" and isinstance(value, list):  # ngrok providers: [{value: ...}]
-            out += [(*path, i, "value") for i, item in enumerate(value)
-                    if isinstance(item, dict) and _literal(item.get("value"))]
+            out += [
+                (*path, i, "value")
+                for i, item in enumerate(value)
+                if isinstance(item, dict) and _literal(item.get("value"))
+            ]
         elif isinstance(value, dict | list):
             out += literal_credentials(value, path)
     return out

@@ -60,8 +60,10 @@ def crosscheck(entries: Sequence[Located], broken: Iterable[tuple[str, str]] = (
                 accounts[m.name] = m
                 first_file[m.name] = entry
             elif seen.manifest.type != m.type:
-                rule = (f"provider account name already used by {seen.manifest.type} in {seen.file} "
-                        "(account names share one namespace)")
+                rule = (
+                    f"provider account name already used by {seen.manifest.type} in {seen.file} "
+                    "(account names share one namespace)"
+                )
                 problems.append(Problem(entry.file, entry.label, "name", rule))
     index = _Index(
         accounts=accounts,
@@ -104,9 +106,11 @@ def _subject(subject: str, loc: Loc, index: _Index) -> list[tuple[Loc, str]]:
     kind, _, name = subject.partition(":")
     if kind == "team" and name != EVERYONE_TEAM and name not in index.teams and ("team", name) not in index.broken:
         return [(loc, f"team {name!r} is not declared (add a `type: team` manifest)")]
-    if kind == "virtualaccount" and name not in index.virtual_accounts and (
-        "virtual-account", name
-    ) not in index.broken:
+    if (
+        kind == "virtualaccount"
+        and name not in index.virtual_accounts
+        and ("virtual-account", name) not in index.broken
+    ):
         return [(loc, f"virtual account {name!r} is not declared (add a `type: virtual-account` manifest)")]
     return []
 
@@ -227,11 +231,23 @@ def _aliases(entries: Sequence[Located]) -> list[Problem]:
             for j, alias in enumerate(getattr(integration, "aliases", ())):
                 where = f"integrations[{i}].aliases[{j}]"
                 if alias in models:
-                    out.append(Problem(entry.file, entry.label, where,
-                                       f"alias {alias!r} of {owner} is already the name of {models[alias]}"))
+                    out.append(
+                        Problem(
+                            entry.file,
+                            entry.label,
+                            where,
+                            f"alias {alias!r} of {owner} is already the name of {models[alias]}",
+                        )
+                    )
                 elif alias in seen:
-                    out.append(Problem(entry.file, entry.label, where,
-                                       f"alias {alias!r} of {owner} is already an alias of {seen[alias]}"))
+                    out.append(
+                        Problem(
+                            entry.file,
+                            entry.label,
+                            where,
+                            f"alias {alias!r} of {owner} is already an alias of {seen[alias]}",
+                        )
+                    )
                 else:
                     seen[alias] = f"{owner} ({entry.label} in {entry.file})"
     return out

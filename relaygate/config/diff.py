@@ -80,8 +80,10 @@ def render(changes: Iterable[Change], *, show_diff: bool) -> str:
             new = masked_yaml(change.new).splitlines(keepends=True) if change.new else []
             for line in difflib.unified_diff(old, new, f"stored/{change.label}", f"applied/{change.label}"):
                 lines.append("    " + line.rstrip("\n"))
-    lines.append(f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete, "
-                 f"{counts['unchanged']} unchanged")
+    lines.append(
+        f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete, "
+        f"{counts['unchanged']} unchanged"
+    )
     return "\n".join(lines)
 
 

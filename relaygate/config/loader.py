@@ -42,14 +42,29 @@ from relaygate.config.schema import (
 )
 from relaygate.config.sources import PathLike, read_sources, read_stdin
 
-__all__ = ["ConfigError", "Manifests", "Problem", "RawManifest", "load_path", "load_sources", "load_text",
-           "read_sources", "read_stdin", "secret_env_name", "split_manifests"]
+__all__ = [
+    "ConfigError",
+    "Manifests",
+    "Problem",
+    "RawManifest",
+    "load_path",
+    "load_sources",
+    "load_text",
+    "read_sources",
+    "read_stdin",
+    "secret_env_name",
+    "split_manifests",
+]
 
 NO_MANIFESTS = "holds no manifests: the gateway has nothing to serve"
 
 
-def load_path(path: PathLike | Sequence[PathLike], env: Mapping[str, str] | None = None, *,
-              max_bytes: int = DEFAULT_MAX_CONFIG_BYTES) -> Manifests:
+def load_path(
+    path: PathLike | Sequence[PathLike],
+    env: Mapping[str, str] | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_CONFIG_BYTES,
+) -> Manifests:
     """Load a manifest file, every `*.yaml`/`*.yml` in a directory, or several of either as one config.
 
     A config without any manifest loads (empty) with a warning."""
@@ -243,8 +258,9 @@ class _Load:
             problem("-", f"has more than {MAX_VALUES_PER_MANIFEST} values (expanded YAML aliases?)")
             return
         # After the walk: it bounds the tree's size (an alias bomb never gets here).
-        self.warnings += [Problem(file, label, format_path(loc), LITERAL_RULE, line=doc.line)
-                          for loc in literal_credentials(raw)]
+        self.warnings += [
+            Problem(file, label, format_path(loc), LITERAL_RULE, line=doc.line) for loc in literal_credentials(raw)
+        ]
         self.secrets |= interpolation.resolved
         for loc, rule in interpolation.problems:
             problem(loc, rule)
@@ -305,8 +321,12 @@ class _Load:
         for entry in self.entries:
             seen = first.setdefault(entry.manifest.identity, entry)
             if seen is not entry:
-                yield Problem(entry.file, entry.label, "name", f"duplicate {entry.manifest.type} name "
-                              f"(first defined in {seen.file})")
+                yield Problem(
+                    entry.file,
+                    entry.label,
+                    "name",
+                    f"duplicate {entry.manifest.type} name (first defined in {seen.file})",
+                )
 
     def _scrubbed(self, problems: list[Problem]) -> list[Problem]:
         """Belt and braces: no rule text carries a value read from the environment."""

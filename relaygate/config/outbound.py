@@ -20,8 +20,7 @@ from urllib.parse import urlsplit
 
 from relaygate.upstream.destinations import IPAddress, is_metadata_address, parse_address
 
-METADATA_RULE = ("points at a link-local/cloud-metadata address; set allow_metadata_destinations: true "
-                 "to allow it")
+METADATA_RULE = "points at a link-local/cloud-metadata address; set allow_metadata_destinations: true to allow it"
 _WILDCARDS = ("", "0.0.0.0", "::")
 
 
@@ -84,8 +83,10 @@ class OutboundCheck:
         if not allow_metadata and is_metadata_address(host):
             return METADATA_RULE
         if self.gateway is not None and port == self.gateway.port and self._is_gateway(host):
-            return (f"points at this gateway itself ({self.gateway}): every request sent there would loop "
-                    "back into the gateway; use the real upstream's address")
+            return (
+                f"points at this gateway itself ({self.gateway}): every request sent there would loop "
+                "back into the gateway; use the real upstream's address"
+            )
         return None
 
     def _is_gateway(self, host: str) -> bool:

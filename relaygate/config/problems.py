@@ -98,7 +98,7 @@ def _expected(text: str) -> str:
     """Pydantic's "'a', 'b' or 'c'" -> "one of a, b, c" (or just "a")."""
     items = re.findall(r"'([^']*)'", text)
     if len(items) == 1:
-        return items[0]
+        return str(items[0])
     return "one of " + ", ".join(items) if items else text
 
 
@@ -150,8 +150,9 @@ def _rule(error: Mapping[str, Any]) -> str:
     return msg[:1].lower() + msg[1:]
 
 
-def problems_from_validation(err: ValidationError, data: Any, *, file: str, manifest: str,
-                             model: type[Any] | None = None) -> list[Problem]:
+def problems_from_validation(
+    err: ValidationError, data: Any, *, file: str, manifest: str, model: type[Any] | None = None
+) -> list[Problem]:
     """Pydantic errors as Problems with readable field paths; the offending input is never quoted.
     With the validated `model`, an unknown field names the closest known one (a likely typo)."""
     out: list[Problem] = []
@@ -167,9 +168,7 @@ def problems_from_validation(err: ValidationError, data: Any, *, file: str, mani
                 path = data_path(loc + tuple(sub), data)
                 out.append(Problem(file, manifest, format_path(path), rule))
             continue
-        if error["type"] in ("union_tag_invalid", "union_tag_not_found") and isinstance(
-            error.get("input"), Mapping
-        ):
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found") and isinstance(error.get("input"), Mapping):
             loc = loc + ("type",)
             tags = ctx.get("expected_tags")
             rule = f"must be {_expected(str(tags))}" if error["type"] == "union_tag_invalid" else "is required"

@@ -84,8 +84,13 @@ class Interpolation:
         name = secret_env_name(group, key)
         resolved = self.env.get(name)
         if resolved is None:
-            self.problems.append((loc, f"references tfy-secret://{m.group(1)}:{group}:{key} (environment variable "
-                                       f"{name}), which is not set"))
+            self.problems.append(
+                (
+                    loc,
+                    f"references tfy-secret://{m.group(1)}:{group}:{key} (environment variable "
+                    f"{name}), which is not set",
+                )
+            )
             return value
         self.resolved.add(resolved)
         return resolved

@@ -78,8 +78,9 @@ def _model_name(value: str) -> str:
 
 def _alias(value: str) -> str:
     if not ALIAS_RE.match(value):
-        raise ValueError("must be 1-128 letters, digits, '_', '.', ':', '@', '+', '/' or '-', starting with a "
-                         "letter or digit")
+        raise ValueError(
+            "must be 1-128 letters, digits, '_', '.', ':', '@', '+', '/' or '-', starting with a letter or digit"
+        )
     return value
 
 

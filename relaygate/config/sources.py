@@ -20,8 +20,7 @@ PathLike = str | Path
 
 
 def _yaml_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()
-                  and not p.name.startswith("."))
+    return sorted(p for p in root.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file() and not p.name.startswith("."))
 
 
 def _size(n: int) -> str:
@@ -30,26 +29,38 @@ def _size(n: int) -> str:
 
 def too_large(what: str, size: int, limit: int) -> Problem:
     """The problem of a config over the size cap (`--max-config-bytes`)."""
-    return Problem(what, "-", "-", f"is {_size(size)} ({size} bytes), over the {_size(limit)} ({limit} bytes) limit "
-                   f"for a config file (a directory: all its files together); {LIMIT_HINT}")
+    return Problem(
+        what,
+        "-",
+        "-",
+        f"is {_size(size)} ({size} bytes), over the {_size(limit)} ({limit} bytes) limit "
+        f"for a config file (a directory: all its files together); {LIMIT_HINT}",
+    )
 
 
 def _roots(paths: PathLike | Sequence[PathLike]) -> list[Path]:
     return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
 
 
-def check_sizes(paths: PathLike | Sequence[PathLike], max_bytes: int = DEFAULT_MAX_CONFIG_BYTES
-                ) -> list[tuple[Path, list[Path]]]:
+def check_sizes(
+    paths: PathLike | Sequence[PathLike], max_bytes: int = DEFAULT_MAX_CONFIG_BYTES
+) -> list[tuple[Path, list[Path]]]:
     """Each path with its manifest files, after checking that every path exists (`ConfigNotFound`) and
     that no file, nor a directory's files together, exceed `max_bytes` (`ConfigError`). Only stats."""
     roots = _roots(paths)
-    missing = [Problem(str(root), "-", "-", "no such file or directory") for root in roots
-               if not root.is_dir() and not root.is_file()]
+    missing = [
+        Problem(str(root), "-", "-", "no such file or directory")
+        for root in roots
+        if not root.is_dir() and not root.is_file()
+    ]
     if missing:
         raise ConfigNotFound(missing)
     groups = [(root, _yaml_files(root) if root.is_dir() else [root]) for root in roots]
-    oversized = [too_large(str(root), total, max_bytes) for root, files in groups
-                 if (total := sum(f.stat().st_size for f in files)) > max_bytes]
+    oversized = [
+        too_large(str(root), total, max_bytes)
+        for root, files in groups
+        if (total := sum(f.stat().st_size for f in files)) > max_bytes
+    ]
     if oversized:
         raise ConfigError(oversized)
     return groups
@@ -62,8 +73,9 @@ def _read_capped(file: Path, budget: int) -> bytes | None:
     return None if len(data) > budget else data
 
 
-def read_sources(paths: PathLike | Sequence[PathLike], max_bytes: int = DEFAULT_MAX_CONFIG_BYTES
-                 ) -> tuple[list[tuple[str, str]], list[Problem]]:
+def read_sources(
+    paths: PathLike | Sequence[PathLike], max_bytes: int = DEFAULT_MAX_CONFIG_BYTES
+) -> tuple[list[tuple[str, str]], list[Problem]]:
     """`(text, file name)` of each manifest file under `paths` (a file, or every `*.yaml`/`*.yml` of a
     directory, sorted by name, dotfiles skipped), and the problems of files that could not be read.
 
@@ -82,14 +94,24 @@ def read_sources(paths: PathLike | Sequence[PathLike], max_bytes: int = DEFAULT_
             try:
                 data = _read_capped(file, budget)
                 if data is None:
-                    raise ConfigError([Problem(str(root), "-", "-", f"grew past the {_size(max_bytes)} "
-                                               f"({max_bytes} bytes) limit for a config file while being read; "
-                                               f"{LIMIT_HINT}")])
+                    raise ConfigError(
+                        [
+                            Problem(
+                                str(root),
+                                "-",
+                                "-",
+                                f"grew past the {_size(max_bytes)} "
+                                f"({max_bytes} bytes) limit for a config file while being read; "
+                                f"{LIMIT_HINT}",
+                            )
+                        ]
+                    )
                 budget -= len(data)
                 sources.append((data.decode("utf-8-sig"), str(file)))
             except (OSError, UnicodeDecodeError) as exc:
-                reason = ("is not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
-                          else f"cannot be read ({exc.strerror})")
+                reason = (
+                    "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"cannot be read ({exc.strerror})"
+                )
                 problems.append(Problem(str(file), "-", "-", reason))
     return sources, problems
 
@@ -98,8 +120,17 @@ def read_stdin(stream: Any, max_bytes: int = DEFAULT_MAX_CONFIG_BYTES, name: str
     """A config piped in (`apply -f -`), read only up to the size cap."""
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:  # the rest is never read: its real size is unknown
-        raise ConfigError([Problem(name, "-", "-", f"holds more than {_size(max_bytes)} ({max_bytes} bytes), the "
-                                   f"limit for a config file; {LIMIT_HINT}")])
+        raise ConfigError(
+            [
+                Problem(
+                    name,
+                    "-",
+                    "-",
+                    f"holds more than {_size(max_bytes)} ({max_bytes} bytes), the "
+                    f"limit for a config file; {LIMIT_HINT}",
+                )
+            ]
+        )
     try:
         return bytes(data).decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -135,16 +135,17 @@ class SQLiteConfigStore:
                 row = conn.execute("SELECT revision FROM config_revision WHERE id = 1").fetchone()
                 current = int(row[0]) if row else 0
                 if current != expected_revision:
-                    raise ConfigConflict(f"the stored config changed meanwhile (revision {current}, "
-                                         f"expected {expected_revision}); run the command again")
+                    raise ConfigConflict(
+                        f"the stored config changed meanwhile (revision {current}, "
+                        f"expected {expected_revision}); run the command again"
+                    )
                 conn.executemany("DELETE FROM manifests WHERE type = ? AND name = ?", list(deletes))
                 conn.executemany(
                     "INSERT INTO manifests (type, name, body, updated_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (type, name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
                     [(m.type, m.name, m.body, now) for m in upserts],
                 )
-                conn.execute("UPDATE config_revision SET revision = ?, updated_at = ? WHERE id = 1",
-                             (current + 1, now))
+                conn.execute("UPDATE config_revision SET revision = ?, updated_at = ? WHERE id = 1", (current + 1, now))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -56,15 +56,18 @@ class PostgresConfigStore:
                 row = await (await conn.execute(_REVISION + " FOR UPDATE")).fetchone()
                 current = int(row[0]) if row else 0
                 if current != expected_revision:
-                    raise ConfigConflict(f"the stored config changed meanwhile (revision {current}, "
-                                         f"expected {expected_revision}); run the command again")
+                    raise ConfigConflict(
+                        f"the stored config changed meanwhile (revision {current}, "
+                        f"expected {expected_revision}); run the command again"
+                    )
                 async with conn.cursor() as cursor:
                     if deletes:
                         await cursor.executemany("DELETE FROM manifests WHERE type = %s AND name = %s", list(deletes))
                     if upserts:
                         await cursor.executemany(_UPSERT, [(m.type, m.name, m.body, now) for m in upserts])
-                await conn.execute("UPDATE config_revision SET revision = %s, updated_at = %s WHERE id = 1",
-                                   (current + 1, now))
+                await conn.execute(
+                    "UPDATE config_revision SET revision = %s, updated_at = %s WHERE id = 1", (current + 1, now)
+                )
             return current + 1
 
         return self._db.call(update, timeout=self._timeout)

@@ -38,8 +38,9 @@ async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
 class ConfigWatcher:
     """Rebuilds the snapshot when files under `path` change; an invalid change keeps the old one."""
 
-    def __init__(self, path: str, apply: Callable[[Snapshot], None], debounce_ms: int = 200,
-                 options: LoadOptions | None = None) -> None:
+    def __init__(
+        self, path: str, apply: Callable[[Snapshot], None], debounce_ms: int = 200, options: LoadOptions | None = None
+    ) -> None:
         self._path = Path(path)
         self._apply = apply
         self._options = options or LoadOptions()
@@ -65,7 +66,10 @@ class ConfigWatcher:
         # Watch the directory so editors that replace files (write to temp + rename) are seen.
         root = self._path if self._path.is_dir() else self._path.parent
         async for _changes in watchfiles.awatch(
-            root, stop_event=self._stop, debounce=self._debounce_ms, watch_filter=self._relevant,
+            root,
+            stop_event=self._stop,
+            debounce=self._debounce_ms,
+            watch_filter=self._relevant,
             recursive=False,
         ):
             await self.reload()
@@ -93,8 +97,14 @@ class StoredConfigWatcher:
     logged, and the previous snapshot keeps serving; the store being down only delays the reload.
     """
 
-    def __init__(self, store: ConfigStore, revision: int, apply: Callable[[Snapshot], None],
-                 interval: float = 1.0, options: LoadOptions | None = None) -> None:
+    def __init__(
+        self,
+        store: ConfigStore,
+        revision: int,
+        apply: Callable[[Snapshot], None],
+        interval: float = 1.0,
+        options: LoadOptions | None = None,
+    ) -> None:
         self._store = store
         self._options = options or LoadOptions()
         self.revision = revision
@@ -135,12 +145,10 @@ class StoredConfigWatcher:
             snapshot = await asyncio.to_thread(load_stored, stored, None, self._options.gateway)
         except Exception as exc:
             self.refusals += 1
-            log.error("stored config revision %d refused, still serving the previous config:\n%s",
-                      stored.revision, exc)
+            log.error("stored config revision %d refused, still serving the previous config:\n%s", stored.revision, exc)
             return False
         log_warnings(snapshot)
         self._apply(snapshot)
         self.reloads += 1
-        log.info("config reloaded from the database (revision %d): %d models", stored.revision,
-                 len(snapshot.models))
+        log.info("config reloaded from the database (revision %d): %d models", stored.revision, len(snapshot.models))
         return True

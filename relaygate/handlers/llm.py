@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
     from relaygate.providers.usage import Price
 
+
 async def authenticate(gateway: Gateway, scope: Scope, ctx: RequestContext, token: str | None = None) -> Principal:
     """The caller's principal under the current config (401 for every kind of bad token); `token` overrides
     the one `bearer_token` finds."""
@@ -52,24 +53,29 @@ async def authenticate(gateway: Gateway, scope: Scope, ctx: RequestContext, toke
     return principal
 
 
-def resolve(gateway: Gateway, principal: Principal, model: object, operation: Operation
-            ) -> Target | VirtualModel | None:
+def resolve(
+    gateway: Gateway, principal: Principal, model: object, operation: Operation
+) -> Target | VirtualModel | None:
     """The model or virtual model for `model`: 404 unknown, 400 wrong type, 403 not allowed.
 
     None means it is no manifest model, but the ngrok dialect (configured) may serve it.
     """
     if not isinstance(model, str) or not model:
-        raise BadRequest("'model' is required: name a model as {account}/{integration}", param="model",
-                         code="missing_model")
+        raise BadRequest(
+            "'model' is required: name a model as {account}/{integration}", param="model", code="missing_model"
+        )
     snapshot = gateway.snapshot
-    found: Target | VirtualModel | None = (snapshot.models.get(model) or snapshot.virtual_models.get(model)
-                                           or snapshot.aliases.get(model))  # an integration's `aliases`
+    found: Target | VirtualModel | None = (
+        snapshot.models.get(model) or snapshot.virtual_models.get(model) or snapshot.aliases.get(model)
+    )  # an integration's `aliases`
     if found is None:
         if snapshot.ngrok is not None:
             return None
-        raise NotFound(f"model '{model}' is not configured on this gateway"
-                       f"{unknown_model_hint(snapshot, principal, model, operation.model_type)}",
-                       code="model_not_found")
+        raise NotFound(
+            f"model '{model}' is not configured on this gateway"
+            f"{unknown_model_hint(snapshot, principal, model, operation.model_type)}",
+            code="model_not_found",
+        )
     if operation.model_type not in found.model_types:
         raise UnsupportedModelType(
             f"model '{model}' does not support {operation.model_type} (it lists: "
@@ -129,14 +135,40 @@ async def handle(
     ctx.requested_model = model if isinstance(model, str) else None
     ctx.model_type = operation.model_type
     found = resolve(gateway, principal, model, operation)
-    await _call(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, body,
-                boundary, content_type, controls)
+    await _call(
+        gateway,
+        scope,
+        receive,
+        send,
+        operation,
+        ctx,
+        base_headers,
+        principal,
+        found,
+        payload,
+        body,
+        boundary,
+        content_type,
+        controls,
+    )
 
 
-async def _call(gateway: Gateway, scope: Scope, receive: Receive, send: Send, operation: Operation,
-                ctx: RequestContext, base_headers: RawHeaders, principal: Principal,
-                found: Target | VirtualModel | None, payload: dict[str, Any] | None, body: bytes,
-                boundary: bytes | None, content_type: bytes | None, controls: Controls) -> None:
+async def _call(
+    gateway: Gateway,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    operation: Operation,
+    ctx: RequestContext,
+    base_headers: RawHeaders,
+    principal: Principal,
+    found: Target | VirtualModel | None,
+    payload: dict[str, Any] | None,
+    body: bytes,
+    boundary: bytes | None,
+    content_type: bytes | None,
+    controls: Controls,
+) -> None:
     """Route, reserve against the limits (last: after every check the gateway makes itself), call and relay."""
     started = time.perf_counter()
     model = ctx.requested_model
@@ -160,16 +192,30 @@ async def _call(gateway: Gateway, scope: Scope, receive: Receive, send: Send, op
         attempt_timeout = caller_timeout or ngrok.per_request_timeout
     else:
         routing = plan_for(gateway, principal, found, ctx, scope, controls.retry_override)
-    spec = CallSpec(operation, payload, body, boundary, content_type, stream, wants_usage,
-                    attempt_timeout, caller_timeout is not None, controls.ttft_timeout,
-                    ctx.request_id, single_target=len(routing.plan) == 1, deadline=routing.deadline,
-                    strict_openai=parse_strict_openai(header(scope, b"x-tfy-strict-openai")))
+    spec = CallSpec(
+        operation,
+        payload,
+        body,
+        boundary,
+        content_type,
+        stream,
+        wants_usage,
+        attempt_timeout,
+        caller_timeout is not None,
+        controls.ttft_timeout,
+        ctx.request_id,
+        single_target=len(routing.plan) == 1,
+        deadline=routing.deadline,
+        strict_openai=parse_strict_openai(header(scope, b"x-tfy-strict-openai")),
+    )
     ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
 
     usage_reader = None if operation.binary_response else read_usage
-    reservation = await admit(gateway, ctx, principal, limited_as(ctx, found, model), payload,
-                              price_of(found), routing.plan) \
-        if model is not None else None
+    reservation = (
+        await admit(gateway, ctx, principal, limited_as(ctx, found, model), payload, price_of(found), routing.plan)
+        if model is not None
+        else None
+    )
     try:
         await exchange(gateway, receive, send, spec, routing, ctx, base_headers, usage_reader)
     finally:

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from relaygate.http.types import Send
 
 
-
 class SSEFilter(Protocol):
     """Whole events out of upstream bytes, usage and error events noted (see `sse.StreamFilter`)."""
 
@@ -126,12 +125,23 @@ def build_call(spec: CallSpec, overrides: TargetOverrides, caps: AnswerCaps) -> 
         payload["model"] = target.model_id
         if overrides.override_params:
             payload.update(overrides.override_params)
-        return UpstreamCall(target, spec.operation, payload, b"", spec.content_type, spec.stream,
-                            spec.attempt_timeout, spec.request_id, spec.strict_openai, caps=caps)
+        return UpstreamCall(
+            target,
+            spec.operation,
+            payload,
+            b"",
+            spec.content_type,
+            spec.stream,
+            spec.attempt_timeout,
+            spec.request_id,
+            spec.strict_openai,
+            caps=caps,
+        )
     assert spec.boundary is not None
     raw = multipart.replace_field(spec.raw_body, spec.boundary, b"model", target.model_id)
-    return UpstreamCall(target, spec.operation, None, raw, spec.content_type, False,
-                        spec.attempt_timeout, spec.request_id, caps=caps)
+    return UpstreamCall(
+        target, spec.operation, None, raw, spec.content_type, False, spec.attempt_timeout, spec.request_id, caps=caps
+    )
 
 
 async def _open(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> UpstreamResponse:
@@ -143,8 +153,9 @@ async def _open(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) ->
 async def _error_outcome(response: UpstreamResponse, overrides: TargetOverrides) -> Outcome[Any]:
     raw = await response.read()  # an error answer is read up to ERROR_BODY_LIMIT (see relay.HTTPUpstreamResponse)
     response.close()
-    error = UpstreamError(response.status, scrub(raw[:ERROR_BODY_LIMIT], overrides.target.secrets),
-                          response.content_type)
+    error = UpstreamError(
+        response.status, scrub(raw[:ERROR_BODY_LIMIT], overrides.target.secrets), response.content_type
+    )
     retry_after = parse_retry_after(response.retry_after)
     if retry_after is not None and response.retry_after:
         error.headers["retry-after"] = response.retry_after  # the caller's SDK backs off by it too
@@ -154,8 +165,9 @@ async def _error_outcome(response: UpstreamResponse, overrides: TargetOverrides)
 def _timeout_outcome(spec: CallSpec, overrides: TargetOverrides, error: GatewayError) -> Outcome[Any]:
     # A timeout the caller chose still falls back, but says nothing about the target's health.
     if spec.caller_timeout or isinstance(error, RequestTimeout):
-        return Outcome(status=error.status if isinstance(error, RequestTimeout) else None, error=error,
-                       always_fallback=True)
+        return Outcome(
+            status=error.status if isinstance(error, RequestTimeout) else None, error=error, always_fallback=True
+        )
     return Outcome(error=error, network_error=True)
 
 
@@ -190,8 +202,11 @@ async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOver
         if by_deadline:
             return deadline_outcome()
         name = overrides.target.name
-        return _timeout_outcome(spec, overrides, GatewayTimeout(
-            f"the upstream of model {name} did not answer within {spec.attempt_timeout:g}s"))
+        return _timeout_outcome(
+            spec,
+            overrides,
+            GatewayTimeout(f"the upstream of model {name} did not answer within {spec.attempt_timeout:g}s"),
+        )
     except GatewayError as exc:
         return _transport_failure(response, exc)
     except BaseException:
@@ -221,12 +236,14 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
         if response is not None:
             response.close()
         if ttft is not None and ttft <= limit:
-            return _timeout_outcome(spec, overrides, RequestTimeout(
-                f"model {name} sent no first token within {ttft * 1000:g} ms"))
+            return _timeout_outcome(
+                spec, overrides, RequestTimeout(f"model {name} sent no first token within {ttft * 1000:g} ms")
+            )
         if by_deadline:
             return deadline_outcome()
-        return _timeout_outcome(spec, overrides, GatewayTimeout(
-            f"the upstream of model {name} did not answer within {limit:g}s"))
+        return _timeout_outcome(
+            spec, overrides, GatewayTimeout(f"the upstream of model {name} did not answer within {limit:g}s")
+        )
     except GatewayError as exc:
         return _transport_failure(response, exc)
     except BaseException:
@@ -235,8 +252,10 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
     if failed:  # an error event (or the end) before any content: nothing reached the client
         response.close()
         if stream_filter.error is None:
-            return Outcome(error=BadGateway(f"the upstream of model {name} ended its stream before any content"),
-                           network_error=True)
+            return Outcome(
+                error=BadGateway(f"the upstream of model {name} ended its stream before any content"),
+                network_error=True,
+            )
         body = scrub(orjson.dumps({"error": stream_filter.error}), overrides.target.secrets)
         status = stream_error_status(stream_filter.error)
         if status is None:  # an unnamed failure: as a broken connection would be
@@ -250,13 +269,31 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
 # Error `code`s and `type`s that stream error events carry (OpenAI's, and those the adapters translate
 # Anthropic, Google, Bedrock and Cohere errors to), lower-cased -> the HTTP status they stand for.
 _STREAM_ERROR_STATUS = {
-    **dict.fromkeys(("rate_limit_error", "rate_limit_exceeded", "resource_exhausted", "throttlingexception",
-                     "too_many_requests", "insufficient_quota"), 429),
-    **dict.fromkeys(("overloaded_error", "service_unavailable", "unavailable", "serviceunavailableexception",
-                     "modelnotreadyexception"), 503),
+    **dict.fromkeys(
+        (
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            "resource_exhausted",
+            "throttlingexception",
+            "too_many_requests",
+            "insufficient_quota",
+        ),
+        429,
+    ),
+    **dict.fromkeys(
+        (
+            "overloaded_error",
+            "service_unavailable",
+            "unavailable",
+            "serviceunavailableexception",
+            "modelnotreadyexception",
+        ),
+        503,
+    ),
     **dict.fromkeys(("timeout_error", "upstream_timeout", "deadline_exceeded", "modeltimeoutexception"), 504),
-    **dict.fromkeys(("invalid_request_error", "invalid_argument", "validationexception",
-                     "context_length_exceeded"), 400),
+    **dict.fromkeys(
+        ("invalid_request_error", "invalid_argument", "validationexception", "context_length_exceeded"), 400
+    ),
     **dict.fromkeys(("authentication_error", "unauthenticated", "invalid_api_key"), 401),
     **dict.fromkeys(("permission_error", "permission_denied", "accessdeniedexception"), 403),
     **dict.fromkeys(("not_found_error", "not_found", "resourcenotfoundexception", "model_not_found"), 404),
@@ -275,8 +312,9 @@ def stream_error_status(error: dict[str, object]) -> int | None:
     return None
 
 
-async def _first_output(chunks: AsyncIterator[bytes], stream_filter: SSEFilter,
-                        verdict_of: Callable[[bytes], str | None]) -> tuple[bytes, bool]:
+async def _first_output(
+    chunks: AsyncIterator[bytes], stream_filter: SSEFilter, verdict_of: Callable[[bytes], str | None]
+) -> tuple[bytes, bool]:
     """Read until the client can be sent content: (bytes to send, whether the stream failed before content).
 
     Preamble events (the role-only first delta, Azure's prompt-filter chunk) are held back with the
@@ -335,8 +373,9 @@ def _is_preamble(data: bytes) -> bool:
         if not isinstance(choice, dict) or choice.get("finish_reason") or choice.get("text"):
             return False
         delta = choice.get("delta")
-        if isinstance(delta, dict) and any(key != "role" and value not in (None, "", [], {})
-                                           for key, value in delta.items()):
+        if isinstance(delta, dict) and any(
+            key != "role" and value not in (None, "", [], {}) for key, value in delta.items()
+        ):
             return False
     return True
 

@@ -49,12 +49,22 @@ if TYPE_CHECKING:
     from relaygate.http.types import RawHeaders, Receive, Send
 
 UsageReader = Callable[[Any, "Usage"], None]  # the body's `usage` value -> ctx.usage
-SHUTDOWN_MESSAGE = ("the gateway is shutting down and its drain period (shutdown_grace_seconds) ended before "
-                    "this request finished; retry it")
+SHUTDOWN_MESSAGE = (
+    "the gateway is shutting down and its drain period (shutdown_grace_seconds) ended before "
+    "this request finished; retry it"
+)
 
 
-async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpec, routing: Routing,
-                   ctx: RequestContext, headers: RawHeaders, read_usage: UsageReader | None) -> None:
+async def exchange(
+    gateway: Gateway,
+    receive: Receive,
+    send: Send,
+    spec: CallSpec,
+    routing: Routing,
+    ctx: RequestContext,
+    headers: RawHeaders,
+    read_usage: UsageReader | None,
+) -> None:
     """Call through the plan and send the answer; `read_usage` None: the body carries no usage (binary)."""
     model_started = time.perf_counter()
     watcher = DisconnectWatcher(receive)
@@ -62,27 +72,44 @@ async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpe
     started = False  # its response has started
     try:
         if spec.stream:
-            streamed = await run_plan(routing.plan, lambda rt: attempt_stream(gateway, spec, rt.payload),
-                                      routing.health, discard, deadline=routing.deadline)
+            streamed = await run_plan(
+                routing.plan,
+                lambda rt: attempt_stream(gateway, spec, rt.payload),
+                routing.health,
+                discard,
+                deadline=routing.deadline,
+            )
             note_route(gateway, ctx, streamed, routing, model_started, _params_of(spec))
             start = opened = final_or_raise(streamed)
             ctx.status = start.status
             ctx.ttft_ms = ctx.elapsed_ms()
             renamed = _caller_named_stream(start, ctx)
-            await send({
-                "type": "http.response.start",
-                "status": start.status,
-                "headers": [(b"content-type", start.response.content_type.encode("latin-1")),
-                            (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
-                            *headers, *routing_headers(streamed, ctx), *renamed],
-            })
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": start.status,
+                    "headers": [
+                        (b"content-type", start.response.content_type.encode("latin-1")),
+                        (b"cache-control", b"no-cache"),
+                        (b"x-accel-buffering", b"no"),
+                        *headers,
+                        *routing_headers(streamed, ctx),
+                        *renamed,
+                    ],
+                }
+            )
             started = True
             await relay_stream(gateway, send, start, ctx)
             if wants_speed(gateway, streamed):
                 record_speed(gateway, streamed, ctx, model_started)
             return
-        answered = await run_plan(routing.plan, lambda rt: attempt_answer(gateway, spec, rt.payload),
-                                  routing.health, discard, deadline=routing.deadline)
+        answered = await run_plan(
+            routing.plan,
+            lambda rt: attempt_answer(gateway, spec, rt.payload),
+            routing.health,
+            discard,
+            deadline=routing.deadline,
+        )
     except asyncio.CancelledError:
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
         if opened is not None:
@@ -122,8 +149,12 @@ async def exchange(gateway: Gateway, receive: Receive, send: Send, spec: CallSpe
     logging_started = time.perf_counter()  # the row is built now, so server-timing can say what it took
     ctx.log_record = record_from_context(ctx, gateway.settings.log_body_max_bytes)
     ctx.timings.logging = (time.perf_counter() - logging_started) * 1000.0
-    out = [*headers, *routing_headers(answered, ctx), *named,
-           (b"server-timing", ctx.timings.header(ctx.elapsed_ms(), answered.attempts))]
+    out = [
+        *headers,
+        *routing_headers(answered, ctx),
+        *named,
+        (b"server-timing", ctx.timings.header(ctx.elapsed_ms(), answered.attempts)),
+    ]
     await send_bytes(send, answer.status, body, answer.content_type.encode("latin-1"), out)
 
 
@@ -132,7 +163,7 @@ def _params_of(spec: CallSpec) -> ParamsOf | None:
     multipart bodies get none."""
     opener_params = getattr(spec.opener, "applied_params", None)
     if opener_params is not None:
-        return lambda overrides: opener_params(spec.operation, overrides)  # type: ignore[no-any-return]
+        return lambda overrides: opener_params(spec.operation, overrides)
     return None if spec.payload is not None else (lambda overrides: ())
 
 

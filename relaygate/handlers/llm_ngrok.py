@@ -39,15 +39,16 @@ def ngrok_routing(
     body_models = take_body_models(payload) if payload is not None else None
     routes, candidates = ngrok.plan_with_candidates(model, body_models, ctx.metadata, rng=gateway.rng)
     if not routes and candidates:
-        raise NotFound(f"no model matched the selection strategies for model '{model}' ({candidates} configured "
-                       f"candidate{'s' if candidates != 1 else ''}; every model_selection strategy returned none)",
-                       code="no_model_matched")
+        raise NotFound(
+            f"no model matched the selection strategies for model '{model}' ({candidates} configured "
+            f"candidate{'s' if candidates != 1 else ''}; every model_selection strategy returned none)",
+            code="no_model_matched",
+        )
     if not routes:
         raise NotFound(f"model '{model}' is not configured on this gateway", code="model_not_found")
     if principal.is_virtual_account:
         grant = principal.grant
-        routes = [r for r in routes if grant is not None
-                  and grant.allows_model(r.name, r.payload.target.account)]
+        routes = [r for r in routes if grant is not None and grant.allows_model(r.name, r.payload.target.account)]
         if not routes:
             raise Forbidden(f"your token may not call model '{model}'", code="model_access_denied")
     if retry_override is not None:

@@ -56,9 +56,11 @@ class Controls:
 
 def parse_controls(scope: Scope) -> Controls:
     """Read (and check: 400 when malformed) the routing headers of a request."""
-    return Controls(parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout"),
-                    parse_timeout_ms(header(scope, b"x-tfy-ttft-timeout-ms"), "x-tfy-ttft-timeout-ms"),
-                    parse_retry_config(header(scope, b"x-tfy-retry-config")))
+    return Controls(
+        parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout"),
+        parse_timeout_ms(header(scope, b"x-tfy-ttft-timeout-ms"), "x-tfy-ttft-timeout-ms"),
+        parse_retry_config(header(scope, b"x-tfy-retry-config")),
+    )
 
 
 def parse_retry_config(raw: bytes | None) -> RetryPolicy | None:
@@ -75,17 +77,27 @@ def parse_retry_config(raw: bytes | None) -> RetryPolicy | None:
     codes = value.get("onStatusCodes", [429, 500, 502, 503])
     delay = value.get("delay", 100)
     if not isinstance(attempts, int) or isinstance(attempts, bool) or not 0 <= attempts <= 10:
-        raise BadRequest("x-tfy-retry-config.attempts must be an integer from 0 to 10", code="invalid_header",
-                         param="x-tfy-retry-config")
+        raise BadRequest(
+            "x-tfy-retry-config.attempts must be an integer from 0 to 10",
+            code="invalid_header",
+            param="x-tfy-retry-config",
+        )
     if not isinstance(codes, list) or not all(isinstance(c, int | str) and str(c).isdigit() for c in codes):
-        raise BadRequest("x-tfy-retry-config.onStatusCodes must be a list of status codes", code="invalid_header",
-                         param="x-tfy-retry-config")
+        raise BadRequest(
+            "x-tfy-retry-config.onStatusCodes must be a list of status codes",
+            code="invalid_header",
+            param="x-tfy-retry-config",
+        )
     if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
-        raise BadRequest("x-tfy-retry-config.delay must be milliseconds >= 0", code="invalid_header",
-                         param="x-tfy-retry-config")
-    return RetryPolicy(attempts=attempts, delay=float(delay) / 1000.0,
-                       on_status_codes=frozenset(int(c) for c in codes),
-                       use_retry_after=value.get("useRetryAfterHeader") is True)
+        raise BadRequest(
+            "x-tfy-retry-config.delay must be milliseconds >= 0", code="invalid_header", param="x-tfy-retry-config"
+        )
+    return RetryPolicy(
+        attempts=attempts,
+        delay=float(delay) / 1000.0,
+        on_status_codes=frozenset(int(c) for c in codes),
+        use_retry_after=value.get("useRetryAfterHeader") is True,
+    )
 
 
 def plan_for(
@@ -117,13 +129,20 @@ def plan_for(
     if not eligible:
         if denied:
             raise Forbidden(f"your token may not call any target of '{found.name}'", code="model_access_denied")
-        raise BadRequest(f"no target of virtual model '{found.name}' matches this request's metadata",
-                         code="no_eligible_target")
+        raise BadRequest(
+            f"no target of virtual model '{found.name}' matches this request's metadata", code="no_eligible_target"
+        )
     strategy = LatencyStrategy(gateway.latency) if found.strategy == "latency" else STRATEGIES[found.strategy]
     sticky_key = _sticky_key(found, scope, ctx)
     preferred = gateway.sticky.get(sticky_key) if sticky_key is not None else None
-    plan = plan_attempts(eligible, strategy, gateway.model_health, _RNG, preferred=preferred,
-                         unhealthy=_over_sla(gateway) if found.strategy == "priority" else None)
+    plan = plan_attempts(
+        eligible,
+        strategy,
+        gateway.model_health,
+        _RNG,
+        preferred=preferred,
+        unhealthy=_over_sla(gateway) if found.strategy == "priority" else None,
+    )
     return Routing(plan, gateway.model_health, deadline, found, sticky_key)
 
 
@@ -134,6 +153,7 @@ def _over_sla(gateway: Gateway) -> Any:
             return False
         tpot = gateway.latency.tpot(route.key, SLA_WINDOW)
         return tpot is not None and tpot > cutoff
+
     return unhealthy
 
 
@@ -163,8 +183,14 @@ def final_or_raise(route: RouteResult[Any]) -> Any:
 ParamsOf = Callable[[TargetOverrides], Iterable[str]]  # the `override_params` keys a call really sends
 
 
-def note_route(gateway: Gateway, ctx: RequestContext, route: RouteResult[Any], routing: Routing,
-               model_started: float, params_of: ParamsOf | None = None) -> None:
+def note_route(
+    gateway: Gateway,
+    ctx: RequestContext,
+    route: RouteResult[Any],
+    routing: Routing,
+    model_started: float,
+    params_of: ParamsOf | None = None,
+) -> None:
     """Note on the context which target answered and what routing did (for headers and the log).
 
     `params_of` says which of a target's `override_params` the call sent (default: all of them).
@@ -191,8 +217,9 @@ def applied_configuration(route: RouteResult[Any], routing: Routing) -> dict[str
     """What `x-tfy-applied-configurations` reports about load balancing, fallback and retries."""
     entry: dict[str, Any] = {
         "targets_tried": [a.target for a in route.attempts],
-        "attempts": [{"target": a.target, "status": a.status, "error": a.error, "ms": a.duration_ms}
-                     for a in route.attempts],
+        "attempts": [
+            {"target": a.target, "status": a.status, "error": a.error, "ms": a.duration_ms} for a in route.attempts
+        ],
         "fallbacks": route.fallbacks,
         "retries": route.retries,
     }

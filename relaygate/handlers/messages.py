@@ -68,8 +68,21 @@ OVERLOADED = 529  # Anthropic's "overloaded_error" status
 CHAT = next(op for op in OPERATIONS if op.name == "chat")
 FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
 # A virtual model's `override_params` reach an Anthropic target only where they are Messages parameters.
-ANTHROPIC_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "metadata",
-                              "system", "thinking", "tool_choice", "tools", "service_tier"})
+ANTHROPIC_PARAMS = frozenset(
+    {
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "metadata",
+        "system",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "service_tier",
+    }
+)
 # The provider kinds whose models serve count_tokens (named in the 400 for the others).
 COUNTING_PROVIDERS = tuple(sorted({ANTHROPIC, *(kind for kind, a in ADAPTERS.items() if token_counter(a))}))
 
@@ -138,17 +151,30 @@ class MessagesOpener:
             payload["model"] = target.model_id
             if spec.operation is MESSAGES:
                 payload.update((k, v) for k, v in overrides.override_params.items() if k in ANTHROPIC_PARAMS)
-            native = await gateway.adapter_open(UpstreamCall(
-                target, spec.operation, payload, b"", spec.content_type, spec.stream, spec.attempt_timeout,
-                spec.request_id, inbound_headers=self.inbound_headers, caps=gateway.answer_caps))
+            native = await gateway.adapter_open(
+                UpstreamCall(
+                    target,
+                    spec.operation,
+                    payload,
+                    b"",
+                    spec.content_type,
+                    spec.stream,
+                    spec.attempt_timeout,
+                    spec.request_id,
+                    inbound_headers=self.inbound_headers,
+                    caps=gateway.answer_caps,
+                )
+            )
             if native.status == OVERLOADED:
                 native.status = 503  # retry and fall back as for any overloaded upstream; the body says overloaded
             return native
         counting = spec.operation is not MESSAGES
         counter = token_counter(target.adapter) if counting else None
         if counting and counter is None:
-            raise BadRequest(_cannot_count(f"model {target.name} is served by provider {target.provider}"),
-                             code="unsupported_operation")
+            raise BadRequest(
+                _cannot_count(f"model {target.name} is served by provider {target.provider}"),
+                code="unsupported_operation",
+            )
         if self._translated is None:
             self._translated = openai_request_from_messages(spec.payload, count_only=counting)
             if spec.stream:
@@ -157,13 +183,34 @@ class MessagesOpener:
         payload["model"] = target.model_id
         if counter is not None:  # as for Anthropic targets, a virtual model's override_params do not apply
             assert gateway.session is not None
-            return await counter.count_tokens(gateway.session, UpstreamCall(
-                target, spec.operation, payload, b"", spec.content_type, False, spec.attempt_timeout,
-                spec.request_id, caps=gateway.answer_caps))
+            return await counter.count_tokens(
+                gateway.session,
+                UpstreamCall(
+                    target,
+                    spec.operation,
+                    payload,
+                    b"",
+                    spec.content_type,
+                    False,
+                    spec.attempt_timeout,
+                    spec.request_id,
+                    caps=gateway.answer_caps,
+                ),
+            )
         payload.update(overrides.override_params)
-        response = await gateway.adapter_open(UpstreamCall(
-            target, CHAT, payload, b"", spec.content_type, spec.stream, spec.attempt_timeout, spec.request_id,
-            caps=gateway.answer_caps))
+        response = await gateway.adapter_open(
+            UpstreamCall(
+                target,
+                CHAT,
+                payload,
+                b"",
+                spec.content_type,
+                spec.stream,
+                spec.attempt_timeout,
+                spec.request_id,
+                caps=gateway.answer_caps,
+            )
+        )
         return MessagesFromOpenAI(response, self.model, spec.stream, gateway.answer_caps.sse_line_bytes)
 
 
@@ -202,8 +249,7 @@ def _counting_only(routing: Routing, model: str) -> Routing:
     """count_tokens: only targets that can count are tried (400 when the model has none)."""
     plan = [p for p in routing.plan if _can_count(p.target.payload.target)]
     if not plan:
-        raise BadRequest(_cannot_count(f"'{model}' is not served by one"), param="model",
-                         code="unsupported_operation")
+        raise BadRequest(_cannot_count(f"'{model}' is not served by one"), param="model", code="unsupported_operation")
     routing.plan = plan
     return routing
 
@@ -232,9 +278,19 @@ async def handle(
     await _serve(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, controls)
 
 
-async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, operation: Operation,
-                 ctx: RequestContext, base_headers: RawHeaders, principal: Principal,
-                 found: Target | VirtualModel | None, payload: dict[str, Any], controls: Controls) -> None:
+async def _serve(
+    gateway: Gateway,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    operation: Operation,
+    ctx: RequestContext,
+    base_headers: RawHeaders,
+    principal: Principal,
+    found: Target | VirtualModel | None,
+    payload: dict[str, Any],
+    controls: Controls,
+) -> None:
     """Route, reserve against the limits (last, and not for count_tokens: counting is free), call and relay."""
     started = time.perf_counter()
     model = ctx.requested_model
@@ -252,17 +308,32 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, o
         routing = plan_for(gateway, principal, found, ctx, scope, controls.retry_override)
     if operation is not MESSAGES:
         routing = _counting_only(routing, model)
-    spec = CallSpec(operation, payload, b"", None, header(scope, b"content-type"), stream, True,
-                    attempt_timeout, caller_timeout is not None, controls.ttft_timeout, ctx.request_id,
-                    single_target=False, deadline=routing.deadline, dialect=MESSAGES_DIALECT,
-                    opener=MessagesOpener(model, _inbound_headers(scope)))
+    spec = CallSpec(
+        operation,
+        payload,
+        b"",
+        None,
+        header(scope, b"content-type"),
+        stream,
+        True,
+        attempt_timeout,
+        caller_timeout is not None,
+        controls.ttft_timeout,
+        ctx.request_id,
+        single_target=False,
+        deadline=routing.deadline,
+        dialect=MESSAGES_DIALECT,
+        opener=MessagesOpener(model, _inbound_headers(scope)),
+    )
     ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
     headers = [*base_headers, (b"request-id", ctx.request_id.encode("latin-1"))]
 
     usage_reader = read_messages_usage if operation is MESSAGES else None
-    reservation = await admit(gateway, ctx, principal, limited_as(ctx, found, model), payload,
-                              price_of(found), routing.plan) \
-        if operation is MESSAGES else None
+    reservation = (
+        await admit(gateway, ctx, principal, limited_as(ctx, found, model), payload, price_of(found), routing.plan)
+        if operation is MESSAGES
+        else None
+    )
     try:
         await exchange(gateway, receive, send, spec, routing, ctx, headers, usage_reader)
     finally:

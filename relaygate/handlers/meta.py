@@ -71,8 +71,14 @@ async def models(gateway: Gateway, scope: Scope, send: Send, ctx: RequestContext
         if may_call(principal, target.name, target.account, target.access)
     ]
     data.extend(
-        {"id": vm.name, "object": "model", "created": snapshot.created, "owned_by": vm.account,
-         "provider": "virtual-model", "model_types": sorted(vm.model_types)}
+        {
+            "id": vm.name,
+            "object": "model",
+            "created": snapshot.created,
+            "owned_by": vm.account,
+            "provider": "virtual-model",
+            "model_types": sorted(vm.model_types),
+        }
         for vm in snapshot.virtual_models.values()
         if may_call(principal, vm.name, vm.account, vm.access)
     )

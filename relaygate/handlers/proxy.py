@@ -50,15 +50,19 @@ def _may_use(principal: Principal, account: ProxyAccount, endpoint: ProxyEndpoin
     on endpoint URLs by the endpoint's `authorized_subjects` (not consulted for slug URLs)."""
     if principal.is_virtual_account:
         grant = principal.grant
-        if grant is None or not (account.name in grant.endpoint_accounts
-                                 or f"{account.name}/{second}" in grant.endpoints):
+        if grant is None or not (
+            account.name in grant.endpoint_accounts or f"{account.name}/{second}" in grant.endpoints
+        ):
             return False
     else:
         collaborators = account.access.collaborators
         if collaborators is not None and principal.subjects.isdisjoint(collaborators):
             return False
-    return endpoint is None or endpoint.authorized_subjects is None \
+    return (
+        endpoint is None
+        or endpoint.authorized_subjects is None
         or not principal.subjects.isdisjoint(endpoint.authorized_subjects)
+    )
 
 
 async def handle(
@@ -95,9 +99,18 @@ async def handle(
         settle_later(gateway, reservation, ctx)
 
 
-async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, ctx: RequestContext,
-                 base_headers: RawHeaders, path: ProxyPath, account: ProxyAccount, endpoint: ProxyEndpoint | None,
-                 pooled: bool) -> None:
+async def _serve(
+    gateway: Gateway,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    ctx: RequestContext,
+    base_headers: RawHeaders,
+    path: ProxyPath,
+    account: ProxyAccount,
+    endpoint: ProxyEndpoint | None,
+    pooled: bool,
+) -> None:
     """Call the endpoint (or the pool) and relay its answer."""
     caller_timeout = parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout")
     timeout = caller_timeout or gateway.settings.request_timeout
@@ -122,8 +135,10 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
     async def attempt(target: RouteTarget) -> Outcome[aiohttp.ClientResponse]:
         chosen = account.endpoints[target.name]
         if not body.replayable:
-            return Outcome(error=BadGateway("the request body was streamed to a failed endpoint and cannot be "
-                                            "replayed"), replayable=False)
+            return Outcome(
+                error=BadGateway("the request body was streamed to a failed endpoint and cannot be replayed"),
+                replayable=False,
+            )
         headers = request_headers(scope["headers"], token_bytes, chosen.headers, chosen.header_names)
         if (via := chained_via()) is not None:  # it arrived with a Via chain: this gateway joins it (hops.py)
             headers = [(name, value) for name, value in headers if name.lower() != "via"]
@@ -134,32 +149,52 @@ async def _serve(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
         try:
             async with asyncio.timeout(limit):
                 response = await session.request(
-                    scope["method"], chosen.url(path.remaining, query), headers=headers, data=body.payload(),
-                    allow_redirects=False, auto_decompress=False, ssl=chosen.ssl, skip_auto_headers=_NO_AUTO_HEADERS,
+                    scope["method"],
+                    chosen.url(path.remaining, query),
+                    headers=headers,
+                    data=body.payload(),
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    ssl=chosen.ssl,
+                    skip_auto_headers=_NO_AUTO_HEADERS,
                 )
         except TimeoutError:
             refused_body()
             if by_deadline:
                 return deadline_outcome()
             # A caller-set deadline falls back but says nothing about the endpoint's health.
-            return Outcome(error=GatewayTimeout(f"endpoint {chosen.account}/{chosen.name} did not answer within "
-                                                f"{timeout:g}s"), network_error=caller_timeout is None,
-                           always_fallback=True, replayable=body.replayable)
+            return Outcome(
+                error=GatewayTimeout(f"endpoint {chosen.account}/{chosen.name} did not answer within {timeout:g}s"),
+                network_error=caller_timeout is None,
+                always_fallback=True,
+                replayable=body.replayable,
+            )
         except _NETWORK_ERRORS as exc:
             refused_body()
-            return Outcome(error=BadGateway(f"endpoint {chosen.account}/{chosen.name} failed: {type(exc).__name__}"),
-                           network_error=True, replayable=body.replayable)
+            return Outcome(
+                error=BadGateway(f"endpoint {chosen.account}/{chosen.name} failed: {type(exc).__name__}"),
+                network_error=True,
+                replayable=body.replayable,
+            )
         if body.too_large:
             response.close()
             refused_body()
         if not 100 <= response.status <= 599:
             # Not HTTP (no reason phrase, no client knows it): a broken upstream, as a garbage status line is.
             response.close()
-            return Outcome(error=BadGateway(f"endpoint {chosen.account}/{chosen.name} answered with status "
-                                            f"{response.status}, outside 100-599"),
-                           network_error=True, replayable=body.replayable)
-        return Outcome(status=response.status, result=response, replayable=body.replayable,
-                       retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            return Outcome(
+                error=BadGateway(
+                    f"endpoint {chosen.account}/{chosen.name} answered with status {response.status}, outside 100-599"
+                ),
+                network_error=True,
+                replayable=body.replayable,
+            )
+        return Outcome(
+            status=response.status,
+            result=response,
+            replayable=body.replayable,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
 
     health = gateway.health
     if pooled:
@@ -198,30 +233,41 @@ def _discard(response: aiohttp.ClientResponse) -> None:
     response.close()
 
 
-def _annotate(ctx: RequestContext, account: ProxyAccount, slug: str | None, route: RouteResult[Any],
-              bytes_in: int) -> None:
+def _annotate(
+    ctx: RequestContext, account: ProxyAccount, slug: str | None, route: RouteResult[Any], bytes_in: int
+) -> None:
     """The reference's tracing attributes, kept on the log row for the trace exporter."""
     final = route.final.name if route.final is not None else None
     ctx.resolved_model = f"{account.name}/{final}" if final else None
-    ctx.extra.update({
-        "bytes_in": bytes_in,
-        "custom_proxy_endpoint_name": final,
-        "loadbalance_target_attempt_count": len(route.attempts),
-        "loadbalance_first_target": route.attempts[0].target if route.attempts else None,
-        "loadbalance_final_target": final,
-        "attempts": [{"target": a.target, "status": a.status, "error": a.error, "ms": a.duration_ms}
-                     for a in route.attempts],
-    })
+    ctx.extra.update(
+        {
+            "bytes_in": bytes_in,
+            "custom_proxy_endpoint_name": final,
+            "loadbalance_target_attempt_count": len(route.attempts),
+            "loadbalance_first_target": route.attempts[0].target if route.attempts else None,
+            "loadbalance_final_target": final,
+            "attempts": [
+                {"target": a.target, "status": a.status, "error": a.error, "ms": a.duration_ms} for a in route.attempts
+            ],
+        }
+    )
     if slug is not None:
-        ctx.extra.update({
-            "custom_proxy_routing_type": account.routing_type,
-            "custom_proxy_slug": slug,
-            "custom_proxy_target_was_cooled_down": route.used_cooled_target,
-        })
+        ctx.extra.update(
+            {
+                "custom_proxy_routing_type": account.routing_type,
+                "custom_proxy_slug": slug,
+                "custom_proxy_target_was_cooled_down": route.used_cooled_target,
+            }
+        )
 
 
-async def _relay(send: Send, response: aiohttp.ClientResponse, ctx: RequestContext, base_headers: RawHeaders,
-                 secrets: tuple[bytes, ...]) -> None:
+async def _relay(
+    send: Send,
+    response: aiohttp.ClientResponse,
+    ctx: RequestContext,
+    base_headers: RawHeaders,
+    secrets: tuple[bytes, ...],
+) -> None:
     """Relay the upstream answer as received, credentials scrubbed (http/redaction.py); a broken
     upstream body aborts the client connection.
 

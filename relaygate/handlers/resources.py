@@ -50,7 +50,7 @@ def resource_path(path: str) -> str | None:
     """`responses/...`, `files/...` or `batches/...` after an API prefix; None for other paths."""
     for prefix in API_PREFIXES:
         if path.startswith(prefix):
-            rest = path[len(prefix):].strip("/")
+            rest = path[len(prefix) :].strip("/")
             return rest if rest.partition("/")[0] in RESOURCE_ROOTS else None
     return None
 
@@ -65,11 +65,16 @@ def _account_target(gateway: Gateway, name: str) -> Target:
         if len(of_kind) == 1:
             found = next(iter(of_kind.values()))
         elif len(of_kind) > 1:
-            raise BadRequest(f"x-tfy-provider-name '{name}' matches several accounts ({', '.join(sorted(of_kind))});"
-                             " name the account", param="x-tfy-provider-name", code="ambiguous_provider")
+            raise BadRequest(
+                f"x-tfy-provider-name '{name}' matches several accounts ({', '.join(sorted(of_kind))});"
+                " name the account",
+                param="x-tfy-provider-name",
+                code="ambiguous_provider",
+            )
     if found is None:
-        raise NotFound(f"no provider account '{name}' is configured", param="x-tfy-provider-name",
-                       code="provider_not_found")
+        raise NotFound(
+            f"no provider account '{name}' is configured", param="x-tfy-provider-name", code="provider_not_found"
+        )
     return found
 
 
@@ -77,8 +82,10 @@ def _may_use_account(principal: Principal, target: Target, gateway: Gateway) -> 
     """Account-level use: a collaborator match, or a virtual account listing the account or one of its models."""
     if principal.is_virtual_account:
         grant = principal.grant
-        return grant is not None and (target.account in grant.accounts or any(
-            t.account == target.account and t.name in grant.models for t in gateway.snapshot.models.values()))
+        return grant is not None and (
+            target.account in grant.accounts
+            or any(t.account == target.account and t.name in grant.models for t in gateway.snapshot.models.values())
+        )
     return may_call(principal, target.name, target.account, target.access)
 
 
@@ -89,20 +96,27 @@ def _choose(gateway: Gateway, principal: Principal, scope: Scope, payload: dict[
     if isinstance(model, str) and model in snapshot.models:
         target = snapshot.models[model]
         if not target.model_types & {"chat", "responses"}:
-            raise BadRequest(f"model '{model}' does not support responses", param="model",
-                             code="unsupported_model_type")
+            raise BadRequest(
+                f"model '{model}' does not support responses", param="model", code="unsupported_model_type"
+            )
         if not may_call(principal, target.name, target.account, target.access):
             raise Forbidden(f"your token may not call model '{model}'", code="model_access_denied")
         assert payload is not None
         payload["model"] = target.model_id
         return target
     if isinstance(model, str) and model in snapshot.virtual_models:
-        raise BadRequest("the Responses API keeps state at one provider: call a model, not a virtual model",
-                         param="model", code="unsupported_model_type")
+        raise BadRequest(
+            "the Responses API keeps state at one provider: call a model, not a virtual model",
+            param="model",
+            code="unsupported_model_type",
+        )
     raw = header(scope, b"x-tfy-provider-name")
     if raw is None or not raw.strip():
-        raise BadRequest("x-tfy-provider-name is required for the Responses, Files and Batches APIs: name the "
-                         "provider account", param="x-tfy-provider-name", code="missing_provider_name")
+        raise BadRequest(
+            "x-tfy-provider-name is required for the Responses, Files and Batches APIs: name the provider account",
+            param="x-tfy-provider-name",
+            code="missing_provider_name",
+        )
     target = _account_target(gateway, raw.decode("latin-1").strip())
     if not _may_use_account(principal, target, gateway):
         raise Forbidden(f"your token may not use provider account '{target.account}'", code="account_access_denied")
@@ -118,8 +132,15 @@ def _upstream_url(target: Target, rest: str, query: bytes) -> str:
     return f"{target.base_url}/{path}" + (f"?{query.decode('latin-1')}" if query else "")
 
 
-async def handle(gateway: Gateway, scope: Scope, receive: Receive, send: Send, ctx: RequestContext,
-                 base_headers: RawHeaders, rest: str) -> None:
+async def handle(
+    gateway: Gateway,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    ctx: RequestContext,
+    base_headers: RawHeaders,
+    rest: str,
+) -> None:
     """Relay one resource call; gateway errors propagate to the dispatcher."""
     principal = await authenticate(gateway, scope, ctx)
     ctx.metadata, ctx.log_bodies = parse_logging_headers(scope, gateway.settings.log_bodies)
@@ -134,16 +155,22 @@ async def handle(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
     ctx.request_body = body if root != "files" else None  # uploaded files are not copied into logs
     target = _choose(gateway, principal, scope, payload)
     if target.provider not in OPENAI_SHAPED:
-        raise BadRequest(f"provider account '{target.account}' ({target.provider}) does not serve /{root}; "
-                         "the Responses, Files and Batches APIs need an OpenAI-shaped account",
-                         param="x-tfy-provider-name", code="unsupported_provider")
+        raise BadRequest(
+            f"provider account '{target.account}' ({target.provider}) does not serve /{root}; "
+            "the Responses, Files and Batches APIs need an OpenAI-shaped account",
+            param="x-tfy-provider-name",
+            code="unsupported_provider",
+        )
     ctx.provider = target.provider
     if payload is not None and ctx.requested_model in gateway.snapshot.models:
         ctx.resolved_model = target.name
         ctx.target = target
         body = orjson.dumps(payload)
-    headers = {name.decode("latin-1"): value.decode("latin-1")
-               for name, value in scope["headers"] if name in _FORWARDED_REQUEST}
+    headers = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _FORWARDED_REQUEST
+    }
     headers.update(target.headers)
     if (via := chained_via()) is not None:  # it arrived with a Via chain: send it on (upstream/hops.py)
         headers["Via"] = via
@@ -159,15 +186,23 @@ async def handle(gateway: Gateway, scope: Scope, receive: Receive, send: Send, c
         settle_later(gateway, reservation, ctx)
 
 
-async def _relay(gateway: Gateway, method: str, url: str, headers: dict[str, str], body: bytes, target: Target,
-                 ctx: RequestContext, send: Send, base_headers: RawHeaders) -> None:
+async def _relay(
+    gateway: Gateway,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    target: Target,
+    ctx: RequestContext,
+    send: Send,
+    base_headers: RawHeaders,
+) -> None:
     session = gateway.session
     assert session is not None
     started = time.perf_counter()
     try:
         async with asyncio.timeout(gateway.settings.request_timeout):
-            response = await session.request(method, url, headers=headers, data=body or None,
-                                             allow_redirects=False)
+            response = await session.request(method, url, headers=headers, data=body or None, allow_redirects=False)
     except TimeoutError:
         raise GatewayTimeout(f"provider account {target.account} did not answer in time")
     except aiohttp.ClientError as exc:
@@ -175,17 +210,23 @@ async def _relay(gateway: Gateway, method: str, url: str, headers: dict[str, str
     ctx.timings.model = (time.perf_counter() - started) * 1000.0
     try:
         if not 100 <= response.status <= 599:  # not relayable: a broken upstream
-            raise BadGateway(f"provider account {target.account} answered with HTTP status {response.status}, "
-                             "which is not a valid status", code="invalid_upstream_status")
+            raise BadGateway(
+                f"provider account {target.account} answered with HTTP status {response.status}, "
+                "which is not a valid status",
+                code="invalid_upstream_status",
+            )
         ctx.status = response.status
         if response.status >= 400:
             raw = await HTTPUpstreamResponse(response, target.account).read()  # at most ERROR_BODY_LIMIT
-            raise UpstreamError(response.status, scrub(raw, target.secrets),
-                                response.headers.get("Content-Type", "application/json"))
-        relayed = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
-                   if k.lower().encode("latin-1") in _RELAYED_RESPONSE]
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": [*base_headers, *relayed]})
+            raise UpstreamError(
+                response.status, scrub(raw, target.secrets), response.headers.get("Content-Type", "application/json")
+            )
+        relayed = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in response.headers.items()
+            if k.lower().encode("latin-1") in _RELAYED_RESPONSE
+        ]
+        await send({"type": "http.response.start", "status": response.status, "headers": [*base_headers, *relayed]})
         kept: list[bytes] | None = [] if ctx.model_type == "responses" else None
         kept_bytes, keep_limit = 0, gateway.settings.max_answer_bytes  # kept for usage; relayed at any size
         async for chunk in response.content.iter_any():

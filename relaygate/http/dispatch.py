@@ -44,5 +44,5 @@ def model_path_id(path: str) -> str | None:
     for prefix in API_PREFIXES:
         start = prefix + "models/"
         if path.startswith(start) and len(path) > len(start):
-            return path[len(start):].rstrip("/")
+            return path[len(start) :].rstrip("/")
     return None

@@ -13,10 +13,19 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from relaygate.errors import BadRequest
 
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
-    b"proxy-connection", b"proxy-authenticate", b"proxy-authorization",
-})
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+    }
+)
 _REPLACED_IN_RESPONSE = frozenset({b"date", b"x-request-id"})
 # Set for the upstream hop by the client library (the body's framing is the gateway's, not the caller's).
 # `Expect: 100-continue` was answered by the gateway's server already; passed on, the client library

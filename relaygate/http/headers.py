@@ -19,9 +19,9 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     The request's headers are indexed once, on the first lookup (a request looks up about ten), and the
     index kept in the scope; the header list is never changed after the server built it.
     """
-    index: dict[bytes, bytes] | None = scope.get(_INDEX)  # type: ignore[assignment]
+    index: dict[bytes, bytes] | None = scope.get(_INDEX)
     if index is None:
-        index = scope[_INDEX] = dict(reversed(scope["headers"]))  # type: ignore[literal-required]  # first wins
+        index = scope[_INDEX] = dict(reversed(scope["headers"]))  # first wins
     return index.get(name)
 
 
@@ -60,8 +60,7 @@ def parse_strict_openai(raw: bytes | None) -> bool:
         return True
     if value in (b"false", b"0"):
         return False
-    raise BadRequest("x-tfy-strict-openai must be true or false", code="invalid_header",
-                     param="x-tfy-strict-openai")
+    raise BadRequest("x-tfy-strict-openai must be true or false", code="invalid_header", param="x-tfy-strict-openai")
 
 
 def parse_logging_config(raw: bytes | None) -> tuple[bool, dict[str, str]]:
@@ -78,20 +77,32 @@ def parse_logging_config(raw: bytes | None) -> tuple[bool, dict[str, str]]:
     except orjson.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        raise BadRequest("x-tfy-logging-config must be a JSON object such as {\"enabled\": false}",
-                         code="invalid_logging_config", param="x-tfy-logging-config")
+        raise BadRequest(
+            'x-tfy-logging-config must be a JSON object such as {"enabled": false}',
+            code="invalid_logging_config",
+            param="x-tfy-logging-config",
+        )
     enabled = value.pop("enabled", True)
     if not isinstance(enabled, bool):
-        raise BadRequest("x-tfy-logging-config 'enabled' must be true or false",
-                         code="invalid_logging_config", param="x-tfy-logging-config")
+        raise BadRequest(
+            "x-tfy-logging-config 'enabled' must be true or false",
+            code="invalid_logging_config",
+            param="x-tfy-logging-config",
+        )
     for key, item in value.items():
         if not isinstance(item, str):
-            raise BadRequest(f"x-tfy-logging-config value for {key!r} must be a string (metadata tags are "
-                             "string -> string; only 'enabled' is a boolean)",
-                             code="invalid_logging_config", param="x-tfy-logging-config")
+            raise BadRequest(
+                f"x-tfy-logging-config value for {key!r} must be a string (metadata tags are "
+                "string -> string; only 'enabled' is a boolean)",
+                code="invalid_logging_config",
+                param="x-tfy-logging-config",
+            )
         if len(item) > METADATA_VALUE_MAX:
-            raise BadRequest(f"x-tfy-logging-config value for {key!r} is longer than {METADATA_VALUE_MAX} characters",
-                             code="invalid_logging_config", param="x-tfy-logging-config")
+            raise BadRequest(
+                f"x-tfy-logging-config value for {key!r} is longer than {METADATA_VALUE_MAX} characters",
+                code="invalid_logging_config",
+                param="x-tfy-logging-config",
+            )
     return enabled, value
 
 

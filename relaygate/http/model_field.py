@@ -36,7 +36,7 @@ def _spellings(data: bytes) -> Iterator[tuple[bytes, str]]:
     while (at := rest.find(_KEY)) >= 0:
         match = _MODEL_PAIR.match(rest, at)
         if match is None:
-            rest = rest[at + len(_KEY):]
+            rest = rest[at + len(_KEY) :]
             continue
         exact = match.group(0)
         try:
@@ -45,7 +45,7 @@ def _spellings(data: bytes) -> Iterator[tuple[bytes, str]]:
             value = None
         if isinstance(value, str):
             yield exact, value
-        rest = rest[match.end():].replace(exact, b"")
+        rest = rest[match.end() :].replace(exact, b"")
 
 
 def _one_spelling(data: bytes) -> list[tuple[bytes, str]] | None:
@@ -56,12 +56,12 @@ def _one_spelling(data: bytes) -> list[tuple[bytes, str]] | None:
     if at < 0:
         return None
     end = data.find(b'"', at + len(_COMPACT))
-    raw = data[at + len(_COMPACT):end]
+    raw = data[at + len(_COMPACT) : end]
     if end < 0 or not raw or b"\\" in raw:
         return None
     event_end = data.find(b"\n\n", end)
     head = data if event_end < 0 else data[:event_end]
-    exact = data[at:end + 1]
+    exact = data[at : end + 1]
     if head.count(_KEY) != 1:
         return None
     try:
@@ -84,7 +84,7 @@ def rename_in_body(body: bytes, parsed: dict[str, Any], caller: str) -> tuple[by
     for exact in (b'"model":' + written, b'"model": ' + written):  # compact, or Python's json.dumps
         at = body.find(exact)
         if at >= 0:
-            return body[:at] + replacement + body[at + len(exact):], provider
+            return body[:at] + replacement + body[at + len(exact) :], provider
     for exact, value in _spellings(body):  # other spacing or escaping
         if value == provider:
             return body.replace(exact, replacement, 1), provider

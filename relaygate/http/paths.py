@@ -26,14 +26,15 @@ class ProxyPath:
 
 def split_proxy_path(raw_path: bytes) -> ProxyPath:
     """Split a raw `/proxy-api/...` path; 404 when the account or endpoint segment is missing."""
-    rest = raw_path[len(PROXY_PREFIX):]
+    rest = raw_path[len(PROXY_PREFIX) :]
     account, _, tail = rest.partition(b"/")
     second, slash, remaining = tail.partition(b"/")
     if not account or not second:
         raise NotFound("custom endpoint URLs look like /proxy-api/{account}/{endpoint}/{path}", code="unknown_url")
     check_remaining_path(remaining)
-    return ProxyPath(unquote(account.decode("latin-1")), unquote(second.decode("latin-1")),
-                     slash + remaining if slash else b"")
+    return ProxyPath(
+        unquote(account.decode("latin-1")), unquote(second.decode("latin-1")), slash + remaining if slash else b""
+    )
 
 
 def _is_dot(segment: bytes) -> bool:
@@ -47,8 +48,9 @@ def check_remaining_path(path: bytes) -> None:
         current = segment
         while True:
             if any(_is_dot(piece) for piece in _SEPARATORS.split(current)):
-                raise BadRequest("path segments '.' and '..' are not allowed in custom endpoint paths",
-                                 code="invalid_path")
+                raise BadRequest(
+                    "path segments '.' and '..' are not allowed in custom endpoint paths", code="invalid_path"
+                )
             decoded = unquote_to_bytes(current) if b"%" in current else current
             if decoded == current:
                 break

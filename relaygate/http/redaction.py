@@ -18,10 +18,21 @@ from relaygate.errors import scrub
 
 ERROR_BODY_LIMIT = 64 * 1024
 # `application/<subtype>` that is text; `+json` and `+xml` suffixes (problem+json, soap+xml) are too.
-_TEXT_SUBTYPES = frozenset({
-    "json", "xml", "x-www-form-urlencoded", "javascript", "x-javascript", "ecmascript", "x-ndjson",
-    "ndjson", "graphql", "yaml", "x-yaml",
-})
+_TEXT_SUBTYPES = frozenset(
+    {
+        "json",
+        "xml",
+        "x-www-form-urlencoded",
+        "javascript",
+        "x-javascript",
+        "ecmascript",
+        "x-ndjson",
+        "ndjson",
+        "graphql",
+        "yaml",
+        "x-yaml",
+    }
+)
 
 
 def scrub_headers(headers: list[tuple[bytes, bytes]], secrets: tuple[bytes, ...]) -> list[tuple[bytes, bytes]]:

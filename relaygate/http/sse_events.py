@@ -23,8 +23,10 @@ DEFAULT_MAX_EVENT_BYTES = 1 << 20
 
 def event_too_long(limit: int) -> BadGateway:
     """The error that ends a stream whose event (or line) is longer than `limit` bytes."""
-    return BadGateway(f"the upstream sent a stream event line longer than {limit} bytes, the gateway's cap "
-                      "(max_sse_line_bytes)", code="sse_line_too_long")
+    return BadGateway(
+        f"the upstream sent a stream event line longer than {limit} bytes, the gateway's cap (max_sse_line_bytes)",
+        code="sse_line_too_long",
+    )
 
 
 def _first_long_event(data: bytes, limit: int) -> int:
@@ -67,7 +69,7 @@ class SSEBuffer:
         if cut == -1:
             self._rest = data
             return b""
-        self._rest = data[cut + 2:]
+        self._rest = data[cut + 2 :]
         return data[: cut + 2]
 
     def take_events(self, chunk: bytes) -> list[bytes]:

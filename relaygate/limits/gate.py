@@ -32,9 +32,15 @@ if TYPE_CHECKING:
 _NO_COMPLETION = frozenset({"embedding", "rerank", "moderation"})
 
 
-async def admit(gateway: Gateway, ctx: RequestContext, principal: Principal, model: str,
-                payload: dict[str, Any] | None, price: Price | None,
-                attempts: Sequence[PlannedAttempt] = ()) -> Reservation | None:
+async def admit(
+    gateway: Gateway,
+    ctx: RequestContext,
+    principal: Principal,
+    model: str,
+    payload: dict[str, Any] | None,
+    price: Price | None,
+    attempts: Sequence[PlannedAttempt] = (),
+) -> Reservation | None:
     """Reserve the request against every matching rule, or raise the first refusal (429/503, or 400
     when it can never fit). `attempts` (the routing plan) bounds `n` by what its targets accept."""
     rules = gateway.snapshot.limits
@@ -46,8 +52,11 @@ async def admit(gateway: Gateway, ctx: RequestContext, principal: Principal, mod
     started = time.perf_counter()
     tokens, cost = 0, 0.0
     if (plan.needs_tokens or plan.needs_cost) and payload is not None:
-        estimate = estimate_tokens(payload, default_completion=0 if ctx.model_type in _NO_COMPLETION else 256,
-                                   max_choices=_most_choices(payload, attempts, model))
+        estimate = estimate_tokens(
+            payload,
+            default_completion=0 if ctx.model_type in _NO_COMPLETION else 256,
+            max_choices=_most_choices(payload, attempts, model),
+        )
         tokens = estimate.total
         if plan.needs_cost:
             cost = estimate_cost(price, estimate.input_tokens, estimate.output_tokens)
@@ -63,7 +72,8 @@ async def admit(gateway: Gateway, ctx: RequestContext, principal: Principal, mod
             kind = "rate_limit" if decision.reason == "rate_limit" else "budget"
             ctx.extra["limits"] = {kind: [decision.rule_id], "refused": decision.rule_id}
             error.headers["x-tfy-applied-configurations"] = orjson.dumps(
-                {kind: {"rule_ids": [decision.rule_id], "refused": True}}).decode()
+                {kind: {"rule_ids": [decision.rule_id], "refused": True}}
+            ).decode()
         raise error
     applied: dict[str, Any] = {}
     if decision.rate_limit_ids:
@@ -91,8 +101,12 @@ def _most_choices(payload: dict[str, Any], attempts: Sequence[PlannedAttempt], m
         most = max(most, getattr(target.adapter, "max_choices", MAX_CHOICES))
         providers.append(target.provider)
     if most <= 1:
-        raise BadRequest(f"'n' must be 1 for model '{model}': its provider ({', '.join(sorted(set(providers)))}) "
-                         "returns one choice per request", param="n", code="unsupported_parameter")
+        raise BadRequest(
+            f"'n' must be 1 for model '{model}': its provider ({', '.join(sorted(set(providers)))}) "
+            "returns one choice per request",
+            param="n",
+            code="unsupported_parameter",
+        )
     return most
 
 

@@ -171,8 +171,9 @@ class LimitRules:
         """The rules this request falls under and its bucket in each; EMPTY_PLAN when none."""
         candidates = self._by_model.get(model)
         if candidates is None:
-            candidates = self._by_account.get(model.partition("/")[0], self._any_model) if self._by_account \
-                else self._any_model
+            candidates = (
+                self._by_account.get(model.partition("/")[0], self._any_model) if self._by_account else self._any_model
+            )
         if not candidates:
             return EMPTY_PLAN
         subjects = principal.subjects

@@ -102,9 +102,7 @@ async def migrate_postgres(conn: AsyncConnection[Any], steps: Sequence[Step] | N
             if step.version in present:
                 continue
             await conn.execute(step.sql)  # packaged SQL, never caller input
-            await conn.execute(
-                f"INSERT INTO {SCHEMA_TABLE} (version, name) VALUES (%s, %s)", (step.version, step.name)
-            )
+            await conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version, name) VALUES (%s, %s)", (step.version, step.name))
             applied.append(step.version)
     return MigrationResult(tuple(applied), max(present | set(applied), default=0))
 

@@ -34,24 +34,36 @@ class GatewayCollector(Collector):
         stats = gateway.limits.stats
         backend = type(gateway.limits).__name__.removesuffix("Backend").lower()
         for name, value in stats.as_dict().items():
-            family = CounterMetricFamily(f"relaygate_limits_{name.removesuffix('_total')}",
-                                         _LIMIT_HELP.get(name, name.replace("_", " ")), labels=["backend"])
+            family = CounterMetricFamily(
+                f"relaygate_limits_{name.removesuffix('_total')}",
+                _LIMIT_HELP.get(name, name.replace("_", " ")),
+                labels=["backend"],
+            )
             family.add_metric([backend], value)
             yield family
         sink = gateway.sink
-        for name, value, text in (("log_rows_submitted", sink.submitted, "request-log rows queued"),
-                                  ("log_rows_written", sink.written, "request-log rows stored"),
-                                  ("log_rows_dropped", sink.dropped, "rows dropped because the log queue was full"),
-                                  ("log_rows_failed", sink.failed, "rows the log store refused")):
+        for name, value, text in (
+            ("log_rows_submitted", sink.submitted, "request-log rows queued"),
+            ("log_rows_written", sink.written, "request-log rows stored"),
+            ("log_rows_dropped", sink.dropped, "rows dropped because the log queue was full"),
+            ("log_rows_failed", sink.failed, "rows the log store refused"),
+        ):
             yield CounterMetricFamily(f"relaygate_{name}", text, value=value)
         shared = gateway.shared
         if shared is not None:
-            yield CounterMetricFamily("relaygate_shared_events_dropped",
-                                      "cooldown events that could not be shared through Redis", value=shared.dropped)
-            yield GaugeMetricFamily("relaygate_shared_state_connected", "1 while subscribed to Redis",
-                                    value=1.0 if shared.connected.is_set() else 0.0)
-        yield GaugeMetricFamily("relaygate_config_models", "models in the current config",
-                                value=len(gateway.snapshot.models))
+            yield CounterMetricFamily(
+                "relaygate_shared_events_dropped",
+                "cooldown events that could not be shared through Redis",
+                value=shared.dropped,
+            )
+            yield GaugeMetricFamily(
+                "relaygate_shared_state_connected",
+                "1 while subscribed to Redis",
+                value=1.0 if shared.connected.is_set() else 0.0,
+            )
+        yield GaugeMetricFamily(
+            "relaygate_config_models", "models in the current config", value=len(gateway.snapshot.models)
+        )
 
 
 _LIMIT_HELP = {

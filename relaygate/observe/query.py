@@ -49,8 +49,7 @@ def format_rows(rows: list[dict[str, Any]], *, as_json: bool) -> str:
     table = [TABLE_COLUMNS, *(_table_cells(row) for row in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(TABLE_COLUMNS))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in table
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in table
     )
 
 

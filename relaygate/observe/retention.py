@@ -66,8 +66,13 @@ class RetentionPurger:
                 deleted = await asyncio.shield(self._pass)
             except Exception as exc:  # a store outage: try again next pass, say so once
                 if not failing:
-                    log.warning("log retention: purging rows older than %g days failed (retrying every %gs): %s: %s",
-                                self.days, self.interval, type(exc).__name__, exc)
+                    log.warning(
+                        "log retention: purging rows older than %g days failed (retrying every %gs): %s: %s",
+                        self.days,
+                        self.interval,
+                        type(exc).__name__,
+                        exc,
+                    )
                 failing = True
             else:
                 if failing:

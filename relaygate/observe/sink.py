@@ -110,9 +110,7 @@ class LogSink:
         except TimeoutError:
             lost = self._queue.qsize()
             self.dropped += lost
-            logger.warning(
-                "request log flush timed out after %.1fs; %d queued records dropped", timeout, lost
-            )
+            logger.warning("request log flush timed out after %.1fs; %d queued records dropped", timeout, lost)
         self._closed = True
         task, self._task = self._task, None
         if task is not None:

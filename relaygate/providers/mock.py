@@ -152,15 +152,26 @@ class MockAdapter:
             }
             return MockResponse(orjson.dumps(payload), None)
         base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
-        chunks = [_sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                              "finish_reason": None}], "usage": None})]
+        chunks = [
+            _sse(
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                    "usage": None,
+                }
+            )
+        ]
         for piece in re.findall(r"\S+\s*", text) or [""]:
             chunks.append(
-                _sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
-                      "usage": None})
+                _sse(
+                    {
+                        **base,
+                        "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                        "usage": None,
+                    }
+                )
             )
-        chunks.append(_sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                            "usage": None}))
+        chunks.append(_sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None}))
         chunks.append(_sse({**base, "choices": [], "usage": usage}))
         chunks.append(b"data: [DONE]\n\n")
         return MockResponse(None, chunks)
@@ -188,8 +199,7 @@ class MockAdapter:
             _sse({**base, "choices": [{"index": 0, "text": piece, "logprobs": None, "finish_reason": None}]})
             for piece in re.findall(r"\S+\s*", prompt_text) or [""]
         ]
-        chunks.append(_sse({**base, "choices": [{"index": 0, "text": "", "logprobs": None,
-                                                 "finish_reason": "stop"}]}))
+        chunks.append(_sse({**base, "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": "stop"}]}))
         chunks.append(_sse({**base, "choices": [], "usage": usage}))
         chunks.append(b"data: [DONE]\n\n")
         return MockResponse(None, chunks)

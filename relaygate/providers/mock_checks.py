@@ -22,8 +22,9 @@ class InvalidInput(Exception):
         self.code = code
 
     def error(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": "invalid_request_error", "param": self.param,
-                          "code": self.code}}
+        return {
+            "error": {"message": self.message, "type": "invalid_request_error", "param": self.param, "code": self.code}
+        }
 
 
 def _kind(value: object) -> str:
@@ -48,8 +49,9 @@ def _missing(param: str) -> InvalidInput:
 
 
 def _wrong_type(param: str, expected: str, value: object) -> InvalidInput:
-    return InvalidInput(f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.",
-                        param, "invalid_type")
+    return InvalidInput(
+        f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.", param, "invalid_type"
+    )
 
 
 def check_n(body: dict[str, Any]) -> None:
@@ -60,11 +62,17 @@ def check_n(body: dict[str, Any]) -> None:
     if not isinstance(n, int) or isinstance(n, bool):
         raise _wrong_type("n", "an integer", n)
     if n < 1:
-        raise InvalidInput(f"Invalid 'n': integer below minimum value. Expected a value >= 1, but got {n} "
-                           "instead.", "n", "integer_below_min_value")
+        raise InvalidInput(
+            f"Invalid 'n': integer below minimum value. Expected a value >= 1, but got {n} instead.",
+            "n",
+            "integer_below_min_value",
+        )
     if n > 1:
-        raise InvalidInput(f"Unsupported value: 'n' does not support {n} with this model. Only the default (1) "
-                           "value is supported.", "n", "unsupported_value")
+        raise InvalidInput(
+            f"Unsupported value: 'n' does not support {n} with this model. Only the default (1) value is supported.",
+            "n",
+            "unsupported_value",
+        )
 
 
 def check_chat(body: dict[str, Any]) -> None:
@@ -75,8 +83,11 @@ def check_chat(body: dict[str, Any]) -> None:
     if not isinstance(messages, list):
         raise _wrong_type("messages", "an array", messages)
     if not messages:
-        raise InvalidInput("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
-                           "empty array instead.", "messages", "empty_array")
+        raise InvalidInput(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            "messages",
+            "empty_array",
+        )
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
@@ -86,8 +97,9 @@ def check_chat(body: dict[str, Any]) -> None:
         role = message["role"]
         if role not in ROLES:
             supported = ", ".join(f"'{r}'" for r in ROLES[:-1]) + f", and '{ROLES[-1]}'"
-            raise InvalidInput(f"Invalid value: '{role}'. Supported values are: {supported}.", f"{where}.role",
-                               "invalid_value")
+            raise InvalidInput(
+                f"Invalid value: '{role}'. Supported values are: {supported}.", f"{where}.role", "invalid_value"
+            )
     check_n(body)
 
 
@@ -98,11 +110,18 @@ def check_input(body: dict[str, Any]) -> None:
     value = body["input"]
     if isinstance(value, str):
         if not value:
-            raise InvalidInput("Invalid 'input': string too short. Expected a string with minimum length 1, but got "
-                               "an empty string instead.", "input", "string_too_short")
+            raise InvalidInput(
+                "Invalid 'input': string too short. Expected a string with minimum length 1, but got "
+                "an empty string instead.",
+                "input",
+                "string_too_short",
+            )
         return
     if not isinstance(value, list):
         raise _wrong_type("input", "a string or an array", value)
     if not value:
-        raise InvalidInput("Invalid 'input': empty array. Expected an array with minimum length 1, but got an "
-                           "empty array instead.", "input", "empty_array")
+        raise InvalidInput(
+            "Invalid 'input': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            "input",
+            "empty_array",
+        )

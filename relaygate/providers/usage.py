@@ -55,8 +55,12 @@ class Price:
         read_price = self.input_per_million if self.cache_read_per_million is None else self.cache_read_per_million
         write_price = self.input_per_million if self.cache_write_per_million is None else self.cache_write_per_million
         plain = max(input_tokens - cached_tokens - cache_write_tokens, 0)
-        return (plain * self.input_per_million + cached_tokens * read_price + cache_write_tokens * write_price
-                + output_tokens * self.output_per_million) / 1_000_000
+        return (
+            plain * self.input_per_million
+            + cached_tokens * read_price
+            + cache_write_tokens * write_price
+            + output_tokens * self.output_per_million
+        ) / 1_000_000
 
 
 def price_from_override(cost: Mapping[str, Any]) -> Price:
@@ -68,9 +72,7 @@ def price_from_override(cost: Mapping[str, Any]) -> Price:
     return Price(input_per_million=input_price, output_per_million=output_price)
 
 
-def resolve_price(
-    provider_kind: str, model_id: str | None, cost: Mapping[str, Any] | None = None
-) -> Price | None:
+def resolve_price(provider_kind: str, model_id: str | None, cost: Mapping[str, Any] | None = None) -> Price | None:
     """The settled rule: configured cost wins, then the price table; None means cost unknown."""
     if cost is not None:
         return price_from_override(cost)
@@ -103,10 +105,24 @@ def _table_price(provider_id: str, model_id: str) -> Price | None:
             provider_id=provider_id,
         )
         model_price = calc.model_price
-        reads = calc_price(Usage(input_tokens=_PROBE_TOKENS, cache_read_tokens=_PROBE_TOKENS),
-                           model_ref=model_id, provider_id=provider_id) if model_price.cache_read_mtok else None
-        writes = calc_price(Usage(input_tokens=_PROBE_TOKENS, cache_write_tokens=_PROBE_TOKENS),
-                            model_ref=model_id, provider_id=provider_id) if model_price.cache_write_mtok else None
+        reads = (
+            calc_price(
+                Usage(input_tokens=_PROBE_TOKENS, cache_read_tokens=_PROBE_TOKENS),
+                model_ref=model_id,
+                provider_id=provider_id,
+            )
+            if model_price.cache_read_mtok
+            else None
+        )
+        writes = (
+            calc_price(
+                Usage(input_tokens=_PROBE_TOKENS, cache_write_tokens=_PROBE_TOKENS),
+                model_ref=model_id,
+                provider_id=provider_id,
+            )
+            if model_price.cache_write_mtok
+            else None
+        )
     except (LookupError, ValueError):
         return None
     return Price(

@@ -22,6 +22,8 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
 from celpy.evaluation import base_functions
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ class CelError(ValueError):
 
 def to_cel(value: Any) -> Any:
     """JSON-shaped Python data as CEL values (done once per configured model, at load)."""
-    return celpy.json_to_cel(value)
+    return json_to_cel(value)
 
 
 def _names(item: Any, id_key: celtypes.StringType, aliases_key: celtypes.StringType) -> set[str]:
@@ -70,6 +72,7 @@ def _keep(id_key: celtypes.StringType, aliases_key: celtypes.StringType, wanted:
     def keep(items: Any, ids: Any) -> Any:
         chosen = _id_set(ids)
         return celtypes.ListType([i for i in items if bool(_names(i, id_key, aliases_key) & chosen) == wanted])
+
     return keep
 
 
@@ -112,7 +115,7 @@ class SelectionProgram:
         try:
             self._ast = self._env.compile(source)
             called, idents = _analyse(self._ast)
-        except celpy.CELParseError as exc:
+        except CELParseError as exc:
             line, column = getattr(exc, "line", None), getattr(exc, "column", None)
             where = f" at line {line}, column {column}" if line is not None and column is not None else ""
             raise CelError(f"is not valid CEL (syntax error{where})") from None
@@ -120,14 +123,17 @@ class SelectionProgram:
             raise CelError("is nested too deeply to compile") from None
         unknown = sorted({n for n in called if n not in KNOWN_FUNCTIONS})
         if unknown:
-            raise CelError(f"calls unknown function(s) {', '.join(unknown)} (available: standard CEL, "
-                           f"{', '.join(sorted(_EXTENSIONS))})")
+            raise CelError(
+                f"calls unknown function(s) {', '.join(unknown)} (available: standard CEL, "
+                f"{', '.join(sorted(_EXTENSIONS))})"
+            )
         self.volatile = bool(idents & _VOLATILE)
         self._memo: dict[tuple[Hashable, ...], tuple[int, ...] | None] = {}
         self._failed = False
         try:  # a dry run over no models: only nesting too deep for the interpreter fails for sure here
             celpy.InterpretedRunner(self._env, self._ast, _functions(random.Random(0))).evaluate(
-                self._activation([], {}))
+                self._activation([], {})
+            )
         except RecursionError:
             raise CelError("is nested too deeply to evaluate") from None
         except Exception:  # other failures depend on the models a request brings
@@ -154,11 +160,13 @@ class SelectionProgram:
             self._memo[memo_key] = answer
         return answer
 
-    def _evaluate(self, models: Sequence[Any], rng: random.Random,
-                  request_metadata: Mapping[str, str]) -> tuple[int, ...] | None:
+    def _evaluate(
+        self, models: Sequence[Any], rng: random.Random, request_metadata: Mapping[str, str]
+    ) -> tuple[int, ...] | None:
         try:
             result: Any = celpy.InterpretedRunner(self._env, self._ast, _functions(rng)).evaluate(
-                self._activation(models, request_metadata))
+                self._activation(models, request_metadata)
+            )
         except Exception as exc:  # a broken strategy must never fail the request itself
             self._note_failure(f"failed: {type(exc).__name__}: {str(exc.args[0] if exc.args else exc)[:200]}")
             return None
@@ -177,16 +185,21 @@ class SelectionProgram:
 
     @staticmethod
     def _activation(models: Sequence[Any], request_metadata: Mapping[str, str]) -> dict[str, Any]:
-        return {"ai": celtypes.MapType({
-            celtypes.StringType("models"): celtypes.ListType(models),
-            celtypes.StringType("request"): to_cel({"metadata": dict(request_metadata)}),
-        })}
+        return {
+            "ai": celtypes.MapType(
+                {
+                    celtypes.StringType("models"): celtypes.ListType(models),
+                    celtypes.StringType("request"): to_cel({"metadata": dict(request_metadata)}),
+                }
+            )
+        }
 
     def _note_failure(self, why: str) -> None:
         level = logging.DEBUG if self._failed else logging.WARNING
         self._failed = True
-        log.log(level, "model_selection strategy %r %s; treated as no models (next strategy tried)",
-                self.source[:120], why)
+        log.log(
+            level, "model_selection strategy %r %s; treated as no models (next strategy tried)", self.source[:120], why
+        )
 
 
 def _key_of(item: Any) -> tuple[str, str] | None:

@@ -104,7 +104,7 @@ class HealthTracker:
             failures.popleft()
         cooled = False
         if len(failures) >= policy.threshold and now >= state.cooled_until:
-            duration = min(policy.base_cooldown * 2.0 ** state.streak, policy.max_cooldown)
+            duration = min(policy.base_cooldown * 2.0**state.streak, policy.max_cooldown)
             state.streak = min(state.streak + 1, _MAX_DOUBLINGS)
             state.cooled_until = now + duration
             failures.clear()

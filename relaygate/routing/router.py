@@ -55,8 +55,9 @@ class RouteResult(Generic[R]):
         return bool(self.attempts) and self.attempts[-1].cooled
 
 
-def attempt_limit(attempt_timeout: float, deadline: float | None,
-                  clock: Callable[[], float] = time.monotonic) -> tuple[float, bool]:
+def attempt_limit(
+    attempt_timeout: float, deadline: float | None, clock: Callable[[], float] = time.monotonic
+) -> tuple[float, bool]:
     """Seconds one attempt may take, and whether the overall deadline (not the attempt timeout) set it.
 
     `deadline` is the `clock()` time by which every attempt of the request must be over, so retries
@@ -71,8 +72,9 @@ def attempt_limit(attempt_timeout: float, deadline: float | None,
 def deadline_outcome() -> Outcome[Any]:
     """An attempt cut by the overall deadline: the request as a whole is out of time, so there is
     nothing to retry or fall back to, and the target that happened to be running is not to blame."""
-    return Outcome(error=GatewayTimeout("the request did not complete within the gateway's request timeout"),
-                   caller_fault=True)
+    return Outcome(
+        error=GatewayTimeout("the request did not complete within the gateway's request timeout"), caller_fault=True
+    )
 
 
 def _falls_back(target: RouteTarget, outcome: Outcome[Any]) -> bool:
@@ -105,10 +107,15 @@ async def run_plan(
         for try_index in range(tries):
             started = clock()
             outcome = await attempt(target)
-            route.attempts.append(AttemptRecord(
-                target.name, outcome.status, outcome.error.type if outcome.error else None,
-                round((clock() - started) * 1000.0, 3), planned.cooled,
-            ))
+            route.attempts.append(
+                AttemptRecord(
+                    target.name,
+                    outcome.status,
+                    outcome.error.type if outcome.error else None,
+                    round((clock() - started) * 1000.0, 3),
+                    planned.cooled,
+                )
+            )
             _record_health(health, target, outcome)
             if retry is None or try_index == tries - 1 or not _retryable(retry.on_status_codes, outcome):
                 break

@@ -70,8 +70,11 @@ class HTTPUpstreamResponse:
         return b"".join(parts)
 
     def _too_large(self, cap: int) -> BadGateway:
-        return BadGateway(f"the upstream of model {self._model} answered with more than {cap} bytes, the gateway's "
-                          "cap on a model answer (max_answer_bytes)", code="upstream_answer_too_large")
+        return BadGateway(
+            f"the upstream of model {self._model} answered with more than {cap} bytes, the gateway's "
+            "cap on a model answer (max_answer_bytes)",
+            code="upstream_answer_too_large",
+        )
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         try:
@@ -111,6 +114,8 @@ async def send(
         raise GatewayTimeout(f"the upstream of model {model} did not answer in time")
     if not 100 <= response.status <= 599:  # no HTTP status: a broken upstream, as a reset would be
         response.close()
-        raise BadGateway(f"the upstream of model {model} answered with HTTP status {response.status}, which is "
-                         "not a valid status", code="invalid_upstream_status")
+        raise BadGateway(
+            f"the upstream of model {model} answered with HTTP status {response.status}, which is not a valid status",
+            code="invalid_upstream_status",
+        )
     return HTTPUpstreamResponse(response, model, caps)

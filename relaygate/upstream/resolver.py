@@ -31,8 +31,9 @@ class MetadataDestinationRefused(OSError):
 
 
 def _refusal(host: str) -> MetadataDestinationRefused:
-    return MetadataDestinationRefused(f"refusing to connect to {host}: a link-local/metadata address (set "
-                                      "allow_metadata_destinations: true to allow)")
+    return MetadataDestinationRefused(
+        f"refusing to connect to {host}: a link-local/metadata address (set allow_metadata_destinations: true to allow)"
+    )
 
 
 class GuardedResolver(AbstractResolver):
@@ -69,8 +70,7 @@ class GuardedConnector(TCPConnector):
         super().__init__(resolver=GuardedResolver(allowed), **options)
         self._metadata_allowed = allowed
 
-    async def _resolve_host(self, host: str, port: int, traces: Sequence[Trace] | None = None
-                            ) -> list[ResolveResult]:
+    async def _resolve_host(self, host: str, port: int, traces: Sequence[Trace] | None = None) -> list[ResolveResult]:
         if is_metadata_address(host) and not self._metadata_allowed(host):  # False for names: those resolve
             raise _refusal(host)
         return await super()._resolve_host(host, port, traces=traces)

@@ -11,8 +11,9 @@ from relaygate.upstream.resolver import GuardedConnector
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
-def create_session(idle_timeout: float, metadata_allowed: Callable[[str], bool],
-                   headers: Mapping[str, str] | None = None) -> aiohttp.ClientSession:
+def create_session(
+    idle_timeout: float, metadata_allowed: Callable[[str], bool], headers: Mapping[str, str] | None = None
+) -> aiohttp.ClientSession:
     """A keep-alive pool shared by all requests of one process (never a session per request).
 
     `idle_timeout` bounds every socket read, so a stalled stream ends instead of hanging forever.

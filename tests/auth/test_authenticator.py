@@ -36,9 +36,7 @@ class CountingStore:
         self.gate: threading.Event | None = None
         self.hidden: set[str] = set()
 
-    def create(
-        self, kind: str, subject: str, name: str | None, expires_at: float | None
-    ) -> tuple[str, TokenRecord]:
+    def create(self, kind: str, subject: str, name: str | None, expires_at: float | None) -> tuple[str, TokenRecord]:
         return self.inner.create(kind, subject, name, expires_at)
 
     def get(self, token_id: str) -> TokenRecord | None:
@@ -114,9 +112,7 @@ def test_bearer_token_extraction() -> None:
     assert authorization(None) is None
 
 
-async def test_every_bad_token_gets_identical_401(
-    auth: Authenticator, store: CountingStore, wall: FakeClock
-) -> None:
+async def test_every_bad_token_gets_identical_401(auth: Authenticator, store: CountingStore, wall: FakeClock) -> None:
     good, _ = personal(store)
     good_id = good[3:15]
     expiring, _ = personal(store, expires_at=wall.now + 60)
@@ -173,9 +169,7 @@ async def test_wrong_secret_on_cached_id_is_refused_without_store_read(
     assert store.gets == 1
 
 
-async def test_revocation_honoured_after_ttl(
-    auth: Authenticator, store: CountingStore, mono: FakeClock
-) -> None:
+async def test_revocation_honoured_after_ttl(auth: Authenticator, store: CountingStore, mono: FakeClock) -> None:
     token, record = personal(store)
     await auth.authenticate_token(token)
     store.revoke(record.id)
@@ -296,9 +290,7 @@ async def test_concurrent_misses_coalesce_into_one_read(auth: Authenticator, sto
     assert store.gets == 1
 
 
-async def test_cancelled_waiter_does_not_cancel_shared_read(
-    auth: Authenticator, store: CountingStore
-) -> None:
+async def test_cancelled_waiter_does_not_cancel_shared_read(auth: Authenticator, store: CountingStore) -> None:
     token, record = personal(store)
     store.gate = threading.Event()
     first = asyncio.create_task(auth.authenticate_token(token))
@@ -312,9 +304,7 @@ async def test_cancelled_waiter_does_not_cancel_shared_read(
     assert store.gets == 1
 
 
-async def test_concurrent_misses_with_store_down_all_get_503(
-    auth: Authenticator, store: CountingStore
-) -> None:
+async def test_concurrent_misses_with_store_down_all_get_503(auth: Authenticator, store: CountingStore) -> None:
     token, _ = personal(store)
     store.fail = True
     store.gate = threading.Event()

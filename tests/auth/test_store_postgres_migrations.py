@@ -106,8 +106,13 @@ def test_two_processes_migrating_together_apply_each_step_once(pg_url: str) -> N
         "sys.exit(main(['migrate', '--database-url', sys.argv[1]]))\n"
     )
     processes = [
-        subprocess.Popen([sys.executable, "-c", script, pg_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=subprocess_env())
+        subprocess.Popen(
+            [sys.executable, "-c", script, pg_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=subprocess_env(),
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=60) for p in processes]

@@ -202,9 +202,7 @@ async def test_revocation_after_recovery_is_seen(
     assert [token_id for token_id, _ in revoked] == [record.id]
 
 
-async def test_closed_pool_serves_cached_tokens_and_503_for_unknown(
-    direct: PostgresTokenStore, pg_url: str
-) -> None:
+async def test_closed_pool_serves_cached_tokens_and_503_for_unknown(direct: PostgresTokenStore, pg_url: str) -> None:
     store = PostgresTokenStore(pg_url)
     auth = Authenticator(store, cache_ttl=CACHE_TTL)
     cached, _ = direct.create("personal", "user:alice@x.com", None, None)

@@ -49,8 +49,16 @@ def _snapshot():  # type: ignore[no-untyped-def]
 
 
 def _record(subject: str) -> TokenRecord:
-    return TokenRecord(id="abcdefghijkl", kind="personal", subject=subject, name=None, secret_hash="x",
-                       created_at=0.0, expires_at=None, revoked_at=None)
+    return TokenRecord(
+        id="abcdefghijkl",
+        kind="personal",
+        subject=subject,
+        name=None,
+        secret_hash="x",
+        created_at=0.0,
+        expires_at=None,
+        revoked_at=None,
+    )
 
 
 def test_openai_target_has_default_url_and_bearer_auth_winning_over_custom_headers() -> None:

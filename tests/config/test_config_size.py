@@ -75,8 +75,15 @@ def test_a_directory_counts_all_its_files_together(tmp_path: Path) -> None:
 def cli(*args: str, stdin: str | None = None) -> tuple[int, str, float]:
     """`python -m relaygate ARGS`: exit code, stdout + stderr, seconds."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "relaygate", *args], input=stdin, capture_output=True, text=True,
-                            env=subprocess_env(), timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "relaygate", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+        check=False,
+    )
     return result.returncode, result.stdout + result.stderr, time.perf_counter() - started
 
 
@@ -104,8 +111,17 @@ def test_check_max_config_bytes_flag_and_environment_variable(tmp_path: Path) ->
 def test_serve_refuses_an_oversized_config_before_starting(tmp_path: Path) -> None:
     path = tmp_path / "gw.yaml"
     path.write_text(MOCK)
-    code, output, _ = cli("serve", "--config", str(path), "--port", str(free_port()), "--max-config-bytes", "50",
-                          "--database-url", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    code, output, _ = cli(
+        "serve",
+        "--config",
+        str(path),
+        "--port",
+        str(free_port()),
+        "--max-config-bytes",
+        "50",
+        "--database-url",
+        f"sqlite:///{tmp_path / 'db.sqlite'}",
+    )
     assert code == 1, output
     assert "(50 bytes) limit" in output and "not starting" in output, output
 

@@ -55,16 +55,29 @@ def _problems(text: str, env: dict[str, str] | None = None) -> list[Problem]:
 def test_valid_directory_loads_every_manifest_kind() -> None:
     manifests = load_path(FIXTURES / "valid", env=VALID_ENV)
     kinds: set[str] = {a.type for a in manifests.provider_accounts}
-    kinds |= {m.type for group in (manifests.teams, manifests.virtual_accounts, manifests.rate_limit_configs,
-                                   manifests.budget_configs, manifests.ai_gateway_policies) for m in group}
+    kinds |= {
+        m.type
+        for group in (
+            manifests.teams,
+            manifests.virtual_accounts,
+            manifests.rate_limit_configs,
+            manifests.budget_configs,
+            manifests.ai_gateway_policies,
+        )
+        for m in group
+    }
     assert kinds == set(MANIFEST_MODELS) | {"ai-gateway"}
 
 
 def test_directory_reads_yaml_files_in_sorted_order_only() -> None:
     manifests = load_path(str(FIXTURES / "valid"), env=VALID_ENV)
     assert [Path(s).name for s in manifests.sources] == [
-        "10-cloud.yaml", "20-local.yaml", "30-custom-endpoints.yaml", "40-virtual-models.yaml",
-        "50-governance.yaml", "60-ngrok.yml",
+        "10-cloud.yaml",
+        "20-local.yaml",
+        "30-custom-endpoints.yaml",
+        "40-virtual-models.yaml",
+        "50-governance.yaml",
+        "60-ngrok.yml",
     ]
 
 
@@ -97,7 +110,8 @@ def test_empty_directory_is_an_empty_config_with_a_warning(tmp_path: Path) -> No
     manifests = load_path(tmp_path, env={})
     assert dataclasses.replace(manifests, warnings=()) == Manifests()
     assert [(w.file, w.rule) for w in manifests.warnings] == [
-        (str(tmp_path), "holds no manifests: the gateway has nothing to serve")]
+        (str(tmp_path), "holds no manifests: the gateway has nothing to serve")
+    ]
 
 
 def test_missing_path_is_a_problem(tmp_path: Path) -> None:
@@ -165,8 +179,10 @@ def test_secrets_get_reads_upper_cased_group_key_variable() -> None:
 
 
 def test_reference_inside_a_longer_string_is_resolved() -> None:
-    text = "type: provider-account/custom-endpoint\nname: api\nauth_data: {type: header, headers: " \
-           "{Authorization: 'Bearer ${TOKEN}'}}\n"
+    text = (
+        "type: provider-account/custom-endpoint\nname: api\nauth_data: {type: header, headers: "
+        "{Authorization: 'Bearer ${TOKEN}'}}\n"
+    )
     account: Any = load_text(text, env={"TOKEN": "t0k"}).provider_accounts[0]
     assert account.auth_data.headers["Authorization"].get_secret_value() == "Bearer t0k"
 
@@ -215,8 +231,10 @@ def test_environment_defaults_to_process_environment(monkeypatch: pytest.MonkeyP
 
 
 def test_numbers_can_come_from_references() -> None:
-    text = "type: gateway-rate-limiting-config\nname: rl\nrules:\n" \
-           "  - {id: r, limit_to: '${LIMIT}', unit: requests_per_minute}\n"
+    text = (
+        "type: gateway-rate-limiting-config\nname: rl\nrules:\n"
+        "  - {id: r, limit_to: '${LIMIT}', unit: requests_per_minute}\n"
+    )
     assert load_text(text, env={"LIMIT": "42"}).rate_limit_configs[0].rules[0].limit_to == 42
 
 
@@ -373,15 +391,21 @@ def test_reference_to_a_refused_manifest_is_not_reported_again() -> None:
 
 
 def test_rule_ids_are_unique_across_configs_of_a_kind() -> None:
-    text = "- {type: gateway-budget-config, name: a, rules: [{id: r, limit_to: 1, unit: cost_per_day}]}\n" \
-           "- {type: gateway-budget-config, name: b, rules: [{id: r, limit_to: 1, unit: cost_per_day}]}\n" \
-           "- {type: gateway-rate-limiting-config, name: c, rules: [{id: r, limit_to: 1, unit: requests_per_day}]}\n"
+    text = (
+        "- {type: gateway-budget-config, name: a, rules: [{id: r, limit_to: 1, unit: cost_per_day}]}\n"
+        "- {type: gateway-budget-config, name: b, rules: [{id: r, limit_to: 1, unit: cost_per_day}]}\n"
+        "- {type: gateway-rate-limiting-config, name: c, rules: [{id: r, limit_to: 1, unit: requests_per_day}]}\n"
+    )
     [problem] = _problems(text)
     assert (problem.manifest, problem.field) == ("gateway-budget-config b", "rules[0].id")
     assert "already used by gateway-budget-config a" in problem.rule
 
 
 def test_config_error_lists_one_problem_per_line() -> None:
-    error = ConfigError([Problem("f.yaml", "team ml", "members[0]", "must be an email address"),
-                         Problem("g.yaml", "-", "", "no such file")])
+    error = ConfigError(
+        [
+            Problem("f.yaml", "team ml", "members[0]", "must be an email address"),
+            Problem("g.yaml", "-", "", "no such file"),
+        ]
+    )
     assert str(error) == "f.yaml: team ml: members[0]: must be an email address\ng.yaml: -: -: no such file"

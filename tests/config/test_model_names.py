@@ -52,11 +52,15 @@ def test_an_integration_name_may_hold_slashes_and_every_reference_finds_it() -> 
     assert (target.account, target.integration) == ("together", "meta-llama/Meta-Llama-3.1-70B")
     assert target.model_id == "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo"
     assert [r.name for r in snapshot.virtual_models["routed/llama/balanced"].targets] == [
-        "together/meta-llama/Meta-Llama-3.1-70B"]
-    assert snapshot.virtual_accounts["ci-bot"].models == {"together/meta-llama/Meta-Llama-3.1-70B",
-                                                          "routed/llama/balanced"}
+        "together/meta-llama/Meta-Llama-3.1-70B"
+    ]
+    assert snapshot.virtual_accounts["ci-bot"].models == {
+        "together/meta-llama/Meta-Llama-3.1-70B",
+        "routed/llama/balanced",
+    }
     assert [r.id for r in snapshot.limits.rules if "together/meta-llama/Meta-Llama-3.1-70B" in (r.models or ())] == [
-        "llama"]
+        "llama"
+    ]
 
 
 def test_a_reference_to_a_missing_slashed_integration_names_it() -> None:
@@ -65,8 +69,9 @@ def test_a_reference_to_a_missing_slashed_integration_names_it() -> None:
     assert "has no integration 'meta-llama/Other'" in problem.rule
 
 
-@pytest.mark.parametrize("name", ["meta-llama//x", "meta-llama/", "/meta-llama", "a/../b", "a/./b", "9lives/x",
-                                  "x" * 30 + "/" + "y" * 32])
+@pytest.mark.parametrize(
+    "name", ["meta-llama//x", "meta-llama/", "/meta-llama", "a/../b", "a/./b", "9lives/x", "x" * 30 + "/" + "y" * 32]
+)
 def test_malformed_slashed_names_are_refused(name: str) -> None:
     [problem] = problems(TOGETHER.replace("name: meta-llama/Meta-Llama-3.1-70B", f"name: '{name}'"))
     assert problem.field == "integrations[0].name"
@@ -106,7 +111,9 @@ def test_aliases_name_their_integration_model() -> None:
 
 
 def test_virtual_models_may_have_aliases() -> None:
-    text = ANTHROPIC.format(sonnet="claude-sonnet-4-5", haiku="claude-haiku-4-5") + """---
+    text = (
+        ANTHROPIC.format(sonnet="claude-sonnet-4-5", haiku="claude-haiku-4-5")
+        + """---
 type: provider-account/virtual-model
 name: vmodels
 integrations:
@@ -118,6 +125,7 @@ integrations:
       type: priority-based-routing
       load_balance_targets: [{target: claude/sonnet, priority: 0}, {target: claude/haiku, priority: 1}]
 """
+    )
     snapshot = compile_manifests(load_text(text, "gw.yaml", env=ENV))
     assert snapshot.aliases["claude-opus-4-1"] is snapshot.virtual_models["vmodels/claude"]
 
@@ -136,16 +144,21 @@ def test_an_alias_equal_to_a_model_name_names_both() -> None:
 
 
 def test_an_alias_equal_to_an_ai_gateway_model_is_refused() -> None:
-    text = ANTHROPIC.format(sonnet="llama3", haiku="local:llama") + """---
+    text = (
+        ANTHROPIC.format(sonnet="llama3", haiku="local:llama")
+        + """---
 on_http_request:
   - type: ai-gateway
     config:
       providers:
         - {id: local, base_url: "http://127.0.0.1:11434/v1", models: [{id: llama3, id_aliases: [llama]}]}
 """
+    )
     found = {(p.field, p.rule.split(" is already")[0]) for p in problems(text)}
-    assert found == {("integrations[0].aliases[0]", "alias 'llama3' of claude/sonnet"),
-                     ("integrations[1].aliases[0]", "alias 'local:llama' of claude/haiku")}
+    assert found == {
+        ("integrations[0].aliases[0]", "alias 'llama3' of claude/sonnet"),
+        ("integrations[1].aliases[0]", "alias 'local:llama' of claude/haiku"),
+    }
 
 
 def test_duplicate_alias_within_one_integration_is_refused() -> None:

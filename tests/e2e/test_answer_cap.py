@@ -26,11 +26,16 @@ HUGE = 300 * MIB
 
 
 def completion(content: str) -> bytes:
-    return orjson.dumps({
-        "id": "chatcmpl-cap", "object": "chat.completion", "created": 1, "model": "cap-model",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-    })
+    return orjson.dumps(
+        {
+            "id": "chatcmpl-cap",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "cap-model",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        }
+    )
 
 
 def endless_json(size: int, status: int = 200) -> Iterator[bytes]:
@@ -52,8 +57,10 @@ def answer(path: str, body: bytes) -> bytes | Iterable[bytes]:
         big = completion("z" * (2 * MIB))
         return head(200, length=len(big)) + big
     if "declared-huge" in prompt:
-        return [f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {HUGE}\r\n\r\n".encode(),
-                *(b"x" * MIB for _ in range(HUGE // MIB))]
+        return [
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {HUGE}\r\n\r\n".encode(),
+            *(b"x" * MIB for _ in range(HUGE // MIB)),
+        ]
     if "huge-error" in prompt:
         return endless_json(20 * MIB, status=500)
     return endless_json(HUGE)

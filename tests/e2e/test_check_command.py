@@ -204,8 +204,9 @@ def test_check_of_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_check_suggests_the_field_an_unknown_key_probably_meant(tmp_path: Path) -> None:
     typo = tmp_path / "typo.yaml"
-    typo.write_text(MODELS.replace("model_id: echo-1", "modle_id: echo-1").replace("name: mock\n",
-                                                                                    "name: mock\nbase_ur: x\n"))
+    typo.write_text(
+        MODELS.replace("model_id: echo-1", "modle_id: echo-1").replace("name: mock\n", "name: mock\nbase_ur: x\n")
+    )
     code, output = check_many(typo)
     assert code == 1, output
     assert "integrations[0].modle_id: is not a known field (did you mean 'model_id'?)" in output, output

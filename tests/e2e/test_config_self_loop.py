@@ -58,9 +58,17 @@ def test_reload_refuses_a_loop_and_keeps_serving(gateway_factory: GatewayFactory
     while "this gateway itself" not in gateway.output()[before:]:
         assert time.monotonic() < deadline, gateway.output()
         time.sleep(0.1)
-    result = gateway.request("POST", "/api/llm/chat/completions", token=token,
-                             json={"model": "myself/llama", "messages": [{"role": "user", "content": "hi"}]})
+    result = gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=token,
+        json={"model": "myself/llama", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert result.status == 404  # never loaded
-    result = gateway.request("POST", "/api/llm/chat/completions", token=token,
-                             json={"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]})
+    result = gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=token,
+        json={"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert result.status == 200

@@ -27,12 +27,18 @@ def wait_for_output(gateway: Gateway, pattern: str, since: int = 0, timeout: flo
 
 
 def chat_status(gateway: Gateway, token: str, model: str) -> int:
-    return gateway.request("POST", "/api/llm/chat/completions", token=token,
-                           json={"model": model, "messages": [{"role": "user", "content": "hi"}]}).status
+    return gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=token,
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+    ).status
 
 
 def test_serve_logs_literal_credentials_at_start_up_without_the_value(gateway_factory: GatewayFactory) -> None:
-    config = MOCK_ONLY + """---
+    config = (
+        MOCK_ONLY
+        + """---
 type: provider-account/openai
 name: openai-main
 auth_data: {type: api-key, api_key: sk-literal-start-up-secret}
@@ -40,6 +46,7 @@ base_url: http://127.0.0.1:9/v1
 integrations:
   - {name: gpt-4o, type: integration/model/openai, model_id: gpt-4o, model_types: [chat]}
 """
+    )
     gateway = gateway_factory(config)
     output = wait_for_output(gateway, "literal credential")
     line = next(line for line in output.splitlines() if "literal credential" in line)
@@ -61,11 +68,20 @@ def test_serve_with_an_empty_config_says_it_has_nothing_to_serve(gateway_factory
 
 def test_serve_with_a_missing_config_file_is_one_clear_line(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
-    result = run_cli("serve", "--config", str(missing), "--port", str(free_port()),
-                     "--database-url", f"sqlite:///{tmp_path / 'db.sqlite'}", env=subprocess_env())
+    result = run_cli(
+        "serve",
+        "--config",
+        str(missing),
+        "--port",
+        str(free_port()),
+        "--database-url",
+        f"sqlite:///{tmp_path / 'db.sqlite'}",
+        env=subprocess_env(),
+    )
     assert result.returncode == 1
     assert (result.stdout + result.stderr).strip().splitlines() == [
-        f"relaygate: --config {missing}: no such file or directory"]
+        f"relaygate: --config {missing}: no such file or directory"
+    ]
 
 
 def test_tfy_secret_reference_reaches_the_upstream_resolved(gateway_factory: GatewayFactory) -> None:
@@ -87,7 +103,8 @@ integrations:
         gateway = gateway_factory(config, env={"NVIDIA_API_KEY": "nvapi-resolved-secret"})
         token = gateway.create_token(user=ALICE)
         reply = gateway.client(token).chat.completions.create(
-            model="nvidia-external/nemotron-nano", messages=[{"role": "user", "content": "hello"}])
+            model="nvidia-external/nemotron-nano", messages=[{"role": "user", "content": "hello"}]
+        )
         assert reply.choices[0].message.content
         assert upstream.last().header("Authorization") == "Bearer nvapi-resolved-secret"
         assert "literal credential" not in gateway.output()

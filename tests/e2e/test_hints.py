@@ -16,8 +16,9 @@ from tests.helpers.error_shape import assert_error_shape
 
 
 def _not_found_message(stack: Stack, method: str, path: str) -> str:
-    result = stack.gateway.request(method, path, token=stack.alice,
-                                   json={"model": "mock/echo", "messages": []} if method == "POST" else None)
+    result = stack.gateway.request(
+        method, path, token=stack.alice, json={"model": "mock/echo", "messages": []} if method == "POST" else None
+    )
     assert result.status == 404, result.body
     assert result.headers.get("x-request-id")
     error = assert_error_shape(result.json())
@@ -25,10 +26,17 @@ def _not_found_message(stack: Stack, method: str, path: str) -> str:
     return str(error["message"])
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", "/chat/completions"), ("POST", "/embeddings"), ("GET", "/models"), ("POST", "/messages"),
-    ("GET", "/models/mock/echo"), ("POST", "/responses"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/chat/completions"),
+        ("POST", "/embeddings"),
+        ("GET", "/models"),
+        ("POST", "/messages"),
+        ("GET", "/models/mock/echo"),
+        ("POST", "/responses"),
+    ],
+)
 def test_an_api_path_without_its_prefix_says_which_path_was_meant(stack: Stack, method: str, path: str) -> None:
     message = _not_found_message(stack, method, path)
     assert f"no such endpoint: {method} {path}; did you mean /api/llm{path} (or /v1{path})?" in message, message

@@ -47,8 +47,9 @@ def _applied(headers: object) -> dict[str, object]:
 def test_requests_per_minute_refuses_the_next_request_with_retry_after_and_rule_id(
     gateway_factory: GatewayFactory,
 ) -> None:
-    gateway = gateway_factory(_limits(
-        "  - {id: echo-rpm, when: {models: [mock/echo]}, limit_to: 3, unit: requests_per_minute}\n"))
+    gateway = gateway_factory(
+        _limits("  - {id: echo-rpm, when: {models: [mock/echo]}, limit_to: 3, unit: requests_per_minute}\n")
+    )
     client = _client(gateway)
     for _ in range(3):
         raw = client.chat.completions.with_raw_response.create(model="mock/echo", messages=HELLO)
@@ -64,8 +65,11 @@ def test_requests_per_minute_refuses_the_next_request_with_retry_after_and_rule_
 
 
 def test_applies_per_user_gives_each_user_a_bucket(gateway_factory: GatewayFactory) -> None:
-    gateway = gateway_factory(_limits(
-        "  - {id: per-user, when: {}, limit_to: 1, unit: requests_per_minute, rate_limit_applies_per: [user]}\n"))
+    gateway = gateway_factory(
+        _limits(
+            "  - {id: per-user, when: {}, limit_to: 1, unit: requests_per_minute, rate_limit_applies_per: [user]}\n"
+        )
+    )
     alice, bob = _client(gateway, ALICE), _client(gateway, BOB)
     alice.chat.completions.create(model="mock/echo", messages=HELLO)
     bob.chat.completions.create(model="mock/echo", messages=HELLO)
@@ -74,14 +78,18 @@ def test_applies_per_user_gives_each_user_a_bucket(gateway_factory: GatewayFacto
 
 
 def test_metadata_when_and_applies_per_metadata_key(gateway_factory: GatewayFactory) -> None:
-    gateway = gateway_factory(_limits(
-        "  - {id: dev-only, when: {metadata: {env: dev}}, limit_to: 1, unit: requests_per_hour,\n"
-        "     rate_limit_applies_per: ['metadata.app']}\n"))
+    gateway = gateway_factory(
+        _limits(
+            "  - {id: dev-only, when: {metadata: {env: dev}}, limit_to: 1, unit: requests_per_hour,\n"
+            "     rate_limit_applies_per: ['metadata.app']}\n"
+        )
+    )
     client = _client(gateway)
 
     def call(metadata: dict[str, str]) -> None:
-        client.chat.completions.create(model="mock/echo", messages=HELLO,
-                                       extra_headers={"x-tfy-metadata": json.dumps(metadata)})
+        client.chat.completions.create(
+            model="mock/echo", messages=HELLO, extra_headers={"x-tfy-metadata": json.dumps(metadata)}
+        )
 
     call({"env": "dev", "app": "a"})
     call({"env": "dev", "app": "b"})  # its own bucket
@@ -92,15 +100,19 @@ def test_metadata_when_and_applies_per_metadata_key(gateway_factory: GatewayFact
 
 
 def test_tokens_per_minute_settles_on_actual_usage_including_streams(gateway_factory: GatewayFactory) -> None:
-    gateway = gateway_factory(_limits(
-        "  - {id: tpm, when: {}, limit_to: 400, unit: tokens_per_minute}\n"))
+    gateway = gateway_factory(_limits("  - {id: tpm, when: {}, limit_to: 400, unit: tokens_per_minute}\n"))
     client = _client(gateway)
     used, calls = 0, 0
     with pytest.raises(openai.RateLimitError) as caught:
         for calls in range(1, 100):
             if calls % 2:
-                stream = client.chat.completions.create(model="mock/echo", messages=HELLO, stream=True,
-                                                        max_tokens=100, stream_options={"include_usage": True})
+                stream = client.chat.completions.create(
+                    model="mock/echo",
+                    messages=HELLO,
+                    stream=True,
+                    max_tokens=100,
+                    stream_options={"include_usage": True},
+                )
                 usage = [chunk.usage for chunk in stream if chunk.usage is not None][0]
             else:
                 usage = client.chat.completions.create(model="mock/echo", messages=HELLO, max_tokens=100).usage
@@ -114,15 +126,17 @@ def test_tokens_per_minute_settles_on_actual_usage_including_streams(gateway_fac
 
 
 def test_budget_refuses_with_budget_exceeded_after_spend(gateway_factory: GatewayFactory) -> None:
-    gateway = gateway_factory(_limits(
-        "  - {id: daily-spend, when: {models: [mock/priced]}, limit_to: 25, unit: cost_per_day}\n",
-        kind="gateway-budget-config"))
+    gateway = gateway_factory(
+        _limits(
+            "  - {id: daily-spend, when: {models: [mock/priced]}, limit_to: 25, unit: cost_per_day}\n",
+            kind="gateway-budget-config",
+        )
+    )
     client = _client(gateway)
     spent = 0.0
     with pytest.raises(openai.RateLimitError) as caught:
         for _ in range(10):
-            raw = client.chat.completions.with_raw_response.create(model="mock/priced", messages=HELLO,
-                                                                   max_tokens=8)
+            raw = client.chat.completions.with_raw_response.create(model="mock/priced", messages=HELLO, max_tokens=8)
             usage = raw.parse().usage
             assert usage is not None
             spent += usage.total_tokens * 1.0  # $1 per token in and out
@@ -135,9 +149,12 @@ def test_budget_refuses_with_budget_exceeded_after_spend(gateway_factory: Gatewa
 
 
 def test_audit_mode_budget_records_but_never_refuses(gateway_factory: GatewayFactory) -> None:
-    gateway = gateway_factory(_limits(
-        "  - {id: watch-spend, when: {}, limit_to: 1, unit: cost_per_day, audit_mode: true}\n",
-        kind="gateway-budget-config"))
+    gateway = gateway_factory(
+        _limits(
+            "  - {id: watch-spend, when: {}, limit_to: 1, unit: cost_per_day, audit_mode: true}\n",
+            kind="gateway-budget-config",
+        )
+    )
     client = _client(gateway)
     for _ in range(4):
         raw = client.chat.completions.with_raw_response.create(model="mock/priced", messages=HELLO)
@@ -145,9 +162,12 @@ def test_audit_mode_budget_records_but_never_refuses(gateway_factory: GatewayFac
 
 
 def test_every_matching_rule_applies(gateway_factory: GatewayFactory) -> None:
-    gateway = gateway_factory(_limits(
-        "  - {id: wide, when: {}, limit_to: 100, unit: requests_per_minute}\n"
-        "  - {id: narrow, when: {subjects: ['user:alice@example.com']}, limit_to: 2, unit: requests_per_minute}\n"))
+    gateway = gateway_factory(
+        _limits(
+            "  - {id: wide, when: {}, limit_to: 100, unit: requests_per_minute}\n"
+            "  - {id: narrow, when: {subjects: ['user:alice@example.com']}, limit_to: 2, unit: requests_per_minute}\n"
+        )
+    )
     alice, bob = _client(gateway, ALICE), _client(gateway, BOB)
     raw = alice.chat.completions.with_raw_response.create(model="mock/echo", messages=HELLO)
     assert _applied(raw.headers)["rate_limit"] == {"rule_ids": ["wide", "narrow"]}
@@ -155,8 +175,9 @@ def test_every_matching_rule_applies(gateway_factory: GatewayFactory) -> None:
     with pytest.raises(openai.RateLimitError) as caught:
         alice.chat.completions.create(model="mock/echo", messages=HELLO)
     assert "narrow" in caught.value.body["message"]
-    assert _applied(bob.chat.completions.with_raw_response.create(
-        model="mock/echo", messages=HELLO).headers)["rate_limit"] == {"rule_ids": ["wide"]}
+    assert _applied(bob.chat.completions.with_raw_response.create(model="mock/echo", messages=HELLO).headers)[
+        "rate_limit"
+    ] == {"rule_ids": ["wide"]}
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +187,8 @@ def httpbin() -> Iterator[HttpbinServer]:
 
 
 def test_custom_endpoint_traffic_counts_under_account_and_endpoint(
-    gateway_factory: GatewayFactory, httpbin: HttpbinServer,
+    gateway_factory: GatewayFactory,
+    httpbin: HttpbinServer,
 ) -> None:
     config = _limits("  - {id: proxy-rpm, when: {models: [tools/bin]}, limit_to: 2, unit: requests_per_minute}\n")
     config += f"""---
@@ -186,9 +208,10 @@ integrations:
 
 def test_metrics_count_refusals_and_backend_errors(gateway_factory: GatewayFactory) -> None:
     # A Redis that is not there, with on_backend_error allow: admitted unchecked, counted in /metrics.
-    gateway = gateway_factory(_limits("  - {id: rpm, when: {}, limit_to: 5, unit: requests_per_minute}\n"),
-                              env={"RELAYGATE_REDIS_URL": "redis://127.0.0.1:1/0",
-                                   "RELAYGATE_LIMITS_ON_BACKEND_ERROR": "allow"})
+    gateway = gateway_factory(
+        _limits("  - {id: rpm, when: {}, limit_to: 5, unit: requests_per_minute}\n"),
+        env={"RELAYGATE_REDIS_URL": "redis://127.0.0.1:1/0", "RELAYGATE_LIMITS_ON_BACKEND_ERROR": "allow"},
+    )
     client = _client(gateway)
     for _ in range(2):
         assert client.chat.completions.create(model="mock/echo", messages=HELLO).choices
@@ -198,9 +221,10 @@ def test_metrics_count_refusals_and_backend_errors(gateway_factory: GatewayFacto
 
 
 def test_backend_error_with_deny_is_503_with_retry_after(gateway_factory: GatewayFactory) -> None:
-    gateway = gateway_factory(_limits("  - {id: rpm, when: {}, limit_to: 5, unit: requests_per_minute}\n"),
-                              env={"RELAYGATE_REDIS_URL": "redis://127.0.0.1:1/0",
-                                   "RELAYGATE_LIMITS_ON_BACKEND_ERROR": "deny"})
+    gateway = gateway_factory(
+        _limits("  - {id: rpm, when: {}, limit_to: 5, unit: requests_per_minute}\n"),
+        env={"RELAYGATE_REDIS_URL": "redis://127.0.0.1:1/0", "RELAYGATE_LIMITS_ON_BACKEND_ERROR": "deny"},
+    )
     with pytest.raises(openai.InternalServerError) as caught:
         _client(gateway).chat.completions.create(model="mock/echo", messages=HELLO)
     assert caught.value.status_code == 503 and caught.value.response.headers["retry-after"]
@@ -221,10 +245,18 @@ def _redis_up() -> bool:
 def test_retry_after_of_a_per_minute_limit_is_within_the_minute(gateway_factory: GatewayFactory, backend: str) -> None:
     if backend == "redis" and not _redis_up():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    env = {} if backend == "memory" else {"RELAYGATE_REDIS_URL": "redis://127.0.0.1:6379/0",
-                                          "RELAYGATE_LIMITS_KEY_PREFIX": f"rgtest-e2e:{secrets.token_hex(6)}:"}
-    gateway = gateway_factory(_limits(
-        "  - {id: five-a-minute, when: {models: [mock/echo]}, limit_to: 5, unit: requests_per_minute}\n"), env=env)
+    env = (
+        {}
+        if backend == "memory"
+        else {
+            "RELAYGATE_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "RELAYGATE_LIMITS_KEY_PREFIX": f"rgtest-e2e:{secrets.token_hex(6)}:",
+        }
+    )
+    gateway = gateway_factory(
+        _limits("  - {id: five-a-minute, when: {models: [mock/echo]}, limit_to: 5, unit: requests_per_minute}\n"),
+        env=env,
+    )
     client = _client(gateway)
     for _ in range(5):
         client.chat.completions.create(model="mock/echo", messages=HELLO)
@@ -276,18 +308,34 @@ rules:
   - {{id: tpm, when: {{}}, limit_to: 2500, unit: tokens_per_minute}}
 """)
         token = gateway.create_token(user=ALICE)
-        body = {"model": "anth/claude", "max_tokens": 2000, "stream": True,
-                "messages": [{"role": "user", "content": " ".join(["word"] * 200)}]}
+        body = {
+            "model": "anth/claude",
+            "max_tokens": 2000,
+            "stream": True,
+            "messages": [{"role": "user", "content": " ".join(["word"] * 200)}],
+        }
         conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
-        conn.request("POST", "/api/llm/messages", body=json.dumps(body),
-                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                              "anthropic-version": "2023-06-01"})
+        conn.request(
+            "POST",
+            "/api/llm/messages",
+            body=json.dumps(body),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "anthropic-version": "2023-06-01",
+            },
+        )
         response = conn.getresponse()
         assert response.status == 200 and b"message_start" in response.read1(4096)
         conn.close()  # leave mid-stream
         time.sleep(1.0)  # the gateway sees the disconnect, cancels upstream and settles
         # The reservation (2,254 tokens: 254 for 200 words + max_tokens) stays: the next estimate (259) no
         # longer fits in the 2,500.
-        refused = gateway.request("POST", "/api/llm/messages", token=token, headers={"anthropic-version": "2023-06-01"},
-                                  json={**body, "stream": False, "max_tokens": 5})
+        refused = gateway.request(
+            "POST",
+            "/api/llm/messages",
+            token=token,
+            headers={"anthropic-version": "2023-06-01"},
+            json={**body, "stream": False, "max_tokens": 5},
+        )
         assert refused.status == 429, refused.body[:300]

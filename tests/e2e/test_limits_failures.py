@@ -131,8 +131,16 @@ class Rig:
     anthropic: AnthropicMock
     redis_prefix: str | None
 
-    def call(self, case: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None, *,
-             suite: str = "failures", **metadata: str) -> HttpResult:
+    def call(
+        self,
+        case: str,
+        path: str,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        suite: str = "failures",
+        **metadata: str,
+    ) -> HttpResult:
         """`suite: failures` puts the request under the shared-tph and shared-daily rules (in `case`'s bucket)."""
         tags = {"suite": suite, "case": case, **metadata}
         all_headers = {"x-tfy-metadata": json.dumps(tags), **(headers or {})}
@@ -141,8 +149,12 @@ class Rig:
         return self.gateway.request("POST", path, token=self.token, json=body, headers=all_headers)
 
     def chat(self, case: str, model: str, headers: dict[str, str] | None = None, **fields: Any) -> HttpResult:
-        body = {"model": model, "messages": [{"role": "user", "content": "hello there"}], "max_tokens": MAX_TOKENS,
-                **fields}
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": "hello there"}],
+            "max_tokens": MAX_TOKENS,
+            **fields,
+        }
         return self.call(case, "/api/llm/chat/completions", body, headers)
 
     def probe_fits(self, case: str, wait: float = 5.0) -> bool:
@@ -173,8 +185,11 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     for mock in (*mocks, anthropic):
         mock.start_in_thread()
     good, broken, unavailable, slow = mocks
-    gateway = Gateway(Path(tmp_path_factory.mktemp(f"limits-{request.param}")),
-                      _config(good.port, broken.port, unavailable.port, slow.port, anthropic.port), env=env)
+    gateway = Gateway(
+        Path(tmp_path_factory.mktemp(f"limits-{request.param}")),
+        _config(good.port, broken.port, unavailable.port, slow.port, anthropic.port),
+        env=env,
+    )
     try:
         gateway.start()
         unavailable.fail_next(503, count=1_000_000)
@@ -211,12 +226,20 @@ FAILURES: dict[str, tuple[Failure, set[int]]] = {
     "timeout": (lambda rig, case: rig.chat(case, "slow/gpt", headers={"x-tfy-request-timeout": "150"}), {504}),
     "every_fallback_fails": (lambda rig, case: rig.chat(case, "router/all-fail"), ALL_FAIL),
     "every_fallback_fails_stream": (lambda rig, case: rig.chat(case, "router/all-fail", stream=True), ALL_FAIL),
-    "messages_upstream_401": (lambda rig, case: rig.call(case, "/api/llm/messages",
-                                                         {**MESSAGES_BODY, "model": "anthbad/claude"}), {401}),
-    "responses_unreachable": (lambda rig, case: rig.call(case, "/api/llm/responses", {
-        "model": "down/gpt", "input": "hello there", "max_output_tokens": MAX_TOKENS}), {502}),
+    "messages_upstream_401": (
+        lambda rig, case: rig.call(case, "/api/llm/messages", {**MESSAGES_BODY, "model": "anthbad/claude"}),
+        {401},
+    ),
+    "responses_unreachable": (
+        lambda rig, case: rig.call(
+            case, "/api/llm/responses", {"model": "down/gpt", "input": "hello there", "max_output_tokens": MAX_TOKENS}
+        ),
+        {502},
+    ),
     "messages_stream_error_before_content": (
-        lambda rig, case: rig.call(case, "/api/llm/messages", {**MESSAGES_BODY, "stream": True}), {529}),
+        lambda rig, case: rig.call(case, "/api/llm/messages", {**MESSAGES_BODY, "stream": True}),
+        {529},
+    ),
 }
 
 
@@ -269,8 +292,9 @@ def _assert_redis_counts_only_the_probe(prefix: str, case: str) -> None:
         client.close()
 
 
-@pytest.mark.parametrize("fields", [{"max_tokens": 1_000_000_000}, {"n": 50, "max_tokens": None},
-                                    {"n": 1_000_000_000, "max_tokens": None}])
+@pytest.mark.parametrize(
+    "fields", [{"max_tokens": 1_000_000_000}, {"n": 50, "max_tokens": None}, {"n": 1_000_000_000, "max_tokens": None}]
+)
 def test_a_request_that_can_never_fit_a_fresh_bucket_is_a_400_and_never_sent(rig: Rig, fields: dict[str, Any]) -> None:
     case = f"never-{secrets.token_hex(4)}"
     body = {"model": "good/small", "messages": [{"role": "user", "content": "hello there"}], **fields}
@@ -284,21 +308,26 @@ def test_a_request_that_can_never_fit_a_fresh_bucket_is_a_400_and_never_sent(rig
     assert "1,000 tokens per hour" in error["message"] and "max_tokens" in error["message"]
     assert answer.headers.get("retry-after") is None
     assert json.loads(answer.headers["x-tfy-applied-configurations"]) == {
-        "rate_limit": {"rule_ids": ["small-tph"], "refused": True}}
+        "rate_limit": {"rule_ids": ["small-tph"], "refused": True}
+    }
     assert answer.headers["x-request-id"]
     assert len(rig.good.requests) == before  # nothing went upstream
     # It took nothing: a request that fits the whole fresh bucket still gets in.
-    fits = rig.call(case, "/api/llm/chat/completions", {
-        "model": "good/small", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 993},
-        suite="edges")
+    fits = rig.call(
+        case,
+        "/api/llm/chat/completions",
+        {"model": "good/small", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 993},
+        suite="edges",
+    )
     assert fits.status == 200, fits.body[:300]
 
 
 def test_the_openai_sdk_sees_a_bad_request_it_should_not_retry(rig: Rig) -> None:
     client = rig.gateway.client(rig.token, max_retries=3)
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="good/small", messages=[{"role": "user", "content": "hi"}],
-                                       max_tokens=1_000_000_000)
+        client.chat.completions.create(
+            model="good/small", messages=[{"role": "user", "content": "hi"}], max_tokens=1_000_000_000
+        )
     assert caught.value.code == "exceeds_limit"
 
 
@@ -307,9 +336,12 @@ def test_a_token_estimate_must_fit_in_what_is_left(rig: Rig) -> None:
     case = f"edge-{secrets.token_hex(4)}"
 
     def ask(max_tokens: int) -> HttpResult:
-        return rig.call(case, "/api/llm/chat/completions", {"model": "good/small", "max_tokens": max_tokens,
-                                                            "messages": [{"role": "user", "content": "hello there"}]},
-                        suite="edges")
+        return rig.call(
+            case,
+            "/api/llm/chat/completions",
+            {"model": "good/small", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hello there"}]},
+            suite="edges",
+        )
 
     assert ask(993).status == 200  # settles to its actual usage (a few tokens)
     first = ask(993)  # 993 + 7 no longer fits beside the first call's usage: a 429 (it will fit later)
@@ -324,9 +356,12 @@ def test_sequential_calls_never_spend_past_a_daily_budget(rig: Rig) -> None:
     words = " ".join(["word"] * 14)  # the mock model answers as many output tokens as the prompt has words
     spent, answers = 0.0, []
     for _ in range(12):
-        answer = rig.call(case, "/api/llm/chat/completions", {"model": "mock/dime", "max_tokens": 14,
-                                                              "messages": [{"role": "user", "content": words}]},
-                          suite="edges")
+        answer = rig.call(
+            case,
+            "/api/llm/chat/completions",
+            {"model": "mock/dime", "max_tokens": 14, "messages": [{"role": "user", "content": words}]},
+            suite="edges",
+        )
         answers.append(answer.status)
         if answer.status != 200:
             break
@@ -334,27 +369,37 @@ def test_sequential_calls_never_spend_past_a_daily_budget(rig: Rig) -> None:
         spent += 0.14
     assert answers == [200] * 7 + [429]  # $0.98; an 8th would make $1.12
     assert round(spent, 2) == 0.98
-    refused = rig.call(case, "/api/llm/chat/completions", {"model": "mock/dime", "max_tokens": 2,
-                                                           "messages": [{"role": "user", "content": "two words"}]},
-                       suite="edges")
+    refused = rig.call(
+        case,
+        "/api/llm/chat/completions",
+        {"model": "mock/dime", "max_tokens": 2, "messages": [{"role": "user", "content": "two words"}]},
+        suite="edges",
+    )
     assert refused.status == 200  # $0.02 still fits in the $0.02 left: exactly $1 spent
-    last = rig.call(case, "/api/llm/chat/completions", {"model": "mock/dime", "max_tokens": 1,
-                                                        "messages": [{"role": "user", "content": "one"}]},
-                    suite="edges")
+    last = rig.call(
+        case,
+        "/api/llm/chat/completions",
+        {"model": "mock/dime", "max_tokens": 1, "messages": [{"role": "user", "content": "one"}]},
+        suite="edges",
+    )
     assert last.status == 429 and last.json()["error"]["type"] == "budget_exceeded"
 
 
 def test_a_budget_refuses_a_call_it_can_never_afford_with_400(rig: Rig) -> None:
     case = f"dear-{secrets.token_hex(4)}"
-    answer = rig.call(case, "/api/llm/chat/completions", {"model": "mock/dime", "max_tokens": 101,
-                                                          "messages": [{"role": "user", "content": "hi"}]},
-                      suite="edges")
+    answer = rig.call(
+        case,
+        "/api/llm/chat/completions",
+        {"model": "mock/dime", "max_tokens": 101, "messages": [{"role": "user", "content": "hi"}]},
+        suite="edges",
+    )
     assert answer.status == 400, answer.body[:300]
     error = answer.json()["error"]
     assert error["code"] == "exceeds_limit" and "budget 'dollar-a-day'" in error["message"]
     assert "$1.01" in error["message"] and "$1 per day" in error["message"]
     assert json.loads(answer.headers["x-tfy-applied-configurations"]) == {
-        "budget": {"rule_ids": ["dollar-a-day"], "refused": True}}
+        "budget": {"rule_ids": ["dollar-a-day"], "refused": True}
+    }
 
 
 def test_n_on_a_model_that_returns_one_choice_is_refused_before_reserving(rig: Rig) -> None:

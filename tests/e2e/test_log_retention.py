@@ -22,8 +22,9 @@ def _ids(gateway: Gateway) -> set[str]:
 def _seed(gateway: Gateway, ages_in_days: dict[str, float]) -> None:
     store = SQLiteLogStore(gateway.database_url)
     now = time.time()
-    store.write_many([log_record(n, request_id=name, time=now - age * DAY)
-                      for n, (name, age) in enumerate(ages_in_days.items())])
+    store.write_many(
+        [log_record(n, request_id=name, time=now - age * DAY) for n, (name, age) in enumerate(ages_in_days.items())]
+    )
     store.close()
 
 
@@ -36,8 +37,9 @@ def _wait_until_gone(gateway: Gateway, ids: set[str], timeout: float = 15.0) -> 
 
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_rows_older_than_the_retention_are_purged_and_new_ones_kept(gateway_factory: GatewayFactory, how: str) -> None:
-    gateway = gateway_factory(MOCK_ONLY, start=False,
-                              env={"RELAYGATE_LOG_RETENTION_DAYS": "7"} if how == "env" else None)
+    gateway = gateway_factory(
+        MOCK_ONLY, start=False, env={"RELAYGATE_LOG_RETENTION_DAYS": "7"} if how == "env" else None
+    )
     if how == "flag":
         gateway.serve_args = ["--log-retention-days", "7"]
     _seed(gateway, {"a-year-old": 365, "eight-days-old": 8, "six-days-old": 6, "today": 0.01})
@@ -46,7 +48,8 @@ def test_rows_older_than_the_retention_are_purged_and_new_ones_kept(gateway_fact
     assert left == {"six-days-old", "today"}
     token = gateway.create_token(user="alice@example.com")
     raw = gateway.client(token).chat.completions.with_raw_response.create(
-        model="mock/echo", messages=[{"role": "user", "content": "kept"}])
+        model="mock/echo", messages=[{"role": "user", "content": "kept"}]
+    )
     request_id = raw.headers["x-request-id"]
     gateway.wait_for_log(request_id)
     assert "log retention: deleted 2 request-log rows older than 7 days" in gateway.output()

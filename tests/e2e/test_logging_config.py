@@ -49,8 +49,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         gw.stop()
 
 
-def _chat(gw: Gateway, headers: dict[str, str], *, stream: bool = False, path: str = "/api/llm/chat/completions",
-          body: dict[str, Any] | None = None) -> HttpResult:
+def _chat(
+    gw: Gateway,
+    headers: dict[str, str],
+    *,
+    stream: bool = False,
+    path: str = "/api/llm/chat/completions",
+    body: dict[str, Any] | None = None,
+) -> HttpResult:
     payload = body or {"model": "mock/echo", "messages": [{"role": "user", "content": PROMPT}], "stream": stream}
     return gw.request("POST", path, token=gw.token, json=payload, headers=headers)  # type: ignore[attr-defined]
 
@@ -111,18 +117,33 @@ def test_other_string_keys_are_metadata_tags(gateway: Gateway) -> None:
 
 
 def test_metadata_header_wins_over_a_tag_of_the_same_name(gateway: Gateway) -> None:
-    result = _chat(gateway, {"x-tfy-logging-config": '{"enabled": false, "project": "from-logging", "team": "ml"}',
-                             "x-tfy-metadata": '{"project": "from-metadata"}'})
+    result = _chat(
+        gateway,
+        {
+            "x-tfy-logging-config": '{"enabled": false, "project": "from-logging", "team": "ml"}',
+            "x-tfy-metadata": '{"project": "from-metadata"}',
+        },
+    )
     assert result.status == 200, result.body
     row = _row(gateway, result)
     assert row["metadata"] == {"project": "from-metadata", "team": "ml"}
     _assert_no_content(row)
 
 
-@pytest.mark.parametrize("value", [
-    '{"project": 1}', '{"project": null}', '{"project": {"a": "b"}}', '{"tags": ["a"]}', '{"enabled": "false"}',
-    '{"enabled": 0}', '["enabled"]', "{not json", orjson.dumps({"project": "x" * 129}).decode(),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"project": 1}',
+        '{"project": null}',
+        '{"project": {"a": "b"}}',
+        '{"tags": ["a"]}',
+        '{"enabled": "false"}',
+        '{"enabled": 0}',
+        '["enabled"]',
+        "{not json",
+        orjson.dumps({"project": "x" * 129}).decode(),
+    ],
+)
 def test_non_string_values_are_400_naming_the_header(gateway: Gateway, value: str) -> None:
     result = _chat(gateway, {"x-tfy-logging-config": value})
     assert result.status == 400, (value, result.body)
@@ -163,8 +184,11 @@ def test_log_bodies_off_keeps_every_body_out_even_when_a_request_enables_logging
         gw.serve_args = ["--log-bodies", "off"]
     gw.start()
     gw.token = gw.create_token(user="alice@example.com")  # type: ignore[attr-defined]
-    for headers, stream in (({}, False), ({"x-tfy-logging-config": '{"enabled": true, "project": "p"}'}, False),
-                            ({"x-tfy-logging-config": '{"enabled": true}'}, True)):
+    for headers, stream in (
+        ({}, False),
+        ({"x-tfy-logging-config": '{"enabled": true, "project": "p"}'}, False),
+        ({"x-tfy-logging-config": '{"enabled": true}'}, True),
+    ):
         result = _chat(gw, headers, stream=stream)
         assert result.status == 200
         row = _row(gw, result)

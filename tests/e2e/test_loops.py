@@ -114,17 +114,25 @@ def peers(tmp_path: Path) -> Iterator[tuple[Gateway, Gateway, str]]:
 
 
 def test_upstream_requests_carry_the_hop_marker(stack: Stack) -> None:
-    result = stack.gateway.request("POST", "/api/llm/chat/completions", token=stack.alice,
-                                   json={"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "x"}]})
+    result = stack.gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=stack.alice,
+        json={"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert result.status == 200, result.body
     via = stack.openai.last("/chat/completions").header("via")
     assert via is not None and via.startswith("1.1 relaygate-"), via
 
 
 def test_hop_marker_is_appended_to_the_incoming_via_chain(stack: Stack) -> None:
-    result = stack.gateway.request("POST", "/api/llm/chat/completions", token=stack.alice,
-                                   headers={"Via": "1.1 edge-proxy"},
-                                   json={"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "x"}]})
+    result = stack.gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=stack.alice,
+        headers={"Via": "1.1 edge-proxy"},
+        json={"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert result.status == 200, result.body
     via = stack.openai.last("/chat/completions").header("via")
     assert via is not None and via.startswith("1.1 edge-proxy, 1.1 relaygate-"), via
@@ -132,16 +140,26 @@ def test_hop_marker_is_appended_to_the_incoming_via_chain(stack: Stack) -> None:
 
 def test_a_request_that_already_passed_this_gateway_is_508_on_every_route(stack: Stack) -> None:
     # Learn this gateway's marker from what its upstream received, then send it back.
-    stack.gateway.request("POST", "/api/llm/chat/completions", token=stack.alice,
-                          json={"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "x"}]})
+    stack.gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=stack.alice,
+        json={"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "x"}]},
+    )
     marker = stack.openai.last("/chat/completions").header("via")
     assert marker is not None
     stack.reset()
-    for method, path in (("POST", "/api/llm/chat/completions"), ("POST", "/v1/messages"),
-                         ("GET", "/proxy-api/anything/x"), ("GET", "/api/llm/models"), ("GET", "/nowhere")):
+    for method, path in (
+        ("POST", "/api/llm/chat/completions"),
+        ("POST", "/v1/messages"),
+        ("GET", "/proxy-api/anything/x"),
+        ("GET", "/api/llm/models"),
+        ("GET", "/nowhere"),
+    ):
         body = {"model": "openai-main/gpt-4o", "messages": []} if method == "POST" else None
-        result = stack.gateway.request(method, path, token=stack.alice, headers={"Via": f"1.0 other, {marker}"},
-                                       json=body)
+        result = stack.gateway.request(
+            method, path, token=stack.alice, headers={"Via": f"1.0 other, {marker}"}, json=body
+        )
         assert result.status == 508, (path, result.status, result.body)
         assert result.headers.get("x-request-id"), path
         error = result.json()["error"]
@@ -172,8 +190,13 @@ def test_a_loop_between_workers_of_one_gateway_stops_too(self_loop: SelfLoop) ->
 def test_custom_endpoints_pointing_at_each_other_stop_at_the_second_hop(peers: tuple[Gateway, Gateway, str]) -> None:
     a, b, token_a = peers
     started = time.monotonic()
-    result = a.request("POST", "/proxy-api/ring/next/v1/anything", token=token_a, data=b'{"x": 1}',
-                       headers={"Content-Type": "application/json"})
+    result = a.request(
+        "POST",
+        "/proxy-api/ring/next/v1/anything",
+        token=token_a,
+        data=b'{"x": 1}',
+        headers={"Content-Type": "application/json"},
+    )
     _assert_loop_detected(result, time.monotonic() - started)
     assert len(_loop_rows(a, result.headers["x-request-id"])) == 2  # the caller's request, then the echo from B
     assert len(b.logs(limit=1000)) == 1

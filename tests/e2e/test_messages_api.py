@@ -24,7 +24,8 @@ from tests.upstreams.openai_mock import RecordedRequest, chat_reply, png_image
 
 HELLO: list[Any] = [{"role": "user", "content": "hello messages api"}]
 WEATHER_TOOL: dict[str, Any] = {
-    "name": "get_weather", "description": "Current weather for a city",
+    "name": "get_weather",
+    "description": "Current weather for a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
 
@@ -89,21 +90,34 @@ def test_sdk_base_urls_reach_messages(rig: Rig, prefix: str) -> None:
 
 
 def test_messages_path_without_v1(rig: Rig) -> None:
-    result = rig.gateway.request("POST", "/api/llm/messages", token=rig.token,
-                                 json={"model": "mock/echo", "max_tokens": 10, "messages": HELLO})
+    result = rig.gateway.request(
+        "POST", "/api/llm/messages", token=rig.token, json={"model": "mock/echo", "max_tokens": 10, "messages": HELLO}
+    )
     assert result.status == 200 and result.json()["content"][0]["text"] == "hello messages api"
 
 
 def test_openai_upstream_receives_translated_request(rig: Rig) -> None:
     # This SDK version no longer has `temperature`; older clients and Claude Code still send it.
-    message = create(rig.client(), "oai/gpt-4o", system="be brief", stop_sequences=["STOP"],
-                     metadata={"user_id": "user-42"}, extra_body={"temperature": 0.5})
+    message = create(
+        rig.client(),
+        "oai/gpt-4o",
+        system="be brief",
+        stop_sequences=["STOP"],
+        metadata={"user_id": "user-42"},
+        extra_body={"temperature": 0.5},
+    )
     assert message.content[0].text == chat_reply(HELLO)
     recorded = rig.openai.last("/chat/completions")
     assert recorded.header("Authorization") == f"Bearer {OPENAI_KEY}"
     assert rig.token not in str(dict(recorded.headers))
-    assert recorded.json == {"model": "gpt-4o", "max_tokens": 256, "temperature": 0.5, "stop": ["STOP"],
-                             "user": "user-42", "messages": [{"role": "system", "content": "be brief"}, *HELLO]}
+    assert recorded.json == {
+        "model": "gpt-4o",
+        "max_tokens": 256,
+        "temperature": 0.5,
+        "stop": ["STOP"],
+        "user": "user-42",
+        "messages": [{"role": "system", "content": "be brief"}, *HELLO],
+    }
 
 
 def test_stream_asks_openai_upstream_for_usage(rig: Rig) -> None:
@@ -119,13 +133,17 @@ def test_bearer_token_authenticates_too(rig: Rig) -> None:
 
 def test_image_input_reaches_upstream_as_image_url(rig: Rig) -> None:
     data = base64.b64encode(png_image()).decode()
-    content = [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
-               {"type": "text", "text": "what colour"}]
+    content = [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
+        {"type": "text", "text": "what colour"},
+    ]
     message = create(rig.client(), "oai/gpt-4o", messages=[{"role": "user", "content": content}])
     sent = rig.openai.last("/chat/completions").json["messages"]
     assert message.content[0].text == chat_reply(sent)
-    assert sent[0]["content"] == [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
-                    {"type": "text", "text": "what colour"}]
+    assert sent[0]["content"] == [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
+        {"type": "text", "text": "what colour"},
+    ]
 
 
 # -- tools -------------------------------------------------------------------------------------------
@@ -140,22 +158,34 @@ def test_tool_use_answer(rig: Rig) -> None:
     assert (tool.type, tool.id, tool.name, tool.input) == ("tool_use", "call_w1", "get_weather", {"city": "Paris"})
     sent = rig.tools.requests[-1]
     assert sent["tool_choice"] == "required"
-    assert sent["tools"] == [{"type": "function", "function": {"name": "get_weather",
-                                                               "description": "Current weather for a city",
-                                                               "parameters": WEATHER_TOOL["input_schema"]}}]
+    assert sent["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Current weather for a city",
+                "parameters": WEATHER_TOOL["input_schema"],
+            },
+        }
+    ]
     assert message.usage.input_tokens == 40 - 16 and message.usage.cache_read_input_tokens == 16  # see USAGE
 
 
 def test_tool_use_stream_with_arguments_split_across_chunks(rig: Rig) -> None:
     arguments = '{"city": "Paris", "units": "metric"}'
-    rig.tools.reset(Script("Let me see.", [("call_a", "get_weather", arguments),
-                                           ("call_b", "get_weather", '{"city": "Oslo"}')]))
-    with rig.client().messages.stream(model="tools/gpt-4o", max_tokens=256, messages=HELLO,
-                                      tools=[WEATHER_TOOL]) as stream:
+    rig.tools.reset(
+        Script("Let me see.", [("call_a", "get_weather", arguments), ("call_b", "get_weather", '{"city": "Oslo"}')])
+    )
+    with rig.client().messages.stream(
+        model="tools/gpt-4o", max_tokens=256, messages=HELLO, tools=[WEATHER_TOOL]
+    ) as stream:
         events = list(stream)
         final = stream.get_final_message()
-    fragments = [e.delta.partial_json for e in events
-                 if e.type == "content_block_delta" and e.delta.type == "input_json_delta" and e.index == 1]
+    fragments = [
+        e.delta.partial_json
+        for e in events
+        if e.type == "content_block_delta" and e.delta.type == "input_json_delta" and e.index == 1
+    ]
     assert len(fragments) > 3 and "".join(fragments) == arguments
     assert [b.type for b in final.content] == ["text", "tool_use", "tool_use"]
     assert final.content[0].text == "Let me see."
@@ -169,15 +199,20 @@ def test_tool_results_reach_upstream_as_tool_messages(rig: Rig) -> None:
     rig.tools.reset(Script("It is sunny."))
     history = [
         *HELLO,
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "call_w1", "name": "get_weather",
-                                           "input": {"city": "Paris"}}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "call_w1", "name": "get_weather", "input": {"city": "Paris"}}],
+        },
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_w1", "content": "sunny, 21C"}]},
     ]
     message = create(rig.client(), "tools/gpt-4o", tools=[WEATHER_TOOL], messages=history)
     assert message.content[0].text == "It is sunny." and message.stop_reason == "end_turn"
     sent = rig.tools.requests[-1]["messages"]
-    assert sent[1]["tool_calls"][0] == {"id": "call_w1", "type": "function",
-                                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+    assert sent[1]["tool_calls"][0] == {
+        "id": "call_w1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+    }
     assert sent[2] == {"role": "tool", "tool_call_id": "call_w1", "content": "sunny, 21C"}
 
 
@@ -212,8 +247,11 @@ def test_upstream_error_keeps_status_and_message(rig: Rig) -> None:
     rig.openai.fail_next(429, message="slow down please")
     with pytest.raises(anthropic.RateLimitError) as caught:
         create(rig.client(), "oai/gpt-4o")
-    assert caught.value.body["error"] == {"type": "rate_limit_error", "message": "slow down please",  # type: ignore[index]
-                                          "code": "rate_limit_exceeded"}
+    assert caught.value.body["error"] == {
+        "type": "rate_limit_error",
+        "message": "slow down please",  # type: ignore[index]
+        "code": "rate_limit_exceeded",
+    }
 
 
 def test_error_after_content_ends_stream_with_error_event(rig: Rig) -> None:
@@ -244,7 +282,8 @@ def test_count_tokens_needs_a_model_whose_provider_can_count(rig: Rig, model: st
         rig.client().messages.count_tokens(model=model, messages=HELLO)
     assert caught.value.body["error"]["message"] == (  # type: ignore[index]
         "count_tokens is only available for models of providers anthropic, aws-bedrock, google-gemini, "
-        f"google-vertex; '{model}' is not served by one")
+        f"google-vertex; '{model}' is not served by one"
+    )
     assert rig.openai.requests == []
 
 
@@ -261,8 +300,9 @@ def test_virtual_model_falls_back_from_dead_anthropic_to_openai(rig: Rig) -> Non
 
 def test_stream_error_before_content_falls_back(rig: Rig) -> None:
     rig.openai.fail_stream_after(1)  # the role chunk, then an error event
-    raw = rig.client().messages.with_raw_response.create(model="vmod/gpt-then-echo", max_tokens=64, messages=HELLO,
-                                                          stream=True)
+    raw = rig.client().messages.with_raw_response.create(
+        model="vmod/gpt-then-echo", max_tokens=64, messages=HELLO, stream=True
+    )
     assert raw.headers["x-tfy-resolved-model"] == "mock/echo"
     text = "".join(e.delta.text for e in raw.parse() if e.type == "content_block_delta")
     assert text == "hello messages api"
@@ -273,8 +313,12 @@ def test_stream_error_before_content_falls_back(rig: Rig) -> None:
 def test_ttft_timeout_falls_back(rig: Rig) -> None:
     rig.openai.chunk_delay = 1.0  # the first content chunk comes a second after the role chunk
     raw = rig.client().messages.with_raw_response.create(
-        model="vmod/slow-then-echo", max_tokens=64, messages=HELLO, stream=True,
-        extra_headers={"x-tfy-ttft-timeout-ms": "300"})
+        model="vmod/slow-then-echo",
+        max_tokens=64,
+        messages=HELLO,
+        stream=True,
+        extra_headers={"x-tfy-ttft-timeout-ms": "300"},
+    )
     assert raw.headers["x-tfy-resolved-model"] == "mock/echo"
     assert "".join(e.delta.text for e in raw.parse() if e.type == "content_block_delta") == "hello messages api"
 
@@ -291,8 +335,9 @@ def test_request_log_has_tokens_for_messages(rig: Rig) -> None:
 
 def test_request_log_has_tokens_for_streamed_messages(rig: Rig) -> None:
     rig.tools.reset(Script("streamed words"))
-    raw = rig.client().messages.with_raw_response.create(model="tools/gpt-4o", max_tokens=64, messages=HELLO,
-                                                          stream=True)
+    raw = rig.client().messages.with_raw_response.create(
+        model="tools/gpt-4o", max_tokens=64, messages=HELLO, stream=True
+    )
     list(raw.parse())
     row = rig.gateway.wait_for_log(raw.headers["x-request-id"])
     assert row["streaming"] is True and row["ttft_ms"] is not None
@@ -301,8 +346,9 @@ def test_request_log_has_tokens_for_streamed_messages(rig: Rig) -> None:
 
 def test_request_log_marks_truncated_stream(rig: Rig) -> None:
     rig.openai.fail_stream_after(3)
-    raw = rig.client().messages.with_raw_response.create(model="oai/gpt-4o", max_tokens=64, stream=True,
-                                                          messages=[{"role": "user", "content": "a b c d e f"}])
+    raw = rig.client().messages.with_raw_response.create(
+        model="oai/gpt-4o", max_tokens=64, stream=True, messages=[{"role": "user", "content": "a b c d e f"}]
+    )
     with pytest.raises(anthropic.APIStatusError):
         list(raw.parse())
     row = rig.gateway.wait_for_log(raw.headers["x-request-id"])
@@ -317,15 +363,21 @@ def test_native_create_relays_the_callers_body(rig: Rig) -> None:
     assert message.content[0].text == echo_reply("hello messages api")
     assert message.model == "claude/sonnet"  # the name the caller used, as for translated answers
     recorded = rig.claude.last()
-    assert recorded.json == {"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": HELLO,
-                             "system": "be brief", "stop_sequences": ["never"]}
+    assert recorded.json == {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 256,
+        "messages": HELLO,
+        "system": "be brief",
+        "stop_sequences": ["never"],
+    }
     assert recorded.header("x-api-key") == ANTHROPIC_KEY and rig.token not in str(dict(recorded.headers))
     assert message.usage.input_tokens == usage_of(recorded)["input_tokens"]
 
 
 def test_native_answers_name_the_model_as_the_caller_did(rig: Rig) -> None:
-    raw = rig.client().messages.with_raw_response.create(model="claude/sonnet", max_tokens=64, messages=HELLO,
-                                                          stream=True)
+    raw = rig.client().messages.with_raw_response.create(
+        model="claude/sonnet", max_tokens=64, messages=HELLO, stream=True
+    )
     events = list(raw.parse())
     assert events[0].type == "message_start" and events[0].message.model == "claude/sonnet"
     assert raw.headers["x-tfy-provider-model"] == "claude-sonnet-4-5"
@@ -342,15 +394,20 @@ def test_native_forwards_anthropic_version_and_beta(rig: Rig) -> None:
 
 def test_native_relays_sampling_params_under_the_callers_older_version(rig: Rig) -> None:
     # Claude Code and older SDKs send anthropic-version 2023-06-01 with temperature; both reach the upstream.
-    create(rig.client(), "claude/sonnet", extra_headers={"anthropic-version": "2023-06-01"},
-           extra_body={"temperature": 0.3})
+    create(
+        rig.client(),
+        "claude/sonnet",
+        extra_headers={"anthropic-version": "2023-06-01"},
+        extra_body={"temperature": 0.3},
+    )
     recorded = rig.claude.last()
     assert recorded.header("anthropic-version") == "2023-06-01" and recorded.json["temperature"] == 0.3
 
 
 def test_native_stream_with_tool_use(rig: Rig) -> None:
-    with rig.client().messages.stream(model="claude/sonnet", max_tokens=256, tools=[WEATHER_TOOL],
-                                      tool_choice={"type": "any"}, messages=HELLO) as stream:
+    with rig.client().messages.stream(
+        model="claude/sonnet", max_tokens=256, tools=[WEATHER_TOOL], tool_choice={"type": "any"}, messages=HELLO
+    ) as stream:
         events = list(stream)
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use" and final.content[-1].type == "tool_use"
@@ -371,13 +428,16 @@ def test_native_error_keeps_anthropic_body_and_status(rig: Rig) -> None:
     with pytest.raises(anthropic.BadRequestError) as caught:
         create(rig.client(), "claude/sonnet")
     assert caught.value.body["error"] == {  # type: ignore[index]
-        "type": "invalid_request_error", "message": "messages.0.content: text content blocks must be non-empty"}
+        "type": "invalid_request_error",
+        "message": "messages.0.content: text content blocks must be non-empty",
+    }
 
 
 def test_native_overloaded_falls_back_to_openai(rig: Rig) -> None:
     rig.claude.fail_next(529)
-    raw = rig.client().messages.with_raw_response.create(model="vmod/overloaded-then-gpt", max_tokens=64,
-                                                          messages=HELLO)
+    raw = rig.client().messages.with_raw_response.create(
+        model="vmod/overloaded-then-gpt", max_tokens=64, messages=HELLO
+    )
     assert raw.headers["x-tfy-resolved-model"] == "oai/gpt-4o"
     assert raw.parse().content[0].text == chat_reply(HELLO)
     assert len(rig.claude.requests_to("/v1/messages")) == 1
@@ -393,8 +453,9 @@ def test_native_stream_error_before_content_falls_back_to_openai(rig: Rig) -> No
 
 def test_native_stream_error_after_content_reaches_the_caller(rig: Rig) -> None:
     rig.claude.fail_stream_after(5)
-    raw = rig.client().messages.with_raw_response.create(model="claude/sonnet", max_tokens=64, messages=HELLO,
-                                                          stream=True)
+    raw = rig.client().messages.with_raw_response.create(
+        model="claude/sonnet", max_tokens=64, messages=HELLO, stream=True
+    )
     with pytest.raises(anthropic.APIStatusError) as caught:
         list(raw.parse())
     assert caught.value.body["error"] == {"type": "overloaded_error", "message": "Overloaded"}  # type: ignore[index]
@@ -406,16 +467,19 @@ def test_native_usage_with_cache_tokens_lands_in_the_log(rig: Rig) -> None:
     system = [{"type": "text", "text": "a long stable system prompt " * 20, "cache_control": {"type": "ephemeral"}}]
     rows = []
     for stream in (False, True):
-        raw = rig.client().messages.with_raw_response.create(model="claude/sonnet", max_tokens=64, system=system,
-                                                              messages=HELLO, stream=stream)
+        raw = rig.client().messages.with_raw_response.create(
+            model="claude/sonnet", max_tokens=64, system=system, messages=HELLO, stream=stream
+        )
         if stream:
             list(raw.parse())  # the log row is written once the stream is consumed
         usage = usage_of(rig.claude.last())
         row = rig.gateway.wait_for_log(raw.headers["x-request-id"])
         total = usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"]
         assert (row["input_tokens"], row["output_tokens"]) == (total, usage["output_tokens"])
-        assert row["extra"]["usage_details"] == {"cached_tokens": usage["cache_read_input_tokens"],
-                                                 "cache_write_tokens": usage["cache_creation_input_tokens"]}
+        assert row["extra"]["usage_details"] == {
+            "cached_tokens": usage["cache_read_input_tokens"],
+            "cache_write_tokens": usage["cache_creation_input_tokens"],
+        }
         assert row["cost_usd"] is not None and row["cost_usd"] > 0
         rows.append(usage)
     assert rows[0]["cache_creation_input_tokens"] > 0 and rows[1]["cache_read_input_tokens"] > 0

@@ -39,8 +39,11 @@ def test_native_overloaded_reaches_the_caller_as_529(rig: Rig) -> None:
     with pytest.raises(anthropic.OverloadedError) as caught:
         create(rig, NATIVE)
     assert caught.value.status_code == 529
-    assert caught.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"},
-                                 "request_id": caught.value.response.headers["x-request-id"]}
+    assert caught.value.body == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+        "request_id": caught.value.response.headers["x-request-id"],
+    }
 
 
 def test_error_request_id_is_where_the_sdk_reads_it(rig: Rig) -> None:
@@ -102,8 +105,15 @@ def test_streamed_reasoning_tokens_reach_the_final_message(rig: Rig) -> None:
 def test_relaygate_token_is_found_beside_an_anthropic_credential(rig: Rig, token_in: str) -> None:
     # Claude Code with both ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN set sends both headers.
     other = "sk-ant-api03-not-a-relaygate-token"
-    headers = ({"x-api-key": rig.token, "Authorization": f"Bearer {other}"} if token_in == "x-api-key"
-               else {"x-api-key": other, "Authorization": f"Bearer {rig.token}"})
-    result = rig.gateway.request("POST", "/v1/messages?beta=true", headers=headers,
-                                 json={"model": "mock/echo", "max_tokens": 16, "messages": HELLO})
+    headers = (
+        {"x-api-key": rig.token, "Authorization": f"Bearer {other}"}
+        if token_in == "x-api-key"
+        else {"x-api-key": other, "Authorization": f"Bearer {rig.token}"}
+    )
+    result = rig.gateway.request(
+        "POST",
+        "/v1/messages?beta=true",
+        headers=headers,
+        json={"model": "mock/echo", "max_tokens": 16, "messages": HELLO},
+    )
     assert result.status == 200 and result.json()["content"][0]["text"] == "hello wire"

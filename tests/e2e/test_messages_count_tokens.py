@@ -55,11 +55,22 @@ PROMPT = "how many tokens are in this prompt"
 MESSAGES: list[Any] = [{"role": "user", "content": PROMPT}]
 # The mocks count words: Gemini every text part (system included), Bedrock 2 per message plus its words.
 EXPECTED = {"google-gemini": 2 + 7, "google-vertex": 2 + 7, "aws-bedrock": 2 + (2 + 7)}
-GEMINI_TOOLS = [{"functionDeclarations": [{
-    "name": "get_weather", "description": "Current weather for a city",
-    "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]}}]}]
-GEMINI_COUNTED: JSON = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
-                        "systemInstruction": {"parts": [{"text": SYSTEM}]}, "tools": GEMINI_TOOLS}
+GEMINI_TOOLS = [
+    {
+        "functionDeclarations": [
+            {
+                "name": "get_weather",
+                "description": "Current weather for a city",
+                "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]},
+            }
+        ]
+    }
+]
+GEMINI_COUNTED: JSON = {
+    "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+    "systemInstruction": {"parts": [{"text": SYSTEM}]},
+    "tools": GEMINI_TOOLS,
+}
 
 
 @dataclass
@@ -73,8 +84,9 @@ class Stack:
 
     def client(self) -> Any:
         """The real SDK aimed at the gateway (SDK retries off: tests count upstream requests)."""
-        return anthropic.Anthropic(base_url=self.gateway.url + "/api/llm", api_key=self.token, max_retries=0,
-                                   timeout=30.0)
+        return anthropic.Anthropic(
+            base_url=self.gateway.url + "/api/llm", api_key=self.token, max_retries=0, timeout=30.0
+        )
 
     def count(self, model: str, **options: Any) -> Any:
         options.setdefault("messages", MESSAGES)
@@ -90,21 +102,36 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    mocks: dict[str, Any] = {"gemini": GeminiMock(gemini_e2e.GEMINI_KEY),
-                             "vertex": GeminiMock(static_bearer=vertex_e2e.STATIC_BEARER),
-                             "bedrock": BedrockMock(), "openai": OpenAIMock(OPENAI_KEY)}
+    mocks: dict[str, Any] = {
+        "gemini": GeminiMock(gemini_e2e.GEMINI_KEY),
+        "vertex": GeminiMock(static_bearer=vertex_e2e.STATIC_BEARER),
+        "bedrock": BedrockMock(),
+        "openai": OpenAIMock(OPENAI_KEY),
+    }
     gateway: Gateway | None = None
     try:
         for mock in mocks.values():
             mock.start_in_thread()
-        config = "---\n".join([
-            render(gemini_e2e.CONFIG, port=mocks["gemini"].port),
-            render(vertex_e2e.CONFIG, port=mocks["vertex"].port, **vertex_e2e.service_account_keys(mocks["vertex"])),
-            render(bedrock_e2e.CONFIG, port=mocks["bedrock"].port, akid=ACCESS_KEY_ID, secret=SECRET_ACCESS_KEY,
-                   region=REGION, profile=bedrock_e2e.PROFILE, profile_arn=bedrock_e2e.PROFILE_ARN, api_key=API_KEY,
-                   wrong=bedrock_e2e.WRONG_SECRET),
-            render(OPENAI, port=mocks["openai"].port),
-        ])
+        config = "---\n".join(
+            [
+                render(gemini_e2e.CONFIG, port=mocks["gemini"].port),
+                render(
+                    vertex_e2e.CONFIG, port=mocks["vertex"].port, **vertex_e2e.service_account_keys(mocks["vertex"])
+                ),
+                render(
+                    bedrock_e2e.CONFIG,
+                    port=mocks["bedrock"].port,
+                    akid=ACCESS_KEY_ID,
+                    secret=SECRET_ACCESS_KEY,
+                    region=REGION,
+                    profile=bedrock_e2e.PROFILE,
+                    profile_arn=bedrock_e2e.PROFILE_ARN,
+                    api_key=API_KEY,
+                    wrong=bedrock_e2e.WRONG_SECRET,
+                ),
+                render(OPENAI, port=mocks["openai"].port),
+            ]
+        )
         gateway = Gateway(Path(tmp_path_factory.mktemp("count-tokens")), config).start()
         yield Stack(gateway, **mocks, token=gateway.create_token(user=ALICE))
     finally:
@@ -162,14 +189,30 @@ def test_bedrock_gets_the_converse_prompt_signed(stack: Stack) -> None:
     recorded = stack.counted("aws-bedrock")
     assert recorded.headers["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/")
     schema = WEATHER_TOOL["input_schema"]
-    assert recorded.json == {"input": {"converse": {
-        "messages": [{"role": "user", "content": [{"text": PROMPT}]}], "system": [{"text": SYSTEM}],
-        "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "description": "Current weather for a city",
-                                               "inputSchema": {"json": schema}}}]}}}}
+    assert recorded.json == {
+        "input": {
+            "converse": {
+                "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+                "system": [{"text": SYSTEM}],
+                "toolConfig": {
+                    "tools": [
+                        {
+                            "toolSpec": {
+                                "name": "get_weather",
+                                "description": "Current weather for a city",
+                                "inputSchema": {"json": schema},
+                            }
+                        }
+                    ]
+                },
+            }
+        }
+    }
 
 
-@pytest.mark.parametrize(("model", "model_id"), [("bedrock/haiku", bedrock_e2e.HAIKU),
-                                                 ("bedrock/sonnet-arn", bedrock_e2e.PROFILE_ARN)])
+@pytest.mark.parametrize(
+    ("model", "model_id"), [("bedrock/haiku", bedrock_e2e.HAIKU), ("bedrock/sonnet-arn", bedrock_e2e.PROFILE_ARN)]
+)
 def test_bedrock_model_id_is_escaped_as_the_aws_sdk_does(stack: Stack, model: str, model_id: str) -> None:
     assert stack.count(model).input_tokens == EXPECTED["aws-bedrock"] - 2  # no system prompt
     assert stack.counted("aws-bedrock").path == sdk_request_path(model_id, "count-tokens", REGION)
@@ -225,13 +268,17 @@ def test_vertex_permission_error_keeps_its_status(stack: Stack) -> None:
     assert "aiplatform.endpoints.predict" in caught.value.body["error"]["message"]  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("error_type", "status", "exception", "kind"), [
-    ("ThrottlingException", 429, anthropic.RateLimitError, "rate_limit_error"),
-    ("ValidationException", 400, anthropic.BadRequestError, "invalid_request_error"),
-    ("AccessDeniedException", 403, anthropic.PermissionDeniedError, "permission_error"),
-])
-def test_bedrock_errors_are_anthropic_shaped(stack: Stack, error_type: str, status: int,
-                                             exception: type[anthropic.APIStatusError], kind: str) -> None:
+@pytest.mark.parametrize(
+    ("error_type", "status", "exception", "kind"),
+    [
+        ("ThrottlingException", 429, anthropic.RateLimitError, "rate_limit_error"),
+        ("ValidationException", 400, anthropic.BadRequestError, "invalid_request_error"),
+        ("AccessDeniedException", 403, anthropic.PermissionDeniedError, "permission_error"),
+    ],
+)
+def test_bedrock_errors_are_anthropic_shaped(
+    stack: Stack, error_type: str, status: int, exception: type[anthropic.APIStatusError], kind: str
+) -> None:
     stack.bedrock.fail_next(error_type, message=f"{error_type} (mock)", count=10, action="count-tokens")
     with pytest.raises(exception) as caught:
         stack.count("bedrock/haiku")
@@ -262,5 +309,6 @@ def test_provider_without_a_counting_api_is_a_clear_400(stack: Stack) -> None:
     assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert caught.value.body["error"]["message"] == (  # type: ignore[index]
         "count_tokens is only available for models of providers anthropic, aws-bedrock, google-gemini, "
-        "google-vertex; 'oai/gpt-4o' is not served by one")
+        "google-vertex; 'oai/gpt-4o' is not served by one"
+    )
     assert stack.openai.requests == []

@@ -44,18 +44,32 @@ TOOL_PROMPT = "use get_weather for the weather in Paris"
 CALL_ID = "toolu_matrix01"
 RESULT = "sunny, 24C"
 SCHEMA: JSON = WEATHER_TOOL["input_schema"]
-RAW_EVENTS = {"message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
-              "message_stop"}
+RAW_EVENTS = {
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+}
 PROVIDERS = ["anthropic", "openai", "aws-bedrock", "cohere", "google-gemini", "google-vertex"]
-MODELS = {"anthropic": "claude/sonnet", "openai": "oai/gpt-4o", "aws-bedrock": "bedrock/haiku",
-          "cohere": "cohere-main/command", "google-gemini": gemini_e2e.FLASH, "google-vertex": vertex_e2e.FLASH}
+MODELS = {
+    "anthropic": "claude/sonnet",
+    "openai": "oai/gpt-4o",
+    "aws-bedrock": "bedrock/haiku",
+    "cohere": "cohere-main/command",
+    "google-gemini": gemini_e2e.FLASH,
+    "google-vertex": vertex_e2e.FLASH,
+}
 TOOL_MODELS = {**MODELS, "openai": "tools/gpt-4o"}
 # Upstreams that stream a tool call's arguments in several pieces (Gemini sends each call whole).
 SPLITS_ARGUMENTS = {"anthropic", "openai", "aws-bedrock", "cohere"}
 HISTORY: list[Any] = [
     {"role": "user", "content": TOOL_PROMPT},
-    {"role": "assistant", "content": [{"type": "tool_use", "id": CALL_ID, "name": "get_weather",
-                                       "input": {"city": "Paris"}}]},
+    {
+        "role": "assistant",
+        "content": [{"type": "tool_use", "id": CALL_ID, "name": "get_weather", "input": {"city": "Paris"}}],
+    },
     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": CALL_ID, "content": RESULT}]},
 ]
 
@@ -74,8 +88,9 @@ class Matrix:
 
     def client(self) -> Any:
         """The real SDK aimed at the gateway (typed Any: tests read blocks and events without narrowing)."""
-        return anthropic.Anthropic(base_url=self.gateway.url + "/api/llm", api_key=self.token, max_retries=0,
-                                   timeout=30.0)
+        return anthropic.Anthropic(
+            base_url=self.gateway.url + "/api/llm", api_key=self.token, max_retries=0, timeout=30.0
+        )
 
     def reset(self) -> Matrix:
         for mock in (self.claude, self.openai, self.tools, self.bedrock, self.cohere, self.gemini, self.vertex):
@@ -85,25 +100,44 @@ class Matrix:
 
 def config(m: dict[str, Any]) -> str:
     """The provider e2e modules' own manifests, each rendered for its (running) mock, as one config."""
-    return "---\n".join([
-        render(messages_rig.CONFIG, oai_port=m["openai"].port, tools_port=m["tools"].port,
-               anthropic_port=m["claude"].port, closed_port=free_port()),
-        render(bedrock_e2e.CONFIG, port=m["bedrock"].port, akid=ACCESS_KEY_ID, secret=SECRET_ACCESS_KEY,
-               region=REGION, profile=bedrock_e2e.PROFILE, profile_arn=bedrock_e2e.PROFILE_ARN, api_key=API_KEY,
-               wrong=bedrock_e2e.WRONG_SECRET),
-        render(cohere_e2e.CONFIG, port=m["cohere"].port),
-        render(gemini_e2e.CONFIG, port=m["gemini"].port),
-        render(vertex_e2e.CONFIG, port=m["vertex"].port, **vertex_e2e.service_account_keys(m["vertex"])),
-    ])
+    return "---\n".join(
+        [
+            render(
+                messages_rig.CONFIG,
+                oai_port=m["openai"].port,
+                tools_port=m["tools"].port,
+                anthropic_port=m["claude"].port,
+                closed_port=free_port(),
+            ),
+            render(
+                bedrock_e2e.CONFIG,
+                port=m["bedrock"].port,
+                akid=ACCESS_KEY_ID,
+                secret=SECRET_ACCESS_KEY,
+                region=REGION,
+                profile=bedrock_e2e.PROFILE,
+                profile_arn=bedrock_e2e.PROFILE_ARN,
+                api_key=API_KEY,
+                wrong=bedrock_e2e.WRONG_SECRET,
+            ),
+            render(cohere_e2e.CONFIG, port=m["cohere"].port),
+            render(gemini_e2e.CONFIG, port=m["gemini"].port),
+            render(vertex_e2e.CONFIG, port=m["vertex"].port, **vertex_e2e.service_account_keys(m["vertex"])),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
 def matrix_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     mocks: dict[str, Any] = {
-        "claude": AnthropicMock(messages_rig.ANTHROPIC_KEY), "openai": OpenAIMock(OPENAI_KEY),
-        "tools": ToolUpstream(messages_rig.TOOLS_KEY), "bedrock": BedrockMock(),
-        "cohere": CohereMock(cohere_e2e.COHERE_KEY), "gemini": GeminiMock(gemini_e2e.GEMINI_KEY),
-        "vertex": GeminiMock(static_bearer=vertex_e2e.STATIC_BEARER)}
+        "claude": AnthropicMock(messages_rig.ANTHROPIC_KEY),
+        "openai": OpenAIMock(OPENAI_KEY),
+        "tools": ToolUpstream(messages_rig.TOOLS_KEY),
+        "bedrock": BedrockMock(),
+        "cohere": CohereMock(cohere_e2e.COHERE_KEY),
+        "gemini": GeminiMock(gemini_e2e.GEMINI_KEY),
+        "vertex": GeminiMock(static_bearer=vertex_e2e.STATIC_BEARER),
+    }
     gateway: Gateway | None = None
     try:
         for mock in mocks.values():
@@ -233,8 +267,9 @@ def test_text_answer_with_reported_usage(matrix: Matrix, provider: str) -> None:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_text_stream_reassembles_with_reported_usage(matrix: Matrix, provider: str) -> None:
-    with matrix.client().messages.stream(model=MODELS[provider], max_tokens=256,
-                                         messages=[{"role": "user", "content": TEXT}]) as stream:
+    with matrix.client().messages.stream(
+        model=MODELS[provider], max_tokens=256, messages=[{"role": "user", "content": TEXT}]
+    ) as stream:
         events = list(stream)
         final = stream.get_final_message()
     assert_well_formed(events)
@@ -251,8 +286,9 @@ def test_text_stream_reassembles_with_reported_usage(matrix: Matrix, provider: s
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_tool_use_answer(matrix: Matrix, provider: str) -> None:
     script_tools(matrix, provider)
-    message = create(matrix, TOOL_MODELS[provider], tools=[WEATHER_TOOL],
-                     messages=[{"role": "user", "content": TOOL_PROMPT}])
+    message = create(
+        matrix, TOOL_MODELS[provider], tools=[WEATHER_TOOL], messages=[{"role": "user", "content": TOOL_PROMPT}]
+    )
     assert message.stop_reason == "tool_use"
     assert message.content[-1].type == "tool_use"
     [call] = tool_uses(message.content)
@@ -265,15 +301,22 @@ def test_tool_use_answer(matrix: Matrix, provider: str) -> None:
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_tool_use_stream_reassembles_input_json(matrix: Matrix, provider: str) -> None:
     script_tools(matrix, provider)
-    with matrix.client().messages.stream(model=TOOL_MODELS[provider], max_tokens=256, tools=[WEATHER_TOOL],
-                                         messages=[{"role": "user", "content": TOOL_PROMPT}]) as stream:
+    with matrix.client().messages.stream(
+        model=TOOL_MODELS[provider],
+        max_tokens=256,
+        tools=[WEATHER_TOOL],
+        messages=[{"role": "user", "content": TOOL_PROMPT}],
+    ) as stream:
         events = list(stream)
         final = stream.get_final_message()
     assert_well_formed(events)
     starts = [e for e in events if e.type == "content_block_start" and e.content_block.type == "tool_use"]
     assert len(starts) == 1 and starts[0].content_block.name == "get_weather"
-    fragments = [e.delta.partial_json for e in events if e.type == "content_block_delta"
-                 and e.delta.type == "input_json_delta" and e.index == starts[0].index]
+    fragments = [
+        e.delta.partial_json
+        for e in events
+        if e.type == "content_block_delta" and e.delta.type == "input_json_delta" and e.index == starts[0].index
+    ]
     assert json.loads("".join(fragments)) == expected_input(provider)
     if provider in SPLITS_ARGUMENTS:
         assert len([f for f in fragments if f]) > 1, "the upstream split the arguments; so does the stream"
@@ -304,13 +347,28 @@ def expected_tool_turns(provider: str) -> list[Any]:
             assistant = {"role": "assistant", "content": None} if provider == "openai" else {"role": "assistant"}
             return [{**assistant, "tool_calls": calls}, {"role": "tool", "tool_call_id": CALL_ID, "content": RESULT}]
         case "aws-bedrock":
-            return [{"role": "assistant", "content": [{"toolUse": {"toolUseId": CALL_ID, "name": "get_weather",
-                                                                   "input": {"city": "Paris"}}}]},
-                    {"role": "user", "content": [{"toolResult": {"toolUseId": CALL_ID,
-                                                                 "content": [{"text": RESULT}]}}]}]
-    return [{"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
-            {"role": "user", "parts": [{"functionResponse": {  # a caller's id goes back as Google's call id
-                "name": "get_weather", "response": {"output": RESULT}, "id": CALL_ID}}]}]
+            return [
+                {
+                    "role": "assistant",
+                    "content": [{"toolUse": {"toolUseId": CALL_ID, "name": "get_weather", "input": {"city": "Paris"}}}],
+                },
+                {"role": "user", "content": [{"toolResult": {"toolUseId": CALL_ID, "content": [{"text": RESULT}]}}]},
+            ]
+    return [
+        {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+        {
+            "role": "user",
+            "parts": [
+                {
+                    "functionResponse": {  # a caller's id goes back as Google's call id
+                        "name": "get_weather",
+                        "response": {"output": RESULT},
+                        "id": CALL_ID,
+                    }
+                }
+            ],
+        },
+    ]
 
 
 def result_reply(provider: str) -> str:
@@ -360,8 +418,11 @@ def test_answered_tool_call_round_trips_with_its_id(matrix: Matrix, provider: st
     [call] = tool_uses(first.content)
     if provider == "openai":
         matrix.tools.reset(Script(result_reply(provider)))
-    history = [*question, {"role": "assistant", "content": [b.to_dict(exclude_none=True) for b in first.content]},
-               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": RESULT}]}]
+    history = [
+        *question,
+        {"role": "assistant", "content": [b.to_dict(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": RESULT}]},
+    ]
     second = create(matrix, TOOL_MODELS[provider], tools=[WEATHER_TOOL], messages=history)
     assert [(b.type, b.text) for b in second.content] == [("text", result_reply(provider))]
     if provider in ("google-gemini", "google-vertex"):  # the signature rides in the id the gateway minted

@@ -22,19 +22,22 @@ def _refused(stack: Stack, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return error
 
 
-@pytest.mark.parametrize(("body", "param", "code"), [
-    ({}, "messages", "missing_required_parameter"),
-    ({"messages": "hello"}, "messages", "invalid_type"),
-    ({"messages": {"role": "user", "content": "hi"}}, "messages", "invalid_type"),
-    ({"messages": []}, "messages", "empty_array"),
-    ({"messages": ["hello"]}, "messages[0]", "invalid_type"),
-    ({"messages": [{"content": "hi"}]}, "messages[0].role", "missing_required_parameter"),
-    ({"messages": [*HELLO, {"role": "robot", "content": "hi"}]}, "messages[1].role", "invalid_value"),
-    ({"messages": HELLO, "n": 2}, "n", "unsupported_value"),
-    ({"messages": HELLO, "n": 0}, "n", "integer_below_min_value"),
-    ({"messages": HELLO, "n": "2"}, "n", "invalid_type"),
-    ({"messages": HELLO, "n": 3, "stream": True}, "n", "unsupported_value"),
-])
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({}, "messages", "missing_required_parameter"),
+        ({"messages": "hello"}, "messages", "invalid_type"),
+        ({"messages": {"role": "user", "content": "hi"}}, "messages", "invalid_type"),
+        ({"messages": []}, "messages", "empty_array"),
+        ({"messages": ["hello"]}, "messages[0]", "invalid_type"),
+        ({"messages": [{"content": "hi"}]}, "messages[0].role", "missing_required_parameter"),
+        ({"messages": [*HELLO, {"role": "robot", "content": "hi"}]}, "messages[1].role", "invalid_value"),
+        ({"messages": HELLO, "n": 2}, "n", "unsupported_value"),
+        ({"messages": HELLO, "n": 0}, "n", "integer_below_min_value"),
+        ({"messages": HELLO, "n": "2"}, "n", "invalid_type"),
+        ({"messages": HELLO, "n": 3, "stream": True}, "n", "unsupported_value"),
+    ],
+)
 def test_mock_chat_refuses_what_openai_refuses(stack: Stack, body: dict[str, Any], param: str, code: str) -> None:
     error = _refused(stack, "chat/completions", {"model": "mock/echo", **body})
     assert (error["param"], error["code"]) == (param, code), error
@@ -47,12 +50,15 @@ def test_missing_messages_reads_like_openais_message(stack: Stack) -> None:
     assert error["message"] == "Missing required parameter: 'messages'."
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ({}, "missing_required_parameter"),
-    ({"input": ""}, "string_too_short"),
-    ({"input": []}, "empty_array"),
-    ({"input": 42}, "invalid_type"),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, "missing_required_parameter"),
+        ({"input": ""}, "string_too_short"),
+        ({"input": []}, "empty_array"),
+        ({"input": 42}, "invalid_type"),
+    ],
+)
 def test_mock_embeddings_need_input(stack: Stack, body: dict[str, Any], code: str) -> None:
     error = _refused(stack, "embeddings", {"model": "mock/echo", **body})
     assert (error["param"], error["code"]) == ("input", code), error

@@ -78,8 +78,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     anthropic_mock = AnthropicMock(ANTHROPIC_KEY).start_in_thread()
     together = OpenAIMock(TOGETHER_KEY).start_in_thread()
     config = render(CONFIG, anthropic_port=anthropic_mock.port, together_port=together.port)
-    gateway = Gateway(tmp_path_factory.mktemp("aliases"), config,
-                      env={"ANTHROPIC_KEY": ANTHROPIC_KEY, "TOGETHER_KEY": TOGETHER_KEY})
+    gateway = Gateway(
+        tmp_path_factory.mktemp("aliases"), config, env={"ANTHROPIC_KEY": ANTHROPIC_KEY, "TOGETHER_KEY": TOGETHER_KEY}
+    )
     try:
         gateway.start()
         yield Rig(gateway, anthropic_mock, together, gateway.create_token(user=ALICE), gateway.create_token(user=BOB))
@@ -172,10 +173,14 @@ def test_the_claude_code_example_serves_the_names_claude_code_sends(tmp_path: Pa
         try:
             gateway.start()
             assert "literal credential" not in gateway.output()
-            client = anthropic.Anthropic(auth_token=gateway.create_token(user=ALICE),
-                                         base_url=gateway.url + "/api/llm", max_retries=0)
-            for sent, model_id in ((SONNET_ID, SONNET_ID), ("claude-3-5-haiku-20241022", HAIKU_ID),
-                                   ("claude-opus-4-1", "claude-opus-4-1-20250805")):
+            client = anthropic.Anthropic(
+                auth_token=gateway.create_token(user=ALICE), base_url=gateway.url + "/api/llm", max_retries=0
+            )
+            for sent, model_id in (
+                (SONNET_ID, SONNET_ID),
+                ("claude-3-5-haiku-20241022", HAIKU_ID),
+                ("claude-opus-4-1", "claude-opus-4-1-20250805"),
+            ):
                 assert client.messages.create(model=sent, max_tokens=32, messages=HELLO).content
                 assert upstream.last("/v1/messages").json["model"] == model_id
         finally:

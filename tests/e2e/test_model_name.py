@@ -13,8 +13,11 @@ HELLO = [{"role": "user", "content": "name me"}]
 
 
 def _sse_payloads(body: bytes) -> list[dict[str, object]]:
-    return [orjson.loads(line[5:]) for line in body.split(b"\n")
-            if line.startswith(b"data:") and line[5:].strip() != b"[DONE]"]
+    return [
+        orjson.loads(line[5:])
+        for line in body.split(b"\n")
+        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]"
+    ]
 
 
 def _post(stack: Stack, path: str, body: dict[str, object], prefix: str = "/api/llm") -> HttpResult:
@@ -26,15 +29,19 @@ def _post(stack: Stack, path: str, body: dict[str, object], prefix: str = "/api/
 @pytest.mark.parametrize("prefix", ["/api/llm", "/api/llm/v1", "/v1"])
 def test_chat_answer_names_the_model_as_the_caller_did(stack: Stack, prefix: str) -> None:
     raw = stack.gateway.client(stack.alice, prefix=prefix).chat.completions.with_raw_response.create(
-        model="openai-main/gpt-4o", messages=HELLO)  # type: ignore[arg-type]
+        model="openai-main/gpt-4o", messages=HELLO
+    )  # type: ignore[arg-type]
     assert raw.parse().model == "openai-main/gpt-4o"
     assert raw.headers["x-tfy-provider-model"] == "gpt-4o"  # what the upstream answered
     assert stack.openai.last("/chat/completions").json["model"] == "gpt-4o"  # the provider's id went upstream
 
 
 def test_every_stream_chunk_names_the_model_as_the_caller_did(stack: Stack) -> None:
-    result = _post(stack, "chat/completions", {"model": "openai-main/gpt-4o", "messages": HELLO, "stream": True,
-                                               "stream_options": {"include_usage": True}})
+    result = _post(
+        stack,
+        "chat/completions",
+        {"model": "openai-main/gpt-4o", "messages": HELLO, "stream": True, "stream_options": {"include_usage": True}},
+    )
     chunks = _sse_payloads(result.body)
     assert len(chunks) > 3 and chunks[-1]["usage"]  # role, content pieces, finish and the usage chunk
     assert {chunk["model"] for chunk in chunks} == {"openai-main/gpt-4o"}
@@ -42,8 +49,7 @@ def test_every_stream_chunk_names_the_model_as_the_caller_did(stack: Stack) -> N
 
 
 def test_an_azure_stream_with_its_prompt_filter_chunk_is_renamed_throughout(stack: Stack) -> None:
-    result = _post(stack, "chat/completions", {"model": "azure-main/gpt4o-deploy", "messages": HELLO,
-                                               "stream": True})
+    result = _post(stack, "chat/completions", {"model": "azure-main/gpt4o-deploy", "messages": HELLO, "stream": True})
     chunks = _sse_payloads(result.body)
     assert chunks[0]["prompt_filter_results"]  # Azure's leading chunk, whose own model is ""
     assert {chunk["model"] for chunk in chunks} == {"azure-main/gpt4o-deploy"}
@@ -52,7 +58,8 @@ def test_an_azure_stream_with_its_prompt_filter_chunk_is_renamed_throughout(stac
 
 def test_the_sdk_stream_sees_the_callers_name(stack: Stack) -> None:
     stream = stack.gateway.client(stack.alice).chat.completions.create(
-        model="vllm-local/llama", messages=HELLO, stream=True)  # type: ignore[arg-type]
+        model="vllm-local/llama", messages=HELLO, stream=True
+    )  # type: ignore[arg-type]
     assert {chunk.model for chunk in stream} == {"vllm-local/llama"}
 
 

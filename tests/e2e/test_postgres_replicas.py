@@ -77,9 +77,7 @@ def test_revocation_reaches_the_other_replica_within_a_second(replicas: tuple[Ga
     assert max(took.values()) < 2.0, took  # one poll interval (1 s) plus slack, far below the TTL
 
 
-def test_request_logs_from_both_replicas_land_in_postgres(
-    replicas: tuple[Gateway, Gateway], pg_database: str
-) -> None:
+def test_request_logs_from_both_replicas_land_in_postgres(replicas: tuple[Gateway, Gateway], pg_database: str) -> None:
     a, b = replicas
     token = a.create_token(user=ALICE)
     ids = {"a": f"pg-a-{uuid.uuid4().hex[:12]}", "b": f"pg-b-{uuid.uuid4().hex[:12]}"}
@@ -90,8 +88,12 @@ def test_request_logs_from_both_replicas_land_in_postgres(
     assert row_a["subject"] == row_b["subject"] == f"user:{ALICE}"
     assert row_a["requested_model"] == "mock/echo" and row_a["status"] == 200
     with psycopg.connect(pg_database) as conn:
-        stored = {r[0] for r in conn.execute("SELECT request_id FROM request_logs WHERE request_id = ANY(%s)",
-                                             (list(ids.values()),))}
+        stored = {
+            r[0]
+            for r in conn.execute(
+                "SELECT request_id FROM request_logs WHERE request_id = ANY(%s)", (list(ids.values()),)
+            )
+        }
     assert stored == set(ids.values())
     table = run_cli("logs", "--database-url", pg_database, "--limit", "100", env=subprocess_env())
     assert table.returncode == 0, table.stderr

@@ -43,12 +43,22 @@ integrations:
         - {target: claude/sonnet, priority: 0}
         - {target: claude/haiku, priority: 1}
 """
-WEATHER: Any = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather in a city",
-    "parameters": {"type": "object", "properties": {"location": {"type": "string"}, "unit": {"type": "string"}},
-                   "required": ["location"]}}}
-TIME: Any = {"type": "function", "function": {
-    "name": "get_time", "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}}}}
+WEATHER: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}, "unit": {"type": "string"}},
+            "required": ["location"],
+        },
+    },
+}
+TIME: Any = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}}},
+}
 
 
 @dataclass
@@ -61,8 +71,9 @@ class Rig:
         return self.gateway.client(self.token, **options)
 
     def chat(self, text: str, model: str = SONNET, **options: Any) -> Any:
-        return self.client().chat.completions.create(model=model, messages=[{"role": "user", "content": text}],
-                                                     **options)
+        return self.client().chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}], **options
+        )
 
     def stream(self, text: str, model: str = SONNET, **options: Any) -> list[Any]:
         return list(self.chat(text, model, stream=True, **options))
@@ -105,12 +116,17 @@ def test_chat_answer_comes_back_openai_shaped(rig: Rig) -> None:
 
 
 def test_upstream_gets_a_messages_request_with_provider_key_not_caller_token(rig: Rig) -> None:
-    rig.client().chat.completions.create(model=SONNET, messages=[{"role": "system", "content": "be brief"},
-                                                                 {"role": "user", "content": "hi"}])
+    rig.client().chat.completions.create(
+        model=SONNET, messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    )
     recorded = rig.mock.last()
     assert recorded.path == "/v1/messages"
-    assert recorded.json == {"model": "claude-sonnet-4-6", "max_tokens": 4096, "system": "be brief",
-                             "messages": [{"role": "user", "content": "hi"}]}
+    assert recorded.json == {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 4096,
+        "system": "be brief",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     assert recorded.header("x-api-key") == KEY and recorded.header("anthropic-version") == "2023-06-01"
     for secret in (rig.token, token_secret_of(rig.token)):
         assert all(secret not in value for value in recorded.headers.values())
@@ -172,15 +188,21 @@ def test_streamed_tool_arguments_split_across_chunks_reassemble(rig: Rig) -> Non
 def test_tool_results_go_back_as_tool_result_blocks(rig: Rig) -> None:
     first = rig.chat("get_weather in Lima", tools=[WEATHER], parallel_tool_calls=False)
     call = first.choices[0].message.tool_calls[0]
-    followup = rig.client().chat.completions.create(model=SONNET, tools=[WEATHER], messages=[
-        {"role": "user", "content": "get_weather in Lima"},
-        first.choices[0].message.model_dump(exclude_none=True),  # type: ignore[list-item]
-        {"role": "tool", "tool_call_id": call.id, "content": "sunny, 24C"},
-    ])
+    followup = rig.client().chat.completions.create(
+        model=SONNET,
+        tools=[WEATHER],
+        messages=[
+            {"role": "user", "content": "get_weather in Lima"},
+            first.choices[0].message.model_dump(exclude_none=True),  # type: ignore[list-item]
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny, 24C"},
+        ],
+    )
     assert followup.choices[0].message.content == tool_reply("sunny, 24C")
     sent = rig.mock.last().json
-    assert sent["messages"][2] == {"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": call.id, "content": "sunny, 24C"}]}
+    assert sent["messages"][2] == {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny, 24C"}],
+    }
     assert rig.mock.requests[0].json["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
 
 
@@ -189,10 +211,19 @@ def test_tool_results_go_back_as_tool_result_blocks(rig: Rig) -> None:
 
 def test_images_become_base64_and_url_sources(rig: Rig) -> None:
     data = base64.b64encode(png_image()).decode()
-    completion = rig.client().chat.completions.create(model=SONNET, messages=[{"role": "user", "content": [
-        {"type": "text", "text": "what is in these?"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"}}]}])
+    completion = rig.client().chat.completions.create(
+        model=SONNET,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is in these?"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"}},
+                ],
+            }
+        ],
+    )
     assert completion.choices[0].message.content == echo_reply("what is in these?")
     blocks = rig.mock.last().json["messages"][0]["content"]
     assert blocks[1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
@@ -200,10 +231,15 @@ def test_images_become_base64_and_url_sources(rig: Rig) -> None:
 
 
 def test_json_schema_uses_structured_outputs(rig: Rig) -> None:
-    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
-              "additionalProperties": False}
-    completion = rig.chat("Paris", response_format={"type": "json_schema",
-                                                    "json_schema": {"name": "c", "schema": schema}})
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    completion = rig.chat(
+        "Paris", response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}}
+    )
     assert orjson.loads(completion.choices[0].message.content or "") == {"city": "Paris"}
     assert rig.mock.last().json["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
 
@@ -224,8 +260,11 @@ def test_thinking_is_hidden_by_default_and_exposed_when_not_strict(rig: Rig) -> 
     assert rig.mock.last().json["thinking"] == {"type": "adaptive"}
     assert "reasoning_content" not in (hidden.choices[0].message.model_extra or {})
     shown = rig.client().chat.completions.create(
-        model=SONNET, messages=[{"role": "user", "content": "think about it"}], reasoning_effort="high",
-        extra_headers={"x-tfy-strict-openai": "false"})
+        model=SONNET,
+        messages=[{"role": "user", "content": "think about it"}],
+        reasoning_effort="high",
+        extra_headers={"x-tfy-strict-openai": "false"},
+    )
     extra = shown.choices[0].message.model_extra or {}
     assert extra["reasoning_content"] == thinking_text("think about it")
     assert extra["thinking_blocks"][0]["type"] == "thinking" and extra["thinking_blocks"][0]["signature"]
@@ -235,8 +274,11 @@ def test_thinking_is_hidden_by_default_and_exposed_when_not_strict(rig: Rig) -> 
 
 def test_reasoning_effort_on_a_model_without_adaptive_thinking_sends_a_budget(rig: Rig) -> None:
     shown = rig.client().chat.completions.create(
-        model="claude/haiku", messages=[{"role": "user", "content": "think it over"}], reasoning_effort="medium",
-        extra_headers={"x-tfy-strict-openai": "false"})
+        model="claude/haiku",
+        messages=[{"role": "user", "content": "think it over"}],
+        reasoning_effort="medium",
+        extra_headers={"x-tfy-strict-openai": "false"},
+    )
     sent = rig.mock.last().json
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048} and "output_config" not in sent
     assert sent["max_tokens"] > 2048
@@ -271,14 +313,18 @@ def test_rate_limit_keeps_the_upstreams_retry_after(rig: Rig) -> None:
     assert assert_error_shape(caught.value.response.json())["code"] == "rate_limit_exceeded"
 
 
-@pytest.mark.parametrize("status, error_type, exception, expected_status", [
-    (400, "invalid_request_error", openai.BadRequestError, 400),
-    (404, "not_found_error", openai.NotFoundError, 404),
-    (429, "rate_limit_error", openai.RateLimitError, 429),
-    (529, "overloaded_error", openai.InternalServerError, 503),
-])
-def test_upstream_errors_are_openai_shaped(rig: Rig, status: int, error_type: str, exception: type[Exception],
-                                          expected_status: int) -> None:
+@pytest.mark.parametrize(
+    "status, error_type, exception, expected_status",
+    [
+        (400, "invalid_request_error", openai.BadRequestError, 400),
+        (404, "not_found_error", openai.NotFoundError, 404),
+        (429, "rate_limit_error", openai.RateLimitError, 429),
+        (529, "overloaded_error", openai.InternalServerError, 503),
+    ],
+)
+def test_upstream_errors_are_openai_shaped(
+    rig: Rig, status: int, error_type: str, exception: type[Exception], expected_status: int
+) -> None:
     rig.mock.fail_next(status, message=f"upstream says {error_type}")
     with pytest.raises(exception) as caught:
         rig.chat("fail me")
@@ -292,8 +338,10 @@ def test_upstream_errors_are_openai_shaped(rig: Rig, status: int, error_type: st
 def test_overloaded_is_retried_as_a_503(rig: Rig) -> None:
     rig.mock.fail_next(529)
     completion = rig.client().chat.completions.create(
-        model=SONNET, messages=[{"role": "user", "content": "retry me"}],
-        extra_headers={"x-tfy-retry-config": '{"attempts": 1, "onStatusCodes": [503]}'})
+        model=SONNET,
+        messages=[{"role": "user", "content": "retry me"}],
+        extra_headers={"x-tfy-retry-config": '{"attempts": 1, "onStatusCodes": [503]}'},
+    )
     assert completion.choices[0].message.content == echo_reply("retry me")
     assert len(rig.mock.requests) == 2
 
@@ -301,7 +349,8 @@ def test_overloaded_is_retried_as_a_503(rig: Rig) -> None:
 def test_overloaded_falls_back_to_the_next_target(rig: Rig) -> None:
     rig.mock.fail_next(529)
     raw = rig.client().chat.completions.with_raw_response.create(
-        model="vmod/claude-fallback", messages=[{"role": "user", "content": "fall back"}])
+        model="vmod/claude-fallback", messages=[{"role": "user", "content": "fall back"}]
+    )
     assert raw.parse().choices[0].message.content == echo_reply("fall back")
     assert raw.headers["x-tfy-resolved-model"] == "claude/haiku"
     assert [r.json["model"] for r in rig.mock.requests] == ["claude-sonnet-4-6", "claude-haiku-4-5"]
@@ -317,7 +366,8 @@ def test_error_event_before_content_falls_back_in_a_stream(rig: Rig) -> None:
 def test_error_event_after_content_reaches_the_client_without_done(rig: Rig) -> None:
     rig.mock.fail_stream_after(4)  # message_start, block start, ping, first word
     with rig.client().chat.completions.with_streaming_response.create(
-            model=SONNET, messages=[{"role": "user", "content": "a b c d e"}], stream=True) as response:
+        model=SONNET, messages=[{"role": "user", "content": "a b c d e"}], stream=True
+    ) as response:
         body = response.read()
     events = [line[6:] for line in body.split(b"\n") if line.startswith(b"data: ")]
     assert b"[DONE]" not in events
@@ -356,8 +406,10 @@ def test_cache_tokens_are_counted_and_logged(rig: Rig) -> None:
     assert row["input_tokens"] == second.usage.prompt_tokens
     assert row["output_tokens"] == second.usage.completion_tokens
     assert row["extra"]["usage_details"] == {"cached_tokens": 90, "cache_write_tokens": 0}
-    assert rig.gateway.wait_for_log(first_id)["extra"]["usage_details"] == {"cached_tokens": 0,
-                                                                           "cache_write_tokens": 90}
+    assert rig.gateway.wait_for_log(first_id)["extra"]["usage_details"] == {
+        "cached_tokens": 0,
+        "cache_write_tokens": 90,
+    }
 
 
 def test_streamed_usage_is_logged(rig: Rig) -> None:

@@ -81,12 +81,22 @@ MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "be brief"},
     {"role": "user", "content": "hello bedrock gateway"},
 ]
-WEATHER: ChatCompletionToolParam = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-                   "required": ["city"]}}}
-TIME: ChatCompletionToolParam = {"type": "function", "function": {
-    "name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}}
+WEATHER: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
+    },
+}
+TIME: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}},
+}
 
 
 @dataclass
@@ -102,8 +112,17 @@ class Bedrock:
 @pytest.fixture(scope="module")
 def bedrock_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bedrock]:
     mock = BedrockMock().start_in_thread()
-    config = render(CONFIG, port=mock.port, akid=ACCESS_KEY_ID, secret=SECRET_ACCESS_KEY, region=REGION,
-                    profile=PROFILE, profile_arn=PROFILE_ARN, api_key=API_KEY, wrong=WRONG_SECRET)
+    config = render(
+        CONFIG,
+        port=mock.port,
+        akid=ACCESS_KEY_ID,
+        secret=SECRET_ACCESS_KEY,
+        region=REGION,
+        profile=PROFILE,
+        profile_arn=PROFILE_ARN,
+        api_key=API_KEY,
+        wrong=WRONG_SECRET,
+    )
     gateway = Gateway(Path(tmp_path_factory.mktemp("bedrock")), config)
     try:
         gateway.start()
@@ -136,17 +155,22 @@ def test_chat_returns_converse_answer_with_usage(bedrock: Bedrock) -> None:
 def test_chat_request_is_translated_and_sigv4_signed(bedrock: Bedrock) -> None:
     bedrock.client().chat.completions.create(model="bedrock/haiku", messages=MESSAGES, max_tokens=50, temperature=0.2)
     recorded = bedrock.mock.last("converse")
-    assert recorded.json == {"system": [{"text": "be brief"}],
-                             "messages": [{"role": "user", "content": [{"text": "hello bedrock gateway"}]}],
-                             "inferenceConfig": {"maxTokens": 50, "temperature": 0.2}}
+    assert recorded.json == {
+        "system": [{"text": "be brief"}],
+        "messages": [{"role": "user", "content": [{"text": "hello bedrock gateway"}]}],
+        "inferenceConfig": {"maxTokens": 50, "temperature": 0.2},
+    }
     scope = recorded.headers["Authorization"].split("Credential=")[1].split(",")[0].split("/")
     assert scope[0] == ACCESS_KEY_ID and scope[2:] == [REGION, "bedrock", "aws4_request"]
     assert recorded.path == "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse", "as boto3 sends it"
 
 
 def test_chat_stream_relays_text_finish_and_usage(bedrock: Bedrock) -> None:
-    chunks = list(bedrock.client().chat.completions.create(
-        model="bedrock/haiku", messages=MESSAGES, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        bedrock.client().chat.completions.create(
+            model="bedrock/haiku", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
     with_choices = [c for c in chunks if c.choices]
     assert with_choices[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in with_choices) == "echo: hello bedrock gateway"
@@ -183,11 +207,13 @@ def _signature_fields(authorization: str) -> dict[str, str]:
     return {k.strip(): v for k, _, v in (part.partition("=") for part in rest.split(","))}
 
 
-@pytest.mark.parametrize(("model", "model_id"), [
-    ("bedrock/haiku", HAIKU), ("bedrock/sonnet", PROFILE), ("bedrock/sonnet-arn", PROFILE_ARN)])
+@pytest.mark.parametrize(
+    ("model", "model_id"), [("bedrock/haiku", HAIKU), ("bedrock/sonnet", PROFILE), ("bedrock/sonnet-arn", PROFILE_ARN)]
+)
 @pytest.mark.parametrize("stream", [False, True])
-def test_model_id_is_escaped_and_signed_as_the_aws_sdk_does(bedrock: Bedrock, model: str, model_id: str,
-                                                            stream: bool) -> None:
+def test_model_id_is_escaped_and_signed_as_the_aws_sdk_does(
+    bedrock: Bedrock, model: str, model_id: str, stream: bool
+) -> None:
     answer = bedrock.client().chat.completions.create(model=model, messages=MESSAGES, stream=stream)
     if stream:
         list(answer)  # type: ignore[arg-type]
@@ -201,9 +227,17 @@ def test_model_id_is_escaped_and_signed_as_the_aws_sdk_does(bedrock: Bedrock, mo
 
 
 def test_session_token_is_sent_and_signed_with_the_region_on_the_account(
-        bedrock: Bedrock, tmp_path_factory: pytest.TempPathFactory) -> None:
-    config = render(STS_CONFIG, port=bedrock.mock.port, akid=ACCESS_KEY_ID, secret=SECRET_ACCESS_KEY, region=REGION,
-                    profile=PROFILE, session_token=SESSION_TOKEN)
+    bedrock: Bedrock, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config = render(
+        STS_CONFIG,
+        port=bedrock.mock.port,
+        akid=ACCESS_KEY_ID,
+        secret=SECRET_ACCESS_KEY,
+        region=REGION,
+        profile=PROFILE,
+        session_token=SESSION_TOKEN,
+    )
     gateway = Gateway(Path(tmp_path_factory.mktemp("bedrock-sts")), config)
     try:
         gateway.start()
@@ -231,7 +265,8 @@ def test_api_key_account_sends_bearer_key(bedrock: Bedrock) -> None:
 def test_tool_call_non_stream(bedrock: Bedrock) -> None:
     text = "what is get_weather in Paris"
     completion = bedrock.client().chat.completions.create(
-        model="bedrock/haiku", messages=[{"role": "user", "content": text}], tools=[WEATHER, TIME])
+        model="bedrock/haiku", messages=[{"role": "user", "content": text}], tools=[WEATHER, TIME]
+    )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
@@ -239,14 +274,22 @@ def test_tool_call_non_stream(bedrock: Bedrock) -> None:
     assert call.type == "function" and call.function.name == "get_weather" and call.id.startswith("tooluse_")
     assert orjson.loads(call.function.arguments) == tool_input(WEATHER["function"]["parameters"], text)
     sent = bedrock.mock.last("converse").json["toolConfig"]
-    assert sent["tools"][0] == {"toolSpec": {"name": "get_weather", "description": "Weather for a city.",
-                                             "inputSchema": {"json": WEATHER["function"]["parameters"]}}}
+    assert sent["tools"][0] == {
+        "toolSpec": {
+            "name": "get_weather",
+            "description": "Weather for a city.",
+            "inputSchema": {"json": WEATHER["function"]["parameters"]},
+        }
+    }
 
 
 def test_streamed_tool_calls_arrive_with_split_arguments(bedrock: Bedrock) -> None:
     text = "use get_weather and get_time please"
-    chunks = list(bedrock.client().chat.completions.create(
-        model="bedrock/haiku", messages=[{"role": "user", "content": text}], tools=[WEATHER, TIME], stream=True))
+    chunks = list(
+        bedrock.client().chat.completions.create(
+            model="bedrock/haiku", messages=[{"role": "user", "content": text}], tools=[WEATHER, TIME], stream=True
+        )
+    )
     calls: dict[int, dict[str, Any]] = {}
     fragments: dict[int, int] = {}
     for chunk in chunks:
@@ -269,32 +312,57 @@ def test_streamed_tool_calls_arrive_with_split_arguments(bedrock: Bedrock) -> No
 def test_tool_result_round_trip(bedrock: Bedrock) -> None:
     messages: list[ChatCompletionMessageParam] = [
         {"role": "user", "content": "what is get_weather in Paris"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "tooluse_abc", "type": "function", "function": {"name": "get_weather",
-                                                                   "arguments": '{"city": "Paris"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "tooluse_abc",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "tooluse_abc", "content": "sunny, 24C"},
     ]
     completion = bedrock.client().chat.completions.create(model="bedrock/haiku", messages=messages, tools=[WEATHER])
     assert completion.choices[0].message.content == "tool result: sunny, 24C"
     sent = bedrock.mock.last("converse").json["messages"]
-    assert sent[1]["content"] == [{"toolUse": {"toolUseId": "tooluse_abc", "name": "get_weather",
-                                               "input": {"city": "Paris"}}}]
-    assert sent[2] == {"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_abc",
-                                                                   "content": [{"text": "sunny, 24C"}]}}]}
+    assert sent[1]["content"] == [
+        {"toolUse": {"toolUseId": "tooluse_abc", "name": "get_weather", "input": {"city": "Paris"}}}
+    ]
+    assert sent[2] == {
+        "role": "user",
+        "content": [{"toolResult": {"toolUseId": "tooluse_abc", "content": [{"text": "sunny, 24C"}]}}],
+    }
 
 
 def test_image_data_url_reaches_bedrock_as_bytes(bedrock: Bedrock) -> None:
     image = png_image()
     url = "data:image/png;base64," + base64.b64encode(image).decode()
-    completion = bedrock.client().chat.completions.create(model="bedrock/haiku", messages=[{"role": "user", "content": [
-        {"type": "text", "text": "describe"}, {"type": "image_url", "image_url": {"url": url}}]}])
+    completion = bedrock.client().chat.completions.create(
+        model="bedrock/haiku",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "describe"}, {"type": "image_url", "image_url": {"url": url}}],
+            }
+        ],
+    )
     assert completion.choices[0].message.content == f"echo: describe [image png {len(image)} bytes]"
 
 
 def test_http_image_url_is_a_400_before_any_upstream_call(bedrock: Bedrock) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        bedrock.client().chat.completions.create(model="bedrock/haiku", messages=[{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}])
+        bedrock.client().chat.completions.create(
+            model="bedrock/haiku",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}],
+                }
+            ],
+        )
     assert "data URL" in caught.value.message
     assert not bedrock.mock.requests
 
@@ -327,16 +395,20 @@ def test_cohere_embeddings_default_input_type_and_override(bedrock: Bedrock) -> 
 # -- errors -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("error_type", "status", "exception"), [
-    ("ThrottlingException", 429, openai.RateLimitError),
-    ("ValidationException", 400, openai.BadRequestError),
-    ("AccessDeniedException", 403, openai.PermissionDeniedError),
-    ("ResourceNotFoundException", 404, openai.NotFoundError),
-    ("ServiceUnavailableException", 503, openai.InternalServerError),
-    ("ModelTimeoutException", 504, openai.InternalServerError),
-])
-def test_bedrock_errors_map_to_openai_errors(bedrock: Bedrock, error_type: str, status: int,
-                                             exception: type[openai.APIStatusError]) -> None:
+@pytest.mark.parametrize(
+    ("error_type", "status", "exception"),
+    [
+        ("ThrottlingException", 429, openai.RateLimitError),
+        ("ValidationException", 400, openai.BadRequestError),
+        ("AccessDeniedException", 403, openai.PermissionDeniedError),
+        ("ResourceNotFoundException", 404, openai.NotFoundError),
+        ("ServiceUnavailableException", 503, openai.InternalServerError),
+        ("ModelTimeoutException", 504, openai.InternalServerError),
+    ],
+)
+def test_bedrock_errors_map_to_openai_errors(
+    bedrock: Bedrock, error_type: str, status: int, exception: type[openai.APIStatusError]
+) -> None:
     bedrock.mock.fail_next(error_type, message=f"{error_type} from the mock", count=10)
     with pytest.raises(exception) as caught:
         bedrock.client().chat.completions.create(model="bedrock/haiku", messages=MESSAGES)
@@ -362,14 +434,18 @@ def test_exception_event_mid_stream_reaches_the_client_as_an_error(bedrock: Bedr
     assert "the model broke mid-stream (mock)" in str(caught.value)
 
 
-@pytest.mark.parametrize(("exception_type", "status", "exception"), [
-    ("throttlingException", 429, openai.RateLimitError),
-    ("validationException", 400, openai.BadRequestError),
-    ("serviceUnavailableException", 503, openai.InternalServerError),
-    ("modelStreamErrorException", 502, openai.InternalServerError),
-])
+@pytest.mark.parametrize(
+    ("exception_type", "status", "exception"),
+    [
+        ("throttlingException", 429, openai.RateLimitError),
+        ("validationException", 400, openai.BadRequestError),
+        ("serviceUnavailableException", 503, openai.InternalServerError),
+        ("modelStreamErrorException", 502, openai.InternalServerError),
+    ],
+)
 def test_exception_event_before_content_is_the_http_error_it_stands_for(
-        bedrock: Bedrock, exception_type: str, status: int, exception: type[openai.APIStatusError]) -> None:
+    bedrock: Bedrock, exception_type: str, status: int, exception: type[openai.APIStatusError]
+) -> None:
     bedrock.mock.fail_stream_after(1, exception_type, "refused mid-stream (mock)")
     with pytest.raises(exception) as caught:
         list(bedrock.client().chat.completions.create(model="bedrock/haiku", messages=MESSAGES, stream=True))
@@ -380,8 +456,12 @@ def test_exception_event_before_content_is_the_http_error_it_stands_for(
 
 
 def test_wrong_secret_key_is_rejected_and_mapped_without_leaking_it(bedrock: Bedrock) -> None:
-    result = bedrock.gateway.request("POST", "/api/llm/chat/completions", token=bedrock.token,
-                                     json={"model": "bedrock-wrong/haiku", "messages": MESSAGES})
+    result = bedrock.gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=bedrock.token,
+        json={"model": "bedrock-wrong/haiku", "messages": MESSAGES},
+    )
     assert result.status == 401, result.body
     error = assert_error_shape(result.json())
     assert error["code"] == "InvalidSignatureException" and error["type"] == "authentication_error"
@@ -411,8 +491,9 @@ def test_usage_with_cache_tokens_lands_in_the_request_log(bedrock: Bedrock) -> N
 
 
 def test_stream_usage_lands_in_the_request_log(bedrock: Bedrock) -> None:
-    raw = bedrock.client().chat.completions.with_raw_response.create(model="bedrock/haiku", messages=MESSAGES,
-                                                                     stream=True)
+    raw = bedrock.client().chat.completions.with_raw_response.create(
+        model="bedrock/haiku", messages=MESSAGES, stream=True
+    )
     list(raw.parse())
     recorded = bedrock.mock.last("converse-stream").usage
     row = bedrock.gateway.wait_for_log(str(raw.headers["x-request-id"]))

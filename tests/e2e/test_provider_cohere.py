@@ -47,11 +47,18 @@ MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "be brief"},
     {"role": "user", "content": "hello cohere gateway"},
 ]
-WEATHER: ChatCompletionToolParam = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather of a city",
-    "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}
-TIME: ChatCompletionToolParam = {"type": "function", "function": {
-    "name": "get_time", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+WEATHER: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather of a city",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+    },
+}
+TIME: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+}
 
 
 @dataclass
@@ -102,17 +109,26 @@ def test_chat_returns_cohere_answer_openai_shaped(stack: CohereStack) -> None:
     billed = _billed(stack)
     assert completion.usage is not None
     assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (
-        billed["input_tokens"], billed["output_tokens"])
+        billed["input_tokens"],
+        billed["output_tokens"],
+    )
 
 
 def test_upstream_gets_cohere_v2_request_with_provider_key(stack: CohereStack) -> None:
-    stack.client().chat.completions.create(model="cohere-main/command", messages=MESSAGES, top_p=0.5,
-                                           stop=["zzz"], max_tokens=50)
+    stack.client().chat.completions.create(
+        model="cohere-main/command", messages=MESSAGES, top_p=0.5, stop=["zzz"], max_tokens=50
+    )
     recorded = stack.mock.last("/v2/chat")
     assert recorded.headers["Authorization"] == f"Bearer {COHERE_KEY}"
     assert stack.token not in recorded.body.decode() and token_secret_of(stack.token) not in str(recorded.headers)
-    assert recorded.json == {"model": "command-a-03-2025", "messages": MESSAGES, "max_tokens": 50, "p": 0.5,
-                             "stop_sequences": ["zzz"], "stream": False}
+    assert recorded.json == {
+        "model": "command-a-03-2025",
+        "messages": MESSAGES,
+        "max_tokens": 50,
+        "p": 0.5,
+        "stop_sequences": ["zzz"],
+        "stream": False,
+    }
 
 
 def test_max_tokens_finish_is_length(stack: CohereStack) -> None:
@@ -122,8 +138,11 @@ def test_max_tokens_finish_is_length(stack: CohereStack) -> None:
 
 
 def test_chat_stream_relays_content_and_usage(stack: CohereStack) -> None:
-    chunks = list(stack.client().chat.completions.create(
-        model="cohere-main/command", messages=MESSAGES, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        stack.client().chat.completions.create(
+            model="cohere-main/command", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
     with_choices = [c for c in chunks if c.choices]
     assert with_choices[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in with_choices) == chat_reply(list(MESSAGES))  # type: ignore[arg-type]
@@ -146,8 +165,11 @@ def test_stream_without_include_usage_hides_usage_chunk(stack: CohereStack) -> N
 
 def test_tool_calls_come_back_as_openai_tool_calls(stack: CohereStack) -> None:
     completion = stack.client().chat.completions.create(
-        model="cohere-main/command", messages=[{"role": "user", "content": "Madrid"}], tools=[WEATHER, TIME],
-        tool_choice="required")
+        model="cohere-main/command",
+        messages=[{"role": "user", "content": "Madrid"}],
+        tools=[WEATHER, TIME],
+        tool_choice="required",
+    )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content == "I will call get_weather, get_time."
@@ -160,19 +182,26 @@ def test_tool_calls_come_back_as_openai_tool_calls(stack: CohereStack) -> None:
 def test_tool_without_parameters_reaches_cohere_with_an_empty_schema(stack: CohereStack) -> None:
     now: ChatCompletionToolParam = {"type": "function", "function": {"name": "get_now"}}
     completion = stack.client().chat.completions.create(
-        model="cohere-main/command", messages=[{"role": "user", "content": "what time"}], tools=[now])
+        model="cohere-main/command", messages=[{"role": "user", "content": "what time"}], tools=[now]
+    )
     calls = completion.choices[0].message.tool_calls or []
     assert [c.function.name for c in calls] == ["get_now"]  # type: ignore[union-attr]
     assert json.loads(calls[0].function.arguments) == {}  # type: ignore[union-attr]
     sent = stack.mock.last("/v2/chat").json["tools"]
-    assert sent == [{"type": "function", "function": {"name": "get_now",
-                                                      "parameters": {"type": "object", "properties": {}}}}]
+    assert sent == [
+        {"type": "function", "function": {"name": "get_now", "parameters": {"type": "object", "properties": {}}}}
+    ]
 
 
 def test_streamed_tool_call_arguments_arrive_in_fragments_per_index(stack: CohereStack) -> None:
-    chunks = list(stack.client().chat.completions.create(
-        model="cohere-main/command", messages=[{"role": "user", "content": "Brasilia"}], tools=[WEATHER, TIME],
-        stream=True))
+    chunks = list(
+        stack.client().chat.completions.create(
+            model="cohere-main/command",
+            messages=[{"role": "user", "content": "Brasilia"}],
+            tools=[WEATHER, TIME],
+            stream=True,
+        )
+    )
     starts: dict[int, Any] = {}
     fragments: dict[int, list[str]] = {}
     for chunk in chunks:
@@ -194,24 +223,42 @@ def test_tool_results_round_trip_to_cohere(stack: CohereStack) -> None:
     arguments = '{"location": "Madrid"}'
     messages: list[ChatCompletionMessageParam] = [
         {"role": "user", "content": "Madrid"},
-        {"role": "assistant", "content": "Checking.", "tool_calls": [
-            {"id": "get_weather_1", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]},
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [
+                {"id": "get_weather_1", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "get_weather_1", "content": "24 degrees"},
     ]
-    completion = stack.client().chat.completions.create(model="cohere-main/command", messages=messages,
-                                                        tools=[WEATHER])
+    completion = stack.client().chat.completions.create(model="cohere-main/command", messages=messages, tools=[WEATHER])
     assert completion.choices[0].message.content == "result: 24 degrees"
     sent = stack.mock.last("/v2/chat").json["messages"]
-    assert sent[1] == {"role": "assistant", "tool_plan": "Checking.", "tool_calls": [
-        {"id": "get_weather_1", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]}
+    assert sent[1] == {
+        "role": "assistant",
+        "tool_plan": "Checking.",
+        "tool_calls": [
+            {"id": "get_weather_1", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}
+        ],
+    }
     assert sent[2] == {"role": "tool", "tool_call_id": "get_weather_1", "content": "24 degrees"}
 
 
 def test_image_parts_reach_cohere_as_image_url(stack: CohereStack) -> None:
     data_uri = "data:image/png;base64," + base64.b64encode(png_image()).decode()
-    completion = stack.client().chat.completions.create(model="cohere-main/vision", messages=[
-        {"role": "user", "content": [{"type": "text", "text": "what is this"},
-                                     {"type": "image_url", "image_url": {"url": data_uri, "detail": "high"}}]}])
+    completion = stack.client().chat.completions.create(
+        model="cohere-main/vision",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this"},
+                    {"type": "image_url", "image_url": {"url": data_uri, "detail": "high"}},
+                ],
+            }
+        ],
+    )
     assert completion.choices[0].message.content == "echo: what is this [1 image]"
     part = stack.mock.last("/v2/chat").json["messages"][0]["content"][1]
     assert part == {"type": "image_url", "image_url": {"url": data_uri, "detail": "high"}}
@@ -221,25 +268,32 @@ def test_image_parts_reach_cohere_as_image_url(stack: CohereStack) -> None:
 
 
 def test_embeddings_float(stack: CohereStack) -> None:
-    result = stack.client().embeddings.create(model="cohere-main/embed", input=["red fox", "blue whale"],
-                                              encoding_format="float")
+    result = stack.client().embeddings.create(
+        model="cohere-main/embed", input=["red fox", "blue whale"], encoding_format="float"
+    )
     assert [d.embedding for d in result.data] == [embedding_vector("red fox"), embedding_vector("blue whale")]
     assert result.usage.prompt_tokens == result.usage.total_tokens == 4
     sent = stack.mock.last("/v2/embed").json
-    assert sent == {"model": "embed-v4.0", "texts": ["red fox", "blue whale"], "input_type": "search_document",
-                    "embedding_types": ["float"]}
+    assert sent == {
+        "model": "embed-v4.0",
+        "texts": ["red fox", "blue whale"],
+        "input_type": "search_document",
+        "embedding_types": ["float"],
+    }
 
 
 def test_embeddings_int8_type_comes_back_as_integer_vectors(stack: CohereStack) -> None:
-    result = stack.client().embeddings.create(model="cohere-main/embed", input=["red fox"],
-                                              extra_body={"embedding_types": ["int8"]})
+    result = stack.client().embeddings.create(
+        model="cohere-main/embed", input=["red fox"], extra_body={"embedding_types": ["int8"]}
+    )
     assert result.data[0].embedding == quantized(embedding_vector("red fox"), "int8")
     assert stack.mock.last("/v2/embed").json["embedding_types"] == ["int8"]
 
 
 def test_embeddings_base64_is_float32_of_the_floats(stack: CohereStack) -> None:
     raw = stack.client().embeddings.with_raw_response.create(
-        model="cohere-main/embed", input="red fox", encoding_format="base64", extra_body={"input_type": "search_query"})
+        model="cohere-main/embed", input="red fox", encoding_format="base64", extra_body={"input_type": "search_query"}
+    )
     encoded = orjson.loads(raw.content)["data"][0]["embedding"]
     vector = embedding_vector("red fox")
     assert base64.b64decode(encoded) == struct.pack(f"<{len(vector)}f", *vector)
@@ -253,30 +307,49 @@ def test_embeddings_sdk_default_base64_decodes_to_the_floats(stack: CohereStack)
 
 def test_rerank_over_plain_http(stack: CohereStack) -> None:
     documents = ["a blue whale", {"text": "the red fox jumps"}, "fox"]
-    result = http_request("POST", f"{stack.gateway.api_url}/rerank", headers={"Authorization": f"Bearer {stack.token}"},
-                          json={"model": "cohere-main/rerank", "query": "red fox", "documents": documents, "top_n": 2})
+    result = http_request(
+        "POST",
+        f"{stack.gateway.api_url}/rerank",
+        headers={"Authorization": f"Bearer {stack.token}"},
+        json={"model": "cohere-main/rerank", "query": "red fox", "documents": documents, "top_n": 2},
+    )
     assert result.status == 200, result.body
     payload = result.json()
     assert [r["index"] for r in payload["results"]] == [1, 2]
-    assert payload["results"][0] == {"index": 1, "relevance_score": rerank_score("red fox", "the red fox jumps"),
-                                     "document": {"text": "the red fox jumps"}}
+    assert payload["results"][0] == {
+        "index": 1,
+        "relevance_score": rerank_score("red fox", "the red fox jumps"),
+        "document": {"text": "the red fox jumps"},
+    }
     assert payload["usage"] == {"search_units": 1}
-    assert stack.mock.last("/v2/rerank").json == {"model": "rerank-v3.5", "query": "red fox", "top_n": 2,
-                                                  "documents": ["a blue whale", "the red fox jumps", "fox"]}
+    assert stack.mock.last("/v2/rerank").json == {
+        "model": "rerank-v3.5",
+        "query": "red fox",
+        "top_n": 2,
+        "documents": ["a blue whale", "the red fox jumps", "fox"],
+    }
 
 
 # -- errors ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("status", "message", "expected", "sdk_error"), [
-    (429, "You are past the per minute request limit, please wait and try again later.", 429,
-     openai.RateLimitError),
-    (401, "invalid api token", 401, openai.AuthenticationError),
-    (498, "blocked output", 400, openai.BadRequestError),
-    (500, "internal server error", 500, openai.InternalServerError),
-])
-def test_upstream_errors_map_to_openai_errors(stack: CohereStack, status: int, message: str, expected: int,
-                                              sdk_error: type[openai.APIStatusError]) -> None:
+@pytest.mark.parametrize(
+    ("status", "message", "expected", "sdk_error"),
+    [
+        (
+            429,
+            "You are past the per minute request limit, please wait and try again later.",
+            429,
+            openai.RateLimitError,
+        ),
+        (401, "invalid api token", 401, openai.AuthenticationError),
+        (498, "blocked output", 400, openai.BadRequestError),
+        (500, "internal server error", 500, openai.InternalServerError),
+    ],
+)
+def test_upstream_errors_map_to_openai_errors(
+    stack: CohereStack, status: int, message: str, expected: int, sdk_error: type[openai.APIStatusError]
+) -> None:
     stack.mock.fail_next(status, message=message)
     with pytest.raises(sdk_error) as raised:
         stack.client().chat.completions.create(model="cohere-main/command", messages=MESSAGES)
@@ -295,9 +368,12 @@ def test_untranslatable_request_is_400_naming_the_field(stack: CohereStack) -> N
 
 def test_generation_error_mid_stream_ends_with_error_event(stack: CohereStack) -> None:
     stack.mock.fail_stream("ERROR", after=4, error="internal error")
-    raw = http_request("POST", f"{stack.gateway.api_url}/chat/completions",
-                       headers={"Authorization": f"Bearer {stack.token}"},
-                       json={"model": "cohere-main/command", "messages": MESSAGES, "stream": True})
+    raw = http_request(
+        "POST",
+        f"{stack.gateway.api_url}/chat/completions",
+        headers={"Authorization": f"Bearer {stack.token}"},
+        json={"model": "cohere-main/command", "messages": MESSAGES, "stream": True},
+    )
     assert raw.status == 200
     assert b'"content":"echo: "' in raw.body
     assert b"[DONE]" not in raw.body
@@ -326,8 +402,9 @@ def test_usage_and_cost_land_in_the_request_log(stack: CohereStack) -> None:
 
 
 def test_stream_usage_lands_in_the_request_log(stack: CohereStack) -> None:
-    raw = stack.client().chat.completions.with_raw_response.create(model="cohere-main/command", messages=MESSAGES,
-                                                                   stream=True)
+    raw = stack.client().chat.completions.with_raw_response.create(
+        model="cohere-main/command", messages=MESSAGES, stream=True
+    )
     list(raw.parse())
     row = stack.gateway.wait_for_log(str(raw.headers["x-request-id"]))
     billed = _billed(stack)

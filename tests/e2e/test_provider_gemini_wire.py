@@ -13,10 +13,21 @@ from openai.types.chat import ChatCompletionToolParam
 from tests.e2e.test_provider_gemini import CONFIG, GEMINI_KEY, WEATHER_TOOL, Env, serving, tool_round, user
 from tests.upstreams.gemini_mock import GeminiMock, call_id_for, reply_text, signature_for, token_logprob
 
-NOTE_TOOL: ChatCompletionToolParam = {"type": "function", "function": {
-    "name": "save_note", "parameters": {"type": "object", "properties": {
-        "tags": {"type": "array"}, "extra": {"type": "object", "additionalProperties": True},
-        "text": {"type": "string"}}, "required": ["text"]}}}
+NOTE_TOOL: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {
+        "name": "save_note",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "tags": {"type": "array"},
+                "extra": {"type": "object", "additionalProperties": True},
+                "text": {"type": "string"},
+            },
+            "required": ["text"],
+        },
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +62,21 @@ def test_gemini_3_call_ids_are_kept_and_echoed_in_the_function_response(env: Env
     messages = user("use tool in parallel")
     _, first = env.chat(model="gemini-main/pro3", messages=messages, tools=[WEATHER_TOOL, NOTE_TOOL])
     ids = [c.id for c in first.choices[0].message.tool_calls]
-    assert ids == [call_id_for("get_weather", 0) + "__thought__" + signature_for("get_weather"),
-                   call_id_for("save_note", 1)]
-    _, second = env.chat(model="gemini-main/pro3", messages=tool_round(first, messages, ["sunny", "saved"]),
-                         tools=[WEATHER_TOOL, NOTE_TOOL])
+    assert ids == [
+        call_id_for("get_weather", 0) + "__thought__" + signature_for("get_weather"),
+        call_id_for("save_note", 1),
+    ]
+    _, second = env.chat(
+        model="gemini-main/pro3",
+        messages=tool_round(first, messages, ["sunny", "saved"]),
+        tools=[WEATHER_TOOL, NOTE_TOOL],
+    )
     assert second.choices[0].message.content.startswith("result: ")
     responses = [p["functionResponse"] for p in env.mock.last().json["contents"][2]["parts"]]
-    assert [(r["name"], r["id"]) for r in responses] == [("get_weather", call_id_for("get_weather", 0)),
-                                                         ("save_note", call_id_for("save_note", 1))]
+    assert [(r["name"], r["id"]) for r in responses] == [
+        ("get_weather", call_id_for("get_weather", 0)),
+        ("save_note", call_id_for("save_note", 1)),
+    ]
 
 
 def test_free_form_tool_parameters_are_accepted(env: Env) -> None:

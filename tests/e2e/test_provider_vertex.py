@@ -71,8 +71,11 @@ def service_account_keys(mock: GeminiMock) -> dict[str, Any]:
     """The config's key files: two registered with the mock (one written inline as a mapping), one it never heard of
     (its token endpoint refuses it)."""
     revoked, _ = service_account_key(mock.token_uri)
-    return {"key_json": yaml_json(mock.new_service_account()), "revoked_key_json": yaml_json(revoked),
-            "inline_key": json.dumps(mock.new_service_account())}  # JSON is a YAML flow mapping
+    return {
+        "key_json": yaml_json(mock.new_service_account()),
+        "revoked_key_json": yaml_json(revoked),
+        "inline_key": json.dumps(mock.new_service_account()),
+    }  # JSON is a YAML flow mapping
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +111,9 @@ def test_the_access_token_is_cached_across_requests(env: Env) -> None:
 
 
 def test_stream_with_usage_and_reasoning(env: Env) -> None:
-    request_id, chunks = env.chat(model=FLASH, messages=user("think in a stream"), stream=True,
-                                  stream_options={"include_usage": True})
+    request_id, chunks = env.chat(
+        model=FLASH, messages=user("think in a stream"), stream=True, stream_options={"include_usage": True}
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == reply_text("think in a stream")
     usage = chunks[-1].usage
@@ -128,21 +132,34 @@ def test_tool_call_round_trip(env: Env) -> None:
 
 
 def test_gcs_image_is_read_by_vertex(env: Env) -> None:
-    _, completion = env.chat(model=FLASH, messages=[{"role": "user", "content": [
-        {"type": "text", "text": "describe"}, {"type": "image_url", "image_url": {"url": "gs://b/cat.jpg"}}]}])
+    _, completion = env.chat(
+        model=FLASH,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "describe"},
+                    {"type": "image_url", "image_url": {"url": "gs://b/cat.jpg"}},
+                ],
+            }
+        ],
+    )
     assert completion.choices[0].message.content == reply_text("describe", ["image/jpeg gs://b/cat.jpg"])
 
 
 def test_embeddings_through_predict(env: Env) -> None:
-    raw = env.client().embeddings.with_raw_response.create(model="vertex-main/embed", input=["a b c", "d"],
-                                                           dimensions=4)
+    raw = env.client().embeddings.with_raw_response.create(
+        model="vertex-main/embed", input=["a b c", "d"], dimensions=4
+    )
     result = raw.parse()
     assert [d.embedding for d in result.data] == [embedding_vector("a b c", 4), embedding_vector("d", 4)]
     assert result.usage.prompt_tokens == count_tokens("a b c") + count_tokens("d")
     recorded = env.mock.last(":predict")
     assert recorded.path == f"{PREFIX}/text-embedding-005:predict"
-    assert recorded.json == {"instances": [{"content": "a b c"}, {"content": "d"}],
-                             "parameters": {"outputDimensionality": 4}}
+    assert recorded.json == {
+        "instances": [{"content": "a b c"}, {"content": "d"}],
+        "parameters": {"outputDimensionality": 4},
+    }
     assert env.gateway.wait_for_log(str(raw.headers["x-request-id"]))["input_tokens"] == 4
 
 
@@ -165,8 +182,12 @@ def test_wrong_project_is_403_with_googles_message(env: Env) -> None:
 
 
 def test_refused_service_account_is_a_502_naming_the_model(env: Env) -> None:
-    result = env.gateway.request("POST", "/api/llm/chat/completions", token=env.token,
-                                 json={"model": "vertex-revoked/flash", "messages": user("x")})
+    result = env.gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=env.token,
+        json={"model": "vertex-revoked/flash", "messages": user("x")},
+    )
     assert result.status == 502
     error = assert_error_shape(result.json())
     assert "vertex-revoked/flash" in error["message"] and "invalid_grant" in error["message"]

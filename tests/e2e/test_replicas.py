@@ -47,7 +47,9 @@ integrations:
   - {name: priced, type: integration/model/mock, model_id: priced-1, model_types: [chat], latency_ms: 150,
      cost: {input_per_million_tokens: 125000, output_per_million_tokens: 125000}}
 """
-REPLICA_CONFIG = MODELS + f"""---
+REPLICA_CONFIG = (
+    MODELS
+    + f"""---
 type: gateway-rate-limiting-config
 name: shared-limits
 rules:
@@ -68,6 +70,7 @@ integrations:
   - {{type: integration/model/custom-endpoint, name: backup, base_url: "{{backup}}",
      loadbalancing_config: {{priority: 1}}}}
 """
+)
 
 
 def _redis_up(url: str = REDIS_URL) -> bool:
@@ -201,7 +204,9 @@ def test_requests_per_minute_admits_exactly_n_across_both_replicas(replicas: Rep
         assert outcome.body["type"] == "rate_limit_exceeded" and "shared-rpm" in outcome.body["message"]
         assert 1 <= int(outcome.headers["retry-after"]) <= 60
         assert json.loads(outcome.headers["x-tfy-applied-configurations"])["rate_limit"] == {
-            "rule_ids": ["shared-rpm"], "refused": True}
+            "rule_ids": ["shared-rpm"],
+            "refused": True,
+        }
     assert {o.replica for o in refused} == {0, 1}  # both replicas enforce the one shared count
 
 
@@ -259,8 +264,9 @@ def test_cooldown_started_on_one_replica_is_honoured_by_the_other(
 
 
 def _chat_status(gateway: Gateway, token: str) -> int:
-    return gateway.request("POST", "/api/llm/chat/completions", token=token,
-                           json={"model": "mock/echo", "messages": HELLO}).status
+    return gateway.request(
+        "POST", "/api/llm/chat/completions", token=token, json={"model": "mock/echo", "messages": HELLO}
+    ).status
 
 
 def test_revocation_published_through_redis_is_honoured_by_both_replicas_at_once(replicas: Replicas) -> None:
@@ -269,8 +275,16 @@ def test_revocation_published_through_redis_is_honoured_by_both_replicas_at_once
         assert _chat_status(replicas.a, token) == 200
         assert _chat_status(replicas.b, token) == 200  # cached by both for the 10 s token-cache TTL
         token_id = "rg-" + token[3:15]
-        revoked = run_cli("tokens", "revoke", "--database-url", replicas.database_url, "--redis-url", REDIS_URL,
-                          token_id, env=subprocess_env())
+        revoked = run_cli(
+            "tokens",
+            "revoke",
+            "--database-url",
+            replicas.database_url,
+            "--redis-url",
+            REDIS_URL,
+            token_id,
+            env=subprocess_env(),
+        )
         assert revoked.returncode == 0, revoked.stderr
         done = time.monotonic()
         # At once (the very next request, give or take a loaded event loop), not within the 1 s store
@@ -302,9 +316,21 @@ class RedisServer:
     def start(self) -> None:
         log = open(self.root / f"redis-{self.port}.log", "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.root)],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         deadline = time.monotonic() + 10
@@ -331,20 +357,27 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
         server.kill()
 
 
-OUTAGE_CONFIG = MODELS + """---
+OUTAGE_CONFIG = (
+    MODELS
+    + """---
 type: gateway-rate-limiting-config
 name: outage-limits
 rules:
   - {id: outage-rpm, when: {models: [mock/echo]}, limit_to: 3, unit: requests_per_minute}
 """
+)
 
 
 def test_redis_outage_follows_on_backend_error_and_limits_return_with_redis(
     replicas: Replicas, private_redis: RedisServer, tmp_path: Path
 ) -> None:
     allow, deny = (
-        PostgresGateway(tmp_path / mode, OUTAGE_CONFIG, replicas.database_url,
-                        env=_env(private_redis.url, RELAYGATE_LIMITS_ON_BACKEND_ERROR=mode))
+        PostgresGateway(
+            tmp_path / mode,
+            OUTAGE_CONFIG,
+            replicas.database_url,
+            env=_env(private_redis.url, RELAYGATE_LIMITS_ON_BACKEND_ERROR=mode),
+        )
         for mode in ("allow", "deny")
     )
     try:
@@ -357,8 +390,9 @@ def test_redis_outage_follows_on_backend_error_and_limits_return_with_redis(
         private_redis.kill()
         for _ in range(3):
             assert _chat_status(allow, token) == 200  # over the limit, admitted unchecked (allow)
-            refused = deny.request("POST", "/api/llm/chat/completions", token=token,
-                                   json={"model": "mock/echo", "messages": HELLO})
+            refused = deny.request(
+                "POST", "/api/llm/chat/completions", token=token, json={"model": "mock/echo", "messages": HELLO}
+            )
             assert refused.status == 503, refused.body  # deny: never 429 (or 500)
             assert refused.json()["error"]["code"] == "limits_unavailable"
             assert int(refused.headers["retry-after"]) >= 1
@@ -380,12 +414,15 @@ def test_redis_outage_follows_on_backend_error_and_limits_return_with_redis(
 # -- worker processes ---------------------------------------------------------------------------------
 
 
-WORKERS_CONFIG = MODELS + f"""---
+WORKERS_CONFIG = (
+    MODELS
+    + f"""---
 type: gateway-rate-limiting-config
 name: worker-limits
 rules:
   - {{id: worker-rpm, when: {{models: [mock/slow]}}, limit_to: {LIMIT}, unit: requests_per_minute}}
 """
+)
 
 
 def _start_workers(root: Path, database_url: str, env: dict[str, str]) -> Gateway:
@@ -400,8 +437,9 @@ def _start_workers(root: Path, database_url: str, env: dict[str, str]) -> Gatewa
 
 
 def test_workers_share_a_limit_through_redis(replicas: Replicas, tmp_path: Path) -> None:
-    gateway = _start_workers(tmp_path / "workers-redis", replicas.database_url,
-                             _env(REDIS_URL, replicas.prefix + "workers:"))
+    gateway = _start_workers(
+        tmp_path / "workers-redis", replicas.database_url, _env(REDIS_URL, replicas.prefix + "workers:")
+    )
     try:
         outcomes = burst([gateway], replicas.token, 4 * LIMIT, model="mock/slow")
     finally:

@@ -25,16 +25,20 @@ from tests.upstreams.openai_mock import OpenAIMock
 from tests.upstreams.recording_upstream import RecordingUpstream
 
 KIB = 1024
-CONFIG = OPENAI_ACCOUNT + """\
+CONFIG = (
+    OPENAI_ACCOUNT
+    + """\
 ---
 type: provider-account/custom-endpoint
 name: rec
 integrations:
   - {type: integration/model/custom-endpoint, name: origin, base_url: "{rec_url}"}
 """
+)
 CHAT_BODY = orjson.dumps({"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
-MESSAGES_BODY = orjson.dumps({"model": "openai-main/gpt-4o", "max_tokens": 16,
-                              "messages": [{"role": "user", "content": "hi"}]})
+MESSAGES_BODY = orjson.dumps(
+    {"model": "openai-main/gpt-4o", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+)
 
 
 @dataclass
@@ -110,15 +114,20 @@ def test_request_line_longer_than_8_kib_is_414(stack: Heads) -> None:
 def test_request_line_just_under_the_limit_is_served(stack: Heads) -> None:
     prefix = "/proxy-api/rec/origin/"
     target = prefix + "a" * (8 * KIB - len("GET  HTTP/1.1") - len(prefix))
-    raw = exchange(stack.gateway.port, head(target, "Host: x", f"Authorization: Bearer {stack.token}",
-                                            "Connection: close"))
+    raw = exchange(
+        stack.gateway.port, head(target, "Host: x", f"Authorization: Bearer {stack.token}", "Connection: close")
+    )
     assert parse(raw).status == 200
     assert stack.rec.last().path == target.removeprefix("/proxy-api/rec/origin")
 
 
 def test_one_mebibyte_header_is_431(stack: Heads) -> None:
-    raw = exchange(stack.gateway.port, head("/proxy-api/rec/origin/x", "Host: x",
-                                            f"Authorization: Bearer {stack.token}", "X-Big: " + "b" * (1024 * KIB)))
+    raw = exchange(
+        stack.gateway.port,
+        head(
+            "/proxy-api/rec/origin/x", "Host: x", f"Authorization: Bearer {stack.token}", "X-Big: " + "b" * (1024 * KIB)
+        ),
+    )
     assert_refused(raw, 431, "request_header_fields_too_large")
     assert stack.upstream_requests == 0
     assert_still_serving(stack)
@@ -133,8 +142,10 @@ def test_headers_over_64_kib_together_are_431(stack: Heads) -> None:
 
 def test_more_than_100_header_lines_is_431(stack: Heads) -> None:
     lines = [f"X-H{i}: v" for i in range(2000)]
-    raw = exchange(stack.gateway.port, head("/api/llm/chat/completions", "Host: x",
-                                            f"Authorization: Bearer {stack.token}", *lines, method="POST"))
+    raw = exchange(
+        stack.gateway.port,
+        head("/api/llm/chat/completions", "Host: x", f"Authorization: Bearer {stack.token}", *lines, method="POST"),
+    )
     assert_refused(raw, 431, "too_many_headers")
     assert stack.upstream_requests == 0
     assert_still_serving(stack)
@@ -210,24 +221,40 @@ def test_memory_stays_flat_under_200_oversized_and_unterminated_heads(stack: Hea
 # -- one Host --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "target", "body"), [
-    ("POST", "/api/llm/chat/completions", CHAT_BODY),
-    ("POST", "/api/llm/messages", MESSAGES_BODY),
-    ("POST", "/proxy-api/rec/origin/v1/anything", b"{}"),
-    ("GET", "/api/llm/models", b""),
-    ("GET", "/health", b""),
-], ids=["chat", "messages", "proxy", "models", "health"])
+@pytest.mark.parametrize(
+    ("method", "target", "body"),
+    [
+        ("POST", "/api/llm/chat/completions", CHAT_BODY),
+        ("POST", "/api/llm/messages", MESSAGES_BODY),
+        ("POST", "/proxy-api/rec/origin/v1/anything", b"{}"),
+        ("GET", "/api/llm/models", b""),
+        ("GET", "/health", b""),
+    ],
+    ids=["chat", "messages", "proxy", "models", "health"],
+)
 def test_two_host_lines_are_400_on_every_route(stack: Heads, method: str, target: str, body: bytes) -> None:
-    request = head(target, "Host: 127.0.0.1", "Host: evil.example", f"Authorization: Bearer {stack.token}",
-                   "Content-Type: application/json", f"Content-Length: {len(body)}", method=method) + body
+    request = (
+        head(
+            target,
+            "Host: 127.0.0.1",
+            "Host: evil.example",
+            f"Authorization: Bearer {stack.token}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            method=method,
+        )
+        + body
+    )
     raw = exchange(stack.gateway.port, request)
     assert_refused(raw, 400, "duplicate_host_header")
     assert stack.upstream_requests == 0
 
 
 def test_two_host_lines_with_different_case_are_400(stack: Heads) -> None:
-    raw = exchange(stack.gateway.port, head("/proxy-api/rec/origin/x", "Host: a", "HOST: b",
-                                            f"Authorization: Bearer {stack.token}"))
+    raw = exchange(
+        stack.gateway.port,
+        head("/proxy-api/rec/origin/x", "Host: a", "HOST: b", f"Authorization: Bearer {stack.token}"),
+    )
     assert_refused(raw, 400, "duplicate_host_header")
     assert stack.rec.count == 0
 
@@ -258,8 +285,9 @@ def test_pipelined_head_over_64_kib_is_431(stack: Heads) -> None:
     assert [seen.path for seen in stack.rec.seen] == ["/first"]
 
 
-def small_limits_gateway(root: Path, openai: OpenAIMock, rec: RecordingUpstream, *, flags: list[str],
-                         env: dict[str, str] | None = None) -> Gateway:
+def small_limits_gateway(
+    root: Path, openai: OpenAIMock, rec: RecordingUpstream, *, flags: list[str], env: dict[str, str] | None = None
+) -> Gateway:
     gateway = Gateway(root, render(CONFIG, port=openai.port, rec_url=rec.url), env=env)
     gateway.serve_args = flags
     return gateway.start()
@@ -270,16 +298,22 @@ def assert_small_limits(gateway: Gateway) -> None:
     port = gateway.port
     assert parse(exchange(port, head("/health", "Host: x", "Connection: close"))).status == 200
     assert_refused(exchange(port, head("/" + "a" * 600, "Host: x")), 414, "request_line_too_long")
-    assert_refused(exchange(port, head("/health", "Host: x", "X-A: " + "a" * 1100)), 431,
-                   "request_header_fields_too_large")
-    assert_refused(exchange(port, head("/health", "Host: x", *[f"X-{i}: v" for i in range(5)])), 431,
-                   "too_many_headers")
+    assert_refused(
+        exchange(port, head("/health", "Host: x", "X-A: " + "a" * 1100)), 431, "request_header_fields_too_large"
+    )
+    assert_refused(
+        exchange(port, head("/health", "Host: x", *[f"X-{i}: v" for i in range(5)])), 431, "too_many_headers"
+    )
 
 
 def test_limits_are_configurable_with_flags(tmp_path: Path) -> None:
     with OpenAIMock(OPENAI_KEY).running() as openai, RecordingUpstream("rec").running() as rec:
-        gateway = small_limits_gateway(tmp_path, openai, rec, flags=[
-            "--max-request-line-bytes", "512", "--max-header-bytes", "1024", "--max-headers", "5"])
+        gateway = small_limits_gateway(
+            tmp_path,
+            openai,
+            rec,
+            flags=["--max-request-line-bytes", "512", "--max-header-bytes", "1024", "--max-headers", "5"],
+        )
         try:
             assert_small_limits(gateway)
         finally:
@@ -288,9 +322,17 @@ def test_limits_are_configurable_with_flags(tmp_path: Path) -> None:
 
 def test_limits_are_configurable_with_environment_variables(tmp_path: Path) -> None:
     with OpenAIMock(OPENAI_KEY).running() as openai, RecordingUpstream("rec").running() as rec:
-        gateway = small_limits_gateway(tmp_path, openai, rec, flags=[], env={
-            "RELAYGATE_MAX_REQUEST_LINE_BYTES": "512", "RELAYGATE_MAX_HEADER_BYTES": "1024",
-            "RELAYGATE_MAX_HEADERS": "5"})
+        gateway = small_limits_gateway(
+            tmp_path,
+            openai,
+            rec,
+            flags=[],
+            env={
+                "RELAYGATE_MAX_REQUEST_LINE_BYTES": "512",
+                "RELAYGATE_MAX_HEADER_BYTES": "1024",
+                "RELAYGATE_MAX_HEADERS": "5",
+            },
+        )
         try:
             assert_small_limits(gateway)
         finally:
@@ -299,8 +341,21 @@ def test_limits_are_configurable_with_environment_variables(tmp_path: Path) -> N
 
 def test_limits_hold_in_every_worker_process(tmp_path: Path) -> None:
     with OpenAIMock(OPENAI_KEY).running() as openai, RecordingUpstream("rec").running() as rec:
-        gateway = small_limits_gateway(tmp_path, openai, rec, flags=[
-            "--workers", "2", "--max-request-line-bytes", "512", "--max-header-bytes", "1024", "--max-headers", "5"])
+        gateway = small_limits_gateway(
+            tmp_path,
+            openai,
+            rec,
+            flags=[
+                "--workers",
+                "2",
+                "--max-request-line-bytes",
+                "512",
+                "--max-header-bytes",
+                "1024",
+                "--max-headers",
+                "5",
+            ],
+        )
         try:
             for _ in range(8):  # new connections land on either worker
                 assert_small_limits(gateway)

@@ -109,8 +109,9 @@ def test_files_upload_list_content_and_delete(stack: ResourceStack) -> None:
 
 def test_batches_create_retrieve_cancel(stack: ResourceStack) -> None:
     uploaded = stack.client.files.create(file=("in.jsonl", b"{}\n"), purpose="batch", extra_headers=PROVIDER)
-    batch = stack.client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
-                                        completion_window="24h", extra_headers=PROVIDER)
+    batch = stack.client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", extra_headers=PROVIDER
+    )
     assert stack.client.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "validating"
     assert stack.client.batches.cancel(batch.id, extra_headers=PROVIDER).status == "cancelling"
     assert batch.id in [b.id for b in stack.client.batches.list(extra_headers=PROVIDER)]
@@ -152,8 +153,9 @@ def test_upstream_errors_pass_through_without_the_key(stack: ResourceStack) -> N
     assert KEY not in str(caught.value.body)
 
 
-def test_responses_calls_count_against_rate_limits(gateway_factory: GatewayFactory,
-                                                   resources_upstream: OpenAIResourcesMock) -> None:
+def test_responses_calls_count_against_rate_limits(
+    gateway_factory: GatewayFactory, resources_upstream: OpenAIResourcesMock
+) -> None:
     limits = """---
 type: gateway-rate-limiting-config
 name: limits

@@ -19,9 +19,21 @@ def test_busy_port_fails_before_ready_with_one_line(tmp_path: Path, workers: str
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        result = run_cli("serve", "--config", str(REPO_ROOT / "examples" / "quickstart.yaml"), "--host", "127.0.0.1",
-                         "--port", str(port), "--workers", workers, "--database-url",
-                         f"sqlite:///{tmp_path / 'relaygate.db'}", cwd=tmp_path, timeout=30)
+        result = run_cli(
+            "serve",
+            "--config",
+            str(REPO_ROOT / "examples" / "quickstart.yaml"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            workers,
+            "--database-url",
+            f"sqlite:///{tmp_path / 'relaygate.db'}",
+            cwd=tmp_path,
+            timeout=30,
+        )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "relaygate ready" not in output
@@ -30,13 +42,30 @@ def test_busy_port_fails_before_ready_with_one_line(tmp_path: Path, workers: str
     assert lines == [f"relaygate: cannot listen on 127.0.0.1:{port}: address already in use"]
 
 
-@pytest.mark.parametrize(("flag", "value", "line"), [
-    ("--max-headers", "0", "relaygate: --max-headers (RELAYGATE_MAX_HEADERS) must be at least 1, got 0"),
-    ("--header-timeout", "-1",
-     "relaygate: --header-timeout (RELAYGATE_HEADER_TIMEOUT) must be 0 (off) or more, got -1.0"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value", "line"),
+    [
+        ("--max-headers", "0", "relaygate: --max-headers (RELAYGATE_MAX_HEADERS) must be at least 1, got 0"),
+        (
+            "--header-timeout",
+            "-1",
+            "relaygate: --header-timeout (RELAYGATE_HEADER_TIMEOUT) must be 0 (off) or more, got -1.0",
+        ),
+    ],
+)
 def test_impossible_request_limit_is_refused_at_start(tmp_path: Path, flag: str, value: str, line: str) -> None:
-    result = run_cli("serve", "--config", str(REPO_ROOT / "examples" / "quickstart.yaml"), "--port", "0", flag, value,
-                     "--database-url", f"sqlite:///{tmp_path / 'relaygate.db'}", cwd=tmp_path, timeout=30)
+    result = run_cli(
+        "serve",
+        "--config",
+        str(REPO_ROOT / "examples" / "quickstart.yaml"),
+        "--port",
+        "0",
+        flag,
+        value,
+        "--database-url",
+        f"sqlite:///{tmp_path / 'relaygate.db'}",
+        cwd=tmp_path,
+        timeout=30,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert [text for text in result.stderr.splitlines() if text.strip()] == [line]

@@ -13,8 +13,9 @@ STAGES = ["auth", "ratelimit", "budget", "loadbalance", "model", "logging", "tot
 CHAT = {"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "time me " * 200}]}
 
 
-def _timed(stack: Stack, body: dict[str, object], path: str = "chat/completions"
-           ) -> tuple[HttpResult, dict[str, float]]:
+def _timed(
+    stack: Stack, body: dict[str, object], path: str = "chat/completions"
+) -> tuple[HttpResult, dict[str, float]]:
     result = stack.gateway.request("POST", f"/api/llm/{path}", token=stack.alice, json=body)
     assert result.status == 200, result.body
     header = result.headers.get("server-timing")

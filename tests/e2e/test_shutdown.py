@@ -140,13 +140,19 @@ def sse_events(body: bytes) -> list[tuple[str | None, bytes]]:
     return events
 
 
-def cut_by_shutdown(gateway: Gateway, path: str, token: str, body: dict[str, Any],
-                    wait_started: Any) -> tuple[HttpResult, dict[str, Any]]:
+def cut_by_shutdown(
+    gateway: Gateway, path: str, token: str, body: dict[str, Any], wait_started: Any
+) -> tuple[HttpResult, dict[str, Any]]:
     """Start a slow stream, SIGTERM the gateway (1 s drain), and return the whole answer and its log row."""
     results: list[HttpResult] = []
-    thread = threading.Thread(target=lambda: results.append(
-        gateway.request("POST", path, token=token, json=body, headers={"anthropic-version": "2023-06-01"},
-                        timeout=30)), daemon=True)
+    thread = threading.Thread(
+        target=lambda: results.append(
+            gateway.request(
+                "POST", path, token=token, json=body, headers={"anthropic-version": "2023-06-01"}, timeout=30
+            )
+        ),
+        daemon=True,
+    )
     thread.start()
     wait_started(timeout=5)
     time.sleep(0.5)  # some content is relayed
@@ -168,8 +174,9 @@ def assert_logged_as_cut_by_shutdown(row: dict[str, Any]) -> None:
 def test_stream_running_past_the_drain_period_ends_with_an_openai_error_event(
     gateway_factory: GatewayFactory, openai_upstream: OpenAIMock, vllm_upstream: OpenAIMock
 ) -> None:
-    gateway = gateway_factory(STANDARD, env=GRACE, port=openai_upstream.port, vllm_port=vllm_upstream.port,
-                              closed_port=free_port())
+    gateway = gateway_factory(
+        STANDARD, env=GRACE, port=openai_upstream.port, vllm_port=vllm_upstream.port, closed_port=free_port()
+    )
     token = gateway.create_token(user=ALICE)
     openai_upstream.chunk_delay = 0.25
     body = {"model": "openai-main/gpt-4o", "stream": True, "messages": [{"role": "user", "content": LONG_PROMPT}]}
@@ -190,13 +197,23 @@ def test_stream_running_past_the_drain_period_ends_with_a_messages_error_event(
     gateway_factory: GatewayFactory, openai_upstream: OpenAIMock, vllm_upstream: OpenAIMock, native: bool
 ) -> None:
     with AnthropicMock("sk-ant-shutdown-key").running() as claude:
-        gateway = gateway_factory(STANDARD + ANTHROPIC_ACCOUNT, env=GRACE, port=openai_upstream.port,
-                                  vllm_port=vllm_upstream.port, closed_port=free_port(), anthropic_port=claude.port)
+        gateway = gateway_factory(
+            STANDARD + ANTHROPIC_ACCOUNT,
+            env=GRACE,
+            port=openai_upstream.port,
+            vllm_port=vllm_upstream.port,
+            closed_port=free_port(),
+            anthropic_port=claude.port,
+        )
         token = gateway.create_token(user=ALICE)
         upstream: Any = claude if native else openai_upstream
         upstream.chunk_delay = 0.25
-        body = {"model": "claude/sonnet" if native else "openai-main/gpt-4o", "stream": True, "max_tokens": 400,
-                "messages": [{"role": "user", "content": LONG_PROMPT}]}
+        body = {
+            "model": "claude/sonnet" if native else "openai-main/gpt-4o",
+            "stream": True,
+            "max_tokens": 400,
+            "messages": [{"role": "user", "content": LONG_PROMPT}],
+        }
         result, row = cut_by_shutdown(gateway, "/api/llm/messages", token, body, upstream.wait_for_request)
 
     assert result.status == 200
@@ -214,8 +231,9 @@ def test_stream_running_past_the_drain_period_ends_with_a_messages_error_event(
 def test_request_without_an_answer_when_the_drain_period_ends_gets_a_503(
     gateway_factory: GatewayFactory, openai_upstream: OpenAIMock, vllm_upstream: OpenAIMock
 ) -> None:
-    gateway = gateway_factory(STANDARD, env=GRACE, port=openai_upstream.port, vllm_port=vllm_upstream.port,
-                              closed_port=free_port())
+    gateway = gateway_factory(
+        STANDARD, env=GRACE, port=openai_upstream.port, vllm_port=vllm_upstream.port, closed_port=free_port()
+    )
     token = gateway.create_token(user=ALICE)
     openai_upstream.delay_next(10.0)
     thread, results = in_background(gateway, token, {"model": "openai-main/gpt-4o", "messages": MESSAGES})

@@ -28,13 +28,16 @@ from tests.helpers.raw_http import exchange, parse, read_to_close
 from tests.upstreams.openai_mock import OpenAIMock
 from tests.upstreams.recording_upstream import RecordingUpstream
 
-CONFIG = OPENAI_ACCOUNT + """\
+CONFIG = (
+    OPENAI_ACCOUNT
+    + """\
 ---
 type: provider-account/custom-endpoint
 name: rec
 integrations:
   - {type: integration/model/custom-endpoint, name: origin, base_url: "{rec_url}"}
 """
+)
 CHAT = "/api/llm/chat/completions"
 CHAT_BODY = orjson.dumps({"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
 
@@ -50,8 +53,14 @@ class Slow:
         return socket.create_connection(("127.0.0.1", self.gateway.port), timeout=30)
 
     def chat_head(self, length: int, *extra: str) -> bytes:
-        lines = [f"POST {CHAT} HTTP/1.1", "Host: x", f"Authorization: Bearer {self.token}",
-                 "Content-Type: application/json", f"Content-Length: {length}", *extra]
+        lines = [
+            f"POST {CHAT} HTTP/1.1",
+            "Host: x",
+            f"Authorization: Bearer {self.token}",
+            "Content-Type: application/json",
+            f"Content-Length: {length}",
+            *extra,
+        ]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -71,8 +80,11 @@ def upstreams() -> Iterator[tuple[OpenAIMock, RecordingUpstream]]:
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory, upstreams: tuple[OpenAIMock, RecordingUpstream]) -> Iterator[Slow]:
     """Timeouts of 1 s (head, body idle) and 240 bytes/s after a 1 s grace."""
-    stack = start(tmp_path_factory.mktemp("quick"), *upstreams, flags=[
-        "--header-timeout", "1", "--body-idle-timeout", "1", "--min-body-rate-grace", "1"])
+    stack = start(
+        tmp_path_factory.mktemp("quick"),
+        *upstreams,
+        flags=["--header-timeout", "1", "--body-idle-timeout", "1", "--min-body-rate-grace", "1"],
+    )
     try:
         yield stack
     finally:
@@ -136,8 +148,12 @@ def test_idle_keep_alive_connection_is_not_a_slow_client(slow: Slow) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", slow.gateway.port, timeout=30)
     try:
         for _ in range(2):
-            conn.request("POST", CHAT, body=CHAT_BODY, headers={"Authorization": f"Bearer {slow.token}",
-                                                                "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                CHAT,
+                body=CHAT_BODY,
+                headers={"Authorization": f"Bearer {slow.token}", "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             response.read()
             assert response.status == 200
@@ -151,8 +167,13 @@ def test_idle_keep_alive_connection_is_not_a_slow_client(slow: Slow) -> None:
 def test_request_slow_to_answer_is_not_a_slow_client(slow: Slow) -> None:
     """The head and body arrived: an upstream taking longer than every client timeout is waited for."""
     slow.rec.answer_next(delay=2.5)
-    raw = exchange(slow.gateway.port, (f"GET /proxy-api/rec/origin/slow HTTP/1.1\r\nHost: x\r\n"
-                                       f"Authorization: Bearer {slow.token}\r\nConnection: close\r\n\r\n").encode())
+    raw = exchange(
+        slow.gateway.port,
+        (
+            f"GET /proxy-api/rec/origin/slow HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {slow.token}\r\nConnection: close\r\n\r\n"
+        ).encode(),
+    )
     assert parse(raw).status == 200
 
 
@@ -170,8 +191,9 @@ def test_stalled_body_gets_408_after_the_body_idle_timeout(slow: Slow) -> None:
     assert not slow.openai.requests
 
 
-def test_drip_fed_body_gets_408_with_the_default_rate(tmp_path: Path,
-                                                      upstreams: tuple[OpenAIMock, RecordingUpstream]) -> None:
+def test_drip_fed_body_gets_408_with_the_default_rate(
+    tmp_path: Path, upstreams: tuple[OpenAIMock, RecordingUpstream]
+) -> None:
     """Defaults: 240 bytes/s after 5 s. One byte a second never goes silent but is cut after the grace."""
     stack = start(tmp_path, *upstreams, flags=[])
     try:
@@ -200,12 +222,11 @@ def test_drip_fed_body_gets_408_with_the_default_rate(tmp_path: Path,
 
 def test_body_at_a_fair_rate_with_short_pauses_is_served(slow: Slow) -> None:
     """Pauses shorter than the idle timeout and an average above the rate: the request goes through."""
-    body = orjson.dumps({"model": "openai-main/gpt-4o",
-                         "messages": [{"role": "user", "content": "x" * 3000}]})
+    body = orjson.dumps({"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "x" * 3000}]})
     with slow.connect() as sock:
         sock.sendall(slow.chat_head(len(body), "Connection: close"))
         for start in range(0, len(body), 400):
-            sock.sendall(body[start:start + 400])
+            sock.sendall(body[start : start + 400])
             time.sleep(0.3)  # ~1.3 KB/s, silences of 0.3 s
         raw = read_to_close(sock)
     assert parse(raw).status == 200
@@ -250,8 +271,9 @@ def timed_requests(stack: Slow, count: int) -> list[float]:
     return latencies
 
 
-def test_200_slow_sockets_leave_other_requests_prompt(tmp_path: Path,
-                                                     upstreams: tuple[OpenAIMock, RecordingUpstream]) -> None:
+def test_200_slow_sockets_leave_other_requests_prompt(
+    tmp_path: Path, upstreams: tuple[OpenAIMock, RecordingUpstream]
+) -> None:
     """100 trickling heads and 100 drip-fed bodies stay open (long timeouts here) while requests run."""
     stack = start(tmp_path, *upstreams, flags=["--header-timeout", "120", "--min-body-rate-grace", "120"])
     stop = threading.Event()
@@ -276,8 +298,10 @@ def test_200_slow_sockets_leave_other_requests_prompt(tmp_path: Path,
         stop.set()
         dripper.join(5)
         base_p99, loaded_p99 = percentile(baseline, 0.99), percentile(loaded, 0.99)
-        print(f"p50 {statistics.median(baseline) * 1000:.1f} -> {statistics.median(loaded) * 1000:.1f} ms, "
-              f"p99 {base_p99 * 1000:.1f} -> {loaded_p99 * 1000:.1f} ms with 200 slow sockets")
+        print(
+            f"p50 {statistics.median(baseline) * 1000:.1f} -> {statistics.median(loaded) * 1000:.1f} ms, "
+            f"p99 {base_p99 * 1000:.1f} -> {loaded_p99 * 1000:.1f} ms with 200 slow sockets"
+        )
         assert loaded_p99 < max(1.0, 10 * base_p99)  # generous: a shared 2-core VM; measured ~equal
         for sock in sockets:  # every slow socket is still open: no answer, no EOF yet
             sock.setblocking(False)

@@ -106,17 +106,25 @@ def test_dry_run_and_diff_store_nothing(stored: Gateway, tmp_path: Path) -> None
 def test_diff_exit_codes_say_same_changed_invalid(stored: Gateway, tmp_path: Path) -> None:
     same = stored.cli("diff", "-f", write(tmp_path, "same.yaml", MOCK_ONLY), "--database-url", stored.database_url)
     assert same.returncode == 0 and "0 to create, 0 to update, 0 to delete, 1 unchanged" in same.stdout
-    changed = stored.cli("diff", "-f", write(tmp_path, "c.yaml", SECOND), "--database-url", stored.database_url,
-                         check=False)
+    changed = stored.cli(
+        "diff", "-f", write(tmp_path, "c.yaml", SECOND), "--database-url", stored.database_url, check=False
+    )
     assert changed.returncode == 1
-    invalid = stored.cli("diff", "-f", write(tmp_path, "bad.yaml", "type: nope\nname: x\n"),
-                         "--database-url", stored.database_url, check=False)
+    invalid = stored.cli(
+        "diff",
+        "-f",
+        write(tmp_path, "bad.yaml", "type: nope\nname: x\n"),
+        "--database-url",
+        stored.database_url,
+        check=False,
+    )
     assert invalid.returncode == 2 and "is not a known manifest type" in invalid.stdout
 
 
 def test_virtual_account_tokens_are_checked_against_the_stored_config(stored: Gateway, tmp_path: Path) -> None:
-    refused = stored.cli("tokens", "create", "--virtual-account", "ghost", "--database-url", stored.database_url,
-                         check=False)
+    refused = stored.cli(
+        "tokens", "create", "--virtual-account", "ghost", "--database-url", stored.database_url, check=False
+    )
     assert refused.returncode == 1 and "not declared in the config stored in the database" in refused.stderr
     account = "type: virtual-account\nname: ci-bot\nallowed_models: [mock/echo]\n"
     stored.cli("apply", "-f", write(tmp_path, "va.yaml", account), "--database-url", stored.database_url)

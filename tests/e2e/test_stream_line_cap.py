@@ -26,12 +26,16 @@ from tests.upstreams.holding_upstream import Held, HoldingUpstream, chunk, head
 MIB = 1 << 20
 ENDLESS = 64 * MIB  # how much of the over-long line the upstream is prepared to write
 
-OPENAI_CHUNK = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",' \
+OPENAI_CHUNK = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",'
     b'"choices":[{"index":0,"delta":{"role":"assistant","content":"%s"},"finish_reason":null}]}\n\n'
-OPENAI_END = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",' \
-    b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n' \
-    b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],' \
+)
+OPENAI_END = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",'
+    b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],'
     b'"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\ndata: [DONE]\n\n'
+)
 ANTHROPIC_START = (
     b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message",'
     b'"role":"assistant","model":"claude-cap","content":[],"stop_reason":null,"stop_sequence":null,'
@@ -91,8 +95,10 @@ def answer(path: str, body: bytes) -> bytes | Iterable[bytes]:
     if path.startswith("/good/"):
         return sse + chunk(OPENAI_CHUNK % b"fine" + OPENAI_END) + b"0\r\n\r\n"
     if "line-of-10k" in prompt:  # a 10 KB line between two content events, then a clean end
-        line = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":' \
-               b'[{"index":0,"delta":{"content":"' + b"y" * 10_000 + b'"},"finish_reason":null}]}\n\n'
+        line = (
+            b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+            b'[{"index":0,"delta":{"content":"' + b"y" * 10_000 + b'"},"finish_reason":null}]}\n\n'
+        )
         return sse + chunk(OPENAI_CHUNK % b"Hello" + line + OPENAI_END) + b"0\r\n\r\n"
     if "long-first" in prompt:
         return [sse, *endless_line(b"")]
@@ -198,9 +204,7 @@ def test_endless_line_after_content_ends_a_messages_stream_with_an_error_event(
     assert_logged_truncated(gw, result)
 
 
-def test_endless_line_after_content_ends_a_chat_stream_translated_from_anthropic(
-    gateway: tuple[Gateway, str]
-) -> None:
+def test_endless_line_after_content_ends_a_chat_stream_translated_from_anthropic(gateway: tuple[Gateway, str]) -> None:
     gw, token = gateway
     result = call(gw, token, "/api/llm/chat/completions", "cap-claude/sonnet", "endless")
     assert result.status == 200
@@ -243,7 +247,8 @@ def test_long_line_before_any_content_falls_back_to_the_next_target(
 def test_the_cap_is_configurable(tmp_path: Path, gateway: tuple[Gateway, str], upstream: HoldingUpstream) -> None:
     gw, token = gateway
     assert call(gw, token, "/api/llm/chat/completions", "cap-oai/model", "line-of-10k").body.endswith(
-        b"data: [DONE]\n\n"), "a 10 KB line is well within the default cap"
+        b"data: [DONE]\n\n"
+    ), "a 10 KB line is well within the default cap"
     for small, small_token in start_gateway(tmp_path, upstream, "--max-sse-line-bytes", "4096"):
         result = call(small, small_token, "/api/llm/chat/completions", "cap-oai/model", "line-of-10k")
         events = sse_events(result.body)

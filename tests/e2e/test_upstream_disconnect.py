@@ -42,10 +42,14 @@ integrations:
   - {name: sonnet, type: integration/model/anthropic, model_id: claude-held, model_types: [chat]}
 """
 
-OPENAI_CHAT_EVENT = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"held-model",' \
+OPENAI_CHAT_EVENT = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"held-model",'
     b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}\n\n'
-OPENAI_TEXT_EVENT = b'data: {"id":"c1","object":"text_completion","created":1,"model":"held-model",' \
+)
+OPENAI_TEXT_EVENT = (
+    b'data: {"id":"c1","object":"text_completion","created":1,"model":"held-model",'
     b'"choices":[{"index":0,"text":"Hel","logprobs":null,"finish_reason":null}]}\n\n'
+)
 ANTHROPIC_EVENTS = (
     b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message",'
     b'"role":"assistant","model":"claude-held","content":[],"stop_reason":null,"stop_sequence":null,'
@@ -55,8 +59,11 @@ ANTHROPIC_EVENTS = (
     b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
     b'"delta":{"type":"text_delta","text":"Hel"}}\n\n'
 )
-FIRST_EVENTS = {"/v1/chat/completions": OPENAI_CHAT_EVENT, "/v1/completions": OPENAI_TEXT_EVENT,
-                "/v1/messages": ANTHROPIC_EVENTS}
+FIRST_EVENTS = {
+    "/v1/chat/completions": OPENAI_CHAT_EVENT,
+    "/v1/completions": OPENAI_TEXT_EVENT,
+    "/v1/messages": ANTHROPIC_EVENTS,
+}
 
 
 def answer(path: str, body: bytes) -> bytes:
@@ -118,7 +125,9 @@ def open_request(gw: Gateway, token: str, path: str, body: dict[str, Any], reque
     sock.sendall(
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nx-request-id: {request_id}\r\n"
-        f"anthropic-version: 2023-06-01\r\n\r\n".encode("latin-1") + data)
+        f"anthropic-version: 2023-06-01\r\n\r\n".encode("latin-1")
+        + data
+    )
     return sock
 
 
@@ -154,7 +163,8 @@ def test_caller_leaving_closes_the_upstream_within_a_second_and_logs_499(
 
     assert held.closed.wait(upstream.hold + 5)
     assert held.closed_at is not None, f"the upstream connection was held {upstream.hold}s after the caller left"
-    assert held.closed_at - left_at < CANCEL_WITHIN, \
+    assert held.closed_at - left_at < CANCEL_WITHIN, (
         f"the upstream connection closed {held.closed_at - left_at:.2f}s after the caller left"
+    )
     row = gw.wait_for_log(request_id)
     assert row["status"] == 499, row

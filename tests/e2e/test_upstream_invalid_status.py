@@ -20,25 +20,35 @@ from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway import Gateway
 from tests.proxy.raw_upstream import RawUpstream
 
-GOOD_ANSWER = orjson.dumps({
-    "id": "chatcmpl-good", "object": "chat.completion", "created": 1, "model": "good-model",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-})
+GOOD_ANSWER = orjson.dumps(
+    {
+        "id": "chatcmpl-good",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "good-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+)
 
 
 def bad_status(status: int) -> bytes:
-    return (f"HTTP/1.1 {status} Strange\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-            "Connection: close\r\n\r\n{}").encode("latin-1")
+    return (
+        f"HTTP/1.1 {status} Strange\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+        "Connection: close\r\n\r\n{}"
+    ).encode("latin-1")
 
 
 SCRIPT = {
-    **{f"/s{status}/v1/{op}": bad_status(status)
-       for status in (600, 999) for op in ("chat/completions", "completions")},
+    **{
+        f"/s{status}/v1/{op}": bad_status(status) for status in (600, 999) for op in ("chat/completions", "completions")
+    },
     **{f"/s{status}/v1/messages": bad_status(status) for status in (600, 999)},
     "/s600/v1/files": bad_status(600),
     "/good/v1/chat/completions": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                                 + str(len(GOOD_ANSWER)).encode() + b"\r\nConnection: close\r\n\r\n" + GOOD_ANSWER,
+    + str(len(GOOD_ANSWER)).encode()
+    + b"\r\nConnection: close\r\n\r\n"
+    + GOOD_ANSWER,
 }
 
 CONFIG = """\
@@ -112,8 +122,7 @@ def test_chat_upstream_status_outside_range_is_a_502(gateway: tuple[Gateway, str
 
 def test_completions_upstream_status_outside_range_is_a_502(gateway: tuple[Gateway, str]) -> None:
     gw, token = gateway
-    result = gw.request("POST", "/api/llm/completions", token=token,
-                        json={"model": "odd600/model", "prompt": "hello"})
+    result = gw.request("POST", "/api/llm/completions", token=token, json={"model": "odd600/model", "prompt": "hello"})
     assert result.status == 502, result.body
     assert result.headers.get("x-request-id")
     assert assert_error_shape(result.json())["code"] == "invalid_upstream_status"

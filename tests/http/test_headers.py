@@ -31,11 +31,24 @@ def test_logging_config() -> None:
     assert parse_logging_config(b'{"enabled": false}') == (False, {})
     assert parse_logging_config(b'{"enabled": true, "project": "my-app"}') == (True, {"project": "my-app"})
     assert parse_logging_config(b'{"project": "my-app", "environment": "production"}') == (
-        True, {"project": "my-app", "environment": "production"})
+        True,
+        {"project": "my-app", "environment": "production"},
+    )
 
 
-@pytest.mark.parametrize("raw", [b'{"enabled": "no"}', b'{"enabled": null}', b'{"project": 1}', b'{"a": true}',
-                                 b'{"a": ["b"]}', b"[]", b"nope", b'{"v": "' + b"x" * 129 + b'"}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"enabled": "no"}',
+        b'{"enabled": null}',
+        b'{"project": 1}',
+        b'{"a": true}',
+        b'{"a": ["b"]}',
+        b"[]",
+        b"nope",
+        b'{"v": "' + b"x" * 129 + b'"}',
+    ],
+)
 def test_logging_config_rejects_non_string_values(raw: bytes) -> None:
     with pytest.raises(BadRequest) as caught:
         parse_logging_config(raw)
@@ -48,8 +61,10 @@ def _scope(**headers: str) -> dict[str, object]:
 
 
 def test_logging_tags_merge_under_metadata() -> None:
-    scope = _scope(x_tfy_metadata='{"project": "m", "app": "bot"}',
-                   x_tfy_logging_config='{"project": "l", "env": "prod", "enabled": false}')
+    scope = _scope(
+        x_tfy_metadata='{"project": "m", "app": "bot"}',
+        x_tfy_logging_config='{"project": "l", "env": "prod", "enabled": false}',
+    )
     assert parse_logging_headers(scope, True) == ({"project": "m", "app": "bot", "env": "prod"}, False)
 
 

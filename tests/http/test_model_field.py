@@ -58,8 +58,9 @@ def test_a_body_without_model_is_untouched() -> None:
 
 def test_stream_renamer_renames_every_event_and_keeps_usage_reading() -> None:
     events = [orjson.dumps({"model": "gpt-4o-mini", "choices": [{"delta": {"content": f"w{i}"}}]}) for i in range(3)]
-    events.append(orjson.dumps({"model": "gpt-4o-mini", "choices": [], "usage": {"prompt_tokens": 3,
-                                                                                  "completion_tokens": 2}}))
+    events.append(
+        orjson.dumps({"model": "gpt-4o-mini", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
+    )
     stream = b"".join(b"data: " + e + b"\n\n" for e in events)
     inner = StreamFilter(True, Usage())
     first = inner.feed(stream[:40]) + inner.feed(stream[40:90])

@@ -49,8 +49,9 @@ def test_usage_chunk_relayed_when_asked() -> None:
 def test_usage_on_a_content_chunk_is_stripped_when_not_asked() -> None:
     usage = Usage()
     f = StreamFilter(wants_usage=False, usage=usage)
-    mixed = _event({"choices": [{"index": 0, "delta": {"content": "x"}}], "usage": {"prompt_tokens": 2,
-                                                                                   "completion_tokens": 1}})
+    mixed = _event(
+        {"choices": [{"index": 0, "delta": {"content": "x"}}], "usage": {"prompt_tokens": 2, "completion_tokens": 1}}
+    )
     out = f.feed(mixed)
     assert b'"usage"' not in out and b'"content":"x"' in out
     assert usage.input_tokens == 2
@@ -69,15 +70,28 @@ def test_flush_returns_an_unterminated_tail() -> None:
 
 def test_read_usage_takes_cache_and_reasoning_details() -> None:
     usage = Usage()
-    read_usage({"prompt_tokens": 120, "completion_tokens": 40,
-                "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 10},
-                "completion_tokens_details": {"reasoning_tokens": 30}}, usage)
+    read_usage(
+        {
+            "prompt_tokens": 120,
+            "completion_tokens": 40,
+            "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 10},
+            "completion_tokens_details": {"reasoning_tokens": 30},
+        },
+        usage,
+    )
     assert (usage.input_tokens, usage.output_tokens) == (120, 40)
     assert usage.details() == {"cached_tokens": 100, "cache_write_tokens": 10, "reasoning_tokens": 30}
 
 
 def test_read_usage_takes_responses_api_details() -> None:
     usage = Usage()
-    read_usage({"input_tokens": 50, "output_tokens": 9, "input_tokens_details": {"cached_tokens": 20},
-                "output_tokens_details": {"reasoning_tokens": 4}}, usage)
+    read_usage(
+        {
+            "input_tokens": 50,
+            "output_tokens": 9,
+            "input_tokens_details": {"cached_tokens": 20},
+            "output_tokens_details": {"reasoning_tokens": 4},
+        },
+        usage,
+    )
     assert (usage.input_tokens, usage.cached_tokens, usage.reasoning_tokens) == (50, 20, 4)

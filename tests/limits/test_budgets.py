@@ -199,7 +199,9 @@ def test_refusals_map_to_openai_errors_with_retry_after() -> None:
 
 
 def test_refusal_message_names_the_limit_in_words() -> None:
-    assert "allows 100 requests per minute. Retry after 7s." in Refusal(
-        "rate_limit", 7, "rpm", 100, "requests_per_minute").error().message
+    assert (
+        "allows 100 requests per minute. Retry after 7s."
+        in Refusal("rate_limit", 7, "rpm", 100, "requests_per_minute").error().message
+    )
     assert "allows 1 request per hour." in Refusal("rate_limit", 7, "rph", 1, "requests_per_hour").error().message
     assert "allows 1 token per day." in Refusal("rate_limit", 7, "tpd", 1, "tokens_per_day").error().message

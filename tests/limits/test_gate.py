@@ -30,8 +30,10 @@ class _Gateway:
 
 
 def _plan():  # type: ignore[no-untyped-def]
-    return compile_([{"id": "tpm", "limit_to": LIMIT, "unit": "tokens_per_minute"}],
-                    [{"id": "daily", "limit_to": 10.0, "unit": "cost_per_day"}]).match(user(), MODEL, {})
+    return compile_(
+        [{"id": "tpm", "limit_to": LIMIT, "unit": "tokens_per_minute"}],
+        [{"id": "daily", "limit_to": 10.0, "unit": "cost_per_day"}],
+    ).match(user(), MODEL, {})
 
 
 async def _counted(gateway: _Gateway) -> tuple[float, float]:
@@ -41,14 +43,16 @@ async def _counted(gateway: _Gateway) -> tuple[float, float]:
     return LIMIT - probe.remaining[0], round(10.0 - probe.remaining[1], 9)
 
 
-async def _used_after(backend: Backend, *, status: int, usage: Usage, truncated: bool = False,
-                      ttft_ms: float | None = None) -> float:
+async def _used_after(
+    backend: Backend, *, status: int, usage: Usage, truncated: bool = False, ttft_ms: float | None = None
+) -> float:
     """Reserve ESTIMATE tokens, end the request as described, settle; return the tokens left counted."""
     gateway = _Gateway(backend)
     reservation = await backend.reserve(_plan(), tokens=ESTIMATE, cost=0.5)
     assert isinstance(reservation, Reservation)
-    ctx = RequestContext("req-1", "POST", "/api/llm/messages", status=status, usage=usage, truncated=truncated,
-                         ttft_ms=ttft_ms)
+    ctx = RequestContext(
+        "req-1", "POST", "/api/llm/messages", status=status, usage=usage, truncated=truncated, ttft_ms=ttft_ms
+    )
     settle_later(gateway, reservation, ctx)  # type: ignore[arg-type]
     await asyncio.gather(*gateway.background)
     return (await _counted(gateway))[0]
@@ -61,19 +65,23 @@ async def test_a_completed_request_settles_to_its_reported_usage(backend: Backen
 async def test_a_stream_the_client_left_keeps_its_estimate_despite_partial_usage(backend: Backend) -> None:
     # An Anthropic stream reports input tokens and 1 output token in message_start; the client leaves
     # after content went out while the upstream goes on writing: that usage is not what the request used.
-    assert await _used_after(backend, status=499, usage=Usage(input_tokens=207, output_tokens=1),
-                             ttft_ms=120.0) == ESTIMATE
+    assert (
+        await _used_after(backend, status=499, usage=Usage(input_tokens=207, output_tokens=1), ttft_ms=120.0)
+        == ESTIMATE
+    )
 
 
 async def test_a_cut_stream_is_charged_its_usage_when_that_exceeds_the_estimate(backend: Backend) -> None:
-    used = await _used_after(backend, status=200, usage=Usage(input_tokens=207, output_tokens=3000),
-                             truncated=True, ttft_ms=80.0)
+    used = await _used_after(
+        backend, status=200, usage=Usage(input_tokens=207, output_tokens=3000), truncated=True, ttft_ms=80.0
+    )
     assert used == 3207
 
 
 @pytest.mark.parametrize(("status", "truncated"), [(499, False), (200, True), (200, False)])
-async def test_an_answered_request_without_usage_keeps_the_estimate(backend: Backend, status: int,
-                                                                    truncated: bool) -> None:
+async def test_an_answered_request_without_usage_keeps_the_estimate(
+    backend: Backend, status: int, truncated: bool
+) -> None:
     used = await _used_after(backend, status=status, usage=Usage(), truncated=truncated, ttft_ms=50.0)
     assert used == ESTIMATE
 
@@ -92,8 +100,16 @@ async def test_a_request_that_failed_before_any_answer_gives_everything_back(bac
     reservation = await backend.reserve(_plan(), tokens=ESTIMATE, cost=0.5)
     assert isinstance(reservation, Reservation)
     assert await _counted(gateway) == (ESTIMATE, 0.5)
-    settle_later(gateway, reservation, RequestContext("r", "POST", "/api/llm/chat/completions",  # type: ignore[arg-type]
-                                                      status=status))
+    settle_later(
+        gateway,
+        reservation,
+        RequestContext(
+            "r",
+            "POST",
+            "/api/llm/chat/completions",  # type: ignore[arg-type]
+            status=status,
+        ),
+    )
     await asyncio.gather(*gateway.background)
     assert await _counted(gateway) == (0, 0.0)
 

@@ -182,34 +182,50 @@ async def test_a_hung_redis_costs_one_socket_timeout_then_is_skipped(redis_serve
     await backend.aclose()
 
 
-def _manifest_plan(rates: list[dict[str, object]], budgets: list[dict[str, object]],
-                   rate_setting: str | None, budget_setting: str | None):  # type: ignore[no-untyped-def]
+def _manifest_plan(
+    rates: list[dict[str, object]],
+    budgets: list[dict[str, object]],
+    rate_setting: str | None,
+    budget_setting: str | None,
+):  # type: ignore[no-untyped-def]
     from relaygate.config.schema_governance import BudgetConfig, RateLimitConfig
     from relaygate.limits.rules import compile_rules
 
     def extra(setting: str | None) -> dict[str, object]:
         return {} if setting is None else {"on_backend_error": setting}
 
-    rl = RateLimitConfig.model_validate({"type": "gateway-rate-limiting-config", "name": "rl", "rules": rates,
-                                         **extra(rate_setting)})
-    bg = BudgetConfig.model_validate({"type": "gateway-budget-config", "name": "bg", "rules": budgets,
-                                      **extra(budget_setting)})
+    rl = RateLimitConfig.model_validate(
+        {"type": "gateway-rate-limiting-config", "name": "rl", "rules": rates, **extra(rate_setting)}
+    )
+    bg = BudgetConfig.model_validate(
+        {"type": "gateway-budget-config", "name": "bg", "rules": budgets, **extra(budget_setting)}
+    )
     return compile_rules([rl], [bg]).match(user(), MODEL, {})
 
 
-@pytest.mark.parametrize(("process", "rate_setting", "budget_setting", "expected"), [
-    ("allow", "deny", None, "deny"),  # the manifest's deny beats the process default
-    ("deny", "allow", None, "allow"),  # the manifest's allow beats the process setting
-    ("allow", "allow", "deny", "deny"),  # matched rules disagree: deny wins
-    ("deny", None, None, "deny"),  # unset: the process setting
-])
+@pytest.mark.parametrize(
+    ("process", "rate_setting", "budget_setting", "expected"),
+    [
+        ("allow", "deny", None, "deny"),  # the manifest's deny beats the process default
+        ("deny", "allow", None, "allow"),  # the manifest's allow beats the process setting
+        ("allow", "allow", "deny", "deny"),  # matched rules disagree: deny wins
+        ("deny", None, None, "deny"),  # unset: the process setting
+    ],
+)
 async def test_manifest_on_backend_error_decides_for_the_rules_it_holds(
     process: str, rate_setting: str | None, budget_setting: str | None, expected: str, clock: FakeClock
 ) -> None:
-    plan = _manifest_plan([{"id": "rpm", "limit_to": 5, "unit": "requests_per_minute"}],
-                          [{"id": "cap", "limit_to": 5, "unit": "cost_per_day"}], rate_setting, budget_setting)
-    backend = RedisBackend(f"redis://127.0.0.1:{free_port()}/0", on_backend_error=process,  # type: ignore[arg-type]
-                           clock=clock)
+    plan = _manifest_plan(
+        [{"id": "rpm", "limit_to": 5, "unit": "requests_per_minute"}],
+        [{"id": "cap", "limit_to": 5, "unit": "cost_per_day"}],
+        rate_setting,
+        budget_setting,
+    )
+    backend = RedisBackend(
+        f"redis://127.0.0.1:{free_port()}/0",
+        on_backend_error=process,  # type: ignore[arg-type]
+        clock=clock,
+    )
     decision = await backend.reserve(plan, cost=0.1)
     if expected == "deny":
         assert isinstance(decision, Refusal) and decision.reason == "backend_unavailable"

@@ -10,8 +10,12 @@ RPM = {"limit_to": 10, "unit": "requests_per_minute"}
 
 
 def test_account_wildcard_matches_every_model_of_the_account() -> None:
-    rules = compile_([{"id": "all-openai", "when": {"models": ["openai-main/*"]}, **RPM},
-                      {"id": "one", "when": {"models": ["openai-main/gpt-4o"]}, **RPM}])
+    rules = compile_(
+        [
+            {"id": "all-openai", "when": {"models": ["openai-main/*"]}, **RPM},
+            {"id": "one", "when": {"models": ["openai-main/gpt-4o"]}, **RPM},
+        ]
+    )
     assert [h.rule.id for h in rules.match(user(), "openai-main/gpt-4o", {}).hits] == ["all-openai", "one"]
     assert [h.rule.id for h in rules.match(user(), "openai-main/other", {}).hits] == ["all-openai"]
     assert not rules.match(user(), "anthropic/claude", {})
@@ -31,7 +35,6 @@ async def test_a_budget_below_one_estimate_refuses_it_as_never_fitting() -> None
 
 
 async def test_an_audit_budget_never_refuses_even_an_estimate_beyond_it() -> None:
-    rules = compile_(budgets=[{"id": "watch", "when": {}, "limit_to": 0.5, "unit": "cost_per_day",
-                               "audit_mode": True}])
+    rules = compile_(budgets=[{"id": "watch", "when": {}, "limit_to": 0.5, "unit": "cost_per_day", "audit_mode": True}])
     backend = MemoryBackend(clock=FakeClock())
     assert isinstance(await backend.reserve(rules.match(user(), "m/x", {}), cost=2.6), Reservation)

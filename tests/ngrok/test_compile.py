@@ -30,15 +30,21 @@ def test_external_https_base_url_is_accepted() -> None:
 
 
 def test_loopback_http_is_allowed_without_any_allow_list() -> None:
-    g = gateway(policy("        - {id: a, base_url: 'http://127.0.0.1:8000/v1'}\n"
-                       "        - {id: b, base_url: 'http://localhost:8000'}\n"
-                       "        - {id: c, base_url: 'http://[::1]:8000'}\n"))
+    g = gateway(
+        policy(
+            "        - {id: a, base_url: 'http://127.0.0.1:8000/v1'}\n"
+            "        - {id: b, base_url: 'http://localhost:8000'}\n"
+            "        - {id: c, base_url: 'http://[::1]:8000'}\n"
+        )
+    )
     assert [p.id for p in g.provider_order] == ["a", "b", "c"]
 
 
 def test_internal_host_from_the_allow_list_may_use_http() -> None:
-    text = policy("        - {id: svc, base_url: 'http://gpu-box.corp/v1'}\n"
-                  "        - {id: lan, base_url: 'http://10.1.2.3:8000/v1'}\n")
+    text = policy(
+        "        - {id: svc, base_url: 'http://gpu-box.corp/v1'}\n"
+        "        - {id: lan, base_url: 'http://10.1.2.3:8000/v1'}\n"
+    )
     refused, problems = compile_text(text)
     assert refused is None and len(problems) == 2
     allowed = gateway(text, internal_host=internal_host_matcher(["*.corp", "10.0.0.0/8"]))
@@ -47,11 +53,18 @@ def test_internal_host_from_the_allow_list_may_use_http() -> None:
 
 def test_ngrok_internal_endpoints_may_use_http_without_any_setting() -> None:
     # The reference: "HTTP URLs are only allowed for ngrok .internal endpoints".
-    g = gateway(policy("        - {id: svc, base_url: 'http://my-service.internal/v1'}\n"
-                       "        - {id: gpu, base_url: 'http://inference-1.internal:8000'}\n"
-                       "        - {id: tls, base_url: 'https://my-service.internal'}\n"))
+    g = gateway(
+        policy(
+            "        - {id: svc, base_url: 'http://my-service.internal/v1'}\n"
+            "        - {id: gpu, base_url: 'http://inference-1.internal:8000'}\n"
+            "        - {id: tls, base_url: 'https://my-service.internal'}\n"
+        )
+    )
     assert [p.base_url for p in g.provider_order] == [
-        "http://my-service.internal/v1", "http://inference-1.internal:8000", "https://my-service.internal"]
+        "http://my-service.internal/v1",
+        "http://inference-1.internal:8000",
+        "https://my-service.internal",
+    ]
 
 
 def test_http_names_that_only_look_internal_are_refused() -> None:
@@ -69,8 +82,9 @@ def test_internal_host_matcher_forms() -> None:
 
 
 def test_known_provider_without_base_url_uses_its_public_default() -> None:
-    g = gateway(policy("        - {id: openai}\n        - {id: groq}\n        - {id: mistral}\n"
-                       "        - {id: together}\n"))
+    g = gateway(
+        policy("        - {id: openai}\n        - {id: groq}\n        - {id: mistral}\n        - {id: together}\n")
+    )
     assert g.providers["openai"].base_url == "https://api.openai.com/v1"
     assert g.providers["groq"].base_url == "https://api.groq.com/openai/v1"
     assert g.providers["mistral"].base_url == "https://api.mistral.ai/v1"
@@ -86,20 +100,30 @@ def test_unknown_provider_without_base_url_is_a_problem() -> None:
 
 
 def test_disabled_provider_is_skipped_entirely() -> None:
-    g = gateway(policy("        - {id: dormant, base_url: 'http://api.example.com', disabled: true,\n"
-                       "           models: [{id: llama3}]}\n        - {id: live, base_url: 'https://x.example.com'}\n"))
+    g = gateway(
+        policy(
+            "        - {id: dormant, base_url: 'http://api.example.com', disabled: true,\n"
+            "           models: [{id: llama3}]}\n        - {id: live, base_url: 'https://x.example.com'}\n"
+        )
+    )
     assert "dormant" not in g.providers
     assert g.plan("dormant:llama3", None, {}) == [] and g.plan("llama3", None, {}) == []
 
 
 def test_each_api_key_is_its_own_target_with_bearer_auth_and_config_headers() -> None:
-    g = gateway(policy("        - id: openai\n          api_keys: [{value: sk-first-key}, {value: sk-second-key}]\n"
-                       "          models: [{id: gpt-4o}]\n",
-                       extra="      headers: {X-Custom-Auth: tok-123456, authorization: overridden}\n"))
+    g = gateway(
+        policy(
+            "        - id: openai\n          api_keys: [{value: sk-first-key}, {value: sk-second-key}]\n"
+            "          models: [{id: gpt-4o}]\n",
+            extra="      headers: {X-Custom-Auth: tok-123456, authorization: overridden}\n",
+        )
+    )
     routes = g.plan("openai:gpt-4o", None, {})
     headers = [dict(r.payload.target.headers) for r in routes]
-    assert headers == [{"X-Custom-Auth": "tok-123456", "Authorization": "Bearer sk-first-key"},
-                       {"X-Custom-Auth": "tok-123456", "Authorization": "Bearer sk-second-key"}]
+    assert headers == [
+        {"X-Custom-Auth": "tok-123456", "Authorization": "Bearer sk-first-key"},
+        {"X-Custom-Auth": "tok-123456", "Authorization": "Bearer sk-second-key"},
+    ]
     secrets = routes[0].payload.target.secrets
     assert set(secrets) == {b"sk-first-key", b"sk-second-key", b"tok-123456", b"overridden"}
     assert all(r.fallback_status_codes == FALLBACK_STATUS_CODES and r.fallback_candidate for r in routes)
@@ -116,22 +140,30 @@ def test_keyless_provider_has_one_target_without_authorization() -> None:
 def test_target_names_provider_and_model_for_logs_and_access() -> None:
     g = gateway(policy("        - {id: openai, base_url: 'https://api.openai.com/v1', models: [{id: gpt-4o}]}\n"))
     target = g.plan("gpt-4o", None, {})[0].payload.target
-    assert (target.name, target.account, target.model_id, target.provider) == ("openai:gpt-4o", "openai", "gpt-4o",
-                                                                             "openai")
+    assert (target.name, target.account, target.model_id, target.provider) == (
+        "openai:gpt-4o",
+        "openai",
+        "gpt-4o",
+        "openai",
+    )
     assert "chat" in target.model_types and "embedding" in target.model_types
     assert target.price is not None  # known provider: the public price table applies
 
 
 def test_timeouts_are_seconds_with_defaults() -> None:
-    assert (gateway(policy("        - {id: openai}\n")).per_request_timeout, gateway(policy(
-        "        - {id: openai}\n")).total_timeout) == (30.0, 300.0)
+    assert (
+        gateway(policy("        - {id: openai}\n")).per_request_timeout,
+        gateway(policy("        - {id: openai}\n")).total_timeout,
+    ) == (30.0, 300.0)
     g = gateway(policy("        - {id: openai}\n", extra="      per_request_timeout: 120s\n      total_timeout: 5m\n"))
     assert (g.per_request_timeout, g.total_timeout) == (120.0, 300.0)
 
 
 def test_invalid_cel_is_a_problem_with_the_strategy_index() -> None:
-    extra = ("      model_selection:\n        strategy:\n          - \"ai.models\"\n"
-             "          - \"ai.models.filter(m, m.provider_id == 'x'\"\n")
+    extra = (
+        '      model_selection:\n        strategy:\n          - "ai.models"\n'
+        "          - \"ai.models.filter(m, m.provider_id == 'x'\"\n"
+    )
     compiled, problems = compile_text(policy("        - {id: openai}\n", extra=extra))
     assert compiled is None
     assert [p.field for p in problems] == ["on_http_request[0].config.model_selection.strategy[1]"]
@@ -139,7 +171,7 @@ def test_invalid_cel_is_a_problem_with_the_strategy_index() -> None:
 
 
 def test_unknown_cel_function_is_a_problem() -> None:
-    extra = "      model_selection:\n        strategy: [\"ai.models.shuffle()\"]\n"
+    extra = '      model_selection:\n        strategy: ["ai.models.shuffle()"]\n'
     _, problems = compile_text(policy("        - {id: openai}\n", extra=extra))
     assert [p.field for p in problems] == ["on_http_request[0].config.model_selection.strategy[0]"]
     assert "shuffle" in problems[0].rule
@@ -163,7 +195,6 @@ def test_no_ai_gateway_document_compiles_to_none() -> None:
 
 
 def test_secret_references_resolve_from_the_environment() -> None:
-    text = policy("        - id: openai\n          api_keys: [{value: \"${OPENAI_API_KEY}\"}]\n")
+    text = policy('        - id: openai\n          api_keys: [{value: "${OPENAI_API_KEY}"}]\n')
     g = gateway(text, env={"OPENAI_API_KEY": "sk-from-env"})
-    assert dict(g.plan("openai:gpt-4o", None, {})[0].payload.target.headers) == {
-        "Authorization": "Bearer sk-from-env"}
+    assert dict(g.plan("openai:gpt-4o", None, {})[0].payload.target.headers) == {"Authorization": "Bearer sk-from-env"}

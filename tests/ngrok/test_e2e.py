@@ -95,8 +95,9 @@ def stack(ngrok_stack: NgrokStack) -> NgrokStack:
 
 def chat(stack: NgrokStack, model: str, extra_body: dict[str, object] | None = None) -> tuple[str, str | None]:
     """The answer's content and `x-tfy-resolved-model`."""
-    raw = stack.client().chat.completions.with_raw_response.create(model=model, messages=MESSAGES,
-                                                                   extra_body=extra_body)
+    raw = stack.client().chat.completions.with_raw_response.create(
+        model=model, messages=MESSAGES, extra_body=extra_body
+    )
     completion = raw.parse()
     return completion.choices[0].message.content or "", raw.headers.get("x-tfy-resolved-model")
 

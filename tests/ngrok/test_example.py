@@ -16,6 +16,8 @@ def test_example_compiles_and_prefers_the_local_provider() -> None:
     assert not problems and gateway is not None
     assert [r.name for r in gateway.plan("llama", None, {})] == ["local:llama3"]
     assert [r.name for r in gateway.plan("openai:gpt-4o-mini", ["local:llama3", "openai:gpt-4o-mini"], {})] == [
-        "local:llama3", "openai:gpt-4o-mini"]
+        "local:llama3",
+        "openai:gpt-4o-mini",
+    ]
     assert [r.name for r in gateway.plan("openai:gpt-4.1", None, {})] == ["openai:gpt-4.1"]
     assert (gateway.per_request_timeout, gateway.total_timeout) == (120.0, 300.0)

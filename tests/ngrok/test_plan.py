@@ -57,8 +57,11 @@ def test_bare_alias_resolves_to_its_model() -> None:
 
 def test_bare_id_served_by_several_providers_tries_all_in_config_order() -> None:
     # inference-1 serves llama3 by id, inference-2 by alias (its model id is llama3-instruct).
-    assert plan(build(), "llama3") == ["ngrok:inference-1:llama3:0", "ngrok:inference-1:llama3:1",
-                                       "ngrok:inference-2:llama3-instruct:0"]
+    assert plan(build(), "llama3") == [
+        "ngrok:inference-1:llama3:0",
+        "ngrok:inference-1:llama3:1",
+        "ngrok:inference-2:llama3-instruct:0",
+    ]
 
 
 def test_upstream_model_id_is_the_configured_id_not_the_alias() -> None:
@@ -74,29 +77,44 @@ def test_model_id_containing_a_colon_resolves_bare_and_qualified() -> None:
 
 def test_failover_order_is_keys_then_providers_then_models() -> None:
     keys = plan(build(), "llama3", ["llama3", "best"])
-    assert keys == ["ngrok:inference-1:llama3:0", "ngrok:inference-1:llama3:1",  # keys of the first provider
-                    "ngrok:inference-2:llama3-instruct:0",  # next provider serving the model
-                    "ngrok:openai:gpt-4o:0", "ngrok:openai:gpt-4o:1"]  # next model
+    assert keys == [
+        "ngrok:inference-1:llama3:0",
+        "ngrok:inference-1:llama3:1",  # keys of the first provider
+        "ngrok:inference-2:llama3-instruct:0",  # next provider serving the model
+        "ngrok:openai:gpt-4o:0",
+        "ngrok:openai:gpt-4o:1",
+    ]  # next model
 
 
 def test_body_models_list_is_tried_in_order() -> None:
     assert plan(build(), "inference-2:mistral", ["inference-2:mistral", "oai:gpt-4o"]) == [
-        "ngrok:inference-2:mistral:0", "ngrok:openai:gpt-4o:0", "ngrok:openai:gpt-4o:1"]
+        "ngrok:inference-2:mistral:0",
+        "ngrok:openai:gpt-4o:0",
+        "ngrok:openai:gpt-4o:1",
+    ]
 
 
 def test_request_model_goes_first_when_not_in_the_body_list() -> None:
     assert plan(build(), "mistral", ["best"]) == [
-        "ngrok:inference-2:mistral:0", "ngrok:openai:gpt-4o:0", "ngrok:openai:gpt-4o:1"]
+        "ngrok:inference-2:mistral:0",
+        "ngrok:openai:gpt-4o:0",
+        "ngrok:openai:gpt-4o:1",
+    ]
 
 
 def test_request_model_keeps_its_place_when_already_in_the_body_list() -> None:
     assert plan(build(), "mistral", ["best", "mistral"]) == [
-        "ngrok:openai:gpt-4o:0", "ngrok:openai:gpt-4o:1", "ngrok:inference-2:mistral:0"]
+        "ngrok:openai:gpt-4o:0",
+        "ngrok:openai:gpt-4o:1",
+        "ngrok:inference-2:mistral:0",
+    ]
 
 
 def test_the_same_model_named_twice_is_tried_once() -> None:
     assert plan(build(), "gpt-4o", ["openai:gpt-4o", "best", "oai:best"]) == [
-        "ngrok:openai:gpt-4o:0", "ngrok:openai:gpt-4o:1"]
+        "ngrok:openai:gpt-4o:0",
+        "ngrok:openai:gpt-4o:1",
+    ]
 
 
 def test_unknown_names_in_the_body_list_are_skipped() -> None:
@@ -146,8 +164,12 @@ def test_only_allow_configured_providers_keeps_unconfigured_providers_out() -> N
 
 def test_configured_model_names_are_listed() -> None:
     assert build().model_names == [
-        "inference-1:llama3", "inference-1:llama3:8b", "inference-2:mistral", "inference-2:llama3-instruct",
-        "openai:gpt-4o"]
+        "inference-1:llama3",
+        "inference-1:llama3:8b",
+        "inference-2:mistral",
+        "inference-2:llama3-instruct",
+        "openai:gpt-4o",
+    ]
 
 
 def test_prebuilt_routes_are_shared_between_requests() -> None:

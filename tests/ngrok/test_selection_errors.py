@@ -51,8 +51,12 @@ def test_strategies_choosing_nothing_say_so(rig: tuple[Gateway, OpenAIMock, str]
     assert "no model matched the selection strategies" in body["message"]
     assert "is not configured" not in body["message"]
     assert body["code"] == "no_model_matched"
-    raw = gateway.request("POST", "/api/llm/chat/completions", token=token,
-                          json={"model": "llama3", "messages": [{"role": "user", "content": "hi"}]})
+    raw = gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=token,
+        json={"model": "llama3", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert raw.status == 404 and raw.headers.get("x-request-id")
     assert_error_shape(raw.json())
     assert upstream.requests == []

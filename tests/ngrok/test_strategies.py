@@ -40,8 +40,13 @@ def build(*strategies: str) -> NgrokGateway:
     return gateway(PROVIDERS + "".join(f'          - "{s}"\n' for s in strategies))
 
 
-def names(g: NgrokGateway, requested: str, body: list[str] | None = None, metadata: dict[str, str] | None = None,
-          rng: random.Random | None = None) -> list[str]:
+def names(
+    g: NgrokGateway,
+    requested: str,
+    body: list[str] | None = None,
+    metadata: dict[str, str] | None = None,
+    rng: random.Random | None = None,
+) -> list[str]:
     routes = g.plan(requested, body, metadata or {}, rng=rng)
     return list(dict.fromkeys(r.name for r in routes))
 
@@ -67,15 +72,14 @@ def test_filter_by_provider_metadata() -> None:
 
 
 def test_first_non_empty_strategy_wins() -> None:
-    g = build("ai.models.filter(m, m.provider_id == 'nobody')",
-              "ai.models.filter(m, m.provider_id == 'openai')",
-              "ai.models")
+    g = build(
+        "ai.models.filter(m, m.provider_id == 'nobody')", "ai.models.filter(m, m.provider_id == 'openai')", "ai.models"
+    )
     assert names(g, "llama3", ["llama3", "gpt-4o"]) == ["openai:gpt-4o"]
 
 
 def test_custom_provider_first_cloud_only_when_it_has_nothing() -> None:
-    g = build("ai.models.filter(m, m.provider_id == 'my-provider')",
-              "ai.models.filter(m, m.provider_id == 'openai')")
+    g = build("ai.models.filter(m, m.provider_id == 'my-provider')", "ai.models.filter(m, m.provider_id == 'openai')")
     assert names(g, "llama3", ["llama3", "gpt-4o"]) == ["my-provider:llama3"]
     assert names(g, "gpt-4o") == ["openai:gpt-4o"]
 
@@ -98,23 +102,27 @@ def test_a_strategy_answer_naming_a_non_candidate_is_ignored() -> None:
 
 
 def test_a_strategy_may_reorder_candidates() -> None:
-    g = build("ai.models.filter(m, m.provider_id == 'inference-2') + "
-              "ai.models.filter(m, m.provider_id != 'inference-2')")
+    g = build(
+        "ai.models.filter(m, m.provider_id == 'inference-2') + ai.models.filter(m, m.provider_id != 'inference-2')"
+    )
     assert names(g, "llama3") == ["inference-2:llama3", "my-provider:llama3"]
 
 
 def test_random_yields_varied_orders_over_seeds() -> None:
     g = build("ai.models.random()")
-    orders = {tuple(names(g, "llama3", ["llama3", "mistral", "gpt-4o"], rng=random.Random(seed)))
-              for seed in range(40)}
+    orders = {tuple(names(g, "llama3", ["llama3", "mistral", "gpt-4o"], rng=random.Random(seed))) for seed in range(40)}
     assert len(orders) > 3
-    assert all(sorted(o) == ["inference-2:llama3", "my-provider:llama3", "my-provider:mistral", "openai:gpt-4o"]
-               for o in orders)
+    assert all(
+        sorted(o) == ["inference-2:llama3", "my-provider:llama3", "my-provider:mistral", "openai:gpt-4o"]
+        for o in orders
+    )
 
 
 def test_random_keeps_each_providers_keys_together_in_order() -> None:
-    g = gateway(PROVIDERS.replace("api_keys: [{value: sk-one}]", "api_keys: [{value: sk-one}, {value: sk-two}]")
-                + '          - "ai.models.random()"\n')
+    g = gateway(
+        PROVIDERS.replace("api_keys: [{value: sk-one}]", "api_keys: [{value: sk-one}, {value: sk-two}]")
+        + '          - "ai.models.random()"\n'
+    )
     for seed in range(10):
         keys = route_keys(g.plan("llama3", ["llama3", "gpt-4o"], {}, rng=random.Random(seed)))
         start = keys.index("ngrok:openai:gpt-4o:0")
@@ -140,8 +148,7 @@ def test_only_and_ignore_providers() -> None:
 
 
 def test_request_metadata_is_visible_to_strategies() -> None:
-    g = build("ai.request.metadata.region == 'eu' ? ai.models.filter(m, m.provider_id == 'inference-2') : "
-              "ai.models")
+    g = build("ai.request.metadata.region == 'eu' ? ai.models.filter(m, m.provider_id == 'inference-2') : ai.models")
     assert names(g, "llama3", metadata={"region": "eu"}) == ["inference-2:llama3"]
     assert names(g, "llama3", metadata={"region": "us"}) == ["my-provider:llama3", "inference-2:llama3"]
 
@@ -150,8 +157,11 @@ def test_strategy_that_fails_at_runtime_counts_as_empty_and_logs_once(caplog: py
     g = build("ai.models.filter(m, m.metadata.gpu == 'A100')", "ai.models")  # inference-2 has no gpu key
     with caplog.at_level(logging.WARNING, logger="relaygate.routing.cel"):
         assert names(g, "llama3") == ["my-provider:llama3", "inference-2:llama3"]
-        assert names(g, "llama3", ["llama3", "mistral"]) == ["my-provider:llama3", "inference-2:llama3",
-                                                             "my-provider:mistral"]
+        assert names(g, "llama3", ["llama3", "mistral"]) == [
+            "my-provider:llama3",
+            "inference-2:llama3",
+            "my-provider:mistral",
+        ]
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 
 

@@ -127,9 +127,7 @@ async def test_batches_drain_up_to_batch_size(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_failing_store_counts_failed_and_keeps_running(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_failing_store_counts_failed_and_keeps_running(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = FailingStore(f"sqlite:///{tmp_path / 'logs.db'}")
     sink = LogSink(store, batch_size=2, flush_interval=0.0)
     await sink.start()

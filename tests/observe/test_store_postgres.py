@@ -46,22 +46,42 @@ def test_schema_has_every_field_jsonb_and_indexes(store: PostgresLogStore, pg_ur
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = 'request_logs' AND table_schema = current_schema() ORDER BY ordinal_position"
         ).fetchall()
-        indexes = {row[0] for row in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'request_logs' AND schemaname = current_schema()"
-        )}
+        indexes = {
+            row[0]
+            for row in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'request_logs' AND schemaname = current_schema()"
+            )
+        }
     assert [name for name, _ in columns] == ["id", *COLUMNS]
     types: dict[str, str] = dict(columns)
     assert types["metadata"] == types["extra"] == "jsonb"
     assert types["request_body"] == "bytea" and types["streaming"] == "boolean"
-    assert {"request_logs_time", "request_logs_subject", "request_logs_requested_model",
-            "request_logs_resolved_model", "request_logs_metadata"} <= indexes
+    assert {
+        "request_logs_time",
+        "request_logs_subject",
+        "request_logs_requested_model",
+        "request_logs_resolved_model",
+        "request_logs_metadata",
+    } <= indexes
 
 
 def test_round_trip_decodes_every_field(store: PostgresLogStore) -> None:
     record = log_record(
-        1, streaming=True, input_tokens=10, output_tokens=20, cost_usd=0.001, cost_unknown=False, latency_ms=12.5,
-        ttft_ms=3.25, metadata={"team": "ml"}, request_body=b'{"model":"x"}', response_body=b"\xff\xfeok",
-        truncated=True, extra={"attempts": [1, 2]}, error_type="upstream_error", error_message="boom",
+        1,
+        streaming=True,
+        input_tokens=10,
+        output_tokens=20,
+        cost_usd=0.001,
+        cost_unknown=False,
+        latency_ms=12.5,
+        ttft_ms=3.25,
+        metadata={"team": "ml"},
+        request_body=b'{"model":"x"}',
+        response_body=b"\xff\xfeok",
+        truncated=True,
+        extra={"attempts": [1, 2]},
+        error_type="upstream_error",
+        error_message="boom",
     )
     store.write_many([record])
     (row,) = store.query()
@@ -87,20 +107,24 @@ def test_newest_first_and_limit(store: PostgresLogStore) -> None:
 
 
 def test_model_matches_requested_or_resolved(store: PostgresLogStore) -> None:
-    store.write_many([
-        log_record(1, requested_model="group/chat", resolved_model="openai-main/gpt-4o"),
-        log_record(2, requested_model="anthropic/claude", resolved_model="anthropic/claude"),
-    ])
+    store.write_many(
+        [
+            log_record(1, requested_model="group/chat", resolved_model="openai-main/gpt-4o"),
+            log_record(2, requested_model="anthropic/claude", resolved_model="anthropic/claude"),
+        ]
+    )
     assert ids(store.query(model="group/chat")) == ["req-1"]
     assert ids(store.query(model="openai-main/gpt-4o")) == ["req-1"]
 
 
 def test_user_matches_bare_email_or_full_subject(store: PostgresLogStore) -> None:
-    store.write_many([
-        log_record(1, subject="user:alice@x.com"),
-        log_record(2, subject="user:bob@x.com"),
-        log_record(3, subject="virtualaccount:bot"),
-    ])
+    store.write_many(
+        [
+            log_record(1, subject="user:alice@x.com"),
+            log_record(2, subject="user:bob@x.com"),
+            log_record(3, subject="virtualaccount:bot"),
+        ]
+    )
     assert ids(store.query(user="alice@x.com")) == ["req-1"]
     assert ids(store.query(user="user:alice@x.com")) == ["req-1"]
     assert ids(store.query(user="virtualaccount:bot")) == ["req-3"]
@@ -108,31 +132,43 @@ def test_user_matches_bare_email_or_full_subject(store: PostgresLogStore) -> Non
 
 
 def test_metadata_pairs_must_all_match(store: PostgresLogStore) -> None:
-    store.write_many([
-        log_record(1, metadata={"team": "ml", "env": "prod"}),
-        log_record(2, metadata={"team": "ml", "env": "dev"}),
-        log_record(3, metadata={"a.b": "1", 'q"x': "2"}),
-    ])
+    store.write_many(
+        [
+            log_record(1, metadata={"team": "ml", "env": "prod"}),
+            log_record(2, metadata={"team": "ml", "env": "dev"}),
+            log_record(3, metadata={"a.b": "1", 'q"x': "2"}),
+        ]
+    )
     assert ids(store.query(metadata={"team": "ml"})) == ["req-2", "req-1"]
     assert ids(store.query(metadata={"team": "ml", "env": "prod"})) == ["req-1"]
     assert ids(store.query(metadata={"a.b": "1", 'q"x': "2"})) == ["req-3"]
 
 
 def test_filters_combine(store: PostgresLogStore) -> None:
-    store.write_many([
-        log_record(1, subject="user:alice@x.com", metadata={"env": "prod"}),
-        log_record(2, subject="user:bob@x.com", metadata={"env": "prod"}),
-    ])
+    store.write_many(
+        [
+            log_record(1, subject="user:alice@x.com", metadata={"env": "prod"}),
+            log_record(2, subject="user:bob@x.com", metadata={"env": "prod"}),
+        ]
+    )
     rows = store.query(user="bob@x.com", model="openai-main/gpt-4o", metadata={"env": "prod"})
     assert ids(rows) == ["req-2"]
 
 
 def test_nul_characters_do_not_fail_batch(store: PostgresLogStore) -> None:
-    store.write_many([
-        log_record(1, requested_model="bad\x00model", error_message="a\x00b", metadata={"k\x00": "v\x00"},
-                extra={"nested": ["x\x00"]}, request_body=b"raw\x00bytes"),
-        log_record(2),
-    ])
+    store.write_many(
+        [
+            log_record(
+                1,
+                requested_model="bad\x00model",
+                error_message="a\x00b",
+                metadata={"k\x00": "v\x00"},
+                extra={"nested": ["x\x00"]},
+                request_body=b"raw\x00bytes",
+            ),
+            log_record(2),
+        ]
+    )
     row = store.query(limit=5)[1]
     assert row["requested_model"] == "bad\ufffdmodel" and row["error_message"] == "a\ufffdb"
     assert row["metadata"] == {"k\ufffd": "v\ufffd"} and row["extra"] == {"nested": ["x\ufffd"]}
@@ -190,8 +226,13 @@ def test_answers_match_the_sqlite_store(store: PostgresLogStore, tmp_path: Path)
         sqlite.write_many(records)
         store.write_many(records)
         queries: list[dict[str, Any]] = [
-            {}, {"limit": 1}, {"model": "group/x"}, {"user": "bob@x.com"}, {"user": "virtual-account:bot"},
-            {"metadata": {"team": "ml"}}, {"metadata": {"team": "none"}},
+            {},
+            {"limit": 1},
+            {"model": "group/x"},
+            {"user": "bob@x.com"},
+            {"user": "virtual-account:bot"},
+            {"metadata": {"team": "ml"}},
+            {"metadata": {"team": "none"}},
         ]
         for query in queries:
             assert store.query(**query) == sqlite.query(**query), query

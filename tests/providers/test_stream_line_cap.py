@@ -21,16 +21,24 @@ from relaygate.providers.cohere.stream import CohereStreamTranslator
 from relaygate.providers.gemini.stream import GeminiStreamTranslator
 
 CAP = 4096
-OPENAI_EVENT = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":' \
+OPENAI_EVENT = (
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":'
     b'[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n'
-ANTHROPIC_EVENT = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,' \
+)
+ANTHROPIC_EVENT = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
     b'"delta":{"type":"text_delta","text":"Hi"}}\n\n'
-ANTHROPIC_START = b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",' \
-    b'"model":"m","usage":{"input_tokens":1}}}\n\nevent: content_block_start\ndata: {"type":' \
+)
+ANTHROPIC_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+    b'"model":"m","usage":{"input_tokens":1}}}\n\nevent: content_block_start\ndata: {"type":'
     b'"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+)
 GEMINI_EVENT = b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},"index":0}]}\r\n\r\n'
-COHERE_EVENT = b'event: message-start\ndata: {"type":"message-start","id":"x"}\n\nevent: content-delta\n' \
+COHERE_EVENT = (
+    b'event: message-start\ndata: {"type":"message-start","id":"x"}\n\nevent: content-delta\n'
     b'data: {"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hi"}}}}\n\n'
+)
 
 Parser = Callable[[bytes], bytes]
 PARSERS: dict[str, tuple[Callable[[], Parser], bytes]] = {
@@ -58,5 +66,5 @@ def test_a_line_longer_than_the_cap_raises_after_the_events_before_it(name: str)
 def test_lines_within_the_cap_pass(name: str) -> None:
     new, event = PARSERS[name]
     feed = new()
-    out = b"".join(feed(event[i:i + 3]) for i in range(0, len(event), 3))
+    out = b"".join(feed(event[i : i + 3]) for i in range(0, len(event), 3))
     assert b"Hi" in out

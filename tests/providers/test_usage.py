@@ -9,8 +9,9 @@ from relaygate.providers.usage import Price, lookup_price, price_from_override, 
 
 
 def test_gpt_4o_list_price_from_table() -> None:
-    assert lookup_price("openai", "gpt-4o") == Price(input_per_million=2.5, output_per_million=10.0,
-                                                  cache_read_per_million=1.25)
+    assert lookup_price("openai", "gpt-4o") == Price(
+        input_per_million=2.5, output_per_million=10.0, cache_read_per_million=1.25
+    )
 
 
 def test_azure_openai_uses_azure_table() -> None:

@@ -28,7 +28,7 @@ BROKEN_FRAMING = {
     "/garbage-status": b"THIS IS NOT HTTP\r\n\r\n",
     "/bad-header": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nno colon in this line\r\n\r\nok",
     "/truncated-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
-                          b"5\r\nhello\r\n6\r\n world",
+    b"5\r\nhello\r\n6\r\n world",
     "/short-body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\nonly ten b",
     "/silent-close": b"",
     # Status codes outside 100-599 that the client library still parses (no reason phrase exists for them).
@@ -154,14 +154,33 @@ def httpbin() -> Iterator[HttpbinServer]:
 def proxy_stack(tmp_path_factory: pytest.TempPathFactory, httpbin: HttpbinServer) -> Iterator[ProxyStack]:
     from tests.helpers.gateway import free_port
 
-    with RecordingUpstream("rec").running() as rec, RecordingUpstream("decoy").running() as decoy, \
-            RawUpstream(BROKEN_FRAMING).running() as raw, RecordingUpstream("rec6", host="::1").running() as rec6:
-        gateway = start_gateway(tmp_path_factory.mktemp("proxy"), PROXY_CONFIG, httpbin_url=httpbin.url,
-                                rec_url=rec.url, raw_port=raw.port, closed_port=free_port(), rec6_url=rec6.url)
+    with (
+        RecordingUpstream("rec").running() as rec,
+        RecordingUpstream("decoy").running() as decoy,
+        RawUpstream(BROKEN_FRAMING).running() as raw,
+        RecordingUpstream("rec6", host="::1").running() as rec6,
+    ):
+        gateway = start_gateway(
+            tmp_path_factory.mktemp("proxy"),
+            PROXY_CONFIG,
+            httpbin_url=httpbin.url,
+            rec_url=rec.url,
+            raw_port=raw.port,
+            closed_port=free_port(),
+            rec6_url=rec6.url,
+        )
         try:
-            yield ProxyStack(gateway, httpbin, rec, decoy, raw, rec6,
-                             alice=gateway.create_token(user=ALICE), bob=gateway.create_token(user=BOB),
-                             bot=gateway.create_token(virtual_account="proxy-bot"))
+            yield ProxyStack(
+                gateway,
+                httpbin,
+                rec,
+                decoy,
+                raw,
+                rec6,
+                alice=gateway.create_token(user=ALICE),
+                bob=gateway.create_token(user=BOB),
+                bot=gateway.create_token(virtual_account="proxy-bot"),
+            )
         finally:
             gateway.stop()
 

@@ -148,9 +148,8 @@ class HoldingUpstream:
                 conn.sendall(HEAD_200_CHUNKED + FIRST_CHUNK)
                 return False
             if path.startswith("/status-"):
-                status = path[len("/status-"):len("/status-") + 3]
-                conn.sendall(f"HTTP/1.1 {status} Whatever\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno"
-                             .encode())
+                status = path[len("/status-") : len("/status-") + 3]
+                conn.sendall(f"HTTP/1.1 {status} Whatever\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno".encode())
             else:
                 conn.sendall(OK)
             conn.shutdown(socket.SHUT_WR)

@@ -130,13 +130,17 @@ def test_error_body_of_exactly_the_limit_is_scrubbed(echo: Echo) -> None:
     assert_framed(answer)
 
 
-@pytest.mark.parametrize(("endpoint", "query"), [
-    ("bearer", "quote=authorization"),  # the whole header value: `Bearer <token>`
-    ("bearer", "quote=authorization&part=scheme"),  # the token alone
-    ("basic", "quote=authorization&part=scheme"),  # the Base64 pair
-    ("basic", "quote=authorization&part=password"),  # the password, decoded
-    ("svc", "quote=x-api-token"),  # a Custom Header named like a credential (account-level `headers:`)
-], ids=["bearer-value", "bearer-token", "basic-pair", "basic-password", "credential-named-header"])
+@pytest.mark.parametrize(
+    ("endpoint", "query"),
+    [
+        ("bearer", "quote=authorization"),  # the whole header value: `Bearer <token>`
+        ("bearer", "quote=authorization&part=scheme"),  # the token alone
+        ("basic", "quote=authorization&part=scheme"),  # the Base64 pair
+        ("basic", "quote=authorization&part=password"),  # the password, decoded
+        ("svc", "quote=x-api-token"),  # a Custom Header named like a credential (account-level `headers:`)
+    ],
+    ids=["bearer-value", "bearer-token", "basic-pair", "basic-password", "credential-named-header"],
+)
 def test_every_form_of_a_configured_credential_is_scrubbed(echo: Echo, endpoint: str, query: str) -> None:
     answer = echo.get(f"/proxy-api/echo/{endpoint}/x?status=403&{query}")
     assert answer.status == 403
@@ -181,8 +185,7 @@ def test_head_error_keeps_the_upstream_content_length(echo: Echo) -> None:
 
 def test_success_body_is_byte_exact_even_when_it_quotes_the_key(echo: Echo) -> None:
     answer = echo.get("/proxy-api/echo/svc/x?status=200&form=json&type=application/json")
-    assert answer.body == orjson.dumps({"error": {"message": f"key {SERVICE_KEY} is not allowed",
-                                                  "type": "forbidden"}})
+    assert answer.body == orjson.dumps({"error": {"message": f"key {SERVICE_KEY} is not allowed", "type": "forbidden"}})
 
 
 def test_error_body_over_the_limit_passes_unchanged(echo: Echo) -> None:

@@ -30,12 +30,15 @@ name: hanging
 routing_type: priority
 slug: pool
 integrations:
-""" + "".join(f"""\
+""" + "".join(
+    f"""\
   - type: integration/model/custom-endpoint
     name: e{index}
     base_url: "{{hold_url}}"
     loadbalancing_config: {{priority: {index}}}
-""" for index in range(ENDPOINTS))
+"""
+    for index in range(ENDPOINTS)
+)
 
 
 @dataclass
@@ -46,8 +49,9 @@ class Stack:
 
     def call(self, headers: dict[str, str] | None = None) -> tuple[Answer, float]:
         started = time.monotonic()
-        answer = send(self.gateway.port, "GET", "/proxy-api/hanging/pool/hold-head", token=self.token,
-                      headers=headers, timeout=15)
+        answer = send(
+            self.gateway.port, "GET", "/proxy-api/hanging/pool/hold-head", token=self.token, headers=headers, timeout=15
+        )
         return answer, time.monotonic() - started
 
 

@@ -58,9 +58,13 @@ def stack_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with HoldingUpstream().running() as upstream:
         # The refusing pool member (a network error before any body byte: the body stays replayable)
         # must stay first in every test: no cooldown.
-        gateway = start_gateway(tmp_path_factory.mktemp("disconnect"), CONFIG, hold_url=upstream.url,
-                                closed_url=f"http://127.0.0.1:{free_port()}",
-                                env={"RELAYGATE_COOLDOWN_THRESHOLD": "100000"})
+        gateway = start_gateway(
+            tmp_path_factory.mktemp("disconnect"),
+            CONFIG,
+            hold_url=upstream.url,
+            closed_url=f"http://127.0.0.1:{free_port()}",
+            env={"RELAYGATE_COOLDOWN_THRESHOLD": "100000"},
+        )
         try:
             yield Stack(gateway, upstream, gateway.create_token(user="alice@example.com"))
         finally:
@@ -73,13 +77,16 @@ def stack(stack_module: Stack) -> Stack:
     return stack_module
 
 
-def start_request(stack: Stack, target: str, body_size: int, *,
-                  send_body: int | None = None) -> tuple[socket.socket, str]:
+def start_request(
+    stack: Stack, target: str, body_size: int, *, send_body: int | None = None
+) -> tuple[socket.socket, str]:
     """Send a request (and `send_body` of its `body_size` body bytes); the socket and its request id."""
     request_id = f"gone-{uuid.uuid4().hex}"
     method = "POST" if body_size else "GET"
-    head = (f"{method} {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {stack.token}\r\n"
-            f"x-request-id: {request_id}\r\n" + (f"Content-Length: {body_size}\r\n" if body_size else "") + "\r\n")
+    head = (
+        f"{method} {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {stack.token}\r\n"
+        f"x-request-id: {request_id}\r\n" + (f"Content-Length: {body_size}\r\n" if body_size else "") + "\r\n"
+    )
     sock = socket.create_connection(("127.0.0.1", stack.gateway.port), timeout=10)
     sock.sendall(head.encode())
     sent = body_size if send_body is None else send_body
@@ -156,8 +163,7 @@ def test_leaving_mid_upload_closes_the_upstream(stack: Stack, route: str) -> Non
 
 def test_leaving_mid_upload_after_the_upstream_answered_closes_the_upstream(stack: Stack) -> None:
     # The upstream sends its headers before reading the body: the relay has begun while the upload goes on.
-    sock, request_id = start_request(stack, "/proxy-api/held/up/hold-body", STREAMED_BODY,
-                                     send_body=STREAMED_BODY // 2)
+    sock, request_id = start_request(stack, "/proxy-api/held/up/hold-body", STREAMED_BODY, send_body=STREAMED_BODY // 2)
     read_until(sock, b"\r\n\r\n")
     time.sleep(0.2)
     assert_upstream_closed_soon(stack, leave(sock), request_id)

@@ -37,8 +37,9 @@ def test_method_reaches_the_upstream_unchanged(proxy: ProxyStack, method: str) -
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
 def test_httpbin_echoes_the_method_and_body(proxy: ProxyStack, method: str) -> None:
     body = f"payload for {method}".encode() if method not in ("GET", "DELETE") else None
-    answer = proxy.call(method, "/proxy-api/bin/httpbin/anything/x", body=body,
-                        headers={"Content-Type": "text/plain"} if body else None)
+    answer = proxy.call(
+        method, "/proxy-api/bin/httpbin/anything/x", body=body, headers={"Content-Type": "text/plain"} if body else None
+    )
     assert answer.status == 200
     echoed = answer.json()
     assert echoed["method"] == method
@@ -93,8 +94,14 @@ def test_ipv6_literal_base_url_is_reached(proxy: ProxyStack) -> None:
 
 
 def test_caller_headers_are_forwarded_in_order(proxy: ProxyStack) -> None:
-    sent = [("X-Custom", "one"), ("X-Multi", "first"), ("X-Multi", "second"), ("User-Agent", "my-client/1.0"),
-            ("Accept", "application/xml"), ("Content-Type", "application/ssml+xml")]
+    sent = [
+        ("X-Custom", "one"),
+        ("X-Multi", "first"),
+        ("X-Multi", "second"),
+        ("User-Agent", "my-client/1.0"),
+        ("Accept", "application/xml"),
+        ("Content-Type", "application/ssml+xml"),
+    ]
     proxy.call("POST", "/proxy-api/rec/origin/h", headers=sent, body=b"<speak/>")
     seen = proxy.rec.last()
     assert seen.header_values("x-multi") == ["first", "second"]
@@ -159,8 +166,10 @@ def test_caller_header_named_like_an_account_header_is_replaced(proxy: ProxyStac
 
 
 def test_check_validates_account_custom_headers(tmp_path: Path) -> None:
-    manifest = ("type: provider-account/custom-endpoint\nname: layered\nheaders: {{{header}}}\nintegrations:\n"
-                "  - {{type: integration/model/custom-endpoint, name: up, base_url: \"http://127.0.0.1:9\"}}\n")
+    manifest = (
+        "type: provider-account/custom-endpoint\nname: layered\nheaders: {{{header}}}\nintegrations:\n"
+        '  - {{type: integration/model/custom-endpoint, name: up, base_url: "http://127.0.0.1:9"}}\n'
+    )
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
     good.write_text(manifest.format(header="X-Team: speech"))
     bad.write_text(manifest.format(header='"X Team": speech'))
@@ -171,8 +180,11 @@ def test_check_validates_account_custom_headers(tmp_path: Path) -> None:
 
 
 def test_caller_header_with_an_injected_name_is_replaced(proxy: ProxyStack) -> None:
-    answer = proxy.call("GET", "/proxy-api/bin/httpbin/headers",
-                        headers=[("x-env", "caller"), ("X-TEAM", "caller-team"), ("X-Upstream-Key", "mine")])
+    answer = proxy.call(
+        "GET",
+        "/proxy-api/bin/httpbin/headers",
+        headers=[("x-env", "caller"), ("X-TEAM", "caller-team"), ("X-Upstream-Key", "mine")],
+    )
     headers = answer.json()["headers"]
     assert headers["X-Env"] == "prod"
     assert headers["X-Team"] == "endpoint-team"
@@ -189,8 +201,11 @@ def test_caller_token_is_removed_from_authorization(proxy: ProxyStack) -> None:
 
 
 def test_caller_token_is_removed_from_other_headers(proxy: ProxyStack) -> None:
-    proxy.call("GET", "/proxy-api/rec/origin/t", headers={"X-Forward-Token": proxy.alice,
-                                                          "X-Debug": f"token={proxy.alice}; keep", "X-Keep": "1"})
+    proxy.call(
+        "GET",
+        "/proxy-api/rec/origin/t",
+        headers={"X-Forward-Token": proxy.alice, "X-Debug": f"token={proxy.alice}; keep", "X-Keep": "1"},
+    )
     seen = proxy.rec.last()
     assert seen.header("x-forward-token") is None
     assert seen.header("x-debug") is None
@@ -214,25 +229,39 @@ def test_token_sent_as_x_api_key_is_removed(proxy: ProxyStack) -> None:
 
 
 def test_hop_by_hop_headers_are_removed(proxy: ProxyStack) -> None:
-    proxy.call("GET", "/proxy-api/rec/origin/h", headers=[
-        ("Connection", "keep-alive, X-Hop-Listed"), ("X-Hop-Listed", "gone"), ("Keep-Alive", "timeout=5"),
-        ("TE", "trailers"), ("Trailer", "X-Checksum"), ("Upgrade", "example/1"),
-        ("Proxy-Authorization", "Basic Zm9vOmJhcg=="), ("Proxy-Connection", "keep-alive"), ("X-Stays", "yes")])
+    proxy.call(
+        "GET",
+        "/proxy-api/rec/origin/h",
+        headers=[
+            ("Connection", "keep-alive, X-Hop-Listed"),
+            ("X-Hop-Listed", "gone"),
+            ("Keep-Alive", "timeout=5"),
+            ("TE", "trailers"),
+            ("Trailer", "X-Checksum"),
+            ("Upgrade", "example/1"),
+            ("Proxy-Authorization", "Basic Zm9vOmJhcg=="),
+            ("Proxy-Connection", "keep-alive"),
+            ("X-Stays", "yes"),
+        ],
+    )
     names = {name.lower() for name, _ in proxy.rec.last().headers}
-    assert names.isdisjoint({"x-hop-listed", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization",
-                             "proxy-connection"}), names
+    assert names.isdisjoint(
+        {"x-hop-listed", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization", "proxy-connection"}
+    ), names
     assert "x-stays" in names
 
 
 def test_tfy_headers_are_removed(proxy: ProxyStack) -> None:
-    proxy.call("GET", "/proxy-api/rec/origin/h", headers={"x-tfy-metadata": '{"app": "t"}',
-                                                          "X-TFY-Request-Timeout": "20000", "x-tfy-anything": "1"})
+    proxy.call(
+        "GET",
+        "/proxy-api/rec/origin/h",
+        headers={"x-tfy-metadata": '{"app": "t"}', "X-TFY-Request-Timeout": "20000", "x-tfy-anything": "1"},
+    )
     assert not [name for name, _ in proxy.rec.last().headers if name.lower().startswith("x-tfy-")]
 
 
 def test_expect_continue_is_answered_by_the_gateway_not_forwarded(proxy: ProxyStack) -> None:
-    answer = proxy.call("POST", "/proxy-api/rec/origin/e", body=b"after continue",
-                        headers={"Expect": "100-continue"})
+    answer = proxy.call("POST", "/proxy-api/rec/origin/e", body=b"after continue", headers={"Expect": "100-continue"})
     assert answer.status == 200
     assert proxy.rec.last().header("expect") is None
     assert proxy.rec.last().body == b"after continue"
@@ -249,8 +278,9 @@ def test_host_header_is_the_upstreams(proxy: ProxyStack) -> None:
 
 def test_binary_request_body_arrives_intact(proxy: ProxyStack) -> None:
     body = bytes(range(256)) * 64 + os.urandom(4096)
-    answer = proxy.call("POST", "/proxy-api/bin/httpbin/anything", body=body,
-                        headers={"Content-Type": "application/octet-stream"})
+    answer = proxy.call(
+        "POST", "/proxy-api/bin/httpbin/anything", body=body, headers={"Content-Type": "application/octet-stream"}
+    )
     data = answer.json()["data"]
     assert base64.b64decode(data.split(",", 1)[1]) == body
 
@@ -281,8 +311,9 @@ def test_chunked_request_body_arrives_intact(proxy: ProxyStack) -> None:
 
 
 def test_redirect_to_is_returned_not_followed(proxy: ProxyStack) -> None:
-    answer = proxy.call("GET", "/proxy-api/bin/httpbin/redirect-to?url=http%3A%2F%2F127.0.0.1%3A9%2Felsewhere"
-                               "&status_code=307")
+    answer = proxy.call(
+        "GET", "/proxy-api/bin/httpbin/redirect-to?url=http%3A%2F%2F127.0.0.1%3A9%2Felsewhere&status_code=307"
+    )
     assert answer.status == 307
     assert answer.header("location") == "http://127.0.0.1:9/elsewhere"
 

@@ -21,14 +21,27 @@ from tests.proxy.wire import raw_body, raw_exchange, raw_status, send
 from tests.upstreams.recording_upstream import RecordingUpstream
 
 DOT_SEGMENT_PATHS = [
-    "/a/../b", "/..", "/a/..", "/a/./b", "/a/%2e%2e/b", "/a/%2E%2e/b", "/a/.%2e/b", "/a/%2e/b",
-    "/a/%252e%252e/b", "/a/..%2fb", "/a/..%2Fb", "/a/%2e%2e%5cb", "/a/..%5cb", "/a/%25252e%25252e/b",
-    "/a/%2525252e%2525252e/b", "/a/x%2f..%2fy", "/a%5c..%5cb",
+    "/a/../b",
+    "/..",
+    "/a/..",
+    "/a/./b",
+    "/a/%2e%2e/b",
+    "/a/%2E%2e/b",
+    "/a/.%2e/b",
+    "/a/%2e/b",
+    "/a/%252e%252e/b",
+    "/a/..%2fb",
+    "/a/..%2Fb",
+    "/a/%2e%2e%5cb",
+    "/a/..%5cb",
+    "/a/%25252e%25252e/b",
+    "/a/%2525252e%2525252e/b",
+    "/a/x%2f..%2fy",
+    "/a%5c..%5cb",
 ]
 
 
-def raw_request(proxy: ProxyStack, request_line: str, *headers: str, body: bytes = b"",
-                token: bool = True) -> bytes:
+def raw_request(proxy: ProxyStack, request_line: str, *headers: str, body: bytes = b"", token: bool = True) -> bytes:
     lines = [request_line, f"Host: 127.0.0.1:{proxy.port}", *headers]
     if token:
         lines.append(f"Authorization: Bearer {proxy.alice}")
@@ -73,11 +86,18 @@ def test_absolute_form_target_does_not_change_the_upstream(proxy: ProxyStack) ->
 
 def test_duplicate_or_odd_host_does_not_change_the_upstream(proxy: ProxyStack) -> None:
     decoy = f"127.0.0.1:{proxy.decoy.port}"
-    for extra in ([f"Host: {decoy}"], [f"X-Forwarded-Host: {decoy}", f"Forwarded: host={decoy}"],
-                  [f"X-Original-URL: http://{decoy}/x", f"X-Rewrite-URL: http://{decoy}/x"]):
+    for extra in (
+        [f"Host: {decoy}"],
+        [f"X-Forwarded-Host: {decoy}", f"Forwarded: host={decoy}"],
+        [f"X-Original-URL: http://{decoy}/x", f"X-Rewrite-URL: http://{decoy}/x"],
+    ):
         raw_request(proxy, "GET /proxy-api/rec/origin/host HTTP/1.1", *extra)
-    lines = ["GET /proxy-api/rec/origin/odd HTTP/1.1", f"Host: user@{decoy}",
-             f"Authorization: Bearer {proxy.alice}", "Connection: close"]
+    lines = [
+        "GET /proxy-api/rec/origin/odd HTTP/1.1",
+        f"Host: user@{decoy}",
+        f"Authorization: Bearer {proxy.alice}",
+        "Connection: close",
+    ]
     raw_exchange(proxy.port, ("\r\n".join(lines) + "\r\n\r\n").encode())
     assert proxy.decoy.count == 0
     assert all(seen.header_values("host") == [f"127.0.0.1:{proxy.rec.port}"] for seen in proxy.rec.seen)
@@ -102,8 +122,9 @@ def test_at_sign_in_path_stays_on_the_upstream(proxy: ProxyStack) -> None:
 def test_body_fields_do_not_change_the_upstream(proxy: ProxyStack) -> None:
     decoy = f"http://127.0.0.1:{proxy.decoy.port}"
     body = orjson.dumps({"base_url": decoy, "api_base": decoy, "url": decoy, "host": decoy})
-    answer = proxy.call("POST", "/proxy-api/rec/origin/v1/chat", body=body,
-                        headers={"Content-Type": "application/json"})
+    answer = proxy.call(
+        "POST", "/proxy-api/rec/origin/v1/chat", body=body, headers={"Content-Type": "application/json"}
+    )
     assert answer.status == 200
     assert proxy.rec.last().body == body
     assert proxy.decoy.count == 0
@@ -112,11 +133,17 @@ def test_body_fields_do_not_change_the_upstream(proxy: ProxyStack) -> None:
 # -- header injection and smuggling -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [b"a\rInjected: yes", b"a\x00b", b"a\r\n Injected: folded"],
-                         ids=["bare-cr", "nul", "obs-fold"])
+@pytest.mark.parametrize(
+    "value", [b"a\rInjected: yes", b"a\x00b", b"a\r\n Injected: folded"], ids=["bare-cr", "nul", "obs-fold"]
+)
 def test_control_bytes_in_header_values_are_not_forwarded(proxy: ProxyStack, value: bytes) -> None:
-    request = (b"GET /proxy-api/rec/origin/inject HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-               + proxy.alice.encode() + b"\r\nX-Bad: " + value + b"\r\nConnection: close\r\n\r\n")
+    request = (
+        b"GET /proxy-api/rec/origin/inject HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + proxy.alice.encode()
+        + b"\r\nX-Bad: "
+        + value
+        + b"\r\nConnection: close\r\n\r\n"
+    )
     response = raw_exchange(proxy.port, request)
     assert raw_status(response) == 400, response[:300]
     assert proxy.rec.count == 0
@@ -124,19 +151,28 @@ def test_control_bytes_in_header_values_are_not_forwarded(proxy: ProxyStack, val
 
 
 def test_bare_lf_in_header_value_is_refused(proxy: ProxyStack) -> None:
-    request = (b"GET /proxy-api/rec/origin/inject HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-               + proxy.alice.encode() + b"\r\nX-Bad: a\nInjected: yes\r\nConnection: close\r\n\r\n")
+    request = (
+        b"GET /proxy-api/rec/origin/inject HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + proxy.alice.encode()
+        + b"\r\nX-Bad: a\nInjected: yes\r\nConnection: close\r\n\r\n"
+    )
     assert raw_status(raw_exchange(proxy.port, request)) == 400
     assert proxy.rec.count == 0
     assert_still_serving(proxy)
 
 
 def test_content_length_with_transfer_encoding_is_refused(proxy: ProxyStack) -> None:
-    smuggled = (f"GET /proxy-api/rec/origin/smuggled HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {proxy.alice}"
-                "\r\n\r\n").encode()
+    smuggled = (
+        f"GET /proxy-api/rec/origin/smuggled HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {proxy.alice}\r\n\r\n"
+    ).encode()
     chunk = f"{len(smuggled):x}\r\n".encode() + smuggled + b"\r\n0\r\n\r\n"
-    response = raw_request(proxy, "POST /proxy-api/rec/origin/front HTTP/1.1", "Content-Length: 4",
-                           "Transfer-Encoding: chunked", body=chunk)
+    response = raw_request(
+        proxy,
+        "POST /proxy-api/rec/origin/front HTTP/1.1",
+        "Content-Length: 4",
+        "Transfer-Encoding: chunked",
+        body=chunk,
+    )
     assert raw_status(response) == 400, response[:300]
     assert proxy.rec.count == 0
     assert_still_serving(proxy)
@@ -145,8 +181,13 @@ def test_content_length_with_transfer_encoding_is_refused(proxy: ProxyStack) -> 
 def test_duplicate_content_length_is_not_smuggled(proxy: ProxyStack) -> None:
     smuggled = f"GET /proxy-api/rec/origin/smuggled HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {proxy.alice}"
     body = b"hello" + (smuggled + "\r\n\r\n").encode()
-    response = raw_request(proxy, "POST /proxy-api/rec/origin/front HTTP/1.1", "Content-Length: 5",
-                           f"Content-Length: {len(body)}", body=body)
+    response = raw_request(
+        proxy,
+        "POST /proxy-api/rec/origin/front HTTP/1.1",
+        "Content-Length: 5",
+        f"Content-Length: {len(body)}",
+        body=body,
+    )
     assert raw_status(response) == 400, response[:300]
     assert proxy.rec.count == 0
     assert_still_serving(proxy)
@@ -166,10 +207,16 @@ def test_upstream_sees_one_request_per_proxied_request(proxy: ProxyStack) -> Non
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, RecordingUpstream, str]]:
     with RecordingUpstream("limited").running() as upstream:
-        config = ("type: provider-account/custom-endpoint\nname: small\nintegrations:\n"
-                  "  - {type: integration/model/custom-endpoint, name: up, base_url: \"{url}\"}\n")
-        gateway = start_gateway(tmp_path_factory.mktemp("limited"), config,
-                                env={"RELAYGATE_MAX_REQUEST_BODY_BYTES": str(4 << 20)}, url=upstream.url)
+        config = (
+            "type: provider-account/custom-endpoint\nname: small\nintegrations:\n"
+            '  - {type: integration/model/custom-endpoint, name: up, base_url: "{url}"}\n'
+        )
+        gateway = start_gateway(
+            tmp_path_factory.mktemp("limited"),
+            config,
+            env={"RELAYGATE_MAX_REQUEST_BODY_BYTES": str(4 << 20)},
+            url=upstream.url,
+        )
         try:
             yield gateway, upstream, gateway.create_token(user="alice@example.com")
         finally:
@@ -191,12 +238,18 @@ def test_chunked_upload_past_the_limit_is_413(limited: tuple[Gateway, RecordingU
 
 
 def test_declared_length_past_the_limit_is_413_before_any_upstream_call(
-        limited: tuple[Gateway, RecordingUpstream, str]) -> None:
+    limited: tuple[Gateway, RecordingUpstream, str],
+) -> None:
     gateway, upstream, token = limited
     upstream.reset()
-    response = raw_exchange(gateway.port, (f"POST /proxy-api/small/up/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                                           f"{token}\r\nContent-Length: {8 << 20}\r\nConnection: close\r\n\r\n")
-                            .encode() + b"x" * 1024)
+    response = raw_exchange(
+        gateway.port,
+        (
+            f"POST /proxy-api/small/up/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            f"{token}\r\nContent-Length: {8 << 20}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + b"x" * 1024,
+    )
     assert raw_status(response) == 413
     assert upstream.count == 0
 
@@ -221,8 +274,9 @@ name: meta
 """
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest", "http://[fd00:ec2::254]/x",
-                                 "http://169.254.10.1:8080"])
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest", "http://[fd00:ec2::254]/x", "http://169.254.10.1:8080"]
+)
 def test_link_local_base_url_is_a_config_error(tmp_path: Path, url: str) -> None:
     path = tmp_path / "meta.yaml"
     path.write_text(METADATA_ACCOUNT.format(allow="", url=url))
@@ -233,8 +287,9 @@ def test_link_local_base_url_is_a_config_error(tmp_path: Path, url: str) -> None
 
 def test_link_local_base_url_is_allowed_when_opted_in(tmp_path: Path) -> None:
     path = tmp_path / "meta.yaml"
-    path.write_text(METADATA_ACCOUNT.format(allow="allow_metadata_destinations: true\n",
-                                            url="http://169.254.169.254/latest"))
+    path.write_text(
+        METADATA_ACCOUNT.format(allow="allow_metadata_destinations: true\n", url="http://169.254.169.254/latest")
+    )
     result = run_cli("check", "-f", str(path), env=subprocess_env())
     assert result.returncode == 0, result.stdout + result.stderr
 

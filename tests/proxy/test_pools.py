@@ -131,8 +131,15 @@ class Pools:
     c: RecordingUpstream
     tokens: dict[str, str]
 
-    def call(self, target: str, *, who: str = "alice", method: str = "GET", body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> Answer:
+    def call(
+        self,
+        target: str,
+        *,
+        who: str = "alice",
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
         return send(self.gateway.port, method, target, token=self.tokens[who], body=body, headers=headers)
 
     def served_by(self, target: str, **options: object) -> str:
@@ -147,17 +154,24 @@ class Pools:
 
 @pytest.fixture(scope="module")
 def pools_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pools]:
-    with RecordingUpstream("a").running() as a, RecordingUpstream("b").running() as b, \
-            RecordingUpstream("c").running() as c:
-        env = {"RELAYGATE_COOLDOWN_THRESHOLD": "3", "RELAYGATE_COOLDOWN_WINDOW_SECONDS": str(WINDOW_SECONDS),
-               "RELAYGATE_COOLDOWN_SECONDS": str(COOLDOWN_SECONDS)}
-        gateway = start_gateway(tmp_path_factory.mktemp("pools"), config(a.url, b.url, c.url,
-                                                                           f"http://127.0.0.1:{free_port()}"), env=env)
+    with (
+        RecordingUpstream("a").running() as a,
+        RecordingUpstream("b").running() as b,
+        RecordingUpstream("c").running() as c,
+    ):
+        env = {
+            "RELAYGATE_COOLDOWN_THRESHOLD": "3",
+            "RELAYGATE_COOLDOWN_WINDOW_SECONDS": str(WINDOW_SECONDS),
+            "RELAYGATE_COOLDOWN_SECONDS": str(COOLDOWN_SECONDS),
+        }
+        gateway = start_gateway(
+            tmp_path_factory.mktemp("pools"), config(a.url, b.url, c.url, f"http://127.0.0.1:{free_port()}"), env=env
+        )
         try:
-            tokens = {name: gateway.create_token(user=f"{name}@example.com") for name in ("alice", "bob", "carol",
-                                                                                          "dave")}
-            tokens.update({va: gateway.create_token(virtual_account=va) for va in ("va-endpoint", "va-slug",
-                                                                                   "va-all")})
+            tokens = {
+                name: gateway.create_token(user=f"{name}@example.com") for name in ("alice", "bob", "carol", "dave")
+            }
+            tokens.update({va: gateway.create_token(virtual_account=va) for va in ("va-endpoint", "va-slug", "va-all")})
             yield Pools(gateway, a, b, c, tokens)
         finally:
             gateway.stop()
@@ -360,21 +374,24 @@ def test_429_with_retry_after_cools_at_once(pools: Pools) -> None:
 # -- access -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("who", "target", "status"), [
-    ("alice", "/proxy-api/guarded/pool/x", 200),  # collaborator: slug checks the account only
-    ("alice", "/proxy-api/guarded/first/x", 403),  # not in first's authorized_subjects
-    ("alice", "/proxy-api/guarded/second/x", 200),
-    ("carol", "/proxy-api/guarded/first/x", 200),
-    ("bob", "/proxy-api/guarded/pool/x", 403),  # not a collaborator
-    ("bob", "/proxy-api/guarded/second/x", 403),
-    ("dave", "/proxy-api/guarded/first/x", 403),  # authorized_subjects narrows the account's access
-    ("va-endpoint", "/proxy-api/guarded/second/x", 200),
-    ("va-endpoint", "/proxy-api/guarded/pool/x", 403),
-    ("va-slug", "/proxy-api/guarded/pool/x", 200),
-    ("va-slug", "/proxy-api/guarded/second/x", 403),
-    ("va-all", "/proxy-api/guarded/pool/x", 200),
-    ("va-all", "/proxy-api/guarded/second/x", 200),
-])
+@pytest.mark.parametrize(
+    ("who", "target", "status"),
+    [
+        ("alice", "/proxy-api/guarded/pool/x", 200),  # collaborator: slug checks the account only
+        ("alice", "/proxy-api/guarded/first/x", 403),  # not in first's authorized_subjects
+        ("alice", "/proxy-api/guarded/second/x", 200),
+        ("carol", "/proxy-api/guarded/first/x", 200),
+        ("bob", "/proxy-api/guarded/pool/x", 403),  # not a collaborator
+        ("bob", "/proxy-api/guarded/second/x", 403),
+        ("dave", "/proxy-api/guarded/first/x", 403),  # authorized_subjects narrows the account's access
+        ("va-endpoint", "/proxy-api/guarded/second/x", 200),
+        ("va-endpoint", "/proxy-api/guarded/pool/x", 403),
+        ("va-slug", "/proxy-api/guarded/pool/x", 200),
+        ("va-slug", "/proxy-api/guarded/second/x", 403),
+        ("va-all", "/proxy-api/guarded/pool/x", 200),
+        ("va-all", "/proxy-api/guarded/second/x", 200),
+    ],
+)
 def test_access(pools: Pools, who: str, target: str, status: int) -> None:
     answer = pools.call(target, who=who)
     assert answer.status == status, answer.body[:300]

@@ -25,8 +25,12 @@ def row_of(proxy: ProxyStack, answer: Answer) -> dict[str, Any]:
 
 def test_endpoint_request_row(proxy: ProxyStack) -> None:
     body = b"0123456789" * 123
-    answer = proxy.call("POST", "/proxy-api/rec/origin/items?x=1", body=body,
-                        headers={"x-tfy-metadata": orjson.dumps({"app": "proxy-log", "env": "ci"}).decode()})
+    answer = proxy.call(
+        "POST",
+        "/proxy-api/rec/origin/items?x=1",
+        body=body,
+        headers={"x-tfy-metadata": orjson.dumps({"app": "proxy-log", "env": "ci"}).decode()},
+    )
     row = row_of(proxy, answer)
     assert row["requested_model"] == "rec/origin"
     assert row["resolved_model"] == "rec/origin"
@@ -103,8 +107,12 @@ def test_client_that_goes_away_cancels_the_upstream_call(proxy: ProxyStack) -> N
     proxy.rec.answer_next(delay=3.0)
     request_id = f"gone-{uuid.uuid4().hex}"
     with socket.create_connection(("127.0.0.1", proxy.port)) as sock:
-        sock.sendall((f"GET /proxy-api/rec/origin/slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {proxy.alice}"
-                      f"\r\nx-request-id: {request_id}\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"GET /proxy-api/rec/origin/slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {proxy.alice}"
+                f"\r\nx-request-id: {request_id}\r\n\r\n"
+            ).encode()
+        )
         proxy.rec.wait_for(1)
     left = time.monotonic()
     row = proxy.gateway.wait_for_log(request_id, timeout=2.5)
@@ -117,8 +125,7 @@ def test_no_credential_or_token_in_the_database_or_server_output(proxy: ProxySta
     proxy.call("GET", "/proxy-api/bin/httpbin/get")
     proxy.call("GET", "/proxy-api/bin/own-auth/get")
     proxy.call("GET", "/proxy-api/rec/base/x")
-    proxy.call("GET", f"/proxy-api/rec/origin/q?api_key={token}", headers={"Cookie": f"t={token}",
-                                                                          "X-Token": token})
+    proxy.call("GET", f"/proxy-api/rec/origin/q?api_key={token}", headers={"Cookie": f"t={token}", "X-Token": token})
     proxy.call("GET", "/proxy-api/rec/closed/x")
     last = proxy.call("GET", "/proxy-api/rec/raw/garbage-status")
     row_of(proxy, last)

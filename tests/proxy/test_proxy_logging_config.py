@@ -9,9 +9,15 @@ from tests.proxy.conftest import ProxyStack
 
 
 def test_logging_config_tags_are_metadata_in_the_proxy_row(proxy: ProxyStack) -> None:
-    answer = proxy.call("POST", "/proxy-api/rec/origin/items", body=b"secret payload",
-                        headers={"x-tfy-logging-config": '{"enabled": true, "project": "my-app", "env": "x"}',
-                                 "x-tfy-metadata": '{"env": "ci"}'})
+    answer = proxy.call(
+        "POST",
+        "/proxy-api/rec/origin/items",
+        body=b"secret payload",
+        headers={
+            "x-tfy-logging-config": '{"enabled": true, "project": "my-app", "env": "x"}',
+            "x-tfy-metadata": '{"env": "ci"}',
+        },
+    )
     assert answer.status == 200
     row = proxy.gateway.wait_for_log(answer.header("x-request-id") or "")
     assert row["metadata"] == {"project": "my-app", "env": "ci"}

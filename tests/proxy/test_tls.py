@@ -60,12 +60,20 @@ def server_context(ca: trustme.CA) -> ssl.SSLContext:
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsStack]:
     ca, other = trustme.CA(), trustme.CA()
-    with RecordingUpstream("tls", ssl_context=server_context(ca)).running() as upstream, \
-            HttpbinServer(ssl_context=server_context(ca)).running() as httpbin:
+    with (
+        RecordingUpstream("tls", ssl_context=server_context(ca)).running() as upstream,
+        HttpbinServer(ssl_context=server_context(ca)).running() as httpbin,
+    ):
         pem = orjson.dumps(ca.cert_pem.bytes().decode()).decode()  # a YAML double-quoted string
         other_pem = orjson.dumps(other.cert_pem.bytes().decode()).decode()
-        gateway = start_gateway(tmp_path_factory.mktemp("tls"), TLS_CONFIG, url=upstream.url, ca_pem=pem,
-                                other_pem=other_pem, httpbin_url=httpbin.url)
+        gateway = start_gateway(
+            tmp_path_factory.mktemp("tls"),
+            TLS_CONFIG,
+            url=upstream.url,
+            ca_pem=pem,
+            other_pem=other_pem,
+            httpbin_url=httpbin.url,
+        )
         try:
             yield TlsStack(gateway, upstream, gateway.create_token(user="alice@example.com"))
         finally:

@@ -88,8 +88,15 @@ def send(
                 pieces.append(piece)
         if response.length:  # Content-Length promised more than arrived before the connection closed
             raise http.client.IncompleteRead(b"".join(pieces), response.length)
-        return Answer(response.status, response.getheaders(), b"".join(pieces), first, time.monotonic() - started,
-                      size, digest.hexdigest())
+        return Answer(
+            response.status,
+            response.getheaders(),
+            b"".join(pieces),
+            first,
+            time.monotonic() - started,
+            size,
+            digest.hexdigest(),
+        )
     finally:
         conn.close()
 

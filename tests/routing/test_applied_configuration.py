@@ -13,8 +13,15 @@ PARAMS = {"temperature": 0.2, "top_k": 5, "logit_bias": {"1": 2}}
 
 
 def _overrides(provider: str = "openai", **changes: object) -> TargetOverrides:
-    target = Target(name=f"{provider}-acct/m", account=f"{provider}-acct", integration="m", provider=provider,
-                    model_id="m-1", model_types=frozenset({"chat"}), adapter=MockAdapter())
+    target = Target(
+        name=f"{provider}-acct/m",
+        account=f"{provider}-acct",
+        integration="m",
+        provider=provider,
+        model_id="m-1",
+        model_types=frozenset({"chat"}),
+        adapter=MockAdapter(),
+    )
     return TargetOverrides(target, **changes)  # type: ignore[arg-type]
 
 
@@ -37,16 +44,22 @@ def test_only_the_params_the_call_sent_are_named() -> None:
 def test_messages_api_names_what_each_kind_of_target_receives() -> None:
     opener = MessagesOpener("vm/x", ())
     assert sorted(opener.applied_params(MESSAGES, _overrides("anthropic", override_params=PARAMS))) == [
-        "temperature", "top_k"]  # an Anthropic target gets Messages parameters only
+        "temperature",
+        "top_k",
+    ]  # an Anthropic target gets Messages parameters only
     assert sorted(opener.applied_params(MESSAGES, _overrides(override_params=PARAMS))) == sorted(PARAMS)
     assert opener.applied_params(MESSAGES_COUNT_TOKENS, _overrides("anthropic", override_params=PARAMS)) == []
 
 
 def test_fallback_entries_skip_retries_of_the_same_target() -> None:
-    attempts = [AttemptRecord("a", 500, "upstream_error", 1.0, False),
-                AttemptRecord("a", 429, "upstream_error", 1.0, False),
-                AttemptRecord("b", None, "upstream_timeout", 1.0, False),
-                AttemptRecord("c", 200, None, 1.0, False)]
+    attempts = [
+        AttemptRecord("a", 500, "upstream_error", 1.0, False),
+        AttemptRecord("a", 429, "upstream_error", 1.0, False),
+        AttemptRecord("b", None, "upstream_timeout", 1.0, False),
+        AttemptRecord("c", 200, None, 1.0, False),
+    ]
     route: RouteResult[object] = RouteResult(Outcome(status=200), attempts)
-    assert fallback_entries(route) == [{"from": "a", "to": "b", "status": 429},
-                                       {"from": "b", "to": "c", "error": "upstream_timeout"}]
+    assert fallback_entries(route) == [
+        {"from": "a", "to": "b", "status": 429},
+        {"from": "b", "to": "c", "error": "upstream_timeout"},
+    ]

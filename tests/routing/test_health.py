@@ -41,6 +41,7 @@ def cool_once(health: HealthTracker, clock: Clock, start: float) -> float:
 
 # -- which failures count -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("status", [401, 403, 429, 500, 502, 503, 504, 599])
 def test_upstream_fault_statuses_count_toward_cooldown(status: int) -> None:
     assert counts_toward_cooldown(status, network_error=False)
@@ -60,6 +61,7 @@ def test_no_status_and_no_network_error_does_not_count() -> None:
 
 
 # -- threshold and window ------------------------------------------------------------------------
+
 
 def test_unknown_target_is_not_cooled() -> None:
     health = tracker(Clock())
@@ -155,6 +157,7 @@ def test_custom_policy_threshold_and_duration() -> None:
 
 # -- repeats, cap, reset --------------------------------------------------------------------------
 
+
 def test_repeat_cooldown_doubles() -> None:
     clock = Clock()
     health = tracker(clock)
@@ -212,6 +215,7 @@ def test_success_on_unknown_target_is_harmless() -> None:
 
 # -- retry-after ----------------------------------------------------------------------------------
 
+
 def test_retry_after_cools_a_single_failure_that_long() -> None:
     clock = Clock(10.0)
     health = tracker(clock)
@@ -265,6 +269,7 @@ def test_retry_after_cooldown_does_not_double_the_next_one() -> None:
 
 
 # -- memory bounds -------------------------------------------------------------------------------
+
 
 def test_tracked_targets_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(health_module, "MAX_TRACKED_TARGETS", 3)

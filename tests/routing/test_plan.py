@@ -18,8 +18,9 @@ class Clock:
 
 
 def target(name: str, priority: int, *, candidate: bool = True) -> RouteTarget:
-    return RouteTarget(key=f"proxy:acct/{name}", name=name, payload=name, priority=priority,
-                       fallback_candidate=candidate)
+    return RouteTarget(
+        key=f"proxy:acct/{name}", name=name, payload=name, priority=priority, fallback_candidate=candidate
+    )
 
 
 def tracker(*cooled: str) -> HealthTracker:
@@ -92,8 +93,10 @@ def test_all_cooled_non_candidate_primary_is_kept_first() -> None:
 
 def test_non_candidate_is_never_planned_after_the_first_attempt() -> None:
     rng = random.Random(11)
-    targets = [RouteTarget(key=f"proxy:acct/{n}", name=n, payload=n, weight=w, fallback_candidate=n != "x")
-               for n, w in (("x", 40), ("y", 30), ("z", 30))]
+    targets = [
+        RouteTarget(key=f"proxy:acct/{n}", name=n, payload=n, weight=w, fallback_candidate=n != "x")
+        for n, w in (("x", 40), ("y", 30), ("z", 30))
+    ]
     for _ in range(500):
         planned = plan_attempts(targets, WeightStrategy(), tracker("y"), rng)
         assert all(p.target.fallback_candidate for p in planned[1:])
@@ -101,10 +104,12 @@ def test_non_candidate_is_never_planned_after_the_first_attempt() -> None:
 
 def test_weighted_plan_is_deterministic_for_a_seed() -> None:
     targets = [RouteTarget(key=f"proxy:acct/{n}", name=n, payload=n, weight=w) for n, w in (("a", 70), ("b", 30))]
-    first = [steps(plan_attempts(targets, WeightStrategy(), tracker(), rng)) for rng in [random.Random(8)]
-             for _ in range(20)]
-    again = [steps(plan_attempts(targets, WeightStrategy(), tracker(), rng)) for rng in [random.Random(8)]
-             for _ in range(20)]
+    first = [
+        steps(plan_attempts(targets, WeightStrategy(), tracker(), rng)) for rng in [random.Random(8)] for _ in range(20)
+    ]
+    again = [
+        steps(plan_attempts(targets, WeightStrategy(), tracker(), rng)) for rng in [random.Random(8)] for _ in range(20)
+    ]
     assert first == again
 
 
@@ -126,6 +131,5 @@ def test_preferred_sticky_target_in_cooldown_goes_last() -> None:
 
 def test_unhealthy_targets_go_after_healthy_ones() -> None:
     targets = [target("a", 0), target("b", 1)]
-    planned = plan_attempts(targets, PriorityStrategy(), tracker(), random.Random(0),
-                            unhealthy=lambda t: t.name == "a")
+    planned = plan_attempts(targets, PriorityStrategy(), tracker(), random.Random(0), unhealthy=lambda t: t.name == "a")
     assert steps(planned) == [("b", False), ("a", True)]

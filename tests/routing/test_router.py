@@ -90,8 +90,15 @@ async def run(
     deadline: float | None = None,
 ) -> RouteResult[Response]:
     sleep: Callable[[float], Awaitable[None]] = upstream.sleep
-    return await run_plan(plan, upstream.attempt, health or health_for(upstream.clock), upstream.discard,
-                          deadline=deadline, sleep=sleep, clock=upstream.clock)
+    return await run_plan(
+        plan,
+        upstream.attempt,
+        health or health_for(upstream.clock),
+        upstream.discard,
+        deadline=deadline,
+        sleep=sleep,
+        clock=upstream.clock,
+    )
 
 
 def label(route: RouteResult[Response]) -> str | None:
@@ -99,6 +106,7 @@ def label(route: RouteResult[Response]) -> str | None:
 
 
 # -- fallback decisions --------------------------------------------------------------------------
+
 
 async def test_first_success_is_returned_without_trying_others() -> None:
     upstream = Upstream(a=[ok("a")], b=[ok("b")])
@@ -197,6 +205,7 @@ async def test_empty_plan_raises() -> None:
 
 # -- retries on one target -----------------------------------------------------------------------
 
+
 async def test_retry_repeats_the_same_target() -> None:
     policy = RetryPolicy(attempts=2)
     upstream = Upstream(a=[answer(503), answer(503), ok("a")], b=[ok("b")])
@@ -284,10 +293,12 @@ async def test_last_retry_response_of_last_target_goes_to_the_caller() -> None:
 
 # -- discards and counters -----------------------------------------------------------------------
 
+
 async def test_every_dropped_response_is_discarded_once() -> None:
     policy = RetryPolicy(attempts=1)
-    upstream = Upstream(a=[answer(503, "a1"), answer(503, "a2")], b=[network_error()], c=[answer(429, "c1")],
-                        d=[ok("d")])
+    upstream = Upstream(
+        a=[answer(503, "a1"), answer(503, "a2")], b=[network_error()], c=[answer(429, "c1")], d=[ok("d")]
+    )
     route = await run(upstream, planned(target("a", retry=policy), target("b"), target("c"), target("d")))
     assert [r.label for r in upstream.discarded] == ["a1", "a2", "c1"]
     assert label(route) == "d"
@@ -310,7 +321,10 @@ async def test_route_result_records_each_attempt() -> None:
     upstream = Upstream(a=[answer(503)], b=[network_error()], c=[ok("c")])
     route = await run(upstream, planned(target("a"), target("b"), target("c"), cooled=["c"]))
     assert [(a.target, a.status, a.error, a.cooled) for a in route.attempts] == [
-        ("a", 503, None, False), ("b", None, "upstream_error", False), ("c", 200, None, True)]
+        ("a", 503, None, False),
+        ("b", None, "upstream_error", False),
+        ("c", 200, None, True),
+    ]
 
 
 async def test_attempt_duration_comes_from_the_injected_clock() -> None:
@@ -339,6 +353,7 @@ async def test_not_used_cooled_target_when_a_healthy_target_answered() -> None:
 
 
 # -- deadline ------------------------------------------------------------------------------------
+
 
 async def test_deadline_stops_further_fallbacks() -> None:
     upstream = Upstream(Clock(), 5.0, a=[answer(503, "a")], b=[ok("b")])
@@ -374,6 +389,7 @@ async def test_skipped_retry_still_falls_back_while_time_remains() -> None:
 
 
 # -- health bookkeeping --------------------------------------------------------------------------
+
 
 async def test_counted_failures_cool_the_target() -> None:
     clock = Clock()

@@ -42,6 +42,7 @@ class TopOfRange(random.Random):
 
 # -- weight --------------------------------------------------------------------------------------
 
+
 def test_weight_70_30_primary_share_within_two_points() -> None:
     shares = primary_shares(weighted(70, 30))
     assert shares["a"] == pytest.approx(70.0, abs=2.0)
@@ -58,8 +59,9 @@ def test_weight_50_25_25_primary_share_within_two_points() -> None:
 def test_weight_second_place_follows_remaining_weights() -> None:
     rng = random.Random(99)
     targets = weighted(50, 25, 25)
-    seconds = Counter(order[1].name for order in (WeightStrategy().order(targets, rng) for _ in range(DRAWS))
-                      if order[0].name == "a")
+    seconds = Counter(
+        order[1].name for order in (WeightStrategy().order(targets, rng) for _ in range(DRAWS)) if order[0].name == "a"
+    )
     total = sum(seconds.values())
     assert 100.0 * seconds["b"] / total == pytest.approx(50.0, abs=2.0)
 
@@ -109,6 +111,7 @@ def test_weight_of_empty_pool_is_empty() -> None:
 
 # -- priority ------------------------------------------------------------------------------------
 
+
 def test_priority_lowest_number_first() -> None:
     targets = [target("backup", priority=2), target("primary", priority=0), target("second", priority=1)]
     assert names(PriorityStrategy().order(targets, random.Random(0))) == ["primary", "second", "backup"]
@@ -131,6 +134,7 @@ def test_priority_ignores_the_random_generator() -> None:
 
 
 # -- registry ------------------------------------------------------------------------------------
+
 
 def test_strategies_are_registered_under_their_names() -> None:
     assert {name: s.name for name, s in STRATEGIES.items()} == {"weight": "weight", "priority": "priority"}

@@ -59,11 +59,21 @@ VIRTUAL: dict[str, tuple[str, list[dict[str, Any]]] | tuple[str, list[dict[str, 
     "priority": pair("priority"),
     "sla": pair("sla", sla_cutoff={"time_per_output_token_ms": 5}),
     "model-id": (WEIGHT, [t("prov-a/model-id", weight=50), t("prov-b/model-id", weight=50)]),
-    "sticky": (WEIGHT, [t("prov-a/sticky", weight=50), t("prov-b/sticky", weight=50)],
-               {"sticky_routing": {"ttl_seconds": 3600,
-                                   "session_identifiers": [{"key": "X-Session-Id", "source": "headers"}]}}),
-    "sticky-meta": (WEIGHT, [t("prov-a/sticky-meta", weight=50), t("prov-b/sticky-meta", weight=50)],
-                    {"sticky_routing": {"session_identifiers": [{"key": "conversation", "source": "metadata"}]}}),
+    "sticky": (
+        WEIGHT,
+        [t("prov-a/sticky", weight=50), t("prov-b/sticky", weight=50)],
+        {
+            "sticky_routing": {
+                "ttl_seconds": 3600,
+                "session_identifiers": [{"key": "X-Session-Id", "source": "headers"}],
+            }
+        },
+    ),
+    "sticky-meta": (
+        WEIGHT,
+        [t("prov-a/sticky-meta", weight=50), t("prov-b/sticky-meta", weight=50)],
+        {"sticky_routing": {"session_identifiers": [{"key": "conversation", "source": "metadata"}]}},
+    ),
     "latency": (LATENCY, [t("prov-a/latency"), t("prov-b/latency")]),
     "latency-stream": (LATENCY, [t("prov-a/latency-stream"), t("prov-b/latency-stream")]),
     "latency-fallback": (LATENCY, [t("prov-a/latency-fallback"), t("prov-b/latency-fallback")]),
@@ -71,11 +81,21 @@ VIRTUAL: dict[str, tuple[str, list[dict[str, Any]]] | tuple[str, list[dict[str, 
     **{f"fb-{status}": pair(f"fb-{status}") for status in (429, 500, 503)},
     "fb-400": pair("fb-400"),
     "fb-network": (PRIORITY, [t("prov-dead/fb-network", priority=0), t("prov-b/fb-network", priority=1)]),
-    "fb-candidate": (PRIORITY, [t("prov-a/fb-candidate", priority=0),
-                                t("prov-b/fb-candidate", priority=1, fallback_candidate=False),
-                                t("prov-c/fb-candidate", priority=2)]),
-    "fb-candidate-primary": (WEIGHT, [t("prov-a/fb-candidate-primary", weight=100, fallback_candidate=False),
-                                      t("prov-b/fb-candidate-primary", weight=0)]),
+    "fb-candidate": (
+        PRIORITY,
+        [
+            t("prov-a/fb-candidate", priority=0),
+            t("prov-b/fb-candidate", priority=1, fallback_candidate=False),
+            t("prov-c/fb-candidate", priority=2),
+        ],
+    ),
+    "fb-candidate-primary": (
+        WEIGHT,
+        [
+            t("prov-a/fb-candidate-primary", weight=100, fallback_candidate=False),
+            t("prov-b/fb-candidate-primary", weight=0),
+        ],
+    ),
     "cooldown": pair("cooldown"),
     "cooldown-last": pair("cooldown-last"),
     # retries
@@ -87,13 +107,27 @@ VIRTUAL: dict[str, tuple[str, list[dict[str, Any]]] | tuple[str, list[dict[str, 
     # metadata, overrides
     "metadata": pair("metadata", metadata_match={"region": "eu"}),
     "metadata-only": (PRIORITY, [t("prov-a/metadata-only", priority=0, metadata_match={"region": "eu"})]),
-    "overrides": (PRIORITY, [t("prov-a/overrides", priority=0, override_params={"temperature": 0.2, "max_tokens": 512},
-                               headers_override={"set": {"X-Route-Tag": "blue"}, "remove": ["X-Drop-Me"]})]),
-    "override-fallback": pair("override-fallback", override_params={"temperature": 0.2, "user": "from-a"},
-                              headers_override={"set": {"X-Route-Tag": "a-only"}}),
+    "overrides": (
+        PRIORITY,
+        [
+            t(
+                "prov-a/overrides",
+                priority=0,
+                override_params={"temperature": 0.2, "max_tokens": 512},
+                headers_override={"set": {"X-Route-Tag": "blue"}, "remove": ["X-Drop-Me"]},
+            )
+        ],
+    ),
+    "override-fallback": pair(
+        "override-fallback",
+        override_params={"temperature": 0.2, "user": "from-a"},
+        headers_override={"set": {"X-Route-Tag": "a-only"}},
+    ),
     # access
-    "access": (PRIORITY, [t("prov-a/access", priority=0), t("prov-r/access", priority=1),
-                          t("prov-b/access", priority=2)]),
+    "access": (
+        PRIORITY,
+        [t("prov-a/access", priority=0), t("prov-r/access", priority=1), t("prov-b/access", priority=2)],
+    ),
     "vat": pair("vat"),
     # timeouts
     "req-timeout": pair("req-timeout"),
@@ -115,29 +149,51 @@ VIRTUAL: dict[str, tuple[str, list[dict[str, Any]]] | tuple[str, list[dict[str, 
     "hdr-stream": pair("hdr-stream"),
     "log-row": pair("log-row"),
     # x-tfy-applied-configurations: model configuration and fallback entries
-    "applied-config": pair("applied-config", override_params={"temperature": 0.2, "max_tokens": 64},
-                           headers_override={"set": {"X-Route-Tag": "secret-tag-value"}, "remove": ["X-Drop-Me"]}),
+    "applied-config": pair(
+        "applied-config",
+        override_params={"temperature": 0.2, "max_tokens": 64},
+        headers_override={"set": {"X-Route-Tag": "secret-tag-value"}, "remove": ["X-Drop-Me"]},
+    ),
     "applied-fallback": pair("applied-fallback", override_params={"temperature": 0.2}),
-    "applied-network": (PRIORITY, [t("prov-dead/applied-network", priority=0),
-                                   t("prov-b/applied-network", priority=1, override_params={"top_p": 0.5})]),
+    "applied-network": (
+        PRIORITY,
+        [
+            t("prov-dead/applied-network", priority=0),
+            t("prov-b/applied-network", priority=1, override_params={"top_p": 0.5}),
+        ],
+    ),
     "applied-stream": pair("applied-stream"),
 }
 
-PLAIN = ("plain-retry", "plain-retry-codes", "retry-after", "retry-after-ignored", "ttft-plain", "timeout-plain",
-         "hdr-single", "disconnect-plain", "stream-error-plain")
+PLAIN = (
+    "plain-retry",
+    "plain-retry-codes",
+    "retry-after",
+    "retry-after-ignored",
+    "ttft-plain",
+    "timeout-plain",
+    "hdr-single",
+    "disconnect-plain",
+    "stream-error-plain",
+)
 INTEGRATION_HEADERS = {"overrides": {"X-Drop-Me": "dropped", "X-Keep-Me": "kept"}}
 
 
 def _integration(account: str, name: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": name, "type": "integration/model/openai",
-                             "model_id": model_id(f"{account}/{name}"), "model_types": ["chat"]}
+    entry: dict[str, Any] = {
+        "name": name,
+        "type": "integration/model/openai",
+        "model_id": model_id(f"{account}/{name}"),
+        "model_types": ["chat"],
+    }
     if name in INTEGRATION_HEADERS:
         entry["headers"] = INTEGRATION_HEADERS[name]
     return entry
 
 
-def build_config(ports: Mapping[str, int], virtual: Mapping[str, Any], plain: tuple[str, ...] = (),
-                 *, identities: bool = True) -> str:
+def build_config(
+    ports: Mapping[str, int], virtual: Mapping[str, Any], plain: tuple[str, ...] = (), *, identities: bool = True
+) -> str:
     """The YAML for the given virtual models (account `vmod`) and plain `prov-a` models."""
     integrations: dict[str, list[str]] = {}
     for spec in virtual.values():
@@ -164,13 +220,13 @@ def build_config(ports: Mapping[str, int], virtual: Mapping[str, Any], plain: tu
         routing: dict[str, Any] = {"type": spec[0], "load_balance_targets": spec[1]}
         if len(spec) > 2:
             routing.update(spec[2])
-        vm_integrations.append({"name": name, "type": "integration/model/virtual", "model_types": ["chat"],
-                                "routing_config": routing})
+        vm_integrations.append(
+            {"name": name, "type": "integration/model/virtual", "model_types": ["chat"], "routing_config": routing}
+        )
     manifests.append({"type": "provider-account/virtual-model", "name": "vmod", "integrations": vm_integrations})
     if identities:
         manifests += [
-            {"type": "virtual-account", "name": "vm-bot",
-             "allowed_models": ["vmod/vat", "prov-a/vat", "prov-b/vat"]},
+            {"type": "virtual-account", "name": "vm-bot", "allowed_models": ["vmod/vat", "prov-a/vat", "prov-b/vat"]},
             {"type": "virtual-account", "name": "targets-bot", "allowed_models": ["prov-a/vat", "prov-b/vat"]},
         ]
     return "---\n".join(yaml.safe_dump(m, sort_keys=False) for m in manifests)
@@ -207,11 +263,13 @@ class Rig:
         """Chat requests received by A, B and C."""
         return tuple(len(m.requests_to(CHAT_PATH)) for m in (self.a, self.b, self.c))  # type: ignore[return-value]
 
-    def chat(self, model: str, *, token: str | None = None, headers: Mapping[str, str] | None = None,
-             **body: Any) -> Any:
+    def chat(
+        self, model: str, *, token: str | None = None, headers: Mapping[str, str] | None = None, **body: Any
+    ) -> Any:
         """A non-streaming chat call through the SDK; returns the raw response (headers + `.parse()`)."""
         return self.client(token).chat.completions.with_raw_response.create(
-            model=model, messages=body.pop("messages", MESSAGES), extra_headers=dict(headers or {}), **body)
+            model=model, messages=body.pop("messages", MESSAGES), extra_headers=dict(headers or {}), **body
+        )
 
 
 def applied(headers: Any) -> dict[str, Any]:
@@ -240,10 +298,16 @@ def routing_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     gateway = Gateway(Path(tmp_path_factory.mktemp("routing")), build_config(ports, VIRTUAL, PLAIN))
     try:
         gateway.start()
-        yield Rig(gateway, a, b, c,
-                  alice=gateway.create_token(user=ALICE), bob=gateway.create_token(user=BOB),
-                  vm_bot=gateway.create_token(virtual_account="vm-bot"),
-                  targets_bot=gateway.create_token(virtual_account="targets-bot"))
+        yield Rig(
+            gateway,
+            a,
+            b,
+            c,
+            alice=gateway.create_token(user=ALICE),
+            bob=gateway.create_token(user=BOB),
+            vm_bot=gateway.create_token(virtual_account="vm-bot"),
+            targets_bot=gateway.create_token(virtual_account="targets-bot"),
+        )
     finally:
         gateway.stop()
         stop_mocks(mocks)

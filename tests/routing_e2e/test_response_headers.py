@@ -33,8 +33,9 @@ def test_applied_configurations_report_virtual_model_strategy_targets_and_counts
 
 def test_applied_configurations_on_a_stream(rig: Rig) -> None:
     rig.a.fail_next(503)
-    raw = rig.client().chat.completions.with_raw_response.create(model="vmod/hdr-stream", messages=MESSAGES,
-                                                                 stream=True)
+    raw = rig.client().chat.completions.with_raw_response.create(
+        model="vmod/hdr-stream", messages=MESSAGES, stream=True
+    )
     list(raw.parse())
     balancing = applied(raw.headers)["load_balancing"]
     assert balancing["targets_tried"] == ["prov-a/hdr-stream", "prov-b/hdr-stream"]

@@ -131,11 +131,14 @@ def deadline_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeadlineR
     mocks = start_mocks(2)
     a, b = mocks
     retry = {"attempts": 6, "delay": 0, "on_status_codes": ["500"]}
-    virtual = {name: (PRIORITY, [t(f"prov-a/{name}", priority=0, retry_config=retry), t(f"prov-b/{name}", priority=1)])
-               for name in ("deadline", "deadline-caller")}  # one each: failures cool prov-a/<name> down
+    virtual = {
+        name: (PRIORITY, [t(f"prov-a/{name}", priority=0, retry_config=retry), t(f"prov-b/{name}", priority=1)])
+        for name in ("deadline", "deadline-caller")
+    }  # one each: failures cool prov-a/<name> down
     config = build_config({"prov-a": a.port, "prov-b": b.port}, virtual, identities=False)
-    gateway = Gateway(Path(tmp_path_factory.mktemp("deadline")), config,
-                      env={"RELAYGATE_REQUEST_TIMEOUT": str(DEADLINE_SECONDS)})
+    gateway = Gateway(
+        Path(tmp_path_factory.mktemp("deadline")), config, env={"RELAYGATE_REQUEST_TIMEOUT": str(DEADLINE_SECONDS)}
+    )
     try:
         gateway.start()
         yield DeadlineRig(gateway, a, b, gateway.create_token(user=ALICE))
@@ -152,7 +155,8 @@ def _run_out_the_deadline(rig: DeadlineRig, model: str, headers: dict[str, str] 
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as caught:
         rig.gateway.client(rig.token).chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "x"}], extra_headers=headers or {})
+            model=model, messages=[{"role": "user", "content": "x"}], extra_headers=headers or {}
+        )
     elapsed = time.monotonic() - started
     assert caught.value.status_code in (500, 504)
     return elapsed

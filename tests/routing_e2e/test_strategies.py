@@ -44,8 +44,10 @@ def test_upstream_always_receives_the_targets_provider_model_id(rig: Rig) -> Non
 
 
 def test_sticky_session_keeps_hitting_the_same_target(rig: Rig) -> None:
-    resolved = {rig.chat("vmod/sticky", headers={"X-Session-Id": "session-42"}).headers["x-tfy-resolved-model"]
-                for _ in range(20)}
+    resolved = {
+        rig.chat("vmod/sticky", headers={"X-Session-Id": "session-42"}).headers["x-tfy-resolved-model"]
+        for _ in range(20)
+    }
     assert len(resolved) == 1, resolved
     a, b, _ = rig.counts()
     assert sorted((a, b)) == [0, 20]
@@ -76,8 +78,7 @@ def _latency_warm_up(rig: Rig, model: str, stream: bool) -> None:
 
 
 def _latency_call(client: openai.OpenAI, model: str, stream: bool) -> None:
-    messages: list[openai.types.chat.ChatCompletionMessageParam] = [
-        {"role": "user", "content": "one two three four"}]
+    messages: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "one two three four"}]
     if stream:
         for _ in client.chat.completions.create(model=model, messages=messages, stream=True):
             pass

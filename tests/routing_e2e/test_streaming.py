@@ -20,8 +20,13 @@ CANCEL_WITHIN = 1.0  # seconds from the caller leaving to the upstream connectio
 
 
 def raw_stream(rig: Rig, model: str, headers: dict[str, str] | None = None) -> HttpResult:
-    return rig.gateway.request("POST", "/api/llm/chat/completions", token=rig.alice, headers=headers,
-                               json={"model": model, "messages": LONG_MESSAGES, "stream": True})
+    return rig.gateway.request(
+        "POST",
+        "/api/llm/chat/completions",
+        token=rig.alice,
+        headers=headers,
+        json={"model": model, "messages": LONG_MESSAGES, "stream": True},
+    )
 
 
 def sse_data(body: bytes) -> list[bytes]:
@@ -165,7 +170,8 @@ def test_stream_truncated_after_content_is_logged_truncated(rig: Rig, fault: str
 def test_client_disconnect_mid_stream_cancels_upstream_and_logs_499(rig: Rig) -> None:
     rig.a.chunk_delay = 0.3
     raw = rig.client().chat.completions.with_raw_response.create(
-        model="vmod/disconnect-stream", messages=LONG_MESSAGES, stream=True)
+        model="vmod/disconnect-stream", messages=LONG_MESSAGES, stream=True
+    )
     stream = raw.parse()
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -187,8 +193,9 @@ def test_client_disconnect_while_waiting_cancels_upstream_and_logs_499(rig: Rig)
     request_id = "routing-e2e-" + os.urandom(6).hex()
     client = rig.client(timeout=0.5)
     with pytest.raises(openai.APITimeoutError):
-        client.chat.completions.create(model="vmod/disconnect-wait", messages=MESSAGES,
-                                       extra_headers={"x-request-id": request_id})
+        client.chat.completions.create(
+            model="vmod/disconnect-wait", messages=MESSAGES, extra_headers={"x-request-id": request_id}
+        )
     left_at = time.monotonic()
     recorded = rig.a.last("/chat/completions")
     closed_at = rig.a.wait_closed(recorded, timeout=3.0)

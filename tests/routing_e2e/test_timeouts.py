@@ -35,7 +35,8 @@ def test_request_timeout_on_a_plain_model_is_504(rig: Rig) -> None:
 
 def _stream_text(rig: Rig, model: str, headers: dict[str, str]) -> tuple[str, str]:
     raw = rig.client().chat.completions.with_raw_response.create(
-        model=model, messages=MESSAGES, stream=True, extra_headers=headers)
+        model=model, messages=MESSAGES, stream=True, extra_headers=headers
+    )
     text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     return raw.headers["x-tfy-resolved-model"], text
 

@@ -16,10 +16,10 @@ class _FixedAnswers:
     def __init__(self, *hosts: str) -> None:
         self.hosts = hosts
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-                      ) -> list[ResolveResult]:
-        return [ResolveResult(hostname=host, host=h, port=port, family=family, proto=0, flags=0)
-                for h in self.hosts]
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [ResolveResult(hostname=host, host=h, port=port, family=family, proto=0, flags=0) for h in self.hosts]
 
     async def close(self) -> None:
         return None
@@ -60,8 +60,13 @@ async def test_real_resolution_of_loopback_passes() -> None:
 # -- IP literals never reach a resolver: the connector itself refuses them ---------------------------
 
 LITERAL_METADATA_URLS = [
-    "http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/",
-    "http://2852039166/", "http://0xa9fea9fe/", "http://0251.0376.0251.0376/", "http://169.254.43518/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[fd00:ec2::254]/",
+    "http://2852039166/",
+    "http://0xa9fea9fe/",
+    "http://0251.0376.0251.0376/",
+    "http://169.254.43518/",
     "http://169.254.169.254./",
 ]
 

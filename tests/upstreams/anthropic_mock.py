@@ -61,20 +61,59 @@ SAMPLING_PAIR_REFUSED_SINCE = (4, 1)  # "`temperature` and `top_p` cannot both b
 ADAPTIVE_THINKING_SINCE = (4, 6)  # older models take only thinking {type: enabled, budget_tokens}
 _NEW_STYLE_ID = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?![\d.])")
 _OLD_STYLE_ID = re.compile(r"claude-(\d+)(?:-(\d{1,2}))?-(?:opus|sonnet|haiku)")
-MESSAGE_FIELDS = frozenset({
-    "model", "max_tokens", "messages", "cache_control", "container", "diagnostics", "inference_geo", "metadata",
-    "output_config", "service_tier", "speed", "stop_sequences", "stream", "system", "thinking", "tool_choice",
-    "tools", "user_profile_id", "workspace_id",
-})
-COUNT_TOKENS_FIELDS = frozenset({
-    "model", "messages", "cache_control", "output_config", "speed", "system", "thinking", "tool_choice", "tools",
-})
+MESSAGE_FIELDS = frozenset(
+    {
+        "model",
+        "max_tokens",
+        "messages",
+        "cache_control",
+        "container",
+        "diagnostics",
+        "inference_geo",
+        "metadata",
+        "output_config",
+        "service_tier",
+        "speed",
+        "stop_sequences",
+        "stream",
+        "system",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "user_profile_id",
+        "workspace_id",
+    }
+)
+COUNT_TOKENS_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "cache_control",
+        "output_config",
+        "speed",
+        "system",
+        "thinking",
+        "tool_choice",
+        "tools",
+    }
+)
 BETA_FIELDS = frozenset({"context_management", "mcp_servers", "output_format", "betas"})
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-BLOCK_TYPES = frozenset({
-    "text", "image", "document", "search_result", "tool_use", "tool_result", "thinking", "redacted_thinking",
-    "server_tool_use", "web_search_tool_result", "container_upload",
-})
+BLOCK_TYPES = frozenset(
+    {
+        "text",
+        "image",
+        "document",
+        "search_result",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        "server_tool_use",
+        "web_search_tool_result",
+        "container_upload",
+    }
+)
 EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -176,7 +215,7 @@ def instance_for_schema(schema: Any, text: str) -> Any:
 
 def json_pieces(data: str, size: int = JSON_PIECE) -> list[str]:
     """How the mock streams a tool input: an empty first fragment, then `size`-character pieces."""
-    return [""] + [data[i:i + size] for i in range(0, len(data), size)]
+    return [""] + [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def _block_tokens(block: JSON) -> int:
@@ -250,8 +289,11 @@ def _validate(body: JSON, version: str, beta: bool, count_only: bool) -> str | N
         value = body.get(name)
         if value is not None and (not isinstance(value, int | float) or not 0 <= value <= upper):
             return f"{name}: Input should be less than or equal to {upper}"
-    if (body.get("temperature") is not None and body.get("top_p") is not None
-            and model_version(body["model"]) >= SAMPLING_PAIR_REFUSED_SINCE):
+    if (
+        body.get("temperature") is not None
+        and body.get("top_p") is not None
+        and model_version(body["model"]) >= SAMPLING_PAIR_REFUSED_SINCE
+    ):
         return "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
     stop = body.get("stop_sequences")
     if stop is not None and (not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)):
@@ -267,8 +309,13 @@ def _validate(body: JSON, version: str, beta: bool, count_only: bool) -> str | N
         for key in metadata:
             if key != "user_id":
                 return f"metadata.{key}: Extra inputs are not permitted"
-    return (_validate_system(body.get("system")) or _validate_tools(body) or _validate_thinking(body)
-            or _validate_output_config(body.get("output_config")) or _validate_messages(body))
+    return (
+        _validate_system(body.get("system"))
+        or _validate_tools(body)
+        or _validate_thinking(body)
+        or _validate_output_config(body.get("output_config"))
+        or _validate_messages(body)
+    )
 
 
 def _validate_system(system: Any) -> str | None:
@@ -297,8 +344,18 @@ def _validate_tools(body: JSON) -> str | None:
                 names.append(str(tool.get("name")))  # server tools (web_search_..., bash_...)
                 continue
             for key in tool:
-                if key not in ("type", "name", "description", "input_schema", "cache_control", "strict",
-                               "input_examples", "defer_loading", "allowed_callers", "eager_input_streaming"):
+                if key not in (
+                    "type",
+                    "name",
+                    "description",
+                    "input_schema",
+                    "cache_control",
+                    "strict",
+                    "input_examples",
+                    "defer_loading",
+                    "allowed_callers",
+                    "eager_input_streaming",
+                ):
                     return f"tools.{i}.custom.{key}: Extra inputs are not permitted"
             name = tool.get("name")
             if not isinstance(name, str) or not TOOL_NAME.match(name):
@@ -312,8 +369,10 @@ def _validate_tools(body: JSON) -> str | None:
     choice = body.get("tool_choice")
     if choice is not None:
         if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
-            return "tool_choice: Input tag found using 'type' does not match any of the expected tags: " \
-                   "'auto', 'any', 'tool', 'none'"
+            return (
+                "tool_choice: Input tag found using 'type' does not match any of the expected tags: "
+                "'auto', 'any', 'tool', 'none'"
+            )
         if choice["type"] == "tool" and choice.get("name") not in names:
             return f"tool_choice.tool.name: Tool '{choice.get('name')}' not found in tools"
     return None
@@ -325,8 +384,10 @@ def _validate_thinking(body: JSON) -> str | None:
         return None
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind not in ("enabled", "disabled", "adaptive", "between_tools"):
-        return "thinking: Input tag found using 'type' does not match any of the expected tags: 'enabled', " \
-               "'disabled', 'between_tools', 'adaptive'"
+        return (
+            "thinking: Input tag found using 'type' does not match any of the expected tags: 'enabled', "
+            "'disabled', 'between_tools', 'adaptive'"
+        )
     choice = body.get("tool_choice")
     if kind in ("enabled", "adaptive") and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
         return "Thinking may not be enabled when tool_choice forces tool use."
@@ -338,9 +399,11 @@ def _validate_thinking(body: JSON) -> str | None:
             return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
         max_tokens = body.get("max_tokens")
         if isinstance(max_tokens, int) and max_tokens <= budget:
-            return "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation " \
-                   "at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-" \
-                   "window-size"
+            return (
+                "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation "
+                "at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-"
+                "window-size"
+            )
     return None
 
 
@@ -356,8 +419,9 @@ def _validate_output_config(config: Any) -> str | None:
     if effort is not None and effort not in EFFORTS:
         return "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'"
     fmt = config.get("format")
-    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") != "json_schema"
-                            or not isinstance(fmt.get("schema"), dict)):
+    if fmt is not None and (
+        not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict)
+    ):
         return "output_config.format: Input should be {type: 'json_schema', schema: {...}}"
     return None
 
@@ -376,8 +440,10 @@ def _validate_messages(body: JSON) -> str | None:
         if role == "system" and body["model"] in SYSTEM_ROLE_MODELS:
             continue
         if role == "system":
-            return 'messages: Unexpected role "system". The Messages API accepts a top-level `system` ' \
-                   'parameter, not "system" as an input message role.'
+            return (
+                'messages: Unexpected role "system". The Messages API accepts a top-level `system` '
+                'parameter, not "system" as an input message role.'
+            )
         if role not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
         content = message.get("content")
@@ -387,8 +453,10 @@ def _validate_messages(body: JSON) -> str | None:
             if role == "user":
                 return f"messages.{i}: user messages must have non-empty content"
             if i != len(messages) - 1:
-                return f"messages.{i}: all messages must have non-empty content except for the optional final " \
-                       "assistant message"
+                return (
+                    f"messages.{i}: all messages must have non-empty content except for the optional final "
+                    "assistant message"
+                )
         if not isinstance(content, str | list):
             return f"messages.{i}.content: Input should be a valid string or list"
         problem = _validate_blocks(blocks_of(content), i, role, pending)
@@ -398,14 +466,18 @@ def _validate_messages(body: JSON) -> str | None:
         answered = {str(b.get("tool_use_id")) for b in blocks_of(content) if b.get("type") == "tool_result"}
         missing = [tool_id for tool_id in pending if tool_id not in answered]
         if missing:
-            return f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks immediately after: " \
-                   f"{', '.join(missing)}. Each `tool_use` block must have a corresponding `tool_result` block in " \
-                   "the next message."
+            return (
+                f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+                f"{', '.join(missing)}. Each `tool_use` block must have a corresponding `tool_result` block in "
+                "the next message."
+            )
         pending = asked if role == "assistant" else []
     if pending:
-        return f"messages.{len(messages) - 1}: `tool_use` ids were found without `tool_result` blocks immediately " \
-               f"after: {', '.join(pending)}. Each `tool_use` block must have a corresponding `tool_result` block " \
-               "in the next message."
+        return (
+            f"messages.{len(messages) - 1}: `tool_use` ids were found without `tool_result` blocks immediately "
+            f"after: {', '.join(pending)}. Each `tool_use` block must have a corresponding `tool_result` block "
+            "in the next message."
+        )
     return None
 
 
@@ -431,9 +503,11 @@ def _validate_blocks(blocks: list[JSON], i: int, role: str, pending: list[str]) 
             if role != "user":
                 return f"{where}: `tool_result` blocks are only allowed in user messages"
             if block.get("tool_use_id") not in pending:
-                return f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: " \
-                       f"{block.get('tool_use_id')}. Each `tool_result` block must have a corresponding `tool_use` " \
-                       "block in the previous message."
+                return (
+                    f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                    f"{block.get('tool_use_id')}. Each `tool_result` block must have a corresponding `tool_use` "
+                    "block in the previous message."
+                )
     return None
 
 
@@ -442,13 +516,17 @@ def _validate_image(source: Any, where: str) -> str | None:
         return f"{where}.image.source: Field required"
     if source.get("type") == "base64":
         if source.get("media_type") not in IMAGE_MEDIA_TYPES:
-            return f"{where}.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', " \
-                   "'image/gif' or 'image/webp'"
+            return (
+                f"{where}.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', "
+                "'image/gif' or 'image/webp'"
+            )
         try:
             base64.b64decode(str(source.get("data", "")), validate=True)
         except (binascii.Error, ValueError):
-            return f"{where}.image.source.base64: The image was specified using the image/... media type, but " \
-                   "the image data is not valid base64"
+            return (
+                f"{where}.image.source.base64: The image was specified using the image/... media type, but "
+                "the image data is not valid base64"
+            )
         return None
     if source.get("type") == "url":
         url = source.get("url")
@@ -457,8 +535,10 @@ def _validate_image(source: Any, where: str) -> str | None:
         return None
     if source.get("type") == "file":
         return None
-    return f"{where}.image.source: Input tag '{source.get('type')}' found using 'type' does not match any of " \
-           "the expected tags: 'base64', 'url', 'file'"
+    return (
+        f"{where}.image.source: Input tag '{source.get('type')}' found using 'type' does not match any of "
+        "the expected tags: 'base64', 'url', 'file'"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -507,8 +587,11 @@ def plan_reply(body: JSON, ids: Callable[[], str], refuse: bool = False) -> Repl
     elif results is not None:
         text = tool_reply(results)
     elif calls:
-        text = f"Calling {', '.join(str(t['name']) for t in calls)}." if (body.get("tool_choice") or {}).get(
-            "type", "auto") == "auto" else ""
+        text = (
+            f"Calling {', '.join(str(t['name']) for t in calls)}."
+            if (body.get("tool_choice") or {}).get("type", "auto") == "auto"
+            else ""
+        )
     elif isinstance(fmt, dict):
         text = orjson.dumps(instance_for_schema(fmt.get("schema"), user_text)).decode()
     else:
@@ -521,15 +604,22 @@ def plan_reply(body: JSON, ids: Callable[[], str], refuse: bool = False) -> Repl
     pieces = split_pieces(text)
     limit = body["max_tokens"] - thinking_tokens
     if len(pieces) > max(limit, 0):
-        text, calls, stop_reason, stop_sequence = "".join(pieces[:max(limit, 0)]), [], "max_tokens", None
+        text, calls, stop_reason, stop_sequence = "".join(pieces[: max(limit, 0)]), [], "max_tokens", None
     if text:
         blocks.append({"type": "text", "text": text})
     for tool in calls:
         name = str(tool["name"])
-        blocks.append({"type": "tool_use", "id": ids(), "name": name,
-                       "input": instance_for_schema(tool.get("input_schema"), user_text)})
-    output = thinking_tokens + len(split_pieces(text)) + sum(_block_tokens(b) for b in blocks
-                                                              if b["type"] == "tool_use")
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": ids(),
+                "name": name,
+                "input": instance_for_schema(tool.get("input_schema"), user_text),
+            }
+        )
+    output = (
+        thinking_tokens + len(split_pieces(text)) + sum(_block_tokens(b) for b in blocks if b["type"] == "tool_use")
+    )
     usage: JSON = {"output_tokens": max(output, 1)}
     if thinking_tokens:
         usage["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
@@ -573,9 +663,17 @@ class AnthropicMock(MockUpstream[RecordedRequest]):
             self._refusals = 0
             self._cache.clear()
 
-    def fail_next(self, status: int, *, error_type: str | None = None, message: str | None = None,
-                  body: JSON | bytes | None = None, count: int = 1, headers: dict[str, str] | None = None,
-                  path: str | None = None) -> None:
+    def fail_next(
+        self,
+        status: int,
+        *,
+        error_type: str | None = None,
+        message: str | None = None,
+        body: JSON | bytes | None = None,
+        count: int = 1,
+        headers: dict[str, str] | None = None,
+        path: str | None = None,
+    ) -> None:
         """Answer the next `count` requests (whose path ends with `path`, if given) with an Anthropic error."""
         default_type, default_message = DEFAULT_ERRORS.get(status, ("api_error", "Internal server error"))
         if body is None:
@@ -584,8 +682,9 @@ class AnthropicMock(MockUpstream[RecordedRequest]):
         with self._lock:
             self._faults.append(Fault(status, raw, count, dict(headers or {}), path))
 
-    def fail_stream_after(self, events: int, *, error_type: str = "overloaded_error", message: str = "Overloaded",
-                          count: int = 1) -> None:
+    def fail_stream_after(
+        self, events: int, *, error_type: str = "overloaded_error", message: str = "Overloaded", count: int = 1
+    ) -> None:
         """Send an SSE `error` event after `events` events of the next stream(s), then end the stream."""
         with self._lock:
             self._stream_faults.append(_StreamFault(events, count, "error", error_type, message))
@@ -624,8 +723,12 @@ class AnthropicMock(MockUpstream[RecordedRequest]):
     def _json(self, recorded: RecordedRequest, payload: Any, status: int = 200) -> web.Response:
         recorded.status = status
         recorded.completed = True
-        return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json",
-                            headers={"request-id": self._request_id()})
+        return web.Response(
+            status=status,
+            body=orjson.dumps(payload),
+            content_type="application/json",
+            headers={"request-id": self._request_id()},
+        )
 
     async def _answer(self, request: web.Request, recorded: RecordedRequest) -> web.StreamResponse:
         count_only = request.path == "/v1/messages/count_tokens"
@@ -644,12 +747,15 @@ class AnthropicMock(MockUpstream[RecordedRequest]):
         if not version:
             return self._error(recorded, 400, "invalid_request_error", "anthropic-version: header is required")
         if version not in VERSIONS:
-            return self._error(recorded, 400, "invalid_request_error",
-                               f"anthropic-version: Invalid value '{version}'")
+            return self._error(recorded, 400, "invalid_request_error", f"anthropic-version: Invalid value '{version}'")
         body = recorded.json
         if not isinstance(body, dict):
-            return self._error(recorded, 400, "invalid_request_error",
-                               "There was an issue with the format of your request: the body must be a JSON object")
+            return self._error(
+                recorded,
+                400,
+                "invalid_request_error",
+                "There was an issue with the format of your request: the body must be a JSON object",
+            )
         problem = _validate(body, version, bool(request.headers.get("anthropic-beta")), count_only)
         if problem is not None:
             return self._error(recorded, 400, "invalid_request_error", problem)
@@ -661,9 +767,16 @@ class AnthropicMock(MockUpstream[RecordedRequest]):
         message_id = f"msg_{hashlib.sha256(str(next(self._ids)).encode()).hexdigest()[:24]}"
         if body.get("stream"):
             return await self._stream(request, recorded, body["model"], message_id, reply)
-        message: JSON = {"id": message_id, "type": "message", "role": "assistant", "model": body["model"],
-                         "content": reply.blocks, "stop_reason": reply.stop_reason,
-                         "stop_sequence": reply.stop_sequence, "usage": reply.usage}
+        message: JSON = {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": reply.blocks,
+            "stop_reason": reply.stop_reason,
+            "stop_sequence": reply.stop_sequence,
+            "usage": reply.usage,
+        }
         if reply.stop_details is not None:
             message["stop_details"] = reply.stop_details
         return self._json(recorded, message)
@@ -687,42 +800,70 @@ class AnthropicMock(MockUpstream[RecordedRequest]):
         breakpoints = [i for i, (_, cached, _) in enumerate(segments) if cached]
         read = write = 0
         if breakpoints:
-            prefix = segments[:breakpoints[-1] + 1]
+            prefix = segments[: breakpoints[-1] + 1]
             key = hashlib.sha256(str(body["model"]).encode() + b"".join(p for _, _, p in prefix)).digest()
             tokens = sum(t for t, _, _ in prefix)
             with self._lock:
                 hit = key in self._cache
                 self._cache.add(key)
             read, write = (tokens, 0) if hit else (0, tokens)
-        return {"input_tokens": total - read - write, "cache_creation_input_tokens": write,
-                "cache_read_input_tokens": read,
-                "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
-                "service_tier": "standard"}
+        return {
+            "input_tokens": total - read - write,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
+            "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
+            "service_tier": "standard",
+        }
 
     # -- streaming ---------------------------------------------------------------------------------
 
     def stream_events(self, model: str, message_id: str, reply: Reply) -> list[JSON]:
         """The SSE events (as JSON) the mock streams for a reply, in order."""
         start_usage = {k: v for k, v in reply.usage.items() if k not in ("output_tokens", "output_tokens_details")}
-        events: list[JSON] = [{"type": "message_start", "message": {
-            "id": message_id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {**start_usage, "output_tokens": 1}}}]
+        events: list[JSON] = [
+            {
+                "type": "message_start",
+                "message": {
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {**start_usage, "output_tokens": 1},
+                },
+            }
+        ]
         for index, block in enumerate(reply.blocks):
             kind = block["type"]
             if kind == "text":
-                events.append({"type": "content_block_start", "index": index, "content_block": {"type": "text",
-                                                                                                "text": ""}})
+                events.append(
+                    {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+                )
                 deltas = [{"type": "text_delta", "text": piece} for piece in split_pieces(block["text"])]
             elif kind == "thinking":
-                events.append({"type": "content_block_start", "index": index,
-                               "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+                events.append(
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                    }
+                )
                 deltas = [{"type": "thinking_delta", "thinking": p} for p in split_pieces(block["thinking"])]
                 deltas.append({"type": "signature_delta", "signature": block["signature"]})
             else:
-                events.append({"type": "content_block_start", "index": index, "content_block": {
-                    "type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}})
-                deltas = [{"type": "input_json_delta", "partial_json": p}
-                          for p in json_pieces(orjson.dumps(block["input"]).decode())]
+                events.append(
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}},
+                    }
+                )
+                deltas = [
+                    {"type": "input_json_delta", "partial_json": p}
+                    for p in json_pieces(orjson.dumps(block["input"]).decode())
+                ]
             if index == 0:
                 events.append({"type": "ping"})
             events.extend({"type": "content_block_delta", "index": index, "delta": d} for d in deltas)
@@ -735,12 +876,18 @@ class AnthropicMock(MockUpstream[RecordedRequest]):
         events.append({"type": "message_stop"})
         return events
 
-    async def _stream(self, request: web.Request, recorded: RecordedRequest, model: str, message_id: str,
-                      reply: Reply) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, recorded: RecordedRequest, model: str, message_id: str, reply: Reply
+    ) -> web.StreamResponse:
         fault = self._take(self._stream_faults)
-        response = web.StreamResponse(status=200, headers={
-            "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
-            "request-id": self._request_id()})
+        response = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "request-id": self._request_id(),
+            },
+        )
         recorded.status = 200
         await response.prepare(request)
         for index, event in enumerate(self.stream_events(model, message_id, reply)):

@@ -30,8 +30,14 @@ class SignatureRejected(Exception):
         self.message = message
 
 
-def verify_sigv4(request: web.Request, body: bytes, secrets: dict[str, str], region: str,
-                 service: str = "bedrock", now: datetime | None = None) -> None:
+def verify_sigv4(
+    request: web.Request,
+    body: bytes,
+    secrets: dict[str, str],
+    region: str,
+    service: str = "bedrock",
+    now: datetime | None = None,
+) -> None:
     """Raise `SignatureRejected` unless the request carries a valid SigV4 signature for `service` in `region`."""
     auth = request.headers.get("Authorization", "")
     if not auth:
@@ -40,37 +46,57 @@ def verify_sigv4(request: web.Request, body: bytes, secrets: dict[str, str], reg
     fields = dict(part.strip().partition("=")[::2] for part in rest.split(","))
     credential = fields.get("Credential", "").split("/")
     if algorithm != "AWS4-HMAC-SHA256" or len(credential) != 5 or not fields.get("Signature"):
-        raise SignatureRejected("InvalidSignatureException", "Authorization header requires 'Credential', "
-                                                             "'Signature' and 'SignedHeaders' parameters.")
+        raise SignatureRejected(
+            "InvalidSignatureException",
+            "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.",
+        )
     access_key, day, scope_region, scope_service, terminal = credential
     secret = secrets.get(access_key)
     if secret is None:
         raise SignatureRejected("UnrecognizedClientException")
     if scope_region != region:
-        raise SignatureRejected("InvalidSignatureException",
-                                f"Credential should be scoped to a valid region, not '{scope_region}'.")
+        raise SignatureRejected(
+            "InvalidSignatureException", f"Credential should be scoped to a valid region, not '{scope_region}'."
+        )
     if scope_service != service or terminal != "aws4_request":
-        raise SignatureRejected("InvalidSignatureException",
-                                f"Credential should be scoped to correct service: '{service}'.")
+        raise SignatureRejected(
+            "InvalidSignatureException", f"Credential should be scoped to correct service: '{service}'."
+        )
     amz_date = request.headers.get("X-Amz-Date", "")
     signed = fields.get("SignedHeaders", "").split(";")
     if "host" not in signed or "x-amz-date" not in signed or not amz_date.startswith(day):
         raise SignatureRejected("InvalidSignatureException", "The host and x-amz-date headers must be signed.")
     when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     if abs(((now or datetime.now(UTC)) - when).total_seconds()) > 300:
-        raise SignatureRejected("InvalidSignatureException", f"Signature expired: {amz_date} is now earlier or "
-                                                             "later than 5 minutes from the current time.")
+        raise SignatureRejected(
+            "InvalidSignatureException",
+            f"Signature expired: {amz_date} is now earlier or later than 5 minutes from the current time.",
+        )
     missing = [name for name in signed if name not in request.headers]
     if missing:
         raise SignatureRejected("InvalidSignatureException", f"Signed header {missing[0]} is missing.")
-    expected = expected_signature(request.method, f"http://{request.headers['Host']}{request.raw_path}", body,
-                                  {name: request.headers[name] for name in signed}, secret, region, service)
+    expected = expected_signature(
+        request.method,
+        f"http://{request.headers['Host']}{request.raw_path}",
+        body,
+        {name: request.headers[name] for name in signed},
+        secret,
+        region,
+        service,
+    )
     if not hmac.compare_digest(expected, fields["Signature"]):
         raise SignatureRejected("InvalidSignatureException")
 
 
-def expected_signature(method: str, url: str, body: bytes, signed_headers: Mapping[str, str], secret: str,
-                       region: str, service: str = "bedrock") -> str:
+def expected_signature(
+    method: str,
+    url: str,
+    body: bytes,
+    signed_headers: Mapping[str, str],
+    secret: str,
+    region: str,
+    service: str = "bedrock",
+) -> str:
     """The SigV4 signature botocore computes for a request to `url` (as sent, escapes kept: the canonical
     path encodes it once more, as AWS does for every service but S3) with these signed headers."""
     from botocore.auth import SigV4Auth
@@ -81,8 +107,7 @@ def expected_signature(method: str, url: str, body: bytes, signed_headers: Mappi
     aws_request.context["timestamp"] = signed_headers.get("X-Amz-Date") or signed_headers["x-amz-date"]
     access_key = "unused"  # the access key is not part of the signature, only of the credential scope
     signer = SigV4Auth(Credentials(access_key, secret), service, region)
-    return str(signer.signature(signer.string_to_sign(aws_request, signer.canonical_request(aws_request)),
-                                aws_request))
+    return str(signer.signature(signer.string_to_sign(aws_request, signer.canonical_request(aws_request)), aws_request))
 
 
 class _Captured(Exception):
@@ -96,8 +121,12 @@ def sdk_request_path(model_id: str, action: str = "converse", region: str = "us-
     import botocore.session
 
     client = botocore.session.get_session().create_client(
-        "bedrock-runtime", region_name=region, endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="AKIDSDKPATH", aws_secret_access_key="sdk-path-secret")
+        "bedrock-runtime",
+        region_name=region,
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="AKIDSDKPATH",
+        aws_secret_access_key="sdk-path-secret",
+    )
 
     def capture(request: Any, **_: Any) -> None:
         raise _Captured(request)

@@ -61,19 +61,45 @@ ERRORS: dict[str, tuple[int, str]] = {
     "ResourceNotFoundException": (404, "Model not found."),
     "ServiceQuotaExceededException": (400, "Your request exceeds the service quota for your account."),
     "UnrecognizedClientException": (403, "The security token included in the request is invalid."),
-    "InvalidSignatureException": (403, "The request signature we calculated does not match the signature you "
-                                       "provided. Check your AWS Secret Access Key and signing method. Consult "
-                                       "the service documentation for details."),
+    "InvalidSignatureException": (
+        403,
+        "The request signature we calculated does not match the signature you "
+        "provided. Check your AWS Secret Access Key and signing method. Consult "
+        "the service documentation for details.",
+    ),
     "MissingAuthenticationTokenException": (403, "Missing Authentication Token"),
 }
 _IMAGE_MAGIC = {"png": b"\x89PNG", "jpeg": b"\xff\xd8", "gif": b"GIF8", "webp": b"RIFF"}
-_CONVERSE_FIELDS = {"messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig",
-                    "additionalModelRequestFields", "promptVariables", "additionalModelResponseFieldPaths",
-                    "requestMetadata", "performanceConfig", "serviceTier", "outputConfig"}
+_CONVERSE_FIELDS = {
+    "messages",
+    "system",
+    "inferenceConfig",
+    "toolConfig",
+    "guardrailConfig",
+    "additionalModelRequestFields",
+    "promptVariables",
+    "additionalModelResponseFieldPaths",
+    "requestMetadata",
+    "performanceConfig",
+    "serviceTier",
+    "outputConfig",
+}
 _INFERENCE_FIELDS = {"maxTokens", "temperature", "topP", "stopSequences"}
 _COUNT_CONVERSE_FIELDS = {"messages", "system", "toolConfig", "additionalModelRequestFields"}  # ConverseTokensRequest
-_BLOCK_KINDS = {"text", "image", "document", "video", "audio", "toolUse", "toolResult", "guardContent",
-                "cachePoint", "reasoningContent", "citationsContent", "searchResult"}
+_BLOCK_KINDS = {
+    "text",
+    "image",
+    "document",
+    "video",
+    "audio",
+    "toolUse",
+    "toolResult",
+    "guardContent",
+    "cachePoint",
+    "reasoningContent",
+    "citationsContent",
+    "searchResult",
+}
 
 
 class BedrockError(Exception):
@@ -94,8 +120,12 @@ def tool_input(schema: Any, text: str) -> JSON:
     values: JSON = {}
     for name, spec in (properties or {}).items():
         kind = str(spec.get("type")) if isinstance(spec, dict) else ""
-        values[name] = {"string": text, "integer": count_tokens(text), "number": count_tokens(text),
-                        "boolean": True}.get(kind)
+        values[name] = {
+            "string": text,
+            "integer": count_tokens(text),
+            "number": count_tokens(text),
+            "boolean": True,
+        }.get(kind)
     return values
 
 
@@ -147,8 +177,14 @@ def converse_answer(body: JSON) -> Answer:
         if "image" in block:
             data = base64.b64decode(block["image"]["source"]["bytes"])
             reply += f" [image {block['image']['format']} {len(data)} bytes]"
-    uses = [{"toolUseId": f"tooluse_{uuid.uuid5(uuid.NAMESPACE_OID, t['name'] + text).hex[:22]}",
-             "name": t["name"], "input": tool_input(t["inputSchema"].get("json"), text)} for t in chosen]
+    uses = [
+        {
+            "toolUseId": f"tooluse_{uuid.uuid5(uuid.NAMESPACE_OID, t['name'] + text).hex[:22]}",
+            "name": t["name"],
+            "input": tool_input(t["inputSchema"].get("json"), text),
+        }
+        for t in chosen
+    ]
     pieces = split_pieces(reply)
     stop = "tool_use" if uses else "end_turn"
     config = body.get("inferenceConfig") or {}
@@ -181,9 +217,12 @@ def validate_converse(body: Any) -> JSON:
         if i == 0 and message["role"] != "user":
             raise BedrockError("ValidationException", "A conversation must start with a user message.")
         if i and message["role"] == messages[i - 1]["role"]:
-            raise BedrockError("ValidationException", "A conversation must alternate between user and assistant "
-                                                      "roles. Make sure the conversation alternates between user "
-                                                      "and assistant roles and try again.")
+            raise BedrockError(
+                "ValidationException",
+                "A conversation must alternate between user and assistant "
+                "roles. Make sure the conversation alternates between user "
+                "and assistant roles and try again.",
+            )
         for j, block in enumerate(message["content"]):
             _validate_block(block, f"messages.{i}.content.{j}", body)
     for j, block in enumerate(body.get("system") or ()):
@@ -195,8 +234,9 @@ def validate_converse(body: Any) -> JSON:
     for j, tool in enumerate((body.get("toolConfig") or {}).get("tools", [])):
         spec = tool.get("toolSpec")
         if not isinstance(spec, dict) or not spec.get("name") or "json" not in spec.get("inputSchema", {}):
-            raise BedrockError("ValidationException", f"toolConfig.tools.{j}: toolSpec with name and inputSchema.json "
-                                                      "is required.")
+            raise BedrockError(
+                "ValidationException", f"toolConfig.tools.{j}: toolSpec with name and inputSchema.json is required."
+            )
     return body
 
 
@@ -209,8 +249,10 @@ def validate_count_tokens(body: Any) -> JSON:
         raise BedrockError("ValidationException", f"Unknown field: {unknown[0]}")
     given = body.get("input")
     if not isinstance(given, dict):
-        raise BedrockError("ValidationException", "1 validation error detected: Value null at 'input' failed to "
-                                                  "satisfy constraint: Member must not be null")
+        raise BedrockError(
+            "ValidationException",
+            "1 validation error detected: Value null at 'input' failed to satisfy constraint: Member must not be null",
+        )
     if len(given) != 1 or not set(given) <= {"converse", "invokeModel"}:
         raise BedrockError("ValidationException", "input: exactly one of converse or invokeModel must be set.")
     if "invokeModel" in given:
@@ -227,8 +269,11 @@ def _validate_block(block: Any, where: str, body: JSON) -> None:
     if len(kinds) != 1 or not kinds <= _BLOCK_KINDS:
         raise BedrockError("ValidationException", f"{where}: a content block holds exactly one member.")
     if "text" in block and not block["text"]:
-        raise BedrockError("ValidationException", f"The text field in the ContentBlock object at {where} is blank. "
-                                                  "Add text to the text field, and try again.")
+        raise BedrockError(
+            "ValidationException",
+            f"The text field in the ContentBlock object at {where} is blank. "
+            "Add text to the text field, and try again.",
+        )
     if "image" in block:
         image = block["image"]
         try:
@@ -238,8 +283,10 @@ def _validate_block(block: Any, where: str, body: JSON) -> None:
         if not data.startswith(_IMAGE_MAGIC.get(image.get("format"), b"?")):
             raise BedrockError("ValidationException", f"{where}: the image format does not match its bytes.")
     if ("toolUse" in block or "toolResult" in block) and not body.get("toolConfig"):
-        raise BedrockError("ValidationException", "The toolConfig field must be defined when using toolUse and "
-                                                  "toolResult content blocks.")
+        raise BedrockError(
+            "ValidationException",
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+        )
 
 
 # -- the server -------------------------------------------------------------------------------------
@@ -278,8 +325,13 @@ class _StreamFault:
 class BedrockMock(MockUpstream[RecordedRequest]):
     """The mock server; accepts SigV4 with `access_keys` (id -> secret) in `region`, or bearer `api_key`."""
 
-    def __init__(self, access_keys: dict[str, str] | None = None, api_key: str | None = API_KEY,
-                 region: str = REGION, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        access_keys: dict[str, str] | None = None,
+        api_key: str | None = API_KEY,
+        region: str = REGION,
+        host: str = "127.0.0.1",
+    ) -> None:
         super().__init__(host)
         self.access_keys = dict(access_keys if access_keys is not None else {ACCESS_KEY_ID: SECRET_ACCESS_KEY})
         self.api_key = api_key
@@ -304,14 +356,19 @@ class BedrockMock(MockUpstream[RecordedRequest]):
             self._stream_faults.clear()
         self.cache_usage = None
 
-    def fail_next(self, error_type: str, *, message: str | None = None, count: int = 1,
-                  action: str | None = None) -> None:
+    def fail_next(
+        self, error_type: str, *, message: str | None = None, count: int = 1, action: str | None = None
+    ) -> None:
         """Answer the next `count` requests (to `action`, if given) with a Bedrock error of that type."""
         with self._lock:
             self._faults.append(_Fault(error_type, message, count, action))
 
-    def fail_stream_after(self, events: int, exception_type: str = "throttlingException",
-                          message: str = "Too many tokens, please wait before trying again.") -> None:
+    def fail_stream_after(
+        self,
+        events: int,
+        exception_type: str = "throttlingException",
+        message: str = "Too many tokens, please wait before trying again.",
+    ) -> None:
         """The next ConverseStream sends `events` events, then an exception event, then ends."""
         with self._lock:
             self._stream_faults.append(_StreamFault(events, exception_type, message))
@@ -323,8 +380,9 @@ class BedrockMock(MockUpstream[RecordedRequest]):
         raw_path = request.raw_path.partition("?")[0]
         parts = raw_path.split("/")
         model_id, action = (unquote(parts[2]), parts[3]) if len(parts) == 4 and parts[1] == "model" else ("", "")
-        return RecordedRequest(request.method, raw_path, model_id, action, CIMultiDict(request.headers), body,
-                               json_or_none(body))
+        return RecordedRequest(
+            request.method, raw_path, model_id, action, CIMultiDict(request.headers), body, json_or_none(body)
+        )
 
     async def _answer(self, request: web.Request, recorded: RecordedRequest) -> web.StreamResponse:
         action, model_id = recorded.action, recorded.model_id
@@ -336,8 +394,9 @@ class BedrockMock(MockUpstream[RecordedRequest]):
             if fault is not None:
                 raise BedrockError(fault.error_type, fault.message)
             if not isinstance(recorded.json, dict):
-                raise BedrockError("ValidationException", "Malformed input request, please reformat your input "
-                                                          "and try again.")
+                raise BedrockError(
+                    "ValidationException", "Malformed input request, please reformat your input and try again."
+                )
             if action == "invoke":
                 return self._invoke(recorded, model_id, recorded.json)
             if action == "count-tokens":
@@ -350,8 +409,9 @@ class BedrockMock(MockUpstream[RecordedRequest]):
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             if self.api_key is None or not hmac.compare_digest(auth[7:].encode(), self.api_key.encode()):
-                raise BedrockError("UnrecognizedClientException", "Invalid API Key format: Must start with "
-                                                                  "pre-defined prefix")
+                raise BedrockError(
+                    "UnrecognizedClientException", "Invalid API Key format: Must start with pre-defined prefix"
+                )
             return
         try:
             verify_sigv4(request, body, self.access_keys, self.region)
@@ -361,15 +421,21 @@ class BedrockMock(MockUpstream[RecordedRequest]):
     def _error(self, recorded: RecordedRequest, exc: BedrockError) -> web.Response:
         status = ERRORS[exc.error_type][0]
         recorded.status, recorded.completed = status, True
-        headers = {"x-amzn-ErrorType": f"{exc.error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/",
-                   "x-amzn-RequestId": str(uuid.uuid4())}
-        return web.Response(status=status, body=orjson.dumps({"message": exc.message}),
-                            content_type="application/json", headers=headers)
+        headers = {
+            "x-amzn-ErrorType": f"{exc.error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+            "x-amzn-RequestId": str(uuid.uuid4()),
+        }
+        return web.Response(
+            status=status, body=orjson.dumps({"message": exc.message}), content_type="application/json", headers=headers
+        )
 
     def _json(self, recorded: RecordedRequest, payload: JSON, headers: dict[str, str] | None = None) -> web.Response:
         recorded.status, recorded.completed = 200, True
-        return web.Response(body=orjson.dumps(payload), content_type="application/json",
-                            headers={"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})})
+        return web.Response(
+            body=orjson.dumps(payload),
+            content_type="application/json",
+            headers={"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})},
+        )
 
     def _usage(self, body: JSON, answer: Answer) -> JSON:
         output = len(answer.pieces) + sum(count_tokens(orjson.dumps(u["input"]).decode()) for u in answer.tool_uses)
@@ -388,25 +454,36 @@ class BedrockMock(MockUpstream[RecordedRequest]):
         recorded.usage = {"inputTokens": tokens}
         return self._json(recorded, {"inputTokens": tokens})
 
-    async def _converse(self, request: web.Request, recorded: RecordedRequest, body: JSON,
-                        action: str) -> web.StreamResponse:
+    async def _converse(
+        self, request: web.Request, recorded: RecordedRequest, body: JSON, action: str
+    ) -> web.StreamResponse:
         if "embed" in recorded.model_id:
-            raise BedrockError("ValidationException", "This action doesn't support the model that you provided. "
-                                                      "Try again with a supported text or chat model.")
+            raise BedrockError(
+                "ValidationException",
+                "This action doesn't support the model that you provided. "
+                "Try again with a supported text or chat model.",
+            )
         answer = converse_answer(body)
         usage = recorded.usage = self._usage(body, answer)
         if action == "converse":
             content: list[JSON] = [{"text": answer.text}] if answer.text else []
             content += [{"toolUse": use} for use in answer.tool_uses]
-            return self._json(recorded, {"output": {"message": {"role": "assistant", "content": content}},
-                                         "stopReason": answer.stop_reason, "usage": usage,
-                                         "metrics": {"latencyMs": 42}})
+            return self._json(
+                recorded,
+                {
+                    "output": {"message": {"role": "assistant", "content": content}},
+                    "stopReason": answer.stop_reason,
+                    "usage": usage,
+                    "metrics": {"latencyMs": 42},
+                },
+            )
         return await self._stream(request, recorded, _stream_frames(answer, usage))
 
     async def _stream(self, request: web.Request, recorded: RecordedRequest, frames: list[bytes]) -> web.StreamResponse:
         fault = self._take(self._stream_faults)
-        response = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream",
-                                               "x-amzn-RequestId": str(uuid.uuid4())})
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/vnd.amazon.eventstream", "x-amzn-RequestId": str(uuid.uuid4())}
+        )
         response.enable_chunked_encoding()
         recorded.status = 200
         await response.prepare(request)
@@ -438,16 +515,25 @@ class BedrockMock(MockUpstream[RecordedRequest]):
         allowed = {"inputText", "dimensions", "normalize", "embeddingTypes"} if v2 else {"inputText"}
         extra = sorted(set(body) - allowed)
         if extra:
-            raise BedrockError("ValidationException", f"Malformed input request: #: extraneous key [{extra[0]}] is "
-                                                      "not permitted, please reformat your input and try again.")
+            raise BedrockError(
+                "ValidationException",
+                f"Malformed input request: #: extraneous key [{extra[0]}] is "
+                "not permitted, please reformat your input and try again.",
+            )
         text = body.get("inputText")
         if not isinstance(text, str) or not text:
-            raise BedrockError("ValidationException", "Malformed input request: #: required key [inputText] not "
-                                                      "found, please reformat your input and try again.")
+            raise BedrockError(
+                "ValidationException",
+                "Malformed input request: #: required key [inputText] not "
+                "found, please reformat your input and try again.",
+            )
         dims = body.get("dimensions", 1024) if v2 else 1536
         if dims not in (256, 512, 1024, 1536):
-            raise BedrockError("ValidationException", "Malformed input request: #/dimensions: 7 is not a valid enum "
-                                                      "value, please reformat your input and try again.")
+            raise BedrockError(
+                "ValidationException",
+                "Malformed input request: #/dimensions: 7 is not a valid enum "
+                "value, please reformat your input and try again.",
+            )
         vector = embedding_vector(text, dims)
         tokens = count_tokens(text)
         recorded.usage = {"inputTextTokenCount": tokens}
@@ -459,18 +545,28 @@ class BedrockMock(MockUpstream[RecordedRequest]):
     def _cohere(self, recorded: RecordedRequest, model_id: str, body: JSON) -> web.Response:
         texts = body.get("texts")
         if not isinstance(texts, list) or len(texts) > 96 or not all(isinstance(t, str) for t in texts):
-            raise BedrockError("ValidationException", "Malformed input request: #/texts: expected an array of at "
-                                                      "most 96 strings, please reformat your input and try again.")
+            raise BedrockError(
+                "ValidationException",
+                "Malformed input request: #/texts: expected an array of at "
+                "most 96 strings, please reformat your input and try again.",
+            )
         if body.get("input_type") not in ("search_document", "search_query", "classification", "clustering"):
-            raise BedrockError("ValidationException", "Malformed input request: #: required key [input_type] not "
-                                                      "found, please reformat your input and try again.")
+            raise BedrockError(
+                "ValidationException",
+                "Malformed input request: #: required key [input_type] not "
+                "found, please reformat your input and try again.",
+            )
         dims = body.get("output_dimension", 1024)
         vectors = [embedding_vector(f"{body['input_type']}:{t}", dims) for t in texts]
         tokens = sum(count_tokens(t) for t in texts)
         recorded.usage = {"input_tokens": tokens}
         by_type = "output_dimension" in body
-        payload = {"embeddings": {"float": vectors} if by_type else vectors, "id": str(uuid.uuid4()),
-                   "response_type": "embeddings_by_type" if by_type else "embeddings_floats", "texts": texts}
+        payload = {
+            "embeddings": {"float": vectors} if by_type else vectors,
+            "id": str(uuid.uuid4()),
+            "response_type": "embeddings_by_type" if by_type else "embeddings_floats",
+            "texts": texts,
+        }
         return self._json(recorded, payload, {"X-Amzn-Bedrock-Input-Token-Count": str(tokens)})
 
 
@@ -480,8 +576,10 @@ def _stream_frames(answer: Answer, usage: JSON) -> list[bytes]:
     frames = [event_frame("messageStart", {"role": "assistant"})]
     index = 0
     if answer.pieces:
-        frames += [event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
-                   for piece in answer.pieces]
+        frames += [
+            event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
+            for piece in answer.pieces
+        ]
         frames.append(event_frame("contentBlockStop", {"contentBlockIndex": 0}))
         index = 1
     for use in answer.tool_uses:
@@ -490,7 +588,7 @@ def _stream_frames(answer: Answer, usage: JSON) -> list[bytes]:
         arguments = orjson.dumps(use["input"]).decode()
         step = max(1, -(-len(arguments) // 3))
         for cut in range(0, len(arguments), step):
-            delta = {"toolUse": {"input": arguments[cut:cut + step]}}
+            delta = {"toolUse": {"input": arguments[cut : cut + step]}}
             frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": delta}))
         frames.append(event_frame("contentBlockStop", {"contentBlockIndex": index}))
         index += 1

@@ -38,12 +38,43 @@ from tests.upstreams.openai_mock import count_tokens, embedding_vector, rerank_s
 
 JSON = dict[str, Any]
 SCAFFOLDING_TOKENS = 100
-CHAT_FIELDS = frozenset({"model", "messages", "tools", "strict_tools", "documents", "citation_options",
-                         "response_format", "safety_mode", "max_tokens", "stop_sequences", "temperature", "seed",
-                         "frequency_penalty", "presence_penalty", "k", "p", "logprobs", "tool_choice", "thinking",
-                         "stream"})
-EMBED_FIELDS = frozenset({"model", "texts", "images", "inputs", "input_type", "max_tokens", "output_dimension",
-                          "embedding_types", "truncate"})
+CHAT_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "tools",
+        "strict_tools",
+        "documents",
+        "citation_options",
+        "response_format",
+        "safety_mode",
+        "max_tokens",
+        "stop_sequences",
+        "temperature",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+        "k",
+        "p",
+        "logprobs",
+        "tool_choice",
+        "thinking",
+        "stream",
+    }
+)
+EMBED_FIELDS = frozenset(
+    {
+        "model",
+        "texts",
+        "images",
+        "inputs",
+        "input_type",
+        "max_tokens",
+        "output_dimension",
+        "embedding_types",
+        "truncate",
+    }
+)
 RERANK_FIELDS = frozenset({"model", "query", "documents", "top_n", "max_tokens_per_doc"})
 
 
@@ -65,8 +96,11 @@ def text_of(content: Any) -> str:
 
 
 def images_in(content: Any) -> int:
-    return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url") \
-        if isinstance(content, list) else 0
+    return (
+        sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")
+        if isinstance(content, list)
+        else 0
+    )
 
 
 def chat_reply(messages: list[JSON]) -> str:
@@ -90,7 +124,7 @@ def tool_arguments(tool: JSON, text: str) -> str:
 def argument_fragments(arguments: str) -> list[str]:
     """How the mock splits tool arguments across tool-call-delta events (several pieces per call)."""
     size = max(len(arguments) // 4, 1)
-    return [arguments[i:i + size] for i in range(0, len(arguments), size)]
+    return [arguments[i : i + size] for i in range(0, len(arguments), size)]
 
 
 def prompt_words(messages: list[JSON]) -> int:
@@ -106,8 +140,10 @@ def quantized(vector: list[float], kind: str) -> list[Any]:
 
 
 def usage_of(billed_in: int, out: int) -> JSON:
-    return {"billed_units": {"input_tokens": billed_in, "output_tokens": out},
-            "tokens": {"input_tokens": billed_in + SCAFFOLDING_TOKENS, "output_tokens": out}}
+    return {
+        "billed_units": {"input_tokens": billed_in, "output_tokens": out},
+        "tokens": {"input_tokens": billed_in + SCAFFOLDING_TOKENS, "output_tokens": out},
+    }
 
 
 def _sse(event: JSON) -> bytes:
@@ -163,8 +199,9 @@ class CohereMock(MockUpstream[RecordedRequest]):
             self._faults.clear()
             self._stream_faults.clear()
 
-    def fail_next(self, status: int, *, message: str = "internal server error", body: JSON | bytes | None = None,
-                  count: int = 1) -> None:
+    def fail_next(
+        self, status: int, *, message: str = "internal server error", body: JSON | bytes | None = None, count: int = 1
+    ) -> None:
         """Answer the next `count` requests with `status` and Cohere's error body (or `body`)."""
         payload = body if body is not None else {"id": f"err-{next(self._ids)}", "message": message}
         raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
@@ -195,8 +232,11 @@ class CohereMock(MockUpstream[RecordedRequest]):
         if fault is not None:
             recorded.status = fault.status
             return fault.response()
-        routes: dict[str, Callable[..., Any]] = {"/v2/chat": self._chat, "/v2/embed": self._embed,
-                                                 "/v2/rerank": self._rerank}
+        routes: dict[str, Callable[..., Any]] = {
+            "/v2/chat": self._chat,
+            "/v2/embed": self._embed,
+            "/v2/rerank": self._rerank,
+        }
         handler = routes.get(request.path)
         if handler is None or request.method != "POST":
             return self._error(recorded, 404, "404 page not found")
@@ -252,7 +292,8 @@ class CohereMock(MockUpstream[RecordedRequest]):
                 raise CohereRequestError(400, "message must not be empty in a turn")
             for part in message.get("content") if isinstance(message.get("content"), list) else []:
                 if part.get("type") == "image_url" and not str(part.get("image_url", {}).get("url", "")).startswith(
-                        ("data:image/", "https://", "http://")):
+                    ("data:image/", "https://", "http://")
+                ):
                     raise CohereRequestError(400, "invalid request: image_url must be a data URI or a URL")
         return messages
 
@@ -273,9 +314,14 @@ class CohereMock(MockUpstream[RecordedRequest]):
         billed_in = prompt_words(messages)
         if tools and choice != "NONE" and messages[-1]["role"] == "user":
             text = text_of(messages[-1].get("content"))
-            calls: list[JSON] = [{"id": f"{t['function']['name']}_{next(self._ids):012x}", "type": "function",
-                      "function": {"name": t["function"]["name"], "arguments": tool_arguments(t, text)}}
-                     for t in tools]
+            calls: list[JSON] = [
+                {
+                    "id": f"{t['function']['name']}_{next(self._ids):012x}",
+                    "type": "function",
+                    "function": {"name": t["function"]["name"], "arguments": tool_arguments(t, text)},
+                }
+                for t in tools
+            ]
             plan = f"I will call {', '.join(t['function']['name'] for t in tools)}."
             out = count_tokens(plan) + sum(len(argument_fragments(c["function"]["arguments"])) for c in calls)
             return _Plan(tool_plan=plan, tool_calls=calls, finish="TOOL_CALL", usage=usage_of(billed_in, out))
@@ -304,37 +350,56 @@ class CohereMock(MockUpstream[RecordedRequest]):
             else:
                 message["content"] = [{"type": "text", "text": "".join(plan.text_pieces)}]
             recorded.status = 200
-            return web.json_response({"id": chat_id, "message": message, "finish_reason": plan.finish,
-                                      "usage": plan.usage})
+            return web.json_response(
+                {"id": chat_id, "message": message, "finish_reason": plan.finish, "usage": plan.usage}
+            )
         return await self._stream(request, recorded, self._events(chat_id, plan))
 
     @staticmethod
     def _events(chat_id: str, plan: _Plan) -> list[JSON]:
-        events: list[JSON] = [{"id": chat_id, "type": "message-start", "delta": {"message": {
-            "role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}}]
+        events: list[JSON] = [
+            {
+                "id": chat_id,
+                "type": "message-start",
+                "delta": {
+                    "message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}
+                },
+            }
+        ]
         if plan.tool_calls:
-            events += [{"type": "tool-plan-delta", "delta": {"message": {"tool_plan": p}}}
-                       for p in split_pieces(plan.tool_plan)]
+            events += [
+                {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": p}}}
+                for p in split_pieces(plan.tool_plan)
+            ]
             for index, call in enumerate(plan.tool_calls):
                 start = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
                 events.append({"type": "tool-call-start", "index": index, "delta": {"message": {"tool_calls": start}}})
-                events += [{"type": "tool-call-delta", "index": index,
-                            "delta": {"message": {"tool_calls": {"function": {"arguments": fragment}}}}}
-                           for fragment in argument_fragments(call["function"]["arguments"])]
+                events += [
+                    {
+                        "type": "tool-call-delta",
+                        "index": index,
+                        "delta": {"message": {"tool_calls": {"function": {"arguments": fragment}}}},
+                    }
+                    for fragment in argument_fragments(call["function"]["arguments"])
+                ]
                 events.append({"type": "tool-call-end", "index": index})
         else:
-            events.append({"type": "content-start", "index": 0,
-                           "delta": {"message": {"content": {"type": "text", "text": ""}}}})
-            events += [{"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": piece}}}}
-                       for piece in plan.text_pieces]
+            events.append(
+                {"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}
+            )
+            events += [
+                {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": piece}}}}
+                for piece in plan.text_pieces
+            ]
             events.append({"type": "content-end", "index": 0})
         events.append({"type": "message-end", "delta": {"finish_reason": plan.finish, "usage": plan.usage}})
         return events
 
     async def _stream(self, request: web.Request, recorded: RecordedRequest, events: list[JSON]) -> web.StreamResponse:
         fault: _StreamFault | None = self._take(self._stream_faults)
-        response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream",
-                                                           "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         recorded.status = 200
         await response.prepare(request)
         for index, event in enumerate(events):
@@ -343,8 +408,10 @@ class CohereMock(MockUpstream[RecordedRequest]):
                     if request.transport is not None:
                         request.transport.abort()
                     return response
-                end = {"type": "message-end", "delta": {"error": fault.error, "finish_reason": fault.mode,
-                                                        "usage": events[-1]["delta"]["usage"]}}
+                end = {
+                    "type": "message-end",
+                    "delta": {"error": fault.error, "finish_reason": fault.mode, "usage": events[-1]["delta"]["usage"]},
+                }
                 await response.write(_sse(end))
                 break
             await response.write(_sse(event))
@@ -360,8 +427,9 @@ class CohereMock(MockUpstream[RecordedRequest]):
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             raise CohereRequestError(400, "invalid request: texts must be a non-empty list of strings")
         if len(texts) > 96:
-            raise CohereRequestError(400, f"invalid request: total number of texts must be at most 96 - "
-                                          f"received {len(texts)}")
+            raise CohereRequestError(
+                400, f"invalid request: total number of texts must be at most 96 - received {len(texts)}"
+            )
         if any(t == "" for t in texts):
             raise CohereRequestError(400, "invalid request: inputs contains an element that is the empty string")
         if body.get("input_type") not in ("search_document", "search_query", "classification", "clustering"):
@@ -376,13 +444,18 @@ class CohereMock(MockUpstream[RecordedRequest]):
         tokens = sum(count_tokens(t) for t in texts)
         recorded.usage = {"input_tokens": tokens}
         recorded.status = 200
-        return web.json_response({
-            "id": f"{next(self._ids):08x}-embed", "texts": texts,
-            "embeddings": {kind: [quantized(embedding_vector(t, dims), kind) for t in texts]
-                           for kind in body["embedding_types"]},
-            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}},
-            "response_type": "embeddings_by_type",
-        })
+        return web.json_response(
+            {
+                "id": f"{next(self._ids):08x}-embed",
+                "texts": texts,
+                "embeddings": {
+                    kind: [quantized(embedding_vector(t, dims), kind) for t in texts]
+                    for kind in body["embedding_types"]
+                },
+                "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}},
+                "response_type": "embeddings_by_type",
+            }
+        )
 
     async def _rerank(self, request: web.Request, recorded: RecordedRequest, body: JSON) -> web.StreamResponse:
         self._known_fields(body, RERANK_FIELDS)
@@ -401,8 +474,10 @@ class CohereMock(MockUpstream[RecordedRequest]):
         units = math.ceil(len(documents) / 100)
         recorded.usage = {"search_units": units}
         recorded.status = 200
-        return web.json_response({
-            "id": f"{next(self._ids):08x}-rerank",
-            "results": [{"index": i, "relevance_score": rerank_score(query, documents[i])} for i in ranked],
-            "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": units}},
-        })
+        return web.json_response(
+            {
+                "id": f"{next(self._ids):08x}-rerank",
+                "results": [{"index": i, "relevance_score": rerank_score(query, documents[i])} for i in ranked],
+                "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": units}},
+            }
+        )

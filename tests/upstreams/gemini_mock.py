@@ -72,15 +72,22 @@ def reply_text(user_text: str, media: list[str] | None = None) -> str:
 def service_account_key(token_uri: str, project_id: str = "mock-project") -> tuple[JSON, bytes]:
     """A fresh service-account key file (as a dict) pointing at `token_uri`, and its public key PEM."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     email = f"relaygate-test-{secrets.token_hex(3)}@{project_id}.iam.gserviceaccount.com"  # one account per key
     info = {
-        "type": "service_account", "project_id": project_id, "private_key_id": secrets.token_hex(20),
-        "private_key": private_pem, "client_email": email, "client_id": "1234567890",
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth", "token_uri": token_uri,
+        "type": "service_account",
+        "project_id": project_id,
+        "private_key_id": secrets.token_hex(20),
+        "private_key": private_pem,
+        "client_email": email,
+        "client_id": "1234567890",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
     }
     return info, public_pem
 
@@ -88,30 +95,46 @@ def service_account_key(token_uri: str, project_id: str = "mock-project") -> tup
 # ---------------------------------------------------------------------------------------------------
 # Google's error shapes.
 
-GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 DEFAULT_MESSAGES = {
     400: "Request contains an invalid argument.",
     403: "The caller does not have permission",
     404: "Requested entity was not found.",
     429: "Resource has been exhausted (e.g. check quota).",
     500: "An internal error has occurred. Please retry or report in "
-         "https://developers.generativeai.google/guide/troubleshooting",
+    "https://developers.generativeai.google/guide/troubleshooting",
     503: "The model is overloaded. Please try again later.",
     504: "Deadline expired before operation could complete.",
 }
-UNREGISTERED_CALLER = ("Method doesn't allow unregistered callers (callers without established identity). "
-                       "Please use API Key or other form of API consumer identity to call this API.")
-INVALID_CREDENTIALS = ("Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
-                       "or other valid authentication credential. See "
-                       "https://developers.google.com/identity/sign-in/web/devconsole-project.")
+UNREGISTERED_CALLER = (
+    "Method doesn't allow unregistered callers (callers without established identity). "
+    "Please use API Key or other form of API consumer identity to call this API."
+)
+INVALID_CREDENTIALS = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+    "or other valid authentication credential. See "
+    "https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
 
 
-def google_error(status: int, message: str | None = None, google_status: str | None = None,
-                 details: list[JSON] | None = None) -> JSON:
+def google_error(
+    status: int, message: str | None = None, google_status: str | None = None, details: list[JSON] | None = None
+) -> JSON:
     """Google's error body: `{"error": {"code", "message", "status", "details"?}}`."""
-    error: JSON = {"code": status, "message": message or DEFAULT_MESSAGES.get(status, "Unknown error."),
-                   "status": google_status or GOOGLE_STATUS.get(status, "UNKNOWN")}
+    error: JSON = {
+        "code": status,
+        "message": message or DEFAULT_MESSAGES.get(status, "Unknown error."),
+        "status": google_status or GOOGLE_STATUS.get(status, "UNKNOWN"),
+    }
     if details:
         error["details"] = details
     return {"error": error}
@@ -120,12 +143,21 @@ def google_error(status: int, message: str | None = None, google_status: str | N
 def invalid_key_error(key: str) -> JSON:
     """What the Gemini API answers to a wrong key (its DebugInfo quotes the key)."""
     message = "API key not valid. Please pass a valid API key."
-    return google_error(400, message, "INVALID_ARGUMENT", [
-        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
-         "metadata": {"service": "generativelanguage.googleapis.com"}},
-        {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message},
-        {"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": f"Invalid API key: {key}"},
-    ])
+    return google_error(
+        400,
+        message,
+        "INVALID_ARGUMENT",
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            },
+            {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message},
+            {"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": f"Invalid API key: {key}"},
+        ],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -142,20 +174,64 @@ class Route:
 
 
 _GEMINI_PATH = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>\w+)$")
-_VERTEX_PATH = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/publishers/google/"
-                          r"models/(?P<model>[^/:]+):(?P<method>\w+)$")
-_TOP_LEVEL = frozenset({"contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "safetySettings",
-                        "cachedContent"})
-_PART_DATA = frozenset({"text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
-                        "codeExecutionResult"})
+_VERTEX_PATH = re.compile(
+    r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/publishers/google/"
+    r"models/(?P<model>[^/:]+):(?P<method>\w+)$"
+)
+_TOP_LEVEL = frozenset(
+    {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "safetySettings", "cachedContent"}
+)
+_PART_DATA = frozenset(
+    {"text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode", "codeExecutionResult"}
+)
 _PART_META = frozenset({"thought", "thoughtSignature", "videoMetadata"})
-_GENERATION = frozenset({"stopSequences", "responseMimeType", "responseSchema", "responseJsonSchema",
-                         "candidateCount", "maxOutputTokens", "temperature", "topP", "topK", "seed",
-                         "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs", "thinkingConfig",
-                         "responseModalities", "mediaResolution"})
-_SCHEMA = frozenset({"type", "format", "title", "description", "nullable", "enum", "items", "minItems", "maxItems",
-                     "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
-                     "example", "anyOf", "propertyOrdering", "default", "minimum", "maximum"})
+_GENERATION = frozenset(
+    {
+        "stopSequences",
+        "responseMimeType",
+        "responseSchema",
+        "responseJsonSchema",
+        "candidateCount",
+        "maxOutputTokens",
+        "temperature",
+        "topP",
+        "topK",
+        "seed",
+        "presencePenalty",
+        "frequencyPenalty",
+        "responseLogprobs",
+        "logprobs",
+        "thinkingConfig",
+        "responseModalities",
+        "mediaResolution",
+    }
+)
+_SCHEMA = frozenset(
+    {
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "items",
+        "minItems",
+        "maxItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "example",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "minimum",
+        "maximum",
+    }
+)
 _SCHEMA_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
 _MODES = frozenset({"AUTO", "ANY", "NONE", "VALIDATED"})
 
@@ -178,7 +254,7 @@ def validate_generate(body: JSON, route: Route) -> str | None:
     """Google's 400 message for a GenerateContentRequest, or None when it is acceptable."""
     for key in body:
         if key not in _TOP_LEVEL and not (route.vertex and key == "labels"):
-            return f"Invalid JSON payload received. Unknown name \"{key}\": Cannot find field."
+            return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         return "* GenerateContentRequest.contents: contents is not specified\n"
@@ -195,8 +271,10 @@ def validate_generate(body: JSON, route: Route) -> str | None:
             return problem
         responses = sum(1 for p in parts if "functionResponse" in p)
         if responses and responses != pending_calls:
-            return ("Please ensure that the number of function response parts is equal to the number of function "
-                    "call parts of the function call turn.")
+            return (
+                "Please ensure that the number of function response parts is equal to the number of function "
+                "call parts of the function call turn."
+            )
         pending_calls = sum(1 for p in parts if "functionCall" in p)
     system = body.get("systemInstruction")
     if system is not None:
@@ -219,12 +297,12 @@ def counted_request(body: JSON, route: Route) -> tuple[JSON, str | None]:
     if route.vertex:
         for key in body:
             if key not in _VERTEX_COUNT_FIELDS:
-                return {}, f"Invalid JSON payload received. Unknown name \"{key}\": Cannot find field."
+                return {}, f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
         inner = {k: v for k, v in body.items() if k not in ("model", "instances")}
     else:
         for key in body:
             if key not in ("contents", "generateContentRequest"):
-                return {}, f"Invalid JSON payload received. Unknown name \"{key}\": Cannot find field."
+                return {}, f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
         if "generateContentRequest" not in body:
             inner = {"contents": body.get("contents")}
         elif "contents" in body:
@@ -269,9 +347,11 @@ def _validate_parts(parts: list[Any], where: str, route: Route, role: str) -> st
             if not isinstance(value.get("name"), str) or not isinstance(value.get("args", {}), dict):
                 return f"* GenerateContentRequest.{at}.function_call: name and object args are required.\n"
             if route.model.startswith("gemini-3") and first_call and "thoughtSignature" not in part:
-                return ("Function call is missing a thought_signature in functionCall parts. This is required for "
-                        "tools to work correctly. Please refer to https://ai.google.dev/gemini-api/docs/"
-                        "thought-signatures for more details.")
+                return (
+                    "Function call is missing a thought_signature in functionCall parts. This is required for "
+                    "tools to work correctly. Please refer to https://ai.google.dev/gemini-api/docs/"
+                    "thought-signatures for more details."
+                )
             first_call = False
         elif data[0] == "functionResponse":
             if not isinstance(value.get("name"), str) or not isinstance(value.get("response"), dict):
@@ -303,11 +383,15 @@ def _validate_tools(body: JSON) -> str | None:
     if config is not None:
         mode = config.get("mode", "AUTO")
         if mode not in _MODES:
-            return f"Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis.com/" \
-                   f"google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), \"{mode}\""
+            return (
+                f"Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis.com/"
+                f'google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), "{mode}"'
+            )
         if config.get("allowedFunctionNames") and mode not in ("ANY", "VALIDATED"):
-            return ("* GenerateContentRequest.tool_config.function_calling_config.allowed_function_names: "
-                    "allowed_function_names should be set only when function calling mode is ANY.\n")
+            return (
+                "* GenerateContentRequest.tool_config.function_calling_config.allowed_function_names: "
+                "allowed_function_names should be set only when function calling mode is ANY.\n"
+            )
     return None
 
 
@@ -318,8 +402,10 @@ def _validate_schema(schema: Any, at: str) -> str | None:
         if key not in _SCHEMA:
             return _unknown(key, at)
     if "type" in schema and schema["type"] not in _SCHEMA_TYPES:
-        return f"Invalid value at '{at}.type' (type.googleapis.com/google.ai.generativelanguage.v1beta.Type), " \
-               f"\"{schema['type']}\""
+        return (
+            f"Invalid value at '{at}.type' (type.googleapis.com/google.ai.generativelanguage.v1beta.Type), "
+            f'"{schema["type"]}"'
+        )
     if schema.get("type") == "OBJECT" and not schema.get("properties"):
         return f"* GenerateContentRequest.{at}.properties: should be non-empty for OBJECT type\n"
     if schema.get("type") == "ARRAY" and "items" not in schema:
@@ -403,8 +489,9 @@ def call_id_for(name: str, position: int) -> str:
 def snake_keys(value: Any) -> Any:
     """`value` with API field names as proto names (`usageMetadata` -> `usage_metadata`); args kept as they are."""
     if isinstance(value, dict):
-        return {re.sub(r"(?<!^)([A-Z])", r"_\1", k).lower(): v if k == "args" else snake_keys(v)
-                for k, v in value.items()}
+        return {
+            re.sub(r"(?<!^)([A-Z])", r"_\1", k).lower(): v if k == "args" else snake_keys(v) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [snake_keys(v) for v in value]
     return value
@@ -436,17 +523,22 @@ class Answer:
 
     @property
     def usage(self) -> dict[str, int]:
-        usage = {"prompt_tokens": self.prompt_tokens,
-                 "completion_tokens": self.completion_tokens + self.thoughts_tokens,
-                 "reasoning_tokens": self.thoughts_tokens}
+        usage = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens + self.thoughts_tokens,
+            "reasoning_tokens": self.thoughts_tokens,
+        }
         if self.cached_tokens is not None:
             usage["cached_tokens"] = self.cached_tokens
         return usage
 
     def usage_metadata(self, final: bool = True) -> JSON:
         if not final:
-            return ({"trafficType": "ON_DEMAND"} if self.route.vertex
-                    else {"promptTokenCount": self.prompt_tokens, "totalTokenCount": self.prompt_tokens})
+            return (
+                {"trafficType": "ON_DEMAND"}
+                if self.route.vertex
+                else {"promptTokenCount": self.prompt_tokens, "totalTokenCount": self.prompt_tokens}
+            )
         total = self.prompt_tokens + (0 if self.blocked else self.completion_tokens + self.thoughts_tokens)
         meta: JSON = {"promptTokenCount": self.prompt_tokens}
         if not self.blocked:
@@ -502,10 +594,15 @@ class Answer:
 
     def whole(self) -> JSON:
         if self.blocked:
-            return self._envelope({"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": _SAFETY_RATINGS},
-                                   "usageMetadata": self.usage_metadata()})
-        return self._envelope({"candidates": self._candidates(self._parts(), self.finish),
-                               "usageMetadata": self.usage_metadata()})
+            return self._envelope(
+                {
+                    "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": _SAFETY_RATINGS},
+                    "usageMetadata": self.usage_metadata(),
+                }
+            )
+        return self._envelope(
+            {"candidates": self._candidates(self._parts(), self.finish), "usageMetadata": self.usage_metadata()}
+        )
 
     def chunks(self) -> list[JSON]:
         if self.blocked:
@@ -521,8 +618,14 @@ class Answer:
         out = []
         for position, parts in enumerate(events):
             last = position == len(events) - 1
-            out.append(self._envelope({"candidates": self._candidates(parts, self.finish if last else None),
-                                       "usageMetadata": self.usage_metadata(final=last)}))
+            out.append(
+                self._envelope(
+                    {
+                        "candidates": self._candidates(parts, self.finish if last else None),
+                        "usageMetadata": self.usage_metadata(final=last),
+                    }
+                )
+            )
         return out
 
 
@@ -534,13 +637,26 @@ def token_logprob(token: str, rank: int = 0) -> float:
 def logprobs_result(tokens: list[str], top: int) -> JSON:
     """Gemini's `logprobsResult` for these decoding steps: the chosen token, and `top` alternatives
     (the token itself first, then `<token>~1`, `<token>~2`...)."""
-    result: JSON = {"chosenCandidates": [{"token": t, "tokenId": i, "logProbability": token_logprob(t)}
-                                         for i, t in enumerate(tokens)],
-                    "logProbabilitySum": sum(token_logprob(t) for t in tokens)}
+    result: JSON = {
+        "chosenCandidates": [
+            {"token": t, "tokenId": i, "logProbability": token_logprob(t)} for i, t in enumerate(tokens)
+        ],
+        "logProbabilitySum": sum(token_logprob(t) for t in tokens),
+    }
     if top:
-        result["topCandidates"] = [{"candidates": [
-            {"token": t if rank == 0 else f"{t}~{rank}", "tokenId": rank, "logProbability": token_logprob(t, rank)}
-            for rank in range(top)]} for t in tokens]
+        result["topCandidates"] = [
+            {
+                "candidates": [
+                    {
+                        "token": t if rank == 0 else f"{t}~{rank}",
+                        "tokenId": rank,
+                        "logProbability": token_logprob(t, rank),
+                    }
+                    for rank in range(top)
+                ]
+            }
+            for t in tokens
+        ]
     return result
 
 
@@ -553,8 +669,9 @@ _SAFETY_RATINGS = [
 
 
 def _prompt_parts(body: JSON) -> list[JSON]:
-    return [p for c in body["contents"] for p in c["parts"]] + ((body.get("systemInstruction") or {}).get("parts")
-                                                               or [])
+    return [p for c in body["contents"] for p in c["parts"]] + (
+        (body.get("systemInstruction") or {}).get("parts") or []
+    )
 
 
 def prompt_tokens(body: JSON) -> int:
@@ -587,22 +704,33 @@ def answer(body: JSON, route: Route, response_id: str) -> Answer:
     prompt = prompt_tokens(body)
     thinks = "think" in text or thinking.get("thinkingBudget", 0) > 0 or "thinkingLevel" in thinking
     cached = CACHED_TOKENS if "cached" in text else None
-    base: JSON = {"route": route, "response_id": response_id, "count": int(config.get("candidateCount", 1)),
-            "prompt_tokens": prompt, "cached_tokens": cached, "thoughts_tokens": THOUGHT_TOKENS if thinks else 0,
-            "thought": "Thinking it over." if thinks and thinking.get("includeThoughts") else None,
-            "snake": "snake case" in text,
-            "logprobs": int(config.get("logprobs", 0)) if config.get("responseLogprobs") else None}
+    base: JSON = {
+        "route": route,
+        "response_id": response_id,
+        "count": int(config.get("candidateCount", 1)),
+        "prompt_tokens": prompt,
+        "cached_tokens": cached,
+        "thoughts_tokens": THOUGHT_TOKENS if thinks else 0,
+        "thought": "Thinking it over." if thinks and thinking.get("includeThoughts") else None,
+        "snake": "snake case" in text,
+        "logprobs": int(config.get("logprobs", 0)) if config.get("responseLogprobs") else None,
+    }
     if "blocked prompt" in text:
-        return Answer(**base | {"thoughts_tokens": 0, "thought": None}, pieces=[], calls=[], finish="",
-                      completion_tokens=0, blocked=True)
+        return Answer(
+            **base | {"thoughts_tokens": 0, "thought": None},
+            pieces=[],
+            calls=[],
+            finish="",
+            completion_tokens=0,
+            blocked=True,
+        )
     if "unsafe" in text:
         return Answer(**base, pieces=[], calls=[], finish="SAFETY", completion_tokens=0)
     declarations = {d["name"]: d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []}
     calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
     mode = calling.get("mode", "AUTO")
     responses = [p["functionResponse"] for p in last_parts if "functionResponse" in p]
-    if not responses and declarations and mode != "NONE" and (
-            mode == "ANY" or "weather" in text or "use tool" in text):
+    if not responses and declarations and mode != "NONE" and (mode == "ANY" or "weather" in text or "use tool" in text):
         names = calling.get("allowedFunctionNames") or list(declarations)
         names = names[:2] if "parallel" in text else names[:1]
         calls = [{"name": n, "args": sample_args(declarations[n].get("parameters"))} for n in names]
@@ -626,7 +754,7 @@ def embedding_inputs(body: JSON, route: Route) -> tuple[list[str], int, str | No
     if route.vertex:
         for key in body:
             if key not in ("instances", "parameters"):
-                return [], 0, f"Invalid JSON payload received. Unknown name \"{key}\": Cannot find field."
+                return [], 0, f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
         for instance in body.get("instances") or []:
             if not isinstance(instance, dict) or not isinstance(instance.get("content"), str):
                 return [], 0, "Each instance must have a string 'content'."
@@ -636,8 +764,14 @@ def embedding_inputs(body: JSON, route: Route) -> tuple[list[str], int, str | No
         dims = 8
         for i, item in enumerate(body.get("requests") or []):
             if item.get("model") != f"models/{route.model}":
-                return [], 0, (f"* BatchEmbedContentsRequest.requests[{i}].model: the model of each request must "
-                               f"match the model in the URL (models/{route.model}).\n")
+                return (
+                    [],
+                    0,
+                    (
+                        f"* BatchEmbedContentsRequest.requests[{i}].model: the model of each request must "
+                        f"match the model in the URL (models/{route.model}).\n"
+                    ),
+                )
             texts.append(_text_of(item.get("content", {}).get("parts") or []))
             dims = item.get("outputDimensionality", dims)
     if not texts:
@@ -656,9 +790,16 @@ class _StreamFault:
 class GeminiMock(MockUpstream[RecordedRequest]):
     """The mock server; `api_key` guards the Gemini API routes, issued tokens the Vertex routes."""
 
-    def __init__(self, api_key: str | None = None, *, project: str = "mock-project", region: str = "us-central1",
-                 static_bearer: str | None = None, token_lifetime: int | None = 3600,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        project: str = "mock-project",
+        region: str = "us-central1",
+        static_bearer: str | None = None,
+        token_lifetime: int | None = 3600,
+        host: str = "127.0.0.1",
+    ) -> None:
         super().__init__(host)
         self.api_key = api_key
         self.project = project
@@ -700,9 +841,17 @@ class GeminiMock(MockUpstream[RecordedRequest]):
             self._faults.clear()
             self._stream_faults.clear()
 
-    def fail_next(self, status: int, *, message: str | None = None, google_status: str | None = None,
-                  details: list[JSON] | None = None, body: bytes | None = None, count: int = 1,
-                  path: str | None = None) -> None:
+    def fail_next(
+        self,
+        status: int,
+        *,
+        message: str | None = None,
+        google_status: str | None = None,
+        details: list[JSON] | None = None,
+        body: bytes | None = None,
+        count: int = 1,
+        path: str | None = None,
+    ) -> None:
         """Answer the next `count` requests (whose path ends with `path`) with a Google error."""
         raw = body if body is not None else orjson.dumps(google_error(status, message, google_status, details))
         with self._lock:
@@ -749,9 +898,13 @@ class GeminiMock(MockUpstream[RecordedRequest]):
         if problem is not None:
             return self._error(recorded, 400, problem)
         if route.model.startswith("missing"):
-            return self._error(recorded, 404, f"models/{route.model} is not found for API version v1beta, or is not "
-                               "supported for generateContent. Call ListModels to see the list of available models "
-                               "and their supported methods.")
+            return self._error(
+                recorded,
+                404,
+                f"models/{route.model} is not found for API version v1beta, or is not "
+                "supported for generateContent. Call ListModels to see the list of available models "
+                "and their supported methods.",
+            )
         generated = answer(recorded.json, route, f"mock-{next(self._ids):06d}")
         recorded.usage = generated.usage
         if route.method == "generateContent":
@@ -778,8 +931,11 @@ class GeminiMock(MockUpstream[RecordedRequest]):
             return 401, google_error(401, INVALID_CREDENTIALS)
         if route.project != self.project or route.region != self.region:
             resource = f"projects/{route.project}/locations/{route.region}/publishers/google/models/{route.model}"
-            return 403, google_error(403, f"Permission 'aiplatform.endpoints.predict' denied on resource "
-                                                f"'//aiplatform.googleapis.com/{resource}' (or it may not exist).")
+            return 403, google_error(
+                403,
+                f"Permission 'aiplatform.endpoints.predict' denied on resource "
+                f"'//aiplatform.googleapis.com/{resource}' (or it may not exist).",
+            )
         return None
 
     def _token(self, recorded: RecordedRequest) -> web.Response:
@@ -805,8 +961,9 @@ class GeminiMock(MockUpstream[RecordedRequest]):
             claims = orjson.loads(_b64url(claims_b64))
             header = orjson.loads(_b64url(header_b64))
             key = self._public_keys[claims["iss"]]
-            key.verify(_b64url(signature_b64), f"{header_b64}.{claims_b64}".encode(), padding.PKCS1v15(),
-                       hashes.SHA256())
+            key.verify(
+                _b64url(signature_b64), f"{header_b64}.{claims_b64}".encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
         except Exception:  # any malformed or badly signed assertion is an invalid grant
             return None
         fresh = claims.get("exp", 0) > time.time() and header.get("alg") == "RS256"
@@ -818,9 +975,13 @@ class GeminiMock(MockUpstream[RecordedRequest]):
         if problem is not None:
             return self._error(recorded, 400, problem)
         if route.model.startswith("missing"):
-            return self._error(recorded, 404, f"models/{route.model} is not found for API version v1beta, or is not "
-                               "supported for countTokens. Call ListModels to see the list of available models and "
-                               "their supported methods.")
+            return self._error(
+                recorded,
+                404,
+                f"models/{route.model} is not found for API version v1beta, or is not "
+                "supported for countTokens. Call ListModels to see the list of available models and "
+                "their supported methods.",
+            )
         recorded.usage = {"prompt_tokens": prompt_tokens(counted)}
         return self._json(recorded, count_answer(counted, route))
 
@@ -834,20 +995,35 @@ class GeminiMock(MockUpstream[RecordedRequest]):
         tokens = sum(count_tokens(t) for t in texts)
         recorded.usage = {"prompt_tokens": tokens}
         if route.vertex:
-            predictions = [{"embeddings": {"statistics": {"truncated": False, "token_count": count_tokens(t)},
-                                           "values": embedding_vector(t, dims)}} for t in texts]
-            return self._json(recorded, {"predictions": predictions,
-                                         "metadata": {"billableCharacterCount": sum(len(t) for t in texts)}})
-        return self._json(recorded, {"embeddings": [{"values": embedding_vector(t, dims)} for t in texts],
-                                     "usageMetadata": {"promptTokenCount": tokens}})
+            predictions = [
+                {
+                    "embeddings": {
+                        "statistics": {"truncated": False, "token_count": count_tokens(t)},
+                        "values": embedding_vector(t, dims),
+                    }
+                }
+                for t in texts
+            ]
+            return self._json(
+                recorded,
+                {"predictions": predictions, "metadata": {"billableCharacterCount": sum(len(t) for t in texts)}},
+            )
+        return self._json(
+            recorded,
+            {
+                "embeddings": [{"values": embedding_vector(t, dims)} for t in texts],
+                "usageMetadata": {"promptTokenCount": tokens},
+            },
+        )
 
     def _json(self, recorded: RecordedRequest, payload: Any, status: int = 200) -> web.Response:
         recorded.status = status
         recorded.completed = True
         return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")
 
-    def _error(self, recorded: RecordedRequest, status: int, message: str, google_status: str | None = None
-               ) -> web.Response:
+    def _error(
+        self, recorded: RecordedRequest, status: int, message: str, google_status: str | None = None
+    ) -> web.Response:
         return self._json(recorded, google_error(status, message, google_status), status)
 
     async def _sse(self, request: web.Request, recorded: RecordedRequest, chunks: list[JSON]) -> web.StreamResponse:
@@ -876,5 +1052,15 @@ def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-__all__ = ["GeminiMock", "reply_text", "prompt_tokens", "counted_request", "service_account_key", "split_pieces",
-           "call_id_for", "THOUGHT_TOKENS", "CACHED_TOKENS", "IMAGE_TOKENS"]
+__all__ = [
+    "GeminiMock",
+    "reply_text",
+    "prompt_tokens",
+    "counted_request",
+    "service_account_key",
+    "split_pieces",
+    "call_id_for",
+    "THOUGHT_TOKENS",
+    "CACHED_TOKENS",
+    "IMAGE_TOKENS",
+]

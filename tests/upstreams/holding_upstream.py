@@ -43,8 +43,9 @@ def chunk(data: bytes) -> bytes:
 def head(status: int = 200, content_type: str = "application/json", *, length: int | None = None) -> bytes:
     """A response head: with Content-Length `length`, or chunked when None."""
     framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
-    return (f"HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\n{framing}\r\nConnection: close\r\n\r\n"
-            .encode("latin-1"))
+    return f"HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\n{framing}\r\nConnection: close\r\n\r\n".encode(
+        "latin-1"
+    )
 
 
 class HoldingUpstream:

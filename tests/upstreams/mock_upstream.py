@@ -68,8 +68,12 @@ class Fault:
 
     def response(self, headers: dict[str, str] | None = None) -> web.Response:
         """The answer: `body` as JSON with `headers` (the mock's own, e.g. a request id) and then the fault's."""
-        return web.Response(status=self.status, body=self.body, content_type="application/json",
-                            headers={**(headers or {}), **self.headers})
+        return web.Response(
+            status=self.status,
+            body=self.body,
+            content_type="application/json",
+            headers={**(headers or {}), **self.headers},
+        )
 
 
 @dataclass
@@ -103,8 +107,9 @@ class MockUpstream(AiohttpServer, Generic[R]):
     def last(self, path_suffix: str = "") -> R:
         found = self.requests_to(path_suffix)
         if not found:
-            raise AssertionError(f"the mock received no request to *{path_suffix}; got requests to "
-                                 f"{[r.path for r in self.requests]}")
+            raise AssertionError(
+                f"the mock received no request to *{path_suffix}; got requests to {[r.path for r in self.requests]}"
+            )
         return found[-1]
 
     def wait_for_request(self, predicate: Callable[[R], bool] | None = None, timeout: float = 5.0) -> R:

@@ -79,8 +79,7 @@ class OpenAIResourcesMock(AiohttpServer):
             posted = await request.post()
             form = {k: (v.filename, v.file.read()) if hasattr(v, "filename") else v for k, v in posted.items()}
         body = b"" if form else await request.read()
-        recorded = Recorded(request.method, request.path, request.query_string, dict(request.headers), body,
-                            form=form)
+        recorded = Recorded(request.method, request.path, request.query_string, dict(request.headers), body, form=form)
         if request.content_type == "application/json" and body:
             recorded.json = orjson.loads(body)
         with self._lock:
@@ -104,17 +103,37 @@ class OpenAIResourcesMock(AiohttpServer):
         input_tokens = len(input_text(body.get("input")).split())
         output_tokens = len(text.split())
         return {
-            "id": self._id("resp"), "object": "response", "created_at": int(time.time()), "status": "completed",
-            "model": body.get("model"), "output": [{
-                "type": "message", "id": self._id("msg"), "status": "completed", "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": []}],
-            }],
-            "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "error": None,
-            "incomplete_details": None, "instructions": body.get("instructions"), "metadata": {},
-            "temperature": 1.0, "top_p": 1.0, "text": {"format": {"type": "text"}},
-            "usage": {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": 2},
-                      "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": 1},
-                      "total_tokens": input_tokens + output_tokens},
+            "id": self._id("resp"),
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "completed",
+            "model": body.get("model"),
+            "output": [
+                {
+                    "type": "message",
+                    "id": self._id("msg"),
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "error": None,
+            "incomplete_details": None,
+            "instructions": body.get("instructions"),
+            "metadata": {},
+            "temperature": 1.0,
+            "top_p": 1.0,
+            "text": {"format": {"type": "text"}},
+            "usage": {
+                "input_tokens": input_tokens,
+                "input_tokens_details": {"cached_tokens": 2},
+                "output_tokens": output_tokens,
+                "output_tokens_details": {"reasoning_tokens": 1},
+                "total_tokens": input_tokens + output_tokens,
+            },
         }
 
     async def _responses(self, request: web.Request, recorded: Recorded, rest: list[str]) -> web.StreamResponse:
@@ -142,8 +161,15 @@ class OpenAIResourcesMock(AiohttpServer):
         in_progress = {**answer, "status": "in_progress", "output": [], "usage": None}
         events: list[JSON] = [{"type": "response.created", "response": in_progress}]
         for piece in text.split(" "):
-            events.append({"type": "response.output_text.delta", "item_id": answer["output"][0]["id"],
-                           "output_index": 0, "content_index": 0, "delta": piece + " "})
+            events.append(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": answer["output"][0]["id"],
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": piece + " ",
+                }
+            )
         events.append({"type": "response.completed", "response": answer})
         for number, event in enumerate(events):
             event["sequence_number"] = number
@@ -160,13 +186,20 @@ class OpenAIResourcesMock(AiohttpServer):
             if not isinstance(upload, tuple) or not purpose:
                 return self._error(400, "Missing required parameter: 'file' or 'purpose'.")
             filename, data = upload
-            info = {"id": self._id("file"), "object": "file", "bytes": len(data), "created_at": int(time.time()),
-                    "filename": filename, "purpose": purpose, "status": "processed", "status_details": None}
+            info = {
+                "id": self._id("file"),
+                "object": "file",
+                "bytes": len(data),
+                "created_at": int(time.time()),
+                "filename": filename,
+                "purpose": purpose,
+                "status": "processed",
+                "status_details": None,
+            }
             self.files[info["id"]] = (info, data)
             return web.json_response(info)
         if request.method == "GET" and not rest:
-            return web.json_response({"object": "list", "data": [i for i, _ in self.files.values()],
-                                      "has_more": False})
+            return web.json_response({"object": "list", "data": [i for i, _ in self.files.values()], "has_more": False})
         found = self.files.get(rest[0]) if rest else None
         if found is None:
             return self._error(404, f"No such File object: {rest[0] if rest else ''}", "not_found")
@@ -185,11 +218,20 @@ class OpenAIResourcesMock(AiohttpServer):
             body = recorded.json if isinstance(recorded.json, dict) else {}
             if body.get("input_file_id") not in self.files:
                 return self._error(400, "Invalid 'input_file_id'.", "invalid_file")
-            batch = {"id": self._id("batch"), "object": "batch", "endpoint": body.get("endpoint"),
-                     "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window"),
-                     "status": "validating", "created_at": int(time.time()), "errors": None,
-                     "output_file_id": None, "error_file_id": None, "metadata": body.get("metadata"),
-                     "request_counts": {"total": 0, "completed": 0, "failed": 0}}
+            batch = {
+                "id": self._id("batch"),
+                "object": "batch",
+                "endpoint": body.get("endpoint"),
+                "input_file_id": body["input_file_id"],
+                "completion_window": body.get("completion_window"),
+                "status": "validating",
+                "created_at": int(time.time()),
+                "errors": None,
+                "output_file_id": None,
+                "error_file_id": None,
+                "metadata": body.get("metadata"),
+                "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            }
             self.batches[batch["id"]] = batch
             return web.json_response(batch)
         if request.method == "GET" and not rest:

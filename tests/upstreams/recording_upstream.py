@@ -81,8 +81,9 @@ class RecordingUpstream(AiohttpServer):
 
     client_max_size = 1 << 40
 
-    def __init__(self, name: str = "upstream", ssl_context: ssl.SSLContext | None = None,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, name: str = "upstream", ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.name = name
         self.host = host
         self.ssl_context = ssl_context
@@ -93,14 +94,22 @@ class RecordingUpstream(AiohttpServer):
 
     # -- behaviour and recordings -----------------------------------------------------------------
 
-    def answer(self, status: int = 200, *, headers: dict[str, str] | None = None, delay: float = 0.0,
-               drop: bool = False) -> None:
+    def answer(
+        self, status: int = 200, *, headers: dict[str, str] | None = None, delay: float = 0.0, drop: bool = False
+    ) -> None:
         """The standing behaviour for every request without a queued one-off."""
         with self._lock:
             self._standing = Behaviour(status, dict(headers or {}), delay, drop)
 
-    def answer_next(self, status: int = 200, *, headers: dict[str, str] | None = None, delay: float = 0.0,
-                    drop: bool = False, count: int = 1) -> None:
+    def answer_next(
+        self,
+        status: int = 200,
+        *,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+        drop: bool = False,
+        count: int = 1,
+    ) -> None:
         """Queue `count` one-off behaviours, used before the standing one."""
         with self._lock:
             self._queued.extend([Behaviour(status, dict(headers or {}), delay, drop)] * count)
@@ -174,12 +183,22 @@ class RecordingUpstream(AiohttpServer):
         if path.startswith("/sse/") and behaviour.status == 200:
             return await self._sse(request, int(path.rsplit("/", 1)[1]), float(request.query.get("interval", "0")))
         if path == "/gzip" and behaviour.status == 200:
-            return web.Response(body=GZIP_BODY, headers={"Content-Type": "application/json",
-                                                         "Content-Encoding": "gzip"})
-        payload = {"upstream": self.name, "method": seen.method, "target": seen.target,
-                   "body_size": seen.body_size, "body_sha256": seen.body_sha256}
-        return web.Response(status=behaviour.status, body=orjson.dumps(payload), content_type="application/json",
-                            headers=behaviour.headers)
+            return web.Response(
+                body=GZIP_BODY, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+            )
+        payload = {
+            "upstream": self.name,
+            "method": seen.method,
+            "target": seen.target,
+            "body_size": seen.body_size,
+            "body_sha256": seen.body_sha256,
+        }
+        return web.Response(
+            status=behaviour.status,
+            body=orjson.dumps(payload),
+            content_type="application/json",
+            headers=behaviour.headers,
+        )
 
     async def _download(self, request: web.Request, size: int) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})

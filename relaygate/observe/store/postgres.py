@@ -34,8 +34,7 @@ from relaygate.observe.store.base import (
 _QUOTED = tuple(f'"{name}"' for name in COLUMNS)  # `time` is a keyword: quote every column
 _COPY = f"COPY request_logs ({', '.join(_QUOTED)}) FROM STDIN"
 _SELECT = f"SELECT {', '.join(_QUOTED)} FROM request_logs"
-_PURGE = ('DELETE FROM request_logs WHERE id IN '
-          '(SELECT id FROM request_logs WHERE "time" < %s ORDER BY "time" LIMIT %s)')
+_PURGE = 'DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE "time" < %s ORDER BY "time" LIMIT %s)'
 _SLICE = 64
 _NUL = "\x00"
 _REPLACEMENT = "\ufffd"
@@ -78,7 +77,6 @@ def _to_row(record: LogRecord) -> tuple[Any, ...]:
     return tuple(row)
 
 
-
 def build_query(
     *,
     limit: int = 50,
@@ -114,8 +112,9 @@ class PostgresLogStore:
     """`LogStore` on the `request_logs` table of a PostgreSQL database (migrated on open)."""
 
     def __init__(self, database_url: str, *, max_connections: int = 2) -> None:
-        self._db = PostgresDatabase(database_url, name="relaygate-logs", max_size=max_connections,
-                                    timeout=WRITE_TIMEOUT)
+        self._db = PostgresDatabase(
+            database_url, name="relaygate-logs", max_size=max_connections, timeout=WRITE_TIMEOUT
+        )
 
     @property
     def database(self) -> PostgresDatabase:

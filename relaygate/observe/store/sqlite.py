@@ -82,7 +82,6 @@ def _to_row(record: LogRecord) -> tuple[Any, ...]:
     return tuple(row)
 
 
-
 def _metadata_clause(key: str, value: str) -> tuple[str, list[Any]]:
     """One metadata condition; json_each handles keys a JSON path cannot quote (those with `"`)."""
     if '"' in key:

@@ -73,20 +73,31 @@ class AnthropicAdapter:
             path = MESSAGES_PATH if name == MESSAGES.name else COUNT_TOKENS_PATH
             _forward_caller_headers(headers, call.inbound_headers)
             body = orjson.dumps(call.payload)
-            return await relay.send(session, "POST", target.base_url + path, headers=headers, data=body,
-                                    model=target.name, caps=call.caps)
+            return await relay.send(
+                session, "POST", target.base_url + path, headers=headers, data=body, model=target.name, caps=call.caps
+            )
         payload = call.payload or {}
         request = to_anthropic_request(payload)
         json_tool = JSON_TOOL_NAME if uses_json_tool(payload) else None
         strict = call.strict_openai
-        response = await relay.send(session, "POST", target.base_url + MESSAGES_PATH, headers=headers,
-                                    data=orjson.dumps(request), model=target.name, caps=call.caps)
+        response = await relay.send(
+            session,
+            "POST",
+            target.base_url + MESSAGES_PATH,
+            headers=headers,
+            data=orjson.dumps(request),
+            model=target.name,
+            caps=call.caps,
+        )
         model = target.model_id
         return TranslatedResponse(
             response,
             body=lambda raw: translate_body(raw, model, strict_openai=strict, json_tool=json_tool),
-            stream=AnthropicStreamTranslator(model, strict_openai=strict, json_tool=json_tool,
-                                             max_event_bytes=call.caps.sse_line_bytes) if call.stream else None,
+            stream=AnthropicStreamTranslator(
+                model, strict_openai=strict, json_tool=json_tool, max_event_bytes=call.caps.sse_line_bytes
+            )
+            if call.stream
+            else None,
             classify=classify,
             status=map_status,
         )

@@ -54,8 +54,11 @@ def to_anthropic_messages(messages: object) -> tuple[str | list[Block] | None, l
             content = [_tool_result(message, i)]
             turn_role = "user"
         else:
-            raise BadRequest(f"messages[{i}].role '{role}' is not supported by Anthropic models "
-                             "(use system, developer, user, assistant or tool)", param=f"messages[{i}].role")
+            raise BadRequest(
+                f"messages[{i}].role '{role}' is not supported by Anthropic models "
+                "(use system, developer, user, assistant or tool)",
+                param=f"messages[{i}].role",
+            )
         content = _with_message_cache_control(content, message.get("cache_control"))
         if not content:
             continue  # nothing to send (e.g. an empty assistant turn); Anthropic refuses empty blocks
@@ -64,8 +67,11 @@ def to_anthropic_messages(messages: object) -> tuple[str | list[Block] | None, l
         else:
             turns.append({"role": turn_role, "content": content})
     if not turns:
-        raise BadRequest("'messages' must contain at least one user, assistant or tool message for Anthropic "
-                         "models (system messages alone are not a conversation)", param="messages")
+        raise BadRequest(
+            "'messages' must contain at least one user, assistant or tool message for Anthropic "
+            "models (system messages alone are not a conversation)",
+            param="messages",
+        )
     return _system_value(system), turns
 
 
@@ -86,8 +92,9 @@ def _system_blocks(message: dict[str, Any], i: int) -> list[Block]:
         blocks = []
         for j, part in enumerate(content):
             if not isinstance(part, dict) or part.get("type") != "text":
-                raise BadRequest(f"{where}[{j}]: system and developer messages may only hold text parts",
-                                 param=f"{where}[{j}]")
+                raise BadRequest(
+                    f"{where}[{j}]: system and developer messages may only hold text parts", param=f"{where}[{j}]"
+                )
             block = _text_block(part, f"{where}[{j}]")
             if block is not None:
                 blocks.append(block)
@@ -151,8 +158,11 @@ def _image_block(image: object, where: str) -> Block:
     if url.startswith("data:"):
         mime, data = _data_url(url, f"{where}.url")
         if mime not in IMAGE_MEDIA_TYPES:
-            raise BadRequest(f"{where}.url: image type '{mime}' is not supported by Anthropic models "
-                             f"(use {', '.join(sorted(IMAGE_MEDIA_TYPES))})", param=f"{where}.url")
+            raise BadRequest(
+                f"{where}.url: image type '{mime}' is not supported by Anthropic models "
+                f"(use {', '.join(sorted(IMAGE_MEDIA_TYPES))})",
+                param=f"{where}.url",
+            )
         return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}}
     if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
@@ -162,12 +172,17 @@ def _image_block(image: object, where: str) -> Block:
 def _document_block(file: object, where: str) -> Block:
     data_url = file.get("file_data") if isinstance(file, dict) else None
     if not isinstance(data_url, str):
-        raise BadRequest(f"{where}: only inline files (file_data as a base64 data: URL) are supported by "
-                         "Anthropic models; file_id refers to OpenAI's file store", param=where)
+        raise BadRequest(
+            f"{where}: only inline files (file_data as a base64 data: URL) are supported by "
+            "Anthropic models; file_id refers to OpenAI's file store",
+            param=where,
+        )
     mime, data = _data_url(data_url, f"{where}.file_data")
     if mime != "application/pdf":
-        raise BadRequest(f"{where}.file_data: file type '{mime}' is not supported by Anthropic models (PDF only)",
-                         param=f"{where}.file_data")
+        raise BadRequest(
+            f"{where}.file_data: file type '{mime}' is not supported by Anthropic models (PDF only)",
+            param=f"{where}.file_data",
+        )
     return {"type": "document", "source": {"type": "base64", "media_type": mime, "data": data}}
 
 
@@ -189,8 +204,9 @@ def _assistant_blocks(message: dict[str, Any], i: int) -> list[Block]:
     if isinstance(thinking, list):
         for block in thinking:
             if isinstance(block, dict) and block.get("type") == "thinking" and block.get("signature"):
-                blocks.append({"type": "thinking", "thinking": block.get("thinking") or "",
-                               "signature": block["signature"]})
+                blocks.append(
+                    {"type": "thinking", "thinking": block.get("thinking") or "", "signature": block["signature"]}
+                )
             elif isinstance(block, dict) and block.get("type") == "redacted_thinking" and block.get("data"):
                 blocks.append({"type": "redacted_thinking", "data": block["data"]})
     content = message.get("content")
@@ -215,8 +231,10 @@ def _assistant_blocks(message: dict[str, Any], i: int) -> list[Block]:
             raise BadRequest(f"messages[{i}].tool_calls must be a list", param=f"messages[{i}].tool_calls")
         blocks.extend(_tool_use(call, f"messages[{i}].tool_calls[{j}]") for j, call in enumerate(tool_calls))
     if message.get("function_call") is not None:
-        raise BadRequest(f"messages[{i}].function_call is the legacy function-calling form; use tool_calls",
-                         param=f"messages[{i}].function_call")
+        raise BadRequest(
+            f"messages[{i}].function_call is the legacy function-calling form; use tool_calls",
+            param=f"messages[{i}].function_call",
+        )
     return blocks
 
 
@@ -236,8 +254,10 @@ def _tool_use(call: object, where: str) -> Block:
         try:
             parsed = orjson.loads(arguments)
         except orjson.JSONDecodeError:
-            raise BadRequest(f"{where}.function.arguments must be a JSON object (Anthropic needs the parsed "
-                             "input)", param=f"{where}.function.arguments")
+            raise BadRequest(
+                f"{where}.function.arguments must be a JSON object (Anthropic needs the parsed input)",
+                param=f"{where}.function.arguments",
+            )
     else:
         parsed = arguments
     if not isinstance(parsed, dict):

@@ -59,7 +59,8 @@ def error_object(anthropic_type: str, message: str, status: int | None = None) -
     if status is not None and status != OVERLOADED_STATUS:
         # The API uses these types for other statuses of the same class too; keep theirs.
         if (anthropic_type == "invalid_request_error" and 400 <= status < 500) or (
-                anthropic_type == "api_error" and 500 <= status < 600):
+            anthropic_type == "api_error" and 500 <= status < 600
+        ):
             mapped = status
     code = "rate_limit_exceeded" if anthropic_type == "rate_limit_error" else anthropic_type
     return mapped, {"message": message, "type": openai_type, "code": code, "param": None}
@@ -75,8 +76,10 @@ def classify(status: int, body: bytes) -> tuple[int, dict[str, object]]:
     if isinstance(error, dict):
         message = error.get("message")
         kind = error.get("type")
-        return error_object(str(kind or _STATUS_TYPES.get(status, "")),
-                            str(message) if message else f"Anthropic returned HTTP {status}", status)
+        return error_object(
+            str(kind or _STATUS_TYPES.get(status, "")),
+            str(message) if message else f"Anthropic returned HTTP {status}",
+            status,
+        )
     text = body.decode("utf-8", "replace").strip()[:2000] if body else ""
-    return error_object(_STATUS_TYPES.get(status, ""),
-                        text or f"Anthropic returned HTTP {status}", status)
+    return error_object(_STATUS_TYPES.get(status, ""), text or f"Anthropic returned HTTP {status}", status)

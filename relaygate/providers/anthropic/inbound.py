@@ -21,12 +21,28 @@ from relaygate.errors import BadRequest
 
 JSON = dict[str, Any]
 
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                 "function_call": "tool_use", "content_filter": "refusal"}
-_ANTHROPIC_ONLY_BLOCKS = frozenset({"server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
-                                    "code_execution_tool_result", "bash_code_execution_tool_result",
-                                    "text_editor_code_execution_tool_result", "mcp_tool_use", "mcp_tool_result",
-                                    "container_upload", "search_result", "tool_reference"})
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+_ANTHROPIC_ONLY_BLOCKS = frozenset(
+    {
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "container_upload",
+        "search_result",
+        "tool_reference",
+    }
+)
 
 
 def as_object(value: object) -> JSON:
@@ -77,8 +93,10 @@ def openai_request_from_messages(body: JSON, *, count_only: bool = False) -> JSO
         request["stream"] = True
     output_format = as_object(as_object(body.get("output_config")).get("format"))
     if output_format.get("type") == "json_schema" and isinstance(output_format.get("schema"), dict):
-        request["response_format"] = {"type": "json_schema",
-                                      "json_schema": {"name": "output", "schema": output_format["schema"]}}
+        request["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": output_format["schema"]},
+        }
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
         request["tools"] = [_function_tool(tool, i) for i, tool in enumerate(tools)]
@@ -103,8 +121,10 @@ def _image_url(block: JSON, where: str) -> JSON:
         url = source["url"]
     else:
         kind = source.get("type") if isinstance(source, dict) else None
-        raise BadRequest(f"{where}.source: image source {kind!r} is only supported by Anthropic models "
-                         "(use base64 or url)", param=f"{where}.source")
+        raise BadRequest(
+            f"{where}.source: image source {kind!r} is only supported by Anthropic models (use base64 or url)",
+            param=f"{where}.source",
+        )
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -116,10 +136,13 @@ def _document_part(block: JSON, where: str) -> JSON:
     if isinstance(source, dict) and kind == "base64":
         data = f"data:{source.get('media_type', 'application/pdf')};base64,{source.get('data', '')}"
         title = block.get("title")
-        return {"type": "file", "file": {"filename": title if isinstance(title, str) else "document.pdf",
-                                         "file_data": data}}
-    raise BadRequest(f"{where}.source: document source {kind!r} is only supported by Anthropic models",
-                     param=f"{where}.source")
+        return {
+            "type": "file",
+            "file": {"filename": title if isinstance(title, str) else "document.pdf", "file_data": data},
+        }
+    raise BadRequest(
+        f"{where}.source: document source {kind!r} is only supported by Anthropic models", param=f"{where}.source"
+    )
 
 
 def _user_part(block: object, where: str) -> JSON | None:
@@ -136,8 +159,9 @@ def _user_part(block: object, where: str) -> JSON | None:
     if kind in ("thinking", "redacted_thinking"):
         return None
     if kind in _ANTHROPIC_ONLY_BLOCKS:
-        raise BadRequest(f"{where}: content block type {kind!r} is only supported by Anthropic models",
-                         param=f"{where}.type")
+        raise BadRequest(
+            f"{where}: content block type {kind!r} is only supported by Anthropic models", param=f"{where}.type"
+        )
     raise BadRequest(f"{where}: unsupported content block type {kind!r}", param=f"{where}.type")
 
 
@@ -204,20 +228,29 @@ def _assistant_message(content: object, index: int) -> JSON:
     for j, block in enumerate(content):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
-            texts.append(str(block.get("text", "")))  # type: ignore[union-attr]
+            texts.append(str(block.get("text", "")))
         elif kind == "tool_use":
             assert isinstance(block, dict)
             arguments = orjson.dumps(block.get("input") if isinstance(block.get("input"), dict) else {})
-            calls.append({"id": str(block.get("id", "")), "type": "function",
-                          "function": {"name": str(block.get("name", "")), "arguments": arguments.decode()}})
+            calls.append(
+                {
+                    "id": str(block.get("id", "")),
+                    "type": "function",
+                    "function": {"name": str(block.get("name", "")), "arguments": arguments.decode()},
+                }
+            )
         elif kind in ("thinking", "redacted_thinking"):
             continue
         elif kind in _ANTHROPIC_ONLY_BLOCKS:
-            raise BadRequest(f"{where}.{j}: content block type {kind!r} is only supported by Anthropic models",
-                             param=f"{where}.{j}.type")
+            raise BadRequest(
+                f"{where}.{j}: content block type {kind!r} is only supported by Anthropic models",
+                param=f"{where}.{j}.type",
+            )
         else:
-            raise BadRequest(f"{where}.{j}: content block type {kind!r} cannot appear in an assistant message "
-                             "sent to this model", param=f"{where}.{j}.type")
+            raise BadRequest(
+                f"{where}.{j}: content block type {kind!r} cannot appear in an assistant message sent to this model",
+                param=f"{where}.{j}.type",
+            )
     message: JSON = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
@@ -230,8 +263,9 @@ def _function_tool(tool: object, index: int) -> JSON:
         raise BadRequest(f"{where}.name: Field required", param=f"{where}.name")
     kind = tool.get("type")
     if kind not in (None, "custom"):
-        raise BadRequest(f"{where}: tool type {kind!r} is a server tool only Anthropic models provide",
-                         param=f"{where}.type")
+        raise BadRequest(
+            f"{where}: tool type {kind!r} is a server tool only Anthropic models provide", param=f"{where}.type"
+        )
     function: JSON = {"name": tool["name"]}
     if isinstance(tool.get("description"), str):
         function["description"] = tool["description"]
@@ -338,8 +372,14 @@ def messages_response_from_openai(openai_body: JSON, model: str) -> JSON:
         if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
             continue
         function = as_object(call["function"])
-        content.append({"type": "tool_use", "id": str(call.get("id") or "toolu_" + os.urandom(12).hex()),
-                        "name": str(function.get("name", "")), "input": tool_input_from(function.get("arguments"))})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": str(call.get("id") or "toolu_" + os.urandom(12).hex()),
+                "name": str(function.get("name", "")),
+                "input": tool_input_from(function.get("arguments")),
+            }
+        )
     stop_reason, stop_sequence = stop_reason_from(choice.get("finish_reason"), choice.get("stop_reason"))
     return {
         "id": message_id_from(openai_body.get("id")),

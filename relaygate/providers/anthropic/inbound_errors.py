@@ -64,8 +64,10 @@ def error_object(status: int | None, error: object, *, native: bool = False) -> 
         return {"type": error_type_for(status), "message": str(error) if error else f"HTTP {status}"}
     message = error.get("message")
     kind = error.get("type")
-    result: JSON = {"type": kind if native and isinstance(kind, str) else error_type_for(status, kind),
-                    "message": message if isinstance(message, str) else f"HTTP {status}"}
+    result: JSON = {
+        "type": kind if native and isinstance(kind, str) else error_type_for(status, kind),
+        "message": message if isinstance(message, str) else f"HTTP {status}",
+    }
     code = error.get("code")
     if code is not None:
         result["code"] = code

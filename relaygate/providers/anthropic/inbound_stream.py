@@ -40,11 +40,24 @@ def sse_event(kind: str, payload: JSON) -> bytes:
 class MessagesStreamFromOpenAI:
     """OpenAI `chat.completion.chunk` SSE bytes in, Anthropic Messages SSE events out."""
 
-    __slots__ = ("_model", "_message_id", "_sse", "_started", "_open", "_open_text", "_next_index", "_tools",
-                 "_stop_reason", "_stop_sequence", "_usage", "_ended")
+    __slots__ = (
+        "_model",
+        "_message_id",
+        "_sse",
+        "_started",
+        "_open",
+        "_open_text",
+        "_next_index",
+        "_tools",
+        "_stop_reason",
+        "_stop_sequence",
+        "_usage",
+        "_ended",
+    )
 
-    def __init__(self, model: str, message_id: str | None = None,
-                 max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self, model: str, message_id: str | None = None, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    ) -> None:
         self._model = model
         self._message_id = message_id
         self._sse = SSEBuffer(max_event_bytes)
@@ -76,8 +89,9 @@ class MessagesStreamFromOpenAI:
             self._event(rest, out)
         if not self._ended:
             if self._stop_reason is None:
-                self._error({"type": "api_error", "message": "the upstream stream ended before the answer was "
-                             "complete"}, out)
+                self._error(
+                    {"type": "api_error", "message": "the upstream stream ended before the answer was complete"}, out
+                )
             else:
                 self._close(out)
         return b"".join(out)
@@ -127,12 +141,29 @@ class MessagesStreamFromOpenAI:
     def _start(self, payload: JSON, out: list[bytes]) -> None:
         self._started = True
         message_id = self._message_id or message_id_from(payload.get("id"))
-        out.append(sse_event("message_start", {"type": "message_start", "message": {
-            "id": message_id, "type": "message", "role": "assistant", "model": self._model, "content": [],
-            "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 0},
-        }}))
+        out.append(
+            sse_event(
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": message_id,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": self._model,
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": {
+                            "input_tokens": 0,
+                            "output_tokens": 0,
+                            "cache_creation_input_tokens": 0,
+                            "cache_read_input_tokens": 0,
+                        },
+                    },
+                },
+            )
+        )
 
     def _delta(self, delta: JSON, out: list[bytes]) -> None:
         for key in ("content", "refusal"):
@@ -141,8 +172,16 @@ class MessagesStreamFromOpenAI:
                 if not self._open_text:
                     self._open_block({"type": "text", "text": ""}, out)
                     self._open_text = True
-                out.append(sse_event("content_block_delta", {"type": "content_block_delta", "index": self._open,
-                                                             "delta": {"type": "text_delta", "text": text}}))
+                out.append(
+                    sse_event(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": self._open,
+                            "delta": {"type": "text_delta", "text": text},
+                        },
+                    )
+                )
         calls = delta.get("tool_calls")
         if isinstance(calls, list):
             for position, call in enumerate(calls):
@@ -156,23 +195,35 @@ class MessagesStreamFromOpenAI:
         function = as_object(call.get("function"))
         index = self._tools.get(key)
         if index is None:
-            block = {"type": "tool_use", "id": str(call.get("id") or "toolu_" + os.urandom(12).hex()),
-                     "name": str(function.get("name") or ""), "input": {}}
+            block = {
+                "type": "tool_use",
+                "id": str(call.get("id") or "toolu_" + os.urandom(12).hex()),
+                "name": str(function.get("name") or ""),
+                "input": {},
+            }
             index = self._open_block(block, out)
             self._tools[key] = index
         fragment = function.get("arguments")
         if isinstance(fragment, str) and fragment:
-            out.append(sse_event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                         "delta": {"type": "input_json_delta",
-                                                                   "partial_json": fragment}}))
+            out.append(
+                sse_event(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": fragment},
+                    },
+                )
+            )
 
     def _open_block(self, block: JSON, out: list[bytes]) -> int:
         self._close_block(out)
         index = self._next_index
         self._next_index += 1
         self._open = index
-        out.append(sse_event("content_block_start", {"type": "content_block_start", "index": index,
-                                                     "content_block": block}))
+        out.append(
+            sse_event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
+        )
         return index
 
     def _close_block(self, out: list[bytes]) -> None:
@@ -188,10 +239,16 @@ class MessagesStreamFromOpenAI:
         usage: dict[str, Any] = {"output_tokens": 0}
         if self._usage is not None:
             usage = usage_from_openai(self._usage)
-        out.append(sse_event("message_delta", {"type": "message_delta",
-                                               "delta": {"stop_reason": self._stop_reason or "end_turn",
-                                                         "stop_sequence": self._stop_sequence},
-                                               "usage": usage}))
+        out.append(
+            sse_event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": self._stop_reason or "end_turn", "stop_sequence": self._stop_sequence},
+                    "usage": usage,
+                },
+            )
+        )
         out.append(sse_event("message_stop", {"type": "message_stop"}))
         self._ended = True
 
@@ -208,8 +265,9 @@ class MessagesFromOpenAI:
 
     __slots__ = ("_inner", "_model", "_max_event", "status", "content_type", "retry_after")
 
-    def __init__(self, inner: UpstreamResponse, model: str, stream: bool,
-                 max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self, inner: UpstreamResponse, model: str, stream: bool, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    ) -> None:
         self._inner = inner
         self._model = model
         self._max_event = max_event_bytes

@@ -58,11 +58,28 @@ ADAPTIVE_SINCE = (4, 6)
 _SERVICE_TIERS = {"auto": "auto", "default": "standard_only"}
 _NATIVE = ("top_k", "thinking", "cache_control", "inference_geo", "speed")
 _DROPPED = frozenset({"stream_options", "store", "metadata", "prompt_cache_key", "prompt_cache_retention"})
-_HANDLED = frozenset({
-    "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream", "user",
-    "safety_identifier", "tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort",
-    "service_tier", "output_config", *_NATIVE,
-})
+_HANDLED = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "stream",
+        "user",
+        "safety_identifier",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "reasoning_effort",
+        "service_tier",
+        "output_config",
+        *_NATIVE,
+    }
+)
 # Unsupported OpenAI fields and the values that mean "not used" (those are dropped, others refused).
 _NEUTRAL: dict[str, tuple[object, ...]] = {
     "n": (None, 1),
@@ -110,8 +127,11 @@ def to_anthropic_request(payload: Mapping[str, Any]) -> dict[str, Any]:
         json_tool = _response_format(response_format, output_config)
         if json_tool:
             if tools:
-                raise BadRequest("response_format json_object cannot be combined with tools on Anthropic models "
-                                 "(it is served through a forced tool); use json_schema", param="response_format")
+                raise BadRequest(
+                    "response_format json_object cannot be combined with tools on Anthropic models "
+                    "(it is served through a forced tool); use json_schema",
+                    param="response_format",
+                )
             tools, tool_choice = [dict(_JSON_TOOL)], {"type": "tool", "name": JSON_TOOL_NAME}
     effort = _effort(payload.get("reasoning_effort"))
     if effort is not None and has_adaptive_thinking(str(payload.get("model") or "")):
@@ -126,9 +146,12 @@ def to_anthropic_request(payload: Mapping[str, Any]) -> dict[str, Any]:
         body["tool_choice"] = tool_choice
     if thinking is not None:
         if uses_json_tool(payload) and isinstance(thinking, dict) and thinking.get("type") != "disabled":
-            raise BadRequest("response_format json_object cannot be combined with thinking or reasoning_effort on "
-                             "Anthropic models (it is served through a forced tool, which thinking does not allow); "
-                             "use json_schema", param="response_format")
+            raise BadRequest(
+                "response_format json_object cannot be combined with thinking or reasoning_effort on "
+                "Anthropic models (it is served through a forced tool, which thinking does not allow); "
+                "use json_schema",
+                param="response_format",
+            )
         body["thinking"] = thinking
     if output_config:
         body["output_config"] = output_config
@@ -138,8 +161,10 @@ def to_anthropic_request(payload: Mapping[str, Any]) -> dict[str, Any]:
     tier = payload.get("service_tier")
     if tier is not None:
         if tier not in _SERVICE_TIERS:
-            raise BadRequest(f"service_tier '{tier}' is not supported by Anthropic models (use auto or default)",
-                             param="service_tier")
+            raise BadRequest(
+                f"service_tier '{tier}' is not supported by Anthropic models (use auto or default)",
+                param="service_tier",
+            )
         body["service_tier"] = _SERVICE_TIERS[tier]
     if payload.get("stream") is True:
         body["stream"] = True
@@ -170,9 +195,11 @@ def _effort_budget(payload: Mapping[str, Any], effort: str, body: dict[str, Any]
     elif body["max_tokens"] <= budget:
         budget = body["max_tokens"] - 1
         if budget < MIN_THINKING_BUDGET:
-            raise BadRequest(f"reasoning_effort needs max_tokens above {MIN_THINKING_BUDGET} on model "
-                             f"{payload.get('model')} (its thinking budget counts inside max_tokens)",
-                             param="max_tokens")
+            raise BadRequest(
+                f"reasoning_effort needs max_tokens above {MIN_THINKING_BUDGET} on model "
+                f"{payload.get('model')} (its thinking budget counts inside max_tokens)",
+                param="max_tokens",
+            )
     return {"type": "enabled", "budget_tokens": budget}
 
 
@@ -219,8 +246,11 @@ def _stop_sequences(stop: object) -> list[str]:
         raise BadRequest("'stop' must be a string or a list of strings", param="stop")
     for sequence in stops:
         if not sequence.strip():
-            raise BadRequest(f"stop sequence {sequence!r} is not supported by Anthropic models (each stop sequence "
-                             "must contain a non-whitespace character)", param="stop")
+            raise BadRequest(
+                f"stop sequence {sequence!r} is not supported by Anthropic models (each stop sequence "
+                "must contain a non-whitespace character)",
+                param="stop",
+            )
     return list(stops)
 
 
@@ -250,8 +280,9 @@ def _tool(tool: object, i: int) -> dict[str, Any]:
     if schema is None:
         schema = {"type": "object", "properties": {}}
     elif not isinstance(schema, dict):
-        raise BadRequest(f"tools[{i}].function.parameters must be a JSON schema object",
-                         param=f"tools[{i}].function.parameters")
+        raise BadRequest(
+            f"tools[{i}].function.parameters must be a JSON schema object", param=f"tools[{i}].function.parameters"
+        )
     elif "type" not in schema:
         schema = {"type": "object", **schema}
     out: dict[str, Any] = {"name": name}
@@ -283,8 +314,10 @@ def _tool_choice(choice: object, has_tools: bool) -> dict[str, Any] | None:
         name = function.get("name") if isinstance(function, dict) else None
         if isinstance(name, str) and name:
             return {"type": "tool", "name": name}
-    raise BadRequest("tool_choice must be auto, none, required or {type: function, function: {name}} for "
-                     "Anthropic models", param="tool_choice")
+    raise BadRequest(
+        "tool_choice must be auto, none, required or {type: function, function: {name}} for Anthropic models",
+        param="tool_choice",
+    )
 
 
 def _response_format(response_format: object, output_config: dict[str, Any]) -> bool:
@@ -309,6 +342,8 @@ def _effort(effort: object) -> str | None:
     if effort is None or effort == "none":
         return None
     if effort not in _EFFORTS:
-        raise BadRequest(f"reasoning_effort '{effort}' is not supported for Anthropic models "
-                         f"(use none, {', '.join(_EFFORTS)})", param="reasoning_effort")
+        raise BadRequest(
+            f"reasoning_effort '{effort}' is not supported for Anthropic models (use none, {', '.join(_EFFORTS)})",
+            param="reasoning_effort",
+        )
     return _EFFORTS[str(effort)]

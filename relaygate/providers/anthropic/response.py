@@ -49,8 +49,11 @@ def to_openai_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
     cache_write = usage.get("cache_creation_input_tokens")
     prompt = _int(usage.get("input_tokens")) + _int(cache_read) + _int(cache_write)
     completion = _int(usage.get("output_tokens"))
-    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
-                           "total_tokens": prompt + completion}
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
     details: dict[str, int] = {}
     if isinstance(cache_read, int):
         details["cached_tokens"] = cache_read
@@ -68,12 +71,21 @@ def to_openai_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
 def tool_call(block: Mapping[str, Any]) -> dict[str, Any]:
     """A `tool_use` block as an OpenAI tool call."""
     arguments = block.get("input")
-    return {"id": block.get("id"), "type": "function",
-            "function": {"name": block.get("name"), "arguments": orjson.dumps(arguments or {}).decode()}}
+    return {
+        "id": block.get("id"),
+        "type": "function",
+        "function": {"name": block.get("name"), "arguments": orjson.dumps(arguments or {}).decode()},
+    }
 
 
-def from_anthropic_response(body: Mapping[str, Any], model: str, *, strict_openai: bool = True,
-                            json_tool: str | None = None, created: int | None = None) -> dict[str, Any]:
+def from_anthropic_response(
+    body: Mapping[str, Any],
+    model: str,
+    *,
+    strict_openai: bool = True,
+    json_tool: str | None = None,
+    created: int | None = None,
+) -> dict[str, Any]:
     """The OpenAI chat completion for an Anthropic Message (`model` is used when the body names none)."""
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
@@ -92,8 +104,9 @@ def from_anthropic_response(body: Mapping[str, Any], model: str, *, strict_opena
             tool_calls.append(tool_call(block))
         elif kind == "thinking":
             thinking_text.append(str(block.get("thinking") or ""))
-            thinking_blocks.append({"type": "thinking", "thinking": block.get("thinking") or "",
-                                    "signature": block.get("signature")})
+            thinking_blocks.append(
+                {"type": "thinking", "thinking": block.get("thinking") or "", "signature": block.get("signature")}
+            )
         elif kind == "redacted_thinking":
             thinking_blocks.append({"type": "redacted_thinking", "data": block.get("data")})
         # Server tool blocks (web search, code execution, ...) have no OpenAI form and are left out.
@@ -110,12 +123,14 @@ def from_anthropic_response(body: Mapping[str, Any], model: str, *, strict_opena
         "object": "chat.completion",
         "created": created if created is not None else int(time.time()),
         "model": body.get("model") or model,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "finish_reason": finish_reason(body.get("stop_reason"), json_tool=json_tool is not None),
-            "logprobs": None,
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason(body.get("stop_reason"), json_tool=json_tool is not None),
+                "logprobs": None,
+            }
+        ],
         "usage": to_openai_usage(usage if isinstance(usage, dict) else {}),
     }
 

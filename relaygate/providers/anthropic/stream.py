@@ -45,11 +45,31 @@ class _Block:
 class AnthropicStreamTranslator:
     """One Anthropic stream in, OpenAI chunk events out (a new instance per upstream attempt)."""
 
-    __slots__ = ("_sse", "_id", "_model", "_created", "_strict", "_json_tool", "_blocks", "_tools",
-                 "_usage", "_stop_reason", "_started", "_stopped", "_failed")
+    __slots__ = (
+        "_sse",
+        "_id",
+        "_model",
+        "_created",
+        "_strict",
+        "_json_tool",
+        "_blocks",
+        "_tools",
+        "_usage",
+        "_stop_reason",
+        "_started",
+        "_stopped",
+        "_failed",
+    )
 
-    def __init__(self, model: str, *, strict_openai: bool = True, json_tool: str | None = None,
-                 created: int | None = None, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        strict_openai: bool = True,
+        json_tool: str | None = None,
+        created: int | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
         self._sse = SSEBuffer(max_event_bytes)
         self._id = ""
         self._model = model
@@ -77,11 +97,21 @@ class AnthropicStreamTranslator:
             return out
         if not self._stopped:
             self._failed = True
-            error = {"message": "the Anthropic stream ended before message_stop", "type": "upstream_error",
-                     "code": "incomplete_stream", "param": None}
+            error = {
+                "message": "the Anthropic stream ended before message_stop",
+                "type": "upstream_error",
+                "code": "incomplete_stream",
+                "param": None,
+            }
             return out + b"data: " + orjson.dumps({"error": error}) + b"\n\n"
-        usage = {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
-                 "choices": [], "usage": to_openai_usage(self._usage)}
+        usage = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "choices": [],
+            "usage": to_openai_usage(self._usage),
+        }
         return out + b"data: " + orjson.dumps(usage) + b"\n\ndata: [DONE]\n\n"
 
     # -- events ------------------------------------------------------------------------------------
@@ -136,8 +166,12 @@ class AnthropicStreamTranslator:
             state = _Block("tool", tool_index=self._tools)
             self._tools += 1
             self._blocks[index] = state
-            header = {"index": state.tool_index, "id": block.get("id"), "type": "function",
-                      "function": {"name": block.get("name"), "arguments": initial_json}}
+            header = {
+                "index": state.tool_index,
+                "id": block.get("id"),
+                "type": "function",
+                "function": {"name": block.get("name"), "arguments": initial_json},
+            }
             return out + self._chunk({"tool_calls": [header]})
         if kind == "thinking":
             text = block.get("thinking")
@@ -232,8 +266,13 @@ class AnthropicStreamTranslator:
             self._usage.update({k: v for k, v in usage.items() if v is not None})
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        chunk = {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
-                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        chunk = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
@@ -248,8 +287,14 @@ _HANDLERS = {
 }
 
 
-def from_anthropic_stream(chunks: bytes | Iterable[bytes], model: str, *, strict_openai: bool = True,
-                          json_tool: str | None = None, created: int | None = None) -> bytes:
+def from_anthropic_stream(
+    chunks: bytes | Iterable[bytes],
+    model: str,
+    *,
+    strict_openai: bool = True,
+    json_tool: str | None = None,
+    created: int | None = None,
+) -> bytes:
     """A whole Anthropic stream (bytes or chunks as received) as the OpenAI SSE bytes."""
     translator = AnthropicStreamTranslator(model, strict_openai=strict_openai, json_tool=json_tool, created=created)
     parts = [chunks] if isinstance(chunks, bytes) else chunks

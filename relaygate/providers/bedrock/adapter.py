@@ -76,8 +76,7 @@ async def _open_chat(session: aiohttp.ClientSession, call: UpstreamCall) -> Upst
     target = call.target
     body = orjson.dumps(to_bedrock_converse_request(call.payload))
     action = "converse-stream" if call.stream else "converse"
-    response = await _post(session, target, action, body, accept=EVENT_STREAM if call.stream else None,
-                           caps=call.caps)
+    response = await _post(session, target, action, body, accept=EVENT_STREAM if call.stream else None, caps=call.caps)
     response_id = f"chatcmpl-{call.request_id}"
     created = int(time.time())
     model = target.model_id
@@ -87,12 +86,19 @@ async def _open_chat(session: aiohttp.ClientSession, call: UpstreamCall) -> Upst
         parsed = orjson.loads(raw)
         if not isinstance(parsed, dict):
             raise ValueError("not an object")
-        return orjson.dumps(from_bedrock_converse_response(parsed, model=model, response_id=response_id,
-                                                           created=created, strict_openai=strict))
+        return orjson.dumps(
+            from_bedrock_converse_response(
+                parsed, model=model, response_id=response_id, created=created, strict_openai=strict
+            )
+        )
 
     if call.stream and response.status < 400:
-        return await open_converse_stream(response, BedrockStreamTranslator(
-            model, response_id, created, strict_openai=strict, max_event_bytes=call.caps.sse_line_bytes))
+        return await open_converse_stream(
+            response,
+            BedrockStreamTranslator(
+                model, response_id, created, strict_openai=strict, max_event_bytes=call.caps.sse_line_bytes
+            ),
+        )
     return _translated(response, body=_guarded(translate, target.name))
 
 
@@ -125,8 +131,9 @@ class _Failed(Exception):
         self.response = response
 
 
-async def _titan_calls(session: aiohttp.ClientSession, target: Target, payload: dict[str, Any],
-                       bodies: list[bytes], caps: AnswerCaps) -> UpstreamResponse:
+async def _titan_calls(
+    session: aiohttp.ClientSession, target: Target, payload: dict[str, Any], bodies: list[bytes], caps: AnswerCaps
+) -> UpstreamResponse:
     """One InvokeModel call per input, `TITAN_CONCURRENCY` at a time; the first error answers for all."""
     limit = asyncio.Semaphore(TITAN_CONCURRENCY)
     opened: list[HTTPUpstreamResponse] = []
@@ -180,8 +187,14 @@ def model_url(base_url: str, model_id: str, action: str) -> str:
     return f"{base_url}/model/{quote(model_id, safe='')}/{action}"
 
 
-async def _post(session: aiohttp.ClientSession, target: Target, action: str, body: bytes,
-                accept: str | None = None, caps: AnswerCaps = DEFAULT_CAPS) -> HTTPUpstreamResponse:
+async def _post(
+    session: aiohttp.ClientSession,
+    target: Target,
+    action: str,
+    body: bytes,
+    accept: str | None = None,
+    caps: AnswerCaps = DEFAULT_CAPS,
+) -> HTTPUpstreamResponse:
     url = model_url(target.base_url, target.model_id, action)
     headers = {"Content-Type": "application/json", "Accept": accept or "application/json"}
     signer = target.options.get("signer")
@@ -190,8 +203,9 @@ async def _post(session: aiohttp.ClientSession, target: Target, action: str, bod
     sent = dict(target.headers)
     sent.update(headers)
     # encoded=True: aiohttp would otherwise re-normalise %3A back to ':' and break the signature.
-    return await relay.send(session, "POST", URL(url, encoded=True), headers=sent, data=body, model=target.name,
-                            caps=caps)
+    return await relay.send(
+        session, "POST", URL(url, encoded=True), headers=sent, data=body, model=target.name, caps=caps
+    )
 
 
 def response_header(response: HTTPUpstreamResponse, name: str) -> str | None:
@@ -203,8 +217,13 @@ def response_header(response: HTTPUpstreamResponse, name: str) -> str | None:
 def _translated(response: HTTPUpstreamResponse, *, body: Callable[[bytes], bytes] | None) -> TranslatedResponse:
     """A JSON answer (streams that started are `StartedStream`s); errors classified by `x-amzn-ErrorType`."""
     error_type = error_type_name(response_header(response, "x-amzn-ErrorType")) if response.status >= 400 else None
-    return TranslatedResponse(response, body=body, stream=None, classify=classifier(error_type),
-                              status=lambda status: mapped_status(error_type, status) if status >= 400 else status)
+    return TranslatedResponse(
+        response,
+        body=body,
+        stream=None,
+        classify=classifier(error_type),
+        status=lambda status: mapped_status(error_type, status) if status >= 400 else status,
+    )
 
 
 def _guarded(translate: Callable[[bytes], bytes], model: str) -> Callable[[bytes], bytes]:

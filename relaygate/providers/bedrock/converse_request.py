@@ -23,8 +23,13 @@ from relaygate.errors import BadRequest
 JSON = dict[str, Any]
 
 # data: URL media types -> Converse ImageFormat enum (png | jpeg | gif | webp).
-IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
-                 "image/webp": "webp"}
+IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
 _SYSTEM_ROLES = ("system", "developer")
 _PASSTHROUGH = ("guardrailConfig", "performanceConfig", "requestMetadata")  # Converse fields, sent as given
 
@@ -56,8 +61,11 @@ def to_bedrock_converse_request(payload: JSON) -> JSON:
         elif role == "tool":
             _append(turns, "user", [_tool_result(message, index)], index)
         else:
-            raise BadRequest(f"messages[{index}].role {role!r} is not supported by Bedrock Converse "
-                             "(use system, user, assistant or tool)", param=f"messages[{index}].role")
+            raise BadRequest(
+                f"messages[{index}].role {role!r} is not supported by Bedrock Converse "
+                "(use system, user, assistant or tool)",
+                param=f"messages[{index}].role",
+            )
     body: JSON = {"messages": turns}
     if system:
         body["system"] = system
@@ -92,8 +100,10 @@ def _additional_fields(payload: JSON) -> JSON:
 def _append(turns: list[JSON], role: str, blocks: list[JSON], index: int) -> None:
     """Converse needs alternating roles: consecutive same-role messages become one turn."""
     if not blocks:
-        raise BadRequest(f"messages[{index}] has no content; Bedrock needs at least one non-empty block",
-                         param=f"messages[{index}].content")
+        raise BadRequest(
+            f"messages[{index}] has no content; Bedrock needs at least one non-empty block",
+            param=f"messages[{index}].content",
+        )
     if turns and turns[-1]["role"] == role:
         turns[-1]["content"].extend(blocks)
     else:
@@ -110,20 +120,23 @@ def _texts(content: Any, index: int) -> list[str]:
         texts: list[str] = []
         for j, part in enumerate(content):
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise BadRequest(f"messages[{index}].content[{j}] must be a text part here",
-                                 param=f"messages[{index}].content[{j}]")
+                raise BadRequest(
+                    f"messages[{index}].content[{j}] must be a text part here", param=f"messages[{index}].content[{j}]"
+                )
             texts.append(part["text"])
         return texts
-    raise BadRequest(f"messages[{index}].content must be a string or an array of parts",
-                     param=f"messages[{index}].content")
+    raise BadRequest(
+        f"messages[{index}].content must be a string or an array of parts", param=f"messages[{index}].content"
+    )
 
 
 def _user_blocks(content: Any, index: int) -> list[JSON]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
     if not isinstance(content, list):
-        raise BadRequest(f"messages[{index}].content must be a string or an array of parts",
-                         param=f"messages[{index}].content")
+        raise BadRequest(
+            f"messages[{index}].content must be a string or an array of parts", param=f"messages[{index}].content"
+        )
     blocks: list[JSON] = []
     for j, part in enumerate(content):
         where = f"messages[{index}].content[{j}]"
@@ -134,8 +147,10 @@ def _user_blocks(content: Any, index: int) -> list[JSON]:
         elif kind == "image_url":
             blocks.append(_image_block(part.get("image_url"), where))
         else:
-            raise BadRequest(f"{where}: content part type {kind!r} is not supported by Bedrock Converse "
-                             "(text and image_url are)", param=where)
+            raise BadRequest(
+                f"{where}: content part type {kind!r} is not supported by Bedrock Converse (text and image_url are)",
+                param=where,
+            )
     return blocks
 
 
@@ -146,16 +161,20 @@ def _image_block(image_url: Any, where: str) -> JSON:
     if not isinstance(url, str) or not url:
         raise BadRequest(f"{param} is required", param=param)
     if not url.startswith("data:"):
-        raise BadRequest(f"{param}: Bedrock Converse takes image bytes, not URLs; send the image as a "
-                         "data URL (data:image/png;base64,...)", param=param)
+        raise BadRequest(
+            f"{param}: Bedrock Converse takes image bytes, not URLs; send the image as a "
+            "data URL (data:image/png;base64,...)",
+            param=param,
+        )
     header, comma, data = url[5:].partition(",")
     media_type, _, encoding = header.partition(";")
     if not comma or encoding != "base64":
         raise BadRequest(f"{param} must be a base64 data URL (data:<type>;base64,<data>)", param=param)
     image_format = IMAGE_FORMATS.get(media_type.lower())
     if image_format is None:
-        raise BadRequest(f"{param}: image type {media_type!r} is not supported by Bedrock "
-                         "(png, jpeg, gif, webp are)", param=param)
+        raise BadRequest(
+            f"{param}: image type {media_type!r} is not supported by Bedrock (png, jpeg, gif, webp are)", param=param
+        )
     try:
         raw = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):
@@ -175,13 +194,16 @@ def _assistant_blocks(message: JSON, index: int) -> list[JSON]:
         for j, part in enumerate(content):
             text = part.get("text", part.get("refusal")) if isinstance(part, dict) else None
             if not isinstance(text, str):
-                raise BadRequest(f"messages[{index}].content[{j}] must be a text or refusal part",
-                                 param=f"messages[{index}].content[{j}]")
+                raise BadRequest(
+                    f"messages[{index}].content[{j}] must be a text or refusal part",
+                    param=f"messages[{index}].content[{j}]",
+                )
             if text:
                 blocks.append({"text": text})
     elif content is not None:
-        raise BadRequest(f"messages[{index}].content must be a string, an array of parts or null",
-                         param=f"messages[{index}].content")
+        raise BadRequest(
+            f"messages[{index}].content must be a string, an array of parts or null", param=f"messages[{index}].content"
+        )
     for j, call in enumerate(message.get("tool_calls") or ()):
         blocks.append(_tool_use(call, f"messages[{index}].tool_calls[{j}]"))
     return blocks
@@ -204,8 +226,9 @@ def _tool_use(call: Any, where: str) -> JSON:
 def _tool_result(message: JSON, index: int) -> JSON:
     call_id = message.get("tool_call_id")
     if not isinstance(call_id, str) or not call_id:
-        raise BadRequest(f"messages[{index}].tool_call_id is required for role tool",
-                         param=f"messages[{index}].tool_call_id")
+        raise BadRequest(
+            f"messages[{index}].tool_call_id is required for role tool", param=f"messages[{index}].tool_call_id"
+        )
     texts = [t for t in _texts(message.get("content"), index) if t]
     # A tool may legitimately return nothing; Converse rejects blank text, so say so in words.
     content = [{"text": t} for t in texts] or [{"text": "(empty result)"}]
@@ -241,8 +264,10 @@ def _tool_config(payload: JSON, *, uses_tools: bool) -> JSON | None:
     tools = payload.get("tools")
     if not tools:
         if uses_tools:
-            raise BadRequest("the conversation holds tool calls or results, which Bedrock accepts only "
-                             "with 'tools' defined", param="tools")
+            raise BadRequest(
+                "the conversation holds tool calls or results, which Bedrock accepts only with 'tools' defined",
+                param="tools",
+            )
         return None
     if not isinstance(tools, list):
         raise BadRequest("'tools' must be an array", param="tools")
@@ -258,8 +283,9 @@ def _tool_config(payload: JSON, *, uses_tools: bool) -> JSON | None:
     elif isinstance(choice, dict):
         name = (choice.get("function") or {}).get("name") if choice.get("type") == "function" else None
         if not isinstance(name, str):
-            raise BadRequest("'tool_choice' must be none, auto, required or {type: function, function: {name}}",
-                             param="tool_choice")
+            raise BadRequest(
+                "'tool_choice' must be none, auto, required or {type: function, function: {name}}", param="tool_choice"
+            )
         config["toolChoice"] = {"tool": {"name": name}}
     elif choice not in (None, "none"):
         raise BadRequest(f"'tool_choice' {choice!r} is not supported", param="tool_choice")
@@ -271,9 +297,10 @@ def _tool_spec(tool: Any, index: int) -> JSON:
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
         raise BadRequest(f"tools[{index}] must be a function tool with a name", param=f"tools[{index}]")
     parameters = function.get("parameters")
-    spec: JSON = {"name": function["name"],
-                  "inputSchema": {"json": parameters if isinstance(parameters, dict)
-                                  else {"type": "object", "properties": {}}}}
+    spec: JSON = {
+        "name": function["name"],
+        "inputSchema": {"json": parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}}},
+    }
     if function.get("description"):
         spec["description"] = function["description"]
     return spec
@@ -288,13 +315,18 @@ def _output_config(response_format: Any) -> JSON | None:
     if kind == "text":
         return None
     if kind != "json_schema":
-        raise BadRequest(f"response_format {kind!r} is not supported by Bedrock Converse (text and json_schema "
-                         "are); describe the format in the prompt or use a tool", param="response_format")
+        raise BadRequest(
+            f"response_format {kind!r} is not supported by Bedrock Converse (text and json_schema "
+            "are); describe the format in the prompt or use a tool",
+            param="response_format",
+        )
     spec = response_format.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if not isinstance(schema, dict):
-        raise BadRequest("'response_format.json_schema.schema' must be a JSON schema object",
-                         param="response_format.json_schema.schema")
+        raise BadRequest(
+            "'response_format.json_schema.schema' must be a JSON schema object",
+            param="response_format.json_schema.schema",
+        )
     definition: JSON = {"schema": orjson.dumps(schema).decode()}
     for name in ("name", "description"):
         if isinstance(spec.get(name), str) and spec[name]:

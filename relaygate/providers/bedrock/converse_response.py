@@ -55,8 +55,9 @@ def openai_usage(usage: Any) -> JSON:
     return out
 
 
-def from_bedrock_converse_response(body: JSON, *, model: str, response_id: str, created: int,
-                                   strict_openai: bool = True) -> JSON:
+def from_bedrock_converse_response(
+    body: JSON, *, model: str, response_id: str, created: int, strict_openai: bool = True
+) -> JSON:
     """The OpenAI chat.completion for a Converse response body."""
     output = body.get("output")
     message = output.get("message") if isinstance(output, dict) else None
@@ -71,12 +72,16 @@ def from_bedrock_converse_response(body: JSON, *, model: str, response_id: str, 
             texts.append(block["text"])
         elif isinstance(block.get("toolUse"), dict):
             use = block["toolUse"]
-            tool_calls.append({
-                "id": str(use.get("toolUseId", "")),
-                "type": "function",
-                "function": {"name": str(use.get("name", "")),
-                             "arguments": orjson.dumps(use.get("input", {})).decode()},
-            })
+            tool_calls.append(
+                {
+                    "id": str(use.get("toolUseId", "")),
+                    "type": "function",
+                    "function": {
+                        "name": str(use.get("name", "")),
+                        "arguments": orjson.dumps(use.get("input", {})).decode(),
+                    },
+                }
+            )
         elif isinstance(block.get("reasoningContent"), dict):
             text = (block["reasoningContent"].get("reasoningText") or {}).get("text")
             if isinstance(text, str):
@@ -95,8 +100,9 @@ def from_bedrock_converse_response(body: JSON, *, model: str, response_id: str, 
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": reply, "finish_reason": finish_reason(body.get("stopReason")),
-                     "logprobs": None}],
+        "choices": [
+            {"index": 0, "message": reply, "finish_reason": finish_reason(body.get("stopReason")), "logprobs": None}
+        ],
         "usage": openai_usage(body.get("usage")),
     }
 

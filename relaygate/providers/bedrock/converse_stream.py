@@ -38,12 +38,35 @@ DONE = b"data: [DONE]\n\n"
 class BedrockStreamTranslator:
     """Feed ConverseStream bytes; get OpenAI SSE bytes. One instance per upstream response."""
 
-    __slots__ = ("_buffer", "_parser_error", "_id", "_created", "_model", "_strict", "_tools", "_finished",
-                 "_usage", "_failed", "_started", "_no_input", "_pending", "_max_event", "_too_long", "content_sent",
-                 "error_status")
+    __slots__ = (
+        "_buffer",
+        "_parser_error",
+        "_id",
+        "_created",
+        "_model",
+        "_strict",
+        "_tools",
+        "_finished",
+        "_usage",
+        "_failed",
+        "_started",
+        "_no_input",
+        "_pending",
+        "_max_event",
+        "_too_long",
+        "content_sent",
+        "error_status",
+    )
 
-    def __init__(self, model: str, response_id: str, created: int, *, strict_openai: bool = True,
-                 max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self,
+        model: str,
+        response_id: str,
+        created: int,
+        *,
+        strict_openai: bool = True,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
         from botocore import eventstream  # lazy: keeps gateway start-up fast
 
         self._buffer: EventStreamBuffer = eventstream.EventStreamBuffer()
@@ -79,8 +102,17 @@ class BedrockStreamTranslator:
                 if self._failed:
                     break
         except self._parser_error as exc:
-            out.append(self._error(502, {"message": f"Bedrock sent a malformed event stream ({type(exc).__name__})",
-                                         "type": "upstream_error", "code": "bad_event_stream", "param": None}))
+            out.append(
+                self._error(
+                    502,
+                    {
+                        "message": f"Bedrock sent a malformed event stream ({type(exc).__name__})",
+                        "type": "upstream_error",
+                        "code": "bad_event_stream",
+                        "param": None,
+                    },
+                )
+            )
         if self._pending > self._max_event and not self._failed:
             self._too_long = True
             if not out:  # else the events before it go out first and the next call raises
@@ -93,8 +125,15 @@ class BedrockStreamTranslator:
         if self._failed:
             return b""
         if not self._finished:
-            return self._error(502, {"message": "the Bedrock stream ended before its messageStop event",
-                                     "type": "upstream_error", "code": "truncated_stream", "param": None})
+            return self._error(
+                502,
+                {
+                    "message": "the Bedrock stream ended before its messageStop event",
+                    "type": "upstream_error",
+                    "code": "truncated_stream",
+                    "param": None,
+                },
+            )
         return self._usage_chunk(self._usage) + DONE
 
     # -- frames ----------------------------------------------------------------------------------------
@@ -141,8 +180,12 @@ class BedrockStreamTranslator:
         tool_index = len(self._tools)
         self._tools[_index(body)] = tool_index
         self._no_input.add(_index(body))
-        call = {"index": tool_index, "id": str(use.get("toolUseId", "")), "type": "function",
-                "function": {"name": str(use.get("name", "")), "arguments": ""}}
+        call = {
+            "index": tool_index,
+            "id": str(use.get("toolUseId", "")),
+            "type": "function",
+            "function": {"name": str(use.get("name", "")), "arguments": ""},
+        }
         return self._preamble() + self._chunk({"tool_calls": [call]})
 
     def _delta(self, body: JSON) -> bytes:
@@ -185,8 +228,16 @@ class BedrockStreamTranslator:
         return sse(chunk(self._id, self._created, self._model, delta, finish))
 
     def _usage_chunk(self, usage: Any) -> bytes:
-        return sse({"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                    "model": self._model, "choices": [], "usage": openai_usage(usage)})
+        return sse(
+            {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "choices": [],
+                "usage": openai_usage(usage),
+            }
+        )
 
     def _error(self, status: int, error: dict[str, object]) -> bytes:
         self._failed = True
@@ -208,8 +259,13 @@ class StartedStream:
 
     __slots__ = ("_response", "_chunks", "_translator", "_held", "status", "content_type", "retry_after")
 
-    def __init__(self, response: HTTPUpstreamResponse, chunks: AsyncIterator[bytes] | None,
-                 translator: BedrockStreamTranslator, held: bytes) -> None:
+    def __init__(
+        self,
+        response: HTTPUpstreamResponse,
+        chunks: AsyncIterator[bytes] | None,
+        translator: BedrockStreamTranslator,
+        held: bytes,
+    ) -> None:
         self._response = response
         self._chunks = chunks  # None once the upstream stream has ended
         self._translator = translator
@@ -237,8 +293,9 @@ class StartedStream:
         self._response.close()
 
 
-async def open_converse_stream(response: HTTPUpstreamResponse,
-                               translator: BedrockStreamTranslator) -> StartedStream | BufferedResponse:
+async def open_converse_stream(
+    response: HTTPUpstreamResponse, translator: BedrockStreamTranslator
+) -> StartedStream | BufferedResponse:
     """Read a 200 ConverseStream until its first content, its end, or an exception event before content."""
     chunks = response.iter_chunks().__aiter__()
     held: list[bytes] = []
@@ -265,4 +322,4 @@ async def open_converse_stream(response: HTTPUpstreamResponse,
 def _error_json(sse_bytes: bytes) -> bytes:
     """The `{"error": ...}` JSON of the last SSE event in `sse_bytes` (the error event)."""
     last = sse_bytes.rstrip().rsplit(b"\n\n", 1)[-1]
-    return last[len(b"data: "):] if last.startswith(b"data: ") else last
+    return last[len(b"data: ") :] if last.startswith(b"data: ") else last

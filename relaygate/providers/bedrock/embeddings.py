@@ -25,7 +25,7 @@ COHERE_INPUT_TYPES = ("search_document", "search_query", "classification", "clus
 
 
 def embedding_family(model_id: str) -> str:
-    """"titan-v2", "titan-v1" or "cohere" from a model id, inference profile id or ARN."""
+    """ "titan-v2", "titan-v1" or "cohere" from a model id, inference profile id or ARN."""
     lowered = model_id.lower()
     if "cohere.embed" in lowered:
         return "cohere"
@@ -33,8 +33,11 @@ def embedding_family(model_id: str) -> str:
         return "titan-v2"
     if "titan-embed" in lowered:
         return "titan-v1"
-    raise BadRequest(f"model {model_id!r} is not a Bedrock embedding model this gateway speaks to "
-                     "(Amazon Titan text embeddings or Cohere Embed)", param="model")
+    raise BadRequest(
+        f"model {model_id!r} is not a Bedrock embedding model this gateway speaks to "
+        "(Amazon Titan text embeddings or Cohere Embed)",
+        param="model",
+    )
 
 
 def embedding_texts(payload: JSON) -> list[str]:
@@ -45,8 +48,11 @@ def embedding_texts(payload: JSON) -> list[str]:
     elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         texts = list(value)
     else:
-        raise BadRequest("'input' must be a string or a non-empty array of strings for Bedrock embedding "
-                         "models (token arrays are not accepted)", param="input")
+        raise BadRequest(
+            "'input' must be a string or a non-empty array of strings for Bedrock embedding "
+            "models (token arrays are not accepted)",
+            param="input",
+        )
     for index, text in enumerate(texts):
         if not text:
             raise BadRequest(f"input[{index}] is empty", param="input")
@@ -65,8 +71,10 @@ def to_titan_embedding_requests(payload: JSON, family: str) -> list[JSON]:
     _encoding(payload)
     texts = embedding_texts(payload)
     if len(texts) > TITAN_MAX_INPUTS:
-        raise BadRequest(f"Titan embeddings take one text per upstream call; send at most {TITAN_MAX_INPUTS} "
-                         "inputs per request", param="input")
+        raise BadRequest(
+            f"Titan embeddings take one text per upstream call; send at most {TITAN_MAX_INPUTS} inputs per request",
+            param="input",
+        )
     dimensions = payload.get("dimensions")
     if dimensions is not None and family != "titan-v2":
         raise BadRequest("'dimensions' is supported by Titan Text Embeddings V2 only", param="dimensions")
@@ -79,8 +87,7 @@ def to_cohere_embedding_request(payload: JSON, model_id: str) -> JSON:
     _encoding(payload)
     texts = embedding_texts(payload)
     if len(texts) > COHERE_MAX_TEXTS:
-        raise BadRequest(f"Cohere Embed on Bedrock takes at most {COHERE_MAX_TEXTS} texts per request",
-                         param="input")
+        raise BadRequest(f"Cohere Embed on Bedrock takes at most {COHERE_MAX_TEXTS} texts per request", param="input")
     input_type = payload.get("input_type") or "search_document"
     if input_type not in COHERE_INPUT_TYPES:
         raise BadRequest(f"input_type must be one of {', '.join(COHERE_INPUT_TYPES)}", param="input_type")
@@ -103,8 +110,9 @@ def _encode(vector: list[float], fmt: str) -> Any:
 
 def _listing(vectors: list[list[float]], model: str, fmt: str, tokens: int) -> bytes:
     data = [{"object": "embedding", "index": i, "embedding": _encode(v, fmt)} for i, v in enumerate(vectors)]
-    return orjson.dumps({"object": "list", "data": data, "model": model,
-                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    return orjson.dumps(
+        {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    )
 
 
 def from_titan_embedding_responses(bodies: list[bytes], payload: JSON) -> bytes:

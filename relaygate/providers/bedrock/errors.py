@@ -34,8 +34,14 @@ ERROR_TYPES: dict[str, tuple[int, str]] = {
 }
 # Statuses Bedrock answers with when no error type tells more.
 _STATUS_TYPES: dict[int, str] = {
-    400: "invalid_request_error", 401: "authentication_error", 403: "permission_denied", 404: "not_found_error",
-    408: "upstream_timeout", 424: "upstream_error", 429: "rate_limit_exceeded", 503: "service_unavailable",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_denied",
+    404: "not_found_error",
+    408: "upstream_timeout",
+    424: "upstream_error",
+    429: "rate_limit_exceeded",
+    503: "service_unavailable",
 }
 _STATUS_MAP = {408: 504, 424: 502}
 
@@ -67,8 +73,10 @@ def _message(raw: bytes, status: int) -> tuple[str, str | None]:
         return f"Bedrock returned HTTP {status}", None
     message = parsed.get("message", parsed.get("Message"))
     kind = parsed.get("__type")
-    return (str(message) if message else f"Bedrock returned HTTP {status}",
-            str(kind) if isinstance(kind, str) else None)
+    return (
+        str(message) if message else f"Bedrock returned HTTP {status}",
+        str(kind) if isinstance(kind, str) else None,
+    )
 
 
 def classify_error(status: int, raw: bytes, error_type: str | None = None) -> tuple[int, dict[str, object]]:

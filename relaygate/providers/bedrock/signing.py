@@ -65,5 +65,6 @@ def configure_auth(account: Any, auth: Any) -> tuple[dict[str, str], dict[str, A
         return {"Authorization": f"Bearer {_secret(auth.api_key)}"}, {"region": region}
     if kind == "bearer-auth":
         return {"Authorization": f"Bearer {_secret(auth.bearer_token)}"}, {"region": region}
-    raise ValueError("Bedrock needs auth_data of type aws (SigV4 credentials) or api-key / bearer-auth "
-                     "(a Bedrock API key)")
+    raise ValueError(
+        "Bedrock needs auth_data of type aws (SigV4 credentials) or api-key / bearer-auth (a Bedrock API key)"
+    )

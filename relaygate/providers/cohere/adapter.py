@@ -40,23 +40,37 @@ def _parsed(raw: bytes) -> Any:
         raise BadGateway("Cohere sent an answer that is not JSON")
 
 
-def _plan(call: UpstreamCall, payload: dict[str, Any], model: str
-          ) -> tuple[dict[str, Any], Callable[[bytes], bytes] | None, StreamTranslator | None]:
+def _plan(
+    call: UpstreamCall, payload: dict[str, Any], model: str
+) -> tuple[dict[str, Any], Callable[[bytes], bytes] | None, StreamTranslator | None]:
     """(Cohere body, answer translator, stream translator) for one call."""
     operation = call.operation.name
     if operation == "chat":
         body = to_cohere_chat_request(payload, stream=call.stream)
         strict = call.strict_openai
         if call.stream:
-            return body, None, CohereStreamTranslator(model, strict_openai=strict,
-                                                      max_event_bytes=call.caps.sse_line_bytes)
+            return (
+                body,
+                None,
+                CohereStreamTranslator(model, strict_openai=strict, max_event_bytes=call.caps.sse_line_bytes),
+            )
         created = int(time.time())
-        return body, lambda raw: orjson.dumps(
-            from_cohere_chat_response(_parsed(raw), model, created=created, strict_openai=strict)), None
+        return (
+            body,
+            lambda raw: orjson.dumps(
+                from_cohere_chat_response(_parsed(raw), model, created=created, strict_openai=strict)
+            ),
+            None,
+        )
     if operation == "embeddings":
         fmt, kind = encoding_format_of(payload), embedding_type_of(payload)
-        return to_cohere_embed_request(payload), lambda raw: orjson.dumps(
-            from_cohere_embed_response(_parsed(raw), model, encoding_format=fmt, embedding_type=kind)), None
+        return (
+            to_cohere_embed_request(payload),
+            lambda raw: orjson.dumps(
+                from_cohere_embed_response(_parsed(raw), model, encoding_format=fmt, embedding_type=kind)
+            ),
+            None,
+        )
     if operation == "rerank":
         body = to_cohere_rerank_request(payload)
         echoed = documents_of(payload) if payload.get("return_documents", True) is not False else None
@@ -96,10 +110,13 @@ class CohereAdapter:
             raise BadRequest("Cohere requests must be JSON")
         model = str(payload.get("model") or call.target.model_id)
         body, answer, stream = _plan(call, payload, model)
-        headers = {"Content-Type": "application/json",
-                   "Accept": "text/event-stream" if stream is not None else "application/json"}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if stream is not None else "application/json",
+        }
         headers.update(call.target.headers)
         url = f"{call.target.base_url}{PATHS[call.operation.name]}"
-        response = await relay.send(session, "POST", url, headers=headers, data=orjson.dumps(body),
-                                    model=call.target.name, caps=call.caps)
+        response = await relay.send(
+            session, "POST", url, headers=headers, data=orjson.dumps(body), model=call.target.name, caps=call.caps
+        )
         return TranslatedResponse(response, body=answer, stream=stream, classify=classify, status=map_status)

@@ -38,9 +38,15 @@ FINISH_REASONS: dict[str, str] = {
 }
 FAILED_FINISH_REASONS = ("ERROR", "TIMEOUT")
 # (OpenAI names, first given wins) -> Cohere name
-_RENAMED = ((("max_completion_tokens", "max_tokens"), "max_tokens"), (("temperature",), "temperature"),
-            (("top_p",), "p"), (("top_k", "k"), "k"), (("seed",), "seed"),
-            (("frequency_penalty",), "frequency_penalty"), (("presence_penalty",), "presence_penalty"))
+_RENAMED = (
+    (("max_completion_tokens", "max_tokens"), "max_tokens"),
+    (("temperature",), "temperature"),
+    (("top_p",), "p"),
+    (("top_k", "k"), "k"),
+    (("seed",), "seed"),
+    (("frequency_penalty",), "frequency_penalty"),
+    (("presence_penalty",), "presence_penalty"),
+)
 _REFUSED = ("logit_bias", "functions", "function_call", "audio")
 _PASSTHROUGH = ("safety_mode", "documents", "citation_options", "thinking", "strict_tools")
 
@@ -58,8 +64,9 @@ def _response_format(value: Any) -> JSON:
     spec = value.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if not isinstance(schema, dict):
-        raise BadRequest("'response_format.json_schema.schema' must be a JSON schema object",
-                         param="response_format.json_schema")
+        raise BadRequest(
+            "'response_format.json_schema.schema' must be a JSON schema object", param="response_format.json_schema"
+        )
     return {"type": "json_object", "json_schema": schema}
 
 
@@ -146,12 +153,16 @@ def _openai_tool_calls(calls: Any) -> list[JSON]:
         if not isinstance(function, dict):
             continue
         arguments = function.get("arguments")
-        translated.append({
-            "id": str(call.get("id") or f"call_{index}"),
-            "type": "function",
-            "function": {"name": str(function.get("name") or ""),
-                         "arguments": arguments if isinstance(arguments, str) else "{}"},
-        })
+        translated.append(
+            {
+                "id": str(call.get("id") or f"call_{index}"),
+                "type": "function",
+                "function": {
+                    "name": str(function.get("name") or ""),
+                    "arguments": arguments if isinstance(arguments, str) else "{}",
+                },
+            }
+        )
     return translated
 
 
@@ -164,8 +175,9 @@ def from_cohere_chat_response(body: Any, model: str, *, created: int, strict_ope
         raise generation_failure(reason)
     message = body["message"]
     items = message.get("content") if isinstance(message.get("content"), list) else []
-    texts = [i["text"] for i in items
-             if isinstance(i, dict) and i.get("type") == "text" and isinstance(i.get("text"), str)]
+    texts = [
+        i["text"] for i in items if isinstance(i, dict) and i.get("type") == "text" and isinstance(i.get("text"), str)
+    ]
     tool_calls = _openai_tool_calls(message.get("tool_calls"))
     content: str | None = "".join(texts) if texts else None
     if content is None and isinstance(message.get("tool_plan"), str) and message["tool_plan"]:
@@ -177,8 +189,11 @@ def from_cohere_chat_response(body: Any, model: str, *, created: int, strict_ope
         openai_message["tool_calls"] = tool_calls
     openai_message["refusal"] = None
     if not strict_openai:
-        thinking = [i["thinking"] for i in items if isinstance(i, dict) and i.get("type") == "thinking"
-                    and isinstance(i.get("thinking"), str)]
+        thinking = [
+            i["thinking"]
+            for i in items
+            if isinstance(i, dict) and i.get("type") == "thinking" and isinstance(i.get("thinking"), str)
+        ]
         if thinking:
             openai_message["reasoning_content"] = "".join(thinking)
     answer: JSON = {
@@ -186,8 +201,9 @@ def from_cohere_chat_response(body: Any, model: str, *, created: int, strict_ope
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": openai_message, "finish_reason": finish_reason_of(reason),
-                     "logprobs": None}],
+        "choices": [
+            {"index": 0, "message": openai_message, "finish_reason": finish_reason_of(reason), "logprobs": None}
+        ],
     }
     usage = to_openai_usage(body.get("usage"))
     if usage is not None:

@@ -27,8 +27,10 @@ def _texts(value: Any) -> list[str]:
         return [value]
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return list(value)
-    raise BadRequest("'input' must be a string or a non-empty list of strings for Cohere models "
-                     "(token arrays are not accepted)", param="input")
+    raise BadRequest(
+        "'input' must be a string or a non-empty list of strings for Cohere models (token arrays are not accepted)",
+        param="input",
+    )
 
 
 def encoding_format_of(payload: JSON) -> str:
@@ -48,8 +50,11 @@ def embedding_type_of(payload: JSON) -> str:
         return "float"
     types = [value] if isinstance(value, str) else value
     if not isinstance(types, list) or len(types) != 1 or types[0] not in EMBEDDING_TYPES:
-        raise BadRequest(f"'embedding_types' must name one of {', '.join(EMBEDDING_TYPES)} (an OpenAI embedding "
-                         "holds one vector; for base64 use encoding_format)", param="embedding_types")
+        raise BadRequest(
+            f"'embedding_types' must name one of {', '.join(EMBEDDING_TYPES)} (an OpenAI embedding "
+            "holds one vector; for base64 use encoding_format)",
+            param="embedding_types",
+        )
     return str(types[0])
 
 
@@ -58,10 +63,13 @@ def to_cohere_embed_request(payload: JSON) -> JSON:
     encoding_format_of(payload)
     input_type = payload.get("input_type", "search_document")
     if not isinstance(input_type, str) or not input_type:
-        raise BadRequest("'input_type' must be a string such as search_document or search_query",
-                         param="input_type")
-    body: JSON = {"model": payload.get("model"), "texts": _texts(payload.get("input")), "input_type": input_type,
-                  "embedding_types": [embedding_type_of(payload)]}
+        raise BadRequest("'input_type' must be a string such as search_document or search_query", param="input_type")
+    body: JSON = {
+        "model": payload.get("model"),
+        "texts": _texts(payload.get("input")),
+        "input_type": input_type,
+        "embedding_types": [embedding_type_of(payload)],
+    }
     if payload.get("dimensions") is not None:
         body["output_dimension"] = payload["dimensions"]
     if payload.get("truncate") is not None:
@@ -73,8 +81,7 @@ def _base64_float32(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
-def from_cohere_embed_response(body: Any, model: str, *, encoding_format: str,
-                               embedding_type: str = "float") -> JSON:
+def from_cohere_embed_response(body: Any, model: str, *, encoding_format: str, embedding_type: str = "float") -> JSON:
     """The OpenAI embeddings list for a Cohere v2 embed response (vectors of `embedding_type`)."""
     embeddings = body.get("embeddings") if isinstance(body, dict) else None
     vectors = embeddings.get(embedding_type) if isinstance(embeddings, dict) else embeddings

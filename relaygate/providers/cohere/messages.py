@@ -27,8 +27,10 @@ def _text_parts(content: Any, where: str, allowed: tuple[str, ...] = ("text",)) 
     for index, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in allowed:
-            raise BadRequest(f"'{where}[{index}]' of type {kind!r} cannot be sent to Cohere here "
-                             f"(supported: {', '.join(allowed)})", param=f"{where}[{index}].type")
+            raise BadRequest(
+                f"'{where}[{index}]' of type {kind!r} cannot be sent to Cohere here (supported: {', '.join(allowed)})",
+                param=f"{where}[{index}].type",
+            )
         value = part.get(kind) if kind == "refusal" else part.get("text")
         if not isinstance(value, str):
             raise BadRequest(f"'{where}[{index}]' has no text", param=f"{where}[{index}]")
@@ -57,8 +59,10 @@ def _user_content(content: Any, where: str) -> str | list[JSON]:
                 translated["detail"] = detail
             parts.append({"type": "image_url", "image_url": translated})
         else:
-            raise BadRequest(f"'{where}[{index}]' of type {kind!r} is not supported by Cohere (text and "
-                             "image_url are)", param=f"{where}[{index}].type")
+            raise BadRequest(
+                f"'{where}[{index}]' of type {kind!r} is not supported by Cohere (text and image_url are)",
+                param=f"{where}[{index}].type",
+            )
     return parts
 
 
@@ -71,11 +75,13 @@ def _tool_calls(calls: Any, where: str) -> list[JSON]:
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise BadRequest(f"'{where}[{index}].function.name' is required", param=f"{where}[{index}].function")
         arguments = function.get("arguments")
-        translated.append({
-            "id": str(call.get("id") or f"call_{index}"),
-            "type": "function",
-            "function": {"name": function["name"], "arguments": arguments if isinstance(arguments, str) else "{}"},
-        })
+        translated.append(
+            {
+                "id": str(call.get("id") or f"call_{index}"),
+                "type": "function",
+                "function": {"name": function["name"], "arguments": arguments if isinstance(arguments, str) else "{}"},
+            }
+        )
     return translated
 
 
@@ -115,8 +121,10 @@ def to_cohere_messages(messages: Any) -> list[JSON]:
             texts = _text_parts(message.get("content"), f"{where}.content")
             translated.append({"role": "tool", "tool_call_id": call_id, "content": "".join(texts)})
         else:
-            raise BadRequest(f"'{where}.role' {role!r} is not supported by Cohere (system, developer, user, "
-                             "assistant and tool are)", param=f"{where}.role")
+            raise BadRequest(
+                f"'{where}.role' {role!r} is not supported by Cohere (system, developer, user, assistant and tool are)",
+                param=f"{where}.role",
+            )
     return translated
 
 
@@ -125,8 +133,9 @@ def _tool(tool: Any, index: int) -> tuple[JSON, bool]:
     where = f"tools[{index}]"
     function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise BadRequest(f"'{where}' must be a function tool with a name (Cohere serves function tools only)",
-                         param=where)
+        raise BadRequest(
+            f"'{where}' must be a function tool with a name (Cohere serves function tools only)", param=where
+        )
     translated: JSON = {"name": function["name"]}
     if isinstance(function.get("description"), str):
         translated["description"] = function["description"]

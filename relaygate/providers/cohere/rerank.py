@@ -32,8 +32,9 @@ def documents_of(payload: JSON) -> list[str]:
         elif isinstance(document, str):
             texts.append(document)
         else:
-            raise BadRequest(f"'documents[{index}]' must be a string or an object with 'text'",
-                             param=f"documents[{index}]")
+            raise BadRequest(
+                f"'documents[{index}]' must be a string or an object with 'text'", param=f"documents[{index}]"
+            )
     return texts
 
 

@@ -36,11 +36,28 @@ def _message_of(event: JSON) -> JSON:
 class CohereStreamTranslator:
     """Feed raw Cohere SSE bytes in any split; get whole OpenAI SSE events back."""
 
-    __slots__ = ("_sse", "_id", "_model", "_created", "_strict", "_started", "_tools", "_usage",
-                 "_ended", "_failed", "_no_arguments")
+    __slots__ = (
+        "_sse",
+        "_id",
+        "_model",
+        "_created",
+        "_strict",
+        "_started",
+        "_tools",
+        "_usage",
+        "_ended",
+        "_failed",
+        "_no_arguments",
+    )
 
-    def __init__(self, model: str, *, created: int | None = None, strict_openai: bool = True,
-                 max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        created: int | None = None,
+        strict_openai: bool = True,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
         self._sse = SSEBuffer(max_event_bytes)
         self._id = "chatcmpl-cohere"
         self._model = model
@@ -100,8 +117,12 @@ class CohereStreamTranslator:
         index = len(self._tools)
         self._tools[event["index"] if isinstance(event.get("index"), int) else -1 - index] = index
         function = as_object(call.get("function"))
-        start = {"index": index, "id": str(call.get("id") or f"call_{index}"), "type": "function",
-                 "function": {"name": str(function.get("name") or ""), "arguments": ""}}
+        start = {
+            "index": index,
+            "id": str(call.get("id") or f"call_{index}"),
+            "type": "function",
+            "function": {"name": str(function.get("name") or ""), "arguments": ""},
+        }
         out = self._chunk({"tool_calls": [start]})
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:

@@ -93,8 +93,9 @@ class _GoogleAdapter:
             body = to_gemini_request(payload, vertex=self.vertex, include_thoughts=reasoning)
             if call.stream:
                 url = self.model_url(target, "streamGenerateContent") + "?alt=sse"
-                stream = GeminiStreamTranslator(model, include_reasoning=reasoning,
-                                                max_event_bytes=call.caps.sse_line_bytes)
+                stream = GeminiStreamTranslator(
+                    model, include_reasoning=reasoning, max_event_bytes=call.caps.sse_line_bytes
+                )
             else:
                 url = self.model_url(target, "generateContent")
                 stream = None
@@ -107,12 +108,14 @@ class _GoogleAdapter:
         assert call.payload is not None
         target = call.target
         body = self.count_tokens_request(call.payload, target)
-        response = await self._send(session, target, self.model_url(target, "countTokens"), orjson.dumps(body),
-                                    call.caps)
+        response = await self._send(
+            session, target, self.model_url(target, "countTokens"), orjson.dumps(body), call.caps
+        )
         return await _translated(response, count_tokens_translator(target.name), None)
 
-    async def _send(self, session: aiohttp.ClientSession, target: Target, url: str,
-                    data: bytes, caps: AnswerCaps) -> relay.HTTPUpstreamResponse:
+    async def _send(
+        self, session: aiohttp.ClientSession, target: Target, url: str, data: bytes, caps: AnswerCaps
+    ) -> relay.HTTPUpstreamResponse:
         headers = {"Content-Type": "application/json", **dict(target.headers), **await self.auth_headers(target)}
         response = await relay.send(session, "POST", url, headers=headers, data=data, model=target.name, caps=caps)
         tokens = target.options.get("tokens")
@@ -125,8 +128,9 @@ class _GoogleAdapter:
         return await relay.send(session, "POST", url, headers=headers, data=data, model=target.name, caps=caps)
 
 
-async def _translated(response: relay.HTTPUpstreamResponse, translate: Callable[[bytes], bytes],
-                      stream: StreamTranslator | None) -> TranslatedResponse:
+async def _translated(
+    response: relay.HTTPUpstreamResponse, translate: Callable[[bytes], bytes], stream: StreamTranslator | None
+) -> TranslatedResponse:
     """The answer through `translate` (or `stream`), errors through `classify`; a 429 without a
     Retry-After header waits as long as its RetryInfo says."""
     translated = TranslatedResponse(response, body=translate, stream=stream, classify=classify)
@@ -218,8 +222,10 @@ class VertexAdapter(_GoogleAdapter):
         if auth.type == "bearer-auth":
             if not project:
                 raise ValueError("project_id is required with bearer-auth")
-            return {"Authorization": f"Bearer {secret_value(auth.bearer_token)}"}, {"project": project,
-                                                                                   "region": region}
+            return {"Authorization": f"Bearer {secret_value(auth.bearer_token)}"}, {
+                "project": project,
+                "region": region,
+            }
         raise ValueError(f"google-vertex cannot use auth_data of type {auth.type}")
 
     def model_url(self, target: Target, method: str) -> str:

@@ -52,7 +52,9 @@ class ServiceAccountTokens:
         from google.oauth2 import service_account  # imported on first use: ~0.1 s, only Vertex needs it
 
         try:
-            credentials = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
+            credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=[SCOPE]
+            )
         except (ValueError, TypeError, IndexError) as exc:
             raise ValueError(f"key_json holds an unusable private key ({type(exc).__name__})") from None
         project = info.get("project_id")

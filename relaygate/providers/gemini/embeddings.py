@@ -85,8 +85,7 @@ def _openai_list(vectors: list[list[float]], model: str, tokens: int, encoding: 
         if encoding == "base64":
             embedding = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
         data.append({"object": "embedding", "index": index, "embedding": embedding})
-    return {"object": "list", "data": data, "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
 def _values(item: object) -> list[float] | None:
@@ -105,8 +104,9 @@ def from_gemini_embed_response(body: JSON, model: str, encoding: str = "float") 
         raise BadGateway(f"the upstream of model {model} answered without embeddings")
     meta = body.get("usageMetadata")
     tokens = meta.get("promptTokenCount") if isinstance(meta, dict) else None
-    return _openai_list([v for v in vectors if v is not None], model, tokens if isinstance(tokens, int) else 0,
-                        encoding)
+    return _openai_list(
+        [v for v in vectors if v is not None], model, tokens if isinstance(tokens, int) else 0, encoding
+    )
 
 
 def from_vertex_predict_response(body: JSON, model: str, encoding: str = "float") -> JSON:

@@ -46,8 +46,9 @@ def to_openai_logprobs(result: object) -> JSON | None:
             continue
         item = _token(pick)
         alternatives = tops[step].get("candidates") if step < len(tops) and isinstance(tops[step], dict) else None
-        item["top_logprobs"] = [_token(c) for c in alternatives if isinstance(c, dict)] if isinstance(
-            alternatives, list) else []
+        item["top_logprobs"] = (
+            [_token(c) for c in alternatives if isinstance(c, dict)] if isinstance(alternatives, list) else []
+        )
         content.append(item)
     return {"content": content, "refusal": None}
 
@@ -56,5 +57,8 @@ def _token(candidate: JSON) -> JSON:
     token = candidate.get("token")
     text = token if isinstance(token, str) else ""
     value = candidate.get("logProbability")
-    return {"token": text, "logprob": float(value) if isinstance(value, int | float) else 0.0,
-            "bytes": list(text.encode("utf-8"))}
+    return {
+        "token": text,
+        "logprob": float(value) if isinstance(value, int | float) else 0.0,
+        "bytes": list(text.encode("utf-8")),
+    }

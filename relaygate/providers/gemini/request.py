@@ -44,9 +44,13 @@ JSON = dict[str, Any]
 THINKING_BUDGETS = {"none": 0, "minimal": 128, "low": 1024, "medium": 8192, "high": 24576}
 THINKING_LEVELS = {"none": "MINIMAL", "minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH"}
 # Gemini-native request fields a caller may pass alongside the OpenAI ones (snake or camel case).
-PASSTHROUGH = {"safety_settings": "safetySettings", "safetySettings": "safetySettings",
-               "cached_content": "cachedContent", "cachedContent": "cachedContent",
-               "labels": "labels"}
+PASSTHROUGH = {
+    "safety_settings": "safetySettings",
+    "safetySettings": "safetySettings",
+    "cached_content": "cachedContent",
+    "cachedContent": "cachedContent",
+    "labels": "labels",
+}
 
 
 def to_gemini_request(payload: JSON, *, vertex: bool = False, include_thoughts: bool = False) -> JSON:
@@ -148,8 +152,9 @@ class _Conversation:
             data = audio.get("data") if isinstance(audio, dict) else None
             fmt = audio.get("format") if isinstance(audio, dict) else None
             if not isinstance(data, str) or not isinstance(fmt, str):
-                raise BadRequest(f"'{where}.input_audio' needs 'data' (base64) and 'format'",
-                                 param=f"{where}.input_audio")
+                raise BadRequest(
+                    f"'{where}.input_audio' needs 'data' (base64) and 'format'", param=f"{where}.input_audio"
+                )
             mime = "audio/mpeg" if fmt == "mp3" else f"audio/{fmt}"
             return [media_part(f"data:{mime};base64,{data}", f"{where}.input_audio.data", self._vertex, mime)]
         if kind == "file":
@@ -167,8 +172,9 @@ class _Conversation:
             return media_part(url, f"{where}.file_data", self._vertex, guessed or "application/pdf")
         if isinstance(file_id, str) and "://" in file_id:
             return media_part(file_id, f"{where}.file_id", self._vertex, guessed or "application/pdf")
-        raise BadRequest(f"'{where}' needs 'file_data' (base64) or a 'file_id' that is a gs:// or https:// URI",
-                         param=where)
+        raise BadRequest(
+            f"'{where}' needs 'file_data' (base64) or a 'file_id' that is a gs:// or https:// URI", param=where
+        )
 
     def _assistant_parts(self, message: JSON, where: str) -> list[JSON]:
         parts = _text_parts(message.get("content"), f"{where}.content", allow_refusal=True)
@@ -195,8 +201,7 @@ class _Conversation:
         except orjson.JSONDecodeError:
             raise BadRequest(f"'{where}.function.arguments' is not valid JSON", param=f"{where}.function.arguments")
         if not isinstance(args, dict):
-            raise BadRequest(f"'{where}.function.arguments' must be a JSON object",
-                             param=f"{where}.function.arguments")
+            raise BadRequest(f"'{where}.function.arguments' must be a JSON object", param=f"{where}.function.arguments")
         part: JSON = {"functionCall": {"name": name, "args": args}}
         call_id = call.get("id")
         if isinstance(call_id, str) and call_id:
@@ -213,8 +218,11 @@ class _Conversation:
             call_id = message.get("tool_call_id")
             name = self._call_names.get(call_id) if isinstance(call_id, str) else None
             if name is None:
-                raise BadRequest(f"'{where}.tool_call_id' {call_id!r} does not match a tool call of an earlier "
-                                 "assistant message (Gemini needs the function name)", param=f"{where}.tool_call_id")
+                raise BadRequest(
+                    f"'{where}.tool_call_id' {call_id!r} does not match a tool call of an earlier "
+                    "assistant message (Gemini needs the function name)",
+                    param=f"{where}.tool_call_id",
+                )
         if not isinstance(name, str) or not name:
             raise BadRequest(f"'{where}.name' is required", param=f"{where}.name")
         response: JSON = {"name": name, "response": _response_object(message.get("content"), where)}
@@ -277,9 +285,12 @@ def media_part(url: str, where: str, vertex: bool, default_mime: str) -> JSON:
         mime = mimetypes.guess_type(urlsplit(url).path)[0] or default_mime
         return {"fileData": {"mimeType": mime, "fileUri": url}}
     if scheme == "gs":
-        raise BadRequest(f"'{where}': the Gemini API does not read gs:// URIs directly; register the object with "
-                         "the Gemini Files API and send its URI, send the bytes as a base64 data URL, or use a "
-                         "google-vertex account", param=where)
+        raise BadRequest(
+            f"'{where}': the Gemini API does not read gs:// URIs directly; register the object with "
+            "the Gemini Files API and send its URI, send the bytes as a base64 data URL, or use a "
+            "google-vertex account",
+            param=where,
+        )
     raise BadRequest(f"'{where}' must be a base64 data URL or an http(s) URL", param=where)
 
 
@@ -290,8 +301,9 @@ def _tools(tools: object, functions: object) -> list[JSON]:
     for i, tool in enumerate(tools or []):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if kind != "function":
-            raise BadRequest(f"'tools[{i}].type' {kind!r} is not supported by Gemini (function tools only)",
-                             param=f"tools[{i}].type")
+            raise BadRequest(
+                f"'tools[{i}].type' {kind!r} is not supported by Gemini (function tools only)", param=f"tools[{i}].type"
+            )
         declarations.append(_declaration(tool.get("function"), f"tools[{i}].function"))
     for i, function in enumerate(functions if isinstance(functions, list) else []):
         declarations.append(_declaration(function, f"functions[{i}]"))
@@ -325,8 +337,11 @@ def _function_calling(choice: object) -> JSON:
             return {"mode": "ANY", "allowedFunctionNames": [name]}
         allowed = choice.get("allowed_tools") if choice.get("type") == "allowed_tools" else None
         if isinstance(allowed, dict) and allowed.get("mode") in ("auto", "required"):
-            names = [t["function"]["name"] for t in allowed.get("tools") or ()
-                     if isinstance(t, dict) and isinstance(t.get("function"), dict) and t["function"].get("name")]
+            names = [
+                t["function"]["name"]
+                for t in allowed.get("tools") or ()
+                if isinstance(t, dict) and isinstance(t.get("function"), dict) and t["function"].get("name")
+            ]
             # VALIDATED: calls restricted to the names, but the model may also answer in text.
             return {"mode": "ANY" if allowed["mode"] == "required" else "VALIDATED", "allowedFunctionNames": names}
     raise BadRequest("'tool_choice' must be auto, none, required or a named function", param="tool_choice")
@@ -339,8 +354,14 @@ def _generation_config(payload: JSON, include_thoughts: bool) -> JSON:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise BadRequest("'max_tokens' must be a positive integer", param="max_tokens")
         config["maxOutputTokens"] = limit
-    for source, name in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("seed", "seed"),
-                         ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
+    for source, name in (
+        ("temperature", "temperature"),
+        ("top_p", "topP"),
+        ("top_k", "topK"),
+        ("seed", "seed"),
+        ("presence_penalty", "presencePenalty"),
+        ("frequency_penalty", "frequencyPenalty"),
+    ):
         value = payload.get(source)
         if value is not None:
             if not isinstance(value, int | float) or isinstance(value, bool):
@@ -366,8 +387,11 @@ def _generation_config(payload: JSON, include_thoughts: bool) -> JSON:
         if effort not in THINKING_BUDGETS:
             raise BadRequest("'reasoning_effort' must be none, minimal, low, medium or high", param="reasoning_effort")
         model = str(payload.get("model") or "")
-        thinking: JSON = ({"thinkingLevel": THINKING_LEVELS[effort]} if "gemini-3" in model
-                          else {"thinkingBudget": THINKING_BUDGETS[effort]})
+        thinking: JSON = (
+            {"thinkingLevel": THINKING_LEVELS[effort]}
+            if "gemini-3" in model
+            else {"thinkingBudget": THINKING_BUDGETS[effort]}
+        )
         if include_thoughts and effort != "none":
             thinking["includeThoughts"] = True
         config["thinkingConfig"] = thinking

@@ -33,8 +33,18 @@ from relaygate.providers.translated import json_object_answer
 
 JSON = dict[str, Any]
 
-FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-                      "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"})
+FILTERED = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
 
 
 def finish_reason(reason: object, called_tools: bool) -> str:
@@ -84,12 +94,16 @@ def read_parts(content: object, new_id: IdFactory) -> CandidateParts:
         if isinstance(call, dict):
             google_id = call.get("id")
             base = google_id if isinstance(google_id, str) and google_id else new_id()
-            found.tool_calls.append({
-                "id": join_call_id(base, part.get("thoughtSignature")),
-                "type": "function",
-                "function": {"name": str(call.get("name") or ""),
-                             "arguments": orjson.dumps(call.get("args") or {}).decode()},
-            })
+            found.tool_calls.append(
+                {
+                    "id": join_call_id(base, part.get("thoughtSignature")),
+                    "type": "function",
+                    "function": {
+                        "name": str(call.get("name") or ""),
+                        "arguments": orjson.dumps(call.get("args") or {}).decode(),
+                    },
+                }
+            )
             continue
         text = part.get("text")
         if isinstance(text, str) and text:
@@ -127,22 +141,26 @@ def from_gemini_response(
         if include_reasoning and parts.reasoning:
             message["reasoning_content"] = "".join(parts.reasoning)
         index = candidate.get("index")
-        choices.append({
-            "index": index if isinstance(index, int) else position,
-            "message": message,
-            "finish_reason": finish_reason(candidate.get("finishReason"), bool(parts.tool_calls)),
-            "logprobs": to_openai_logprobs(candidate.get("logprobsResult")),
-        })
+        choices.append(
+            {
+                "index": index if isinstance(index, int) else position,
+                "message": message,
+                "finish_reason": finish_reason(candidate.get("finishReason"), bool(parts.tool_calls)),
+                "logprobs": to_openai_logprobs(candidate.get("logprobsResult")),
+            }
+        )
     if not choices:
         # No candidates: the prompt was blocked (promptFeedback.blockReason) or nothing was generated.
         feedback = body.get("promptFeedback")
         blocked = isinstance(feedback, dict) and bool(feedback.get("blockReason"))
-        choices.append({
-            "index": 0,
-            "message": {"role": "assistant", "content": None, "refusal": None},
-            "finish_reason": "content_filter" if blocked else "stop",
-            "logprobs": None,
-        })
+        choices.append(
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "refusal": None},
+                "finish_reason": "content_filter" if blocked else "stop",
+                "logprobs": None,
+            }
+        )
     choices.sort(key=lambda c: c["index"])
     return {
         "id": completion_id,

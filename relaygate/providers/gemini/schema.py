@@ -26,16 +26,37 @@ from relaygate.errors import BadRequest
 
 JSON = dict[str, Any]
 
-_COPIED = ("title", "description", "default", "example", "pattern", "nullable",
-           "minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties",
-           "minimum", "maximum", "propertyOrdering")
+_COPIED = (
+    "title",
+    "description",
+    "default",
+    "example",
+    "pattern",
+    "nullable",
+    "minItems",
+    "maxItems",
+    "minLength",
+    "maxLength",
+    "minProperties",
+    "maxProperties",
+    "minimum",
+    "maximum",
+    "propertyOrdering",
+)
 _FORMATS = {
     "INTEGER": frozenset({"int32", "int64"}),
     "NUMBER": frozenset({"float", "double"}),
     "STRING": frozenset({"enum", "date-time"}),
 }
-_TYPES = {"string": "STRING", "number": "NUMBER", "integer": "INTEGER", "boolean": "BOOLEAN",
-          "array": "ARRAY", "object": "OBJECT", "null": "NULL"}
+_TYPES = {
+    "string": "STRING",
+    "number": "NUMBER",
+    "integer": "INTEGER",
+    "boolean": "BOOLEAN",
+    "array": "ARRAY",
+    "object": "OBJECT",
+    "null": "NULL",
+}
 _MAX_DEPTH = 48
 
 
@@ -72,8 +93,7 @@ class _Converter:
         self._type(node, out, refs, depth)
         self._enum(node, out)
         if isinstance(node.get("properties"), dict):
-            out["properties"] = {name: self.convert(sub, refs, depth + 1)
-                                 for name, sub in node["properties"].items()}
+            out["properties"] = {name: self.convert(sub, refs, depth + 1) for name, sub in node["properties"].items()}
             required = node.get("required")
             if isinstance(required, list):
                 kept = [name for name in required if name in out["properties"]]
@@ -108,7 +128,7 @@ class _Converter:
         if isinstance(ref, str):
             for prefix in ("#/$defs/", "#/definitions/"):
                 if ref.startswith(prefix):
-                    name = ref[len(prefix):]
+                    name = ref[len(prefix) :]
         target = self._defs.get(name) if name else None
         if not isinstance(target, dict):
             raise self._fail(f"cannot resolve $ref {ref!r} (only local #/$defs/... references are supported)")

@@ -38,8 +38,18 @@ class _Choice:
 class GeminiStreamTranslator:
     """Gemini SSE bytes in (any split), OpenAI SSE events out."""
 
-    __slots__ = ("_model", "_include_reasoning", "_created", "_new_id", "_id", "_sse", "_choices",
-                 "_usage", "_failed", "_events")
+    __slots__ = (
+        "_model",
+        "_include_reasoning",
+        "_created",
+        "_new_id",
+        "_id",
+        "_sse",
+        "_choices",
+        "_usage",
+        "_failed",
+        "_events",
+    )
 
     def __init__(
         self,
@@ -76,8 +86,12 @@ class GeminiStreamTranslator:
             return b"".join(out)
         if not self._events:
             self._failed = True
-            error = {"message": f"the upstream of model {self._model} ended its stream without an answer",
-                     "type": "upstream_error", "code": "empty_stream", "param": None}
+            error = {
+                "message": f"the upstream of model {self._model} ended its stream without an answer",
+                "type": "upstream_error",
+                "code": "empty_stream",
+                "param": None,
+            }
             return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
         for index, choice in sorted(self._choices.items()):
             if not choice.finished:  # ended without a finishReason: close the choice anyway
@@ -153,8 +167,7 @@ class GeminiStreamTranslator:
     def _base(self) -> JSON:
         if self._id is None:
             self._id = response_id({}, self._new_id)
-        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                "model": self._model}
+        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model}
 
     def _delta(self, index: int, delta: JSON, reason: str | None = None, logprobs: JSON | None = None) -> bytes:
         choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": reason}

@@ -49,7 +49,9 @@ def test_api_key_goes_in_x_api_key_with_the_pinned_version() -> None:
 
 def test_bearer_auth_goes_in_authorization() -> None:
     assert headers_of(target("{type: bearer-auth, bearer_token: tok-123456}")) == {
-        "authorization": "Bearer tok-123456", "anthropic-version": "2023-06-01"}
+        "authorization": "Bearer tok-123456",
+        "anthropic-version": "2023-06-01",
+    }
 
 
 def test_header_auth_is_sent_as_given_and_may_pin_its_own_version() -> None:
@@ -83,10 +85,27 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
-def call(t: Target, payload: dict[str, Any], *, operation: Any = CHAT, stream: bool = False,
-         strict: bool = True, inbound: tuple[tuple[str, str], ...] = ()) -> UpstreamCall:
-    return UpstreamCall(t, operation, payload, b"", b"application/json", stream, 30.0, "req-test",
-                        strict_openai=strict, inbound_headers=inbound)
+def call(
+    t: Target,
+    payload: dict[str, Any],
+    *,
+    operation: Any = CHAT,
+    stream: bool = False,
+    strict: bool = True,
+    inbound: tuple[tuple[str, str], ...] = (),
+) -> UpstreamCall:
+    return UpstreamCall(
+        t,
+        operation,
+        payload,
+        b"",
+        b"application/json",
+        stream,
+        30.0,
+        "req-test",
+        strict_openai=strict,
+        inbound_headers=inbound,
+    )
 
 
 def chat_body(text: str = "hello adapter", **fields: Any) -> dict[str, Any]:
@@ -103,8 +122,11 @@ async def test_chat_is_translated_both_ways(mock: AnthropicMock, session: aiohtt
     assert body["choices"][0]["message"]["content"] == echo_reply("hello adapter")
     sent = mock.last()
     assert sent.headers["x-api-key"] == KEY and sent.headers["anthropic-version"] == "2023-06-01"
-    assert sent.json == {"model": "claude-sonnet-4-6", "max_tokens": 4096,
-                         "messages": [{"role": "user", "content": "hello adapter"}]}
+    assert sent.json == {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 4096,
+        "messages": [{"role": "user", "content": "hello adapter"}],
+    }
 
 
 async def test_chat_stream_is_translated(mock: AnthropicMock, session: aiohttp.ClientSession) -> None:
@@ -119,8 +141,9 @@ async def test_chat_stream_is_translated(mock: AnthropicMock, session: aiohttp.C
     assert "stream_options" not in mock.last().json
 
 
-async def test_overloaded_is_a_503_before_and_after_the_body(mock: AnthropicMock,
-                                                            session: aiohttp.ClientSession) -> None:
+async def test_overloaded_is_a_503_before_and_after_the_body(
+    mock: AnthropicMock, session: aiohttp.ClientSession
+) -> None:
     mock.fail_next(529)
     t = target(base_url=mock.url)
     response = await t.adapter.open(session, call(t, chat_body()))
@@ -131,8 +154,9 @@ async def test_overloaded_is_a_503_before_and_after_the_body(mock: AnthropicMock
     assert error == {"message": "Overloaded", "type": "server_error", "code": "overloaded_error", "param": None}
 
 
-async def test_untranslatable_request_fails_before_any_upstream_call(mock: AnthropicMock,
-                                                                      session: aiohttp.ClientSession) -> None:
+async def test_untranslatable_request_fails_before_any_upstream_call(
+    mock: AnthropicMock, session: aiohttp.ClientSession
+) -> None:
     t = target(base_url=mock.url)
     with pytest.raises(BadRequest) as caught:
         await t.adapter.open(session, call(t, chat_body(n=3)))
@@ -141,11 +165,16 @@ async def test_untranslatable_request_fails_before_any_upstream_call(mock: Anthr
 
 
 async def test_native_messages_are_relayed_untranslated_with_caller_headers(
-        mock: AnthropicMock, session: aiohttp.ClientSession) -> None:
+    mock: AnthropicMock, session: aiohttp.ClientSession
+) -> None:
     t = target(base_url=mock.url)
     payload = {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": [{"role": "user", "content": "native"}]}
-    inbound = (("anthropic-version", "2026-10-21"), ("anthropic-beta", "context-1m-2025-08-07"),
-               ("Anthropic-Beta", "fast-mode-2026-02-01"), ("x-api-key", "caller-must-not-pass"))
+    inbound = (
+        ("anthropic-version", "2026-10-21"),
+        ("anthropic-beta", "context-1m-2025-08-07"),
+        ("Anthropic-Beta", "fast-mode-2026-02-01"),
+        ("x-api-key", "caller-must-not-pass"),
+    )
     response = await t.adapter.open(session, call(t, payload, operation=MESSAGES, inbound=inbound))
     body = orjson.loads(await response.read())
     response.close()
@@ -157,10 +186,10 @@ async def test_native_messages_are_relayed_untranslated_with_caller_headers(
     assert sent.headers["x-api-key"] == KEY
 
 
-async def test_native_beta_flags_join_the_configured_ones(mock: AnthropicMock,
-                                                         session: aiohttp.ClientSession) -> None:
+async def test_native_beta_flags_join_the_configured_ones(mock: AnthropicMock, session: aiohttp.ClientSession) -> None:
     text = ACCOUNT.format(auth=f"{{type: api-key, api_key: {KEY}}}", base_url=f"base_url: {mock.url}").replace(
-        "model_types: [chat]}", "model_types: [chat], headers: {anthropic-beta: context-1m-2025-08-07}}")
+        "model_types: [chat]}", "model_types: [chat], headers: {anthropic-beta: context-1m-2025-08-07}}"
+    )
     t = compile_manifests(load_text(text)).models["claude/sonnet"]
     payload = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
     inbound = (("anthropic-beta", "fast-mode-2026-02-01, context-1m-2025-08-07"),)
@@ -170,11 +199,16 @@ async def test_native_beta_flags_join_the_configured_ones(mock: AnthropicMock,
     assert mock.last().headers["anthropic-beta"] == "context-1m-2025-08-07,fast-mode-2026-02-01"
 
 
-async def test_native_messages_default_version_and_raw_stream(mock: AnthropicMock,
-                                                              session: aiohttp.ClientSession) -> None:
+async def test_native_messages_default_version_and_raw_stream(
+    mock: AnthropicMock, session: aiohttp.ClientSession
+) -> None:
     t = target(base_url=mock.url)
-    payload = {"model": "claude-sonnet-4-6", "max_tokens": 50, "stream": True,
-               "messages": [{"role": "user", "content": "native stream"}]}
+    payload = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "native stream"}],
+    }
     response = await t.adapter.open(session, call(t, payload, operation=MESSAGES, stream=True))
     data = b"".join([chunk async for chunk in response.iter_chunks()])
     response.close()
@@ -182,8 +216,9 @@ async def test_native_messages_default_version_and_raw_stream(mock: AnthropicMoc
     assert mock.last().headers["anthropic-version"] == "2023-06-01"
 
 
-async def test_native_errors_stay_anthropic_shaped_with_their_status(mock: AnthropicMock,
-                                                                     session: aiohttp.ClientSession) -> None:
+async def test_native_errors_stay_anthropic_shaped_with_their_status(
+    mock: AnthropicMock, session: aiohttp.ClientSession
+) -> None:
     mock.fail_next(529)
     t = target(base_url=mock.url)
     payload = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}

@@ -9,24 +9,33 @@ from relaygate.providers.anthropic.errors import classify, map_status
 
 
 def body(error_type: str, message: str = "the provider's words") -> bytes:
-    return orjson.dumps({"type": "error", "error": {"type": error_type, "message": message},
-                         "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"})
+    return orjson.dumps(
+        {
+            "type": "error",
+            "error": {"type": error_type, "message": message},
+            "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
+        }
+    )
 
 
-@pytest.mark.parametrize("status, error_type, expected_status, openai_type, code", [
-    (400, "invalid_request_error", 400, "invalid_request_error", "invalid_request_error"),
-    (401, "authentication_error", 401, "authentication_error", "authentication_error"),
-    (402, "billing_error", 402, "billing_error", "billing_error"),
-    (403, "permission_error", 403, "permission_error", "permission_error"),
-    (404, "not_found_error", 404, "not_found_error", "not_found_error"),
-    (413, "request_too_large", 413, "invalid_request_error", "request_too_large"),
-    (429, "rate_limit_error", 429, "rate_limit_error", "rate_limit_exceeded"),
-    (500, "api_error", 500, "server_error", "api_error"),
-    (504, "timeout_error", 504, "timeout_error", "timeout_error"),
-    (529, "overloaded_error", 503, "server_error", "overloaded_error"),
-])
-def test_documented_error_types(status: int, error_type: str, expected_status: int, openai_type: str,
-                                code: str) -> None:
+@pytest.mark.parametrize(
+    "status, error_type, expected_status, openai_type, code",
+    [
+        (400, "invalid_request_error", 400, "invalid_request_error", "invalid_request_error"),
+        (401, "authentication_error", 401, "authentication_error", "authentication_error"),
+        (402, "billing_error", 402, "billing_error", "billing_error"),
+        (403, "permission_error", 403, "permission_error", "permission_error"),
+        (404, "not_found_error", 404, "not_found_error", "not_found_error"),
+        (413, "request_too_large", 413, "invalid_request_error", "request_too_large"),
+        (429, "rate_limit_error", 429, "rate_limit_error", "rate_limit_exceeded"),
+        (500, "api_error", 500, "server_error", "api_error"),
+        (504, "timeout_error", 504, "timeout_error", "timeout_error"),
+        (529, "overloaded_error", 503, "server_error", "overloaded_error"),
+    ],
+)
+def test_documented_error_types(
+    status: int, error_type: str, expected_status: int, openai_type: str, code: str
+) -> None:
     mapped, error = classify(status, body(error_type))
     assert mapped == expected_status
     assert error == {"message": "the provider's words", "type": openai_type, "code": code, "param": None}

@@ -40,9 +40,10 @@ def test_stream_translation_does_not_depend_on_how_bytes_are_split(name: str) ->
     data = GOLDEN.case(name)
     source = GOLDEN.read_bytes(data["sse"])
     whole = from_anthropic_stream(source, MODEL, created=CREATED, **data["options"])
-    byte_by_byte = from_anthropic_stream([source[i:i + 1] for i in range(len(source))], MODEL, created=CREATED,
-                                         **data["options"])
-    uneven = [source[i:i + 13] for i in range(0, len(source), 13)]
+    byte_by_byte = from_anthropic_stream(
+        [source[i : i + 1] for i in range(len(source))], MODEL, created=CREATED, **data["options"]
+    )
+    uneven = [source[i : i + 13] for i in range(0, len(source), 13)]
     assert byte_by_byte == whole
     assert from_anthropic_stream(uneven, MODEL, created=CREATED, **data["options"]) == whole
 
@@ -53,4 +54,4 @@ def test_stream_feed_returns_events_as_soon_as_they_complete() -> None:
     first_event_end = source.index(b"\n\n") + 2
     out = translator.feed(source[:first_event_end])
     assert sse_events(out)[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert translator.feed(b"event: content_block_start\ndata: {\"type\":") == b"", "a partial event must wait"
+    assert translator.feed(b'event: content_block_start\ndata: {"type":') == b"", "a partial event must wait"

@@ -20,8 +20,11 @@ from tests.upstreams.anthropic_mock import (
 
 KEY = "sk-ant-mock-test"
 MODEL = "claude-sonnet-4-6"
-WEATHER: Any = {"name": "get_weather", "description": "Weather in a city",
-           "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}
+WEATHER: Any = {
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +59,22 @@ def test_sdk_parses_a_text_answer(mock: AnthropicMock) -> None:
     message = client(mock).messages.create(model=MODEL, max_tokens=100, messages=user("hello mock"))
     assert message.content[0].type == "text" and message.content[0].text == echo_reply("hello mock")
     assert message.stop_reason == "end_turn" and message.usage.input_tokens > 0
-    assert mock.last().usage == {"input_tokens": message.usage.input_tokens, "cache_creation_input_tokens": 0,
-                                 "cache_read_input_tokens": 0, "output_tokens": message.usage.output_tokens}
+    assert mock.last().usage == {
+        "input_tokens": message.usage.input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": message.usage.output_tokens,
+    }
 
 
 def test_sdk_stream_accumulates_to_the_same_answer_with_split_tool_input(mock: AnthropicMock) -> None:
-    params: dict[str, Any] = {"model": MODEL, "max_tokens": 300, "tools": [WEATHER],
-                              "messages": user("get_weather for Paris please"), "thinking": {"type": "adaptive"}}
+    params: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 300,
+        "tools": [WEATHER],
+        "messages": user("get_weather for Paris please"),
+        "thinking": {"type": "adaptive"},
+    }
     plain = client(mock).messages.create(**params)
     with client(mock).messages.stream(**params) as stream:
         events = list(stream)
@@ -73,53 +85,74 @@ def test_sdk_stream_accumulates_to_the_same_answer_with_split_tool_input(mock: A
     json_deltas = [e for e in events if e.type == "content_block_delta" and e.delta.type == "input_json_delta"]
     assert len(json_deltas) > 3, "tool input must arrive in several small pieces"
     thinking = final.content[0]
-    assert thinking.type == "thinking" and thinking.signature == signature_for(thinking_text(
-        "get_weather for Paris please"))
+    assert thinking.type == "thinking" and thinking.signature == signature_for(
+        thinking_text("get_weather for Paris please")
+    )
     assert final.stop_reason == "tool_use" and final.usage.output_tokens == plain.usage.output_tokens
 
 
 def test_tool_results_are_answered(mock: AnthropicMock) -> None:
     messages: list[Any] = [
         {"role": "user", "content": "get_weather in Oslo"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
-                                           "input": {"location": "Oslo"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "rain"}]}]
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Oslo"}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "rain"}]},
+    ]
     message = client(mock).messages.create(model=MODEL, max_tokens=100, tools=[WEATHER], messages=messages)
     assert message.content[0].type == "text" and message.content[0].text == tool_reply("rain")
 
 
 def test_structured_output_follows_the_schema(mock: AnthropicMock) -> None:
     schema: Any = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}}
-    message = client(mock).messages.create(model=MODEL, max_tokens=100, messages=user("Ann"),
-                                           output_config={"format": {"type": "json_schema", "schema": schema}})
+    message = client(mock).messages.create(
+        model=MODEL,
+        max_tokens=100,
+        messages=user("Ann"),
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+    )
     assert message.content[0].type == "text"
-    assert message.content[0].text == '{"name":"Ann","age":1}' == \
-        __import__("orjson").dumps(instance_for_schema(schema, "Ann")).decode()
+    assert (
+        message.content[0].text
+        == '{"name":"Ann","age":1}'
+        == __import__("orjson").dumps(instance_for_schema(schema, "Ann")).decode()
+    )
 
 
 def test_missing_and_wrong_keys_are_401(mock: AnthropicMock) -> None:
     with pytest.raises(anthropic.AuthenticationError) as caught:
         client(mock, api_key="sk-wrong").messages.create(model=MODEL, max_tokens=5, messages=user("x"))
     assert caught.value.body["error"]["message"] == "invalid x-api-key"  # type: ignore[index]
-    result = http_request("POST", mock.url + "/v1/messages", json={"model": MODEL},
-                          headers={"anthropic-version": "2023-06-01"})
+    result = http_request(
+        "POST", mock.url + "/v1/messages", json={"model": MODEL}, headers={"anthropic-version": "2023-06-01"}
+    )
     assert result.status == 401 and result.json()["error"]["message"] == "x-api-key header is required"
 
 
 def test_x_api_key_wins_over_bearer(mock: AnthropicMock) -> None:
-    result = http_request("POST", mock.url + "/v1/messages",
-                          json={"model": MODEL, "max_tokens": 5, "messages": user("x")},
-                          headers={"x-api-key": KEY, "Authorization": "Bearer nope", "anthropic-version": "2023-06-01"})
+    result = http_request(
+        "POST",
+        mock.url + "/v1/messages",
+        json={"model": MODEL, "max_tokens": 5, "messages": user("x")},
+        headers={"x-api-key": KEY, "Authorization": "Bearer nope", "anthropic-version": "2023-06-01"},
+    )
     assert result.status == 200
 
 
 def test_missing_version_header_is_400(mock: AnthropicMock) -> None:
-    result = http_request("POST", mock.url + "/v1/messages",
-                          json={"model": MODEL, "max_tokens": 5, "messages": user("x")}, headers={"x-api-key": KEY})
+    result = http_request(
+        "POST",
+        mock.url + "/v1/messages",
+        json={"model": MODEL, "max_tokens": 5, "messages": user("x")},
+        headers={"x-api-key": KEY},
+    )
     assert result.status == 400
-    assert result.json() == {"type": "error", "error": {"type": "invalid_request_error",
-                                                        "message": "anthropic-version: header is required"},
-                             "request_id": result.json()["request_id"]}
+    assert result.json() == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "anthropic-version: header is required"},
+        "request_id": result.json()["request_id"],
+    }
 
 
 def test_openai_only_fields_are_refused(mock: AnthropicMock) -> None:
@@ -128,14 +161,18 @@ def test_openai_only_fields_are_refused(mock: AnthropicMock) -> None:
 
 
 def test_max_tokens_is_required(mock: AnthropicMock) -> None:
-    result = http_request("POST", mock.url + "/v1/messages", json={"model": MODEL, "messages": user("x")},
-                          headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"})
+    result = http_request(
+        "POST",
+        mock.url + "/v1/messages",
+        json={"model": MODEL, "messages": user("x")},
+        headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+    )
     assert result.json()["error"]["message"] == "max_tokens: Field required"
 
 
 def test_system_role_in_messages_is_refused_except_on_models_that_take_it(mock: AnthropicMock) -> None:
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "x"}]
-    assert "Unexpected role \"system\"" in bad_request(mock, messages=messages)
+    assert 'Unexpected role "system"' in bad_request(mock, messages=messages)
     ok = client(mock).messages.create(model="claude-opus-4-8", max_tokens=20, messages=messages)  # type: ignore[arg-type]
     assert ok.stop_reason == "end_turn"
 
@@ -154,17 +191,20 @@ def test_sampling_parameters_depend_on_the_api_version(mock: AnthropicMock) -> N
 
 
 def test_unanswered_tool_use_is_refused(mock: AnthropicMock) -> None:
-    messages = [{"role": "user", "content": "x"},
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": "get_weather",
-                                                   "input": {}}]},
-                {"role": "user", "content": "no result"}]
+    messages = [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {}}]},
+        {"role": "user", "content": "no result"},
+    ]
     message = bad_request(mock, messages=messages, tools=[WEATHER])
     assert message.startswith("messages.1: `tool_use` ids were found without `tool_result` blocks immediately after:")
 
 
 def test_empty_text_and_bad_images_are_refused(mock: AnthropicMock) -> None:
-    assert bad_request(mock, messages=[{"role": "user", "content": ""}]) == \
-        "messages.0: user messages must have non-empty content"
+    assert (
+        bad_request(mock, messages=[{"role": "user", "content": ""}])
+        == "messages.0: user messages must have non-empty content"
+    )
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/bmp", "data": "Qk0="}}
     assert "media_type" in bad_request(mock, messages=[{"role": "user", "content": [image]}])
 
@@ -186,14 +226,23 @@ def test_temperature_with_top_p_is_refused_from_claude_4_1_on(mock: AnthropicMoc
 def test_adaptive_thinking_is_refused_before_claude_4_6(mock: AnthropicMock) -> None:
     message = bad_request(mock, model="claude-sonnet-4-5-20250929", thinking={"type": "adaptive"})
     assert "adaptive" in message
-    budget = client(mock).messages.create(model="claude-haiku-4-5", max_tokens=2000, messages=user("x"),
-                                          thinking={"type": "enabled", "budget_tokens": 1024})
+    budget = client(mock).messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=2000,
+        messages=user("x"),
+        thinking={"type": "enabled", "budget_tokens": 1024},
+    )
     assert budget.content[0].type == "thinking"
 
 
 def test_thinking_beside_a_forced_tool_is_refused(mock: AnthropicMock) -> None:
-    message = bad_request(mock, max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 1024},
-                          tools=[WEATHER], tool_choice={"type": "any"})
+    message = bad_request(
+        mock,
+        max_tokens=2000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        tools=[WEATHER],
+        tool_choice={"type": "any"},
+    )
     assert message == "Thinking may not be enabled when tool_choice forces tool use."
 
 
@@ -220,8 +269,9 @@ def test_count_tokens_matches_the_uncached_prompt(mock: AnthropicMock) -> None:
 
 
 def test_stop_sequences_and_max_tokens(mock: AnthropicMock) -> None:
-    stopped = client(mock).messages.create(model=MODEL, max_tokens=50, messages=user("one two three"),
-                                           stop_sequences=[" two"])
+    stopped = client(mock).messages.create(
+        model=MODEL, max_tokens=50, messages=user("one two three"), stop_sequences=[" two"]
+    )
     assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == " two"
     assert stopped.content[0].type == "text" and stopped.content[0].text == "echo: one"
     cut = client(mock).messages.create(model=MODEL, max_tokens=2, messages=user("one two three"))

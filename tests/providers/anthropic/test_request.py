@@ -52,22 +52,45 @@ def test_n_above_one_is_refused() -> None:
     assert "one choice" in error.message
 
 
-@pytest.mark.parametrize("name, value", [
-    ("logprobs", True), ("top_logprobs", 3), ("frequency_penalty", 0.5), ("presence_penalty", -1),
-    ("logit_bias", {"50256": -100}), ("seed", 7), ("modalities", ["text", "audio"]), ("audio", {"voice": "alloy"}),
-    ("prediction", {"type": "content", "content": "x"}), ("web_search_options", {}), ("verbosity", "low"),
-    ("functions", [{"name": "f"}]), ("made_up_field", 1),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("logprobs", True),
+        ("top_logprobs", 3),
+        ("frequency_penalty", 0.5),
+        ("presence_penalty", -1),
+        ("logit_bias", {"50256": -100}),
+        ("seed", 7),
+        ("modalities", ["text", "audio"]),
+        ("audio", {"voice": "alloy"}),
+        ("prediction", {"type": "content", "content": "x"}),
+        ("web_search_options", {}),
+        ("verbosity", "low"),
+        ("functions", [{"name": "f"}]),
+        ("made_up_field", 1),
+    ],
+)
 def test_unsupported_parameters_are_a_400_naming_them(name: str, value: object) -> None:
     error = refused(**{name: value})
     assert error.param == name and name in error.message
 
 
-@pytest.mark.parametrize("name, value", [
-    ("n", 1), ("logprobs", False), ("frequency_penalty", 0), ("presence_penalty", 0.0), ("logit_bias", {}),
-    ("seed", None), ("modalities", ["text"]), ("stream_options", {"include_usage": True}), ("store", True),
-    ("metadata", {"app": "x"}), ("prompt_cache_key", "k"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("n", 1),
+        ("logprobs", False),
+        ("frequency_penalty", 0),
+        ("presence_penalty", 0.0),
+        ("logit_bias", {}),
+        ("seed", None),
+        ("modalities", ["text"]),
+        ("stream_options", {"include_usage": True}),
+        ("store", True),
+        ("metadata", {"app": "x"}),
+        ("prompt_cache_key", "k"),
+    ],
+)
 def test_fields_without_effect_are_dropped(name: str, value: object) -> None:
     body = translate(**{name: value})
     assert name not in body and "stream_options" not in body
@@ -114,10 +137,15 @@ def test_non_function_tools_are_refused() -> None:
     assert refused(tools=[{"type": "custom", "custom": {"name": "x"}}]).param == "tools[0]"
 
 
-@pytest.mark.parametrize("choice, expected", [
-    ("auto", {"type": "auto"}), ("none", {"type": "none"}), ("required", {"type": "any"}),
-    ({"type": "function", "function": {"name": "lookup"}}, {"type": "tool", "name": "lookup"}),
-])
+@pytest.mark.parametrize(
+    "choice, expected",
+    [
+        ("auto", {"type": "auto"}),
+        ("none", {"type": "none"}),
+        ("required", {"type": "any"}),
+        ({"type": "function", "function": {"name": "lookup"}}, {"type": "tool", "name": "lookup"}),
+    ],
+)
 def test_tool_choice_mapping(choice: object, expected: dict[str, Any]) -> None:
     assert translate(tools=[TOOL], tool_choice=choice)["tool_choice"] == expected
 
@@ -143,8 +171,9 @@ def test_json_object_uses_the_forced_tool_and_refuses_caller_tools() -> None:
     assert refused(response_format={"type": "json_object"}, tools=[TOOL]).param == "response_format"
 
 
-@pytest.mark.parametrize("fields", [{"reasoning_effort": "low"},
-                                    {"thinking": {"type": "enabled", "budget_tokens": 2048}}])
+@pytest.mark.parametrize(
+    "fields", [{"reasoning_effort": "low"}, {"thinking": {"type": "enabled", "budget_tokens": 2048}}]
+)
 def test_json_object_beside_thinking_is_refused(fields: dict[str, Any]) -> None:
     assert refused(response_format={"type": "json_object"}, **fields).param == "response_format"
 
@@ -154,24 +183,36 @@ def test_text_response_format_changes_nothing() -> None:
 
 
 def test_json_schema_without_schema_is_refused() -> None:
-    assert refused(response_format={"type": "json_schema", "json_schema": {"name": "x"}}).param == \
-        "response_format.json_schema"
+    assert (
+        refused(response_format={"type": "json_schema", "json_schema": {"name": "x"}}).param
+        == "response_format.json_schema"
+    )
 
 
-@pytest.mark.parametrize("effort, expected", [("minimal", "low"), ("low", "low"), ("high", "high"),
-                                              ("xhigh", "xhigh")])
+@pytest.mark.parametrize("effort, expected", [("minimal", "low"), ("low", "low"), ("high", "high"), ("xhigh", "xhigh")])
 def test_reasoning_effort_maps_to_adaptive_thinking_and_effort(effort: str, expected: str) -> None:
     body = translate(reasoning_effort=effort)
     assert body["thinking"] == {"type": "adaptive"}
     assert body["output_config"] == {"effort": expected}
 
 
-@pytest.mark.parametrize("model, adaptive", [
-    ("claude-opus-4-6", True), ("claude-sonnet-4-6", True), ("claude-opus-4-7", True), ("claude-opus-4-10", True),
-    ("claude-mythos-preview", True), ("claude-sonnet-5", True),
-    ("claude-sonnet-4-5-20250929", False), ("claude-haiku-4-5", False), ("claude-opus-4-1-20250805", False),
-    ("claude-opus-4-20250514", False), ("claude-3-7-sonnet-20250219", False), ("claude-3-opus-20240229", False),
-])
+@pytest.mark.parametrize(
+    "model, adaptive",
+    [
+        ("claude-opus-4-6", True),
+        ("claude-sonnet-4-6", True),
+        ("claude-opus-4-7", True),
+        ("claude-opus-4-10", True),
+        ("claude-mythos-preview", True),
+        ("claude-sonnet-5", True),
+        ("claude-sonnet-4-5-20250929", False),
+        ("claude-haiku-4-5", False),
+        ("claude-opus-4-1-20250805", False),
+        ("claude-opus-4-20250514", False),
+        ("claude-3-7-sonnet-20250219", False),
+        ("claude-3-opus-20240229", False),
+    ],
+)
 def test_adaptive_thinking_is_known_from_the_model_version(model: str, adaptive: bool) -> None:
     assert has_adaptive_thinking(model) is adaptive
 
@@ -185,21 +226,24 @@ def test_reasoning_effort_on_a_model_without_adaptive_thinking_is_a_thinking_bud
 
 
 def test_reasoning_effort_budget_keeps_the_callers_max_tokens() -> None:
-    body = to_anthropic_request({"model": "claude-sonnet-4-5", "messages": USER, "reasoning_effort": "low",
-                                 "max_tokens": 3000})
+    body = to_anthropic_request(
+        {"model": "claude-sonnet-4-5", "messages": USER, "reasoning_effort": "low", "max_tokens": 3000}
+    )
     assert body["max_tokens"] == 3000 and body["thinking"]["budget_tokens"] == 1024
 
 
 def test_reasoning_effort_budget_shrinks_below_a_smaller_max_tokens() -> None:
-    body = to_anthropic_request({"model": "claude-sonnet-4-5", "messages": USER, "reasoning_effort": "high",
-                                 "max_completion_tokens": 3000})
+    body = to_anthropic_request(
+        {"model": "claude-sonnet-4-5", "messages": USER, "reasoning_effort": "high", "max_completion_tokens": 3000}
+    )
     assert body["max_tokens"] == 3000 and body["thinking"]["budget_tokens"] == 2999
 
 
 def test_reasoning_effort_with_max_tokens_too_small_to_think_is_refused() -> None:
     with pytest.raises(BadRequest) as caught:
-        to_anthropic_request({"model": "claude-haiku-4-5", "messages": USER, "reasoning_effort": "low",
-                              "max_tokens": 1024})
+        to_anthropic_request(
+            {"model": "claude-haiku-4-5", "messages": USER, "reasoning_effort": "low", "max_tokens": 1024}
+        )
     assert caught.value.param == "max_tokens"
 
 
@@ -246,49 +290,72 @@ def test_legacy_function_role_is_refused() -> None:
 def test_invalid_tool_arguments_are_refused_naming_the_path() -> None:
     error = refused_messages(
         {"role": "user", "content": "x"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                             "function": {"name": "f", "arguments": "{not json"}}]})
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{not json"}}],
+        },
+    )
     assert error.param == "messages[1].tool_calls[0].function.arguments"
 
 
 def test_tool_arguments_must_be_an_object() -> None:
     error = refused_messages(
         {"role": "user", "content": "x"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                             "function": {"name": "f", "arguments": "[1, 2]"}}]})
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "[1, 2]"}}],
+        },
+    )
     assert "JSON object" in error.message
 
 
 def test_empty_arguments_become_an_empty_input() -> None:
-    body = messages({"role": "user", "content": "x"},
-                    {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                                          "function": {"name": "f", "arguments": ""}}]},
-                    {"role": "tool", "tool_call_id": "c1", "content": "done"})
+    body = messages(
+        {"role": "user", "content": "x"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "done"},
+    )
     assert body["messages"][1]["content"] == [{"type": "tool_use", "id": "c1", "name": "f", "input": {}}]
 
 
 def test_consecutive_tool_results_merge_into_one_user_turn() -> None:
-    body = messages({"role": "user", "content": "x"},
-                    {"role": "assistant", "tool_calls": [
-                        {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
-                        {"id": "b", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
-                    {"role": "tool", "tool_call_id": "a", "content": "1"},
-                    {"role": "tool", "tool_call_id": "b", "content": "2"})
+    body = messages(
+        {"role": "user", "content": "x"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "b", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "a", "content": "1"},
+        {"role": "tool", "tool_call_id": "b", "content": "2"},
+    )
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
-    assert body["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "a", "content": "1"},
-                                              {"type": "tool_result", "tool_use_id": "b", "content": "2"}]
+    assert body["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "a", "content": "1"},
+        {"type": "tool_result", "tool_use_id": "b", "content": "2"},
+    ]
 
 
 def test_empty_text_parts_and_empty_assistant_turns_are_left_out() -> None:
-    body = messages({"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "x"}]},
-                    {"role": "assistant", "content": ""}, {"role": "user", "content": "y"})
-    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "x"},
-                                                             {"type": "text", "text": "y"}]}]
+    body = messages(
+        {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "x"}]},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "y"},
+    )
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}]}
+    ]
 
 
 def test_image_with_unsupported_type_is_refused() -> None:
-    error = refused_messages({"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0="}}]})
+    error = refused_messages(
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0="}}]}
+    )
     assert error.param == "messages[0].content[0].image_url.url" and "image/bmp" in error.message
 
 
@@ -299,8 +366,9 @@ def test_unusable_image_urls_are_refused(url: str) -> None:
 
 
 def test_audio_input_is_refused() -> None:
-    error = refused_messages({"role": "user", "content": [{"type": "input_audio",
-                                                           "input_audio": {"data": "AA==", "format": "wav"}}]})
+    error = refused_messages(
+        {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}}]}
+    )
     assert "audio" in error.message
 
 
@@ -310,23 +378,35 @@ def test_file_by_id_is_refused() -> None:
 
 
 def test_images_in_system_messages_are_refused() -> None:
-    error = refused_messages({"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x"}}]},
-                             {"role": "user", "content": "x"})
+    error = refused_messages(
+        {"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x"}}]},
+        {"role": "user", "content": "x"},
+    )
     assert error.param == "messages[0].content[0]"
 
 
 def test_thinking_blocks_without_signature_are_not_sent_back() -> None:
-    body = messages({"role": "user", "content": "x"},
-                    {"role": "assistant", "content": "y", "reasoning_content": "hmm",
-                     "thinking_blocks": [{"type": "thinking", "thinking": "hmm", "signature": None}]},
-                    {"role": "user", "content": "z"})
+    body = messages(
+        {"role": "user", "content": "x"},
+        {
+            "role": "assistant",
+            "content": "y",
+            "reasoning_content": "hmm",
+            "thinking_blocks": [{"type": "thinking", "thinking": "hmm", "signature": None}],
+        },
+        {"role": "user", "content": "z"},
+    )
     assert body["messages"][1]["content"] == [{"type": "text", "text": "y"}]
 
 
 def test_tool_call_ids_from_other_providers_are_made_safe_on_both_sides() -> None:
-    body = messages({"role": "user", "content": "x"},
-                    {"role": "assistant", "tool_calls": [{"id": "call:1/a.b", "type": "function",
-                                                          "function": {"name": "f", "arguments": "{}"}}]},
-                    {"role": "tool", "tool_call_id": "call:1/a.b", "content": "ok"})
+    body = messages(
+        {"role": "user", "content": "x"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "call:1/a.b", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "call:1/a.b", "content": "ok"},
+    )
     assert body["messages"][1]["content"][0]["id"] == "call_1_a_b"
     assert body["messages"][2]["content"][0]["tool_use_id"] == "call_1_a_b"

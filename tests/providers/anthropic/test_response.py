@@ -17,32 +17,53 @@ from relaygate.providers.anthropic.response import (
 
 
 def message(*blocks: dict[str, Any], stop_reason: str = "end_turn", **usage: Any) -> dict[str, Any]:
-    return {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-6",
-            "content": list(blocks), "stop_reason": stop_reason, "stop_sequence": None,
-            "usage": {"input_tokens": 10, "output_tokens": 5, **usage}}
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-6",
+        "content": list(blocks),
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 5, **usage},
+    }
 
 
-@pytest.mark.parametrize("stop_reason, expected", [
-    ("end_turn", "stop"), ("stop_sequence", "stop"), ("pause_turn", "stop"), ("max_tokens", "length"),
-    ("model_context_window_exceeded", "length"), ("tool_use", "tool_calls"), ("refusal", "content_filter"),
-    (None, "stop"), ("some_future_reason", "stop"),
-])
+@pytest.mark.parametrize(
+    "stop_reason, expected",
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("pause_turn", "stop"),
+        ("max_tokens", "length"),
+        ("model_context_window_exceeded", "length"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+        (None, "stop"),
+        ("some_future_reason", "stop"),
+    ],
+)
 def test_finish_reason_mapping(stop_reason: str | None, expected: str) -> None:
     assert finish_reason(stop_reason) == expected
 
 
 def test_prompt_tokens_include_cache_reads_and_writes() -> None:
-    usage = to_openai_usage({"input_tokens": 50, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 200,
-                             "output_tokens": 30})
-    assert usage == {"prompt_tokens": 1250, "completion_tokens": 30, "total_tokens": 1280,
-                     "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 200,
-                                               "cache_creation_tokens": 200}}
+    usage = to_openai_usage(
+        {"input_tokens": 50, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 200, "output_tokens": 30}
+    )
+    assert usage == {
+        "prompt_tokens": 1250,
+        "completion_tokens": 30,
+        "total_tokens": 1280,
+        "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 200, "cache_creation_tokens": 200},
+    }
 
 
 def test_usage_details_only_for_reported_keys() -> None:
     assert "prompt_tokens_details" not in to_openai_usage({"input_tokens": 1, "output_tokens": 1})
     assert to_openai_usage({"input_tokens": 1, "cache_read_input_tokens": 4, "output_tokens": 1})[
-        "prompt_tokens_details"] == {"cached_tokens": 4}
+        "prompt_tokens_details"
+    ] == {"cached_tokens": 4}
 
 
 def test_thinking_tokens_become_reasoning_tokens_inside_completion_tokens() -> None:
@@ -57,8 +78,9 @@ def test_several_text_blocks_are_joined() -> None:
 
 
 def test_tool_only_answer_has_null_content_and_json_string_arguments() -> None:
-    body = message({"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": [1, 2], "b": "é"}},
-                   stop_reason="tool_use")
+    body = message(
+        {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": [1, 2], "b": "é"}}, stop_reason="tool_use"
+    )
     choice = from_anthropic_response(body, "m")["choices"][0]
     assert choice["message"]["content"] is None
     assert orjson.loads(choice["message"]["tool_calls"][0]["function"]["arguments"]) == {"a": [1, 2], "b": "é"}

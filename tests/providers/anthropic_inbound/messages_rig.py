@@ -88,13 +88,15 @@ integrations:
 type: provider-account/virtual-model
 name: vmod
 integrations:
-""" + "".join([
-    _priority("claude-then-gpt", "claude-dead/sonnet", "oai/gpt-4o"),
-    _priority("gpt-then-echo", "oai/gpt-4o-fb", "mock/echo"),
-    _priority("slow-then-echo", "oai/gpt-4o-slow", "mock/echo"),
-    _priority("overloaded-then-gpt", "claude/sonnet-fb-529", "oai/gpt-4o"),
-    _priority("stream-error-then-gpt", "claude/sonnet-fb-stream", "oai/gpt-4o"),
-])
+""" + "".join(
+    [
+        _priority("claude-then-gpt", "claude-dead/sonnet", "oai/gpt-4o"),
+        _priority("gpt-then-echo", "oai/gpt-4o-fb", "mock/echo"),
+        _priority("slow-then-echo", "oai/gpt-4o-slow", "mock/echo"),
+        _priority("overloaded-then-gpt", "claude/sonnet-fb-529", "oai/gpt-4o"),
+        _priority("stream-error-then-gpt", "claude/sonnet-fb-stream", "oai/gpt-4o"),
+    ]
+)
 
 
 @dataclass
@@ -127,8 +129,13 @@ def running_rig(root: Path) -> Iterator[Rig]:
     anthropic_mock = AnthropicMock(ANTHROPIC_KEY).start_in_thread()
     factory, started = _factory(root)
     try:
-        gateway = factory(CONFIG, oai_port=openai_mock.port, tools_port=tools.port,
-                          anthropic_port=anthropic_mock.port, closed_port=free_port())
+        gateway = factory(
+            CONFIG,
+            oai_port=openai_mock.port,
+            tools_port=tools.port,
+            anthropic_port=anthropic_mock.port,
+            closed_port=free_port(),
+        )
         yield Rig(gateway, openai_mock, tools, anthropic_mock, gateway.create_token(user=ALICE))
     finally:
         for gateway in started:

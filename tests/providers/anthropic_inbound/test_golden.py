@@ -26,7 +26,7 @@ def translate_stream(raw: bytes, step: int | None = None) -> bytes:
     translator = MessagesStreamFromOpenAI("relay/model")
     if step is None:
         return translator.feed(raw) + translator.finish()
-    out = b"".join(translator.feed(raw[i:i + step]) for i in range(0, len(raw), step))
+    out = b"".join(translator.feed(raw[i : i + step]) for i in range(0, len(raw), step))
     return out + translator.finish()
 
 

@@ -19,12 +19,15 @@ def request(**fields: Any) -> dict[str, Any]:
 TOOL = {"name": "lookup", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}
 
 
-@pytest.mark.parametrize(("choice", "expected"), [
-    ({"type": "auto"}, "auto"),
-    ({"type": "any"}, "required"),
-    ({"type": "none"}, "none"),
-    ({"type": "tool", "name": "lookup"}, {"type": "function", "function": {"name": "lookup"}}),
-])
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ({"type": "auto"}, "auto"),
+        ({"type": "any"}, "required"),
+        ({"type": "none"}, "none"),
+        ({"type": "tool", "name": "lookup"}, {"type": "function", "function": {"name": "lookup"}}),
+    ],
+)
 def test_tool_choice_maps_to_openai(choice: dict[str, Any], expected: object) -> None:
     out = openai_request_from_messages(request(tools=[TOOL], tool_choice=choice))
     assert out["tool_choice"] == expected
@@ -32,8 +35,9 @@ def test_tool_choice_maps_to_openai(choice: dict[str, Any], expected: object) ->
 
 
 def test_disable_parallel_tool_use_turns_off_parallel_calls() -> None:
-    out = openai_request_from_messages(request(tools=[TOOL], tool_choice={"type": "auto",
-                                                                           "disable_parallel_tool_use": True}))
+    out = openai_request_from_messages(
+        request(tools=[TOOL], tool_choice={"type": "auto", "disable_parallel_tool_use": True})
+    )
     assert out["parallel_tool_calls"] is False
 
 
@@ -45,8 +49,9 @@ def test_tool_choice_without_tools_is_not_sent() -> None:
 
 def test_tool_without_schema_gets_an_empty_object_schema() -> None:
     out = openai_request_from_messages(request(tools=[{"name": "ping"}]))
-    assert out["tools"] == [{"type": "function", "function": {"name": "ping",
-                                                              "parameters": {"type": "object", "properties": {}}}}]
+    assert out["tools"] == [
+        {"type": "function", "function": {"name": "ping", "parameters": {"type": "object", "properties": {}}}}
+    ]
 
 
 def test_server_tool_is_refused_with_its_field() -> None:
@@ -62,12 +67,15 @@ def test_unknown_tool_choice_is_refused() -> None:
     assert caught.value.param == "tool_choice.type"
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"model": "m", "max_tokens": 5}, "messages"),
-    ({"model": "m", "max_tokens": 5, "messages": []}, "messages"),
-    ({"model": "m", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
-    ({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "m", "max_tokens": 5}, "messages"),
+        ({"model": "m", "max_tokens": 5, "messages": []}, "messages"),
+        ({"model": "m", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
+        ({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+    ],
+)
 def test_invalid_request_names_the_field(body: dict[str, Any], param: str) -> None:
     with pytest.raises(BadRequest) as caught:
         openai_request_from_messages(body)
@@ -84,8 +92,9 @@ def test_file_image_source_is_refused() -> None:
 def test_server_tool_blocks_in_history_are_refused() -> None:
     content = [{"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "x"}}]
     with pytest.raises(BadRequest) as caught:
-        openai_request_from_messages(request(messages=[{"role": "user", "content": "q"},
-                                                       {"role": "assistant", "content": content}]))
+        openai_request_from_messages(
+            request(messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": content}])
+        )
     assert caught.value.param == "messages.1.content.0.type"
 
 
@@ -97,8 +106,11 @@ def test_tool_use_in_a_user_message_is_refused() -> None:
 
 def test_pdf_document_becomes_a_file_part_and_text_document_text() -> None:
     content = [
-        {"type": "document", "title": "report.pdf",
-         "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}},
+        {
+            "type": "document",
+            "title": "report.pdf",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"},
+        },
         {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "plain words"}},
         {"type": "text", "text": "Summarise."},
     ]
@@ -127,15 +139,17 @@ def test_empty_system_is_not_sent() -> None:
 
 
 def test_stream_false_and_unknown_fields_are_not_forwarded() -> None:
-    out = openai_request_from_messages(request(stream=False, top_k=5, service_tier="auto",
-                                               thinking={"type": "enabled", "budget_tokens": 2048}))
+    out = openai_request_from_messages(
+        request(stream=False, top_k=5, service_tier="auto", thinking={"type": "enabled", "budget_tokens": 2048})
+    )
     assert set(out) == {"model", "messages", "max_tokens"}
 
 
 def test_structured_output_format_becomes_response_format() -> None:
     schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
-    out = openai_request_from_messages(request(output_config={"format": {"type": "json_schema", "schema": schema},
-                                                              "effort": "low"}))
+    out = openai_request_from_messages(
+        request(output_config={"format": {"type": "json_schema", "schema": schema}, "effort": "low"})
+    )
     assert out["response_format"] == {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
 
 

@@ -10,8 +10,14 @@ from relaygate.providers.anthropic.inbound_stream import MessagesStreamFromOpenA
 
 
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> bytes:
-    payload: dict[str, Any] = {"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 1, "model": "x",
-                               "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}], **extra}
+    payload: dict[str, Any] = {
+        "id": "chatcmpl-9",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "x",
+        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}],
+        **extra,
+    }
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
@@ -69,8 +75,13 @@ def test_tool_call_sent_whole_in_one_chunk() -> None:
 
 
 def test_other_choices_are_ignored() -> None:
-    payload = {"id": "c", "choices": [{"index": 1, "delta": {"content": "second"}, "finish_reason": None},
-                                      {"index": 0, "delta": {"content": "first"}, "finish_reason": None}]}
+    payload = {
+        "id": "c",
+        "choices": [
+            {"index": 1, "delta": {"content": "second"}, "finish_reason": None},
+            {"index": 0, "delta": {"content": "first"}, "finish_reason": None},
+        ],
+    }
     found = run(b"data: " + orjson.dumps(payload) + b"\n\n", chunk(finish="stop"))
     texts = [d["delta"]["text"] for n, d in found if n == "content_block_delta"]
     assert texts == ["first"]
@@ -84,8 +95,12 @@ def test_refusal_delta_is_text() -> None:
 
 def test_usage_on_the_finishing_chunk_is_used() -> None:
     found = run(chunk({"content": "x"}, "stop", usage={"prompt_tokens": 7, "completion_tokens": 2}))
-    assert found[-2][1]["usage"] == {"input_tokens": 7, "output_tokens": 2, "cache_creation_input_tokens": 0,
-                                     "cache_read_input_tokens": 0}
+    assert found[-2][1]["usage"] == {
+        "input_tokens": 7,
+        "output_tokens": 2,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
 
 
 def test_nothing_follows_an_error_event() -> None:

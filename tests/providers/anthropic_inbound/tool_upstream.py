@@ -20,8 +20,12 @@ from aiohttp import web
 from tests.upstreams.aiohttp_server import AiohttpServer
 
 FRAGMENT = 4
-USAGE: dict[str, Any] = {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52,
-         "prompt_tokens_details": {"cached_tokens": 16}}
+USAGE: dict[str, Any] = {
+    "prompt_tokens": 40,
+    "completion_tokens": 12,
+    "total_tokens": 52,
+    "prompt_tokens_details": {"cached_tokens": 16},
+}
 
 
 @dataclass
@@ -55,9 +59,17 @@ class ToolUpstream(AiohttpServer):
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return web.json_response({"error": {"message": "Incorrect API key provided.", "type":
-                                                "invalid_request_error", "param": None, "code": "invalid_api_key"}},
-                                     status=401)
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+                status=401,
+            )
         body = await request.json()
         with self._lock:
             self._requests.append(body)
@@ -69,8 +81,14 @@ class ToolUpstream(AiohttpServer):
             message: dict[str, Any] = {"role": "assistant", "content": script.text or None, "refusal": None}
             if calls:
                 message["tool_calls"] = calls
-            return web.json_response({**base, "object": "chat.completion", "usage": script.usage, "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}]})
+            return web.json_response(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": script.usage,
+                    "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                }
+            )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         for delta in _deltas(script):
@@ -89,16 +107,26 @@ def _deltas(script: Script) -> list[dict[str, Any]]:
         half = len(script.text) // 2
         deltas += [{"content": script.text[:half]}, {"content": script.text[half:]}]
     for index, (call_id, name, arguments) in enumerate(script.tools):
-        deltas.append({"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                       "function": {"name": name, "arguments": ""}}]})
+        deltas.append(
+            {
+                "tool_calls": [
+                    {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                ]
+            }
+        )
         for start in range(0, len(arguments), FRAGMENT):
-            deltas.append({"tool_calls": [{"index": index,
-                                           "function": {"arguments": arguments[start:start + FRAGMENT]}}]})
+            deltas.append(
+                {"tool_calls": [{"index": index, "function": {"arguments": arguments[start : start + FRAGMENT]}}]}
+            )
     return deltas
 
 
-async def _send(response: web.StreamResponse, base: dict[str, Any], choices: list[dict[str, Any]],
-                usage: dict[str, Any] | None = None) -> None:
+async def _send(
+    response: web.StreamResponse,
+    base: dict[str, Any],
+    choices: list[dict[str, Any]],
+    usage: dict[str, Any] | None = None,
+) -> None:
     chunk = {**base, "object": "chat.completion.chunk", "choices": choices}
     if usage is not None:
         chunk["usage"] = usage

@@ -78,29 +78,41 @@ def test_header_auth_is_a_config_error() -> None:
 def test_account_region_wins_over_credential_region() -> None:
     auth = type("Auth", (), {"type": "aws", "region": "us-east-1"})()
     assert ADAPTER.default_base_url(type("A", (), {"region": "eu-central-1", "auth_data": auth})()) == (
-        "https://bedrock-runtime.eu-central-1.amazonaws.com")
+        "https://bedrock-runtime.eu-central-1.amazonaws.com"
+    )
     assert ADAPTER.default_base_url(type("A", (), {"region": None, "auth_data": auth})()) == (
-        "https://bedrock-runtime.us-east-1.amazonaws.com")
+        "https://bedrock-runtime.us-east-1.amazonaws.com"
+    )
 
 
-@pytest.mark.parametrize(("model_id", "path"), [  # exactly what boto3 sends for these model ids
-    ("anthropic.claude-3-5-haiku-20241022-v1:0", "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"),
-    ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0",
-     "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2F"
-     "us.anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse"),
-])
+@pytest.mark.parametrize(
+    ("model_id", "path"),
+    [  # exactly what boto3 sends for these model ids
+        ("anthropic.claude-3-5-haiku-20241022-v1:0", "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2F"
+            "us.anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse",
+        ),
+    ],
+)
 def test_model_url_escapes_the_model_id_as_one_path_segment(model_id: str, path: str) -> None:
     assert model_url("https://bedrock-runtime.us-east-1.amazonaws.com", model_id, "converse") == (
-        "https://bedrock-runtime.us-east-1.amazonaws.com" + path)
+        "https://bedrock-runtime.us-east-1.amazonaws.com" + path
+    )
 
 
 def test_signer_adds_sigv4_headers_scoped_to_region_and_bedrock() -> None:
     signer = SigV4Signer("AKIDEXAMPLE", "secret", "session-token-1", "eu-west-1")
-    headers = signer.sign("https://bedrock-runtime.eu-west-1.amazonaws.com/model/m/converse", b"{}",
-                          {"Content-Type": "application/json"})
+    headers = signer.sign(
+        "https://bedrock-runtime.eu-west-1.amazonaws.com/model/m/converse", b"{}", {"Content-Type": "application/json"}
+    )
     credential = headers["Authorization"].split("Credential=")[1].split(",")[0]
-    assert credential.split("/")[0] == "AKIDEXAMPLE" and credential.split("/")[2:] == ["eu-west-1", "bedrock",
-                                                                                         "aws4_request"]
+    assert credential.split("/")[0] == "AKIDEXAMPLE" and credential.split("/")[2:] == [
+        "eu-west-1",
+        "bedrock",
+        "aws4_request",
+    ]
     assert "x-amz-security-token" in headers["Authorization"]
     assert headers["X-Amz-Security-Token"] == "session-token-1" and headers["X-Amz-Date"]
     assert "secret" not in repr(signer)
@@ -128,17 +140,42 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
-def target(base_url: str, model_id: str, *, secret: str = SECRET_ACCESS_KEY, region: str = REGION,
-           token: str | None = None, api_key: str | None = None) -> Target:
+def target(
+    base_url: str,
+    model_id: str,
+    *,
+    secret: str = SECRET_ACCESS_KEY,
+    region: str = REGION,
+    token: str | None = None,
+    api_key: str | None = None,
+) -> Target:
     if api_key is not None:
         auth: Any = type("Auth", (), {"type": "api-key", "api_key": api_key})()
     else:
-        auth = type("Auth", (), {"type": "aws", "access_key_id": ACCESS_KEY_ID, "secret_access_key": secret,
-                                 "region": region, "session_token": token})()
+        auth = type(
+            "Auth",
+            (),
+            {
+                "type": "aws",
+                "access_key_id": ACCESS_KEY_ID,
+                "secret_access_key": secret,
+                "region": region,
+                "session_token": token,
+            },
+        )()
     headers, options = ADAPTER.configure(type("Account", (), {"region": region})(), auth)
-    return Target(name="bedrock/test", account="bedrock", integration="test", provider="aws-bedrock",
-                  model_id=model_id, model_types=frozenset({"chat", "embedding"}), adapter=ADAPTER,
-                  base_url=base_url, headers=tuple(headers.items()), options=options)
+    return Target(
+        name="bedrock/test",
+        account="bedrock",
+        integration="test",
+        provider="aws-bedrock",
+        model_id=model_id,
+        model_types=frozenset({"chat", "embedding"}),
+        adapter=ADAPTER,
+        base_url=base_url,
+        headers=tuple(headers.items()),
+        options=options,
+    )
 
 
 def call(t: Target, payload: dict[str, Any], operation: str = "chat", stream: bool = False) -> UpstreamCall:
@@ -181,8 +218,9 @@ async def test_tampered_body_fails_the_mock_signature_check(mock: BedrockMock, s
     t = target(mock.url, "m.model")
     url = model_url(mock.url, "m.model", "converse")
     headers = t.options["signer"].sign(url, b'{"messages":[]}', {"Content-Type": "application/json"})
-    async with session.post(url, data=orjson.dumps({"messages": [{"role": "user", "content": [{"text": "x"}]}]}),
-                            headers=headers) as response:
+    async with session.post(
+        url, data=orjson.dumps({"messages": [{"role": "user", "content": [{"text": "x"}]}]}), headers=headers
+    ) as response:
         assert response.status == 403
         assert response.headers["x-amzn-ErrorType"].startswith("InvalidSignatureException")
 
@@ -207,8 +245,9 @@ async def test_stale_signature_is_rejected(mock: BedrockMock, session: aiohttp.C
         assert "Signature expired" in (await response.json())["message"]
 
 
-async def test_titan_list_input_makes_one_call_per_text_in_order(mock: BedrockMock,
-                                                                 session: aiohttp.ClientSession) -> None:
+async def test_titan_list_input_makes_one_call_per_text_in_order(
+    mock: BedrockMock, session: aiohttp.ClientSession
+) -> None:
     texts = [f"text number {i}" for i in range(12)]
     t = target(mock.url, "amazon.titan-embed-text-v2:0")
     response = await ADAPTER.open(session, call(t, {"input": texts, "dimensions": 256}, "embeddings"))
@@ -219,8 +258,9 @@ async def test_titan_list_input_makes_one_call_per_text_in_order(mock: BedrockMo
     assert sorted(orjson.loads(r.body)["inputText"] for r in mock.requests) == sorted(texts)
 
 
-async def test_titan_first_error_answers_for_the_whole_request(mock: BedrockMock,
-                                                               session: aiohttp.ClientSession) -> None:
+async def test_titan_first_error_answers_for_the_whole_request(
+    mock: BedrockMock, session: aiohttp.ClientSession
+) -> None:
     mock.fail_next("ThrottlingException", count=1)
     t = target(mock.url, "amazon.titan-embed-text-v1")
     response = await ADAPTER.open(session, call(t, {"input": ["a", "b", "c"]}, "embeddings"))

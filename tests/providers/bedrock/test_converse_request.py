@@ -49,8 +49,12 @@ def test_consecutive_tool_results_and_user_text_merge_into_one_user_turn() -> No
 
 def test_inference_config_maps_openai_sampling_fields() -> None:
     body = to_bedrock_converse_request(GOLDEN.read_json("chat-basic.openai-request.json"))
-    assert body["inferenceConfig"] == {"maxTokens": 512, "temperature": 0.5, "topP": 0.9,
-                                       "stopSequences": ["\n\nHuman:"]}
+    assert body["inferenceConfig"] == {
+        "maxTokens": 512,
+        "temperature": 0.5,
+        "topP": 0.9,
+        "stopSequences": ["\n\nHuman:"],
+    }
 
 
 def test_null_max_completion_tokens_falls_back_to_max_tokens() -> None:
@@ -58,11 +62,14 @@ def test_null_max_completion_tokens_falls_back_to_max_tokens() -> None:
     assert to_bedrock_converse_request(payload)["inferenceConfig"] == {"maxTokens": 7}
 
 
-@pytest.mark.parametrize(("choice", "expected"), [
-    ("auto", {"auto": {}}),
-    ("required", {"any": {}}),
-    ({"type": "function", "function": {"name": "top_song"}}, {"tool": {"name": "top_song"}}),
-])
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ("auto", {"auto": {}}),
+        ("required", {"any": {}}),
+        ({"type": "function", "function": {"name": "top_song"}}, {"tool": {"name": "top_song"}}),
+    ],
+)
 def test_tool_choice_maps_to_converse_tool_choice(choice: Any, expected: dict[str, Any]) -> None:
     payload = GOLDEN.read_json("chat-tool-choice-named.openai-request.json") | {"tool_choice": choice}
     assert to_bedrock_converse_request(payload)["toolConfig"]["toolChoice"] == expected
@@ -117,11 +124,14 @@ def test_http_image_url_is_a_clear_400() -> None:
     assert "data URL" in error.message
 
 
-@pytest.mark.parametrize(("url", "words"), [
-    ("data:image/bmp;base64,Qk0=", "not supported"),
-    ("data:image/png,rawbytes", "base64 data URL"),
-    ("data:image/png;base64,%%%notbase64", "valid base64"),
-])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("data:image/bmp;base64,Qk0=", "not supported"),
+        ("data:image/png,rawbytes", "base64 data URL"),
+        ("data:image/png;base64,%%%notbase64", "valid base64"),
+    ],
+)
 def test_unusable_data_urls_are_400(url: str, words: str) -> None:
     assert words in _refused(_user([{"type": "image_url", "image_url": {"url": url}}])).message
 
@@ -145,8 +155,17 @@ def test_json_object_response_format_is_400() -> None:
 
 def test_json_schema_response_format_becomes_converse_structured_output() -> None:
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-    body = validate_converse(to_bedrock_converse_request(_user("hi") | {"response_format": {
-        "type": "json_schema", "json_schema": {"name": "place", "schema": schema, "strict": True}}}))
+    body = validate_converse(
+        to_bedrock_converse_request(
+            _user("hi")
+            | {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "place", "schema": schema, "strict": True},
+                }
+            }
+        )
+    )
     definition = body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]
     assert body["outputConfig"]["textFormat"]["type"] == "json_schema"
     assert definition["name"] == "place" and orjson.loads(definition["schema"]) == schema
@@ -175,17 +194,21 @@ def test_guardrail_config_passes_through() -> None:
 
 
 def test_invalid_tool_call_arguments_are_400() -> None:
-    payload = {"messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                              "function": {"name": "f", "arguments": "{not json"}}]},
-    ], "tools": [{"type": "function", "function": {"name": "f"}}]}
+    payload = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{not json"}}],
+            },
+        ],
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+    }
     assert _refused(payload).param == "messages[1].tool_calls[0].function.arguments"
 
 
 def test_tool_history_without_tools_is_400() -> None:
-    payload = {"messages": [{"role": "user", "content": "hi"},
-                            {"role": "tool", "tool_call_id": "c1", "content": "42"}]}
+    payload = {"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "c1", "content": "42"}]}
     assert _refused(payload).param == "tools"
 
 
@@ -194,10 +217,13 @@ def test_unknown_role_is_400() -> None:
 
 
 def test_empty_tool_result_is_sent_as_words_not_blank_text() -> None:
-    payload = {"messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f"}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": ""},
-    ], "tools": [{"type": "function", "function": {"name": "f"}}]}
+    payload = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": ""},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+    }
     body = validate_converse(to_bedrock_converse_request(payload))
     assert body["messages"][2]["content"][0]["toolResult"]["content"] == [{"text": "(empty result)"}]

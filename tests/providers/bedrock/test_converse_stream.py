@@ -22,8 +22,11 @@ CASES = ["stream-text", "stream-tool-use", "stream-exception", "stream-reasoning
 
 def frame_of(item: dict[str, Any]) -> bytes:
     if "exception" in item:
-        headers = {":exception-type": item["exception"], ":content-type": "application/json",
-                   ":message-type": "exception"}
+        headers = {
+            ":exception-type": item["exception"],
+            ":content-type": "application/json",
+            ":message-type": "exception",
+        }
     else:
         headers = {":event-type": item["event"], ":content-type": "application/json", ":message-type": "event"}
     return encode_frame(headers, orjson.dumps(item["body"]))
@@ -44,7 +47,7 @@ def translator(strict: bool = True) -> BedrockStreamTranslator:
 def run(data: bytes, *, strict: bool = True, split: int | None = None) -> bytes:
     t = translator(strict)
     step = split or len(data) or 1
-    out = b"".join(t.feed(data[i:i + step]) for i in range(0, len(data), step))
+    out = b"".join(t.feed(data[i : i + step]) for i in range(0, len(data), step))
     return out + t.finish()
 
 
@@ -67,8 +70,10 @@ def test_golden_eventstream_decodes_with_botocore_to_its_events(case: str) -> No
     for message in buffer:
         name = message.headers.get(":event-type") or message.headers[":exception-type"]
         decoded.append((message.headers[":message-type"], name, orjson.loads(message.payload)))
-    expected = [("exception" if "exception" in i else "event", i.get("event") or i["exception"], i["body"])
-                for i in GOLDEN.read_json(f"{case}.events.json")]
+    expected = [
+        ("exception" if "exception" in i else "event", i.get("event") or i["exception"], i["body"])
+        for i in GOLDEN.read_json(f"{case}.events.json")
+    ]
     assert decoded == expected
 
 
@@ -122,36 +127,55 @@ def test_tool_calls_are_indexed_from_zero_and_arguments_reassemble() -> None:
 
 def test_usage_chunk_includes_cache_reads_in_prompt_tokens() -> None:
     usage = events(run(eventstream("stream-tool-use")))[-2]["usage"]
-    assert usage == {"prompt_tokens": 375, "completion_tokens": 88, "total_tokens": 463,
-                     "prompt_tokens_details": {"cached_tokens": 300, "cache_write_tokens": 0,
-                                               "cache_creation_tokens": 0}}
+    assert usage == {
+        "prompt_tokens": 375,
+        "completion_tokens": 88,
+        "total_tokens": 463,
+        "prompt_tokens_details": {"cached_tokens": 300, "cache_write_tokens": 0, "cache_creation_tokens": 0},
+    }
 
 
 def test_exception_event_becomes_openai_error_event_without_done() -> None:
     payloads = events(run(eventstream("stream-exception")))
     assert "[DONE]" not in payloads
-    assert payloads[-1] == {"error": {"message": "Model stream error: the model returned an error while streaming.",
-                                      "type": "upstream_error", "code": "ModelStreamErrorException", "param": None}}
+    assert payloads[-1] == {
+        "error": {
+            "message": "Model stream error: the model returned an error while streaming.",
+            "type": "upstream_error",
+            "code": "ModelStreamErrorException",
+            "param": None,
+        }
+    }
     assert not any("never arrives" in orjson.dumps(p).decode() for p in payloads)
 
 
 def test_throttling_exception_mid_stream_is_a_rate_limit_error() -> None:
     data = event_frame("messageStart", {"role": "assistant"}) + exception_frame("throttlingException", "slow down")
     error = events(run(data))[-1]["error"]
-    assert (error["type"], error["code"], error["message"]) == ("rate_limit_exceeded", "ThrottlingException",
-                                                                "slow down")
+    assert (error["type"], error["code"], error["message"]) == (
+        "rate_limit_exceeded",
+        "ThrottlingException",
+        "slow down",
+    )
 
 
 def test_error_message_type_uses_error_code_and_message_headers() -> None:
-    frame = encode_frame({":message-type": "error", ":error-code": "InternalFailure",
-                          ":error-message": "We encountered an internal error."}, b"")
+    frame = encode_frame(
+        {
+            ":message-type": "error",
+            ":error-code": "InternalFailure",
+            ":error-message": "We encountered an internal error.",
+        },
+        b"",
+    )
     error = events(run(event_frame("messageStart", {"role": "assistant"}) + frame))[-1]["error"]
     assert error["message"] == "We encountered an internal error." and error["code"] == "InternalFailure"
 
 
 def test_stream_ending_before_message_stop_is_an_error_not_done() -> None:
     data = event_frame("messageStart", {"role": "assistant"}) + event_frame(
-        "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "cut"}})
+        "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "cut"}}
+    )
     payloads = events(run(data))
     assert payloads[-1]["error"]["code"] == "truncated_stream"
     assert "[DONE]" not in payloads
@@ -161,8 +185,16 @@ def test_corrupt_frame_crc_is_an_error_event() -> None:
     frame = bytearray(event_frame("messageStart", {"role": "assistant"}))
     frame[-1] ^= 0xFF
     payloads = events(run(bytes(frame)))
-    assert payloads == [{"error": {"message": "Bedrock sent a malformed event stream (ChecksumMismatch)",
-                                   "type": "upstream_error", "code": "bad_event_stream", "param": None}}]
+    assert payloads == [
+        {
+            "error": {
+                "message": "Bedrock sent a malformed event stream (ChecksumMismatch)",
+                "type": "upstream_error",
+                "code": "bad_event_stream",
+                "param": None,
+            }
+        }
+    ]
 
 
 def test_nothing_is_emitted_after_an_error() -> None:
@@ -188,7 +220,8 @@ def test_reasoning_deltas_are_dropped_in_strict_mode() -> None:
 
 def test_text_delta_before_message_start_still_gets_a_role_chunk() -> None:
     data = event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}}) + event_frame(
-        "messageStop", {"stopReason": "end_turn"})
+        "messageStop", {"stopReason": "end_turn"}
+    )
     payloads = events(run(data))
     assert payloads[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert payloads[1]["choices"][0]["delta"] == {"content": "hi"}
@@ -201,21 +234,28 @@ def test_frame_prelude_is_big_endian_lengths_with_crc() -> None:
 
 
 def _tool_start(index: int, tool_id: str, name: str) -> bytes:
-    return event_frame("contentBlockStart", {"contentBlockIndex": index,
-                                             "start": {"toolUse": {"toolUseId": tool_id, "name": name}}})
+    return event_frame(
+        "contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": tool_id, "name": name}}}
+    )
 
 
 def test_tool_call_without_input_gets_empty_object_arguments() -> None:
-    data = (event_frame("messageStart", {"role": "assistant"}) + _tool_start(0, "t1", "now")
-            + event_frame("contentBlockStop", {"contentBlockIndex": 0})
-            + event_frame("messageStop", {"stopReason": "tool_use"}))
+    data = (
+        event_frame("messageStart", {"role": "assistant"})
+        + _tool_start(0, "t1", "now")
+        + event_frame("contentBlockStop", {"contentBlockIndex": 0})
+        + event_frame("messageStop", {"stopReason": "tool_use"})
+    )
     calls = [c for p in events(run(data))[:-1] if p["choices"] for c in p["choices"][0]["delta"].get("tool_calls", [])]
     assert "".join(c["function"]["arguments"] for c in calls) == "{}"
 
 
 def test_tool_call_without_input_or_block_stop_still_gets_arguments_before_the_finish() -> None:
-    data = (event_frame("messageStart", {"role": "assistant"}) + _tool_start(0, "t1", "now")
-            + event_frame("messageStop", {"stopReason": "tool_use"}))
+    data = (
+        event_frame("messageStart", {"role": "assistant"})
+        + _tool_start(0, "t1", "now")
+        + event_frame("messageStop", {"stopReason": "tool_use"})
+    )
     payloads = events(run(data))
     assert payloads[-3]["choices"][0]["finish_reason"] == "tool_calls"
     assert payloads[-4]["choices"][0]["delta"] == {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}
@@ -242,7 +282,7 @@ def test_a_frame_longer_than_the_event_cap_raises_before_it_is_buffered_whole() 
     assert b'"Hi"' in t.feed(event_frame("messageStart", {"role": "assistant"}) + small)
     with pytest.raises(BadGateway) as raised:
         for i in range(0, 2500, 500):
-            t.feed(big[i:i + 500])
+            t.feed(big[i : i + 500])
     assert raised.value.code == "sse_line_too_long"
     assert i < 2500, "the frame was fed whole before the cap was noticed"
     with pytest.raises(BadGateway):
@@ -262,7 +302,7 @@ def test_frames_within_the_event_cap_pass_in_any_split() -> None:
     data = eventstream("stream-text")
     longest = max(len(frame) for frame in split_frames(data))
     t = BedrockStreamTranslator(MODEL, "chatcmpl-golden", 1700000000, max_event_bytes=longest)
-    out = b"".join(t.feed(data[i:i + 7]) for i in range(0, len(data), 7)) + t.finish()
+    out = b"".join(t.feed(data[i : i + 7]) for i in range(0, len(data), 7)) + t.finish()
     assert out == run(data)
 
 

@@ -13,20 +13,36 @@ from relaygate.providers.bedrock.converse_request import to_bedrock_converse_req
 from relaygate.providers.bedrock.count_tokens import from_bedrock_count_tokens_response, to_bedrock_count_tokens_request
 from tests.upstreams.bedrock_mock import BedrockError, input_tokens, validate_count_tokens
 
-TOOL: dict[str, Any] = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 PAYLOAD: dict[str, Any] = {
-    "model": "anthropic.claude-3-5-haiku-20241022-v1:0", "max_tokens": 64, "temperature": 0.3, "top_k": 5,
-    "tools": [TOOL], "tool_choice": "auto",
+    "model": "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "max_tokens": 64,
+    "temperature": 0.3,
+    "top_k": 5,
+    "tools": [TOOL],
+    "tool_choice": "auto",
     "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "weather in Paris"}],
 }
 
 
 def test_body_holds_the_converse_prompt_fields() -> None:
     converse = to_bedrock_converse_request(PAYLOAD)
-    assert to_bedrock_count_tokens_request(PAYLOAD) == {"input": {"converse": {
-        "messages": converse["messages"], "system": converse["system"], "toolConfig": converse["toolConfig"]}}}
+    assert to_bedrock_count_tokens_request(PAYLOAD) == {
+        "input": {
+            "converse": {
+                "messages": converse["messages"],
+                "system": converse["system"],
+                "toolConfig": converse["toolConfig"],
+            }
+        }
+    }
 
 
 def test_inference_and_model_fields_are_not_sent() -> None:
@@ -73,15 +89,30 @@ def test_answer_without_a_count_is_malformed(raw: bytes) -> None:
 # -- the mock refuses what CountTokens refuses (so the e2e tests prove the body is right) --------------
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"converse": {"messages": [{"role": "user", "content": [{"text": "x"}]}]}}, "Unknown field: converse"),
-    ({}, "Value null at 'input'"),
-    ({"input": {}}, "exactly one of converse or invokeModel"),
-    ({"input": {"converse": {"messages": []}, "invokeModel": {"body": "{}"}}}, "exactly one of"),
-    ({"input": {"converse": {"messages": [{"role": "user", "content": [{"text": "x"}]}],
-                             "inferenceConfig": {"maxTokens": 5}}}}, "Unknown field: input.converse.inferenceConfig"),
-    ({"input": {"converse": {"messages": [{"role": "assistant", "content": [{"text": "x"}]}]}}}, "start with a user"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"converse": {"messages": [{"role": "user", "content": [{"text": "x"}]}]}}, "Unknown field: converse"),
+        ({}, "Value null at 'input'"),
+        ({"input": {}}, "exactly one of converse or invokeModel"),
+        ({"input": {"converse": {"messages": []}, "invokeModel": {"body": "{}"}}}, "exactly one of"),
+        (
+            {
+                "input": {
+                    "converse": {
+                        "messages": [{"role": "user", "content": [{"text": "x"}]}],
+                        "inferenceConfig": {"maxTokens": 5},
+                    }
+                }
+            },
+            "Unknown field: input.converse.inferenceConfig",
+        ),
+        (
+            {"input": {"converse": {"messages": [{"role": "assistant", "content": [{"text": "x"}]}]}}},
+            "start with a user",
+        ),
+    ],
+)
 def test_mock_refuses_what_count_tokens_refuses(body: dict[str, Any], message: str) -> None:
     with pytest.raises(BedrockError) as caught:
         validate_count_tokens(body)

@@ -10,23 +10,25 @@ from relaygate.providers.bedrock.errors import classify_error, error_type_name, 
 CORAL = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 
 
-@pytest.mark.parametrize(("error_type", "status", "caller_status", "kind"), [
-    ("ThrottlingException", 429, 429, "rate_limit_exceeded"),
-    ("ServiceUnavailableException", 503, 503, "service_unavailable"),
-    ("ModelNotReadyException", 429, 503, "service_unavailable"),
-    ("ModelTimeoutException", 408, 504, "upstream_timeout"),
-    ("ValidationException", 400, 400, "invalid_request_error"),
-    ("ServiceQuotaExceededException", 400, 429, "rate_limit_exceeded"),
-    ("AccessDeniedException", 403, 403, "permission_denied"),
-    ("ResourceNotFoundException", 404, 404, "not_found_error"),
-    ("InternalServerException", 500, 500, "upstream_error"),
-    ("ModelErrorException", 424, 502, "upstream_error"),
-    ("UnrecognizedClientException", 403, 401, "authentication_error"),
-    ("InvalidSignatureException", 403, 401, "authentication_error"),
-    ("ExpiredTokenException", 403, 401, "authentication_error"),
-])
-def test_error_types_map_to_status_and_openai_type(error_type: str, status: int, caller_status: int,
-                                                   kind: str) -> None:
+@pytest.mark.parametrize(
+    ("error_type", "status", "caller_status", "kind"),
+    [
+        ("ThrottlingException", 429, 429, "rate_limit_exceeded"),
+        ("ServiceUnavailableException", 503, 503, "service_unavailable"),
+        ("ModelNotReadyException", 429, 503, "service_unavailable"),
+        ("ModelTimeoutException", 408, 504, "upstream_timeout"),
+        ("ValidationException", 400, 400, "invalid_request_error"),
+        ("ServiceQuotaExceededException", 400, 429, "rate_limit_exceeded"),
+        ("AccessDeniedException", 403, 403, "permission_denied"),
+        ("ResourceNotFoundException", 404, 404, "not_found_error"),
+        ("InternalServerException", 500, 500, "upstream_error"),
+        ("ModelErrorException", 424, 502, "upstream_error"),
+        ("UnrecognizedClientException", 403, 401, "authentication_error"),
+        ("InvalidSignatureException", 403, 401, "authentication_error"),
+        ("ExpiredTokenException", 403, 401, "authentication_error"),
+    ],
+)
+def test_error_types_map_to_status_and_openai_type(error_type: str, status: int, caller_status: int, kind: str) -> None:
     raw = orjson.dumps({"message": f"{error_type} happened"})
     final, error = classify_error(status, raw, error_type + CORAL)
     assert final == caller_status == mapped_status(error_type, status)
@@ -45,10 +47,17 @@ def test_error_type_from_body_type_field_when_header_is_missing() -> None:
     assert classify_error(429, raw)[1]["code"] == "ThrottlingException"
 
 
-@pytest.mark.parametrize(("status", "caller_status", "kind"), [
-    (400, 400, "invalid_request_error"), (403, 403, "permission_denied"), (408, 504, "upstream_timeout"),
-    (424, 502, "upstream_error"), (500, 500, "upstream_error"), (502, 502, "upstream_error"),
-])
+@pytest.mark.parametrize(
+    ("status", "caller_status", "kind"),
+    [
+        (400, 400, "invalid_request_error"),
+        (403, 403, "permission_denied"),
+        (408, 504, "upstream_timeout"),
+        (424, 502, "upstream_error"),
+        (500, 500, "upstream_error"),
+        (502, 502, "upstream_error"),
+    ],
+)
 def test_unknown_error_type_goes_by_status(status: int, caller_status: int, kind: str) -> None:
     final, error = classify_error(status, b'{"message": "m"}')
     assert (final, error["type"], error["code"]) == (caller_status, kind, None)
@@ -65,13 +74,23 @@ def test_empty_error_body_gets_a_message() -> None:
 def test_stream_exception_uses_its_lower_camel_type() -> None:
     status, error = stream_exception("serviceUnavailableException", b'{"message": "try later"}')
     assert status == 503
-    assert error == {"message": "try later", "type": "service_unavailable", "code": "ServiceUnavailableException",
-                     "param": None}
+    assert error == {
+        "message": "try later",
+        "type": "service_unavailable",
+        "code": "ServiceUnavailableException",
+        "param": None,
+    }
 
 
-@pytest.mark.parametrize(("exception_type", "status"), [
-    ("throttlingException", 429), ("validationException", 400), ("modelStreamErrorException", 502),
-    ("internalServerException", 500), ("somethingNewException", 502),
-])
+@pytest.mark.parametrize(
+    ("exception_type", "status"),
+    [
+        ("throttlingException", 429),
+        ("validationException", 400),
+        ("modelStreamErrorException", 502),
+        ("internalServerException", 500),
+        ("somethingNewException", 502),
+    ],
+)
 def test_stream_exception_carries_the_status_it_stands_for(exception_type: str, status: int) -> None:
     assert stream_exception(exception_type, b'{"message": "m"}')[0] == status

@@ -60,7 +60,8 @@ def test_unusable_auth_is_refused_by_configure() -> None:
 
 def test_unserved_model_type_is_refused_at_load() -> None:
     text = ACCOUNT.format(base_url="", auth="{type: api-key, api_key: k1234}").replace(
-        "model_types: [rerank]", "model_types: [image]")
+        "model_types: [rerank]", "model_types: [image]"
+    )
     with pytest.raises(ConfigError) as raised:
         compile_manifests(load_text(text))
     assert "cohere does not serve image" in str(raised.value)
@@ -85,12 +86,14 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def _call(target: Target, operation: str, payload: dict[str, Any], stream: bool = False) -> UpstreamCall:
-    return UpstreamCall(target, OPS[operation], {**payload, "model": target.model_id}, b"", b"application/json",
-                        stream, 30.0, "req-1")
+    return UpstreamCall(
+        target, OPS[operation], {**payload, "model": target.model_id}, b"", b"application/json", stream, 30.0, "req-1"
+    )
 
 
-async def test_chat_goes_to_v2_chat_and_comes_back_openai_shaped(mock: CohereMock,
-                                                                 session: aiohttp.ClientSession) -> None:
+async def test_chat_goes_to_v2_chat_and_comes_back_openai_shaped(
+    mock: CohereMock, session: aiohttp.ClientSession
+) -> None:
     target = _targets(mock.url)["cohere-main/command"]
     messages = [{"role": "user", "content": "hello cohere"}]
     response = await CohereAdapter().open(session, _call(target, "chat", {"messages": messages, "top_p": 0.5}))
@@ -105,8 +108,11 @@ async def test_chat_goes_to_v2_chat_and_comes_back_openai_shaped(mock: CohereMoc
 
 async def test_chat_stream_is_translated_chunk_by_chunk(mock: CohereMock, session: aiohttp.ClientSession) -> None:
     target = _targets(mock.url)["cohere-main/command"]
-    payload = {"messages": [{"role": "user", "content": "one two three"}], "stream": True,
-               "stream_options": {"include_usage": True}}
+    payload = {
+        "messages": [{"role": "user", "content": "one two three"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     response = await CohereAdapter().open(session, _call(target, "chat", payload, stream=True))
     raw = b"".join([chunk async for chunk in response.iter_chunks()])
     response.close()
@@ -124,8 +130,9 @@ async def test_embeddings_and_rerank_use_their_v2_paths(mock: CohereMock, sessio
     embedded = await adapter.open(session, _call(targets["cohere-main/embed"], "embeddings", {"input": ["a b", "c"]}))
     assert orjson.loads(await embedded.read())["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
     embedded.close()
-    ranked = await adapter.open(session, _call(targets["cohere-main/rerank"], "rerank",
-                                               {"query": "fox", "documents": ["a fox", "a dog"]}))
+    ranked = await adapter.open(
+        session, _call(targets["cohere-main/rerank"], "rerank", {"query": "fox", "documents": ["a fox", "a dog"]})
+    )
     answer = orjson.loads(await ranked.read())
     ranked.close()
     assert [r["index"] for r in answer["results"]] == [0, 1]
@@ -133,8 +140,9 @@ async def test_embeddings_and_rerank_use_their_v2_paths(mock: CohereMock, sessio
     assert [r.path for r in mock.requests] == ["/v2/embed", "/v2/rerank"]
 
 
-async def test_rerank_return_documents_false_is_honoured_not_forwarded(mock: CohereMock,
-                                                                       session: aiohttp.ClientSession) -> None:
+async def test_rerank_return_documents_false_is_honoured_not_forwarded(
+    mock: CohereMock, session: aiohttp.ClientSession
+) -> None:
     target = _targets(mock.url)["cohere-main/rerank"]
     payload = {"query": "fox", "documents": ["a dog", "a fox"], "return_documents": False}
     response = await CohereAdapter().open(session, _call(target, "rerank", payload))
@@ -145,16 +153,18 @@ async def test_rerank_return_documents_false_is_honoured_not_forwarded(mock: Coh
     assert "return_documents" not in mock.last("/v2/rerank").json
 
 
-async def test_upstream_error_is_classified_before_the_body_is_read(mock: CohereMock,
-                                                                   session: aiohttp.ClientSession) -> None:
+async def test_upstream_error_is_classified_before_the_body_is_read(
+    mock: CohereMock, session: aiohttp.ClientSession
+) -> None:
     target = _targets(mock.url)["cohere-main/command"]
     mock.fail_next(499, message="request cancelled")
     response = await CohereAdapter().open(session, _call(target, "chat", {"messages": [USER]}))
     assert response.status == 502  # what the router sees
     body = orjson.loads(await response.read())
     response.close()
-    assert body == {"error": {"message": "request cancelled", "type": "upstream_error", "code": "upstream_cancelled",
-                              "param": None}}
+    assert body == {
+        "error": {"message": "request cancelled", "type": "upstream_error", "code": "upstream_cancelled", "param": None}
+    }
 
 
 async def test_wrong_key_is_a_401_with_cohere_message(mock: CohereMock, session: aiohttp.ClientSession) -> None:

@@ -23,8 +23,9 @@ def test_chat_request_matches_golden(name: str) -> None:
 @pytest.mark.parametrize("name", GOLDEN.names("response_*.json"))
 def test_chat_response_matches_golden(name: str) -> None:
     data = GOLDEN.case(name)
-    answer = from_cohere_chat_response(data["cohere"], data["model"], created=CREATED,
-                                       strict_openai=data["strict_openai"])
+    answer = from_cohere_chat_response(
+        data["cohere"], data["model"], created=CREATED, strict_openai=data["strict_openai"]
+    )
     GOLDEN.check_case(name, "openai", answer)
 
 
@@ -81,6 +82,7 @@ def test_rerank_request_matches_golden() -> None:
 
 def test_rerank_response_matches_golden() -> None:
     data = GOLDEN.case("rerank.json")
-    answer = from_cohere_rerank_response(data["cohere_response"], data["model"],
-                                         documents=documents_of(data["request"]))
+    answer = from_cohere_rerank_response(
+        data["cohere_response"], data["model"], documents=documents_of(data["request"])
+    )
     GOLDEN.check_case("rerank.json", "gateway_response", answer)

@@ -12,8 +12,13 @@ import pytest
 from tests.upstreams.cohere_mock import CohereMock, argument_fragments, tool_arguments
 
 KEY = "co-mock-key-42"
-TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {
-    "type": "object", "properties": {"location": {"type": "string"}}}}}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+    },
+}
 
 
 @pytest.fixture
@@ -24,8 +29,9 @@ async def mock() -> AsyncIterator[CohereMock]:
 
 async def _post(mock: CohereMock, path: str, body: Any, key: str = KEY) -> tuple[int, bytes]:
     async with aiohttp.ClientSession() as session:
-        async with session.post(mock.url + path, data=orjson.dumps(body),
-                                headers={"Authorization": f"Bearer {key}"}) as response:
+        async with session.post(
+            mock.url + path, data=orjson.dumps(body), headers={"Authorization": f"Bearer {key}"}
+        ) as response:
             return response.status, await response.read()
 
 
@@ -36,8 +42,9 @@ async def test_missing_or_wrong_key_is_cohere_401(mock: CohereMock) -> None:
 
 
 async def test_openai_fields_are_refused(mock: CohereMock) -> None:
-    status, body = await _post(mock, "/v2/chat", {"model": "c", "messages": [{"role": "user", "content": "x"}],
-                                                  "top_p": 0.5})
+    status, body = await _post(
+        mock, "/v2/chat", {"model": "c", "messages": [{"role": "user", "content": "x"}], "top_p": 0.5}
+    )
     assert status == 400
     assert "top_p" in orjson.loads(body)["message"]
 
@@ -49,8 +56,11 @@ async def test_tool_result_must_answer_an_earlier_call(mock: CohereMock) -> None
 
 
 async def test_stream_uses_cohere_event_framing_and_splits_tool_arguments(mock: CohereMock) -> None:
-    status, raw = await _post(mock, "/v2/chat", {"model": "c", "stream": True, "tools": [TOOL],
-                                                 "messages": [{"role": "user", "content": "Madrid"}]})
+    status, raw = await _post(
+        mock,
+        "/v2/chat",
+        {"model": "c", "stream": True, "tools": [TOOL], "messages": [{"role": "user", "content": "Madrid"}]},
+    )
     assert status == 200
     blocks = raw.split(b"\n\n")[:-1]
     types = []
@@ -69,6 +79,8 @@ async def test_stream_uses_cohere_event_framing_and_splits_tool_arguments(mock: 
 async def test_embed_requires_input_type_and_embedding_types(mock: CohereMock) -> None:
     status, body = await _post(mock, "/v2/embed", {"model": "e", "texts": ["a"], "embedding_types": ["float"]})
     assert (status, orjson.loads(body)["message"]) == (
-        400, "invalid request: valid input_type must be provided with the provided model")
+        400,
+        "invalid request: valid input_type must be provided with the provided model",
+    )
     status, body = await _post(mock, "/v2/embed", {"model": "e", "texts": ["a"], "input_type": "search_query"})
     assert (status, orjson.loads(body)["message"]) == (400, "embedding_types parameter is required")

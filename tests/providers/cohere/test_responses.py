@@ -56,11 +56,16 @@ def test_thinking_is_dropped_in_strict_mode() -> None:
 
 
 def test_usage_prefers_billed_units_over_processed_tokens() -> None:
-    usage = {"billed_units": {"input_tokens": 5.0, "output_tokens": 418.0},
-             "tokens": {"input_tokens": 71.0, "output_tokens": 418.0}}
+    usage = {
+        "billed_units": {"input_tokens": 5.0, "output_tokens": 418.0},
+        "tokens": {"input_tokens": 71.0, "output_tokens": 418.0},
+    }
     assert to_openai_usage(usage) == {"prompt_tokens": 5, "completion_tokens": 418, "total_tokens": 423}
     assert to_openai_usage({"tokens": {"input_tokens": 71, "output_tokens": 3}}) == {
-        "prompt_tokens": 71, "completion_tokens": 3, "total_tokens": 74}
+        "prompt_tokens": 71,
+        "completion_tokens": 3,
+        "total_tokens": 74,
+    }
     assert to_openai_usage({}) is None
 
 
@@ -72,7 +77,11 @@ def test_embed_answer_without_floats_is_a_502() -> None:
 def test_rerank_without_return_documents_has_no_documents() -> None:
     body = {"id": "r", "results": [{"index": 1, "relevance_score": 0.5}], "meta": {"billed_units": {"search_units": 1}}}
     assert from_cohere_rerank_response(body, "r", documents=None) == {
-        "id": "r", "model": "r", "results": [{"index": 1, "relevance_score": 0.5}], "usage": {"search_units": 1}}
+        "id": "r",
+        "model": "r",
+        "results": [{"index": 1, "relevance_score": 0.5}],
+        "usage": {"search_units": 1},
+    }
 
 
 # -- streams ----------------------------------------------------------------------------------------
@@ -84,8 +93,12 @@ def _event(event: dict[str, Any]) -> bytes:
 
 START = _event({"id": "s1", "type": "message-start", "delta": {"message": {"role": "assistant"}}})
 TEXT = _event({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "hi"}}}})
-END = _event({"type": "message-end", "delta": {"finish_reason": "COMPLETE",
-                                               "usage": {"billed_units": {"input_tokens": 1, "output_tokens": 1}}}})
+END = _event(
+    {
+        "type": "message-end",
+        "delta": {"finish_reason": "COMPLETE", "usage": {"billed_units": {"input_tokens": 1, "output_tokens": 1}}},
+    }
+)
 
 
 def _run(*chunks: bytes, strict_openai: bool = True) -> list[Any]:
@@ -103,8 +116,14 @@ def test_stream_ending_before_message_end_is_an_error_without_done() -> None:
 def test_stream_timeout_is_an_error_event_with_timeout_code() -> None:
     end = _event({"type": "message-end", "delta": {"finish_reason": "TIMEOUT"}})
     events = _run(START, TEXT, end)
-    assert events[-1] == {"error": {"message": "Cohere ended the generation with finish_reason TIMEOUT",
-                                    "type": "upstream_error", "code": "upstream_timeout", "param": None}}
+    assert events[-1] == {
+        "error": {
+            "message": "Cohere ended the generation with finish_reason TIMEOUT",
+            "type": "upstream_error",
+            "code": "upstream_timeout",
+            "param": None,
+        }
+    }
     assert "[DONE]" not in events
 
 
@@ -145,20 +164,34 @@ def test_nothing_follows_a_failed_stream() -> None:
 
 def test_cached_tokens_become_prompt_tokens_details() -> None:
     usage = {"billed_units": {"input_tokens": 50, "output_tokens": 2}, "cached_tokens": 32.0}
-    assert to_openai_usage(usage) == {"prompt_tokens": 50, "completion_tokens": 2, "total_tokens": 52,
-                                      "prompt_tokens_details": {"cached_tokens": 32}}
+    assert to_openai_usage(usage) == {
+        "prompt_tokens": 50,
+        "completion_tokens": 2,
+        "total_tokens": 52,
+        "prompt_tokens_details": {"cached_tokens": 32},
+    }
 
 
 def _tool_start(index: int, call_id: str, name: str) -> bytes:
-    return _event({"type": "tool-call-start", "index": index, "delta": {"message": {"tool_calls": {
-        "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}}}})
+    return _event(
+        {
+            "type": "tool-call-start",
+            "index": index,
+            "delta": {
+                "message": {
+                    "tool_calls": {"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                }
+            },
+        }
+    )
 
 
 def _arguments(events: list[Any]) -> dict[int, str]:
     joined: dict[int, str] = {}
     for event in events:
-        for call in (event["choices"][0]["delta"].get("tool_calls", []) if event != "[DONE]" and event["choices"]
-                     else []):
+        for call in (
+            event["choices"][0]["delta"].get("tool_calls", []) if event != "[DONE]" and event["choices"] else []
+        ):
             joined[call["index"]] = joined.get(call["index"], "") + call["function"]["arguments"]
     return joined
 
@@ -170,8 +203,13 @@ def test_streamed_tool_call_without_argument_fragments_gets_empty_object_argumen
 
 
 def test_streamed_tool_call_without_end_event_gets_arguments_before_the_finish() -> None:
-    delta = _event({"type": "tool-call-delta", "index": 1, "delta": {"message": {"tool_calls": {
-        "function": {"arguments": '{"a": 1}'}}}}})
+    delta = _event(
+        {
+            "type": "tool-call-delta",
+            "index": 1,
+            "delta": {"message": {"tool_calls": {"function": {"arguments": '{"a": 1}'}}}},
+        }
+    )
     end = _event({"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}})
     events = _run(START, _tool_start(0, "c1", "now"), _tool_start(1, "c2", "f"), delta, end)
     assert _arguments(events) == {0: "{}", 1: '{"a": 1}'}

@@ -82,9 +82,11 @@ def test_gemini_urls() -> None:
     models = compile_text(GEMINI.replace("{base}", ""))
     adapter = ADAPTERS["google-gemini"]
     assert adapter.model_url(models["gemini-main/flash"], "generateContent") == (  # type: ignore[attr-defined]
-        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent")
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+    )
     assert adapter.model_url(models["gemini-main/tuned"], "generateContent") == (  # type: ignore[attr-defined]
-        "https://generativelanguage.googleapis.com/v1beta/tunedModels/my-model:generateContent")
+        "https://generativelanguage.googleapis.com/v1beta/tunedModels/my-model:generateContent"
+    )
 
 
 def test_vertex_project_defaults_to_the_key_and_urls_use_region() -> None:
@@ -96,10 +98,12 @@ def test_vertex_project_defaults_to_the_key_and_urls_use_region() -> None:
     adapter = ADAPTERS["google-vertex"]
     assert adapter.model_url(flash, "streamGenerateContent") == (  # type: ignore[attr-defined]
         "https://europe-west4-aiplatform.googleapis.com/v1/projects/keyproj/locations/europe-west4/publishers/google/"
-        "models/gemini-2.5-flash:streamGenerateContent")
+        "models/gemini-2.5-flash:streamGenerateContent"
+    )
     assert adapter.model_url(endpoint, "generateContent") == (  # type: ignore[attr-defined]
         "https://europe-west4-aiplatform.googleapis.com/v1/projects/p9/locations/europe-west4/endpoints/123"
-        ":generateContent")
+        ":generateContent"
+    )
 
 
 def test_models_of_one_vertex_account_share_one_token_source() -> None:
@@ -143,8 +147,9 @@ def call(target: Target, operation: str, payload: dict[str, Any], stream: bool =
 async def test_gemini_chat_exchange() -> None:
     async with GeminiMock("gm-key-123") as mock, aiohttp.ClientSession() as session:
         target = compile_text(GEMINI.replace("{base}", f"base_url: {mock.url}"))["gemini-main/flash"]
-        response = await target.adapter.open(session, call(target, "chat", {"messages": [
-            {"role": "user", "content": "hello adapter"}]}))
+        response = await target.adapter.open(
+            session, call(target, "chat", {"messages": [{"role": "user", "content": "hello adapter"}]})
+        )
         body = orjson.loads(await response.read())
         response.close()
         assert response.status == 200 and body["choices"][0]["message"]["content"] == reply_text("hello adapter")
@@ -156,8 +161,10 @@ async def test_gemini_chat_exchange() -> None:
 async def test_gemini_stream_exchange_asks_for_sse() -> None:
     async with GeminiMock("gm-key-123") as mock, aiohttp.ClientSession() as session:
         target = compile_text(GEMINI.replace("{base}", f"base_url: {mock.url}"))["gemini-main/flash"]
-        response = await target.adapter.open(session, call(target, "chat", {"messages": [
-            {"role": "user", "content": "one two"}], "stream": True}, stream=True))
+        response = await target.adapter.open(
+            session,
+            call(target, "chat", {"messages": [{"role": "user", "content": "one two"}], "stream": True}, stream=True),
+        )
         raw = b"".join([chunk async for chunk in response.iter_chunks()])
         response.close()
         assert response.content_type == "text/event-stream" and raw.endswith(b"data: [DONE]\n\n")
@@ -180,8 +187,9 @@ async def test_errors_come_back_openai_shaped_with_the_mapped_status() -> None:
     async with GeminiMock("gm-key-123") as mock, aiohttp.ClientSession() as session:
         target = compile_text(GEMINI.replace("{base}", f"base_url: {mock.url}"))["gemini-main/flash"]
         mock.fail_next(503)
-        response = await target.adapter.open(session, call(target, "chat", {"messages": [
-            {"role": "user", "content": "x"}]}))
+        response = await target.adapter.open(
+            session, call(target, "chat", {"messages": [{"role": "user", "content": "x"}]})
+        )
         body = orjson.loads(await response.read())
         response.close()
         assert response.status == 503 and body["error"]["type"] == "service_unavailable"

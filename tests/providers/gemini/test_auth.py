@@ -60,12 +60,18 @@ def test_project_id_comes_from_the_key() -> None:
     assert ServiceAccountTokens.from_key_json(json.dumps(info)).project_id == "acme-prod"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"type": "authorized_user"}, "service-account key"),
-    ({"private_key": ""}, "lacks private_key"),
-    ({"client_email": None, "token_uri": None}, "lacks client_email, token_uri"),
-    ({"private_key": "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"}, "unusable private key"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"type": "authorized_user"}, "service-account key"),
+        ({"private_key": ""}, "lacks private_key"),
+        ({"client_email": None, "token_uri": None}, "lacks client_email, token_uri"),
+        (
+            {"private_key": "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"},
+            "unusable private key",
+        ),
+    ],
+)
 def test_unusable_keys_are_refused_without_echoing_them(change: dict[str, object], message: str) -> None:
     info, _ = service_account_key("http://127.0.0.1:1/token")
     info.update(change)

@@ -16,11 +16,20 @@ from relaygate.providers.gemini.count_tokens import (
 from relaygate.providers.gemini.request import to_gemini_request
 from tests.upstreams.gemini_mock import Route, counted_request, prompt_tokens
 
-TOOL: dict[str, Any] = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 PAYLOAD: dict[str, Any] = {
-    "model": "gemini-2.5-flash", "temperature": 0.2, "stop": ["END"], "tool_choice": "auto", "tools": [TOOL],
+    "model": "gemini-2.5-flash",
+    "temperature": 0.2,
+    "stop": ["END"],
+    "tool_choice": "auto",
+    "tools": [TOOL],
     "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "weather in Paris please"}],
 }
 GEMINI_ROUTE = Route(False, "gemini-2.5-flash", "countTokens")
@@ -29,15 +38,23 @@ VERTEX_ROUTE = Route(True, "gemini-2.5-flash", "countTokens", "mock-project", "u
 
 def test_gemini_body_wraps_the_generate_request_with_its_model() -> None:
     chat = to_gemini_request(PAYLOAD)
-    assert to_gemini_count_tokens_request(PAYLOAD, "models/gemini-2.5-flash") == {"generateContentRequest": {
-        "model": "models/gemini-2.5-flash", "contents": chat["contents"],
-        "systemInstruction": chat["systemInstruction"], "tools": chat["tools"]}}
+    assert to_gemini_count_tokens_request(PAYLOAD, "models/gemini-2.5-flash") == {
+        "generateContentRequest": {
+            "model": "models/gemini-2.5-flash",
+            "contents": chat["contents"],
+            "systemInstruction": chat["systemInstruction"],
+            "tools": chat["tools"],
+        }
+    }
 
 
 def test_vertex_body_is_the_counted_fields_themselves() -> None:
     chat = to_gemini_request(PAYLOAD, vertex=True)
     assert to_vertex_count_tokens_request(PAYLOAD) == {
-        "contents": chat["contents"], "systemInstruction": chat["systemInstruction"], "tools": chat["tools"]}
+        "contents": chat["contents"],
+        "systemInstruction": chat["systemInstruction"],
+        "tools": chat["tools"],
+    }
 
 
 def test_sampling_and_tool_choice_are_not_sent() -> None:
@@ -55,8 +72,10 @@ def test_a_plain_prompt_sends_contents_only() -> None:
 
 def test_bodies_are_what_each_api_accepts_and_count_the_chat_prompt() -> None:
     chat_prompt = prompt_tokens(to_gemini_request(PAYLOAD))
-    for body, route in ((to_gemini_count_tokens_request(PAYLOAD, "models/gemini-2.5-flash"), GEMINI_ROUTE),
-                        (to_vertex_count_tokens_request(PAYLOAD), VERTEX_ROUTE)):
+    for body, route in (
+        (to_gemini_count_tokens_request(PAYLOAD, "models/gemini-2.5-flash"), GEMINI_ROUTE),
+        (to_vertex_count_tokens_request(PAYLOAD), VERTEX_ROUTE),
+    ):
         counted, problem = counted_request(body, route)
         assert problem is None
         assert prompt_tokens(counted) == chat_prompt == 6  # "be brief" + "weather in Paris please"
@@ -72,8 +91,9 @@ def test_untranslatable_input_is_refused_as_for_chat() -> None:
         to_vertex_count_tokens_request({"model": "m", "messages": []})
 
 
-@pytest.mark.parametrize("answer", [{"totalTokens": 42, "totalBillableCharacters": 180},
-                                    {"total_tokens": 42, "prompt_tokens_details": []}])
+@pytest.mark.parametrize(
+    "answer", [{"totalTokens": 42, "totalBillableCharacters": 180}, {"total_tokens": 42, "prompt_tokens_details": []}]
+)
 def test_answer_becomes_input_tokens(answer: dict[str, Any]) -> None:
     assert orjson.loads(count_tokens_translator("g/flash")(orjson.dumps(answer))) == {"input_tokens": 42}
 

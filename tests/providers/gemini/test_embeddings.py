@@ -17,8 +17,10 @@ from relaygate.providers.gemini.embeddings import (
 )
 
 
-@pytest.mark.parametrize(("field", "value"), [("input", [1, 2, 3]), ("input", []), ("input", None),
-                                              ("dimensions", 0), ("encoding_format", "int8")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("input", [1, 2, 3]), ("input", []), ("input", None), ("dimensions", 0), ("encoding_format", "int8")],
+)
 def test_unusable_inputs_are_refused(field: str, value: Any) -> None:
     payload = {"model": "e", "input": "x", field: value}
     for build in (lambda: to_gemini_embed_request(payload, "e"), lambda: to_vertex_predict_request(payload)):
@@ -38,10 +40,16 @@ def test_base64_is_little_endian_float32() -> None:
     assert struct.unpack("<2f", base64.b64decode(out["data"][0]["embedding"])) == (0.5, -2.0)
 
 
-@pytest.mark.parametrize(("vertex", "body"), [
-    (False, {"embeddings": []}), (False, {"embeddings": [{"values": ["x"]}]}), (False, {}),
-    (True, {"predictions": []}), (True, {"predictions": [{"embeddings": {}}]}),
-])
+@pytest.mark.parametrize(
+    ("vertex", "body"),
+    [
+        (False, {"embeddings": []}),
+        (False, {"embeddings": [{"values": ["x"]}]}),
+        (False, {}),
+        (True, {"predictions": []}),
+        (True, {"predictions": [{"embeddings": {}}]}),
+    ],
+)
 def test_answers_without_vectors_are_bad_gateway(vertex: bool, body: dict[str, Any]) -> None:
     with pytest.raises(BadGateway):
         embeddings_translator({"input": "x"}, "e", vertex)(orjson.dumps(body))

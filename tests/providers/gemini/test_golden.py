@@ -27,15 +27,21 @@ def test_request_translation_matches_golden(name: str) -> None:
 @pytest.mark.parametrize("name", GOLDEN.names("responses/*.json"), ids=stem)
 def test_response_translation_matches_golden(name: str) -> None:
     case = GOLDEN.case(name)
-    actual = from_gemini_response(case["gemini"], MODEL, include_reasoning=case.get("include_reasoning", False),
-                                  created=CREATED, new_id=counting_ids())
+    actual = from_gemini_response(
+        case["gemini"],
+        MODEL,
+        include_reasoning=case.get("include_reasoning", False),
+        created=CREATED,
+        new_id=counting_ids(),
+    )
     GOLDEN.check_case(name, "openai", actual)
 
 
 def _translate_stream(name: str, raw: bytes, split: int) -> bytes:
-    translator = GeminiStreamTranslator(MODEL, include_reasoning="thinking" in name, created=CREATED,
-                                        new_id=counting_ids())
-    out = b"".join(translator.feed(raw[i:i + split]) for i in range(0, len(raw), split))
+    translator = GeminiStreamTranslator(
+        MODEL, include_reasoning="thinking" in name, created=CREATED, new_id=counting_ids()
+    )
+    out = b"".join(translator.feed(raw[i : i + split]) for i in range(0, len(raw), split))
     return out + translator.finish()
 
 
@@ -57,8 +63,9 @@ def test_stream_translation_is_independent_of_chunking(name: str, split: int) ->
 def test_embeddings_translation_matches_golden(name: str) -> None:
     case = GOLDEN.case(name)
     vertex = case["vertex"]
-    request = (to_vertex_predict_request(case["openai"]) if vertex
-               else to_gemini_embed_request(case["openai"], case["model"]))
+    request = (
+        to_vertex_predict_request(case["openai"]) if vertex else to_gemini_embed_request(case["openai"], case["model"])
+    )
     GOLDEN.check_case(name, "upstream_request", request)
     translate = embeddings_translator(case["openai"], case["model"], vertex)
     GOLDEN.check_case(name, "openai_response", orjson.loads(translate(orjson.dumps(case["upstream_response"]))))

@@ -65,13 +65,20 @@ def test_tool_results_are_wrapped_unless_they_are_json_objects() -> None:
     messages += [{"role": "tool", "tool_call_id": f"c{i}", "content": c} for i, c in enumerate(results)]
     parts = to_gemini_request(request(*messages))["contents"][2]["parts"]
     assert [p["functionResponse"]["response"] for p in parts] == [
-        {"ok": True}, {"output": [1, 2]}, {"output": "plain words"}, {"output": 42}]
+        {"ok": True},
+        {"output": [1, 2]},
+        {"output": "plain words"},
+        {"output": 42},
+    ]
     assert [p["functionResponse"]["name"] for p in parts] == ["f0", "f1", "f2", "f3"]
 
 
 def test_legacy_function_messages_are_translated() -> None:
-    messages = [user("hi"), {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
-                {"role": "function", "name": "f", "content": "done"}]
+    messages = [
+        user("hi"),
+        {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
+        {"role": "function", "name": "f", "content": "done"},
+    ]
     contents = to_gemini_request(request(*messages))["contents"]
     assert contents[1]["parts"] == [{"functionCall": {"name": "f", "args": {}}}]
     assert contents[2]["parts"] == [{"functionResponse": {"name": "f", "response": {"output": "done"}}}]
@@ -79,8 +86,12 @@ def test_legacy_function_messages_are_translated() -> None:
 
 def test_function_response_turn_is_not_merged_with_user_text() -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-    messages = [user("hi"), {"role": "assistant", "tool_calls": [call]},
-                {"role": "tool", "tool_call_id": "c1", "content": "1"}, user("and now?")]
+    messages = [
+        user("hi"),
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "1"},
+        user("and now?"),
+    ]
     contents = to_gemini_request(request(*messages))["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user", "user"]
     assert "functionResponse" in contents[2]["parts"][0] and contents[3]["parts"] == [{"text": "and now?"}]
@@ -105,8 +116,10 @@ def test_remote_image_without_extension_defaults_to_jpeg() -> None:
     assert file_data == {"mimeType": "image/jpeg", "fileUri": "https://example.com/render?id=7"}
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/a.png", "data:image/png,rawbytes", "data:;base64,AAAA",
-                                 "data:image/png;base64,@@not-base64@@"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.com/a.png", "data:image/png,rawbytes", "data:;base64,AAAA", "data:image/png;base64,@@not-base64@@"],
+)
 def test_unusable_image_urls_are_refused(url: str) -> None:
     error = refused(request(user([{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": url}}])))
     assert error.param == "messages[0].content[1].image_url.url"
@@ -131,16 +144,23 @@ def test_function_without_parameters_declares_none() -> None:
     assert body["tools"] == [{"functionDeclarations": [{"name": "now"}]}]
 
 
-@pytest.mark.parametrize(("choice", "expected"), [
-    ("auto", {"mode": "AUTO"}),
-    ("none", {"mode": "NONE"}),
-    ("required", {"mode": "ANY"}),
-    ({"type": "function", "function": {"name": "f"}}, {"mode": "ANY", "allowedFunctionNames": ["f"]}),
-    ({"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [G_TOOL]}},
-     {"mode": "ANY", "allowedFunctionNames": ["g"]}),
-    ({"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [G_TOOL]}},
-     {"mode": "VALIDATED", "allowedFunctionNames": ["g"]}),
-])
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ("auto", {"mode": "AUTO"}),
+        ("none", {"mode": "NONE"}),
+        ("required", {"mode": "ANY"}),
+        ({"type": "function", "function": {"name": "f"}}, {"mode": "ANY", "allowedFunctionNames": ["f"]}),
+        (
+            {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [G_TOOL]}},
+            {"mode": "ANY", "allowedFunctionNames": ["g"]},
+        ),
+        (
+            {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [G_TOOL]}},
+            {"mode": "VALIDATED", "allowedFunctionNames": ["g"]},
+        ),
+    ],
+)
 def test_tool_choice_maps_to_function_calling_config(choice: Any, expected: dict[str, Any]) -> None:
     tools = [G_TOOL, {"type": "function", "function": {"name": "f"}}]
     body = to_gemini_request(request(user("hi"), tools=tools, tool_choice=choice))
@@ -151,9 +171,18 @@ def test_unknown_tool_choice_is_refused() -> None:
     assert refused(request(user("hi"), tool_choice="sometimes")).param == "tool_choice"
 
 
-@pytest.mark.parametrize(("field", "value"), [("max_tokens", 0), ("max_tokens", "10"), ("temperature", "hot"),
-                                              ("n", 0), ("stop", [1]), ("reasoning_effort", "extreme"),
-                                              ("response_format", {"type": "xml"})])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_tokens", 0),
+        ("max_tokens", "10"),
+        ("temperature", "hot"),
+        ("n", 0),
+        ("stop", [1]),
+        ("reasoning_effort", "extreme"),
+        ("response_format", {"type": "xml"}),
+    ],
+)
 def test_invalid_generation_parameters_are_refused(field: str, value: Any) -> None:
     assert refused(request(user("hi"), **{field: value})).param == field
 
@@ -172,45 +201,65 @@ def test_include_thoughts_is_asked_only_with_a_reasoning_effort() -> None:
 
 def test_gemini_native_fields_pass_through() -> None:
     settings = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]
-    body = to_gemini_request(request(user("hi"), safety_settings=settings, cached_content="cachedContents/abc",
-                                     labels={"team": "a"}))
+    body = to_gemini_request(
+        request(user("hi"), safety_settings=settings, cached_content="cachedContents/abc", labels={"team": "a"})
+    )
     assert body["safetySettings"] == settings and body["cachedContent"] == "cachedContents/abc"
     assert "labels" not in body  # a Vertex-only field
     assert to_gemini_request(request(user("hi"), labels={"team": "a"}), vertex=True)["labels"] == {"team": "a"}
 
 
 def test_image_parts_keep_their_order_among_text() -> None:
-    parts = to_gemini_request(request(user([{"type": "text", "text": "a"}, {"type": "image_url", "image_url": PNG_URL},
-                                            {"type": "text", "text": "b"}])))["contents"][0]["parts"]
+    parts = to_gemini_request(
+        request(
+            user(
+                [
+                    {"type": "text", "text": "a"},
+                    {"type": "image_url", "image_url": PNG_URL},
+                    {"type": "text", "text": "b"},
+                ]
+            )
+        )
+    )["contents"][0]["parts"]
     assert [next(iter(p)) for p in parts] == ["text", "inlineData", "text"]
 
 
 def test_google_call_id_goes_back_in_the_function_response() -> None:
-    calls = [{"id": "fc-1__thought__c2ln", "type": "function", "function": {"name": "f", "arguments": "{}"}},
-             {"id": "fc-2", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
-    messages = [user("hi"), {"role": "assistant", "tool_calls": calls},
-                {"role": "tool", "tool_call_id": "fc-2", "content": "b"},
-                {"role": "tool", "tool_call_id": "fc-1__thought__c2ln", "content": "a"}]
+    calls = [
+        {"id": "fc-1__thought__c2ln", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "fc-2", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+    ]
+    messages = [
+        user("hi"),
+        {"role": "assistant", "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "fc-2", "content": "b"},
+        {"role": "tool", "tool_call_id": "fc-1__thought__c2ln", "content": "a"},
+    ]
     contents = to_gemini_request(request(*messages))["contents"]
     assert contents[1]["parts"][0] == {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}
     assert [p["functionResponse"] for p in contents[2]["parts"]] == [
         {"name": "f", "response": {"output": "b"}, "id": "fc-2"},
-        {"name": "f", "response": {"output": "a"}, "id": "fc-1"}]
+        {"name": "f", "response": {"output": "a"}, "id": "fc-1"},
+    ]
 
 
 def test_minted_call_ids_are_not_sent_to_google() -> None:
     minted = "call_" + "0123456789abcdef01234567"
     call = {"id": minted, "type": "function", "function": {"name": "f", "arguments": "{}"}}
-    messages = [user("hi"), {"role": "assistant", "tool_calls": [call]},
-                {"role": "tool", "tool_call_id": minted, "content": "1"}]
+    messages = [
+        user("hi"),
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": minted, "content": "1"},
+    ]
     parts = to_gemini_request(request(*messages))["contents"][2]["parts"]
     assert parts == [{"functionResponse": {"name": "f", "response": {"output": 1}}}]
 
 
 def test_free_form_object_response_format_is_plain_json_mode() -> None:
     schema = {"type": "object", "additionalProperties": True}
-    body = to_gemini_request(request(user("hi"), response_format={
-        "type": "json_schema", "json_schema": {"name": "any", "schema": schema}}))
+    body = to_gemini_request(
+        request(user("hi"), response_format={"type": "json_schema", "json_schema": {"name": "any", "schema": schema}})
+    )
     assert body["generationConfig"] == {"responseMimeType": "application/json"}
 
 

@@ -15,39 +15,65 @@ def convert(schema: Any) -> dict[str, Any]:
 
 
 def test_unsupported_keywords_are_dropped() -> None:
-    schema = {"$schema": "x", "$id": "y", "type": "object", "additionalProperties": False, "examples": [{}],
-              "properties": {"a": {"type": "string", "readOnly": True, "$comment": "c", "not": {"const": "b"}}}}
+    schema = {
+        "$schema": "x",
+        "$id": "y",
+        "type": "object",
+        "additionalProperties": False,
+        "examples": [{}],
+        "properties": {"a": {"type": "string", "readOnly": True, "$comment": "c", "not": {"const": "b"}}},
+    }
     assert convert(schema) == {"type": "OBJECT", "properties": {"a": {"type": "STRING"}}}
 
 
 def test_several_types_become_any_of() -> None:
     assert convert({"type": ["string", "integer", "null"]}) == {
-        "nullable": True, "anyOf": [{"type": "STRING"}, {"type": "INTEGER"}]}
+        "nullable": True,
+        "anyOf": [{"type": "STRING"}, {"type": "INTEGER"}],
+    }
 
 
 def test_one_of_reads_as_any_of() -> None:
     assert convert({"oneOf": [{"type": "string"}, {"type": "number"}]}) == {
-        "anyOf": [{"type": "STRING"}, {"type": "NUMBER"}]}
+        "anyOf": [{"type": "STRING"}, {"type": "NUMBER"}]
+    }
 
 
 def test_all_of_is_merged() -> None:
-    schema = {"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
-                        {"properties": {"b": {"type": "boolean"}}, "required": ["b"]}]}
-    assert convert(schema) == {"type": "OBJECT", "properties": {"a": {"type": "STRING"}, "b": {"type": "BOOLEAN"}},
-                               "required": ["a", "b"]}
+    schema = {
+        "allOf": [
+            {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+            {"properties": {"b": {"type": "boolean"}}, "required": ["b"]},
+        ]
+    }
+    assert convert(schema) == {
+        "type": "OBJECT",
+        "properties": {"a": {"type": "STRING"}, "b": {"type": "BOOLEAN"}},
+        "required": ["a", "b"],
+    }
 
 
 def test_nested_refs_are_inlined() -> None:
-    schema = {"type": "object", "properties": {"home": {"$ref": "#/definitions/Address"}},
-              "definitions": {"Address": {"type": "object", "properties": {"zip": {"$ref": "#/definitions/Zip"}}},
-                              "Zip": {"type": "string", "pattern": "^[0-9]{5}$"}}}
+    schema = {
+        "type": "object",
+        "properties": {"home": {"$ref": "#/definitions/Address"}},
+        "definitions": {
+            "Address": {"type": "object", "properties": {"zip": {"$ref": "#/definitions/Zip"}}},
+            "Zip": {"type": "string", "pattern": "^[0-9]{5}$"},
+        },
+    }
     assert convert(schema)["properties"]["home"] == {
-        "type": "OBJECT", "properties": {"zip": {"type": "STRING", "pattern": "^[0-9]{5}$"}}}
+        "type": "OBJECT",
+        "properties": {"zip": {"type": "STRING", "pattern": "^[0-9]{5}$"}},
+    }
 
 
 def test_recursive_ref_is_refused() -> None:
-    schema = {"$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
-              "type": "object", "properties": {"head": {"$ref": "#/$defs/Node"}}}
+    schema = {
+        "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
+        "type": "object",
+        "properties": {"head": {"$ref": "#/$defs/Node"}},
+    }
     with pytest.raises(BadRequest) as caught:
         convert(schema)
     assert caught.value.param == "tools[0].function.parameters" and "recursive" in caught.value.message
@@ -59,11 +85,19 @@ def test_remote_ref_is_refused() -> None:
 
 
 def test_formats_outside_gemini_support_are_dropped() -> None:
-    schema = {"type": "object", "properties": {"u": {"type": "string", "format": "uri"},
-                                               "n": {"type": "number", "format": "double"},
-                                               "i": {"type": "integer", "format": "int64"}}}
-    assert convert(schema)["properties"] == {"u": {"type": "STRING"}, "n": {"type": "NUMBER", "format": "double"},
-                                             "i": {"type": "INTEGER", "format": "int64"}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "u": {"type": "string", "format": "uri"},
+            "n": {"type": "number", "format": "double"},
+            "i": {"type": "integer", "format": "int64"},
+        },
+    }
+    assert convert(schema)["properties"] == {
+        "u": {"type": "STRING"},
+        "n": {"type": "NUMBER", "format": "double"},
+        "i": {"type": "INTEGER", "format": "int64"},
+    }
 
 
 def test_mixed_enums_are_dropped_and_number_enums_become_strings() -> None:
@@ -73,13 +107,17 @@ def test_mixed_enums_are_dropped_and_number_enums_become_strings() -> None:
 
 def test_tuple_items_keep_the_first_schema_and_true_means_anything() -> None:
     assert convert({"type": "array", "items": [{"type": "string"}, {"type": "integer"}]}) == {
-        "type": "ARRAY", "items": {"type": "STRING"}}
+        "type": "ARRAY",
+        "items": {"type": "STRING"},
+    }
     assert convert({"type": "array", "items": True}) == {"type": "ARRAY", "items": {}}
 
 
 def test_required_names_outside_properties_are_dropped() -> None:
     assert convert({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}) == {
-        "type": "OBJECT", "properties": {"a": {"type": "STRING"}}}
+        "type": "OBJECT",
+        "properties": {"a": {"type": "STRING"}},
+    }
 
 
 def test_absurd_nesting_is_refused() -> None:
@@ -97,14 +135,21 @@ def test_non_object_schema_is_refused() -> None:
 
 def test_array_without_items_gets_string_items() -> None:
     schema = {"type": "object", "properties": {"tags": {"type": "array", "description": "labels"}}}
-    assert convert(schema)["properties"]["tags"] == {"description": "labels", "type": "ARRAY",
-                                                     "items": {"type": "STRING"}}
+    assert convert(schema)["properties"]["tags"] == {
+        "description": "labels",
+        "type": "ARRAY",
+        "items": {"type": "STRING"},
+    }
 
 
 def test_nested_object_without_properties_becomes_unconstrained() -> None:
-    schema = {"type": "object", "properties": {
-        "meta": {"type": "object", "description": "any keys", "additionalProperties": True},
-        "maybe": {"type": ["object", "null"]}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "meta": {"type": "object", "description": "any keys", "additionalProperties": True},
+            "maybe": {"type": ["object", "null"]},
+        },
+    }
     assert convert(schema)["properties"] == {"meta": {"description": "any keys"}, "maybe": {"nullable": True}}
 
 

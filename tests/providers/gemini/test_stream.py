@@ -56,7 +56,7 @@ def test_last_event_without_blank_line_is_still_read() -> None:
 def test_crlf_split_across_chunks_is_one_event_boundary() -> None:
     raw = gemini_event(TEXT) + gemini_event(TEXT)
     cut = raw.index(b"\r\n\r\n") + 1
-    out = run(raw[:cut], raw[cut:cut + 1], raw[cut + 1:])
+    out = run(raw[:cut], raw[cut : cut + 1], raw[cut + 1 :])
     assert [e["choices"][0]["delta"].get("content") for e in out[:3]] == ["", "hi", "hi"]
 
 
@@ -70,8 +70,16 @@ def test_malformed_event_ends_the_stream_with_an_error() -> None:
 def test_error_event_keeps_google_message_and_maps_status() -> None:
     error = {"error": {"code": 429, "message": "Quota exceeded for gemini-2.5-pro", "status": "RESOURCE_EXHAUSTED"}}
     out = run(gemini_event(error))
-    assert out == [{"error": {"message": "Quota exceeded for gemini-2.5-pro", "type": "rate_limit_exceeded",
-                              "code": "resource_exhausted", "param": None}}]
+    assert out == [
+        {
+            "error": {
+                "message": "Quota exceeded for gemini-2.5-pro",
+                "type": "rate_limit_exceeded",
+                "code": "resource_exhausted",
+                "param": None,
+            }
+        }
+    ]
 
 
 def test_json_array_events_are_read() -> None:
@@ -80,8 +88,10 @@ def test_json_array_events_are_read() -> None:
 
 
 def test_every_chunk_shares_id_created_and_model() -> None:
-    final = {"candidates": [{"content": {"parts": [{"text": "!"}]}, "finishReason": "STOP", "index": 0}],
-             "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 2, "totalTokenCount": 4}}
+    final = {
+        "candidates": [{"content": {"parts": [{"text": "!"}]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 2, "totalTokenCount": 4},
+    }
     out = run(gemini_event(TEXT), gemini_event(final), created=42)
     chunks = [e for e in out if e != "[DONE]"]
     assert {(c["id"], c["created"], c["model"]) for c in chunks} == {("chatcmpl-r", 42, "gemini-2.5-flash")}
@@ -103,8 +113,10 @@ def test_thoughts_are_dropped_unless_reasoning_is_asked() -> None:
 
 def test_snake_case_stream_events_are_read() -> None:
     first = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}}], "response_id": "r"}
-    last = {"candidates": [{"content": {"parts": [{"text": "lo"}]}, "finish_reason": "SAFETY"}],
-            "usage_metadata": {"prompt_token_count": 2, "candidates_token_count": 2, "total_token_count": 4}}
+    last = {
+        "candidates": [{"content": {"parts": [{"text": "lo"}]}, "finish_reason": "SAFETY"}],
+        "usage_metadata": {"prompt_token_count": 2, "candidates_token_count": 2, "total_token_count": 4},
+    }
     out = run(gemini_event(first), gemini_event(last))
     assert out[0]["id"] == "chatcmpl-r"
     assert "".join(e["choices"][0]["delta"].get("content", "") for e in out[:-2] if e["choices"]) == "Hello"
@@ -113,8 +125,14 @@ def test_snake_case_stream_events_are_read() -> None:
 
 
 def test_stream_keeps_google_function_call_ids() -> None:
-    call = {"candidates": [{"content": {"parts": [{"functionCall": {"id": "fc-1", "name": "f", "args": {"a": 1}}}]},
-                            "finishReason": "STOP"}]}
+    call = {
+        "candidates": [
+            {
+                "content": {"parts": [{"functionCall": {"id": "fc-1", "name": "f", "args": {"a": 1}}}]},
+                "finishReason": "STOP",
+            }
+        ]
+    }
     out = run(gemini_event(call))
     delta = out[1]["choices"][0]["delta"]["tool_calls"][0]
     assert delta["id"] == "fc-1" and delta["index"] == 0 and delta["function"]["arguments"] == '{"a":1}'
