@@ -15,13 +15,13 @@ import re
 from relaygate.context import RequestContext
 from relaygate.errors import GatewayError, LoopDetected, MethodNotAllowed, NotFound
 from relaygate.gateway import Gateway, open_gateway
-from relaygate.handlers import llm, messages, meta, proxy, resources
+from relaygate.handlers.routes import ErrorRenderer, Routes
 from relaygate.http.body import ClientDisconnected
-from relaygate.http.dispatch import PROXY_PREFIX, PROXY_ROUTE_METHODS, Route, build_routes, model_path_id
 from relaygate.http.headers import header
 from relaygate.http.responses import send_error
 from relaygate.http.types import Receive, Scope, Send
-from relaygate.observe.record import finished_record
+from relaygate.pipeline.call import Call
+from relaygate.pipeline.finish import finish
 from relaygate.settings import Settings
 
 log = logging.getLogger("relaygate")
@@ -30,14 +30,11 @@ __all__ = ["App", "Gateway", "app_from_env", "build_app", "open_gateway"]
 
 
 class App:
-    """Raw ASGI entry point: one dict lookup routes a request; every error leaves OpenAI-shaped."""
+    """Raw ASGI entry point: one dict lookup routes a request; every error leaves in its route's API shape."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.routes = build_routes()
-        self.proxy_route = Route("proxy", PROXY_ROUTE_METHODS)
-        self.model_route = Route("model", frozenset({"GET", "HEAD"}))
-        self.resource_route = Route("resource", resources.RESOURCE_METHODS)
+        self.routes = Routes()
         self.gateway: Gateway | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -74,16 +71,8 @@ class App:
             request_id = os.urandom(12).hex()
         path: str = scope["path"]
         ctx = RequestContext(request_id, scope["method"], path)
-        base_headers = [(b"x-request-id", request_id.encode("latin-1"))]
-        route = self.routes.get(path)
-        resource: str | None = None
-        if route is None:
-            if path.startswith(PROXY_PREFIX):
-                route = self.proxy_route
-            elif model_path_id(path) is not None:
-                route = self.model_route
-            elif (resource := resources.resource_path(path)) is not None:
-                route = self.resource_route
+        call = Call(gateway, scope, receive, send, ctx, [(b"x-request-id", request_id.encode("latin-1"))])
+        route = self.routes.match(path)
         try:
             if gateway.hops.arrived(scope):
                 raise LoopDetected(
@@ -92,36 +81,16 @@ class App:
                 )
             if route is None:
                 raise NotFound(
-                    f"no such endpoint: {scope['method']} {path}{self._prefix_hint(path)}", code="unknown_url"
+                    f"no such endpoint: {scope['method']} {path}{self.routes.prefix_hint(path)}", code="unknown_url"
                 )
             if scope["method"] not in route.methods:
                 raise MethodNotAllowed(f"{path} accepts {', '.join(sorted(route.methods))}")
-            if route.kind == "llm":
-                assert route.operation is not None
-                await llm.handle(gateway, scope, receive, send, route.operation, ctx, base_headers)
-            elif route.kind == "messages":
-                assert route.operation is not None
-                await messages.handle(gateway, scope, receive, send, route.operation, ctx, base_headers)
-            elif route.kind == "resource":
-                assert resource is not None
-                await resources.handle(gateway, scope, receive, send, ctx, base_headers, resource)
-            elif route.kind == "proxy":
-                await proxy.handle(gateway, scope, receive, send, ctx, base_headers)
-            elif route.kind == "model":
-                await meta.model(gateway, scope, send, ctx, base_headers, model_path_id(path) or "")
-            elif route.kind == "models":
-                await meta.models(gateway, scope, send, ctx, base_headers)
-            elif route.kind == "metrics":
-                await meta.metrics(gateway, send, base_headers)
-            elif route.kind == "health":
-                await meta.health(send, base_headers)
-            else:
-                await meta.ready(gateway, send, base_headers)
+            await route.handler(call)
         except GatewayError as exc:
             ctx.status = exc.status
             ctx.error_type = exc.type
             ctx.error_message = exc.message
-            await _send_error_safely(send, exc, base_headers, route)
+            await _send_error_safely(call, exc, route.render_error if route is not None else send_error)
         except ClientDisconnected:
             ctx.status = 499
             ctx.error_type = "client_disconnected"
@@ -129,36 +98,17 @@ class App:
             log.exception("unhandled error serving %s %s (request %s)", scope["method"], path, request_id)
             ctx.status = 500
             ctx.error_type = "internal_error"
-            await _send_error_safely(send, GatewayError("internal gateway error"), base_headers, route)
+            error = GatewayError("internal gateway error")
+            await _send_error_safely(call, error, route.render_error if route is not None else send_error)
         finally:
-            if route is not None and route.kind in ("llm", "messages", "resource", "proxy"):
-                gateway.sink.submit(finished_record(ctx, gateway.settings.log_body_max_bytes))
-
-    def _prefix_hint(self, path: str) -> str:
-        """'; did you mean /api/llm/<path> (or /v1/<path>)?' when the path is an API route missing its prefix."""
-        found = [
-            prefix + path
-            for prefix in ("/api/llm", "/v1")
-            if prefix + path in self.routes
-            or model_path_id(prefix + path) is not None
-            or resources.resource_path(prefix + path) is not None
-        ]
-        if not found:
-            return ""
-        return (
-            f"; did you mean {found[0]}"
-            + (f" (or {found[1]})" if len(found) > 1 else "")
-            + "? API paths start with /api/llm, /api/llm/v1 or /v1"
-        )
+            if route is not None and route.logged:
+                finish(call)
 
 
-async def _send_error_safely(
-    send: Send, error: GatewayError, headers: list[tuple[bytes, bytes]], route: Route | None
-) -> None:
-    """Send an error unless the response already started or the client is gone (Anthropic-shaped on /messages)."""
-    render = messages.send_error if route is not None and route.kind == "messages" else send_error
+async def _send_error_safely(call: Call, error: GatewayError, render: ErrorRenderer) -> None:
+    """Send an error in the route's API shape unless the response already started or the client is gone."""
     try:
-        await render(send, error, headers)
+        await render(call.send, error, call.base_headers)
     except Exception:  # response already started or connection closed: nothing more to say
         pass
 

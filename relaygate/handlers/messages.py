@@ -14,7 +14,7 @@ across a virtual model mixing both kinds. Errors on these routes are Anthropic-s
 
 from __future__ import annotations
 
-import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,26 +22,18 @@ import orjson
 from relaygate.auth.tokens import parse_token
 from relaygate.context import Usage
 from relaygate.errors import BadRequest, GatewayError, UpstreamError
-from relaygate.handlers.llm import authenticate, limited_as, price_of, resolve
-from relaygate.handlers.llm_attempts import (
+from relaygate.http.body import parse_json_object, read_body
+from relaygate.http.headers import bearer_token, header
+from relaygate.http.responses import JSON as JSON_TYPE
+from relaygate.http.responses import send_bytes
+from relaygate.http.sse_messages import MessagesStreamFilter, messages_first_verdict, read_messages_usage
+from relaygate.pipeline.attempts import (
     CallSpec,
     SSEFilter,
     StreamDialect,
 )
-from relaygate.handlers.llm_exchange import exchange
-from relaygate.handlers.llm_ngrok import ngrok_routing
-from relaygate.handlers.llm_routing import (
-    Controls,
-    Routing,
-    parse_controls,
-    plan_for,
-)
-from relaygate.http.body import parse_json_object, read_body
-from relaygate.http.headers import bearer_token, header, parse_logging_headers
-from relaygate.http.responses import JSON as JSON_TYPE
-from relaygate.http.responses import send_bytes
-from relaygate.http.sse_messages import MessagesStreamFilter, messages_first_verdict, read_messages_usage
-from relaygate.limits.gate import admit, settle_later
+from relaygate.pipeline.llm import LLMRequest, serve
+from relaygate.pipeline.planning import Routing
 from relaygate.providers.anthropic.inbound import openai_request_from_messages
 from relaygate.providers.anthropic.inbound_errors import messages_error_from_gateway
 from relaygate.providers.anthropic.inbound_stream import MessagesFromOpenAI
@@ -57,11 +49,11 @@ from relaygate.providers.base import (
 from relaygate.providers.registry import ADAPTERS
 
 if TYPE_CHECKING:
-    from relaygate.auth.access import Principal
-    from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
-    from relaygate.context import RequestContext
+    from relaygate.config.compile_virtual import TargetOverrides
     from relaygate.gateway import Gateway
-    from relaygate.http.types import RawHeaders, Receive, Scope, Send
+    from relaygate.http.types import RawHeaders, Scope, Send
+    from relaygate.pipeline.call import Call
+    from relaygate.pipeline.exchange import UsageReader
 
 ANTHROPIC = "anthropic"
 OVERLOADED = 529  # Anthropic's "overloaded_error" status
@@ -254,87 +246,52 @@ def _counting_only(routing: Routing, model: str) -> Routing:
     return routing
 
 
-async def handle(
-    gateway: Gateway,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    operation: Operation,
-    ctx: RequestContext,
-    base_headers: RawHeaders,
-) -> None:
-    """Serve one Messages API call; gateway errors propagate to the app (rendered by `send_error`)."""
-    principal = await authenticate(gateway, scope, ctx, _caller_token(scope))
-    ctx.metadata, ctx.log_bodies = parse_logging_headers(scope, gateway.settings.log_bodies)
-    controls = parse_controls(scope)
-    body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
-    ctx.request_body = body
-    payload = parse_json_object(body)
-    model = payload.get("model")
-    ctx.requested_model = model if isinstance(model, str) else None
-    ctx.model_type = operation.model_type
-    found = resolve(gateway, principal, model, operation)
-    assert isinstance(model, str)
-    await _serve(gateway, scope, receive, send, operation, ctx, base_headers, principal, found, payload, controls)
+class MessagesFrontend:
+    """The Anthropic Messages wire format: `x-api-key` or bearer token, JSON bodies, Messages events and errors."""
+
+    __slots__ = ()
+
+    def caller_token(self, call: Call) -> str | None:
+        return _caller_token(call.scope)
+
+    async def read(self, call: Call, operation: Operation) -> LLMRequest:
+        body = await read_body(call.scope, call.receive, call.gateway.settings.max_request_body_bytes)
+        call.ctx.request_body = body
+        payload = parse_json_object(body)
+        stream = operation is MESSAGES and payload.get("stream") is True
+        return LLMRequest(
+            operation, payload.get("model"), payload, b"", call.header(b"content-type"), stream=stream, wants_usage=True
+        )
+
+    def narrow(self, routing: Routing, request: LLMRequest) -> Routing:
+        if request.operation is MESSAGES:
+            return routing
+        assert isinstance(request.model, str)
+        return _counting_only(routing, request.model)  # count_tokens
+
+    def complete_spec(self, spec: CallSpec, call: Call, request: LLMRequest, routing: Routing) -> None:
+        assert isinstance(request.model, str)
+        spec.dialect = MESSAGES_DIALECT
+        spec.opener = MessagesOpener(request.model, _inbound_headers(call.scope))
+
+    def response_headers(self, call: Call) -> RawHeaders:
+        return [*call.base_headers, (b"request-id", call.ctx.request_id.encode("latin-1"))]
+
+    def reserves(self, request: LLMRequest) -> bool:
+        return request.operation is MESSAGES  # counting is free
+
+    def usage_reader(self, request: LLMRequest) -> UsageReader | None:
+        return read_messages_usage if request.operation is MESSAGES else None
 
 
-async def _serve(
-    gateway: Gateway,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    operation: Operation,
-    ctx: RequestContext,
-    base_headers: RawHeaders,
-    principal: Principal,
-    found: Target | VirtualModel | None,
-    payload: dict[str, Any],
-    controls: Controls,
-) -> None:
-    """Route, reserve against the limits (last, and not for count_tokens: counting is free), call and relay."""
-    started = time.perf_counter()
-    model = ctx.requested_model
-    assert model is not None
-    stream = operation is MESSAGES and payload.get("stream") is True
-    ctx.streaming = stream
-    caller_timeout = controls.caller_timeout
-    attempt_timeout = caller_timeout or gateway.settings.request_timeout
-    if found is None:
-        ngrok = gateway.snapshot.ngrok
-        assert ngrok is not None
-        routing = ngrok_routing(gateway, ngrok, principal, model, payload, ctx, controls.retry_override)
-        attempt_timeout = caller_timeout or ngrok.per_request_timeout
-    else:
-        routing = plan_for(gateway, principal, found, ctx, scope, controls.retry_override)
-    if operation is not MESSAGES:
-        routing = _counting_only(routing, model)
-    spec = CallSpec(
-        operation,
-        payload,
-        b"",
-        None,
-        header(scope, b"content-type"),
-        stream,
-        True,
-        attempt_timeout,
-        caller_timeout is not None,
-        controls.ttft_timeout,
-        ctx.request_id,
-        single_target=False,
-        deadline=routing.deadline,
-        dialect=MESSAGES_DIALECT,
-        opener=MessagesOpener(model, _inbound_headers(scope)),
-    )
-    ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
-    headers = [*base_headers, (b"request-id", ctx.request_id.encode("latin-1"))]
+FRONTEND = MessagesFrontend()
 
-    usage_reader = read_messages_usage if operation is MESSAGES else None
-    reservation = (
-        await admit(gateway, ctx, principal, limited_as(ctx, found, model), payload, price_of(found), routing.plan)
-        if operation is MESSAGES
-        else None
-    )
-    try:
-        await exchange(gateway, receive, send, spec, routing, ctx, headers, usage_reader)
-    finally:
-        settle_later(gateway, reservation, ctx)
+
+def handler_for(operation: Operation) -> Callable[[Call], Awaitable[None]]:
+    """The route handler of `/messages` or `/messages/count_tokens`."""
+
+    async def handle(call: Call) -> None:
+        await serve(call, operation, FRONTEND)
+
+    handle.__qualname__ = f"messages.{operation.name}"
+    return handle

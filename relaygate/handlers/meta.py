@@ -7,24 +7,24 @@ from urllib.parse import unquote
 
 from relaygate.auth.access import may_call
 from relaygate.errors import NotFound
-from relaygate.handlers.llm import authenticate
+from relaygate.http.dispatch import model_path_id
 from relaygate.http.responses import send_bytes, send_json
 from relaygate.observe.metrics import CONTENT_TYPE, exposition
+from relaygate.pipeline.authenticate import authenticate
 
 if TYPE_CHECKING:
-    from relaygate.context import RequestContext
-    from relaygate.gateway import Gateway
-    from relaygate.http.types import RawHeaders, Scope, Send
+    from relaygate.pipeline.call import Call
     from relaygate.providers.base import Target
 
 
-async def health(send: Send, headers: RawHeaders) -> None:
+async def health(call: Call) -> None:
     """Liveness: the process answers."""
-    await send_json(send, 200, {"status": "ok"}, headers)
+    await send_json(call.send, 200, {"status": "ok"}, call.base_headers)
 
 
-async def ready(gateway: Gateway, send: Send, headers: RawHeaders) -> None:
+async def ready(call: Call) -> None:
     """Readiness: config compiled, upstream pool and log writer running."""
+    gateway, send, headers = call.gateway, call.send, call.base_headers
     problems = gateway.readiness_problems()
     if problems:
         await send_json(send, 503, {"status": "not ready", "problems": problems}, headers)
@@ -32,9 +32,9 @@ async def ready(gateway: Gateway, send: Send, headers: RawHeaders) -> None:
         await send_json(send, 200, {"status": "ready", "models": len(gateway.snapshot.models)}, headers)
 
 
-async def metrics(gateway: Gateway, send: Send, headers: RawHeaders) -> None:
+async def metrics(call: Call) -> None:
     """Prometheus text exposition of this process's counters (unauthenticated, like /health)."""
-    await send_bytes(send, 200, exposition(gateway.metrics), CONTENT_TYPE, headers)
+    await send_bytes(call.send, 200, exposition(call.gateway.metrics), CONTENT_TYPE, call.base_headers)
 
 
 def _model_card(target: Target, created: int) -> dict[str, object]:
@@ -48,11 +48,11 @@ def _model_card(target: Target, created: int) -> dict[str, object]:
     }
 
 
-async def model(
-    gateway: Gateway, scope: Scope, send: Send, ctx: RequestContext, headers: RawHeaders, model_id: str
-) -> None:
+async def model(call: Call) -> None:
     """`GET /models/{account}/{integration}`: one model, 404 when unknown or not callable by this token."""
-    principal = await authenticate(gateway, scope, ctx)
+    gateway, send, ctx, headers = call.gateway, call.send, call.ctx, call.base_headers
+    model_id = model_path_id(call.scope["path"]) or ""
+    principal = await authenticate(call)
     snapshot = gateway.snapshot
     target = snapshot.models.get(unquote(model_id))
     if target is None or not may_call(principal, target.name, target.account, target.access):
@@ -61,9 +61,10 @@ async def model(
     await send_json(send, 200, _model_card(target, snapshot.created), headers)
 
 
-async def models(gateway: Gateway, scope: Scope, send: Send, ctx: RequestContext, headers: RawHeaders) -> None:
+async def models(call: Call) -> None:
     """`GET /models`: only the models this token may call, in OpenAI's list shape."""
-    principal = await authenticate(gateway, scope, ctx)
+    gateway, send, ctx, headers = call.gateway, call.send, call.ctx, call.base_headers
+    principal = await authenticate(call)
     snapshot = gateway.snapshot
     data = [
         _model_card(target, snapshot.created)

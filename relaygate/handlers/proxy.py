@@ -17,14 +17,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from relaygate.auth.access import Principal
 from relaygate.errors import BadGateway, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge, scrub
-from relaygate.handlers.llm import authenticate
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.disconnect import DisconnectWatcher
 from relaygate.http.forwarding import query_without_token, request_headers, response_headers
-from relaygate.http.headers import bearer_token, header, parse_logging_headers, parse_timeout_ms
+from relaygate.http.headers import bearer_token, header, parse_timeout_ms
 from relaygate.http.paths import ProxyPath, split_proxy_path
 from relaygate.http.redaction import ERROR_BODY_LIMIT, error_body_scrubbable, read_capped, scrub_headers, with_length
-from relaygate.limits.gate import admit, settle_later
+from relaygate.pipeline.admission import admit, settle_later
+from relaygate.pipeline.authenticate import authenticate, read_logging_headers
 from relaygate.routing.plan import PlannedAttempt, RouteTarget, plan_attempts
 from relaygate.routing.router import Outcome, RouteResult, attempt_limit, deadline_outcome, run_plan
 from relaygate.upstream.hops import chained_via
@@ -34,8 +34,8 @@ from relaygate.upstream.retry_after import parse_retry_after
 if TYPE_CHECKING:
     from relaygate.config.compile_proxy import ProxyAccount, ProxyEndpoint
     from relaygate.context import RequestContext
-    from relaygate.gateway import Gateway
-    from relaygate.http.types import RawHeaders, Receive, Scope, Send
+    from relaygate.http.types import RawHeaders, Send
+    from relaygate.pipeline.call import Call
 
 # Everything an upstream exchange can fail with: transport errors, and HTTP the parser refused
 # (a garbage status line surfaces as HttpProcessingError, which is not a ClientError).
@@ -65,18 +65,12 @@ def _may_use(principal: Principal, account: ProxyAccount, endpoint: ProxyEndpoin
     )
 
 
-async def handle(
-    gateway: Gateway,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    ctx: RequestContext,
-    base_headers: RawHeaders,
-) -> None:
+async def handle(call: Call) -> None:
     """Serve one custom-endpoint request; gateway errors propagate to the dispatcher."""
+    gateway, scope, ctx = call.gateway, call.scope, call.ctx
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
     path = split_proxy_path(raw_path)
-    principal = await authenticate(gateway, scope, ctx)
+    principal = await authenticate(call)
     ctx.requested_model = f"{path.account}/{path.second}"
     ctx.provider = "custom-endpoint"
     account = gateway.snapshot.proxies.get(path.account)
@@ -90,28 +84,20 @@ async def handle(
     if not _may_use(principal, account, endpoint, path.second):
         raise Forbidden(f"your token may not call '{path.account}/{path.second}'", code="endpoint_access_denied")
     # Proxied bodies are arbitrary bytes: never logged (the row keeps sizes, not contents).
-    ctx.metadata, ctx.log_bodies = parse_logging_headers(scope, False)
+    read_logging_headers(call, bodies_allowed=False)
     # Custom-endpoint traffic counts under `{account}/{endpoint-or-slug}` (requests only: bodies are opaque).
     reservation = await admit(gateway, ctx, principal, ctx.requested_model, None, None)
     try:
-        await _serve(gateway, scope, receive, send, ctx, base_headers, path, account, endpoint, pooled)
+        await _serve(call, path, account, endpoint, pooled)
     finally:
         settle_later(gateway, reservation, ctx)
 
 
 async def _serve(
-    gateway: Gateway,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    ctx: RequestContext,
-    base_headers: RawHeaders,
-    path: ProxyPath,
-    account: ProxyAccount,
-    endpoint: ProxyEndpoint | None,
-    pooled: bool,
+    call: Call, path: ProxyPath, account: ProxyAccount, endpoint: ProxyEndpoint | None, pooled: bool
 ) -> None:
     """Call the endpoint (or the pool) and relay its answer."""
+    gateway, scope, receive, ctx = call.gateway, call.scope, call.receive, call.ctx
     caller_timeout = parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout")
     timeout = caller_timeout or gateway.settings.request_timeout
 
@@ -215,7 +201,7 @@ async def _serve(
         if outcome.result is None:
             raise outcome.error or BadGateway("no endpoint answered")
         relaying = True
-        await _relay(send, outcome.result, ctx, base_headers, account.secrets)
+        await _relay(call.send, outcome.result, ctx, call.base_headers, account.secrets)
     except asyncio.CancelledError:
         if not watcher.disconnected:
             raise

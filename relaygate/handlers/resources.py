@@ -19,13 +19,13 @@ import orjson
 
 from relaygate.auth.access import may_call
 from relaygate.errors import BadGateway, BadRequest, Forbidden, GatewayTimeout, NotFound, UpstreamError, scrub
-from relaygate.handlers.llm import authenticate
 from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.dispatch import API_PREFIXES
 from relaygate.http.forwarding import query_without_token
-from relaygate.http.headers import bearer_token, header, parse_logging_headers
+from relaygate.http.headers import bearer_token, header
 from relaygate.http.sse import read_usage
-from relaygate.limits.gate import admit, settle_later
+from relaygate.pipeline.admission import admit, settle_later
+from relaygate.pipeline.authenticate import authenticate, read_logging_headers
 from relaygate.providers.azure_openai import DEFAULT_API_VERSION
 from relaygate.upstream.hops import chained_via
 from relaygate.upstream.relay import HTTPUpstreamResponse
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
-    from relaygate.http.types import RawHeaders, Receive, Scope, Send
+    from relaygate.http.types import RawHeaders, Scope, Send
+    from relaygate.pipeline.call import Call
     from relaygate.providers.base import Target
 
 RESOURCE_ROOTS = frozenset({"responses", "files", "batches"})
@@ -132,21 +133,16 @@ def _upstream_url(target: Target, rest: str, query: bytes) -> str:
     return f"{target.base_url}/{path}" + (f"?{query.decode('latin-1')}" if query else "")
 
 
-async def handle(
-    gateway: Gateway,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    ctx: RequestContext,
-    base_headers: RawHeaders,
-    rest: str,
-) -> None:
+async def handle(call: Call) -> None:
     """Relay one resource call; gateway errors propagate to the dispatcher."""
-    principal = await authenticate(gateway, scope, ctx)
-    ctx.metadata, ctx.log_bodies = parse_logging_headers(scope, gateway.settings.log_bodies)
+    gateway, scope, ctx = call.gateway, call.scope, call.ctx
+    rest = resource_path(scope["path"])
+    assert rest is not None  # the route matched it
+    principal = await authenticate(call)
+    read_logging_headers(call)
     root = rest.partition("/")[0]
     ctx.model_type = root
-    body = await read_body(scope, receive, gateway.settings.max_request_body_bytes)
+    body = await read_body(scope, call.receive, gateway.settings.max_request_body_bytes)
     payload: dict[str, Any] | None = None
     if scope["method"] == "POST" and rest == "responses":
         payload = parse_json_object(body)
@@ -181,7 +177,7 @@ async def handle(
     limited_as = ctx.resolved_model or (f"{target.account}/{payload.get('model')}" if payload is not None else None)
     reservation = await admit(gateway, ctx, principal, limited_as, payload, target.price) if limited_as else None
     try:
-        await _relay(gateway, scope["method"], url, headers, body, target, ctx, send, base_headers)
+        await _relay(gateway, scope["method"], url, headers, body, target, ctx, call.send, call.base_headers)
     finally:
         settle_later(gateway, reservation, ctx)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from relaygate.config.compile_virtual import TargetOverrides
-from relaygate.handlers.llm_routing import fallback_entries, model_configuration
 from relaygate.handlers.messages import MessagesOpener
+from relaygate.pipeline.planning import fallback_entries, model_configuration
 from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, Target
 from relaygate.providers.mock import MockAdapter
 from relaygate.routing.router import AttemptRecord, Outcome, RouteResult

@@ -13,7 +13,7 @@ import pytest
 
 from relaygate.context import RequestContext, Usage
 from relaygate.limits.backend import Backend, Reservation
-from relaygate.limits.gate import settle_later
+from relaygate.pipeline.admission import settle_later
 from tests.limits.conftest import compile_, user
 
 MODEL = "anth/claude"

@@ -20,7 +20,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from relaygate.errors import ServiceUnavailable
-from relaygate.handlers.llm_attempts import (
+from relaygate.http.disconnect import DisconnectWatcher
+from relaygate.http.model_field import rename_in_body, stream_renamer
+from relaygate.http.responses import send_bytes
+from relaygate.observe.record import record_from_context
+from relaygate.pipeline.attempts import (
     CallSpec,
     StreamStart,
     attempt_answer,
@@ -28,7 +32,7 @@ from relaygate.handlers.llm_attempts import (
     discard,
     relay_stream,
 )
-from relaygate.handlers.llm_routing import (
+from relaygate.pipeline.planning import (
     ParamsOf,
     Routing,
     final_or_raise,
@@ -37,10 +41,6 @@ from relaygate.handlers.llm_routing import (
     routing_headers,
     wants_speed,
 )
-from relaygate.http.disconnect import DisconnectWatcher
-from relaygate.http.model_field import rename_in_body, stream_renamer
-from relaygate.http.responses import send_bytes
-from relaygate.observe.record import record_from_context
 from relaygate.routing.router import run_plan
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from relaygate.config.compile_ngrok import take_body_models
 from relaygate.errors import Forbidden, NotFound
-from relaygate.handlers.llm_routing import Routing
+from relaygate.pipeline.planning import Routing
 from relaygate.routing.plan import RetryPolicy, plan_attempts
 from relaygate.routing.strategies import PriorityStrategy
 

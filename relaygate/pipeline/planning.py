@@ -7,7 +7,6 @@ The same `run_plan` then serves both.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -19,7 +18,7 @@ from relaygate.auth.access import may_call
 from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
 from relaygate.errors import BadRequest, Forbidden, GatewayError
 from relaygate.http.headers import header, parse_timeout_ms
-from relaygate.limits.gate import applied_limits
+from relaygate.pipeline.admission import applied_limits
 from relaygate.routing.health import HealthTracker
 from relaygate.routing.plan import PlannedAttempt, RetryPolicy, RouteTarget, plan_attempts
 from relaygate.routing.router import RouteResult
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
     from relaygate.gateway import Gateway
     from relaygate.http.types import Scope
     from relaygate.providers.base import Target
-
-_RNG = random.Random()
 
 
 @dataclass(slots=True)
@@ -139,7 +136,7 @@ def plan_for(
         eligible,
         strategy,
         gateway.model_health,
-        _RNG,
+        gateway.rng,
         preferred=preferred,
         unhealthy=_over_sla(gateway) if found.strategy == "priority" else None,
     )

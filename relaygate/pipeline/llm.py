@@ -1,0 +1,141 @@
+"""The LLM request pipeline, once for every caller-facing API (OpenAI-compatible and Anthropic Messages).
+
+authenticate -> logging headers -> `x-tfy-*` controls -> read the body (the frontend) -> resolve the
+model -> plan the attempts -> admit against the limits (last: after every check the gateway makes
+itself) -> exchange (attempts, fallbacks, relay) -> settle the reservation. A `Frontend` says only what
+its wire format decides: which token, how the body is read, which dialect streams, what is counted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from relaygate.pipeline.admission import admit, settle_later
+from relaygate.pipeline.attempts import CallSpec
+from relaygate.pipeline.authenticate import authenticate, read_logging_headers
+from relaygate.pipeline.exchange import UsageReader, exchange
+from relaygate.pipeline.ngrok import ngrok_routing
+from relaygate.pipeline.planning import Controls, Routing, parse_controls, plan_for
+from relaygate.pipeline.resolve import limited_as, price_of, resolve
+
+if TYPE_CHECKING:
+    from relaygate.auth.access import Principal
+    from relaygate.config.compile_virtual import VirtualModel
+    from relaygate.http.types import RawHeaders
+    from relaygate.pipeline.call import Call
+    from relaygate.providers.base import Operation, Target
+
+
+@dataclass(slots=True)
+class LLMRequest:
+    """The caller's request as its frontend read it."""
+
+    operation: Operation
+    model: object  # the body's `model`, checked by `resolve`
+    payload: dict[str, Any] | None  # the parsed JSON body (None: multipart, relayed as bytes)
+    body: bytes  # as received
+    content_type: bytes | None = None
+    boundary: bytes | None = None  # multipart bodies
+    stream: bool = False
+    wants_usage: bool = False  # the caller asked for a usage chunk (the gateway always does)
+
+
+class Frontend(Protocol):
+    """What one caller-facing wire format decides; everything else is the pipeline's."""
+
+    def caller_token(self, call: Call) -> str | None:
+        """The token to authenticate (None: the bearer token)."""
+
+    async def read(self, call: Call, operation: Operation) -> LLMRequest:
+        """Read and parse the body (one parse), noting it in the context for the log row."""
+
+    def narrow(self, routing: Routing, request: LLMRequest) -> Routing:
+        """Drop targets that cannot serve this request (400 when none can)."""
+
+    def complete_spec(self, spec: CallSpec, call: Call, request: LLMRequest, routing: Routing) -> None:
+        """Set what this format changes in the attempts (dialect, opener, strictness)."""
+
+    def response_headers(self, call: Call) -> RawHeaders:
+        """Headers on every answer of this request."""
+
+    def reserves(self, request: LLMRequest) -> bool:
+        """Whether the request counts against the limits."""
+
+    def usage_reader(self, request: LLMRequest) -> UsageReader | None:
+        """Where a non-streaming answer keeps its usage (None: it has none)."""
+
+
+async def serve(call: Call, operation: Operation, frontend: Frontend) -> None:
+    """Serve one LLM call; gateway errors propagate to the dispatcher, which renders them."""
+    gateway, ctx = call.gateway, call.ctx
+    principal = await authenticate(call, frontend.caller_token(call))
+    read_logging_headers(call)
+    controls = parse_controls(call.scope)
+    request = await frontend.read(call, operation)
+    model = request.model
+    ctx.requested_model = model if isinstance(model, str) else None
+    ctx.model_type = operation.model_type
+    found = resolve(gateway, principal, model, operation)
+    assert isinstance(model, str)  # resolve refused anything else
+    started = time.perf_counter()
+    ctx.streaming = request.stream
+    routing, attempt_timeout = _routing(call, principal, found, model, request.payload, controls)
+    routing = frontend.narrow(routing, request)
+    spec = CallSpec(
+        operation,
+        request.payload,
+        request.body,
+        request.boundary,
+        request.content_type,
+        request.stream,
+        request.wants_usage,
+        attempt_timeout,
+        controls.caller_timeout is not None,
+        controls.ttft_timeout,
+        ctx.request_id,
+        single_target=False,
+        deadline=routing.deadline,
+    )
+    frontend.complete_spec(spec, call, request, routing)
+    ctx.timings.loadbalance = (time.perf_counter() - started) * 1000.0
+    reservation = (
+        await admit(
+            gateway, ctx, principal, limited_as(ctx, found, model), request.payload, price_of(found), routing.plan
+        )
+        if frontend.reserves(request)
+        else None
+    )
+    try:
+        await exchange(
+            gateway,
+            call.receive,
+            call.send,
+            spec,
+            routing,
+            ctx,
+            frontend.response_headers(call),
+            frontend.usage_reader(request),
+        )
+    finally:
+        settle_later(gateway, reservation, ctx)
+
+
+def _routing(
+    call: Call,
+    principal: Principal,
+    found: Target | VirtualModel | None,
+    model: str,
+    payload: dict[str, Any] | None,
+    controls: Controls,
+) -> tuple[Routing, float]:
+    """The attempt plan and the per-attempt timeout (the caller's, else the model's or the gateway's)."""
+    gateway = call.gateway
+    if found is None:  # the ngrok dialect serves it
+        ngrok = gateway.snapshot.ngrok
+        assert ngrok is not None
+        routing = ngrok_routing(gateway, ngrok, principal, model, payload, call.ctx, controls.retry_override)
+        return routing, controls.caller_timeout or ngrok.per_request_timeout
+    routing = plan_for(gateway, principal, found, call.ctx, call.scope, controls.retry_override)
+    return routing, controls.caller_timeout or gateway.settings.request_timeout
