@@ -27,12 +27,13 @@ from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import LogStore
-from relaygate.providers.base import AnswerCaps, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
 from relaygate.routing.stats import LatencyStats
 from relaygate.routing.sticky import StickySessions
 from relaygate.settings import Settings
 from relaygate.shared_state import SharedState
+from relaygate.upstream.caps import AnswerCaps
 from relaygate.upstream.hops import HopMarker
 from relaygate.upstream.session import create_session
 

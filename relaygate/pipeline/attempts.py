@@ -23,8 +23,9 @@ from relaygate.context import Usage
 from relaygate.errors import BadGateway, GatewayError, GatewayTimeout, RequestTimeout, UpstreamError, scrub
 from relaygate.http import multipart
 from relaygate.http.sse import StreamFilter
-from relaygate.providers.base import AnswerCaps, Operation, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import Operation, UpstreamCall, UpstreamResponse
 from relaygate.routing.router import Outcome, attempt_limit, deadline_outcome
+from relaygate.upstream.caps import AnswerCaps
 from relaygate.upstream.relay import ERROR_BODY_LIMIT
 from relaygate.upstream.retry_after import parse_retry_after
 

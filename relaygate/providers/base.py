@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES
+from relaygate.upstream.caps import DEFAULT_CAPS, AnswerCaps
 
 if TYPE_CHECKING:
     import aiohttp
@@ -68,21 +68,6 @@ class Target:
     cost_known: bool = False
     access: AccessRule | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # adapter-specific (api_version, latency_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerCaps:
-    """How much of one upstream answer the gateway holds at once (`max_sse_line_bytes`, `max_answer_bytes`).
-
-    A stream event (or line) longer than `sse_line_bytes`, or a non-streaming answer larger than
-    `answer_bytes`, is a 502: a broken upstream must not grow the gateway's memory without bound.
-    """
-
-    sse_line_bytes: int = DEFAULT_MAX_EVENT_BYTES
-    answer_bytes: int = 64 << 20
-
-
-DEFAULT_CAPS = AnswerCaps()
 
 
 @dataclass(slots=True)

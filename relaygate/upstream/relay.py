@@ -15,7 +15,7 @@ import aiohttp
 from yarl import URL
 
 from relaygate.errors import BadGateway, GatewayTimeout
-from relaygate.providers.base import DEFAULT_CAPS, AnswerCaps
+from relaygate.upstream.caps import DEFAULT_CAPS, AnswerCaps
 from relaygate.upstream.hops import chained_via
 
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an error answer kept (its message and type are at the start)

@@ -32,7 +32,7 @@ import orjson
 
 from relaygate.config.schema_common import secret_value
 from relaygate.errors import UnsupportedModelType
-from relaygate.providers.base import AnswerCaps, Target, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import Target, UpstreamCall, UpstreamResponse
 from relaygate.providers.gemini.auth import ServiceAccountTokens
 from relaygate.providers.gemini.count_tokens import (
     count_tokens_translator,
@@ -50,6 +50,7 @@ from relaygate.providers.gemini.response import body_translator
 from relaygate.providers.gemini.stream import GeminiStreamTranslator
 from relaygate.providers.translated import StreamTranslator, TranslatedResponse
 from relaygate.upstream import relay
+from relaygate.upstream.caps import AnswerCaps
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_VERTEX_REGION = "us-central1"
