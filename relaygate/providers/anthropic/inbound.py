@@ -13,13 +13,11 @@ default applies), thinking blocks in history, `cache_control`, `service_tier`, `
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import orjson
 
 from relaygate.errors import BadRequest
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 _STOP_REASONS = {
     "stop": "end_turn",

@@ -7,13 +7,10 @@ body keeps its own type.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from relaygate.errors import GatewayError, UpstreamError
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 # Anthropic error types by HTTP status (docs "HTTP errors"; 504 is the SDK's GatewayTimeoutError).
 _TYPE_BY_STATUS = {

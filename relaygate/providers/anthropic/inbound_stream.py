@@ -20,7 +20,6 @@ import orjson
 
 from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 from relaygate.providers.anthropic.inbound import (
-    JSON,
     as_object,
     message_id_from,
     messages_response_from_openai,
@@ -30,6 +29,7 @@ from relaygate.providers.anthropic.inbound import (
 from relaygate.providers.anthropic.inbound_errors import error_object
 from relaygate.providers.base import UpstreamResponse
 from relaygate.providers.translated import json_object_answer, translate_chunks
+from relaygate.wire_types import JSON
 
 
 def sse_event(kind: str, payload: JSON) -> bytes:

@@ -19,8 +19,7 @@ from typing import Any
 import orjson
 
 from relaygate.errors import BadRequest
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 # data: URL media types -> Converse ImageFormat enum (png | jpeg | gif | webp).
 IMAGE_FORMATS = {

@@ -11,8 +11,7 @@ from typing import Any
 import orjson
 
 from relaygate.providers.usage import cache_write_details
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 # Converse StopReason -> OpenAI finish_reason.
 FINISH_REASONS = {

@@ -27,11 +27,11 @@ from relaygate.providers.base import BufferedResponse
 from relaygate.providers.bedrock.converse_response import chunk, finish_reason, openai_usage, sse
 from relaygate.providers.bedrock.errors import stream_exception
 from relaygate.upstream.relay import HTTPUpstreamResponse
+from relaygate.wire_types import JSON
 
 if TYPE_CHECKING:
     from botocore.eventstream import EventStreamBuffer
 
-JSON = dict[str, Any]
 DONE = b"data: [DONE]\n\n"
 
 

@@ -9,13 +9,11 @@ other fields do not change the count and are not sent), inside
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from relaygate.providers.bedrock.converse_request import to_bedrock_converse_request
+from relaygate.wire_types import JSON
 
-JSON = dict[str, Any]
 COUNTED = ("messages", "system", "toolConfig")  # the Converse fields CountTokens takes that hold tokens
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from relaygate.errors import BadRequest
+from relaygate.wire_types import JSON
 
-JSON = dict[str, Any]
 TITAN_MAX_INPUTS = 128  # one upstream call each
 COHERE_MAX_TEXTS = 96  # Bedrock's per-call limit for Cohere Embed
 COHERE_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")

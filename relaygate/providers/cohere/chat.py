@@ -27,8 +27,7 @@ from typing import Any
 
 from relaygate.errors import BadGateway, BadRequest, GatewayTimeout
 from relaygate.providers.cohere.messages import to_cohere_messages, to_cohere_tools
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 FINISH_REASONS: dict[str, str] = {
     "COMPLETE": "stop",

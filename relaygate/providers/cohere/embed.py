@@ -18,8 +18,7 @@ from typing import Any
 
 from relaygate.errors import BadGateway, BadRequest
 from relaygate.providers.cohere.chat import as_object
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 
 def _texts(value: Any) -> list[str]:

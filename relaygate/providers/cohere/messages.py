@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from relaygate.errors import BadRequest
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 
 def _text_parts(content: Any, where: str, allowed: tuple[str, ...] = ("text",)) -> list[str]:

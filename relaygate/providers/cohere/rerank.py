@@ -16,8 +16,7 @@ from typing import Any
 
 from relaygate.errors import BadGateway, BadRequest
 from relaygate.providers.cohere.chat import as_object
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 
 def documents_of(payload: JSON) -> list[str]:

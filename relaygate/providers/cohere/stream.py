@@ -17,14 +17,12 @@ Cohere reported usage: those tokens were billed).
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import orjson
 
 from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 from relaygate.providers.cohere.chat import FAILED_FINISH_REASONS, as_object, finish_reason_of, to_openai_usage
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 
 def _message_of(event: JSON) -> JSON:

@@ -18,15 +18,14 @@ without `totalTokens` counts 0; anything else is a malformed answer (502).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 
 from relaygate.errors import BadGateway
 from relaygate.providers.gemini.casing import camel_keys
 from relaygate.providers.gemini.request import to_gemini_request
+from relaygate.wire_types import JSON
 
-JSON = dict[str, Any]
 COUNTED = ("contents", "systemInstruction", "tools")  # the GenerateContentRequest fields that hold tokens
 
 

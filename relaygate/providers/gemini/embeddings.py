@@ -16,15 +16,13 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 
 from relaygate.errors import BadGateway, BadRequest
 from relaygate.providers.gemini.casing import camel_keys
 from relaygate.providers.translated import json_object_answer
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 
 def embedding_texts(payload: JSON) -> list[str]:

@@ -8,11 +8,9 @@ its own `top_logprobs`; `bytes` are the token's UTF-8 bytes, as OpenAI sends the
 
 from __future__ import annotations
 
-from typing import Any
-
 from relaygate.errors import BadRequest
+from relaygate.wire_types import JSON
 
-JSON = dict[str, Any]
 MAX_TOP_LOGPROBS = 20  # OpenAI's and Gemini's upper bound
 
 

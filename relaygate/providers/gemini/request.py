@@ -37,8 +37,7 @@ from relaygate.errors import BadRequest
 from relaygate.providers.gemini.logprobs import logprobs_config
 from relaygate.providers.gemini.schema import to_gemini_schema
 from relaygate.providers.gemini.tool_ids import google_call_id, split_call_id
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 # reasoning_effort -> thinkingBudget (Gemini 2.5) in tokens; Gemini 3 takes the level by name.
 THINKING_BUDGETS = {"none": 0, "minimal": 128, "low": 1024, "medium": 8192, "high": 24576}

@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
@@ -30,8 +29,7 @@ from relaygate.providers.gemini.casing import camel_keys
 from relaygate.providers.gemini.logprobs import to_openai_logprobs
 from relaygate.providers.gemini.tool_ids import IdFactory, join_call_id, new_call_id
 from relaygate.providers.translated import json_object_answer
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 FILTERED = frozenset(
     {

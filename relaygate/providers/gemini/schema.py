@@ -23,8 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from relaygate.errors import BadRequest
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 _COPIED = (
     "title",

@@ -13,7 +13,6 @@ does a stream that ends having said nothing at all (so the router may still fall
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import orjson
 
@@ -23,8 +22,7 @@ from relaygate.providers.gemini.errors import openai_error
 from relaygate.providers.gemini.logprobs import to_openai_logprobs
 from relaygate.providers.gemini.response import finish_reason, openai_usage, read_parts, response_id
 from relaygate.providers.gemini.tool_ids import IdFactory, new_call_id
-
-JSON = dict[str, Any]
+from relaygate.wire_types import JSON
 
 
 class _Choice:
