@@ -99,7 +99,7 @@ class Gateway:
         )
         self.latency = LatencyStats()
         self.sticky = StickySessions()
-        self.rng = random.Random()  # routing draws (weights, shuffles); not for anything secret
+        self.rng = random.Random()  # routing draws and request ids; seeded from os.urandom, never for secrets
         self.watcher: ConfigWatcher | StoredConfigWatcher | None = None
         self._revocations: asyncio.Task[None] | None = None
         # Rate limits and budgets: per process in memory, or shared by every replica in Redis.
