@@ -27,6 +27,7 @@ from relaygate.http.headers import bearer_token, header, parse_logging_headers
 from relaygate.http.sse import read_usage
 from relaygate.limits.gate import admit, settle_later
 from relaygate.providers.azure_openai import DEFAULT_API_VERSION
+from relaygate.providers.registry import OPENAI_SHAPED
 from relaygate.upstream.hops import chained_via
 from relaygate.upstream.relay import HTTPUpstreamResponse
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 RESOURCE_ROOTS = frozenset({"responses", "files", "batches"})
 RESOURCE_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
-OPENAI_SHAPED = frozenset({"openai", "azure-openai", "groq", "mistral", "together", "self-hosted-model"})
 # Caller headers that mean something to the provider; everything else (auth above all) stays here.
 _FORWARDED_REQUEST = (b"content-type", b"accept", b"openai-beta", b"idempotency-key")
 # Provider headers worth relaying; framing headers are the gateway's (bodies arrive decompressed).
