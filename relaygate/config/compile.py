@@ -25,8 +25,8 @@ from relaygate.config.schema import CustomEndpointAccount
 from relaygate.config.schema_common import secret_value
 from relaygate.http.forwarding import merge_headers
 from relaygate.limits.rules import NO_RULES, LimitRules, compile_rules
-from relaygate.providers.base import ALL_OPERATIONS, OPERATIONS, Target
-from relaygate.providers.registry import ADAPTERS, default_base_url
+from relaygate.providers.base import OPERATIONS, ConfiguresAuth, IntegrationOptions, Target
+from relaygate.providers.registry import PROVIDERS, AuthScheme, ProviderSpec, default_base_url
 from relaygate.providers.usage import resolve_price
 from relaygate.routing.plan import RouteTarget
 
@@ -145,13 +145,13 @@ def load_snapshot(path: str | Sequence[str], options: LoadOptions | None = None)
     return compile_manifests(manifests, source=source, gateway=options.gateway)
 
 
-def _auth_headers(auth: Any, kind: str) -> dict[str, str]:
-    """Upstream auth headers from `auth_data`: Azure wants `api-key`, the rest a bearer token."""
-    if auth is None:
+def _auth_headers(auth: Any, scheme: AuthScheme) -> dict[str, str]:
+    """Upstream auth headers from `auth_data`: an api-key goes in `api-key` (Azure) or as a bearer token."""
+    if auth is None or scheme == "none":
         return {}
     if auth.type == "api-key":
         key = secret_value(auth.api_key)
-        return {"api-key": key} if kind == "azure-openai" else {"Authorization": f"Bearer {key}"}
+        return {"api-key": key} if scheme == "api-key" else {"Authorization": f"Bearer {key}"}
     if auth.type == "bearer-auth":
         return {"Authorization": f"Bearer {secret_value(auth.bearer_token)}"}
     if auth.type == "header":
@@ -181,20 +181,19 @@ def _secret_values(auth: Any) -> tuple[bytes, ...]:
     return tuple(sorted({v.encode() for v in values if len(v) >= 4}, key=len, reverse=True))
 
 
-def without_version_suffix(adapter: Any, base_url: str) -> str:
+def without_version_suffix(spec: ProviderSpec, base_url: str) -> str:
     """A base URL without the API version the adapter appends itself (`.../v1` for Anthropic), so
     both the SDK's base (`https://api.anthropic.com`) and one ending in the version work."""
     url = base_url.rstrip("/")
-    for suffix in getattr(adapter, "base_url_version_suffixes", ()):
+    for suffix in spec.base_url_version_suffixes:
         if url.endswith(suffix):
             return url[: -len(suffix)]
     return url
 
 
-def _unserved_types(adapter: Any, model_types: Iterable[str]) -> list[str]:
+def _unserved_types(spec: ProviderSpec, model_types: Iterable[str]) -> list[str]:
     """Model types of an integration that no operation of its adapter serves (refused at load)."""
-    served = getattr(adapter, "operations", ALL_OPERATIONS)
-    types_served = {op.model_type for op in OPERATIONS if op.name in served}
+    types_served = {op.model_type for op in OPERATIONS if op.name in spec.operations}
     if "chat" in types_served:
         types_served.add("responses")  # /responses is relayed by account, not translated
     return sorted(t for t in model_types if t not in types_served)
@@ -207,13 +206,18 @@ def _allows_metadata(account: Any, integration: Any) -> bool:
 
 
 def _compile_account(
-    account: Any, kind: str, problems: list[Problem], source: str, outbound: OutboundCheck, allowed_hosts: set[str]
+    account: Any,
+    spec: ProviderSpec,
+    problems: list[Problem],
+    source: str,
+    outbound: OutboundCheck,
+    allowed_hosts: set[str],
 ) -> Iterable[Target]:
-    adapter = ADAPTERS[kind]
+    kind, adapter = spec.kind, spec.adapter
     collaborators = frozenset(c.subject for c in account.collaborators) if account.collaborators else None
     access = AccessRule(collaborators)
     label = f"{account.type} {account.name}"
-    if kind not in ("mock", "self-hosted-model") and getattr(account, "base_url", None):
+    if spec.endpoint == "account" and getattr(account, "base_url", None):
         rule = outbound.problem(account.base_url, allow_metadata=_allows_metadata(account, None))
         if rule is not None:
             problems.append(Problem(source, label, "base_url", rule))
@@ -221,7 +225,7 @@ def _compile_account(
     for index, integration in enumerate(account.integrations):
         name = f"{account.name}/{integration.name}"
         auth = getattr(integration, "auth_data", None) or getattr(account, "auth_data", None)
-        if kind == "self-hosted-model":
+        if spec.endpoint == "integration":
             base_url = str(integration.url)
             model_id = str(integration.hosted_model_name)
             rule = outbound.problem(base_url, allow_metadata=_allows_metadata(account, integration))
@@ -230,15 +234,16 @@ def _compile_account(
                 continue
         else:
             base_url = without_version_suffix(
-                adapter, str(getattr(account, "base_url", None) or default_base_url(kind, account))
+                spec, str(getattr(account, "base_url", None) or default_base_url(kind, account))
             )
             model_id = str(integration.model_id)
-        if kind != "mock" and not base_url:
+        upstream = spec.endpoint != "in-process"
+        if upstream and not base_url:
             problems.append(Problem(source, label, "base_url", "is required for this provider"))
             continue
-        if kind != "mock" and _allows_metadata(account, integration):
+        if upstream and _allows_metadata(account, integration):
             allowed_hosts.add(url_host(base_url))
-        unserved = _unserved_types(adapter, integration.model_types)
+        unserved = _unserved_types(spec, integration.model_types)
         if unserved:
             problems.append(
                 Problem(
@@ -250,23 +255,20 @@ def _compile_account(
             )
             continue
         options: dict[str, Any] = {}
-        configure = getattr(adapter, "configure", None)
-        if configure is not None:
+        if isinstance(adapter, ConfiguresAuth):
             try:
-                auth_headers, extra = configure(account, auth)
+                auth_headers, extra = adapter.configure(account, auth)
             except ValueError as exc:
                 problems.append(Problem(source, f"{account.type} {account.name}", "auth_data", str(exc)))
                 continue
             options.update(extra)
         else:
-            auth_headers = _auth_headers(auth, kind)
+            auth_headers = _auth_headers(auth, spec.auth)
         headers = merge_headers(dict(getattr(integration, "headers", None) or {}), auth_headers)
         cost = getattr(integration, "cost", None)
         price = resolve_price(kind, model_id, cost.model_dump() if cost is not None else None)
-        if kind == "azure-openai":
-            options["api_version"] = getattr(integration, "api_version", None) or account.api_version
-        if kind == "mock":
-            options["latency_ms"] = getattr(integration, "latency_ms", 0) or 0
+        if isinstance(adapter, IntegrationOptions):
+            options.update(adapter.integration_options(account, integration))
         yield Target(
             name=name,
             account=account.name,
@@ -279,7 +281,7 @@ def _compile_account(
             headers=headers,
             secrets=_secret_values(auth),
             price=price,
-            cost_known=kind == "mock",
+            cost_known=spec.cost_known,
             access=access,
             options=options,
         )
@@ -320,11 +322,11 @@ def compile_manifests(
     proxies, proxy_problems = compile_proxy_accounts((a, _file_of(manifests, a, source)) for a in custom)
     problems.extend(proxy_problems)
     for account in manifests.provider_accounts:
-        if account.type in ("provider-account/custom-endpoint", "provider-account/virtual-model"):
-            continue
-        kind = account.type.partition("/")[2]
+        spec = PROVIDERS.get(account.type.partition("/")[2])
+        if spec is None:
+            continue  # custom endpoints and virtual models are compiled apart
         for target in _compile_account(
-            account, kind, problems, _file_of(manifests, account, source), outbound, allowed_hosts
+            account, spec, problems, _file_of(manifests, account, source), outbound, allowed_hosts
         ):
             models[target.name] = target
     ngrok, ngrok_problems = compile_ai_gateway(

@@ -34,8 +34,8 @@ from relaygate.config.schema_common import secret_value
 from relaygate.config.schema_ngrok import AiGatewayConfig, AiGatewayPolicy, NgrokProvider
 from relaygate.errors import BadRequest
 from relaygate.providers.base import OPERATIONS, Target
-from relaygate.providers.registry import ADAPTERS, default_base_url
-from relaygate.providers.usage import PROVIDER_IDS, lookup_price, resolve_price
+from relaygate.providers.registry import ADAPTERS, CUSTOM_OPENAI_KIND, PRICED, PROVIDERS, default_base_url
+from relaygate.providers.usage import lookup_price, resolve_price
 from relaygate.routing.cel import CelError, SelectionProgram, compile_strategy, to_cel
 from relaygate.routing.plan import RouteTarget
 
@@ -44,7 +44,6 @@ FALLBACK_STATUS_CODES = frozenset({401, 403, 408, 429, 500, 502, 503, 504})
 MODEL_TYPES = frozenset(op.model_type for op in OPERATIONS)
 MAX_BODY_MODELS = 32
 _OPEN = AccessRule(None)
-_CUSTOM_KIND = "self-hosted-model"  # any OpenAI-compatible upstream that is not a known provider
 
 
 def is_ngrok_internal(host: str) -> bool:
@@ -129,7 +128,7 @@ class NgrokUpstream:
         configured: bool = True,
     ) -> NgrokModel:
         """This provider serving `model_id` (configured at load, or a pass-through per request)."""
-        price = resolve_price(self.kind, model_id) if self.kind in PROVIDER_IDS else None
+        price = resolve_price(self.kind, model_id) if self.kind in PRICED else None
         routes = tuple(
             RouteTarget(
                 key=f"ngrok:{self.id}:{model_id}:{index}",
@@ -210,7 +209,7 @@ class NgrokGateway:
         return [
             p.model(name, configured=False)
             for p in self.provider_order
-            if p.kind in PROVIDER_IDS and lookup_price(p.kind, name) is not None
+            if p.kind in PRICED and lookup_price(p.kind, name) is not None
         ]
 
     def candidates(self, requested: str, body_models: Sequence[str] | None) -> list[NgrokModel]:
@@ -312,7 +311,7 @@ def _compile_provider(
         problem(
             f"{where}.base_url",
             f"is required: '{spec.id}' is not a provider with a built-in base URL "
-            f"(built in: {', '.join(k for k in PROVIDER_IDS if default_base_url(k))})",
+            f"(built in: {', '.join(k for k in PROVIDERS if default_base_url(k))})",
         )
         return None
     parts = urlsplit(base_url)
@@ -334,7 +333,7 @@ def _compile_provider(
     upstream = NgrokUpstream(
         id=spec.id,
         aliases=spec.id_aliases,
-        kind=spec.id if known else _CUSTOM_KIND,
+        kind=spec.id if known else CUSTOM_OPENAI_KIND,
         base_url=base_url,
         key_headers=tuple(_headers(config_headers, k) for k in keys) or (_headers(config_headers, None),),
         secrets=tuple(sorted({v.encode() for v in values if len(v) >= 4}, key=len, reverse=True)),
@@ -401,7 +400,7 @@ def compile_ai_gateway(
         return None, problems
     bare: dict[str, list[NgrokModel]] = {}
     for upstream in upstreams:
-        if upstream.kind in PROVIDER_IDS:
+        if upstream.kind in PRICED:
             lookup_price(upstream.kind, "")  # imports the price table now, not on the first request
         for name, model in upstream.models.items():
             bare.setdefault(name, []).append(model)

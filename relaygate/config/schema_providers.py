@@ -2,16 +2,17 @@
 
 One small class pair per kind (account + integration) so the integration `type` must match its account
 (`integration/model/groq` only under `provider-account/groq`) and pydantic reports a mismatch at the
-exact field. The kinds share `CloudAccount` / `ModelIntegration`; only Azure, Bedrock, Vertex,
-self-hosted and mock add fields.
+exact field. Only Azure, Bedrock, Vertex, self-hosted and mock add fields and are written out here;
+every other kind in `providers.registry` gets a generated `CloudAccount` / `ModelIntegration` pair
+(`KeylessCloudAccount` when its row needs no key), so a new vendor is its registry row alone.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, cast, get_args
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, create_model, model_validator
 
 from relaygate.config.problems import Loc, RuleViolation
 from relaygate.config.schema_common import (
@@ -27,6 +28,7 @@ from relaygate.config.schema_common import (
     auth_kind_violation,
     check_http_url,
 )
+from relaygate.providers.registry import PROVIDERS, ProviderSpec
 
 
 class ModelIntegration(IntegrationBase):
@@ -50,70 +52,13 @@ class CloudAccount(ProviderAccountBase):
     integrations: tuple[ModelIntegration, ...] = ()
 
 
-# --- the plain vendors -------------------------------------------------------------------------------
+class KeylessCloudAccount(ProviderAccountBase):
+    """A vendor that can run without credentials (a local Ollama): `auth_data` is optional."""
 
-
-class OpenAIIntegration(ModelIntegration):
-    type: Literal["integration/model/openai"]
-
-
-class OpenAIAccount(CloudAccount):
-    type: Literal["provider-account/openai"]
-    integrations: tuple[OpenAIIntegration, ...] = ()
-
-
-class AnthropicIntegration(ModelIntegration):
-    type: Literal["integration/model/anthropic"]
-
-
-class AnthropicAccount(CloudAccount):
-    type: Literal["provider-account/anthropic"]
-    integrations: tuple[AnthropicIntegration, ...] = ()
-
-
-class GoogleGeminiIntegration(ModelIntegration):
-    type: Literal["integration/model/google-gemini"]
-
-
-class GoogleGeminiAccount(CloudAccount):
-    type: Literal["provider-account/google-gemini"]
-    integrations: tuple[GoogleGeminiIntegration, ...] = ()
-
-
-class CohereIntegration(ModelIntegration):
-    type: Literal["integration/model/cohere"]
-
-
-class CohereAccount(CloudAccount):
-    type: Literal["provider-account/cohere"]
-    integrations: tuple[CohereIntegration, ...] = ()
-
-
-class MistralIntegration(ModelIntegration):
-    type: Literal["integration/model/mistral"]
-
-
-class MistralAccount(CloudAccount):
-    type: Literal["provider-account/mistral"]
-    integrations: tuple[MistralIntegration, ...] = ()
-
-
-class GroqIntegration(ModelIntegration):
-    type: Literal["integration/model/groq"]
-
-
-class GroqAccount(CloudAccount):
-    type: Literal["provider-account/groq"]
-    integrations: tuple[GroqIntegration, ...] = ()
-
-
-class TogetherIntegration(ModelIntegration):
-    type: Literal["integration/model/together"]
-
-
-class TogetherAccount(CloudAccount):
-    type: Literal["provider-account/together"]
-    integrations: tuple[TogetherIntegration, ...] = ()
+    auth_data: AuthData | None = None
+    base_url: BaseUrl | None = None
+    allow_metadata_destinations: bool = False  # a base_url on a link-local/metadata address is refused unless set
+    integrations: tuple[ModelIntegration, ...] = ()
 
 
 # --- vendors with extra account fields ---------------------------------------------------------------
@@ -262,31 +207,54 @@ class MockAccount(ProviderAccountBase):
     integrations: tuple[MockIntegration, ...] = ()
 
 
-MODEL_ACCOUNTS: tuple[type[ProviderAccountBase], ...] = (
-    OpenAIAccount,
+# --- generated from the registry -----------------------------------------------------------------------
+
+_WRITTEN_OUT: tuple[type[ProviderAccountBase], ...] = (
     AzureOpenAIAccount,
-    AnthropicAccount,
     AwsBedrockAccount,
-    GoogleGeminiAccount,
     GoogleVertexAccount,
-    CohereAccount,
-    MistralAccount,
-    GroqAccount,
-    TogetherAccount,
     SelfHostedAccount,
     MockAccount,
 )
+
+
+def manifest_type(model: type[ProviderAccountBase]) -> str:
+    """The `type` a manifest model accepts (its `Literal`)."""
+    return str(get_args(model.model_fields["type"].annotation)[0])
+
+
+def _vendor_account(spec: ProviderSpec) -> type[ProviderAccountBase]:
+    """`provider-account/<kind>` and `integration/model/<kind>` for a vendor with no fields of its own."""
+    stem = "".join(c for c in spec.title if c.isalnum())
+    literal = cast(Any, Literal)  # the kind is data here, not a type checker's literal
+    integration_type, account_type = f"integration/model/{spec.kind}", f"provider-account/{spec.kind}"
+    integration = create_model(
+        f"{stem}Integration",
+        __base__=ModelIntegration,
+        __module__=__name__,
+        type=(literal[integration_type], ...),
+    )
+    return create_model(
+        f"{stem}Account",
+        __base__=CloudAccount if spec.key_required else KeylessCloudAccount,
+        __module__=__name__,
+        type=(literal[account_type], ...),
+        integrations=(cast(Any, tuple)[integration, ...], ()),
+    )
+
+
+_WRITTEN_BY_TYPE = {manifest_type(model): model for model in _WRITTEN_OUT}
+# Every registry kind, in registry order: the written-out class where there is one, else a generated pair.
+MODEL_ACCOUNTS_BY_KIND: dict[str, type[ProviderAccountBase]] = {
+    kind: _WRITTEN_BY_TYPE.get(f"provider-account/{kind}") or _vendor_account(spec) for kind, spec in PROVIDERS.items()
+}
+MODEL_ACCOUNTS: tuple[type[ProviderAccountBase], ...] = tuple(MODEL_ACCOUNTS_BY_KIND.values())
 ModelAccount = (
-    OpenAIAccount
+    CloudAccount
+    | KeylessCloudAccount
     | AzureOpenAIAccount
-    | AnthropicAccount
     | AwsBedrockAccount
-    | GoogleGeminiAccount
     | GoogleVertexAccount
-    | CohereAccount
-    | MistralAccount
-    | GroqAccount
-    | TogetherAccount
     | SelfHostedAccount
     | MockAccount
 )

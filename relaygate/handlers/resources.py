@@ -27,6 +27,7 @@ from relaygate.http.sse import read_usage
 from relaygate.pipeline.admission import admit, settle_later
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
 from relaygate.providers.azure_openai import DEFAULT_API_VERSION
+from relaygate.providers.registry import OPENAI_SHAPED
 from relaygate.upstream.hops import chained_via
 from relaygate.upstream.relay import HTTPUpstreamResponse
 
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 RESOURCE_ROOTS = frozenset({"responses", "files", "batches"})
 RESOURCE_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
-OPENAI_SHAPED = frozenset({"openai", "azure-openai", "groq", "mistral", "together", "self-hosted-model"})
 # Caller headers that mean something to the provider; everything else (auth above all) stays here.
 _FORWARDED_REQUEST = (b"content-type", b"accept", b"openai-beta", b"idempotency-key")
 # Provider headers worth relaying; framing headers are the gateway's (bodies arrive decompressed).

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
-from relaygate.providers.base import UpstreamCall, UpstreamResponse
-from relaygate.providers.openai_compat import encode_body
+from relaygate.providers.base import ALL_OPERATIONS, UpstreamCall, UpstreamResponse
+from relaygate.providers.openai_compat import OPENAI_MAX_CHOICES, encode_body
 from relaygate.upstream import relay
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -18,6 +19,12 @@ class AzureOpenAIAdapter:
 
     __slots__ = ()
     kind = "azure-openai"
+    operations = ALL_OPERATIONS
+    max_choices = OPENAI_MAX_CHOICES
+
+    def integration_options(self, account: Any, integration: Any) -> dict[str, Any]:
+        """The integration's `api_version`, else the account's (read once, at load)."""
+        return {"api_version": integration.api_version or account.api_version}
 
     async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
         target = call.target

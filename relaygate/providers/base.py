@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from relaygate.upstream.caps import DEFAULT_CAPS, AnswerCaps
 
@@ -134,33 +134,60 @@ class BufferedResponse:
 class Adapter(Protocol):
     """A provider's wiring: request building, transport and error classification.
 
-    Optional, read by `config.compile` with getattr: `operations` (operation names served; default
-    all), `default_base_url(account) -> str` (default: the registry's preset table) and
-    `configure(account, auth) -> (auth headers, options)` (default: a bearer token from auth_data).
-    Optional, read by the Messages handler with getattr: `count_tokens(session, call) -> UpstreamResponse`
-    (see `TokenCounter`); an adapter without it cannot serve `/messages/count_tokens`.
-    Optional, read by the limits gate with getattr: `max_choices` (the most `n` the provider returns;
-    default 128, OpenAI's), which bounds a token estimate; 1 means n > 1 is refused before reserving.
+    Every adapter says which operations it serves and the most choices (`n`) its provider returns
+    (OpenAI's 128; 1 means n > 1 is refused before any limit reserves it). What only some adapters
+    can do is an ability below, checked with `isinstance`; what config needs to know about a provider
+    (base URL, auth scheme, price ids) is its row in `providers.registry`.
     """
 
     kind: str
+    operations: frozenset[str]  # operation names served
+    max_choices: int
 
     async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
         """Send the call; raise a GatewayError for failures before a response exists."""
         ...
 
 
+@runtime_checkable
 class TokenCounter(Protocol):
     """An adapter that counts a chat request's input tokens with its provider's own API.
 
     `call.payload` is the OpenAI chat request (model rewritten, no `max_tokens`) the Messages API body
     translates to. A 200 answer's body is Anthropic's `{"input_tokens": N}`; errors are classified as
     the adapter's chat errors (OpenAI-shaped, same statuses), so they route and render the same way.
+    An adapter without it cannot serve `/messages/count_tokens`.
     """
 
     async def count_tokens(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse: ...
 
 
+@runtime_checkable
+class ConfiguresAuth(Protocol):
+    """An adapter that builds its own upstream auth (x-api-key, SigV4, service-account tokens...).
+
+    `configure(account, auth)` runs once per integration at load and returns the headers every call
+    sends and adapter options for the target; a ValueError is a problem reported on `auth_data`.
+    Adapters without it get the headers of their registry row's auth scheme.
+    """
+
+    def configure(self, account: Any, auth: Any) -> tuple[dict[str, str], dict[str, Any]]: ...
+
+
+@runtime_checkable
+class RegionalBaseUrl(Protocol):
+    """An adapter whose public base URL depends on the account (its region), not one fixed URL."""
+
+    def default_base_url(self, account: Any) -> str: ...
+
+
+@runtime_checkable
+class IntegrationOptions(Protocol):
+    """An adapter that reads its own integration fields into target options (Azure's api_version)."""
+
+    def integration_options(self, account: Any, integration: Any) -> dict[str, Any]: ...
+
+
 def token_counter(adapter: Adapter) -> TokenCounter | None:
     """The adapter as a `TokenCounter`, or None when its provider cannot count tokens."""
-    return cast("TokenCounter", adapter) if callable(getattr(adapter, "count_tokens", None)) else None
+    return adapter if isinstance(adapter, TokenCounter) else None

@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from relaygate.errors import UnsupportedModelType
-from relaygate.providers.base import UpstreamCall, UpstreamResponse
+from relaygate.providers.base import ALL_OPERATIONS, UpstreamCall, UpstreamResponse
 from relaygate.providers.mock_checks import InvalidInput, check_chat, check_input, check_n
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -96,6 +96,12 @@ class MockAdapter:
 
     __slots__ = ()
     kind = "mock"
+    operations = ALL_OPERATIONS  # the model types say which it answers; the others are a 4xx at call time
+    max_choices = 128  # writes one choice but accepts any `n`, as models without `n` support answer
+
+    def integration_options(self, account: Any, integration: Any) -> dict[str, Any]:
+        """The integration's `latency_ms`, applied before the answer and each stream chunk."""
+        return {"latency_ms": integration.latency_ms or 0}
 
     async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
         latency = float(call.target.options.get("latency_ms", 0)) / 1000.0

@@ -1,7 +1,7 @@
-"""OpenAI and every OpenAI-shaped upstream (Groq, Mistral, Together, vLLM/TGI/Ollama): no translation.
+"""OpenAI and every OpenAI-shaped upstream (Groq, DeepSeek, OpenRouter, vLLM/TGI/Ollama...): no translation.
 
-Presets are rows, not classes: a kind, its public default base URL. The request body goes out as the
-caller sent it with `model` rewritten; the answer comes back byte for byte.
+Vendors are rows in `providers.registry`, not classes: one adapter instance per kind. The request body
+goes out as the caller sent it with `model` rewritten; the answer comes back byte for byte.
 """
 
 from __future__ import annotations
@@ -9,16 +9,11 @@ from __future__ import annotations
 import aiohttp
 import orjson
 
-from relaygate.providers.base import UpstreamCall, UpstreamResponse
+from relaygate.providers.base import ALL_OPERATIONS, UpstreamCall, UpstreamResponse
 from relaygate.upstream import relay
 
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "openai": "https://api.openai.com/v1",
-    "groq": "https://api.groq.com/openai/v1",
-    "mistral": "https://api.mistral.ai/v1",
-    "together": "https://api.together.xyz/v1",
-    "self-hosted-model": "",
-}
+# OpenAI's API accepts `n` from 1 to 128: the most choices an estimate need reserve for.
+OPENAI_MAX_CHOICES = 128
 
 
 def encode_body(call: UpstreamCall) -> tuple[bytes, dict[str, str]]:
@@ -33,11 +28,11 @@ class OpenAICompatibleAdapter:
     """Adapter for upstreams that already speak the OpenAI API under `base_url`."""
 
     __slots__ = ("kind", "max_choices")
+    operations = ALL_OPERATIONS  # whatever the server implements; it answers what it does not
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, max_choices: int = OPENAI_MAX_CHOICES) -> None:
         self.kind = kind
-        # Most choices (`n`) the API returns: OpenAI's accepts 1 to 128; Groq's only 1.
-        self.max_choices = 1 if kind == "groq" else 128
+        self.max_choices = max_choices  # most choices (`n`) the vendor returns; its registry row says
 
     async def open(self, session: aiohttp.ClientSession, call: UpstreamCall) -> UpstreamResponse:
         target = call.target

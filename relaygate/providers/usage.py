@@ -12,23 +12,6 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-# Our provider kinds -> genai-prices provider ids. Kinds not here (self-hosted-model,
-# custom-endpoint, virtual-model, mock) have no public price: cost is unknown unless configured.
-PROVIDER_IDS: dict[str, str] = {
-    "openai": "openai",
-    "azure-openai": "azure",
-    "anthropic": "anthropic",
-    "aws-bedrock": "aws",
-    "google-gemini": "google",
-    "google-vertex": "google",
-    "cohere": "cohere",
-    "mistral": "mistral",
-    "groq": "groq",
-    "together": "together",
-}
-# Where a provider resells another's models at the same list price, try the original next.
-_FALLBACK_PROVIDER_IDS: dict[str, str] = {"azure": "openai"}
-
 # Priced at this many tokens and scaled up, so tiered prices (e.g. Gemini above 128k tokens)
 # give the ordinary per-request tier rather than the long-context one.
 _PROBE_TOKENS = 1_000
@@ -84,14 +67,15 @@ def resolve_price(provider_kind: str, model_id: str | None, cost: Mapping[str, A
 @lru_cache(maxsize=1024)
 def lookup_price(provider_kind: str, model_id: str) -> Price | None:
     """List price of `model_id` at the provider behind `provider_kind`, or None if not known."""
-    provider_id = PROVIDER_IDS.get(provider_kind)
-    if provider_id is None:
-        return None
-    price = _table_price(provider_id, model_id)
-    fallback = _FALLBACK_PROVIDER_IDS.get(provider_id)
-    if price is None and fallback is not None:
-        price = _table_price(fallback, model_id)
-    return price
+    # Deferred: the registry imports every adapter, and some adapters import this module.
+    from relaygate.providers.registry import price_ids
+
+    # A reseller's row lists the original vendor after it (azure, then openai): same list price.
+    for provider_id in price_ids(provider_kind):
+        price = _table_price(provider_id, model_id)
+        if price is not None:
+            return price
+    return None
 
 
 def _table_price(provider_id: str, model_id: str) -> Price | None:

@@ -42,12 +42,7 @@ class AnthropicAdapter:
     __slots__ = ()
     kind = "anthropic"
     max_choices = 1  # no `n`: n > 1 is refused (before any limit reserves it)
-    # The manifest's base_url may end in the version this adapter appends itself.
-    base_url_version_suffixes = ("/v1",)
     operations: frozenset[str] = frozenset({"chat", MESSAGES.name, MESSAGES_COUNT_TOKENS.name})
-
-    def default_base_url(self, account: Any = None) -> str:
-        return DEFAULT_BASE_URL
 
     def configure(self, account: Any, auth: Any) -> tuple[dict[str, str], dict[str, Any]]:
         """Auth headers for every call of the account's models (no adapter options)."""

@@ -84,13 +84,7 @@ class CohereAdapter:
     __slots__ = ()
     kind = "cohere"
     max_choices = 1  # Chat v2 returns one choice: n > 1 is refused (before any limit reserves it)
-    # The manifest's base_url may end in the version this adapter appends itself.
-    base_url_version_suffixes = ("/v2", "/v1")
     operations: frozenset[str] = frozenset(PATHS)
-
-    def default_base_url(self, account: Any) -> str:
-        """What the Cohere SDKs use (`https://api.cohere.com`); a manifest base_url overrides it."""
-        return DEFAULT_BASE_URL
 
     def configure(self, account: Any, auth: Any) -> tuple[dict[str, str], dict[str, Any]]:
         """The bearer header from an api-key or bearer-auth credential (header auth is sent as given)."""

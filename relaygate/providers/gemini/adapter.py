@@ -149,10 +149,6 @@ class GeminiAdapter(_GoogleAdapter):
 
     __slots__ = ()
     kind = "google-gemini"
-    base_url_version_suffixes = ("/v1beta", "/v1")  # the adapter appends /v1beta itself
-
-    def default_base_url(self, account: Any) -> str:
-        return GEMINI_BASE_URL
 
     def configure(self, account: Any, auth: Any) -> tuple[dict[str, str], dict[str, Any]]:
         if auth is None:
@@ -187,7 +183,6 @@ class VertexAdapter(_GoogleAdapter):
 
     __slots__ = ("_sources",)
     kind = "google-vertex"
-    base_url_version_suffixes = ("/v1",)  # the adapter appends /v1 itself
     vertex = True
 
     def __init__(self) -> None:
