@@ -98,7 +98,7 @@ def _most_choices(payload: dict[str, Any], attempts: Sequence[PlannedAttempt], m
     providers = []
     for attempt in attempts:
         target = attempt.target.payload.target
-        most = max(most, getattr(target.adapter, "max_choices", MAX_CHOICES))
+        most = max(most, target.adapter.max_choices)
         providers.append(target.provider)
     if most <= 1:
         raise BadRequest(
