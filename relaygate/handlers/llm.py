@@ -10,7 +10,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from relaygate.auth.access import may_call
-from relaygate.config.compile_virtual import VirtualModel
 from relaygate.errors import BadRequest, Forbidden, NotFound, UnsupportedModelType
 from relaygate.handlers.llm_attempts import CallSpec
 from relaygate.handlers.llm_exchange import exchange
@@ -31,7 +30,9 @@ from relaygate.http.headers import (
 )
 from relaygate.http.sse import read_usage
 from relaygate.limits.gate import admit, settle_later
-from relaygate.providers.base import Operation, Target
+from relaygate.providers.base import Operation
+from relaygate.runtime.targets import Target
+from relaygate.runtime.virtual import VirtualModel
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal

@@ -49,19 +49,19 @@ from relaygate.providers.base import (
     MESSAGES,
     OPERATIONS,
     Operation,
-    Target,
     UpstreamCall,
     UpstreamResponse,
     token_counter,
 )
 from relaygate.providers.registry import ADAPTERS
+from relaygate.runtime.targets import Target
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
-    from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
+    from relaygate.runtime.virtual import TargetOverrides, VirtualModel
 
 ANTHROPIC = "anthropic"
 OVERLOADED = 529  # Anthropic's "overloaded_error" status

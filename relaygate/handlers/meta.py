@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Scope, Send
-    from relaygate.providers.base import Target
+    from relaygate.runtime.targets import Target
 
 
 async def health(send: Send, headers: RawHeaders) -> None:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Scope, Send
-    from relaygate.providers.base import Target
+    from relaygate.runtime.targets import Target
 
 RESOURCE_ROOTS = frozenset({"responses", "files", "batches"})
 RESOURCE_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
