@@ -15,6 +15,7 @@ from typing import Any
 
 from relaygate.auth.access import AccessRule, VirtualAccountGrant
 from relaygate.auth.principals import PrincipalMemo
+from relaygate.config.compile_limits import compile_rules
 from relaygate.config.compile_ngrok import compile_ai_gateway, internal_host_matcher
 from relaygate.config.compile_proxy import compile_proxy_accounts
 from relaygate.config.compile_virtual import compile_virtual_account
@@ -25,7 +26,7 @@ from relaygate.config.problems import ConfigError, Problem
 from relaygate.config.schema import CustomEndpointAccount
 from relaygate.config.schema_common import secret_value
 from relaygate.http.forwarding import merge_headers
-from relaygate.limits.rules import NO_RULES, LimitRules, compile_rules
+from relaygate.limits.rules import NO_RULES, LimitRules
 from relaygate.providers.base import ALL_OPERATIONS, OPERATIONS
 from relaygate.providers.registry import ADAPTERS, default_base_url
 from relaygate.providers.usage import resolve_price
