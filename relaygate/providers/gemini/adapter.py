@@ -30,9 +30,9 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from relaygate.config.schema_common import secret_value
 from relaygate.errors import UnsupportedModelType
 from relaygate.providers.base import AnswerCaps, UpstreamCall, UpstreamResponse
+from relaygate.providers.credentials import secret_value
 from relaygate.providers.gemini.auth import ServiceAccountTokens
 from relaygate.providers.gemini.count_tokens import (
     count_tokens_translator,
