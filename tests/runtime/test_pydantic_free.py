@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import re
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -126,6 +128,17 @@ def test_the_check_finds_a_manifest_or_secret_where_one_is_kept() -> None:
     planted = dataclasses.replace(target, options={"kept": (manifest, SecretStr("s3cret"))})
     found = _pydantic(list(_reachable(dataclasses.replace(snapshot, models={"x": planted}))))
     assert "SecretStr" in found and type(manifest).__qualname__ in found
+
+
+def test_the_manifests_are_freed_once_compiled() -> None:
+    """Nothing the snapshot holds (adapter caches included) keeps a manifest alive."""
+    paths = [EXAMPLES / name for name in ("providers.yaml", "virtual-models.yaml")]
+    manifests = load_path(paths, env=_env(paths))
+    kept = [weakref.ref(m) for m in (*manifests.provider_accounts, *manifests.virtual_accounts)]
+    snapshot = compile_manifests(manifests)
+    del manifests
+    gc.collect()
+    assert snapshot.models and [r for r in kept if r() is not None] == []
 
 
 def test_the_walk_reaches_every_runtime_type() -> None:
