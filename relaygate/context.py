@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from relaygate.observe.record import LogRecord
-    from relaygate.providers.base import Target
+    from relaygate.runtime.targets import Target
 
 
 @dataclass(slots=True)

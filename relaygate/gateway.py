@@ -17,7 +17,7 @@ import aiohttp
 from relaygate.auth.authenticator import Authenticator
 from relaygate.auth.store import TokenStore, open_token_store
 from relaygate.config.apply import load_stored
-from relaygate.config.compile import Snapshot, load_snapshot
+from relaygate.config.compile import load_snapshot
 from relaygate.config.options import LoadOptions
 from relaygate.config.store import ConfigStore, open_config_store
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher, log_warnings
@@ -31,6 +31,7 @@ from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
 from relaygate.routing.stats import LatencyStats
 from relaygate.routing.sticky import StickySessions
+from relaygate.runtime.snapshot import Snapshot
 from relaygate.settings import Settings
 from relaygate.shared_state import SharedState
 from relaygate.upstream.caps import AnswerCaps

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from relaygate.config.compile import Snapshot, compile_manifests, empty_snapshot
+from relaygate.config.compile import compile_manifests, empty_snapshot
 from relaygate.config.diff import Change, compare, manifest_yaml
 from relaygate.config.loader import load_sources, split_manifests
 from relaygate.config.outbound import GatewayAddress
 from relaygate.config.store import ConfigStore, Identity, StoredConfig, StoredManifest
+from relaygate.runtime.snapshot import Snapshot
 
 DATABASE_SOURCE = "(database)"  # how problems and logs name the stored config
 

@@ -1,4 +1,4 @@
-"""Validated manifests -> an immutable `Snapshot` the hot path reads without further checks.
+"""Validated manifests -> an immutable `runtime.Snapshot` the hot path reads without further checks.
 
 Everything that can be decided at load time is: upstream URLs and auth headers, prices, access
 rules, team membership. Reload builds a new snapshot and the app swaps one reference.
@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from relaygate.auth.access import AccessRule, Principal, VirtualAccountGrant, user_subjects
-from relaygate.config.compile_ngrok import NgrokGateway, compile_ai_gateway, internal_host_matcher
-from relaygate.config.compile_proxy import ProxyAccount, compile_proxy_accounts
-from relaygate.config.compile_virtual import TargetOverrides, VirtualModel, compile_virtual_account
+from relaygate.auth.access import AccessRule, VirtualAccountGrant
+from relaygate.auth.principals import PrincipalMemo
+from relaygate.config.compile_limits import compile_rules
+from relaygate.config.compile_ngrok import compile_ai_gateway, internal_host_matcher
+from relaygate.config.compile_proxy import compile_proxy_accounts
+from relaygate.config.compile_virtual import compile_virtual_account
 from relaygate.config.loader import NO_MANIFESTS, Manifests, load_path
 from relaygate.config.options import LoadOptions
 from relaygate.config.outbound import GatewayAddress, OutboundCheck, url_host
@@ -24,116 +26,82 @@ from relaygate.config.problems import ConfigError, Problem
 from relaygate.config.schema import CustomEndpointAccount
 from relaygate.config.schema_common import secret_value
 from relaygate.http.forwarding import merge_headers
-from relaygate.limits.rules import NO_RULES, LimitRules, compile_rules
-from relaygate.providers.base import OPERATIONS, ConfiguresAuth, IntegrationOptions, Target
+from relaygate.limits.rules import NO_RULES, LimitRules
+from relaygate.providers.base import OPERATIONS, ConfiguresAuth, IntegrationOptions
 from relaygate.providers.registry import PROVIDERS, AuthScheme, ProviderSpec, default_base_url
 from relaygate.providers.usage import resolve_price
 from relaygate.routing.plan import RouteTarget
+from relaygate.runtime.ngrok import NgrokGateway
+from relaygate.runtime.proxy import ProxyAccount
+from relaygate.runtime.snapshot import Snapshot
+from relaygate.runtime.targets import Target
+from relaygate.runtime.virtual import TargetOverrides, VirtualModel
 
-PRINCIPAL_MEMO_LIMIT = 50_000
 
-
-class Snapshot:
-    """One compiled config. Read-only for requests; the principal memo is a pure cache."""
-
-    def __init__(
-        self,
-        models: dict[str, Target],
-        teams_by_member: dict[str, frozenset[str]],
-        virtual_accounts: dict[str, VirtualAccountGrant],
-        manifests: Manifests | None,
-        proxies: dict[str, ProxyAccount] | None = None,
-        virtual_models: dict[str, VirtualModel] | None = None,
-        ngrok: NgrokGateway | None = None,
-        limits: LimitRules | None = None,
-        aliases: dict[str, Target | VirtualModel] | None = None,
-        metadata_allowed_hosts: frozenset[str] = frozenset(),
-    ) -> None:
-        self.ngrok = ngrok
-        self.limits = limits if limits is not None else NO_RULES  # rate limits and budgets, matched per request
-        self.models = models
-        self.virtual_models = virtual_models or {}
-        self.aliases = aliases or {}  # integration `aliases` -> the model or virtual model they name
-        # Target keys whose speed some virtual model reads (latency-based, or priority with an SLA cutoff).
-        self.speed_tracked = frozenset(
-            route.key
-            for vm in self.virtual_models.values()
-            for route in vm.targets
-            if vm.strategy == "latency" or route.payload.sla_cutoff_ms is not None
-        )
-        # A one-target route per model, built once: plain calls share the router with virtual models.
-        self.direct_routes = {
+def build_snapshot(
+    models: dict[str, Target],
+    teams_by_member: dict[str, frozenset[str]],
+    virtual_accounts: dict[str, VirtualAccountGrant],
+    manifests: Manifests | None,
+    proxies: dict[str, ProxyAccount] | None = None,
+    virtual_models: dict[str, VirtualModel] | None = None,
+    ngrok: NgrokGateway | None = None,
+    limits: LimitRules | None = None,
+    aliases: dict[str, Target | VirtualModel] | None = None,
+    metadata_allowed_hosts: frozenset[str] = frozenset(),
+) -> Snapshot:
+    """The runtime snapshot of compiled tables; of `manifests` only their warnings are kept, as text."""
+    virtual_models = virtual_models or {}
+    proxies = proxies or {}
+    serves = bool(models or virtual_models or proxies or (ngrok is not None and ngrok.provider_order))
+    return Snapshot(
+        models=models,
+        teams_by_member=teams_by_member,
+        virtual_accounts=virtual_accounts,
+        principals=PrincipalMemo(teams_by_member, virtual_accounts),
+        limits=limits if limits is not None else NO_RULES,
+        proxies=proxies,
+        virtual_models=virtual_models,
+        ngrok=ngrok,
+        aliases=aliases or {},
+        direct_routes={
             name: RouteTarget(key=f"model:{name}", name=name, payload=TargetOverrides(target))
             for name, target in models.items()
-        }
-        self.proxies = proxies or {}
-        # Hosts whose base URLs set allow_metadata_destinations (checked by the connect-time guard).
-        self.metadata_allowed_hosts = metadata_allowed_hosts | frozenset(
-            e.host for p in self.proxies.values() for e in p.endpoints.values() if e.allow_metadata
+        },
+        speed_tracked=frozenset(
+            route.key
+            for vm in virtual_models.values()
+            for route in vm.targets
+            if vm.strategy == "latency" or route.payload.sla_cutoff_ms is not None
+        ),
+        metadata_allowed_hosts=metadata_allowed_hosts
+        | frozenset(e.host for p in proxies.values() for e in p.endpoints.values() if e.allow_metadata),
+        warnings=tuple(str(w) for w in _warnings(manifests, serves)),
+        created=int(time.time()),
+    )
+
+
+def _warnings(manifests: Manifests | None, serves_anything: bool) -> tuple[Problem, ...]:
+    """What the load found worth a warning (literal credentials, nothing to serve); never values."""
+    if manifests is None:
+        return ()
+    warnings = manifests.warnings
+    if not serves_anything and not any(w.rule == NO_MANIFESTS for w in warnings):
+        where = ", ".join(manifests.sources) or "the config"
+        warnings += (
+            Problem(
+                where,
+                "-",
+                "-",
+                "defines no models, virtual models, custom endpoints or ai-gateway "
+                "providers: the gateway has nothing to serve",
+            ),
         )
-        self.teams_by_member = teams_by_member
-        self.virtual_accounts = virtual_accounts
-        self.manifests = manifests
-        self.created = int(time.time())
-        self._principals: dict[str, Principal] = {}
-
-    @property
-    def serves_anything(self) -> bool:
-        """False when no request could reach an upstream: no models, virtual models, custom endpoints
-        or ai-gateway providers (teams and limits alone serve nothing)."""
-        return bool(
-            self.models or self.virtual_models or self.proxies or (self.ngrok is not None and self.ngrok.provider_order)
-        )
-
-    @property
-    def warnings(self) -> tuple[Problem, ...]:
-        """What the load found worth a warning (literal credentials, nothing to serve); never values."""
-        if self.manifests is None:
-            return ()
-        warnings = self.manifests.warnings
-        if not self.serves_anything and not any(w.rule == NO_MANIFESTS for w in warnings):
-            where = ", ".join(self.manifests.sources) or "the config"
-            warnings += (
-                Problem(
-                    where,
-                    "-",
-                    "-",
-                    "defines no models, virtual models, custom endpoints or ai-gateway "
-                    "providers: the gateway has nothing to serve",
-                ),
-            )
-        return warnings
-
-    def principal(self, record: Any) -> Principal:
-        """The identity of a token record under this config (memoised per token id)."""
-        cached = self._principals.get(record.id)
-        if cached is not None and cached.subject == record.subject:
-            return cached
-        subject: str = record.subject
-        if subject.startswith("virtualaccount:"):
-            grant = self.virtual_accounts.get(subject.partition(":")[2])
-            principal = Principal(subject, record.id, frozenset({subject}), grant, known=grant is not None)
-        else:
-            email = subject.partition(":")[2].lower()
-            principal = Principal(
-                subject, record.id, user_subjects(email, self.teams_by_member.get(email, frozenset()))
-            )
-        if len(self._principals) >= PRINCIPAL_MEMO_LIMIT:
-            self._principals.clear()
-        self._principals[record.id] = principal
-        return principal
-
-    def summary(self) -> str:
-        return (
-            f"{len(self.models)} models, {len(self.virtual_models)} virtual models, "
-            f"{len(self.proxies)} custom-endpoint accounts, "
-            f"{len(self.virtual_accounts)} virtual accounts, "
-            f"{len({t for teams in self.teams_by_member.values() for t in teams})} teams"
-        )
+    return warnings
 
 
 def empty_snapshot() -> Snapshot:
-    return Snapshot({}, {}, {}, None)
+    return build_snapshot({}, {}, {}, None)
 
 
 def load_snapshot(path: str | Sequence[str], options: LoadOptions | None = None) -> Snapshot:
@@ -363,7 +331,7 @@ def compile_manifests(
         for va in manifests.virtual_accounts
     }
     limits = compile_rules(manifests.rate_limit_configs, manifests.budget_configs)
-    return Snapshot(
+    return build_snapshot(
         models,
         {k: frozenset(v) for k, v in teams.items()},
         grants,

@@ -13,7 +13,6 @@ import binascii
 import re
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,52 +23,9 @@ from relaygate.config.problems import Problem
 from relaygate.config.schema_common import secret_value
 from relaygate.http.forwarding import merge_headers
 from relaygate.routing.plan import RouteTarget
-from relaygate.routing.strategies import STRATEGIES, Strategy
+from relaygate.routing.strategies import STRATEGIES
+from relaygate.runtime.proxy import ProxyAccount, ProxyEndpoint
 from relaygate.upstream.destinations import is_metadata_address
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyEndpoint:
-    """One upstream of a custom-endpoint account."""
-
-    account: str
-    name: str
-    scheme: str
-    host: str
-    port: int | None
-    base_path: str  # percent-encoded path prefix, no trailing slash ("" for an origin)
-    headers: tuple[tuple[str, str], ...]  # injected upstream, replacing caller headers of the same name
-    header_names: frozenset[str]  # lower-case names of `headers`
-    ssl: ssl.SSLContext | bool  # True: default verification; False: reject_unauthorized off
-    authorized_subjects: frozenset[str] | None
-    allow_metadata: bool
-    route: RouteTarget
-
-    def url(self, remaining_path: bytes, query: bytes) -> URL:
-        """`base_url` + the remaining path (from its leading `/`) byte for byte + the query unchanged.
-
-        Built from parts, so no path or query content can move the request to another host.
-        """
-        path = (self.base_path + remaining_path.decode("latin-1")) or "/"
-        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal, bracketed when encoded
-        return URL.build(
-            scheme=self.scheme, host=host, port=self.port, path=path, query_string=query.decode("latin-1"), encoded=True
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyAccount:
-    """A custom-endpoint provider account; a pool when `slug` and `strategy` are set."""
-
-    name: str
-    endpoints: dict[str, ProxyEndpoint]
-    access: AccessRule
-    endpoint_type: str | None = None  # tracking only: recorded in the log rows
-    secrets: tuple[bytes, ...] = ()  # every credential configured in the account (`credential_values`)
-    slug: str | None = None
-    routing_type: str | None = None
-    strategy: Strategy | None = None
-    pool: tuple[RouteTarget, ...] = ()
 
 
 def _header_auth(auth: Any) -> dict[str, str]:

@@ -8,56 +8,21 @@ and orders a ready table.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from relaygate.auth.access import AccessRule
 from relaygate.config.problems import Problem
 from relaygate.http.forwarding import merge_headers
-from relaygate.providers.base import Target
 from relaygate.routing.plan import RetryPolicy, RouteTarget
+from relaygate.runtime.targets import Target
+from relaygate.runtime.virtual import StickyConfig, TargetOverrides, VirtualModel
 
 STRATEGY_OF = {
     "weight-based-routing": "weight",
     "latency-based-routing": "latency",
     "priority-based-routing": "priority",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class TargetOverrides:
-    """What a virtual model changes for one of its targets."""
-
-    target: Target
-    metadata_match: tuple[tuple[str, str], ...] = ()
-    headers_set: tuple[tuple[str, str], ...] = ()
-    headers_remove: frozenset[str] = frozenset()
-    override_params: Mapping[str, Any] = field(default_factory=dict)
-    sla_cutoff_ms: float | None = None  # priority-based: unhealthy above this time per output token
-
-    def matches(self, metadata: Mapping[str, str]) -> bool:
-        """Eligible only when every `metadata_match` pair is in the request's metadata."""
-        return all(metadata.get(key) == value for key, value in self.metadata_match)
-
-
-@dataclass(frozen=True, slots=True)
-class StickyConfig:
-    ttl_seconds: float
-    identifiers: tuple[tuple[str, str], ...]  # (source "headers"|"metadata", key lower-cased for headers)
-
-
-@dataclass(frozen=True, slots=True)
-class VirtualModel:
-    """A callable model name whose requests are routed over several real models."""
-
-    name: str
-    account: str
-    integration: str
-    model_types: frozenset[str]
-    strategy: str  # "weight" | "latency" | "priority"
-    targets: tuple[RouteTarget, ...]  # payload: TargetOverrides
-    access: AccessRule
-    sticky: StickyConfig | None = None
 
 
 def _retry(config: Any) -> RetryPolicy | None:
@@ -74,6 +39,15 @@ def _with_headers(target: Target, set_: dict[str, str], remove: set[str]) -> Tar
     """The target as this virtual model calls it: `headers_override` applied once, at load."""
     kept = {name: value for name, value in target.headers if name.lower() not in remove}
     return replace(target, headers=merge_headers(kept, set_))
+
+
+def headers_override_names(override: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`headers_override` by name only (values may be credentials), as `x-tfy-applied-configurations`
+    reports it: names set in config order, names removed lower-cased and sorted; empty parts left out."""
+    if override is None:
+        return ()
+    changes = (("set", tuple(override.set)), ("remove", tuple(sorted({h.lower() for h in override.remove}))))
+    return tuple((kind, names) for kind, names in changes if names)
 
 
 def compile_virtual_account(
@@ -108,8 +82,7 @@ def compile_virtual_account(
                     payload=TargetOverrides(
                         target=target,
                         metadata_match=tuple(sorted(spec.metadata_match.items())),
-                        headers_set=tuple(override.set.items()) if override else (),
-                        headers_remove=frozenset(h.lower() for h in override.remove) if override else frozenset(),
+                        header_changes=headers_override_names(override),
                         override_params=dict(spec.override_params),
                         sla_cutoff_ms=spec.sla_cutoff.time_per_output_token_ms if spec.sla_cutoff else None,
                     ),

@@ -12,9 +12,10 @@ from pathlib import Path
 import watchfiles
 
 from relaygate.config.apply import load_stored
-from relaygate.config.compile import Snapshot, load_snapshot
+from relaygate.config.compile import load_snapshot
 from relaygate.config.options import LoadOptions
 from relaygate.config.store import ConfigStore
+from relaygate.runtime.snapshot import Snapshot
 
 log = logging.getLogger("relaygate.config")
 

@@ -41,19 +41,19 @@ from relaygate.providers.base import (
     MESSAGES,
     OPERATIONS,
     Operation,
-    Target,
     UpstreamCall,
     UpstreamResponse,
     token_counter,
 )
 from relaygate.providers.registry import ADAPTERS
+from relaygate.runtime.targets import Target
 
 if TYPE_CHECKING:
-    from relaygate.config.compile_virtual import TargetOverrides
     from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Scope, Send
     from relaygate.pipeline.call import Call
     from relaygate.pipeline.exchange import UsageReader
+    from relaygate.runtime.virtual import TargetOverrides
 
 ANTHROPIC = "anthropic"
 OVERLOADED = 529  # Anthropic's "overloaded_error" status

@@ -14,7 +14,7 @@ from relaygate.pipeline.authenticate import authenticate
 
 if TYPE_CHECKING:
     from relaygate.pipeline.call import Call
-    from relaygate.providers.base import Target
+    from relaygate.runtime.targets import Target
 
 
 async def health(call: Call) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
+from yarl import URL
 
 from relaygate.auth.access import Principal
 from relaygate.errors import BadGateway, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge, scrub
@@ -32,10 +33,10 @@ from relaygate.upstream.request_body import RequestBody
 from relaygate.upstream.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
-    from relaygate.config.compile_proxy import ProxyAccount, ProxyEndpoint
     from relaygate.context import RequestContext
     from relaygate.http.types import RawHeaders, Send
     from relaygate.pipeline.call import Call
+    from relaygate.runtime.proxy import ProxyAccount, ProxyEndpoint
 
 # Everything an upstream exchange can fail with: transport errors, and HTTP the parser refused
 # (a garbage status line surfaces as HttpProcessingError, which is not a ClientError).
@@ -43,6 +44,23 @@ _SMALL_BODY = 64 * 1024  # answers up to this size (with a Content-Length) are r
 _NETWORK_ERRORS = (aiohttp.ClientError, HttpProcessingError, OSError)
 # aiohttp adds these when the caller did not send them; a transparent proxy must not.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type")
+
+
+def endpoint_url(endpoint: ProxyEndpoint, remaining_path: bytes, query: bytes) -> URL:
+    """`base_url` + the remaining path (from its leading `/`) byte for byte + the query unchanged.
+
+    Built from parts, so no path or query content can move the request to another host.
+    """
+    path = (endpoint.base_path + remaining_path.decode("latin-1")) or "/"
+    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host  # an IPv6 literal, bracketed when encoded
+    return URL.build(
+        scheme=endpoint.scheme,
+        host=host,
+        port=endpoint.port,
+        path=path,
+        query_string=query.decode("latin-1"),
+        encoded=True,
+    )
 
 
 def _may_use(principal: Principal, account: ProxyAccount, endpoint: ProxyEndpoint | None, second: str) -> bool:
@@ -136,7 +154,7 @@ async def _serve(
             async with asyncio.timeout(limit):
                 response = await session.request(
                     scope["method"],
-                    chosen.url(path.remaining, query),
+                    endpoint_url(chosen, path.remaining, query),
                     headers=headers,
                     data=body.payload(),
                     allow_redirects=False,

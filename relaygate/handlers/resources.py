@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Scope, Send
     from relaygate.pipeline.call import Call
-    from relaygate.providers.base import Target
+    from relaygate.runtime.targets import Target
 
 RESOURCE_ROOTS = frozenset({"responses", "files", "batches"})
 RESOURCE_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})

@@ -1,6 +1,6 @@
 """Rate limits and budgets: rules compiled per config load, reserved before and settled after a call.
 
-    rules = compile_rules(manifests.rate_limit_configs, manifests.budget_configs)   # per snapshot
+    rules = snapshot.limits   # per config load: config/compile_limits.py builds them from the manifests
     backend = MemoryBackend() | RedisBackend(url, prefix=..., on_backend_error="allow")  # per app
     plan = rules.match(principal, model, metadata)      # falsy when no rule applies: skip the rest
     decision = await backend.reserve(plan, tokens=estimate.total, cost=usd)
@@ -16,7 +16,7 @@ from relaygate.limits.backend import Backend, BackendStats, Refusal, Reservation
 from relaygate.limits.budgets import calendar_window, estimate_cost
 from relaygate.limits.estimate import TokenEstimate, estimate_tokens
 from relaygate.limits.memory import MemoryBackend
-from relaygate.limits.rules import EMPTY_PLAN, NO_RULES, Hit, LimitRules, Plan, Rule, compile_rules
+from relaygate.limits.rules import EMPTY_PLAN, NO_RULES, Hit, LimitRules, Plan, Rule
 
 __all__ = [
     "EMPTY_PLAN",
@@ -33,7 +33,6 @@ __all__ = [
     "Rule",
     "TokenEstimate",
     "calendar_window",
-    "compile_rules",
     "estimate_cost",
     "estimate_tokens",
 ]

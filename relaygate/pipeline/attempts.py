@@ -30,10 +30,10 @@ from relaygate.upstream.relay import ERROR_BODY_LIMIT
 from relaygate.upstream.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
-    from relaygate.config.compile_virtual import TargetOverrides
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import Send
+    from relaygate.runtime.virtual import TargetOverrides
 
 
 class SSEFilter(Protocol):

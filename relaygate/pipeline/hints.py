@@ -17,7 +17,7 @@ from relaygate.auth.access import may_call
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
-    from relaygate.config.compile import Snapshot
+    from relaygate.runtime.snapshot import Snapshot
 
 MAX_SUGGESTIONS = 5
 CUTOFF = 0.4  # below this a name shares too little with the request to be a useful guess

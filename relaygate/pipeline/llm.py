@@ -22,10 +22,11 @@ from relaygate.pipeline.resolve import limited_as, price_of, resolve
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
-    from relaygate.config.compile_virtual import VirtualModel
     from relaygate.http.types import RawHeaders
     from relaygate.pipeline.call import Call
-    from relaygate.providers.base import Operation, Target
+    from relaygate.providers.base import Operation
+    from relaygate.runtime.targets import Target
+    from relaygate.runtime.virtual import VirtualModel
 
 
 @dataclass(slots=True)

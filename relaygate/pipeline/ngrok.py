@@ -10,17 +10,17 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from relaygate.config.compile_ngrok import take_body_models
 from relaygate.errors import Forbidden, NotFound
 from relaygate.pipeline.planning import Routing
+from relaygate.routing.ngrok import plan_with_candidates, take_body_models
 from relaygate.routing.plan import RetryPolicy, plan_attempts
 from relaygate.routing.strategies import PriorityStrategy
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
-    from relaygate.config.compile_ngrok import NgrokGateway
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
+    from relaygate.runtime.ngrok import NgrokGateway
 
 _KEEP_ORDER = PriorityStrategy()  # every dialect target has no priority: the plan's order is kept
 
@@ -37,7 +37,7 @@ def ngrok_routing(
     """The dialect's plan for this request; 404 when nothing serves it (or the strategies chose none of the
     candidates), 403 when the token may not."""
     body_models = take_body_models(payload) if payload is not None else None
-    routes, candidates = ngrok.plan_with_candidates(model, body_models, ctx.metadata, rng=gateway.rng)
+    routes, candidates = plan_with_candidates(ngrok, model, body_models, ctx.metadata, rng=gateway.rng)
     if not routes and candidates:
         raise NotFound(
             f"no model matched the selection strategies for model '{model}' ({candidates} configured "

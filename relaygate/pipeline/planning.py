@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from relaygate.auth.access import may_call
-from relaygate.config.compile_virtual import TargetOverrides, VirtualModel
 from relaygate.errors import BadRequest, Forbidden, GatewayError
 from relaygate.http.headers import header, parse_timeout_ms
 from relaygate.pipeline.admission import applied_limits
@@ -24,13 +23,14 @@ from relaygate.routing.plan import PlannedAttempt, RetryPolicy, RouteTarget, pla
 from relaygate.routing.router import RouteResult
 from relaygate.routing.stats import SLA_WINDOW
 from relaygate.routing.strategies import STRATEGIES, LatencyStrategy
+from relaygate.runtime.virtual import TargetOverrides, VirtualModel
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import Scope
-    from relaygate.providers.base import Target
+    from relaygate.runtime.targets import Target
 
 
 @dataclass(slots=True)
@@ -228,19 +228,14 @@ def applied_configuration(route: RouteResult[Any], routing: Routing) -> dict[str
 def model_configuration(overrides: TargetOverrides, params_of: ParamsOf | None = None) -> dict[str, Any] | None:
     """What a virtual-model target changed in the call: `override_params` keys and `headers_override`
     header names (never values: they may be credentials); None when it changed nothing."""
-    if not (overrides.override_params or overrides.headers_set or overrides.headers_remove):
+    if not (overrides.override_params or overrides.header_changes):
         return None  # the usual target: nothing to sort or build
     params = sorted(params_of(overrides) if params_of is not None else overrides.override_params)
     entry: dict[str, Any] = {"target": overrides.target.name}
     if params:
         entry["override_params"] = params
-    headers: dict[str, list[str]] = {}
-    if overrides.headers_set:
-        headers["set"] = [name for name, _ in overrides.headers_set]
-    if overrides.headers_remove:
-        headers["remove"] = sorted(overrides.headers_remove)
-    if headers:
-        entry["headers_override"] = headers
+    if overrides.header_changes:
+        entry["headers_override"] = {kind: list(names) for kind, names in overrides.header_changes}
     return entry if len(entry) > 1 else None
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from relaygate.auth.access import may_call
-from relaygate.config.compile_virtual import VirtualModel
 from relaygate.errors import BadRequest, Forbidden, NotFound, UnsupportedModelType
 from relaygate.pipeline.hints import unknown_model_hint
-from relaygate.providers.base import Operation, Target
+from relaygate.providers.base import Operation
+from relaygate.runtime.targets import Target
+from relaygate.runtime.virtual import VirtualModel
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal

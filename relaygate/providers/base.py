@@ -7,17 +7,15 @@ handlers relay every provider the same way. Translation lives in the adapter, HT
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from relaygate.runtime.targets import Target
 from relaygate.upstream.caps import DEFAULT_CAPS, AnswerCaps
 
 if TYPE_CHECKING:
     import aiohttp
-
-    from relaygate.auth.access import AccessRule
-    from relaygate.providers.usage import Price
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,26 +46,6 @@ ALL_OPERATIONS = frozenset(op.name for op in OPERATIONS)
 # The Anthropic Messages API inbound: relayed natively to Anthropic, translated for everyone else.
 MESSAGES = Operation("messages", "messages", "chat", streams=True)
 MESSAGES_COUNT_TOKENS = Operation("messages_count_tokens", "messages/count_tokens", "chat")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One callable model, compiled from a provider account and one of its integrations."""
-
-    name: str  # "{account}/{integration}", what callers send as `model`
-    account: str
-    integration: str
-    provider: str  # provider kind, e.g. "openai", "azure-openai", "mock"
-    model_id: str  # the provider's own model id (or Azure deployment)
-    model_types: frozenset[str]
-    adapter: Adapter
-    base_url: str = ""
-    headers: tuple[tuple[str, str], ...] = ()  # auth and custom headers sent upstream
-    secrets: tuple[bytes, ...] = ()  # credential values, scrubbed from anything relayed back
-    price: Price | None = None
-    cost_known: bool = False
-    access: AccessRule | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)  # adapter-specific (api_version, latency_ms)
 
 
 @dataclass(slots=True)

@@ -16,11 +16,12 @@ import pytest
 from redis.asyncio import Redis
 
 from relaygate.auth.access import Principal, VirtualAccountGrant, user_subjects
+from relaygate.config.compile_limits import compile_rules
 from relaygate.config.schema_governance import BudgetConfig, RateLimitConfig
 from relaygate.limits.backend import Backend
 from relaygate.limits.memory import MemoryBackend
 from relaygate.limits.redis import RedisBackend
-from relaygate.limits.rules import LimitRules, compile_rules
+from relaygate.limits.rules import LimitRules
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # A Monday, 00:00 UTC, and the first of a month: every window boundary is easy to reach from here.

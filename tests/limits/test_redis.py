@@ -188,8 +188,8 @@ def _manifest_plan(
     rate_setting: str | None,
     budget_setting: str | None,
 ):  # type: ignore[no-untyped-def]
+    from relaygate.config.compile_limits import compile_rules
     from relaygate.config.schema_governance import BudgetConfig, RateLimitConfig
-    from relaygate.limits.rules import compile_rules
 
     def extra(setting: str | None) -> dict[str, object]:
         return {} if setting is None else {"on_backend_error": setting}

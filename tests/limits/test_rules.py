@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from relaygate.limits.rules import EMPTY_PLAN, NO_RULES, compile_rules
+from relaygate.config.compile_limits import compile_rules
+from relaygate.limits.rules import EMPTY_PLAN, NO_RULES
 from tests.limits.conftest import compile_, user, virtual_account
 
 MODEL = "openai-main/gpt-4o"

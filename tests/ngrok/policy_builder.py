@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from relaygate.config.compile_ngrok import NgrokGateway, compile_ai_gateway
+from relaygate.config.compile_ngrok import compile_ai_gateway
 from relaygate.config.loader import load_text
 from relaygate.config.problems import Problem
 from relaygate.routing.plan import RouteTarget
+from relaygate.runtime.ngrok import NgrokGateway
 
 
 def no_internal_hosts(host: str) -> bool:

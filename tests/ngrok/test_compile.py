@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from relaygate.config.compile_ngrok import FALLBACK_STATUS_CODES, internal_host_matcher, is_loopback
+from relaygate.config.compile_ngrok import internal_host_matcher, is_loopback
+from relaygate.routing.ngrok import FALLBACK_STATUS_CODES, plan
 from tests.ngrok.policy_builder import compile_text, gateway
 
 
@@ -107,7 +108,7 @@ def test_disabled_provider_is_skipped_entirely() -> None:
         )
     )
     assert "dormant" not in g.providers
-    assert g.plan("dormant:llama3", None, {}) == [] and g.plan("llama3", None, {}) == []
+    assert plan(g, "dormant:llama3", None, {}) == [] and plan(g, "llama3", None, {}) == []
 
 
 def test_each_api_key_is_its_own_target_with_bearer_auth_and_config_headers() -> None:
@@ -118,7 +119,7 @@ def test_each_api_key_is_its_own_target_with_bearer_auth_and_config_headers() ->
             extra="      headers: {X-Custom-Auth: tok-123456, authorization: overridden}\n",
         )
     )
-    routes = g.plan("openai:gpt-4o", None, {})
+    routes = plan(g, "openai:gpt-4o", None, {})
     headers = [dict(r.payload.target.headers) for r in routes]
     assert headers == [
         {"X-Custom-Auth": "tok-123456", "Authorization": "Bearer sk-first-key"},
@@ -132,14 +133,14 @@ def test_each_api_key_is_its_own_target_with_bearer_auth_and_config_headers() ->
 
 def test_keyless_provider_has_one_target_without_authorization() -> None:
     g = gateway(policy("        - {id: local, base_url: 'http://127.0.0.1:9/v1', models: [{id: llama3}]}\n"))
-    (route,) = g.plan("local:llama3", None, {})
+    (route,) = plan(g, "local:llama3", None, {})
     assert route.key == "ngrok:local:llama3:0" and route.name == "local:llama3"
     assert route.payload.target.headers == () and route.payload.target.secrets == ()
 
 
 def test_target_names_provider_and_model_for_logs_and_access() -> None:
     g = gateway(policy("        - {id: openai, base_url: 'https://api.openai.com/v1', models: [{id: gpt-4o}]}\n"))
-    target = g.plan("gpt-4o", None, {})[0].payload.target
+    target = plan(g, "gpt-4o", None, {})[0].payload.target
     assert (target.name, target.account, target.model_id, target.provider) == (
         "openai:gpt-4o",
         "openai",
@@ -197,4 +198,4 @@ def test_no_ai_gateway_document_compiles_to_none() -> None:
 def test_secret_references_resolve_from_the_environment() -> None:
     text = policy('        - id: openai\n          api_keys: [{value: "${OPENAI_API_KEY}"}]\n')
     g = gateway(text, env={"OPENAI_API_KEY": "sk-from-env"})
-    assert dict(g.plan("openai:gpt-4o", None, {})[0].payload.target.headers) == {"Authorization": "Bearer sk-from-env"}
+    assert dict(plan(g, "openai:gpt-4o", None, {})[0].payload.target.headers) == {"Authorization": "Bearer sk-from-env"}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from relaygate.config.compile_ngrok import MAX_BODY_MODELS, NgrokGateway, take_body_models
 from relaygate.errors import BadRequest
+from relaygate.routing import ngrok
+from relaygate.routing.ngrok import MAX_BODY_MODELS, take_body_models
+from relaygate.runtime.ngrok import NgrokGateway
 from tests.ngrok.policy_builder import gateway, route_keys
 
 CONFIG = """
@@ -39,7 +41,7 @@ def build(flags: str = "") -> NgrokGateway:
 
 
 def plan(g: NgrokGateway, requested: str, body: list[str] | None = None) -> list[str]:
-    return route_keys(g.plan(requested, body, {}))
+    return route_keys(ngrok.plan(g, requested, body, {}))
 
 
 def test_provider_and_model_id() -> None:
@@ -65,7 +67,7 @@ def test_bare_id_served_by_several_providers_tries_all_in_config_order() -> None
 
 
 def test_upstream_model_id_is_the_configured_id_not_the_alias() -> None:
-    routes = build().plan("llama3", None, {})
+    routes = ngrok.plan(build(), "llama3", None, {})
     assert [r.payload.target.model_id for r in routes] == ["llama3", "llama3", "llama3-instruct"]
     assert [r.name for r in routes] == ["inference-1:llama3", "inference-1:llama3", "inference-2:llama3-instruct"]
 
@@ -122,7 +124,7 @@ def test_unknown_names_in_the_body_list_are_skipped() -> None:
 
 
 def test_unknown_model_with_known_provider_passes_through() -> None:
-    routes = build().plan("openai:gpt-4o-mini", None, {})
+    routes = ngrok.plan(build(), "openai:gpt-4o-mini", None, {})
     assert route_keys(routes) == ["ngrok:openai:gpt-4o-mini:0", "ngrok:openai:gpt-4o-mini:1"]
     target = routes[0].payload.target
     assert target.model_id == "gpt-4o-mini" and target.base_url == "https://api.openai.com/v1"
@@ -174,7 +176,7 @@ def test_configured_model_names_are_listed() -> None:
 
 def test_prebuilt_routes_are_shared_between_requests() -> None:
     g = build()
-    assert g.plan("best", None, {})[0] is g.plan("openai:gpt-4o", None, {})[0]
+    assert ngrok.plan(g, "best", None, {})[0] is ngrok.plan(g, "openai:gpt-4o", None, {})[0]
 
 
 def test_take_body_models_removes_the_field() -> None:

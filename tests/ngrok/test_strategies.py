@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from relaygate.config.compile_ngrok import NgrokGateway
 from relaygate.routing.cel import CelError, compile_strategy, to_cel
+from relaygate.routing.ngrok import plan
+from relaygate.runtime.ngrok import NgrokGateway
 from tests.ngrok.policy_builder import gateway, route_keys
 
 PROVIDERS = """
@@ -47,7 +48,7 @@ def names(
     metadata: dict[str, str] | None = None,
     rng: random.Random | None = None,
 ) -> list[str]:
-    routes = g.plan(requested, body, metadata or {}, rng=rng)
+    routes = plan(g, requested, body, metadata or {}, rng=rng)
     return list(dict.fromkeys(r.name for r in routes))
 
 
@@ -124,7 +125,7 @@ def test_random_keeps_each_providers_keys_together_in_order() -> None:
         + '          - "ai.models.random()"\n'
     )
     for seed in range(10):
-        keys = route_keys(g.plan("llama3", ["llama3", "gpt-4o"], {}, rng=random.Random(seed)))
+        keys = route_keys(plan(g, "llama3", ["llama3", "gpt-4o"], {}, rng=random.Random(seed)))
         start = keys.index("ngrok:openai:gpt-4o:0")
         assert keys[start + 1] == "ngrok:openai:gpt-4o:1"
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from relaygate.config.compile_virtual import TargetOverrides
+from types import SimpleNamespace
+
+from relaygate.config.compile_virtual import headers_override_names
 from relaygate.handlers.messages import MessagesOpener
 from relaygate.pipeline.planning import fallback_entries, model_configuration
-from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, Target
+from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS
 from relaygate.providers.mock import MockAdapter
 from relaygate.routing.router import AttemptRecord, Outcome, RouteResult
+from relaygate.runtime.targets import Target
+from relaygate.runtime.virtual import TargetOverrides
 
 PARAMS = {"temperature": 0.2, "top_k": 5, "logit_bias": {"1": 2}}
 
@@ -30,9 +34,24 @@ def test_a_target_without_changes_reports_nothing() -> None:
 
 
 def test_header_values_never_appear() -> None:
-    entry = model_configuration(_overrides(headers_set=(("X-Key", "s3cret"),), headers_remove=frozenset({"x-a"})))
-    assert entry == {"target": "openai-acct/m", "headers_override": {"set": ["X-Key"], "remove": ["x-a"]}}
-    assert "s3cret" not in str(entry)
+    override = SimpleNamespace(set={"X-Key": "s3cret", "X-Other": "v"}, remove=["X-B", "x-a", "x-b"])
+    changes = headers_override_names(override)
+    assert "s3cret" not in str(changes)  # only names reach the runtime type
+    entry = model_configuration(_overrides(header_changes=changes))
+    assert entry == {
+        "target": "openai-acct/m",
+        "headers_override": {"set": ["X-Key", "X-Other"], "remove": ["x-a", "x-b"]},
+    }
+
+
+def test_an_empty_headers_override_reports_nothing() -> None:
+    assert headers_override_names(SimpleNamespace(set={}, remove=[])) == ()
+    assert headers_override_names(None) == ()
+    removed_only = headers_override_names(SimpleNamespace(set={}, remove=["X-A"]))
+    assert model_configuration(_overrides(header_changes=removed_only)) == {
+        "target": "openai-acct/m",
+        "headers_override": {"remove": ["x-a"]},
+    }
 
 
 def test_only_the_params_the_call_sent_are_named() -> None:

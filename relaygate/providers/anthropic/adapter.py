@@ -19,12 +19,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from relaygate.config.schema_common import secret_value
 from relaygate.providers.anthropic.errors import classify, map_status
 from relaygate.providers.anthropic.request import JSON_TOOL_NAME, to_anthropic_request, uses_json_tool
 from relaygate.providers.anthropic.response import translate_body
 from relaygate.providers.anthropic.stream import AnthropicStreamTranslator
 from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, UpstreamCall, UpstreamResponse
+from relaygate.providers.credentials import secret_value
 from relaygate.providers.translated import TranslatedResponse
 from relaygate.upstream import relay
 

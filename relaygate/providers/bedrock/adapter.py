@@ -22,7 +22,7 @@ import orjson
 from yarl import URL
 
 from relaygate.errors import BadGateway, GatewayError, UnsupportedModelType
-from relaygate.providers.base import BufferedResponse, Target, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import BufferedResponse, UpstreamCall, UpstreamResponse
 from relaygate.providers.bedrock import embeddings
 from relaygate.providers.bedrock.converse_request import to_bedrock_converse_request
 from relaygate.providers.bedrock.converse_response import from_bedrock_converse_response
@@ -31,6 +31,7 @@ from relaygate.providers.bedrock.count_tokens import from_bedrock_count_tokens_r
 from relaygate.providers.bedrock.errors import classifier, error_type_name, mapped_status
 from relaygate.providers.bedrock.signing import account_region, configure_auth
 from relaygate.providers.translated import TranslatedResponse
+from relaygate.runtime.targets import Target
 from relaygate.upstream import relay
 from relaygate.upstream.caps import DEFAULT_CAPS, AnswerCaps
 from relaygate.upstream.relay import HTTPUpstreamResponse

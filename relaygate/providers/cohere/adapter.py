@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from relaygate.config.schema_common import secret_value
 from relaygate.errors import BadGateway, BadRequest, UnsupportedModelType
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.providers.cohere.chat import from_cohere_chat_response, to_cohere_chat_request
@@ -26,6 +25,7 @@ from relaygate.providers.cohere.embed import (
 from relaygate.providers.cohere.errors import classify, map_status
 from relaygate.providers.cohere.rerank import documents_of, from_cohere_rerank_response, to_cohere_rerank_request
 from relaygate.providers.cohere.stream import CohereStreamTranslator
+from relaygate.providers.credentials import secret_value
 from relaygate.providers.translated import StreamTranslator, TranslatedResponse
 from relaygate.upstream import relay
 

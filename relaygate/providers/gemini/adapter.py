@@ -30,9 +30,9 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from relaygate.config.schema_common import secret_value
 from relaygate.errors import UnsupportedModelType
-from relaygate.providers.base import Target, UpstreamCall, UpstreamResponse
+from relaygate.providers.base import UpstreamCall, UpstreamResponse
+from relaygate.providers.credentials import secret_value
 from relaygate.providers.gemini.auth import ServiceAccountTokens
 from relaygate.providers.gemini.count_tokens import (
     count_tokens_translator,
@@ -49,6 +49,7 @@ from relaygate.providers.gemini.request import to_gemini_request
 from relaygate.providers.gemini.response import body_translator
 from relaygate.providers.gemini.stream import GeminiStreamTranslator
 from relaygate.providers.translated import StreamTranslator, TranslatedResponse
+from relaygate.runtime.targets import Target
 from relaygate.upstream import relay
 from relaygate.upstream.caps import AnswerCaps
 

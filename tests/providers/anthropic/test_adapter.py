@@ -13,7 +13,8 @@ from relaygate.config.compile import compile_manifests
 from relaygate.config.loader import load_text
 from relaygate.config.problems import ConfigError
 from relaygate.errors import BadRequest
-from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, OPERATIONS, Target, UpstreamCall
+from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, OPERATIONS, UpstreamCall
+from relaygate.runtime.targets import Target
 from tests.upstreams.anthropic_mock import AnthropicMock, echo_reply
 
 KEY = "sk-ant-adapter-test-key"

@@ -14,9 +14,10 @@ from relaygate.config.compile import compile_manifests
 from relaygate.config.loader import load_text
 from relaygate.config.problems import ConfigError
 from relaygate.errors import BadGateway, BadRequest, UnsupportedModelType
-from relaygate.providers.base import OPERATIONS, Target, UpstreamCall
+from relaygate.providers.base import OPERATIONS, UpstreamCall
 from relaygate.providers.bedrock.adapter import BedrockAdapter, model_url
 from relaygate.providers.bedrock.signing import SigV4Signer
+from relaygate.runtime.targets import Target
 from tests.upstreams.bedrock_mock import ACCESS_KEY_ID, API_KEY, REGION, SECRET_ACCESS_KEY, BedrockMock
 from tests.upstreams.openai_mock import embedding_vector
 

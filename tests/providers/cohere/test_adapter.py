@@ -13,8 +13,9 @@ import pytest
 from relaygate.config.compile import compile_manifests
 from relaygate.config.loader import load_text
 from relaygate.config.problems import ConfigError
-from relaygate.providers.base import OPERATIONS, Target, UpstreamCall
+from relaygate.providers.base import OPERATIONS, UpstreamCall
 from relaygate.providers.cohere import CohereAdapter
+from relaygate.runtime.targets import Target
 from tests.helpers.sse import sse_events
 from tests.upstreams.cohere_mock import CohereMock, chat_reply
 

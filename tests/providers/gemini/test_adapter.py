@@ -13,8 +13,9 @@ from relaygate.config.compile import compile_manifests
 from relaygate.config.loader import load_text
 from relaygate.config.problems import ConfigError
 from relaygate.errors import UnsupportedModelType
-from relaygate.providers.base import OPERATIONS, Target, UpstreamCall
+from relaygate.providers.base import OPERATIONS, UpstreamCall
 from relaygate.providers.registry import ADAPTERS, default_base_url
+from relaygate.runtime.targets import Target
 from tests.upstreams.gemini_mock import GeminiMock, reply_text, service_account_key
 
 OPS = {op.name: op for op in OPERATIONS}
