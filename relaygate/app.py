@@ -13,13 +13,14 @@ import os
 import re
 
 from relaygate.context import RequestContext
+from relaygate.dialects.anthropic_messages import ANTHROPIC_MESSAGES
+from relaygate.dialects.openai import OPENAI
 from relaygate.errors import GatewayError, LoopDetected, MethodNotAllowed, NotFound
 from relaygate.gateway import Gateway, open_gateway
 from relaygate.handlers import llm, messages, meta, proxy, resources
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.dispatch import PROXY_PREFIX, PROXY_ROUTE_METHODS, Route, build_routes, model_path_id
 from relaygate.http.headers import header
-from relaygate.http.responses import send_error
 from relaygate.http.types import Receive, Scope, Send
 from relaygate.observe.record import finished_record
 from relaygate.settings import Settings
@@ -156,7 +157,7 @@ async def _send_error_safely(
     send: Send, error: GatewayError, headers: list[tuple[bytes, bytes]], route: Route | None
 ) -> None:
     """Send an error unless the response already started or the client is gone (Anthropic-shaped on /messages)."""
-    render = messages.send_error if route is not None and route.kind == "messages" else send_error
+    render = ANTHROPIC_MESSAGES.send_error if route is not None and route.kind == "messages" else OPENAI.send_error
     try:
         await render(send, error, headers)
     except Exception:  # response already started or connection closed: nothing more to say

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from relaygate.auth.access import may_call
 from relaygate.config.compile_virtual import VirtualModel
+from relaygate.dialects.openai.usage import read_usage
 from relaygate.errors import BadRequest, Forbidden, NotFound, UnsupportedModelType
 from relaygate.handlers.llm_attempts import CallSpec
 from relaygate.handlers.llm_exchange import exchange
@@ -29,7 +30,6 @@ from relaygate.http.headers import (
     parse_logging_headers,
     parse_strict_openai,
 )
-from relaygate.http.sse import read_usage
 from relaygate.limits.gate import admit, settle_later
 from relaygate.providers.base import Operation, Target
 

@@ -18,13 +18,13 @@ import aiohttp
 import orjson
 
 from relaygate.auth.access import may_call
+from relaygate.dialects.openai.usage import read_usage
 from relaygate.errors import BadGateway, BadRequest, Forbidden, GatewayTimeout, NotFound, UpstreamError, scrub
 from relaygate.handlers.llm import authenticate
 from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.dispatch import API_PREFIXES
 from relaygate.http.forwarding import query_without_token
 from relaygate.http.headers import bearer_token, header, parse_logging_headers
-from relaygate.http.sse import read_usage
 from relaygate.limits.gate import admit, settle_later
 from relaygate.providers.azure_openai import DEFAULT_API_VERSION
 from relaygate.upstream.hops import chained_via

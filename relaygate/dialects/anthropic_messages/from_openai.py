@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
-from relaygate.providers.anthropic.inbound import (
+from relaygate.dialects.anthropic_messages.errors import error_object
+from relaygate.dialects.anthropic_messages.translation import (
     JSON,
     as_object,
     message_id_from,
@@ -27,7 +27,7 @@ from relaygate.providers.anthropic.inbound import (
     stop_reason_from,
     usage_from_openai,
 )
-from relaygate.providers.anthropic.inbound_errors import error_object
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 from relaygate.providers.base import UpstreamResponse
 from relaygate.providers.translated import json_object_answer, translate_chunks
 
