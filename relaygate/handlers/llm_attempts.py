@@ -42,6 +42,7 @@ class Answer:
     status: int
     content_type: str
     body: bytes
+    parsed: dict[str, Any] | None = None  # the object a translating adapter serialised `body` from
 
 
 @dataclass(slots=True)
@@ -185,7 +186,7 @@ async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOver
         _abandon(response)
         raise
     response.close()
-    return Outcome(status=response.status, result=Answer(response.status, response.content_type, body))
+    return Outcome(status=response.status, result=Answer(response.status, response.content_type, body, response.parsed))
 
 
 async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> Outcome[StreamStart]:

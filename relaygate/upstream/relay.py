@@ -10,6 +10,7 @@ memory stays bounded whatever the upstream sends.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -26,6 +27,7 @@ class HTTPUpstreamResponse:
     """An aiohttp response relayed as-is (OpenAI-shaped upstreams need no translation)."""
 
     __slots__ = ("_response", "_model", "_cap", "_body", "status", "content_type", "retry_after", "headers")
+    parsed: dict[str, Any] | None = None  # relayed bytes: parsed by whoever needs to
 
     def __init__(self, response: aiohttp.ClientResponse, model: str = "", caps: AnswerCaps = DEFAULT_CAPS) -> None:
         self._response = response
