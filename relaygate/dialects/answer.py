@@ -16,6 +16,7 @@ from relaygate.context import Usage
 from relaygate.dialects.answer_fields import SMALL_ANSWER, answer_fields
 from relaygate.http.model_field import rename_in_body, rename_pair
 
+_QUOTES = 512  # quotes before the `model` pair checked one by one; more, and `rename_pair` searches
 UsageReader = Callable[[Any, Usage], None]  # an answer's `usage` value -> the request's usage
 
 
@@ -30,13 +31,15 @@ def read_answer(
     if body[:1] != b"{":
         return body, None
     if parsed is None and len(body) >= SMALL_ANSWER and (found := answer_fields(body)) is not None:
-        usage, provider = found
-        read_usage(usage, into)
+        read_usage(found.usage, into)
+        provider = found.model
         if caller is None or not isinstance(provider, str):
             return body, None
         if provider == caller:
             return body, provider
-        renamed = rename_pair(body, provider, caller)
+        renamed = _rename_at(body, found.model_at, provider, caller)
+        if renamed is None:
+            renamed = rename_pair(body, provider, caller)
         if renamed is not None:
             return renamed, provider
         parsed = _parse(body)  # a spelling the bytes search does not know: re-serialised from the parse
@@ -57,3 +60,19 @@ def _parse(body: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def _rename_at(body: bytes, at: int, provider: str, caller: str) -> bytes | None:
+    """`rename_pair` when the compact pair found at `at` is its first occurrence (what it would replace),
+    without searching the whole body for it; None when that is not certain."""
+    exact = b'"model":' + orjson.dumps(provider)
+    if not body.startswith(exact, at):
+        return None
+    quote = body.find(b'"', 0, at)  # an earlier occurrence starts at a quote: few before a numeric `data`
+    for _ in range(_QUOTES):
+        if quote == -1:
+            return body[:at] + b'"model":' + orjson.dumps(caller) + body[at + len(exact) :]
+        if body.startswith(exact, quote):
+            return None
+        quote = body.find(b'"', quote + 1, at)
+    return None

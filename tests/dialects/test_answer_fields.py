@@ -67,7 +67,7 @@ def agrees(body: bytes) -> bool:
     if found is None:
         return False
     parsed = orjson.loads(body)
-    assert found == (parsed.get("usage"), parsed.get("model")), body[:200]
+    assert found[:2] == (parsed.get("usage"), parsed.get("model")), body[:200]
     return True
 
 
@@ -79,14 +79,13 @@ def test_an_embeddings_answer_is_read_from_its_end(body: bytes) -> None:
 
 @pytest.mark.parametrize("text", TRICKY)
 def test_usage_and_model_inside_strings_are_not_taken(text: str) -> None:
-    for payload in (
-        chat(text, pad=20_000),
-        {**embeddings(1), "model": text},
-        {**chat(text), "system_fingerprint": text},
-    ):
+    strings_last = {"data": [text] * 2000, "model": text, "usage": USAGE, "note": text, "other": [text, {"x": text}]}
+    for payload in (chat(text, pad=20_000), {**embeddings(1), "model": text}, strings_last):
         for body in spellings(payload):
             agrees(body)
-    assert agrees(orjson.dumps(chat(text, pad=20_000)))  # model from the front, usage from the end
+    assert agrees(orjson.dumps({**embeddings(1), "model": text}))
+    assert agrees(orjson.dumps(strings_last))
+    assert answer_fields(orjson.dumps(chat(text, pad=20_000))) is None  # `model` in front: the parse finds it
 
 
 def test_nested_keys_and_duplicates_follow_the_parse() -> None:
@@ -111,8 +110,8 @@ def test_nested_keys_and_duplicates_follow_the_parse() -> None:
     ]
     for body in bodies:
         agrees(body)
-    assert answer_fields(bodies[1]) == ({"n": 3}, "b")
-    assert answer_fields(bodies[4]) == ({"n": 4}, "c")
+    assert answer_fields(bodies[1])[:2] == ({"n": 3}, "b")  # type: ignore[index]
+    assert answer_fields(bodies[4])[:2] == ({"n": 4}, "c")  # type: ignore[index]
     assert answer_fields(bodies[10]) is None  # two `"model"` spellings and the first is in front: unsure
 
 
