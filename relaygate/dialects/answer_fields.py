@@ -27,6 +27,7 @@ _WHITESPACE = b" \t\r\n"
 _SCALAR = frozenset(b"0123456789+-.eEtrufalsn")
 _REVERSED_TOKENS = re.compile(rb'"(?:[^"]++|"(?=(?:\\\\)*\\(?!\\)))*+"|[{}\[\]]')
 _CONTAINER_BUDGET = 1024  # bytes of one object or array the backward walk steps over (a usage object)
+_TAIL = 2 * _CONTAINER_BUDGET  # the end of the body a `model` the walk can find is in
 _MEMBERS = 32  # members the walk passes before it gives up
 SMALL_ANSWER = 16 << 10  # below this a whole parse is as cheap as a walk: `answer_fields` is not tried
 _USAGE = b"usage"
@@ -49,6 +50,8 @@ def answer_fields(body: bytes) -> AnswerFields | None:
         end -= 1
     if end <= 0 or body[0] != 123 or body[end] != 125:  # '{' ... '}'
         return None
+    if body.rfind(b'"model"', max(end - _TAIL, 0)) == -1:
+        return None  # no `model` near the end (a chat answer's is in front): the walk would not find it
     found = _from_the_end(body, end)
     if found is None:
         return None
