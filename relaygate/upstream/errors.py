@@ -33,7 +33,7 @@ def failure_kind(exc: BaseException) -> FailureKind:
     """What one of `NETWORK_ERRORS` means (aiohttp's own timeouts are `TimeoutError`s too)."""
     if isinstance(exc, TimeoutError):
         return TIMEOUT
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.InvalidURL)):
         return CONNECT
     if isinstance(exc, aiohttp.ClientResponseError):
         return MALFORMED

@@ -101,6 +101,7 @@ async def test_each_failure_gets_its_kind() -> None:
     assert failure_kind(await _raised(_stall, read=True, sock_read=0.2)) == TIMEOUT
     assert failure_kind(BadStatusLine("x")) == DISCONNECTED  # the proxy's raw parser errors
     assert failure_kind(ConnectionResetError()) == DISCONNECTED
+    assert failure_kind(aiohttp.InvalidURL("http://[::1")) == CONNECT
 
 
 def _said(error: GatewayError) -> tuple[type[GatewayError], int, str]:
