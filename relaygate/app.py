@@ -12,12 +12,12 @@ import logging
 import re
 
 from relaygate.context import RequestContext
+from relaygate.dialects.openai import OPENAI
 from relaygate.errors import GatewayError, LoopDetected, MethodNotAllowed, NotFound
 from relaygate.gateway import Gateway, open_gateway
 from relaygate.handlers.routes import ErrorRenderer, Routes
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.headers import header
-from relaygate.http.responses import send_error
 from relaygate.http.types import Receive, Scope, Send
 from relaygate.pipeline.call import Call
 from relaygate.pipeline.finish import finish
@@ -91,7 +91,7 @@ class App:
             ctx.status = exc.status
             ctx.error_type = exc.type
             ctx.error_message = exc.message
-            await _send_error_safely(call, exc, route.render_error if route is not None else send_error)
+            await _send_error_safely(call, exc, route.render_error if route is not None else OPENAI.send_error)
         except ClientDisconnected:
             ctx.status = 499
             ctx.error_type = "client_disconnected"
@@ -100,7 +100,7 @@ class App:
             ctx.status = 500
             ctx.error_type = "internal_error"
             error = GatewayError("internal gateway error")
-            await _send_error_safely(call, error, route.render_error if route is not None else send_error)
+            await _send_error_safely(call, error, route.render_error if route is not None else OPENAI.send_error)
         finally:
             if route is not None and route.logged:
                 finish(call)

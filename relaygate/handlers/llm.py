@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from relaygate.dialects.openai.usage import read_usage
 from relaygate.http import multipart
 from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.headers import parse_strict_openai
-from relaygate.http.sse import read_usage
 from relaygate.pipeline.llm import LLMRequest, serve
 
 if TYPE_CHECKING:
+    from relaygate.dialects.answer import UsageReader
     from relaygate.http.types import RawHeaders
     from relaygate.pipeline.attempts import CallSpec
     from relaygate.pipeline.call import Call
-    from relaygate.pipeline.exchange import UsageReader
     from relaygate.pipeline.planning import Routing
     from relaygate.providers.base import Operation
 

@@ -9,7 +9,7 @@ Anthropic ones natively, and those whose adapter is a `TokenCounter` (Gemini, Ve
 count the translated request with their provider's own API; a model with neither is a 400. Every
 attempt therefore yields Anthropic-shaped bytes, so fallback, usage capture and error events work
 across a virtual model mixing both kinds. Errors on these routes are Anthropic-shaped too
-(`send_error`, used by the app for the "messages" routes).
+(`dialects.anthropic_messages.send_error`, used by the app for the "messages" routes).
 """
 
 from __future__ import annotations
@@ -17,26 +17,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from relaygate.auth.tokens import parse_token
-from relaygate.context import Usage
-from relaygate.errors import BadRequest, GatewayError, UpstreamError
+from relaygate.dialects.anthropic_messages import ANTHROPIC_MESSAGES
+from relaygate.dialects.anthropic_messages.errors import OVERLOADED
+from relaygate.dialects.anthropic_messages.from_openai import MessagesFromOpenAI
+from relaygate.dialects.anthropic_messages.translation import openai_request_from_messages
+from relaygate.dialects.anthropic_messages.usage import read_messages_usage
+from relaygate.errors import BadRequest
 from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.headers import bearer_token, header
-from relaygate.http.responses import JSON as JSON_TYPE
-from relaygate.http.responses import send_bytes
-from relaygate.http.sse_messages import MessagesStreamFilter, messages_first_verdict, read_messages_usage
-from relaygate.pipeline.attempts import (
-    CallSpec,
-    SSEFilter,
-    StreamDialect,
-)
 from relaygate.pipeline.llm import LLMRequest, serve
 from relaygate.pipeline.planning import Routing
-from relaygate.providers.anthropic.inbound import openai_request_from_messages
-from relaygate.providers.anthropic.inbound_errors import messages_error_from_gateway
-from relaygate.providers.anthropic.inbound_stream import MessagesFromOpenAI
 from relaygate.providers.base import (
     MESSAGES,
     OPERATIONS,
@@ -49,14 +40,14 @@ from relaygate.providers.registry import ADAPTERS
 from relaygate.runtime.targets import Target
 
 if TYPE_CHECKING:
+    from relaygate.dialects.answer import UsageReader
     from relaygate.gateway import Gateway
-    from relaygate.http.types import RawHeaders, Scope, Send
+    from relaygate.http.types import RawHeaders, Scope
+    from relaygate.pipeline.attempts import CallSpec
     from relaygate.pipeline.call import Call
-    from relaygate.pipeline.exchange import UsageReader
     from relaygate.runtime.virtual import TargetOverrides
 
 ANTHROPIC = "anthropic"
-OVERLOADED = 529  # Anthropic's "overloaded_error" status
 CHAT = next(op for op in OPERATIONS if op.name == "chat")
 FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
 # A virtual model's `override_params` reach an Anthropic target only where they are Messages parameters.
@@ -77,44 +68,6 @@ ANTHROPIC_PARAMS = frozenset(
 )
 # The provider kinds whose models serve count_tokens (named in the 400 for the others).
 COUNTING_PROVIDERS = tuple(sorted({ANTHROPIC, *(kind for kind, a in ADAPTERS.items() if token_counter(a))}))
-
-
-def _messages_filter(wants_usage: bool, max_event_bytes: int) -> SSEFilter:
-    return MessagesStreamFilter(Usage(), max_event_bytes)
-
-
-def _messages_error_event(error: GatewayError) -> bytes:
-    return b"event: error\ndata: " + messages_error_from_gateway(error) + b"\n\n"
-
-
-MESSAGES_DIALECT = StreamDialect(_messages_filter, messages_first_verdict, _messages_error_event)
-
-
-async def send_error(send: Send, error: GatewayError, headers: RawHeaders) -> None:
-    """An Anthropic-shaped error (`{"type": "error", "error": {...}}`), same status and extra headers.
-
-    An Anthropic `overloaded_error` (routed as a 503, or a 502 when it came as a stream's first event) is
-    answered with Anthropic's own 529, the status the caller's SDK knows it by (`OverloadedError`). The
-    request id goes in `request-id` too, where Anthropic's SDKs read it (`error.request_id`).
-    """
-    request_id = next((v.decode("latin-1") for k, v in headers if k == b"x-request-id"), None)
-    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
-    if request_id is not None and not any(k == b"request-id" for k, _ in headers):
-        extra.append((b"request-id", request_id.encode("latin-1")))
-    status = error.status
-    if isinstance(error, UpstreamError) and status in (502, 503) and _upstream_error_type(error) == "overloaded_error":
-        status = OVERLOADED
-    await send_bytes(send, status, messages_error_from_gateway(error, request_id), JSON_TYPE, [*headers, *extra])
-
-
-def _upstream_error_type(error: UpstreamError) -> object:
-    """The `error.type` of the upstream's own body (None when it has none)."""
-    try:
-        parsed = orjson.loads(error.raw_body)
-    except orjson.JSONDecodeError:
-        return None
-    found = parsed.get("error") if isinstance(parsed, dict) else None
-    return found.get("type") if isinstance(found, dict) else None
 
 
 class MessagesOpener:
@@ -271,7 +224,7 @@ class MessagesFrontend:
 
     def complete_spec(self, spec: CallSpec, call: Call, request: LLMRequest, routing: Routing) -> None:
         assert isinstance(request.model, str)
-        spec.dialect = MESSAGES_DIALECT
+        spec.dialect = ANTHROPIC_MESSAGES
         spec.opener = MessagesOpener(request.model, _inbound_headers(call.scope))
 
     def response_headers(self, call: Call) -> RawHeaders:

@@ -13,7 +13,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
 from relaygate.auth.access import Principal
@@ -28,6 +27,7 @@ from relaygate.pipeline.admission import admit, settle_later
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
 from relaygate.routing.plan import PlannedAttempt, RouteTarget, plan_attempts
 from relaygate.routing.router import Outcome, RouteResult, attempt_limit, deadline_outcome, run_plan
+from relaygate.upstream.errors import NETWORK_ERRORS, endpoint_broke_message, endpoint_open_error
 from relaygate.upstream.hops import chained_via
 from relaygate.upstream.request_body import RequestBody
 from relaygate.upstream.retry_after import parse_retry_after
@@ -38,10 +38,7 @@ if TYPE_CHECKING:
     from relaygate.pipeline.call import Call
     from relaygate.runtime.proxy import ProxyAccount, ProxyEndpoint
 
-# Everything an upstream exchange can fail with: transport errors, and HTTP the parser refused
-# (a garbage status line surfaces as HttpProcessingError, which is not a ClientError).
 _SMALL_BODY = 64 * 1024  # answers up to this size (with a Content-Length) are read whole and sent at once
-_NETWORK_ERRORS = (aiohttp.ClientError, HttpProcessingError, OSError)
 # aiohttp adds these when the caller did not send them; a transparent proxy must not.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type")
 
@@ -173,10 +170,10 @@ async def _serve(
                 always_fallback=True,
                 replayable=body.replayable,
             )
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             refused_body()
             return Outcome(
-                error=BadGateway(f"endpoint {chosen.account}/{chosen.name} failed: {type(exc).__name__}"),
+                error=endpoint_open_error(exc, f"{chosen.account}/{chosen.name}"),
                 network_error=True,
                 replayable=body.replayable,
             )
@@ -313,11 +310,11 @@ async def _relay(
             bytes_out += len(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except (*_NETWORK_ERRORS, TimeoutError) as exc:
+    except NETWORK_ERRORS as exc:  # TimeoutError included
         # Headers are gone already: end the connection without a final chunk so the client sees a cut.
         ctx.truncated = True
         ctx.error_type = "upstream_error"
-        ctx.error_message = f"upstream body broke after headers ({type(exc).__name__})"
+        ctx.error_message = endpoint_broke_message(exc)
     finally:
         ctx.extra["bytes_out"] = bytes_out
         if response.content.at_eof():

@@ -4,7 +4,8 @@ These calls name no model the gateway can route (a file id, a batch id) or keep 
 provider (a stored response), so the account is chosen by `x-tfy-provider-name` (an account name,
 or a provider kind with exactly one account), or for `POST /responses` by a `{account}/{integration}`
 model. Only OpenAI-shaped accounts serve them. Bodies are relayed as bytes except `POST /responses`,
-whose JSON is parsed once to rewrite the model and whose usage is read for tokens and cost.
+whose JSON is parsed once to rewrite the model and whose usage is read for tokens and cost (on the
+way, with bounded memory: `dialects/openai/responses.py`).
 """
 
 from __future__ import annotations
@@ -14,20 +15,20 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from relaygate.auth.access import may_call
-from relaygate.errors import BadGateway, BadRequest, Forbidden, GatewayTimeout, NotFound, UpstreamError, scrub
+from relaygate.dialects.openai.responses import ResponsesUsageReader
+from relaygate.errors import BadGateway, BadRequest, Forbidden, NotFound, UpstreamError, scrub
 from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.dispatch import API_PREFIXES
 from relaygate.http.forwarding import query_without_token
 from relaygate.http.headers import bearer_token, header
-from relaygate.http.sse import read_usage
 from relaygate.pipeline.admission import admit, settle_later
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
 from relaygate.providers.azure_openai import DEFAULT_API_VERSION
 from relaygate.providers.registry import OPENAI_SHAPED
+from relaygate.upstream.errors import NETWORK_ERRORS, account_broke_message, account_open_error
 from relaygate.upstream.hops import chained_via
 from relaygate.upstream.relay import HTTPUpstreamResponse
 
@@ -199,10 +200,8 @@ async def _relay(
     try:
         async with asyncio.timeout(gateway.settings.request_timeout):
             response = await session.request(method, url, headers=headers, data=body or None, allow_redirects=False)
-    except TimeoutError:
-        raise GatewayTimeout(f"provider account {target.account} did not answer in time")
-    except aiohttp.ClientError as exc:
-        raise BadGateway(f"could not reach provider account {target.account} ({type(exc).__name__})")
+    except NETWORK_ERRORS as exc:  # TimeoutError included
+        raise account_open_error(exc, target.account)
     ctx.timings.model = (time.perf_counter() - started) * 1000.0
     try:
         if not 100 <= response.status <= 599:  # not relayable: a broken upstream
@@ -223,44 +222,25 @@ async def _relay(
             if k.lower().encode("latin-1") in _RELAYED_RESPONSE
         ]
         await send({"type": "http.response.start", "status": response.status, "headers": [*base_headers, *relayed]})
-        kept: list[bytes] | None = [] if ctx.model_type == "responses" else None
-        kept_bytes, keep_limit = 0, gateway.settings.max_answer_bytes  # kept for usage; relayed at any size
+        settings = gateway.settings
+        watched = (  # usage read on the way, bounded memory; relayed at any size
+            ResponsesUsageReader(
+                ctx.usage, settings.max_answer_bytes, gateway.answer_caps.sse_line_bytes, settings.log_body_max_bytes
+            )
+            if ctx.model_type == "responses"
+            else None
+        )
         async for chunk in response.content.iter_any():
-            if kept is not None:
-                kept.append(chunk)
-                kept_bytes += len(chunk)
-                if kept_bytes > keep_limit:
-                    kept = None
+            if watched is not None:
+                watched.feed(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        if kept is not None:
-            ctx.response_body = b"".join(kept)
-            _read_responses_usage(ctx.response_body, ctx)
-    except aiohttp.ClientError as exc:
+        if watched is not None:
+            ctx.response_body = watched.finish()
+    except NETWORK_ERRORS as exc:
         ctx.truncated = True
         ctx.error_type = "upstream_error"
-        ctx.error_message = f"provider connection broke mid-answer ({type(exc).__name__})"
+        ctx.error_message = account_broke_message(exc)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         response.release()
-
-
-def _read_responses_usage(data: bytes, ctx: RequestContext) -> None:
-    """Usage of a Responses answer: the JSON body's `usage`, or `response.completed`'s in a stream."""
-    if data[:1] == b"{":
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(parsed, dict):
-            read_usage(parsed.get("usage"), ctx.usage)
-        return
-    for line in data.split(b"\n"):
-        if line.startswith(b"data:") and b"response.completed" in line:
-            try:
-                event = orjson.loads(line[5:])
-            except orjson.JSONDecodeError:
-                continue
-            response = event.get("response") if isinstance(event, dict) else None
-            if isinstance(response, dict):
-                read_usage(response.get("usage"), ctx.usage)

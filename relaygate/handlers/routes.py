@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from relaygate.dialects.anthropic_messages import ANTHROPIC_MESSAGES
+from relaygate.dialects.openai import OPENAI
 from relaygate.handlers import llm, messages, meta, proxy, resources
 from relaygate.http.dispatch import API_PREFIXES, PROXY_PREFIX, PROXY_ROUTE_METHODS, model_path_id
-from relaygate.http.responses import send_error
 from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, OPERATIONS
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class Route:
 
     handler: Handler
     methods: frozenset[str]
-    render_error: ErrorRenderer = send_error  # the OpenAI error shape unless the route's API has its own
+    render_error: ErrorRenderer = OPENAI.send_error  # the OpenAI error shape unless the route's API has its own
     logged: bool = False  # a finished-request record is written (every API call; not health or metrics)
 
 
@@ -47,7 +48,9 @@ class Routes:
                 exact[prefix + op.path] = Route(llm.handler_for(op), _POST, logged=True)
             exact[prefix + "models"] = Route(meta.models, _GET)
             for op in (MESSAGES, MESSAGES_COUNT_TOKENS):
-                exact[prefix + op.path] = Route(messages.handler_for(op), _POST, messages.send_error, logged=True)
+                exact[prefix + op.path] = Route(
+                    messages.handler_for(op), _POST, ANTHROPIC_MESSAGES.send_error, logged=True
+                )
         exact["/health"] = Route(meta.health, _GET)
         exact["/ready"] = Route(meta.ready, _GET)
         exact["/metrics"] = Route(meta.metrics, _GET)

@@ -79,17 +79,26 @@ def rename_in_body(body: bytes, parsed: dict[str, Any], caller: str) -> tuple[by
     provider = parsed.get("model")
     if not isinstance(provider, str) or provider == caller:
         return body, provider if isinstance(provider, str) else None
+    renamed = rename_pair(body, provider, caller)
+    if renamed is not None:
+        return renamed, provider
+    parsed["model"] = caller
+    return orjson.dumps(parsed), provider
+
+
+def rename_pair(body: bytes, provider: str, caller: str) -> bytes | None:
+    """`body` with its first `"model": <provider>` pair set to `caller`; None when no spelling of it is found
+    (the body must then be re-serialised from its parse)."""
     replacement = b'"model":' + orjson.dumps(caller)
     written = orjson.dumps(provider)
     for exact in (b'"model":' + written, b'"model": ' + written):  # compact, or Python's json.dumps
         at = body.find(exact)
         if at >= 0:
-            return body[:at] + replacement + body[at + len(exact) :], provider
+            return body[:at] + replacement + body[at + len(exact) :]
     for exact, value in _spellings(body):  # other spacing or escaping
         if value == provider:
-            return body.replace(exact, replacement, 1), provider
-    parsed["model"] = caller
-    return orjson.dumps(parsed), provider
+            return body.replace(exact, replacement, 1)
+    return None
 
 
 class StreamRenamer:

@@ -1,11 +1,11 @@
 """`SSEBuffer`: a server-sent-event byte stream cut into whole events, whatever the upstream's chunking.
 
 Upstream bytes arrive in any split. An event ends at a blank line; `\\r\\n` line ends are normalised to
-`\\n` first (a `\\r` kept from one chunk meets its `\\n` in the next). The pass-through filters
-(`sse.StreamFilter`, `sse_messages.MessagesStreamFilter`) subclass the buffer and relay the whole events
-as bytes (`take`: one method call and one `rfind` per chunk, no parsing, so the OpenAI pass-through
-path stays as cheap as the inline split it replaced); the translators read them one by one
-(`take_events`).
+`\\n` first (a `\\r` kept from one chunk meets its `\\n` in the next). The dialects' pass-through filters
+(`dialects.openai.stream.StreamFilter`, `dialects.anthropic_messages.stream.MessagesStreamFilter`)
+subclass the buffer and relay the whole events as bytes (`take`: one method call and one `rfind` per
+chunk, no parsing, so the OpenAI pass-through path stays as cheap as the inline split it replaced); the
+translators read them one by one (`take_events`).
 
 Every upstream stream the gateway splits goes through one of these buffers, so the SSE line cap
 (`max_sse_line_bytes`) is enforced here: an event (or a line of one) longer than the cap raises a 502

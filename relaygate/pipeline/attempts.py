@@ -5,8 +5,8 @@ to its first content bytes: until then a failure is still an outcome the router 
 back from; after that the stream belongs to the caller (see `relay_stream`).
 
 The caller's wire dialect (OpenAI chat chunks, or Anthropic Messages events for `/messages`) is a
-`StreamDialect`: how a stream is filtered (usage, error events), what counts as its first content,
-and how a failure after content is said. A `CallSpec.opener` replaces the default "build the call,
+`Dialect` (`relaygate/dialects/`): how a stream is filtered (usage, error events), what counts as its
+first content, and how a failure after content is said. A `CallSpec.opener` replaces the default "build the call,
 open the adapter" when one request needs different upstream calls per target (the Messages API).
 """
 
@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relaygate.context import Usage
+from relaygate.dialects.base import Dialect, SSEFilter
+from relaygate.dialects.openai import OPENAI
 from relaygate.errors import BadGateway, GatewayError, GatewayTimeout, RequestTimeout, UpstreamError, scrub
 from relaygate.http import multipart
-from relaygate.http.sse import StreamFilter
 from relaygate.providers.base import Operation, UpstreamCall, UpstreamResponse
 from relaygate.routing.router import Outcome, attempt_limit, deadline_outcome
 from relaygate.upstream.caps import AnswerCaps
@@ -36,34 +36,6 @@ if TYPE_CHECKING:
     from relaygate.runtime.virtual import TargetOverrides
 
 
-class SSEFilter(Protocol):
-    """Whole events out of upstream bytes, usage and error events noted (see `sse.StreamFilter`)."""
-
-    usage: Usage
-    error: dict[str, object] | None
-
-    def feed(self, chunk: bytes) -> bytes: ...
-
-    def flush(self) -> bytes: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StreamDialect:
-    """What streaming depends on in the caller's wire format."""
-
-    new_filter: Callable[[bool, int], SSEFilter]  # (wants_usage, SSE line cap) -> a fresh filter for one attempt
-    first_verdict: Callable[[bytes], str | None]  # "content" | "error" | None (all preamble)
-    error_event: Callable[[GatewayError], bytes]  # the event that ends a stream failing after content
-
-
-def _openai_filter(wants_usage: bool, max_event_bytes: int) -> SSEFilter:
-    return StreamFilter(wants_usage, Usage(), max_event_bytes)
-
-
-def _openai_error_event(error: GatewayError) -> bytes:
-    return b"data: " + error.body() + b"\n\n"
-
-
 @dataclass(slots=True)
 class Answer:
     """A complete non-streaming answer."""
@@ -71,6 +43,7 @@ class Answer:
     status: int
     content_type: str
     body: bytes
+    parsed: dict[str, Any] | None = None  # the object a translating adapter serialised `body` from
 
 
 @dataclass(slots=True)
@@ -81,7 +54,7 @@ class StreamStart:
     chunks: AsyncIterator[bytes]
     first: bytes
     filter: SSEFilter
-    dialect: StreamDialect
+    dialect: Dialect
 
     @property
     def status(self) -> int:
@@ -109,7 +82,7 @@ class CallSpec:
     # bounded by `attempt_timeout` only (the router still checks its deadline between attempts).
     deadline: float | None = None
     strict_openai: bool = True  # x-tfy-strict-openai (false: provider extras such as thinking blocks)
-    dialect: StreamDialect | None = None  # None: OpenAI chat chunks
+    dialect: Dialect | None = None  # None: OpenAI chat chunks
     # How one attempt opens its target; None: `build_call` and the target's adapter.
     opener: Callable[[Gateway, CallSpec, TargetOverrides], Awaitable[UpstreamResponse]] | None = None
 
@@ -214,7 +187,7 @@ async def attempt_answer(gateway: Gateway, spec: CallSpec, overrides: TargetOver
         _abandon(response)
         raise
     response.close()
-    return Outcome(status=response.status, result=Answer(response.status, response.content_type, body))
+    return Outcome(status=response.status, result=Answer(response.status, response.content_type, body, response.parsed))
 
 
 async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> Outcome[StreamStart]:
@@ -222,7 +195,7 @@ async def attempt_stream(gateway: Gateway, spec: CallSpec, overrides: TargetOver
     limit, by_deadline = spec.limit()
     ttft = spec.ttft_timeout
     first_limit = limit if ttft is None else min(ttft, limit)
-    dialect = spec.dialect or OPENAI_DIALECT
+    dialect = spec.dialect or OPENAI
     stream_filter = dialect.new_filter(spec.wants_usage, gateway.answer_caps.sse_line_bytes)
     response: UpstreamResponse | None = None
     name = overrides.target.name
@@ -334,54 +307,6 @@ async def _first_output(
     pending.append(stream_filter.flush())
     # ended (cleanly) before any content or [DONE]
     return b"".join(pending), not any(verdict_of(out) == "content" for out in pending)
-
-
-def _first_verdict(out: bytes) -> str | None:
-    """What the first event of `out` that is not preamble is ("content" or "error"); None when all are."""
-    for event in out.split(b"\n\n"):
-        for line in event.split(b"\n"):
-            if not line.startswith(b"data:"):
-                continue
-            data = line[5:].strip()
-            if _is_preamble(data):
-                continue
-            return "error" if data.startswith(b"{") and b'"error"' in data and _is_error(data) else "content"
-    return None
-
-
-def _is_error(data: bytes) -> bool:
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(payload, dict) and bool(payload.get("error"))
-
-
-def _is_preamble(data: bytes) -> bool:
-    """A chunk that carries no content: no text, no tool calls, no finish reason (only role/empty fields)."""
-    if not data.startswith(b"{"):
-        return False
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
-    if not isinstance(payload, dict) or payload.get("error"):
-        return False
-    choices = payload.get("choices")
-    if not isinstance(choices, list) or payload.get("usage"):
-        return False
-    for choice in choices:
-        if not isinstance(choice, dict) or choice.get("finish_reason") or choice.get("text"):
-            return False
-        delta = choice.get("delta")
-        if isinstance(delta, dict) and any(
-            key != "role" and value not in (None, "", [], {}) for key, value in delta.items()
-        ):
-            return False
-    return True
-
-
-OPENAI_DIALECT = StreamDialect(_openai_filter, _first_verdict, _openai_error_event)
 
 
 def discard(result: Answer | StreamStart) -> None:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
-
+from relaygate.dialects.answer import UsageReader, read_answer
 from relaygate.errors import ServiceUnavailable
 from relaygate.http.disconnect import DisconnectWatcher
-from relaygate.http.model_field import rename_in_body, stream_renamer
+from relaygate.http.model_field import stream_renamer
 from relaygate.http.responses import send_bytes
 from relaygate.observe.record import record_from_context
 from relaygate.pipeline.attempts import (
@@ -44,11 +42,10 @@ from relaygate.pipeline.planning import (
 from relaygate.routing.router import run_plan
 
 if TYPE_CHECKING:
-    from relaygate.context import RequestContext, Usage
+    from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Send
 
-UsageReader = Callable[[Any, "Usage"], None]  # the body's `usage` value -> ctx.usage
 SHUTDOWN_MESSAGE = (
     "the gateway is shutting down and its drain period (shutdown_grace_seconds) ended before "
     "this request finished; retry it"
@@ -133,16 +130,9 @@ async def exchange(
     ctx.status = answer.status
     body = answer.body
     named: list[tuple[bytes, bytes]] = []
-    if read_usage is not None and body[:1] == b"{":
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict):
-            read_usage(parsed.get("usage"), ctx.usage)
-            if ctx.requested_model is not None:
-                body, provider_model = rename_in_body(body, parsed, ctx.requested_model)
-                named = _provider_model(ctx, provider_model)
+    if read_usage is not None:  # usage and model: one parse at most (none for translated or large answers)
+        body, provider_model = read_answer(body, answer.parsed, read_usage, ctx.usage, ctx.requested_model)
+        named = _provider_model(ctx, provider_model)
     if wants_speed(gateway, answered):
         record_speed(gateway, answered, ctx, model_started)
     ctx.response_body = body

@@ -12,10 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from relaygate.dialects.answer import UsageReader
 from relaygate.pipeline.admission import admit, settle_later
 from relaygate.pipeline.attempts import CallSpec
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
-from relaygate.pipeline.exchange import UsageReader, exchange
+from relaygate.pipeline.exchange import exchange
 from relaygate.pipeline.ngrok import ngrok_routing
 from relaygate.pipeline.planning import Controls, Routing, parse_controls, plan_for
 from relaygate.pipeline.resolve import limited_as, price_of, resolve

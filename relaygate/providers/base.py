@@ -73,6 +73,9 @@ class UpstreamResponse(Protocol):
     status: int
     content_type: str
     retry_after: str | None  # the upstream's Retry-After header, when it sent one
+    # After `read()`: the JSON object the body was serialised from, when the adapter built it (a translated
+    # answer), so usage and model are read without parsing the body again; None for relayed bytes.
+    parsed: dict[str, Any] | None
 
     async def read(self) -> bytes:
         """The whole body (non-streaming answers and errors); a 502 past `AnswerCaps.answer_bytes`."""
@@ -93,6 +96,7 @@ class BufferedResponse:
 
     __slots__ = ("_body", "status", "content_type")
     retry_after: str | None = None
+    parsed: dict[str, Any] | None = None
 
     def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.status = status

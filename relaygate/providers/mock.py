@@ -68,6 +68,7 @@ class MockResponse:
     """A complete in-process answer, shaped exactly like OpenAI's."""
 
     __slots__ = ("status", "content_type", "retry_after", "_body", "_chunks")
+    parsed: dict[str, Any] | None = None  # the body is parsed by whoever needs it, as a real upstream's is
 
     def __init__(self, body: bytes | None, chunks: list[bytes] | None, status: int = 200) -> None:
         self.status = status

@@ -3,7 +3,9 @@
 Adapters for providers that do not speak the OpenAI API (Anthropic, Bedrock, Gemini, Cohere) send
 their request through `upstream.relay` and wrap the raw answer here with three pure pieces of their
 own: a body translator, a stream translator and `classify` for errors. The handlers then relay every
-provider the same way (usage capture, fallback before first content, error events).
+provider the same way (usage capture, fallback before first content, error events). A body translator
+may return the OpenAI object it built instead of its bytes: the response keeps it as `parsed`, so
+the exchange reads usage and model from it instead of parsing what was just serialised.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class StreamTranslator(Protocol):
     def finish(self) -> bytes: ...
 
 
+# body(raw answer) -> the OpenAI answer, as the object built (kept as `parsed`) or as bytes
+BodyTranslator = Callable[[bytes], bytes | dict[str, Any]]
 # classify(status, raw error body) -> (status for the caller, OpenAI error object {message, type, code, param})
 Classifier = Callable[[int, bytes], tuple[int, dict[str, object]]]
 
@@ -66,13 +70,13 @@ def error_body(error: dict[str, object]) -> bytes:
 class TranslatedResponse:
     """Wraps a provider's HTTP answer; reads and streams come out OpenAI-shaped."""
 
-    __slots__ = ("_response", "_body", "_stream", "_classify", "status", "content_type", "retry_after")
+    __slots__ = ("_response", "_body", "_stream", "_classify", "status", "content_type", "retry_after", "parsed")
 
     def __init__(
         self,
         response: HTTPUpstreamResponse,
         *,
-        body: Callable[[bytes], bytes] | None,
+        body: BodyTranslator | None,
         stream: StreamTranslator | None,
         classify: Classifier,
         status: Callable[[int], int] | None = None,
@@ -84,6 +88,7 @@ class TranslatedResponse:
         # The status the router sees before any body is read (e.g. Anthropic's 529 "overloaded" is a 503).
         self.status = status(response.status) if status is not None else response.status
         self.retry_after = response.retry_after
+        self.parsed: dict[str, Any] | None = None
         ok = response.status < 400
         self.content_type = "text/event-stream" if ok and stream is not None else "application/json"
 
@@ -94,7 +99,11 @@ class TranslatedResponse:
             return error_body(error)
         if self._body is None:
             return raw
-        return self._body(raw)
+        answer = self._body(raw)
+        if isinstance(answer, bytes):
+            return answer
+        self.parsed = answer
+        return orjson.dumps(answer)
 
     def iter_chunks(self) -> AsyncIterator[bytes]:
         if self._stream is None or self._response.status >= 400:

@@ -1,21 +1,23 @@
 """Sending one HTTP request upstream and exposing its answer as an `UpstreamResponse`.
 
-Failures before an answer exists become gateway errors here: connect failures 502, timeouts 504, a
-status outside 100-599 (which no client could be sent) 502. Messages name the model, never the URL
-(some providers carry keys in query strings). A whole-body read stops at the answer cap (a 502) or,
-for error answers, at `ERROR_BODY_LIMIT` (the rest is dropped): memory stays bounded whatever the
-upstream sends.
+Failures before an answer exists become gateway errors here (through the one map, `errors.py`):
+connect failures 502, timeouts 504, a status outside 100-599 (which no client could be sent) 502.
+Messages name the model, never the URL (some providers carry keys in query strings). A whole-body read
+stops at the answer cap (a 502) or, for error answers, at `ERROR_BODY_LIMIT` (the rest is dropped):
+memory stays bounded whatever the upstream sends.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from relaygate.errors import BadGateway, GatewayTimeout
+from relaygate.errors import BadGateway
 from relaygate.upstream.caps import DEFAULT_CAPS, AnswerCaps
+from relaygate.upstream.errors import NETWORK_ERRORS, model_open_error, model_read_error, model_stream_error
 from relaygate.upstream.hops import chained_via
 
 ERROR_BODY_LIMIT = 1 << 20  # bytes of an error answer kept (its message and type are at the start)
@@ -25,6 +27,7 @@ class HTTPUpstreamResponse:
     """An aiohttp response relayed as-is (OpenAI-shaped upstreams need no translation)."""
 
     __slots__ = ("_response", "_model", "_cap", "_body", "status", "content_type", "retry_after", "headers")
+    parsed: dict[str, Any] | None = None  # relayed bytes: parsed by whoever needs to
 
     def __init__(self, response: aiohttp.ClientResponse, model: str = "", caps: AnswerCaps = DEFAULT_CAPS) -> None:
         self._response = response
@@ -40,8 +43,10 @@ class HTTPUpstreamResponse:
         if self._body is None:
             try:
                 self._body = await self._read_capped()
-            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                raise BadGateway(f"upstream connection broke while reading the answer ({type(exc).__name__})")
+            except NETWORK_ERRORS as exc:
+                if isinstance(exc, TimeoutError):
+                    raise  # the attempt's own deadline decides what a timeout is called
+                raise model_read_error(exc)
         return self._body
 
     async def _read_capped(self) -> bytes:
@@ -80,10 +85,8 @@ class HTTPUpstreamResponse:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            raise BadGateway(f"upstream connection broke mid-stream ({type(exc).__name__})")
-        except TimeoutError:
-            raise GatewayTimeout("the upstream stalled mid-stream for longer than the idle timeout")
+        except NETWORK_ERRORS as exc:
+            raise model_stream_error(exc)
 
     def close(self) -> None:
         self._response.release() if self._response.content.at_eof() else self._response.close()
@@ -104,14 +107,8 @@ async def send(
         headers = {**headers, "Via": via}
     try:
         response = await session.request(method, url, headers=headers, data=data, allow_redirects=False)
-    except aiohttp.ClientConnectorError as exc:
-        raise BadGateway(f"could not connect to the upstream of model {model} ({type(exc).__name__})")
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
-        raise BadGateway(f"the upstream of model {model} closed the connection ({type(exc).__name__})")
-    except aiohttp.ClientResponseError as exc:
-        raise BadGateway(f"the upstream of model {model} sent a malformed answer ({type(exc).__name__})")
-    except TimeoutError:
-        raise GatewayTimeout(f"the upstream of model {model} did not answer in time")
+    except NETWORK_ERRORS as exc:
+        raise model_open_error(exc, model)
     if not 100 <= response.status <= 599:  # no HTTP status: a broken upstream, as a reset would be
         response.close()
         raise BadGateway(

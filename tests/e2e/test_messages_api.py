@@ -2,7 +2,7 @@
 
 Non-Anthropic models (the built-in mock, the OpenAI mock, a scripted tool-calling OpenAI upstream) are
 reached by translation; Anthropic models (the Anthropic mock) natively; virtual models fall back across
-both kinds. The rig is in tests/providers/anthropic_inbound/messages_rig.py.
+both kinds. The rig is in tests/dialects/anthropic_messages/messages_rig.py.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import orjson
 import pytest
 from anthropic._constants import ANTHROPIC_API_VERSION
 
+from tests.dialects.anthropic_messages.messages_rig import ANTHROPIC_KEY, Rig, running_rig
+from tests.dialects.anthropic_messages.tool_upstream import USAGE, Script
 from tests.helpers.manifests import OPENAI_KEY
-from tests.providers.anthropic_inbound.messages_rig import ANTHROPIC_KEY, Rig, running_rig
-from tests.providers.anthropic_inbound.tool_upstream import USAGE, Script
 from tests.upstreams.anthropic_mock import count_input_tokens, echo_reply
 from tests.upstreams.openai_mock import RecordedRequest, chat_reply, png_image
 

@@ -1,6 +1,6 @@
 """The inbound Messages API's error statuses, headers and usage details as Anthropic's SDK reads them.
 
-Same rig as test_messages_api.py (tests/providers/anthropic_inbound/messages_rig.py); the tests that
+Same rig as test_messages_api.py (tests/dialects/anthropic_messages/messages_rig.py); the tests that
 cool a target down (429 with retry-after) use the rig's dedicated `-limited` / `-errors` integrations.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.providers.anthropic_inbound.messages_rig import Rig, running_rig
-from tests.providers.anthropic_inbound.tool_upstream import USAGE, Script
+from tests.dialects.anthropic_messages.messages_rig import Rig, running_rig
+from tests.dialects.anthropic_messages.tool_upstream import USAGE, Script
 
 HELLO: list[Any] = [{"role": "user", "content": "hello wire"}]
 NATIVE = "claude/sonnet-errors"

@@ -21,6 +21,8 @@ from typing import Any
 import anthropic
 import pytest
 
+from tests.dialects.anthropic_messages import messages_rig
+from tests.dialects.anthropic_messages.tool_upstream import USAGE, Script, ToolUpstream
 from tests.e2e import test_provider_bedrock as bedrock_e2e
 from tests.e2e import test_provider_cohere as cohere_e2e
 from tests.e2e import test_provider_gemini as gemini_e2e
@@ -28,8 +30,6 @@ from tests.e2e import test_provider_vertex as vertex_e2e
 from tests.e2e.test_messages_api import WEATHER_TOOL
 from tests.helpers.gateway import Gateway, free_port, render
 from tests.helpers.manifests import ALICE, OPENAI_KEY
-from tests.providers.anthropic_inbound import messages_rig
-from tests.providers.anthropic_inbound.tool_upstream import USAGE, Script, ToolUpstream
 from tests.upstreams.anthropic_mock import AnthropicMock, echo_reply, instance_for_schema, tool_reply
 from tests.upstreams.bedrock_mock import ACCESS_KEY_ID, API_KEY, REGION, SECRET_ACCESS_KEY, BedrockMock, tool_input
 from tests.upstreams.cohere_mock import CohereMock

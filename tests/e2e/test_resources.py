@@ -87,6 +87,27 @@ def test_responses_stream_relays_events_and_logs_usage(stack: ResourceStack) -> 
     assert (row["streaming"], row["input_tokens"], row["output_tokens"]) == (True, 3, 4)
 
 
+def test_large_responses_stream_is_relayed_whole_and_its_usage_logged(stack: ResourceStack) -> None:
+    """A multi-MiB stream whose `.done` and `response.completed` lines are longer than the SSE line cap
+    (1 MiB): relayed byte for byte, usage still read from the completed event (its tail)."""
+    repeat = 60_000  # "echo: big stream please" x 60,000: a 1.4 MiB text, in each of four `.done`/completed lines
+    stack.upstream.reply_repeat = repeat
+    try:
+        with stack.client.responses.with_streaming_response.create(
+            model="openai-main/gpt-4o", input="big stream please", stream=True
+        ) as raw:
+            body = b"".join(raw.iter_bytes())
+            request_id = raw.headers["x-request-id"]
+    finally:
+        stack.upstream.reply_repeat = 1
+    assert len(body) > 6 << 20
+    completed = body.rstrip().rsplit(b"\n", 1)[-1]
+    assert completed.startswith(b"data: ") and b'"type":"response.completed"' in completed
+    row = stack.gateway.wait_for_log(request_id)
+    assert (row["streaming"], row["input_tokens"], row["output_tokens"]) == (True, 3, 4 * repeat)
+    assert row["extra"]["usage_details"] == {"cached_tokens": 2, "reasoning_tokens": 1}
+
+
 def test_responses_retrieve_and_delete_by_provider_name(stack: ResourceStack) -> None:
     created = stack.client.responses.create(model="openai-main/gpt-4o", input="keep me")
     fetched = stack.client.responses.retrieve(created.id, extra_headers=PROVIDER)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 
 from relaygate.context import Usage
+from relaygate.dialects.openai.stream import StreamFilter
 from relaygate.http.model_field import rename_in_body, stream_renamer
-from relaygate.http.sse import StreamFilter
 
 CALLER = "openai-main/gpt-4o"
 

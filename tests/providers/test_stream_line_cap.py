@@ -12,10 +12,10 @@ from collections.abc import Callable
 import pytest
 
 from relaygate.context import Usage
+from relaygate.dialects.anthropic_messages.from_openai import MessagesStreamFromOpenAI
+from relaygate.dialects.anthropic_messages.stream import MessagesStreamFilter
+from relaygate.dialects.openai.stream import StreamFilter
 from relaygate.errors import BadGateway
-from relaygate.http.sse import StreamFilter
-from relaygate.http.sse_messages import MessagesStreamFilter
-from relaygate.providers.anthropic.inbound_stream import MessagesStreamFromOpenAI
 from relaygate.providers.anthropic.stream import AnthropicStreamTranslator
 from relaygate.providers.cohere.stream import CohereStreamTranslator
 from relaygate.providers.gemini.stream import GeminiStreamTranslator

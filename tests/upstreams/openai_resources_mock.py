@@ -1,7 +1,9 @@
 """A stateful mock of OpenAI's Responses, Files and Batches APIs (wire shapes per the API reference).
 
-Responses echo the input text ("echo: ..."), stream with the documented `response.*` events and
-report usage with input/output token details. Files are kept in memory (multipart upload, list,
+Responses echo the input text ("echo: ..."; `reply_repeat` times, for large answers), stream with
+the documented `response.*` events (created, in_progress, output_item/content_part added, text
+deltas, the `.done` events carrying the whole text, completed) and report usage with input/output
+token details. Files are kept in memory (multipart upload, list,
 retrieve, content, delete); batches move `validating` -> `cancelling` on cancel. Every request is
 recorded with its path, query and headers. `api_key` is checked as a Bearer token.
 """
@@ -58,6 +60,7 @@ class OpenAIResourcesMock(AiohttpServer):
         self.files: dict[str, tuple[JSON, bytes]] = {}
         self.batches: dict[str, JSON] = {}
         self.responses: dict[str, JSON] = {}
+        self.reply_repeat = 1  # the echo, this many times over (a large answer: multi-MiB `.done` lines)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -99,7 +102,7 @@ class OpenAIResourcesMock(AiohttpServer):
     # -- responses -----------------------------------------------------------------------------------
 
     def _response_object(self, body: JSON) -> JSON:
-        text = response_reply(body.get("input"))
+        text = " ".join([response_reply(body.get("input"))] * self.reply_repeat)
         input_tokens = len(input_text(body.get("input")).split())
         output_tokens = len(text.split())
         return {
@@ -157,20 +160,32 @@ class OpenAIResourcesMock(AiohttpServer):
     async def _stream_response(self, request: web.Request, answer: JSON) -> web.StreamResponse:
         stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await stream.prepare(request)
-        text = answer["output"][0]["content"][0]["text"]
+        item = answer["output"][0]
+        part = item["content"][0]
+        text = part["text"]
+        at = {"item_id": item["id"], "output_index": 0, "content_index": 0}
         in_progress = {**answer, "status": "in_progress", "output": [], "usage": None}
-        events: list[JSON] = [{"type": "response.created", "response": in_progress}]
-        for piece in text.split(" "):
-            events.append(
-                {
-                    "type": "response.output_text.delta",
-                    "item_id": answer["output"][0]["id"],
-                    "output_index": 0,
-                    "content_index": 0,
-                    "delta": piece + " ",
-                }
-            )
-        events.append({"type": "response.completed", "response": answer})
+        events: list[JSON] = [
+            {"type": "response.created", "response": in_progress},
+            {"type": "response.in_progress", "response": in_progress},
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**item, "status": "in_progress", "content": []},
+            },
+            {"type": "response.content_part.added", **at, "part": {**part, "text": ""}},
+        ]
+        words = text.split(" ")
+        step = max(1, len(words) // 256)  # a large answer comes in a few hundred deltas, not one per word
+        for start in range(0, len(words), step):
+            piece = " ".join(words[start : start + step])
+            events.append({"type": "response.output_text.delta", **at, "delta": piece + " ", "logprobs": []})
+        events += [
+            {"type": "response.output_text.done", **at, "text": text, "logprobs": []},
+            {"type": "response.content_part.done", **at, "part": part},
+            {"type": "response.output_item.done", "output_index": 0, "item": item},
+            {"type": "response.completed", "response": answer},
+        ]
         for number, event in enumerate(events):
             event["sequence_number"] = number
             await stream.write(b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n")

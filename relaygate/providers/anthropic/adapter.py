@@ -21,7 +21,7 @@ import orjson
 
 from relaygate.providers.anthropic.errors import classify, map_status
 from relaygate.providers.anthropic.request import JSON_TOOL_NAME, to_anthropic_request, uses_json_tool
-from relaygate.providers.anthropic.response import translate_body
+from relaygate.providers.anthropic.response import translate_answer
 from relaygate.providers.anthropic.stream import AnthropicStreamTranslator
 from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, UpstreamCall, UpstreamResponse
 from relaygate.providers.credentials import secret_value
@@ -87,7 +87,7 @@ class AnthropicAdapter:
         model = target.model_id
         return TranslatedResponse(
             response,
-            body=lambda raw: translate_body(raw, model, strict_openai=strict, json_tool=json_tool),
+            body=lambda raw: translate_answer(raw, model, strict_openai=strict, json_tool=json_tool),
             stream=AnthropicStreamTranslator(
                 model, strict_openai=strict, json_tool=json_tool, max_event_bytes=call.caps.sse_line_bytes
             )

@@ -136,9 +136,16 @@ def from_anthropic_response(
 
 
 def translate_body(raw: bytes, model: str, *, strict_openai: bool = True, json_tool: str | None = None) -> bytes:
-    """Raw Anthropic Message bytes -> OpenAI chat completion bytes (what `TranslatedResponse` calls)."""
+    """Raw Anthropic Message bytes -> OpenAI chat completion bytes."""
+    return orjson.dumps(translate_answer(raw, model, strict_openai=strict_openai, json_tool=json_tool))
+
+
+def translate_answer(
+    raw: bytes, model: str, *, strict_openai: bool = True, json_tool: str | None = None
+) -> dict[str, Any]:
+    """Raw Anthropic Message bytes -> the OpenAI chat completion object (what `TranslatedResponse` calls)."""
     body = json_object_answer(raw, model, "a body that is not an Anthropic Message")
-    return orjson.dumps(from_anthropic_response(body, model, strict_openai=strict_openai, json_tool=json_tool))
+    return from_anthropic_response(body, model, strict_openai=strict_openai, json_tool=json_tool)
 
 
 def _int(value: object) -> int:

@@ -258,6 +258,7 @@ class StartedStream:
     then the rest of the upstream stream through the same translator."""
 
     __slots__ = ("_response", "_chunks", "_translator", "_held", "status", "content_type", "retry_after")
+    parsed: dict[str, Any] | None = None  # a stream: nothing built
 
     def __init__(
         self,

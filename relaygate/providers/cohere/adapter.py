@@ -7,7 +7,6 @@ which operation. The translations themselves are pure functions in the sibling m
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -26,7 +25,7 @@ from relaygate.providers.cohere.errors import classify, map_status
 from relaygate.providers.cohere.rerank import documents_of, from_cohere_rerank_response, to_cohere_rerank_request
 from relaygate.providers.cohere.stream import CohereStreamTranslator
 from relaygate.providers.credentials import secret_value
-from relaygate.providers.translated import StreamTranslator, TranslatedResponse
+from relaygate.providers.translated import BodyTranslator, StreamTranslator, TranslatedResponse
 from relaygate.upstream import relay
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
@@ -42,7 +41,7 @@ def _parsed(raw: bytes) -> Any:
 
 def _plan(
     call: UpstreamCall, payload: dict[str, Any], model: str
-) -> tuple[dict[str, Any], Callable[[bytes], bytes] | None, StreamTranslator | None]:
+) -> tuple[dict[str, Any], BodyTranslator | None, StreamTranslator | None]:
     """(Cohere body, answer translator, stream translator) for one call."""
     operation = call.operation.name
     if operation == "chat":
@@ -57,24 +56,20 @@ def _plan(
         created = int(time.time())
         return (
             body,
-            lambda raw: orjson.dumps(
-                from_cohere_chat_response(_parsed(raw), model, created=created, strict_openai=strict)
-            ),
+            lambda raw: from_cohere_chat_response(_parsed(raw), model, created=created, strict_openai=strict),
             None,
         )
     if operation == "embeddings":
         fmt, kind = encoding_format_of(payload), embedding_type_of(payload)
         return (
             to_cohere_embed_request(payload),
-            lambda raw: orjson.dumps(
-                from_cohere_embed_response(_parsed(raw), model, encoding_format=fmt, embedding_type=kind)
-            ),
+            lambda raw: from_cohere_embed_response(_parsed(raw), model, encoding_format=fmt, embedding_type=kind),
             None,
         )
     if operation == "rerank":
         body = to_cohere_rerank_request(payload)
         echoed = documents_of(payload) if payload.get("return_documents", True) is not False else None
-        return body, lambda raw: orjson.dumps(from_cohere_rerank_response(_parsed(raw), model, documents=echoed)), None
+        return body, lambda raw: from_cohere_rerank_response(_parsed(raw), model, documents=echoed), None
     raise UnsupportedModelType(f"cohere does not serve {operation}")
 
 

@@ -23,7 +23,6 @@ Gemini API sends when a quota runs out), so cooldown and `useRetryAfterHeader` r
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -48,7 +47,7 @@ from relaygate.providers.gemini.errors import classify, retry_delay
 from relaygate.providers.gemini.request import to_gemini_request
 from relaygate.providers.gemini.response import body_translator
 from relaygate.providers.gemini.stream import GeminiStreamTranslator
-from relaygate.providers.translated import StreamTranslator, TranslatedResponse
+from relaygate.providers.translated import BodyTranslator, StreamTranslator, TranslatedResponse
 from relaygate.runtime.targets import Target
 from relaygate.upstream import relay
 from relaygate.upstream.caps import AnswerCaps
@@ -131,7 +130,7 @@ class _GoogleAdapter:
 
 
 async def _translated(
-    response: relay.HTTPUpstreamResponse, translate: Callable[[bytes], bytes], stream: StreamTranslator | None
+    response: relay.HTTPUpstreamResponse, translate: BodyTranslator, stream: StreamTranslator | None
 ) -> TranslatedResponse:
     """The answer through `translate` (or `stream`), errors through `classify`; a 429 without a
     Retry-After header waits as long as its RetryInfo says."""

@@ -17,8 +17,6 @@ import base64
 import struct
 from collections.abc import Callable
 
-import orjson
-
 from relaygate.errors import BadGateway, BadRequest
 from relaygate.providers.gemini.casing import camel_keys
 from relaygate.providers.translated import json_object_answer
@@ -127,13 +125,13 @@ def from_vertex_predict_response(body: JSON, model: str, encoding: str = "float"
     return _openai_list(vectors, model, tokens, encoding)
 
 
-def embeddings_translator(payload: JSON, model: str, vertex: bool) -> Callable[[bytes], bytes]:
+def embeddings_translator(payload: JSON, model: str, vertex: bool) -> Callable[[bytes], JSON]:
     """The `TranslatedResponse` body hook for an embeddings call."""
     encoding = _encoding(payload)
     translate = from_vertex_predict_response if vertex else from_gemini_embed_response
 
-    def body(raw: bytes) -> bytes:
+    def body(raw: bytes) -> JSON:
         parsed = json_object_answer(raw, model, "something other than embeddings")
-        return orjson.dumps(translate(parsed, model, encoding))
+        return translate(parsed, model, encoding)
 
     return body

@@ -170,11 +170,11 @@ def from_gemini_response(
     }
 
 
-def body_translator(model: str, include_reasoning: bool) -> Callable[[bytes], bytes]:
-    """The `TranslatedResponse` body hook: raw Gemini JSON in, OpenAI JSON out."""
+def body_translator(model: str, include_reasoning: bool) -> Callable[[bytes], JSON]:
+    """The `TranslatedResponse` body hook: raw Gemini JSON in, the OpenAI object out."""
 
-    def translate(raw: bytes) -> bytes:
+    def translate(raw: bytes) -> JSON:
         body = json_object_answer(raw, model, "something other than a Gemini response")
-        return orjson.dumps(from_gemini_response(body, model, include_reasoning=include_reasoning))
+        return from_gemini_response(body, model, include_reasoning=include_reasoning)
 
     return translate

@@ -86,7 +86,7 @@ def test_body_translator_outputs_openai_json() -> None:
     raw = orjson.dumps(
         {"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": "STOP"}], "responseId": "abc"}
     )
-    out = orjson.loads(body_translator("gemini-x", False)(raw))
+    out = body_translator("gemini-x", False)(raw)
     assert out["id"] == "chatcmpl-abc" and out["model"] == "gemini-x" and out["object"] == "chat.completion"
 
 

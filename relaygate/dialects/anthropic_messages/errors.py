@@ -2,7 +2,8 @@
 
 `{"type": "error", "error": {"type", "message"}, "request_id"}` with the Anthropic error type for the
 status (docs "HTTP errors"); an upstream's own message (and code) is kept, and an Anthropic upstream's
-body keeps its own type.
+body keeps its own type. Sent as a whole answer (`send_error`) or as the `event: error` that ends a
+stream failing after content (`error_event`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from __future__ import annotations
 import orjson
 
 from relaygate.errors import GatewayError, UpstreamError
+from relaygate.http.responses import JSON as JSON_TYPE
+from relaygate.http.responses import send_bytes
+from relaygate.http.types import RawHeaders, Send
 from relaygate.wire_types import JSON
+
+OVERLOADED = 529  # Anthropic's "overloaded_error" status
 
 # Anthropic error types by HTTP status (docs "HTTP errors"; 504 is the SDK's GatewayTimeoutError).
 _TYPE_BY_STATUS = {
@@ -93,3 +99,35 @@ def messages_error_from_gateway(error: GatewayError, request_id: str | None = No
     if error.code is not None:
         found["code"] = error.code
     return error_envelope(found, request_id)
+
+
+def error_event(error: GatewayError) -> bytes:
+    """The `event: error` that ends a stream failing after content (no `message_stop` follows)."""
+    return b"event: error\ndata: " + messages_error_from_gateway(error) + b"\n\n"
+
+
+async def send_error(send: Send, error: GatewayError, headers: RawHeaders) -> None:
+    """An Anthropic-shaped error (`{"type": "error", "error": {...}}`), same status and extra headers.
+
+    An Anthropic `overloaded_error` (routed as a 503, or a 502 when it came as a stream's first event) is
+    answered with Anthropic's own 529, the status the caller's SDK knows it by (`OverloadedError`). The
+    request id goes in `request-id` too, where Anthropic's SDKs read it (`error.request_id`).
+    """
+    request_id = next((v.decode("latin-1") for k, v in headers if k == b"x-request-id"), None)
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
+    if request_id is not None and not any(k == b"request-id" for k, _ in headers):
+        extra.append((b"request-id", request_id.encode("latin-1")))
+    status = error.status
+    if isinstance(error, UpstreamError) and status in (502, 503) and _upstream_error_type(error) == "overloaded_error":
+        status = OVERLOADED
+    await send_bytes(send, status, messages_error_from_gateway(error, request_id), JSON_TYPE, [*headers, *extra])
+
+
+def _upstream_error_type(error: UpstreamError) -> object:
+    """The `error.type` of the upstream's own body (None when it has none)."""
+    try:
+        parsed = orjson.loads(error.raw_body)
+    except orjson.JSONDecodeError:
+        return None
+    found = parsed.get("error") if isinstance(parsed, dict) else None
+    return found.get("type") if isinstance(found, dict) else None

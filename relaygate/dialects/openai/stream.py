@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 
 from relaygate.context import Usage
+from relaygate.dialects.openai.usage import read_usage
 from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 
 _USAGE_KEY = b'"usage"'
@@ -32,34 +33,6 @@ def has_usage_object(data: bytes) -> bool:
                 return True
         start = data.find(_USAGE_KEY, start + 1)
     return False
-
-
-def read_usage(usage: object, into: Usage) -> None:
-    """Normalise OpenAI (`prompt_tokens`) and newer (`input_tokens`) usage names."""
-    if not isinstance(usage, dict):
-        return
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
-    completion = usage.get("completion_tokens", usage.get("output_tokens"))
-    if isinstance(prompt, int):
-        into.input_tokens = prompt
-    if isinstance(completion, int):
-        into.output_tokens = completion
-    elif isinstance(prompt, int) and into.output_tokens is None:
-        into.output_tokens = 0  # embeddings and moderations produce no output tokens
-    # Chat Completions say prompt/completion_tokens_details; the Responses API input/output_tokens_details.
-    prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
-    if isinstance(prompt_details, dict):
-        cached = prompt_details.get("cached_tokens")
-        written = prompt_details.get("cache_write_tokens", prompt_details.get("cache_creation_tokens"))
-        if isinstance(cached, int):
-            into.cached_tokens = cached
-        if isinstance(written, int):
-            into.cache_write_tokens = written
-    completion_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details")
-    if isinstance(completion_details, dict):
-        reasoning = completion_details.get("reasoning_tokens")
-        if isinstance(reasoning, int):
-            into.reasoning_tokens = reasoning
 
 
 class StreamFilter(SSEBuffer):
@@ -137,3 +110,48 @@ class StreamFilter(SSEBuffer):
             lines[index] = b"data: " + orjson.dumps(payload)
             return b"\n".join(lines)
         return event
+
+
+def first_verdict(out: bytes) -> str | None:
+    """What the first event of `out` that is not preamble is ("content" or "error"); None when all are."""
+    for event in out.split(b"\n\n"):
+        for line in event.split(b"\n"):
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if _is_preamble(data):
+                continue
+            return "error" if data.startswith(b"{") and b'"error"' in data and _is_error(data) else "content"
+    return None
+
+
+def _is_error(data: bytes) -> bool:
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and bool(payload.get("error"))
+
+
+def _is_preamble(data: bytes) -> bool:
+    """A chunk that carries no content: no text, no tool calls, no finish reason (only role/empty fields)."""
+    if not data.startswith(b"{"):
+        return False
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(payload, dict) or payload.get("error"):
+        return False
+    choices = payload.get("choices")
+    if not isinstance(choices, list) or payload.get("usage"):
+        return False
+    for choice in choices:
+        if not isinstance(choice, dict) or choice.get("finish_reason") or choice.get("text"):
+            return False
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and any(
+            key != "role" and value not in (None, "", [], {}) for key, value in delta.items()
+        ):
+            return False
+    return True

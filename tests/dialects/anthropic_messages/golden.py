@@ -2,7 +2,7 @@
 
 Each case is a pair `<kind>/<name>.in.<ext>` -> `<kind>/<name>.out.<ext>`: `request` (Anthropic request
 -> OpenAI chat request), `response` (OpenAI chat.completion -> Anthropic message) and `stream` (OpenAI
-chunk SSE -> Anthropic SSE). `RELAYGATE_REGENERATE_GOLDEN=1 pytest tests/providers/anthropic_inbound`
+chunk SSE -> Anthropic SSE). `RELAYGATE_REGENERATE_GOLDEN=1 pytest tests/dialects/anthropic_messages`
 rewrites the `.out` files from the current code (review the diff before committing).
 """
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from relaygate.providers.anthropic.inbound import (
+from relaygate.dialects.anthropic_messages.translation import (
     message_id_from,
     messages_response_from_openai,
     stop_reason_from,

@@ -18,15 +18,15 @@ from typing import Any
 
 import orjson
 
-from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
-from relaygate.providers.anthropic.inbound import (
+from relaygate.dialects.anthropic_messages.errors import error_object
+from relaygate.dialects.anthropic_messages.translation import (
     as_object,
     message_id_from,
     messages_response_from_openai,
     stop_reason_from,
     usage_from_openai,
 )
-from relaygate.providers.anthropic.inbound_errors import error_object
+from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 from relaygate.providers.base import UpstreamResponse
 from relaygate.providers.translated import json_object_answer, translate_chunks
 from relaygate.wire_types import JSON
@@ -263,7 +263,7 @@ class MessagesFromOpenAI:
     Error answers are passed through as they are; the handler renders them in Anthropic's shape.
     """
 
-    __slots__ = ("_inner", "_model", "_max_event", "status", "content_type", "retry_after")
+    __slots__ = ("_inner", "_model", "_max_event", "status", "content_type", "retry_after", "parsed")
 
     def __init__(
         self, inner: UpstreamResponse, model: str, stream: bool, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
@@ -273,6 +273,7 @@ class MessagesFromOpenAI:
         self._max_event = max_event_bytes
         self.status = inner.status
         self.retry_after = inner.retry_after
+        self.parsed: JSON | None = None  # the Messages answer `read()` built
         if inner.status >= 400:
             self.content_type = inner.content_type
         else:
@@ -282,8 +283,11 @@ class MessagesFromOpenAI:
         raw = await self._inner.read()
         if self._inner.status >= 400:
             return raw
-        body = json_object_answer(raw, self._model, "a body that is not a chat completion")
-        return orjson.dumps(messages_response_from_openai(body, self._model))
+        body = self._inner.parsed  # a translating adapter's own object: not parsed again
+        if body is None:
+            body = json_object_answer(raw, self._model, "a body that is not a chat completion")
+        self.parsed = messages_response_from_openai(body, self._model)
+        return orjson.dumps(self.parsed)
 
     def iter_chunks(self) -> AsyncIterator[bytes]:
         if self._inner.status >= 400:

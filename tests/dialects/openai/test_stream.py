@@ -3,7 +3,7 @@
 import orjson
 
 from relaygate.context import Usage
-from relaygate.http.sse import StreamFilter, has_usage_object, read_usage
+from relaygate.dialects.openai.stream import StreamFilter, has_usage_object, read_usage
 
 
 def _event(payload: object) -> bytes:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import orjson
 
 from relaygate.context import Usage
-from relaygate.http.sse_messages import MessagesStreamFilter, messages_first_verdict, read_messages_usage
+from relaygate.dialects.anthropic_messages.stream import (
+    MessagesStreamFilter,
+    messages_first_verdict,
+    read_messages_usage,
+)
 
 START = (
     b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message",'

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from relaygate.providers.anthropic.inbound import messages_response_from_openai, openai_request_from_messages
-from relaygate.providers.anthropic.inbound_stream import MessagesStreamFromOpenAI
-from tests.providers.anthropic_inbound.golden import GOLDEN, cases
+from relaygate.dialects.anthropic_messages.from_openai import MessagesStreamFromOpenAI
+from relaygate.dialects.anthropic_messages.translation import (
+    messages_response_from_openai,
+    openai_request_from_messages,
+)
+from tests.dialects.anthropic_messages.golden import GOLDEN, cases
 
 
 @pytest.mark.parametrize("name", cases("request", "json"))

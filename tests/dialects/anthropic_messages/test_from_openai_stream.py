@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from relaygate.providers.anthropic.inbound_stream import MessagesStreamFromOpenAI
+from relaygate.dialects.anthropic_messages.from_openai import MessagesStreamFromOpenAI
 
 
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from relaygate.dialects.anthropic_messages.errors import error_type_for, messages_error_from_gateway
 from relaygate.errors import (
     BadGateway,
     BadRequest,
@@ -19,7 +20,6 @@ from relaygate.errors import (
     Unauthorized,
     UpstreamError,
 )
-from relaygate.providers.anthropic.inbound_errors import error_type_for, messages_error_from_gateway
 
 
 @pytest.mark.parametrize(

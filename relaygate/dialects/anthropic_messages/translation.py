@@ -3,7 +3,7 @@
 Pure functions, no I/O. Wire formats follow Anthropic's API reference and the `anthropic` SDK types:
 a request's `system`, content blocks (text, image base64/url, document, tool_use, tool_result), tools
 and tool_choice become their OpenAI chat equivalents; an OpenAI `chat.completion` becomes an Anthropic
-`message`. Errors in Anthropic's shape: inbound_errors.py.
+`message`. Errors in Anthropic's shape: errors.py.
 
 Structured output (`output_config.format` json_schema) becomes `response_format`. Dropped on the way
 to OpenAI (no portable equivalent): `top_k`, `thinking` and `output_config.effort` (the model's own

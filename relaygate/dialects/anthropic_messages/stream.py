@@ -1,6 +1,6 @@
 """Anthropic Messages event streams relayed event by event, with usage and error events read on the way.
 
-The counterpart of `sse.StreamFilter` for the Messages API. Anthropic streams carry usage in
+The counterpart of `dialects.openai.stream.StreamFilter` for the Messages API. Anthropic streams carry usage in
 `message_start` (`message.usage`) and `message_delta` (`usage`, cumulative); both are read into the
 request's `Usage` (input = uncached + cache reads + cache writes, as the OpenAI path counts it, with
 the cache counts kept apart too), and nothing is withheld (Anthropic clients always get usage). Only
@@ -12,37 +12,10 @@ from __future__ import annotations
 import orjson
 
 from relaygate.context import Usage
+from relaygate.dialects.anthropic_messages.usage import read_messages_usage
 from relaygate.http.sse_events import DEFAULT_MAX_EVENT_BYTES, SSEBuffer
 
-_INPUT_KEYS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _PREAMBLE_TYPES = (b"message_start", b"ping", b"content_block_start")
-
-
-def read_messages_usage(usage: object, into: Usage, seen: dict[str, int] | None = None) -> None:
-    """Anthropic usage into `into`; `seen` keeps the latest value per field across stream events.
-
-    `input_tokens` becomes every input token (uncached + cache reads + cache writes), with the reads and
-    writes also kept apart (`cached_tokens`, `cache_write_tokens`) so cost prices them at their own rates;
-    `output_tokens_details.thinking_tokens` becomes `reasoning_tokens`.
-    """
-    if not isinstance(usage, dict):
-        return
-    latest = seen if seen is not None else {}
-    for key in (*_INPUT_KEYS, "output_tokens"):
-        value = usage.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            latest[key] = value
-    details = usage.get("output_tokens_details")
-    if isinstance(details, dict) and isinstance(details.get("thinking_tokens"), int):
-        into.reasoning_tokens = details["thinking_tokens"]
-    if any(key in latest for key in _INPUT_KEYS):
-        into.input_tokens = sum(latest.get(key, 0) for key in _INPUT_KEYS)
-    if "cache_read_input_tokens" in latest:
-        into.cached_tokens = latest["cache_read_input_tokens"]
-    if "cache_creation_input_tokens" in latest:
-        into.cache_write_tokens = latest["cache_creation_input_tokens"]
-    if "output_tokens" in latest:
-        into.output_tokens = latest["output_tokens"]
 
 
 def _event_data(event: bytes) -> bytes | None:

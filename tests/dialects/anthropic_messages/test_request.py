@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from relaygate.dialects.anthropic_messages.translation import openai_request_from_messages
 from relaygate.errors import BadRequest
-from relaygate.providers.anthropic.inbound import openai_request_from_messages
 
 
 def request(**fields: Any) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from typing import Any
 import anthropic
 
 from tests.conftest import _factory
+from tests.dialects.anthropic_messages.tool_upstream import ToolUpstream
 from tests.helpers.gateway import Gateway, free_port
 from tests.helpers.manifests import OPENAI_KEY
-from tests.providers.anthropic_inbound.tool_upstream import ToolUpstream
 from tests.upstreams.anthropic_mock import AnthropicMock
 from tests.upstreams.openai_mock import OpenAIMock
 
