@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from relaygate.dialects.openai.usage import read_usage
+from relaygate.dialects.openai import OPENAI
 from relaygate.http import multipart
 from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.headers import parse_strict_openai
@@ -67,7 +67,7 @@ class OpenAIFrontend:
         return True
 
     def usage_reader(self, request: LLMRequest) -> UsageReader | None:
-        return None if request.operation.binary_response else read_usage
+        return None if request.operation.binary_response else OPENAI.read_usage
 
 
 FRONTEND = OpenAIFrontend()

@@ -22,7 +22,6 @@ from relaygate.dialects.anthropic_messages import ANTHROPIC_MESSAGES
 from relaygate.dialects.anthropic_messages.errors import OVERLOADED
 from relaygate.dialects.anthropic_messages.from_openai import MessagesFromOpenAI
 from relaygate.dialects.anthropic_messages.translation import openai_request_from_messages
-from relaygate.dialects.anthropic_messages.usage import read_messages_usage
 from relaygate.errors import BadRequest
 from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.headers import bearer_token, header
@@ -234,7 +233,7 @@ class MessagesFrontend:
         return request.operation is MESSAGES  # counting is free
 
     def usage_reader(self, request: LLMRequest) -> UsageReader | None:
-        return read_messages_usage if request.operation is MESSAGES else None
+        return ANTHROPIC_MESSAGES.read_usage if request.operation is MESSAGES else None
 
 
 FRONTEND = MessagesFrontend()
