@@ -15,6 +15,7 @@ across a virtual model mixing both kinds. Errors on these routes are Anthropic-s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from relaygate.auth.tokens import parse_token
@@ -242,8 +243,4 @@ FRONTEND = MessagesFrontend()
 def handler_for(operation: Operation) -> Callable[[Call], Awaitable[None]]:
     """The route handler of `/messages` or `/messages/count_tokens`."""
 
-    async def handle(call: Call) -> None:
-        await serve(call, operation, FRONTEND)
-
-    handle.__qualname__ = f"messages.{operation.name}"
-    return handle
+    return partial(serve, operation=operation, frontend=FRONTEND)  # no frame of its own per await

@@ -51,12 +51,20 @@ class Controls:
     retry_override: RetryPolicy | None  # x-tfy-retry-config
 
 
+NO_CONTROLS = Controls(None, None, None)
+
+
 def parse_controls(scope: Scope) -> Controls:
     """Read (and check: 400 when malformed) the routing headers of a request."""
+    request_timeout = header(scope, b"x-tfy-request-timeout")
+    ttft_timeout = header(scope, b"x-tfy-ttft-timeout-ms")
+    retry_config = header(scope, b"x-tfy-retry-config")
+    if request_timeout is None and ttft_timeout is None and retry_config is None:
+        return NO_CONTROLS  # most requests set none
     return Controls(
-        parse_timeout_ms(header(scope, b"x-tfy-request-timeout"), "x-tfy-request-timeout"),
-        parse_timeout_ms(header(scope, b"x-tfy-ttft-timeout-ms"), "x-tfy-ttft-timeout-ms"),
-        parse_retry_config(header(scope, b"x-tfy-retry-config")),
+        parse_timeout_ms(request_timeout, "x-tfy-request-timeout"),
+        parse_timeout_ms(ttft_timeout, "x-tfy-ttft-timeout-ms"),
+        parse_retry_config(retry_config),
     )
 
 
