@@ -15,7 +15,8 @@ import time
 from collections.abc import Sequence
 
 from relaygate.cli_help import finish_help, package_version, purge_age, retention_days, typed
-from relaygate.database import DatabaseError, DatabaseURLError
+from relaygate.database import DatabaseURLError
+from relaygate.errors import DatabaseError
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -446,7 +447,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return 2
     from relaygate.config.apply import commit, plan_apply  # after the size check: it imports the compiler
     from relaygate.config.diff import render
-    from relaygate.config.store import ConfigConflict, open_config_store
+    from relaygate.config.open_store import open_config_store
+    from relaygate.config.store import ConfigConflict
 
     store = open_config_store(_database_url(args))
     try:
@@ -512,7 +514,8 @@ def _read_manifest_sources(path: str, max_bytes: int) -> list[tuple[str, str]]:
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
-    from relaygate.auth.store import KIND_PERSONAL, KIND_VIRTUAL_ACCOUNT, open_token_store
+    from relaygate.auth.open_store import open_token_store
+    from relaygate.auth.store import KIND_PERSONAL, KIND_VIRTUAL_ACCOUNT
     from relaygate.auth.tokens import parse_duration
 
     store = open_token_store(_database_url(args))
@@ -594,7 +597,7 @@ def _unknown_virtual_account(args: argparse.Namespace) -> str | None:
             snapshot, where = load_snapshot(path), path
         else:
             from relaygate.config.apply import load_stored
-            from relaygate.config.store import open_config_store
+            from relaygate.config.open_store import open_config_store
 
             store = open_config_store(_database_url(args))
             try:

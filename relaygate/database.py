@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from relaygate.errors import DatabaseError
+
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
@@ -38,10 +40,6 @@ _QUERY_PASSWORD = re.compile(r"(^|&)(password=)([^&]*)", re.IGNORECASE)
 
 class DatabaseURLError(ValueError):
     """A database URL Relaygate cannot use."""
-
-
-class DatabaseError(RuntimeError):
-    """A database cannot be reached or used. The message is safe to show: it never holds a password."""
 
 
 def url_scheme(url: str) -> str:

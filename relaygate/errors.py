@@ -17,6 +17,9 @@
       LoopDetected (508)                           -- the request already passed this gateway (`Via`)
 
 Messages never contain a secret: callers build them from names and ids only.
+
+`DatabaseError` stands apart (not an HTTP answer): a token, config or log database that cannot be
+reached or used, raised by `database.py`, the stores and the migrations.
 """
 
 from __future__ import annotations
@@ -199,3 +202,7 @@ def scrub(data: bytes, secrets: tuple[bytes, ...]) -> bytes:
         if secret and secret in data:
             data = data.replace(secret, b"***")
     return data
+
+
+class DatabaseError(RuntimeError):
+    """A database cannot be reached or used. The message is safe to show: it never holds a password."""

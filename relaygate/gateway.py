@@ -15,11 +15,13 @@ import time
 import aiohttp
 
 from relaygate.auth.authenticator import Authenticator
-from relaygate.auth.store import TokenStore, open_token_store
+from relaygate.auth.open_store import open_token_store
+from relaygate.auth.store import TokenStore
 from relaygate.config.apply import load_stored
 from relaygate.config.compile import load_snapshot
+from relaygate.config.open_store import open_config_store
 from relaygate.config.options import LoadOptions
-from relaygate.config.store import ConfigStore, open_config_store
+from relaygate.config.store import ConfigStore
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher, log_warnings
 from relaygate.limits import Backend, MemoryBackend
 from relaygate.observe.metrics import registry_for

@@ -2,7 +2,7 @@
 
 `TokenStore` is the protocol the authenticator and the CLI use; `SQLiteTokenStore` is the embedded
 implementation and `store_postgres.PostgresTokenStore` the shared one for several replicas;
-`open_token_store(url)` picks by URL. Store methods block: the authenticator calls them through
+`open_store.open_token_store(url)` picks by URL. Store methods block: the authenticator calls them through
 `asyncio.to_thread`, the CLI calls them directly.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from relaygate.auth.tokens import new_token
-from relaygate.database import connect_sqlite, is_postgres_url
+from relaygate.database import connect_sqlite
 
 KIND_PERSONAL = "personal"
 KIND_VIRTUAL_ACCOUNT = "virtual-account"
@@ -69,15 +69,6 @@ class TokenStore(Protocol):
     def revoked_since(self, since: float) -> builtins.list[tuple[str, float]]: ...
 
     def close(self) -> None: ...
-
-
-def open_token_store(database_url: str, *, clock: Callable[[], float] = time.time) -> TokenStore:
-    """The token store a database URL names (migrated and ready); raises on a bad or unreachable one."""
-    if is_postgres_url(database_url):
-        from relaygate.auth.store_postgres import PostgresTokenStore
-
-        return PostgresTokenStore(database_url, clock=clock)
-    return SQLiteTokenStore(database_url, clock=clock)
 
 
 def normalize_subject(kind: str, subject: str) -> str:

@@ -20,7 +20,8 @@ from psycopg import AsyncConnection
 
 from relaygate.auth.store import _ID_ATTEMPTS, TokenRecord, TokenStoreError, normalize_subject
 from relaygate.auth.tokens import new_token
-from relaygate.database import DatabaseError, PostgresDatabase
+from relaygate.database import PostgresDatabase
+from relaygate.errors import DatabaseError
 
 _COLUMNS = "id, kind, subject, name, secret_hash, created_at, expires_at, revoked_at"
 _INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL) ON CONFLICT (id) DO NOTHING"

@@ -28,8 +28,8 @@ from relaygate.config.schema_common import secret_value
 from relaygate.http.forwarding import merge_headers
 from relaygate.limits.rules import NO_RULES, LimitRules
 from relaygate.providers.base import OPERATIONS, ConfiguresAuth, IntegrationOptions
+from relaygate.providers.prices import resolve_price
 from relaygate.providers.registry import PROVIDERS, AuthScheme, ProviderSpec, default_base_url
-from relaygate.providers.usage import resolve_price
 from relaygate.routing.plan import RouteTarget
 from relaygate.runtime.ngrok import NgrokGateway
 from relaygate.runtime.proxy import ProxyAccount

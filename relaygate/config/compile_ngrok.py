@@ -32,8 +32,9 @@ from relaygate.config.problems import Problem
 from relaygate.config.schema_common import secret_value
 from relaygate.config.schema_ngrok import AiGatewayConfig, AiGatewayPolicy, NgrokProvider
 from relaygate.providers.base import OPERATIONS
+from relaygate.providers.prices import lookup_price, resolve_price
 from relaygate.providers.registry import ADAPTERS, CUSTOM_OPENAI_KIND, PRICED, PROVIDERS, default_base_url
-from relaygate.providers.usage import Price, lookup_price, resolve_price
+from relaygate.providers.usage import Price
 from relaygate.routing.cel import CelError, SelectionProgram, compile_strategy
 from relaygate.routing.ngrok import upstream_model
 from relaygate.runtime.ngrok import NgrokGateway, NgrokModel, NgrokUpstream

@@ -6,7 +6,7 @@ replica resolves them from its own environment when it loads the config. One rev
 bumped by every apply; replicas poll that single integer and reload when it moves.
 
 `ConfigStore` is the protocol; `SQLiteConfigStore` is the embedded one and
-`store_postgres.PostgresConfigStore` the shared one. `open_config_store(url)` picks by URL. Methods
+`store_postgres.PostgresConfigStore` the shared one. `open_store.open_config_store(url)` picks by URL. Methods
 block (the gateway calls them through `asyncio.to_thread`, the CLI directly).
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from relaygate.database import connect_sqlite, is_postgres_url
+from relaygate.database import connect_sqlite
 
 Identity = tuple[str, str]  # (type, name)
 
@@ -62,15 +62,6 @@ class ConfigStore(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def open_config_store(database_url: str) -> ConfigStore:
-    """The config store a database URL names (created or migrated, ready)."""
-    if is_postgres_url(database_url):
-        from relaygate.config.store_postgres import PostgresConfigStore
-
-        return PostgresConfigStore(database_url)
-    return SQLiteConfigStore(database_url)
 
 
 _SQLITE_TABLES = (

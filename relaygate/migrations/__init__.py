@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from relaygate.database import DatabaseError
+from relaygate.errors import DatabaseError
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection

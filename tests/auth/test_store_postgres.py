@@ -12,10 +12,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from relaygate.auth.store import TokenRecord, TokenStore, TokenStoreError, open_token_store
+from relaygate.auth.open_store import open_token_store
+from relaygate.auth.store import TokenRecord, TokenStore, TokenStoreError
 from relaygate.auth.store_postgres import PostgresTokenStore
 from relaygate.auth.tokens import parse_token, secret_matches
-from relaygate.database import DatabaseError
+from relaygate.errors import DatabaseError
 
 
 class FakeClock:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from relaygate.auth.store import SQLiteTokenStore, open_token_store
+from relaygate.auth.open_store import open_token_store
+from relaygate.auth.store import SQLiteTokenStore
 from relaygate.database import (
     DatabaseError,
     DatabaseURLError,

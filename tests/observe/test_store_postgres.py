@@ -11,7 +11,7 @@ import orjson
 import psycopg
 import pytest
 
-from relaygate.database import DatabaseError
+from relaygate.errors import DatabaseError
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import COLUMNS

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from relaygate.providers import usage
-from relaygate.providers.usage import Price, lookup_price, price_from_override, resolve_price
+from relaygate.providers import prices
+from relaygate.providers.prices import lookup_price, price_from_override, resolve_price
+from relaygate.providers.usage import Price
 
 
 def test_gpt_4o_list_price_from_table() -> None:
@@ -38,7 +39,7 @@ def test_azure_falls_back_to_openai_when_azure_misses(monkeypatch: pytest.Monkey
         asked.append(provider_id)
         return Price(1.0, 2.0) if provider_id == "openai" else None
 
-    monkeypatch.setattr(usage, "_table_price", fake)
+    monkeypatch.setattr(prices, "_table_price", fake)
     lookup_price.cache_clear()
     try:
         assert lookup_price("azure-openai", "some-model") == Price(1.0, 2.0)
