@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from relaygate.dialects.openai import OPENAI
 from relaygate.http import multipart
 from relaygate.http.body import parse_json_object, read_body
 from relaygate.http.headers import parse_strict_openai
 from relaygate.pipeline.llm import LLMRequest, serve
+from relaygate.wire_types import OpenAIRequestFields, StreamOptions
 
 if TYPE_CHECKING:
     from relaygate.dialects.answer import UsageReader
@@ -44,14 +45,15 @@ class OpenAIFrontend:
             model = multipart.read_field(body, boundary, b"model")
             return LLMRequest(operation, model, None, body, content_type, boundary)
         payload = parse_json_object(body)
-        request = LLMRequest(operation, payload.get("model"), payload, body, content_type)
-        if operation.streams and payload.get("stream") is True:
+        fields = cast(OpenAIRequestFields, payload)  # the keys read here (values still checked)
+        request = LLMRequest(operation, fields.get("model"), payload, body, content_type)
+        if operation.streams and fields.get("stream") is True:
             request.stream = True
-            options: Any = payload.get("stream_options")
-            options = dict(options) if isinstance(options, dict) else {}
+            given: object = fields.get("stream_options")
+            options = cast(StreamOptions, dict(given) if isinstance(given, dict) else {})
             request.wants_usage = options.get("include_usage") is True
             options["include_usage"] = True  # always: tokens and cost stay exact
-            payload["stream_options"] = options
+            fields["stream_options"] = options
         return request
 
     def narrow(self, routing: Routing, request: LLMRequest) -> Routing:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from relaygate.context import Usage
+from relaygate.wire_types import OpenAIUsage
 
 
-def read_usage(usage: object, into: Usage) -> None:
-    """Normalise OpenAI (`prompt_tokens`) and newer (`input_tokens`) usage names."""
-    if not isinstance(usage, dict):
+def read_usage(value: object, into: Usage) -> None:
+    """Normalise OpenAI (`prompt_tokens`) and newer (`input_tokens`) usage names.
+
+    The keys are `OpenAIUsage`'s (mypy checks their spelling); each value's type is still checked,
+    since an upstream may send anything.
+    """
+    if not isinstance(value, dict):
         return
+    usage = cast(OpenAIUsage, value)
     prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
     completion = usage.get("completion_tokens", usage.get("output_tokens"))
     if isinstance(prompt, int):
