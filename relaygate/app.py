@@ -23,6 +23,7 @@ from relaygate.http.responses import send_error
 from relaygate.http.types import Receive, Scope, Send
 from relaygate.observe.record import finished_record
 from relaygate.settings import Settings
+from relaygate.upstream.session import ConnectorFactory
 
 log = logging.getLogger("relaygate")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -32,8 +33,9 @@ __all__ = ["App", "Gateway", "app_from_env", "build_app", "open_gateway"]
 class App:
     """Raw ASGI entry point: one dict lookup routes a request; every error leaves OpenAI-shaped."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, connector_factory: ConnectorFactory | None = None) -> None:
         self.settings = settings
+        self.connector_factory = connector_factory
         self.routes = build_routes()
         self.proxy_route = Route("proxy", PROXY_ROUTE_METHODS)
         self.model_route = Route("model", frozenset({"GET", "HEAD"}))
@@ -51,7 +53,7 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.gateway = await open_gateway(self.settings)
+                    self.gateway = await open_gateway(self.settings, connector_factory=self.connector_factory)
                 except Exception as exc:  # a config or database problem: refuse to start, say why
                     log.error("startup failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -163,9 +165,9 @@ async def _send_error_safely(
         pass
 
 
-def build_app(settings: Settings) -> App:
-    """The ASGI app for these settings."""
-    return App(settings)
+def build_app(settings: Settings, *, connector_factory: ConnectorFactory | None = None) -> App:
+    """The ASGI app for these settings (`connector_factory`: the upstream session's connector, for tests)."""
+    return App(settings, connector_factory=connector_factory)
 
 
 def app_from_env() -> App:
