@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import Gateway, GatewayError
+from tests.helpers.gateway import GatewayError, GatewayProcess
 from tests.helpers.manifests import ALICE, MOCK_ONLY
 
 SELF = """
@@ -50,7 +50,7 @@ def test_serve_bound_to_all_addresses_refuses_a_custom_endpoint_on_localhost(gat
 
 
 def test_reload_refuses_a_loop_and_keeps_serving(gateway_factory: GatewayFactory) -> None:
-    gateway: Gateway = gateway_factory(MOCK_ONLY)
+    gateway: GatewayProcess = gateway_factory(MOCK_ONLY)
     token = gateway.create_token(user=ALICE)
     before = len(gateway.output())
     gateway.write_config(MOCK_ONLY + "---" + SELF.format(host="localhost", port=gateway.port))

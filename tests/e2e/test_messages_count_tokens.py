@@ -22,7 +22,7 @@ from tests.e2e import test_provider_bedrock as bedrock_e2e
 from tests.e2e import test_provider_gemini as gemini_e2e
 from tests.e2e import test_provider_vertex as vertex_e2e
 from tests.e2e.test_messages_api import WEATHER_TOOL
-from tests.helpers.gateway import Gateway, render
+from tests.helpers.gateway import GatewayProcess, render
 from tests.helpers.manifests import ALICE, OPENAI_KEY
 from tests.upstreams.aws_sigv4 import sdk_request_path
 from tests.upstreams.bedrock_mock import ACCESS_KEY_ID, API_KEY, REGION, SECRET_ACCESS_KEY, BedrockMock
@@ -75,7 +75,7 @@ GEMINI_COUNTED: JSON = {
 
 @dataclass
 class Stack:
-    gateway: Gateway
+    gateway: GatewayProcess
     gemini: GeminiMock
     vertex: GeminiMock
     bedrock: BedrockMock
@@ -108,7 +108,7 @@ def stack_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "bedrock": BedrockMock(),
         "openai": OpenAIMock(OPENAI_KEY),
     }
-    gateway: Gateway | None = None
+    gateway: GatewayProcess | None = None
     try:
         for mock in mocks.values():
             mock.start_in_thread()
@@ -132,7 +132,7 @@ def stack_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 render(OPENAI, port=mocks["openai"].port),
             ]
         )
-        gateway = Gateway(Path(tmp_path_factory.mktemp("count-tokens")), config).start()
+        gateway = GatewayProcess(Path(tmp_path_factory.mktemp("count-tokens")), config).start()
         yield Stack(gateway, **mocks, token=gateway.create_token(user=ALICE))
     finally:
         if gateway is not None:

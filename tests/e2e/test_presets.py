@@ -9,7 +9,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import Gateway
+from tests.helpers.gateway import GatewayProcess
 from tests.helpers.manifests import ALICE
 from tests.upstreams.openai_mock import OpenAIMock, chat_reply, embedding_vector
 
@@ -32,7 +32,7 @@ MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello
 
 @dataclass
 class PresetStack:
-    gateway: Gateway
+    gateway: GatewayProcess
     upstream: OpenAIMock
     token: str
 

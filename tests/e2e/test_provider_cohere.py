@@ -21,7 +21,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import Gateway, http_request, render, token_secret_of
+from tests.helpers.gateway import GatewayProcess, http_request, render, token_secret_of
 from tests.upstreams.cohere_mock import CohereMock, chat_reply, quantized, tool_arguments
 from tests.upstreams.openai_mock import embedding_vector, png_image, rerank_score
 
@@ -63,7 +63,7 @@ TIME: ChatCompletionToolParam = {
 
 @dataclass
 class CohereStack:
-    gateway: Gateway
+    gateway: GatewayProcess
     mock: CohereMock
     token: str
 
@@ -74,7 +74,7 @@ class CohereStack:
 @pytest.fixture(scope="module")
 def cohere_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CohereStack]:
     mock = CohereMock(COHERE_KEY).start_in_thread()
-    gateway = Gateway(Path(tmp_path_factory.mktemp("cohere")), render(CONFIG, port=mock.port))
+    gateway = GatewayProcess(Path(tmp_path_factory.mktemp("cohere")), render(CONFIG, port=mock.port))
     try:
         gateway.start()
         yield CohereStack(gateway, mock, gateway.create_token(user=USER))

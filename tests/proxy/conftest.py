@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.gateway import Gateway, render
+from tests.helpers.gateway import GatewayProcess, render
 from tests.proxy import credentials as secret
 from tests.proxy.raw_upstream import RawUpstream
 from tests.proxy.wire import Answer, send
@@ -114,7 +114,7 @@ allowed_endpoints: [rec/origin]
 
 @dataclass
 class ProxyStack:
-    gateway: Gateway
+    gateway: GatewayProcess
     httpbin: HttpbinServer
     rec: RecordingUpstream
     decoy: RecordingUpstream  # must never be reached, whatever a request says
@@ -139,9 +139,9 @@ class ProxyStack:
         self.rec6.reset()
 
 
-def start_gateway(root: Path, config: str, env: dict[str, str] | None = None, **values: object) -> Gateway:
+def start_gateway(root: Path, config: str, env: dict[str, str] | None = None, **values: object) -> GatewayProcess:
     """A `relaygate serve` process for `config` with `{placeholders}` filled in."""
-    return Gateway(root, render(config, **values), env=env).start()
+    return GatewayProcess(root, render(config, **values), env=env).start()
 
 
 @pytest.fixture(scope="session")

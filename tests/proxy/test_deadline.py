@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import Gateway
+from tests.helpers.gateway import GatewayProcess
 from tests.proxy.conftest import start_gateway
 from tests.proxy.holding_upstream import HoldingUpstream
 from tests.proxy.wire import Answer, send
@@ -43,7 +43,7 @@ integrations:
 
 @dataclass
 class Stack:
-    gateway: Gateway
+    gateway: GatewayProcess
     upstream: HoldingUpstream
     token: str
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.helpers.gateway import Gateway, free_port
+from tests.helpers.gateway import GatewayProcess, free_port
 from tests.proxy.conftest import start_gateway
 from tests.proxy.holding_upstream import HoldingUpstream
 
@@ -48,7 +48,7 @@ integrations:
 
 @dataclass
 class Stack:
-    gateway: Gateway
+    gateway: GatewayProcess
     upstream: HoldingUpstream
     token: str
 

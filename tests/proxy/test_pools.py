@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
-from tests.helpers.gateway import Gateway, free_port
+from tests.helpers.gateway import GatewayProcess, free_port
 from tests.proxy.conftest import start_gateway
 from tests.proxy.wire import Answer, send
 from tests.upstreams.recording_upstream import RecordingUpstream
@@ -125,7 +125,7 @@ allowed_endpoints: ["guarded/*"]
 
 @dataclass
 class Pools:
-    gateway: Gateway
+    gateway: GatewayProcess
     a: RecordingUpstream
     b: RecordingUpstream
     c: RecordingUpstream

@@ -17,7 +17,7 @@ from typing import Any
 import anthropic
 
 from tests.conftest import _factory
-from tests.helpers.gateway import Gateway, free_port
+from tests.helpers.gateway import GatewayProcess, free_port
 from tests.helpers.manifests import OPENAI_KEY
 from tests.providers.anthropic_inbound.tool_upstream import ToolUpstream
 from tests.upstreams.anthropic_mock import AnthropicMock
@@ -101,7 +101,7 @@ integrations:
 
 @dataclass
 class Rig:
-    gateway: Gateway
+    gateway: GatewayProcess
     openai: OpenAIMock
     tools: ToolUpstream
     claude: AnthropicMock  # the Anthropic upstream
