@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.gateway import GatewayProcess, render
+from tests.helpers.gateway import render
+from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy import credentials as secret
 from tests.proxy.raw_upstream import RawUpstream
 from tests.proxy.wire import Answer, send
@@ -114,7 +115,7 @@ allowed_endpoints: [rec/origin]
 
 @dataclass
 class ProxyStack:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     httpbin: HttpbinServer
     rec: RecordingUpstream
     decoy: RecordingUpstream  # must never be reached, whatever a request says
@@ -139,9 +140,9 @@ class ProxyStack:
         self.rec6.reset()
 
 
-def start_gateway(root: Path, config: str, env: dict[str, str] | None = None, **values: object) -> GatewayProcess:
+def start_gateway(root: Path, config: str, env: dict[str, str] | None = None, **values: object) -> GatewayThread:
     """A `relaygate serve` process for `config` with `{placeholders}` filled in."""
-    return GatewayProcess(root, render(config, **values), env=env).start()
+    return GatewayThread(root, render(config, **values), env=env).start()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
-from tests.helpers.gateway import GatewayProcess
+from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
 from tests.proxy.echo_upstream import EchoUpstream
 from tests.proxy.wire import Answer, send
@@ -66,7 +66,7 @@ integrations:
 
 @dataclass
 class Echo:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     token: str
 
     def get(self, target: str, method: str = "GET") -> Answer:

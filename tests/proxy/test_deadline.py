@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import GatewayProcess
+from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
 from tests.proxy.holding_upstream import HoldingUpstream
 from tests.proxy.wire import Answer, send
@@ -43,7 +43,7 @@ integrations:
 
 @dataclass
 class Stack:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     upstream: HoldingUpstream
     token: str
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.helpers.gateway import GatewayProcess, free_port
+from tests.helpers.gateway import free_port
+from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
 from tests.proxy.holding_upstream import HoldingUpstream
 
@@ -48,7 +49,7 @@ integrations:
 
 @dataclass
 class Stack:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     upstream: HoldingUpstream
     token: str
 

@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import GatewayProcess, run_cli, subprocess_env
+from tests.helpers.gateway import run_cli, subprocess_env
+from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import ProxyStack, start_gateway
 from tests.proxy.wire import raw_body, raw_exchange, raw_status, send
 from tests.upstreams.recording_upstream import RecordingUpstream
@@ -205,7 +206,7 @@ def test_upstream_sees_one_request_per_proxied_request(proxy: ProxyStack) -> Non
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, RecordingUpstream, str]]:
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayThread, RecordingUpstream, str]]:
     with RecordingUpstream("limited").running() as upstream:
         config = (
             "type: provider-account/custom-endpoint\nname: small\nintegrations:\n"
@@ -228,7 +229,7 @@ def pieces(total: int, size: int = 256 * 1024) -> Iterator[bytes]:
         yield b"x" * size
 
 
-def test_chunked_upload_past_the_limit_is_413(limited: tuple[GatewayProcess, RecordingUpstream, str]) -> None:
+def test_chunked_upload_past_the_limit_is_413(limited: tuple[GatewayThread, RecordingUpstream, str]) -> None:
     gateway, upstream, token = limited
     upstream.reset()
     answer = send(gateway.port, "POST", "/proxy-api/small/up/upload", token=token, body=pieces(8 << 20))
@@ -238,7 +239,7 @@ def test_chunked_upload_past_the_limit_is_413(limited: tuple[GatewayProcess, Rec
 
 
 def test_declared_length_past_the_limit_is_413_before_any_upstream_call(
-    limited: tuple[GatewayProcess, RecordingUpstream, str],
+    limited: tuple[GatewayThread, RecordingUpstream, str],
 ) -> None:
     gateway, upstream, token = limited
     upstream.reset()
@@ -254,7 +255,7 @@ def test_declared_length_past_the_limit_is_413_before_any_upstream_call(
     assert upstream.count == 0
 
 
-def test_gateway_serves_after_a_413(limited: tuple[GatewayProcess, RecordingUpstream, str]) -> None:
+def test_gateway_serves_after_a_413(limited: tuple[GatewayThread, RecordingUpstream, str]) -> None:
     gateway, upstream, token = limited
     send(gateway.port, "POST", "/proxy-api/small/up/upload", token=token, body=pieces(8 << 20))
     upstream.reset()

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
-from tests.helpers.gateway import GatewayProcess, free_port
+from tests.helpers.gateway import free_port
+from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
 from tests.proxy.wire import Answer, send
 from tests.upstreams.recording_upstream import RecordingUpstream
@@ -125,7 +126,7 @@ allowed_endpoints: ["guarded/*"]
 
 @dataclass
 class Pools:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     a: RecordingUpstream
     b: RecordingUpstream
     c: RecordingUpstream

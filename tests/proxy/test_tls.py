@@ -11,7 +11,7 @@ import pytest
 import trustme
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import GatewayProcess
+from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
 from tests.proxy.wire import Answer, send
 from tests.upstreams.httpbin_server import HttpbinServer
@@ -43,7 +43,7 @@ integrations:
 
 @dataclass
 class TlsStack:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     upstream: RecordingUpstream
     token: str
 

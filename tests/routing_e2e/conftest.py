@@ -20,7 +20,8 @@ import pytest
 import yaml
 from openai import OpenAI
 
-from tests.helpers.gateway import GatewayProcess, free_port
+from tests.helpers.gateway import free_port
+from tests.helpers.gateway_thread import GatewayThread
 from tests.routing_e2e.probe import ProbeMock
 
 ALICE = "alice@example.com"
@@ -236,7 +237,7 @@ def build_config(
 class Rig:
     """The routing gateway, its three upstreams and ready tokens."""
 
-    gateway: GatewayProcess
+    gateway: GatewayThread
     a: ProbeMock
     b: ProbeMock
     c: ProbeMock
@@ -295,7 +296,7 @@ def routing_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     mocks = start_mocks(3)
     a, b, c = mocks
     ports = {"prov-a": a.port, "prov-b": b.port, "prov-c": c.port, "prov-r": c.port, "prov-dead": free_port()}
-    gateway = GatewayProcess(Path(tmp_path_factory.mktemp("routing")), build_config(ports, VIRTUAL, PLAIN))
+    gateway = GatewayThread(Path(tmp_path_factory.mktemp("routing")), build_config(ports, VIRTUAL, PLAIN))
     try:
         gateway.start()
         yield Rig(

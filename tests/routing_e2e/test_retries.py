@@ -10,7 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.helpers.gateway import GatewayProcess
+from tests.helpers.gateway_thread import GatewayThread
 from tests.routing_e2e.conftest import (
     ALICE,
     PRIORITY,
@@ -119,7 +119,7 @@ DEADLINE_SLACK = 0.4
 
 @dataclass
 class DeadlineRig:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     a: ProbeMock
     b: ProbeMock
     token: str
@@ -136,7 +136,7 @@ def deadline_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeadlineR
         for name in ("deadline", "deadline-caller")
     }  # one each: failures cool prov-a/<name> down
     config = build_config({"prov-a": a.port, "prov-b": b.port}, virtual, identities=False)
-    gateway = GatewayProcess(
+    gateway = GatewayThread(
         Path(tmp_path_factory.mktemp("deadline")), config, env={"RELAYGATE_REQUEST_TIMEOUT": str(DEADLINE_SECONDS)}
     )
     try:

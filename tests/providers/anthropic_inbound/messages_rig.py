@@ -17,7 +17,8 @@ from typing import Any
 import anthropic
 
 from tests.conftest import _factory
-from tests.helpers.gateway import GatewayProcess, free_port
+from tests.helpers.gateway import free_port
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import OPENAI_KEY
 from tests.providers.anthropic_inbound.tool_upstream import ToolUpstream
 from tests.upstreams.anthropic_mock import AnthropicMock
@@ -101,7 +102,7 @@ integrations:
 
 @dataclass
 class Rig:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     openai: OpenAIMock
     tools: ToolUpstream
     claude: AnthropicMock  # the Anthropic upstream
