@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.routing_e2e.conftest import Rig, model_id
+from tests.pipeline.routing.conftest import Rig, model_id
 
 
 def test_override_params_replace_the_callers_values_upstream(rig: Rig) -> None:

@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import GatewayProcess, token_secret_of
+from tests.helpers.gateway import token_secret_of
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import ALICE
 from tests.upstreams.anthropic_mock import AnthropicMock, echo_reply, instance_for_schema, thinking_text, tool_reply
 from tests.upstreams.openai_mock import count_tokens, png_image
@@ -63,7 +64,7 @@ TIME: Any = {
 
 @dataclass
 class Rig:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     mock: AnthropicMock
     token: str
 
@@ -82,7 +83,7 @@ class Rig:
 @pytest.fixture(scope="module")
 def module_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     mock = AnthropicMock(KEY).start_in_thread()
-    gateway = GatewayProcess(tmp_path_factory.mktemp("anthropic"), CONFIG.replace("{port}", str(mock.port)))
+    gateway = GatewayThread(tmp_path_factory.mktemp("anthropic"), CONFIG.replace("{port}", str(mock.port)))
     try:
         gateway.start()
         yield Rig(gateway, mock, gateway.create_token(user=ALICE))

@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionToolParam
 
-from tests.e2e.test_provider_gemini import CONFIG, GEMINI_KEY, WEATHER_TOOL, Env, serving, tool_round, user
+from tests.handlers.test_provider_gemini import CONFIG, GEMINI_KEY, WEATHER_TOOL, Env, serving, tool_round, user
 from tests.upstreams.gemini_mock import GeminiMock, call_id_for, reply_text, signature_for, token_logprob
 
 NOTE_TOOL: ChatCompletionToolParam = {

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import _factory
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import GatewayProcess
+from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.raw_upstream import RawUpstream
 
 GOOD_ANSWER = orjson.dumps(
@@ -93,7 +93,7 @@ integrations:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, str]]:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayThread, str]]:
     factory, started = _factory(tmp_path_factory.mktemp("invalid-status"))
     with RawUpstream(SCRIPT).running() as upstream:
         try:
@@ -111,7 +111,7 @@ def chat(model: str, stream: bool) -> dict[str, Any]:
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
 @pytest.mark.parametrize("account", ["odd600", "odd999"])
 def test_chat_upstream_status_outside_range_is_a_502(
-    gateway: tuple[GatewayProcess, str], account: str, stream: bool
+    gateway: tuple[GatewayThread, str], account: str, stream: bool
 ) -> None:
     gw, token = gateway
     result = gw.request("POST", "/api/llm/chat/completions", token=token, json=chat(f"{account}/model", stream))
@@ -122,7 +122,7 @@ def test_chat_upstream_status_outside_range_is_a_502(
     assert gw.wait_for_log(str(result.headers["x-request-id"]))["status"] == 502
 
 
-def test_completions_upstream_status_outside_range_is_a_502(gateway: tuple[GatewayProcess, str]) -> None:
+def test_completions_upstream_status_outside_range_is_a_502(gateway: tuple[GatewayThread, str]) -> None:
     gw, token = gateway
     result = gw.request("POST", "/api/llm/completions", token=token, json={"model": "odd600/model", "prompt": "hello"})
     assert result.status == 502, result.body
@@ -133,7 +133,7 @@ def test_completions_upstream_status_outside_range_is_a_502(gateway: tuple[Gatew
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
 @pytest.mark.parametrize("model", ["claude600/sonnet", "odd600/model"], ids=["native", "translated"])
 def test_messages_upstream_status_outside_range_is_an_anthropic_502(
-    gateway: tuple[GatewayProcess, str], model: str, stream: bool
+    gateway: tuple[GatewayThread, str], model: str, stream: bool
 ) -> None:
     gw, token = gateway
     body = {**chat(model, stream), "max_tokens": 32}
@@ -144,7 +144,7 @@ def test_messages_upstream_status_outside_range_is_an_anthropic_502(
     assert payload["type"] == "error" and payload["error"]["type"] == "api_error", payload
 
 
-def test_resources_upstream_status_outside_range_is_a_502(gateway: tuple[GatewayProcess, str]) -> None:
+def test_resources_upstream_status_outside_range_is_a_502(gateway: tuple[GatewayThread, str]) -> None:
     gw, token = gateway
     result = gw.request("GET", "/api/llm/files", token=token, headers={"x-tfy-provider-name": "odd600"})
     assert result.status == 502, result.body
@@ -152,7 +152,7 @@ def test_resources_upstream_status_outside_range_is_a_502(gateway: tuple[Gateway
     assert assert_error_shape(result.json())["code"] == "invalid_upstream_status"
 
 
-def test_virtual_model_falls_back_from_an_upstream_status_outside_range(gateway: tuple[GatewayProcess, str]) -> None:
+def test_virtual_model_falls_back_from_an_upstream_status_outside_range(gateway: tuple[GatewayThread, str]) -> None:
     gw, token = gateway
     result = gw.request("POST", "/api/llm/chat/completions", token=token, json=chat("vmod/odd-then-good", False))
     assert result.status == 200, result.body

@@ -10,20 +10,21 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import GatewayProcess, free_port, token_secret_of
+from tests.helpers.gateway import free_port, token_secret_of
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import ALICE, AZURE_KEY, BOB, OPENAI_KEY, STANDARD
 from tests.upstreams.openai_mock import OpenAIMock
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "keep my secrets"}]
 
 
-def database_files(gateway: GatewayProcess) -> list[Path]:
+def database_files(gateway: GatewayThread) -> list[Path]:
     files = sorted(gateway.root.glob(gateway.db_path.name + "*"))
     assert gateway.db_path in files, f"no database at {gateway.db_path}"
     return files
 
 
-def find_leaks(gateway: GatewayProcess, secrets: dict[str, str]) -> list[str]:
+def find_leaks(gateway: GatewayThread, secrets: dict[str, str]) -> list[str]:
     """Every (secret label, place) where a secret appears in the db files or the captured output."""
     places = {path.name: path.read_bytes() for path in database_files(gateway)}
     places["server stdout"] = gateway.stdout_path.read_bytes() if gateway.stdout_path.exists() else b""
@@ -36,7 +37,7 @@ def find_leaks(gateway: GatewayProcess, secrets: dict[str, str]) -> list[str]:
     ]
 
 
-def exercise(gateway: GatewayProcess, upstream: OpenAIMock, tokens: dict[str, str]) -> None:
+def exercise(gateway: GatewayThread, upstream: OpenAIMock, tokens: dict[str, str]) -> None:
     """A mixed run: plain, streamed, Azure, self-hosted, embeddings, denied and failing requests."""
     alice = gateway.client(tokens["alice"])
     alice.chat.completions.create(model="openai-main/gpt-4o", messages=MESSAGES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.routing_e2e.conftest import Rig, model_id
+from tests.pipeline.routing.conftest import Rig, model_id
 from tests.upstreams.openai_mock import chat_reply
 
 

@@ -24,7 +24,8 @@ import pytest
 from redis import Redis
 
 from relaygate.limits.estimate import estimate_tokens
-from tests.helpers.gateway import GatewayProcess, HttpResult, free_port
+from tests.helpers.gateway import HttpResult, free_port
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import ALICE, OPENAI_KEY
 from tests.limits.conftest import REDIS_URL, redis_reachable
 from tests.upstreams.anthropic_mock import AnthropicMock
@@ -123,7 +124,7 @@ rules:
 
 @dataclass
 class Rig:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     token: str
     good: OpenAIMock
     broken: OpenAIMock
@@ -185,7 +186,7 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     for mock in (*mocks, anthropic):
         mock.start_in_thread()
     good, broken, unavailable, slow = mocks
-    gateway = GatewayProcess(
+    gateway = GatewayThread(
         Path(tmp_path_factory.mktemp(f"limits-{request.param}")),
         _config(good.port, broken.port, unavailable.port, slow.port, anthropic.port),
         env=env,

@@ -3,7 +3,7 @@ per fallback (from, to, and the status or error that caused it), in the header a
 
 from __future__ import annotations
 
-from tests.routing_e2e.conftest import MESSAGES, Rig, applied
+from tests.pipeline.routing.conftest import MESSAGES, Rig, applied
 
 
 def test_model_configuration_names_override_params_and_header_names(rig: Rig) -> None:

@@ -16,7 +16,8 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import GatewayProcess, HttpResult
+from tests.helpers.gateway import HttpResult
+from tests.helpers.gateway_thread import GatewayThread
 
 PROMPT = "a secret prompt that must not be stored"
 CONFIG = """\
@@ -40,8 +41,8 @@ rules:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    gw = GatewayProcess(tmp_path_factory.mktemp("logging-config"), CONFIG).start()
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayThread]:
+    gw = GatewayThread(tmp_path_factory.mktemp("logging-config"), CONFIG).start()
     gw.token = gw.create_token(user="alice@example.com")  # type: ignore[attr-defined]
     try:
         yield gw
@@ -50,7 +51,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 
 
 def _chat(
-    gw: GatewayProcess,
+    gw: GatewayThread,
     headers: dict[str, str],
     *,
     stream: bool = False,
@@ -61,7 +62,7 @@ def _chat(
     return gw.request("POST", path, token=gw.token, json=payload, headers=headers)  # type: ignore[attr-defined]
 
 
-def _row(gw: GatewayProcess, result: HttpResult) -> dict[str, Any]:
+def _row(gw: GatewayThread, result: HttpResult) -> dict[str, Any]:
     return gw.wait_for_log(str(result.headers.get("x-request-id")))
 
 
@@ -70,7 +71,7 @@ def _assert_no_content(row: dict[str, Any]) -> None:
     assert PROMPT not in orjson.dumps(row).decode()
 
 
-def test_disabled_keeps_the_row_with_usage_cost_and_status_but_no_content(gateway: GatewayProcess) -> None:
+def test_disabled_keeps_the_row_with_usage_cost_and_status_but_no_content(gateway: GatewayThread) -> None:
     result = _chat(gateway, {"x-tfy-logging-config": '{"enabled": false}'})
     assert result.status == 200, result.body
     assert PROMPT in result.body.decode()  # the caller still gets the answer
@@ -82,7 +83,7 @@ def test_disabled_keeps_the_row_with_usage_cost_and_status_but_no_content(gatewa
     _assert_no_content(row)
 
 
-def test_disabled_stream_keeps_no_content(gateway: GatewayProcess) -> None:
+def test_disabled_stream_keeps_no_content(gateway: GatewayThread) -> None:
     result = _chat(gateway, {"x-tfy-logging-config": '{"enabled": false}'}, stream=True)
     assert result.status == 200 and b"[DONE]" in result.body
     row = _row(gateway, result)
@@ -90,7 +91,7 @@ def test_disabled_stream_keeps_no_content(gateway: GatewayProcess) -> None:
     _assert_no_content(row)
 
 
-def test_disabled_on_the_messages_api_keeps_no_content(gateway: GatewayProcess) -> None:
+def test_disabled_on_the_messages_api_keeps_no_content(gateway: GatewayThread) -> None:
     body = {"model": "mock/echo", "max_tokens": 50, "messages": [{"role": "user", "content": PROMPT}]}
     result = _chat(gateway, {"x-tfy-logging-config": '{"enabled": false}'}, path="/api/llm/messages", body=body)
     assert result.status == 200, result.body
@@ -99,13 +100,13 @@ def test_disabled_on_the_messages_api_keeps_no_content(gateway: GatewayProcess) 
     _assert_no_content(row)
 
 
-def test_enabled_true_and_absent_keep_bodies(gateway: GatewayProcess) -> None:
+def test_enabled_true_and_absent_keep_bodies(gateway: GatewayThread) -> None:
     for headers in ({}, {"x-tfy-logging-config": '{"enabled": true}'}):
         row = _row(gateway, _chat(gateway, headers))
         assert PROMPT in str(row["request_body"]) and PROMPT in str(row["response_body"])
 
 
-def test_other_string_keys_are_metadata_tags(gateway: GatewayProcess) -> None:
+def test_other_string_keys_are_metadata_tags(gateway: GatewayThread) -> None:
     config = {"project": "my-app", "environment": "production"}
     result = _chat(gateway, {"x-tfy-logging-config": orjson.dumps(config).decode()})
     assert result.status == 200, result.body
@@ -116,7 +117,7 @@ def test_other_string_keys_are_metadata_tags(gateway: GatewayProcess) -> None:
     assert row["request_id"] in ids  # `relaygate logs --metadata` finds them
 
 
-def test_metadata_header_wins_over_a_tag_of_the_same_name(gateway: GatewayProcess) -> None:
+def test_metadata_header_wins_over_a_tag_of_the_same_name(gateway: GatewayThread) -> None:
     result = _chat(
         gateway,
         {
@@ -144,7 +145,7 @@ def test_metadata_header_wins_over_a_tag_of_the_same_name(gateway: GatewayProces
         orjson.dumps({"project": "x" * 129}).decode(),
     ],
 )
-def test_non_string_values_are_400_naming_the_header(gateway: GatewayProcess, value: str) -> None:
+def test_non_string_values_are_400_naming_the_header(gateway: GatewayThread, value: str) -> None:
     result = _chat(gateway, {"x-tfy-logging-config": value})
     assert result.status == 400, (value, result.body)
     body = result.json()
@@ -154,14 +155,14 @@ def test_non_string_values_are_400_naming_the_header(gateway: GatewayProcess, va
     assert result.headers.get("x-request-id")
 
 
-def test_non_string_value_is_400_on_the_messages_api_too(gateway: GatewayProcess) -> None:
+def test_non_string_value_is_400_on_the_messages_api_too(gateway: GatewayThread) -> None:
     body = {"model": "mock/echo", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
     result = _chat(gateway, {"x-tfy-logging-config": '{"project": 7}'}, path="/api/llm/messages", body=body)
     assert result.status == 400
     assert "x-tfy-logging-config" in result.json()["error"]["message"]
 
 
-def test_tags_count_for_metadata_matched_rate_limits(gateway: GatewayProcess) -> None:
+def test_tags_count_for_metadata_matched_rate_limits(gateway: GatewayThread) -> None:
     tagged = {"x-tfy-logging-config": '{"project": "limited"}'}
     assert _chat(gateway, tagged).status == 200
     refused = _chat(gateway, tagged)

@@ -7,7 +7,7 @@ import time
 import openai
 import pytest
 
-from tests.routing_e2e.conftest import MESSAGES, Rig
+from tests.pipeline.routing.conftest import MESSAGES, Rig
 from tests.upstreams.openai_mock import chat_reply
 
 OVERHEAD = 0.4  # seconds the gateway and the SDK may add on top of a timeout

@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from tests.conftest import _factory
-from tests.helpers.gateway import GatewayProcess
+from tests.helpers.gateway_thread import GatewayThread
 from tests.upstreams.holding_upstream import HoldingUpstream, chunk, head
 
 CANCEL_WITHIN = 1.0  # seconds from the caller leaving to the upstream connection closing
@@ -108,9 +108,7 @@ def upstream() -> Iterator[HoldingUpstream]:
 
 
 @pytest.fixture(scope="module")
-def gateway(
-    tmp_path_factory: pytest.TempPathFactory, upstream: HoldingUpstream
-) -> Iterator[tuple[GatewayProcess, str]]:
+def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: HoldingUpstream) -> Iterator[tuple[GatewayThread, str]]:
     factory, started = _factory(tmp_path_factory.mktemp("disconnect"))
     try:
         gw = factory(CONFIG, port=upstream.port)
@@ -120,7 +118,7 @@ def gateway(
             gw.stop()
 
 
-def open_request(gw: GatewayProcess, token: str, path: str, body: dict[str, Any], request_id: str) -> socket.socket:
+def open_request(gw: GatewayThread, token: str, path: str, body: dict[str, Any], request_id: str) -> socket.socket:
     """Send the request on a raw socket and return it (the caller decides when to leave)."""
     data = orjson.dumps(body)
     sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
@@ -147,7 +145,7 @@ def read_until(sock: socket.socket, marker: bytes, timeout: float = 10.0) -> byt
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
 @pytest.mark.parametrize("route", list(ROUTES))
 def test_caller_leaving_closes_the_upstream_within_a_second_and_logs_499(
-    gateway: tuple[GatewayProcess, str], upstream: HoldingUpstream, route: str, stream: bool, phase: str
+    gateway: tuple[GatewayThread, str], upstream: HoldingUpstream, route: str, stream: bool, phase: str
 ) -> None:
     gw, token = gateway
     path, model, upstream_path = ROUTES[route]

@@ -15,7 +15,8 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import GatewayProcess, render
+from tests.helpers.gateway import render
+from tests.helpers.gateway_thread import GatewayThread
 from tests.upstreams.gemini_mock import THOUGHT_TOKENS, GeminiMock, reply_text, sample_args, signature_for
 from tests.upstreams.openai_mock import embedding_base64, embedding_vector, png_image
 
@@ -65,7 +66,7 @@ TIME_TOOL: ChatCompletionToolParam = {
 class Env:
     """One gateway in front of one Gemini mock, and a caller token."""
 
-    def __init__(self, gateway: GatewayProcess, mock: GeminiMock, token: str) -> None:
+    def __init__(self, gateway: GatewayThread, mock: GeminiMock, token: str) -> None:
         self.gateway = gateway
         self.mock = mock
         self.token = token
@@ -88,7 +89,7 @@ def serving(
     stopped on exit. `placeholders` fills the config's own placeholders once the mock is up."""
     with mock.running():
         values = placeholders(mock) if placeholders is not None else {}
-        gateway = GatewayProcess(root, render(config, port=mock.port, **values)).start()
+        gateway = GatewayThread(root, render(config, port=mock.port, **values)).start()
         try:
             yield Env(gateway, mock, gateway.create_token(user="alice@example.com"))
         finally:

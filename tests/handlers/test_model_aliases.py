@@ -13,7 +13,8 @@ import anthropic
 import openai
 import pytest
 
-from tests.helpers.gateway import GatewayProcess, render
+from tests.helpers.gateway import render
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import ALICE, BOB
 from tests.upstreams.anthropic_mock import AnthropicMock
 from tests.upstreams.openai_mock import OpenAIMock, chat_reply
@@ -59,7 +60,7 @@ HELLO: Any = [{"role": "user", "content": "hello alias"}]
 
 @dataclass
 class Rig:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     anthropic_mock: AnthropicMock
     together: OpenAIMock
     alice: str
@@ -78,7 +79,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     anthropic_mock = AnthropicMock(ANTHROPIC_KEY).start_in_thread()
     together = OpenAIMock(TOGETHER_KEY).start_in_thread()
     config = render(CONFIG, anthropic_port=anthropic_mock.port, together_port=together.port)
-    gateway = GatewayProcess(
+    gateway = GatewayThread(
         tmp_path_factory.mktemp("aliases"), config, env={"ANTHROPIC_KEY": ANTHROPIC_KEY, "TOGETHER_KEY": TOGETHER_KEY}
     )
     try:
@@ -169,7 +170,7 @@ def test_the_claude_code_example_serves_the_names_claude_code_sends(tmp_path: Pa
     example = (Path(__file__).resolve().parents[2] / "examples" / "claude-code.yaml").read_text()
     with AnthropicMock("sk-ant-example-key").running() as upstream:
         config = example.replace("name: anthropic\n", f"name: anthropic\nbase_url: {upstream.url}\n", 1)
-        gateway = GatewayProcess(tmp_path / "gw", config, env={"UPSTREAM_ANTHROPIC_API_KEY": "sk-ant-example-key"})
+        gateway = GatewayThread(tmp_path / "gw", config, env={"UPSTREAM_ANTHROPIC_API_KEY": "sk-ant-example-key"})
         try:
             gateway.start()
             assert "literal credential" not in gateway.output()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.routing_e2e.conftest import MESSAGES, Rig, applied
+from tests.pipeline.routing.conftest import MESSAGES, Rig, applied
 
 
 def _attempt_entries(server_timing: str) -> list[str]:

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.helpers.gateway_thread import GatewayThread
-from tests.routing_e2e.conftest import (
+from tests.pipeline.routing.conftest import (
     ALICE,
     PRIORITY,
     Rig,
@@ -21,7 +21,7 @@ from tests.routing_e2e.conftest import (
     stop_mocks,
     t,
 )
-from tests.routing_e2e.probe import ProbeMock
+from tests.pipeline.routing.probe import ProbeMock
 
 RETRY_HEADER = "x-tfy-retry-config"
 

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import GatewayProcess
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import ALICE, BOB
 from tests.upstreams.anthropic_mock import AnthropicMock
 from tests.upstreams.httpbin_server import HttpbinServer
@@ -36,7 +36,7 @@ def _limits(rules: str, kind: str = "gateway-rate-limiting-config") -> str:
     return f"{MODELS}---\ntype: {kind}\nname: limits\nrules:\n{rules}"
 
 
-def _client(gateway: GatewayProcess, user: str = ALICE) -> openai.OpenAI:
+def _client(gateway: GatewayThread, user: str = ALICE) -> openai.OpenAI:
     return gateway.client(gateway.create_token(user=user))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.routing_e2e.conftest import Rig
+from tests.pipeline.routing.conftest import Rig
 
 
 def test_fallback_skips_a_target_the_caller_may_not_call(rig: Rig) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.routing_e2e.conftest import Rig, model_id
+from tests.pipeline.routing.conftest import Rig, model_id
 
 # ~300 is enough to see the split; 600 keeps +-5 points beyond 3 standard deviations (flake < 0.3%).
 WEIGHT_REQUESTS = 600

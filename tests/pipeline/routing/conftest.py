@@ -22,7 +22,7 @@ from openai import OpenAI
 
 from tests.helpers.gateway import free_port
 from tests.helpers.gateway_thread import GatewayThread
-from tests.routing_e2e.probe import ProbeMock
+from tests.pipeline.routing.probe import ProbeMock
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"

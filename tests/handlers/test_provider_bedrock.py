@@ -18,7 +18,8 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import GatewayProcess, render
+from tests.helpers.gateway import render
+from tests.helpers.gateway_thread import GatewayThread
 from tests.upstreams.aws_sigv4 import expected_signature, sdk_request_path
 from tests.upstreams.bedrock_mock import (
     ACCESS_KEY_ID,
@@ -101,7 +102,7 @@ TIME: ChatCompletionToolParam = {
 
 @dataclass
 class Bedrock:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     mock: BedrockMock
     token: str
 
@@ -123,7 +124,7 @@ def bedrock_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bedrock]
         api_key=API_KEY,
         wrong=WRONG_SECRET,
     )
-    gateway = GatewayProcess(Path(tmp_path_factory.mktemp("bedrock")), config)
+    gateway = GatewayThread(Path(tmp_path_factory.mktemp("bedrock")), config)
     try:
         gateway.start()
         yield Bedrock(gateway, mock, gateway.create_token(user=USER))
@@ -238,7 +239,7 @@ def test_session_token_is_sent_and_signed_with_the_region_on_the_account(
         profile=PROFILE,
         session_token=SESSION_TOKEN,
     )
-    gateway = GatewayProcess(Path(tmp_path_factory.mktemp("bedrock-sts")), config)
+    gateway = GatewayThread(Path(tmp_path_factory.mktemp("bedrock-sts")), config)
     try:
         gateway.start()
         client = gateway.client(gateway.create_token(user=USER))

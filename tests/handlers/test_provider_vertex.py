@@ -11,7 +11,7 @@ import openai
 import orjson
 import pytest
 
-from tests.e2e.test_provider_gemini import WEATHER_TOOL, Env, serving, tool_round, user
+from tests.handlers.test_provider_gemini import WEATHER_TOOL, Env, serving, tool_round, user
 from tests.helpers.error_shape import assert_error_shape
 from tests.upstreams.gemini_mock import THOUGHT_TOKENS, GeminiMock, reply_text, service_account_key
 from tests.upstreams.openai_mock import count_tokens, embedding_vector

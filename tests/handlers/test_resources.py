@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import GatewayProcess
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import ALICE
 from tests.upstreams.openai_resources_mock import OpenAIResourcesMock, response_reply
 
@@ -42,7 +42,7 @@ PROVIDER = {"x-tfy-provider-name": "openai-main"}
 
 @dataclass
 class ResourceStack:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     upstream: OpenAIResourcesMock
     client: openai.OpenAI
 

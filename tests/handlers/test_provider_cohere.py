@@ -21,7 +21,8 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import GatewayProcess, http_request, render, token_secret_of
+from tests.helpers.gateway import http_request, render, token_secret_of
+from tests.helpers.gateway_thread import GatewayThread
 from tests.upstreams.cohere_mock import CohereMock, chat_reply, quantized, tool_arguments
 from tests.upstreams.openai_mock import embedding_vector, png_image, rerank_score
 
@@ -63,7 +64,7 @@ TIME: ChatCompletionToolParam = {
 
 @dataclass
 class CohereStack:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     mock: CohereMock
     token: str
 
@@ -74,7 +75,7 @@ class CohereStack:
 @pytest.fixture(scope="module")
 def cohere_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CohereStack]:
     mock = CohereMock(COHERE_KEY).start_in_thread()
-    gateway = GatewayProcess(Path(tmp_path_factory.mktemp("cohere")), render(CONFIG, port=mock.port))
+    gateway = GatewayThread(Path(tmp_path_factory.mktemp("cohere")), render(CONFIG, port=mock.port))
     try:
         gateway.start()
         yield CohereStack(gateway, mock, gateway.create_token(user=USER))

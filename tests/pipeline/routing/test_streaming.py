@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway import HttpResult
-from tests.routing_e2e.conftest import MESSAGES, Rig, applied, model_id
+from tests.pipeline.routing.conftest import MESSAGES, Rig, applied, model_id
 from tests.upstreams.openai_mock import chat_reply
 
 LONG_MESSAGES: list[Any] = [{"role": "user", "content": "one two three four five six seven eight"}]

@@ -21,12 +21,13 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.e2e import test_provider_bedrock as bedrock_e2e
-from tests.e2e import test_provider_cohere as cohere_e2e
-from tests.e2e import test_provider_gemini as gemini_e2e
-from tests.e2e import test_provider_vertex as vertex_e2e
 from tests.e2e.test_messages_api import WEATHER_TOOL
-from tests.helpers.gateway import GatewayProcess, free_port, render
+from tests.handlers import test_provider_bedrock as bedrock_e2e
+from tests.handlers import test_provider_cohere as cohere_e2e
+from tests.handlers import test_provider_gemini as gemini_e2e
+from tests.handlers import test_provider_vertex as vertex_e2e
+from tests.helpers.gateway import free_port, render
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import ALICE, OPENAI_KEY
 from tests.providers.anthropic_inbound import messages_rig
 from tests.providers.anthropic_inbound.tool_upstream import USAGE, Script, ToolUpstream
@@ -76,7 +77,7 @@ HISTORY: list[Any] = [
 
 @dataclass
 class Matrix:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     claude: AnthropicMock
     openai: OpenAIMock
     tools: ToolUpstream
@@ -138,11 +139,11 @@ def matrix_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         "gemini": GeminiMock(gemini_e2e.GEMINI_KEY),
         "vertex": GeminiMock(static_bearer=vertex_e2e.STATIC_BEARER),
     }
-    gateway: GatewayProcess | None = None
+    gateway: GatewayThread | None = None
     try:
         for mock in mocks.values():
             mock.start_in_thread()
-        gateway = GatewayProcess(Path(tmp_path_factory.mktemp("matrix")), config(mocks)).start()
+        gateway = GatewayThread(Path(tmp_path_factory.mktemp("matrix")), config(mocks)).start()
         yield Matrix(gateway, **mocks, token=gateway.create_token(user=ALICE))
     finally:
         if gateway is not None:

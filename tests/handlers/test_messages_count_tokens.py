@@ -18,11 +18,12 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.e2e import test_provider_bedrock as bedrock_e2e
-from tests.e2e import test_provider_gemini as gemini_e2e
-from tests.e2e import test_provider_vertex as vertex_e2e
 from tests.e2e.test_messages_api import WEATHER_TOOL
-from tests.helpers.gateway import GatewayProcess, render
+from tests.handlers import test_provider_bedrock as bedrock_e2e
+from tests.handlers import test_provider_gemini as gemini_e2e
+from tests.handlers import test_provider_vertex as vertex_e2e
+from tests.helpers.gateway import render
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import ALICE, OPENAI_KEY
 from tests.upstreams.aws_sigv4 import sdk_request_path
 from tests.upstreams.bedrock_mock import ACCESS_KEY_ID, API_KEY, REGION, SECRET_ACCESS_KEY, BedrockMock
@@ -75,7 +76,7 @@ GEMINI_COUNTED: JSON = {
 
 @dataclass
 class Stack:
-    gateway: GatewayProcess
+    gateway: GatewayThread
     gemini: GeminiMock
     vertex: GeminiMock
     bedrock: BedrockMock
@@ -108,7 +109,7 @@ def stack_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "bedrock": BedrockMock(),
         "openai": OpenAIMock(OPENAI_KEY),
     }
-    gateway: GatewayProcess | None = None
+    gateway: GatewayThread | None = None
     try:
         for mock in mocks.values():
             mock.start_in_thread()
@@ -132,7 +133,7 @@ def stack_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 render(OPENAI, port=mocks["openai"].port),
             ]
         )
-        gateway = GatewayProcess(Path(tmp_path_factory.mktemp("count-tokens")), config).start()
+        gateway = GatewayThread(Path(tmp_path_factory.mktemp("count-tokens")), config).start()
         yield Stack(gateway, **mocks, token=gateway.create_token(user=ALICE))
     finally:
         if gateway is not None:
