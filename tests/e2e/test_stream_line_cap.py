@@ -113,7 +113,7 @@ def upstream() -> Iterator[HoldingUpstream]:
 
 
 def start_gateway(root: Path, upstream: HoldingUpstream, *flags: str) -> Iterator[tuple[GatewayProcess, str]]:
-    factory, started = _factory(root)
+    factory, started = _factory(root, GatewayProcess)
     try:
         gw = factory(CONFIG, start=False, port=upstream.port)
         gw.serve_args = list(flags)

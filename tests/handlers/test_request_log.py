@@ -12,6 +12,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from tests.conftest import Stack
 from tests.helpers.gateway import token_id_of, token_secret_of
 from tests.helpers.manifests import ALICE, BOB, COST_INPUT_PER_MILLION, COST_OUTPUT_PER_MILLION
+from tests.helpers.sse import sse_events
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "log this request please"}]
 LOG_FIELDS = {
@@ -44,8 +45,18 @@ def call(
     metadata: dict[str, str] | None = None,
     **options: Any,
 ) -> tuple[str, Any]:
-    """Make one chat call; return (x-request-id, parsed response or list of chunks)."""
+    """Make one chat call; return (x-request-id, parsed response or list of chunks).
+
+    A stream is read to its end with a plain client: the sync SDK closes the connection as soon as it
+    sees `[DONE]`, which can reach the gateway before its last (empty) chunk and then logs a 499."""
     headers = {"x-tfy-metadata": orjson.dumps(metadata).decode()} if metadata else None
+    if options.get("stream"):
+        body = {"model": model, "messages": MESSAGES, **options}
+        answer = stack.gateway.request(
+            "POST", "/api/llm/chat/completions", token=token or stack.alice, json=body, headers=headers
+        )
+        assert answer.status == 200, answer.body
+        return str(answer.headers["x-request-id"]), sse_events(answer.body)
     raw = stack.gateway.client(token or stack.alice).chat.completions.with_raw_response.create(
         model=model,
         messages=MESSAGES,

@@ -15,8 +15,8 @@ import pytest
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
-from tests.proxy.holding_upstream import HoldingUpstream
 from tests.proxy.wire import Answer, send
+from tests.upstreams.holding_upstream import HoldingUpstream, phased_answer
 
 DEADLINE = 2.5
 # The deadline starts after the gateway got the request, so it cannot fire earlier than this from
@@ -57,7 +57,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with HoldingUpstream().running() as upstream:
+    with HoldingUpstream(phased_answer, answer_at_head=True).running() as upstream:
         env = {"RELAYGATE_REQUEST_TIMEOUT": str(DEADLINE), "RELAYGATE_COOLDOWN_THRESHOLD": "100000"}
         gateway = start_gateway(tmp_path_factory.mktemp("deadline"), CONFIG, hold_url=upstream.url, env=env)
         try:

@@ -19,7 +19,7 @@ import pytest
 from tests.helpers.gateway import free_port
 from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
-from tests.proxy.holding_upstream import HoldingUpstream
+from tests.upstreams.holding_upstream import HoldingUpstream, phased_answer
 
 CLOSE_WITHIN = 1.0  # seconds from the caller leaving to the upstream connection closing (measured: 0-3 ms)
 HELD_BODY = 1024
@@ -56,7 +56,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with HoldingUpstream().running() as upstream:
+    with HoldingUpstream(phased_answer, answer_at_head=True).running() as upstream:
         # The refusing pool member (a network error before any body byte: the body stays replayable)
         # must stay first in every test: no cooldown.
         gateway = start_gateway(

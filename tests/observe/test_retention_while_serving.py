@@ -8,18 +8,18 @@ import pytest
 
 from relaygate.observe.store.sqlite import SQLiteLogStore
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import GatewayProcess
+from tests.helpers.gateway import GatewayHandle
 from tests.helpers.log_records import log_record
 from tests.helpers.manifests import MOCK_ONLY
 
 DAY = 86_400.0
 
 
-def _ids(gateway: GatewayProcess) -> set[str]:
+def _ids(gateway: GatewayHandle) -> set[str]:
     return {row["request_id"] for row in gateway.logs(limit=1000)}
 
 
-def _seed(gateway: GatewayProcess, ages_in_days: dict[str, float]) -> None:
+def _seed(gateway: GatewayHandle, ages_in_days: dict[str, float]) -> None:
     store = SQLiteLogStore(gateway.database_url)
     now = time.time()
     store.write_many(
@@ -28,7 +28,7 @@ def _seed(gateway: GatewayProcess, ages_in_days: dict[str, float]) -> None:
     store.close()
 
 
-def _wait_until_gone(gateway: GatewayProcess, ids: set[str], timeout: float = 15.0) -> set[str]:
+def _wait_until_gone(gateway: GatewayHandle, ids: set[str], timeout: float = 15.0) -> set[str]:
     deadline = time.monotonic() + timeout
     while (left := _ids(gateway)) & ids and time.monotonic() < deadline:
         time.sleep(0.2)
