@@ -128,6 +128,7 @@ class GatewayHandle:
         self.serve_args: list[str] = []  # extra `relaygate serve` flags, e.g. ["--workers", "2"]
         # False: serve without --config, from the config `relaygate apply` stored in the database.
         self.use_config_file = True
+        self._clients: list[OpenAI] = []
         self.write_config(config_text)
 
     # -- addresses ---------------------------------------------------------------------------------
@@ -176,10 +177,18 @@ class GatewayHandle:
     # -- clients -----------------------------------------------------------------------------------
 
     def client(self, token: str, prefix: str = API_PREFIX, **options: Any) -> OpenAI:
-        """A real OpenAI SDK client aimed at the gateway (no SDK retries: tests count requests)."""
+        """A real OpenAI SDK client aimed at the gateway (no SDK retries: tests count requests).
+
+        Closed when the gateway stops (its pooled connections would otherwise be left to the collector)."""
         options.setdefault("max_retries", 0)
         options.setdefault("timeout", 30.0)
-        return OpenAI(api_key=token, base_url=self.url + prefix, **options)
+        client = OpenAI(api_key=token, base_url=self.url + prefix, **options)
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        while self._clients:
+            self._clients.pop().close()
 
     def async_client(self, token: str, prefix: str = API_PREFIX, **options: Any) -> AsyncOpenAI:
         options.setdefault("max_retries", 0)
@@ -366,6 +375,7 @@ class GatewayProcess(GatewayHandle):
 
     def stop(self, timeout: float = 40.0) -> int | None:
         """SIGTERM, then wait (SIGKILL if it does not exit in time). Returns the exit code."""
+        self.close_clients()
         if self.process is None:
             return None
         if self.process.poll() is None:

@@ -146,6 +146,7 @@ class GatewayThread(GatewayHandle):
 
     def stop(self, timeout: float = 40.0) -> int | None:
         """Stop accepting, drain, run the lifespan shutdown (the log flushes), join the thread."""
+        self.close_clients()
         if self._server is None or self._thread is None:
             return None
         self._server.should_exit = True
