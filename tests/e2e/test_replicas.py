@@ -158,26 +158,26 @@ def replicas(
 
 
 @dataclass
-class Outcome:
+class BurstOutcome:
     status: int
     headers: Any
     body: dict[str, Any]
     replica: int
 
 
-async def _chat(client: openai.AsyncOpenAI, replica: int, **kwargs: Any) -> Outcome:
+async def _chat(client: openai.AsyncOpenAI, replica: int, **kwargs: Any) -> BurstOutcome:
     try:
         raw = await client.chat.completions.with_raw_response.create(messages=HELLO, **kwargs)
     except openai.APIStatusError as exc:
         body = exc.body if isinstance(exc.body, dict) else {}
-        return Outcome(exc.status_code, exc.response.headers, body, replica)
-    return Outcome(raw.status_code, raw.headers, json.loads(raw.text), replica)
+        return BurstOutcome(exc.status_code, exc.response.headers, body, replica)
+    return BurstOutcome(raw.status_code, raw.headers, json.loads(raw.text), replica)
 
 
-def burst(gateways: list[GatewayProcess], token: str, count: int, **kwargs: Any) -> list[Outcome]:
+def burst(gateways: list[GatewayProcess], token: str, count: int, **kwargs: Any) -> list[BurstOutcome]:
     """`count` chat requests at once, spread round-robin over the gateways, with the async OpenAI SDK."""
 
-    async def run() -> list[Outcome]:
+    async def run() -> list[BurstOutcome]:
         clients = [gateway.async_client(token) for gateway in gateways]
         try:
             return await asyncio.gather(

@@ -109,7 +109,7 @@ def http_request(
         return HttpResult(int(exc.code), exc.headers, exc.read())
 
 
-class GatewayError(AssertionError):
+class GatewayFailed(AssertionError):
     """The gateway process misbehaved (did not start, CLI failed); the message carries its output."""
 
 
@@ -218,7 +218,7 @@ class GatewayHandle:
         """`python -m relaygate ARGS` with this gateway's config and database (env and flags)."""
         result = run_cli(*args, env=self.env(), cwd=self.root, timeout=timeout)
         if check and result.returncode != 0:
-            raise GatewayError(
+            raise GatewayFailed(
                 f"`relaygate {' '.join(args)}` exited {result.returncode}\n"
                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
             )
@@ -234,7 +234,7 @@ class GatewayHandle:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(list(args))
         if code != 0:
-            raise GatewayError(
+            raise GatewayFailed(
                 f"`relaygate {' '.join(args)}` exited {code}\nstdout:\n{out.getvalue()}\nstderr:\n{err.getvalue()}"
             )
         return out.getvalue()
@@ -263,7 +263,7 @@ class GatewayHandle:
             args += ["--expires-in", expires_in]
         lines = self.cli_in_process(*args).strip().splitlines()
         if not lines:
-            raise GatewayError(f"`relaygate {' '.join(args)}` printed nothing")
+            raise GatewayFailed(f"`relaygate {' '.join(args)}` printed nothing")
         return lines[-1].strip()
 
     def list_tokens(self) -> str:
@@ -353,12 +353,12 @@ class GatewayProcess(GatewayHandle):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise GatewayError(f"relaygate serve exited with {self.process.returncode}\n{self.output()}")
+                raise GatewayFailed(f"relaygate serve exited with {self.process.returncode}\n{self.output()}")
             if self.http_status("/ready") == 200:
                 return self
             time.sleep(0.05)
         self.kill()
-        raise GatewayError(f"relaygate serve was not ready within {timeout}s\n{self.output()}")
+        raise GatewayFailed(f"relaygate serve was not ready within {timeout}s\n{self.output()}")
 
     @property
     def running(self) -> bool:

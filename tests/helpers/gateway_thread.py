@@ -30,7 +30,7 @@ from relaygate.server import GatewayConfig, listen
 from relaygate.server_protocol import GatewayProtocol, ServerLimits
 from relaygate.settings import ENVIRONMENT, Settings
 from relaygate.upstream.session import ConnectorFactory
-from tests.helpers.gateway import READY_TIMEOUT, GatewayError, GatewayHandle
+from tests.helpers.gateway import READY_TIMEOUT, GatewayFailed, GatewayHandle
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -92,7 +92,7 @@ class GatewayThread(GatewayHandle):
         changes.update({k: v for k, v in flags.items() if v is not None})
         settings = replace(Settings(), **changes)  # type: ignore[arg-type]
         if settings.workers != 1:
-            raise GatewayError("--workers needs processes: use GatewayProcess")
+            raise GatewayFailed("--workers needs processes: use GatewayProcess")
         return settings
 
     def start(self, timeout: float = READY_TIMEOUT) -> Self:
@@ -132,10 +132,10 @@ class GatewayThread(GatewayHandle):
         while not server.started:
             if not self._thread.is_alive():
                 sock.close()
-                raise GatewayError(f"the gateway did not start\n{self.output()}")
+                raise GatewayFailed(f"the gateway did not start\n{self.output()}")
             if time.monotonic() > deadline:
                 server.should_exit = True
-                raise GatewayError(f"the gateway was not ready within {timeout}s\n{self.output()}")
+                raise GatewayFailed(f"the gateway was not ready within {timeout}s\n{self.output()}")
             time.sleep(0.005)
         gc.unfreeze()  # the app's start-up froze the test process's objects; let the collector see them again
         return self

@@ -18,7 +18,7 @@ from tests.helpers.gateway import render
 from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy import credentials as secret
 from tests.proxy.raw_upstream import RawUpstream
-from tests.proxy.wire import Answer, send
+from tests.proxy.wire import WireAnswer, send
 from tests.upstreams.httpbin_server import HttpbinServer
 from tests.upstreams.recording_upstream import RecordingUpstream
 
@@ -129,7 +129,7 @@ class ProxyStack:
     def port(self) -> int:
         return self.gateway.port
 
-    def call(self, method: str, target: str, **options: object) -> Answer:
+    def call(self, method: str, target: str, **options: object) -> WireAnswer:
         """`send` to the gateway, as alice unless `token=` says otherwise."""
         options.setdefault("token", self.alice)
         return send(self.gateway.port, method, target, **options)  # type: ignore[arg-type]

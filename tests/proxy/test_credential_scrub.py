@@ -20,7 +20,7 @@ import pytest
 from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
 from tests.proxy.echo_upstream import EchoUpstream
-from tests.proxy.wire import Answer, send
+from tests.proxy.wire import WireAnswer, send
 
 SERVICE_KEY = "svc-key-5a7e1f0c93d2"
 BEARER_TOKEN = "bearer-tok-88c1e0a4f7"
@@ -69,7 +69,7 @@ class Echo:
     gateway: GatewayThread
     token: str
 
-    def get(self, target: str, method: str = "GET") -> Answer:
+    def get(self, target: str, method: str = "GET") -> WireAnswer:
         return send(self.gateway.port, method, target, token=self.token)
 
 
@@ -83,11 +83,11 @@ def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Echo]:
             gateway.stop()
 
 
-def assert_framed(answer: Answer) -> None:
+def assert_framed(answer: WireAnswer) -> None:
     assert answer.header("content-length") in (None, str(len(answer.body))), answer.headers
 
 
-def assert_nothing_secret(answer: Answer) -> None:
+def assert_nothing_secret(answer: WireAnswer) -> None:
     seen = answer.body + repr(answer.headers).encode()
     for secret in ALL:
         assert secret.encode() not in seen, (secret, answer.status, answer.headers, answer.body[:300])

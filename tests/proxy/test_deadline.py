@@ -15,7 +15,7 @@ import pytest
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
-from tests.proxy.wire import Answer, send
+from tests.proxy.wire import WireAnswer, send
 from tests.upstreams.holding_upstream import HoldingUpstream, phased_answer
 
 DEADLINE = 2.5
@@ -47,7 +47,7 @@ class Stack:
     upstream: HoldingUpstream
     token: str
 
-    def call(self, headers: dict[str, str] | None = None) -> tuple[Answer, float]:
+    def call(self, headers: dict[str, str] | None = None) -> tuple[WireAnswer, float]:
         started = time.monotonic()
         answer = send(
             self.gateway.port, "GET", "/proxy-api/hanging/pool/hold-head", token=self.token, headers=headers, timeout=15

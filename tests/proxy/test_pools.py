@@ -21,7 +21,7 @@ import pytest
 from tests.helpers.gateway import free_port
 from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
-from tests.proxy.wire import Answer, send
+from tests.proxy.wire import WireAnswer, send
 from tests.upstreams.recording_upstream import RecordingUpstream
 
 COOLDOWN_SECONDS = 1.5
@@ -140,7 +140,7 @@ class Pools:
         method: str = "GET",
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
-    ) -> Answer:
+    ) -> WireAnswer:
         return send(self.gateway.port, method, target, token=self.tokens[who], body=body, headers=headers)
 
     def served_by(self, target: str, **options: object) -> str:

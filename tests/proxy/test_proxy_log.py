@@ -14,10 +14,10 @@ import orjson
 from tests.helpers.gateway import token_secret_of
 from tests.proxy import credentials
 from tests.proxy.conftest import ALICE, ProxyStack
-from tests.proxy.wire import Answer
+from tests.proxy.wire import WireAnswer
 
 
-def row_of(proxy: ProxyStack, answer: Answer) -> dict[str, Any]:
+def row_of(proxy: ProxyStack, answer: WireAnswer) -> dict[str, Any]:
     request_id = answer.header("x-request-id")
     assert request_id
     return proxy.gateway.wait_for_log(request_id)

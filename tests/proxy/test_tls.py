@@ -13,7 +13,7 @@ import trustme
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway_thread import GatewayThread
 from tests.proxy.conftest import start_gateway
-from tests.proxy.wire import Answer, send
+from tests.proxy.wire import WireAnswer, send
 from tests.upstreams.httpbin_server import HttpbinServer
 from tests.upstreams.recording_upstream import RecordingUpstream
 
@@ -47,7 +47,7 @@ class TlsStack:
     upstream: RecordingUpstream
     token: str
 
-    def get(self, endpoint: str, path: str = "/hello") -> Answer:
+    def get(self, endpoint: str, path: str = "/hello") -> WireAnswer:
         return send(self.gateway.port, "GET", f"/proxy-api/tls/{endpoint}{path}", token=self.token)
 
 

@@ -15,7 +15,7 @@ import orjson
 
 
 @dataclass
-class Answer:
+class WireAnswer:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
@@ -46,7 +46,7 @@ def send(
     timeout: float = 30.0,
     read_size: int = 65536,
     keep_body: bool = True,
-) -> Answer:
+) -> WireAnswer:
     """One request over a fresh connection, headers exactly as given (no Accept-Encoding added; `Host`
     only when not given). The body is read piece by piece, with timings, size and SHA-256 recorded."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -88,7 +88,7 @@ def send(
                 pieces.append(piece)
         if response.length:  # Content-Length promised more than arrived before the connection closed
             raise http.client.IncompleteRead(b"".join(pieces), response.length)
-        return Answer(
+        return WireAnswer(
             response.status,
             response.getheaders(),
             b"".join(pieces),
