@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from tests.conftest import _factory
+from tests.handlers.proxy.raw_upstream import RawUpstream
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway_thread import GatewayThread
-from tests.proxy.raw_upstream import RawUpstream
 
 GOOD_ANSWER = orjson.dumps(
     {

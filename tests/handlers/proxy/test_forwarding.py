@@ -12,9 +12,9 @@ from urllib.request import urlopen
 
 import pytest
 
+from tests.handlers.proxy import credentials
+from tests.handlers.proxy.conftest import ProxyStack
 from tests.helpers.gateway import run_cli, subprocess_env, token_secret_of
-from tests.proxy import credentials
-from tests.proxy.conftest import ProxyStack
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.handlers.proxy.conftest import start_gateway
+from tests.handlers.proxy.wire import WireAnswer, send
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway_thread import GatewayThread
-from tests.proxy.conftest import start_gateway
-from tests.proxy.wire import WireAnswer, send
 from tests.upstreams.holding_upstream import HoldingUpstream, phased_answer
 
 DEADLINE = 2.5

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.handlers.proxy.conftest import start_gateway
 from tests.helpers.gateway import free_port
 from tests.helpers.gateway_thread import GatewayThread
-from tests.proxy.conftest import start_gateway
 from tests.upstreams.holding_upstream import HoldingUpstream, phased_answer
 
 CLOSE_WITHIN = 1.0  # seconds from the caller leaving to the upstream connection closing (measured: 0-3 ms)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
+from tests.handlers.proxy.conftest import start_gateway
+from tests.handlers.proxy.echo_upstream import EchoUpstream
+from tests.handlers.proxy.wire import WireAnswer, send
 from tests.helpers.gateway_thread import GatewayThread
-from tests.proxy.conftest import start_gateway
-from tests.proxy.echo_upstream import EchoUpstream
-from tests.proxy.wire import WireAnswer, send
 
 SERVICE_KEY = "svc-key-5a7e1f0c93d2"
 BEARER_TOKEN = "bearer-tok-88c1e0a4f7"

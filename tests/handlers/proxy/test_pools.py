@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
+from tests.handlers.proxy.conftest import start_gateway
+from tests.handlers.proxy.wire import WireAnswer, send
 from tests.helpers.gateway import free_port
 from tests.helpers.gateway_thread import GatewayThread
-from tests.proxy.conftest import start_gateway
-from tests.proxy.wire import WireAnswer, send
 from tests.upstreams.recording_upstream import RecordingUpstream
 
 COOLDOWN_SECONDS = 1.5

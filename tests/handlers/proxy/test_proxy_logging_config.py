@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from tests.proxy.conftest import ProxyStack
+from tests.handlers.proxy.conftest import ProxyStack
 
 
 def test_logging_config_tags_are_metadata_in_the_proxy_row(proxy: ProxyStack) -> None:

@@ -10,10 +10,10 @@ import orjson
 import pytest
 import trustme
 
+from tests.handlers.proxy.conftest import start_gateway
+from tests.handlers.proxy.wire import WireAnswer, send
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway_thread import GatewayThread
-from tests.proxy.conftest import start_gateway
-from tests.proxy.wire import WireAnswer, send
 from tests.upstreams.httpbin_server import HttpbinServer
 from tests.upstreams.recording_upstream import RecordingUpstream
 

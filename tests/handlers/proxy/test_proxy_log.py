@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
+from tests.handlers.proxy import credentials
+from tests.handlers.proxy.conftest import ALICE, ProxyStack
+from tests.handlers.proxy.wire import WireAnswer
 from tests.helpers.gateway import token_secret_of
-from tests.proxy import credentials
-from tests.proxy.conftest import ALICE, ProxyStack
-from tests.proxy.wire import WireAnswer
 
 
 def row_of(proxy: ProxyStack, answer: WireAnswer) -> dict[str, Any]:

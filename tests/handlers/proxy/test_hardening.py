@@ -14,11 +14,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.handlers.proxy.conftest import ProxyStack, start_gateway
+from tests.handlers.proxy.wire import raw_body, raw_exchange, raw_status, send
 from tests.helpers.error_shape import assert_error_shape
 from tests.helpers.gateway import run_cli, subprocess_env
 from tests.helpers.gateway_thread import GatewayThread
-from tests.proxy.conftest import ProxyStack, start_gateway
-from tests.proxy.wire import raw_body, raw_exchange, raw_status, send
 from tests.upstreams.recording_upstream import RecordingUpstream
 
 DOT_SEGMENT_PATHS = [

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.handlers.proxy import credentials as secret
+from tests.handlers.proxy.raw_upstream import RawUpstream
+from tests.handlers.proxy.wire import WireAnswer, send
 from tests.helpers.gateway import render
 from tests.helpers.gateway_thread import GatewayThread
-from tests.proxy import credentials as secret
-from tests.proxy.raw_upstream import RawUpstream
-from tests.proxy.wire import WireAnswer, send
 from tests.upstreams.httpbin_server import HttpbinServer
 from tests.upstreams.recording_upstream import RecordingUpstream
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import orjson
 
-from tests.proxy.conftest import ProxyStack, reset_peak_rss, rss_kib
+from tests.handlers.proxy.conftest import ProxyStack, reset_peak_rss, rss_kib
 from tests.upstreams.recording_upstream import GZIP_BODY, pattern_bytes
 
 MIB = 1 << 20
