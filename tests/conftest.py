@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,16 @@ from tests.helpers.postgres import fresh_database, fresh_schema
 from tests.upstreams.openai_mock import OpenAIMock
 
 GatewayFactory = Callable[..., GatewayHandle]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Under `coverage run` the tests run in this process (`-n 0`): coverage does not follow xdist's workers."""
+    coverage = sys.modules.get("coverage")
+    if coverage is not None and coverage.Coverage.current() is not None and config.getoption("numprocesses", None):
+        config.option.numprocesses = 0
+
+
 GatewayKind = type[GatewayHandle]
 
 
