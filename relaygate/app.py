@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import logging
 import re
-from collections.abc import Awaitable
 
 from relaygate.context import RequestContext
 from relaygate.dialects.openai import OPENAI
@@ -23,6 +22,7 @@ from relaygate.http.types import Receive, Scope, Send
 from relaygate.pipeline.call import Call
 from relaygate.pipeline.finish import finish
 from relaygate.settings import Settings
+from relaygate.upstream.session import ConnectorFactory
 
 log = logging.getLogger("relaygate")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -32,26 +32,25 @@ __all__ = ["App", "Gateway", "app_from_env", "build_app", "open_gateway"]
 class App:
     """Raw ASGI entry point: one dict lookup routes a request; every error leaves in its route's API shape."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, connector_factory: ConnectorFactory | None = None) -> None:
         self.settings = settings
+        self.connector_factory = connector_factory  # the upstream session's connector (tests swap it)
         self.routes = Routes()
         self.gateway: Gateway | None = None
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        # Not a coroutine itself: it hands back the one that serves the scope, so every resumption of a
-        # request's innermost await passes through one frame fewer (uvicorn is told the interface).
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A coroutine function, so any ASGI server (uvicorn --factory, hypercorn) detects ASGI 3 by itself.
         if scope["type"] == "http":
-            return self._http(scope, receive, send)
-        if scope["type"] == "lifespan":
-            return self._lifespan(receive, send)
-        return _ignored()
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.gateway = await open_gateway(self.settings)
+                    self.gateway = await open_gateway(self.settings, connector_factory=self.connector_factory)
                 except Exception as exc:  # a config or database problem: refuse to start, say why
                     log.error("startup failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -118,13 +117,9 @@ async def _send_error_safely(call: Call, error: GatewayError, render: ErrorRende
         pass
 
 
-async def _ignored() -> None:
-    """Scope types the gateway does not serve (websocket): nothing to do."""
-
-
-def build_app(settings: Settings) -> App:
-    """The ASGI app for these settings."""
-    return App(settings)
+def build_app(settings: Settings, *, connector_factory: ConnectorFactory | None = None) -> App:
+    """The ASGI app for these settings (`connector_factory`: the upstream session's connector, for tests)."""
+    return App(settings, connector_factory=connector_factory)
 
 
 def app_from_env() -> App:

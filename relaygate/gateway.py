@@ -38,7 +38,7 @@ from relaygate.settings import Settings
 from relaygate.shared_state import SharedState
 from relaygate.upstream.caps import AnswerCaps
 from relaygate.upstream.hops import HopMarker
-from relaygate.upstream.session import create_session
+from relaygate.upstream.session import ConnectorFactory, create_session
 
 log = logging.getLogger("relaygate")
 REVOCATION_POLL_SECONDS = 1.0
@@ -86,6 +86,7 @@ class Gateway:
             RetentionPurger(log_store, settings.log_retention_days) if settings.log_retention_days else None
         )
         self.session: aiohttp.ClientSession | None = None
+        self.connector_factory: ConnectorFactory | None = None  # None: the guarded production connector
         self.hops = HopMarker(settings.instance_id)  # `Via` on every upstream request; loops are 508
         self.answer_caps = AnswerCaps(settings.max_sse_line_bytes, settings.max_answer_bytes)
         self.health = HealthTracker(
@@ -121,6 +122,7 @@ class Gateway:
             self.settings.stream_idle_timeout,
             lambda host: host in self.snapshot.metadata_allowed_hosts,
             self.hops.default_headers,
+            connector_factory=self.connector_factory,
         )
         await self.sink.start()
         if self.retention is not None:
@@ -199,8 +201,10 @@ class Gateway:
         return problems
 
 
-async def open_gateway(settings: Settings) -> Gateway:
-    """Load config, open stores and the upstream pool; raises with a clear message on bad config."""
+async def open_gateway(settings: Settings, *, connector_factory: ConnectorFactory | None = None) -> Gateway:
+    """Load config, open stores and the upstream pool; raises with a clear message on bad config.
+
+    `connector_factory` replaces the upstream session's connector (tests route upstreams in-process)."""
     config_store: ConfigStore | None = None
     revision = 0
     if settings.config_path:
@@ -230,6 +234,7 @@ async def open_gateway(settings: Settings) -> Gateway:
         raise
     log_warnings(snapshot)
     gateway = Gateway(settings, snapshot, token_store, log_store, config_store, revision)
+    gateway.connector_factory = connector_factory
     await gateway.start()
     source = settings.config_path or f"the database (config revision {revision})"
     log.info("relaygate ready: %d models from %s", len(snapshot.models), source)

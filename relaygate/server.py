@@ -53,7 +53,6 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
         "loop": "uvloop",
         "http": GatewayProtocol,
         "lifespan": "on",
-        "interface": "asgi3",  # App.__call__ returns the coroutine rather than being one
         "access_log": False,
         "server_header": False,
         "log_level": log_level,

@@ -3,8 +3,10 @@
 - `free_port`: a free 127.0.0.1 port (nothing listens on it: also a "closed port").
 - `openai_upstream`: a running `OpenAIMock` (OpenAI + Azure routes, keys from `tests.helpers.manifests`),
   served from a background thread so sync and async tests can both use it.
-- `gateway_factory`: `gateway_factory(yaml_text, **placeholders)` starts a `relaygate serve` process with
-  that config (`{name}` placeholders replaced); every gateway is stopped at teardown.
+- `gateway_factory`: `gateway_factory(yaml_text, **placeholders)` starts a gateway with that config
+  (`{name}` placeholders replaced); every gateway is stopped at teardown. Which kind is `gateway_kind`:
+  `GatewayThread` (the app served from a thread of the test process) unless a directory's conftest
+  says `GatewayProcess` (tests/e2e/: signals, exit codes, SDKs over a separate process).
 - `standard_stack` (module-scoped) / `stack` (per test, mocks reset): the `STANDARD` manifests served by
   one gateway, with tokens for alice, bob and the `ci-bot` virtual account.
 - `pg_database` (module-scoped): a fresh PostgreSQL database (skips when PostgreSQL is unreachable);
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +23,30 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import manifests
-from tests.helpers.gateway import Gateway, render
+from tests.helpers.gateway import GatewayHandle, render
 from tests.helpers.gateway import free_port as _free_port
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.postgres import fresh_database, fresh_schema
 from tests.upstreams.openai_mock import OpenAIMock
 
-GatewayFactory = Callable[..., Gateway]
+GatewayFactory = Callable[..., GatewayHandle]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Under `coverage run` the tests run in this process (`-n 0`): coverage does not follow xdist's workers."""
+    coverage = sys.modules.get("coverage")
+    if coverage is not None and coverage.Coverage.current() is not None and config.getoption("numprocesses", None):
+        config.option.numprocesses = 0
+
+
+GatewayKind = type[GatewayHandle]
+
+
+@pytest.fixture(scope="module")
+def gateway_kind() -> GatewayKind:
+    """What `gateway_factory` and `standard_stack` start: overridden to `GatewayProcess` in tests/e2e/."""
+    return GatewayThread
 
 
 @pytest.fixture
@@ -57,13 +78,13 @@ def vllm_upstream() -> Iterator[OpenAIMock]:
         yield mock
 
 
-def _factory(base: Path) -> tuple[GatewayFactory, list[Gateway]]:
-    started: list[Gateway] = []
+def _factory(base: Path, kind: GatewayKind = GatewayThread) -> tuple[GatewayFactory, list[GatewayHandle]]:
+    started: list[GatewayHandle] = []
 
     def start(
         config_text: str, *, start: bool = True, env: dict[str, str] | None = None, **placeholders: object
-    ) -> Gateway:
-        gateway = Gateway(base / f"gateway-{len(started)}", render(config_text, **placeholders), env=env)
+    ) -> GatewayHandle:
+        gateway = kind(base / f"gateway-{len(started)}", render(config_text, **placeholders), env=env)
         started.append(gateway)
         return gateway.start() if start else gateway
 
@@ -71,8 +92,8 @@ def _factory(base: Path) -> tuple[GatewayFactory, list[Gateway]]:
 
 
 @pytest.fixture
-def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
-    factory, started = _factory(tmp_path)
+def gateway_factory(tmp_path: Path, gateway_kind: GatewayKind) -> Iterator[GatewayFactory]:
+    factory, started = _factory(tmp_path, gateway_kind)
     yield factory
     for gateway in started:
         gateway.stop()
@@ -82,7 +103,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
 class Stack:
     """The standard end-to-end setup: one gateway, its upstreams, and ready-made tokens."""
 
-    gateway: Gateway
+    gateway: GatewayHandle
     openai: OpenAIMock  # OpenAI + Azure routes, requires the upstream keys
     vllm: OpenAIMock  # the self-hosted (keyless) upstream
     alice: str  # personal token, member of ml-team
@@ -95,10 +116,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def standard_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def standard_stack(tmp_path_factory: pytest.TempPathFactory, gateway_kind: GatewayKind) -> Iterator[Stack]:
     openai_mock = OpenAIMock(manifests.OPENAI_KEY, manifests.AZURE_KEY).start_in_thread()
     vllm_mock = OpenAIMock().start_in_thread()
-    factory, started = _factory(tmp_path_factory.mktemp("stack"))
+    factory, started = _factory(tmp_path_factory.mktemp("stack"), gateway_kind)
     try:
         gateway = factory(manifests.STANDARD, port=openai_mock.port, vllm_port=vllm_mock.port, closed_port=_free_port())
         yield Stack(

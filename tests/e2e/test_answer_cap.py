@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import _factory
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import Gateway, HttpResult
+from tests.helpers.gateway import GatewayProcess, HttpResult
 from tests.upstreams.holding_upstream import HoldingUpstream, chunk, head
 
 MIB = 1 << 20
@@ -106,8 +106,8 @@ def upstream() -> Iterator[HoldingUpstream]:
         yield server
 
 
-def start_gateway(root: Path, upstream: HoldingUpstream, *flags: str) -> Iterator[tuple[Gateway, str]]:
-    factory, started = _factory(root)
+def start_gateway(root: Path, upstream: HoldingUpstream, *flags: str) -> Iterator[tuple[GatewayProcess, str]]:
+    factory, started = _factory(root, GatewayProcess)
     try:
         gw = factory(CONFIG, start=False, port=upstream.port)
         gw.serve_args = list(flags)
@@ -119,11 +119,13 @@ def start_gateway(root: Path, upstream: HoldingUpstream, *flags: str) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: HoldingUpstream) -> Iterator[tuple[Gateway, str]]:
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, upstream: HoldingUpstream
+) -> Iterator[tuple[GatewayProcess, str]]:
     yield from start_gateway(tmp_path_factory.mktemp("answer-cap"), upstream)
 
 
-def rss_kib(gw: Gateway) -> int:
+def rss_kib(gw: GatewayProcess) -> int:
     assert gw.process is not None
     for line in Path(f"/proc/{gw.process.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -131,7 +133,9 @@ def rss_kib(gw: Gateway) -> int:
     raise AssertionError("no VmRSS")
 
 
-def call(gw: Gateway, token: str, model: str, prompt: str, path: str = "/api/llm/chat/completions") -> HttpResult:
+def call(
+    gw: GatewayProcess, token: str, model: str, prompt: str, path: str = "/api/llm/chat/completions"
+) -> HttpResult:
     body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": prompt}]}
     if path.endswith("/messages"):
         body["max_tokens"] = 64
@@ -139,7 +143,7 @@ def call(gw: Gateway, token: str, model: str, prompt: str, path: str = "/api/llm
 
 
 def test_an_answer_over_the_cap_is_a_502_with_memory_bounded_by_the_cap(
-    gateway: tuple[Gateway, str], upstream: HoldingUpstream
+    gateway: tuple[GatewayProcess, str], upstream: HoldingUpstream
 ) -> None:
     gw, token = gateway
     assert call(gw, token, "good-oai/model", "warm up").status == 200
@@ -162,7 +166,7 @@ def test_an_answer_over_the_cap_is_a_502_with_memory_bounded_by_the_cap(
 
 
 def test_a_declared_length_over_the_cap_is_refused_before_reading(
-    gateway: tuple[Gateway, str], upstream: HoldingUpstream
+    gateway: tuple[GatewayProcess, str], upstream: HoldingUpstream
 ) -> None:
     gw, token = gateway
     seen = upstream.mark()
@@ -174,7 +178,7 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(
     assert held.sent < 32 * MIB, f"the upstream wrote {held.sent} bytes of an answer refused by its length"
 
 
-def test_an_answer_over_the_cap_on_the_messages_route_is_an_anthropic_502(gateway: tuple[Gateway, str]) -> None:
+def test_an_answer_over_the_cap_on_the_messages_route_is_an_anthropic_502(gateway: tuple[GatewayProcess, str]) -> None:
     gw, token = gateway
     for model in ("cap-claude/sonnet", "cap-oai/model"):  # native, translated
         result = call(gw, token, model, "a 300 MiB answer", path="/api/llm/messages")
@@ -184,7 +188,7 @@ def test_an_answer_over_the_cap_on_the_messages_route_is_an_anthropic_502(gatewa
         assert "max_answer_bytes" in payload["error"]["message"]
 
 
-def test_a_virtual_model_falls_back_from_an_answer_over_the_cap(gateway: tuple[Gateway, str]) -> None:
+def test_a_virtual_model_falls_back_from_an_answer_over_the_cap(gateway: tuple[GatewayProcess, str]) -> None:
     gw, token = gateway
     result = call(gw, token, "vmod/huge-then-good", "a 300 MiB answer")
     assert result.status == 200, result.body[:300]
@@ -193,7 +197,7 @@ def test_a_virtual_model_falls_back_from_an_answer_over_the_cap(gateway: tuple[G
 
 
 def test_a_large_error_answer_keeps_its_status_and_is_read_only_in_part(
-    gateway: tuple[Gateway, str], upstream: HoldingUpstream
+    gateway: tuple[GatewayProcess, str], upstream: HoldingUpstream
 ) -> None:
     gw, token = gateway
     seen = upstream.mark()
@@ -205,7 +209,9 @@ def test_a_large_error_answer_keeps_its_status_and_is_read_only_in_part(
     assert held.sent < 16 * MIB, f"the upstream wrote {held.sent} bytes of an error answer the gateway keeps 1 MiB of"
 
 
-def test_the_cap_is_configurable(tmp_path: Path, gateway: tuple[Gateway, str], upstream: HoldingUpstream) -> None:
+def test_the_cap_is_configurable(
+    tmp_path: Path, gateway: tuple[GatewayProcess, str], upstream: HoldingUpstream
+) -> None:
     gw, token = gateway
     result = call(gw, token, "cap-oai/model", "two-mib")
     assert result.status == 200 and len(result.json()["choices"][0]["message"]["content"]) == 2 * MIB

@@ -10,7 +10,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import Gateway
+from tests.helpers.gateway import GatewayProcess
 from tests.helpers.manifests import ALICE, MOCK_ONLY
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "reload me"}]
@@ -21,14 +21,14 @@ INVALID = WITH_SECOND_MODEL.replace("name: mock\n", "name: Not A Valid Name!\n")
 RELOAD_BUDGET = 3.0
 
 
-def chat_status(gateway: Gateway, token: str, model: str) -> int:
+def chat_status(gateway: GatewayProcess, token: str, model: str) -> int:
     result = gateway.request(
         "POST", "/api/llm/chat/completions", token=token, json={"model": model, "messages": MESSAGES}
     )
     return result.status
 
 
-def wait_for_status(gateway: Gateway, token: str, model: str, status: int, timeout: float) -> float | None:
+def wait_for_status(gateway: GatewayProcess, token: str, model: str, status: int, timeout: float) -> float | None:
     """Seconds until `model` answers `status`, None if it never did within `timeout`."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import Gateway, GatewayError
+from tests.helpers.gateway import GatewayFailed, GatewayProcess
 from tests.helpers.manifests import ALICE, MOCK_ONLY
 
 SELF = """
@@ -29,7 +29,7 @@ def test_serve_refuses_a_provider_pointing_at_its_own_port(gateway_factory: Gate
     gateway.write_config(SELF.format(host="127.0.0.1", port=gateway.port))
     try:
         gateway.start(timeout=20)
-    except GatewayError as exc:
+    except GatewayFailed as exc:
         message = str(exc)
     else:
         raise AssertionError("the gateway started with a base URL pointing at itself")
@@ -43,14 +43,14 @@ def test_serve_bound_to_all_addresses_refuses_a_custom_endpoint_on_localhost(gat
     gateway.serve_args = ["--host", "0.0.0.0"]  # the later --host wins
     try:
         gateway.start(timeout=20)
-    except GatewayError as exc:
+    except GatewayFailed as exc:
         assert "integrations[0].base_url" in str(exc) and "this gateway itself" in str(exc), str(exc)
     else:
         raise AssertionError("the gateway started with a base URL pointing at itself")
 
 
 def test_reload_refuses_a_loop_and_keeps_serving(gateway_factory: GatewayFactory) -> None:
-    gateway: Gateway = gateway_factory(MOCK_ONLY)
+    gateway: GatewayProcess = gateway_factory(MOCK_ONLY)
     token = gateway.create_token(user=ALICE)
     before = len(gateway.output())
     gateway.write_config(MOCK_ONLY + "---" + SELF.format(host="localhost", port=gateway.port))

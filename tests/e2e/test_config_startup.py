@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import Gateway, free_port, run_cli, subprocess_env
+from tests.helpers.gateway import GatewayProcess, free_port, run_cli, subprocess_env
 from tests.helpers.manifests import ALICE, MOCK_ONLY
 from tests.upstreams.openai_mock import OpenAIMock
 
 RELOAD_WAIT = 8.0
 
 
-def wait_for_output(gateway: Gateway, pattern: str, since: int = 0, timeout: float = RELOAD_WAIT) -> str:
+def wait_for_output(gateway: GatewayProcess, pattern: str, since: int = 0, timeout: float = RELOAD_WAIT) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = gateway.output()[since:]
@@ -26,7 +26,7 @@ def wait_for_output(gateway: Gateway, pattern: str, since: int = 0, timeout: flo
     raise AssertionError(f"no output matching {pattern!r}\n{gateway.output()}")
 
 
-def chat_status(gateway: Gateway, token: str, model: str) -> int:
+def chat_status(gateway: GatewayProcess, token: str, model: str) -> int:
     return gateway.request(
         "POST",
         "/api/llm/chat/completions",

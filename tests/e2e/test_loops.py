@@ -16,12 +16,12 @@ import pytest
 
 from tests.conftest import Stack
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import Gateway, HttpResult
+from tests.helpers.gateway import GatewayProcess, HttpResult
 from tests.helpers.manifests import ALICE, MOCK_ACCOUNT
 from tests.upstreams.tcp_relay import TcpRelay
 
 CHAT_BODY = {"model": "loop/chat", "messages": [{"role": "user", "content": "round and round"}]}
-SelfLoop = Callable[..., tuple[Gateway, str, TcpRelay]]
+SelfLoop = Callable[..., tuple[GatewayProcess, str, TcpRelay]]
 LOOP_BOUND_SECONDS = 10.0  # a loop runs until the 600 s request timeout without the marker; 508 takes ms
 
 
@@ -55,14 +55,14 @@ integrations:
 """
 
 
-def _prepared(root: Path) -> tuple[Gateway, str]:
+def _prepared(root: Path) -> tuple[GatewayProcess, str]:
     """A gateway (not started) and a token for it, created before its real config is written."""
-    gateway = Gateway(root, MOCK_ACCOUNT)
+    gateway = GatewayProcess(root, MOCK_ACCOUNT)
     token = gateway.create_token(user=ALICE)
     return gateway, token
 
 
-def _loop_rows(gateway: Gateway, request_id: str) -> list[dict[str, object]]:
+def _loop_rows(gateway: GatewayProcess, request_id: str) -> list[dict[str, object]]:
     gateway.wait_for_log(request_id)
     time.sleep(0.3)  # any row the loop would add arrives by now (rows are written in 0.25 s batches)
     return gateway.logs(limit=1000)
@@ -78,9 +78,9 @@ def _assert_loop_detected(result: HttpResult, elapsed: float) -> None:
 @pytest.fixture
 def self_loop(tmp_path: Path) -> Iterator[SelfLoop]:
     """`start(*serve_args)`: a gateway whose model `loop/chat` reaches itself through a TCP relay."""
-    started: list[tuple[Gateway, TcpRelay]] = []
+    started: list[tuple[GatewayProcess, TcpRelay]] = []
 
-    def start(*serve_args: str) -> tuple[Gateway, str, TcpRelay]:
+    def start(*serve_args: str) -> tuple[GatewayProcess, str, TcpRelay]:
         gateway, token = _prepared(tmp_path / f"self-{len(started)}")
         relay = TcpRelay(gateway.port).start_in_thread()
         started.append((gateway, relay))
@@ -97,7 +97,7 @@ def self_loop(tmp_path: Path) -> Iterator[SelfLoop]:
 
 
 @pytest.fixture
-def peers(tmp_path: Path) -> Iterator[tuple[Gateway, Gateway, str]]:
+def peers(tmp_path: Path) -> Iterator[tuple[GatewayProcess, GatewayProcess, str]]:
     """Gateways A and B, each with `loop/chat` and `ring/next` leading to the other; a token for A."""
     a, token_a = _prepared(tmp_path / "a")
     b, token_b = _prepared(tmp_path / "b")
@@ -187,7 +187,9 @@ def test_a_loop_between_workers_of_one_gateway_stops_too(self_loop: SelfLoop) ->
     assert len(rows) == 12, [row["status"] for row in rows]
 
 
-def test_custom_endpoints_pointing_at_each_other_stop_at_the_second_hop(peers: tuple[Gateway, Gateway, str]) -> None:
+def test_custom_endpoints_pointing_at_each_other_stop_at_the_second_hop(
+    peers: tuple[GatewayProcess, GatewayProcess, str],
+) -> None:
     a, b, token_a = peers
     started = time.monotonic()
     result = a.request(
@@ -202,7 +204,9 @@ def test_custom_endpoints_pointing_at_each_other_stop_at_the_second_hop(peers: t
     assert len(b.logs(limit=1000)) == 1
 
 
-def test_models_pointing_at_each_other_stop_at_the_second_hop(peers: tuple[Gateway, Gateway, str]) -> None:
+def test_models_pointing_at_each_other_stop_at_the_second_hop(
+    peers: tuple[GatewayProcess, GatewayProcess, str],
+) -> None:
     a, b, token_a = peers
     started = time.monotonic()
     result = a.request("POST", "/api/llm/chat/completions", token=token_a, json=CHAT_BODY)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.helpers.gateway import Gateway, HttpResult, run_cli, subprocess_env
+from tests.helpers.gateway import GatewayProcess, HttpResult, run_cli, subprocess_env
 from tests.helpers.manifests import ALICE, BOB, MOCK_ONLY
 from tests.helpers.postgres import PostgresGateway
 
@@ -23,9 +23,11 @@ BODY = {"model": "mock/echo", "messages": [{"role": "user", "content": "hello fr
 
 
 @pytest.fixture(scope="module")
-def replicas(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, Gateway]]:
+def replicas(
+    pg_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
     root = tmp_path_factory.mktemp("replicas")
-    started: list[Gateway] = []
+    started: list[GatewayProcess] = []
     try:
         started += [PostgresGateway(root / name, MOCK_ONLY, pg_database) for name in ("a", "b")]
         with ThreadPoolExecutor(2) as pool:  # started together: both migrate the empty database at once
@@ -36,19 +38,19 @@ def replicas(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             gateway.stop()
 
 
-def chat(gateway: Gateway, token: str, request_id: str | None = None) -> HttpResult:
+def chat(gateway: GatewayProcess, token: str, request_id: str | None = None) -> HttpResult:
     headers = {"x-request-id": request_id} if request_id else None
     return gateway.request("POST", CHAT, token=token, json=BODY, headers=headers)
 
 
-def test_token_created_with_cli_works_on_both_replicas(replicas: tuple[Gateway, Gateway]) -> None:
+def test_token_created_with_cli_works_on_both_replicas(replicas: tuple[GatewayProcess, GatewayProcess]) -> None:
     a, b = replicas
     token = a.create_token(user=ALICE)
     assert chat(a, token).status == 200
     assert chat(b, token).status == 200
 
 
-def test_unknown_token_is_401_on_both_replicas(replicas: tuple[Gateway, Gateway]) -> None:
+def test_unknown_token_is_401_on_both_replicas(replicas: tuple[GatewayProcess, GatewayProcess]) -> None:
     a, b = replicas
     token = a.create_token(user=ALICE)
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
@@ -58,7 +60,7 @@ def test_unknown_token_is_401_on_both_replicas(replicas: tuple[Gateway, Gateway]
         assert chat(gateway, other_id).status == 401
 
 
-def test_revocation_reaches_the_other_replica_within_a_second(replicas: tuple[Gateway, Gateway]) -> None:
+def test_revocation_reaches_the_other_replica_within_a_second(replicas: tuple[GatewayProcess, GatewayProcess]) -> None:
     a, b = replicas
     token = a.create_token(user=BOB)
     assert chat(a, token).status == 200
@@ -77,7 +79,9 @@ def test_revocation_reaches_the_other_replica_within_a_second(replicas: tuple[Ga
     assert max(took.values()) < 2.0, took  # one poll interval (1 s) plus slack, far below the TTL
 
 
-def test_request_logs_from_both_replicas_land_in_postgres(replicas: tuple[Gateway, Gateway], pg_database: str) -> None:
+def test_request_logs_from_both_replicas_land_in_postgres(
+    replicas: tuple[GatewayProcess, GatewayProcess], pg_database: str
+) -> None:
     a, b = replicas
     token = a.create_token(user=ALICE)
     ids = {"a": f"pg-a-{uuid.uuid4().hex[:12]}", "b": f"pg-b-{uuid.uuid4().hex[:12]}"}
@@ -100,7 +104,7 @@ def test_request_logs_from_both_replicas_land_in_postgres(replicas: tuple[Gatewa
     assert ids["a"] in table.stdout and ids["b"] in table.stdout
 
 
-def test_tokens_list_shows_tokens_from_the_shared_store(replicas: tuple[Gateway, Gateway]) -> None:
+def test_tokens_list_shows_tokens_from_the_shared_store(replicas: tuple[GatewayProcess, GatewayProcess]) -> None:
     a, b = replicas
     token = b.create_token(user=ALICE, name="from-b")
     listing = a.list_tokens()

@@ -26,7 +26,7 @@ import pytest
 import redis
 
 from relaygate.shared_state import COOLDOWN_PREFIX
-from tests.helpers.gateway import Gateway, free_port, run_cli, subprocess_env
+from tests.helpers.gateway import GatewayProcess, free_port, run_cli, subprocess_env
 from tests.helpers.manifests import ALICE, BOB
 from tests.helpers.postgres import PostgresGateway
 from tests.upstreams.recording_upstream import RecordingUpstream
@@ -102,7 +102,7 @@ def _env(redis_url: str | None, prefix: str | None = None, **extra: str) -> dict
     return env
 
 
-def _start_all(gateways: Sequence[Gateway]) -> None:
+def _start_all(gateways: Sequence[GatewayProcess]) -> None:
     with ThreadPoolExecutor(len(gateways)) as pool:
         list(pool.map(lambda gateway: gateway.start(), gateways))
 
@@ -126,8 +126,8 @@ def pool_upstreams() -> Iterator[tuple[RecordingUpstream, RecordingUpstream]]:
 
 @dataclass
 class Replicas:
-    a: Gateway
-    b: Gateway
+    a: GatewayProcess
+    b: GatewayProcess
     token: str  # alice, in the shared PostgreSQL: every gateway of this module accepts it
     database_url: str
     prefix: str
@@ -158,26 +158,26 @@ def replicas(
 
 
 @dataclass
-class Outcome:
+class BurstOutcome:
     status: int
     headers: Any
     body: dict[str, Any]
     replica: int
 
 
-async def _chat(client: openai.AsyncOpenAI, replica: int, **kwargs: Any) -> Outcome:
+async def _chat(client: openai.AsyncOpenAI, replica: int, **kwargs: Any) -> BurstOutcome:
     try:
         raw = await client.chat.completions.with_raw_response.create(messages=HELLO, **kwargs)
     except openai.APIStatusError as exc:
         body = exc.body if isinstance(exc.body, dict) else {}
-        return Outcome(exc.status_code, exc.response.headers, body, replica)
-    return Outcome(raw.status_code, raw.headers, json.loads(raw.text), replica)
+        return BurstOutcome(exc.status_code, exc.response.headers, body, replica)
+    return BurstOutcome(raw.status_code, raw.headers, json.loads(raw.text), replica)
 
 
-def burst(gateways: list[Gateway], token: str, count: int, **kwargs: Any) -> list[Outcome]:
+def burst(gateways: list[GatewayProcess], token: str, count: int, **kwargs: Any) -> list[BurstOutcome]:
     """`count` chat requests at once, spread round-robin over the gateways, with the async OpenAI SDK."""
 
-    async def run() -> list[Outcome]:
+    async def run() -> list[BurstOutcome]:
         clients = [gateway.async_client(token) for gateway in gateways]
         try:
             return await asyncio.gather(
@@ -263,7 +263,7 @@ def test_cooldown_started_on_one_replica_is_honoured_by_the_other(
         primary.answer(200)
 
 
-def _chat_status(gateway: Gateway, token: str) -> int:
+def _chat_status(gateway: GatewayProcess, token: str) -> int:
     return gateway.request(
         "POST", "/api/llm/chat/completions", token=token, json={"model": "mock/echo", "messages": HELLO}
     ).status
@@ -425,7 +425,7 @@ rules:
 )
 
 
-def _start_workers(root: Path, database_url: str, env: dict[str, str]) -> Gateway:
+def _start_workers(root: Path, database_url: str, env: dict[str, str]) -> GatewayProcess:
     gateway = PostgresGateway(root, WORKERS_CONFIG, database_url, env=env)
     gateway.serve_args = ["--workers", "2"]
     gateway.start()

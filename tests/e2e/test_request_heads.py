@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers.gateway import Gateway, render
+from tests.helpers.gateway import GatewayProcess, render
 from tests.helpers.manifests import OPENAI_ACCOUNT, OPENAI_KEY
 from tests.helpers.raw_http import Response, exchange, head, parse, read_to_close
 from tests.upstreams.openai_mock import OpenAIMock
@@ -43,7 +43,7 @@ MESSAGES_BODY = orjson.dumps(
 
 @dataclass
 class Heads:
-    gateway: Gateway
+    gateway: GatewayProcess
     openai: OpenAIMock
     rec: RecordingUpstream
     token: str
@@ -60,7 +60,7 @@ class Heads:
 @pytest.fixture(scope="module")
 def heads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Heads]:
     with OpenAIMock(OPENAI_KEY).running() as openai, RecordingUpstream("rec").running() as rec:
-        gateway = Gateway(tmp_path_factory.mktemp("heads"), render(CONFIG, port=openai.port, rec_url=rec.url))
+        gateway = GatewayProcess(tmp_path_factory.mktemp("heads"), render(CONFIG, port=openai.port, rec_url=rec.url))
         gateway.start()
         try:
             yield Heads(gateway, openai, rec, gateway.create_token(user="alice@example.com"))
@@ -287,13 +287,13 @@ def test_pipelined_head_over_64_kib_is_431(stack: Heads) -> None:
 
 def small_limits_gateway(
     root: Path, openai: OpenAIMock, rec: RecordingUpstream, *, flags: list[str], env: dict[str, str] | None = None
-) -> Gateway:
-    gateway = Gateway(root, render(CONFIG, port=openai.port, rec_url=rec.url), env=env)
+) -> GatewayProcess:
+    gateway = GatewayProcess(root, render(CONFIG, port=openai.port, rec_url=rec.url), env=env)
     gateway.serve_args = flags
     return gateway.start()
 
 
-def assert_small_limits(gateway: Gateway) -> None:
+def assert_small_limits(gateway: GatewayProcess) -> None:
     """The limits of 512 bytes of request line, 1 KiB of header lines and 5 header lines."""
     port = gateway.port
     assert parse(exchange(port, head("/health", "Host: x", "Connection: close"))).status == 200

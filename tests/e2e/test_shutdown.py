@@ -16,7 +16,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
-from tests.helpers.gateway import Gateway, HttpResult, free_port
+from tests.helpers.gateway import GatewayProcess, HttpResult, free_port
 from tests.helpers.manifests import ALICE, STANDARD
 from tests.upstreams.anthropic_mock import AnthropicMock
 from tests.upstreams.openai_mock import OpenAIMock, chat_reply
@@ -26,12 +26,14 @@ MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "finis
 CLEAN_EXIT = (0, -signal.SIGTERM, 128 + signal.SIGTERM)
 
 
-def start(gateway_factory: GatewayFactory, upstream: OpenAIMock, vllm: OpenAIMock) -> tuple[Gateway, str]:
+def start(gateway_factory: GatewayFactory, upstream: OpenAIMock, vllm: OpenAIMock) -> tuple[GatewayProcess, str]:
     gateway = gateway_factory(STANDARD, port=upstream.port, vllm_port=vllm.port, closed_port=free_port())
     return gateway, gateway.create_token(user=ALICE)
 
 
-def in_background(gateway: Gateway, token: str, body: dict[str, Any]) -> tuple[threading.Thread, list[HttpResult]]:
+def in_background(
+    gateway: GatewayProcess, token: str, body: dict[str, Any]
+) -> tuple[threading.Thread, list[HttpResult]]:
     results: list[HttpResult] = []
 
     def run() -> None:
@@ -141,7 +143,7 @@ def sse_events(body: bytes) -> list[tuple[str | None, bytes]]:
 
 
 def cut_by_shutdown(
-    gateway: Gateway, path: str, token: str, body: dict[str, Any], wait_started: Any
+    gateway: GatewayProcess, path: str, token: str, body: dict[str, Any], wait_started: Any
 ) -> tuple[HttpResult, dict[str, Any]]:
     """Start a slow stream, SIGTERM the gateway (1 s drain), and return the whole answer and its log row."""
     results: list[HttpResult] = []

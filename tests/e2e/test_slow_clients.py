@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import Gateway, render
+from tests.helpers.gateway import GatewayProcess, render
 from tests.helpers.manifests import OPENAI_ACCOUNT, OPENAI_KEY
 from tests.helpers.raw_http import exchange, parse, read_to_close
 from tests.upstreams.openai_mock import OpenAIMock
@@ -44,7 +44,7 @@ CHAT_BODY = orjson.dumps({"model": "openai-main/gpt-4o", "messages": [{"role": "
 
 @dataclass
 class Slow:
-    gateway: Gateway
+    gateway: GatewayProcess
     openai: OpenAIMock
     rec: RecordingUpstream
     token: str
@@ -65,7 +65,7 @@ class Slow:
 
 
 def start(root: Path, openai: OpenAIMock, rec: RecordingUpstream, flags: list[str]) -> Slow:
-    gateway = Gateway(root, render(CONFIG, port=openai.port, rec_url=rec.url))
+    gateway = GatewayProcess(root, render(CONFIG, port=openai.port, rec_url=rec.url))
     gateway.serve_args = flags
     gateway.start()
     return Slow(gateway, openai, rec, gateway.create_token(user="alice@example.com"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.gateway import Gateway
+from tests.helpers.gateway import GatewayProcess
 from tests.helpers.manifests import ALICE, MOCK_ONLY
 from tests.helpers.postgres import PostgresGateway, fresh_database
 
@@ -25,12 +25,14 @@ integrations:
 PICKUP_BUDGET = 3.0  # seconds: replicas poll the stored revision every second
 
 
-def chat_status(gateway: Gateway, token: str, model: str) -> int:
+def chat_status(gateway: GatewayProcess, token: str, model: str) -> int:
     body = {"model": model, "messages": [{"role": "user", "content": "stored config"}]}
     return gateway.request("POST", "/api/llm/chat/completions", token=token, json=body).status
 
 
-def wait_for_status(gateway: Gateway, token: str, model: str, status: int, timeout: float = PICKUP_BUDGET + 2) -> float:
+def wait_for_status(
+    gateway: GatewayProcess, token: str, model: str, status: int, timeout: float = PICKUP_BUDGET + 2
+) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if chat_status(gateway, token, model) == status:
@@ -46,9 +48,9 @@ def write(root: Path, name: str, text: str) -> str:
 
 
 @pytest.fixture
-def stored(tmp_path: Path) -> Iterator[Gateway]:
+def stored(tmp_path: Path) -> Iterator[GatewayProcess]:
     """One gateway on SQLite serving the config applied to its database (MOCK_ONLY applied first)."""
-    gateway = Gateway(tmp_path / "gw", "")
+    gateway = GatewayProcess(tmp_path / "gw", "")
     gateway.use_config_file = False
     gateway.cli("apply", "-f", write(tmp_path, "mock.yaml", MOCK_ONLY), "--database-url", gateway.database_url)
     gateway.start()
@@ -56,12 +58,12 @@ def stored(tmp_path: Path) -> Iterator[Gateway]:
     gateway.stop()
 
 
-def test_gateway_without_config_serves_what_was_applied(stored: Gateway) -> None:
+def test_gateway_without_config_serves_what_was_applied(stored: GatewayProcess) -> None:
     token = stored.create_token(user=ALICE)
     assert chat_status(stored, token, "mock/echo") == 200
 
 
-def test_applied_change_is_served_without_restart(stored: Gateway, tmp_path: Path) -> None:
+def test_applied_change_is_served_without_restart(stored: GatewayProcess, tmp_path: Path) -> None:
     token = stored.create_token(user=ALICE)
     pid = stored.process.pid if stored.process else None
     assert chat_status(stored, token, "second/echo") == 404
@@ -72,7 +74,7 @@ def test_applied_change_is_served_without_restart(stored: Gateway, tmp_path: Pat
     assert stored.process is not None and stored.process.pid == pid
 
 
-def test_prune_removes_what_the_file_leaves_out(stored: Gateway, tmp_path: Path) -> None:
+def test_prune_removes_what_the_file_leaves_out(stored: GatewayProcess, tmp_path: Path) -> None:
     token = stored.create_token(user=ALICE)
     path = write(tmp_path, "second.yaml", SECOND)
     result = stored.cli("apply", "-f", path, "--prune", "--database-url", stored.database_url)
@@ -81,7 +83,7 @@ def test_prune_removes_what_the_file_leaves_out(stored: Gateway, tmp_path: Path)
     assert chat_status(stored, token, "second/echo") == 200
 
 
-def test_invalid_apply_exits_1_and_the_gateway_keeps_serving(stored: Gateway, tmp_path: Path) -> None:
+def test_invalid_apply_exits_1_and_the_gateway_keeps_serving(stored: GatewayProcess, tmp_path: Path) -> None:
     token = stored.create_token(user=ALICE)
     broken = write(tmp_path, "broken.yaml", SECOND.replace("name: second", "name: Not Valid!"))
     result = stored.cli("apply", "-f", broken, "--database-url", stored.database_url, check=False)
@@ -92,7 +94,7 @@ def test_invalid_apply_exits_1_and_the_gateway_keeps_serving(stored: Gateway, tm
     assert chat_status(stored, token, "mock/echo") == 200
 
 
-def test_dry_run_and_diff_store_nothing(stored: Gateway, tmp_path: Path) -> None:
+def test_dry_run_and_diff_store_nothing(stored: GatewayProcess, tmp_path: Path) -> None:
     token = stored.create_token(user=ALICE)
     path = write(tmp_path, "second.yaml", SECOND)
     dry = stored.cli("apply", "-f", path, "--dry-run", "--database-url", stored.database_url)
@@ -103,7 +105,7 @@ def test_dry_run_and_diff_store_nothing(stored: Gateway, tmp_path: Path) -> None
     assert chat_status(stored, token, "second/echo") == 404
 
 
-def test_diff_exit_codes_say_same_changed_invalid(stored: Gateway, tmp_path: Path) -> None:
+def test_diff_exit_codes_say_same_changed_invalid(stored: GatewayProcess, tmp_path: Path) -> None:
     same = stored.cli("diff", "-f", write(tmp_path, "same.yaml", MOCK_ONLY), "--database-url", stored.database_url)
     assert same.returncode == 0 and "0 to create, 0 to update, 0 to delete, 1 unchanged" in same.stdout
     changed = stored.cli(
@@ -121,7 +123,7 @@ def test_diff_exit_codes_say_same_changed_invalid(stored: Gateway, tmp_path: Pat
     assert invalid.returncode == 2 and "is not a known manifest type" in invalid.stdout
 
 
-def test_virtual_account_tokens_are_checked_against_the_stored_config(stored: Gateway, tmp_path: Path) -> None:
+def test_virtual_account_tokens_are_checked_against_the_stored_config(stored: GatewayProcess, tmp_path: Path) -> None:
     refused = stored.cli(
         "tokens", "create", "--virtual-account", "ghost", "--database-url", stored.database_url, check=False
     )

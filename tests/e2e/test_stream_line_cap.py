@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import _factory
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import Gateway, HttpResult
+from tests.helpers.gateway import GatewayProcess, HttpResult
 from tests.upstreams.holding_upstream import Held, HoldingUpstream, chunk, head
 
 MIB = 1 << 20
@@ -112,8 +112,8 @@ def upstream() -> Iterator[HoldingUpstream]:
         yield server
 
 
-def start_gateway(root: Path, upstream: HoldingUpstream, *flags: str) -> Iterator[tuple[Gateway, str]]:
-    factory, started = _factory(root)
+def start_gateway(root: Path, upstream: HoldingUpstream, *flags: str) -> Iterator[tuple[GatewayProcess, str]]:
+    factory, started = _factory(root, GatewayProcess)
     try:
         gw = factory(CONFIG, start=False, port=upstream.port)
         gw.serve_args = list(flags)
@@ -125,11 +125,13 @@ def start_gateway(root: Path, upstream: HoldingUpstream, *flags: str) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: HoldingUpstream) -> Iterator[tuple[Gateway, str]]:
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, upstream: HoldingUpstream
+) -> Iterator[tuple[GatewayProcess, str]]:
     yield from start_gateway(tmp_path_factory.mktemp("line-cap"), upstream)
 
 
-def rss_kib(gw: Gateway) -> int:
+def rss_kib(gw: GatewayProcess) -> int:
     assert gw.process is not None
     for line in Path(f"/proc/{gw.process.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -137,7 +139,7 @@ def rss_kib(gw: Gateway) -> int:
     raise AssertionError("no VmRSS")
 
 
-def call(gw: Gateway, token: str, path: str, model: str, prompt: str) -> HttpResult:
+def call(gw: GatewayProcess, token: str, path: str, model: str, prompt: str) -> HttpResult:
     body: dict[str, Any] = {"model": model, "stream": True, "messages": [{"role": "user", "content": prompt}]}
     if path.endswith("/messages"):
         body["max_tokens"] = 64
@@ -158,14 +160,14 @@ def sse_events(body: bytes) -> list[tuple[str | None, Any]]:
     return events
 
 
-def assert_logged_truncated(gw: Gateway, result: HttpResult) -> None:
+def assert_logged_truncated(gw: GatewayProcess, result: HttpResult) -> None:
     row = gw.wait_for_log(str(result.headers["x-request-id"]))
     assert row["status"] == 200 and row["truncated"] is True, row
     assert row["error_type"] == "upstream_error" and "max_sse_line_bytes" in row["error_message"], row
 
 
 def test_endless_line_after_content_ends_an_openai_stream_with_an_error_event_and_bounded_memory(
-    gateway: tuple[Gateway, str], upstream: HoldingUpstream
+    gateway: tuple[GatewayProcess, str], upstream: HoldingUpstream
 ) -> None:
     gw, token = gateway
     call(gw, token, "/api/llm/chat/completions", "good-oai/model", "warm up")
@@ -189,7 +191,7 @@ def test_endless_line_after_content_ends_an_openai_stream_with_an_error_event_an
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "translated"])
 def test_endless_line_after_content_ends_a_messages_stream_with_an_error_event(
-    gateway: tuple[Gateway, str], native: bool
+    gateway: tuple[GatewayProcess, str], native: bool
 ) -> None:
     gw, token = gateway
     result = call(gw, token, "/api/llm/messages", "cap-claude/sonnet" if native else "cap-oai/model", "endless")
@@ -204,7 +206,9 @@ def test_endless_line_after_content_ends_a_messages_stream_with_an_error_event(
     assert_logged_truncated(gw, result)
 
 
-def test_endless_line_after_content_ends_a_chat_stream_translated_from_anthropic(gateway: tuple[Gateway, str]) -> None:
+def test_endless_line_after_content_ends_a_chat_stream_translated_from_anthropic(
+    gateway: tuple[GatewayProcess, str],
+) -> None:
     gw, token = gateway
     result = call(gw, token, "/api/llm/chat/completions", "cap-claude/sonnet", "endless")
     assert result.status == 200
@@ -220,7 +224,7 @@ def assert_stopped_reading(held: Held) -> None:
     assert held.sent < 16 * MIB, f"the gateway read {held.sent} bytes of a line capped at 1 MiB"
 
 
-def test_long_line_before_any_content_is_a_502(gateway: tuple[Gateway, str], upstream: HoldingUpstream) -> None:
+def test_long_line_before_any_content_is_a_502(gateway: tuple[GatewayProcess, str], upstream: HoldingUpstream) -> None:
     gw, token = gateway
     seen = upstream.mark()
     result = call(gw, token, "/api/llm/chat/completions", "cap-oai/model", "long-first")
@@ -231,7 +235,7 @@ def test_long_line_before_any_content_is_a_502(gateway: tuple[Gateway, str], ups
 
 
 def test_long_line_before_any_content_falls_back_to_the_next_target(
-    gateway: tuple[Gateway, str], upstream: HoldingUpstream
+    gateway: tuple[GatewayProcess, str], upstream: HoldingUpstream
 ) -> None:
     gw, token = gateway
     seen = upstream.mark()
@@ -244,7 +248,9 @@ def test_long_line_before_any_content_falls_back_to_the_next_target(
     assert events[0][1]["choices"][0]["delta"]["content"] == "fine"
 
 
-def test_the_cap_is_configurable(tmp_path: Path, gateway: tuple[Gateway, str], upstream: HoldingUpstream) -> None:
+def test_the_cap_is_configurable(
+    tmp_path: Path, gateway: tuple[GatewayProcess, str], upstream: HoldingUpstream
+) -> None:
     gw, token = gateway
     assert call(gw, token, "/api/llm/chat/completions", "cap-oai/model", "line-of-10k").body.endswith(
         b"data: [DONE]\n\n"

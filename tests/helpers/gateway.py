@@ -1,14 +1,19 @@
 """A real `relaygate serve` process for end-to-end tests, and the `relaygate` CLI next to it.
 
-`Gateway(root, yaml_text)` writes the config into `root`, and `start()` runs
+`GatewayProcess(root, yaml_text)` writes the config into `root`, and `start()` runs
 `python -m relaygate serve --config CFG --host 127.0.0.1 --port FREE --database-url sqlite:///ROOT/relaygate.db`
 with stdout/stderr captured to files in `root` (read them with `output()`; the secret-scan test does).
-CLI helpers (`create_token`, `revoke_token`, `logs`, `check`) run `python -m relaygate ...` against the
-same config and database. `stop()` sends SIGTERM and waits.
+CLI helpers (`revoke_token`, `check`, `cli`) run `python -m relaygate ...` against the same config and
+database; `create_token`, `list_tokens` and `logs` run the same CLI code in this process (`cli_in_process`:
+the same output, without 0.5 s of interpreter start-up each). `stop()` sends SIGTERM and waits.
+`GatewayHandle` is everything but the process; `tests/helpers/gateway_thread.py` serves the same app
+from a thread of the test process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import socket
@@ -104,12 +109,12 @@ def http_request(
         return HttpResult(int(exc.code), exc.headers, exc.read())
 
 
-class GatewayError(AssertionError):
+class GatewayFailed(AssertionError):
     """The gateway process misbehaved (did not start, CLI failed); the message carries its output."""
 
 
-class Gateway:
-    """One gateway process with its own config file, SQLite database and captured output."""
+class GatewayHandle:
+    """A gateway's config file, SQLite database, clients and CLI; subclasses run it (`start`, `stop`)."""
 
     def __init__(self, root: Path, config_text: str, *, env: dict[str, str] | None = None) -> None:
         self.root = root
@@ -123,7 +128,7 @@ class Gateway:
         self.serve_args: list[str] = []  # extra `relaygate serve` flags, e.g. ["--workers", "2"]
         # False: serve without --config, from the config `relaygate apply` stored in the database.
         self.use_config_file = True
-        self.process: subprocess.Popen[bytes] | None = None
+        self._clients: list[OpenAI] = []
         self.write_config(config_text)
 
     # -- addresses ---------------------------------------------------------------------------------
@@ -145,39 +150,19 @@ class Gateway:
         config = {"RELAYGATE_CONFIG": str(self.config_path)} if self.use_config_file else {}
         return subprocess_env(RELAYGATE_DATABASE_URL=self.database_url, **config, **self.extra_env)
 
-    # -- process -----------------------------------------------------------------------------------
-
     def write_config(self, text: str) -> None:
         """Write the config file in place (as an editor would; the watcher sees a modification)."""
         with open(self.config_path, "w", encoding="utf-8") as handle:
             handle.write(text)
 
     def start(self, timeout: float = READY_TIMEOUT) -> Self:
-        command = [
-            sys.executable,
-            "-m",
-            "relaygate",
-            "serve",
-            *(["--config", str(self.config_path)] if self.use_config_file else []),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--database-url",
-            self.database_url,
-            *self.serve_args,
-        ]
-        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
-            self.process = subprocess.Popen(command, stdout=out, stderr=err, env=self.env(), cwd=str(self.root))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise GatewayError(f"relaygate serve exited with {self.process.returncode}\n{self.output()}")
-            if self.http_status("/ready") == 200:
-                return self
-            time.sleep(0.05)
-        self.kill()
-        raise GatewayError(f"relaygate serve was not ready within {timeout}s\n{self.output()}")
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 40.0) -> int | None:
+        raise NotImplementedError
+
+    def output(self) -> str:
+        raise NotImplementedError
 
     def http_status(self, path: str) -> int | None:
         """Status of a plain GET (None when nothing answers)."""
@@ -189,51 +174,21 @@ class Gateway:
         except (OSError, ValueError):
             return None
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def terminate(self) -> None:
-        """Send SIGTERM without waiting."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-
-    def wait(self, timeout: float = 40.0) -> int:
-        assert self.process is not None
-        return self.process.wait(timeout)
-
-    def stop(self, timeout: float = 40.0) -> int | None:
-        """SIGTERM, then wait (SIGKILL if it does not exit in time). Returns the exit code."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.process.returncode
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def output(self) -> str:
-        """Everything the server printed so far (stdout then stderr)."""
-        parts = []
-        for label, path in (("stdout", self.stdout_path), ("stderr", self.stderr_path)):
-            text = path.read_text("utf-8", "replace") if path.exists() else ""
-            parts.append(f"--- server {label} ---\n{text}")
-        return "\n".join(parts)
-
     # -- clients -----------------------------------------------------------------------------------
 
     def client(self, token: str, prefix: str = API_PREFIX, **options: Any) -> OpenAI:
-        """A real OpenAI SDK client aimed at the gateway (no SDK retries: tests count requests)."""
+        """A real OpenAI SDK client aimed at the gateway (no SDK retries: tests count requests).
+
+        Closed when the gateway stops (its pooled connections would otherwise be left to the collector)."""
         options.setdefault("max_retries", 0)
         options.setdefault("timeout", 30.0)
-        return OpenAI(api_key=token, base_url=self.url + prefix, **options)
+        client = OpenAI(api_key=token, base_url=self.url + prefix, **options)
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        while self._clients:
+            self._clients.pop().close()
 
     def async_client(self, token: str, prefix: str = API_PREFIX, **options: Any) -> AsyncOpenAI:
         options.setdefault("max_retries", 0)
@@ -263,11 +218,26 @@ class Gateway:
         """`python -m relaygate ARGS` with this gateway's config and database (env and flags)."""
         result = run_cli(*args, env=self.env(), cwd=self.root, timeout=timeout)
         if check and result.returncode != 0:
-            raise GatewayError(
+            raise GatewayFailed(
                 f"`relaygate {' '.join(args)}` exited {result.returncode}\n"
                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
             )
         return result
+
+    def cli_in_process(self, *args: str) -> str:
+        """`relaygate ARGS` run by the CLI's own `main` in this process: its stdout (raises on a non-zero exit).
+
+        For the commands that read only their flags (`--config`, `--database-url` are always given)."""
+        from relaygate.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+        if code != 0:
+            raise GatewayFailed(
+                f"`relaygate {' '.join(args)}` exited {code}\nstdout:\n{out.getvalue()}\nstderr:\n{err.getvalue()}"
+            )
+        return out.getvalue()
 
     def _common(self) -> list[str]:
         config = ["--config", str(self.config_path)] if self.use_config_file else []
@@ -291,13 +261,13 @@ class Gateway:
             args += ["--name", name]
         if expires_in is not None:
             args += ["--expires-in", expires_in]
-        lines = self.cli(*args).stdout.strip().splitlines()
+        lines = self.cli_in_process(*args).strip().splitlines()
         if not lines:
-            raise GatewayError(f"`relaygate {' '.join(args)}` printed nothing")
+            raise GatewayFailed(f"`relaygate {' '.join(args)}` printed nothing")
         return lines[-1].strip()
 
     def list_tokens(self) -> str:
-        return self.cli("tokens", "list", *self._common()).stdout
+        return self.cli_in_process("tokens", "list", *self._common())
 
     def revoke_token(self, token: str) -> subprocess.CompletedProcess[str]:
         """Revoke by the id that `tokens list` shows for this token."""
@@ -321,7 +291,7 @@ class Gateway:
             args += ["--user", user]
         for key, value in (metadata or {}).items():
             args += ["--metadata", f"{key}={value}"]
-        stdout = self.cli(*args).stdout
+        stdout = self.cli_in_process(*args)
         return [orjson.loads(line) for line in stdout.splitlines() if line.strip().startswith("{")]
 
     def wait_for_log(self, request_id: str, timeout: float = LOG_WAIT_TIMEOUT) -> dict[str, Any]:
@@ -352,6 +322,82 @@ class Gateway:
     def check(self, path: Path) -> subprocess.CompletedProcess[str]:
         """`relaygate check -f PATH` (exit code not checked)."""
         return self.cli("check", "-f", str(path), check=False)
+
+
+class GatewayProcess(GatewayHandle):
+    """One `relaygate serve` process with its own config file, SQLite database and captured output."""
+
+    def __init__(self, root: Path, config_text: str, *, env: dict[str, str] | None = None) -> None:
+        super().__init__(root, config_text, env=env)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    # -- process -----------------------------------------------------------------------------------
+
+    def start(self, timeout: float = READY_TIMEOUT) -> Self:
+        command = [
+            sys.executable,
+            "-m",
+            "relaygate",
+            "serve",
+            *(["--config", str(self.config_path)] if self.use_config_file else []),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--database-url",
+            self.database_url,
+            *self.serve_args,
+        ]
+        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+            self.process = subprocess.Popen(command, stdout=out, stderr=err, env=self.env(), cwd=str(self.root))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise GatewayFailed(f"relaygate serve exited with {self.process.returncode}\n{self.output()}")
+            if self.http_status("/ready") == 200:
+                return self
+            time.sleep(0.05)
+        self.kill()
+        raise GatewayFailed(f"relaygate serve was not ready within {timeout}s\n{self.output()}")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def terminate(self) -> None:
+        """Send SIGTERM without waiting."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 40.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self, timeout: float = 40.0) -> int | None:
+        """SIGTERM, then wait (SIGKILL if it does not exit in time). Returns the exit code."""
+        self.close_clients()
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def output(self) -> str:
+        """Everything the server printed so far (stdout then stderr)."""
+        parts = []
+        for label, path in (("stdout", self.stdout_path), ("stderr", self.stderr_path)):
+            text = path.read_text("utf-8", "replace") if path.exists() else ""
+            parts.append(f"--- server {label} ---\n{text}")
+        return "\n".join(parts)
 
 
 def token_id_of(token: str) -> str:

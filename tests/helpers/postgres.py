@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.helpers.gateway import Gateway
+from tests.helpers.gateway import GatewayProcess
 
 ADMIN_URL = os.environ.get("RELAYGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -52,7 +52,7 @@ def fresh_schema(database_url: str) -> str:
     return f"{database_url}?options=-csearch_path%3D{schema}"
 
 
-class PostgresGateway(Gateway):
+class PostgresGateway(GatewayProcess):
     """The standard gateway harness with its database URL (server and CLI) pointed at PostgreSQL."""
 
     def __init__(self, root: Path, config_text: str, database_url: str, *, env: dict[str, str] | None = None) -> None:

@@ -15,7 +15,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.helpers.gateway import Gateway, render
+from tests.helpers.gateway import render
+from tests.helpers.gateway_thread import GatewayThread
 from tests.upstreams.openai_mock import OpenAIMock, chat_reply
 
 GOOD_KEY = "sk-good-key-0123456789"
@@ -59,7 +60,7 @@ on_http_request:
 
 @dataclass
 class NgrokStack:
-    gateway: Gateway
+    gateway: GatewayThread
     local: OpenAIMock
     backup: OpenAIMock
     cloud: OpenAIMock
@@ -77,7 +78,7 @@ class NgrokStack:
 def ngrok_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NgrokStack]:
     mocks = [OpenAIMock().start_in_thread(), OpenAIMock().start_in_thread(), OpenAIMock(GOOD_KEY).start_in_thread()]
     config = render(CONFIG, local_port=mocks[0].port, backup_port=mocks[1].port, cloud_port=mocks[2].port)
-    gateway = Gateway(Path(tmp_path_factory.mktemp("ngrok")), config)
+    gateway = GatewayThread(Path(tmp_path_factory.mktemp("ngrok")), config)
     try:
         gateway.start()
         yield NgrokStack(gateway, mocks[0], mocks[1], mocks[2], gateway.create_token(user=USER))

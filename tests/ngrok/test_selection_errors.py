@@ -10,7 +10,8 @@ import openai
 import pytest
 
 from tests.helpers.error_shape import assert_error_shape
-from tests.helpers.gateway import Gateway, render, run_cli, subprocess_env
+from tests.helpers.gateway import render, run_cli, subprocess_env
+from tests.helpers.gateway_thread import GatewayThread
 from tests.upstreams.openai_mock import OpenAIMock
 
 CONFIG = """\
@@ -31,9 +32,9 @@ on_http_request:
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, OpenAIMock, str]]:
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayThread, OpenAIMock, str]]:
     upstream = OpenAIMock().start_in_thread()
-    gateway = Gateway(tmp_path_factory.mktemp("ngrok-selection"), render(CONFIG, port=upstream.port))
+    gateway = GatewayThread(tmp_path_factory.mktemp("ngrok-selection"), render(CONFIG, port=upstream.port))
     try:
         gateway.start()
         yield gateway, upstream, gateway.create_token(user="alice@example.com")
@@ -42,7 +43,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, Ope
         upstream.stop_thread()
 
 
-def test_strategies_choosing_nothing_say_so(rig: tuple[Gateway, OpenAIMock, str]) -> None:
+def test_strategies_choosing_nothing_say_so(rig: tuple[GatewayThread, OpenAIMock, str]) -> None:
     gateway, upstream, token = rig
     with pytest.raises(openai.NotFoundError) as caught:
         gateway.client(token).chat.completions.create(model="llama3", messages=[{"role": "user", "content": "hi"}])
@@ -62,14 +63,14 @@ def test_strategies_choosing_nothing_say_so(rig: tuple[Gateway, OpenAIMock, str]
     assert upstream.requests == []
 
 
-def test_a_model_the_strategies_choose_is_served(rig: tuple[Gateway, OpenAIMock, str]) -> None:
+def test_a_model_the_strategies_choose_is_served(rig: tuple[GatewayThread, OpenAIMock, str]) -> None:
     gateway, upstream, token = rig
     reply = gateway.client(token).chat.completions.create(model="qwen2", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content
     assert upstream.last("/chat/completions").json["model"] == "qwen2"
 
 
-def test_an_unconfigured_model_is_still_not_configured(rig: tuple[Gateway, OpenAIMock, str]) -> None:
+def test_an_unconfigured_model_is_still_not_configured(rig: tuple[GatewayThread, OpenAIMock, str]) -> None:
     gateway, _, token = rig
     with pytest.raises(openai.NotFoundError) as caught:
         gateway.client(token).chat.completions.create(model="mistral", messages=[{"role": "user", "content": "hi"}])

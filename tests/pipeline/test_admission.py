@@ -22,7 +22,7 @@ LIMIT = 100_000
 
 
 @dataclass
-class _Gateway:
+class _SettleHost:
     """The two attributes `settle_later` uses."""
 
     limits: Backend
@@ -36,7 +36,7 @@ def _plan():  # type: ignore[no-untyped-def]
     ).match(user(), MODEL, {})
 
 
-async def _counted(gateway: _Gateway) -> tuple[float, float]:
+async def _counted(gateway: _SettleHost) -> tuple[float, float]:
     """(tokens, dollars) counted now: a zero-amount probe reports what is left."""
     probe = await gateway.limits.reserve(_plan(), tokens=0, cost=0.0)
     assert isinstance(probe, Reservation), probe
@@ -47,7 +47,7 @@ async def _used_after(
     backend: Backend, *, status: int, usage: Usage, truncated: bool = False, ttft_ms: float | None = None
 ) -> float:
     """Reserve ESTIMATE tokens, end the request as described, settle; return the tokens left counted."""
-    gateway = _Gateway(backend)
+    gateway = _SettleHost(backend)
     reservation = await backend.reserve(_plan(), tokens=ESTIMATE, cost=0.5)
     assert isinstance(reservation, Reservation)
     ctx = RequestContext(
@@ -96,7 +96,7 @@ async def test_an_answered_request_without_usage_keeps_the_estimate(
     ],
 )
 async def test_a_request_that_failed_before_any_answer_gives_everything_back(backend: Backend, status: int) -> None:
-    gateway = _Gateway(backend)
+    gateway = _SettleHost(backend)
     reservation = await backend.reserve(_plan(), tokens=ESTIMATE, cost=0.5)
     assert isinstance(reservation, Reservation)
     assert await _counted(gateway) == (ESTIMATE, 0.5)
@@ -119,7 +119,7 @@ async def test_a_thousand_mixed_failures_leave_every_counter_at_zero(backend: Ba
     # 400s, unreachable upstreams, timeouts, streams failing before content, every fallback failing),
     # an upstream error status recorded, and callers leaving before the first content. Each batch is
     # in flight together (the estimates must fit), then settles.
-    gateway = _Gateway(backend)
+    gateway = _SettleHost(backend)
     kinds = [0, 502, 503, 504, 429, 499]
     for batch in range(25):
         held = []

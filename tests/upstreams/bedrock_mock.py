@@ -147,7 +147,7 @@ def input_tokens(body: JSON) -> int:
 
 
 @dataclass
-class Answer:
+class BedrockAnswer:
     """What the mock answers to a Converse request."""
 
     text: str
@@ -156,7 +156,7 @@ class Answer:
     pieces: list[str]
 
 
-def converse_answer(body: JSON) -> Answer:
+def converse_answer(body: JSON) -> BedrockAnswer:
     """The deterministic answer to a (validated) Converse body."""
     last = body["messages"][-1]
     blocks = last["content"] if last["role"] == "user" else []
@@ -195,7 +195,7 @@ def converse_answer(body: JSON) -> Answer:
     limit = config.get("maxTokens")
     if isinstance(limit, int) and limit < len(pieces):
         pieces, stop, uses = pieces[:limit], "max_tokens", []
-    return Answer("".join(pieces), uses, stop, pieces)
+    return BedrockAnswer("".join(pieces), uses, stop, pieces)
 
 
 # -- request validation (what Bedrock itself refuses) -----------------------------------------------
@@ -437,7 +437,7 @@ class BedrockMock(MockUpstream[RecordedRequest]):
             headers={"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})},
         )
 
-    def _usage(self, body: JSON, answer: Answer) -> JSON:
+    def _usage(self, body: JSON, answer: BedrockAnswer) -> JSON:
         output = len(answer.pieces) + sum(count_tokens(orjson.dumps(u["input"]).decode()) for u in answer.tool_uses)
         usage: JSON = {"inputTokens": input_tokens(body), "outputTokens": output}
         extra = 0
@@ -570,7 +570,7 @@ class BedrockMock(MockUpstream[RecordedRequest]):
         return self._json(recorded, payload, {"X-Amzn-Bedrock-Input-Token-Count": str(tokens)})
 
 
-def _stream_frames(answer: Answer, usage: JSON) -> list[bytes]:
+def _stream_frames(answer: BedrockAnswer, usage: JSON) -> list[bytes]:
     """ConverseStream events for an answer: text deltas (no contentBlockStart for text, like Bedrock),
     tool blocks with their input JSON in three fragments, messageStop, metadata."""
     frames = [event_frame("messageStart", {"role": "assistant"})]

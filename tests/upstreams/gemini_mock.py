@@ -165,7 +165,7 @@ def invalid_key_error(key: str) -> JSON:
 
 
 @dataclass(frozen=True)
-class Route:
+class GeminiRoute:
     vertex: bool
     model: str
     method: str
@@ -236,13 +236,13 @@ _SCHEMA_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "O
 _MODES = frozenset({"AUTO", "ANY", "NONE", "VALIDATED"})
 
 
-def match_route(path: str) -> Route | None:
+def match_route(path: str) -> GeminiRoute | None:
     found = _GEMINI_PATH.match(path)
     if found:
-        return Route(False, found["model"], found["method"])
+        return GeminiRoute(False, found["model"], found["method"])
     found = _VERTEX_PATH.match(path)
     if found:
-        return Route(True, found["model"], found["method"], found["project"], found["region"])
+        return GeminiRoute(True, found["model"], found["method"], found["project"], found["region"])
     return None
 
 
@@ -250,7 +250,7 @@ def _unknown(name: str, at: str) -> str:
     return f"Invalid JSON payload received. Unknown name \"{name}\" at '{at}': Cannot find field."
 
 
-def validate_generate(body: JSON, route: Route) -> str | None:
+def validate_generate(body: JSON, route: GeminiRoute) -> str | None:
     """Google's 400 message for a GenerateContentRequest, or None when it is acceptable."""
     for key in body:
         if key not in _TOP_LEVEL and not (route.vertex and key == "labels"):
@@ -287,7 +287,7 @@ def validate_generate(body: JSON, route: Route) -> str | None:
 _VERTEX_COUNT_FIELDS = frozenset({"model", "instances", "contents", "systemInstruction", "tools", "generationConfig"})
 
 
-def counted_request(body: JSON, route: Route) -> tuple[JSON, str | None]:
+def counted_request(body: JSON, route: GeminiRoute) -> tuple[JSON, str | None]:
     """(the GenerateContentRequest a countTokens body counts, Google's 400 message or None).
 
     Gemini API: `CountTokensRequest` is `contents` or `generateContentRequest` (with its `model`, which must
@@ -318,7 +318,7 @@ def counted_request(body: JSON, route: Route) -> tuple[JSON, str | None]:
     return inner, validate_generate(inner, route)
 
 
-def _validate_parts(parts: list[Any], where: str, route: Route, role: str) -> str | None:
+def _validate_parts(parts: list[Any], where: str, route: GeminiRoute, role: str) -> str | None:
     first_call = True
     for j, part in enumerate(parts):
         at = f"{where}.parts[{j}]"
@@ -503,10 +503,10 @@ def signature_for(name: str) -> str:
 
 
 @dataclass
-class Answer:
+class GeminiAnswer:
     """One generated answer, shaped whole (generateContent) or as stream events."""
 
-    route: Route
+    route: GeminiRoute
     response_id: str
     count: int  # candidates
     thought: str | None
@@ -681,7 +681,7 @@ def prompt_tokens(body: JSON) -> int:
     return count_tokens(_text_of(parts)) + IMAGE_TOKENS * len(_media_of(parts))
 
 
-def count_answer(body: JSON, route: Route) -> JSON:
+def count_answer(body: JSON, route: GeminiRoute) -> JSON:
     """The countTokens answer for a (valid) counted GenerateContentRequest."""
     parts = _prompt_parts(body)
     text, media = count_tokens(_text_of(parts)), IMAGE_TOKENS * len(_media_of(parts))
@@ -694,7 +694,7 @@ def count_answer(body: JSON, route: Route) -> JSON:
     return snake_keys(found) if "snake case" in _text_of(body["contents"][-1]["parts"]) else found
 
 
-def answer(body: JSON, route: Route, response_id: str) -> Answer:
+def answer(body: JSON, route: GeminiRoute, response_id: str) -> GeminiAnswer:
     """What the mock answers to a (valid) GenerateContentRequest."""
     contents: list[JSON] = body["contents"]
     last_parts = contents[-1]["parts"]
@@ -716,7 +716,7 @@ def answer(body: JSON, route: Route, response_id: str) -> Answer:
         "logprobs": int(config.get("logprobs", 0)) if config.get("responseLogprobs") else None,
     }
     if "blocked prompt" in text:
-        return Answer(
+        return GeminiAnswer(
             **base | {"thoughts_tokens": 0, "thought": None},
             pieces=[],
             calls=[],
@@ -725,7 +725,7 @@ def answer(body: JSON, route: Route, response_id: str) -> Answer:
             blocked=True,
         )
     if "unsafe" in text:
-        return Answer(**base, pieces=[], calls=[], finish="SAFETY", completion_tokens=0)
+        return GeminiAnswer(**base, pieces=[], calls=[], finish="SAFETY", completion_tokens=0)
     declarations = {d["name"]: d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []}
     calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
     mode = calling.get("mode", "AUTO")
@@ -734,7 +734,7 @@ def answer(body: JSON, route: Route, response_id: str) -> Answer:
         names = calling.get("allowedFunctionNames") or list(declarations)
         names = names[:2] if "parallel" in text else names[:1]
         calls = [{"name": n, "args": sample_args(declarations[n].get("parameters"))} for n in names]
-        return Answer(**base, pieces=[], calls=calls, finish="STOP", completion_tokens=5 * len(calls))
+        return GeminiAnswer(**base, pieces=[], calls=calls, finish="STOP", completion_tokens=5 * len(calls))
     if responses:
         reply = "result: " + orjson.dumps([{"name": r["name"], "response": r["response"]} for r in responses]).decode()
     elif config.get("responseMimeType") == "application/json":
@@ -745,10 +745,10 @@ def answer(body: JSON, route: Route, response_id: str) -> Answer:
     limit = config.get("maxOutputTokens")
     if isinstance(limit, int) and 0 < limit < len(pieces):
         pieces, finish = pieces[:limit], "MAX_TOKENS"
-    return Answer(**base, pieces=pieces, calls=[], finish=finish, completion_tokens=len(pieces) * base["count"])
+    return GeminiAnswer(**base, pieces=pieces, calls=[], finish=finish, completion_tokens=len(pieces) * base["count"])
 
 
-def embedding_inputs(body: JSON, route: Route) -> tuple[list[str], int, str | None]:
+def embedding_inputs(body: JSON, route: GeminiRoute) -> tuple[list[str], int, str | None]:
     """(texts, dimensions, problem) of a batchEmbedContents or predict request."""
     texts: list[str] = []
     if route.vertex:
@@ -913,7 +913,7 @@ class GeminiMock(MockUpstream[RecordedRequest]):
             return self._json(recorded, generated.chunks())
         return await self._sse(request, recorded, generated.chunks())
 
-    def _check_auth(self, request: web.Request, route: Route) -> tuple[int, JSON] | None:
+    def _check_auth(self, request: web.Request, route: GeminiRoute) -> tuple[int, JSON] | None:
         if not route.vertex:
             if self.api_key is None:
                 return None
@@ -970,7 +970,7 @@ class GeminiMock(MockUpstream[RecordedRequest]):
         ok = fresh and claims.get("aud") == TOKEN_AUDIENCE and SCOPE in str(claims.get("scope", "")).split()
         return claims if ok else None
 
-    def _count_tokens(self, recorded: RecordedRequest, route: Route) -> web.Response:
+    def _count_tokens(self, recorded: RecordedRequest, route: GeminiRoute) -> web.Response:
         counted, problem = counted_request(recorded.json, route)
         if problem is not None:
             return self._error(recorded, 400, problem)
@@ -985,7 +985,7 @@ class GeminiMock(MockUpstream[RecordedRequest]):
         recorded.usage = {"prompt_tokens": prompt_tokens(counted)}
         return self._json(recorded, count_answer(counted, route))
 
-    def _embeddings(self, recorded: RecordedRequest, route: Route) -> web.Response:
+    def _embeddings(self, recorded: RecordedRequest, route: GeminiRoute) -> web.Response:
         body = recorded.json
         if route.vertex != (route.method == "predict"):
             return self._error(recorded, 404, f"Method {route.method} is not found.", "NOT_FOUND")

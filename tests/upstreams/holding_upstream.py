@@ -9,6 +9,13 @@ request arrived, when the answer was written, how many bytes of it were, and whe
 connection (None if it never did within `hold`). Tests use it to show that the gateway closes an upstream connection
 promptly when the caller leaves in every phase: before the upstream's headers, after its headers with
 no body yet, and in the middle of a stream or body.
+
+`answer_at_head=True` answers as soon as the request head has arrived and counts the body as it keeps
+coming (`body_bytes`): the custom-endpoint proxy streams uploads, so its tests watch a body arrive while
+the answer is held. `phased_answer` answers by path, one phase at a time: `/hold-head...` nothing at all,
+`/hold-body...` a chunked 200 head, `/hold-mid...` that head and one chunk `first\\n`,
+`/status-NNN...` `HTTP/1.1 NNN Whatever` with a 2-byte body, anything else a well-formed `200 ok`.
+`wait_for("head" | "closed" | "body:N", count)` blocks until that many connections got that far.
 """
 
 from __future__ import annotations
@@ -27,12 +34,13 @@ Answer = Callable[[str, bytes], bytes | Iterable[bytes]]  # (path, request body)
 @dataclass
 class Held:
     path: str
-    body: bytes
+    body: bytes  # what was read before answering (the whole Content-Length body unless answer_at_head)
     received_at: float
     answered: threading.Event = field(default_factory=threading.Event)
     closed: threading.Event = field(default_factory=threading.Event)
     closed_at: float | None = None
     sent: int = 0  # bytes of the answer written
+    body_bytes: int = 0  # request body bytes received in all, also those that came after the answer
 
 
 def chunk(data: bytes) -> bytes:
@@ -48,10 +56,28 @@ def head(status: int = 200, content_type: str = "application/json", *, length: i
     )
 
 
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nok"
+
+
+def phased_answer(path: str, body: bytes) -> bytes:
+    """The answer for a path's phase (see the module docstring)."""
+    if path.startswith("/hold-head"):
+        return b""
+    if path.startswith("/hold-body"):
+        return head(200, "text/plain")
+    if path.startswith("/hold-mid"):
+        return head(200, "text/plain") + chunk(b"first\n")
+    if path.startswith("/status-"):
+        status = path[len("/status-") : len("/status-") + 3]
+        return f"HTTP/1.1 {status} Whatever\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno".encode()
+    return OK
+
+
 class HoldingUpstream:
-    def __init__(self, answer: Answer, hold: float = 15.0) -> None:
+    def __init__(self, answer: Answer = phased_answer, hold: float = 15.0, *, answer_at_head: bool = False) -> None:
         self.answer = answer
         self.hold = hold
+        self.answer_at_head = answer_at_head
         self.connections: list[Held] = []
         self._arrived = threading.Condition()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -73,6 +99,37 @@ class HoldingUpstream:
             self._stopping = True
             self._thread.join(5)
             self._sock.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def reset(self) -> None:
+        with self._arrived:
+            self.connections.clear()
+
+    def wait_for(self, predicate: str, count: int = 1, timeout: float = 10.0) -> list[Held]:
+        """Block until `count` connections have reached `predicate`: `head`, `closed` or `body:N`
+        (at least N body bytes)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._arrived:
+                reached = [held for held in self.connections if self._reached(held, predicate)]
+            if len(reached) >= count:
+                return reached
+            time.sleep(0.005)
+        with self._arrived:
+            raise AssertionError(f"no {count} connection(s) reached {predicate!r}: {self.connections}")
+
+    @staticmethod
+    def _reached(held: Held, predicate: str) -> bool:
+        if predicate == "head":
+            return True
+        if predicate == "closed":
+            return held.closed_at is not None
+        if predicate.startswith("body:"):
+            return held.body_bytes >= int(predicate[5:])
+        raise ValueError(predicate)
 
     def mark(self) -> int:
         """A point in the connection history: take it before sending the request `request_since` waits for."""
@@ -118,7 +175,7 @@ class HoldingUpstream:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value.strip())
-                while len(body) < length:
+                while len(body) < length and not self.answer_at_head:
                     piece = conn.recv(65536)
                     if not piece:
                         return
@@ -126,7 +183,7 @@ class HoldingUpstream:
             except OSError:
                 return
             path = raw_head.split(b"\r\n", 1)[0].split(b" ")[1].decode("latin-1").partition("?")[0]
-            held = Held(path, body, time.monotonic())
+            held = Held(path, body, time.monotonic(), body_bytes=len(body))
             with self._arrived:
                 self.connections.append(held)
                 self._arrived.notify_all()
@@ -137,8 +194,8 @@ class HoldingUpstream:
                     held.sent += len(piece)
                 held.answered.set()
                 conn.settimeout(self.hold)
-                while conn.recv(65536):  # the gateway sends nothing more: b"" is its close
-                    pass
+                while piece := conn.recv(65536):  # the rest of the body, then b"": the gateway closed
+                    held.body_bytes += len(piece)
                 held.closed_at = time.monotonic()
             except TimeoutError:
                 return  # held for `hold` seconds and never closed by the gateway

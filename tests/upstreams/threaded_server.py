@@ -45,6 +45,7 @@ class ThreadedServer:
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self._thread_stop())
+            _finish_tasks(loop)
             loop.close()
 
         self._thread = threading.Thread(target=run, name=self._thread_name(), daemon=True)
@@ -71,3 +72,14 @@ class ThreadedServer:
             yield self
         finally:
             self.stop_thread()
+
+
+def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still running (handlers of connections a client left open) and let it end, so no
+    task is destroyed pending when the loop closes."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())

@@ -18,7 +18,8 @@ import anthropic
 
 from tests.conftest import _factory
 from tests.dialects.anthropic_messages.tool_upstream import ToolUpstream
-from tests.helpers.gateway import Gateway, free_port
+from tests.helpers.gateway import free_port
+from tests.helpers.gateway_thread import GatewayThread
 from tests.helpers.manifests import OPENAI_KEY
 from tests.upstreams.anthropic_mock import AnthropicMock
 from tests.upstreams.openai_mock import OpenAIMock
@@ -101,7 +102,7 @@ integrations:
 
 @dataclass
 class Rig:
-    gateway: Gateway
+    gateway: GatewayThread
     openai: OpenAIMock
     tools: ToolUpstream
     claude: AnthropicMock  # the Anthropic upstream

@@ -14,7 +14,7 @@ from relaygate.providers.gemini.count_tokens import (
     to_vertex_count_tokens_request,
 )
 from relaygate.providers.gemini.request import to_gemini_request
-from tests.upstreams.gemini_mock import Route, counted_request, prompt_tokens
+from tests.upstreams.gemini_mock import GeminiRoute, counted_request, prompt_tokens
 
 TOOL: dict[str, Any] = {
     "type": "function",
@@ -32,8 +32,8 @@ PAYLOAD: dict[str, Any] = {
     "tools": [TOOL],
     "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "weather in Paris please"}],
 }
-GEMINI_ROUTE = Route(False, "gemini-2.5-flash", "countTokens")
-VERTEX_ROUTE = Route(True, "gemini-2.5-flash", "countTokens", "mock-project", "us-central1")
+GEMINI_ROUTE = GeminiRoute(False, "gemini-2.5-flash", "countTokens")
+VERTEX_ROUTE = GeminiRoute(True, "gemini-2.5-flash", "countTokens", "mock-project", "us-central1")
 
 
 def test_gemini_body_wraps_the_generate_request_with_its_model() -> None:
