@@ -32,7 +32,6 @@ from relaygate.providers.base import (
     MESSAGES,
     OPERATIONS,
     Operation,
-    UpstreamCall,
     UpstreamResponse,
     token_counter,
 )
@@ -97,18 +96,7 @@ class MessagesOpener:
             if spec.operation is MESSAGES:
                 payload.update((k, v) for k, v in overrides.override_params.items() if k in ANTHROPIC_PARAMS)
             native = await gateway.adapter_open(
-                UpstreamCall(
-                    target,
-                    spec.operation,
-                    payload,
-                    b"",
-                    spec.content_type,
-                    spec.stream,
-                    spec.attempt_timeout,
-                    spec.request_id,
-                    inbound_headers=self.inbound_headers,
-                    caps=gateway.answer_caps,
-                )
+                spec.upstream_call(target, payload, gateway.answer_caps, inbound_headers=self.inbound_headers)
             )
             if native.status == OVERLOADED:
                 native.status = 503  # retry and fall back as for any overloaded upstream; the body says overloaded
@@ -130,32 +118,10 @@ class MessagesOpener:
             assert gateway.session is not None
             return await counter.count_tokens(
                 gateway.session,
-                UpstreamCall(
-                    target,
-                    spec.operation,
-                    payload,
-                    b"",
-                    spec.content_type,
-                    False,
-                    spec.attempt_timeout,
-                    spec.request_id,
-                    caps=gateway.answer_caps,
-                ),
+                spec.upstream_call(target, payload, gateway.answer_caps, stream=False),
             )
         payload.update(overrides.override_params)
-        response = await gateway.adapter_open(
-            UpstreamCall(
-                target,
-                CHAT,
-                payload,
-                b"",
-                spec.content_type,
-                spec.stream,
-                spec.attempt_timeout,
-                spec.request_id,
-                caps=gateway.answer_caps,
-            )
-        )
+        response = await gateway.adapter_open(spec.upstream_call(target, payload, gateway.answer_caps, operation=CHAT))
         return MessagesFromOpenAI(response, self.model, spec.stream, gateway.answer_caps.sse_line_bytes)
 
 

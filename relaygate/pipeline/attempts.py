@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import Send
+    from relaygate.runtime.targets import Target
     from relaygate.runtime.virtual import TargetOverrides
 
 
@@ -90,6 +91,34 @@ class CallSpec:
         """Seconds this attempt may take, and whether the overall deadline (not the attempt timeout) set it."""
         return attempt_limit(self.attempt_timeout, self.deadline)
 
+    def upstream_call(
+        self,
+        target: Target,
+        payload: dict[str, Any] | None,
+        caps: AnswerCaps,
+        *,
+        operation: Operation | None = None,
+        stream: bool | None = None,
+        raw_body: bytes = b"",
+        strict_openai: bool = True,
+        inbound_headers: tuple[tuple[str, str], ...] = (),
+    ) -> UpstreamCall:
+        """One attempt's call to `target`: this request's timeout, id and content type, the rest as given
+        (the operation and streaming default to the request's own)."""
+        return UpstreamCall(
+            target,
+            self.operation if operation is None else operation,
+            payload,
+            raw_body,
+            self.content_type,
+            self.stream if stream is None else stream,
+            self.attempt_timeout,
+            self.request_id,
+            strict_openai,
+            inbound_headers,
+            caps,
+        )
+
 
 def build_call(spec: CallSpec, overrides: TargetOverrides, caps: AnswerCaps) -> UpstreamCall:
     """The upstream call for one target: model id rewritten, `override_params` applied."""
@@ -99,23 +128,10 @@ def build_call(spec: CallSpec, overrides: TargetOverrides, caps: AnswerCaps) -> 
         payload["model"] = target.model_id
         if overrides.override_params:
             payload.update(overrides.override_params)
-        return UpstreamCall(
-            target,
-            spec.operation,
-            payload,
-            b"",
-            spec.content_type,
-            spec.stream,
-            spec.attempt_timeout,
-            spec.request_id,
-            spec.strict_openai,
-            caps=caps,
-        )
+        return spec.upstream_call(target, payload, caps, strict_openai=spec.strict_openai)
     assert spec.boundary is not None
     raw = multipart.replace_field(spec.raw_body, spec.boundary, b"model", target.model_id)
-    return UpstreamCall(
-        target, spec.operation, None, raw, spec.content_type, False, spec.attempt_timeout, spec.request_id, caps=caps
-    )
+    return spec.upstream_call(target, None, caps, stream=False, raw_body=raw)
 
 
 async def _open(gateway: Gateway, spec: CallSpec, overrides: TargetOverrides) -> UpstreamResponse:
