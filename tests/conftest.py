@@ -26,6 +26,7 @@ from tests.helpers import manifests
 from tests.helpers.gateway import GatewayHandle, render
 from tests.helpers.gateway import free_port as _free_port
 from tests.helpers.gateway_thread import GatewayThread
+from tests.helpers.inprocess import rig  # noqa: F401  (a fixture: the app in the test's loop, tests/helpers/inprocess.py)
 from tests.helpers.postgres import fresh_database, fresh_schema
 from tests.upstreams.openai_mock import OpenAIMock
 
