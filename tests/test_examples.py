@@ -18,6 +18,7 @@ import pytest
 from relaygate.config.compile import compile_manifests, load_snapshot
 from relaygate.config.loader import load_path
 from tests.helpers.gateway import free_port, http_request, subprocess_env
+from tests.upstreams.gemini_mock import service_account_key
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -29,23 +30,7 @@ def test_quickstart_serves_the_mock_model() -> None:
 
 def _service_account_json() -> str:
     """A syntactically real service-account key (a fresh RSA key; never used to call Google)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return json.dumps(
-        {
-            "type": "service_account",
-            "project_id": "demo-project",
-            "private_key_id": "k1",
-            "private_key": pem,
-            "client_email": "relaygate@demo-project.iam.gserviceaccount.com",
-            "token_uri": "https://oauth2.googleapis.com/token",
-        }
-    )
+    return json.dumps(service_account_key("https://oauth2.googleapis.com/token", "demo-project")[0])
 
 
 def test_providers_example_compiles_with_its_keys_set() -> None:

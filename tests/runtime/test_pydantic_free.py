@@ -22,6 +22,7 @@ from relaygate.runtime.proxy import ProxyAccount, ProxyEndpoint
 from relaygate.runtime.snapshot import Snapshot
 from relaygate.runtime.targets import Target
 from relaygate.runtime.virtual import TargetOverrides, VirtualModel
+from tests.upstreams.gemini_mock import service_account_key
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 _VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)")
@@ -29,23 +30,7 @@ _VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)")
 
 def _service_account_json() -> str:
     """A syntactically real service-account key (a fresh RSA key; never used to call Google)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return json.dumps(
-        {
-            "type": "service_account",
-            "project_id": "demo-project",
-            "private_key_id": "k1",
-            "private_key": pem,
-            "client_email": "relaygate@demo-project.iam.gserviceaccount.com",
-            "token_uri": "https://oauth2.googleapis.com/token",
-        }
-    )
+    return json.dumps(service_account_key("https://oauth2.googleapis.com/token", "demo-project")[0])
 
 
 def _env(paths: list[Path]) -> dict[str, str]:
