@@ -60,11 +60,21 @@ async def _stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 
 
 async def _serving(serve: Serve) -> AsyncIterator[int]:
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    """The port of a server running `serve` per connection; every connection is closed when it stops."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await serve(reader, writer)
+
+    server = await asyncio.start_server(tracked, "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
         server.close()
+        for writer in writers:
+            writer.close()
+        await server.wait_closed()
 
 
 def _closed_port() -> int:
@@ -79,6 +89,7 @@ async def _raised(serve: Serve | None, read: bool = False, *, sock_read: float |
     async with aiohttp.ClientSession(timeout=timeout) as session:
         servings = _serving(serve) if serve is not None else None
         port = await anext(servings) if servings is not None else _closed_port()
+        response: aiohttp.ClientResponse | None = None
         try:
             response = await session.get(f"http://127.0.0.1:{port}/")
             if read:
@@ -87,6 +98,8 @@ async def _raised(serve: Serve | None, read: bool = False, *, sock_read: float |
         except NETWORK_ERRORS as exc:
             return exc
         finally:
+            if response is not None:
+                response.close()
             if servings is not None:
                 await servings.aclose()
     raise AssertionError("nothing was raised")
