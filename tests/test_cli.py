@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from relaygate.cli import build_parser
+from relaygate.cli_parser import build_parser
 from relaygate.observe.store.sqlite import SQLiteLogStore
 from tests.helpers.gateway import REPO_ROOT, run_cli, subprocess_env
 from tests.helpers.log_records import log_record

@@ -117,7 +117,7 @@ def test_the_table_states_each_settings_default() -> None:
 
 
 def test_the_table_names_the_serve_flag_of_each_variable() -> None:
-    from relaygate.cli import build_parser
+    from relaygate.cli_parser import build_parser
 
     serve = next(a for a in build_parser()._actions if hasattr(a, "choices") and isinstance(a.choices, dict))
     flags = {option for action in serve.choices["serve"]._actions for option in action.option_strings}

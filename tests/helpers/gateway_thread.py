@@ -25,7 +25,8 @@ from typing import Self
 import uvicorn
 
 from relaygate.app import build_app
-from relaygate.cli import _SERVE_SETTINGS, build_parser
+from relaygate.cli import _SERVE_SETTINGS
+from relaygate.cli_parser import build_parser
 from relaygate.server import GatewayConfig, listen
 from relaygate.server_protocol import GatewayProtocol, ServerLimits
 from relaygate.settings import ENVIRONMENT, Settings
