@@ -82,12 +82,15 @@ class Stack:
     bedrock: BedrockMock
     openai: OpenAIMock
     token: str
+    sdk: Any = None  # made on first use, closed with the stack
 
     def client(self) -> Any:
         """The real SDK aimed at the gateway (SDK retries off: tests count upstream requests)."""
-        return anthropic.Anthropic(
-            base_url=self.gateway.url + "/api/llm", api_key=self.token, max_retries=0, timeout=30.0
-        )
+        if self.sdk is None:
+            self.sdk = anthropic.Anthropic(
+                base_url=self.gateway.url + "/api/llm", api_key=self.token, max_retries=0, timeout=30.0
+            )
+        return self.sdk
 
     def count(self, model: str, **options: Any) -> Any:
         options.setdefault("messages", MESSAGES)
@@ -134,7 +137,10 @@ def stack_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ]
         )
         gateway = GatewayThread(Path(tmp_path_factory.mktemp("count-tokens")), config).start()
-        yield Stack(gateway, **mocks, token=gateway.create_token(user=ALICE))
+        stack = Stack(gateway, **mocks, token=gateway.create_token(user=ALICE))
+        yield stack
+        if stack.sdk is not None:
+            stack.sdk.close()
     finally:
         if gateway is not None:
             gateway.stop()

@@ -40,14 +40,31 @@ def mock() -> Iterator[OpenAIMock]:
         yield server
 
 
+_OPENED: list[OpenAI] = []  # SDK clients of the running test, closed after it (their sockets too)
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
+def _opened(client: OpenAI) -> OpenAI:
+    _OPENED.append(client)
+    return client
+
+
 def client_for(mock: OpenAIMock, *, strict: bool = True, **kwargs: Any) -> OpenAI:
-    return OpenAI(
-        api_key=API_KEY,
-        base_url=mock.base_url,
-        max_retries=0,
-        timeout=10,
-        _strict_response_validation=strict,
-        **kwargs,
+    return _opened(
+        OpenAI(
+            api_key=API_KEY,
+            base_url=mock.base_url,
+            max_retries=0,
+            timeout=10,
+            _strict_response_validation=strict,
+            **kwargs,
+        )
     )
 
 
@@ -238,7 +255,7 @@ async def test_rerank_cohere_vllm_shape(mock: OpenAIMock) -> None:
 
 
 def test_wrong_key_is_401_openai_shape(mock: OpenAIMock) -> None:
-    client = OpenAI(api_key="sk-wrong-key-9999", base_url=mock.base_url, max_retries=0)
+    client = _opened(OpenAI(api_key="sk-wrong-key-9999", base_url=mock.base_url, max_retries=0))
     with pytest.raises(openai.AuthenticationError) as caught:
         client.models.list()
     assert caught.value.code == "invalid_api_key"
@@ -260,7 +277,9 @@ def test_unknown_path_is_404_invalid_url(mock: OpenAIMock) -> None:
 
 
 def azure_client(mock: OpenAIMock, key: str = AZURE_KEY) -> AzureOpenAI:
-    return AzureOpenAI(api_key=key, azure_endpoint=mock.url, api_version="2024-10-21", max_retries=0, timeout=10)
+    client = AzureOpenAI(api_key=key, azure_endpoint=mock.url, api_version="2024-10-21", max_retries=0, timeout=10)
+    _opened(client)
+    return client
 
 
 def test_azure_chat_via_deployment_url(mock: OpenAIMock) -> None:

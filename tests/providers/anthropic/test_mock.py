@@ -39,8 +39,20 @@ def mock(server: AnthropicMock) -> AnthropicMock:
     return server
 
 
+_OPENED: list[anthropic.Anthropic] = []  # SDK clients of the running test, closed after it (their sockets too)
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def client(mock: AnthropicMock, **options: Any) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key=options.pop("api_key", KEY), base_url=mock.url, max_retries=0, **options)
+    made = anthropic.Anthropic(api_key=options.pop("api_key", KEY), base_url=mock.url, max_retries=0, **options)
+    _OPENED.append(made)
+    return made
 
 
 def user(text: str) -> list[Any]:
