@@ -23,10 +23,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Self
+
+from tests.upstreams.tcp_upstream import TCPUpstream, read_head
 
 Answer = Callable[[str, bytes], bytes | Iterable[bytes]]  # (path, request body) -> what is written before holding
 
@@ -73,36 +73,16 @@ def phased_answer(path: str, body: bytes) -> bytes:
     return OK
 
 
-class HoldingUpstream:
+class HoldingUpstream(TCPUpstream):
+    name = "holding-upstream"
+
     def __init__(self, answer: Answer = phased_answer, hold: float = 15.0, *, answer_at_head: bool = False) -> None:
+        super().__init__()
         self.answer = answer
         self.hold = hold
         self.answer_at_head = answer_at_head
         self.connections: list[Held] = []
         self._arrived = threading.Condition()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-
-    @contextmanager
-    def running(self) -> Iterator[Self]:
-        self._sock.listen(64)
-        self._sock.settimeout(0.2)
-        self._thread = threading.Thread(target=self._serve, name="holding-upstream", daemon=True)
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._stopping = True
-            self._thread.join(5)
-            self._sock.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def reset(self) -> None:
         with self._arrived:
@@ -149,57 +129,43 @@ class HoldingUpstream:
                     raise AssertionError(f"no request for {path} reached the upstream within {timeout}s")
                 self._arrived.wait(remaining)
 
-    def _serve(self) -> None:
-        while not self._stopping:
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
     def _handle(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(10)
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    piece = conn.recv(65536)
-                    if not piece:
-                        return
-                    data += piece
-                raw_head, _, body = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in raw_head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value.strip())
-                while len(body) < length and not self.answer_at_head:
-                    piece = conn.recv(65536)
-                    if not piece:
-                        return
-                    body += piece
-            except OSError:
+        conn.settimeout(10)
+        try:
+            read = read_head(conn)
+            if read is None:
                 return
-            path = raw_head.split(b"\r\n", 1)[0].split(b" ")[1].decode("latin-1").partition("?")[0]
-            held = Held(path, body, time.monotonic(), body_bytes=len(body))
-            with self._arrived:
-                self.connections.append(held)
-                self._arrived.notify_all()
-            try:
-                out = self.answer(path, body)
-                for piece in [out] if isinstance(out, bytes) else out:
-                    conn.sendall(piece)
-                    held.sent += len(piece)
-                held.answered.set()
-                conn.settimeout(self.hold)
-                while piece := conn.recv(65536):  # the rest of the body, then b"": the gateway closed
-                    held.body_bytes += len(piece)
-                held.closed_at = time.monotonic()
-            except TimeoutError:
-                return  # held for `hold` seconds and never closed by the gateway
-            except OSError:
-                held.closed_at = time.monotonic()  # reset by the gateway
-            finally:
-                held.closed.set()
+            raw_head, body = read
+            length = 0
+            for line in raw_head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            while len(body) < length and not self.answer_at_head:
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                body += piece
+        except OSError:
+            return
+        path = raw_head.split(b"\r\n", 1)[0].split(b" ")[1].decode("latin-1").partition("?")[0]
+        held = Held(path, body, time.monotonic(), body_bytes=len(body))
+        with self._arrived:
+            self.connections.append(held)
+            self._arrived.notify_all()
+        try:
+            out = self.answer(path, body)
+            for piece in [out] if isinstance(out, bytes) else out:
+                conn.sendall(piece)
+                held.sent += len(piece)
+            held.answered.set()
+            conn.settimeout(self.hold)
+            while piece := conn.recv(65536):  # the rest of the body, then b"": the gateway closed
+                held.body_bytes += len(piece)
+            held.closed_at = time.monotonic()
+        except TimeoutError:
+            return  # held for `hold` seconds and never closed by the gateway
+        except OSError:
+            held.closed_at = time.monotonic()  # reset by the gateway
+        finally:
+            held.closed.set()
