@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
 from tests.helpers import manifests
@@ -145,9 +146,27 @@ def stack(standard_stack: Stack) -> Stack:
     return standard_stack
 
 
+_SYNC_CLIENTS: list[httpx.Client] = []
+_original_client_init = httpx.Client.__init__
+
+
+def _recording_client_init(self: httpx.Client, *args: object, **kwargs: object) -> None:
+    _original_client_init(self, *args, **kwargs)  # type: ignore[arg-type]
+    _SYNC_CLIENTS.append(self)
+
+
+httpx.Client.__init__ = _recording_client_init  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _collect_garbage_after_each_module() -> Iterator[None]:
     """A socket a module leaves open warns when the collector finds it: collect here, so the warning
-    (an error) lands on the module that leaked it rather than on a later, unrelated test."""
+    (an error) lands on the module that leaked it rather than on a later, unrelated test.
+
+    Every sync httpx client (the openai and anthropic SDKs' too) made during the module is held until
+    its end and closed then: a test-side client left unclosed cannot be collected in the middle of a
+    later test and fail it at random. Leaks of the gateway's own sockets still fail."""
     yield
+    while _SYNC_CLIENTS:
+        _SYNC_CLIENTS.pop().close()
     gc.collect()
