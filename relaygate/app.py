@@ -19,6 +19,7 @@ from relaygate.handlers.routes import ErrorRenderer, Routes
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.headers import header
 from relaygate.http.types import Receive, Scope, Send
+from relaygate.observe.trace_context import new_trace_id, parse_traceparent
 from relaygate.pipeline.call import Call
 from relaygate.pipeline.finish import finish
 from relaygate.settings import Settings
@@ -75,8 +76,25 @@ class App:
             request_id = f"{gateway.rng.getrandbits(96):024x}"
         path: str = scope["path"]
         ctx = RequestContext(request_id, scope["method"], path)
-        call = Call(gateway, scope, receive, send, ctx, [(b"x-request-id", request_id.encode("latin-1"))])
+        parent = parse_traceparent(header(scope, b"traceparent"))
+        ctx.parent = parent
+        ctx.trace_id = trace_id = parent.trace_id if parent is not None else new_trace_id(gateway.rng)
+        traced = trace_id.encode("ascii")
+        call = Call(
+            gateway,
+            scope,
+            receive,
+            send,
+            ctx,
+            [
+                (b"x-request-id", request_id.encode("latin-1")),
+                (b"x-relaygate-trace-id", traced),
+                (b"x-tfy-trace-id", traced),
+            ],
+        )
         route = self.routes.match(path)
+        if route is not None:
+            ctx.route = route.template
         try:
             if gateway.hops.arrived(scope):
                 raise LoopDetected(

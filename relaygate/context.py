@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from relaygate.observe.record import LogRecord
+    from relaygate.observe.trace_context import IncomingParent
+    from relaygate.routing.router import AttemptRecord
     from relaygate.runtime.targets import Target
 
 
@@ -69,6 +71,8 @@ class RequestContext:
     request_id: str
     method: str
     path: str
+    route: str = ""  # the route's path template (metrics and spans never carry the raw path)
+    operation: str = ""  # the API operation (`chat`, `embeddings`, `messages`, `proxy`, ...)
     started: float = field(default_factory=time.perf_counter)
     wall_time: float = field(default_factory=time.time)
     subject: str | None = None
@@ -82,7 +86,12 @@ class RequestContext:
     streaming: bool = False
     status: int = 0
     usage: Usage = field(default_factory=Usage)
-    ttft_ms: float | None = None
+    ttft_ms: float | None = None  # first content-bearing bytes sent to the caller
+    last_chunk_ms: float | None = None  # a stream's last content chunk (time per output chunk)
+    upstream_ms: float | None = None  # time spent waiting on upstreams (attempts, then the relay of a stream)
+    attempts: Sequence[AttemptRecord] = ()  # every upstream try, in order
+    trace_id: str | None = None  # W3C trace id (32 hex): the response header, the log row, the spans
+    parent: IncomingParent | None = None  # the caller's span (`traceparent`) the request's trace continues
     timings: Timings = field(default_factory=Timings)
     error_type: str | None = None
     error_message: str | None = None

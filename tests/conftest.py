@@ -163,10 +163,18 @@ def _collect_garbage_after_each_module() -> Iterator[None]:
     """A socket a module leaves open warns when the collector finds it: collect here, so the warning
     (an error) lands on the module that leaked it rather than on a later, unrelated test.
 
-    Every sync httpx client (the openai and anthropic SDKs' too) made during the module is held until
-    its end and closed then: a test-side client left unclosed cannot be collected in the middle of a
-    later test and fail it at random. Leaks of the gateway's own sockets still fail."""
+    Every sync httpx client (the openai and anthropic SDKs' too) is held by a list, and closed at the
+    end of a module once nothing else holds it: a test-side client left unclosed cannot be collected in
+    the middle of a later test and fail it at random. Leaks of the gateway's own sockets still fail."""
     yield
+    gc.collect()  # SDK objects nobody holds are freed; their httpx clients stay (the list holds them)
+    kept: list[httpx.Client] = []
     while _SYNC_CLIENTS:
-        _SYNC_CLIENTS.pop().close()
+        client = _SYNC_CLIENTS.pop()
+        if sys.getrefcount(client) > 2:  # still held (a longer-lived fixture's client): keep it open
+            kept.append(client)
+        else:
+            client.close()
+        del client
+    _SYNC_CLIENTS.extend(kept)
     gc.collect()

@@ -65,7 +65,7 @@ def build_snapshot(
         ngrok=ngrok,
         aliases=aliases or {},
         direct_routes={
-            name: RouteTarget(key=f"model:{name}", name=name, payload=TargetOverrides(target))
+            name: RouteTarget(key=f"model:{name}", name=name, payload=TargetOverrides(target), provider=target.provider)
             for name, target in models.items()
         },
         speed_tracked=frozenset(

@@ -79,6 +79,7 @@ def compile_virtual_account(
                 RouteTarget(
                     key=f"model:{target.name}",
                     name=target.name,
+                    provider=target.provider,
                     payload=TargetOverrides(
                         target=target,
                         metadata_match=tuple(sorted(spec.metadata_match.items())),

@@ -86,6 +86,7 @@ async def handle(call: Call) -> None:
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
     path = split_proxy_path(raw_path)
     principal = await authenticate(call)
+    ctx.operation = "proxy"
     ctx.requested_model = f"{path.account}/{path.second}"
     ctx.provider = "custom-endpoint"
     account = gateway.snapshot.proxies.get(path.account)
@@ -240,6 +241,8 @@ def _annotate(
     """The reference's tracing attributes, kept on the log row for the trace exporter."""
     final = route.final.name if route.final is not None else None
     ctx.resolved_model = f"{account.name}/{final}" if final else None
+    ctx.attempts = route.attempts
+    ctx.upstream_ms = sum(a.duration_ms for a in route.attempts)
     ctx.extra.update(
         {
             "bytes_in": bytes_in,
@@ -278,6 +281,7 @@ async def _relay(
     ctx.status = response.status
     headers = [*scrub_headers(response_headers(response.raw_headers), secrets), *base_headers]
     bytes_out = 0
+    relay_started = ctx.elapsed_ms()
     length = response.content_length
     try:
         first = b""
@@ -317,6 +321,8 @@ async def _relay(
         ctx.error_message = endpoint_broke_message(exc)
     finally:
         ctx.extra["bytes_out"] = bytes_out
+        ctx.last_chunk_ms = ended = ctx.elapsed_ms()
+        ctx.upstream_ms = (ctx.upstream_ms or 0.0) + ended - relay_started
         if response.content.at_eof():
             response.release()  # keep the pooled connection
         else:

@@ -142,7 +142,7 @@ async def handle(call: Call) -> None:
     principal = await authenticate(call)
     read_logging_headers(call)
     root = rest.partition("/")[0]
-    ctx.model_type = root
+    ctx.model_type = ctx.operation = root
     body = await read_body(scope, call.receive, gateway.settings.max_request_body_bytes)
     payload: dict[str, Any] | None = None
     if scope["method"] == "POST" and rest == "responses":
@@ -197,6 +197,26 @@ async def _relay(
     session = gateway.session
     assert session is not None
     started = time.perf_counter()
+    try:
+        return await _relay_answer(gateway, method, url, headers, body, target, ctx, send, base_headers, started)
+    finally:
+        ctx.upstream_ms = (time.perf_counter() - started) * 1000.0
+
+
+async def _relay_answer(
+    gateway: Gateway,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    target: Target,
+    ctx: RequestContext,
+    send: Send,
+    base_headers: RawHeaders,
+    started: float,
+) -> None:
+    session = gateway.session
+    assert session is not None
     try:
         async with asyncio.timeout(gateway.settings.request_timeout):
             response = await session.request(method, url, headers=headers, data=body or None, allow_redirects=False)

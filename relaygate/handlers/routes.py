@@ -36,6 +36,7 @@ class Route:
     methods: frozenset[str]
     render_error: ErrorRenderer = OPENAI.send_error  # the OpenAI error shape unless the route's API has its own
     logged: bool = False  # a finished-request record is written (every API call; not health or metrics)
+    template: str = ""  # the path template metrics and spans name the route by (never the raw path)
 
 
 class Routes:
@@ -45,11 +46,15 @@ class Routes:
         exact: dict[str, Route] = {}
         for prefix in API_PREFIXES:
             for op in OPERATIONS:
-                exact[prefix + op.path] = Route(llm.handler_for(op), _POST, logged=True)
+                exact[prefix + op.path] = Route(llm.handler_for(op), _POST, logged=True, template=prefix + op.path)
             exact[prefix + "models"] = Route(meta.models, _GET)
             for op in (MESSAGES, MESSAGES_COUNT_TOKENS):
                 exact[prefix + op.path] = Route(
-                    messages.handler_for(op), _POST, ANTHROPIC_MESSAGES.send_error, logged=True
+                    messages.handler_for(op),
+                    _POST,
+                    ANTHROPIC_MESSAGES.send_error,
+                    logged=True,
+                    template=prefix + op.path,
                 )
         exact["/health"] = Route(meta.health, _GET)
         exact["/ready"] = Route(meta.ready, _GET)
@@ -57,9 +62,11 @@ class Routes:
         for path in list(exact):
             exact[path + "/"] = exact[path]
         self.exact = exact
-        self.proxy = Route(proxy.handle, PROXY_ROUTE_METHODS, logged=True)
+        self.proxy = Route(
+            proxy.handle, PROXY_ROUTE_METHODS, logged=True, template=PROXY_PREFIX + "{account}/{endpoint}/{path}"
+        )
         self.model = Route(meta.model, _GET)
-        self.resource = Route(resources.handle, resources.RESOURCE_METHODS, logged=True)
+        self.resource = Route(resources.handle, resources.RESOURCE_METHODS, logged=True, template="/api/llm/{resource}")
 
     def match(self, path: str) -> Route | None:
         """The route serving `path`, or None (404)."""

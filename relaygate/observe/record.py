@@ -38,6 +38,7 @@ class LogRecord:
     response_body: bytes | None = None
     truncated: bool = False  # stream ended by an upstream failure after content was sent
     extra: dict[str, Any] = field(default_factory=dict)  # feature-specific attributes (routing, proxy)
+    trace_id: str | None = None  # W3C trace id of the request (its spans, `x-relaygate-trace-id`)
 
 
 def record_from_context(ctx: RequestContext, body_limit: int) -> LogRecord:
@@ -71,6 +72,7 @@ def record_from_context(ctx: RequestContext, body_limit: int) -> LogRecord:
         response_body=_clip(ctx.response_body, body_limit) if log_bodies else None,
         truncated=ctx.truncated,
         extra=_with_usage_details(ctx),
+        trace_id=ctx.trace_id,
     )
 
 

@@ -338,6 +338,7 @@ async def relay_stream(gateway: Gateway, send: Send, start: StreamStart, ctx: Re
     log_chunks: list[bytes] | None = [start.first] if ctx.log_bodies else None
     logged = len(start.first)
     limit = gateway.settings.log_body_max_bytes
+    relay_started = ctx.elapsed_ms()
     try:
         if start.first:
             await send({"type": "http.response.body", "body": start.first, "more_body": True})
@@ -364,5 +365,7 @@ async def relay_stream(gateway: Gateway, send: Send, start: StreamStart, ctx: Re
         await send({"type": "http.response.body", "body": event, "more_body": False})
     finally:
         start.response.close()
+        ctx.last_chunk_ms = ended = ctx.elapsed_ms()
+        ctx.upstream_ms = (ctx.upstream_ms or 0.0) + ended - relay_started  # the relay waits on the upstream
         if log_chunks is not None:
             ctx.response_body = b"".join(log_chunks)

@@ -72,6 +72,7 @@ class Frontend(Protocol):
 async def serve(call: Call, operation: Operation, frontend: Frontend) -> None:
     """Serve one LLM call; gateway errors propagate to the dispatcher, which renders them."""
     gateway, ctx = call.gateway, call.ctx
+    ctx.operation = operation.name
     principal = await authenticate(call, frontend.caller_token(call))
     read_logging_headers(call)
     controls = parse_controls(call.scope)

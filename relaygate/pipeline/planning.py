@@ -201,6 +201,8 @@ def note_route(
     `params_of` says which of a target's `override_params` the call sent (default: all of them).
     """
     ctx.timings.model = (time.perf_counter() - model_started) * 1000.0
+    ctx.attempts = route.attempts
+    ctx.upstream_ms = sum(a.duration_ms for a in route.attempts)
     if route.final is not None:
         target = route.final.payload.target
         ctx.target = target

@@ -37,6 +37,7 @@ def upstream_model(
         RouteTarget(
             key=f"ngrok:{upstream.id}:{model_id}:{index}",
             name=f"{upstream.id}:{model_id}",
+            provider=upstream.template.provider,
             payload=TargetOverrides(
                 replace(
                     upstream.template,

@@ -34,6 +34,7 @@ class RouteTarget:
     key: str  # health key, unique across kinds: "proxy:acct/endpoint", "model:acct/integration"
     name: str  # shown in headers, logs and traces
     payload: Any
+    provider: str = ""  # the provider kind behind it (metrics and traces label attempts with it)
     weight: int | None = None
     priority: int | None = None
     fallback_status_codes: frozenset[int] = frozenset()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from relaygate.errors import GatewayError, GatewayTimeout
@@ -35,11 +35,23 @@ class Outcome(Generic[R]):
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
+    """One upstream try, as headers, the log row, metrics and trace spans report it."""
+
     target: str
     status: int | None
     error: str | None
     duration_ms: float
     cooled: bool
+    provider: str = ""
+    outcome: str = "success"  # success | retry | fallback | error (what the router did next)
+    started: float = 0.0  # the router's clock (time.monotonic) when the try began
+
+
+def _outcome_of(outcome: Outcome[Any]) -> str:
+    """`success` or `error` for a try that ended the request (a retried or fallen-back try says so)."""
+    if outcome.result is not None and outcome.status is not None and outcome.status < 400:
+        return "success"
+    return "error"
 
 
 @dataclass(slots=True)
@@ -107,15 +119,17 @@ async def run_plan(
         for try_index in range(tries):
             started = clock()
             outcome = await attempt(target)
-            route.attempts.append(
-                AttemptRecord(
-                    target.name,
-                    outcome.status,
-                    outcome.error.type if outcome.error else None,
-                    round((clock() - started) * 1000.0, 3),
-                    planned.cooled,
-                )
+            record = AttemptRecord(
+                target.name,
+                outcome.status,
+                outcome.error.type if outcome.error else None,
+                round((clock() - started) * 1000.0, 3),
+                planned.cooled,
+                target.provider,
+                _outcome_of(outcome),
+                started,
             )
+            route.attempts.append(record)
             _record_health(health, target, outcome)
             if retry is None or try_index == tries - 1 or not _retryable(retry.on_status_codes, outcome):
                 break
@@ -127,6 +141,7 @@ async def run_plan(
             if outcome.result is not None:
                 discard(outcome.result)
             route.retries += 1
+            route.attempts[-1] = replace(record, outcome="retry")
             await sleep(wait)
         route.outcome = outcome
         route.final = target
@@ -137,6 +152,7 @@ async def run_plan(
         if outcome.result is not None:
             discard(outcome.result)
         route.fallbacks += 1
+        route.attempts[-1] = replace(route.attempts[-1], outcome="fallback")
     return route
 
 

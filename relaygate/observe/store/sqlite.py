@@ -26,7 +26,7 @@ from relaygate.observe.store.base import (
 )
 
 # Bump with a migration step in `_migrate` whenever the table changes shape.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS request_logs (
@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS request_logs (
     request_body    BLOB,
     response_body   BLOB,
     truncated       INTEGER NOT NULL,
-    extra           TEXT NOT NULL
+    extra           TEXT NOT NULL,
+    trace_id        TEXT
 )
 """
 _CREATE_INDEXES = (
@@ -63,7 +64,10 @@ _CREATE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS request_logs_requested_model ON request_logs (requested_model)",
     "CREATE INDEX IF NOT EXISTS request_logs_resolved_model ON request_logs (resolved_model)",
     "CREATE INDEX IF NOT EXISTS request_logs_subject ON request_logs (subject)",
+    "CREATE INDEX IF NOT EXISTS request_logs_trace_id ON request_logs (trace_id)",
 )
+# Columns added after version 1, by the version that added them (`ALTER TABLE` on open).
+_ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = ((2, "trace_id", "TEXT"),)
 _SLICE = 16
 _INSERT = f"INSERT INTO request_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM request_logs"
@@ -126,9 +130,13 @@ class SQLiteLogStore:
             try:
                 version = int(conn.execute("PRAGMA user_version").fetchone()[0])
                 conn.execute(_CREATE_TABLE)
+                present = {row[1] for row in conn.execute("PRAGMA table_info(request_logs)")}
+                for added_in, column, sql_type in _ADDED_COLUMNS:
+                    if version < added_in and column not in present:
+                        conn.execute(f"ALTER TABLE request_logs ADD COLUMN {column} {sql_type}")
+                        present.add(column)
                 for statement in _CREATE_INDEXES:
                     conn.execute(statement)
-                present = {row[1] for row in conn.execute("PRAGMA table_info(request_logs)")}
                 missing = [c for c in COLUMNS if c not in present]
                 if missing:
                     raise RuntimeError(
