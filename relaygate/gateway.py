@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 
 import aiohttp
 
@@ -23,8 +24,10 @@ from relaygate.config.open_store import open_config_store
 from relaygate.config.options import LoadOptions
 from relaygate.config.store import ConfigStore
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher, log_warnings
+from relaygate.context import RequestContext
 from relaygate.limits import Backend, MemoryBackend
 from relaygate.observe.metrics import registry_for
+from relaygate.observe.record import LogRecord
 from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
@@ -41,6 +44,7 @@ from relaygate.upstream.hops import HopMarker
 from relaygate.upstream.session import ConnectorFactory, create_session
 
 log = logging.getLogger("relaygate")
+Recorder = Callable[[RequestContext, LogRecord], None]
 REVOCATION_POLL_SECONDS = 1.0
 
 
@@ -110,6 +114,8 @@ class Gateway:
         self.limits: Backend = _limits_backend(settings)
         self.background: set[asyncio.Task[None]] = set()  # settles running after their answers
         self.metrics = registry_for(self)
+        # Read the finished-request record after the log row is queued (pipeline/finish.py).
+        self.recorders: list[Recorder] = []
         # With Redis: cooldowns and revocations reach every replica (and every worker) at once.
         self.shared: SharedState | None = None
         if settings.redis_url:

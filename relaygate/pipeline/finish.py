@@ -1,7 +1,8 @@
-"""The last step of every logged route: the finished-request record, queued for the log sink.
+"""The last step of every logged route: the finished-request record, queued for the log sink and
+handed to every recorder (metrics, traces, the access log).
 
-Observability features (metrics, traces, the access log) read this one record, so a request is
-described once, whichever route served it and however it ended.
+Each reads this one record, so a request is described once, whichever route served it and however
+it ended, and the log row, the metrics and the spans never disagree.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ if TYPE_CHECKING:
 
 
 def finish(call: Call) -> None:
-    """Queue the request's row (never blocks: a full queue drops and counts, observe/sink.py)."""
-    gateway = call.gateway
-    gateway.sink.submit(finished_record(call.ctx, gateway.settings.log_body_max_bytes))
+    """Queue the request's row (never blocks: a full queue drops and counts, observe/sink.py), then let
+    each recorder read it (each is cheap or queues its own work)."""
+    gateway, ctx = call.gateway, call.ctx
+    record = finished_record(ctx, gateway.settings.log_body_max_bytes)
+    gateway.sink.submit(record)
+    for recorder in gateway.recorders:
+        recorder(ctx, record)
