@@ -93,8 +93,10 @@ class App:
             ],
         )
         route = self.routes.match(path)
-        if route is not None:
-            ctx.route = route.template
+        active = gateway.metrics.active.by_route
+        if route is not None and route.logged:
+            ctx.route = template = route.template
+            active[template] += 1
         try:
             if gateway.hops.arrived(scope):
                 raise LoopDetected(
@@ -124,6 +126,7 @@ class App:
             await _send_error_safely(call, error, route.render_error if route is not None else OPENAI.send_error)
         finally:
             if route is not None and route.logged:
+                active[ctx.route] -= 1
                 finish(call)
 
 

@@ -291,6 +291,23 @@ def _add_server_limits(serve: argparse.ArgumentParser) -> None:
         "RELAYGATE_LOG_RETENTION_DAYS; default: keep everything; 0 also keeps everything)",
     )
 
+    metrics_group = serve.add_argument_group("metrics")
+    metrics_group.add_argument(
+        "--metrics",
+        type=typed(parse_switch),
+        default=None,
+        metavar="on|off",
+        help="per-request metrics (requests, latency, tokens, cost) at GET /metrics; off keeps only the "
+        "operational counters (env RELAYGATE_METRICS; default on)",
+    )
+    metrics_group.add_argument(
+        "--metrics-token",
+        default=None,
+        metavar="TOKEN",
+        help="require `Authorization: Bearer TOKEN` on GET /metrics (env RELAYGATE_METRICS_TOKEN; "
+        "default: open, for a Prometheus scraping from inside the network)",
+    )
+
 
 def _add_max_config_bytes(parser: argparse.ArgumentParser) -> None:
     from relaygate.settings import Settings

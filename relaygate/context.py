@@ -76,6 +76,7 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     wall_time: float = field(default_factory=time.time)
     subject: str | None = None
+    subjects: frozenset[str] = frozenset()  # the subject and its teams (`team:<name>`)
     token_id: str | None = None
     requested_model: str | None = None
     resolved_model: str | None = None

@@ -26,7 +26,7 @@ from relaygate.config.store import ConfigStore
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher, log_warnings
 from relaygate.context import RequestContext
 from relaygate.limits import Backend, MemoryBackend
-from relaygate.observe.metrics import registry_for
+from relaygate.observe.metrics import Metrics
 from relaygate.observe.record import LogRecord
 from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
@@ -113,9 +113,11 @@ class Gateway:
         # Rate limits and budgets: per process in memory, or shared by every replica in Redis.
         self.limits: Backend = _limits_backend(settings)
         self.background: set[asyncio.Task[None]] = set()  # settles running after their answers
-        self.metrics = registry_for(self)
         # Read the finished-request record after the log row is queued (pipeline/finish.py).
         self.recorders: list[Recorder] = []
+        self.metrics = Metrics(self)
+        if self.metrics.requests is not None:
+            self.recorders.append(self.metrics.requests.record)
         # With Redis: cooldowns and revocations reach every replica (and every worker) at once.
         self.shared: SharedState | None = None
         if settings.redis_url:
@@ -131,6 +133,7 @@ class Gateway:
             connector_factory=self.connector_factory,
         )
         await self.sink.start()
+        await self.metrics.start()
         if self.retention is not None:
             self.retention.start()
         if self.shared is not None:
@@ -178,6 +181,7 @@ class Gateway:
         if self.background:
             await asyncio.wait(set(self.background), timeout=5.0)
         await self.limits.aclose()
+        await self.metrics.stop()
         if self.watcher is not None:
             await self.watcher.stop()
         if self.session is not None:
@@ -189,6 +193,16 @@ class Gateway:
         await asyncio.to_thread(self.token_store.close)
         if self.config_store is not None:
             await asyncio.to_thread(self.config_store.close)
+
+    @property
+    def config_revision(self) -> int:
+        """The served config: its database revision, or 1 + the reloads applied to the files."""
+        watcher = self.watcher
+        if isinstance(watcher, StoredConfigWatcher):
+            return watcher.revision
+        if self.config_store is not None:
+            return self._config_revision
+        return 1 + (watcher.reloads if watcher is not None else 0)
 
     def swap_snapshot(self, snapshot: Snapshot) -> None:
         """Atomic reference swap: in-flight requests finish on the snapshot they started with."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
+from dataclasses import replace
 from typing import Any
 
 import uvicorn
@@ -63,13 +66,18 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
         "relaygate_limits": limits,
     }
     if settings.workers > 1:
+        # One metrics directory per `relaygate serve`, made here and removed at exit: the workers sum
+        # their metrics through it (observe/workers.py), and no other gateway on the host shares it.
+        metrics_dir = tempfile.mkdtemp(prefix="relaygate-metrics-", dir=os.environ.get("RELAYGATE_METRICS_DIR") or None)
         # Worker processes rebuild the settings from the environment, so put every flag there.
-        _export(settings)
+        _export(replace(settings, metrics_instance_dir=metrics_dir))
         config = GatewayConfig("relaygate.app:app_from_env", factory=True, workers=settings.workers, **common)
         try:
             Multiprocess(config, sockets=[sock]).run()
         except KeyboardInterrupt:
             pass
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         return 0
     from relaygate.app import build_app
 

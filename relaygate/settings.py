@@ -59,6 +59,11 @@ class Settings:
     max_config_bytes: int = 1 * MIB  # a manifest file (or directory, all files together) larger: refused
     log_bodies: bool = True  # request/response bodies in log rows (per request also x-tfy-logging-config)
     log_retention_days: float | None = None  # rows older than this are purged in the background
+    metrics: bool = True  # per-request metrics at /metrics (off: only the operational counters)
+    metrics_token: str | None = None  # bearer token /metrics requires (None: open, as Prometheus expects)
+    # With --workers: the directory (made and removed by the master, one per `relaygate serve`) where
+    # each worker answers its siblings' scrapes, so every scrape returns the sum over workers.
+    metrics_instance_dir: str | None = None
     # This gateway's hop-marker id (`Via: 1.1 relaygate-<id>` on every upstream request; a request that
     # arrives with it is a loop: 508). Random per `relaygate serve`; its workers inherit it through
     # the environment, so they recognise each other's requests.
@@ -167,6 +172,9 @@ ENVIRONMENT: dict[str, _Entry] = {
     "RELAYGATE_LOG_BODIES": ("log_bodies", parse_switch, _switch_text),
     "RELAYGATE_LOG_RETENTION_DAYS": ("log_retention_days", _non_negative_float, str),
     "RELAYGATE_INSTANCE_ID": ("instance_id", _instance_id, str),
+    "RELAYGATE_METRICS": ("metrics", parse_switch, _switch_text),
+    "RELAYGATE_METRICS_TOKEN": ("metrics_token", str, str),
+    "RELAYGATE_METRICS_INSTANCE_DIR": ("metrics_instance_dir", str, str),
     # The listen address, so worker processes know it too (a base URL pointing back at it is refused).
     "RELAYGATE_HOST": ("host", str, str),
     "RELAYGATE_PORT": ("port", _positive_int, str),

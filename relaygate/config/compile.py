@@ -32,6 +32,7 @@ from relaygate.providers.prices import resolve_price
 from relaygate.providers.registry import PROVIDERS, AuthScheme, ProviderSpec, default_base_url
 from relaygate.routing.plan import RouteTarget
 from relaygate.runtime.ngrok import NgrokGateway
+from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
 from relaygate.runtime.snapshot import Snapshot
 from relaygate.runtime.targets import Target
@@ -49,6 +50,7 @@ def build_snapshot(
     limits: LimitRules | None = None,
     aliases: dict[str, Target | VirtualModel] | None = None,
     metadata_allowed_hosts: frozenset[str] = frozenset(),
+    observability: Observability = DEFAULT_OBSERVABILITY,
 ) -> Snapshot:
     """The runtime snapshot of compiled tables; of `manifests` only their warnings are kept, as text."""
     virtual_models = virtual_models or {}
@@ -78,6 +80,7 @@ def build_snapshot(
         | frozenset(e.host for p in proxies.values() for e in p.endpoints.values() if e.allow_metadata),
         warnings=tuple(str(w) for w in _warnings(manifests, serves)),
         created=int(time.time()),
+        observability=observability,
     )
 
 
@@ -342,6 +345,22 @@ def compile_manifests(
         limits,
         aliases,
         frozenset(allowed_hosts),
+        _observability(manifests),
+    )
+
+
+def _observability(manifests: Manifests) -> Observability:
+    """The one observability config's choices (the defaults without one)."""
+    if not manifests.observability_configs:
+        return DEFAULT_OBSERVABILITY
+    config = manifests.observability_configs[0]
+    labels = config.metrics.labels
+    return Observability(
+        identity_labels=labels.identity,
+        metadata_labels=labels.metadata,
+        max_values_per_label=labels.max_values_per_label,
+        series_ttl=config.metrics.series_ttl,
+        capture_content=config.tracing.capture_content,
     )
 
 

@@ -76,7 +76,22 @@ def crosscheck(entries: Sequence[Located], broken: Iterable[tuple[str, str]] = (
         problems += [Problem(entry.file, entry.label, format_path(loc), rule) for loc, rule in _check(entry, index)]
     problems += _rule_ids_across_configs(entries)
     problems += _aliases(entries)
+    problems += _one_observability_config(entries)
     return problems
+
+
+def _one_observability_config(entries: Sequence[Located]) -> list[Problem]:
+    """Metric labels are one decision per gateway: a second observability config is refused."""
+    found = [e for e in entries if e.manifest.type == "gateway-observability-config"]
+    return [
+        Problem(
+            extra.file,
+            extra.label,
+            "type",
+            f"only one gateway-observability-config may be applied (the first is {found[0].label} in {found[0].file})",
+        )
+        for extra in found[1:]
+    ]
 
 
 def _check(entry: Located, index: _Index) -> list[tuple[Loc, str]]:

@@ -54,6 +54,7 @@ from relaygate.config.schema_ngrok import (
     NgrokModel,
     NgrokProvider,
 )
+from relaygate.config.schema_observability import ObservabilityConfig
 from relaygate.config.schema_providers import (
     AZURE_API_VERSION,
     MODEL_ACCOUNTS,
@@ -83,7 +84,7 @@ from relaygate.config.schema_virtual import (
 )
 
 ProviderAccount = ModelAccount | CustomEndpointAccount | VirtualModelAccount
-Manifest = ProviderAccount | Team | VirtualAccount | RateLimitConfig | BudgetConfig
+Manifest = ProviderAccount | Team | VirtualAccount | RateLimitConfig | BudgetConfig | ObservabilityConfig
 
 # `type` -> model, for every manifest that carries `type` and `name` (the ngrok dialect does not).
 _NAMED_MODELS: tuple[type[ManifestBase], ...] = (
@@ -94,6 +95,7 @@ _NAMED_MODELS: tuple[type[ManifestBase], ...] = (
     VirtualAccount,
     RateLimitConfig,
     BudgetConfig,
+    ObservabilityConfig,
 )
 MANIFEST_MODELS: dict[str, type[ManifestBase]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in _NAMED_MODELS
@@ -111,6 +113,7 @@ class Manifests:
     rate_limit_configs: tuple[RateLimitConfig, ...] = ()
     budget_configs: tuple[BudgetConfig, ...] = ()
     ai_gateway_policies: tuple[AiGatewayPolicy, ...] = ()
+    observability_configs: tuple[ObservabilityConfig, ...] = ()  # at most one (crosscheck)
     sources: tuple[str, ...] = ()  # files read, in the order read
     origins: Mapping[tuple[str, str], str] = field(default_factory=dict)  # identity -> file
     warnings: tuple[Problem, ...] = ()  # valid but worth saying: literal credentials, no manifests
@@ -171,6 +174,7 @@ __all__ = [
     "NgrokProvider",
     "ProviderAccount",
     "ProviderAccountBase",
+    "ObservabilityConfig",
     "RateLimitConfig",
     "RateLimitRule",
     "RetryConfig",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from relaygate.auth.access import may_call
-from relaygate.errors import NotFound
+from relaygate.errors import NotFound, Unauthorized
 from relaygate.http.dispatch import model_path_id
+from relaygate.http.headers import bearer_token
 from relaygate.http.responses import send_bytes, send_json
-from relaygate.observe.metrics import CONTENT_TYPE, exposition
+from relaygate.observe.exposition import CONTENT_TYPE
 from relaygate.pipeline.authenticate import authenticate
 
 if TYPE_CHECKING:
@@ -33,8 +35,14 @@ async def ready(call: Call) -> None:
 
 
 async def metrics(call: Call) -> None:
-    """Prometheus text exposition of this process's counters (unauthenticated, like /health)."""
-    await send_bytes(call.send, 200, exposition(call.gateway.metrics), CONTENT_TYPE, call.base_headers)
+    """Prometheus text exposition (summed over workers); open unless `--metrics-token` is set."""
+    gateway = call.gateway
+    expected = gateway.settings.metrics_token
+    if expected is not None:
+        given = bearer_token(call.scope) or ""
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8")):
+            raise Unauthorized()  # the one message every bad token gets
+    await send_bytes(call.send, 200, await gateway.metrics.exposition(), CONTENT_TYPE, call.base_headers)
 
 
 def _model_card(target: Target, created: int) -> dict[str, object]:

@@ -96,7 +96,12 @@ async def exchange(
                 }
             )
             started = True
-            await relay_stream(gateway, send, start, ctx)
+            active = gateway.metrics.active
+            active.streams += 1
+            try:
+                await relay_stream(gateway, send, start, ctx)
+            finally:
+                active.streams -= 1
             if wants_speed(gateway, streamed):
                 record_speed(gateway, streamed, ctx, model_started)
             return

@@ -9,7 +9,7 @@ Cooled targets are tried last, never skipped. The clock is injectable so tests c
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,6 +52,7 @@ class HealthTracker:
         self._targets: dict[str, _TargetHealth] = {}
         # Called with (key, seconds) when a cooldown starts or grows here (replicas share it via Redis).
         self.on_cooldown: Callable[[str, float], None] | None = None
+        self.cooldowns: Counter[str] = Counter()  # cooldowns started here, by key (metrics read it)
 
     def apply_remote(self, key: str, seconds: float) -> None:
         """A cooldown another replica started: honoured here too (no failure counted, no streak)."""
@@ -114,6 +115,9 @@ class HealthTracker:
             if until > state.cooled_until:
                 state.cooled_until = until
                 cooled = True
-        if cooled and self.on_cooldown is not None:
-            self.on_cooldown(key, state.cooled_until - now)
+        if cooled:
+            if key in self.cooldowns or len(self.cooldowns) < MAX_TRACKED_TARGETS:
+                self.cooldowns[key] += 1
+            if self.on_cooldown is not None:
+                self.on_cooldown(key, state.cooled_until - now)
         return cooled

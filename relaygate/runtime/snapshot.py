@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relaygate.runtime.ngrok import NgrokGateway
+from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
 from relaygate.runtime.targets import Target
 from relaygate.runtime.virtual import VirtualModel
@@ -45,6 +46,7 @@ class Snapshot:
     # What the load found worth a warning (literal credentials, nothing to serve), as text; never values.
     warnings: tuple[str, ...]
     created: int  # unix seconds, the `created` of model listings
+    observability: Observability = DEFAULT_OBSERVABILITY  # opt-in metric labels, trace content
 
     @property
     def serves_anything(self) -> bool:
