@@ -3,6 +3,11 @@
 
     git worktree add --detach /tmp/base <commit-before>
     python bench/cpu_ab.py /tmp/base,. --scenarios ns,stb,px --rounds 6 --duration 4
+    python bench/cpu_ab.py '.@RELAYGATE_METRICS=off,.,.@OTEL_EXPORTER_OTLP_ENDPOINT={otlp}' --rounds 6
+
+A tree may carry environment variables after `@` (`tree@VAR=value@VAR2=value`), so one tree is
+measured with a feature off and on in the same run; `{otlp}` in a value is the URL of a local OTLP/HTTP
+receiver the script starts (bench/otlp_sink.py: accepts and counts export requests, stores nothing).
 
 Whole-gateway throughput on a shared 2-core VM moves by ±5% between runs of the same code; the CPU
 time the gateway process spends per request moves far less, and is what a code change changes. Each
@@ -68,11 +73,15 @@ def cpu_seconds(pid: int) -> float:
 class Gateway:
     """One `relaygate serve` from one source tree."""
 
-    def __init__(self, tree: str, work: Path, mock_port: int) -> None:
-        self.tree = tree
+    def __init__(self, spec: str, work: Path, mock_port: int, otlp_url: str) -> None:
+        self.tree = spec
+        tree, *assignments = spec.split("@")
         work.mkdir()
         (work / "bench.yaml").write_text(relaygate_yaml(mock_port))
         env = dict(os.environ, PYTHONPATH=str(Path(tree).resolve()))
+        for assignment in assignments:
+            name, _, value = assignment.partition("=")
+            env[name] = value.replace("{otlp}", otlp_url)
         db = f"sqlite:///{work / 'bench.db'}"
         cli = [sys.executable, "-c", "import sys; from relaygate.cli import main; sys.exit(main())"]
         created = subprocess.run(
@@ -152,10 +161,18 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    sink_port = free_port()
+    sink = subprocess.Popen(
+        ["taskset", "-c", "0", sys.executable, str(BENCH / "otlp_sink.py"), "--port", str(sink_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     gateways: list[Gateway] = []
     try:
         wait_port(mock_port)
-        gateways = [Gateway(tree, tmp / str(i), mock_port) for i, tree in enumerate(trees)]
+        wait_port(sink_port)
+        otlp = f"http://127.0.0.1:{sink_port}"
+        gateways = [Gateway(tree, tmp / str(i), mock_port, otlp) for i, tree in enumerate(trees)]
         for gateway in gateways:
             for scenario in scenarios:
                 gateway.load(scenario, 2)  # warm-up
@@ -170,13 +187,14 @@ def main() -> int:
                 cpu = [c for c, _ in results[(i, scenario)]]
                 rps = [r for _, r in results[(i, scenario)]]
                 print(
-                    f"{scenario:4} {tree:30} CPU µs/req median {statistics.median(cpu):6.1f} min {min(cpu):6.1f}"
+                    f"{scenario:4} {tree:50} CPU µs/req median {statistics.median(cpu):6.1f} min {min(cpu):6.1f}"
                     f"   rps median {statistics.median(rps):7.0f} best {max(rps):7.0f}"
                 )
     finally:
         for gateway in gateways:
             gateway.proc.send_signal(signal.SIGINT)
         mock.kill()
+        sink.kill()
     return 0
 
 

@@ -40,7 +40,7 @@ def family_state(family: Family) -> FamilyState:
         "labelnames": list(family.labelnames),
         "buckets": list(family.buckets),
         "merge": family.merge,
-        "series": [[list(labels), list(values)] for labels, values in family.values.items()],
+        "series": [[list(labels), values] for labels, values in family.samples()],
     }
 
 

@@ -55,9 +55,9 @@ class LabelBudget:
 
 
 class Family:
-    """One metric family: its series by label values, each with the time it was last updated."""
+    """One metric family: its series by label values, each ending with the time it was last updated."""
 
-    __slots__ = ("name", "help", "kind", "labelnames", "buckets", "budget", "values", "touched", "merge")
+    __slots__ = ("name", "help", "kind", "labelnames", "buckets", "budget", "values", "merge")
 
     def __init__(
         self,
@@ -77,39 +77,45 @@ class Family:
         self.buckets = buckets
         self.budget = budget
         self.merge = merge  # how workers combine a gauge (counters and histograms always add)
-        # counter/gauge: float; histogram: [bucket counts..., +Inf count, sum] (non-cumulative counts)
+        # counter/gauge: [value, touched]; histogram: [count per bucket..., +Inf count, sum, touched]
+        # (bucket counts not cumulative; `touched` is the monotonic time of the last update).
         self.values: dict[Labels, list[float]] = {}
-        self.touched: dict[Labels, float] = {}
 
-    def _series(self, labels: Labels, now: float) -> list[float]:
-        values = self.values.get(labels)
-        if values is None:
-            if self.budget is not None:
-                labels = self.budget.apply(labels)
-                values = self.values.get(labels)
-            if values is None:
-                size = len(self.buckets) + 2 if self.kind == "histogram" else 1
-                values = self.values[labels] = [0.0] * size
-        self.touched[labels] = now
-        return values
+    def _new(self, labels: Labels) -> list[float]:
+        if self.budget is not None:
+            labels = self.budget.apply(labels)
+            found = self.values.get(labels)
+            if found is not None:
+                return found
+        size = len(self.buckets) + 3 if self.kind == "histogram" else 2
+        series = self.values[labels] = [0.0] * size
+        return series
 
     def inc(self, labels: Labels, amount: float, now: float) -> None:
-        self._series(labels, now)[0] += amount
+        series = self.values.get(labels) or self._new(labels)
+        series[0] += amount
+        series[1] = now
 
     def set(self, labels: Labels, value: float, now: float) -> None:
-        self._series(labels, now)[0] = value
+        series = self.values.get(labels) or self._new(labels)
+        series[0] = value
+        series[1] = now
 
     def observe(self, labels: Labels, value: float, now: float) -> None:
-        series = self._series(labels, now)
+        series = self.values.get(labels) or self._new(labels)
         series[bisect_left(self.buckets, value)] += 1  # le semantics: value == bound lands in that bucket
-        series[-1] += value
+        series[-2] += value
+        series[-1] = now
+
+    def samples(self) -> list[tuple[Labels, list[float]]]:
+        """Each series' values without its update time."""
+        return [(labels, series[:-1]) for labels, series in self.values.items()]
 
     def evict_idle(self, before: float) -> int:
         """Drop series not updated since `before`; how many were dropped."""
-        idle = [labels for labels, at in self.touched.items() if at < before]
+        idle = [labels for labels, series in self.values.items() if series[-1] < before]
         for labels in idle:
             del self.values[labels]
-            del self.touched[labels]
         if idle and self.budget is not None:
             self.budget.rebuild(list(self.values))
         return len(idle)

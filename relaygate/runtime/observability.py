@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,11 +14,12 @@ class Observability:
     max_values_per_label: int = 100
     series_ttl: float = 3600.0  # seconds a series may stay idle before it is evicted
     capture_content: bool = False
+    # The Prometheus label names the opt-in labels add (metadata keys as `metadata_<key>`).
+    extra_labels: tuple[str, ...] = field(init=False, default=())
 
-    @property
-    def extra_labels(self) -> tuple[str, ...]:
-        """The Prometheus label names the opt-in labels add (metadata keys as `metadata_<key>`)."""
-        return (*self.identity_labels, *(f"metadata_{key}" for key in self.metadata_labels))
+    def __post_init__(self) -> None:
+        names = (*self.identity_labels, *(f"metadata_{key}" for key in self.metadata_labels))
+        object.__setattr__(self, "extra_labels", names)
 
 
 DEFAULT_OBSERVABILITY = Observability()

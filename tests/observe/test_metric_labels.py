@@ -85,7 +85,7 @@ def test_budget_folds_values_past_the_cap_and_frees_places_on_eviction() -> None
     family = Family("x_total", "x", "counter", ("route", "user"), budget=LabelBudget(((1, 2),)))
     for user in ("a", "b", "c", "d"):
         family.inc(("/r", user), 1.0, now=10.0)
-    assert family.values == {("/r", "a"): [1.0], ("/r", "b"): [1.0], ("/r", OTHER): [2.0]}
+    assert dict(family.samples()) == {("/r", "a"): [1.0], ("/r", "b"): [1.0], ("/r", OTHER): [2.0]}
     family.inc(("/r", "a"), 1.0, now=100.0)
     assert family.evict_idle(before=50.0) == 2  # b and _OTHER went idle
     family.inc(("/r", "e"), 1.0, now=101.0)
