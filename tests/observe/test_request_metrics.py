@@ -127,6 +127,10 @@ def test_metrics_match_the_request_log_after_a_mixed_load(gateway: GatewayHandle
     assert metrics.total("relaygate_upstream_attempts_total", target="unreachable/gpt-4o", outcome="fallback") == 2
     assert metrics.total("relaygate_upstream_attempts_total", target="unreachable/gpt-4o", outcome="error") == 1
     assert metrics.total("relaygate_upstream_attempts_total", target=PRICED, outcome="success") == 8
+    # Nothing secret or caller-written reaches a label: not the token, not the upstream key, not content.
+    assert "rg-" not in metrics.text  # no token and no token id
+    for secret in (manifests.OPENAI_KEY, "hello metrics"):
+        assert secret not in metrics.text
 
 
 def test_genai_families_carry_the_semconv_labels(gateway: GatewayHandle) -> None:
