@@ -43,6 +43,7 @@ _SERVE_SETTINGS = (
     "max_config_bytes",
     "log_bodies",
     "log_retention_days",
+    "access_log",
 )
 
 

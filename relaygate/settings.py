@@ -59,6 +59,7 @@ class Settings:
     max_config_bytes: int = 1 * MIB  # a manifest file (or directory, all files together) larger: refused
     log_bodies: bool = True  # request/response bodies in log rows (per request also x-tfy-logging-config)
     log_retention_days: float | None = None  # rows older than this are purged in the background
+    access_log: str = "text"  # one line per request on stdout: text (logfmt), json or off
     # This gateway's hop-marker id (`Via: 1.1 relaygate-<id>` on every upstream request; a request that
     # arrives with it is a loop: 508). Random per `relaygate serve`; its workers inherit it through
     # the environment, so they recognise each other's requests.
@@ -166,6 +167,7 @@ ENVIRONMENT: dict[str, _Entry] = {
     "RELAYGATE_MAX_CONFIG_BYTES": ("max_config_bytes", _positive_int, str),
     "RELAYGATE_LOG_BODIES": ("log_bodies", parse_switch, _switch_text),
     "RELAYGATE_LOG_RETENTION_DAYS": ("log_retention_days", _non_negative_float, str),
+    "RELAYGATE_ACCESS_LOG": ("access_log", _choice("text", "json", "off"), str),
     "RELAYGATE_INSTANCE_ID": ("instance_id", _instance_id, str),
     # The listen address, so worker processes know it too (a base URL pointing back at it is refused).
     "RELAYGATE_HOST": ("host", str, str),
