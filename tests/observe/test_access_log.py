@@ -135,3 +135,18 @@ def test_off_starts_nothing() -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="text, json, off"):
         AccessLog("xml")
+
+
+def test_mode_comes_from_the_flag_or_the_environment_and_reaches_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from relaygate.cli_parser import build_parser
+    from relaygate.settings import Settings
+
+    assert Settings().access_log == "text"
+    args = build_parser().parse_args(["serve", "--access-log", "json"])
+    assert args.access_log == "json"
+    monkeypatch.setenv("RELAYGATE_ACCESS_LOG", "OFF")
+    assert Settings.from_env().access_log == "off"
+    assert Settings.from_env(access_log="json").to_env()["RELAYGATE_ACCESS_LOG"] == "json"
+    monkeypatch.setenv("RELAYGATE_ACCESS_LOG", "xml")
+    with pytest.raises(ValueError, match="RELAYGATE_ACCESS_LOG: must be one of text, json, off"):
+        Settings.from_env()
