@@ -45,6 +45,7 @@ _SERVE_SETTINGS = (
     "log_retention_days",
     "metrics",
     "metrics_token",
+    "access_log",
 )
 
 

@@ -290,6 +290,13 @@ def _add_server_limits(serve: argparse.ArgumentParser) -> None:
         help="purge log rows older than N days, in the background (env "
         "RELAYGATE_LOG_RETENTION_DAYS; default: keep everything; 0 also keeps everything)",
     )
+    log_group.add_argument(
+        "--access-log",
+        choices=["text", "json", "off"],
+        default=None,
+        help="one line per request on stdout: time, request id, route, status, subject, models, latency, "
+        "tokens, cost, error type; never a token, key or body (env RELAYGATE_ACCESS_LOG; default text)",
+    )
 
     metrics_group = serve.add_argument_group("metrics")
     metrics_group.add_argument(

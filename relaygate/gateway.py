@@ -26,12 +26,14 @@ from relaygate.config.store import ConfigStore
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher, log_warnings
 from relaygate.context import RequestContext
 from relaygate.limits import Backend, MemoryBackend
+from relaygate.observe.access_log import AccessLog
 from relaygate.observe.metrics import Metrics
 from relaygate.observe.record import LogRecord
 from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import LogStore
+from relaygate.observe.upstream_warnings import UpstreamWarnings
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
 from relaygate.routing.stats import LatencyStats
@@ -118,6 +120,11 @@ class Gateway:
         self.metrics = Metrics(self)
         if self.metrics.requests is not None:
             self.recorders.append(self.metrics.requests.record)
+        # One line per request on stdout (--access-log; `dropped` counts lines a full queue shed).
+        self.access_log = AccessLog(settings.access_log, max_queue=settings.log_queue_size)
+        if self.access_log.enabled:
+            self.recorders.append(self.access_log.record)
+        self.recorders.append(UpstreamWarnings())  # failed attempts and fallbacks at WARNING, rate-limited
         # With Redis: cooldowns and revocations reach every replica (and every worker) at once.
         self.shared: SharedState | None = None
         if settings.redis_url:
@@ -134,6 +141,7 @@ class Gateway:
         )
         await self.sink.start()
         await self.metrics.start()
+        self.access_log.start()
         if self.retention is not None:
             self.retention.start()
         if self.shared is not None:
@@ -187,6 +195,7 @@ class Gateway:
         if self.session is not None:
             await self.session.close()
         await self.sink.close()
+        await self.access_log.close()
         if self.retention is not None:
             await self.retention.stop()
         await asyncio.to_thread(self.log_store.close)

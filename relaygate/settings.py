@@ -64,6 +64,7 @@ class Settings:
     # With --workers: the directory (made and removed by the master, one per `relaygate serve`) where
     # each worker answers its siblings' scrapes, so every scrape returns the sum over workers.
     metrics_instance_dir: str | None = None
+    access_log: str = "text"  # one line per request on stdout: text (logfmt), json or off
     # This gateway's hop-marker id (`Via: 1.1 relaygate-<id>` on every upstream request; a request that
     # arrives with it is a loop: 508). Random per `relaygate serve`; its workers inherit it through
     # the environment, so they recognise each other's requests.
@@ -171,6 +172,7 @@ ENVIRONMENT: dict[str, _Entry] = {
     "RELAYGATE_MAX_CONFIG_BYTES": ("max_config_bytes", _positive_int, str),
     "RELAYGATE_LOG_BODIES": ("log_bodies", parse_switch, _switch_text),
     "RELAYGATE_LOG_RETENTION_DAYS": ("log_retention_days", _non_negative_float, str),
+    "RELAYGATE_ACCESS_LOG": ("access_log", _choice("text", "json", "off"), str),
     "RELAYGATE_INSTANCE_ID": ("instance_id", _instance_id, str),
     "RELAYGATE_METRICS": ("metrics", parse_switch, _switch_text),
     "RELAYGATE_METRICS_TOKEN": ("metrics_token", str, str),

@@ -22,10 +22,13 @@ import time
 
 from relaygate.observe.record import LogRecord
 from relaygate.observe.store.base import LogStore
+from relaygate.observe.throttle import Throttle
 
 logger = logging.getLogger("relaygate.observe")
 
 ERROR_LOG_INTERVAL = 10.0
+DROP_LOG_INTERVAL = 10.0
+_DROPPED = "dropped"
 
 
 class LogSink:
@@ -57,6 +60,7 @@ class LogSink:
         self._closed = False
         self._last_error_log = float("-inf")
         self._errors_since_log = 0
+        self._drops = Throttle(DROP_LOG_INTERVAL)
         self.submitted = 0
         self.written = 0
         self.dropped = 0
@@ -76,18 +80,30 @@ class LogSink:
         """Queue a record without waiting; a full queue (or a closed sink) drops and counts it."""
         self.submitted += 1
         if self._closed:
-            self.dropped += 1
+            self._drop()
             return
         try:
             self._queue.put_nowait(record)
         except asyncio.QueueFull:
-            self.dropped += 1
+            self._drop()
             return
         except Exception:  # never let logging fail a request
-            self.dropped += 1
+            self._drop()
             return
         if self._queue.qsize() >= self._batch_size:
             self._batch_ready.set()
+
+    def _drop(self) -> None:
+        """Count a row not queued; WARNING at most once per `DROP_LOG_INTERVAL` with how many."""
+        self.dropped += 1
+        held = self._drops.allow(_DROPPED)
+        if held is not None:
+            logger.warning(
+                "request log queue full (%d rows): %d rows dropped since the last report, %d in all",
+                self._queue.maxsize,
+                held + 1,
+                self.dropped,
+            )
 
     async def start(self) -> None:
         """Start the writer task (idempotent)."""
@@ -112,6 +128,9 @@ class LogSink:
             self.dropped += lost
             logger.warning("request log flush timed out after %.1fs; %d queued records dropped", timeout, lost)
         self._closed = True
+        held = self._drops.pending(_DROPPED)
+        if held:
+            logger.warning("request log: %d more rows dropped (queue full); %d in all", held, self.dropped)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -8,10 +8,13 @@ Cooled targets are tried last, never skipped. The clock is injectable so tests c
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+log = logging.getLogger("relaygate.routing")
 
 MAX_TRACKED_TARGETS = 100_000
 _MAX_DOUBLINGS = 32  # keeps `2 ** streak` finite; any real cap is reached long before
@@ -103,6 +106,8 @@ class HealthTracker:
         failures.append(now)
         while failures and now - failures[0] >= policy.window:  # exactly `window` old: no longer counts
             failures.popleft()
+        was_cooled = now < state.cooled_until
+        counted = len(failures)
         cooled = False
         if len(failures) >= policy.threshold and now >= state.cooled_until:
             duration = min(policy.base_cooldown * 2.0**state.streak, policy.max_cooldown)
@@ -116,8 +121,19 @@ class HealthTracker:
                 state.cooled_until = until
                 cooled = True
         if cooled:
+            if not was_cooled:  # once per cooldown: a longer one for a cooled target is not news
+                _log_cooldown(key, counted, policy.window, state.cooled_until - now, retry_after)
             if key in self.cooldowns or len(self.cooldowns) < MAX_TRACKED_TARGETS:
                 self.cooldowns[key] += 1
             if self.on_cooldown is not None:
                 self.on_cooldown(key, state.cooled_until - now)
         return cooled
+
+
+def _log_cooldown(key: str, failures: int, window: float, seconds: float, retry_after: float | None) -> None:
+    """WARNING: which target, why, and until when (wall clock, UTC); the key names config, never secrets."""
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+    why = f"{failures} upstream failure(s) within {window:g}s"
+    if retry_after is not None and retry_after > 0:
+        why += f", retry-after {retry_after:g}s"
+    log.warning("target cooled down: %s after %s; tried last for %.1fs, until %s", key, why, seconds, until)

@@ -113,6 +113,28 @@ async def test_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> N
     store.close()
 
 
+async def test_dropped_rows_are_logged_at_warning_once_per_interval_with_the_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "relaygate")
+    store = BlockingStore(f"sqlite:///{tmp_path / 'logs.db'}")
+    sink = LogSink(store, max_queue=2, batch_size=1)
+    await sink.start()
+    sink.submit(_record(0))
+    await asyncio.to_thread(store.entered.wait, 5)
+    for n in range(1, 8):
+        sink.submit(_record(n))  # 2 queued, 5 dropped
+    drops = [r for r in caplog.records if "request log queue full" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in drops] == [
+        (logging.WARNING, "request log queue full (2 rows): 1 rows dropped since the last report, 1 in all")
+    ]
+    store.release.set()
+    await sink.close()
+    assert any("request log: 4 more rows dropped (queue full); 5 in all" in r.getMessage() for r in caplog.records)
+    assert "req-" not in caplog.text, "no row contents in the warnings"
+    store.close()
+
+
 async def test_batches_drain_up_to_batch_size(tmp_path: Path) -> None:
     store = BlockingStore(f"sqlite:///{tmp_path / 'logs.db'}")
     sink = LogSink(store, batch_size=4)
