@@ -64,6 +64,7 @@ def test_valid_directory_loads_every_manifest_kind() -> None:
             manifests.rate_limit_configs,
             manifests.budget_configs,
             manifests.ai_gateway_policies,
+            manifests.observability_configs,
         )
         for m in group
     }
@@ -79,6 +80,7 @@ def test_directory_reads_yaml_files_in_sorted_order_only() -> None:
         "40-virtual-models.yaml",
         "50-governance.yaml",
         "60-ngrok.yml",
+        "70-observability.yaml",
     ]
 
 
