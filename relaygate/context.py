@@ -91,6 +91,8 @@ class RequestContext:
     last_chunk_ms: float | None = None  # a stream's last content chunk (time per output chunk)
     upstream_ms: float | None = None  # time spent waiting on upstreams (attempts, then the relay of a stream)
     attempts: Sequence[AttemptRecord] = ()  # every upstream try, in order
+    # (kind, rule id, used / limit) of each limit rule's counter after this request's reservation
+    limit_usage: tuple[tuple[str, str, float], ...] = ()
     trace_id: str | None = None  # W3C trace id (32 hex): the response header, the log row, the spans
     parent: IncomingParent | None = None  # the caller's span (`traceparent`) the request's trace continues
     timings: Timings = field(default_factory=Timings)

@@ -191,6 +191,11 @@ class RequestMetrics:
             "relaygate_limits_decisions_total", "rate-limit and budget rule decisions", "counter",
             ("kind", "decision", "rule_id"),
         )  # fmt: skip
+        self.limit_usage = Family(
+            "relaygate_limit_usage_ratio", "used / limit of the rate-limit or budget counter the latest request "
+            "matching the rule counted against (> 1: an audit-mode budget over its limit)", "gauge",
+            ("kind", "rule_id"), merge="max",
+        )  # fmt: skip
         self.families = [
             f
             for f in (
@@ -210,6 +215,7 @@ class RequestMetrics:
                 self.cost,
                 self.tokens,
                 self.limit_decisions,
+                self.limit_usage,
             )  # fmt: skip
             if f is not None
         ]
@@ -240,6 +246,8 @@ class RequestMetrics:
         limits = ctx.extra.get("limits")
         if limits:
             self._limits(limits, now)
+            for kind, rule_id, ratio in ctx.limit_usage:
+                self.limit_usage.set((kind, rule_id), ratio, now)
         model = ctx.resolved_model or ""
         if record.cost_usd:
             self.cost.inc((provider, model, *extra), record.cost_usd, now)
@@ -257,7 +265,7 @@ class RequestMetrics:
         ):
             if count:
                 self.tokens.inc((provider, model, kind, *extra), float(count), now)
-        if ctx.operation in MODEL_OPERATIONS:
+        if provider and ctx.operation in MODEL_OPERATIONS:  # the gateway called a model (a GenAI client)
             self._genai(ctx, snapshot, error, total, now)
 
     def _genai(self, ctx: RequestContext, snapshot: Snapshot, error: str, total: float, now: float) -> None:

@@ -85,6 +85,11 @@ async def admit(
     if decision.degraded:
         applied["limits_degraded"] = True  # admitted without the shared backend (on_backend_error: allow)
     ctx.extra["limits"] = applied
+    ctx.limit_usage = tuple(
+        (hit.rule.kind, hit.rule.id, (hit.rule.limit - remaining) / hit.rule.limit)
+        for hit, remaining in zip(decision.plan.hits, decision.remaining, strict=False)
+        if hit.rule.limit > 0
+    )
     return decision
 
 

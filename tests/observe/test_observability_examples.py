@@ -255,6 +255,7 @@ def test_the_alert_rules_cover_what_operators_need() -> None:
         "RelaygateHighErrorRate": "relaygate_requests_total",
         "RelaygateHighLatencyP99": "relaygate_request_duration_seconds_bucket",
         "RelaygateBudgetExhausted": "relaygate_limits_decisions_total",
+        "RelaygateBudgetNearLimit": "relaygate_limit_usage_ratio",
         "RelaygateLogRowsDropped": "relaygate_log_rows_dropped_total",
         "RelaygateConfigReloadRefused": "relaygate_config_reload_failures_total",
         "RelaygateTargetCooledDown": "relaygate_target_cooled_down",
@@ -490,6 +491,11 @@ _FIRING: dict[str, tuple[list[dict[str, str]], str, dict[str, str]]] = {
     ),
     "RelaygateBudgetExhausted": (
         [_series("relaygate_limits_decisions_total", 'kind="budget",decision="deny",rule_id="daily"', "0 0 3 3")],
+        "3m",
+        {"job": "relaygate", "rule_id": "daily"},
+    ),
+    "RelaygateBudgetNearLimit": (
+        [_series("relaygate_limit_usage_ratio", 'kind="budget",rule_id="daily"', "0.5 0.8 0.95 0.97")],
         "3m",
         {"job": "relaygate", "rule_id": "daily"},
     ),

@@ -150,7 +150,9 @@ def test_genai_families_carry_the_semconv_labels(gateway: GatewayHandle) -> None
     assert metrics.total("gen_ai_client_operation_duration_seconds_count", gen_ai_operation_name="embeddings") == 1
     # A model name the caller made up never becomes a label value.
     assert "nobody/secret-project-name" not in metrics.text
-    assert metrics.total("gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="_OTHER") == 1
+    # Requests that never reached a model (the unknown name: 404) are in relaygate_requests_total only.
+    assert metrics.total("gen_ai_client_operation_duration_seconds_count") == 3
+    assert metrics.total("relaygate_requests_total") == 4
     # Histograms are cumulative and end at +Inf with the count.
     family = metrics.families["gen_ai_client_operation_duration_seconds"]
     buckets = [
@@ -244,3 +246,28 @@ def test_series_that_stay_idle_past_the_ttl_are_evicted() -> None:
     family.inc(("new",), 1.0, now=200.0)
     assert family.evict_idle(before=150.0) == 1
     assert list(family.values) == [("new",)]
+
+
+RATE_LIMIT = """\
+type: gateway-rate-limiting-config
+name: metric-limits
+rules:
+  - id: echo-4-per-minute
+    when: {models: [mock/echo]}
+    limit_to: 4
+    unit: requests_per_minute
+"""
+
+
+def test_limit_decisions_and_usage_ratio(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(manifests.MOCK_ONLY + "---\n" + RATE_LIMIT)
+    alice = gateway.create_token(user=manifests.ALICE)
+    body = {"model": "mock/echo", "messages": HELLO}
+    statuses = [gateway.request("POST", "/api/llm/chat/completions", token=alice, json=body).status for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 429]
+    metrics = scrape(gateway.url)
+    labels = {"kind": "rate_limit", "rule_id": "echo-4-per-minute"}
+    assert metrics.total("relaygate_limits_decisions_total", decision="allow", **labels) == 4
+    assert metrics.total("relaygate_limits_decisions_total", decision="deny", **labels) == 1
+    assert metrics.total("relaygate_limit_usage_ratio", **labels) == 1.0  # 4 of 4 used
+    assert metrics.total("relaygate_requests_total", error_type="rate_limited") == 1
