@@ -324,7 +324,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return 2
     store = open_log_store(_database_url(args))
     try:
-        rows = store.query(limit=args.limit, model=args.model, user=args.user, metadata=metadata or None)
+        rows = store.query(
+            limit=args.limit, model=args.model, user=args.user, metadata=metadata or None, trace_id=args.trace_id
+        )
     finally:
         store.close()
     text = format_rows(rows, as_json=args.json)
@@ -346,6 +348,7 @@ def _purge_logs(args: argparse.Namespace) -> int:
             ("--model", args.model),
             ("--user", args.user),
             ("--metadata", args.metadata),
+            ("--trace-id", args.trace_id),
             ("--json", args.json),
         )
         if value
