@@ -75,6 +75,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"relaygate: the config is invalid, not starting:\n{exc}", file=sys.stderr)
             return 1
+    from relaygate.observe.tracing.config import TracingConfigError, tracing_config
+
+    try:
+        tracing_config(os.environ)
+    except TracingConfigError as exc:
+        print(f"relaygate: tracing: {exc}", file=sys.stderr)
+        return 1
     from relaygate.server import run
 
     return run(settings, log_level=args.log_level)

@@ -1,0 +1,81 @@
+"""The tracing of one gateway: its own TracerProvider (never the process-global one, so gateways in one
+process do not share spans), the export queue, and the recorder `finish` calls for every request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from relaygate.observe.tracing.config import GRPC, TracingConfig
+from relaygate.observe.tracing.ids import RequestIds
+from relaygate.observe.tracing.queue import SpanQueue
+from relaygate.observe.tracing.spans import SpanBuilder
+
+if TYPE_CHECKING:
+    from relaygate.context import RequestContext
+    from relaygate.observe.record import LogRecord
+    from relaygate.runtime.snapshot import Snapshot
+
+log = logging.getLogger("relaygate.tracing")
+DEFAULT_SERVICE_NAME = "relaygate"
+
+
+class Tracing:
+    """Spans of finished requests, exported by OTLP from a bounded queue (see docs/tracing.md)."""
+
+    def __init__(self, config: TracingConfig, env: Mapping[str, str], snapshot: Callable[[], Snapshot]) -> None:
+        self.queue = SpanQueue(_exporter(config.protocol), config.max_queue, config.batch_size, config.schedule_delay)
+        ids = RequestIds()
+        # The sampler comes from OTEL_TRACES_SAMPLER / _ARG (default: parent-based, always on).
+        self.provider = TracerProvider(resource=_resource(env), id_generator=ids, shutdown_on_exit=False)
+        self.provider.add_span_processor(self.queue)
+        tracer = self.provider.get_tracer("relaygate")
+        self._spans = SpanBuilder(tracer, ids, snapshot, config.capture_content)
+        self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        """Spans dropped because the export queue was full (`relaygate_otel_spans_dropped_total`)."""
+        return self.queue.dropped
+
+    def record(self, ctx: RequestContext, record: LogRecord) -> None:
+        """The recorder: one request's spans, queued (a bug here must never fail the request)."""
+        try:
+            self._spans.build(ctx, record)
+        except Exception:
+            log.exception("could not build the spans of request %s", ctx.request_id)
+
+    def shutdown(self, timeout: float = 3.0) -> None:
+        """Export what is queued for at most `timeout` seconds, then close the exporter."""
+        if self._closed:
+            return
+        self._closed = True
+        self.queue.shutdown(timeout)
+        self.provider.shutdown()
+
+
+def _exporter(protocol: str) -> SpanExporter:
+    """The OTLP exporter; it reads its endpoint, headers, timeout, compression and certificate itself."""
+    if protocol == GRPC:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        exporter: SpanExporter = GrpcExporter()
+        return exporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def _resource(env: Mapping[str, str]) -> Resource:
+    """OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, with `relaygate` as the service name by default."""
+    resource = Resource.create()
+    if not env.get("OTEL_SERVICE_NAME") and str(resource.attributes.get("service.name", "")).startswith(
+        "unknown_service"
+    ):
+        resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
+    return resource
