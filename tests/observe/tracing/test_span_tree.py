@@ -236,6 +236,17 @@ def test_gateway_error_root_carries_error_type(traced: Traced) -> None:
     assert not root.error  # 4xx is the caller's error, not the server's (HTTP server semconv)
 
 
+def test_content_is_off_by_default(traced: Traced) -> None:
+    client = traced.gateway.client(traced.alice)
+    raw = client.chat.completions.with_raw_response.create(
+        model="openai-main/gpt-4o", messages=[{"role": "user", "content": "not captured"}]
+    )
+    spans = traced.receiver.trace(raw.headers["x-relaygate-trace-id"], count=2)
+    assert not any(
+        key.startswith("gen_ai.input") or key.startswith("gen_ai.output") for s in spans for key in s.attributes
+    )
+
+
 def test_drop_counter_starts_at_zero(traced: Traced) -> None:
     chat(traced)
     tracing = traced.state.tracing
