@@ -14,6 +14,16 @@ from dataclasses import dataclass
 HTTP_PROTOBUF = "http/protobuf"
 GRPC = "grpc"
 GRPC_PACKAGE = "opentelemetry.exporter.otlp.proto.grpc"
+SAMPLERS = frozenset(
+    {
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    }
+)
 
 
 class TracingConfigError(ValueError):
@@ -29,6 +39,8 @@ class TracingConfig:
     max_queue: int = 2048  # spans waiting for export; more are dropped and counted
     batch_size: int = 512
     schedule_delay: float = 5.0  # seconds between exports when the queue is not full
+    sampler: str = "parentbased_always_on"  # OTEL_TRACES_SAMPLER
+    sampler_ratio: float = 1.0  # OTEL_TRACES_SAMPLER_ARG, for the traceidratio samplers
 
 
 def tracing_config(env: Mapping[str, str]) -> TracingConfig | None:
@@ -55,8 +67,13 @@ def tracing_config(env: Mapping[str, str]) -> TracingConfig | None:
         raise TracingConfigError(
             f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: relaygate exports http/protobuf (default) or grpc"
         )
+    sampler = _get(env, "OTEL_TRACES_SAMPLER").lower() or "parentbased_always_on"
+    if sampler not in SAMPLERS:
+        raise TracingConfigError(f"OTEL_TRACES_SAMPLER={sampler!r}: one of {', '.join(sorted(SAMPLERS))}")
     return TracingConfig(
         protocol=protocol,
+        sampler=sampler,
+        sampler_ratio=_ratio(env),
         capture_content=_get(env, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT").lower() == "true",
         max_queue=_positive(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048),
         batch_size=_positive(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
@@ -79,6 +96,19 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise TracingConfigError(f"{name}={raw!r}: must be a positive integer")
     return value
+
+
+def _ratio(env: Mapping[str, str]) -> float:
+    raw = _get(env, "OTEL_TRACES_SAMPLER_ARG")
+    if not raw:
+        return 1.0
+    try:
+        ratio = float(raw)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise TracingConfigError(f"OTEL_TRACES_SAMPLER_ARG={raw!r}: a ratio between 0 and 1")
+    return ratio
 
 
 def _importable(module: str) -> bool:

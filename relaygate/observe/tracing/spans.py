@@ -3,10 +3,16 @@
 Root `{METHOD} {route}` (SERVER, continuing the caller's `traceparent`), then `relaygate.auth` (token
 store read), `relaygate.limits` and one CLIENT span per upstream attempt. Attributes are an allow-list:
 each is read from a named field of the record; headers, tokens, keys and error texts never are.
+
+The spans are the SDK's finished `ReadableSpan`s, made directly rather than started and ended through a
+`Tracer`: everything about them is known at once, and the tracer's per-attribute validation and locking
+cost ~20 µs a span, which at 100% sampling was a third of a chat request's CPU. The sampler is asked
+once, for the root, with the caller's parent (children follow the root, as parent-based sampling does).
 """
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -16,10 +22,13 @@ from urllib.parse import urlsplit
 
 import orjson
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, Tracer
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from relaygate.observe.tracing.content import content_attributes
-from relaygate.observe.tracing.ids import RequestIds
 from relaygate.observe.tracing.names import genai_operation, genai_provider
 
 if TYPE_CHECKING:
@@ -42,6 +51,9 @@ _PROXY_ATTRIBUTES = (
 )
 _FINISH_REASON = re.compile(rb'"(?:finish_reason|stop_reason)"\s*:\s*"([A-Za-z_]{1,40})"')
 _FINISH_SCAN_BYTES = 16 * 1024  # a stream's finish reason is in its last events
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_ERROR = Status(StatusCode.ERROR)
+_UNSET = Status(StatusCode.UNSET)
 
 
 @dataclass(slots=True)
@@ -60,54 +72,105 @@ class _Clock:
 
 
 class SpanBuilder:
-    """Builds and ends the spans of finished requests on one tracer (`capture_content`: opt-in content)."""
+    """Builds the finished spans of requests and hands each to `emit` (the export queue)."""
 
     def __init__(
-        self, tracer: Tracer, ids: RequestIds, snapshot: Callable[[], Snapshot], capture_content: bool
+        self,
+        sampler: Sampler,
+        resource: Resource,
+        emit: Callable[[ReadableSpan], None],
+        snapshot: Callable[[], Snapshot],
+        capture_content: bool,
     ) -> None:
-        self._tracer = tracer
-        self._ids = ids
+        self._sampler = sampler
+        self._resource = resource
+        self._scope = InstrumentationScope("relaygate")
+        self._emit = emit
         self._snapshot = snapshot
         self._capture = capture_content
+        self._rng = random.Random()  # span ids: ids, not secrets
         self._servers: dict[str, tuple[str, int] | None] = {}  # base URL -> (host, port), parsed once
 
     def build(self, ctx: RequestContext, record: LogRecord) -> None:
-        """The request's spans, ended and queued for export (none when the sampler drops the trace)."""
+        """The request's spans, queued for export (none when the sampler drops the trace)."""
+        if ctx.trace_id is None:
+            return
         clock = _Clock(time.time_ns(), time.perf_counter(), time.monotonic())
         start = clock.perf_ns(ctx.started)
         end = clock.now_ns
+        trace_id = int(ctx.trace_id, 16)
+        name = f"{ctx.method} {ctx.route}" if ctx.route else ctx.method
+        attributes = _root_attributes(ctx, record)
         parent = None
+        parent_context = None
         if ctx.parent is not None:
             flags = TraceFlags(TraceFlags.SAMPLED if ctx.parent.sampled else TraceFlags.DEFAULT)
-            remote = SpanContext(int(ctx.parent.trace_id, 16), int(ctx.parent.span_id, 16), True, flags)
-            parent = trace.set_span_in_context(NonRecordingSpan(remote))
-        elif ctx.trace_id is not None:
-            self._ids.use(int(ctx.trace_id, 16))
-        name = f"{ctx.method} {ctx.route}" if ctx.route else ctx.method
-        root = self._tracer.start_span(name, parent, SpanKind.SERVER, _root_attributes(ctx, record), start_time=start)
-        if not root.is_recording():  # sampled out: nothing more to build
-            root.end(end)
+            parent = SpanContext(trace_id, int(ctx.parent.span_id, 16), True, flags)
+            parent_context = trace.set_span_in_context(NonRecordingSpan(parent))
+        sampling = self._sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER, attributes)
+        if sampling.decision is not Decision.RECORD_AND_SAMPLE:
             return
-        if ctx.status >= 500:
-            root.set_status(Status(StatusCode.ERROR))
+        if sampling.attributes:
+            attributes.update(sampling.attributes)
         if self._capture and ctx.operation != "proxy":
-            root.set_attributes(content_attributes(record.request_body, record.response_body, ctx.streaming))
-        inside = trace.set_span_in_context(root)
+            attributes.update(content_attributes(record.request_body, record.response_body, ctx.streaming))
+        root = SpanContext(trace_id, self._span_id(), False, _SAMPLED, sampling.trace_state)
         if ctx.auth_missed:
-            auth_end = start + int(ctx.timings.auth * 1e6)
-            self._tracer.start_span("relaygate.auth", inside, start_time=start).end(auth_end)
+            self._span("relaygate.auth", root, SpanKind.INTERNAL, {}, start, start + int(ctx.timings.auth * 1e6))
         limits = ctx.extra.get("limits")
         if isinstance(limits, dict):
             limits_end = clock.mono_ns(ctx.attempts[0].started) if ctx.attempts else end
             limits_start = limits_end - int((ctx.timings.ratelimit + ctx.timings.budget) * 1e6)
-            span = self._tracer.start_span(
-                "relaygate.limits", inside, attributes=_limits_attributes(limits), start_time=limits_start
+            self._span(
+                "relaygate.limits", root, SpanKind.INTERNAL, _limits_attributes(limits), limits_start, limits_end
             )
-            span.end(limits_end)
         answering = len(ctx.attempts) - 1 if ctx.attempts and ctx.attempts[-1].outcome == "success" else -1
         for index, attempt in enumerate(ctx.attempts):
-            self._attempt(ctx, attempt, index, index == answering, inside, clock, start)
-        root.end(end)
+            self._attempt(ctx, attempt, index, index == answering, root, clock, start)
+        self._emit(
+            ReadableSpan(
+                name,
+                root,
+                parent,
+                self._resource,
+                attributes,
+                kind=SpanKind.SERVER,
+                status=_ERROR if ctx.status >= 500 else _UNSET,
+                start_time=start,
+                end_time=end,
+                instrumentation_scope=self._scope,
+            )
+        )
+
+    def _span_id(self) -> int:
+        return self._rng.getrandbits(64) or 1
+
+    def _span(
+        self,
+        name: str,
+        parent: SpanContext,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        start: int,
+        end: int,
+        error: bool = False,
+    ) -> None:
+        """A finished child span of `parent`, queued."""
+        context = SpanContext(parent.trace_id, self._span_id(), False, _SAMPLED, parent.trace_state)
+        self._emit(
+            ReadableSpan(
+                name,
+                context,
+                parent,
+                self._resource,
+                attributes,
+                kind=kind,
+                status=_ERROR if error else _UNSET,
+                start_time=start,
+                end_time=end,
+                instrumentation_scope=self._scope,
+            )
+        )
 
     def _attempt(
         self,
@@ -115,7 +178,7 @@ class SpanBuilder:
         attempt: AttemptRecord,
         index: int,
         answered: bool,
-        inside: Any,
+        root: SpanContext,
         clock: _Clock,
         request_start: int,
     ) -> None:
@@ -151,10 +214,7 @@ class SpanBuilder:
         failed = attempt.outcome != "success"
         if failed:
             attributes["error.type"] = attempt.error or (f"upstream_{attempt.status}" if attempt.status else "_OTHER")
-        span = self._tracer.start_span(name, inside, SpanKind.CLIENT, attributes, start_time=start)
-        if failed:
-            span.set_status(Status(StatusCode.ERROR))
-        span.end(end)
+        self._span(name, root, SpanKind.CLIENT, attributes, start, end, failed)
 
     def _answer_attributes(
         self, ctx: RequestContext, attributes: dict[str, Any], start: int, request_start: int, end: int

@@ -1,5 +1,5 @@
-"""The tracing of one gateway: its own TracerProvider (never the process-global one, so gateways in one
-process do not share spans), the export queue, and the recorder `finish` calls for every request."""
+"""The tracing of one gateway: its resource, sampler and export queue (never the process-global
+TracerProvider, so gateways in one process do not share spans), and the recorder `finish` calls."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
 
 from relaygate.observe.tracing.config import GRPC, TracingConfig
-from relaygate.observe.tracing.ids import RequestIds
 from relaygate.observe.tracing.queue import SpanQueue
 from relaygate.observe.tracing.spans import SpanBuilder
 
@@ -30,12 +35,9 @@ class Tracing:
 
     def __init__(self, config: TracingConfig, env: Mapping[str, str], snapshot: Callable[[], Snapshot]) -> None:
         self.queue = SpanQueue(_exporter(config.protocol), config.max_queue, config.batch_size, config.schedule_delay)
-        ids = RequestIds()
-        # The sampler comes from OTEL_TRACES_SAMPLER / _ARG (default: parent-based, always on).
-        self.provider = TracerProvider(resource=_resource(env), id_generator=ids, shutdown_on_exit=False)
-        self.provider.add_span_processor(self.queue)
-        tracer = self.provider.get_tracer("relaygate")
-        self._spans = SpanBuilder(tracer, ids, snapshot, config.capture_content)
+        self._spans = SpanBuilder(
+            sampler_of(config), _resource(env), self.queue.on_end, snapshot, config.capture_content
+        )
         self._closed = False
 
     @property
@@ -56,7 +58,19 @@ class Tracing:
             return
         self._closed = True
         self.queue.shutdown(timeout)
-        self.provider.shutdown()
+
+
+def sampler_of(config: TracingConfig) -> Sampler:
+    """OTEL_TRACES_SAMPLER / _ARG as the SDK would build them (default: parent-based, always on)."""
+    name = config.sampler
+    root: Sampler
+    if name.endswith("always_off"):
+        root = ALWAYS_OFF
+    elif name.endswith("traceidratio"):
+        root = TraceIdRatioBased(config.sampler_ratio)
+    else:
+        root = ALWAYS_ON
+    return ParentBased(root) if name.startswith("parentbased_") else root
 
 
 def _exporter(protocol: str) -> SpanExporter:

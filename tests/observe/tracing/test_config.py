@@ -97,3 +97,28 @@ def test_untraced_process_never_imports_the_tracing_sdk() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env())
     assert result.returncode == 0, result.stderr
+
+
+def test_sampler_variables_build_the_sdk_sampler() -> None:
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    from relaygate.observe.tracing.tracer import sampler_of
+
+    config = tracing_config(
+        {**ENDPOINT, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}
+    )
+    assert config is not None and (config.sampler, config.sampler_ratio) == ("parentbased_traceidratio", 0.25)
+    sampler = sampler_of(config)
+    assert isinstance(sampler, ParentBased)
+    assert "TraceIdRatioBased{0.25}" in sampler.get_description()
+    plain = tracing_config({**ENDPOINT, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"})
+    assert plain is not None and isinstance(sampler_of(plain), TraceIdRatioBased)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"OTEL_TRACES_SAMPLER": "sometimes"}, {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}],
+)
+def test_unknown_sampler_or_ratio_is_refused(env: dict[str, str]) -> None:
+    with pytest.raises(TracingConfigError, match="OTEL_TRACES_SAMPLER"):
+        tracing_config({**ENDPOINT, **env})
