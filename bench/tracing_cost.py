@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""What tracing adds to one request on the event loop: building and queueing its spans at finish.
+"""The CPU tracing adds to one request: building its spans at finish (on the event loop) and encoding
+them for export (on the export thread, but the same process and core).
 
-    python bench/tracing_cost.py [--requests 20000]
+    python bench/tracing_cost.py [--requests 5000]
 
-A finished chat request as the pipeline leaves it (one answering attempt, usage, a rate-limit rule, a
-JSON answer), recorded by the gateway's real span builder into the real export queue, whose exporter discards
-batches (the export itself runs on the queue's thread, off the request path).
-Cases: a plain chat (root + attempt), a virtual-model fallback (root + limits + 2 attempts), and the
-plain chat with content capture on. Printed: microseconds per request (median of 5 runs).
+A finished chat request as the pipeline leaves it (usage, a JSON answer) is recorded by the gateway's
+real span builder; its spans are then encoded by the real OTLP encoder in batches of 512 (the HTTP
+post of a batch is not counted: one per 512 spans). Cases: a plain chat (root + attempt), a
+virtual-model fallback under a rate limit (root + limits + 2 attempts), and the plain chat with content
+capture on. Printed: microseconds per request, median of 5 runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,25 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import ReadableSpan  # noqa: E402
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult  # noqa: E402
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_ON,  # noqa: E402
-    ParentBased,  # noqa: E402
-)
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased  # noqa: E402
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: E402
 
 from relaygate.context import RequestContext  # noqa: E402
 from relaygate.observe.record import record_from_context  # noqa: E402
-from relaygate.observe.tracing.queue import SpanQueue  # noqa: E402
 from relaygate.observe.tracing.spans import SpanBuilder  # noqa: E402
+from relaygate.observe.tracing.wire import encode_request  # noqa: E402
 from relaygate.routing.router import AttemptRecord  # noqa: E402
 
-
-class Discard(SpanExporter):
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
+RESOURCE = Resource.create({"service.name": "relaygate"})
+SCOPE = InstrumentationScope("relaygate")
 
 
 def context(attempts: int) -> RequestContext:
@@ -55,13 +47,9 @@ def context(attempts: int) -> RequestContext:
     ctx.requested_model = ctx.resolved_model = "openai-main/gpt-4o"
     ctx.usage.input_tokens, ctx.usage.output_tokens = 12, 34
     ctx.request_body = orjson.dumps({"model": "openai-main/gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    answer = {"role": "assistant", "content": "hello"}
     ctx.response_body = orjson.dumps(
-        {
-            "id": "x",
-            "model": "gpt-4o",
-            "choices": [{"message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 34},
-        }
+        {"id": "x", "model": "gpt-4o", "choices": [{"message": answer, "finish_reason": "stop"}], "usage": {}}
     )
     ctx.extra["provider_model"] = "gpt-4o"
     now = time.monotonic()
@@ -76,32 +64,37 @@ def context(attempts: int) -> RequestContext:
     return ctx
 
 
-def measure(builder: SpanBuilder, ctx: RequestContext, requests: int) -> float:
+def measure(capture: bool, ctx: RequestContext, requests: int) -> tuple[float, float]:
+    """(build µs, encode µs) per request."""
+    snapshot: Any = SimpleNamespace(models={}, proxies={})
     record = record_from_context(ctx, 256 * 1024)
-    runs = []
+    builds, encodes = [], []
     for _ in range(5):
+        spans: list[ReadableSpan] = []
+        builder = SpanBuilder(ParentBased(ALWAYS_ON), RESOURCE, SCOPE, spans.append, lambda: snapshot, capture)
         started = time.perf_counter()
         for _ in range(requests):
             builder.build(ctx, record)
-        runs.append((time.perf_counter() - started) / requests * 1e6)
-    return statistics.median(runs)
+        builds.append((time.perf_counter() - started) / requests * 1e6)
+        started = time.perf_counter()
+        for at in range(0, len(spans), 512):
+            encode_request(RESOURCE, SCOPE, spans[at : at + 512])
+        encodes.append((time.perf_counter() - started) / requests * 1e6)
+    return statistics.median(builds), statistics.median(encodes)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=5_000)
     args = parser.parse_args()
-    queue = SpanQueue(Discard(), max_queue=1_000_000, batch_size=512, schedule_delay=0.05)
-    snapshot: Any = SimpleNamespace(models={}, proxies={})
-    sampler, resource = ParentBased(ALWAYS_ON), Resource.create({"service.name": "relaygate"})
-    plain = SpanBuilder(sampler, resource, queue.on_end, lambda: snapshot, capture_content=False)
-    content = SpanBuilder(sampler, resource, queue.on_end, lambda: snapshot, capture_content=True)
-    print("| case | spans | µs per request |\n|---|---|---|")
-    print(f"| chat | 2 | {measure(plain, context(1), args.requests):.1f} |")
-    print(f"| virtual-model fallback + rate limit | 4 | {measure(plain, context(2), args.requests):.1f} |")
-    print(f"| chat, content captured | 2 | {measure(content, context(1), args.requests):.1f} |")
-    print(f"(dropped {queue.dropped}, exported {queue.exported})")
-    queue.shutdown(5.0)
+    print("| case | spans | build µs | encode µs | total µs per request |\n|---|---|---|---|---|")
+    for label, spans, capture, attempts in (
+        ("chat", 2, False, 1),
+        ("virtual-model fallback + rate limit", 4, False, 2),
+        ("chat, content captured", 2, True, 1),
+    ):
+        build, encode = measure(capture, context(attempts), args.requests)
+        print(f"| {label} | {spans} | {build:.1f} | {encode:.1f} | {build + encode:.1f} |")
 
 
 if __name__ == "__main__":

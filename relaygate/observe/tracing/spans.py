@@ -78,13 +78,14 @@ class SpanBuilder:
         self,
         sampler: Sampler,
         resource: Resource,
+        scope: InstrumentationScope,
         emit: Callable[[ReadableSpan], None],
         snapshot: Callable[[], Snapshot],
         capture_content: bool,
     ) -> None:
         self._sampler = sampler
         self._resource = resource
-        self._scope = InstrumentationScope("relaygate")
+        self._scope = scope
         self._emit = emit
         self._snapshot = snapshot
         self._capture = capture_content

@@ -16,8 +16,10 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from relaygate.observe.tracing.config import GRPC, TracingConfig
+from relaygate.observe.tracing.exporter import HttpSpanExporter
 from relaygate.observe.tracing.queue import SpanQueue
 from relaygate.observe.tracing.spans import SpanBuilder
 
@@ -34,9 +36,11 @@ class Tracing:
     """Spans of finished requests, exported by OTLP from a bounded queue (see docs/tracing.md)."""
 
     def __init__(self, config: TracingConfig, env: Mapping[str, str], snapshot: Callable[[], Snapshot]) -> None:
-        self.queue = SpanQueue(_exporter(config.protocol), config.max_queue, config.batch_size, config.schedule_delay)
+        resource, scope = _resource(env), InstrumentationScope("relaygate")
+        exporter = _exporter(config.protocol, env, resource, scope)
+        self.queue = SpanQueue(exporter, config.max_queue, config.batch_size, config.schedule_delay)
         self._spans = SpanBuilder(
-            sampler_of(config), _resource(env), self.queue.on_end, snapshot, config.capture_content
+            sampler_of(config), resource, scope, self.queue.on_end, snapshot, config.capture_content
         )
         self._closed = False
 
@@ -73,16 +77,15 @@ def sampler_of(config: TracingConfig) -> Sampler:
     return ParentBased(root) if name.startswith("parentbased_") else root
 
 
-def _exporter(protocol: str) -> SpanExporter:
-    """The OTLP exporter; it reads its endpoint, headers, timeout, compression and certificate itself."""
+def _exporter(protocol: str, env: Mapping[str, str], resource: Resource, scope: InstrumentationScope) -> SpanExporter:
+    """OTLP/HTTP: relaygate's own lean exporter. gRPC: the SDK's exporter (the `otlp-grpc` extra), which
+    reads the same OTEL_EXPORTER_OTLP_* variables itself."""
     if protocol == GRPC:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
         exporter: SpanExporter = GrpcExporter()
         return exporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter()
+    return HttpSpanExporter(env, resource, scope)
 
 
 def _resource(env: Mapping[str, str]) -> Resource:
