@@ -71,7 +71,7 @@ def measure(capture: bool, ctx: RequestContext, requests: int) -> tuple[float, f
     builds, encodes = [], []
     for _ in range(5):
         spans: list[ReadableSpan] = []
-        builder = SpanBuilder(ParentBased(ALWAYS_ON), RESOURCE, SCOPE, spans.append, lambda: snapshot, capture)
+        builder = SpanBuilder(ParentBased(ALWAYS_ON), RESOURCE, SCOPE, spans.append, lambda: snapshot, capture, True)
         started = time.perf_counter()
         for _ in range(requests):
             builder.build(ctx, record)

@@ -82,8 +82,12 @@ class SpanBuilder:
         emit: Callable[[ReadableSpan], None],
         snapshot: Callable[[], Snapshot],
         capture_content: bool,
+        always_sample: bool = False,
     ) -> None:
         self._sampler = sampler
+        # The sampler samples every trace whose caller did not drop it (parentbased_always_on, the default,
+        # and always_on): it is then not asked.
+        self._always_sample = always_sample
         self._resource = resource
         self._scope = scope
         self._emit = emit
@@ -108,14 +112,18 @@ class SpanBuilder:
             flags = TraceFlags(TraceFlags.SAMPLED if ctx.parent.sampled else TraceFlags.DEFAULT)
             parent = SpanContext(trace_id, int(ctx.parent.span_id, 16), True, flags)
             parent_context = trace.set_span_in_context(NonRecordingSpan(parent))
-        sampling = self._sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER, attributes)
-        if sampling.decision is not Decision.RECORD_AND_SAMPLE:
-            return
-        if sampling.attributes:
-            attributes.update(sampling.attributes)
+        trace_state = None
+        if self._always_sample and (ctx.parent is None or ctx.parent.sampled):
+            pass  # the default sampler's answer, without its context look-ups (a fifth of the build)
+        else:
+            sampling = self._sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER, attributes)
+            if sampling.decision is not Decision.RECORD_AND_SAMPLE:
+                return
+            attributes.update(sampling.attributes or {})
+            trace_state = sampling.trace_state
         if self._capture and ctx.operation != "proxy":
             attributes.update(content_attributes(record.request_body, record.response_body, ctx.streaming))
-        root = SpanContext(trace_id, self._span_id(), False, _SAMPLED, sampling.trace_state)
+        root = SpanContext(trace_id, self._span_id(), False, _SAMPLED, trace_state)
         if ctx.auth_missed:
             self._span("relaygate.auth", root, SpanKind.INTERNAL, {}, start, start + int(ctx.timings.auth * 1e6))
         limits = ctx.extra.get("limits")

@@ -40,7 +40,13 @@ class Tracing:
         exporter = _exporter(config.protocol, env, resource, scope)
         self.queue = SpanQueue(exporter, config.max_queue, config.batch_size, config.schedule_delay)
         self._spans = SpanBuilder(
-            sampler_of(config), resource, scope, self.queue.on_end, snapshot, config.capture_content
+            sampler_of(config),
+            resource,
+            scope,
+            self.queue.on_end,
+            snapshot,
+            config.capture_content,
+            always_sample=config.sampler in ("parentbased_always_on", "always_on"),
         )
         self._closed = False
 

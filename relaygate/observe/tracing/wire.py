@@ -27,6 +27,8 @@ _MASK64 = 0xFFFFFFFFFFFFFFFF
 _PAIRS: dict[tuple[str, Any], bytes] = {}
 _PAIRS_MAX = 8192
 _CACHED_STR_LEN = 128
+# Values that differ on every request: encoding them once would only churn the cache.
+_UNIQUE = frozenset({"relaygate.request_id", "url.path", "relaygate.applied_configurations"})
 
 
 def _varint(value: int) -> bytes:
@@ -74,7 +76,7 @@ def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
     parts = []
     for key, value in attributes.items():
         kind = type(value)
-        if kind is bool or (kind is str and len(value) <= _CACHED_STR_LEN):
+        if kind is bool or (kind is str and len(value) <= _CACHED_STR_LEN and key not in _UNIQUE):
             pair = (key, value)
             encoded = _PAIRS.get(pair)
             if encoded is None:
