@@ -4,6 +4,10 @@ exporting to a real OTLP/HTTP receiver (tests/helpers/otlp_receiver.py).
 Models: `openai-main/gpt-4o` (STANDARD), `claude/sonnet` (Anthropic), `vmod/fallback` (the unreachable
 `unreachable/gpt-4o` first, then `openai-main/gpt-4o`), `limited/gpt-4o` (a rate-limit rule `trace-rpm`);
 the custom-endpoint pool `/proxy-api/pool/lb/...` tries `down` (a closed port) before `up` (the OpenAI mock).
+
+A `GatewayThread` applies its non-RELAYGATE variables to `os.environ` until it stops, and the gateway
+reads the OTEL_* variables there at start: a module holds at most one traced gateway at a time, so no
+gateway starts under another one's variables.
 """
 
 from __future__ import annotations
