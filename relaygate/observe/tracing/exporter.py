@@ -1,7 +1,7 @@
 """OTLP/HTTP protobuf export of span batches, from the export queue's thread.
 
-Encodes with `wire.py` (the exporter package's encoder costs several times more CPU a span) and posts
-with one pooled `requests` session. Reads the standard variables from the gateway's environment:
+Spans arrive encoded by `wire.py` (the exporter package's encoder costs several times more CPU a span);
+batches are posted with one pooled `requests` session. Reads the standard variables from the gateway's environment:
 `OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION,CERTIFICATE,CLIENT_CERTIFICATE,
 CLIENT_KEY}`. Transient failures (connection errors, 429, 502, 503, 504) are retried with exponential
 backoff and jitter until the timeout, as the OTLP specification says; shutdown aborts a retry.
@@ -18,12 +18,10 @@ from collections.abc import Mapping, Sequence
 
 import requests
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.util.re import parse_env_headers
 
-from relaygate.observe.tracing.wire import encode_request
+from relaygate.observe.tracing.wire import encode_batch
 
 log = logging.getLogger("relaygate.tracing")
 DEFAULT_ENDPOINT = "http://localhost:4318"
@@ -45,8 +43,8 @@ def traces_url(env: Mapping[str, str]) -> str:
     return base.rstrip("/") + "/v1/traces"
 
 
-class HttpSpanExporter(SpanExporter):
-    """Posts `ExportTraceServiceRequest`s to one collector."""
+class HttpSpanSender:
+    """Posts `ExportTraceServiceRequest`s to one collector (a `queue.BatchSender`)."""
 
     def __init__(self, env: Mapping[str, str], resource: Resource, scope: InstrumentationScope) -> None:
         self.url = traces_url(env)
@@ -69,9 +67,9 @@ class HttpSpanExporter(SpanExporter):
         self._stop = threading.Event()
         self._rng = random.Random()
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Send one batch; FAILURE after a permanent error, the timeout, or shutdown."""
-        data = encode_request(self._resource, self._scope, spans)
+    def send(self, spans: Sequence[bytes]) -> bool:
+        """Send one batch of encoded spans; False after a permanent error, the timeout, or shutdown."""
+        data = encode_batch(self._resource, self._scope, spans)
         if self._gzip:
             data = gzip.compress(data)
         deadline = time.monotonic() + self._timeout
@@ -89,24 +87,21 @@ class HttpSpanExporter(SpanExporter):
                 status, retry_after = response.status_code, response.headers.get("retry-after")
                 response.close()
                 if 200 <= status < 300:
-                    return SpanExportResult.SUCCESS
+                    return True
                 problem = f"HTTP {status}"
                 if status not in RETRYABLE:
                     log.warning("trace export to %s refused: %s", self.url, problem)
-                    return SpanExportResult.FAILURE
+                    return False
             backoff = _seconds(retry_after) or 2**retry * self._rng.uniform(0.8, 1.2)
             if backoff > deadline - time.monotonic() or self._stop.wait(backoff):
                 break
         log.warning("trace export to %s failed (%d spans dropped): %s", self.url, len(spans), problem)
-        return SpanExportResult.FAILURE
+        return False
 
     def shutdown(self) -> None:
         """Abort a retry under way and close the connection pool."""
         self._stop.set()
         self._session.close()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True  # nothing is buffered here
 
 
 def _seconds(retry_after: str | None) -> float | None:

@@ -1,9 +1,12 @@
 """A bounded span queue exported in batches from its own thread: a slow or dead collector never blocks
 or slows a request, and a full queue drops and counts instead of growing.
 
-Used instead of the SDK's BatchSpanProcessor for two reasons: that one logs a warning for every span it
-drops (thousands of lines a second while a collector is down, on the request path) and keeps its drop
-count in private state; this one logs once per outage and exposes `dropped` for metrics.
+Used instead of the SDK's BatchSpanProcessor: that one logs a warning for every span it drops
+(thousands of lines a second while a collector is down, on the request path) and keeps its drop count
+in private state; this one logs once per outage and exposes `dropped` for metrics. And it queues what
+the sender wants: OTLP/HTTP spans are encoded when they end, so the queue holds bytes, which the
+garbage collector never scans (hundreds of live span objects per batch cost more in GC passes than
+their encoding).
 """
 
 from __future__ import annotations
@@ -12,23 +15,37 @@ import logging
 import threading
 import time
 from collections import deque
-
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 log = logging.getLogger("relaygate.tracing")
 
 
-class SpanQueue(SpanProcessor):
-    """Ended spans wait here (at most `max_queue`); a worker thread exports them `batch_size` at a time."""
+class BatchSender(Protocol):
+    """Delivers one batch of queued items (False: not delivered); `shutdown` aborts a retry under way."""
 
-    def __init__(self, exporter: SpanExporter, max_queue: int, batch_size: int, schedule_delay: float) -> None:
-        self._exporter = exporter
+    def send(self, batch: Sequence[Any]) -> bool: ...
+
+    def shutdown(self) -> None: ...
+
+
+class SpanQueue:
+    """Finished spans wait here (at most `max_queue`); a worker thread sends them `batch_size` at a time."""
+
+    def __init__(
+        self,
+        sender: BatchSender,
+        max_queue: int,
+        batch_size: int,
+        schedule_delay: float,
+        prepare: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self._sender = sender
+        self._prepare = prepare  # what a span becomes in the queue (its encoding), on the request's thread
         self._max_queue = max_queue
         self._batch_size = batch_size
         self._delay = schedule_delay
-        self._spans: deque[ReadableSpan] = deque()
+        self._spans: deque[Any] = deque()
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
@@ -41,10 +58,7 @@ class SpanQueue(SpanProcessor):
         self._thread = threading.Thread(target=self._run, name="relaygate-otlp-export", daemon=True)
         self._thread.start()
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        """Nothing to do: spans are queued when they end."""
-
-    def on_end(self, span: ReadableSpan) -> None:
+    def put(self, span: Any) -> None:
         """Queue the span, or drop and count it when the queue is full (never waits)."""
         if len(self._spans) >= self._max_queue:
             self.dropped += 1
@@ -54,7 +68,7 @@ class SpanQueue(SpanProcessor):
                     "trace export queue full (%d spans): dropping spans until the collector catches up", self._max_queue
                 )
             return
-        self._spans.append(span)
+        self._spans.append(span if self._prepare is None else self._prepare(span))
         if len(self._spans) >= self._batch_size:
             self._wake.set()
 
@@ -72,11 +86,11 @@ class SpanQueue(SpanProcessor):
         while self._spans:
             batch = [self._spans.popleft() for _ in range(min(self._batch_size, len(self._spans)))]
             try:
-                result = self._exporter.export(batch)
-            except Exception as exc:  # an exporter bug must not kill the worker
+                delivered = self._sender.send(batch)
+            except Exception as exc:  # a sender bug must not kill the worker
                 log.warning("trace export failed: %r", exc)
-                result = SpanExportResult.FAILURE
-            if result is SpanExportResult.SUCCESS:
+                delivered = False
+            if delivered:
                 self.exported += len(batch)
             else:
                 self.failed += len(batch)
@@ -99,4 +113,4 @@ class SpanQueue(SpanProcessor):
         self._stopped = self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
-        self._exporter.shutdown()  # also aborts an export still retrying against a dead collector
+        self._sender.shutdown()  # also aborts an export still retrying against a dead collector

@@ -4,11 +4,11 @@ TracerProvider, so gateways in one process do not share spans), and the recorder
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -19,9 +19,10 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from relaygate.observe.tracing.config import GRPC, TracingConfig
-from relaygate.observe.tracing.exporter import HttpSpanExporter
-from relaygate.observe.tracing.queue import SpanQueue
+from relaygate.observe.tracing.exporter import HttpSpanSender
+from relaygate.observe.tracing.queue import BatchSender, SpanQueue
 from relaygate.observe.tracing.spans import SpanBuilder
+from relaygate.observe.tracing.wire import encode_span
 
 if TYPE_CHECKING:
     from relaygate.context import RequestContext
@@ -37,13 +38,13 @@ class Tracing:
 
     def __init__(self, config: TracingConfig, env: Mapping[str, str], snapshot: Callable[[], Snapshot]) -> None:
         resource, scope = _resource(env), InstrumentationScope("relaygate")
-        exporter = _exporter(config.protocol, env, resource, scope)
-        self.queue = SpanQueue(exporter, config.max_queue, config.batch_size, config.schedule_delay)
+        sender, prepare = _sender(config.protocol, env, resource, scope)
+        self.queue = SpanQueue(sender, config.max_queue, config.batch_size, config.schedule_delay, prepare)
         self._spans = SpanBuilder(
             sampler_of(config),
             resource,
             scope,
-            self.queue.on_end,
+            self.queue.put,
             snapshot,
             config.capture_content,
             always_sample=config.sampler in ("parentbased_always_on", "always_on"),
@@ -83,15 +84,30 @@ def sampler_of(config: TracingConfig) -> Sampler:
     return ParentBased(root) if name.startswith("parentbased_") else root
 
 
-def _exporter(protocol: str, env: Mapping[str, str], resource: Resource, scope: InstrumentationScope) -> SpanExporter:
-    """OTLP/HTTP: relaygate's own lean exporter. gRPC: the SDK's exporter (the `otlp-grpc` extra), which
-    reads the same OTEL_EXPORTER_OTLP_* variables itself."""
+def _sender(
+    protocol: str, env: Mapping[str, str], resource: Resource, scope: InstrumentationScope
+) -> tuple[BatchSender, Callable[[Any], Any] | None]:
+    """The batch sender, and what a span becomes in the queue. OTLP/HTTP: relaygate's own sender of spans
+    encoded as they end. gRPC: the SDK's exporter (the `otlp-grpc` extra), which reads the same
+    OTEL_EXPORTER_OTLP_* variables itself, fed the span objects."""
     if protocol == GRPC:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        exporter: SpanExporter = GrpcExporter()
-        return exporter
-    return HttpSpanExporter(env, resource, scope)
+        return _ExporterSender(GrpcExporter()), None
+    return HttpSpanSender(env, resource, scope), encode_span
+
+
+class _ExporterSender:
+    """An SDK span exporter as a `BatchSender`."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self._exporter = exporter
+
+    def send(self, batch: Sequence[Any]) -> bool:
+        return self._exporter.export(batch) is SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
 
 
 def _resource(env: Mapping[str, str]) -> Resource:

@@ -117,8 +117,13 @@ def encode_span(span: ReadableSpan) -> bytes:
 
 def encode_request(resource: Resource, scope: InstrumentationScope, spans: Iterable[ReadableSpan]) -> bytes:
     """An `ExportTraceServiceRequest` of spans that share one resource and instrumentation scope."""
+    return encode_batch(resource, scope, [encode_span(span) for span in spans])
+
+
+def encode_batch(resource: Resource, scope: InstrumentationScope, spans: Iterable[bytes]) -> bytes:
+    """An `ExportTraceServiceRequest` of spans already encoded by `encode_span`."""
     scope_message = _field(1, scope.name.encode()) + (_field(2, scope.version.encode()) if scope.version else b"")
-    scope_spans = _field(1, scope_message) + b"".join(_field(2, encode_span(span)) for span in spans)
+    scope_spans = _field(1, scope_message) + b"".join(_field(2, span) for span in spans)
     resource_spans = _field(1, _attributes(1, resource.attributes)) + _field(2, scope_spans)
     if resource.schema_url:
         resource_spans += _field(3, resource.schema_url.encode())
