@@ -78,6 +78,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"relaygate: the config is invalid, not starting:\n{exc}", file=sys.stderr)
             return 1
+    from relaygate.observe.tracing.config import TracingConfigError, tracing_config
+
+    try:
+        tracing_config(os.environ)
+    except TracingConfigError as exc:
+        print(f"relaygate: tracing: {exc}", file=sys.stderr)
+        return 1
     from relaygate.server import run
 
     return run(settings, log_level=args.log_level)
@@ -327,7 +334,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return 2
     store = open_log_store(_database_url(args))
     try:
-        rows = store.query(limit=args.limit, model=args.model, user=args.user, metadata=metadata or None)
+        rows = store.query(
+            limit=args.limit, model=args.model, user=args.user, metadata=metadata or None, trace_id=args.trace_id
+        )
     finally:
         store.close()
     text = format_rows(rows, as_json=args.json)
@@ -349,6 +358,7 @@ def _purge_logs(args: argparse.Namespace) -> int:
             ("--model", args.model),
             ("--user", args.user),
             ("--metadata", args.metadata),
+            ("--trace-id", args.trace_id),
             ("--json", args.json),
         )
         if value

@@ -180,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="only rows with this metadata; repeat for several (default: any)",
     )
     logs.add_argument(
+        "--trace-id",
+        metavar="ID",
+        help="only the row of this trace id (32 hex digits, as in x-relaygate-trace-id) (default: any)",
+    )
+    logs.add_argument(
         "--older-than",
         metavar="DURATION",
         type=typed(purge_age),

@@ -95,6 +95,7 @@ class RequestContext:
     limit_usage: tuple[tuple[str, str, float], ...] = ()
     trace_id: str | None = None  # W3C trace id (32 hex): the response header, the log row, the spans
     parent: IncomingParent | None = None  # the caller's span (`traceparent`) the request's trace continues
+    auth_missed: bool = False  # the token cache missed and the store was read (noted only when tracing)
     timings: Timings = field(default_factory=Timings)
     error_type: str | None = None
     error_message: str | None = None

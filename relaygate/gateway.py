@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -33,6 +35,7 @@ from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import LogStore
+from relaygate.observe.tracing.config import tracing_config
 from relaygate.observe.upstream_warnings import UpstreamWarnings
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
@@ -44,6 +47,9 @@ from relaygate.shared_state import SharedState
 from relaygate.upstream.caps import AnswerCaps
 from relaygate.upstream.hops import HopMarker
 from relaygate.upstream.session import ConnectorFactory, create_session
+
+if TYPE_CHECKING:
+    from relaygate.observe.tracing.tracer import Tracing
 
 log = logging.getLogger("relaygate")
 Recorder = Callable[[RequestContext, LogRecord], None]
@@ -125,6 +131,10 @@ class Gateway:
         if self.access_log.enabled:
             self.recorders.append(self.access_log.record)
         self.recorders.append(UpstreamWarnings())  # failed attempts and fallbacks at WARNING, rate-limited
+        # OpenTelemetry traces, when the standard OTEL_* variables turn them on (docs/tracing.md); off,
+        # the SDK is not even imported and no recorder is registered. `tracing.dropped` counts the spans
+        # a full export queue refused.
+        self.tracing: Tracing | None = None
         # With Redis: cooldowns and revocations reach every replica (and every worker) at once.
         self.shared: SharedState | None = None
         if settings.redis_url:
@@ -133,6 +143,12 @@ class Gateway:
             )
 
     async def start(self) -> None:
+        config = tracing_config(os.environ)
+        if config is not None:
+            from relaygate.observe.tracing.tracer import Tracing  # the SDK loads only for a tracing gateway
+
+            self.tracing = Tracing(config, os.environ, lambda: self.snapshot)
+            self.recorders.append(self.tracing.record)
         self.session = create_session(
             self.settings.stream_idle_timeout,
             lambda host: host in self.snapshot.metadata_allowed_hosts,
@@ -196,6 +212,8 @@ class Gateway:
             await self.session.close()
         await self.sink.close()
         await self.access_log.close()
+        if self.tracing is not None:  # the last spans, for a short while: a dead collector must not hold shutdown
+            await asyncio.to_thread(self.tracing.shutdown, 3.0)
         if self.retention is not None:
             await self.retention.stop()
         await asyncio.to_thread(self.log_store.close)

@@ -89,6 +89,18 @@ class Authenticator:
             raise Unauthorized()
         return record
 
+    def would_read_store(self, token: str | None) -> bool:
+        """Whether authenticating `token` now would read the store (a cache miss: the trace's auth span)."""
+        parsed = parse_token(token) if token else None
+        if parsed is None:
+            return False
+        now = self._clock()
+        entry = self._cache.get(parsed[0])
+        if entry is not None and now < entry.fresh_until:
+            return False
+        negative_until = self._negative.get(parsed[0])
+        return negative_until is None or now >= negative_until
+
     def invalidate(self, token_id: str) -> None:
         """Forget a token id (called on revoke) so the next request re-reads the store."""
         self._cache.pop(token_id, None)

@@ -186,13 +186,24 @@ class Metrics:
                 "max",
             )
         )
-        for name, attribute, text in (
-            ("relaygate_otel_spans_dropped_total", "tracing", "spans dropped because the export queue was full"),
-            ("relaygate_access_log_lines_dropped_total", "access_log", "access-log lines dropped (queue full)"),
-        ):
-            source = getattr(gateway, attribute, None)
-            if source is not None:
-                found.append(simple_family(name, text, "counter", float(getattr(source, "dropped", 0))))
+        tracing = gateway.tracing
+        if tracing is not None:
+            found.append(
+                simple_family(
+                    "relaygate_otel_spans_dropped_total",
+                    "spans dropped because the export queue was full",
+                    "counter",
+                    float(tracing.dropped),
+                )
+            )
+        found.append(
+            simple_family(
+                "relaygate_access_log_lines_dropped_total",
+                "access-log lines dropped (queue full or stdout failing)",
+                "counter",
+                float(gateway.access_log.dropped),
+            )
+        )
         return found
 
     def _config_families(self) -> list[tuple[str, FamilyState]]:

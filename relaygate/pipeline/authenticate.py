@@ -17,7 +17,11 @@ async def authenticate(call: Call, token: str | None = None) -> Principal:
     overrides the bearer token (the Messages API also reads `x-api-key`)."""
     started = time.perf_counter()
     gateway, ctx = call.gateway, call.ctx
-    record = await gateway.authenticator.authenticate_token(token if token is not None else bearer_token(call.scope))
+    if token is None:
+        token = bearer_token(call.scope)
+    if gateway.tracing is not None:  # the auth span shows store reads only
+        ctx.auth_missed = gateway.authenticator.would_read_store(token)
+    record = await gateway.authenticator.authenticate_token(token)
     principal = gateway.snapshot.principal(record)
     ctx.subject = principal.subject
     ctx.subjects = principal.subjects

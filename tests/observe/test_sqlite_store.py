@@ -129,6 +129,14 @@ def test_filters_combine(store: SQLiteLogStore) -> None:
     assert [r["request_id"] for r in rows] == ["req-2"]
 
 
+def test_trace_id_finds_its_row_in_any_case(store: SQLiteLogStore) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    store.write_many([log_record(1, trace_id=trace), log_record(2, trace_id="0" * 31 + "1"), log_record(3)])
+    assert [r["request_id"] for r in store.query(trace_id=trace)] == ["req-1"]
+    assert [r["request_id"] for r in store.query(trace_id=trace.upper())] == ["req-1"]
+    assert store.query(trace_id="f" * 32) == []
+
+
 def test_unserializable_extra_does_not_fail_batch(store: SQLiteLogStore) -> None:
     store.write_many([log_record(1, extra={"when": object}), log_record(2)])
     assert len(store.query()) == 2

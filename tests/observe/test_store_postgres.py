@@ -155,6 +155,14 @@ def test_filters_combine(store: PostgresLogStore) -> None:
     assert ids(rows) == ["req-2"]
 
 
+def test_trace_id_finds_its_row_in_any_case(store: PostgresLogStore) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    store.write_many([log_record(1, trace_id=trace), log_record(2, trace_id="0" * 31 + "1"), log_record(3)])
+    assert ids(store.query(trace_id=trace)) == ["req-1"]
+    assert ids(store.query(trace_id=trace.upper())) == ["req-1"]
+    assert store.query(trace_id="f" * 32) == []
+
+
 def test_nul_characters_do_not_fail_batch(store: PostgresLogStore) -> None:
     store.write_many(
         [
@@ -271,3 +279,12 @@ def test_logs_command_reads_postgres(store: PostgresLogStore, pg_url: str) -> No
     assert ids([orjson.loads(line) for line in filtered.stdout.splitlines()]) == ["req-1"]
     table = run_cli("logs", "--database-url", pg_url)
     assert table.returncode == 0 and "req-1" in table.stdout and "req-2" in table.stdout
+
+
+def test_logs_command_filters_by_trace_id(store: PostgresLogStore, pg_url: str) -> None:
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    store.write_many([log_record(1, trace_id=trace), log_record(2, trace_id="1" * 32)])
+    result = run_cli("logs", "--json", "--database-url", pg_url, "--trace-id", trace)
+    assert result.returncode == 0, result.stderr
+    rows = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert ids(rows) == ["req-1"] and rows[0]["trace_id"] == trace

@@ -73,6 +73,7 @@ class LogStore(Protocol):
         model: str | None = None,
         user: str | None = None,
         metadata: dict[str, str] | None = None,
+        trace_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest rows first, as dicts keyed by `LogRecord` field names with bodies as text."""
         ...

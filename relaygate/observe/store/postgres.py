@@ -83,6 +83,7 @@ def build_query(
     model: str | None = None,
     user: str | None = None,
     metadata: dict[str, str] | None = None,
+    trace_id: str | None = None,
 ) -> tuple[str, list[Any]]:
     """SQL and parameters for `query`: newest first, every given filter must match.
 
@@ -100,6 +101,9 @@ def build_query(
     if metadata:
         where.append("metadata @> %s")
         params.append(Jsonb({str(k): str(v) for k, v in metadata.items()}))
+    if trace_id:
+        where.append("trace_id = %s")
+        params.append(trace_id.lower())
     sql = _SELECT
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -145,9 +149,10 @@ class PostgresLogStore:
         model: str | None = None,
         user: str | None = None,
         metadata: dict[str, str] | None = None,
+        trace_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first; every given filter must match (model: requested or resolved)."""
-        sql, params = build_query(limit=limit, model=model, user=user, metadata=metadata)
+        sql, params = build_query(limit=limit, model=model, user=user, metadata=metadata, trace_id=trace_id)
 
         async def select(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
             cursor = await conn.execute(sql, params)

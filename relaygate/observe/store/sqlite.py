@@ -175,6 +175,7 @@ class SQLiteLogStore:
         model: str | None = None,
         user: str | None = None,
         metadata: dict[str, str] | None = None,
+        trace_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first; every given filter must match (model: requested or resolved)."""
         where: list[str] = []
@@ -190,6 +191,9 @@ class SQLiteLogStore:
             clause, clause_params = _metadata_clause(key, value)
             where.append(clause)
             params += clause_params
+        if trace_id:
+            where.append("trace_id = ?")
+            params.append(trace_id.lower())
         sql = _SELECT
         if where:
             sql += " WHERE " + " AND ".join(where)
