@@ -177,9 +177,11 @@ async def handle(call: Call) -> None:
     # Limits see a Responses call under its model (or the account's name for a provider's own model id).
     limited_as = ctx.resolved_model or (f"{target.account}/{payload.get('model')}" if payload is not None else None)
     reservation = await admit(gateway, ctx, principal, limited_as, payload, target.price) if limited_as else None
+    started = time.perf_counter()
     try:
         await _relay(gateway, scope["method"], url, headers, body, target, ctx, call.send, call.base_headers)
     finally:
+        ctx.upstream_ms = (time.perf_counter() - started) * 1000.0  # the whole relay waits on the upstream
         settle_later(gateway, reservation, ctx)
 
 
@@ -197,26 +199,6 @@ async def _relay(
     session = gateway.session
     assert session is not None
     started = time.perf_counter()
-    try:
-        return await _relay_answer(gateway, method, url, headers, body, target, ctx, send, base_headers, started)
-    finally:
-        ctx.upstream_ms = (time.perf_counter() - started) * 1000.0
-
-
-async def _relay_answer(
-    gateway: Gateway,
-    method: str,
-    url: str,
-    headers: dict[str, str],
-    body: bytes,
-    target: Target,
-    ctx: RequestContext,
-    send: Send,
-    base_headers: RawHeaders,
-    started: float,
-) -> None:
-    session = gateway.session
-    assert session is not None
     try:
         async with asyncio.timeout(gateway.settings.request_timeout):
             response = await session.request(method, url, headers=headers, data=body or None, allow_redirects=False)

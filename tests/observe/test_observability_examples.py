@@ -32,6 +32,7 @@ from tests.conftest import GatewayFactory
 from tests.helpers import manifests
 from tests.helpers.gateway import REPO_ROOT, GatewayHandle, free_port, http_request
 from tests.helpers.prometheus import Scrape, scrape
+from tests.observe.test_request_metrics import VIRTUAL
 from tests.upstreams.openai_mock import OpenAIMock
 
 OBSERVABILITY = REPO_ROOT / "examples" / "observability"
@@ -281,19 +282,6 @@ def test_the_readme_observability_config_compiles(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------
 # Every queried metric and label against a running gateway.
 
-VIRTUAL = """\
-type: provider-account/virtual-model
-name: vms
-integrations:
-  - name: fallback
-    type: integration/model/virtual
-    model_types: [chat]
-    routing_config:
-      type: priority-based-routing
-      load_balance_targets:
-        - {target: unreachable/gpt-4o, priority: 0}
-        - {target: openai-main/gpt-4o-priced, priority: 1}
-"""
 # Identity labels on (the dashboard's top users/teams), and a tiny budget to run out of.
 OBSERVED = """\
 type: gateway-observability-config

@@ -7,6 +7,8 @@ A real gateway (its own server), the OpenAI mock upstream, the `openai` SDK and 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2
@@ -34,6 +36,20 @@ integrations:
 """
 HELLO = [{"role": "user", "content": "hello metrics"}]
 PRICED = "openai-main/gpt-4o-priced"
+
+
+@contextmanager
+def _open_stream(gateway: GatewayHandle, token: str) -> Iterator[Iterator[bytes]]:
+    """A streamed chat answer, read through one iterator (a dropped iterator closes the response)."""
+    with httpx2.Client(timeout=10) as raw:
+        with raw.stream(
+            "POST",
+            gateway.url + "/api/llm/chat/completions",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"model": PRICED, "messages": HELLO, "stream": True},
+        ) as response:
+            assert response.status_code == 200
+            yield response.iter_bytes()
 
 
 def _wait_for_rows(gateway: GatewayHandle, count: int) -> list[dict[str, Any]]:
@@ -72,15 +88,8 @@ def _mixed_load(gateway: GatewayHandle, upstream: OpenAIMock, alice: str) -> int
     sent += 1
     # A caller that leaves mid-stream: logged 499, counted `cancelled`.
     upstream.chunk_delay = 0.3
-    with httpx2.Client(timeout=10) as raw:
-        with raw.stream(
-            "POST",
-            gateway.url + "/api/llm/chat/completions",
-            headers={"Authorization": f"Bearer {alice}"},
-            json={"model": PRICED, "messages": HELLO, "stream": True},
-        ) as response:
-            assert response.status_code == 200
-            next(response.iter_bytes())
+    with _open_stream(gateway, alice) as chunks:
+        next(chunks)
     sent += 1
     upstream.chunk_delay = 0.0
     return sent
@@ -164,20 +173,13 @@ def test_genai_families_carry_the_semconv_labels(gateway: GatewayHandle) -> None
 def test_active_requests_and_streams_go_up_and_back_down(gateway: GatewayHandle, openai_upstream: OpenAIMock) -> None:
     alice = gateway.create_token(user=manifests.ALICE)
     openai_upstream.chunk_delay = 0.3
-    with httpx2.Client(timeout=10) as raw:
-        with raw.stream(
-            "POST",
-            gateway.url + "/api/llm/chat/completions",
-            headers={"Authorization": f"Bearer {alice}"},
-            json={"model": PRICED, "messages": HELLO, "stream": True},
-        ) as response:
-            chunks = response.iter_bytes()  # one iterator: a dropped one closes the response
-            next(chunks)
-            during = scrape(gateway.url)
-            assert during.total("relaygate_active_streams") == 1
-            assert during.total("relaygate_active_requests", route="/api/llm/chat/completions") == 1
-            for _ in chunks:
-                pass
+    with _open_stream(gateway, alice) as chunks:
+        next(chunks)
+        during = scrape(gateway.url)
+        assert during.total("relaygate_active_streams") == 1
+        assert during.total("relaygate_active_requests", route="/api/llm/chat/completions") == 1
+        for _ in chunks:
+            pass
     openai_upstream.chunk_delay = 0.0
     _wait_for_rows(gateway, 1)
     after = scrape(gateway.url)
