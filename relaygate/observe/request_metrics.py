@@ -60,11 +60,13 @@ _GENAI = (
     "gen_ai_response_model",
     "error_type",
 )
-_TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
 
 
 def _status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status <= 599 else "_OTHER"
+
+
+_STATUS_CLASSES = {status: _status_class(status) for status in range(100, 600)}
 
 
 class RequestMetrics:
@@ -228,8 +230,11 @@ class RequestMetrics:
             self._configure(observability)
         now = time.monotonic()
         status = ctx.status
-        error = error_type_of(status, ctx.error_type, ctx.truncated, ctx.attempts)
-        status_class = _status_class(status)
+        if ctx.error_type is None and status < 400 and not ctx.truncated:
+            error = ""  # the common case, without the mapping's branches
+        else:
+            error = error_type_of(status, ctx.error_type, ctx.truncated, ctx.attempts)
+        status_class = _STATUS_CLASSES.get(status) or _status_class(status)
         extra = _extra_values(observability, ctx) if observability.extra_labels else ()
         route = ctx.route
         self.requests.inc((route, ctx.operation, status_class, error, *extra), 1.0, now)
@@ -252,19 +257,18 @@ class RequestMetrics:
         if record.cost_usd:
             self.cost.inc((provider, model, *extra), record.cost_usd, now)
         usage = ctx.usage
-        for kind, count in zip(
-            _TOKEN_TYPES,
-            (
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cached_tokens,
-                usage.cache_write_tokens,
-                usage.reasoning_tokens,
-            ),
-            strict=True,
-        ):
-            if count:
-                self.tokens.inc((provider, model, kind, *extra), float(count), now)
+        if usage.input_tokens:
+            self.tokens.inc((provider, model, "input", *extra), float(usage.input_tokens), now)
+        if usage.output_tokens:
+            self.tokens.inc((provider, model, "output", *extra), float(usage.output_tokens), now)
+        if usage.cached_tokens or usage.cache_write_tokens or usage.reasoning_tokens:
+            for kind, count in (
+                ("cache_read", usage.cached_tokens),
+                ("cache_write", usage.cache_write_tokens),
+                ("reasoning", usage.reasoning_tokens),
+            ):
+                if count:
+                    self.tokens.inc((provider, model, kind, *extra), float(count), now)
         if provider and ctx.operation in MODEL_OPERATIONS:  # the gateway called a model (a GenAI client)
             self._genai(ctx, snapshot, error, total, now)
 
