@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -48,10 +49,16 @@ def mask_tokens(value: str) -> str:
     return _TOKEN.sub(r"\1***", value) if "rg-" in value else value
 
 
+_SECOND: list[Any] = [None, ""]  # the last whole second formatted, and its text (lines come in bursts)
+
+
 def iso_time(unix_seconds: float) -> str:
     """ISO-8601 UTC with milliseconds: `2025-01-31T12:00:00.123Z`."""
-    text = datetime.fromtimestamp(unix_seconds, UTC).isoformat(timespec="milliseconds")
-    return text.removesuffix("+00:00") + "Z"
+    second = int(unix_seconds)
+    if _SECOND[0] != second:
+        _SECOND[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _SECOND[0] = second
+    return f"{_SECOND[1]}.{int((unix_seconds - second) * 1000):03d}Z"
 
 
 def access_fields(route: str, record: LogRecord) -> dict[str, Value]:
@@ -98,11 +105,24 @@ def _escape(value: str) -> str:
     return "".join(out)
 
 
+# Escaped forms of values that repeat from line to line (routes, models, subjects): bounded.
+_ESCAPED: dict[str, str] = {}
+_ESCAPED_MAX = 4096
+# Fields whose text the gateway made itself from a safe alphabet (hex ids, the checked request id, the
+# time): written as they are.
+_SAFE_FIELDS = frozenset({"time", "trace_id", "request_id"})  # request ids are checked at dispatch (app.py)
+
+
 def _text_value(value: Value) -> str:
     if value is None:
         return "-"
     if isinstance(value, str):
-        return _escape(value)
+        escaped = _ESCAPED.get(value)
+        if escaped is None:
+            if len(_ESCAPED) >= _ESCAPED_MAX:
+                _ESCAPED.clear()
+            escaped = _ESCAPED[value] = _escape(value)
+        return escaped
     if isinstance(value, float):
         return repr(value)
     return str(value)
@@ -110,7 +130,10 @@ def _text_value(value: Value) -> str:
 
 def text_line(fields: dict[str, Value]) -> bytes:
     """`key=value` pairs separated by spaces, `-` for unknown, one `\\n` at the end (logfmt)."""
-    line = " ".join(f"{key}={_text_value(value)}" for key, value in fields.items())
+    line = " ".join(
+        f"{key}={value}" if key in _SAFE_FIELDS and value is not None else f"{key}={_text_value(value)}"
+        for key, value in fields.items()
+    )
     return line.encode("utf-8") + b"\n"
 
 
