@@ -25,6 +25,10 @@ _MASK64 = 0xFFFFFFFFFFFFFFFF
 # Encoded `KeyValue`s of pairs that repeat from request to request (method, route, operation, provider,
 # model, status...): most attributes of a span are then one dict lookup. Bounded: cleared when full.
 _PAIRS: dict[tuple[str, Any], bytes] = {}
+# Apart by type: (key, True) and (key, 1) are equal dict keys.
+_INT_PAIRS: dict[tuple[str, Any], bytes] = {}
+_BOOL_PAIRS: dict[tuple[str, Any], bytes] = {}
+_CACHED_INT = 1 << 20
 _PAIRS_MAX = 8192
 _CACHED_STR_LEN = 128
 # Values that differ on every request: encoding them once would only churn the cache.
@@ -76,16 +80,22 @@ def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
     parts = []
     for key, value in attributes.items():
         kind = type(value)
-        if kind is bool or (kind is str and len(value) <= _CACHED_STR_LEN and key not in _UNIQUE):
-            pair = (key, value)
-            encoded = _PAIRS.get(pair)
-            if encoded is None:
-                if len(_PAIRS) >= _PAIRS_MAX:
-                    _PAIRS.clear()
-                encoded = _PAIRS[pair] = _field(number, _key_value(key, value))
-            parts.append(encoded)
+        if kind is str and len(value) <= _CACHED_STR_LEN and key not in _UNIQUE:
+            cache = _PAIRS
+        elif kind is int and -_CACHED_INT < value < _CACHED_INT:  # status codes, attempt numbers, token counts
+            cache = _INT_PAIRS
+        elif kind is bool:
+            cache = _BOOL_PAIRS
         else:
             parts.append(_field(number, _key_value(key, value)))
+            continue
+        pair = (key, value)
+        encoded = cache.get(pair)
+        if encoded is None:
+            if len(cache) >= _PAIRS_MAX:
+                cache.clear()
+            encoded = cache[pair] = _field(number, _key_value(key, value))
+        parts.append(encoded)
     return b"".join(parts)
 
 
@@ -94,13 +104,13 @@ def encode_span(span: ReadableSpan) -> bytes:
     context = span.context
     assert context is not None
     out = [
-        _field(1, context.trace_id.to_bytes(16, "big")),
-        _field(2, context.span_id.to_bytes(8, "big")),
+        b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),  # field 1, 16 bytes
+        b"\x12\x08" + context.span_id.to_bytes(8, "big"),  # field 2, 8 bytes
     ]
     if context.trace_state:
         out.append(_field(3, context.trace_state.to_header().encode()))
     if span.parent is not None:
-        out.append(_field(4, span.parent.span_id.to_bytes(8, "big")))
+        out.append(b"\x22\x08" + span.parent.span_id.to_bytes(8, "big"))  # field 4, 8 bytes
     out.append(_field(5, span.name.encode("utf-8", "replace")))
     out.append(b"\x30" + _varint(span.kind.value + 1))  # proto SpanKind = API SpanKind + 1 (0 is UNSPECIFIED)
     out.append(b"\x39" + _FIXED64.pack(span.start_time or 0))
