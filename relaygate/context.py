@@ -107,6 +107,22 @@ class RequestContext:
     log_record: LogRecord | None = None  # the row, built before a non-streaming answer's header
     _cost: tuple[tuple[Any, ...], float | None, bool] | None = None  # usage and target it was computed for
 
+    def applied_configurations(self) -> dict[str, Any]:
+        """What `x-tfy-applied-configurations` reports (and the root span repeats): the limit rule ids
+        that applied, load balancing, fallback and per-target overrides, as the pipeline noted them."""
+        extra = self.extra
+        applied: dict[str, Any] = {}
+        limits = extra.get("limits")
+        if limits:
+            applied.update({key: {"rule_ids": limits[key]} for key in ("rate_limit", "budget") if key in limits})
+        routing = extra.get("routing")
+        if routing is not None:
+            applied["load_balancing"] = routing
+        for key in ("fallback", "model_configuration"):
+            if key in extra:
+                applied[key] = extra[key]
+        return applied
+
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""
         return (time.perf_counter() - self.started) * 1000.0

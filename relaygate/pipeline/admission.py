@@ -115,14 +115,6 @@ def _most_choices(payload: dict[str, Any], attempts: Sequence[PlannedAttempt], m
     return most
 
 
-def applied_limits(ctx: RequestContext) -> dict[str, Any]:
-    """For `x-tfy-applied-configurations`: `rate_limit` and `budget` rule ids that applied."""
-    applied = ctx.extra.get("limits")
-    if not applied:
-        return {}
-    return {key: {"rule_ids": applied[key]} for key in ("rate_limit", "budget") if key in applied}
-
-
 def settle_later(gateway: Gateway, reservation: Reservation | None, ctx: RequestContext) -> None:
     """Correct the reservation to what the request really used, in the background.
 

@@ -17,7 +17,6 @@ import orjson
 from relaygate.auth.access import may_call
 from relaygate.errors import BadRequest, Forbidden, GatewayError
 from relaygate.http.headers import header, parse_timeout_ms
-from relaygate.pipeline.admission import applied_limits
 from relaygate.routing.health import HealthTracker
 from relaygate.routing.plan import PlannedAttempt, RetryPolicy, RouteTarget, plan_attempts
 from relaygate.routing.router import RouteResult
@@ -264,13 +263,7 @@ def routing_headers(route: RouteResult[Any], ctx: RequestContext) -> list[tuple[
     headers: list[tuple[bytes, bytes]] = []
     if route.final is not None:
         headers.append((b"x-tfy-resolved-model", route.final.name.encode()))
-    applied = applied_limits(ctx)
-    routing = ctx.extra.get("routing")
-    if routing is not None:
-        applied["load_balancing"] = routing
-    for key in ("fallback", "model_configuration"):
-        if key in ctx.extra:
-            applied[key] = ctx.extra[key]
+    applied = ctx.applied_configurations()
     if applied:
         headers.append((b"x-tfy-applied-configurations", orjson.dumps(applied)))
     return headers

@@ -298,7 +298,7 @@ def _root_attributes(ctx: RequestContext, record: LogRecord) -> dict[str, Any]:
     for key, value in optional:
         if value is not None:
             attributes[key] = value
-    applied = _applied_configurations(ctx.extra)
+    applied = ctx.applied_configurations()
     if applied:
         attributes["relaygate.applied_configurations"] = orjson.dumps(applied).decode()
     if ctx.operation == "proxy":
@@ -308,20 +308,6 @@ def _root_attributes(ctx: RequestContext, record: LogRecord) -> dict[str, Any]:
             if isinstance(value, str | bool | int):
                 attributes[key] = value
     return attributes
-
-
-def _applied_configurations(extra: Mapping[str, Any]) -> dict[str, Any]:
-    """The `x-tfy-applied-configurations` JSON: limits rule ids, load balancing, fallback, overrides."""
-    applied: dict[str, Any] = {}
-    limits = extra.get("limits")
-    if isinstance(limits, dict):
-        applied.update({key: {"rule_ids": limits[key]} for key in ("rate_limit", "budget") if key in limits})
-    if "routing" in extra:
-        applied["load_balancing"] = extra["routing"]
-    for key in ("fallback", "model_configuration"):
-        if key in extra:
-            applied[key] = extra[key]
-    return applied
 
 
 def _limits_attributes(limits: Mapping[str, Any]) -> dict[str, Any]:
