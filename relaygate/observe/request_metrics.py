@@ -97,27 +97,19 @@ class RequestMetrics:
             )
             return LabelBudget(caps) if caps else None
 
-        genai_buckets = (DURATION_BUCKETS, TTFC_BUCKETS, TPOC_BUCKETS, TOKEN_BUCKETS)
-        if self.latest_semconv:
-            duration = "gen_ai_client_inference_duration_seconds"
-            ttfc = "gen_ai_client_inference_time_to_first_chunk_seconds"
-            tpoc = "gen_ai_client_inference_time_per_output_chunk_seconds"
-        else:
-            duration = "gen_ai_client_operation_duration_seconds"
-            ttfc = "gen_ai_client_operation_time_to_first_chunk_seconds"
-            tpoc = "gen_ai_client_operation_time_per_output_chunk_seconds"
-        model_caps = (2, 3)
+        prefix = "gen_ai_client_inference" if self.latest_semconv else "gen_ai_client_operation"
+        model_caps = (2, 3)  # gen_ai_request_model, gen_ai_response_model
         self.duration = Family(
-            duration, "GenAI operation duration (one per API call, retries and fallbacks included)",
-            "histogram", _GENAI, buckets=genai_buckets[0], budget=_config_budget(model_caps),
+            f"{prefix}_duration_seconds", "GenAI operation duration (one per API call, retries and fallbacks "
+            "included)", "histogram", _GENAI, buckets=DURATION_BUCKETS, budget=_config_budget(model_caps),
         )  # fmt: skip
         self.ttfc = Family(
-            ttfc, "time to the first content-bearing chunk of a stream", "histogram", _GENAI[:4],
-            buckets=genai_buckets[1], budget=_config_budget(model_caps),
+            f"{prefix}_time_to_first_chunk_seconds", "time to the first content-bearing chunk of a stream",
+            "histogram", _GENAI[:4], buckets=TTFC_BUCKETS, budget=_config_budget(model_caps),
         )  # fmt: skip
         self.tpoc = Family(
-            tpoc, "time per output chunk after the first: (last - first) / (output tokens - 1)", "histogram",
-            _GENAI[:4], buckets=genai_buckets[2], budget=_config_budget(model_caps),
+            f"{prefix}_time_per_output_chunk_seconds", "time per output chunk after the first: (last - first) / "
+            "(output tokens - 1)", "histogram", _GENAI[:4], buckets=TPOC_BUCKETS, budget=_config_budget(model_caps),
         )  # fmt: skip
         if self.latest_semconv:
             self.token_usage = None

@@ -125,3 +125,19 @@ def test_error_type_is_a_closed_list(
     found = error_type_of(status, error_type, truncated, attempts)
     assert found == expected
     assert found in ERROR_TYPES or (found.startswith("upstream_") and 100 <= int(found[9:]) <= 599)
+
+
+def test_latest_semconv_switch_emits_the_inference_names_instead() -> None:
+    from relaygate.config.compile import empty_snapshot
+    from relaygate.observe.request_metrics import RequestMetrics
+
+    snapshot = empty_snapshot()
+    released = {f.name for f in RequestMetrics(lambda: snapshot).families}
+    latest = {f.name for f in RequestMetrics(lambda: snapshot, latest_semconv=True).families}
+    assert "gen_ai_client_token_usage" in released and "gen_ai_client_operation_duration_seconds" in released
+    assert not any(name.startswith("gen_ai_client_operation") or name == "gen_ai_client_token_usage" for name in latest)
+    assert {
+        "gen_ai_client_inference_duration_seconds",
+        "gen_ai_client_inference_operation_input_tokens",
+        "gen_ai_client_inference_usage_cache_write_input_tokens_total",
+    } <= latest
