@@ -92,14 +92,15 @@ class Authenticator:
     def would_read_store(self, token: str | None) -> bool:
         """Whether authenticating `token` now would read the store (a cache miss: the trace's auth span)."""
         parsed = parse_token(token) if token else None
-        if parsed is None:
-            return False
-        now = self._clock()
-        entry = self._cache.get(parsed[0])
+        return parsed is not None and not self._cached(parsed[0], self._clock())[0]
+
+    def _cached(self, token_id: str, now: float) -> tuple[bool, TokenRecord | None]:
+        """(True, record or None for a known-unknown id) when the caches answer for `token_id` now."""
+        entry = self._cache.get(token_id)
         if entry is not None and now < entry.fresh_until:
-            return False
-        negative_until = self._negative.get(parsed[0])
-        return negative_until is None or now >= negative_until
+            return True, entry.record
+        negative_until = self._negative.get(token_id)
+        return (negative_until is not None and now < negative_until), None
 
     def invalidate(self, token_id: str) -> None:
         """Forget a token id (called on revoke) so the next request re-reads the store."""
@@ -110,15 +111,10 @@ class Authenticator:
 
     async def _lookup(self, token_id: str) -> TokenRecord | None:
         """The record for an id from cache, else from one (shared) store read."""
-        now = self._clock()
-        entry = self._cache.get(token_id)
-        if entry is not None and now < entry.fresh_until:
-            return entry.record
-        negative_until = self._negative.get(token_id)
-        if negative_until is not None:
-            if now < negative_until:
-                return None
-            del self._negative[token_id]
+        answered, record = self._cached(token_id, self._clock())
+        if answered:
+            return record
+        self._negative.pop(token_id, None)  # expired, if there at all
         task = self._inflight.get(token_id)
         if task is None:
             task = asyncio.get_running_loop().create_task(self._fetch(token_id))
