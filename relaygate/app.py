@@ -11,11 +11,13 @@ import gc
 import logging
 import re
 
+from relaygate.admin.api import admin_router
+from relaygate.admin.router import PREFIX as ADMIN_PREFIX
 from relaygate.context import RequestContext
 from relaygate.dialects.openai import OPENAI
 from relaygate.errors import GatewayError, LoopDetected, MethodNotAllowed, NotFound
 from relaygate.gateway import Gateway, open_gateway
-from relaygate.handlers.routes import ErrorRenderer, Routes
+from relaygate.handlers.routes import ErrorRenderer, Route, Routes
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.headers import header
 from relaygate.http.types import Receive, Scope, Send
@@ -23,9 +25,11 @@ from relaygate.observe.trace_context import new_trace_id, parse_traceparent
 from relaygate.pipeline.call import Call
 from relaygate.pipeline.finish import finish
 from relaygate.settings import Settings
+from relaygate.ui.serve import UI_PREFIX, serve_ui
 from relaygate.upstream.session import ConnectorFactory
 
 log = logging.getLogger("relaygate")
+ADMIN_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 __all__ = ["App", "Gateway", "app_from_env", "build_app", "open_gateway"]
 
@@ -36,7 +40,13 @@ class App:
     def __init__(self, settings: Settings, *, connector_factory: ConnectorFactory | None = None) -> None:
         self.settings = settings
         self.connector_factory = connector_factory  # the upstream session's connector (tests swap it)
-        self.routes = Routes()
+        self.admin = admin_router(settings.session_secret)
+        self.routes = Routes(
+            {
+                ADMIN_PREFIX: Route(self.admin.serve, ADMIN_METHODS),
+                UI_PREFIX: Route(serve_ui, frozenset({"GET", "HEAD"})),
+            }
+        )
         self.gateway: Gateway | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

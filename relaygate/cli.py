@@ -46,6 +46,7 @@ _SERVE_SETTINGS = (
     "metrics",
     "metrics_token",
     "access_log",
+    "admin_config_writes",
 )
 
 

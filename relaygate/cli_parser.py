@@ -320,6 +320,16 @@ def _add_server_limits(serve: argparse.ArgumentParser) -> None:
         "default: open, for a Prometheus scraping from inside the network)",
     )
 
+    admin_group = serve.add_argument_group("admin API and dashboard")
+    admin_group.add_argument(
+        "--admin-config-writes",
+        action="store_const",
+        const=True,
+        default=None,
+        help="let admins apply config through POST /api/admin/v1/config/apply and the dashboard; only "
+        "for a config held in the database (no --config) (env RELAYGATE_ADMIN_CONFIG_WRITES; default off)",
+    )
+
 
 def _add_max_config_bytes(parser: argparse.ArgumentParser) -> None:
     from relaygate.settings import Settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -49,7 +50,11 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
         reason = exc.strerror or str(exc)
         print(f"relaygate: cannot listen on {settings.host}:{settings.port}: {reason.lower()}", file=sys.stderr)
         return 1
-    log.info("listening on http://%s:%d", settings.host, sock.getsockname()[1])
+    port = sock.getsockname()[1]
+    log.info("listening on http://%s:%d", settings.host, port)
+    log.info(
+        "dashboard: http://%s:%d/ui (log in with a Relaygate token; docs/admin.md)", _display_host(settings.host), port
+    )
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -70,7 +75,14 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
         # their metrics through it (observe/workers.py), and no other gateway on the host shares it.
         metrics_dir = tempfile.mkdtemp(prefix="relaygate-metrics-", dir=os.environ.get("RELAYGATE_METRICS_DIR") or None)
         # Worker processes rebuild the settings from the environment, so put every flag there.
-        _export(replace(settings, metrics_instance_dir=metrics_dir))
+        # The session-cookie key too: a dashboard session must hold on whichever worker takes the request.
+        _export(
+            replace(
+                settings,
+                metrics_instance_dir=metrics_dir,
+                session_secret=settings.session_secret or secrets.token_urlsafe(32),
+            )
+        )
         config = GatewayConfig("relaygate.app:app_from_env", factory=True, workers=settings.workers, **common)
         try:
             Multiprocess(config, sockets=[sock]).run()
@@ -103,6 +115,15 @@ def listen(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def _display_host(host: str) -> str:
+    """The address a browser on this machine reaches a wildcard listener by."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -65,6 +65,15 @@ class Settings:
     # each worker answers its siblings' scrapes, so every scrape returns the sum over workers.
     metrics_instance_dir: str | None = None
     access_log: str = "text"  # one line per request on stdout: text (logfmt), json or off
+    # Admin API and dashboard (docs/admin.md). The bootstrap token is compared in constant time and
+    # is an admin whatever the config says; config writes need the flag and a database-held config.
+    admin_token: str | None = None
+    admin_config_writes: bool = False
+    # Signs dashboard session cookies. Unset: random per `relaygate serve` (its workers inherit it);
+    # replicas behind one load balancer need the same value for a session to work on each.
+    session_secret: str | None = None
+    rollup_1m_retention_days: float = 7.0  # usage rollups by the minute: older buckets are purged
+    rollup_1h_retention_days: float = 400.0  # by the hour
     # This gateway's hop-marker id (`Via: 1.1 relaygate-<id>` on every upstream request; a request that
     # arrives with it is a loop: 508). Random per `relaygate serve`; its workers inherit it through
     # the environment, so they recognise each other's requests.
@@ -177,6 +186,11 @@ ENVIRONMENT: dict[str, _Entry] = {
     "RELAYGATE_METRICS": ("metrics", parse_switch, _switch_text),
     "RELAYGATE_METRICS_TOKEN": ("metrics_token", str, str),
     "RELAYGATE_METRICS_INSTANCE_DIR": ("metrics_instance_dir", str, str),
+    "RELAYGATE_ADMIN_TOKEN": ("admin_token", str, str),
+    "RELAYGATE_ADMIN_CONFIG_WRITES": ("admin_config_writes", parse_switch, _switch_text),
+    "RELAYGATE_SESSION_SECRET": ("session_secret", str, str),
+    "RELAYGATE_ROLLUP_1M_RETENTION_DAYS": ("rollup_1m_retention_days", _non_negative_float, str),
+    "RELAYGATE_ROLLUP_1H_RETENTION_DAYS": ("rollup_1h_retention_days", _non_negative_float, str),
     # The listen address, so worker processes know it too (a base URL pointing back at it is refused).
     "RELAYGATE_HOST": ("host", str, str),
     "RELAYGATE_PORT": ("port", _positive_int, str),

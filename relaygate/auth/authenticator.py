@@ -89,6 +89,14 @@ class Authenticator:
             raise Unauthorized()
         return record
 
+    async def live_record(self, token_id: str) -> TokenRecord:
+        """The live record of a token known by its public id (a dashboard session re-checks its token
+        on every call this way, so a revocation ends the session); `Unauthorized` when gone."""
+        record = await self._lookup(token_id)
+        if record is None or not record.active(self._wall()):
+            raise Unauthorized()
+        return record
+
     def would_read_store(self, token: str | None) -> bool:
         """Whether authenticating `token` now would read the store (a cache miss: the trace's auth span)."""
         parsed = parse_token(token) if token else None

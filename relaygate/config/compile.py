@@ -31,6 +31,7 @@ from relaygate.providers.base import OPERATIONS, ConfiguresAuth, IntegrationOpti
 from relaygate.providers.prices import resolve_price
 from relaygate.providers.registry import PROVIDERS, AuthScheme, ProviderSpec, default_base_url
 from relaygate.routing.plan import RouteTarget
+from relaygate.runtime.admin import NO_ADMINS, AdminPolicy
 from relaygate.runtime.ngrok import NgrokGateway
 from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
@@ -51,6 +52,7 @@ def build_snapshot(
     aliases: dict[str, Target | VirtualModel] | None = None,
     metadata_allowed_hosts: frozenset[str] = frozenset(),
     observability: Observability = DEFAULT_OBSERVABILITY,
+    admin: AdminPolicy = NO_ADMINS,
 ) -> Snapshot:
     """The runtime snapshot of compiled tables; of `manifests` only their warnings are kept, as text."""
     virtual_models = virtual_models or {}
@@ -81,6 +83,7 @@ def build_snapshot(
         warnings=tuple(str(w) for w in _warnings(manifests, serves)),
         created=int(time.time()),
         observability=observability,
+        admin=admin,
     )
 
 
@@ -346,6 +349,7 @@ def compile_manifests(
         aliases,
         frozenset(allowed_hosts),
         _observability(manifests),
+        _admin(manifests),
     )
 
 
@@ -362,6 +366,15 @@ def _observability(manifests: Manifests) -> Observability:
         series_ttl=config.metrics.series_ttl,
         capture_content=config.tracing.capture_content,
     )
+
+
+def _admin(manifests: Manifests) -> AdminPolicy:
+    """The one admin config's roles (nobody but `RELAYGATE_ADMIN_TOKEN` without one)."""
+    if not manifests.admin_configs:
+        return NO_ADMINS
+    config = manifests.admin_configs[0]
+    enabled = config.ui.enabled if config.ui.enabled is not None else bool(config.admins)
+    return AdminPolicy(frozenset(config.admins), frozenset(config.viewers), enabled)
 
 
 def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> VirtualAccountGrant:

@@ -76,19 +76,20 @@ def crosscheck(entries: Sequence[Located], broken: Iterable[tuple[str, str]] = (
         problems += [Problem(entry.file, entry.label, format_path(loc), rule) for loc, rule in _check(entry, index)]
     problems += _rule_ids_across_configs(entries)
     problems += _aliases(entries)
-    problems += _one_observability_config(entries)
+    problems += _at_most_one(entries, "gateway-observability-config")
+    problems += _at_most_one(entries, "gateway-admin-config")
     return problems
 
 
-def _one_observability_config(entries: Sequence[Located]) -> list[Problem]:
-    """Metric labels are one decision per gateway: a second observability config is refused."""
-    found = [e for e in entries if e.manifest.type == "gateway-observability-config"]
+def _at_most_one(entries: Sequence[Located], manifest_type: str) -> list[Problem]:
+    """Metric labels and admin roles are one decision per gateway: a second such config is refused."""
+    found = [e for e in entries if e.manifest.type == manifest_type]
     return [
         Problem(
             extra.file,
             extra.label,
             "type",
-            f"only one gateway-observability-config may be applied (the first is {found[0].label} in {found[0].file})",
+            f"only one {manifest_type} may be applied (the first is {found[0].label} in {found[0].file})",
         )
         for extra in found[1:]
     ]

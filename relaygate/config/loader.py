@@ -31,6 +31,7 @@ from relaygate.config.problems import ConfigError, Loc, Problem, format_path, pr
 from relaygate.config.references import MAX_VALUES_PER_MANIFEST, Interpolation, TooLarge, secret_env_name
 from relaygate.config.schema import (
     MANIFEST_MODELS,
+    AdminConfig,
     AiGatewayDocument,
     AiGatewayPolicy,
     BudgetConfig,
@@ -313,6 +314,7 @@ class _Load:
             budget_configs=tuple(m for m in manifests if isinstance(m, BudgetConfig)),
             ai_gateway_policies=tuple(m for m in manifests if isinstance(m, AiGatewayPolicy)),
             observability_configs=tuple(m for m in manifests if isinstance(m, ObservabilityConfig)),
+            admin_configs=tuple(m for m in manifests if isinstance(m, AdminConfig)),
             sources=tuple(self.sources),
             origins={e.manifest.identity: e.file for e in self.entries},
             warnings=tuple(self.warnings),

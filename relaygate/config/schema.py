@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from relaygate.config.problems import Problem
+from relaygate.config.schema_admin import AdminConfig
 from relaygate.config.schema_common import (
     ApiKeyAuth,
     AuthData,
@@ -84,7 +85,7 @@ from relaygate.config.schema_virtual import (
 )
 
 ProviderAccount = ModelAccount | CustomEndpointAccount | VirtualModelAccount
-Manifest = ProviderAccount | Team | VirtualAccount | RateLimitConfig | BudgetConfig | ObservabilityConfig
+Manifest = ProviderAccount | Team | VirtualAccount | RateLimitConfig | BudgetConfig | ObservabilityConfig | AdminConfig
 
 # `type` -> model, for every manifest that carries `type` and `name` (the ngrok dialect does not).
 _NAMED_MODELS: tuple[type[ManifestBase], ...] = (
@@ -96,6 +97,7 @@ _NAMED_MODELS: tuple[type[ManifestBase], ...] = (
     RateLimitConfig,
     BudgetConfig,
     ObservabilityConfig,
+    AdminConfig,
 )
 MANIFEST_MODELS: dict[str, type[ManifestBase]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in _NAMED_MODELS
@@ -114,6 +116,7 @@ class Manifests:
     budget_configs: tuple[BudgetConfig, ...] = ()
     ai_gateway_policies: tuple[AiGatewayPolicy, ...] = ()
     observability_configs: tuple[ObservabilityConfig, ...] = ()  # at most one (crosscheck)
+    admin_configs: tuple[AdminConfig, ...] = ()  # at most one (crosscheck)
     sources: tuple[str, ...] = ()  # files read, in the order read
     origins: Mapping[tuple[str, str], str] = field(default_factory=dict)  # identity -> file
     warnings: tuple[Problem, ...] = ()  # valid but worth saying: literal credentials, no manifests
@@ -175,6 +178,7 @@ __all__ = [
     "ProviderAccount",
     "ProviderAccountBase",
     "ObservabilityConfig",
+    "AdminConfig",
     "RateLimitConfig",
     "RateLimitRule",
     "RetryConfig",

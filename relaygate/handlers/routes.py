@@ -40,9 +40,11 @@ class Route:
 
 
 class Routes:
-    """Path -> `Route`, built once per process."""
+    """Path -> `Route`, built once per process; `mounts` serve whole path prefixes (the admin API, the
+    dashboard), given by the app so this layer never imports them."""
 
-    def __init__(self) -> None:
+    def __init__(self, mounts: dict[str, Route] | None = None) -> None:
+        self.mounts = tuple((mounts or {}).items())
         exact: dict[str, Route] = {}
         for prefix in API_PREFIXES:
             for op in OPERATIONS:
@@ -79,6 +81,9 @@ class Routes:
             return self.model
         if resources.resource_path(path) is not None:
             return self.resource
+        for prefix, route in self.mounts:
+            if path == prefix or path.startswith(prefix + "/"):
+                return route
         return None
 
     def prefix_hint(self, path: str) -> str:

@@ -45,7 +45,7 @@ _LATEST_SEMCONV = "gen_ai_latest_experimental"
 _MAX_BY_NAME = {"process_start_time_seconds", "process_max_fds"}
 
 
-def _build_version() -> str:
+def build_version() -> str:
     try:
         return version("relaygate")
     except PackageNotFoundError:
@@ -73,7 +73,7 @@ class Metrics:
         self.requests = RequestMetrics(lambda: gateway.snapshot, latest) if settings.metrics else None
         self.evicted = 0
         self._process = ProcessCollector(registry=None)
-        self._build = _build_version()
+        self._build = build_version()
         self.workers = (
             WorkerMetrics(settings.metrics_instance_dir, self.state) if settings.metrics_instance_dir else None
         )

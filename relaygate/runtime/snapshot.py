@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from relaygate.runtime.admin import NO_ADMINS, AdminPolicy
 from relaygate.runtime.ngrok import NgrokGateway
 from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
@@ -47,6 +48,7 @@ class Snapshot:
     warnings: tuple[str, ...]
     created: int  # unix seconds, the `created` of model listings
     observability: Observability = DEFAULT_OBSERVABILITY  # opt-in metric labels, trace content
+    admin: AdminPolicy = NO_ADMINS  # who may use the admin API and dashboard
 
     @property
     def serves_anything(self) -> bool:

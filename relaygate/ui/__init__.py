@@ -1,0 +1,1 @@
+"""The dashboard at `/ui`: static files shipped inside the package (no Node at install or run time)."""
