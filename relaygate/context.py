@@ -77,6 +77,7 @@ class RequestContext:
     wall_time: float = field(default_factory=time.time)
     subject: str | None = None
     subjects: frozenset[str] = frozenset()  # the subject and its teams (`team:<name>`)
+    team: str | None = None  # the caller's first team by name (log rows and usage rollups)
     token_id: str | None = None
     requested_model: str | None = None
     resolved_model: str | None = None

@@ -40,6 +40,7 @@ class Principal:
     subjects: frozenset[str]  # the subject itself plus its teams
     grant: VirtualAccountGrant | None = None  # set for virtual-account tokens
     known: bool = True  # False when a virtual account was removed from the config
+    team: str | None = None  # the first of the user's teams by name: the log row's and rollups' `team`
 
     @property
     def is_virtual_account(self) -> bool:

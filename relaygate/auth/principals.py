@@ -33,9 +33,8 @@ class PrincipalMemo:
             principal = Principal(subject, record.id, frozenset({subject}), grant, known=grant is not None)
         else:
             email = subject.partition(":")[2].lower()
-            principal = Principal(
-                subject, record.id, user_subjects(email, self._teams_by_member.get(email, frozenset()))
-            )
+            teams = self._teams_by_member.get(email, frozenset())
+            principal = Principal(subject, record.id, user_subjects(email, teams), team=min(teams) if teams else None)
         if len(self._principals) >= PRINCIPAL_MEMO_LIMIT:
             self._principals.clear()
         self._principals[record.id] = principal

@@ -39,6 +39,7 @@ class LogRecord:
     truncated: bool = False  # stream ended by an upstream failure after content was sent
     extra: dict[str, Any] = field(default_factory=dict)  # feature-specific attributes (routing, proxy)
     trace_id: str | None = None  # W3C trace id of the request (its spans, `x-relaygate-trace-id`)
+    team: str | None = None  # the caller's first team by name (a user in several teams counts under one)
 
 
 def record_from_context(ctx: RequestContext, body_limit: int) -> LogRecord:
@@ -73,6 +74,7 @@ def record_from_context(ctx: RequestContext, body_limit: int) -> LogRecord:
         truncated=ctx.truncated,
         extra=_with_usage_details(ctx),
         trace_id=ctx.trace_id,
+        team=ctx.team,
     )
 
 

@@ -25,6 +25,7 @@ async def authenticate(call: Call, token: str | None = None) -> Principal:
     principal = gateway.snapshot.principal(record)
     ctx.subject = principal.subject
     ctx.subjects = principal.subjects
+    ctx.team = principal.team
     ctx.token_id = f"rg-{principal.token_id}"  # the public id `tokens list` shows, never the secret
     ctx.timings.auth = (time.perf_counter() - started) * 1000.0
     call.principal = principal

@@ -26,7 +26,7 @@ from relaygate.observe.store.base import (
 )
 
 # Bump with a migration step in `_migrate` whenever the table changes shape.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS request_logs (
@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS request_logs (
     response_body   BLOB,
     truncated       INTEGER NOT NULL,
     extra           TEXT NOT NULL,
-    trace_id        TEXT
+    trace_id        TEXT,
+    team            TEXT
 )
 """
 _CREATE_INDEXES = (
@@ -67,7 +68,7 @@ _CREATE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS request_logs_trace_id ON request_logs (trace_id)",
 )
 # Columns added after version 1, by the version that added them (`ALTER TABLE` on open).
-_ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = ((2, "trace_id", "TEXT"),)
+_ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = ((2, "trace_id", "TEXT"), (3, "team", "TEXT"))
 _SLICE = 16
 _INSERT = f"INSERT INTO request_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM request_logs"
