@@ -329,8 +329,9 @@ def _filter_sql(flt: Filter, dialect: Dialect, params: list[Any], mark: str) -> 
         params.extend(values)
         return f"{expr} IN ({', '.join(mark for _ in values)})"
     params.extend(values)
-    clause = f"{expr} NOT IN ({', '.join(mark for _ in values)})"
-    return f"({expr} IS NULL OR {clause})" if metadata else clause
+    if metadata:  # a missing key is "not equal" too
+        expr = f"COALESCE({expr}, '')"
+    return f"{expr} NOT IN ({', '.join(mark for _ in values)})"
 
 
 def rollup_sql(plan: UsagePlan, dialect: Dialect) -> tuple[str, list[Any]]:
@@ -412,7 +413,7 @@ def rows_from_rollup(plan: UsagePlan, agg: rollup.Rollup) -> list[tuple[Any, tup
             elif flt.op in ("eq", "in"):
                 ok = got is not None and str(got) in values
             else:
-                ok = got is None or str(got) not in values
+                ok = ("" if got is None else str(got)) not in values  # as the SQL's COALESCE(x, '')
             if not ok:
                 return False
         if plan.scope is not None:
