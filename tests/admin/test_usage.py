@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -60,7 +61,7 @@ class Traffic:
 
     def send(self, user: str, model: str, app: str | None = None, env: str | None = None, n: int = 1) -> None:
         meta = {k: v for k, v in (("app", app), ("env", env)) if v is not None}
-        headers = {"x-tfy-metadata": __import__("json").dumps(meta)} if meta else {}
+        headers = {"x-tfy-metadata": json.dumps(meta)} if meta else {}
         for _ in range(n):
             answer = self.gateway.request(
                 "POST",
