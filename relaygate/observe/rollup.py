@@ -70,9 +70,16 @@ _COST = SUM_COLUMNS.index("cost_usd")
 _PROXY = "/proxy-api/"
 _API_PREFIXES = ("/api/llm/v1/", "/api/llm/", "/v1/")
 _VIRTUAL = "virtualaccount:"
+_VIRTUAL_LEN = len(_VIRTUAL)
+_STATUS_CLASS = {status: f"{status // 100}xx" for status in range(100, 600)}
 _OFF = frozenset({"off", "0", "false", "no"})
 
 Key = tuple[Any, ...]
+# Memos for the writer thread's per-row work (a path's endpoint, listed metadata values' JSON); cleared
+# when full, so odd traffic (unique paths or values) costs a recomputation, never unbounded memory.
+_MEMO = 4096
+_ENDPOINTS: dict[str, str] = {}
+_METADATA: dict[tuple[Any, ...], str] = {}
 
 
 def rollups_enabled(environ: dict[str, str] | None = None) -> bool:
@@ -83,6 +90,15 @@ def rollups_enabled(environ: dict[str, str] | None = None) -> bool:
 
 def endpoint_of(path: str) -> str:
     """`/proxy-api/acct/ep/x` -> `acct/ep`; `/api/llm/v1/chat/completions` -> `chat/completions`."""
+    found = _ENDPOINTS.get(path)
+    if found is None:
+        if len(_ENDPOINTS) >= _MEMO:
+            _ENDPOINTS.clear()
+        found = _ENDPOINTS[path] = _endpoint_of(path)
+    return found
+
+
+def _endpoint_of(path: str) -> str:
     path = path.partition("?")[0]
     if path.startswith(_PROXY):
         parts = path[len(_PROXY) :].split("/", 2)
@@ -101,10 +117,16 @@ def metadata_text(metadata: dict[str, str] | None, keys: Sequence[str]) -> str:
     """Canonical JSON of the listed keys present in `metadata` (`{}` when none)."""
     if not keys or not metadata:
         return "{}"
-    chosen = {k: str(metadata[k]) for k in keys if k in metadata}
-    if not chosen:
-        return "{}"
-    return orjson.dumps(chosen, option=orjson.OPT_SORT_KEYS).decode()
+    values = tuple(metadata.get(k) for k in keys)
+    memo_key = (keys, values)
+    found = _METADATA.get(memo_key)
+    if found is None:
+        chosen = {k: str(v) for k, v in zip(keys, values, strict=True) if v is not None}
+        found = orjson.dumps(chosen, option=orjson.OPT_SORT_KEYS).decode() if chosen else "{}"
+        if len(_METADATA) >= _MEMO:
+            _METADATA.clear()
+        _METADATA[memo_key] = found
+    return found
 
 
 def dimensions_of(record: LogRecord, metadata_keys: Sequence[str]) -> tuple[str, ...]:
@@ -119,7 +141,7 @@ def dimensions_of(record: LogRecord, metadata_keys: Sequence[str]) -> tuple[str,
         subject[len(_VIRTUAL) :] if subject.startswith(_VIRTUAL) else "",
         record.token_id or "",
         endpoint_of(record.path),
-        f"{status // 100}xx" if 100 <= status <= 599 else "",
+        _STATUS_CLASS.get(status, ""),
         record.error_type or "",
         metadata_text(record.metadata, metadata_keys),
     )
@@ -143,8 +165,23 @@ class Rollup:
         self.sums: dict[Key, list[float]] = {}
 
     def add(self, record: LogRecord) -> None:
+        """Count one row (the writer thread runs this per row: `dimensions_of` inlined)."""
         width = self.width
-        key = (int(record.time // width) * width, *dimensions_of(record, self.metadata_keys))
+        subject = record.subject or ""
+        status = record.status
+        key = (
+            int(record.time // width) * width,
+            record.resolved_model or record.requested_model or "",
+            record.provider or "",
+            subject,
+            record.team or "",
+            subject[_VIRTUAL_LEN:] if subject.startswith(_VIRTUAL) else "",
+            record.token_id or "",
+            endpoint_of(record.path),
+            _STATUS_CLASS.get(status, ""),
+            record.error_type or "",
+            metadata_text(record.metadata, self.metadata_keys) if self.metadata_keys else "{}",
+        )
         acc = self.sums.get(key)
         if acc is None:
             acc = self.sums[key] = [0] * _N

@@ -185,6 +185,16 @@ def _rounded(value: Any) -> Any:
     return value
 
 
+def test_odd_characters_in_keys_do_not_fail_a_batch(store: Any) -> None:
+    odd = records(5)
+    odd[0].requested_model = odd[0].resolved_model = "nul\x00model"
+    odd[1].metadata = {"app": 'quote" and \x00 nul'}
+    odd[2].team = "équipe ☃"
+    store.write_many(odd)
+    assert sum(r["requests"] for r in _table(store, "usage_rollup_1h")) == 5
+    assert any(r["team"] == "équipe ☃" for r in _table(store, "usage_rollup_1m"))
+
+
 def test_other_is_the_exact_remainder(store: Any) -> None:
     store.write_many(records(600))
     base = {"type": "distribution", "group_by": ["user", "model"], "start": START, "end": NOW}

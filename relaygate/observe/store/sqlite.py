@@ -248,8 +248,10 @@ class SQLiteLogStore:
 
     @staticmethod
     def _write_rollup(conn: sqlite3.Connection, minutes: rollup.Rollup) -> None:
-        conn.executemany(_ROLLUP_UPSERT["1m"], minutes.rows())
-        conn.executemany(_ROLLUP_UPSERT["1h"], minutes.coarser(rollup.WIDTHS["1h"]).rows())
+        for name, rows in (("1m", minutes.rows()), ("1h", minutes.coarser(rollup.WIDTHS["1h"]).rows())):
+            for start in range(0, len(rows), _ROLLUP_SLICE):  # GIL hand-backs, as for the rows
+                conn.executemany(_ROLLUP_UPSERT[name], rows[start : start + _ROLLUP_SLICE])
+                time.sleep(0)
 
     def write_rollups(self, minutes: rollup.Rollup) -> None:
         """Add a per-minute `Rollup` (and its hourly sums) in one transaction, as `write_many` does
