@@ -12,8 +12,8 @@ come from the merged histograms).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -64,8 +64,6 @@ AGGREGATIONS: tuple[str, ...] = (*rollup.SUM_COLUMNS, "error_rate", *PERCENTILES
 DEFAULT_AGGREGATIONS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")
 OPS = ("eq", "ne", "in", "not_in", "is_null")
 _VALUE_INDEX = {name: i for i, name in enumerate(rollup.VALUE_COLUMNS)}
-_LAT = slice(len(rollup.SUM_COLUMNS), len(rollup.SUM_COLUMNS) + len(rollup.LATENCY_COLUMNS))
-_TTFT = slice(_LAT.stop, _LAT.stop + len(rollup.TTFT_COLUMNS))
 
 
 def subject_candidates(user: str) -> list[str]:
@@ -334,9 +332,12 @@ def _filter_sql(flt: Filter, dialect: Dialect, params: list[Any], mark: str) -> 
     return f"{expr} NOT IN ({', '.join(mark for _ in values)})"
 
 
-def rollup_sql(plan: UsagePlan, dialect: Dialect) -> tuple[str, list[Any]]:
+def rollup_sql(
+    plan: UsagePlan, dialect: Dialect, *, only: Sequence[tuple[Any, ...]] | None = None
+) -> tuple[str, list[Any]]:
     """SELECT [bucket,] dims..., SUM(values)... over the plan's rollup table, grouped; rows in
-    `(bucket, *group, *plan.value_columns)` order (bucket None for distributions)."""
+    `(bucket, *group, *plan.value_columns)` order (bucket None for distributions). `only`: just
+    these groups (values as `rows_from_sql` gives them)."""
     mark = "?" if dialect == "sqlite" else "%s"
     table = rollup.TABLES["1h" if plan.source == "rollup_1h" else "1m"]
     select_params: list[Any] = []
@@ -358,6 +359,19 @@ def rollup_sql(plan: UsagePlan, dialect: Dialect) -> tuple[str, list[Any]]:
             clause = f"({clause} OR team IN ({', '.join(mark for _ in plan.scope.teams)}))"
             where_params.extend(plan.scope.teams)
         where.append(clause)
+    if only is not None:
+        alternatives = []
+        for group in only:
+            terms = []
+            for name, value in zip(plan.group_by, group, strict=True):
+                expr = _dimension_sql(name, dialect, where_params, mark)
+                if value is None:
+                    terms.append(f"{expr} IS NULL" if name.startswith(METADATA_PREFIX) else f"{expr} = ''")
+                else:
+                    terms.append(f"{expr} = {mark}")
+                    where_params.append(value)
+            alternatives.append("(" + " AND ".join(terms) + ")")
+        where.append("(" + " OR ".join(alternatives or ["1 = 0"]) + ")")
     groups = 1 + len(plan.group_by) if plan.type == "timeseries" else len(plan.group_by)
     first = 1 if plan.type == "timeseries" else 2
     sql = f"SELECT {', '.join(select)} FROM {table} WHERE {' AND '.join(where)}"
@@ -367,18 +381,14 @@ def rollup_sql(plan: UsagePlan, dialect: Dialect) -> tuple[str, list[Any]]:
 
 
 def rows_from_sql(plan: UsagePlan, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, tuple[Any, ...], list[float]]]:
-    """SQL rows -> (ts, group, full value vector)."""
+    """SQL rows -> (ts, group, values in `plan.value_columns` order)."""
     n_group = len(plan.group_by)
-    indexes = [_VALUE_INDEX[c] for c in plan.value_columns]
     out = []
-    width = len(rollup.VALUE_COLUMNS)
     for row in rows:
         if row[1 + n_group] is None:  # SUM over no rows (an ungrouped query of an empty range)
             continue
-        values = [0.0] * width
-        for i, value in zip(indexes, row[1 + n_group :], strict=True):
-            values[i] = float(value) if value else 0.0  # PostgreSQL sums bigint as numeric
-        group = tuple(None if v == "" else v for v in row[1 : 1 + n_group])
+        values = [float(v) if v else 0.0 for v in row[1 + n_group :]]  # PostgreSQL sums bigint as numeric
+        group = tuple(None if v == "" else v for v in row[1 : 1 + n_group]) if n_group else ()
         out.append((row[0], group, values))
     return out
 
@@ -423,14 +433,16 @@ def rows_from_rollup(plan: UsagePlan, agg: rollup.Rollup) -> list[tuple[Any, tup
         return True
 
     grouped: dict[tuple[Any, tuple[Any, ...]], list[float]] = {}
-    for key, values in agg.sums.items():
+    indexes = [_VALUE_INDEX[c] for c in plan.value_columns]
+    for key, full in agg.sums.items():
         if not matches(key):
             continue
         ts = key[0] if plan.type == "timeseries" else None
         group = tuple(value(key, d) for d in plan.group_by)
+        values = [full[i] for i in indexes]
         acc = grouped.get((ts, group))
         if acc is None:
-            grouped[(ts, group)] = list(values)
+            grouped[(ts, group)] = values
         else:
             for i, v in enumerate(values):
                 acc[i] += v
@@ -494,20 +506,43 @@ def raw_rollup(plan: UsagePlan) -> rollup.Rollup:
 # -- the answer ------------------------------------------------------------------------------------
 
 
-def _aggregate(plan: UsagePlan, values: Sequence[float]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where each value sits in a plan's compact value vectors (`plan.value_columns` order)."""
+
+    index: dict[str, int]
+    latency: slice
+    ttft: slice
+
+    @classmethod
+    def of(cls, plan: UsagePlan) -> _Layout:
+        index = {c: i for i, c in enumerate(plan.value_columns)}
+        lat = index.get(rollup.LATENCY_COLUMNS[0], 0)
+        ttft = index.get(rollup.TTFT_COLUMNS[0], 0)
+        return cls(
+            index,
+            slice(lat, lat + len(rollup.LATENCY_COLUMNS)),
+            slice(ttft, ttft + len(rollup.TTFT_COLUMNS)),
+        )
+
+
+def _aggregate(plan: UsagePlan, layout: _Layout, values: Sequence[float]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    index = layout.index
     for name in plan.aggregations:
         if name == "cost_usd":
-            out[name] = round(values[_VALUE_INDEX[name]], 8)
+            out[name] = round(values[index[name]], 8)
         elif name in _SUMS:
-            out[name] = int(values[_VALUE_INDEX[name]])
+            out[name] = int(values[index[name]])
         elif name == "error_rate":
-            requests = values[_VALUE_INDEX["requests"]]
-            out[name] = round(values[_VALUE_INDEX["errors"]] / requests, 6) if requests else None
+            requests = values[index["requests"]]
+            out[name] = round(values[index["errors"]] / requests, 6) if requests else None
         else:
             kind, q = PERCENTILES[name]
             counts, bounds = (
-                (values[_LAT], rollup.LATENCY_BOUNDS) if kind == "latency" else (values[_TTFT], rollup.TTFT_BOUNDS)
+                (values[layout.latency], rollup.LATENCY_BOUNDS)
+                if kind == "latency"
+                else (values[layout.ttft], rollup.TTFT_BOUNDS)
             )
             seconds = rollup.value_at_quantile(counts, bounds, q)
             out[name] = None if seconds is None else round(seconds * 1000.0, 3)
@@ -520,15 +555,29 @@ def _add(into: list[float], values: Sequence[float]) -> None:
             into[i] += v
 
 
-def _rank_value(plan: UsagePlan, values: Sequence[float]) -> float:
+def _rank_value(plan: UsagePlan, layout: _Layout, values: Sequence[float]) -> float:
     name = plan.ranking
-    got = _aggregate(plan, values).get(name) if name not in _SUMS else values[_VALUE_INDEX[name]]
-    return float(got or 0)
+    if name in _SUMS:
+        return float(values[layout.index[name]])
+    return float(_aggregate(plan, layout, values).get(name) or 0)
 
 
-def shape(plan: UsagePlan, rows: Iterable[tuple[Any, tuple[Any, ...], list[float]]]) -> dict[str, Any]:
-    """The answer: top `limit` groups by the ranking aggregation, the rest summed into `other`."""
-    width = len(rollup.VALUE_COLUMNS)
+@dataclass(slots=True)
+class Folded:
+    """`other` worked out before `shape`: how many groups, their total and their sum per point."""
+
+    groups: int
+    total: list[float]
+    by_ts: dict[Any, list[float]]
+
+
+def shape(
+    plan: UsagePlan, rows: Iterable[tuple[Any, tuple[Any, ...], list[float]]], folded: Folded | None = None
+) -> dict[str, Any]:
+    """The answer: top `limit` groups by the ranking aggregation, the rest summed into `other`
+    (or `folded`, when the rows hold only the top groups)."""
+    width = len(plan.value_columns)
+    layout = _Layout.of(plan)
     series: dict[tuple[Any, ...], dict[Any, list[float]]] = {}
     for ts, group, values in rows:
         by_ts = series.setdefault(group, {})
@@ -543,7 +592,7 @@ def shape(plan: UsagePlan, rows: Iterable[tuple[Any, tuple[Any, ...], list[float
         for values in by_ts.values():
             _add(total, values)
         totals[group] = total
-    ranked = sorted(totals, key=lambda g: (-_rank_value(plan, totals[g]), tuple(str(v) for v in g)))
+    ranked = sorted(totals, key=lambda g: (-_rank_value(plan, layout, totals[g]), tuple(str(v) for v in g)))
     top, rest = ranked[: plan.limit], ranked[plan.limit :]
     points: list[dict[str, Any]] = []
     for group in top:
@@ -551,25 +600,29 @@ def shape(plan: UsagePlan, rows: Iterable[tuple[Any, tuple[Any, ...], list[float
         for ts, values in series[group].items():
             point: dict[str, Any] = {"ts": float(ts)} if plan.type == "timeseries" else {}
             point["group"] = named
-            point.update(_aggregate(plan, values))
+            point.update(_aggregate(plan, layout, values))
             points.append(point)
     if plan.type == "timeseries":
         order = {g: i for i, g in enumerate(top)}
         points.sort(key=lambda p: (p["ts"], order[tuple(p["group"].get(d) for d in plan.group_by)]))
     other: dict[str, Any] | None = None
-    if rest:
-        total = [0.0] * width
-        by_ts_other: dict[Any, list[float]] = {}
+    if rest and folded is None:
+        folded = Folded(len(rest), [0.0] * width, {})
         for group in rest:
-            _add(total, totals[group])
+            _add(folded.total, totals[group])
             for ts, values in series[group].items():
-                _add(by_ts_other.setdefault(ts, [0.0] * width), values)
-        other = {"groups": len(rest), **_aggregate(plan, total)}
-        if plan.type == "timeseries":
-            other["points"] = [{"ts": float(ts), **_aggregate(plan, by_ts_other[ts])} for ts in sorted(by_ts_other)]
+                _add(folded.by_ts.setdefault(ts, [0.0] * width), values)
     everything = [0.0] * width
-    for total in totals.values():
-        _add(everything, total)
+    for group in top:
+        _add(everything, totals[group])
+    if folded is not None and folded.groups:
+        _add(everything, folded.total)
+        by_ts_other = folded.by_ts
+        other = {"groups": folded.groups, **_aggregate(plan, layout, folded.total)}
+        if plan.type == "timeseries":
+            other["points"] = [
+                {"ts": float(ts), **_aggregate(plan, layout, by_ts_other[ts])} for ts in sorted(by_ts_other)
+            ]
     return {
         "type": plan.type,
         "interval": plan.interval_name,
@@ -581,5 +634,47 @@ def shape(plan: UsagePlan, rows: Iterable[tuple[Any, tuple[Any, ...], list[float
         "aggregations": list(plan.aggregations),
         "points": points,
         "other": other,
-        "totals": _aggregate(plan, everything),
+        "totals": _aggregate(plan, layout, everything),
     }
+
+
+Fetch = Callable[[str, list[Any]], Iterable[Sequence[Any]]]
+
+
+def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[str, Any]:
+    """A rollup-source plan, answered with `fetch(sql, params)` (the store's connection).
+
+    A grouped timeseries first ranks the groups over the whole range (one row per group); with more
+    than `limit` of them, it reads the series of the top groups only, and `other` per point is the
+    ungrouped series minus theirs (every value is a sum or a histogram count, so this is exact). The
+    rows read and shaped stay near `limit x points` however many groups there are."""
+    if plan.type == "distribution" or not plan.group_by:
+        sql, params = rollup_sql(plan, dialect)
+        return shape(plan, rows_from_sql(plan, fetch(sql, params)))
+    totals_plan = replace(plan, type="distribution")
+    sql, params = rollup_sql(totals_plan, dialect)
+    totals = rows_from_sql(totals_plan, fetch(sql, params))
+    if len(totals) <= plan.limit:
+        sql, params = rollup_sql(plan, dialect)
+        return shape(plan, rows_from_sql(plan, fetch(sql, params)))
+    layout = _Layout.of(plan)
+    totals.sort(key=lambda row: (-_rank_value(plan, layout, row[2]), tuple(str(v) for v in row[1])))
+    top, rest = totals[: plan.limit], totals[plan.limit :]
+    sql, params = rollup_sql(plan, dialect, only=[group for _, group, _ in top])
+    rows = rows_from_sql(plan, fetch(sql, params))
+    everything_plan = replace(plan, group_by=())
+    sql, params = rollup_sql(everything_plan, dialect)
+    width = len(plan.value_columns)
+    folded = Folded(len(rest), [0.0] * width, {})
+    for _, _, values in rest:
+        _add(folded.total, values)
+    for ts, _, values in rows_from_sql(everything_plan, fetch(sql, params)):
+        folded.by_ts[ts] = list(values)
+    for ts, _, values in rows:
+        remainder = folded.by_ts.get(ts)
+        if remainder is not None:
+            for i, value in enumerate(values):
+                remainder[i] = max(0.0, remainder[i] - value)  # no -0.0000001 dollars from float sums
+    for ts in [ts for ts, values in folded.by_ts.items() if not values[layout.index["requests"]] > 0.5]:
+        del folded.by_ts[ts]  # points where the top groups were everything
+    return shape(plan, rows, folded)

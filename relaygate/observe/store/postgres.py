@@ -254,14 +254,16 @@ class PostgresLogStore:
 
             self._db.call(scan, timeout=QUERY_TIMEOUT * 4)
             return usage.shape(plan, usage.rows_from_rollup(plan, agg))
-        sql, params = usage.rollup_sql(plan, "postgres")
 
-        async def select(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
-            cursor = await conn.execute(sql, params)
-            return await cursor.fetchall()
+        def fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+            async def select(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+                cursor = await conn.execute(sql, params)
+                return await cursor.fetchall()
 
-        rows: list[tuple[Any, ...]] = self._db.call(select, timeout=QUERY_TIMEOUT)
-        return usage.shape(plan, usage.rows_from_sql(plan, rows))
+            rows: list[tuple[Any, ...]] = self._db.call(select, timeout=QUERY_TIMEOUT)
+            return rows
+
+        return usage.run_rollup_query(plan, "postgres", fetch)
 
     def close(self) -> None:
         """Close the pool; safe to call twice."""

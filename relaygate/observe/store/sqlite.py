@@ -289,10 +289,12 @@ class SQLiteLogStore:
                 while chunk := cursor.fetchmany(5000):
                     agg.add_all(usage.raw_record(row) for row in chunk)
             return usage.shape(plan, usage.rows_from_rollup(plan, agg))
-        sql, params = usage.rollup_sql(plan, "sqlite")
-        with self._read_lock:
-            rows = self._read_conn.execute(sql, params).fetchall()
-        return usage.shape(plan, usage.rows_from_sql(plan, rows))
+
+        def fetch(sql: str, params: list[Any]) -> list[Any]:
+            with self._read_lock:
+                return self._read_conn.execute(sql, params).fetchall()
+
+        return usage.run_rollup_query(plan, "sqlite", fetch)
 
     def close(self) -> None:
         """Close both connections; safe to call twice."""
