@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -224,10 +225,32 @@ class Rollup:
                         acc[i] += value
         return out
 
-    def rows(self) -> list[tuple[Any, ...]]:
-        """(key..., values...) in `COLUMNS` order, sorted by key: concurrent writers upserting the
-        same keys lock them in the same order and cannot deadlock."""
-        return [(*key, *values) for key, values in sorted(self.sums.items())]
+    def project(self, dimensions: Sequence[str]) -> dict[Key, list[float]]:
+        """The sums keyed by (bucket start, *`dimensions`) only: a projection table's rows."""
+        if tuple(dimensions) == DIMENSIONS:
+            return self.sums
+        picks = [1 + DIMENSIONS.index(d) for d in dimensions]
+        out: dict[Key, list[float]] = {}
+        for key, values in self.sums.items():
+            narrow = (key[0], *[key[i] for i in picks])
+            acc = out.get(narrow)
+            if acc is None:
+                out[narrow] = list(values)
+            else:
+                for i, value in enumerate(values):
+                    if value:
+                        acc[i] += value
+        return out
+
+    def rows(self, dimensions: Sequence[str] = DIMENSIONS) -> list[tuple[Any, ...]]:
+        """(key..., values...) of the table keyed by `dimensions`, sorted by key: concurrent writers
+        upserting the same keys lock them in the same order and cannot deadlock."""
+        return [(*key, *values) for key, values in sorted(self.project(dimensions).items())]
+
+    def table_rows(self) -> list[tuple[RollupTable, list[tuple[Any, ...]]]]:
+        """This per-minute rollup's upsert rows for every rollup table (hourly ones folded first)."""
+        hours = self.coarser(WIDTHS["1h"])
+        return [(table, (self if table.width == "1m" else hours).rows(table.dimensions)) for table in ROLLUP_TABLES]
 
 
 def value_at_quantile(counts: Sequence[float], bounds: Sequence[float], q: float) -> float | None:
@@ -250,21 +273,61 @@ def value_at_quantile(counts: Sequence[float], bounds: Sequence[float], q: float
     return float(bounds[-1])
 
 
+@dataclass(frozen=True, slots=True)
+class RollupTable:
+    """One rollup table: its bucket width and the dimensions of its key (a projection keeps fewer)."""
+
+    name: str
+    width: str  # "1m" | "1h"
+    dimensions: tuple[str, ...]
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return ("bucket_start", *self.dimensions)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.key_columns, *VALUE_COLUMNS)
+
+    def upsert_sql(self, placeholder: str) -> str:
+        """`INSERT ... ON CONFLICT (key) DO UPDATE` adding every value column (both databases)."""
+        table = self.name
+        updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in VALUE_COLUMNS)
+        return (
+            f"INSERT INTO {table} ({', '.join(self.columns)}) "
+            f"VALUES ({', '.join(placeholder for _ in self.columns)}) "
+            f"ON CONFLICT ({', '.join(self.key_columns)}) DO UPDATE SET {updates}"
+        )
+
+    def ddl(self, *, integer: str, real: str) -> str:
+        """CREATE TABLE (`integer`/`real`: the dialect's types)."""
+        keys = [f"bucket_start {integer} NOT NULL", *(f"{d} text NOT NULL" for d in self.dimensions)]
+        values = [f"{c} {real if c == 'cost_usd' else integer} NOT NULL DEFAULT 0" for c in VALUE_COLUMNS]
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.name} (\n    "
+            + ",\n    ".join([*keys, *values, f"PRIMARY KEY ({', '.join(self.key_columns)})"])
+            + "\n)"
+        )
+
+
+# Projections: the same sums keyed by fewer dimensions, so the common dashboard queries (by model,
+# by user or team, totals) read a few thousand rows where the full key has one per user, model and
+# metadata value. A query reads the narrowest table whose key has every dimension it uses.
+PROJECTIONS: dict[str, tuple[str, ...]] = {
+    "": DIMENSIONS,
+    "_model": ("model", "provider", "endpoint", "status_class", "error_type"),
+    "_identity": ("subject", "team", "virtual_account", "token_id"),
+}
+ROLLUP_TABLES: tuple[RollupTable, ...] = tuple(
+    RollupTable(f"{TABLES[width]}{suffix}", width, dims) for width in WIDTHS for suffix, dims in PROJECTIONS.items()
+)
+
+
 def upsert_sql(table: str, placeholder: str) -> str:
-    """`INSERT ... ON CONFLICT (key) DO UPDATE` adding every value column (SQLite and PostgreSQL alike)."""
-    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in VALUE_COLUMNS)
-    return (
-        f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join(placeholder for _ in COLUMNS)}) "
-        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}"
-    )
+    """The upsert of a full-key rollup table (`usage_rollup_1m`, `usage_rollup_1h`)."""
+    return RollupTable(table, "", DIMENSIONS).upsert_sql(placeholder)
 
 
 def table_ddl(table: str, *, integer: str, real: str) -> str:
-    """CREATE TABLE for one rollup table (`integer`/`real`: the dialect's types)."""
-    keys = [f"bucket_start {integer} NOT NULL", *(f"{d} text NOT NULL" for d in DIMENSIONS)]
-    values = [f"{c} {real if c == 'cost_usd' else integer} NOT NULL DEFAULT 0" for c in VALUE_COLUMNS]
-    return (
-        f"CREATE TABLE IF NOT EXISTS {table} (\n    "
-        + ",\n    ".join([*keys, *values, f"PRIMARY KEY ({', '.join(KEY_COLUMNS)})"])
-        + "\n)"
-    )
+    """CREATE TABLE for a full-key rollup table."""
+    return RollupTable(table, "", DIMENSIONS).ddl(integer=integer, real=real)

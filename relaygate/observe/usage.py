@@ -112,6 +112,7 @@ class UsagePlan:
     capped: bool = False  # a raw scan cut to its last RAW_MAX_DAYS
     scope: Scope | None = None
     value_columns: tuple[str, ...] = field(default=())  # the rollup value columns the query reads
+    table: str = ""  # the rollup table read: the narrowest whose key has every dimension used
 
     @property
     def metadata_keys(self) -> tuple[str, ...]:
@@ -254,6 +255,7 @@ def plan_usage(
             source, range_start, range_end = "rollup_1h", hour_start, hour_end
         else:
             source, range_start, range_end = "rollup_1m", _floor(start, 60), _ceil(end, 60)
+    table = "" if source == "raw" else _table_for(source, used, scope is not None)
     if kind == "timeseries" and (range_end - range_start) / interval > MAX_POINTS:
         raise _bad(
             f"{interval_name} points over this range are more than {MAX_POINTS}; use a larger interval", "interval"
@@ -274,7 +276,19 @@ def plan_usage(
         capped,
         scope,
         value_columns,
+        table,
     )
+
+
+def _table_for(source: Source, used: Sequence[str], scoped: bool) -> str:
+    """The narrowest rollup table of `source` whose key has every dimension used (and the subject and
+    team a scoped query filters on)."""
+    needed = {"metadata" if d.startswith(METADATA_PREFIX) else DIMENSIONS[d] for d in used}
+    if scoped:
+        needed |= {"subject", "team"}
+    width = "1h" if source == "rollup_1h" else "1m"
+    fits = [t for t in rollup.ROLLUP_TABLES if t.width == width and needed <= set(t.dimensions)]
+    return min(fits, key=lambda t: len(t.dimensions)).name
 
 
 def _floor(value: float, width: int) -> int:
@@ -339,7 +353,7 @@ def rollup_sql(
     `(bucket, *group, *plan.value_columns)` order (bucket None for distributions). `only`: just
     these groups (values as `rows_from_sql` gives them)."""
     mark = "?" if dialect == "sqlite" else "%s"
-    table = rollup.TABLES["1h" if plan.source == "rollup_1h" else "1m"]
+    table = plan.table or rollup.TABLES["1h" if plan.source == "rollup_1h" else "1m"]
     select_params: list[Any] = []
     select: list[str] = []
     if plan.type == "timeseries":

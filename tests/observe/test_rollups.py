@@ -74,7 +74,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 
 def _table(store: Any, table: str) -> list[dict[str, Any]]:
-    sql = f"SELECT {', '.join(rollup.COLUMNS)} FROM {table}"
+    columns = next(t.columns for t in rollup.ROLLUP_TABLES if t.name == table)
+    sql = f"SELECT {', '.join(columns)} FROM {table}"
     if isinstance(store, SQLiteLogStore):
         rows = store._read_conn.execute(sql).fetchall()
     else:
@@ -83,7 +84,7 @@ def _table(store: Any, table: str) -> list[dict[str, Any]]:
             return await (await conn.execute(sql)).fetchall()
 
         rows = store.database.call(select)
-    return [dict(zip(rollup.COLUMNS, row, strict=True)) for row in rows]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def test_rollup_tables_hold_the_sums_of_the_rows(store: Any) -> None:
@@ -92,10 +93,12 @@ def test_rollup_tables_hold_the_sums_of_the_rows(store: Any) -> None:
         store.write_many(rows[start : start + 250])
     store.write_many(rows[:100])  # the same rows again (same keys): counted twice
     written = rows + rows[:100]
-    for table, width in (("usage_rollup_1m", 60), ("usage_rollup_1h", HOUR)):
-        got = _table(store, table)
+    assert len(rollup.ROLLUP_TABLES) == 6
+    for table in rollup.ROLLUP_TABLES:
+        width = rollup.WIDTHS[table.width]
+        got = _table(store, table.name)
         assert all(r["bucket_start"] % width == 0 for r in got)
-        keys = [tuple(r[c] for c in rollup.KEY_COLUMNS) for r in got]
+        keys = [tuple(r[c] for c in table.key_columns) for r in got]
         assert len(keys) == len(set(keys))
         assert sum(r["requests"] for r in got) == len(written)
         assert sum(r["errors"] for r in got) == sum(1 for r in written if r.status >= 400)
@@ -115,7 +118,8 @@ def test_rollup_tables_hold_the_sums_of_the_rows(store: Any) -> None:
         per_key: Counter[tuple[Any, ...]] = Counter()
         for r in written:
             bucket = int(r.time // width) * width
-            per_key[(bucket, *rollup.dimensions_of(r, ("app",)))] += 1
+            dims = dict(zip(rollup.DIMENSIONS, rollup.dimensions_of(r, ("app",)), strict=True))
+            per_key[(bucket, *(dims[d] for d in table.dimensions))] += 1
         assert {k: r["requests"] for k, r in zip(keys, got, strict=True)} == dict(per_key)
     one = next(r for r in _table(store, "usage_rollup_1h") if r["virtual_account"])
     assert one["virtual_account"] == "bot" and one["subject"] == "virtualaccount:bot"
@@ -248,8 +252,8 @@ def test_the_postgres_migration_matches_the_code() -> None:
     """The migration freezes the columns the code writes (bucket bounds included): a change to the
     histogram bounds needs a new migration, and this test says so."""
     sql = resources.files("relaygate.migrations").joinpath("postgres/0006_usage_rollups.sql").read_text()
-    for table in rollup.TABLES.values():
-        ddl = rollup.table_ddl(table, integer="bigint", real="double precision")
+    for table in rollup.ROLLUP_TABLES:
+        ddl = table.ddl(integer="bigint", real="double precision")
         assert ddl.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE") + ";" in sql
 
 
@@ -305,3 +309,37 @@ def test_the_gateway_purges_each_rollup_table_on_its_own_retention(gateway_facto
     conn.close()
     assert (minutes, hours) == (0, 30)
     assert "usage rollup (1m) rows" in gateway.output()
+
+
+@pytest.mark.parametrize(
+    ("query", "scoped", "table"),
+    [
+        ({"group_by": ["model"]}, False, "usage_rollup_1h_model"),
+        (
+            {"group_by": ["endpoint"], "filters": [{"field": "status_class", "op": "eq", "value": "5xx"}]},
+            False,
+            "usage_rollup_1h_model",
+        ),
+        ({"group_by": ["user"]}, False, "usage_rollup_1h_identity"),
+        ({"group_by": ["team"]}, True, "usage_rollup_1h_identity"),
+        ({"group_by": ["model"]}, True, "usage_rollup_1h"),
+        ({"group_by": ["metadata.app"]}, False, "usage_rollup_1h"),
+        ({"group_by": ["user", "model"]}, False, "usage_rollup_1h"),
+        ({}, False, "usage_rollup_1h_model"),
+    ],
+)
+def test_a_query_reads_the_narrowest_table_that_has_its_dimensions(
+    query: dict[str, Any], scoped: bool, table: str
+) -> None:
+    scope = usage.Scope("user:a@x.com", ("ml",)) if scoped else None
+    plan = usage.plan_usage(
+        {**query, "type": "distribution", "start": START, "end": NOW}, now=NOW, rolled_metadata=("app",), scope=scope
+    )
+    assert plan.table == table
+    minute = usage.plan_usage(
+        {**query, "type": "timeseries", "interval": "5m", "start": START, "end": NOW},
+        now=NOW,
+        rolled_metadata=("app",),
+        scope=scope,
+    )
+    assert minute.table == table.replace("_1h", "_1m")

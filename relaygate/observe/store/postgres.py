@@ -42,15 +42,15 @@ _SLICE = 64
 # (json_populate_recordset) and upserted. Cheaper for the writer thread than a statement per key or a
 # bound array per column: orjson serialises the batch in C.
 _ROLLUP_UPSERT = {
-    name: rollup.upsert_sql(table, "%s").replace(
-        f"VALUES ({', '.join('%s' for _ in rollup.COLUMNS)})",
-        f"SELECT * FROM json_populate_recordset(NULL::{table}, %s::json)",
+    t.name: t.upsert_sql("%s").replace(
+        f"VALUES ({', '.join('%s' for _ in t.columns)})",
+        f"SELECT * FROM json_populate_recordset(NULL::{t.name}, %s::json)",
     )
-    for name, table in rollup.TABLES.items()
+    for t in rollup.ROLLUP_TABLES
 }
 _ROLLUP_PURGE = {
-    name: f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE bucket_start < %s LIMIT %s)"
-    for name, table in rollup.TABLES.items()
+    t.name: f"DELETE FROM {t.name} WHERE ctid IN (SELECT ctid FROM {t.name} WHERE bucket_start < %s LIMIT %s)"
+    for t in rollup.ROLLUP_TABLES
 }
 _NUL = "\x00"
 _REPLACEMENT = "\ufffd"
@@ -226,19 +226,23 @@ class PostgresLogStore:
 
     def purge_rollups(self, table: str, before: float, *, batch: int = PURGE_BATCH) -> int:
         """Delete `table` ("1m" or "1h") buckets that ended before `before`, in batches like `purge`."""
-        sql = _ROLLUP_PURGE[table]
         last_start = int(before) - rollup.WIDTHS[table]
-
-        async def delete(conn: AsyncConnection[Any]) -> int:
-            cursor = await conn.execute(sql, (last_start + 1, batch))
-            return max(cursor.rowcount, 0)
-
         deleted = 0
-        while True:
-            count: int = self._db.call(delete, timeout=QUERY_TIMEOUT)
-            deleted += count
-            if count < batch:
-                return deleted
+        for target in rollup.ROLLUP_TABLES:
+            if target.width != table:
+                continue
+            sql = _ROLLUP_PURGE[target.name]
+
+            async def delete(conn: AsyncConnection[Any], sql: str = sql) -> int:
+                cursor = await conn.execute(sql, (last_start + 1, batch))
+                return max(cursor.rowcount, 0)
+
+            while True:
+                count: int = self._db.call(delete, timeout=QUERY_TIMEOUT)
+                deleted += count
+                if count < batch:
+                    break
+        return deleted
 
     def usage_query(self, plan: usage.UsagePlan) -> dict[str, Any]:
         """Run a planned usage query (rollups, or a raw scan through the same aggregation) and shape it."""
@@ -272,13 +276,11 @@ class PostgresLogStore:
 
 def _rollup_tables(minutes: rollup.Rollup) -> dict[str, str]:
     """Each table's upsert rows as the JSON text `_ROLLUP_UPSERT` expands."""
-    hours = minutes.coarser(rollup.WIDTHS["1h"])
-    return {"1m": _rows_json(minutes.rows()), "1h": _rows_json(hours.rows())}
+    return {table.name: _rows_json(table.columns, rows) for table, rows in minutes.table_rows()}
 
 
-def _rows_json(rows: list[tuple[Any, ...]]) -> str:
+def _rows_json(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     """Rows as a JSON list of objects; NUL characters (which PostgreSQL refuses in text) replaced."""
-    columns = rollup.COLUMNS
     text = orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows]).decode()
     if "\\u0000" in text:
         text = orjson.dumps([dict(zip(columns, _clean(list(row)), strict=True)) for row in rows]).decode()

@@ -76,11 +76,11 @@ _ROLLUP_SLICE = 64  # rows aggregated between GIL hand-backs
 _INSERT = f"INSERT INTO request_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM request_logs"
 _PURGE = "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE time < ? LIMIT ?)"
-_ROLLUP_DDL = tuple(rollup.table_ddl(t, integer="INTEGER", real="REAL") for t in rollup.TABLES.values())
-_ROLLUP_UPSERT = {name: rollup.upsert_sql(table, "?") for name, table in rollup.TABLES.items()}
+_ROLLUP_DDL = tuple(t.ddl(integer="INTEGER", real="REAL") for t in rollup.ROLLUP_TABLES)
+_ROLLUP_UPSERT = {t.name: t.upsert_sql("?") for t in rollup.ROLLUP_TABLES}
 _ROLLUP_PURGE = {
-    name: f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE bucket_start < ? LIMIT ?)"
-    for name, table in rollup.TABLES.items()
+    t.name: f"DELETE FROM {t.name} WHERE rowid IN (SELECT rowid FROM {t.name} WHERE bucket_start < ? LIMIT ?)"
+    for t in rollup.ROLLUP_TABLES
 }
 
 
@@ -248,9 +248,9 @@ class SQLiteLogStore:
 
     @staticmethod
     def _write_rollup(conn: sqlite3.Connection, minutes: rollup.Rollup) -> None:
-        for name, rows in (("1m", minutes.rows()), ("1h", minutes.coarser(rollup.WIDTHS["1h"]).rows())):
+        for table, rows in minutes.table_rows():
             for start in range(0, len(rows), _ROLLUP_SLICE):  # GIL hand-backs, as for the rows
-                conn.executemany(_ROLLUP_UPSERT[name], rows[start : start + _ROLLUP_SLICE])
+                conn.executemany(_ROLLUP_UPSERT[table.name], rows[start : start + _ROLLUP_SLICE])
                 time.sleep(0)
 
     def write_rollups(self, minutes: rollup.Rollup) -> None:
@@ -268,16 +268,19 @@ class SQLiteLogStore:
 
     def purge_rollups(self, table: str, before: float, *, batch: int = PURGE_BATCH) -> int:
         """Delete `table` ("1m" or "1h") buckets that ended before `before`, in batches like `purge`."""
-        sql = _ROLLUP_PURGE[table]
         last_start = int(before) - rollup.WIDTHS[table]
         deleted = 0
-        while True:
-            with self._write_lock:
-                count = self._write_conn.execute(sql, (last_start + 1, batch)).rowcount
-            deleted += max(count, 0)
-            if count < batch:
-                return deleted
-            time.sleep(0)
+        for target in rollup.ROLLUP_TABLES:
+            if target.width != table:
+                continue
+            while True:
+                with self._write_lock:
+                    count = self._write_conn.execute(_ROLLUP_PURGE[target.name], (last_start + 1, batch)).rowcount
+                deleted += max(count, 0)
+                if count < batch:
+                    break
+                time.sleep(0)
+        return deleted
 
     def usage_query(self, plan: usage.UsagePlan) -> dict[str, Any]:
         """Run a planned usage query (rollups, or a raw scan through the same aggregation) and shape it."""
