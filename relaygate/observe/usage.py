@@ -280,6 +280,9 @@ def plan_usage(
     )
 
 
+_TABLE_ORDER = (rollup.PROJECTIONS["_model"], rollup.PROJECTIONS["_identity"], rollup.DIMENSIONS)
+
+
 def _table_for(source: Source, used: Sequence[str], scoped: bool) -> str:
     """The narrowest rollup table of `source` whose key has every dimension used (and the subject and
     team a scoped query filters on)."""
@@ -288,7 +291,8 @@ def _table_for(source: Source, used: Sequence[str], scoped: bool) -> str:
         needed |= {"subject", "team"}
     width = "1h" if source == "rollup_1h" else "1m"
     fits = [t for t in rollup.ROLLUP_TABLES if t.width == width and needed <= set(t.dimensions)]
-    return min(fits, key=lambda t: len(t.dimensions)).name
+    # Fewest rows first: models x outcomes, then users (and their tokens), then the full key.
+    return min(fits, key=lambda t: _TABLE_ORDER.index(t.dimensions)).name
 
 
 def _floor(value: float, width: int) -> int:
