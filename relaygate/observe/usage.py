@@ -198,6 +198,8 @@ def plan_usage(
     """Validate a usage query (JSON body or the CSV export's query string) and choose its source."""
     kind: Literal["timeseries", "distribution"]
     given = request.get("type") or "timeseries"
+    if not isinstance(given, str):
+        raise _bad("type must be timeseries or distribution", "type")
     if given == "timeseries":
         kind = "timeseries"
     elif given == "distribution":
@@ -205,7 +207,7 @@ def plan_usage(
     else:
         raise _bad("type must be timeseries or distribution", "type")
     interval_name = request.get("interval") or ("1h" if kind == "timeseries" else "1d")
-    if interval_name not in INTERVALS:
+    if not isinstance(interval_name, str) or interval_name not in INTERVALS:
         raise _bad(f"interval must be one of {', '.join(INTERVALS)}", "interval")
     interval = INTERVALS[interval_name]
     end = _time(request.get("end"), "end", now)
@@ -217,10 +219,11 @@ def plan_usage(
     group_by = tuple(dict.fromkeys(_dimension(d, "group_by") for d in _names(request.get("group_by"), "group_by")))
     if len(group_by) > 4:
         raise _bad("group_by takes at most 4 dimensions", "group_by")
-    aggregations = tuple(dict.fromkeys(_names(request.get("aggregations"), "aggregations"))) or DEFAULT_AGGREGATIONS
-    for name in aggregations:
-        if name not in AGGREGATIONS:
+    names = _names(request.get("aggregations"), "aggregations")
+    for name in names:
+        if not isinstance(name, str) or name not in AGGREGATIONS:
             raise _bad(f"unknown aggregation {str(name)[:60]!r}; use one of {', '.join(AGGREGATIONS)}", "aggregations")
+    aggregations = tuple(dict.fromkeys(names)) or DEFAULT_AGGREGATIONS
     raw_filters = request.get("filters") or []
     if not isinstance(raw_filters, list) or len(raw_filters) > MAX_FILTERS:
         raise _bad(f"filters must be a list of at most {MAX_FILTERS} objects", "filters")

@@ -235,6 +235,12 @@ def test_the_csv_export(traffic: Traffic) -> None:
         ({"filters": [{"field": "model", "op": "like", "value": "x"}]}, "filters[0].op"),
         ({"filters": [{"field": "model", "op": "in", "value": "x"}]}, "filters[0].value"),
         ({"type": "timeseries", "interval": "1m", "start": 0, "end": 100 * 86400}, "interval"),
+        ({"aggregations": [{"x": 1}]}, "aggregations"),
+        ({"interval": ["1h"]}, "interval"),
+        ({"type": {"a": 1}}, "type"),
+        ({"group_by": [1]}, "group_by"),
+        ({"filters": [{"field": ["model"], "op": "eq"}]}, "filters[0].field"),
+        ({"start": [1]}, "start"),
     ],
 )
 def test_bad_queries_are_precise_400s(gateway_factory: GatewayFactory, body: dict[str, Any], param: str) -> None:
