@@ -380,7 +380,19 @@ def rollup_sql(
             clause = f"({clause} OR team IN ({', '.join(mark for _ in plan.scope.teams)}))"
             where_params.extend(plan.scope.teams)
         where.append(clause)
-    if only is not None:
+    if only is not None and len(plan.group_by) == 1:  # one IN list (hashed by PostgreSQL)
+        name = plan.group_by[0]
+        values = [group[0] for group in only if group[0] is not None]
+        terms = []
+        if values:
+            expr = _dimension_sql(name, dialect, where_params, mark)
+            terms.append(f"{expr} IN ({', '.join(mark for _ in values)})")
+            where_params.extend(values)
+        if len(values) < len(only):  # the group of rows without a value
+            expr = _dimension_sql(name, dialect, where_params, mark)
+            terms.append(f"{expr} IS NULL" if name.startswith(METADATA_PREFIX) else f"{expr} = ''")
+        where.append("(" + " OR ".join(terms or ["1 = 0"]) + ")")
+    elif only is not None:
         alternatives = []
         for group in only:
             terms = []
@@ -683,7 +695,9 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
     top, rest = totals[: plan.limit], totals[plan.limit :]
     sql, params = rollup_sql(plan, dialect, only=[group for _, group, _ in top])
     rows = rows_from_sql(plan, fetch(sql, params))
-    everything_plan = replace(plan, group_by=())
+    everything_plan = replace(
+        plan, group_by=(), table=_table_for(plan.source, [f.field for f in plan.filters], plan.scope is not None)
+    )
     sql, params = rollup_sql(everything_plan, dialect)
     width = len(plan.value_columns)
     folded = Folded(len(rest), [0.0] * width, {})

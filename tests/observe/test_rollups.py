@@ -136,6 +136,10 @@ QUERIES: list[dict[str, Any]] = [
     {"type": "distribution", "group_by": ["user", "metadata.app"], "limit": 3},
     {"type": "timeseries", "interval": "1h", "group_by": ["status_class"]},
     {"type": "timeseries", "interval": "1h", "group_by": ["endpoint"], "limit": 2},
+    {"type": "timeseries", "interval": "1h", "group_by": ["team"], "limit": 1},
+    {"type": "timeseries", "interval": "1h", "group_by": ["virtual_account"], "limit": 1},
+    {"type": "timeseries", "interval": "1h", "group_by": ["metadata.app"], "limit": 2},
+    {"type": "timeseries", "interval": "1h", "group_by": ["model", "status_class"], "limit": 3},
     {
         "type": "distribution",
         "group_by": ["virtual_account", "team"],
@@ -299,7 +303,7 @@ def test_the_gateway_purges_each_rollup_table_on_its_own_retention(gateway_facto
     seeded.close()
     gateway.start()
     conn = sqlite3.connect(gateway.db_path)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         minutes = conn.execute("SELECT COALESCE(SUM(requests), 0) FROM usage_rollup_1m").fetchone()[0]
         hours = conn.execute("SELECT COALESCE(SUM(requests), 0) FROM usage_rollup_1h").fetchone()[0]
