@@ -129,7 +129,7 @@ def fill(store: Any, args: argparse.Namespace, now: float) -> None:
 
         async def vacuum(conn: Any) -> None:
             await conn.set_autocommit(True)
-            for table in ("request_logs", "usage_rollup_1m", "usage_rollup_1h"):
+            for table in ("request_logs", *(t.name for t in rollup.ROLLUP_TABLES)):
                 await conn.execute(f"VACUUM ANALYZE {table}")
 
         store.database.call(vacuum, timeout=3600)

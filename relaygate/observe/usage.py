@@ -368,7 +368,9 @@ def rollup_sql(
     else:
         select.append("NULL")
     select += [_dimension_sql(d, dialect, select_params, mark) for d in plan.group_by]
-    select += [f"SUM({c})" for c in plan.value_columns]
+    # PostgreSQL sums bigint as numeric: cast back, or every value arrives as a (slow) Decimal.
+    cast = "::bigint" if dialect == "postgres" else ""
+    select += [f"SUM({c})" if c == "cost_usd" else f"SUM({c}){cast}" for c in plan.value_columns]
     where_params: list[Any] = [int(plan.range_start), int(plan.range_end)]
     where = [f"bucket_start >= {mark}", f"bucket_start < {mark}"]
     for flt in plan.filters:
@@ -420,7 +422,7 @@ def rows_from_sql(plan: UsagePlan, rows: Iterable[Sequence[Any]]) -> list[tuple[
     for row in rows:
         if row[1 + n_group] is None:  # SUM over no rows (an ungrouped query of an empty range)
             continue
-        values = [float(v) if v else 0.0 for v in row[1 + n_group :]]  # PostgreSQL sums bigint as numeric
+        values = [v or 0 for v in row[1 + n_group :]]
         group = tuple(None if v == "" else v for v in row[1 : 1 + n_group]) if n_group else ()
         out.append((row[0], group, values))
     return out
@@ -684,6 +686,13 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
     if plan.type == "distribution" or not plan.group_by:
         sql, params = rollup_sql(plan, dialect)
         return shape(plan, rows_from_sql(plan, fetch(sql, params)))
+    if plan.table.endswith("_model"):
+        # Models, providers, endpoints and outcomes are few (config-bounded): read the series at once
+        # and rank in Python, unless there turn out to be more groups than `limit`.
+        sql, params = rollup_sql(plan, dialect)
+        rows = rows_from_sql(plan, fetch(sql, params))
+        if len({group for _, group, _ in rows}) <= plan.limit:
+            return shape(plan, rows)
     totals_plan = replace(plan, type="distribution")
     sql, params = rollup_sql(totals_plan, dialect)
     totals = rows_from_sql(totals_plan, fetch(sql, params))
