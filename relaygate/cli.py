@@ -43,6 +43,8 @@ _SERVE_SETTINGS = (
     "max_config_bytes",
     "log_bodies",
     "log_retention_days",
+    "rollup_1m_retention_days",
+    "rollup_1h_retention_days",
     "metrics",
     "metrics_token",
     "access_log",

@@ -296,6 +296,22 @@ def _add_server_limits(serve: argparse.ArgumentParser) -> None:
         "RELAYGATE_LOG_RETENTION_DAYS; default: keep everything; 0 also keeps everything)",
     )
     log_group.add_argument(
+        "--rollup-1m-retention-days",
+        type=typed(retention_days),
+        default=None,
+        metavar="N",
+        help="purge per-minute usage rollups older than N days (env RELAYGATE_ROLLUP_1M_RETENTION_DAYS; "
+        "default 7; 0 keeps them); independent of --log-retention-days",
+    )
+    log_group.add_argument(
+        "--rollup-1h-retention-days",
+        type=typed(retention_days),
+        default=None,
+        metavar="N",
+        help="purge hourly usage rollups older than N days (env RELAYGATE_ROLLUP_1H_RETENTION_DAYS; "
+        "default 400; 0 keeps them)",
+    )
+    log_group.add_argument(
         "--access-log",
         choices=["text", "json", "off"],
         default=None,

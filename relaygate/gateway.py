@@ -8,6 +8,7 @@ knows about dispatch or HTTP responses, so handlers and the pipeline never impor
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -34,7 +35,7 @@ from relaygate.observe.record import LogRecord
 from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
-from relaygate.observe.store.base import LogStore
+from relaygate.observe.store.base import LogStore, UsageStore
 from relaygate.observe.tracing.config import tracing_config
 from relaygate.observe.upstream_warnings import UpstreamWarnings
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
@@ -97,6 +98,21 @@ class Gateway:
         self.retention = (
             RetentionPurger(log_store, settings.log_retention_days) if settings.log_retention_days else None
         )
+        # Usage rollups, kept by the log writer with the metadata keys the served config lists; each
+        # table has its own retention (--rollup-1m/1h-retention-days), independent of the log's.
+        self.rollup_retention: list[RetentionPurger] = []
+        if isinstance(log_store, UsageStore):
+            log_store.configure_rollups(lambda: self.snapshot.observability.metadata_labels)
+            for table, days in (("1m", settings.rollup_1m_retention_days), ("1h", settings.rollup_1h_retention_days)):
+                if days:
+                    self.rollup_retention.append(
+                        RetentionPurger(
+                            log_store,
+                            days,
+                            purge=functools.partial(log_store.purge_rollups, table),
+                            what=f"usage rollup ({table}) rows",
+                        )
+                    )
         self.session: aiohttp.ClientSession | None = None
         self.connector_factory: ConnectorFactory | None = None  # None: the guarded production connector
         self.hops = HopMarker(settings.instance_id)  # `Via` on every upstream request; loops are 508
@@ -160,6 +176,8 @@ class Gateway:
         self.access_log.start()
         if self.retention is not None:
             self.retention.start()
+        for purger in self.rollup_retention:
+            purger.start()
         if self.shared is not None:
             await self.shared.start()
         self._revocations = asyncio.create_task(self._watch_revocations(), name="relaygate-revocations")
@@ -216,6 +234,8 @@ class Gateway:
             await asyncio.to_thread(self.tracing.shutdown, 3.0)
         if self.retention is not None:
             await self.retention.stop()
+        for purger in self.rollup_retention:
+            await purger.stop()
         await asyncio.to_thread(self.log_store.close)
         await asyncio.to_thread(self.token_store.close)
         if self.config_store is not None:

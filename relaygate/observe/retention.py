@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from relaygate.observe.store.base import LogStore
 
@@ -32,10 +33,21 @@ def purge_interval(days: float) -> float:
 class RetentionPurger:
     """Deletes rows older than `days` from `store`, at start and then every `purge_interval(days)`."""
 
-    def __init__(self, store: LogStore, days: float) -> None:
+    def __init__(
+        self,
+        store: LogStore,
+        days: float,
+        *,
+        purge: Callable[[float], int] | None = None,
+        what: str = "request-log rows",
+    ) -> None:
+        """`purge` (default `store.purge`) deletes what is older than the unix time it is given;
+        `what` names it in log lines (the usage rollups have purgers of their own)."""
         if not days > 0:
             raise ValueError("retention must be more than 0 days")
         self._store = store
+        self._purge = purge or store.purge
+        self.what = what
         self.days = days
         self.interval = purge_interval(days)
         self._task: asyncio.Task[None] | None = None
@@ -60,14 +72,15 @@ class RetentionPurger:
     async def _run(self) -> None:
         failing = False
         while True:
-            self._pass = asyncio.ensure_future(asyncio.to_thread(self._store.purge, time.time() - self.days * DAY))
+            self._pass = asyncio.ensure_future(asyncio.to_thread(self._purge, time.time() - self.days * DAY))
             self._pass.add_done_callback(_retrieve)
             try:
                 deleted = await asyncio.shield(self._pass)
             except Exception as exc:  # a store outage: try again next pass, say so once
                 if not failing:
                     log.warning(
-                        "log retention: purging rows older than %g days failed (retrying every %gs): %s: %s",
+                        "log retention: purging %s older than %g days failed (retrying every %gs): %s: %s",
+                        self.what,
                         self.days,
                         self.interval,
                         type(exc).__name__,
@@ -81,7 +94,7 @@ class RetentionPurger:
                 self.passes += 1
                 self.deleted += deleted
                 if deleted:
-                    log.info("log retention: deleted %d request-log rows older than %g days", deleted, self.days)
+                    log.info("log retention: deleted %d %s older than %g days", deleted, self.what, self.days)
             await asyncio.sleep(self.interval)
 
 

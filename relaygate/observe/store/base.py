@@ -6,13 +6,17 @@ Stores are blocking on purpose: the sink calls `write_many` in a worker thread, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
 from relaygate.observe.record import LogRecord
+
+if TYPE_CHECKING:
+    from relaygate.observe.rollup import Rollup
+    from relaygate.observe.usage import UsagePlan
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LogRecord))
 BOOL_COLUMNS = frozenset({"streaming", "cost_unknown", "truncated"})
@@ -85,4 +89,25 @@ class LogStore(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class UsageStore(Protocol):
+    """A log store that also keeps the usage rollups (SQLite and PostgreSQL both do)."""
+
+    def configure_rollups(self, metadata_keys: Callable[[], Sequence[str]]) -> None:
+        """Where the rolled-up metadata keys come from (read once per batch)."""
+        ...
+
+    def write_rollups(self, minutes: Rollup) -> None:
+        """Add a per-minute rollup (and its hourly sums) in one transaction."""
+        ...
+
+    def purge_rollups(self, table: str, before: float) -> int:
+        """Delete `table` ("1m" or "1h") buckets that ended before `before`; how many rows went."""
+        ...
+
+    def usage_query(self, plan: UsagePlan) -> dict[str, Any]:
+        """Run a planned usage query and return its answer."""
         ...

@@ -13,13 +13,15 @@ by U+FFFD so one odd caller-supplied string cannot fail a whole batch.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from relaygate.database import PostgresDatabase
+from relaygate.observe import rollup, usage
 from relaygate.observe.record import LogRecord
 from relaygate.observe.store.base import (
     BOOL_COLUMNS,
@@ -36,6 +38,20 @@ _COPY = f"COPY request_logs ({', '.join(_QUOTED)}) FROM STDIN"
 _SELECT = f"SELECT {', '.join(_QUOTED)} FROM request_logs"
 _PURGE = 'DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE "time" < %s ORDER BY "time" LIMIT %s)'
 _SLICE = 64
+# One statement per table and batch: the keys' rows as one JSON text, expanded by the server
+# (json_populate_recordset) and upserted. Cheaper for the writer thread than a statement per key or a
+# bound array per column: orjson serialises the batch in C.
+_ROLLUP_UPSERT = {
+    t.name: t.upsert_sql("%s").replace(
+        f"VALUES ({', '.join('%s' for _ in t.columns)})",
+        f"SELECT * FROM json_populate_recordset(NULL::{t.name}, %s::json)",
+    )
+    for t in rollup.ROLLUP_TABLES
+}
+_ROLLUP_PURGE = {
+    t.name: f"DELETE FROM {t.name} WHERE ctid IN (SELECT ctid FROM {t.name} WHERE bucket_start < %s LIMIT %s)"
+    for t in rollup.ROLLUP_TABLES
+}
 _NUL = "\x00"
 _REPLACEMENT = "\ufffd"
 
@@ -119,6 +135,8 @@ class PostgresLogStore:
         self._db = PostgresDatabase(
             database_url, name="relaygate-logs", max_size=max_connections, timeout=WRITE_TIMEOUT
         )
+        self._rollups = rollup.rollups_enabled()  # RELAYGATE_ROLLUPS=off: the log writer skips them
+        self._rollup_metadata: Callable[[], Sequence[str]] = tuple
 
     @property
     def database(self) -> PostgresDatabase:
@@ -134,11 +152,15 @@ class PostgresLogStore:
         for start in range(0, len(records), _SLICE):
             rows.extend(_to_row(r) for r in records[start : start + _SLICE])
             time.sleep(0)
+        rollups = self._rollup_rows(records) if self._rollups else None
 
         async def copy(conn: AsyncConnection[Any]) -> None:
-            async with conn.transaction(), conn.cursor() as cursor, cursor.copy(_COPY) as writer:
-                for row in rows:
-                    await writer.write_row(row)
+            async with conn.transaction(), conn.cursor() as cursor:
+                async with cursor.copy(_COPY) as writer:
+                    for row in rows:
+                        await writer.write_row(row)
+                if rollups is not None:
+                    await _upsert_rollups(cursor, rollups)
 
         self._db.call(copy, timeout=WRITE_TIMEOUT)
 
@@ -176,6 +198,98 @@ class PostgresLogStore:
             if count < batch:
                 return deleted
 
+    # -- usage rollups (relaygate/observe/rollup.py) and usage queries (relaygate/observe/usage.py) --
+
+    def configure_rollups(self, metadata_keys: Callable[[], Sequence[str]]) -> None:
+        """Where the rolled-up metadata keys come from: the served observability config's
+        `metrics.labels.metadata`, read once per batch."""
+        self._rollup_metadata = metadata_keys
+
+    def _rollup_rows(self, records: Sequence[LogRecord]) -> dict[str, str]:
+        """The batch aggregated per minute and per hour: one upsert row per key and table."""
+        minutes = rollup.Rollup(tuple(self._rollup_metadata()), rollup.WIDTHS["1m"])
+        for start in range(0, len(records), _SLICE):
+            minutes.add_all(records[start : start + _SLICE])
+            time.sleep(0)
+        return _rollup_tables(minutes)
+
+    def write_rollups(self, minutes: rollup.Rollup) -> None:
+        """Add a per-minute `Rollup` (and its hourly sums) in one transaction, as `write_many` does
+        for its batch; bench/admin_queries.py fills the tables of a bulk-loaded log this way."""
+        tables = _rollup_tables(minutes)
+
+        async def upsert(conn: AsyncConnection[Any]) -> None:
+            async with conn.transaction(), conn.cursor() as cursor:
+                await _upsert_rollups(cursor, tables)
+
+        self._db.call(upsert, timeout=QUERY_TIMEOUT * 10)
+
+    def purge_rollups(self, table: str, before: float, *, batch: int = PURGE_BATCH) -> int:
+        """Delete `table` ("1m" or "1h") buckets that ended before `before`, in batches like `purge`."""
+        last_start = int(before) - rollup.WIDTHS[table]
+        deleted = 0
+        for target in rollup.ROLLUP_TABLES:
+            if target.width != table:
+                continue
+            sql = _ROLLUP_PURGE[target.name]
+
+            async def delete(conn: AsyncConnection[Any], sql: str = sql) -> int:
+                cursor = await conn.execute(sql, (last_start + 1, batch))
+                return max(cursor.rowcount, 0)
+
+            while True:
+                count: int = self._db.call(delete, timeout=QUERY_TIMEOUT)
+                deleted += count
+                if count < batch:
+                    break
+        return deleted
+
+    def usage_query(self, plan: usage.UsagePlan) -> dict[str, Any]:
+        """Run a planned usage query (rollups, or a raw scan through the same aggregation) and shape it."""
+        if plan.source == "raw":
+            sql, params = usage.raw_sql(plan, "postgres")
+            agg = usage.raw_rollup(plan)
+
+            async def scan(conn: AsyncConnection[Any]) -> None:
+                async with conn.transaction(), conn.cursor(name="relaygate_usage_raw") as cursor:
+                    await cursor.execute(sql, params)
+                    while chunk := await cursor.fetchmany(5000):
+                        agg.add_all(usage.raw_record(row) for row in chunk)
+
+            self._db.call(scan, timeout=QUERY_TIMEOUT * 4)
+            return usage.shape(plan, usage.rows_from_rollup(plan, agg))
+
+        def fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+            async def select(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+                cursor = await conn.execute(sql, params)
+                return await cursor.fetchall()
+
+            rows: list[tuple[Any, ...]] = self._db.call(select, timeout=QUERY_TIMEOUT)
+            return rows
+
+        return usage.run_rollup_query(plan, "postgres", fetch)
+
     def close(self) -> None:
         """Close the pool; safe to call twice."""
         self._db.close()
+
+
+def _rollup_tables(minutes: rollup.Rollup) -> dict[str, str]:
+    """Each table's upsert rows as the JSON text `_ROLLUP_UPSERT` expands."""
+    return {table.name: _rows_json(table.columns, rows) for table, rows in minutes.table_rows()}
+
+
+def _rows_json(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    """Rows as a JSON list of objects; NUL characters (which PostgreSQL refuses in text) replaced."""
+    text = orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows]).decode()
+    if "\\u0000" in text:
+        text = orjson.dumps([dict(zip(columns, _clean(list(row)), strict=True)) for row in rows]).decode()
+    return text
+
+
+async def _upsert_rollups(cursor: Any, tables: dict[str, str]) -> None:
+    """One upsert statement per table, in the caller's transaction; the rows are sorted by key, so
+    replicas upserting the same keys lock them in the same order."""
+    for name, rows in tables.items():
+        if rows != "[]":
+            await cursor.execute(_ROLLUP_UPSERT[name], (rows,))

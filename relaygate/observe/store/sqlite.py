@@ -7,13 +7,15 @@ be shared between connections, so there one connection and one lock serve both.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
 from relaygate.database import connect_sqlite, sqlite_path
+from relaygate.observe import rollup, usage
 from relaygate.observe.record import LogRecord
 from relaygate.observe.store.base import (
     BOOL_COLUMNS,
@@ -26,7 +28,7 @@ from relaygate.observe.store.base import (
 )
 
 # Bump with a migration step in `_migrate` whenever the table changes shape.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: usage_rollup_1m and usage_rollup_1h (relaygate/observe/rollup.py)
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS request_logs (
@@ -70,9 +72,16 @@ _CREATE_INDEXES = (
 # Columns added after version 1, by the version that added them (`ALTER TABLE` on open).
 _ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = ((2, "trace_id", "TEXT"), (3, "team", "TEXT"))
 _SLICE = 16
+_ROLLUP_SLICE = 64  # rows aggregated between GIL hand-backs
 _INSERT = f"INSERT INTO request_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM request_logs"
 _PURGE = "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE time < ? LIMIT ?)"
+_ROLLUP_DDL = tuple(t.ddl(integer="INTEGER", real="REAL") for t in rollup.ROLLUP_TABLES)
+_ROLLUP_UPSERT = {t.name: t.upsert_sql("?") for t in rollup.ROLLUP_TABLES}
+_ROLLUP_PURGE = {
+    t.name: f"DELETE FROM {t.name} WHERE rowid IN (SELECT rowid FROM {t.name} WHERE bucket_start < ? LIMIT ?)"
+    for t in rollup.ROLLUP_TABLES
+}
 
 
 _ALL_COLUMNS = attrgetter(*COLUMNS)  # one C call reads every field in column order
@@ -119,6 +128,8 @@ class SQLiteLogStore:
             self._read_conn = connect_sqlite(database_url)
             self._read_lock = threading.Lock()
         self._closed = False
+        self._rollups = rollup.rollups_enabled()
+        self._rollup_metadata: Callable[[], Sequence[str]] = tuple
 
     def _migrate(self) -> None:
         """Create the table and indexes if missing and record the schema version.
@@ -137,6 +148,8 @@ class SQLiteLogStore:
                         conn.execute(f"ALTER TABLE request_logs ADD COLUMN {column} {sql_type}")
                         present.add(column)
                 for statement in _CREATE_INDEXES:
+                    conn.execute(statement)
+                for statement in _ROLLUP_DDL:  # schema 4; IF NOT EXISTS, so also on every open
                     conn.execute(statement)
                 missing = [c for c in COLUMNS if c not in present]
                 if missing:
@@ -164,6 +177,8 @@ class SQLiteLogStore:
                 for start in range(0, len(records), _SLICE):
                     conn.executemany(_INSERT, [_to_row(r) for r in records[start : start + _SLICE]])
                     time.sleep(0)
+                if self._rollups:
+                    self._upsert_rollups(conn, records)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -215,6 +230,74 @@ class SQLiteLogStore:
             if count < batch:
                 return deleted
             time.sleep(0)
+
+    # -- usage rollups (relaygate/observe/rollup.py) and usage queries (relaygate/observe/usage.py) --
+
+    def configure_rollups(self, metadata_keys: Callable[[], Sequence[str]]) -> None:
+        """Where the rolled-up metadata keys come from: the served observability config's
+        `metrics.labels.metadata`, read once per batch."""
+        self._rollup_metadata = metadata_keys
+
+    def _upsert_rollups(self, conn: sqlite3.Connection, records: Sequence[LogRecord]) -> None:
+        """Aggregate the batch per minute (one accumulator per key), then one upsert per key and table."""
+        minutes = rollup.Rollup(tuple(self._rollup_metadata()), rollup.WIDTHS["1m"])
+        for start in range(0, len(records), _ROLLUP_SLICE):
+            minutes.add_all(records[start : start + _ROLLUP_SLICE])
+            time.sleep(0)
+        self._write_rollup(conn, minutes)
+
+    @staticmethod
+    def _write_rollup(conn: sqlite3.Connection, minutes: rollup.Rollup) -> None:
+        for table, rows in minutes.table_rows():
+            for start in range(0, len(rows), _ROLLUP_SLICE):  # GIL hand-backs, as for the rows
+                conn.executemany(_ROLLUP_UPSERT[table.name], rows[start : start + _ROLLUP_SLICE])
+                time.sleep(0)
+
+    def write_rollups(self, minutes: rollup.Rollup) -> None:
+        """Add a per-minute `Rollup` (and its hourly sums) in one transaction, as `write_many` does
+        for its batch; bench/admin_queries.py fills the tables of a bulk-loaded log this way."""
+        with self._write_lock:
+            conn = self._write_conn
+            conn.execute("BEGIN")
+            try:
+                self._write_rollup(conn, minutes)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def purge_rollups(self, table: str, before: float, *, batch: int = PURGE_BATCH) -> int:
+        """Delete `table` ("1m" or "1h") buckets that ended before `before`, in batches like `purge`."""
+        last_start = int(before) - rollup.WIDTHS[table]
+        deleted = 0
+        for target in rollup.ROLLUP_TABLES:
+            if target.width != table:
+                continue
+            while True:
+                with self._write_lock:
+                    count = self._write_conn.execute(_ROLLUP_PURGE[target.name], (last_start + 1, batch)).rowcount
+                deleted += max(count, 0)
+                if count < batch:
+                    break
+                time.sleep(0)
+        return deleted
+
+    def usage_query(self, plan: usage.UsagePlan) -> dict[str, Any]:
+        """Run a planned usage query (rollups, or a raw scan through the same aggregation) and shape it."""
+        if plan.source == "raw":
+            sql, params = usage.raw_sql(plan, "sqlite")
+            agg = usage.raw_rollup(plan)
+            with self._read_lock:
+                cursor = self._read_conn.execute(sql, params)
+                while chunk := cursor.fetchmany(5000):
+                    agg.add_all(usage.raw_record(row) for row in chunk)
+            return usage.shape(plan, usage.rows_from_rollup(plan, agg))
+
+        def fetch(sql: str, params: list[Any]) -> list[Any]:
+            with self._read_lock:
+                return self._read_conn.execute(sql, params).fetchall()
+
+        return usage.run_rollup_query(plan, "sqlite", fetch)
 
     def close(self) -> None:
         """Close both connections; safe to call twice."""
