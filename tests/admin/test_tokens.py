@@ -5,12 +5,15 @@ the CSRF header on writes."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 import pytest
 
+from relaygate.shared_state import CHANNEL
 from tests.conftest import GatewayFactory
 from tests.helpers import manifests
 from tests.helpers.gateway import GatewayHandle
@@ -222,3 +225,42 @@ def test_cli_still_lists_and_revokes_tokens_made_by_the_api(gateway: GatewayHand
     assert "via-api" in gateway.list_tokens()
     gateway.revoke_token(made["token"])
     assert wait_status(gateway, made["token"], 401, within=3.0) < 3.0
+
+
+def _redis_up() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis at 127.0.0.1:6379 is not reachable")
+def test_revoke_is_announced_through_redis_and_refused_by_another_replica(gateway_factory: GatewayFactory) -> None:
+    import redis
+
+    env = {"RELAYGATE_REDIS_URL": REDIS_URL}
+    one = gateway_factory(CONFIG, env=env)
+    two = gateway_factory(CONFIG, env=env, start=False)
+    two.db_path = one.db_path  # the same token store: two replicas
+    two.start()
+    alice = one.create_token(user="alice@example.com")
+    made = post(one, "/tokens", alice, {"user": "bob@example.com"}).json()
+    assert chat_status(two, made["token"]) == 200  # now cached on replica two
+    listener = redis.Redis.from_url(REDIS_URL).pubsub()
+    listener.subscribe(CHANNEL)
+    try:
+        assert listener.get_message(timeout=2)["type"] == "subscribe"  # type: ignore[index]
+        assert post(one, "/tokens/revoke", alice, {"id": made["record"]["id"]}).status == 200
+        message = listener.get_message(timeout=2)
+        assert message is not None and orjson.loads(message["data"]) == {
+            "t": "revoke",
+            "id": made["record"]["id"][3:],
+        }
+    finally:
+        listener.close()
+    assert wait_status(two, made["token"], 401, within=2.0) < 2.0
