@@ -23,6 +23,7 @@ from relaygate.observe.store.search import (
     STATUS_CLASSES,
     LogFilter,
     Owner,
+    PageCursor,
     decode_cursor,
     encode_cursor,
     record_row,
@@ -37,6 +38,7 @@ DEFAULT_WINDOW = 3600.0  # seconds before `end` when no `start` is given
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 HEARTBEAT_SECONDS = 15.0
+MAX_INTEGER = 2**62  # integer filters beyond any real count (and within every database's integers)
 _NO_MATCH = "\x00no-subject"  # a subject no row has (the user and virtual_account filters disagree)
 
 
@@ -65,13 +67,20 @@ def _subjects(user: str | None, virtual_account: str | None) -> tuple[str, ...]:
     return tuple(sorted(subjects)) or (_NO_MATCH,)
 
 
-def log_filter(request: AdminRequest, *, own_only: bool = False, live: bool = False) -> LogFilter:
-    """The filters of the query string (400 naming a bad one); `live`: no default time window."""
+def log_filter(
+    request: AdminRequest, *, own_only: bool = False, live: bool = False, cursor: PageCursor | None = None
+) -> LogFilter:
+    """The filters of the query string (400 naming a bad one); `live`: no default time window; a
+    `cursor` keeps the default window of the listing's first page."""
     q = request.query
+    for name, values in q.values.items():
+        if any("\x00" in v for v in values) or "\x00" in name:
+            raise BadRequest(f"{name[:40]!r} contains a NUL character", param=name[:40], code="invalid_parameter")
     start, end = q.time("start"), q.time("end")
     if not live:
         end = end if end is not None else time.time()
-        start = start if start is not None else end - DEFAULT_WINDOW
+        if start is None:
+            start = cursor.start if cursor is not None and cursor.start is not None else end - DEFAULT_WINDOW
     if start is not None and end is not None and start > end:
         raise BadRequest("start must not be after end", param="start", code="invalid_parameter")
     status_class = q.text("status_class")
@@ -84,7 +93,8 @@ def log_filter(request: AdminRequest, *, own_only: bool = False, live: bool = Fa
                 code="invalid_parameter",
             )
     token = q.text("token_id")
-    min_tokens, max_tokens = q.integer("min_tokens", low=0), q.integer("max_tokens", low=0)
+    min_tokens = q.integer("min_tokens", low=0, high=MAX_INTEGER)
+    max_tokens = q.integer("max_tokens", low=0, high=MAX_INTEGER)
     metadata = q.prefixed("metadata.")
     if len(metadata) > 20:
         raise BadRequest("at most 20 metadata filters", param="metadata", code="invalid_parameter")
@@ -124,7 +134,6 @@ def present(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_logs(request: AdminRequest, *, own_only: bool = False) -> dict[str, Any]:
-    flt = log_filter(request, own_only=own_only)
     limit = request.query.integer("limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     assert limit is not None
     cursor = None
@@ -133,12 +142,14 @@ async def list_logs(request: AdminRequest, *, own_only: bool = False) -> dict[st
         cursor = decode_cursor(raw_cursor)
         if cursor is None:
             raise BadRequest("cursor is not one this API gave out", param="cursor", code="invalid_parameter")
+    flt = log_filter(request, own_only=own_only, cursor=cursor)
     store = request.call.gateway.log_store
-    rows = await asyncio.to_thread(store.search, flt, cursor, limit + 1)
+    rows = await asyncio.to_thread(store.search, flt, None if cursor is None else cursor.key, limit + 1)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(float(rows[-1]["time"]), int(rows[-1]["id"]))
+        keep_start = None if request.query.text("start") else flt.start
+        next_cursor = encode_cursor(PageCursor(float(rows[-1]["time"]), int(rows[-1]["id"]), keep_start))
     return {"data": [present(row) for row in rows], "next_cursor": next_cursor}
 
 
@@ -212,7 +223,8 @@ async def _pump(request: AdminRequest, subscriber: Subscriber) -> None:
         chunks = []
         while subscriber.queue:
             row = present(record_row(subscriber.queue.popleft()))
-            chunks.append(b"event: log\ndata: " + orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS) + b"\n\n")
+            data = orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
+            chunks.append(b"event: log\ndata: " + data + b"\n\n")
         count = subscriber.take_drop_report()
         if count:
             chunks.append(b"event: dropped\ndata: " + orjson.dumps({"count": count}) + b"\n\n")

@@ -88,6 +88,13 @@ def _decode_cursor(text: str) -> tuple[float, str]:
     raise BadRequest("cursor is not one this API gave out", param="cursor", code="invalid_parameter")
 
 
+def _no_control(value: str, name: str) -> str:
+    """Text stored or matched in the database: control characters (NUL breaks PostgreSQL) are a 400."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise BadRequest(f"{name} contains control characters", param=name, code="invalid_parameter")
+    return value
+
+
 def _team_subjects(gateway: Gateway, team: str) -> set[str]:
     return {f"user:{email}" for email, teams in gateway.snapshot.teams_by_member.items() if team in teams}
 
@@ -103,6 +110,9 @@ async def list_tokens(request: AdminRequest) -> dict[str, Any]:
         subjects = allowed if subjects is None else subjects & allowed
 
     owner, team, account = q.text("owner"), q.text("team"), q.text("virtual_account")
+    for name, value in (("owner", owner), ("team", team), ("virtual_account", account)):
+        if value is not None:
+            _no_control(value, name)
     if owner:
         narrow(set(subject_candidates(owner)))
     if team:
@@ -140,7 +150,7 @@ def _metadata(body: dict[str, Any]) -> dict[str, str]:
         raise BadRequest(f"metadata has more than {MAX_METADATA_KEYS} keys", param="metadata", code="invalid_parameter")
     out: dict[str, str] = {}
     for key, value in raw.items():
-        if not isinstance(value, str) or not key or len(key) > 64 or len(value) > 256:
+        if not isinstance(value, str) or not key or len(key) > 64 or len(value) > 256 or "\x00" in key + value:
             raise BadRequest(
                 "metadata must map keys (1-64 characters) to strings (at most 256 characters)",
                 param="metadata",
@@ -171,6 +181,9 @@ def _subject_to_create(request: AdminRequest, body: dict[str, Any]) -> tuple[str
     """(kind, subject) of the token to create; 403 when the caller may not create it."""
     identity = request.caller
     user, account = field(body, "user", str), field(body, "virtual_account", str)
+    for name, value in (("user", user), ("virtual_account", account)):
+        if value is not None:
+            _no_control(value, name)
     if (user is None) == (account is None):
         raise BadRequest("give exactly one of user or virtual_account", param="user", code="invalid_parameter")
     if account is not None:
@@ -200,6 +213,8 @@ async def create_token(request: AdminRequest) -> Reply:
     name = field(body, "name", str)
     if name is not None and len(name) > 200:
         raise BadRequest("name is longer than 200 characters", param="name", code="invalid_parameter")
+    if name is not None:
+        _no_control(name, "name")
     expires_at = _expiry(body)
     metadata = _metadata(body)
     gateway = request.call.gateway
@@ -214,7 +229,7 @@ async def create_token(request: AdminRequest) -> Reply:
 async def _own_record(request: AdminRequest, identity: Identity) -> TokenRecord:
     """The token named by the body's `id`, if the caller may manage it (404 otherwise: no probing)."""
     body = body_object(request.body)
-    raw = field(body, "id", str, required=True)
+    raw = _no_control(field(body, "id", str, required=True), "id")
     gateway = request.call.gateway
     record = await asyncio.to_thread(gateway.token_store.get, _bare_id(raw))
     if record is None or (not identity.is_admin and record.subject != identity.subject):

@@ -11,7 +11,14 @@ import pytest
 from relaygate.auth.store import SQLiteTokenStore, TokenStore
 from relaygate.observe.record import LogRecord
 from relaygate.observe.store.base import LogStore
-from relaygate.observe.store.search import LogFilter, Owner, decode_cursor, encode_cursor, record_row
+from relaygate.observe.store.search import (
+    LogFilter,
+    Owner,
+    PageCursor,
+    decode_cursor,
+    encode_cursor,
+    record_row,
+)
 from relaygate.observe.store.sqlite import SQLiteLogStore
 from tests.helpers.log_records import log_record
 
@@ -88,8 +95,9 @@ def _all_pages(store: LogStore, flt: LogFilter, limit: int) -> list[dict[str, ob
         if len(page) <= limit:
             return seen
         last = page[limit - 1]
-        token = encode_cursor(float(last["time"]), int(last["id"]))  # type: ignore[arg-type]
-        cursor = decode_cursor(token)
+        decoded = decode_cursor(encode_cursor(PageCursor(float(last["time"]), int(last["id"]))))  # type: ignore[arg-type]
+        assert decoded is not None
+        cursor = decoded.key
 
 
 def test_search_pages_cover_every_row_once_newest_first_without_bodies(log_store: LogStore) -> None:
@@ -158,8 +166,17 @@ def test_find_gives_bodies_only_when_asked_and_honours_the_owner(log_store: LogS
 
 
 def test_cursor_is_opaque_and_checked() -> None:
-    assert decode_cursor(encode_cursor(1_700_000_000.5, 42)) == (1_700_000_000.5, 42)
-    for bad in ("", "not-a-cursor", encode_cursor(1.0, 1)[:-3] + "!!!", "WzEsMiwzXQ"):
+    assert decode_cursor(encode_cursor(PageCursor(1_700_000_000.5, 42))) == PageCursor(1_700_000_000.5, 42)
+    kept = PageCursor(1_700_000_000.5, 42, 1_699_990_000.0)
+    assert decode_cursor(encode_cursor(kept)) == kept
+    for bad in (
+        "",
+        "not-a-cursor",
+        encode_cursor(kept)[:-3] + "!!!",
+        "WzEsMiwzXQ",
+        "eyJ0IjoxfQ",
+        "eyJ0IjoxLCJpIjp0cnVlfQ",
+    ):
         assert decode_cursor(bad) is None
 
 

@@ -223,3 +223,60 @@ def test_openapi_lists_the_log_operations(gateway: GatewayHandle) -> None:
     for path in ("/logs", "/logs/detail", "/logs/stream", "/me/logs"):
         assert "get" in paths[f"/api/admin/v1{path}"]
     assert "text/event-stream" in paths["/api/admin/v1/logs/stream"]["get"]["responses"]["200"]["content"]
+
+
+def test_a_cursor_keeps_the_default_window_of_the_first_page(gateway: GatewayHandle, roles: Roles) -> None:
+    for _ in range(3):
+        chat(gateway, roles.bob)
+    wait_rows(gateway, roles.alice, 3)
+    first = get(gateway, "/logs", roles.alice, limit=1).json()
+    from relaygate.observe.store.search import decode_cursor
+
+    cursor = decode_cursor(first["next_cursor"])
+    assert cursor is not None and cursor.start == pytest.approx(time.time() - 3600, abs=30)
+    explicit = get(gateway, "/logs", roles.alice, limit=1, start=time.time() - 60).json()
+    kept = decode_cursor(explicit["next_cursor"])
+    assert kept is not None and kept.start is None  # the caller's own start travels in the query
+
+
+def test_nul_characters_are_400_not_a_database_error(gateway: GatewayHandle, roles: Roles) -> None:
+    for params in ({"model": "a\x00b"}, {"metadata.app": "x\x00"}, {"metadata.a\x00": "x"}):
+        answer = get(gateway, "/logs", roles.alice, **params)
+        assert answer.status == 400, answer.body
+
+
+BOOTSTRAP = "bootstrap-secret-for-pg-tests"
+
+
+def test_the_logs_and_tokens_api_on_postgresql(gateway_factory: GatewayFactory, pg_url: str) -> None:
+    handle = gateway_factory(CONFIG, env={"RELAYGATE_ADMIN_TOKEN": BOOTSTRAP}, start=False)
+    handle.serve_args = ["--database-url", pg_url]  # the last --database-url wins
+    handle.start()
+    served = handle._server.config.app.gateway  # type: ignore[attr-defined]
+    assert type(served.log_store).__name__ == "PostgresLogStore"
+    assert type(served.token_store).__name__ == "PostgresTokenStore"
+    made = handle.request("POST", "/api/admin/v1/tokens", token=BOOTSTRAP, json={"user": "bob@example.com"})
+    assert made.status == 201, made.body
+    bob = made.json()["token"]
+    ids = [chat(handle, bob, {"app": "pg", "n": str(i)}) for i in range(4)]
+    rows = wait_rows(handle, BOOTSTRAP, 4)
+    assert {r["request_id"] for r in rows} == set(ids)
+    assert all("request_body" not in r for r in rows)
+    assert seen_with(handle, BOOTSTRAP, **{"metadata.n": "2"}) == {ids[2]}
+    assert seen_with(handle, bob, **{"metadata.app": "pg"}) == set(ids)
+    pages, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = get(handle, "/logs", BOOTSTRAP, **params).json()
+        pages += [r["request_id"] for r in page["data"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(pages) == sorted(ids)
+    detail = get(handle, "/logs/detail", BOOTSTRAP, request_id=ids[0]).json()["data"]
+    assert BODY_MARK in detail["request_body"]
+    listed = get(handle, "/tokens", BOOTSTRAP).json()["data"]
+    assert [r["owner_name"] for r in listed] == ["bob@example.com"]
+    revoked = handle.request("POST", "/api/admin/v1/tokens/revoke", token=BOOTSTRAP, json={"id": listed[0]["id"]})
+    assert revoked.status == 200 and revoked.json()["record"]["status"] == "revoked"
+    assert handle.request("GET", "/api/admin/v1/whoami", token=bob).status == 401

@@ -152,6 +152,8 @@ def test_roles_decide_whose_tokens_a_caller_manages(gateway: GatewayHandle) -> N
     assert unknown.status == 400 and unknown.json()["error"]["code"] == "unknown_virtual_account"
     assert post(gateway, "/tokens", alice, {"user": "x@example.com", "virtual_account": "bot"}).status == 400
     assert post(gateway, "/tokens", alice, {"user": "not-an-email"}).status == 400
+    assert post(gateway, "/tokens", alice, {"user": "x@example.com", "name": "a\x00b"}).status == 400
+    assert post(gateway, "/tokens", alice, {"user": "x@example.com", "metadata": {"k": 1}}).status == 400
     assert post(gateway, "/tokens", alice, {"user": "x@example.com", "expires_at": 1000}).status == 400
 
     bob_view = listing(gateway, bob)

@@ -16,7 +16,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import orjson
 
@@ -250,25 +250,43 @@ def record_row(record: LogRecord) -> dict[str, Any]:
     return out
 
 
-def encode_cursor(time_: float, row_id: int) -> str:
-    """An opaque page cursor: base64url of `[time, id]`."""
-    return base64.urlsafe_b64encode(orjson.dumps([time_, row_id])).decode("ascii").rstrip("=")
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Where the next page starts: after the row at `(time, id)`; `start` keeps a default time window
+    fixed across the pages of one listing (otherwise "the last hour" would move while paging)."""
+
+    time: float
+    id: int
+    start: float | None = None
+
+    @property
+    def key(self) -> tuple[float, int]:
+        return self.time, self.id
 
 
-def decode_cursor(text: str) -> tuple[float, int] | None:
-    """The `(time, id)` in a cursor, or None when it is not one of ours."""
+def encode_cursor(cursor: PageCursor) -> str:
+    """An opaque page cursor: base64url of a small JSON object."""
+    value: dict[str, Any] = {"t": cursor.time, "i": cursor.id}
+    if cursor.start is not None:
+        value["s"] = cursor.start
+    return base64.urlsafe_b64encode(orjson.dumps(value)).decode("ascii").rstrip("=")
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def decode_cursor(text: str) -> PageCursor | None:
+    """The cursor `encode_cursor` made, or None when `text` is not one of ours."""
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        value = orjson.loads(raw)
+        value = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         return None
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or isinstance(value[0], bool)
-        or not isinstance(value[0], int | float)
-        or isinstance(value[1], bool)
-        or not isinstance(value[1], int)
-    ):
+    if not isinstance(value, dict) or set(value) - {"t", "i", "s"}:
         return None
-    return float(value[0]), int(value[1])
+    row_time, row_id, start = value.get("t"), value.get("i"), value.get("s")
+    if not _number(row_time) or not isinstance(row_id, int) or isinstance(row_id, bool) or abs(row_id) >= 2**63:
+        return None
+    if start is not None and not _number(start):
+        return None
+    return PageCursor(float(row_time), row_id, None if start is None else float(start))
