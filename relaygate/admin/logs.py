@@ -212,27 +212,37 @@ async def stream(request: AdminRequest) -> None:
 
 
 async def _pump(request: AdminRequest, subscriber: Subscriber) -> None:
+    """Send what the subscriber admitted, one event at a time within the rate, until it closes."""
     last_sent = time.monotonic()
     while not subscriber.closed:
         wait = HEARTBEAT_SECONDS - (time.monotonic() - last_sent)
         if subscriber.dropped:
-            wait = min(wait, subscriber.seconds_to_next_token() + 0.01)
+            wait = min(wait, subscriber.seconds_to_room() + 0.01)
         await subscriber.wait(max(wait, 0.0))
-        if subscriber.closed:
-            return
-        chunks = []
-        while subscriber.queue:
+        while subscriber.queue and not subscriber.closed:
+            await subscriber.pause(subscriber.send_delay())
+            if subscriber.closed:
+                return
             row = present(record_row(subscriber.queue.popleft()))
             data = orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
-            chunks.append(b"event: log\ndata: " + data + b"\n\n")
-        count = subscriber.take_drop_report()
-        if count:
-            chunks.append(b"event: dropped\ndata: " + orjson.dumps({"count": count}) + b"\n\n")
-        if not chunks and time.monotonic() - last_sent >= HEARTBEAT_SECONDS:
-            chunks.append(b": heartbeat\n\n")
-        if chunks:
-            await _send(request, b"".join(chunks))
+            await _event(request, subscriber, b"event: log\ndata: " + data + b"\n\n")
             last_sent = time.monotonic()
+        if subscriber.closed:
+            return
+        if subscriber.dropped and subscriber.send_delay() == 0:
+            count = subscriber.take_drop_report()
+            if count:
+                data = orjson.dumps({"count": count})
+                await _event(request, subscriber, b"event: dropped\ndata: " + data + b"\n\n")
+                last_sent = time.monotonic()
+        if time.monotonic() - last_sent >= HEARTBEAT_SECONDS:
+            await _send(request, b": heartbeat\n\n")
+            last_sent = time.monotonic()
+
+
+async def _event(request: AdminRequest, subscriber: Subscriber, chunk: bytes) -> None:
+    subscriber.sent()
+    await _send(request, chunk)
 
 
 async def _send(request: AdminRequest, body: bytes) -> None:
