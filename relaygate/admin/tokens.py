@@ -35,6 +35,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_GRACE_SECONDS = 30 * 86400.0
 MAX_METADATA_KEYS = 32
+MAX_LIFETIME_SECONDS = 100 * 365 * 86400.0
 
 
 def _status(record: TokenRecord, now: float) -> str:
@@ -171,9 +172,12 @@ def _expiry(body: dict[str, Any]) -> float | None:
         return value
     if expires_in is not None:
         try:
-            return time.time() + parse_duration(expires_in)
+            seconds = parse_duration(expires_in[:40])
         except ValueError as exc:
             raise BadRequest(str(exc), param="expires_in", code="invalid_parameter") from None
+        if seconds > MAX_LIFETIME_SECONDS:
+            raise BadRequest("expires_in is more than 100 years", param="expires_in", code="invalid_parameter")
+        return time.time() + seconds
     return None
 
 

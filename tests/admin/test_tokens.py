@@ -155,6 +155,8 @@ def test_roles_decide_whose_tokens_a_caller_manages(gateway: GatewayHandle) -> N
     assert post(gateway, "/tokens", alice, {"user": "x@example.com", "name": "a\x00b"}).status == 400
     assert post(gateway, "/tokens", alice, {"user": "x@example.com", "metadata": {"k": 1}}).status == 400
     assert post(gateway, "/tokens", alice, {"user": "x@example.com", "expires_at": 1000}).status == 400
+    assert post(gateway, "/tokens", alice, {"user": "x@example.com", "expires_in": "9" * 30 + "w"}).status == 400
+    assert post(gateway, "/tokens", alice, {"user": "x@example.com", "expires_in": "soon"}).status == 400
 
     bob_view = listing(gateway, bob)
     assert bob_view.status == 200
