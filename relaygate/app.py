@@ -20,7 +20,7 @@ from relaygate.gateway import Gateway, open_gateway
 from relaygate.handlers.routes import ErrorRenderer, Route, Routes
 from relaygate.http.body import ClientDisconnected
 from relaygate.http.headers import header
-from relaygate.http.types import Receive, Scope, Send
+from relaygate.http.types import STOPPING_HOOK, Receive, Scope, Send
 from relaygate.observe.trace_context import new_trace_id, parse_traceparent
 from relaygate.pipeline.call import Call
 from relaygate.pipeline.finish import finish
@@ -54,9 +54,9 @@ class App:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await self._lifespan(receive, send, scope.get("state"))
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
+    async def _lifespan(self, receive: Receive, send: Send, state: dict[str, object] | None = None) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -66,6 +66,8 @@ class App:
                     log.error("startup failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                if state is not None:  # the server protocol calls it when shutdown begins (server_protocol.py)
+                    state[STOPPING_HOOK] = self.gateway.tail.close
                 gc.freeze()  # config and module objects are long-lived: keep them out of GC passes
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

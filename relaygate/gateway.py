@@ -36,6 +36,7 @@ from relaygate.observe.retention import RetentionPurger
 from relaygate.observe.sink import LogSink
 from relaygate.observe.store import open_log_store
 from relaygate.observe.store.base import LogStore, UsageStore
+from relaygate.observe.tail import LogTail
 from relaygate.observe.tracing.config import tracing_config
 from relaygate.observe.upstream_warnings import UpstreamWarnings
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
@@ -147,6 +148,8 @@ class Gateway:
         if self.access_log.enabled:
             self.recorders.append(self.access_log.record)
         self.recorders.append(UpstreamWarnings())  # failed attempts and fallbacks at WARNING, rate-limited
+        # The admin API's live tail (GET /api/admin/v1/logs/stream): a recorder only while someone subscribes.
+        self.tail = LogTail(self.recorders)
         # OpenTelemetry traces, when the standard OTEL_* variables turn them on (docs/tracing.md); off,
         # the SDK is not even imported and no recorder is registered. `tracing.dropped` counts the spans
         # a full export queue refused.
@@ -216,6 +219,7 @@ class Gateway:
                 since = max(since, revoked_at - 1.0)  # overlap: a revocation committed late is not missed
 
     async def stop(self) -> None:
+        self.tail.close()  # live tails end their answers now
         if self._revocations is not None:
             self._revocations.cancel()
         if self.shared is not None:

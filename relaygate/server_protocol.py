@@ -34,6 +34,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from relaygate.errors import BadRequest, GatewayError, RequestTimeout
+from relaygate.http.types import STOPPING_HOOK
 from relaygate.settings import Settings
 
 log = logging.getLogger("relaygate.server")
@@ -119,6 +120,13 @@ class GatewayProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """Graceful shutdown began: also tell the app (its live tails end, so the drain is not held)."""
+        hook = self.app_state.get(STOPPING_HOOK)
+        if callable(hook):
+            hook()
+        super().shutdown()
 
     def data_received(self, data: bytes | memoryview) -> None:
         if self._refused:

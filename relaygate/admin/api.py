@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from relaygate.admin import sessions, usage
+from relaygate.admin import logs, sessions, tokens, usage
 from relaygate.admin.openapi import openapi_document
 from relaygate.admin.operation import Operation
 from relaygate.admin.router import AdminRouter
@@ -13,7 +13,12 @@ from relaygate.admin.session import SessionSigner
 if TYPE_CHECKING:
     from relaygate.admin.operation import AdminRequest
 
-_FEATURE_OPERATIONS: tuple[Operation, ...] = (*sessions.OPERATIONS, *usage.OPERATIONS)
+_FEATURE_OPERATIONS: tuple[Operation, ...] = (
+    *sessions.OPERATIONS,
+    *tokens.OPERATIONS,
+    *logs.OPERATIONS,
+    *usage.OPERATIONS,
+)
 
 
 async def _openapi(request: AdminRequest) -> dict[str, Any]:

@@ -13,18 +13,27 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 
-from relaygate.auth.store import _ID_ATTEMPTS, TokenRecord, TokenStoreError, normalize_subject
+from relaygate.auth.store import (
+    _ID_ATTEMPTS,
+    TokenRecord,
+    TokenStoreError,
+    normalize_subject,
+    page_clauses,
+    record_of,
+)
 from relaygate.auth.tokens import new_token
 from relaygate.database import PostgresDatabase
 from relaygate.errors import DatabaseError
 
-_COLUMNS = "id, kind, subject, name, secret_hash, created_at, expires_at, revoked_at"
-_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL) ON CONFLICT (id) DO NOTHING"
+_COLUMNS = "id, kind, subject, name, secret_hash, created_at, expires_at, revoked_at, metadata"
+_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, %s) ON CONFLICT (id) DO NOTHING"
+_SET_EXPIRY = "UPDATE tokens SET expires_at = %s WHERE id = %s AND (expires_at IS NULL OR expires_at > %s)"
 _GET = f"SELECT {_COLUMNS} FROM tokens WHERE id = %s"
 _LIST = f"SELECT {_COLUMNS} FROM tokens ORDER BY created_at, id"
 _REVOKE = "UPDATE tokens SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL"
@@ -65,19 +74,29 @@ class PostgresTokenStore:
         except DatabaseError as exc:
             raise PostgresTokenStoreError(str(exc)) from None
 
-    def create(self, kind: str, subject: str, name: str | None, expires_at: float | None) -> tuple[str, TokenRecord]:
+    def create(
+        self,
+        kind: str,
+        subject: str,
+        name: str | None,
+        expires_at: float | None,
+        metadata: dict[str, str] | None = None,
+    ) -> tuple[str, TokenRecord]:
         """Mint and store a token; the full token is returned here once and only its hash is kept."""
         subject = normalize_subject(kind, subject)
         now = self._clock()
         if expires_at is not None and expires_at <= now:
             raise ValueError("expires_at is in the past")
+        labels = dict(metadata or {})
 
         async def insert(conn: AsyncConnection[Any]) -> tuple[str, TokenRecord] | None:
             for _ in range(_ID_ATTEMPTS):
                 token, token_id, secret_hash = new_token()
-                cursor = await conn.execute(_INSERT, (token_id, kind, subject, name, secret_hash, now, expires_at))
+                cursor = await conn.execute(
+                    _INSERT, (token_id, kind, subject, name, secret_hash, now, expires_at, Jsonb(labels))
+                )
                 if cursor.rowcount == 1:
-                    return token, TokenRecord(token_id, kind, subject, name, secret_hash, now, expires_at, None)
+                    return token, TokenRecord(token_id, kind, subject, name, secret_hash, now, expires_at, None, labels)
             return None  # id collisions every time: astronomically rare
 
         created: tuple[str, TokenRecord] | None = self._call(insert)
@@ -91,7 +110,7 @@ class PostgresTokenStore:
         async def select(conn: AsyncConnection[Any]) -> TokenRecord | None:
             cursor = await conn.execute(_GET, (token_id,), prepare=True)
             row = await cursor.fetchone()
-            return None if row is None else TokenRecord(*row)
+            return None if row is None else record_of(row)
 
         record: TokenRecord | None = self._call(select)
         return record
@@ -101,10 +120,42 @@ class PostgresTokenStore:
 
         async def select(conn: AsyncConnection[Any]) -> builtins.list[TokenRecord]:
             cursor = await conn.execute(_LIST)
-            return [TokenRecord(*row) for row in await cursor.fetchall()]
+            return [record_of(row) for row in await cursor.fetchall()]
 
         records: builtins.list[TokenRecord] = self._call(select)
         return records
+
+    def page(
+        self,
+        *,
+        subjects: Sequence[str] | None = None,
+        revoked: bool | None = None,
+        after: tuple[float, str] | None = None,
+        limit: int = 50,
+    ) -> builtins.list[TokenRecord]:
+        """Newest first after the `after` cursor (see `TokenStore.page`)."""
+        where, params = page_clauses(subjects, revoked, after, "%s")
+        sql = f"SELECT {_COLUMNS} FROM tokens{where} ORDER BY created_at DESC, id DESC LIMIT %s"
+
+        async def select(conn: AsyncConnection[Any]) -> builtins.list[TokenRecord]:
+            cursor = await conn.execute(sql, [*params, max(int(limit), 0)])
+            return [record_of(row) for row in await cursor.fetchall()]
+
+        records: builtins.list[TokenRecord] = self._call(select)
+        return records
+
+    def set_expiry(self, token_id: str, expires_at: float) -> TokenRecord | None:
+        """Bring a token's expiry forward to `expires_at` (never later); the record, None when unknown."""
+
+        async def update(conn: AsyncConnection[Any]) -> TokenRecord | None:
+            async with conn.transaction():
+                await conn.execute(_SET_EXPIRY, (expires_at, token_id, expires_at))
+                cursor = await conn.execute(_GET, (token_id,))
+                row = await cursor.fetchone()
+            return None if row is None else record_of(row)
+
+        record: TokenRecord | None = self._call(update)
+        return record
 
     def revoke(self, token_id: str) -> bool:
         """Mark a token revoked; False if the id is unknown. Revoking twice keeps the first time."""

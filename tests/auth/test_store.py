@@ -164,8 +164,34 @@ def test_schema_version_is_recorded_in_meta_table(store: SQLiteTokenStore, db_pa
     conn = sqlite3.connect(db_path)
     try:
         row = conn.execute("SELECT value FROM relaygate_meta WHERE key = 'tokens_schema'").fetchone()
-        assert row == ("1",)
+        assert row == ("2",)
         assert conn.execute("PRAGMA user_version").fetchone() == (0,)
+    finally:
+        conn.close()
+
+
+def test_version_1_tables_gain_metadata_and_keep_their_tokens(db_path: Path, clock: FakeClock) -> None:
+    conn = sqlite3.connect(db_path)
+    conn.executescript(
+        "CREATE TABLE relaygate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO relaygate_meta VALUES ('tokens_schema', '1');"
+        "CREATE TABLE tokens (id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, name TEXT,"
+        " secret_hash TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL, revoked_at REAL);"
+        "INSERT INTO tokens VALUES ('aaaaaaaaaaaa', 'personal', 'user:a@x.com', 'old', 'h', 1.0, NULL, NULL);"
+    )
+    conn.commit()
+    conn.close()
+    store = SQLiteTokenStore(f"sqlite:///{db_path}", clock=clock)
+    try:
+        old = store.get("aaaaaaaaaaaa")
+        assert old is not None and old.name == "old" and old.metadata == {}
+        _, new = store.create("personal", "user:b@x.com", None, None, {"env": "prod"})
+        assert store.get(new.id) == new and new.metadata == {"env": "prod"}
+    finally:
+        store.close()
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("SELECT value FROM relaygate_meta WHERE key = 'tokens_schema'").fetchone() == ("2",)
     finally:
         conn.close()
 

@@ -17,6 +17,7 @@ from relaygate.observe.record import LogRecord
 if TYPE_CHECKING:
     from relaygate.observe.rollup import Rollup
     from relaygate.observe.usage import UsagePlan
+    from relaygate.observe.store.search import LogFilter, Owner
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LogRecord))
 BOOL_COLUMNS = frozenset({"streaming", "cost_unknown", "truncated"})
@@ -80,6 +81,17 @@ class LogStore(Protocol):
         trace_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest rows first, as dicts keyed by `LogRecord` field names with bodies as text."""
+        ...
+
+    def search(
+        self, filters: LogFilter, cursor: tuple[float, int] | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The admin API's log page: rows matching `filters`, newest first strictly after the `(time, id)`
+        cursor, at most `limit`, each with its store `id` and `has_bodies` but never the bodies."""
+        ...
+
+    def find(self, request_id: str, owner: Owner | None = None, *, bodies: bool = False) -> dict[str, Any] | None:
+        """The newest row with this request id (among `owner`'s rows when given); bodies only when asked."""
         ...
 
     def purge(self, before: float) -> int:

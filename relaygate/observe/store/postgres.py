@@ -32,6 +32,7 @@ from relaygate.observe.store.base import (
     row_as_dict,
     subject_candidates,
 )
+from relaygate.observe.store.search import LogFilter, Owner, decode_row, find_sql, search_sql
 
 _QUOTED = tuple(f'"{name}"' for name in COLUMNS)  # `time` is a keyword: quote every column
 _COPY = f"COPY request_logs ({', '.join(_QUOTED)}) FROM STDIN"
@@ -182,6 +183,30 @@ class PostgresLogStore:
 
         rows: list[tuple[Any, ...]] = self._db.call(select, timeout=QUERY_TIMEOUT)
         return [row_as_dict(row) for row in rows]
+
+    def search(
+        self, filters: LogFilter, cursor: tuple[float, int] | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """One page of rows for the admin API, newest first after `cursor`; never bodies (search.py)."""
+        sql, params = search_sql(filters, cursor, limit, "postgres")
+
+        async def select(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall()
+
+        rows: list[tuple[Any, ...]] = self._db.call(select, timeout=QUERY_TIMEOUT)
+        return [decode_row(row) for row in rows]
+
+    def find(self, request_id: str, owner: Owner | None = None, *, bodies: bool = False) -> dict[str, Any] | None:
+        """The newest row with this request id (within `owner`'s rows when given), bodies when asked."""
+        sql, params = find_sql(request_id, owner, bodies=bodies, dialect="postgres")
+
+        async def select(conn: AsyncConnection[Any]) -> tuple[Any, ...] | None:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchone()
+
+        row: tuple[Any, ...] | None = self._db.call(select, timeout=QUERY_TIMEOUT)
+        return None if row is None else decode_row(row)
 
     def purge(self, before: float, *, batch: int = PURGE_BATCH) -> int:
         """Delete rows older than `before`, `batch` rows per statement (autocommit: each is its own short

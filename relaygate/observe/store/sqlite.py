@@ -26,6 +26,7 @@ from relaygate.observe.store.base import (
     row_as_dict,
     subject_candidates,
 )
+from relaygate.observe.store.search import SQLITE_SEARCH_INDEXES, LogFilter, Owner, decode_row, find_sql, search_sql
 
 # Bump with a migration step in `_migrate` whenever the table changes shape.
 SCHEMA_VERSION = 4  # 4: usage_rollup_1m and usage_rollup_1h (relaygate/observe/rollup.py)
@@ -147,7 +148,7 @@ class SQLiteLogStore:
                     if version < added_in and column not in present:
                         conn.execute(f"ALTER TABLE request_logs ADD COLUMN {column} {sql_type}")
                         present.add(column)
-                for statement in _CREATE_INDEXES:
+                for statement in (*_CREATE_INDEXES, *SQLITE_SEARCH_INDEXES):
                     conn.execute(statement)
                 for statement in _ROLLUP_DDL:  # schema 4; IF NOT EXISTS, so also on every open
                     conn.execute(statement)
@@ -218,6 +219,22 @@ class SQLiteLogStore:
         with self._read_lock:
             rows = self._read_conn.execute(sql, params).fetchall()
         return [row_as_dict(row) for row in rows]
+
+    def search(
+        self, filters: LogFilter, cursor: tuple[float, int] | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """One page of rows for the admin API, newest first after `cursor`; never bodies (search.py)."""
+        sql, params = search_sql(filters, cursor, limit, "sqlite")
+        with self._read_lock:
+            rows = self._read_conn.execute(sql, params).fetchall()
+        return [decode_row(row) for row in rows]
+
+    def find(self, request_id: str, owner: Owner | None = None, *, bodies: bool = False) -> dict[str, Any] | None:
+        """The newest row with this request id (within `owner`'s rows when given), bodies when asked."""
+        sql, params = find_sql(request_id, owner, bodies=bodies, dialect="sqlite")
+        with self._read_lock:
+            row = self._read_conn.execute(sql, params).fetchone()
+        return None if row is None else decode_row(row)
 
     def purge(self, before: float, *, batch: int = PURGE_BATCH) -> int:
         """Delete rows older than `before`, `batch` rows per transaction (found through the time index),
