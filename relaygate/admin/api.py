@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from relaygate.admin import sessions
+from relaygate.admin import models, sessions
 from relaygate.admin.openapi import openapi_document
 from relaygate.admin.operation import Operation
 from relaygate.admin.router import AdminRouter
@@ -13,7 +13,10 @@ from relaygate.admin.session import SessionSigner
 if TYPE_CHECKING:
     from relaygate.admin.operation import AdminRequest
 
-_FEATURE_OPERATIONS: tuple[Operation, ...] = (*sessions.OPERATIONS,)
+_FEATURE_OPERATIONS: tuple[Operation, ...] = (
+    *sessions.OPERATIONS,
+    *models.OPERATIONS,
+)
 
 
 async def _openapi(request: AdminRequest) -> dict[str, Any]:
