@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from relaygate.admin import models, sessions
+from relaygate.admin import limits, models, sessions
 from relaygate.admin.openapi import openapi_document
 from relaygate.admin.operation import Operation
 from relaygate.admin.router import AdminRouter
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 _FEATURE_OPERATIONS: tuple[Operation, ...] = (
     *sessions.OPERATIONS,
     *models.OPERATIONS,
+    *limits.OPERATIONS,
 )
 
 
