@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from relaygate.admin import limits, models, sessions
+from relaygate.admin import config, limits, models, sessions
 from relaygate.admin.openapi import openapi_document
 from relaygate.admin.operation import Operation
 from relaygate.admin.router import AdminRouter
@@ -17,6 +17,7 @@ _FEATURE_OPERATIONS: tuple[Operation, ...] = (
     *sessions.OPERATIONS,
     *models.OPERATIONS,
     *limits.OPERATIONS,
+    *config.OPERATIONS,
 )
 
 
