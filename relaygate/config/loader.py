@@ -171,7 +171,13 @@ class _Doc:
 
 def _parse(text: str, file: str) -> tuple[list[_Doc], list[Problem], list[tuple[int, str]]]:
     """Manifests in file order (a list document contributes each item), YAML problems, duplicate keys."""
-    loader = _YamlLoader(text)
+    try:
+        loader = _YamlLoader(text)  # checks every character first: control characters are refused here
+    except yaml.reader.ReaderError as exc:
+        position = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, position) + 1
+        rule = "invalid YAML: special characters (control characters other than tab and line breaks) are not allowed"
+        return [], [Problem(file, "-", f"line {line}", rule, line=line)], []
     docs: list[_Doc] = []
     problems: list[Problem] = []
     try:
