@@ -51,12 +51,13 @@ RULE_SCHEMA: dict[str, Any] = {
         "limit": {"type": "number"},
         "window": {"type": "string", "enum": ["minute", "hour", "day", "week", "month"]},
         "sliding": {"type": "boolean", "description": "rate limits slide; budgets reset on UTC calendar bounds"},
-        "audit": {"type": "boolean"},
+        "audit_mode": {"type": "boolean", "description": "budgets: counted, never refuses"},
         "when": {
             "type": "object",
+            "description": "as configured: only the conditions the rule sets (none: every request)",
             "properties": {
-                "subjects": {"type": ["array", "null"], "items": {"type": "string"}},
-                "models": {"type": ["array", "null"], "items": {"type": "string"}},
+                "subjects": {"type": "array", "items": {"type": "string"}},
+                "models": {"type": "array", "items": {"type": "string"}},
                 "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
             },
             "additionalProperties": False,
@@ -91,6 +92,17 @@ def _bucket(rule: Rule, usage: BucketUsage) -> dict[str, Any]:
     }
 
 
+def _when(rule: Rule) -> dict[str, Any]:
+    when: dict[str, Any] = {}
+    if rule.subjects is not None:
+        when["subjects"] = sorted(rule.subjects)
+    if rule.models is not None:
+        when["models"] = sorted(rule.models)
+    if rule.metadata:
+        when["metadata"] = dict(rule.metadata)
+    return when
+
+
 def _rule(rule: Rule, buckets: list[BucketUsage]) -> dict[str, Any]:
     return {
         "id": rule.id,
@@ -101,12 +113,8 @@ def _rule(rule: Rule, buckets: list[BucketUsage]) -> dict[str, Any]:
         "limit": rule.limit,
         "window": rule.period,
         "sliding": rule.sliding,
-        "audit": rule.audit,
-        "when": {
-            "subjects": None if rule.subjects is None else sorted(rule.subjects),
-            "models": None if rule.models is None else sorted(rule.models),
-            "metadata": dict(rule.metadata),
-        },
+        "audit_mode": rule.audit,
+        "when": _when(rule),
         "applies_per": list(rule.applies_per),
         "buckets": [_bucket(rule, b) for b in buckets],
         "spent": sum(b.used for b in buckets) if rule.kind == "budget" else None,

@@ -52,7 +52,7 @@ def test_rules_are_listed_with_config_kind_unit_window_and_when(gateway: Gateway
         100.0,
         "minute",
     )
-    assert rpm["when"] == {"subjects": None, "models": ["mock/echo"], "metadata": {}}
+    assert rpm["when"] == {"models": ["mock/echo"]} and rpm["audit_mode"] is False
     assert rules["tokens-hour"]["when"]["subjects"] == ["team:ml"]
     budget = rules["daily-spend"]
     assert budget["kind"] == "budget" and budget["config"] == "spend" and budget["window"] == "day"
