@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from relaygate.gateway import Gateway
     from relaygate.routing.health import HealthTracker
     from relaygate.routing.plan import RouteTarget
+    from relaygate.runtime.ngrok import NgrokGateway
     from relaygate.runtime.proxy import ProxyAccount, ProxyEndpoint
     from relaygate.runtime.targets import Target
 
@@ -232,7 +233,49 @@ def model_entries(gateway: Gateway, identity: Identity) -> list[dict[str, Any]]:
                 "health": _health(gateway, gateway.model_health, tuple(r.key for r in vm.targets)),
             }
         )
+    if snapshot.ngrok is not None:  # the ai-gateway dialect's configured `provider:model` names (open to users)
+        out += _ngrok_entries(gateway, snapshot.ngrok)
     out.sort(key=lambda m: (m["kind"], m["name"]))
+    return out
+
+
+def _ngrok_entries(gateway: Gateway, ngrok: NgrokGateway) -> list[dict[str, Any]]:
+    out = []
+    for upstream in ngrok.provider_order:
+        for model in upstream.model_order:
+            keys = tuple(route.key for route in model.routes)
+            cooled = [c for c in (cooldown_until(gateway.model_health, k) for k in keys) if c is not None]
+            requests, p50, error_rate = gateway.recent.summary(f"model:{model.name}")
+            price = upstream.price_of(model.id)
+            out.append(
+                {
+                    "name": model.name,
+                    "display_name": model.id,
+                    "kind": "model",
+                    "provider": upstream.kind,
+                    "account": upstream.id,
+                    "integration": model.id,
+                    "model_id": model.id,
+                    "model_types": sorted(upstream.template.model_types),
+                    "strategy": None,
+                    "price": None
+                    if price is None
+                    else {
+                        "input_per_million": price.input_per_million,
+                        "output_per_million": price.output_per_million,
+                        "cache_read_per_million": price.cache_read_per_million,
+                        "cache_write_per_million": price.cache_write_per_million,
+                    },
+                    "access": None,
+                    "targets": [],
+                    "health": {
+                        "cooldown_until": min(cooled) if keys and len(cooled) == len(keys) else None,
+                        "latency_p50_ms": p50,
+                        "error_rate": error_rate,
+                        "requests": requests,
+                    },
+                }
+            )
     return out
 
 

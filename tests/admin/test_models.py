@@ -124,3 +124,31 @@ def test_users_cannot_list_endpoints_and_virtual_accounts_nothing(gateway: Gatew
     assert gateway.request("GET", "/api/admin/v1/endpoints", token=gateway.create_token(user=USER)).status == 403
     bot = gateway.create_token(virtual_account="bot")
     assert gateway.request("GET", "/api/admin/v1/models", token=bot).status == 403
+
+
+NGROK = """\
+type: gateway-admin-config
+admins: [user:alice@example.com]
+---
+on_http_request:
+  - type: ai-gateway
+    config:
+      providers:
+        - id: keyed
+          base_url: http://127.0.0.1:{closed_port}/v1
+          api_keys: [{value: sk-ngrok-literal-key-0008}]
+          models: [{id: gpt-4o-mini}]
+"""
+
+
+def test_ai_gateway_models_are_listed_and_their_keys_never_shown(gateway_factory: GatewayFactory) -> None:
+    from tests.helpers.gateway import free_port
+
+    gateway = gateway_factory(NGROK, closed_port=free_port())
+    alice = gateway.create_token(user=ADMIN)
+    models = _by_name(get(gateway, "/models", alice)["data"])
+    assert set(models) == {"keyed:gpt-4o-mini"}
+    assert models["keyed:gpt-4o-mini"]["account"] == "keyed" and models["keyed:gpt-4o-mini"]["kind"] == "model"
+    config = gateway.request("GET", "/api/admin/v1/config", token=alice)
+    assert config.status == 200 and b"sk-ngrok-literal-key-0008" not in config.body
+    assert b"0008" not in config.body
