@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +35,12 @@ from relaygate.config.options import LoadOptions
 from relaygate.config.problems import ConfigError
 from relaygate.config.store import ConfigConflict, StoredConfig, StoredManifest
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher
-from relaygate.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge
+from relaygate.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, ServiceUnavailable
 
 if TYPE_CHECKING:
     from relaygate.gateway import Gateway
 
+log = logging.getLogger("relaygate.admin")
 REQUEST_SOURCE = "(request)"  # how problems name the submitted manifests
 SERVED_SOURCE = "(served)"  # how problems name the file-held manifests a diff keeps
 MAX_HISTORY = 500
@@ -220,7 +222,10 @@ async def config_history(request: AdminRequest) -> dict[str, Any]:
             "refusals": watcher.refusals if watcher is not None else 0,
             "data": [],
         }
-    rows = await asyncio.to_thread(store.history, limit)
+    try:
+        rows = await asyncio.to_thread(store.history, limit)
+    except Exception as exc:
+        raise _store_down(exc) from None
     return {
         "source": "database",
         "revision": gateway.config_revision,
@@ -284,12 +289,24 @@ def _served_as_stored(gateway: Gateway) -> StoredConfig:
     return StoredConfig(gateway.config_revision, manifests)
 
 
+def _store_down(exc: BaseException) -> ServiceUnavailable:
+    """The config database could not be read or written (the message names no URL or credential)."""
+    log.warning("admin config API: the config store failed: %s", type(exc).__name__)
+    return ServiceUnavailable(
+        f"the config store cannot be reached ({type(exc).__name__}); retry shortly", code="config_store_unavailable"
+    )
+
+
 def _plan(gateway: Gateway, sources: Sequence[tuple[str, str]], prune: bool) -> ApplyPlan:
     """Blocking (store read, compile): run through `asyncio.to_thread`. `ConfigError` when invalid."""
     address = LoadOptions.for_settings(gateway.settings).gateway
     store = gateway.config_store
     if store is not None:
-        return plan_changes(store.load(), sources, prune=prune, gateway=address)
+        try:
+            stored = store.load()
+        except Exception as exc:
+            raise _store_down(exc) from None
+        return plan_changes(stored, sources, prune=prune, gateway=address)
     return plan_changes(_served_as_stored(gateway), sources, prune=prune, gateway=address, stored_source=SERVED_SOURCE)
 
 
@@ -369,6 +386,8 @@ async def config_apply(request: AdminRequest) -> dict[str, Any]:
             answer["revision"] = await asyncio.to_thread(commit, store, plan, request.caller.subject)
         except ConfigConflict as exc:
             raise Conflict(str(exc), code="config_conflict") from None
+        except Exception as exc:
+            raise _store_down(exc) from None
         answer["applied"] = True
         if isinstance(gateway.watcher, StoredConfigWatcher):
             await gateway.watcher.poll()  # this replica serves it now; the others within a poll
