@@ -111,6 +111,14 @@ class PayloadTooLarge(GatewayError):
     code = "payload_too_large"
 
 
+class Conflict(GatewayError):
+    """The state changed under the request (another config apply committed first); retry."""
+
+    status = 409
+    type = "conflict"
+    code = "conflict"
+
+
 class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_exceeded"

@@ -41,7 +41,7 @@ from relaygate.observe.tracing.config import tracing_config
 from relaygate.observe.upstream_warnings import UpstreamWarnings
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
-from relaygate.routing.stats import LatencyStats
+from relaygate.routing.stats import LatencyStats, RecentAttempts
 from relaygate.routing.sticky import StickySessions
 from relaygate.runtime.snapshot import Snapshot
 from relaygate.settings import Settings
@@ -147,6 +147,9 @@ class Gateway:
         self.access_log = AccessLog(settings.access_log, max_queue=settings.log_queue_size)
         if self.access_log.enabled:
             self.recorders.append(self.access_log.record)
+        # Recent attempts per target (count, p50, error rate) for the admin API, read after the answer.
+        self.recent = RecentAttempts()
+        self.recorders.append(self.recent)
         self.recorders.append(UpstreamWarnings())  # failed attempts and fallbacks at WARNING, rate-limited
         # The admin API's live tail (GET /api/admin/v1/logs/stream): a recorder only while someone subscribes.
         self.tail = LogTail(self.recorders)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from relaygate.admin import logs, sessions, tokens, usage
+from relaygate.admin import config, limits, logs, models, sessions, tokens, usage
 from relaygate.admin.openapi import openapi_document
 from relaygate.admin.operation import Operation
 from relaygate.admin.router import AdminRouter
@@ -18,6 +18,9 @@ _FEATURE_OPERATIONS: tuple[Operation, ...] = (
     *tokens.OPERATIONS,
     *logs.OPERATIONS,
     *usage.OPERATIONS,
+    *models.OPERATIONS,
+    *limits.OPERATIONS,
+    *config.OPERATIONS,
 )
 
 

@@ -73,4 +73,4 @@ class Operation:
     response: Schema = field(default_factory=lambda: {"type": "object"})
     response_type: str = "application/json"  # text/event-stream, text/csv
     writes: bool = False  # state-changing: a cookie-authenticated call needs the CSRF header
-    body_limit: int = 64 * 1024
+    body_limit: int = 64 * 1024  # bytes; 0: sized by the gateway's --max-config-bytes (config bodies)

@@ -62,7 +62,9 @@ class AdminRouter:
                     )
         body = None
         if method == "POST":
-            raw = await read_body(call.scope, call.receive, op.body_limit)
+            # 0: a config body, bounded by --max-config-bytes (JSON escaping may double YAML text)
+            limit = op.body_limit or 2 * call.gateway.settings.max_config_bytes + 4096
+            raw = await read_body(call.scope, call.receive, limit)
             if raw:
                 try:
                     body = orjson.loads(raw)

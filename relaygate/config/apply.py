@@ -16,7 +16,7 @@ from relaygate.config.compile import compile_manifests, empty_snapshot
 from relaygate.config.diff import Change, compare, manifest_yaml
 from relaygate.config.loader import load_sources, split_manifests
 from relaygate.config.outbound import GatewayAddress
-from relaygate.config.store import ConfigStore, Identity, StoredConfig, StoredManifest
+from relaygate.config.store import CLI_APPLIER, ConfigStore, Identity, StoredConfig, StoredManifest
 from relaygate.runtime.snapshot import Snapshot
 
 DATABASE_SOURCE = "(database)"  # how problems and logs name the stored config
@@ -42,12 +42,25 @@ def plan_apply(
 ) -> ApplyPlan:
     """Validate the `(text, filename)` sources with the stored config they leave in place;
     `ConfigError` lists every problem, naming each file (and `(database)` for stored manifests)."""
+    return plan_changes(store.load(), sources, prune=prune, env=env)
+
+
+def plan_changes(
+    stored: StoredConfig,
+    sources: Sequence[tuple[str, str]],
+    *,
+    prune: bool = False,
+    env: Mapping[str, str] | None = None,
+    gateway: GatewayAddress | None = None,
+    stored_source: str = DATABASE_SOURCE,
+) -> ApplyPlan:
+    """`plan_apply` against manifests already read (the database's, or the ones a gateway serves from
+    files, named `stored_source` in problems); `gateway` refuses base URLs that loop back into it."""
     raw = [m for text, filename in sources for m in split_manifests(text, filename)]
-    stored = store.load()
     replaced = {m.identity for m in raw}
     kept = [] if prune else [m for m in stored.manifests if m.identity not in replaced]
-    manifests = load_sources([(_joined(kept), DATABASE_SOURCE), *sources], env)
-    snapshot = compile_manifests(manifests, source=sources[0][1] if sources else DATABASE_SOURCE)
+    manifests = load_sources([(_joined(kept), stored_source), *sources], env)
+    snapshot = compile_manifests(manifests, source=sources[0][1] if sources else stored_source, gateway=gateway)
     incoming = [StoredManifest(m.type, m.name, manifest_yaml(m.data)) for m in raw]  # valid: safe to store
     changes = compare(stored.manifests, incoming, prune=prune)
     upserts = tuple(m for m, c in _paired(incoming, changes) if c.kind != "unchanged")
@@ -55,9 +68,18 @@ def plan_apply(
     return ApplyPlan(stored.revision, tuple(changes), upserts, deletes, snapshot)
 
 
-def commit(store: ConfigStore, plan: ApplyPlan) -> int:
-    """Write the plan atomically; returns the new revision (`ConfigConflict` if the store moved on)."""
-    return store.write(plan.upserts, plan.deletes, plan.base_revision)
+def commit(store: ConfigStore, plan: ApplyPlan, applied_by: str = CLI_APPLIER) -> int:
+    """Write the plan atomically, with a history row naming `applied_by` ("cli" or an admin subject);
+    returns the new revision (`ConfigConflict` if the store moved on)."""
+    return store.write(
+        plan.upserts, plan.deletes, plan.base_revision, applied_by=applied_by, summary=change_summary(plan.changes)
+    )
+
+
+def change_summary(changes: Sequence[Change]) -> str:
+    """`+ team sre, ~ provider-account/mock mock, - ...`: the changed manifests by identity only."""
+    sign = {"create": "+", "update": "~", "delete": "-"}
+    return ", ".join(f"{sign[c.kind]} {c.label}" for c in changes if c.kind != "unchanged") or "no changes"
 
 
 def load_stored(

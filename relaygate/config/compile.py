@@ -35,6 +35,7 @@ from relaygate.runtime.admin import NO_ADMINS, AdminPolicy
 from relaygate.runtime.ngrok import NgrokGateway
 from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
+from relaygate.runtime.served import NOTHING_SERVED, ServedConfig, ServedManifest
 from relaygate.runtime.snapshot import Snapshot
 from relaygate.runtime.targets import Target
 from relaygate.runtime.virtual import TargetOverrides, VirtualModel
@@ -84,6 +85,17 @@ def build_snapshot(
         created=int(time.time()),
         observability=observability,
         admin=admin,
+        served=_served(manifests),
+    )
+
+
+def _served(manifests: Manifests | None) -> ServedConfig:
+    if manifests is None:
+        return NOTHING_SERVED
+    return ServedConfig(
+        tuple(ServedManifest(kind, name, file, data) for file, kind, name, data in manifests.raw),
+        manifests.sources,
+        manifests.resolved,
     )
 
 

@@ -47,6 +47,7 @@ def compile_rules(
                     window_ms=window_ms,
                     slot_ms=window_ms // SLOTS,
                     on_backend_error=config.on_backend_error,
+                    config=config.name,
                 )
             )
     for budget_config in budget_configs:
@@ -68,6 +69,7 @@ def compile_rules(
                     window_ms=0,
                     slot_ms=0,
                     on_backend_error=budget_config.on_backend_error,
+                    config=budget_config.name,
                 )
             )
     return LimitRules(rules)

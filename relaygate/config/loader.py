@@ -127,11 +127,20 @@ def split_manifests(text: str, filename: str) -> list[RawManifest]:
         if not isinstance(data, dict):
             continue
         kind, name = data.get("type"), data.get("name")
+        if name is None and isinstance(kind, str):
+            name = _default_name(kind)  # e.g. gateway-admin-config: stored under the name it loads with
         if kind is None and "on_http_request" in data:
             out.append(RawManifest(AI_GATEWAY_TYPE, f"{stem}#{n}", data))
         elif isinstance(kind, str) and isinstance(name, str):
             out.append(RawManifest(kind, name, data))
     return out
+
+
+def _default_name(kind: str) -> str | None:
+    """The name a manifest type gives a manifest written without one (None: the name is required)."""
+    model = MANIFEST_MODELS.get(kind)
+    default = model.model_fields["name"].default if model is not None and "name" in model.model_fields else None
+    return default if isinstance(default, str) else None
 
 
 # --- YAML --------------------------------------------------------------------------------------------
@@ -162,7 +171,13 @@ class _Doc:
 
 def _parse(text: str, file: str) -> tuple[list[_Doc], list[Problem], list[tuple[int, str]]]:
     """Manifests in file order (a list document contributes each item), YAML problems, duplicate keys."""
-    loader = _YamlLoader(text)
+    try:
+        loader = _YamlLoader(text)  # checks every character first: control characters are refused here
+    except yaml.reader.ReaderError as exc:
+        position = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, position) + 1
+        rule = "invalid YAML: special characters (control characters other than tab and line breaks) are not allowed"
+        return [], [Problem(file, "-", f"line {line}", rule, line=line)], []
     docs: list[_Doc] = []
     problems: list[Problem] = []
     try:
@@ -228,6 +243,7 @@ class _Load:
     sources: list[str] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     documents: int = 0  # manifests seen (valid or not)
+    raw: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
 
     def add_file(self, text: str, file: str, stem: str) -> None:
         self.sources.append(file)
@@ -298,6 +314,7 @@ class _Load:
                 self.broken.add(identity)
             return
         self.entries.append(Located(file, label, manifest))
+        self.raw.append((file, manifest.type, manifest.name, raw))
 
     def finish(self) -> Manifests:
         """The manifests, or `ConfigError` with every problem of every file."""
@@ -318,6 +335,8 @@ class _Load:
             sources=tuple(self.sources),
             origins={e.manifest.identity: e.file for e in self.entries},
             warnings=tuple(self.warnings),
+            raw=tuple(self.raw),
+            resolved=frozenset(self.secrets),
         )
 
     def _duplicate_identities(self) -> Iterator[Problem]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import get_args
+from typing import Any, get_args
 
 from relaygate.config.problems import Problem
 from relaygate.config.schema_admin import AdminConfig
@@ -120,6 +120,10 @@ class Manifests:
     sources: tuple[str, ...] = ()  # files read, in the order read
     origins: Mapping[tuple[str, str], str] = field(default_factory=dict)  # identity -> file
     warnings: tuple[Problem, ...] = ()  # valid but worth saying: literal credentials, no manifests
+    # Each valid manifest as written (file, type, name, data; references unresolved), and every value
+    # resolved from the environment: the admin API shows the first with the second masked.
+    raw: tuple[tuple[str, str, str, dict[str, Any]], ...] = ()
+    resolved: frozenset[str] = frozenset()
 
     def account(self, name: str) -> ProviderAccount | None:
         """The provider account called `name` (names are unique across kinds)."""

@@ -45,6 +45,20 @@ class StoredConfig:
     manifests: tuple[StoredManifest, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedRevision:
+    """One committed apply: the revision it made, when, by whom ("cli" or an admin subject), what changed."""
+
+    revision: int
+    applied_at: float
+    applied_by: str
+    summary: str
+
+
+CLI_APPLIER = "cli"
+MAX_SUMMARY = 2000  # characters of a revision's summary kept in the history
+
+
 class ConfigConflict(RuntimeError):
     """Another apply committed between this one's read and its write; nothing was written."""
 
@@ -56,9 +70,21 @@ class ConfigStore(Protocol):
 
     def load(self) -> StoredConfig: ...
 
-    def write(self, upserts: Sequence[StoredManifest], deletes: Sequence[Identity], expected_revision: int) -> int:
+    def write(
+        self,
+        upserts: Sequence[StoredManifest],
+        deletes: Sequence[Identity],
+        expected_revision: int,
+        *,
+        applied_by: str = CLI_APPLIER,
+        summary: str = "",
+    ) -> int:
         """Apply upserts and deletes in one transaction if the revision is still `expected_revision`;
-        returns the new revision, raises `ConfigConflict` otherwise."""
+        returns the new revision, raises `ConfigConflict` otherwise. The history gets one row."""
+        ...
+
+    def history(self, limit: int = 100) -> list[AppliedRevision]:
+        """The latest applied revisions, newest first."""
         ...
 
     def close(self) -> None: ...
@@ -78,7 +104,14 @@ _SQLITE_TABLES = (
         updated_at REAL NOT NULL
     )""",
     "INSERT OR IGNORE INTO config_revision (id, revision, updated_at) VALUES (1, 0, 0)",
+    """CREATE TABLE IF NOT EXISTS config_history (
+        revision INTEGER PRIMARY KEY,
+        applied_at REAL NOT NULL,
+        applied_by TEXT NOT NULL,
+        summary TEXT NOT NULL
+    )""",
 )
+_HISTORY_INSERT = "INSERT INTO config_history (revision, applied_at, applied_by, summary) VALUES (?, ?, ?, ?)"
 
 
 class SQLiteConfigStore:
@@ -117,7 +150,15 @@ class SQLiteConfigStore:
                 conn.execute("COMMIT")
         return StoredConfig(int(row[0]) if row else 0, tuple(StoredManifest(*r) for r in rows))
 
-    def write(self, upserts: Sequence[StoredManifest], deletes: Sequence[Identity], expected_revision: int) -> int:
+    def write(
+        self,
+        upserts: Sequence[StoredManifest],
+        deletes: Sequence[Identity],
+        expected_revision: int,
+        *,
+        applied_by: str = CLI_APPLIER,
+        summary: str = "",
+    ) -> int:
         now = time.time()
         with self._lock:
             conn = self._connection()
@@ -137,11 +178,25 @@ class SQLiteConfigStore:
                     [(m.type, m.name, m.body, now) for m in upserts],
                 )
                 conn.execute("UPDATE config_revision SET revision = ?, updated_at = ? WHERE id = 1", (current + 1, now))
+                conn.execute(_HISTORY_INSERT, (current + 1, now, applied_by, summary[:MAX_SUMMARY]))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         return current + 1
+
+    def history(self, limit: int = 100) -> list[AppliedRevision]:
+        with self._lock:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT revision, applied_at, applied_by, summary FROM config_history "
+                    "ORDER BY revision DESC LIMIT ?",
+                    (limit,),
+                )
+                .fetchall()
+            )
+        return [AppliedRevision(int(r[0]), float(r[1]), str(r[2]), str(r[3])) for r in rows]
 
     def close(self) -> None:
         with self._lock:

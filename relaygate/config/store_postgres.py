@@ -12,7 +12,15 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from relaygate.config.store import ConfigConflict, Identity, StoredConfig, StoredManifest
+from relaygate.config.store import (
+    CLI_APPLIER,
+    MAX_SUMMARY,
+    AppliedRevision,
+    ConfigConflict,
+    Identity,
+    StoredConfig,
+    StoredManifest,
+)
 from relaygate.database import PostgresDatabase
 
 _REVISION = "SELECT revision FROM config_revision WHERE id = 1"
@@ -48,7 +56,15 @@ class PostgresConfigStore:
 
         return self._db.call(read, timeout=self._timeout)
 
-    def write(self, upserts: Sequence[StoredManifest], deletes: Sequence[Identity], expected_revision: int) -> int:
+    def write(
+        self,
+        upserts: Sequence[StoredManifest],
+        deletes: Sequence[Identity],
+        expected_revision: int,
+        *,
+        applied_by: str = CLI_APPLIER,
+        summary: str = "",
+    ) -> int:
         now = time.time()
 
         async def update(conn: AsyncConnection[Any]) -> int:
@@ -68,9 +84,24 @@ class PostgresConfigStore:
                 await conn.execute(
                     "UPDATE config_revision SET revision = %s, updated_at = %s WHERE id = 1", (current + 1, now)
                 )
+                await conn.execute(
+                    "INSERT INTO config_history (revision, applied_at, applied_by, summary) VALUES (%s, %s, %s, %s)",
+                    (current + 1, now, applied_by, summary[:MAX_SUMMARY]),
+                )
             return current + 1
 
         return self._db.call(update, timeout=self._timeout)
+
+    def history(self, limit: int = 100) -> list[AppliedRevision]:
+        async def read(conn: AsyncConnection[Any]) -> list[AppliedRevision]:
+            cursor = await conn.execute(
+                "SELECT revision, applied_at, applied_by, summary FROM config_history ORDER BY revision DESC LIMIT %s",
+                (limit,),
+            )
+            rows = await cursor.fetchall()
+            return [AppliedRevision(int(r[0]), float(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+        return self._db.call(read, timeout=self._timeout)
 
     def close(self) -> None:
         self._db.close()

@@ -199,6 +199,38 @@ def retry_seconds(ms: float) -> int:
     return max(1, math.ceil(ms / 1000))
 
 
+@dataclass(frozen=True, slots=True)
+class BucketUsage:
+    """One bucket's current consumption under a rule, for the admin API (read-only, never reserved)."""
+
+    key: str  # the bucket's counter name (`Rule.stem` plus its parts; budgets without the window start)
+    used: float  # requests, tokens or USD counted now (in-flight reservations included)
+    resets_at: float  # epoch seconds: sliding, when all of it has left the window; calendar, the window end
+
+
+MAX_USAGE_BUCKETS = 100  # buckets listed per rule by `Backend.usage` (the busiest first)
+
+
+def sliding_usage(slots: dict[int, tuple[float, float]], lo: int, rule: Rule, now_ms: int) -> tuple[float, int]:
+    """(used, ms when the last of it leaves) of one sliding bucket from `{slot: (amount, latest ms)}`,
+    counted as reserve counts it: slots from `cur - SLOTS` on, each until its latest reservation is W old."""
+    cur = now_ms // rule.slot_ms
+    first = max(lo, cur - SLOTS)
+    used = 0.0
+    leaves = 0
+    for slot, (amount, last) in slots.items():
+        if slot < first or not amount or now_ms >= last + rule.window_ms:
+            continue
+        used += amount
+        leaves = max(leaves, int(last) + rule.window_ms)
+    return used, leaves
+
+
+def busiest(buckets: list[BucketUsage], limit: int) -> list[BucketUsage]:
+    """The `limit` buckets with the most used, most used first (ties by key, for stable answers)."""
+    return sorted(buckets, key=lambda b: (-b.used, b.key))[:limit]
+
+
 @dataclass(slots=True)
 class BackendStats:
     """Counters exported as Prometheus counters by observe/metrics.py (monotonic, per process)."""
@@ -235,6 +267,11 @@ class Backend(Protocol):
         now: float | None = None,
     ) -> None:
         """Correct tokens/cost rules to actual usage; None keeps the estimate. Idempotent, never raises."""
+        ...
+
+    async def usage(self, rule: Rule, *, limit: int = MAX_USAGE_BUCKETS, now: float | None = None) -> list[BucketUsage]:
+        """Read-only: the rule's live buckets (at most `limit`, busiest first) with what they count now.
+        Budgets list the current calendar window only. Raises when the backend cannot be read."""
         ...
 
     async def aclose(self) -> None:

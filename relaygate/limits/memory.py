@@ -16,15 +16,19 @@ import time
 from array import array
 
 from relaygate.limits.backend import (
+    MAX_USAGE_BUCKETS,
     BackendStats,
+    BucketUsage,
     Clock,
     Refusal,
     RefusalReason,
     Reservation,
     admits,
     amount_for,
+    busiest,
     oversized,
     retry_seconds,
+    sliding_usage,
     slot_leaves_ms,
     slot_stamp,
 )
@@ -239,6 +243,32 @@ class MemoryBackend:
         for key in [k for k, c in self._counters.items() if c.expires <= now]:
             del self._counters[key]
         self._next_sweep_ms = now_ms + self._sweep_interval_ms
+
+    async def usage(self, rule: Rule, *, limit: int = MAX_USAGE_BUCKETS, now: float | None = None) -> list[BucketUsage]:
+        """The rule's live buckets, read without advancing or sweeping anything."""
+        now = self._clock() if now is None else now
+        now_ms = int(now * 1000)
+        stem, nested = rule.stem, rule.stem + ":"
+        out: list[BucketUsage] = []
+        if rule.sliding:
+            for key, window in list(self._windows.items()):
+                if key != stem and not key.startswith(nested):
+                    continue
+                slots = {}
+                for slot in range(window.lo, window.lo + _RING):
+                    i = slot % _RING
+                    if window.counts[i]:
+                        slots[slot] = (window.counts[i], window.last[i])
+                used, leaves_ms = sliding_usage(slots, window.lo, rule, now_ms)
+                if used > 0:
+                    out.append(BucketUsage(key, used, leaves_ms / 1000.0))
+        else:
+            start, end = self._calendar.get(rule.period, now)
+            suffix = f":{start}"
+            for key, counter in list(self._counters.items()):
+                if key.endswith(suffix) and (key == stem + suffix or key.startswith(nested)):
+                    out.append(BucketUsage(key[: -len(suffix)], counter.value, float(end)))
+        return busiest(out, limit)
 
     async def aclose(self) -> None:
         """Nothing to release; present for the Backend protocol."""

@@ -33,23 +33,44 @@ from redis.exceptions import RedisError
 
 from relaygate.limits.backend import (
     BACKEND_RETRY_AFTER,
+    MAX_USAGE_BUCKETS,
     BackendStats,
+    BucketUsage,
     Clock,
     Refusal,
     RefusalReason,
     Reservation,
     amount_for,
+    busiest,
     oversized,
     retry_seconds,
+    sliding_usage,
 )
 from relaygate.limits.budgets import SETTLE_GRACE, WindowCache
 from relaygate.limits.lua import RESERVE, SETTLE
-from relaygate.limits.rules import OnBackendError, Plan
+from relaygate.limits.rules import OnBackendError, Plan, Rule
 
 log = logging.getLogger("relaygate.limits")
 
 DEFAULT_PREFIX = "relaygate:limits:"
+MAX_SCANNED_KEYS = 10_000  # `usage` reads at most this many keys per rule (SCAN, bounded count per call)
+_SCAN_COUNT = 500
+_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 _ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def _sliding_from_hash(fields: dict[Any, Any], rule: Rule, now_ms: int) -> tuple[float, int]:
+    """A sliding bucket's hash (slot -> amount, t<slot> -> latest ms, tot, lo) read as `sliding_usage` reads it."""
+    text = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in fields.items()}
+    lo_raw = text.get("lo")
+    if lo_raw is None:
+        return 0.0, 0
+    slots: dict[int, tuple[float, float]] = {}
+    for name, value in text.items():
+        if name.lstrip("-").isdigit():
+            slot = int(name)
+            slots[slot] = (float(value), float(text.get(f"t{slot}", 0)))
+    return sliding_usage(slots, int(lo_raw), rule, now_ms)
 
 
 def _usd(value: float) -> str:
@@ -193,6 +214,47 @@ class RedisBackend:
             return False
         self._up()
         return True
+
+    async def usage(self, rule: Rule, *, limit: int = MAX_USAGE_BUCKETS, now: float | None = None) -> list[BucketUsage]:
+        """The rule's live buckets: SCAN under the prefix (at most MAX_SCANNED_KEYS keys), then one
+        pipelined read. Read-only: nothing is advanced, expired or reserved. Redis errors propagate."""
+        now = self._clock() if now is None else now
+        now_ms = int(now * 1000)
+        stem = self.prefix + rule.stem
+        if rule.sliding:
+            suffix = ""
+        else:
+            start, end = self._calendar.get(rule.period, now)
+            suffix = f":{start}"
+        keys: list[str] = []
+        async for raw in self._client.scan_iter(match=stem.translate(_GLOB_SPECIAL) + "*", count=_SCAN_COUNT):
+            key = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else str(raw)
+            name = key[: len(key) - len(suffix)] if suffix and key.endswith(suffix) else (None if suffix else key)
+            if name is not None and (name == stem or name.startswith(stem + ":")):
+                keys.append(key)
+            if len(keys) >= MAX_SCANNED_KEYS:
+                break
+        if not keys:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            if rule.sliding:
+                pipe.hgetall(key)
+            else:
+                pipe.get(key)
+        values = await pipe.execute()
+        cut = len(self.prefix)
+        out: list[BucketUsage] = []
+        for key, value in zip(keys, values, strict=True):
+            if not value:
+                continue
+            if rule.sliding:
+                used, leaves_ms = _sliding_from_hash(value, rule, now_ms)
+                if used > 0:
+                    out.append(BucketUsage(key[cut:], used, leaves_ms / 1000.0))
+            else:
+                out.append(BucketUsage(key[cut : len(key) - len(suffix)], float(value), float(end)))
+        return busiest(out, limit)
 
     async def aclose(self) -> None:
         """Close the connection pool if this backend created it."""

@@ -60,6 +60,7 @@ class Rule:
     window_ms: int  # sliding window length; 0 for calendar windows
     slot_ms: int  # sliding sub-window length; 0 for calendar windows
     on_backend_error: OnBackendError | None = None  # its manifest's setting; None: the process's
+    config: str = ""  # the name of the manifest that holds it (the admin API lists rules by it)
 
     @property
     def sliding(self) -> bool:
@@ -180,6 +181,24 @@ class LimitRules:
         if not hits:
             return EMPTY_PLAN
         return Plan(tuple(hits), tokens, cost, on_error)
+
+
+def bucket_parts(rule: Rule, key: str) -> dict[str, str | None]:
+    """A bucket key of `rule` read back: `{dimension: value}` per `applies_per` (None: the "(none)" bucket)."""
+    rest = key[len(rule.stem) + 1 :] if key.startswith(rule.stem + ":") else ""
+    out: dict[str, str | None] = {}
+    for dimension in rule.applies_per:
+        if rest.startswith(NONE_PART):
+            out[dimension] = None
+            rest = rest[len(NONE_PART) + 1 :]
+            continue
+        length, sep, tail = rest.partition("=")
+        if not sep or not length.isdigit():
+            break
+        size = int(length)
+        out[dimension] = tail[:size]
+        rest = tail[size + 1 :]
+    return out
 
 
 def _applies(rule: Rule, model: str) -> bool:

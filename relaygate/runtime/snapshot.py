@@ -10,6 +10,7 @@ from relaygate.runtime.admin import NO_ADMINS, AdminPolicy
 from relaygate.runtime.ngrok import NgrokGateway
 from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
+from relaygate.runtime.served import NOTHING_SERVED, ServedConfig
 from relaygate.runtime.targets import Target
 from relaygate.runtime.virtual import VirtualModel
 
@@ -49,6 +50,7 @@ class Snapshot:
     created: int  # unix seconds, the `created` of model listings
     observability: Observability = DEFAULT_OBSERVABILITY  # opt-in metric labels, trace content
     admin: AdminPolicy = NO_ADMINS  # who may use the admin API and dashboard
+    served: ServedConfig = NOTHING_SERVED  # the manifests as written (the admin API's config view)
 
     @property
     def serves_anything(self) -> bool:

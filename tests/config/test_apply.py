@@ -185,3 +185,20 @@ def test_rendered_diff_masks_credential_headers_only() -> None:
 
     text = masked_yaml("type: x\nname: y\nheaders: {Authorization: Bearer abc123, X-Team: ml}\n")
     assert "abc123" not in text and "X-Team: ml" in text
+
+
+def test_every_apply_leaves_a_history_row_naming_who_and_what(store: ConfigStore) -> None:
+    apply(store, MOCK)
+    plan = plan_apply(store, [(MOCK_TWO, "two.yaml")], env=ENV)
+    assert commit(store, plan, applied_by="user:alice@example.com") == 2
+    history = store.history()
+    assert [(h.revision, h.applied_by) for h in history] == [(2, "user:alice@example.com"), (1, "cli")]
+    assert history[0].summary == "+ provider-account/mock mock-two"
+    assert history[1].applied_at <= history[0].applied_at
+    assert [h.revision for h in store.history(limit=1)] == [2]
+
+
+def test_a_manifest_whose_type_names_it_by_default_is_stored(store: ConfigStore) -> None:
+    apply(store, MOCK + "---\ntype: gateway-admin-config\nadmins: [user:alice@example.com]\n")
+    assert ("gateway-admin-config", "gateway-admin") in stored_names(store)
+    assert load_stored(store.load()).admin.admins == frozenset({"user:alice@example.com"})

@@ -414,3 +414,10 @@ def test_config_error_lists_one_problem_per_line() -> None:
         ]
     )
     assert str(error) == "f.yaml: team ml: members[0]: must be an email address\ng.yaml: -: -: no such file"
+
+
+def test_control_characters_are_a_yaml_problem_not_a_crash() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text("type: team\nname: x\x94\n", "bad.yaml")
+    assert [(p.field, p.line) for p in caught.value.problems] == [("line 2", 2)]
+    assert "special characters" in caught.value.problems[0].rule
