@@ -35,8 +35,7 @@ function renderWho() {
   const out = h("button", { type: "button", class: "link" }, "Log out");
   out.addEventListener("click", async () => {
     await logout();
-    location.hash = "#/login";
-    route();
+    navigate("#/login");
   });
   replace(
     who,
@@ -75,8 +74,7 @@ function loginPage() {
       shell.loginMessage = "";
       const target = sessionTarget || "#/overview";
       sessionTarget = null;
-      location.hash = target;
-      route();
+      navigate(target);
     } catch (error) {
       input.value = "";
       replace(status, failure(error));
@@ -87,6 +85,12 @@ function loginPage() {
 }
 
 let sessionTarget = null;
+
+/** Go to a hash; route() runs once (from hashchange, or here when the hash is already that). */
+function navigate(target) {
+  if (location.hash === target) route();
+  else location.hash = target;
+}
 
 async function route() {
   if (cleanup) {

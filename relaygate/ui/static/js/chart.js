@@ -86,9 +86,9 @@ export function timeChart(series, opts = {}) {
 export function barChart(items, opts = {}) {
   const fmt = opts.fmt || ((v) => String(v));
   const rowH = 24;
-  const labelW = 170;
-  const valueW = 90;
-  const width = W;
+  const width = opts.width || 440;
+  const labelW = Math.round(width * 0.3);
+  const valueW = 70;
   const height = Math.max(rowH, items.length * rowH) + 4;
   const vmax = Math.max(0, ...items.map((i) => i.value || 0)) || 1;
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart bar-chart", role: "img", "aria-label": opts.title || "bars" });

@@ -136,7 +136,7 @@ export function customEndpointManifest(v) {
 }
 
 function addEndpoint() {
-  const account = h("input", { name: "account", required: true, placeholder: "internal-apis", pattern: "[a-z0-9-]{3,32}" });
+  const account = h("input", { name: "account", required: true, placeholder: "internal-apis"});
   const endpoint = h("input", { name: "endpoint", required: true, placeholder: "search" });
   const baseUrl = h("input", { name: "base_url", type: "url", required: true, placeholder: "https://search.internal.example.com/v1" });
   const header = h("input", { name: "header", value: "Authorization", placeholder: "Authorization, x-api-key, …" });
