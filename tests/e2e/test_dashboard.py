@@ -36,7 +36,9 @@ if not CHROMIUM.exists():
         "the dashboard tests never download a browser",
         allow_module_level=True,
     )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install -e '.[test]')")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed (pip install -e '.[test]')"
+)
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 DOC_IMAGES = REPO_ROOT / "docs" / "img"
