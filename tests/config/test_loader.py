@@ -65,6 +65,7 @@ def test_valid_directory_loads_every_manifest_kind() -> None:
             manifests.budget_configs,
             manifests.ai_gateway_policies,
             manifests.observability_configs,
+            manifests.admin_configs,
         )
         for m in group
     }
@@ -81,6 +82,7 @@ def test_directory_reads_yaml_files_in_sorted_order_only() -> None:
         "50-governance.yaml",
         "60-ngrok.yml",
         "70-observability.yaml",
+        "80-admin.yaml",
     ]
 
 
