@@ -83,6 +83,7 @@ rules:
   - {{id: daily-spend, when: {{}}, limit_to: 50, unit: cost_per_day}}
 ---
 type: gateway-admin-config
+name: gateway-admin  # the schema's default name, written out: `relaygate apply` skips a manifest without one
 admins: [user:{ADMIN}]
 viewers: [team:sre]
 """
@@ -196,8 +197,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, dashboard: Dashboard) -> Iterator[Any]:
-    """A fresh browser context (no cookies) whose responses and console errors are recorded."""
+def page(browser: Any, dashboard: Dashboard, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser context (no cookies) whose responses and console errors are recorded; the page as
+    the test left it is in tests/artifacts/end-<test>.png (what a failure looked like)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=dashboard.gateway.url)
     opened = context.new_page()
     opened.set_default_timeout(10_000)
@@ -208,6 +210,8 @@ def page(browser: Any, dashboard: Dashboard) -> Iterator[Any]:
     opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "CSP" in msg.text else None)
     opened.on("dialog", lambda dialog: dialog.accept())
     yield opened
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    opened.screenshot(path=str(ARTIFACTS / f"end-{request.node.name}.png"), full_page=True)
     for cookie in context.cookies():
         if cookie["name"] == "relaygate_session" and cookie["value"]:
             dashboard.cookies.add(cookie["value"])
@@ -252,7 +256,7 @@ def test_login_then_overview_shows_the_requests_sent(page: Any, dashboard: Dashb
     assert page.locator("[data-widget=timeseries] svg.time-chart path.line").count() >= 4
     assert "mock/echo" in page.locator("[data-widget=top-model]").inner_text()
     assert "bob@example.com" in page.locator("[data-widget=top-user]").inner_text()
-    assert "admin" in page.locator("#who").inner_text()
+    assert page.locator("#who .role").text_content() == "admin"
     shot(page, "overview", doc=True)
 
 
