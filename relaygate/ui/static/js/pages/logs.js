@@ -104,7 +104,7 @@ async function showDetail(row) {
         ["Method and path", `${data.method || ""} ${data.path || ""}`],
         ["User", subjectName(data.subject)],
         ["Team", data.team],
-        ["Token", data.token_id ? h("span", { title: data.token_id }, data.token_name || "token (id in tooltip)") : null],
+        ["Token", data.token_id ? h("span", { title: data.token_id }, data.token_name || "(hover for its id)") : null],
         ["Requested model", data.requested_model],
         ["Resolved model", data.resolved_model],
         ["Provider", data.provider],

@@ -7,6 +7,17 @@ import { timeChart, barChart } from "../chart.js";
 
 const SERIES_AGGREGATIONS = ["requests", "errors", "cost_usd", "input_tokens", "output_tokens", "latency_p50", "latency_p99", "ttft_p50", "ttft_p99"];
 
+const STEP = { "1m": 60, "5m": 300, "1h": 3600, "1d": 86400 };
+
+/** Every bucket of the range, so counts read as 0 where nothing happened (percentiles stay empty). */
+function buckets(points, r) {
+  const step = STEP[r.interval] || 60;
+  const byTs = new Map(points.map((p) => [Math.floor(p.ts / step) * step, p]));
+  const out = [];
+  for (let t = Math.floor(r.start / step) * step; t <= r.end; t += step) out.push(byTs.get(t) || { ts: t, empty: true });
+  return out.length <= 2000 ? out : points;
+}
+
 function sum(points, key) {
   return points.reduce((acc, p) => acc + (p[key] || 0), 0);
 }
@@ -24,7 +35,9 @@ function overTime(r) {
       if (!points.length) return empty("No requests in this range. Send one and reload.");
       const requests = sum(points, "requests");
       const errors = sum(points, "errors");
-      const series = (key) => points.map((p) => [p.ts, p[key] ?? null]);
+      const all = buckets(points, r);
+      const COUNTS = new Set(["requests", "errors", "cost_usd", "input_tokens", "output_tokens"]);
+      const series = (key) => all.map((p) => [p.ts, p[key] ?? (COUNTS.has(key) ? 0 : null)]);
       const weighted = (key) => {
         // a range-wide percentile is not a mean of percentiles; show the worst bucket for p99 and the
         // request-weighted mean for p50 as a summary (the chart has the detail)
@@ -50,15 +63,15 @@ function overTime(r) {
         h(
           "div",
           { class: "chart-grid" },
-          h("div", null, h("h3", null, "Requests and errors"), timeChart([{ name: "requests", points: series("requests") }, { name: "errors", points: series("errors") }], { area: true, fmt: (v) => fmtNum(v), title: "Requests and errors", start: r.start, end: r.end })),
+          h("div", null, h("h3", null, "Requests and errors"), timeChart([{ name: "requests", points: series("requests") }, { name: "errors", points: series("errors") }], { area: true, fmt: (v) => fmtNum(v, 1), title: "Requests and errors", start: r.start, end: r.end })),
           h(
             "div",
             null,
             h("h3", null, "Error rate"),
-            timeChart([{ name: "error rate", points: points.map((p) => [p.ts, p.requests ? (p.errors || 0) / p.requests : null]) }], { area: true, fmt: fmtPct, title: "Error rate", start: r.start, end: r.end }),
+            timeChart([{ name: "error rate", points: all.map((p) => [p.ts, p.requests ? (p.errors || 0) / p.requests : null]) }], { area: true, fmt: fmtPct, title: "Error rate", start: r.start, end: r.end }),
           ),
           h("div", null, h("h3", null, "Cost"), timeChart([{ name: "cost (USD)", points: series("cost_usd") }], { area: true, fmt: fmtUsd, title: "Cost", start: r.start, end: r.end })),
-          h("div", null, h("h3", null, "Tokens"), timeChart([{ name: "input", points: series("input_tokens") }, { name: "output", points: series("output_tokens") }], { fmt: (v) => fmtNum(v), title: "Tokens", start: r.start, end: r.end })),
+          h("div", null, h("h3", null, "Tokens"), timeChart([{ name: "input", points: series("input_tokens") }, { name: "output", points: series("output_tokens") }], { fmt: (v) => fmtNum(v, 1), title: "Tokens", start: r.start, end: r.end })),
           h(
             "div",
             null,
