@@ -460,7 +460,7 @@ def test_a_user_sees_only_their_own_pages(page: Any, dashboard: Dashboard) -> No
 # -- no secret in anything the browser can see -----------------------------------------------------
 
 SECRET_SHAPES = (
-    re.compile(rb"rg-[0-9a-f]{12}-[A-Za-z0-9_-]{16,}"),  # a whole Relaygate token
+    re.compile(rb"rg-[a-z0-9]{12}-[A-Za-z0-9_-]{16,}"),  # a whole Relaygate token
     re.compile(rb"sk-[A-Za-z0-9-]{16,}"),  # an upstream API key
 )
 
