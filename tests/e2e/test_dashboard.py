@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from yaml import safe_load
 
 from tests.helpers.gateway import REPO_ROOT, GatewayProcess, token_secret_of
 from tests.upstreams.aiohttp_server import AiohttpServer
@@ -359,6 +360,15 @@ def test_add_a_custom_endpoint_through_the_form_and_call_it(page: Any, dashboard
     yaml = page.wait_for_selector("#endpoint-yaml").inner_text()
     assert "type: provider-account/custom-endpoint" in yaml and "${DASHBOARD_UPSTREAM_KEY}" in yaml
     assert UPSTREAM_KEY not in yaml
+    assert safe_load(yaml) == {  # the YAML shown to copy is the manifest applied
+        "type": "provider-account/custom-endpoint",
+        "name": "internal-apis",
+        "auth_data": {"type": "header", "headers": {"Authorization": "Bearer ${DASHBOARD_UPSTREAM_KEY}"}},
+        "collaborators": [{"subject": f"user:{USER}", "role_id": "provider-account-access"}],
+        "integrations": [
+            {"name": "echo", "type": "integration/model/custom-endpoint", "base_url": dashboard.upstream.url}
+        ],
+    }
     page.click("#apply-endpoint")
     page.wait_for_selector("#endpoint-applied")
     shot(page, "config", doc=True)
@@ -455,6 +465,28 @@ def test_a_user_sees_only_their_own_pages(page: Any, dashboard: Dashboard) -> No
     page.wait_for_selector("table.logs tbody tr, [data-page=logs] .state")
     subjects = page.locator("table.logs tbody tr td:nth-child(3)").all_inner_texts()
     assert all(s == USER for s in subjects), subjects
+
+
+TRICKY = {
+    "type": "provider-account/custom-endpoint",
+    "name": "a-b",
+    "empty": "",
+    "colon": "a: b",
+    "hash": "x #y",
+    "bool_like": "yes",
+    "number_like": "012",
+    "ref": "${KEY}",
+    "quote": 'it\'s "q"',
+    "lines": "one\ntwo",
+    "list": [1, 2.5, True, None, "- dash", {"k": "v", "n": {"m": []}}],
+    "nested": {"a": {"b": {}}, "c": [[1, 2], []]},
+}
+
+
+def test_the_yaml_the_dashboard_shows_parses_back_to_the_same_data(page: Any, dashboard: Dashboard) -> None:
+    login(page, dashboard.viewer)
+    shown = page.evaluate("async (data) => (await import('/ui/js/dom.js')).toYaml(data)", TRICKY)
+    assert safe_load(shown) == TRICKY, shown
 
 
 # -- no secret in anything the browser can see -----------------------------------------------------

@@ -241,7 +241,7 @@ export function toYaml(value, indent = "") {
     if (v === null || v === undefined) return "null";
     if (typeof v === "number" || typeof v === "boolean") return String(v);
     const text = String(v);
-    if (text === "" || /^[\s\-?:,[\]{}#&*!|>'"%@`]|[:#]\s|\s$|^(true|false|null|yes|no|on|off|~)$|^[0-9.+-]/i.test(text) || text.includes("\n")) {
+    if (text === "" || /^[\s\-?:,[\]{}#&*!|>'"%@`]|[:#]\s|\s#|\s$|^(true|false|null|yes|no|on|off|~)$|^[0-9.+-]/i.test(text) || text.includes("\n")) {
       return JSON.stringify(text);
     }
     return text;

@@ -182,7 +182,9 @@ function addEndpoint() {
     replace(out, loading("the validation"));
     try {
       const result = await api("POST", "/config/validate", { body: { manifests: [manifest] } });
-      const yaml = result.yaml || toYaml(manifest);
+      // The form's own YAML: it holds no secret (the key is a ${NAME} reference), and unlike the
+      // validator's masked echo it can be copied into a config file as it is.
+      const yaml = toYaml(manifest) + "\n";
       const yamlBlock = h("div", { class: "snippet" }, h("div", { class: "snippet-tools" }, copyButton(yaml, "Copy YAML")), h("pre", { class: "code", id: "endpoint-yaml" }, yaml));
       if (!result.valid) {
         replace(out, h("p", { class: "state error" }, "The gateway's validator refused it:"), problemsList(result.problems), yamlBlock);
