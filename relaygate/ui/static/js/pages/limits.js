@@ -28,7 +28,10 @@ function rule(r) {
       null,
       h("h3", null, r.id),
       h("span", { class: `badge ${r.kind === "budget" ? "budget" : ""}` }, r.kind === "budget" ? "budget" : "rate limit"),
-      h("span", { class: "muted" }, `${amount(r, r.limit)} ${r.unit || ""}${r.window ? ` per ${r.window}` : ""}`),
+      h("span", null, `${amount(r, r.limit)} ${r.measure && r.measure !== "cost" ? r.measure + " " : ""}per ${r.window || r.unit}`),
+      r.kind === "budget" ? null : h("span", { class: "muted small" }, r.sliding === false ? "fixed window" : "sliding window"),
+      r.applies_per && r.applies_per.length ? h("span", { class: "muted small" }, `per ${r.applies_per.join(" and ")}`) : h("span", { class: "muted small" }, "one shared bucket"),
+      r.spent !== null && r.spent !== undefined ? h("span", { class: "badge budget" }, `spent ${fmtUsd(r.spent)}`) : null,
       r.config ? h("span", { class: "muted small" }, `from ${r.config}`) : null,
       r.audit_mode ? h("span", { class: "badge warn" }, "audit only") : null,
     ),
@@ -46,7 +49,7 @@ function rule(r) {
               return h(
                 "tr",
                 null,
-                h("td", null, b.key || h("span", { class: "muted" }, "(shared)")),
+                h("td", { title: b.parts ? Object.entries(b.parts).map(([k, v]) => `${k}=${v ?? "(none)"}`).join(", ") : null }, b.key || h("span", { class: "muted" }, "(shared)")),
                 h("td", { class: "num" }, amount(r, b.used)),
                 h("td", { class: "num" }, amount(r, b.remaining)),
                 h("td", null, h("meter", { min: 0, max: limit || 1, value: Math.min(b.used || 0, limit || 1), low: (limit || 1) * 0.7, high: (limit || 1) * 0.9, optimum: 0 })),
@@ -68,12 +71,18 @@ export default function limits(root) {
       () => api("GET", "/limits"),
       (data) => {
         const rules = data.data || [];
+        const backend = data.backend_error
+          ? h("p", { class: "state error" }, `Consumption could not be read from the ${data.backend || "limits"} backend: ${data.backend_error}`)
+          : data.backend
+            ? h("p", { class: "muted small" }, `counters: ${data.backend}`)
+            : null;
         if (!rules.length) return empty("No rate limits or budgets are configured (gateway-rate-limiting-config, gateway-budget-config).");
         const budgets = rules.filter((r) => r.kind === "budget");
         const rates = rules.filter((r) => r.kind !== "budget");
         return h(
           "div",
           null,
+          backend,
           rates.length ? [h("h3", null, "Rate limits"), h("div", { class: "items" }, rates.map(rule))] : null,
           budgets.length ? [h("h3", null, "Budgets"), h("div", { class: "items" }, budgets.map(rule))] : null,
         );

@@ -179,7 +179,9 @@ function endpointItem(endpoint) {
       "header",
       null,
       h("h3", null, endpoint.name),
-      cooldowns.length ? h("span", { class: "badge warn" }, `${cooldowns.length} cooling down`) : h("span", { class: "badge ok" }, "healthy"),
+      endpoint.kind === "pool" ? h("span", { class: "badge" }, `pool${endpoint.strategy ? ` (${endpoint.strategy})` : ""}`) : null,
+      cooldowns.length ? h("span", { class: "badge warn" }, `${cooldowns.length} cooling down`) : null,
+      endpoint.health ? health(endpoint.health) : cooldowns.length ? null : h("span", { class: "badge ok" }, "healthy"),
     ),
     h(
       "dl",
@@ -188,10 +190,11 @@ function endpointItem(endpoint) {
       h("dd", null, h("code", null, url), " ", copyButton(url)),
       h("dt", null, "Upstream"),
       h("dd", null, endpoint.upstream || "—"),
-      endpoint.pool && endpoint.pool.length ? [h("dt", null, "Pool"), h("dd", null, endpoint.pool.map((p) => (typeof p === "string" ? p : p.name)).join(", "))] : null,
+      endpoint.endpoint_type ? [h("dt", null, "Type"), h("dd", null, endpoint.endpoint_type)] : null,
       h("dt", null, "Access"),
       h("dd", null, access(endpoint.access)),
     ),
+    endpoint.pool && endpoint.pool.length ? targetsTable(endpoint.pool) : null,
     cooldowns.length
       ? h(
           "ul",
