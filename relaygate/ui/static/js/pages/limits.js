@@ -40,7 +40,7 @@ function rule(r) {
       ? h(
           "table",
           { class: "grid compact" },
-          h("thead", null, h("tr", null, ["Bucket", "Used", "Remaining", "", "Resets"].map((x) => h("th", { scope: "col" }, x)))),
+          h("thead", null, h("tr", null, ["Bucket", "Used", "Remaining", "", "Resets"].map((x, i) => h("th", { scope: "col", class: i === 1 || i === 2 ? "num" : null }, x)))),
           h(
             "tbody",
             null,
