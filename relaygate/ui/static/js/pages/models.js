@@ -107,7 +107,7 @@ function targetsTable(targets) {
   return h(
     "table",
     { class: "grid compact" },
-    h("thead", null, h("tr", null, ["Target", "Weight", "Priority", "Health"].map((x) => h("th", { scope: "col" }, x)))),
+    h("thead", null, h("tr", null, ["Target", "Weight", "Priority", "Health"].map((x, i) => h("th", { scope: "col", class: i === 1 || i === 2 ? "num" : null }, x)))),
     h(
       "tbody",
       null,
