@@ -28,7 +28,8 @@ function diffView(text) {
     "pre",
     { class: "code diff" },
     text.split("\n").map((line) => {
-      const cls = line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : line.startsWith("@@") ? "hunk" : "";
+      const s = line.trimStart(); // `relaygate diff` indents each manifest's unified diff
+      const cls = s.startsWith("+++") || s.startsWith("---") ? "file" : s.startsWith("+") ? "add" : s.startsWith("-") ? "del" : s.startsWith("@@") ? "hunk" : s.startsWith("~") ? "change" : "";
       return h("span", { class: cls ? `line ${cls}` : "line" }, line + "\n");
     }),
   );
