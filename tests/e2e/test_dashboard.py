@@ -209,7 +209,7 @@ def page(browser: Any, dashboard: Dashboard, request: pytest.FixtureRequest) -> 
     opened.on("response", lambda response: dashboard.pending.append(response))
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
     opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "CSP" in msg.text else None)
-    opened.on("dialog", lambda dialog: dialog.accept())
+    opened.on("dialog", lambda dialog: dialog.accept(dialog.default_value))  # confirm: OK; prompt: its default
     yield opened
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     opened.screenshot(path=str(ARTIFACTS / f"end-{request.node.name}.png"), full_page=True)
@@ -343,6 +343,25 @@ def test_create_and_revoke_a_token(page: Any, dashboard: Dashboard) -> None:
         status = dashboard.gateway.request("GET", "/api/admin/v1/whoami", token=secret).status
         time.sleep(0.2)
     assert status == 401
+
+
+def test_rotate_shows_the_new_secret_once_and_the_old_one_keeps_its_grace(page: Any, dashboard: Dashboard) -> None:
+    login(page, dashboard.admin)
+    page.goto("/ui/#/tokens")
+    page.fill("#create-token input[name=who]", "erin@example.com")
+    page.fill("#create-token input[name=name]", "erin-ci")
+    page.click("#create-token button[type=submit]")
+    old = page.wait_for_selector("#new-token-secret").inner_text().strip()
+    dashboard.created.add(old)
+    row = page.locator("table.tokens tbody tr[data-token=erin-ci]")
+    row.wait_for()
+    row.locator("button[data-action=rotate]").click()  # the grace prompt is accepted with its default (1 h)
+    page.wait_for_function("old => document.querySelector('#new-token-secret')?.textContent.trim() !== old", arg=old)
+    new = page.locator("#new-token-secret").inner_text().strip()
+    dashboard.created.add(new)
+    assert new.startswith("rg-") and new != old
+    for token in (old, new):
+        assert dashboard.gateway.request("GET", "/api/admin/v1/whoami", token=token).status == 200
 
 
 def test_add_a_custom_endpoint_through_the_form_and_call_it(page: Any, dashboard: Dashboard) -> None:
