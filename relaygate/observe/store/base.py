@@ -16,8 +16,8 @@ from relaygate.observe.record import LogRecord
 
 if TYPE_CHECKING:
     from relaygate.observe.rollup import Rollup
-    from relaygate.observe.usage import UsagePlan
     from relaygate.observe.store.search import LogFilter, Owner
+    from relaygate.observe.usage import UsagePlan
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LogRecord))
 BOOL_COLUMNS = frozenset({"streaming", "cost_unknown", "truncated"})
