@@ -12,11 +12,28 @@ import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Self
+from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+def _bytes_only(app: Any) -> Any:
+    """httpbin 0.10.0 (the release that installs beside Playwright's greenlet 3) answers `/bytes` with
+    a bytearray, which Werkzeug's server refuses; hand it bytes."""
+
+    def wsgi(environ: Any, start_response: Any) -> Iterator[bytes]:
+        answer = app(environ, start_response)
+        try:
+            for chunk in answer:
+                yield bytes(chunk)
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
 
 
 class HttpbinServer:
@@ -37,7 +54,7 @@ class HttpbinServer:
     def start(self) -> Self:
         from httpbin import app  # imported late: it logs a warning about the optional Swagger UI
 
-        self._server = make_server(self.host, 0, app, threaded=True, ssl_context=self.ssl_context)
+        self._server = make_server(self.host, 0, _bytes_only(app), threaded=True, ssl_context=self.ssl_context)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="httpbin", daemon=True)
         self._thread.start()

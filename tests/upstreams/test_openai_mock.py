@@ -356,8 +356,9 @@ def test_chunk_delay_paces_the_stream(mock: OpenAIMock) -> None:
         stream=True,
     ):
         arrivals.append(time.monotonic() - started)
-    assert arrivals[0] < 0.15
-    assert arrivals[-1] >= 0.2 * (len(arrivals) - 1) - 0.05
+    # Each chunk waits for its delay (a loaded machine only lengthens the gaps, so no upper bound).
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+    assert len(gaps) >= 2 and all(gap >= 0.15 for gap in gaps), gaps
 
 
 def test_drop_stream_after_breaks_the_connection(mock: OpenAIMock) -> None:
