@@ -1,7 +1,8 @@
 """OTLP/HTTP protobuf export of span batches, from the export queue's thread.
 
-Spans arrive encoded by `wire.py` (the exporter package's encoder costs several times more CPU a span);
-batches are posted with one pooled `requests` session. Reads the standard variables from the gateway's environment:
+Captured traces are encoded here, a batch at a time, by `wire.py` (the exporter package's encoder costs
+several times more CPU a span); batches are posted with one pooled `requests` session. Reads the
+standard variables from the gateway's environment:
 `OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION,CERTIFICATE,CLIENT_CERTIFICATE,
 CLIENT_KEY}`. Transient failures (connection errors, 429, 502, 503, 504) are retried with exponential
 backoff and jitter until the timeout, as the OTLP specification says; shutdown aborts a retry.
@@ -14,14 +15,15 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import requests
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.util.re import parse_env_headers
 
-from relaygate.observe.tracing.wire import encode_batch
+from relaygate.observe.tracing.spans import CapturedTrace
+from relaygate.observe.tracing.wire import TraceEncoder, encode_batch
 
 log = logging.getLogger("relaygate.tracing")
 DEFAULT_ENDPOINT = "http://localhost:4318"
@@ -46,10 +48,13 @@ def traces_url(env: Mapping[str, str]) -> str:
 class HttpSpanSender:
     """Posts `ExportTraceServiceRequest`s to one collector (a `queue.BatchSender`)."""
 
-    def __init__(self, env: Mapping[str, str], resource: Resource, scope: InstrumentationScope) -> None:
+    def __init__(
+        self, env: Mapping[str, str], resource: Resource, scope: InstrumentationScope, span_id: Callable[[], int]
+    ) -> None:
         self.url = traces_url(env)
         self._resource = resource
         self._scope = scope
+        self._encoder = TraceEncoder(span_id)
         self._headers = {"content-type": "application/x-protobuf", "user-agent": "relaygate-otlp"}
         self._headers.update(parse_env_headers(_setting(env, "HEADERS"), liberal=True))
         self._gzip = _setting(env, "COMPRESSION").lower() == "gzip"
@@ -67,9 +72,10 @@ class HttpSpanSender:
         self._stop = threading.Event()
         self._rng = random.Random()
 
-    def send(self, spans: Sequence[bytes]) -> bool:
-        """Send one batch of encoded spans; False after a permanent error, the timeout, or shutdown."""
-        data = encode_batch(self._resource, self._scope, spans)
+    def send(self, traces: Sequence[CapturedTrace]) -> bool:
+        """Encode and send one batch of traces; False after a permanent error, the timeout, or shutdown."""
+        encode = self._encoder.encode
+        data = encode_batch(self._resource, self._scope, [encode(captured) for captured in traces])
         if self._gzip:
             data = gzip.compress(data)
         deadline = time.monotonic() + self._timeout
@@ -95,7 +101,8 @@ class HttpSpanSender:
             backoff = _seconds(retry_after) or 2**retry * self._rng.uniform(0.8, 1.2)
             if backoff > deadline - time.monotonic() or self._stop.wait(backoff):
                 break
-        log.warning("trace export to %s failed (%d spans dropped): %s", self.url, len(spans), problem)
+        spans = sum(captured.span_count for captured in traces)
+        log.warning("trace export to %s failed (%d spans dropped): %s", self.url, spans, problem)
         return False
 
     def shutdown(self) -> None:
