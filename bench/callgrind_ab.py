@@ -77,17 +77,21 @@ def main() -> int:
     sink = subprocess.Popen([python, str(BENCH / "otlp_sink.py"), "--port", str(sink_port)], **quiet)  # type: ignore[call-overload]
     (work / "bench.yaml").write_text(relaygate_yaml(mock_port))
     database = f"sqlite:///{work / 'bench.db'}"
+    # Run from the work directory: `python -m` puts the current directory first on sys.path, so from a
+    # source tree every variant would import that tree and a PYTHONPATH variable would change nothing.
     cli = [python, "-m", "relaygate"]
+    otlp = f"http://127.0.0.1:{sink_port}"
+    env = dict(os.environ, RELAYGATE_ACCESS_LOG="off")
+    env.update({name: value.replace("{otlp}", otlp) for name, value in variables.items()})
     created = subprocess.run(
         [*cli, "tokens", "create", "--user", BENCH_USER, "--database-url", database],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
+        cwd=work,
     )
     token = created.stdout.strip().splitlines()[-1]
-    otlp = f"http://127.0.0.1:{sink_port}"
-    env = dict(os.environ, RELAYGATE_ACCESS_LOG="off")
-    env.update({name: value.replace("{otlp}", otlp) for name, value in variables.items()})
     with (work / "gateway.log").open("w") as log:
         gateway = subprocess.Popen(
             [
@@ -105,6 +109,7 @@ def main() -> int:
                 database,
             ],
             env=env,
+            cwd=work,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -77,7 +77,8 @@ class HttpSpanSender:
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._tls: ssl.SSLContext | None = None
         if self._https:
-            self._tls = ssl.create_default_context(cafile=_setting(env, "CERTIFICATE") or None)
+            # Without OTEL_EXPORTER_OTLP_CERTIFICATE, certifi's bundle, as `requests` (and the SDK) use.
+            self._tls = ssl.create_default_context(cafile=_setting(env, "CERTIFICATE") or _certifi_bundle())
             client_certificate, client_key = _setting(env, "CLIENT_CERTIFICATE"), _setting(env, "CLIENT_KEY")
             if client_certificate:
                 self._tls.load_cert_chain(client_certificate, client_key or None)
@@ -164,6 +165,14 @@ class HttpSpanSender:
         connection = self._connection
         if connection is not None:
             connection.close()
+
+
+def _certifi_bundle() -> str | None:
+    try:
+        import certifi
+    except ImportError:  # the system's CA store then
+        return None
+    return str(certifi.where())
 
 
 def _proxy(scheme: str, host: str) -> tuple[str, int, str] | None:
