@@ -4,15 +4,22 @@
     python bench/callgrind_ab.py metrics-off 1000 RELAYGATE_METRICS=off
     python bench/callgrind_ab.py metrics-on 1000
     python bench/callgrind_ab.py tracing 1000 OTEL_EXPORTER_OTLP_ENDPOINT={otlp}
+    python bench/callgrind_ab.py full 1024 OTEL_EXPORTER_OTLP_ENDPOINT={otlp} OTEL_BSP_SCHEDULE_DELAY=600000
     python bench/callgrind_ab.py before 1000 PYTHONPATH=/path/to/older/tree
 
 Wall-clock A/B on a shared VM moves by ±10-20% from run to run; instruction counts do not (two runs
 of one variant agree within 0.5%). The gateway runs under `valgrind --tool=callgrind` with counting
-off; after 100 warm-up requests counting is switched on (`callgrind_control -i on`), N sequential
+off; after 256 warm-up requests counting is switched on (`callgrind_control -i on`), N sequential
 non-streaming chat requests are sent (bench/mock_upstream.py answers them), the background writers
 get a few seconds to drain, and the counts are dumped. Printed: all instructions of the gateway
 process (every thread: the request path, the log writer, span export) divided by N. The access
 log is off unless a variant sets it; `{otlp}` is the URL of a local bench/otlp_sink.py.
+
+Tracing: the 256 warm-up requests fill exactly one export batch of 512 spans, so the exporter's
+first post (connection, lazy imports) is not counted. Under valgrind the gateway serves some ten
+requests a second, so the default export every 5 s posts a batch of ~100 spans each time: a post per
+~50 requests, where under load (c16, ~2,000 requests/s) a post carries 512 spans (256 chat requests).
+`OTEL_BSP_SCHEDULE_DELAY=600000` with N a multiple of 256 counts only full batches, as under load.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.configs import BENCH_USER, PLAIN_MODEL, relaygate_yaml  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-WARM_UP = 100
+WARM_UP = 256  # one full export batch (512 spans) with tracing on
 
 
 def free_port() -> int:
@@ -70,17 +77,21 @@ def main() -> int:
     sink = subprocess.Popen([python, str(BENCH / "otlp_sink.py"), "--port", str(sink_port)], **quiet)  # type: ignore[call-overload]
     (work / "bench.yaml").write_text(relaygate_yaml(mock_port))
     database = f"sqlite:///{work / 'bench.db'}"
+    # Run from the work directory: `python -m` puts the current directory first on sys.path, so from a
+    # source tree every variant would import that tree and a PYTHONPATH variable would change nothing.
     cli = [python, "-m", "relaygate"]
+    otlp = f"http://127.0.0.1:{sink_port}"
+    env = dict(os.environ, RELAYGATE_ACCESS_LOG="off")
+    env.update({name: value.replace("{otlp}", otlp) for name, value in variables.items()})
     created = subprocess.run(
         [*cli, "tokens", "create", "--user", BENCH_USER, "--database-url", database],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
+        cwd=work,
     )
     token = created.stdout.strip().splitlines()[-1]
-    otlp = f"http://127.0.0.1:{sink_port}"
-    env = dict(os.environ, RELAYGATE_ACCESS_LOG="off")
-    env.update({name: value.replace("{otlp}", otlp) for name, value in variables.items()})
     with (work / "gateway.log").open("w") as log:
         gateway = subprocess.Popen(
             [
@@ -98,6 +109,7 @@ def main() -> int:
                 database,
             ],
             env=env,
+            cwd=work,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -1,23 +1,25 @@
-"""The span tree of one finished request, built after the fact from its record with explicit times.
+"""The span tree of one finished request: captured on the request's thread, built on the export thread.
 
 Root `{METHOD} {route}` (SERVER, continuing the caller's `traceparent`), then `relaygate.auth` (token
 store read), `relaygate.limits` and one CLIENT span per upstream attempt. Attributes are an allow-list:
 each is read from a named field of the record; headers, tokens, keys and error texts never are.
 
-The spans are the SDK's finished `ReadableSpan`s, made directly rather than started and ended through a
-`Tracer`: everything about them is known at once, and the tracer's per-attribute validation and locking
-cost ~20 µs a span, which at 100% sampling was a third of a chat request's CPU. The sampler is asked
-once, for the root, with the caller's parent (children follow the root, as parent-based sampling does).
+When a request finishes, `SpanBuilder.build` asks the sampler (once, for the root, with the caller's
+parent: children follow the root, as parent-based sampling does) and captures what the spans need as a
+`CapturedTrace` of plain values: explicit times, and per span a *shape*, the tuple of the values its
+constant attributes come from (route, status, caller, model, target, provider...). That is all the
+request pays. The export thread turns captured traces into OTLP bytes (wire.py), where a shape's
+attributes are encoded once and reused, or into the SDK's `ReadableSpan`s (`readable_spans`, for the
+gRPC exporter and the tests). The attributes of a span are defined here once, by the `*_attributes`
+functions both use.
 """
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,7 +28,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import Decision, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from relaygate.observe.genai import operation_name as genai_operation
 from relaygate.observe.genai import provider_name as genai_provider
@@ -35,11 +37,12 @@ from relaygate.observe.tracing.content import content_attributes
 if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.observe.record import LogRecord
-    from relaygate.routing.router import AttemptRecord
     from relaygate.runtime.snapshot import Snapshot
 
 CUSTOM_ENDPOINT = "CustomEndpoint"  # span type of custom-endpoint traffic (spec/custom-endpoints.txt "Tracing")
 SPAN_TYPE = "tfy.span_type"
+AUTH_SPAN = "relaygate.auth"
+LIMITS_SPAN = "relaygate.limits"
 # The seven custom-endpoint attributes of the reference, copied from the record as they are named there.
 _PROXY_ATTRIBUTES = (
     "custom_proxy_routing_type",
@@ -50,37 +53,86 @@ _PROXY_ATTRIBUTES = (
     "loadbalance_first_target",
     "loadbalance_final_target",
 )
-_FINISH_REASON = re.compile(rb'"(?:finish_reason|stop_reason)"\s*:\s*"([A-Za-z_]{1,40})"')
+USAGE_ATTRIBUTES = (  # the answering attempt's token counts, in `AttemptSpan.usage` order
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.reasoning.output_tokens",
+)
+# `"finish_reason": "stop"` (OpenAI) or `"stop_reason": "end_turn"` (Anthropic): patterns that start with
+# a long literal, which the regex engine finds by a fast scan (one starting with `"` tried a match at every
+# quote of the JSON: a tenth of the capture).
+_FINISH_REASON = re.compile(rb'"finish_reason"\s*:\s*"([A-Za-z_]{1,40})"')
+_STOP_REASON = re.compile(rb'"stop_reason"\s*:\s*"([A-Za-z_]{1,40})"')
 _FINISH_SCAN_BYTES = 16 * 1024  # a stream's finish reason is in its last events
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _ERROR = Status(StatusCode.ERROR)
 _UNSET = Status(StatusCode.UNSET)
 
+# What a span's constant attributes (and name) are made of; see the `*_attributes` functions.
+# Root: (method, route, status, error_type, subject, token_id, requested_model, resolved_model, proxy pairs or None)
+RootShape = tuple[str, str, int, str | None, str | None, str | None, str | None, str | None, tuple[Any, ...] | None]
+# Attempt: (index, outcome, target, error, status, operation, provider, model, stream, server, response model,
+# finish reasons); `model` is None on custom endpoints.
+AttemptShape = tuple[
+    int,
+    str,
+    str,
+    str | None,
+    int | None,
+    str,
+    str,
+    str | None,
+    bool,
+    tuple[str, int] | None,
+    str | None,
+    tuple[str, ...],
+]
+# Limits: (refused rule id or None, rate-limit rule ids, budget rule ids)
+LimitsShape = tuple[str | None, tuple[str, ...], tuple[str, ...]]
 
-@dataclass(slots=True)
-class _Clock:
-    """Converts the request's perf_counter and monotonic marks to unix nanoseconds, from one reading."""
 
-    now_ns: int
-    perf: float
-    mono: float
+class AttemptSpan(NamedTuple):
+    """One upstream attempt's CLIENT span."""
 
-    def perf_ns(self, mark: float) -> int:
-        return self.now_ns - int((self.perf - mark) * 1e9)
+    shape: AttemptShape
+    start: int
+    end: int
+    usage: tuple[int | None, ...] | None  # the answering attempt's token counts (USAGE_ATTRIBUTES order)
+    time_to_first_chunk: float | None  # seconds, on a stream's answering attempt
 
-    def mono_ns(self, mark: float) -> int:
-        return self.now_ns - int((self.mono - mark) * 1e9)
+
+class CapturedTrace(NamedTuple):
+    """Everything the spans of one sampled request need, as plain values (times in unix ns)."""
+
+    trace_id: str  # 32 hex
+    parent: str | None  # the caller's span id (16 hex), a remote parent
+    trace_state: TraceState | None  # from the sampler
+    start: int
+    end: int
+    root: RootShape
+    request_id: str
+    path: str
+    cost: float | None
+    applied: str | None  # the JSON of x-tfy-applied-configurations
+    extra: dict[str, Any] | None  # sampler attributes and message content
+    auth_end: int | None  # a `relaygate.auth` span from `start` to here (the token store was read)
+    limits: tuple[LimitsShape, int, int] | None  # a `relaygate.limits` span: shape, start, end
+    attempts: tuple[AttemptSpan, ...]
+
+    @property
+    def span_count(self) -> int:
+        return 1 + (self.auth_end is not None) + (self.limits is not None) + len(self.attempts)
 
 
 class SpanBuilder:
-    """Builds the finished spans of requests and hands each to `emit` (the export queue)."""
+    """Captures the trace of finished requests and hands each to `emit` (the export queue)."""
 
     def __init__(
         self,
         sampler: Sampler,
-        resource: Resource,
-        scope: InstrumentationScope,
-        emit: Callable[[ReadableSpan], None],
+        emit: Callable[[CapturedTrace, int], None],
         snapshot: Callable[[], Snapshot],
         capture_content: bool,
         always_sample: bool = False,
@@ -89,170 +141,132 @@ class SpanBuilder:
         # The sampler samples every trace whose caller did not drop it (parentbased_always_on, the default,
         # and always_on): it is then not asked.
         self._always_sample = always_sample
-        self._resource = resource
-        self._scope = scope
         self._emit = emit
         self._snapshot = snapshot
         self._capture = capture_content
-        self._rng = random.Random()  # span ids: ids, not secrets
         self._servers: dict[str, tuple[str, int] | None] = {}  # base URL -> (host, port), parsed once
 
     def build(self, ctx: RequestContext, record: LogRecord) -> None:
-        """The request's spans, queued for export (none when the sampler drops the trace)."""
+        """The request's trace, queued for export (nothing when the sampler drops it)."""
         if ctx.trace_id is None:
             return
-        clock = _Clock(time.time_ns(), time.perf_counter(), time.monotonic())
-        start = clock.perf_ns(ctx.started)
-        end = clock.now_ns
-        trace_id = int(ctx.trace_id, 16)
-        name = f"{ctx.method} {ctx.route}" if ctx.route else ctx.method
-        attributes = _root_attributes(ctx, record)
-        parent = None
-        parent_context = None
-        if ctx.parent is not None:
-            flags = TraceFlags(TraceFlags.SAMPLED if ctx.parent.sampled else TraceFlags.DEFAULT)
-            parent = SpanContext(trace_id, int(ctx.parent.span_id, 16), True, flags)
-            parent_context = trace.set_span_in_context(NonRecordingSpan(parent))
+        # The request's perf_counter and monotonic marks in unix ns, from one reading of each clock.
+        now, perf, mono = time.time_ns(), time.perf_counter(), time.monotonic()
+        incoming = ctx.parent
+        extra: dict[str, Any] | None = None
         trace_state = None
-        if self._always_sample and (ctx.parent is None or ctx.parent.sampled):
-            pass  # the default sampler's answer, without its context look-ups (a fifth of the build)
-        else:
-            sampling = self._sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER, attributes)
+        if not (self._always_sample and (incoming is None or incoming.sampled)):
+            # The default sampler's answer is known without its context look-ups (a fifth of the old build).
+            trace_id = int(ctx.trace_id, 16)
+            parent_context = None
+            if incoming is not None:
+                flags = TraceFlags(TraceFlags.SAMPLED if incoming.sampled else TraceFlags.DEFAULT)
+                parent = SpanContext(trace_id, int(incoming.span_id, 16), True, flags)
+                parent_context = trace.set_span_in_context(NonRecordingSpan(parent))
+            name = f"{ctx.method} {ctx.route}" if ctx.route else ctx.method
+            sampling = self._sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER)
             if sampling.decision is not Decision.RECORD_AND_SAMPLE:
                 return
-            attributes.update(sampling.attributes or {})
-            trace_state = sampling.trace_state
+            extra = dict(sampling.attributes) if sampling.attributes else None
+            trace_state = sampling.trace_state or None
         if self._capture and ctx.operation != "proxy":
-            attributes.update(content_attributes(record.request_body, record.response_body, ctx.streaming))
-        root = SpanContext(trace_id, self._span_id(), False, _SAMPLED, trace_state)
-        if ctx.auth_missed:
-            self._span("relaygate.auth", root, SpanKind.INTERNAL, {}, start, start + int(ctx.timings.auth * 1e6))
+            content = content_attributes(record.request_body, record.response_body, ctx.streaming)
+            if content:
+                extra = {**(extra or {}), **content}
+        start = now - int((perf - ctx.started) * 1e9)
+        end = now
+        mono_zero = now - int(mono * 1e9)  # the unix ns of monotonic time 0
+        proxy = ctx.operation == "proxy"
+        root: RootShape = (
+            ctx.method,
+            ctx.route,
+            ctx.status,
+            ctx.error_type,
+            ctx.subject,
+            ctx.token_id,
+            ctx.requested_model,
+            ctx.resolved_model,
+            _proxy_pairs(ctx.extra) if proxy else None,
+        )
+        applied = ctx.applied_configurations()
         limits = ctx.extra.get("limits")
+        limits_span = None
         if isinstance(limits, dict):
-            limits_end = clock.mono_ns(ctx.attempts[0].started) if ctx.attempts else end
+            limits_end = mono_zero + int(ctx.attempts[0].started * 1e9) if ctx.attempts else end
             limits_start = limits_end - int((ctx.timings.ratelimit + ctx.timings.budget) * 1e6)
-            self._span(
-                "relaygate.limits", root, SpanKind.INTERNAL, _limits_attributes(limits), limits_start, limits_end
-            )
-        answering = len(ctx.attempts) - 1 if ctx.attempts and ctx.attempts[-1].outcome == "success" else -1
-        for index, attempt in enumerate(ctx.attempts):
-            self._attempt(ctx, attempt, index, index == answering, root, clock, start)
+            limits_span = (_limits_shape(limits), limits_start, limits_end)
         self._emit(
-            ReadableSpan(
-                name,
+            CapturedTrace(
+                ctx.trace_id,
+                incoming.span_id if incoming is not None else None,
+                trace_state,
+                start,
+                end,
                 root,
-                parent,
-                self._resource,
-                attributes,
-                kind=SpanKind.SERVER,
-                status=_ERROR if ctx.status >= 500 else _UNSET,
-                start_time=start,
-                end_time=end,
-                instrumentation_scope=self._scope,
-            )
+                ctx.request_id,
+                ctx.path,
+                record.cost_usd,
+                orjson.dumps(applied).decode() if applied else None,
+                extra,
+                start + int(ctx.timings.auth * 1e6) if ctx.auth_missed else None,
+                limits_span,
+                self._attempts(ctx, mono_zero, start, proxy) if ctx.attempts else (),
+            ),
+            1 + ctx.auth_missed + (limits_span is not None) + len(ctx.attempts),
         )
 
-    def _span_id(self) -> int:
-        return self._rng.getrandbits(64) or 1
-
-    def _span(
-        self,
-        name: str,
-        parent: SpanContext,
-        kind: SpanKind,
-        attributes: dict[str, Any],
-        start: int,
-        end: int,
-        error: bool = False,
-    ) -> None:
-        """A finished child span of `parent`, queued."""
-        context = SpanContext(parent.trace_id, self._span_id(), False, _SAMPLED, parent.trace_state)
-        self._emit(
-            ReadableSpan(
-                name,
-                context,
-                parent,
-                self._resource,
-                attributes,
-                kind=kind,
-                status=_ERROR if error else _UNSET,
-                start_time=start,
-                end_time=end,
-                instrumentation_scope=self._scope,
+    def _attempts(
+        self, ctx: RequestContext, mono_zero: int, request_start: int, proxy: bool
+    ) -> tuple[AttemptSpan, ...]:
+        """One CLIENT span per attempt: `{operation} {model}` for models, `proxy {endpoint}` for custom endpoints
+        (`mono_zero`: the unix ns of monotonic time 0)."""
+        attempts = ctx.attempts
+        answering = len(attempts) - 1 if attempts[-1].outcome == "success" else -1
+        spans = []
+        for index, attempt in enumerate(attempts):
+            start = mono_zero + int(attempt.started * 1e9)
+            end = start + int(attempt.duration_ms * 1e6)
+            model = response_model = None
+            reasons: tuple[str, ...] = ()
+            usage = first_chunk = None
+            if proxy:
+                server = self._proxy_server(ctx, attempt.target)
+            else:
+                answered = index == answering
+                target = (
+                    ctx.target if answered and ctx.target is not None else self._snapshot().models.get(attempt.target)
+                )
+                model = target.model_id if target is not None else attempt.target
+                server = None
+                if target is not None:
+                    server = self._servers.get(target.base_url) or self._server(target.base_url)
+                if answered:
+                    provider_model = ctx.extra.get("provider_model")
+                    response_model = provider_model if isinstance(provider_model, str) else None
+                    reasons = finish_reasons(ctx.response_body)
+                    u = ctx.usage
+                    usage = (u.input_tokens, u.output_tokens, u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens)
+                    if ctx.streaming and ctx.ttft_ms is not None:
+                        first = request_start + int(ctx.ttft_ms * 1e6)
+                        first_chunk = max(first - start, 0) / 1e9
+                        if ctx.last_chunk_ms is not None:  # a stream's answer lasts until its last chunk
+                            end = max(end, request_start + int(ctx.last_chunk_ms * 1e6))
+            shape: AttemptShape = (
+                index,
+                attempt.outcome,
+                attempt.target,
+                attempt.error,
+                attempt.status,
+                ctx.operation,
+                attempt.provider,
+                model,
+                ctx.streaming,
+                server,
+                response_model,
+                reasons,
             )
-        )
-
-    def _attempt(
-        self,
-        ctx: RequestContext,
-        attempt: AttemptRecord,
-        index: int,
-        answered: bool,
-        root: SpanContext,
-        clock: _Clock,
-        request_start: int,
-    ) -> None:
-        """One CLIENT span: `{operation} {model}` for models, `proxy {endpoint}` for custom endpoints."""
-        start = clock.mono_ns(attempt.started)
-        end = start + int(attempt.duration_ms * 1e6)
-        attributes: dict[str, Any] = {
-            "relaygate.attempt": index,
-            "relaygate.attempt.outcome": attempt.outcome,
-            "relaygate.target": attempt.target,
-        }
-        if ctx.operation == "proxy":
-            name = f"proxy {attempt.target}"
-            attributes[SPAN_TYPE] = CUSTOM_ENDPOINT
-            server = self._proxy_server(ctx, attempt.target)
-        else:
-            target = ctx.target if answered and ctx.target is not None else self._snapshot().models.get(attempt.target)
-            model = target.model_id if target is not None else attempt.target
-            operation = genai_operation(ctx.operation)
-            name = f"{operation} {model}"
-            attributes["gen_ai.operation.name"] = operation
-            attributes["gen_ai.provider.name"] = genai_provider(attempt.provider or "unknown")
-            attributes["gen_ai.request.model"] = model
-            if ctx.streaming:
-                attributes["gen_ai.request.stream"] = True
-            server = self._server(target.base_url) if target is not None else None
-            if answered:
-                end = self._answer_attributes(ctx, attributes, start, request_start, end)
-        if server is not None:
-            attributes["server.address"], attributes["server.port"] = server
-        if attempt.status is not None:
-            attributes["http.response.status_code"] = attempt.status
-        failed = attempt.outcome != "success"
-        if failed:
-            attributes["error.type"] = attempt.error or (f"upstream_{attempt.status}" if attempt.status else "_OTHER")
-        self._span(name, root, SpanKind.CLIENT, attributes, start, end, failed)
-
-    def _answer_attributes(
-        self, ctx: RequestContext, attributes: dict[str, Any], start: int, request_start: int, end: int
-    ) -> int:
-        """Usage, response model, finish reasons and time to first chunk on the answering attempt; returns
-        its end (a stream's answer lasts until its last chunk)."""
-        provider_model = ctx.extra.get("provider_model")
-        if isinstance(provider_model, str):
-            attributes["gen_ai.response.model"] = provider_model
-        usage = ctx.usage
-        for key, value in (
-            ("gen_ai.usage.input_tokens", usage.input_tokens),
-            ("gen_ai.usage.output_tokens", usage.output_tokens),
-            ("gen_ai.usage.cache_read.input_tokens", usage.cached_tokens),
-            ("gen_ai.usage.cache_creation.input_tokens", usage.cache_write_tokens),
-            ("gen_ai.usage.reasoning.output_tokens", usage.reasoning_tokens),
-        ):
-            if value is not None:
-                attributes[key] = value
-        reasons = _finish_reasons(ctx.response_body)
-        if reasons:
-            attributes["gen_ai.response.finish_reasons"] = reasons
-        if ctx.streaming and ctx.ttft_ms is not None:
-            first = request_start + int(ctx.ttft_ms * 1e6)
-            attributes["gen_ai.response.time_to_first_chunk"] = max(first - start, 0) / 1e9
-            if ctx.last_chunk_ms is not None:
-                end = max(end, request_start + int(ctx.last_chunk_ms * 1e6))
-        return end
+            spans.append(AttemptSpan(shape, start, end, usage, first_chunk))
+        return tuple(spans)
 
     def _server(self, base_url: str) -> tuple[str, int] | None:
         """`server.address` and `server.port` of an upstream base URL (parsed once per URL)."""
@@ -275,58 +289,190 @@ class SpanBuilder:
         return endpoint.host, endpoint.port or (443 if endpoint.scheme == "https" else 80)
 
 
-def _root_attributes(ctx: RequestContext, record: LogRecord) -> dict[str, Any]:
-    """HTTP server semconv plus what the gateway decided; never a header, token secret or key."""
-    attributes: dict[str, Any] = {
-        "http.request.method": ctx.method,
-        "url.path": ctx.path,
-        "http.response.status_code": ctx.status,
-        "relaygate.request_id": ctx.request_id,
-    }
-    if ctx.route:
-        attributes["http.route"] = ctx.route
-    if ctx.error_type:
-        attributes["error.type"] = ctx.error_type
+def _proxy_pairs(extra: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The reference's custom-endpoint attributes the record holds (strings, booleans and integers)."""
+    return tuple((key, extra[key]) for key in _PROXY_ATTRIBUTES if isinstance(extra.get(key), str | bool | int))
+
+
+def _limits_shape(limits: Mapping[str, Any]) -> LimitsShape:
+    refused = limits.get("refused")
+    ids = []
+    for key in ("rate_limit", "budget"):
+        rules = limits.get(key)
+        ids.append(tuple(str(rule) for rule in rules) if isinstance(rules, list) else ())
+    return (str(refused) if refused else None, ids[0], ids[1])
+
+
+def finish_reasons(body: bytes | None) -> tuple[str, ...]:
+    """Finish (or stop) reasons an answer reported, in order, without parsing it (content is escaped JSON,
+    so text the model wrote cannot look like the field)."""
+    if not body:
+        return ()
+    if len(body) > _FINISH_SCAN_BYTES:
+        body = body[-_FINISH_SCAN_BYTES:]
+    found = []
+    if b'"finish_reason"' in body:
+        found = _FINISH_REASON.findall(body)
+    if b'"stop_reason"' in body:
+        found += _STOP_REASON.findall(body)
+    return tuple(dict.fromkeys(reason.decode() for reason in found if reason != b"null"))
+
+
+# The attributes of each span, from its shape (constant: encoded once per shape by wire.py) and from what
+# varies per request. Never a header, token secret, key or error message.
+
+
+def root_name(shape: RootShape) -> str:
+    method, route = shape[0], shape[1]
+    return f"{method} {route}" if route else method
+
+
+def root_attributes(shape: RootShape) -> dict[str, Any]:
+    """HTTP server semconv plus what the gateway decided about the caller and the model."""
+    method, route, status, error_type, subject, token_id, requested, resolved, proxy = shape
+    attributes: dict[str, Any] = {"http.request.method": method, "http.response.status_code": status}
+    if route:
+        attributes["http.route"] = route
+    if error_type:
+        attributes["error.type"] = error_type
     optional: tuple[tuple[str, Any], ...] = (
-        ("relaygate.subject", ctx.subject),
+        ("relaygate.subject", subject),
         # The public id without its `rg-` prefix: spans can be scanned for `rg-` to prove no token leaks.
-        ("relaygate.token_id", ctx.token_id.removeprefix("rg-") if ctx.token_id else None),
-        ("relaygate.requested_model", ctx.requested_model),
-        ("relaygate.resolved_model", ctx.resolved_model),
-        ("relaygate.cost_usd", record.cost_usd),
+        ("relaygate.token_id", token_id.removeprefix("rg-") if token_id else None),
+        ("relaygate.requested_model", requested),
+        ("relaygate.resolved_model", resolved),
     )
     for key, value in optional:
         if value is not None:
             attributes[key] = value
-    applied = ctx.applied_configurations()
-    if applied:
-        attributes["relaygate.applied_configurations"] = orjson.dumps(applied).decode()
-    if ctx.operation == "proxy":
+    if proxy is not None:
         attributes[SPAN_TYPE] = CUSTOM_ENDPOINT
-        for key in _PROXY_ATTRIBUTES:
-            value = ctx.extra.get(key)
-            if isinstance(value, str | bool | int):
+        attributes.update(proxy)
+    return attributes
+
+
+def root_request_attributes(captured: CapturedTrace) -> dict[str, Any]:
+    """The root's attributes that differ on every request."""
+    attributes: dict[str, Any] = {"url.path": captured.path, "relaygate.request_id": captured.request_id}
+    if captured.cost is not None:
+        attributes["relaygate.cost_usd"] = captured.cost
+    if captured.applied is not None:
+        attributes["relaygate.applied_configurations"] = captured.applied
+    if captured.extra:
+        attributes.update(captured.extra)
+    return attributes
+
+
+def attempt_name(shape: AttemptShape) -> str:
+    target, operation, model = shape[2], shape[5], shape[7]
+    return f"proxy {target}" if model is None else f"{genai_operation(operation)} {model}"
+
+
+def attempt_attributes(shape: AttemptShape) -> dict[str, Any]:
+    """GenAI semconv (model routes) or the custom-endpoint span type, the target and what became of it."""
+    index, outcome, target, error, status, operation, provider, model, stream, server, response_model, reasons = shape
+    attributes: dict[str, Any] = {
+        "relaygate.attempt": index,
+        "relaygate.attempt.outcome": outcome,
+        "relaygate.target": target,
+    }
+    if model is None:
+        attributes[SPAN_TYPE] = CUSTOM_ENDPOINT
+    else:
+        attributes["gen_ai.operation.name"] = genai_operation(operation)
+        attributes["gen_ai.provider.name"] = genai_provider(provider or "unknown")
+        attributes["gen_ai.request.model"] = model
+        if stream:
+            attributes["gen_ai.request.stream"] = True
+        if response_model is not None:
+            attributes["gen_ai.response.model"] = response_model
+        if reasons:
+            attributes["gen_ai.response.finish_reasons"] = list(reasons)
+    if server is not None:
+        attributes["server.address"], attributes["server.port"] = server
+    if status is not None:
+        attributes["http.response.status_code"] = status
+    if outcome != "success":
+        attributes["error.type"] = error or (f"upstream_{status}" if status else "_OTHER")
+    return attributes
+
+
+def attempt_failed(shape: AttemptShape) -> bool:
+    return shape[1] != "success"
+
+
+def attempt_request_attributes(span: AttemptSpan) -> dict[str, Any]:
+    """Usage and time to first chunk of the answering attempt."""
+    attributes: dict[str, Any] = {}
+    if span.usage is not None:
+        for key, value in zip(USAGE_ATTRIBUTES, span.usage, strict=True):
+            if value is not None:
                 attributes[key] = value
+    if span.time_to_first_chunk is not None:
+        attributes["gen_ai.response.time_to_first_chunk"] = span.time_to_first_chunk
     return attributes
 
 
-def _limits_attributes(limits: Mapping[str, Any]) -> dict[str, Any]:
+def limits_attributes(shape: LimitsShape) -> dict[str, Any]:
     """Rule ids that applied and the decision (`refused` names the rule that said no)."""
-    refused = limits.get("refused")
+    refused, rate_limit, budget = shape
     attributes: dict[str, Any] = {"relaygate.limits.decision": "deny" if refused else "allow"}
-    for key in ("rate_limit", "budget"):
-        ids = limits.get(key)
-        if isinstance(ids, list) and ids:
-            attributes[f"relaygate.limits.{key}_rule_ids"] = [str(rule) for rule in ids]
+    if rate_limit:
+        attributes["relaygate.limits.rate_limit_rule_ids"] = list(rate_limit)
+    if budget:
+        attributes["relaygate.limits.budget_rule_ids"] = list(budget)
     if refused:
-        attributes["relaygate.limits.refused_rule_id"] = str(refused)
+        attributes["relaygate.limits.refused_rule_id"] = refused
     return attributes
 
 
-def _finish_reasons(body: bytes | None) -> list[str]:
-    """Finish (or stop) reasons an answer reported, in order, without parsing it (content is escaped JSON,
-    so text the model wrote cannot look like the field)."""
-    if not body:
-        return []
-    found = _FINISH_REASON.findall(body[-_FINISH_SCAN_BYTES:])
-    return list(dict.fromkeys(reason.decode() for reason in found if reason != b"null"))
+def readable_spans(
+    captured: CapturedTrace, span_id: Callable[[], int], resource: Resource, scope: InstrumentationScope
+) -> list[ReadableSpan]:
+    """The trace as the SDK's finished spans (the gRPC exporter's input), span ids drawn from `span_id`
+    in the order wire.py draws them: root, auth, limits, attempts."""
+    trace_id = int(captured.trace_id, 16)
+    parent = None
+    if captured.parent is not None:
+        parent = SpanContext(trace_id, int(captured.parent, 16), True, _SAMPLED)
+    root = SpanContext(trace_id, span_id(), False, _SAMPLED, captured.trace_state)
+
+    def span(
+        name: str, context: SpanContext, parent: SpanContext | None, attributes: dict[str, Any], **options: Any
+    ) -> ReadableSpan:
+        return ReadableSpan(name, context, parent, resource, attributes, instrumentation_scope=scope, **options)
+
+    def child() -> SpanContext:
+        return SpanContext(trace_id, span_id(), False, _SAMPLED, captured.trace_state)
+
+    out = [
+        span(
+            root_name(captured.root),
+            root,
+            parent,
+            {**root_attributes(captured.root), **root_request_attributes(captured)},
+            kind=SpanKind.SERVER,
+            status=_ERROR if captured.root[2] >= 500 else _UNSET,
+            start_time=captured.start,
+            end_time=captured.end,
+        )
+    ]
+    if captured.auth_end is not None:
+        out.append(span(AUTH_SPAN, child(), root, {}, start_time=captured.start, end_time=captured.auth_end))
+    if captured.limits is not None:
+        shape, start, end = captured.limits
+        out.append(span(LIMITS_SPAN, child(), root, limits_attributes(shape), start_time=start, end_time=end))
+    for attempt in captured.attempts:
+        out.append(
+            span(
+                attempt_name(attempt.shape),
+                child(),
+                root,
+                {**attempt_attributes(attempt.shape), **attempt_request_attributes(attempt)},
+                kind=SpanKind.CLIENT,
+                status=_ERROR if attempt_failed(attempt.shape) else _UNSET,
+                start_time=attempt.start,
+                end_time=attempt.end,
+            )
+        )
+    return out

@@ -4,8 +4,9 @@ TracerProvider, so gateways in one process do not share spans), and the recorder
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -21,8 +22,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from relaygate.observe.tracing.config import GRPC, TracingConfig
 from relaygate.observe.tracing.exporter import HttpSpanSender
 from relaygate.observe.tracing.queue import BatchSender, SpanQueue
-from relaygate.observe.tracing.spans import SpanBuilder
-from relaygate.observe.tracing.wire import encode_span
+from relaygate.observe.tracing.spans import CapturedTrace, SpanBuilder, readable_spans
 
 if TYPE_CHECKING:
     from relaygate.context import RequestContext
@@ -38,12 +38,10 @@ class Tracing:
 
     def __init__(self, config: TracingConfig, env: Mapping[str, str], snapshot: Callable[[], Snapshot]) -> None:
         resource, scope = _resource(env), InstrumentationScope("relaygate")
-        sender, prepare = _sender(config.protocol, env, resource, scope)
-        self.queue = SpanQueue(sender, config.max_queue, config.batch_size, config.schedule_delay, prepare)
+        sender = _sender(config.protocol, env, resource, scope)
+        self.queue = SpanQueue(sender, config.max_queue, config.batch_size, config.schedule_delay)
         self._spans = SpanBuilder(
             sampler_of(config),
-            resource,
-            scope,
             self.queue.put,
             snapshot,
             config.capture_content,
@@ -57,7 +55,7 @@ class Tracing:
         return self.queue.dropped
 
     def record(self, ctx: RequestContext, record: LogRecord) -> None:
-        """The recorder: one request's spans, queued (a bug here must never fail the request)."""
+        """The recorder: one request's trace, captured and queued (a bug here must never fail the request)."""
         try:
             self._spans.build(ctx, record)
         except Exception:
@@ -84,27 +82,40 @@ def sampler_of(config: TracingConfig) -> Sampler:
     return ParentBased(root) if name.startswith("parentbased_") else root
 
 
-def _sender(
-    protocol: str, env: Mapping[str, str], resource: Resource, scope: InstrumentationScope
-) -> tuple[BatchSender, Callable[[Any], Any] | None]:
-    """The batch sender, and what a span becomes in the queue. OTLP/HTTP: relaygate's own sender of spans
-    encoded as they end. gRPC: the SDK's exporter (the `otlp-grpc` extra), which reads the same
-    OTEL_EXPORTER_OTLP_* variables itself, fed the span objects."""
+def _sender(protocol: str, env: Mapping[str, str], resource: Resource, scope: InstrumentationScope) -> BatchSender:
+    """The batch sender of captured traces. OTLP/HTTP: relaygate's own encoder and sender. gRPC: the SDK's
+    exporter (the `otlp-grpc` extra), which reads the same OTEL_EXPORTER_OTLP_* variables itself, fed
+    the traces as SDK spans."""
+    span_id = _span_ids()
     if protocol == GRPC:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        return _ExporterSender(GrpcExporter()), None
-    return HttpSpanSender(env, resource, scope), encode_span
+        return _ExporterSender(GrpcExporter(), resource, scope, span_id)
+    return HttpSpanSender(env, resource, scope, span_id)
+
+
+def _span_ids() -> Callable[[], int]:
+    """Random non-zero 64-bit span ids (ids, not secrets), drawn on the export thread."""
+    bits = random.Random().getrandbits
+    return lambda: bits(64) or 1
 
 
 class _ExporterSender:
-    """An SDK span exporter as a `BatchSender`."""
+    """An SDK span exporter as a `BatchSender` of captured traces."""
 
-    def __init__(self, exporter: SpanExporter) -> None:
+    def __init__(
+        self, exporter: SpanExporter, resource: Resource, scope: InstrumentationScope, span_id: Callable[[], int]
+    ) -> None:
         self._exporter = exporter
+        self._resource = resource
+        self._scope = scope
+        self._span_id = span_id
 
-    def send(self, batch: Sequence[Any]) -> bool:
-        return self._exporter.export(batch) is SpanExportResult.SUCCESS
+    def send(self, batch: Sequence[CapturedTrace]) -> bool:
+        spans = [
+            span for captured in batch for span in readable_spans(captured, self._span_id, self._resource, self._scope)
+        ]
+        return self._exporter.export(spans) is SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
         self._exporter.shutdown()
