@@ -6,6 +6,11 @@
     python bench/callgrind_ab.py tracing 1000 OTEL_EXPORTER_OTLP_ENDPOINT={otlp}
     python bench/callgrind_ab.py full 1024 OTEL_EXPORTER_OTLP_ENDPOINT={otlp} OTEL_BSP_SCHEDULE_DELAY=600000
     python bench/callgrind_ab.py before 1000 PYTHONPATH=/path/to/older/tree
+    python bench/callgrind_ab.py --scenario stream before 1000 PYTHONPATH=/path/to/older/tree
+
+`--scenario`: `chat` (default; a non-streaming chat request), `stream` (a streaming chat request,
+the mock's 21-event burst read to its end) or `proxy` (the custom endpoint's JSON POST,
+`/proxy-api/.../echo-json`), the three paths bench/run.py measures as ns, stb and px.
 
 Wall-clock A/B on a shared VM moves by ±10-20% from run to run; instruction counts do not (two runs
 of one variant agree within 0.5%). The gateway runs under `valgrind --tool=callgrind` with counting
@@ -38,10 +43,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.configs import BENCH_USER, PLAIN_MODEL, relaygate_yaml  # noqa: E402
+from bench.configs import BENCH_USER, PLAIN_MODEL, PROXY_PREFIX, relaygate_yaml  # noqa: E402
+from bench.measuring import ECHO_BODY, ECHO_PATH, json_body  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 WARM_UP = 256  # one full export batch (512 spans) with tracing on
+SCENARIOS = {  # path, body
+    "chat": (
+        "/v1/chat/completions",
+        json.dumps({"model": PLAIN_MODEL, "messages": [{"role": "user", "content": "hi"}]}),
+    ),
+    "stream": ("/v1/chat/completions", json_body(PLAIN_MODEL, True)),
+    "proxy": (PROXY_PREFIX + ECHO_PATH, ECHO_BODY),
+}
 
 
 def free_port() -> int:
@@ -63,10 +77,15 @@ def wait_port(port: int, timeout: float = 900.0) -> None:
 
 
 def main() -> int:
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    scenario = "chat"
+    if args[:1] == ["--scenario"]:
+        scenario, args = args[1], args[2:]
+    if len(args) < 2 or scenario not in SCENARIOS:
         raise SystemExit(__doc__)
-    label, count = sys.argv[1], int(sys.argv[2])
-    variables = dict(arg.split("=", 1) for arg in sys.argv[3:])
+    label, count = args[0], int(args[1])
+    variables = dict(arg.split("=", 1) for arg in args[2:])
+    path, body = SCENARIOS[scenario]
     work = Path(f"/tmp/callgrind-ab/{label}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -115,13 +134,12 @@ def main() -> int:
         )
     try:
         wait_port(gateway_port)
-        body = json.dumps({"model": PLAIN_MODEL, "messages": [{"role": "user", "content": "hi"}]})
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         connection = http.client.HTTPConnection("127.0.0.1", gateway_port, timeout=120)
 
         def send(times: int) -> None:
             for _ in range(times):
-                connection.request("POST", "/v1/chat/completions", body, headers)
+                connection.request("POST", path, body, headers)
                 response = connection.getresponse()
                 response.read()
                 if response.status != 200:
@@ -140,7 +158,7 @@ def main() -> int:
             for line in Path(path).read_text(errors="replace").splitlines():
                 if line.startswith(("summary:", "totals:")):
                     total = max(total, int(line.split()[1]))
-        print(f"{label}: {total / count:,.0f} instructions per request ({count} requests)")
+        print(f"{label} ({scenario}): {total / count:,.0f} instructions per request ({count} requests)")
     finally:
         gateway.send_signal(signal.SIGINT)
         try:
