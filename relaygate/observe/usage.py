@@ -564,10 +564,9 @@ def _aggregate(plan: UsagePlan, layout: _Layout, values: Sequence[float]) -> dic
     out: dict[str, Any] = {}
     index = layout.index
     for name in plan.aggregations:
-        if name == "cost_usd":
-            out[name] = round(values[index[name]], 8)
-        elif name in _SUMS:
-            out[name] = int(values[index[name]])
+        if name in _SUMS:
+            value = values[index[name]]
+            out[name] = round(value, 8) if name == "cost_usd" else int(value)
         elif name == "error_rate":
             requests = values[index["requests"]]
             out[name] = round(values[index["errors"]] / requests, 6) if requests else None
