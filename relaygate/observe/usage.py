@@ -688,8 +688,6 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
         rows = rows_from_sql(plan, fetch(sql, params))
         if len({group for _, group, _ in rows}) <= plan.limit:
             return shape(plan, rows)
-    if dialect == "postgres" and plan.ranking in _SUMS:
-        return _top_n_in_one_statement(plan, fetch)
     totals_plan = replace(plan, type="distribution")
     sql, params = rollup_sql(totals_plan, dialect)
     totals = rows_from_sql(totals_plan, fetch(sql, params))
@@ -705,23 +703,10 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
         plan, group_by=(), table=_table_for(plan.source, [f.field for f in plan.filters], plan.scope is not None)
     )
     sql, params = rollup_sql(everything_plan, dialect)
-    everything = rows_from_sql(everything_plan, fetch(sql, params))
-    return _fold(plan, layout, rows, [values for _, _, values in rest], everything)
-
-
-def _fold(
-    plan: UsagePlan,
-    layout: _Layout,
-    rows: list[tuple[Any, tuple[Any, ...], list[float]]],
-    rest: list[list[float]],
-    everything: list[tuple[Any, tuple[Any, ...], list[float]]],
-) -> dict[str, Any]:
-    """The answer from the top groups' series (`rows`), the other groups' totals and the ungrouped
-    series: `other` per point is the ungrouped value minus the top groups' (sums and counts: exact)."""
     width = len(plan.value_columns)
-    folded = Folded(len(rest), _sum(rest, width), {})
+    folded = Folded(len(rest), _sum([values for _, _, values in rest], width), {})
     by_ts = folded.by_ts
-    for ts, _, values in everything:
+    for ts, _, values in rows_from_sql(everything_plan, fetch(sql, params)):
         by_ts[ts] = values
     for ts, _, values in rows:
         remainder = by_ts.get(ts)
@@ -734,43 +719,3 @@ def _fold(
         elif cost is not None:
             by_ts[ts][cost] = max(0.0, by_ts[ts][cost])  # no -0.0000001 dollars from float sums
     return shape(plan, rows, folded)
-
-
-def _top_n_in_one_statement(plan: UsagePlan, fetch: Fetch) -> dict[str, Any]:
-    """PostgreSQL: the grouped series, the groups' totals, the top `limit` of them and the ungrouped
-    series in one statement (one scan of the rollup table, materialised once); the answer is folded as
-    `run_rollup_query` does. Ties at the `limit` boundary may pick another of the tied groups than the
-    Python ranking would; `other` stays exact either way (it is the total minus the groups shown)."""
-    layout = _Layout.of(plan)
-    base, params = rollup_sql(plan, "postgres")
-    dims = [f"g{i}" for i in range(len(plan.group_by))]
-    values = [f"v{i}" for i in range(len(plan.value_columns))]
-    sums = [
-        f"SUM({v})" if c == "cost_usd" else f"SUM({v})::bigint" for v, c in zip(values, plan.value_columns, strict=True)
-    ]
-    rank = values[layout.index[plan.ranking]]
-    order = ", ".join(f'{d} COLLATE "C"' for d in dims)
-    joined = " AND ".join(f"b.{d} IS NOT DISTINCT FROM t.{d}" for d in dims)
-    nulls = ", ".join("NULL::text" for _ in dims)
-    sql = (
-        f"WITH base (ts, {', '.join(dims)}, {', '.join(values)}) AS MATERIALIZED ({base}), "
-        f"tot AS (SELECT {', '.join(dims)}, {', '.join(f'{x} AS {v}' for x, v in zip(sums, values, strict=True))} "
-        f"FROM base GROUP BY {', '.join(dims)}), "
-        f"top AS (SELECT {', '.join(dims)} FROM tot ORDER BY {rank} DESC, {order} LIMIT {int(plan.limit)}) "
-        f"SELECT 0, b.ts, {', '.join(f'b.{d}' for d in dims)}, {', '.join(f'b.{v}' for v in values)} "
-        f"FROM base b JOIN top t ON {joined} "
-        f"UNION ALL SELECT 1, NULL, {', '.join(dims)}, {', '.join(values)} FROM tot "
-        f"UNION ALL SELECT 2, ts, {nulls}, {', '.join(sums)} FROM base GROUP BY ts"
-    )
-    series: list[Sequence[Any]] = []
-    totals: list[Sequence[Any]] = []
-    everything: list[Sequence[Any]] = []
-    for row in fetch(sql, params):
-        (series, totals, everything)[row[0]].append(row[1:])
-    rows = rows_from_sql(plan, series)
-    if len(totals) <= plan.limit:
-        return shape(plan, rows)
-    shown = {group for _, group, _ in rows}
-    rest = [values for _, group, values in rows_from_sql(plan, totals) if group not in shown]
-    ungrouped = rows_from_sql(replace(plan, group_by=()), [(r[0], *r[1 + len(dims) :]) for r in everything])
-    return _fold(plan, layout, rows, rest, ungrouped)
