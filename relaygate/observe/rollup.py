@@ -299,6 +299,13 @@ class RollupTable:
             f"ON CONFLICT ({', '.join(self.key_columns)}) DO UPDATE SET {updates}"
         )
 
+    def index_ddl(self) -> tuple[str, ...]:
+        """Secondary indexes: a user's buckets (the top-N series of a by-user query reads its groups
+        through it instead of every user's rows)."""
+        if self.dimensions and self.dimensions[0] == "subject":
+            return (f"CREATE INDEX IF NOT EXISTS {self.name}_subject ON {self.name} (subject, bucket_start)",)
+        return ()
+
     def ddl(self, *, integer: str, real: str) -> str:
         """CREATE TABLE (`integer`/`real`: the dialect's types)."""
         keys = [f"bucket_start {integer} NOT NULL", *(f"{d} text NOT NULL" for d in self.dimensions)]

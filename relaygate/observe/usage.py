@@ -417,14 +417,13 @@ def rollup_sql(
 
 def rows_from_sql(plan: UsagePlan, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, tuple[Any, ...], list[float]]]:
     """SQL rows -> (ts, group, values in `plan.value_columns` order)."""
-    n_group = len(plan.group_by)
+    first = 1 + len(plan.group_by)
     out = []
     for row in rows:
-        if row[1 + n_group] is None:  # SUM over no rows (an ungrouped query of an empty range)
+        if row[first] is None:  # SUM over no rows (an ungrouped query of an empty range)
             continue
-        values = [v or 0 for v in row[1 + n_group :]]
-        group = tuple(None if v == "" else v for v in row[1 : 1 + n_group]) if n_group else ()
-        out.append((row[0], group, values))
+        group = tuple([None if v == "" else v for v in row[1:first]])
+        out.append((row[0], group, list(row[first:])))
     return out
 
 
@@ -565,10 +564,9 @@ def _aggregate(plan: UsagePlan, layout: _Layout, values: Sequence[float]) -> dic
     out: dict[str, Any] = {}
     index = layout.index
     for name in plan.aggregations:
-        if name == "cost_usd":
-            out[name] = round(values[index[name]], 8)
-        elif name in _SUMS:
-            out[name] = int(values[index[name]])
+        if name in _SUMS:
+            value = values[index[name]]
+            out[name] = round(value, 8) if name == "cost_usd" else int(value)
         elif name == "error_rate":
             requests = values[index["requests"]]
             out[name] = round(values[index["errors"]] / requests, 6) if requests else None
@@ -585,9 +583,12 @@ def _aggregate(plan: UsagePlan, layout: _Layout, values: Sequence[float]) -> dic
 
 
 def _add(into: list[float], values: Sequence[float]) -> None:
-    for i, v in enumerate(values):
-        if v:
-            into[i] += v
+    into[:] = [a + b for a, b in zip(into, values, strict=True)]
+
+
+def _sum(vectors: Iterable[Sequence[float]], width: int) -> list[float]:
+    columns = [sum(column) for column in zip(*vectors, strict=True)]
+    return columns or [0.0] * width
 
 
 def _rank_value(plan: UsagePlan, layout: _Layout, values: Sequence[float]) -> float:
@@ -615,31 +616,27 @@ def shape(
     layout = _Layout.of(plan)
     series: dict[tuple[Any, ...], dict[Any, list[float]]] = {}
     for ts, group, values in rows:
-        by_ts = series.setdefault(group, {})
+        by_ts = series.get(group)
+        if by_ts is None:
+            by_ts = series[group] = {}
         acc = by_ts.get(ts)
         if acc is None:
-            by_ts[ts] = list(values)
+            by_ts[ts] = values
         else:
             _add(acc, values)
-    totals: dict[tuple[Any, ...], list[float]] = {}
-    for group, by_ts in series.items():
-        total = [0.0] * width
-        for values in by_ts.values():
-            _add(total, values)
-        totals[group] = total
+    totals = {group: _sum(by_ts.values(), width) for group, by_ts in series.items()}
     ranked = sorted(totals, key=lambda g: (-_rank_value(plan, layout, totals[g]), tuple(str(v) for v in g)))
     top, rest = ranked[: plan.limit], ranked[plan.limit :]
-    points: list[dict[str, Any]] = []
-    for group in top:
+    timeseries = plan.type == "timeseries"
+    keyed: list[tuple[Any, int, dict[str, Any]]] = []
+    for rank, group in enumerate(top):
         named = dict(zip(plan.group_by, group, strict=True))
         for ts, values in series[group].items():
-            point: dict[str, Any] = {"ts": float(ts)} if plan.type == "timeseries" else {}
-            point["group"] = named
+            point: dict[str, Any] = {"ts": float(ts), "group": named} if timeseries else {"group": named}
             point.update(_aggregate(plan, layout, values))
-            points.append(point)
-    if plan.type == "timeseries":
-        order = {g: i for i, g in enumerate(top)}
-        points.sort(key=lambda p: (p["ts"], order[tuple(p["group"].get(d) for d in plan.group_by)]))
+            keyed.append((ts if timeseries else 0, rank, point))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    points = [point for _, _, point in keyed]
     other: dict[str, Any] | None = None
     if rest and folded is None:
         folded = Folded(len(rest), [0.0] * width, {})
@@ -647,9 +644,7 @@ def shape(
             _add(folded.total, totals[group])
             for ts, values in series[group].items():
                 _add(folded.by_ts.setdefault(ts, [0.0] * width), values)
-    everything = [0.0] * width
-    for group in top:
-        _add(everything, totals[group])
+    everything = _sum([totals[group] for group in top], width)
     if folded is not None and folded.groups:
         _add(everything, folded.total)
         by_ts_other = folded.by_ts
@@ -709,16 +704,18 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
     )
     sql, params = rollup_sql(everything_plan, dialect)
     width = len(plan.value_columns)
-    folded = Folded(len(rest), [0.0] * width, {})
-    for _, _, values in rest:
-        _add(folded.total, values)
+    folded = Folded(len(rest), _sum([values for _, _, values in rest], width), {})
+    by_ts = folded.by_ts
     for ts, _, values in rows_from_sql(everything_plan, fetch(sql, params)):
-        folded.by_ts[ts] = list(values)
+        by_ts[ts] = values
     for ts, _, values in rows:
-        remainder = folded.by_ts.get(ts)
+        remainder = by_ts.get(ts)
         if remainder is not None:
-            for i, value in enumerate(values):
-                remainder[i] = max(0.0, remainder[i] - value)  # no -0.0000001 dollars from float sums
-    for ts in [ts for ts, values in folded.by_ts.items() if not values[layout.index["requests"]] > 0.5]:
-        del folded.by_ts[ts]  # points where the top groups were everything
+            by_ts[ts] = [a - b for a, b in zip(remainder, values, strict=True)]
+    requests, cost = layout.index["requests"], layout.index.get("cost_usd")
+    for ts in list(by_ts):
+        if by_ts[ts][requests] < 1:
+            del by_ts[ts]  # points where the top groups were everything
+        elif cost is not None:
+            by_ts[ts][cost] = max(0.0, by_ts[ts][cost])  # no -0.0000001 dollars from float sums
     return shape(plan, rows, folded)

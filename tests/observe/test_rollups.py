@@ -257,6 +257,8 @@ def test_the_postgres_migration_matches_the_code() -> None:
     histogram bounds needs a new migration, and this test says so."""
     sql = resources.files("relaygate.migrations").joinpath("postgres/0006_usage_rollups.sql").read_text()
     for table in rollup.ROLLUP_TABLES:
+        for index in table.index_ddl():
+            assert index + ";" in sql
         ddl = table.ddl(integer="bigint", real="double precision")
         assert ddl.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE") + ";" in sql
 

@@ -173,6 +173,7 @@ CREATE TABLE usage_rollup_1m_identity (
     ttft_b21 bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket_start, subject, team, virtual_account, token_id)
 );
+CREATE INDEX IF NOT EXISTS usage_rollup_1m_identity_subject ON usage_rollup_1m_identity (subject, bucket_start);
 CREATE TABLE usage_rollup_1h (
     bucket_start bigint NOT NULL,
     model text NOT NULL,
@@ -342,3 +343,4 @@ CREATE TABLE usage_rollup_1h_identity (
     ttft_b21 bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket_start, subject, team, virtual_account, token_id)
 );
+CREATE INDEX IF NOT EXISTS usage_rollup_1h_identity_subject ON usage_rollup_1h_identity (subject, bucket_start);

@@ -77,7 +77,9 @@ _ROLLUP_SLICE = 64  # rows aggregated between GIL hand-backs
 _INSERT = f"INSERT INTO request_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM request_logs"
 _PURGE = "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE time < ? LIMIT ?)"
-_ROLLUP_DDL = tuple(t.ddl(integer="INTEGER", real="REAL") for t in rollup.ROLLUP_TABLES)
+_ROLLUP_DDL = tuple(
+    statement for t in rollup.ROLLUP_TABLES for statement in (t.ddl(integer="INTEGER", real="REAL"), *t.index_ddl())
+)
 _ROLLUP_UPSERT = {t.name: t.upsert_sql("?") for t in rollup.ROLLUP_TABLES}
 _ROLLUP_PURGE = {
     t.name: f"DELETE FROM {t.name} WHERE rowid IN (SELECT rowid FROM {t.name} WHERE bucket_start < ? LIMIT ?)"
