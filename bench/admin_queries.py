@@ -38,6 +38,7 @@ from relaygate.database import is_postgres_url  # noqa: E402
 from relaygate.observe import rollup, usage  # noqa: E402
 from relaygate.observe.record import LogRecord  # noqa: E402
 from relaygate.observe.store import open_log_store  # noqa: E402
+from relaygate.observe.store.search import LogFilter  # noqa: E402
 
 DAY = 86_400
 HOUR = 3_600
@@ -47,8 +48,9 @@ METADATA_KEYS = ("app",)
 
 
 def first_log_page(store: Any) -> list[dict[str, Any]]:
-    """The logs page's first request. TODO(issue 13, logs API): swap in the cursor/filter method."""
-    rows: list[dict[str, Any]] = store.query(limit=50)
+    """The logs page's first request, as `GET /logs` makes it: the last hour, 50 rows, no bodies."""
+    now = time.time()
+    rows: list[dict[str, Any]] = store.search(LogFilter(start=now - 3600, end=now), None, 50)
     return rows
 
 
