@@ -139,6 +139,8 @@ def describe_error(exc: BaseException, url: str) -> str:
     return scrub(message, url)
 
 
+MIGRATION_SECONDS = 3600.0  # the longest opening may take when it applies migrations
+
 class PostgresDatabase:
     """A psycopg async connection pool driven by a private event-loop thread, for blocking callers.
 
@@ -178,7 +180,9 @@ class PostgresDatabase:
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"{name}-postgres", daemon=True)
         self._thread.start()
         try:
-            self._submit(self._open(migrate), self.CONNECT_TIMEOUT + 60.0)
+            # Migrations may build indexes on a large request log (minutes at 10 M rows): give them time;
+            # an unreachable server still fails within CONNECT_TIMEOUT inside `_open`.
+            self._submit(self._open(migrate), self.CONNECT_TIMEOUT + (MIGRATION_SECONDS if migrate else 60.0))
         except BaseException:
             self._closed = True
             self._stop_loop()

@@ -165,7 +165,9 @@ def _run_out_the_deadline(rig: DeadlineRig, model: str, headers: dict[str, str] 
 def test_overall_deadline_bounds_total_time_across_retries(deadline_rig: DeadlineRig) -> None:
     elapsed = _run_out_the_deadline(deadline_rig, "vmod/deadline")
     assert elapsed < DEADLINE_SECONDS + DEADLINE_SLACK, f"retries ran {elapsed:.2f}s against a 2 s deadline"
-    assert len(deadline_rig.a.requests_to("/chat/completions")) == 3
+    # Retried until the deadline: the third try starts at ~1.8 s, unless a loaded machine's overhead
+    # between tries already used the last 0.2 s.
+    assert len(deadline_rig.a.requests_to("/chat/completions")) in (2, 3)
     assert not deadline_rig.b.requests, "nothing is left of the deadline for a fallback"
 
 
