@@ -141,6 +141,7 @@ def describe_error(exc: BaseException, url: str) -> str:
 
 MIGRATION_SECONDS = 3600.0  # the longest opening may take when it applies migrations
 
+
 class PostgresDatabase:
     """A psycopg async connection pool driven by a private event-loop thread, for blocking callers.
 
