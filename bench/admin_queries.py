@@ -16,8 +16,8 @@ Then (PostgreSQL) `VACUUM ANALYZE`, as autovacuum would have done on a live log.
 Measure (`--repeat` times each, after one warm-up run; printed p50/p95/max in ms):
 - usage, 7 days (hour-aligned) by model, hourly: requests, errors, tokens, cost, latency p50/p99;
 - usage, 7 days by user, hourly, top 50 (the rest in `other`): requests, tokens, cost;
-- the first log page (`first_log_page`: the store's `query(limit=50)`; swap in the logs API's
-  cursor/filter method once it exists).
+- the first log page (`first_log_page`: the store's `search`, as `GET /logs` calls it: the last
+  hour, 50 rows, no bodies).
 The numbers are the store call (planning, SQL, shaping), without HTTP.
 """
 
@@ -272,7 +272,7 @@ def main() -> int:
         )
         measure("usage 7 d by model, hourly", lambda: store.usage_query(by_model), args.repeat)  # type: ignore[attr-defined]
         measure("usage 7 d by user (top 50), hourly", lambda: store.usage_query(by_user), args.repeat)  # type: ignore[attr-defined]
-        measure("first log page (query(limit=50))", lambda: first_log_page(store), args.repeat)
+        measure("first log page (search, last hour, 50 rows)", lambda: first_log_page(store), args.repeat)
     finally:
         store.close()
     return 0
