@@ -18,26 +18,7 @@ from tests.conftest import GatewayFactory
 from tests.helpers import manifests
 from tests.helpers.gateway import GatewayHandle
 
-CONFIG = (
-    manifests.MOCK_ONLY
-    + """---
-type: team
-name: sre
-members: [sam@example.com]
----
-type: team
-name: ml
-members: [carol@example.com]
----
-type: virtual-account
-name: bot
-allowed_models: [mock/*]
----
-type: gateway-admin-config
-admins: [user:alice@example.com]
-viewers: [team:sre]
-"""
-)
+CONFIG = manifests.ADMIN_ROLES
 HELLO = [{"role": "user", "content": "hi"}]
 API = "/api/admin/v1"
 

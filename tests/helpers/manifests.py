@@ -149,3 +149,26 @@ STANDARD = "---\n".join(
 
 # Only the built-in mock provider: a gateway that needs no upstream at all.
 MOCK_ONLY = MOCK_ACCOUNT
+
+# The admin API's roles over the mock model: alice admin, team sre (sam) viewers, team ml (carol,
+# dave) and everyone else plain users, virtual account `bot` (always refused by the admin API).
+ADMIN_ROLES = (
+    MOCK_ONLY
+    + """---
+type: team
+name: sre
+members: [sam@example.com]
+---
+type: team
+name: ml
+members: [carol@example.com, dave@example.com]
+---
+type: virtual-account
+name: bot
+allowed_models: [mock/*]
+---
+type: gateway-admin-config
+admins: [user:alice@example.com]
+viewers: [team:sre]
+"""
+)
