@@ -18,7 +18,7 @@ import orjson
 
 from relaygate.admin.operation import Operation, param
 from relaygate.errors import BadRequest, NotFound, ServiceUnavailable
-from relaygate.observe.store.base import subject_candidates
+from relaygate.observe.record import subject_candidates
 from relaygate.observe.store.search import (
     STATUS_CLASSES,
     LogFilter,

@@ -22,7 +22,7 @@ from relaygate.admin.params import body_object, field, parse_time
 from relaygate.auth.store import KIND_PERSONAL, KIND_VIRTUAL_ACCOUNT, TokenRecord
 from relaygate.auth.tokens import ID_LENGTH, TOKEN_PREFIX, parse_duration
 from relaygate.errors import BadRequest, Forbidden, NotFound
-from relaygate.observe.store.base import subject_candidates
+from relaygate.observe.record import subject_candidates
 
 if TYPE_CHECKING:
     from relaygate.admin.identity import Identity

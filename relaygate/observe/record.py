@@ -42,6 +42,17 @@ class LogRecord:
     team: str | None = None  # the caller's first team by name (a user in several teams counts under one)
 
 
+def subject_candidates(user: str) -> list[str]:
+    """A `user` filter (`--user`, `GET /logs?user=`, usage filters) as stored subjects: `alice@x.com`
+    means `user:alice@x.com`; a full subject (`virtualaccount:bot`) is taken as is."""
+    if ":" in user:
+        kind, _, name = user.partition(":")
+        if kind == "virtual-account":
+            return [user, f"virtualaccount:{name}"]
+        return [user]
+    return [f"user:{user}", user]
+
+
 def record_from_context(ctx: RequestContext, body_limit: int) -> LogRecord:
     """The log row for a finished request; cost from the target's price, marked unknown without one."""
     usage = ctx.usage

@@ -20,7 +20,7 @@ import orjson
 
 from relaygate.errors import BadRequest
 from relaygate.observe import rollup
-from relaygate.observe.record import LogRecord
+from relaygate.observe.record import LogRecord, subject_candidates
 
 Source = Literal["rollup_1m", "rollup_1h", "raw"]
 Dialect = Literal["sqlite", "postgres"]
@@ -64,15 +64,6 @@ AGGREGATIONS: tuple[str, ...] = (*rollup.SUM_COLUMNS, "error_rate", *PERCENTILES
 DEFAULT_AGGREGATIONS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")
 OPS = ("eq", "ne", "in", "not_in", "is_null")
 _VALUE_INDEX = {name: i for i, name in enumerate(rollup.VALUE_COLUMNS)}
-
-
-def subject_candidates(user: str) -> list[str]:
-    """A `user` filter value: `alice@x.com` means `user:alice@x.com`; a full subject is taken as is.
-    (As the log stores read `--user`; kept here because the stores import this module.)"""
-    if ":" in user:
-        kind, _, name = user.partition(":")
-        return [user, f"virtualaccount:{name}"] if kind == "virtual-account" else [user]
-    return [f"user:{user}", user]
 
 
 def _bad(message: str, param: str) -> BadRequest:

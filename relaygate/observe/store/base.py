@@ -38,16 +38,6 @@ def decode_body(value: bytes | memoryview | str | None) -> str | None:
     return bytes(value).decode("utf-8", errors="replace")
 
 
-def subject_candidates(user: str) -> list[str]:
-    """`alice@x.com` means `user:alice@x.com`; a full subject (`virtualaccount:bot`) is taken as is."""
-    if ":" in user:
-        kind, _, name = user.partition(":")
-        if kind == "virtual-account":
-            return [user, f"virtualaccount:{name}"]
-        return [user]
-    return [f"user:{user}", user]
-
-
 def row_as_dict(row: Sequence[Any]) -> dict[str, Any]:
     """A stored row (`COLUMNS` order) as a dict keyed by `LogRecord` field names: booleans as bools,
     metadata/extra as dicts (JSON text from SQLite, already decoded jsonb from PostgreSQL), bodies as text."""

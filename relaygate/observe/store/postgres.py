@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 
 from relaygate.database import PostgresDatabase
 from relaygate.observe import rollup, usage
-from relaygate.observe.record import LogRecord
+from relaygate.observe.record import LogRecord, subject_candidates
 from relaygate.observe.store.base import (
     BOOL_COLUMNS,
     COLUMNS,
@@ -30,7 +30,6 @@ from relaygate.observe.store.base import (
     PURGE_BATCH,
     dump_json,
     row_as_dict,
-    subject_candidates,
 )
 from relaygate.observe.store.search import LogFilter, Owner, decode_row, find_sql, search_sql
 

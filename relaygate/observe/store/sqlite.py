@@ -16,7 +16,7 @@ from typing import Any
 
 from relaygate.database import connect_sqlite, sqlite_path
 from relaygate.observe import rollup, usage
-from relaygate.observe.record import LogRecord
+from relaygate.observe.record import LogRecord, subject_candidates
 from relaygate.observe.store.base import (
     BOOL_COLUMNS,
     COLUMNS,
@@ -24,7 +24,6 @@ from relaygate.observe.store.base import (
     PURGE_BATCH,
     dump_json,
     row_as_dict,
-    subject_candidates,
 )
 from relaygate.observe.store.search import SQLITE_SEARCH_INDEXES, LogFilter, Owner, decode_row, find_sql, search_sql
 
