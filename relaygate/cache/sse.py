@@ -40,17 +40,6 @@ def parse_event(raw: bytes) -> SseEvent:
     return SseEvent(name, b"\n".join(data) if data else None)
 
 
-def event_json(raw: bytes) -> Any:
-    """An event's data parsed as JSON; None when it has no data, is `[DONE]` or is not JSON."""
-    data = parse_event(raw).data
-    if data is None or data == DONE_DATA:
-        return None
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-
-
 def is_done(raw: bytes) -> bool:
     """Whether this is OpenAI's terminal `data: [DONE]` event."""
     return parse_event(raw).data == DONE_DATA

@@ -23,7 +23,12 @@ import orjson
 
 from relaygate.cache.sse import DONE_EVENT, data_event, named_event
 
-_CHAT_SPECIAL = frozenset({"role", "content", "reasoning_content", "tool_calls"})
+_CHAT_SPECIAL = frozenset({"role", "content", "tool_calls"})  # the other message fields go through as they are
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (a stored body is trusted, not assumed)."""
+    return value if isinstance(value, dict) else {}
 
 
 def openai_head(body: dict[str, Any], *, chat: bool, stream_id: str, created: int) -> dict[str, Any]:
@@ -60,15 +65,14 @@ def _choice_piece(choice: dict[str, Any], payload: dict[str, Any], finish_reason
 
 def _chat_deltas(choice: dict[str, Any]) -> list[dict[str, Any]]:
     """The choice pieces for one stored chat choice, in stream order."""
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-    assert isinstance(message, dict)
+    message = _object(choice.get("message"))
     content = message.get("content")
     extras = {k: v for k, v in message.items() if k not in _CHAT_SPECIAL}
-    empty = {k: v for k, v in extras.items() if v is None or v == ""}
+    empty = {k: v for k, v in extras.items() if v is None or v == ""}  # sent once, in the role chunk
     role_delta = {"role": message.get("role") or "assistant", "content": "" if isinstance(content, str) else None}
     pieces = [_choice_piece(choice, {"delta": {**role_delta, **empty}})]
-    reasoning = message.get("reasoning_content")
-    if isinstance(reasoning, str):
+    reasoning = extras.get("reasoning_content")
+    if reasoning:
         pieces.append(_choice_piece(choice, {"delta": {"reasoning_content": reasoning}}))
     logprobs_pending = choice.get("logprobs") is not None
     if isinstance(content, str) and content:
@@ -77,7 +81,7 @@ def _chat_deltas(choice: dict[str, Any]) -> list[dict[str, Any]]:
             payload["logprobs"] = choice["logprobs"]
             logprobs_pending = False
         pieces.append(_choice_piece(choice, payload))
-    rest = {k: v for k, v in extras.items() if k not in empty}
+    rest = {k: v for k, v in extras.items() if k not in empty and k != "reasoning_content"}
     if rest:
         pieces.append(_choice_piece(choice, {"delta": rest}))
     calls = message.get("tool_calls")
@@ -88,11 +92,11 @@ def _chat_deltas(choice: dict[str, Any]) -> list[dict[str, Any]]:
                 "id": call.get("id"),
                 "type": call.get("type", "function"),
                 "function": {
-                    "name": (call.get("function") or {}).get("name", ""),
-                    "arguments": (call.get("function") or {}).get("arguments", ""),
+                    "name": _object(call.get("function")).get("name", ""),
+                    "arguments": _object(call.get("function")).get("arguments", ""),
                 },
             }
-            for i, call in enumerate(calls)
+            for i, call in enumerate(map(_object, calls))
         ]
         pieces.append(_choice_piece(choice, {"delta": {"tool_calls": streamed}}))
     finish: dict[str, Any] = {"delta": {}}
@@ -162,8 +166,7 @@ def _block_events(index: int, block: dict[str, Any]) -> list[bytes]:
 
 def synthesise_anthropic(body: dict[str, Any], *, message_id: str) -> list[bytes]:
     """The event stream of a stored Anthropic message."""
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-    assert isinstance(usage, dict)
+    usage = _object(body.get("usage"))
     output_tokens = usage.get("output_tokens", 0)
     start_usage = {**usage, "output_tokens": min(1, output_tokens) if isinstance(output_tokens, int) else 1}
     message = {

@@ -305,6 +305,21 @@ CHAT_BODIES: dict[str, dict[str, Any]] = {
         ],
         "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52},
     },
+    "empty_content_null_reasoning": {
+        "id": "chatcmpl-body4",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": "deepseek-chat",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "", "reasoning_content": None},
+                "logprobs": None,
+                "finish_reason": "length",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3},
+    },
     "two_choices_with_logprobs": {
         "id": "chatcmpl-body3",
         "object": "chat.completion",
