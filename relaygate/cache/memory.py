@@ -78,6 +78,8 @@ class MemoryCache:
 
     async def purge(self, prefix: str) -> int:
         """Remove every key starting with `prefix` (a scan: an admin operation); how many live ones."""
+        if not prefix:
+            raise ValueError("purge needs a non-empty key prefix")  # as the Redis store, where it matters
         now = self._clock()
         doomed = [(k, expires) for k, (_, expires) in self._items.items() if k.startswith(prefix)]
         for key, _ in doomed:

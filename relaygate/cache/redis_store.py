@@ -79,7 +79,12 @@ class RedisCache:
         return bool(await self._call(self._client.unlink(key)))
 
     async def purge(self, prefix: str) -> int:
-        """SCAN MATCH prefix* and UNLINK in batches of PURGE_BATCH; how many keys were removed."""
+        """SCAN MATCH prefix* and UNLINK in batches of PURGE_BATCH; how many keys were removed.
+
+        An empty prefix is refused: on a Redis shared with the limits backend it would empty the database.
+        """
+        if not prefix:
+            raise ValueError("purge needs a non-empty key prefix")
         removed = 0
         async with self._errors_as_backend_error():
             batch: list[bytes] = []

@@ -7,11 +7,11 @@
   match the new request's `stream_options.include_usage`; or, for an entry stored from a
   non-streaming answer, a stream synthesised from its body (synthesise.py).
 
-Identity is swapped in the raw bytes: the old id is replaced where it appears as a whole JSON string
-(`"chatcmpl-abc"`), and `"created": <old>` where it appears as a member. Inside a JSON string
-literal quotes are escaped, so neither pattern can match model output; every other byte of a
-recorded event is relayed as recorded. Should the pattern not be found (an encoder that escaped the
-id), the value is re-serialised instead.
+Identity is swapped in the raw bytes: the members `"id": "<old id>"` and `"created": <old>` get the
+new values. Inside a JSON string literal quotes are escaped, so neither pattern can match model
+output; every other byte of a recorded event is relayed as recorded. Should a pattern not be found
+(an encoder that escaped the id), the value is re-serialised instead. A chunk without an id of its
+own (Azure's `prompt_filter_results` chunk: `"id": ""`) is relayed untouched.
 """
 
 from __future__ import annotations
@@ -48,14 +48,11 @@ def _now() -> int:
     return int(time.time())
 
 
-def _swap_id(raw: bytes, old: Any, new: str) -> bytes | None:
-    """`raw` with the JSON string `old` replaced by `new`; None when `old` is not found as written."""
-    if not isinstance(old, str):
-        return raw
-    pattern = orjson.dumps(old)
-    if pattern not in raw:
-        return None
-    return raw.replace(pattern, orjson.dumps(new))
+def _swap_id(raw: bytes, old: str, new: str) -> bytes | None:
+    """`raw` with the member `"id": "<old>"` set to `new`; None when not found as written."""
+    pattern = re.compile(rb'("id"\s*:\s*)' + re.escape(orjson.dumps(old)))
+    swapped, count = pattern.subn(lambda match: match[1] + orjson.dumps(new), raw)
+    return swapped if count else None
 
 
 def _swap_created(raw: bytes, old: Any, new: int) -> bytes | None:
@@ -69,7 +66,10 @@ def _swap_created(raw: bytes, old: Any, new: int) -> bytes | None:
 
 def _with_identity(raw: bytes, doc: dict[str, Any], new_id: str, created: int | None) -> bytes:
     """`raw` (whose parsed form is `doc`) under the new id and created, other bytes untouched when possible."""
-    swapped = _swap_id(raw, doc.get("id"), new_id)
+    old_id = doc.get("id")
+    if not isinstance(old_id, str) or not old_id:  # e.g. Azure's prompt_filter_results chunk: not the answer's
+        return raw
+    swapped = _swap_id(raw, old_id, new_id)
     if swapped is not None and created is not None:
         swapped = _swap_created(swapped, doc.get("created"), created)
     if swapped is not None:
@@ -138,7 +138,8 @@ def _anthropic_event(raw: bytes, new_id: str) -> bytes:
     message = payload.get("message") if isinstance(payload, dict) else None
     if not isinstance(message, dict) or payload.get("type") != "message_start":
         return raw
-    swapped = _swap_id(raw, message.get("id"), new_id)
+    old_id = message.get("id")
+    swapped = _swap_id(raw, old_id, new_id) if isinstance(old_id, str) and old_id else raw
     if swapped is not None:
         return swapped
     payload = {**payload, "message": {**message, "id": new_id}}

@@ -26,7 +26,7 @@ class CacheStore(Protocol):
         ...
 
     async def purge(self, prefix: str) -> int:
-        """Remove every key starting with `prefix`; how many were removed."""
+        """Remove every key starting with `prefix`; how many were removed. An empty prefix is a ValueError."""
         ...
 
     async def index_request(self, request_id: str, key: str, ttl_seconds: float) -> None:

@@ -111,6 +111,8 @@ async def test_purge_removes_exactly_the_keys_under_a_prefix(clock: Clock) -> No
     assert await cache.get(f"{team_a}{3:064x}") is None
     assert await cache.key_for_request("req-1") == f"{team_a}{0:064x}"  # the index is not under a namespace
     assert cache.stats()["entries"] == 6
+    with pytest.raises(ValueError):
+        await cache.purge("")
 
 
 async def test_request_index_finds_the_entry_a_request_produced(clock: Clock) -> None:

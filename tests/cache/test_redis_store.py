@@ -98,6 +98,9 @@ async def test_purge_removes_every_key_under_a_prefix_in_batches(store: RedisCac
     assert [k async for k in raw.scan_iter(match=doomed + "*")] == []
     assert await raw.get(kept + "0") == b"y"
     assert await store.purge(doomed) == 0
+    with pytest.raises(ValueError):  # never "everything": this Redis may hold the limits' keys
+        await store.purge("")
+    assert await raw.get(kept + "0") == b"y"
 
 
 async def test_purge_treats_glob_characters_in_the_prefix_literally(store: RedisCache, raw: Redis, prefix: str) -> None:

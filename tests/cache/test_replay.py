@@ -29,8 +29,10 @@ from tests.cache.streams import (
     COMPLETION_ID,
     CREATED,
     DONE,
+    GOLDEN,
     MESSAGE_ID,
     QUOTED,
+    golden_events,
 )
 
 NOW = 1_800_000_000
@@ -293,3 +295,29 @@ def test_the_openai_sdk_reads_a_synthesised_chat_stream_as_the_stored_body(name:
 def test_the_anthropic_sdk_reads_a_synthesised_stream_as_the_stored_body() -> None:
     sdk = anthropic_sdk_final(replay_stream(entry("anthropic_messages", ANTHROPIC_BODY), include_usage=False))
     assert without_identity(sdk) == without_identity(drop_none(ANTHROPIC_BODY))
+
+
+def test_a_chunk_without_an_id_of_its_own_is_relayed_untouched() -> None:
+    """Azure's prompt_filter_results chunk has `"id": ""`: swapping "" would hit every empty string."""
+    events = golden_events(GOLDEN / "anthropic-to-openai" / "stream" / "azure-filter-chunk.in.sse")
+    body = assemble("openai_chat", events)
+    assert body is not None
+    replayed = replay_stream(entry("openai_chat", body, events), include_usage=True)
+    assert replayed[0] == events[0]
+    role_chunk = payload(replayed[1])
+    assert role_chunk["id"] != "chatcmpl-123"
+    assert role_chunk["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert {payload(raw)["id"] for raw in replayed[1:-1]} == {role_chunk["id"]}
+
+
+def test_an_id_written_with_escapes_is_swapped_by_reserialising() -> None:
+    raw = b'data: {"id":"chatcmpl\\u002dabc","object":"chat.completion.chunk","created":1,"model":"m",' + (
+        b'"choices":[{"index":0,"delta":{"content":"caf\\u00e9"},"finish_reason":null}]}\n\n'
+    )
+    events = (raw, DONE)
+    body = assemble("openai_chat", events)
+    replayed = replay_stream(entry("openai_chat", loads(body), events), include_usage=False)
+    chunk = payload(replayed[0])
+    assert chunk["id"].startswith("chatcmpl-") and chunk["id"] != "chatcmpl-abc" and chunk["created"] == NOW
+    assert chunk["choices"][0]["delta"] == {"content": "café"}
+    assert replayed[0].startswith(b"data: {") and replayed[0].endswith(b"}\n\n") and replayed[1] == DONE
