@@ -16,10 +16,13 @@ from relaygate.cache.entry import EntryKind
 
 def assemble(kind: EntryKind, events: Sequence[bytes]) -> bytes | None:
     """The JSON body equivalent to `events`; None when incomplete or unparseable (never cache those)."""
-    if kind == "openai_chat":
-        return assemble_openai(events, chat=True)
-    if kind == "openai_completions":
-        return assemble_openai(events, chat=False)
-    if kind == "anthropic_messages":
-        return assemble_anthropic(events)
+    try:
+        if kind == "openai_chat":
+            return assemble_openai(events, chat=True)
+        if kind == "openai_completions":
+            return assemble_openai(events, chat=False)
+        if kind == "anthropic_messages":
+            return assemble_anthropic(events)
+    except (TypeError, ValueError, KeyError, AttributeError):  # valid JSON of a shape no API sends
+        return None
     return None  # json kinds are never streamed

@@ -181,6 +181,15 @@ def test_golden_error_and_truncated_streams_are_in_the_parametrised_set() -> Non
             "anthropic_messages",
             (*ANTHROPIC_EVENTS[:3], b"event: content_block_delta\ndata: {oops\n\n", ANTHROPIC_EVENTS[-1]),
         ),
+        ("openai_chat", (data({**chat_chunk(), "choices": [{"index": [0], "delta": {}}]}), DONE)),
+        (
+            "anthropic_messages",
+            (
+                ANTHROPIC_EVENTS[0],
+                named({"type": "content_block_start", "index": {}, "content_block": {"type": "text", "text": ""}}),
+                ANTHROPIC_EVENTS[-1],
+            ),
+        ),
         ("json", (DONE,)),
     ],
     ids=[
@@ -198,6 +207,8 @@ def test_golden_error_and_truncated_streams_are_in_the_parametrised_set() -> Non
         "anthropic-error",
         "anthropic-truncated-tool-json",
         "anthropic-bad-json",
+        "chat-unhashable-index",
+        "anthropic-unhashable-index",
         "json-kind",
     ],
 )
