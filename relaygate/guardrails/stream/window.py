@@ -65,7 +65,7 @@ class Blocked:
 class _ChannelText:
     """One channel's text still needed for checks (from `base`), its final offset and its pending masks."""
 
-    __slots__ = ("text", "tail", "base", "end", "final", "masks")
+    __slots__ = ("text", "tail", "base", "end", "final", "masks", "blocked")
 
     def __init__(self) -> None:
         self.text = ""
@@ -74,6 +74,7 @@ class _ChannelText:
         self.end = 0
         self.final = 0  # text before it is decided (checked, masks known)
         self.masks: list[Mask] = []  # sorted, not overlapping, not yet wholly released
+        self.blocked = False  # a check blocked here: `final` never moves again
 
     def append(self, text: str) -> None:
         self.tail.append(text)
@@ -167,9 +168,8 @@ class WindowGuard:
         rest = self._splitter.take_rest()
         if rest:
             self._accept(rest)
-        for state in list(self._channels.values()):
-            if self.blocked is None:
-                self._check(state, at_end=True)
+        for state in self._channels.values():
+            self._check(state, at_end=True)
         out: list[bytes] = []
         self._release(out)
         if self.blocked is not None:
@@ -191,15 +191,14 @@ class WindowGuard:
         for item in pieces:
             if self.blocked is None and item.state.end - item.state.final > self.check_after_chars:
                 self._check(item.state, at_end=False)
-        ending = [state for channel, state in self._channels.items() if event.terminal or channel[1] in event.closes]
-        for state in ending:
-            if self.blocked is None:
-                self._check(state, at_end=True)
+        for channel, state in self._channels.items():
+            if event.terminal or channel[1] in event.closes:
+                self._check(state, at_end=True)  # even after a block: its text may then go out up to the block
 
     def _check(self, state: _ChannelText, *, at_end: bool) -> None:
         """Run every check on the channel's undecided text (plus context) and move its final offset."""
         previous = state.final
-        if state.end == previous:
+        if state.end == previous or state.blocked:
             return
         decided = state.end if at_end else max(previous, state.end - self.hold)
         start = max(state.base, previous - self._overlap)
@@ -230,7 +229,8 @@ class WindowGuard:
             state.masks = merge_masks([*state.masks, *masks])
         if verdict is not None and block_at is not None:
             state.final = block_at
-            self.blocked = verdict
+            state.blocked = True
+            self.blocked = self.blocked or verdict
             return
         state.final = decided
         state.forget_before(max(state.base, decided - self._overlap))

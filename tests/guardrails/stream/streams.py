@@ -44,17 +44,32 @@ def chat_chunk(delta: dict[str, Any], *, index: int = 0, finish: str | None = No
 def chat_usage() -> bytes:
     usage = {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}
     return _data(
-        {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": [], "usage": usage}
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o",
+            "choices": [],
+            "usage": usage,
+        }
     )
 
 
 def completion_chunk(text: str, *, finish: str | None = None) -> bytes:
     choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish}
-    return _data({"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "gpt-3.5-turbo-instruct", "choices": [choice]})
+    return _data(
+        {
+            "id": "cmpl-1",
+            "object": "text_completion",
+            "created": 1,
+            "model": "gpt-3.5-turbo-instruct",
+            "choices": [choice],
+        }
+    )
 
 
 def message_start() -> bytes:
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
@@ -81,7 +96,11 @@ def block_stop(index: int) -> bytes:
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 MESSAGE_DELTA = _anthropic(
-    {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 12}}
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 12},
+    }
 )
 MESSAGE_STOP = _anthropic({"type": "message_stop"})
 
@@ -166,5 +185,16 @@ def _read_anthropic(payload: dict[str, Any], texts: dict[str, str]) -> None:
     if payload["type"] != "content_block_delta":
         return
     delta = payload["delta"]
-    field = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}[delta["type"]]
-    _add(texts, f"block:{payload['index']}", delta[field])
+    field = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}.get(delta["type"])
+    if field is not None:  # a signature_delta carries no text
+        _add(texts, f"block:{payload['index']}", delta[field])
+
+
+def first_event_reaching(kind: StreamKind, events: Sequence[bytes], channel: str, offset: int) -> int:
+    """The index of the first event whose text in `channel` goes past `offset` (holds its character)."""
+    position = 0
+    for index, event in enumerate(events):
+        position += len(read_stream(kind, event)[0].get(channel, ""))
+        if position > offset:
+            return index
+    raise AssertionError(f"{channel} never reaches {offset}")

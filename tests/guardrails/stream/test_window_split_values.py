@@ -136,5 +136,3 @@ def test_value_is_caught_wherever_a_check_falls(kind: StreamKind, config: str, m
         else:
             assert read_stream(kind, out)[0].get(text_channel(kind), "") == before
             assert guard.blocked is not None and guard.blocked.ref == "pii/email"
-
-
