@@ -13,22 +13,28 @@ at any character boundary, over any number of events, is therefore seen whole be
 a byte of it is released. When a group ends (`finish_reason`, `content_block_stop`), or the stream ends
 (`[DONE]`, `message_stop`, `finish()`), its text is complete and all of it becomes final the same way.
 
-**Why the cost stays linear.** A channel is checked only when its held text (`end - final`) exceeds
-`max(window_chars, 2 * hold)`, and then on `[final - overlap_chars, end)`: the held text plus
-`overlap_chars` of final text as context (for `\\b`, look-behinds). Each check moves `final` forward by
-at least `hold`, and reads at most `overlap + held` characters, so the text each check reads is at most
-about three times what it moves forward by: linear in the answer, never a rescan of the whole channel.
-Only matches that touch the not-yet-final text and start before the new `final` are acted on; those
-starting later are found again, with more context, by the next check. Checks see the original text
-(never the masked one), so every check judges what the model actually wrote.
+**Why the cost stays linear.** A channel is checked when its held text (`end - final`) exceeds
+`max(window_chars, 2 * hold)` (`check_after_chars`), when its group ends and at the end, each time on
+`[final - overlap_chars, end)`: the held text plus `overlap_chars` of final text as context (for `\\b`,
+look-behinds). A mid-stream check moves `final` by `held - hold >= held / 2` and reads
+`overlap + held <= 1.5 * held` characters: at most three characters read per character made final, never
+a rescan of the whole channel. Only matches that touch the not-yet-final text and start before the new
+`final` are acted on; those starting later are found again, with more context, by the next check. Checks
+see the original text (never the masked one), so every check judges what the model actually wrote.
 
 **What is released.** Events leave in the order they came, text-less ones too (a comment or ping
 waits behind the text before it). A mask rewrites the events holding the span (`masking.py`): the
-first carries the redaction text, the others lose their share. On a block, only events whose every
-piece ends before the first violating span (and is final) are released; the event holding the span's
-first character, and everything after it, never is; `blocked` is set, and later calls return b"".
-Memory per channel is bounded (about `window + hold + overlap` characters of text to check); events
-may queue behind a channel that waits for more text (`held_bytes` lets the caller bound that).
+first carries the redaction text, the others lose their share. Overlapping spans are united and a span
+reaching back into final text is clipped to the undecided part: masking more is always safe. On a
+block, only events whose every piece ends before the first violating span (and is final) are released;
+the event holding the span's first character, and everything after it, never is; `blocked` is set, the
+blocked channel never moves on, and later calls return b"". (Channels ending at the same event are
+still checked, so their clean text before the block can go out.)
+
+**Memory.** A channel keeps about `overlap + check_after_chars` characters plus one delta for its
+checks. Events queue behind a channel that waits for more text: when a choice's content stops short of
+the hold while its tool-call deltas stream, everything after waits until the content grows or the
+choice finishes. `held_bytes` says how much is queued, so the caller can bound it.
 
 Checks must be local: a match is found in any text that holds it whole with `overlap_chars` before it.
 A check reporting a violation without spans cannot be located, so it blocks (even when masking).
