@@ -14,6 +14,7 @@ streaming window can hold back enough text that a value split across chunks is s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -57,3 +58,42 @@ class TextCheck(Protocol):
     def mask(self, text: str, spans: tuple[Span, ...]) -> str:
         """`text` with every span replaced by this check's redaction text."""
         ...
+
+
+def apply_masks(text: str, spans: tuple[Span, ...], render: Callable[[str], str]) -> str:
+    """`text` with each span replaced by `render(span.label)`: one implementation for every check.
+
+    Spans may come in any order and may overlap (two checks' findings, say): overlapping spans are
+    merged into one masked region, written with the label of the span that starts first, so no
+    character of either finding survives. Spans are clipped to the text; empty ones are ignored.
+    """
+    if not spans:
+        return text
+    ordered = sorted(spans, key=_span_start) if len(spans) > 1 else spans
+    parts: list[str] = []
+    cursor = 0  # text[:cursor] is already written (or masked)
+    region_start = region_end = -1
+    region_label = ""
+    size = len(text)
+    for span in ordered:
+        start, end = max(span.start, 0), min(span.end, size)
+        if end <= start:
+            continue
+        if start < region_end:  # overlaps the region being built: widen it
+            region_end = max(region_end, end)
+            continue
+        if region_end > region_start:
+            parts.append(text[cursor:region_start])
+            parts.append(render(region_label))
+            cursor = region_end
+        region_start, region_end, region_label = start, end, span.label
+    if region_end > region_start:
+        parts.append(text[cursor:region_start])
+        parts.append(render(region_label))
+        cursor = region_end
+    parts.append(text[cursor:])
+    return "".join(parts)
+
+
+def _span_start(span: Span) -> tuple[int, int]:
+    return span.start, span.end
