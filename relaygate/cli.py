@@ -49,6 +49,7 @@ _SERVE_SETTINGS = (
     "metrics_token",
     "access_log",
     "admin_config_writes",
+    "cache_redis_url",
 )
 
 

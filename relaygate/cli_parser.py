@@ -345,6 +345,13 @@ def _add_server_limits(serve: argparse.ArgumentParser) -> None:
         help="let admins apply config through POST /api/admin/v1/config/apply and the dashboard; only "
         "for a config held in the database (no --config) (env RELAYGATE_ADMIN_CONFIG_WRITES; default off)",
     )
+    serve.add_argument_group("response cache").add_argument(
+        "--cache-redis-url",
+        default=None,
+        metavar="URL",
+        help="redis://HOST:PORT[/DB] for a cache config with backend: redis (env RELAYGATE_CACHE_REDIS_URL; "
+        "default: --redis-url); the cache keeps its own connection pool either way",
+    )
 
 
 def _add_max_config_bytes(parser: argparse.ArgumentParser) -> None:

@@ -28,14 +28,22 @@ class Timings:
     loadbalance: float = 0.0
     model: float = 0.0
     logging: float = 0.0
+    input_guardrails: float | None = None  # set when input guardrails ran
+    output_guardrails: float | None = None  # set when output guardrails ran
 
     def header(self, total_ms: float, attempts: Sequence[Any] = ()) -> bytes:
-        """The `server-timing` header value, with one `attempt-N` entry per upstream attempt."""
-        text = (
-            f"auth;dur={self.auth:.3f}, ratelimit;dur={self.ratelimit:.3f}, budget;dur={self.budget:.3f}, "
+        """The `server-timing` header value, with one `attempt-N` entry per upstream attempt; the
+        guardrail stages appear when guardrails ran."""
+        text = f"auth;dur={self.auth:.3f}, "
+        if self.input_guardrails is not None:
+            text += f"input_guardrails;dur={self.input_guardrails:.3f}, "
+        text += (
+            f"ratelimit;dur={self.ratelimit:.3f}, budget;dur={self.budget:.3f}, "
             f"loadbalance;dur={self.loadbalance:.3f}, model;dur={self.model:.3f}, "
-            f"logging;dur={self.logging:.3f}, total;dur={total_ms:.3f}"
         )
+        if self.output_guardrails is not None:
+            text += f"output_guardrails;dur={self.output_guardrails:.3f}, "
+        text += f"logging;dur={self.logging:.3f}, total;dur={total_ms:.3f}"
         if len(attempts) > 1:
             text += "".join(
                 f', attempt-{i};desc="{a.target} {a.status or a.error}";dur={a.duration_ms:.3f}'
@@ -102,6 +110,7 @@ class RequestContext:
     error_message: str | None = None
     truncated: bool = False
     target: Target | None = None
+    cache_hit: bool = False  # answered from the response cache: costs nothing, charges no tokens
     extra: dict[str, Any] = field(default_factory=dict)  # feature attributes for the row and traces
     request_body: bytes | None = None
     response_body: bytes | None = None
@@ -122,6 +131,12 @@ class RequestContext:
         for key in ("fallback", "model_configuration"):
             if key in extra:
                 applied[key] = extra[key]
+        guardrails = extra.get("guardrails_applied")
+        if guardrails is not None:
+            applied["guardrails"] = guardrails
+        cache = extra.get("cache")
+        if cache is not None:
+            applied["cache"] = {"status": cache.get("status"), "rule": cache.get("rule")}
         return applied
 
     def elapsed_ms(self) -> float:
@@ -132,6 +147,8 @@ class RequestContext:
         """The request's cost in USD from its usage and the answering target's price, and whether it is
         unknown (usage but no price, and the target does not declare itself free). Computed once for the
         log row and the limits settle (again only if the usage changed in between)."""
+        if self.cache_hit:
+            return 0.0, False
         usage, target = self.usage, self.target
         key = (id(target), usage.input_tokens, usage.output_tokens, usage.cached_tokens, usage.cache_write_tokens)
         cached = self._cost

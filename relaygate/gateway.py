@@ -21,6 +21,7 @@ import aiohttp
 from relaygate.auth.authenticator import Authenticator
 from relaygate.auth.open_store import open_token_store
 from relaygate.auth.store import TokenStore
+from relaygate.cache.service import ResponseCache
 from relaygate.config.apply import load_stored
 from relaygate.config.compile import load_snapshot
 from relaygate.config.open_store import open_config_store
@@ -149,6 +150,7 @@ class Gateway:
             self.recorders.append(self.access_log.record)
         # Recent attempts per target (count, p50, error rate) for the admin API, read after the answer.
         self.recent = RecentAttempts()
+        self.cache = ResponseCache(settings.cache_redis_url or settings.redis_url)
         self.recorders.append(self.recent)
         self.recorders.append(UpstreamWarnings())  # failed attempts and fallbacks at WARNING, rate-limited
         # The admin API's live tail (GET /api/admin/v1/logs/stream): a recorder only while someone subscribes.
@@ -233,6 +235,7 @@ class Gateway:
         await self.metrics.stop()
         if self.watcher is not None:
             await self.watcher.stop()
+        await self.cache.close()
         if self.session is not None:
             await self.session.close()
         await self.sink.close()

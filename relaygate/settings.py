@@ -69,6 +69,9 @@ class Settings:
     # is an admin whatever the config says; config writes need the flag and a database-held config.
     admin_token: str | None = None
     admin_config_writes: bool = False
+    # The response cache's Redis when a cache config says `backend: redis` (default: redis_url); the
+    # cache always has its own connection pool, so it never takes connections from the limits.
+    cache_redis_url: str | None = None
     # Signs dashboard session cookies. Unset: random per `relaygate serve` (its workers inherit it);
     # replicas behind one load balancer need the same value for a session to work on each.
     session_secret: str | None = None
@@ -188,6 +191,7 @@ ENVIRONMENT: dict[str, _Entry] = {
     "RELAYGATE_METRICS_INSTANCE_DIR": ("metrics_instance_dir", str, str),
     "RELAYGATE_ADMIN_TOKEN": ("admin_token", str, str),
     "RELAYGATE_ADMIN_CONFIG_WRITES": ("admin_config_writes", parse_switch, _switch_text),
+    "RELAYGATE_CACHE_REDIS_URL": ("cache_redis_url", str, str),
     "RELAYGATE_SESSION_SECRET": ("session_secret", str, str),
     "RELAYGATE_ROLLUP_1M_RETENTION_DAYS": ("rollup_1m_retention_days", _non_negative_float, str),
     "RELAYGATE_ROLLUP_1H_RETENTION_DAYS": ("rollup_1h_retention_days", _non_negative_float, str),

@@ -15,6 +15,7 @@ from typing import Any
 
 from relaygate.auth.access import AccessRule, VirtualAccountGrant
 from relaygate.auth.principals import PrincipalMemo
+from relaygate.config.compile_guardrails import compile_cache, compile_guardrails
 from relaygate.config.compile_limits import compile_rules
 from relaygate.config.compile_ngrok import compile_ai_gateway, internal_host_matcher
 from relaygate.config.compile_proxy import compile_proxy_accounts
@@ -32,6 +33,8 @@ from relaygate.providers.prices import resolve_price
 from relaygate.providers.registry import PROVIDERS, AuthScheme, ProviderSpec, default_base_url
 from relaygate.routing.plan import RouteTarget
 from relaygate.runtime.admin import NO_ADMINS, AdminPolicy
+from relaygate.runtime.cache import DEFAULT_CACHE
+from relaygate.runtime.guardrails import NO_GUARDRAILS
 from relaygate.runtime.ngrok import NgrokGateway
 from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
@@ -86,6 +89,8 @@ def build_snapshot(
         observability=observability,
         admin=admin,
         served=_served(manifests),
+        guardrails=compile_guardrails(manifests) if manifests is not None else NO_GUARDRAILS,
+        cache=compile_cache(manifests) if manifests is not None else DEFAULT_CACHE,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from relaygate.config.crosscheck_guardrails import guardrail_problems
 from relaygate.config.problems import Loc, Problem, format_path
 from relaygate.config.schema import (
     EVERYONE_TEAM,
@@ -78,6 +79,9 @@ def crosscheck(entries: Sequence[Located], broken: Iterable[tuple[str, str]] = (
     problems += _aliases(entries)
     problems += _at_most_one(entries, "gateway-observability-config")
     problems += _at_most_one(entries, "gateway-admin-config")
+    problems += _at_most_one(entries, "gateway-guardrails-config")
+    problems += _at_most_one(entries, "gateway-cache-config")
+    problems += guardrail_problems(entries, index.broken)
     return problems
 
 

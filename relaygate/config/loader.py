@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from relaygate.config.credentials import LITERAL_RULE, literal_credentials
 from relaygate.config.crosscheck import Located, crosscheck
+from relaygate.config.crosscheck_guardrails import guardrail_warnings
 from relaygate.config.options import DEFAULT_MAX_CONFIG_BYTES
 from relaygate.config.problems import ConfigError, Loc, Problem, format_path, problems_from_validation
 from relaygate.config.references import MAX_VALUES_PER_MANIFEST, Interpolation, TooLarge, secret_env_name
@@ -35,6 +36,9 @@ from relaygate.config.schema import (
     AiGatewayDocument,
     AiGatewayPolicy,
     BudgetConfig,
+    CacheConfig,
+    GuardrailConfigGroup,
+    GuardrailsConfig,
     Manifests,
     ObservabilityConfig,
     ProviderAccountBase,
@@ -332,9 +336,12 @@ class _Load:
             ai_gateway_policies=tuple(m for m in manifests if isinstance(m, AiGatewayPolicy)),
             observability_configs=tuple(m for m in manifests if isinstance(m, ObservabilityConfig)),
             admin_configs=tuple(m for m in manifests if isinstance(m, AdminConfig)),
+            guardrail_groups=tuple(m for m in manifests if isinstance(m, GuardrailConfigGroup)),
+            guardrails_configs=tuple(m for m in manifests if isinstance(m, GuardrailsConfig)),
+            cache_configs=tuple(m for m in manifests if isinstance(m, CacheConfig)),
             sources=tuple(self.sources),
             origins={e.manifest.identity: e.file for e in self.entries},
-            warnings=tuple(self.warnings),
+            warnings=(*self.warnings, *guardrail_warnings(self.entries)),
             raw=tuple(self.raw),
             resolved=frozenset(self.secrets),
         )

@@ -13,6 +13,7 @@ from typing import Any, get_args
 
 from relaygate.config.problems import Problem
 from relaygate.config.schema_admin import AdminConfig
+from relaygate.config.schema_cache import CacheConfig, CacheRule
 from relaygate.config.schema_common import (
     ApiKeyAuth,
     AuthData,
@@ -44,6 +45,12 @@ from relaygate.config.schema_governance import (
     Team,
     VirtualAccount,
     When,
+)
+from relaygate.config.schema_guardrails import (
+    GuardrailConfigGroup,
+    GuardrailIntegration,
+    GuardrailRule,
+    GuardrailsConfig,
 )
 from relaygate.config.schema_ngrok import (
     AiGatewayAction,
@@ -85,7 +92,18 @@ from relaygate.config.schema_virtual import (
 )
 
 ProviderAccount = ModelAccount | CustomEndpointAccount | VirtualModelAccount
-Manifest = ProviderAccount | Team | VirtualAccount | RateLimitConfig | BudgetConfig | ObservabilityConfig | AdminConfig
+Manifest = (
+    ProviderAccount
+    | Team
+    | VirtualAccount
+    | RateLimitConfig
+    | BudgetConfig
+    | ObservabilityConfig
+    | AdminConfig
+    | GuardrailConfigGroup
+    | GuardrailsConfig
+    | CacheConfig
+)
 
 # `type` -> model, for every manifest that carries `type` and `name` (the ngrok dialect does not).
 _NAMED_MODELS: tuple[type[ManifestBase], ...] = (
@@ -98,6 +116,9 @@ _NAMED_MODELS: tuple[type[ManifestBase], ...] = (
     BudgetConfig,
     ObservabilityConfig,
     AdminConfig,
+    GuardrailConfigGroup,
+    GuardrailsConfig,
+    CacheConfig,
 )
 MANIFEST_MODELS: dict[str, type[ManifestBase]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in _NAMED_MODELS
@@ -117,6 +138,9 @@ class Manifests:
     ai_gateway_policies: tuple[AiGatewayPolicy, ...] = ()
     observability_configs: tuple[ObservabilityConfig, ...] = ()  # at most one (crosscheck)
     admin_configs: tuple[AdminConfig, ...] = ()  # at most one (crosscheck)
+    guardrail_groups: tuple[GuardrailConfigGroup, ...] = ()
+    guardrails_configs: tuple[GuardrailsConfig, ...] = ()  # at most one (crosscheck)
+    cache_configs: tuple[CacheConfig, ...] = ()  # at most one (crosscheck)
     sources: tuple[str, ...] = ()  # files read, in the order read
     origins: Mapping[tuple[str, str], str] = field(default_factory=dict)  # identity -> file
     warnings: tuple[Problem, ...] = ()  # valid but worth saying: literal credentials, no manifests
@@ -154,6 +178,12 @@ __all__ = [
     "BearerAuth",
     "BudgetConfig",
     "BudgetRule",
+    "CacheConfig",
+    "CacheRule",
+    "GuardrailConfigGroup",
+    "GuardrailIntegration",
+    "GuardrailRule",
+    "GuardrailsConfig",
     "CloudAccount",
     "Collaborator",
     "Cost",

@@ -190,6 +190,25 @@ class RequestMetrics:
             "matching the rule counted against (> 1: an audit-mode budget over its limit)", "gauge",
             ("kind", "rule_id"), merge="max",
         )  # fmt: skip
+        self.cache_requests = Family(
+            "relaygate_cache_requests_total", "response-cache decisions by cache type and status (hit, miss, "
+            "error, bypass)", "counter", ("type", "status"),
+        )  # fmt: skip
+        self.cache_saved = Family(
+            "relaygate_cache_saved_usd_total", "USD that cache hits saved (the original requests' cost)", "counter", (),
+        )  # fmt: skip
+        self.cache_lookup = Family(
+            "relaygate_cache_lookup_duration_seconds", "time to look a request up in the response cache",
+            "histogram", ("type",), buckets=OVERHEAD_BUCKETS,
+        )  # fmt: skip
+        self.guardrail_verdicts = Family(
+            "relaygate_guardrail_verdicts_total", "guardrail results by guardrail, stage and result (pass, mutate, "
+            "flag, block, error, skipped)", "counter", ("guardrail", "stage", "result"), budget=_config_budget((0,)),
+        )  # fmt: skip
+        self.guardrail_duration = Family(
+            "relaygate_guardrail_duration_seconds", "time one guardrail took on one stage", "histogram",
+            ("guardrail", "stage"), buckets=OVERHEAD_BUCKETS, budget=_config_budget((0,)),
+        )  # fmt: skip
         self.families = [
             f
             for f in (
@@ -210,6 +229,11 @@ class RequestMetrics:
                 self.tokens,
                 self.limit_decisions,
                 self.limit_usage,
+                self.cache_requests,
+                self.cache_saved,
+                self.cache_lookup,
+                self.guardrail_verdicts,
+                self.guardrail_duration,
             )  # fmt: skip
             if f is not None
         ]
@@ -245,6 +269,9 @@ class RequestMetrics:
             self._limits(limits, now)
             for kind, rule_id, ratio in ctx.limit_usage:
                 self.limit_usage.set((kind, rule_id), ratio, now)
+        extra_facts = ctx.extra
+        if "cache" in extra_facts or "guardrails" in extra_facts:
+            self._features(extra_facts, now)
         model = ctx.resolved_model or ""
         if record.cost_usd:
             self.cost.inc((provider, model, *extra), record.cost_usd, now)
@@ -297,6 +324,25 @@ class RequestMetrics:
         known = any(c is not None for c in counts)
         for family, count in zip(self.usage_counters.values(), counts, strict=True):
             family.inc((*base, "text" if known else "unknown"), float(count or 0), now)
+
+    def _features(self, facts: dict[str, object], now: float) -> None:
+        """The response cache's decision and every guardrail verdict of the request."""
+        cache = facts.get("cache")
+        if isinstance(cache, dict):
+            kind = str(cache.get("type") or "exact-match")
+            self.cache_requests.inc((kind, str(cache.get("status"))), 1.0, now)
+            saved = cache.get("saved_usd")
+            if isinstance(saved, float | int) and saved:
+                self.cache_saved.inc((), float(saved), now)
+            lookup = cache.get("lookup_ms")
+            if isinstance(lookup, float | int):
+                self.cache_lookup.observe((kind,), float(lookup) / 1000.0, now)
+        verdicts = facts.get("guardrails")
+        if isinstance(verdicts, list):
+            for verdict in verdicts:
+                labels = (str(verdict["name"]), str(verdict["stage"]))
+                self.guardrail_verdicts.inc((*labels, str(verdict["result"])), 1.0, now)
+                self.guardrail_duration.observe(labels, float(verdict["latency_ms"]) / 1000.0, now)
 
     def _fallbacks(self, ctx: RequestContext, now: float) -> None:
         routing = ctx.extra.get("routing")

@@ -137,7 +137,9 @@ def settle_later(gateway: Gateway, reservation: Reservation | None, ctx: Request
     incomplete = ctx.status == 499 or ctx.truncated or not answered
     tokens: int | None
     cost: float | None = None
-    if usage.input_tokens is not None or usage.output_tokens is not None:
+    if ctx.cache_hit:  # served from the cache: request limits counted it, tokens and budgets do not
+        tokens, cost = 0, 0.0
+    elif usage.input_tokens is not None or usage.output_tokens is not None:
         tokens = (usage.input_tokens or 0) + (usage.output_tokens or 0)
         cost = ctx.cost()[0]
         if incomplete:  # partial usage: the upstream may have produced more than it reported

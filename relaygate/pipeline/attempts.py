@@ -22,6 +22,7 @@ import orjson
 from relaygate.dialects.base import Dialect, SSEFilter
 from relaygate.dialects.openai import OPENAI
 from relaygate.errors import BadGateway, GatewayError, GatewayTimeout, RequestTimeout, UpstreamError, scrub
+from relaygate.guardrails.stream.buffer import KEEP_ALIVE
 from relaygate.http import multipart
 from relaygate.providers.base import Operation, UpstreamCall, UpstreamResponse
 from relaygate.routing.router import Outcome, attempt_limit, deadline_outcome
@@ -29,10 +30,14 @@ from relaygate.upstream.caps import AnswerCaps
 from relaygate.upstream.relay import ERROR_BODY_LIMIT
 from relaygate.upstream.retry_after import parse_retry_after
 
+KEEP_ALIVE_SECONDS = 5.0
+
 if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import Send
+    from relaygate.pipeline.cache_step import CacheRecord
+    from relaygate.pipeline.guard_stream import StreamTap
     from relaygate.runtime.targets import Target
     from relaygate.runtime.virtual import TargetOverrides
 
@@ -331,27 +336,60 @@ def discard(result: Answer | StreamStart) -> None:
         result.response.close()
 
 
-async def relay_stream(gateway: Gateway, send: Send, start: StreamStart, ctx: RequestContext) -> None:
-    """Relay the rest of a stream; failures after content end it with an error event, no [DONE]."""
+async def relay_stream(
+    gateway: Gateway,
+    send: Send,
+    start: StreamStart,
+    ctx: RequestContext,
+    record: CacheRecord | None = None,
+    tap: StreamTap | None = None,
+) -> None:
+    """Relay the rest of a stream; failures after content end it with an error event, no [DONE].
+    `record` keeps a copy of what was sent for the response cache; `tap` is the output guardrails'
+    say on what is sent (`pipeline/guard_stream.py`)."""
     stream_filter = start.filter
     ctx.usage = stream_filter.usage
-    log_chunks: list[bytes] | None = [start.first] if ctx.log_bodies else None
-    logged = len(start.first)
+    log_chunks: list[bytes] | None = [] if ctx.log_bodies else None
+    logged = 0
     limit = gateway.settings.log_body_max_bytes
     relay_started = ctx.elapsed_ms()
+
+    async def emit(out: bytes) -> None:
+        nonlocal logged
+        if tap is not None:
+            out = tap.feed(out)
+            if tap.blocked is not None:
+                raise tap.blocked
+        if not out:
+            return
+        if log_chunks is not None and logged < limit:
+            log_chunks.append(out)
+            logged += len(out)
+        if record is not None:
+            record.add(out)
+        await send({"type": "http.response.body", "body": out, "more_body": True})
+
     try:
         if start.first:
-            await send({"type": "http.response.body", "body": start.first, "more_body": True})
-        async for chunk in start.chunks:
+            await emit(start.first)
+        chunks = start.chunks if tap is None or not tap.holding else _with_keep_alives(start.chunks, send)
+        async for chunk in chunks:
+            if chunk is None:
+                continue  # a keep-alive went out
             out = stream_filter.feed(chunk)
             if out:
-                if log_chunks is not None and logged < limit:
-                    log_chunks.append(out)
-                    logged += len(out)
-                await send({"type": "http.response.body", "body": out, "more_body": True})
+                await emit(out)
         tail = stream_filter.flush()
         if tail:
-            await send({"type": "http.response.body", "body": tail, "more_body": True})
+            await emit(tail)
+        if tap is not None and stream_filter.error is None:
+            rest = await tap.finish()
+            if tap.blocked is not None:
+                raise tap.blocked
+            if rest:
+                tap_less, tap = tap, None  # the tap already decided these bytes
+                await emit(rest)
+                tap = tap_less
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         if stream_filter.error is not None:
             ctx.truncated = True
@@ -369,3 +407,28 @@ async def relay_stream(gateway: Gateway, send: Send, start: StreamStart, ctx: Re
         ctx.upstream_ms = (ctx.upstream_ms or 0.0) + ended - relay_started  # the relay waits on the upstream
         if log_chunks is not None:
             ctx.response_body = b"".join(log_chunks)
+
+
+async def _with_keep_alives(chunks: AsyncIterator[bytes], send: Send) -> AsyncIterator[bytes | None]:
+    """The upstream's chunks; while none comes for KEEP_ALIVE_SECONDS, an SSE comment goes to the client
+    (a stream held whole for its guardrails must not look dead to proxies), and None is yielded."""
+    iterator = chunks.__aiter__()
+    pending: asyncio.Task[bytes] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(iterator.__anext__())
+            done, _ = await asyncio.wait((pending,), timeout=KEEP_ALIVE_SECONDS)
+            if not done:
+                await send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
+                yield None
+                continue
+            task, pending = pending, None
+            try:
+                chunk = task.result()
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        if pending is not None:
+            pending.cancel()

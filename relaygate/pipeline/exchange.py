@@ -30,6 +30,7 @@ from relaygate.pipeline.attempts import (
     discard,
     relay_stream,
 )
+from relaygate.pipeline.guard_stream import tap_for
 from relaygate.pipeline.planning import (
     ParamsOf,
     Routing,
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Send
+    from relaygate.pipeline.cache_step import CacheRecord
+    from relaygate.pipeline.guard import Guarded
 
 SHUTDOWN_MESSAGE = (
     "the gateway is shutting down and its drain period (shutdown_grace_seconds) ended before "
@@ -61,6 +64,8 @@ async def exchange(
     ctx: RequestContext,
     headers: RawHeaders,
     read_usage: UsageReader | None,
+    guarded: Guarded | None = None,
+    record: CacheRecord | None = None,
 ) -> None:
     """Call through the plan and send the answer; `read_usage` None: the body carries no usage (binary)."""
     model_started = time.perf_counter()
@@ -92,6 +97,7 @@ async def exchange(
                         *headers,
                         *routing_headers(streamed, ctx),
                         *renamed,
+                        *guard_headers(guarded),
                     ],
                 }
             )
@@ -99,7 +105,9 @@ async def exchange(
             active = gateway.metrics.active
             active.streams += 1
             try:
-                await relay_stream(gateway, send, start, ctx)
+                await relay_stream(gateway, send, start, ctx, record, tap_for(guarded, ctx.operation))
+                if record is not None:
+                    record.stream_ended(_flagged(guarded))
             finally:
                 active.streams -= 1
             if wants_speed(gateway, streamed):
@@ -140,6 +148,11 @@ async def exchange(
         named = _provider_model(ctx, provider_model)
     if wants_speed(gateway, answered):
         record_speed(gateway, answered, ctx, model_started)
+    if guarded is not None and answer.status == 200:
+        body = await guarded.check_answer(body)  # 400 guardrail_blocked when an output guardrail blocks
+        found = guarded.header()
+        if found is not None:
+            named.append(found)
     ctx.response_body = body
     logging_started = time.perf_counter()  # the row is built now, so server-timing can say what it took
     ctx.log_record = record_from_context(ctx, gateway.settings.log_body_max_bytes)
@@ -151,6 +164,19 @@ async def exchange(
         (b"server-timing", ctx.timings.header(ctx.elapsed_ms(), answered.attempts)),
     ]
     await send_bytes(send, answer.status, body, answer.content_type.encode("latin-1"), out)
+    if record is not None and answer.status == 200:  # stored after the answer went out
+        record.answer(body, answer.content_type, _flagged(guarded))
+
+
+def _flagged(guarded: Guarded | None) -> bool:
+    """A guardrail flagged (or blocked) this request: its answer is never cached."""
+    return guarded is not None and any(v.result in ("flag", "block") for v in guarded.verdicts)
+
+
+def guard_headers(guarded: Guarded | None) -> list[tuple[bytes, bytes]]:
+    """`x-relaygate-guardrails` with what the guardrails said so far (none without guardrails)."""
+    found = guarded.header() if guarded is not None else None
+    return [found] if found is not None else []
 
 
 def _params_of(spec: CallSpec) -> ParamsOf | None:

@@ -12,11 +12,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from relaygate.cache.entry import CacheEntry
 from relaygate.dialects.answer import UsageReader
 from relaygate.pipeline.admission import admit, settle_later
 from relaygate.pipeline.attempts import CallSpec
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
+from relaygate.pipeline.cache_step import CacheRecord, answer_hit, decide, lookup, note, status_headers
 from relaygate.pipeline.exchange import exchange
+from relaygate.pipeline.guard import guard_input
 from relaygate.pipeline.ngrok import ngrok_routing
 from relaygate.pipeline.planning import Controls, Routing, parse_controls, plan_for
 from relaygate.pipeline.resolve import limited_as, price_of, resolve
@@ -24,7 +27,10 @@ from relaygate.pipeline.resolve import limited_as, price_of, resolve
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
     from relaygate.http.types import RawHeaders
+    from relaygate.pipeline.cache_step import CacheDecision
     from relaygate.pipeline.call import Call
+    from relaygate.pipeline.guard import Guarded
+    from relaygate.pipeline.planning import Routing
     from relaygate.providers.base import Operation
     from relaygate.runtime.targets import Target
     from relaygate.runtime.virtual import VirtualModel
@@ -111,18 +117,65 @@ async def serve(call: Call, operation: Operation, frontend: Frontend) -> None:
         else None
     )
     try:
-        await exchange(
-            gateway,
-            call.receive,
-            call.send,
-            spec,
-            routing,
-            ctx,
-            frontend.response_headers(call),
-            frontend.usage_reader(request),
-        )
+        guarded = await guard_input(call, operation.name, model, request.payload, None)
+        decision = decide(call, operation.name, model, request.payload, principal)
+        headers = frontend.response_headers(call)
+        if decision is None:
+            if "cache" in ctx.extra:  # asked for, but not applicable here
+                headers = [*headers, *status_headers(None, ctx.extra)]
+            await exchange(
+                gateway, call.receive, call.send, spec, routing, ctx, headers, frontend.usage_reader(request), guarded
+            )
+            return
+        await _cached(call, decision, request, spec, routing, headers, frontend, guarded)
     finally:
         settle_later(gateway, reservation, ctx)
+
+
+async def _cached(
+    call: Call,
+    decision: CacheDecision,
+    request: LLMRequest,
+    spec: CallSpec,
+    routing: Routing,
+    headers: RawHeaders,
+    frontend: Frontend,
+    guarded: Guarded | None,
+) -> None:
+    """Answer from the cache, or call through (one call per key at a time in this process) and record."""
+    gateway, ctx = call.gateway, call.ctx
+    policy = gateway.snapshot.cache
+    store = gateway.cache.store_for(policy)
+    entry = await lookup(store, decision)
+    if entry is not None:
+        await answer_hit(call, decision, entry, request.stream, request.wants_usage, headers)
+        return
+    async with gateway.cache.flights.lead_or_follow(decision.key.digest) as flight:
+        if not flight.is_leader:
+            shared = await flight.wait()
+            if shared is not None:
+                await answer_hit(
+                    call, decision, CacheEntry.decode(shared), request.stream, request.wants_usage, headers
+                )
+                return
+        note(call, decision)
+        record = CacheRecord(call, decision, store, policy.max_entry_bytes)
+        try:
+            await exchange(
+                gateway,
+                call.receive,
+                call.send,
+                spec,
+                routing,
+                ctx,
+                [*headers, *status_headers(decision, ctx.extra)],
+                frontend.usage_reader(request),
+                guarded,
+                record,
+            )
+        finally:
+            if flight.is_leader:
+                flight.publish(record.encoded)
 
 
 def _routing(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relaygate.runtime.admin import NO_ADMINS, AdminPolicy
+from relaygate.runtime.cache import DEFAULT_CACHE, CachePolicy
+from relaygate.runtime.guardrails import NO_GUARDRAILS, GuardrailPolicy
 from relaygate.runtime.ngrok import NgrokGateway
 from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
@@ -51,6 +53,8 @@ class Snapshot:
     observability: Observability = DEFAULT_OBSERVABILITY  # opt-in metric labels, trace content
     admin: AdminPolicy = NO_ADMINS  # who may use the admin API and dashboard
     served: ServedConfig = NOTHING_SERVED  # the manifests as written (the admin API's config view)
+    guardrails: GuardrailPolicy = NO_GUARDRAILS  # which guardrails run on which requests
+    cache: CachePolicy = DEFAULT_CACHE  # which answers the response cache keeps and serves
 
     @property
     def serves_anything(self) -> bool:

@@ -1,0 +1,79 @@
+"""The gateway's response cache: the store the config picks, single-flight, background writes, counts.
+
+One per process (`Gateway.cache`). The store is built on first use for the backend the served config
+names (memory with its byte cap, or Redis with its own pool at `--cache-redis-url`, else
+`--redis-url`) and rebuilt when a reload changes the backend or the cap. Writes run as background
+tasks after the answer is sent, so a slow store never delays a client; a store that fails is a miss,
+counted in `errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from relaygate.cache.errors import CacheBackendError
+from relaygate.cache.memory import MemoryCache
+from relaygate.cache.redis_store import RedisCache
+from relaygate.cache.singleflight import SingleFlight
+
+if TYPE_CHECKING:
+    from relaygate.cache.entry import CacheEntry
+    from relaygate.cache.key import CacheKey
+    from relaygate.cache.store import CacheStore
+    from relaygate.runtime.cache import CachePolicy
+
+
+class ResponseCache:
+    """Stores, flights and counters of one process."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self._redis_url = redis_url
+        self._store: CacheStore | None = None
+        self._shape: tuple[str, int] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+        self._retired: list[CacheStore] = []
+        self.flights: SingleFlight[bytes] = SingleFlight()
+        self.counts: dict[str, int] = {"hit": 0, "miss": 0, "error": 0, "bypass": 0, "stored": 0, "write_errors": 0}
+        self.saved_usd = 0.0
+
+    def store_for(self, policy: CachePolicy) -> CacheStore:
+        """The store the served config asks for (memory unless it says redis and a URL is known)."""
+        backend = policy.backend if (policy.backend != "redis" or self._redis_url) else "memory"
+        shape = (backend, policy.memory_max_bytes)
+        if self._store is None or self._shape != shape:
+            if self._store is not None:
+                self._retired.append(self._store)
+            if backend == "redis":
+                assert self._redis_url is not None
+                self._store = RedisCache(self._redis_url)
+            else:
+                self._store = MemoryCache(policy.memory_max_bytes)
+            self._shape = shape
+        return self._store
+
+    def count(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+
+    def write_later(self, store: CacheStore, key: CacheKey, entry: CacheEntry, ttl: int, max_bytes: int) -> None:
+        """Store an entry after the answer went out (dropped when larger than `max_bytes`)."""
+        encoded = entry.encode()
+        if len(encoded) > max_bytes:
+            return
+        task = asyncio.create_task(self._write(store, key, entry.request_id, encoded, ttl))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, store: CacheStore, key: CacheKey, request_id: str, encoded: bytes, ttl: int) -> None:
+        try:
+            await store.set(key.storage_key, encoded, ttl)
+            await store.index_request(request_id, key.storage_key, ttl)
+            self.counts["stored"] += 1
+        except CacheBackendError:
+            self.counts["write_errors"] += 1
+
+    async def close(self) -> None:
+        if self._writes:
+            await asyncio.wait(set(self._writes), timeout=5.0)
+        for store in (*self._retired, *((self._store,) if self._store is not None else ())):
+            await store.close()
