@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import random
+import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -40,6 +41,7 @@ from relaygate.observe.store.base import LogStore, UsageStore
 from relaygate.observe.tail import LogTail
 from relaygate.observe.tracing.config import tracing_config
 from relaygate.observe.upstream_warnings import UpstreamWarnings
+from relaygate.pipeline.internal import internal_mark
 from relaygate.providers.base import UpstreamCall, UpstreamResponse
 from relaygate.routing.health import CooldownPolicy, HealthTracker
 from relaygate.routing.stats import LatencyStats, RecentAttempts
@@ -151,6 +153,10 @@ class Gateway:
         # Recent attempts per target (count, p50, error rate) for the admin API, read after the answer.
         self.recent = RecentAttempts()
         self.cache = ResponseCache(settings.cache_redis_url or settings.redis_url)
+        # The mark of calls the gateway makes to itself (a judge, an embedding): shared by the workers of
+        # one `serve` through the session secret, random for a gateway built without one.
+        self.internal_mark = internal_mark(settings.session_secret or secrets.token_urlsafe(32))
+        self.internal_session: aiohttp.ClientSession | None = None  # pipeline/internal.py, made on first use
         self.recorders.append(self.recent)
         self.recorders.append(UpstreamWarnings())  # failed attempts and fallbacks at WARNING, rate-limited
         # The admin API's live tail (GET /api/admin/v1/logs/stream): a recorder only while someone subscribes.
@@ -236,6 +242,8 @@ class Gateway:
         if self.watcher is not None:
             await self.watcher.stop()
         await self.cache.close()
+        if self.internal_session is not None:
+            await self.internal_session.close()
         if self.session is not None:
             await self.session.close()
         await self.sink.close()

@@ -259,3 +259,30 @@ def test_examples_with_credentials_run_as_their_headers_say(tmp_path: Path, exam
         assert ran.token and ran.token.startswith("rg-")
         models = http_request("GET", f"{ran.url}/api/llm/models", headers={"Authorization": f"Bearer {ran.token}"})
         assert models.status == 200
+
+
+def test_guardrails_runs_as_its_header_says(tmp_path: Path) -> None:
+    with _run_header("guardrails.yaml", tmp_path) as ran:
+        assert _chat(ran, "mock/echo") == 200
+        blocked = http_request(
+            "POST",
+            f"{ran.url}/api/llm/chat/completions",
+            headers={"Authorization": f"Bearer {ran.token}"},
+            json={"model": "mock/echo", "messages": [{"role": "user", "content": "key AKIAIOSFODNN7EXAMPLE"}]},
+        )
+        assert blocked.status == 400 and blocked.json()["error"]["code"] == "guardrail_blocked"
+
+
+def test_cache_runs_as_its_header_says(tmp_path: Path) -> None:
+    with _run_header("cache.yaml", tmp_path) as ran:
+        statuses = []
+        for _ in range(2):
+            answer = http_request(
+                "POST",
+                f"{ran.url}/api/llm/chat/completions",
+                headers={"Authorization": f"Bearer {ran.token}"},
+                json={"model": "mock/echo", "messages": [{"role": "user", "content": "same question"}]},
+            )
+            assert answer.status == 200
+            statuses.append(answer.headers["x-tfy-cache-status"])
+        assert statuses == ["miss", "hit"]

@@ -19,6 +19,7 @@ import orjson
 from relaygate.errors import BadRequest
 from relaygate.guardrails.engine import StageInput, StageReport, Verdict, run_stage
 from relaygate.guardrails.text import input_texts, output_texts
+from relaygate.pipeline.internal import judge_for
 
 if TYPE_CHECKING:
     from relaygate.guardrails.engine import Judge
@@ -118,9 +119,7 @@ def requested_guardrails(call: Call, allowed: bool) -> dict[str, tuple[str, ...]
     return out
 
 
-async def guard_input(
-    call: Call, operation: str, model: str, payload: dict[str, Any] | None, judge: Judge | None
-) -> Guarded | None:
+async def guard_input(call: Call, operation: str, model: str, payload: dict[str, Any] | None) -> Guarded | None:
     """Select the request's guardrails and run the input stage (mutating `payload` in place)."""
     policy = call.gateway.snapshot.guardrails
     if not policy:
@@ -138,7 +137,7 @@ async def guard_input(
         {"model": model, "subject": ctx.subject, "request_id": ctx.request_id},
         dict(ctx.metadata),
         call,
-        judge=judge,
+        judge=judge_for(call),
     )
     if not selection.input or payload is None:
         return guarded

@@ -20,6 +20,7 @@ from relaygate.pipeline.authenticate import authenticate, read_logging_headers
 from relaygate.pipeline.cache_step import CacheRecord, answer_hit, decide, lookup, note, status_headers
 from relaygate.pipeline.exchange import exchange
 from relaygate.pipeline.guard import guard_input
+from relaygate.pipeline.internal import is_internal
 from relaygate.pipeline.ngrok import ngrok_routing
 from relaygate.pipeline.planning import Controls, Routing, parse_controls, plan_for
 from relaygate.pipeline.resolve import limited_as, price_of, resolve
@@ -117,8 +118,9 @@ async def serve(call: Call, operation: Operation, frontend: Frontend) -> None:
         else None
     )
     try:
-        guarded = await guard_input(call, operation.name, model, request.payload, None)
-        decision = decide(call, operation.name, model, request.payload, principal)
+        internal = is_internal(call)  # the gateway's own call (a judge, an embedding): no guardrails, no cache
+        guarded = None if internal else await guard_input(call, operation.name, model, request.payload)
+        decision = None if internal else decide(call, operation.name, model, request.payload, principal)
         headers = frontend.response_headers(call)
         if decision is None:
             if "cache" in ctx.extra:  # asked for, but not applicable here

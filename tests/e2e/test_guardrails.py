@@ -56,6 +56,20 @@ integrations:
     type: integration/guardrail-config/webhook
     timeout_ms: 2000
     config: {url: "http://127.0.0.1:{hook_port}/check"}
+  - name: judge
+    type: integration/guardrail-config/llm_judge
+    timeout_ms: 5000
+    config: {model: judges/strict, policy: "No talk about judge-bad things."}
+---
+type: provider-account/self-hosted-model
+name: judges
+integrations:
+  - name: strict
+    type: integration/model/self-hosted-model
+    hosted_model_name: judge-1
+    url: "http://127.0.0.1:{hook_port}/v1"
+    model_server: openai-compatible
+    model_types: [chat]
 ---
 type: gateway-guardrails-config
 name: guardrails
@@ -73,6 +87,9 @@ rules:
   - id: webhook
     when: {models: [azure-main/gpt4o-deploy]}
     llm_input_guardrails: [safety/hook]
+  - id: judged
+    when: {models: [mock/echo]}
+    llm_input_guardrails: [safety/judge]
 """
 
 
@@ -81,13 +98,35 @@ class _Webhook(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         body = orjson.loads(self.rfile.read(int(self.headers["content-length"])))
+        if self.path.endswith("/chat/completions"):  # the judge model: says whether the text breaks the policy
+            prompt = body["messages"][0]["content"]
+            text_part = prompt.rsplit("Text:", 1)[-1]
+            verdict = {"violation": "judge-bad" in text_part, "reason": "judged"}
+            answer = {
+                "id": "chatcmpl-judge",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "judge-1",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": orjson.dumps(verdict).decode()},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
+            self._send(orjson.dumps(answer))
+            return
         text = body["text"]
         if "webhook-fail" in text:
             self.send_response(500)
             self.end_headers()
             return
         verdict = {"verdict": "block", "reason": "webhook said no"} if "webhook-block" in text else {"verdict": "pass"}
-        data = orjson.dumps(verdict)
+        self._send(orjson.dumps(verdict))
+
+    def _send(self, data: bytes) -> None:
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
@@ -189,7 +228,7 @@ def test_an_audit_guardrail_flags_and_never_refuses(served: Served) -> None:
 
 def test_a_request_without_a_matching_rule_runs_no_guardrail(served: Served) -> None:
     raw = served.gateway.client(served.alice).chat.completions.with_raw_response.create(
-        model="mock/echo", messages=[{"role": "user", "content": f"key {SECRET}"}]
+        model="team-only/gpt-4o", messages=[{"role": "user", "content": f"key {SECRET}"}]
     )
     assert raw.http_response.status_code == 200
     assert "x-relaygate-guardrails" not in raw.headers
@@ -269,3 +308,18 @@ def test_anthropic_messages_stream_block_is_an_error_event(served: Served) -> No
                 pass
     assert "safety/pii-out" in str(caught.value)
     client.close()
+
+
+def test_an_llm_judge_on_this_gateway_blocks_and_its_call_is_logged(served: Served) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        _chat(served, "mock/echo", "let us discuss judge-bad matters")
+    assert "safety/judge" in str(caught.value)
+    raw = served.gateway.client(served.alice).chat.completions.with_raw_response.create(
+        model="mock/echo", messages=[{"role": "user", "content": "a harmless question"}]
+    )
+    assert raw.http_response.status_code == 200
+    assert "safety/judge=pass" in raw.headers["x-relaygate-guardrails"]
+    rows = served.gateway.wait_for_logs(
+        1, model="judges/strict", metadata={"parent_request_id": raw.headers["x-request-id"]}
+    )
+    assert rows and rows[0]["status"] == 200  # the judge's call went through the gateway, as the caller

@@ -25,7 +25,11 @@ from relaygate.providers.base import (
 from relaygate.providers.registry import ADAPTERS, OPENAI_SHAPED, PRICED, PROVIDERS, default_base_url, price_ids
 
 PACKAGE = Path(relaygate.__file__).parent
-NOT_MODEL_ACCOUNTS = {"provider-account/custom-endpoint", "provider-account/virtual-model"}
+NOT_MODEL_ACCOUNTS = {
+    "provider-account/custom-endpoint",
+    "provider-account/virtual-model",
+    "provider-account/guardrail-config-group",
+}
 SERVABLE = ALL_OPERATIONS | {MESSAGES.name, MESSAGES_COUNT_TOKENS.name}
 # Abilities adapters used to be probed for with getattr; they are Protocols and row fields now.
 ABILITY_NAMES = {
