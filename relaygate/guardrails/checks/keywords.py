@@ -186,7 +186,10 @@ def compile_keywords(config: Mapping[str, Any], *, budget_seconds: float = DEFAU
     words = [word.strip() for word in read_string_list(words, field, MAX_WORDS, MAX_WORD_CHARS)]
     operator = read_choice(config, "operator", OPERATORS, "any")
     case_sensitive = read_bool(config, "case_sensitive", False)
-    unique = tuple({(word if case_sensitive else word.casefold()): word for word in words}.values())
+    first_spelling: dict[str, str] = {}
+    for word in words:
+        first_spelling.setdefault(word if case_sensitive else word.casefold(), word)
+    unique = tuple(first_spelling.values())
     if operator == "all" and len(unique) > MAX_ALL_WORDS:
         raise ValueError(f"words: operator all takes at most {MAX_ALL_WORDS} words, not {len(unique)}")
     action = read_action(config)
