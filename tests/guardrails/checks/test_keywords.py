@@ -29,6 +29,7 @@ def test_case_insensitive_by_default_and_case_sensitive_on_request() -> None:
     assert occurrences({"words": ["Apollo"]}, "APOLLO apollo Apollo") == ["APOLLO", "apollo", "Apollo"]
     assert occurrences({"words": ["Apollo"], "case_sensitive": True}, "APOLLO apollo Apollo") == ["Apollo"]
     assert occurrences({"words": ["straße"]}, "STRASSE Straße") == ["Straße"]  # simple case folding
+    assert occurrences({"words": ["straße", "strasse"]}, "STRASSE Straße") == ["STRASSE", "Straße"]
 
 
 def test_word_edges_are_unicode_aware() -> None:
