@@ -79,20 +79,23 @@ class DetectorSet:
 
     def find(self, text: EncodedText) -> tuple[Span, ...]:
         """Every confirmed finding in `text`, sorted, without overlaps."""
-        if self._any_candidate is not None and self._any_candidate.search(text.data) is None:
-            return ()
-        return find_spans(self.detectors, text)
+        if self._any_candidate is None:
+            return find_spans(self.detectors, text)
+        first = self._any_candidate.search(text.data)
+        # No detector has a candidate before the first one of all: each scan can start there.
+        return () if first is None else find_spans(self.detectors, text, first.start())
 
 
-def find_spans(detectors: Sequence[Detector], text: EncodedText) -> tuple[Span, ...]:
-    """Every confirmed finding of `detectors` in `text`, sorted, without overlaps (earlier detectors win)."""
+def find_spans(detectors: Sequence[Detector], text: EncodedText, start_byte: int = 0) -> tuple[Span, ...]:
+    """Every confirmed finding of `detectors` in `text` (from `start_byte` on), sorted, without overlaps
+    (earlier detectors win)."""
     data = text.data
     found: list[tuple[int, int, str]] = []
     for found_detector in detectors:
         if found_detector.needles and not any(needle in data for needle in found_detector.needles):
             continue
         group, validate, max_chars = found_detector.group, found_detector.validate, found_detector.max_chars
-        for match in found_detector.pattern.finditer(data):
+        for match in found_detector.pattern.finditer(data, start_byte):
             if match.end() - match.start() > max_chars:
                 continue
             start, end = match.start(group), match.end(group)

@@ -124,7 +124,7 @@ class KeywordCheck:
         return compile_re2(pattern if self.case_sensitive else "(?i)" + pattern, large=True)
 
     def _key(self, word: str) -> str:
-        return word if self.case_sensitive else word.casefold()
+        return _word_key(word, self.case_sensitive)
 
     def _next(self, pattern: Re2Pattern, data: bytes, pos: int, deadline: Deadline) -> tuple[int, int] | None:
         match = search_within(pattern, data, pos, self._pattern_chars, deadline)
@@ -144,6 +144,12 @@ class KeywordCheck:
             pos = occurrence[1]
             deadline.check()
         return found, seen
+
+
+def _word_key(word: str, case_sensitive: bool) -> str:
+    """What makes two words the same word: `lower()`, not `casefold()`, which would also merge
+    "straße" with "strasse", two words RE2's simple case folding keeps apart."""
+    return word if case_sensitive else word.lower()
 
 
 def _escape(word: str) -> str:
@@ -186,7 +192,10 @@ def compile_keywords(config: Mapping[str, Any], *, budget_seconds: float = DEFAU
     words = [word.strip() for word in read_string_list(words, field, MAX_WORDS, MAX_WORD_CHARS)]
     operator = read_choice(config, "operator", OPERATORS, "any")
     case_sensitive = read_bool(config, "case_sensitive", False)
-    unique = tuple({(word if case_sensitive else word.casefold()): word for word in words}.values())
+    first_spelling: dict[str, str] = {}
+    for word in words:
+        first_spelling.setdefault(_word_key(word, case_sensitive), word)
+    unique = tuple(first_spelling.values())
     if operator == "all" and len(unique) > MAX_ALL_WORDS:
         raise ValueError(f"words: operator all takes at most {MAX_ALL_WORDS} words, not {len(unique)}")
     action = read_action(config)

@@ -119,8 +119,9 @@ def _ipv4(data: bytes, start: int, end: int) -> tuple[int, int] | None:
 
 
 def _ipv6(data: bytes, start: int, end: int) -> tuple[int, int] | None:
-    """An address `ipaddress` accepts, with a digit (so C++'s `std::` or a bare `::` is not one), not
-    glued to a word; a single colon the candidate took from its neighbours is left out."""
+    """An address `ipaddress` accepts, with a digit (so C++'s `std::` or a bare `::` is not one) and
+    more than `::` and one group (Python's `a[::2]`; `::1` is only the loopback), not glued to a word;
+    a single colon the candidate took from its neighbours is left out."""
     if byte_in(data, end, WORD_BYTES) or byte_in(data, end, _DOT):
         return None
     if data[end - 1] == 58 and data[end - 2] != 58:  # "fe80::1:" at the end of a clause
@@ -130,7 +131,9 @@ def _ipv6(data: bytes, start: int, end: int) -> tuple[int, int] | None:
     if byte_in(data, start - 1, WORD_BYTES) or byte_in(data, start - 1, _DOT):
         return None
     candidate = data[start:end]
-    if not any(byte in DIGIT_BYTES for byte in candidate):
+    if not any(byte in DIGIT_BYTES for byte in candidate) or (
+        candidate.startswith(b"::") and candidate.count(b":") == 2
+    ):
         return None
     try:
         ipaddress.IPv6Address(candidate.decode("ascii"))
@@ -151,7 +154,10 @@ def _international_phone(data: bytes, start: int, end: int) -> tuple[int, int] |
 
 
 def _national_phone(data: bytes, start: int, end: int) -> tuple[int, int] | None:
-    """0<area> <groups>: 9-13 digits, so that a date (01.02.2024, 8 digits) is not a phone number."""
+    """0<area> <groups>: 9-13 digits, so that a date (01.02.2024, 8 digits) is not a phone number, and
+    not shaped like an SSN (000-12-3456 is an SSN never issued, not a phone number)."""
+    if end - start == 11 and data[start + 3] == data[start + 6] == 45:  # AAA-GG-SSSS
+        return None
     return (start, end) if 9 <= _digit_count(data, start, end) <= 13 else None
 
 

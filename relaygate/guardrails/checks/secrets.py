@@ -64,9 +64,13 @@ _PRIORITY = (
 
 _URL_SAFE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _BASE64_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
-_KEY_BLOCK_END = re.compile(rb"-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
-# A block without its END line (cut off): its base64 lines, also as one line of JSON-escaped "\n"s.
-_KEY_BLOCK_BODY = re.compile(rb"[A-Za-z0-9+/=\\\r\n]*")
+# The next PEM line after a BEGIN: its END, or another block's BEGIN (so it had no END). Stopping at
+# the next BEGIN keeps a text of many BEGIN lines linear: each looks ahead only to the next.
+_NEXT_PEM_LINE = re.compile(rb"-----(BEGIN|END) [A-Z0-9 ]{0,60}-----")
+_PRIVATE_KEY_ENDINGS = (b"PRIVATE KEY-----", b"PRIVATE KEY BLOCK-----")
+# A block without its END line (cut off): the rest of the BEGIN line and the lines after it that are
+# all base64 (a JSON-escaped block is one line, its "\n"s are backslashes and letters).
+_KEY_BLOCK_BODY = re.compile(rb"[A-Za-z0-9+/=\\]*(?:\r?\n[A-Za-z0-9+/=\\]+(?=\r?\n|\Z))*")
 
 
 # -- validators: (text bytes, candidate start, end) -> confirmed (start, end) or None ---------------
@@ -105,9 +109,11 @@ def _private_key_block(data: bytes, start: int, end: int) -> tuple[int, int] | N
     """From the BEGIN line through its END line when it comes within 16 KiB, else through the base64
     lines that follow (a block cut off is still key material)."""
     limit = min(len(data), start + MAX_KEY_BLOCK_CHARS)
-    closing = _KEY_BLOCK_END.search(data, end, limit)
-    if closing is not None:
-        return start, closing.end()
+    following = _NEXT_PEM_LINE.search(data, end, limit)
+    if following is not None:
+        if following.group(1) == b"END" and following.group().endswith(_PRIVATE_KEY_ENDINGS):
+            return start, following.end()
+        limit = following.start()
     body = _KEY_BLOCK_BODY.match(data, end, limit)
     return start, (body.end() if body is not None else end)
 
@@ -156,7 +162,7 @@ _DETECTORS: dict[str, Detector] = {
         "PRIVATE_KEY_BLOCK",
         r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",
         validate=_private_key_block,
-        needles=(b"PRIVATE KEY-----",),
+        needles=(b"PRIVATE KEY",),
         max_chars=MAX_KEY_BLOCK_CHARS,
     ),
     # Header and payload are base64url JSON objects (`{"` encodes as `eyJ`); the signature may be
