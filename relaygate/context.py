@@ -111,6 +111,9 @@ class RequestContext:
     truncated: bool = False
     target: Target | None = None
     cache_hit: bool = False  # answered from the response cache: costs nothing, charges no tokens
+    # Feature spans for tracing (guardrails, the cache lookup): (name, start, end as perf_counter, CLIENT?,
+    # attributes, failed). Appended only by requests that use those features.
+    spans: list[tuple[str, float, float, bool, tuple[tuple[str, Any], ...], bool]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # feature attributes for the row and traces
     request_body: bytes | None = None
     response_body: bytes | None = None
@@ -138,6 +141,14 @@ class RequestContext:
         if cache is not None:
             applied["cache"] = {"status": cache.get("status"), "rule": cache.get("rule")}
         return applied
+
+    def add_span(
+        self, name: str, start: float, end: float, client: bool, attributes: tuple[tuple[str, Any], ...], failed: bool
+    ) -> None:
+        """Note a feature span for the trace (perf_counter times)."""
+        if self.spans is None:
+            self.spans = []
+        self.spans.append((name, start, end, client, attributes, failed))
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

@@ -54,6 +54,7 @@ class Verdict:
     result: str  # pass | mutate | flag | block | error | skipped
     latency_ms: float
     reason: str = ""
+    started: float = 0.0  # perf_counter, for the trace span
 
     def row(self) -> dict[str, Any]:
         """As the log row's `guardrails` list and the error body show it."""
@@ -163,7 +164,13 @@ def _verdict(guardrail: Guardrail, given: StageInput, result: str, started: floa
     if result == "block" and guardrail.audit:
         result = "flag"
     return Verdict(
-        guardrail.ref, given.stage, guardrail.operation, result, (time.perf_counter() - started) * 1000.0, reason
+        guardrail.ref,
+        given.stage,
+        guardrail.operation,
+        result,
+        (time.perf_counter() - started) * 1000.0,
+        reason,
+        started,
     )
 
 

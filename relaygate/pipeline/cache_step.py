@@ -59,6 +59,7 @@ class CacheDecision:
     max_age: float | None
     status: str = "miss"  # hit | miss | error | bypass, for the header and the log row
     lookup_ms: float | None = None
+    lookup_started: float = 0.0
 
     @property
     def semantic(self) -> bool:
@@ -207,6 +208,7 @@ async def lookup(store: CacheStore, decision: CacheDecision) -> CacheEntry | Non
         decision.status = "error"
         return None
     finally:
+        decision.lookup_started = started
         decision.lookup_ms = (time.perf_counter() - started) * 1000.0
     if raw is None:
         return None
@@ -232,6 +234,20 @@ def note(call: Call, decision: CacheDecision, **more: Any) -> None:
         **more,
     }
     call.gateway.cache.count(decision.status)
+    if decision.lookup_ms is not None:
+        call.ctx.add_span(
+            "relaygate.cache.lookup",
+            decision.lookup_started,
+            decision.lookup_started + decision.lookup_ms / 1000.0,
+            False,
+            (
+                ("relaygate.cache.status", decision.status),
+                ("relaygate.cache.type", decision.rule.type),
+                ("relaygate.cache.rule", decision.rule.id),
+                ("relaygate.cache.key_prefix", decision.key.short),
+            ),
+            decision.status == "error",
+        )
 
 
 def status_headers(decision: CacheDecision | None, ctx_extra: dict[str, Any]) -> list[tuple[bytes, bytes]]:

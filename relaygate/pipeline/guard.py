@@ -46,9 +46,19 @@ class Guarded:
         return StageInput(stage, texts, payload, self.metadata, self.context, self.call.gateway.session, self.judge)
 
     def note(self, report: StageReport) -> None:
-        """Record a stage's verdicts on the request (log row, headers) and refuse if it must."""
+        """Record a stage's verdicts on the request (log row, headers, spans) and refuse if it must."""
         self.verdicts += report.verdicts
         ctx = self.call.ctx
+        for verdict in report.verdicts:
+            if verdict.started:
+                ctx.add_span(
+                    f"apply_guardrail {verdict.ref}",
+                    verdict.started,
+                    verdict.started + verdict.latency_ms / 1000.0,
+                    True,
+                    _span_attributes(verdict, ",".join(self.selection.rule_ids)),
+                    verdict.result == "error",
+                )
         ctx.extra["guardrails"] = [v.row() for v in self.verdicts]
         applied: dict[str, Any] = {"rule": ",".join(self.selection.rule_ids)}
         for stage in ("input", "output"):
@@ -79,6 +89,22 @@ class Guarded:
         self.call.ctx.timings.output_guardrails = report.duration_ms
         self.note(report)
         return orjson.dumps(answer) if report.mutated else body
+
+
+def _span_attributes(verdict: Verdict, rule: str) -> tuple[tuple[str, Any], ...]:
+    """The GenAI guardrail conventions' attributes (next-capabilities.md §1.2); the reason names what was
+    found, never the text."""
+    attributes: tuple[tuple[str, Any], ...] = (
+        ("gen_ai.operation.name", "apply_guardrail"),
+        ("gen_ai.guardrail.component.name", verdict.ref),
+        ("gen_ai.guardrail.policy.id", rule),
+        ("gen_ai.guardrail.source", verdict.stage),
+        ("gen_ai.guardrail.result.type", verdict.operation),
+        ("gen_ai.guardrail.result.value", verdict.result),
+    )
+    if verdict.reason:
+        attributes += (("gen_ai.guardrail.result.reason", verdict.reason),)
+    return attributes
 
 
 def requested_guardrails(call: Call, allowed: bool) -> dict[str, tuple[str, ...]]:

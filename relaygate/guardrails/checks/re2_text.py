@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator
-from re import _parser  # type: ignore[attr-defined]  # the parse tree, for a width: here since 3.11
+from re import _parser  # the parse tree, for a width: here since 3.11
 from typing import Protocol, cast
 
 import re2  # untyped: used through the Re2Pattern protocol below

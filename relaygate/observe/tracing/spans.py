@@ -103,6 +103,17 @@ class AttemptSpan(NamedTuple):
     time_to_first_chunk: float | None  # seconds, on a stream's answering attempt
 
 
+class FeatureSpan(NamedTuple):
+    """A gateway feature's INTERNAL or CLIENT span (a guardrail, the cache lookup), times in unix ns."""
+
+    name: str
+    start: int
+    end: int
+    client: bool  # CLIENT (a guardrail, per the GenAI guardrail conventions) or INTERNAL
+    attributes: tuple[tuple[str, Any], ...]
+    failed: bool = False
+
+
 class CapturedTrace(NamedTuple):
     """Everything the spans of one sampled request need, as plain values (times in unix ns)."""
 
@@ -120,10 +131,11 @@ class CapturedTrace(NamedTuple):
     auth_end: int | None  # a `relaygate.auth` span from `start` to here (the token store was read)
     limits: tuple[LimitsShape, int, int] | None  # a `relaygate.limits` span: shape, start, end
     attempts: tuple[AttemptSpan, ...]
+    features: tuple[FeatureSpan, ...] = ()  # guardrails and the cache lookup, when the request had them
 
     @property
     def span_count(self) -> int:
-        return 1 + (self.auth_end is not None) + (self.limits is not None) + len(self.attempts)
+        return 1 + (self.auth_end is not None) + (self.limits is not None) + len(self.attempts) + len(self.features)
 
 
 class SpanBuilder:
@@ -211,8 +223,9 @@ class SpanBuilder:
                 start + int(ctx.timings.auth * 1e6) if ctx.auth_missed else None,
                 limits_span,
                 self._attempts(ctx, mono_zero, start, proxy) if ctx.attempts else (),
+                features := _features(ctx, now, perf) if ctx.spans else (),
             ),
-            1 + ctx.auth_missed + (limits_span is not None) + len(ctx.attempts),
+            1 + ctx.auth_missed + (limits_span is not None) + len(ctx.attempts) + len(features),
         )
 
     def _attempts(
@@ -287,6 +300,14 @@ class SpanBuilder:
         if endpoint is None:
             return None
         return endpoint.host, endpoint.port or (443 if endpoint.scheme == "https" else 80)
+
+
+def _features(ctx: RequestContext, now: int, perf: float) -> tuple[FeatureSpan, ...]:
+    """The feature spans the pipeline noted (`RequestContext.spans`, perf_counter times) in unix ns."""
+    return tuple(
+        FeatureSpan(name, now - int((perf - start) * 1e9), now - int((perf - end) * 1e9), client, attributes, failed)
+        for name, start, end, client, attributes, failed in ctx.spans or ()
+    )
 
 
 def _proxy_pairs(extra: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -430,7 +451,7 @@ def readable_spans(
     captured: CapturedTrace, span_id: Callable[[], int], resource: Resource, scope: InstrumentationScope
 ) -> list[ReadableSpan]:
     """The trace as the SDK's finished spans (the gRPC exporter's input), span ids drawn from `span_id`
-    in the order wire.py draws them: root, auth, limits, attempts."""
+    in the order wire.py draws them: root, auth, limits, features, attempts."""
     trace_id = int(captured.trace_id, 16)
     parent = None
     if captured.parent is not None:
@@ -462,6 +483,19 @@ def readable_spans(
     if captured.limits is not None:
         shape, start, end = captured.limits
         out.append(span(LIMITS_SPAN, child(), root, limits_attributes(shape), start_time=start, end_time=end))
+    for feature in captured.features:
+        out.append(
+            span(
+                feature.name,
+                child(),
+                root,
+                dict(feature.attributes),
+                kind=SpanKind.CLIENT if feature.client else SpanKind.INTERNAL,
+                status=_ERROR if feature.failed else _UNSET,
+                start_time=feature.start,
+                end_time=feature.end,
+            )
+        )
     for attempt in captured.attempts:
         out.append(
             span(

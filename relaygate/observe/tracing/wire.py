@@ -147,7 +147,7 @@ _LIMITS = _field(5, LIMITS_SPAN.encode()) + _INTERNAL
 
 class TraceEncoder:
     """Encodes captured traces as `ScopeSpans.spans` fields, drawing span ids from `span_id` (root
-    first, then the auth, limits and attempt spans, as `spans.readable_spans` does). One thread only."""
+    first, then the auth, limits, feature and attempt spans, as `spans.readable_spans` does). One thread only."""
 
     def __init__(self, span_id: Callable[[], int]) -> None:
         self._span_id = span_id
@@ -202,6 +202,19 @@ class TraceEncoder:
             times = _TIMES.pack(0x39, start, 0x41, end)
             span_id = _SPAN_ID.pack(self._span_id())
             out.append(_span([child, span_id, parent, _LIMITS, times, attributes, _FLAGS_LOCAL_PARENT]))
+        for feature in captured.features:
+            parts = [
+                child,
+                _SPAN_ID.pack(self._span_id()),
+                parent,
+                _field(5, feature.name.encode("utf-8", "replace")) + (_CLIENT if feature.client else _INTERNAL),
+                _TIMES.pack(0x39, feature.start, 0x41, feature.end),
+                _attributes(9, dict(feature.attributes)),
+            ]
+            if feature.failed:
+                parts.append(_STATUS_ERROR)
+            parts.append(_FLAGS_LOCAL_PARENT)
+            out.append(_span(parts))
         for attempt in captured.attempts:
             named = self._attempts.get(attempt.shape)
             if named is None:

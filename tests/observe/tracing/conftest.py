@@ -2,7 +2,8 @@
 exporting to a real OTLP/HTTP receiver (tests/helpers/otlp_receiver.py).
 
 Models: `openai-main/gpt-4o` (STANDARD), `claude/sonnet` (Anthropic), `vmod/fallback` (the unreachable
-`unreachable/gpt-4o` first, then `openai-main/gpt-4o`), `limited/gpt-4o` (a rate-limit rule `trace-rpm`);
+`unreachable/gpt-4o` first, then `openai-main/gpt-4o`), `limited/gpt-4o` (a rate-limit rule `trace-rpm`),
+`guarded/gpt-4o` (input guardrails `safety/pii` masking and `safety/words` auditing);
 the custom-endpoint pool `/proxy-api/pool/lb/...` tries `down` (a closed port) before `up` (the OpenAI mock).
 
 A `GatewayThread` applies its non-RELAYGATE variables to `os.environ` until it stops, and the gateway
@@ -53,6 +54,24 @@ name: trace-limits
 type: gateway-rate-limiting-config
 rules:
   - {id: trace-rpm, when: {models: [limited/gpt-4o]}, limit_to: 1000, unit: requests_per_minute}
+---
+type: provider-account/openai
+name: guarded
+base_url: http://127.0.0.1:{port}/v1
+auth_data: {type: api-key, api_key: sk-upstream-secret-123}
+integrations:
+  - {name: gpt-4o, type: integration/model/openai, model_id: gpt-4o, model_types: [chat]}
+---
+type: provider-account/guardrail-config-group
+name: safety
+integrations:
+  - {name: pii, type: pii, operation: mutate, config: {entities: [email], action: mask}}
+  - {name: words, type: keywords, enforcing_strategy: audit, config: {words: [tracewatch]}}
+---
+type: gateway-guardrails-config
+name: guardrails
+rules:
+  - {id: guarded, when: {models: [guarded/gpt-4o]}, llm_input_guardrails: [safety/pii, safety/words]}
 ---
 type: provider-account/virtual-model
 name: vmod

@@ -252,3 +252,39 @@ def test_drop_counter_starts_at_zero(traced: Traced) -> None:
     tracing = traced.state.tracing
     assert tracing is not None and tracing.dropped == 0
     assert tracing.record in traced.state.recorders
+
+
+def test_each_guardrail_is_an_apply_guardrail_span_with_genai_attributes(traced: Traced) -> None:
+    client = traced.gateway.client(traced.alice)
+    raw = client.chat.completions.with_raw_response.create(
+        model="guarded/gpt-4o", messages=[{"role": "user", "content": "mail x.y@corp.example about tracewatch"}]
+    )
+    trace_id = raw.headers["x-relaygate-trace-id"]
+    spans = traced.receiver.trace(trace_id, count=4)
+    root = root_of(spans)
+    pii = one(spans, "apply_guardrail safety/pii")
+    words = one(spans, "apply_guardrail safety/words")
+    for span in (pii, words):
+        assert span.kind == "CLIENT" and span.parent_span_id == root.span_id
+        assert root.start_ns <= span.start_ns <= span.end_ns <= root.end_ns
+        assert span.attributes["gen_ai.operation.name"] == "apply_guardrail"
+        assert span.attributes["gen_ai.guardrail.policy.id"] == "guarded"
+        assert span.attributes["gen_ai.guardrail.source"] == "input"
+    assert pii.attributes["gen_ai.guardrail.result.value"] == "mutate"
+    assert words.attributes["gen_ai.guardrail.result.value"] == "flag"
+    assert "x.y@corp.example" not in str([s.attributes for s in spans])  # masked before anything was traced
+
+
+def test_a_cache_lookup_is_a_span(traced: Traced) -> None:
+    client = traced.gateway.client(traced.alice)
+    headers = {"x-tfy-cache-config": '{"type": "exact-match"}'}
+    client.chat.completions.create(model="openai-main/gpt-4o", messages=HELLO, extra_headers=headers)
+    raw = client.chat.completions.with_raw_response.create(
+        model="openai-main/gpt-4o", messages=HELLO, extra_headers=headers
+    )
+    assert raw.headers["x-tfy-cache-status"] == "hit"
+    spans = traced.receiver.trace(raw.headers["x-relaygate-trace-id"], count=2)
+    lookup = one(spans, "relaygate.cache.lookup")
+    assert lookup.kind == "INTERNAL" and lookup.parent_span_id == root_of(spans).span_id
+    assert lookup.attributes["relaygate.cache.status"] == "hit"
+    assert not [s for s in spans if s.kind == "CLIENT"]  # no upstream attempt
