@@ -27,7 +27,7 @@ from relaygate.http.responses import send_bytes
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
     from relaygate.cache.store import CacheStore
-    from relaygate.http.types import RawHeaders
+    from relaygate.http.types import RawHeaders, Send
     from relaygate.pipeline.call import Call
     from relaygate.runtime.cache import CacheRule
 
@@ -261,7 +261,13 @@ def status_headers(decision: CacheDecision | None, ctx_extra: dict[str, Any]) ->
 
 
 async def answer_hit(
-    call: Call, decision: CacheDecision, entry: CacheEntry, stream: bool, wants_usage: bool, headers: RawHeaders
+    call: Call,
+    send: Send,
+    decision: CacheDecision,
+    entry: CacheEntry,
+    stream: bool,
+    wants_usage: bool,
+    headers: RawHeaders,
 ) -> None:
     """Send a stored answer: the JSON or the replayed stream, new ids, the usage as first reported."""
     ctx = call.ctx
@@ -281,7 +287,7 @@ async def answer_hit(
     if stream and entry.kind != "json":
         events = replay_stream(entry, include_usage=wants_usage)
         ctx.ttft_ms = ctx.elapsed_ms()
-        await call.send(
+        await send(
             {
                 "type": "http.response.start",
                 "status": 200,
@@ -289,13 +295,13 @@ async def answer_hit(
             }
         )
         body = b"".join(events)
-        await call.send({"type": "http.response.body", "body": body, "more_body": False})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
         ctx.response_body = body if ctx.log_bodies else None
         ctx.last_chunk_ms = ctx.elapsed_ms()
         return
     body = replay_json(entry)
     ctx.response_body = body
-    await send_bytes(call.send, 200, body, entry.content_type.encode("latin-1"), out)
+    await send_bytes(send, 200, body, entry.content_type.encode("latin-1"), out)
 
 
 def applied_header(ctx: Any) -> list[tuple[bytes, bytes]]:

@@ -10,6 +10,7 @@ on a gateway without guardrails). Every verdict goes to the log row (`guardrails
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,8 +23,11 @@ from relaygate.guardrails.text import input_texts, output_texts
 from relaygate.pipeline.internal import judge_for
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from relaygate.guardrails.engine import Judge
     from relaygate.guardrails.text import Texts
+    from relaygate.http.types import Message, Send
     from relaygate.pipeline.call import Call
     from relaygate.runtime.guardrails import Guardrail, Selection
 
@@ -41,6 +45,17 @@ class Guarded:
     call: Call
     verdicts: list[Verdict] = field(default_factory=list)
     judge: Judge | None = None
+    # Input validators running beside the model call (`parallel_with_model`); None: they already ran.
+    pending: asyncio.Future[StageReport] | None = None
+
+    async def input_verdict(self) -> None:
+        """Wait for the input validators running beside the model call; refuse if they block."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            report = await pending
+            ctx = self.call.ctx
+            ctx.timings.input_guardrails = (ctx.timings.input_guardrails or 0.0) + report.duration_ms
+            self.note(report)
 
     def stage_input(self, stage: Any, texts: Texts, payload: dict[str, Any] | None) -> StageInput:
         return StageInput(stage, texts, payload, self.metadata, self.context, self.call.gateway.session, self.judge)
@@ -89,6 +104,33 @@ class Guarded:
         self.call.ctx.timings.output_guardrails = report.duration_ms
         self.note(report)
         return orjson.dumps(answer) if report.mutated else body
+
+
+async def exchange_beside_validators(guarded: Guarded, call: Call, run: Callable[[Send], Awaitable[None]]) -> None:
+    """`parallel_with_model`: the model call starts while the input validators run. No byte reaches the
+    client before they pass (the first send waits for them); if one blocks, the model call is cancelled
+    (its upstream connection closed) and the request is refused as if it had been checked first."""
+    pending = guarded.pending
+    assert pending is not None
+    send = call.send
+
+    async def gated(message: Message) -> None:
+        if guarded.pending is not None:
+            await guarded.input_verdict()
+        await send(message)
+
+    model_call = asyncio.ensure_future(run(gated))
+    try:
+        await asyncio.wait((model_call, pending), return_when=asyncio.FIRST_COMPLETED)
+        if guarded.pending is not None and pending.done():
+            await guarded.input_verdict()  # raises when a validator blocks
+    except BaseException:
+        model_call.cancel()
+        await asyncio.gather(model_call, return_exceptions=True)
+        raise
+    await model_call
+    if guarded.pending is not None:  # the model call ended without sending anything
+        await guarded.input_verdict()
 
 
 def _span_attributes(verdict: Verdict, rule: str) -> tuple[tuple[str, Any], ...]:
@@ -169,6 +211,10 @@ async def guard_input(call: Call, operation: str, model: str, payload: dict[str,
         return guarded
     enforced = [g for g in selection.input if not g.logging_only]
     texts = input_texts(operation, payload, selection.scope, selection.include_system, selection.include_tool_results)
+    validators = [g for g in enforced if g.operation == "validate"]
+    if policy.parallel_with_model and validators:  # mutators now; validators beside the model call
+        enforced = [g for g in enforced if g.operation == "mutate"]
+        guarded.pending = asyncio.ensure_future(run_stage(validators, guarded.stage_input("input", texts, payload)))
     report = await run_stage(enforced, guarded.stage_input("input", texts, payload))
     if texts.skipped:
         report.verdicts.append(

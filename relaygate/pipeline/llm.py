@@ -19,7 +19,7 @@ from relaygate.pipeline.attempts import CallSpec
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
 from relaygate.pipeline.cache_step import CacheRecord, answer_hit, decide, lookup, note, status_headers
 from relaygate.pipeline.exchange import exchange
-from relaygate.pipeline.guard import guard_input
+from relaygate.pipeline.guard import exchange_beside_validators, guard_input
 from relaygate.pipeline.internal import is_internal
 from relaygate.pipeline.ngrok import ngrok_routing
 from relaygate.pipeline.planning import Controls, Routing, parse_controls, plan_for
@@ -27,7 +27,7 @@ from relaygate.pipeline.resolve import limited_as, price_of, resolve
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
-    from relaygate.http.types import RawHeaders
+    from relaygate.http.types import RawHeaders, Send
     from relaygate.pipeline.cache_step import CacheDecision
     from relaygate.pipeline.call import Call
     from relaygate.pipeline.guard import Guarded
@@ -125,17 +125,27 @@ async def serve(call: Call, operation: Operation, frontend: Frontend) -> None:
         if decision is None:
             if "cache" in ctx.extra:  # asked for, but not applicable here
                 headers = [*headers, *status_headers(None, ctx.extra)]
-            await exchange(
-                gateway, call.receive, call.send, spec, routing, ctx, headers, frontend.usage_reader(request), guarded
-            )
-            return
-        await _cached(call, decision, request, spec, routing, headers, frontend, guarded)
+            reader = frontend.usage_reader(request)
+
+            async def run(send: Send) -> None:
+                await exchange(gateway, call.receive, send, spec, routing, ctx, headers, reader, guarded)
+
+        else:
+
+            async def run(send: Send) -> None:
+                await _cached(call, send, decision, request, spec, routing, headers, frontend, guarded)
+
+        if guarded is not None and guarded.pending is not None:
+            await exchange_beside_validators(guarded, call, run)
+        else:
+            await run(call.send)
     finally:
         settle_later(gateway, reservation, ctx)
 
 
 async def _cached(
     call: Call,
+    send: Send,
     decision: CacheDecision,
     request: LLMRequest,
     spec: CallSpec,
@@ -150,14 +160,14 @@ async def _cached(
     store = gateway.cache.store_for(policy)
     entry = await lookup(store, decision)
     if entry is not None:
-        await answer_hit(call, decision, entry, request.stream, request.wants_usage, headers)
+        await answer_hit(call, send, decision, entry, request.stream, request.wants_usage, headers)
         return
     async with gateway.cache.flights.lead_or_follow(decision.key.digest) as flight:
         if not flight.is_leader:
             shared = await flight.wait()
             if shared is not None:
                 await answer_hit(
-                    call, decision, CacheEntry.decode(shared), request.stream, request.wants_usage, headers
+                    call, send, decision, CacheEntry.decode(shared), request.stream, request.wants_usage, headers
                 )
                 return
         note(call, decision)
@@ -166,7 +176,7 @@ async def _cached(
             await exchange(
                 gateway,
                 call.receive,
-                call.send,
+                send,
                 spec,
                 routing,
                 ctx,

@@ -11,6 +11,7 @@ value reaches the client; window mode masks a value in flight. Reporting: `x-rel
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -119,11 +120,14 @@ class _Webhook(BaseHTTPRequestHandler):
             self._send(orjson.dumps(answer))
             return
         text = body["text"]
+        if "slow-" in text:
+            time.sleep(0.5)  # a slow verdict: the model call has answered by then
         if "webhook-fail" in text:
             self.send_response(500)
             self.end_headers()
             return
-        verdict = {"verdict": "block", "reason": "webhook said no"} if "webhook-block" in text else {"verdict": "pass"}
+        blocked = "webhook-block" in text or "slow-block" in text
+        verdict = {"verdict": "block", "reason": "webhook said no"} if blocked else {"verdict": "pass"}
         self._send(orjson.dumps(verdict))
 
     def _send(self, data: bytes) -> None:
@@ -323,3 +327,55 @@ def test_an_llm_judge_on_this_gateway_blocks_and_its_call_is_logged(served: Serv
         1, model="judges/strict", metadata={"parent_request_id": raw.headers["x-request-id"]}
     )
     assert rows and rows[0]["status"] == 200  # the judge's call went through the gateway, as the caller
+
+
+PARALLEL = """---
+type: provider-account/guardrail-config-group
+name: safety
+integrations:
+  - {name: hook, type: webhook, timeout_ms: 3000, config: {url: "http://127.0.0.1:{hook_port}/check"}}
+---
+type: gateway-guardrails-config
+name: guardrails
+parallel_with_model: true
+rules:
+  - {id: all, when: {models: [openai-main/gpt-4o]}, llm_input_guardrails: [safety/hook]}
+"""
+
+
+def test_parallel_with_model_starts_the_call_but_sends_nothing_before_the_verdict(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    upstream = OpenAIMock(OPENAI_KEY, AZURE_KEY).start_in_thread()
+    config = render(
+        STANDARD + PARALLEL,
+        port=upstream.port,
+        vllm_port=free_port(),
+        closed_port=free_port(),
+        hook_port=hook.server_address[1],
+    )
+    gateway = GatewayProcess(tmp_path_factory.mktemp("parallel"), config).start()
+    try:
+        client = gateway.client(gateway.create_token(user=ALICE))
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(
+                model="openai-main/gpt-4o", messages=[{"role": "user", "content": "a slow-block question"}]
+            )
+        assert "safety/hook" in str(caught.value)
+        assert "echo:" not in caught.value.response.text
+        assert len(upstream.requests) == 1  # the model call ran beside the slow validator
+        with pytest.raises(openai.BadRequestError):  # a stream too: refused before its response started
+            client.chat.completions.create(
+                model="openai-main/gpt-4o", messages=[{"role": "user", "content": "a slow-block stream"}], stream=True
+            )
+        passed = client.chat.completions.create(
+            model="openai-main/gpt-4o", messages=[{"role": "user", "content": "a slow-pass question"}]
+        )
+        assert passed.choices[0].message.content == "echo: a slow-pass question"
+    finally:
+        gateway.stop()
+        upstream.stop_thread()
+        hook.shutdown()
+        hook.server_close()
