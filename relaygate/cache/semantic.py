@@ -524,7 +524,7 @@ class RedisSemanticIndex:
         entry = IndexedVector(unit_vector(vector), storage_key, expires_at)
         self._local.insert(partition, entry)
         keys = [self.list_key(partition), self.list_key(partition) + COUNTER_SUFFIX]
-        args = [encode_entry(entry), self._local.max_per_partition, ttl_ms]
+        args: list[bytes | int] = [encode_entry(entry), self._local.max_per_partition, ttl_ms]
         seq = int(await self._call(self._add_script(keys=keys, args=args)))
         state = self._state(partition)
         if state.seq == seq - 1:  # nothing else arrived in between: the copy is current without a refresh
