@@ -249,12 +249,12 @@ class SemanticIndex:
 
     def insert(self, partition: str, entry: IndexedVector) -> None:
         """Add an already-normalised vector as the partition's newest (replacing one for the same key)."""
+        self.forget(partition, entry.storage_key)  # drops the partition if that was its only vector
         entries = self._partitions.get(partition)
         if entries is None:
             entries = self._partitions[partition] = deque()
         else:
             self._partitions.move_to_end(partition)
-            self._remove_key(partition, entries, entry.storage_key)
         entries.append(entry)
         self._size += 1
         if len(entries) > self.max_per_partition:
