@@ -10,11 +10,13 @@ counted in `errors`.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from relaygate.cache.errors import CacheBackendError
 from relaygate.cache.memory import MemoryCache
 from relaygate.cache.redis_store import RedisCache
+from relaygate.cache.semantic import RedisSemanticIndex, SemanticIndex, VectorIndex
 from relaygate.cache.singleflight import SingleFlight
 
 if TYPE_CHECKING:
@@ -31,8 +33,11 @@ class ResponseCache:
         self._redis_url = redis_url
         self._store: CacheStore | None = None
         self._shape: tuple[str, int] | None = None
+        self._index: VectorIndex | None = None
+        self._index_backend: str | None = None
         self._writes: set[asyncio.Task[None]] = set()
         self._retired: list[CacheStore] = []
+        self._retired_indexes: list[VectorIndex] = []
         self.flights: SingleFlight[bytes] = SingleFlight()
         self.counts: dict[str, int] = {"hit": 0, "miss": 0, "error": 0, "bypass": 0, "stored": 0, "write_errors": 0}
         self.saved_usd = 0.0
@@ -52,22 +57,56 @@ class ResponseCache:
             self._shape = shape
         return self._store
 
+    def index_for(self, policy: CachePolicy) -> VectorIndex:
+        """The semantic index beside the store: in process, or shared by replicas through Redis."""
+        backend = policy.backend if (policy.backend != "redis" or self._redis_url) else "memory"
+        if self._index is None or self._index_backend != backend:
+            if self._index is not None:
+                self._retired_indexes.append(self._index)
+            if backend == "redis":
+                assert self._redis_url is not None
+                self._index = RedisSemanticIndex(self._redis_url)
+            else:
+                self._index = SemanticIndex()
+            self._index_backend = backend
+        return self._index
+
     def count(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
 
-    def write_later(self, store: CacheStore, key: CacheKey, entry: CacheEntry, ttl: int, max_bytes: int) -> None:
-        """Store an entry after the answer went out (dropped when larger than `max_bytes`)."""
+    def write_later(
+        self,
+        store: CacheStore,
+        key: CacheKey,
+        entry: CacheEntry,
+        ttl: int,
+        max_bytes: int,
+        semantic: tuple[VectorIndex, str, list[float]] | None = None,
+    ) -> None:
+        """Store an entry after the answer went out (dropped when larger than `max_bytes`); `semantic`:
+        the index, partition and vector the entry is found by for similar requests."""
         encoded = entry.encode()
         if len(encoded) > max_bytes:
             return
-        task = asyncio.create_task(self._write(store, key, entry.request_id, encoded, ttl))
+        task = asyncio.create_task(self._write(store, key, entry.request_id, encoded, ttl, semantic))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write(self, store: CacheStore, key: CacheKey, request_id: str, encoded: bytes, ttl: int) -> None:
+    async def _write(
+        self,
+        store: CacheStore,
+        key: CacheKey,
+        request_id: str,
+        encoded: bytes,
+        ttl: int,
+        semantic: tuple[VectorIndex, str, list[float]] | None,
+    ) -> None:
         try:
             await store.set(key.storage_key, encoded, ttl)
             await store.index_request(request_id, key.storage_key, ttl)
+            if semantic is not None:
+                index, partition, vector = semantic
+                await index.add(partition, vector, key.storage_key, time.time() + ttl)
             self.counts["stored"] += 1
         except CacheBackendError:
             self.counts["write_errors"] += 1
@@ -77,3 +116,5 @@ class ResponseCache:
             await asyncio.wait(set(self._writes), timeout=5.0)
         for store in (*self._retired, *((self._store,) if self._store is not None else ())):
             await store.close()
+        for index in (*self._retired_indexes, *((self._index,) if self._index is not None else ())):
+            await index.close()

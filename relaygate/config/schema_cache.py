@@ -37,6 +37,12 @@ class CacheRule(StrictModel):
     max_messages: int = Field(default=4, ge=1, le=64)
 
 
+def _semantic_needs_a_model(rule: CacheRule) -> CacheRule:
+    if rule.type == "semantic" and not rule.embedding_model:
+        raise RuleViolation([(("embedding_model",), "type semantic needs embedding_model (a model on this gateway)")])
+    return rule
+
+
 def _unique_rule_ids(values: tuple[CacheRule, ...]) -> tuple[CacheRule, ...]:
     violations = no_duplicates([r.id for r in values], "rule id", (), ("id",))
     if violations:
@@ -52,7 +58,9 @@ class CacheConfig(ManifestBase):
     backend: Literal["memory", "redis"] = "memory"
     max_entry_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     memory_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
-    rules: Annotated[tuple[CacheRule, ...], AfterValidator(_unique_rule_ids)] = ()
+    rules: Annotated[
+        tuple[Annotated[CacheRule, AfterValidator(_semantic_needs_a_model)], ...], AfterValidator(_unique_rule_ids)
+    ] = ()
     # A request no rule matches may still opt in with `x-tfy-cache-config` (TrueFoundry's way), under
     # the defaults: caller scope, exact match, at most `header_max_ttl` seconds.
     header_opt_in: bool = True

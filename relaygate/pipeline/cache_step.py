@@ -21,11 +21,15 @@ from relaygate.cache.entry import CacheEntry, EntryKind
 from relaygate.cache.errors import CacheBackendError
 from relaygate.cache.key import CacheKey, cache_key
 from relaygate.cache.replay import replay_json, replay_stream
+from relaygate.cache.semantic import conversation_length, semantic_partition
 from relaygate.errors import BadRequest
+from relaygate.guardrails.engine import GuardrailFailure
 from relaygate.http.responses import send_bytes
+from relaygate.pipeline.internal import embed
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
+    from relaygate.cache.semantic import VectorIndex
     from relaygate.cache.store import CacheStore
     from relaygate.http.types import RawHeaders, Send
     from relaygate.pipeline.call import Call
@@ -41,6 +45,7 @@ ENTRY_KINDS: dict[str, EntryKind] = {
     "moderations": "json",
     "messages_count_tokens": "json",
 }
+SEMANTIC_EMBED_TIMEOUT = 10.0  # seconds for the embedding of a semantic lookup
 _KEY_HEADERS = (b"x-tfy-provider-name", b"x-tfy-strict-openai", b"anthropic-version", b"anthropic-beta")
 _HEADER_FIELDS = frozenset(("type", "ttl", "namespace", "force_refresh", "no_store", "max_age", "similarity_threshold"))
 
@@ -57,7 +62,11 @@ class CacheDecision:
     force_refresh: bool
     no_store: bool
     max_age: float | None
+    threshold: float = 0.9  # semantic: the least cosine similarity that counts as a hit
+    scope: str = ""
     status: str = "miss"  # hit | miss | error | bypass, for the header and the log row
+    similarity: float | None = None  # semantic hits: the score
+    semantic_at: tuple[VectorIndex, str, list[float]] | None = None  # where a semantic miss's answer is indexed
     lookup_ms: float | None = None
     lookup_started: float = 0.0
 
@@ -108,16 +117,12 @@ def decide(
             ctx.extra["cache"] = {"status": "bypass", "reason": "no cache rule allows this request"}
         return None
     controls = _controls(header or {}, rule)
-    if controls["type"] == "semantic" or rule.type == "semantic":
-        raise BadRequest(
-            "semantic caching is not built yet: use type exact-match",
-            code="cache_type_unsupported",
-            param="x-tfy-cache-config",
-        )
     if controls["type"] != rule.type:
+        wanted = controls["type"]
         raise BadRequest(
-            f"x-tfy-cache-config.type {controls['type']!r} is not what this gateway's cache rule "
-            f"{rule.id!r} offers ({rule.type})",
+            f"x-tfy-cache-config.type {wanted!r} is not what this gateway's cache rule {rule.id!r} offers "
+            f"({rule.type})"
+            + (": semantic caching needs a cache rule with type: semantic" if wanted == "semantic" else ""),
             code="cache_type_unsupported",
             param="x-tfy-cache-config",
         )
@@ -140,6 +145,8 @@ def decide(
         controls["force_refresh"],
         controls["no_store"],
         controls["max_age"],
+        threshold=max(rule.similarity_threshold, controls["similarity_threshold"]),
+        scope=key.key_object["scope"],
     )
 
 
@@ -165,6 +172,9 @@ def _controls(header: dict[str, Any], rule: CacheRule) -> dict[str, Any]:
     max_age = header.get("max_age")
     if max_age is not None and (not isinstance(max_age, int | float) or isinstance(max_age, bool) or max_age < 0):
         raise BadRequest("x-tfy-cache-config.max_age must be a number of seconds", code="invalid_header")
+    threshold = header.get("similarity_threshold", 0.0)
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0.0 <= threshold <= 1.0:
+        raise BadRequest("x-tfy-cache-config.similarity_threshold must be a number from 0 to 1", code="invalid_header")
     flags = {name: header.get(name, False) for name in ("force_refresh", "no_store")}
     for name, value in flags.items():
         if not isinstance(value, bool):
@@ -174,7 +184,14 @@ def _controls(header: dict[str, Any], rule: CacheRule) -> dict[str, Any]:
         raise BadRequest(
             "x-tfy-cache-config.type must be exact-match or semantic", code="invalid_header", param="x-tfy-cache-config"
         )
-    return {"type": kind, "ttl": min(ttl, rule.ttl), "namespace": namespace, "max_age": max_age, **flags}
+    return {
+        "type": kind,
+        "ttl": min(ttl, rule.ttl),
+        "namespace": namespace,
+        "max_age": max_age,
+        "similarity_threshold": float(threshold),  # a header may only raise it (narrower)
+        **flags,
+    }
 
 
 def _scope(rule: CacheRule, principal: Principal, team: str | None) -> str:
@@ -275,7 +292,8 @@ async def answer_hit(
     ctx.cache_hit = True
     ctx.status = 200
     age = max(0, int(time.time() - entry.created))
-    note(call, decision, original_request_id=entry.request_id, saved_usd=entry.cost_usd, age_s=age)
+    found = {"similarity": round(decision.similarity, 4)} if decision.similarity is not None else {}
+    note(call, decision, original_request_id=entry.request_id, saved_usd=entry.cost_usd, age_s=age, **found)
     call.gateway.cache.saved_usd += entry.cost_usd
     out = [
         *headers,
@@ -284,6 +302,8 @@ async def answer_hit(
         (b"age", str(age).encode()),
         *applied_header(ctx),
     ]
+    if decision.similarity is not None:
+        out.append((b"x-tfy-cache-similarity-score", f"{decision.similarity:.4f}".encode()))
     if stream and entry.kind != "json":
         events = replay_stream(entry, include_usage=wants_usage)
         ctx.ttft_ms = ctx.elapsed_ms()
@@ -366,7 +386,10 @@ class CacheRecord:
 
     def _store(self, entry: CacheEntry) -> None:
         self.encoded = entry.encode()
-        self.call.gateway.cache.write_later(self.store, self.decision.key, entry, self.decision.ttl, self.max_bytes)
+        decision = self.decision
+        self.call.gateway.cache.write_later(
+            self.store, decision.key, entry, decision.ttl, self.max_bytes, decision.semantic_at
+        )
 
 
 def _stop_reason_refuses(body: bytes, keep_truncated: bool) -> bool:
@@ -398,3 +421,48 @@ def split_events(data: bytes) -> list[bytes]:
     """Whole SSE events (each with its blank line) from relayed bytes."""
     data = data.replace(b"\r\n", b"\n")
     return [part + b"\n\n" for part in data.split(b"\n\n") if part.strip()]
+
+
+async def semantic_lookup(
+    call: Call, store: CacheStore, decision: CacheDecision, body: dict[str, Any]
+) -> CacheEntry | None:
+    """A stored answer to a similar request: the last user message embedded by the rule's embedding model
+    (through this gateway, as the caller, so its cost is logged), compared with the entries whose every
+    other key part is equal. Long conversations are not looked up (they rarely repeat)."""
+    rule = decision.rule
+    if rule.embedding_model is None or conversation_length(body) > rule.max_messages:
+        return None
+    found = semantic_partition(
+        api=decision.key.key_object["api"],
+        model=decision.key.key_object["model"],
+        body=body,
+        headers=decision.key.key_object["hdr"],
+        scope=decision.scope,
+        namespace=decision.namespace,
+        include_user=rule.key_includes_user,
+        embedding_model=rule.embedding_model,
+    )
+    if found is None:
+        return None
+    partition, text = found
+    index = call.gateway.cache.index_for(call.gateway.snapshot.cache)
+    try:
+        vector = await embed(call, rule.embedding_model, text, SEMANTIC_EMBED_TIMEOUT)
+        best = await index.best(partition, vector)
+    except (GuardrailFailure, CacheBackendError, ValueError):
+        decision.status = "error"
+        return None
+    decision.semantic_at = (index, partition, vector)
+    if best is None or best[1] < decision.threshold:
+        return None
+    storage_key, score = best
+    try:
+        raw = await store.get(storage_key)
+        entry = CacheEntry.decode(raw) if raw is not None else None
+    except (CacheBackendError, ValueError):
+        entry = None
+    if entry is None:
+        await index.discard(partition, storage_key)
+        return None
+    decision.similarity = score
+    return entry

@@ -17,7 +17,15 @@ from relaygate.dialects.answer import UsageReader
 from relaygate.pipeline.admission import admit, settle_later
 from relaygate.pipeline.attempts import CallSpec
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
-from relaygate.pipeline.cache_step import CacheRecord, answer_hit, decide, lookup, note, status_headers
+from relaygate.pipeline.cache_step import (
+    CacheRecord,
+    answer_hit,
+    decide,
+    lookup,
+    note,
+    semantic_lookup,
+    status_headers,
+)
 from relaygate.pipeline.exchange import exchange
 from relaygate.pipeline.guard import exchange_beside_validators, guard_input
 from relaygate.pipeline.internal import is_internal
@@ -159,6 +167,8 @@ async def _cached(
     policy = gateway.snapshot.cache
     store = gateway.cache.store_for(policy)
     entry = await lookup(store, decision)
+    if entry is None and decision.semantic and request.payload is not None and not decision.force_refresh:
+        entry = await semantic_lookup(call, store, decision, request.payload)
     if entry is not None:
         await answer_hit(call, send, decision, entry, request.stream, request.wants_usage, headers)
         return

@@ -66,6 +66,9 @@ def test_valid_directory_loads_every_manifest_kind() -> None:
             manifests.ai_gateway_policies,
             manifests.observability_configs,
             manifests.admin_configs,
+            manifests.guardrail_groups,
+            manifests.guardrails_configs,
+            manifests.cache_configs,
         )
         for m in group
     }
@@ -83,6 +86,7 @@ def test_directory_reads_yaml_files_in_sorted_order_only() -> None:
         "60-ngrok.yml",
         "70-observability.yaml",
         "80-admin.yaml",
+        "90-guardrails-cache.yaml",
     ]
 
 

@@ -294,3 +294,70 @@ def test_two_replicas_share_entries_through_redis(tmp_path_factory: pytest.TempP
         one.stop()
         two.stop()
         upstream.stop_thread()
+
+
+SEMANTIC = """---
+type: provider-account/self-hosted-model
+name: local-embed
+integrations:
+  - name: minilm
+    type: integration/model/self-hosted-model
+    hosted_model_name: all-MiniLM-L6-v2
+    url: "http://127.0.0.1:{embed_port}/v1"
+    model_server: openai-compatible
+    model_types: [embedding]
+---
+type: gateway-cache-config
+name: cache
+rules:
+  - id: similar-questions
+    when: {models: [openai-main/gpt-4o]}
+    type: semantic
+    embedding_model: local-embed/minilm
+    similarity_threshold: 0.8
+    ttl: 600
+"""
+
+
+def test_semantic_cache_with_a_real_embedding_model(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A paraphrase hits (with its similarity score), an unrelated question misses; the embedding calls
+    go through the gateway as the caller, so they are logged."""
+    pytest.importorskip("sentence_transformers", reason="the semantic test serves a real local model")
+    from tests.upstreams.embedding_server import EmbeddingServer
+
+    upstream = OpenAIMock(OPENAI_KEY, AZURE_KEY).start_in_thread()
+    with EmbeddingServer().running() as embedder:
+        config = render(
+            STANDARD + SEMANTIC,
+            port=upstream.port,
+            vllm_port=free_port(),
+            closed_port=free_port(),
+            embed_port=embedder.port,
+        )
+        gateway = GatewayProcess(tmp_path_factory.mktemp("semantic"), config).start()
+        try:
+            client = gateway.client(gateway.create_token(user=ALICE))
+
+            def ask(text: str, **control: Any) -> Any:
+                headers = {"x-tfy-cache-config": orjson.dumps({"type": "semantic", **control}).decode()}
+                return client.chat.completions.with_raw_response.create(
+                    model="openai-main/gpt-4o", messages=[{"role": "user", "content": text}], extra_headers=headers
+                )
+
+            first = ask("How do I reset my password?")
+            assert first.headers["x-tfy-cache-status"] == "miss"
+            for _ in range(50):  # the entry is written (and indexed) in the background
+                paraphrase = ask("What's the way to change my forgotten password?", no_store=True)
+                if paraphrase.headers["x-tfy-cache-status"] == "hit":
+                    break
+            assert paraphrase.headers["x-tfy-cache-status"] == "hit"
+            assert float(paraphrase.headers["x-tfy-cache-similarity-score"]) >= 0.8
+            assert paraphrase.parse().choices[0].message.content == "echo: How do I reset my password?"
+            unrelated = ask("What is the capital of France?")
+            assert unrelated.headers["x-tfy-cache-status"] == "miss"
+            assert unrelated.parse().choices[0].message.content == "echo: What is the capital of France?"
+            embeddings = gateway.wait_for_logs(3, model="local-embed/minilm")
+            assert len(embeddings) >= 3 and all(row["status"] == 200 for row in embeddings)
+        finally:
+            gateway.stop()
+            upstream.stop_thread()
