@@ -36,7 +36,11 @@ def test_a_valid_config_compiles_to_policies() -> None:
         + """type: gateway-guardrails-config
 name: guardrails
 rules:
-  - {id: a, when: {models: ["openai-main/*"]}, llm_input_guardrails: [safety/pii], llm_output_guardrails: [safety/bounded], stream_mode: window}
+  - id: a
+    when: {models: ["openai-main/*"]}
+    llm_input_guardrails: [safety/pii]
+    llm_output_guardrails: [safety/bounded]
+    stream_mode: window
 ---
 type: gateway-cache-config
 name: cache
@@ -75,7 +79,8 @@ rules:
 
 def test_post_hoc_needs_audit() -> None:
     problems = _problems(
-        "type: gateway-guardrails-config\nname: g\nrules: [{id: a, llm_output_guardrails: [safety/pii], stream_mode: post_hoc}]\n"
+        "type: gateway-guardrails-config\nname: g\n"
+        "rules: [{id: a, llm_output_guardrails: [safety/pii], stream_mode: post_hoc}]\n"
     )
     assert any("audit" in p for p in problems), problems
 
