@@ -9,6 +9,7 @@ may only narrow a rule; a broken Redis is a miss, never a failed request.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,12 @@ rules:
     mode: opt_in
     ttl: 300
     allow_client_controls: [ttl, namespace]
+---
+type: gateway-rate-limiting-config
+name: limits
+rules:
+  - {id: four-requests, when: {models: [openai-main/gpt-4o-priced]}, limit_to: 4, unit: requests_per_minute}
+  - {id: few-tokens, when: {models: [openai-main/instruct]}, limit_to: 60, unit: tokens_per_minute}
 """
 EXACT = '{"type": "exact-match", "ttl": 600}'
 
@@ -224,6 +231,44 @@ def test_bad_headers_are_clear_400s(served: Served) -> None:
         )
         assert result.status == 400, value
         assert text in result.json()["error"]["message"]
+
+
+def test_concurrent_identical_misses_make_one_upstream_call(served: Served) -> None:
+    served.upstream.reset()
+    client = served.gateway.client(served.alice)
+
+    def ask(_: int) -> str:
+        raw = client.chat.completions.with_raw_response.create(
+            model="openai-main/gpt-4o",
+            messages=[{"role": "user", "content": "all at once"}],
+            extra_headers={"x-tfy-cache-config": EXACT},
+        )
+        return str(raw.headers["x-tfy-cache-status"])
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(ask, range(8)))
+    assert _calls(served.upstream) == 1, statuses  # one leader; the others waited for its answer
+    assert statuses.count("miss") == 1 and statuses.count("hit") == 7
+
+
+def test_hits_count_against_request_limits_but_not_token_limits(served: Served) -> None:
+    client = served.gateway.client(served.alice)
+    statuses = []
+    for _ in range(5):
+        try:
+            served.chat_raw(served.alice, "limited and cached", model="openai-main/gpt-4o-priced")
+            statuses.append(200)
+        except openai.RateLimitError:
+            statuses.append(429)
+    assert statuses == [200, 200, 200, 200, 429]  # request limits still count hits
+    for _ in range(20):  # ~10 tokens per answer against 60 a minute: only the first call is charged
+        completion = client.completions.create(
+            model="openai-main/instruct",
+            prompt="tokens once",
+            max_tokens=5,
+            extra_headers={"x-tfy-cache-config": EXACT},
+        )
+        assert completion.choices[0].text
 
 
 def test_metrics_count_hits_and_savings(served: Served) -> None:

@@ -294,6 +294,18 @@ def test_a_clean_stream_is_replayed_whole_after_the_check(served: Served) -> Non
     assert text == "echo: nothing personal here"
 
 
+def test_a_blocked_completions_stream_ends_with_an_error_event(served: Served) -> None:
+    stream = served.gateway.client(served.alice).completions.create(
+        model="vllm-local/llama", prompt=f"say {EMAIL}", stream=True
+    )
+    received: list[str] = []
+    with pytest.raises(openai.APIError) as caught:  # noqa: PT012 (the error comes while iterating)
+        for chunk in stream:
+            received.extend(c.text for c in chunk.choices)
+    assert "safety/pii-out" in str(caught.value)
+    assert EMAIL not in "".join(received)
+
+
 def test_window_mode_masks_a_value_in_flight(served: Served) -> None:
     stream = served.gateway.client(served.alice).chat.completions.create(
         model="openai-main/gpt-4o-priced", messages=[{"role": "user", "content": f"write to {EMAIL} soon"}], stream=True
@@ -334,10 +346,12 @@ type: provider-account/guardrail-config-group
 name: safety
 integrations:
   - {name: hook, type: webhook, timeout_ms: 3000, config: {url: "http://127.0.0.1:{hook_port}/check"}}
+  - {name: topics, type: keywords, config: {words: [forbidden-topic]}}
 ---
 type: gateway-guardrails-config
 name: guardrails
 parallel_with_model: true
+allow_request_guardrails: true
 rules:
   - {id: all, when: {models: [openai-main/gpt-4o]}, llm_input_guardrails: [safety/hook]}
 """
@@ -374,6 +388,20 @@ def test_parallel_with_model_starts_the_call_but_sends_nothing_before_the_verdic
             model="openai-main/gpt-4o", messages=[{"role": "user", "content": "a slow-pass question"}]
         )
         assert passed.choices[0].message.content == "echo: a slow-pass question"
+        # allow_request_guardrails: a request adds a declared guardrail (never removes one)
+        added = {"x-tfy-guardrails": '{"llm_input_guardrails": ["safety/topics"]}'}
+        with pytest.raises(openai.BadRequestError) as topic:
+            client.chat.completions.create(
+                model="openai-main/gpt-4o",
+                messages=[{"role": "user", "content": "the forbidden-topic"}],
+                extra_headers=added,
+            )
+        assert "safety/topics" in str(topic.value)
+        unknown = {"x-tfy-guardrails": '{"llm_input_guardrails": ["safety/nope"]}'}
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(
+                model="openai-main/gpt-4o", messages=[{"role": "user", "content": "hi"}], extra_headers=unknown
+            )
     finally:
         gateway.stop()
         upstream.stop_thread()
