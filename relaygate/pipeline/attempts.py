@@ -354,42 +354,49 @@ async def relay_stream(
     limit = gateway.settings.log_body_max_bytes
     relay_started = ctx.elapsed_ms()
 
-    async def emit(out: bytes) -> None:
+    def passed(out: bytes) -> bytes:
+        """`out` through the output guardrails (raising their block), then kept for the log and the cache."""
         nonlocal logged
         if tap is not None:
             out = tap.feed(out)
             if tap.blocked is not None:
                 raise tap.blocked
-        if not out:
-            return
-        if log_chunks is not None and logged < limit:
-            log_chunks.append(out)
-            logged += len(out)
-        if record is not None:
-            record.add(out)
-        await send({"type": "http.response.body", "body": out, "more_body": True})
+        if out:
+            if log_chunks is not None and logged < limit:
+                log_chunks.append(out)
+                logged += len(out)
+            if record is not None:
+                record.add(out)
+        return out
 
     try:
-        if start.first:
-            await emit(start.first)
-        chunks = start.chunks if tap is None or not tap.holding else _with_keep_alives(start.chunks, send)
-        async for chunk in chunks:
-            if chunk is None:
-                continue  # a keep-alive went out
-            out = stream_filter.feed(chunk)
-            if out:
-                await emit(out)
+        if start.first and (out := passed(start.first)):
+            await send({"type": "http.response.body", "body": out, "more_body": True})
+        if tap is None and record is None:  # the common path, as lean as before guardrails and the cache
+            async for chunk in start.chunks:
+                out = stream_filter.feed(chunk)
+                if out:
+                    if log_chunks is not None and logged < limit:
+                        log_chunks.append(out)
+                        logged += len(out)
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+        else:
+            chunks: AsyncIterator[bytes | None] = (
+                start.chunks if tap is None or not tap.holding else _with_keep_alives(start.chunks, send)
+            )
+            async for piece in chunks:  # None: a keep-alive went out
+                if piece is not None and (out := stream_filter.feed(piece)) and (out := passed(out)):
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
         tail = stream_filter.flush()
-        if tail:
-            await emit(tail)
+        if tail and (out := passed(tail)):
+            await send({"type": "http.response.body", "body": out, "more_body": True})
         if tap is not None and stream_filter.error is None:
             rest = await tap.finish()
             if tap.blocked is not None:
                 raise tap.blocked
-            if rest:
-                tap_less, tap = tap, None  # the tap already decided these bytes
-                await emit(rest)
-                tap = tap_less
+            tap = None  # the tap already decided these bytes
+            if rest and (out := passed(rest)):
+                await send({"type": "http.response.body", "body": out, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         if stream_filter.error is not None:
             ctx.truncated = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relaygate.cache.entry import CacheEntry
@@ -130,25 +131,35 @@ async def serve(call: Call, operation: Operation, frontend: Frontend) -> None:
         guarded = None if internal else await guard_input(call, operation.name, model, request.payload)
         decision = None if internal else decide(call, operation.name, model, request.payload, principal)
         headers = frontend.response_headers(call)
-        if decision is None:
-            if "cache" in ctx.extra:  # asked for, but not applicable here
-                headers = [*headers, *status_headers(None, ctx.extra)]
-            reader = frontend.usage_reader(request)
-
-            async def run(send: Send) -> None:
-                await exchange(gateway, call.receive, send, spec, routing, ctx, headers, reader, guarded)
-
+        if decision is None and "cache" in ctx.extra:  # caching asked for, but not applicable here
+            headers = [*headers, *status_headers(None, ctx.extra)]
+        if guarded is not None and guarded.pending is not None:  # parallel_with_model
+            await exchange_beside_validators(
+                guarded, call, partial(_answer, call, decision, request, spec, routing, headers, frontend, guarded)
+            )
         else:
-
-            async def run(send: Send) -> None:
-                await _cached(call, send, decision, request, spec, routing, headers, frontend, guarded)
-
-        if guarded is not None and guarded.pending is not None:
-            await exchange_beside_validators(guarded, call, run)
-        else:
-            await run(call.send)
+            await _answer(call, decision, request, spec, routing, headers, frontend, guarded, call.send)
     finally:
         settle_later(gateway, reservation, ctx)
+
+
+async def _answer(
+    call: Call,
+    decision: CacheDecision | None,
+    request: LLMRequest,
+    spec: CallSpec,
+    routing: Routing,
+    headers: RawHeaders,
+    frontend: Frontend,
+    guarded: Guarded | None,
+    send: Send,
+) -> None:
+    """The exchange, through the cache when a cache rule applies."""
+    if decision is None:
+        reader = frontend.usage_reader(request)
+        await exchange(call.gateway, call.receive, send, spec, routing, call.ctx, headers, reader, guarded)
+    else:
+        await _cached(call, send, decision, request, spec, routing, headers, frontend, guarded)
 
 
 async def _cached(

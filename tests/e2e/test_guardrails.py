@@ -407,3 +407,14 @@ def test_parallel_with_model_starts_the_call_but_sends_nothing_before_the_verdic
         upstream.stop_thread()
         hook.shutdown()
         hook.server_close()
+
+
+def test_anthropic_messages_non_stream_block_is_an_anthropic_400(served: Served) -> None:
+    client = anthropic.Anthropic(api_key=served.alice, base_url=served.gateway.url, max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model="vllm-local/llama", max_tokens=64, messages=[{"role": "user", "content": EMAIL}])
+    body = caught.value.body
+    assert isinstance(body, dict) and body["type"] == "error"  # the Messages API's own error shape
+    assert "safety/pii-out" in body["error"]["message"]
+    assert EMAIL not in caught.value.response.text
+    client.close()
