@@ -202,7 +202,7 @@ class RequestMetrics:
             "histogram", ("type",), buckets=OVERHEAD_BUCKETS,
         )  # fmt: skip
         self.guardrail_verdicts = Family(
-            "relaygate_guardrail_verdicts_total", "guardrail results by guardrail, stage and result (pass, mutate, "
+            "relaygate_guardrail_checks_total", "guardrail results by guardrail, stage and result (pass, mutate, "
             "flag, block, error, skipped)", "counter", ("guardrail", "stage", "result"), budget=_config_budget((0,)),
         )  # fmt: skip
         self.guardrail_duration = Family(
