@@ -10,51 +10,29 @@ from typing import Any
 
 import orjson
 
-from relaygate.errors import BadRequest, ServiceUnavailable
+from relaygate.errors import BadRequest, GatewayError, ServiceUnavailable
 
 
-class GuardrailBlocked(BadRequest):
-    type = "guardrail_blocked"
-    code = "guardrail_blocked"
+class _WithVerdicts(GatewayError):
+    """An error whose body also lists the request's guardrail verdicts."""
 
     def __init__(self, message: str, verdicts: list[dict[str, Any]]) -> None:
         super().__init__(message)
         self.verdicts = verdicts
 
     def body(self) -> bytes:
-        return orjson.dumps(
-            {
-                "error": {
-                    "message": self.message,
-                    "type": self.type,
-                    "code": self.code,
-                    "param": None,
-                    "guardrails": self.verdicts,
-                }
-            }
-        )
+        error = {"message": self.message, "type": self.type, "code": self.code, "param": None}
+        return orjson.dumps({"error": {**error, "guardrails": self.verdicts}})
 
 
-class GuardrailUnavailable(ServiceUnavailable):
+class GuardrailBlocked(_WithVerdicts, BadRequest):
+    type = "guardrail_blocked"
+    code = "guardrail_blocked"
+
+
+class GuardrailUnavailable(_WithVerdicts, ServiceUnavailable):
     """A guardrail under `enforce` failed or timed out: the request is refused, never sent unchecked.
     Not retried to another target (the guardrail, not the model, failed)."""
 
     type = "guardrail_unavailable"
     code = "guardrail_unavailable"
-
-    def __init__(self, message: str, verdicts: list[dict[str, Any]]) -> None:
-        super().__init__(message)
-        self.verdicts = verdicts
-
-    def body(self) -> bytes:
-        return orjson.dumps(
-            {
-                "error": {
-                    "message": self.message,
-                    "type": self.type,
-                    "code": self.code,
-                    "param": None,
-                    "guardrails": self.verdicts,
-                }
-            }
-        )

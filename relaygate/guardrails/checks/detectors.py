@@ -15,7 +15,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from relaygate.guardrails.checks.base import Span
+from relaygate.guardrails.checks.base import PASSED, Action, Evaluation, Span, apply_masks
+from relaygate.guardrails.checks.config_fields import render_format
 from relaygate.guardrails.checks.re2_text import EncodedText, Re2Pattern, compile_re2, pattern_width
 
 # (text bytes, candidate start, candidate end) -> the confirmed (start, end), or None to drop it.
@@ -136,3 +137,39 @@ DIGIT_BYTES = frozenset(b"0123456789")
 def byte_in(data: bytes, index: int, allowed: frozenset[int]) -> bool:
     """Whether data[index] exists and is one of `allowed`: how validators look at a candidate's neighbours."""
     return 0 <= index < len(data) and data[index] in allowed
+
+
+class DetectorCheck:
+    """A check made of detectors (`pii`, `secrets`): spans labelled by what was found, masked as
+    `redaction_format` with `{placeholder}` standing for the label."""
+
+    __slots__ = ("action", "max_match_chars", "_detectors", "_redactions", "_format", "_placeholder", "_found")
+
+    def __init__(
+        self, detectors: DetectorSet, action: Action, redaction_format: str, placeholder: str, found: str
+    ) -> None:
+        self.action: Action = action
+        self._detectors = detectors
+        self.max_match_chars: int | None = detectors.max_chars
+        self._format = redaction_format
+        self._placeholder = placeholder
+        self._found = found  # "found personal data", "found secrets": how a reason begins
+        self._redactions = {d.label: render_format(redaction_format, placeholder, d.label) for d in detectors.detectors}
+
+    def evaluate(self, text: str) -> Evaluation:
+        """What was found in `text` (by label, never by value) and where."""
+        if not text:
+            return PASSED
+        spans = self._detectors.find(EncodedText(text))
+        if not spans:
+            return PASSED
+        labels = ", ".join(dict.fromkeys(span.label for span in spans))
+        return Evaluation(True, f"{self._found}: {labels}", spans)
+
+    def mask(self, text: str, spans: tuple[Span, ...]) -> str:
+        """`text` with each span replaced by its redaction text (`[EMAIL_REDACTED]` by default)."""
+        return apply_masks(text, spans, self._render)
+
+    def _render(self, label: str) -> str:
+        redaction = self._redactions.get(label)
+        return redaction if redaction is not None else render_format(self._format, self._placeholder, label)

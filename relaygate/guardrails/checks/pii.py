@@ -16,23 +16,22 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from relaygate.guardrails.checks.base import PASSED, Action, Evaluation, Span, apply_masks
+from relaygate.guardrails.checks.base import Action
 from relaygate.guardrails.checks.config_fields import (
     read_action,
     read_choice_list,
     read_redaction_format,
-    render_format,
     require_fields,
 )
 from relaygate.guardrails.checks.detectors import (
     DIGIT_BYTES,
     WORD_BYTES,
     Detector,
+    DetectorCheck,
     DetectorSet,
     byte_in,
     detector,
 )
-from relaygate.guardrails.checks.re2_text import EncodedText
 
 ENTITIES = ("email", "phone", "us_ssn", "credit_card", "iban", "ipv4", "ipv6")
 DEFAULT_REDACTION = "[{ENTITY}_REDACTED]"
@@ -209,37 +208,15 @@ _DETECTORS: dict[str, tuple[Detector, ...]] = {
 }
 
 
-class PiiCheck:
+class PiiCheck(DetectorCheck):
     """A compiled `pii` check: the enabled entities' detectors, strongest evidence first."""
 
-    __slots__ = ("action", "max_match_chars", "entities", "_detectors", "_redactions", "_format")
+    __slots__ = ("entities",)
 
     def __init__(self, entities: tuple[str, ...], action: Action, redaction_format: str) -> None:
-        self.action: Action = action
+        detectors = DetectorSet([found for name in _PRIORITY if name in entities for found in _DETECTORS[name]])
+        super().__init__(detectors, action, redaction_format, "ENTITY", "found personal data")
         self.entities = entities
-        self._detectors = DetectorSet([found for name in _PRIORITY if name in entities for found in _DETECTORS[name]])
-        self.max_match_chars: int | None = self._detectors.max_chars
-        self._format = redaction_format
-        labels = {found.label for found in self._detectors.detectors}
-        self._redactions = {label: render_format(redaction_format, "ENTITY", label) for label in labels}
-
-    def evaluate(self, text: str) -> Evaluation:
-        """The entities found in `text` (by label, never by value) and where they are."""
-        if not text:
-            return PASSED
-        spans = self._detectors.find(EncodedText(text))
-        if not spans:
-            return PASSED
-        labels = ", ".join(dict.fromkeys(span.label for span in spans))
-        return Evaluation(True, f"found personal data: {labels}", spans)
-
-    def mask(self, text: str, spans: tuple[Span, ...]) -> str:
-        """`text` with each entity replaced by its redaction text (`[EMAIL_REDACTED]` by default)."""
-        return apply_masks(text, spans, self._render)
-
-    def _render(self, label: str) -> str:
-        redaction = self._redactions.get(label)
-        return redaction if redaction is not None else render_format(self._format, "ENTITY", label)
 
 
 def compile_pii(config: Mapping[str, Any]) -> PiiCheck:

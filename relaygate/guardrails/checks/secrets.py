@@ -19,16 +19,21 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from relaygate.guardrails.checks.base import PASSED, Action, Evaluation, Span, apply_masks
+from relaygate.guardrails.checks.base import Action
 from relaygate.guardrails.checks.config_fields import (
     read_action,
     read_choice_list,
     read_redaction_format,
-    render_format,
     require_fields,
 )
-from relaygate.guardrails.checks.detectors import DIGIT_BYTES, Detector, DetectorSet, byte_in, detector
-from relaygate.guardrails.checks.re2_text import EncodedText
+from relaygate.guardrails.checks.detectors import (
+    DIGIT_BYTES,
+    Detector,
+    DetectorCheck,
+    DetectorSet,
+    byte_in,
+    detector,
+)
 
 KINDS = (
     "aws_access_key",
@@ -183,38 +188,15 @@ _DETECTORS: dict[str, Detector] = {
 }
 
 
-class SecretsCheck:
+class SecretsCheck(DetectorCheck):
     """A compiled `secrets` check: the enabled kinds' detectors, the most specific first."""
 
-    __slots__ = ("action", "max_match_chars", "kinds", "_detectors", "_redactions", "_format")
+    __slots__ = ("kinds",)
 
     def __init__(self, kinds: tuple[str, ...], action: Action, redaction_format: str) -> None:
-        self.action: Action = action
+        detectors = DetectorSet([_DETECTORS[kind] for kind in _PRIORITY if kind in kinds])
+        super().__init__(detectors, action, redaction_format, "KIND", "found secrets")
         self.kinds = kinds
-        self._detectors = DetectorSet([_DETECTORS[kind] for kind in _PRIORITY if kind in kinds])
-        self.max_match_chars: int | None = self._detectors.max_chars
-        self._format = redaction_format
-        self._redactions = {
-            found.label: render_format(redaction_format, "KIND", found.label) for found in self._detectors.detectors
-        }
-
-    def evaluate(self, text: str) -> Evaluation:
-        """The kinds of secret found in `text` (never the secrets) and where they are."""
-        if not text:
-            return PASSED
-        spans = self._detectors.find(EncodedText(text))
-        if not spans:
-            return PASSED
-        labels = ", ".join(dict.fromkeys(span.label for span in spans))
-        return Evaluation(True, f"found secrets: {labels}", spans)
-
-    def mask(self, text: str, spans: tuple[Span, ...]) -> str:
-        """`text` with each secret replaced by its redaction text (`[AWS_ACCESS_KEY_REDACTED]` by default)."""
-        return apply_masks(text, spans, self._render)
-
-    def _render(self, label: str) -> str:
-        redaction = self._redactions.get(label)
-        return redaction if redaction is not None else render_format(self._format, "KIND", label)
 
 
 def compile_secrets(config: Mapping[str, Any]) -> SecretsCheck:
