@@ -225,7 +225,8 @@ def _feature_clauses(flt: LogFilter, dialect: Dialect, add: Callable[..., None])
     """`cache` and `guardrail_result`: conditions on the row's `extra`, evaluated on the rows the time
     range (and any indexed filter) already narrowed to, so they add no cost to queries without them.
     PostgreSQL: jsonb containment (`[{"result": "block"}]` is contained in any verdict list holding
-    such an object); SQLite: json_extract, and json_each over the verdict list."""
+    such an object); SQLite: json_extract, and json_each over the verdict list (the CASE keeps
+    json_extract off anything but an object: it fails on a bare string)."""
     if dialect == "postgres" and (flt.cache is not None or flt.guardrail_result is not None):
         from psycopg.types.json import Jsonb  # only PostgreSQL processes load the driver
 
@@ -239,7 +240,7 @@ def _feature_clauses(flt: LogFilter, dialect: Dialect, add: Callable[..., None])
     if flt.guardrail_result is not None:
         add(
             "EXISTS (SELECT 1 FROM json_each(request_logs.extra, '$.guardrails') AS g "
-            "WHERE json_extract(g.value, '$.result') = ?)",
+            "WHERE CASE WHEN g.type = 'object' THEN json_extract(g.value, '$.result') END = ?)",
             flt.guardrail_result,
         )
 
