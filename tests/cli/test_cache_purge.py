@@ -127,7 +127,9 @@ def test_redis_purge_by_request_id(gateway_factory: GatewayFactory) -> None:
     assert served.status(text) == "miss"
 
 
-def test_the_stored_config_decides_when_there_is_no_config_file(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
+def test_the_stored_config_decides_when_there_is_no_config_file(
+    gateway_factory: GatewayFactory, tmp_path: Path
+) -> None:
     _redis()
     served = _serve(gateway_factory, "redis")
     database = f"sqlite:///{tmp_path / 'stored.db'}"
@@ -138,7 +140,13 @@ def test_the_stored_config_decides_when_there_is_no_config_file(gateway_factory:
     text = _text()
     served.cached(text, "stored")
     result = run_cli(
-        "cache", "purge", "--database-url", database, "--namespace", "stored", env=subprocess_env(RELAYGATE_REDIS_URL=REDIS_URL)
+        "cache",
+        "purge",
+        "--database-url",
+        database,
+        "--namespace",
+        "stored",
+        env=subprocess_env(RELAYGATE_REDIS_URL=REDIS_URL),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("deleted 1 cache entry") and "from Redis" in result.stdout
