@@ -1,4 +1,4 @@
-"""`relaygate` command line: serve | check | diff | apply | tokens | logs | migrate.
+"""`relaygate` command line: serve | check | diff | apply | tokens | logs | migrate | cache | guardrails.
 
 Every subcommand reads RELAYGATE_CONFIG, RELAYGATE_DATABASE_URL and RELAYGATE_REDIS_URL; flags win.
 `--help` of every command has a description and says each option's default (`cli_help.finish_help`
@@ -407,8 +407,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    """`relaygate cache purge` (cli_cache.py)."""
+    from relaygate.cli_cache import purge_command
+
+    return purge_command(args, _config_path(args), _database_url(args))
+
+
+def cmd_guardrails(args: argparse.Namespace) -> int:
+    """`relaygate guardrails test` (cli_guardrails.py)."""
+    from relaygate.cli_guardrails import test_command
+
+    return test_command(args, _database_url(args))
+
+
 # Commands that only read (or delete from) an existing database: they never create one.
-_READ_ONLY = {("logs", None), ("tokens", "list"), ("tokens", "revoke"), ("diff", None)}
+_READ_ONLY = {("logs", None), ("tokens", "list"), ("tokens", "revoke"), ("diff", None), ("guardrails", None)}
 
 
 def _missing_database(args: argparse.Namespace) -> str | None:
@@ -448,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tokens": cmd_tokens,
         "logs": cmd_logs,
         "migrate": cmd_migrate,
+        "cache": cmd_cache,
+        "guardrails": cmd_guardrails,
     }
     try:
         problem = _missing_database(args)

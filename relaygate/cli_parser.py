@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from relaygate.cli_help import finish_help, package_version, purge_age, retention_days, typed
+from relaygate.cli_parser_ops import add_cache_parser, add_guardrails_parser
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -196,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="create or upgrade the database schema, then exit (serve and the other commands also do this on start)",
     )
     _add_common(migrate)
+    add_cache_parser(sub, _add_common)
+    add_guardrails_parser(sub)
     finish_help(parser)
     return parser
 

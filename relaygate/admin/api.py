@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from relaygate.admin import config, limits, logs, models, sessions, tokens, usage
+from relaygate.admin import cache, config, guardrails, limits, logs, models, sessions, tokens, usage
 from relaygate.admin.openapi import openapi_document
 from relaygate.admin.operation import Operation
 from relaygate.admin.router import AdminRouter
@@ -21,6 +21,8 @@ _FEATURE_OPERATIONS: tuple[Operation, ...] = (
     *models.OPERATIONS,
     *limits.OPERATIONS,
     *config.OPERATIONS,
+    *cache.OPERATIONS,
+    *guardrails.OPERATIONS,
 )
 
 

@@ -20,6 +20,8 @@ from relaygate.admin.operation import Operation, param
 from relaygate.errors import BadRequest, NotFound, ServiceUnavailable
 from relaygate.observe.record import subject_candidates
 from relaygate.observe.store.search import (
+    CACHE_STATUSES,
+    GUARDRAIL_RESULTS,
     STATUS_CLASSES,
     LogFilter,
     Owner,
@@ -92,6 +94,8 @@ def log_filter(
                 param="status_class",
                 code="invalid_parameter",
             )
+    cache = _one_of(request, "cache", CACHE_STATUSES)
+    guardrail_result = _one_of(request, "guardrail_result", GUARDRAIL_RESULTS)
     token = q.text("token_id")
     min_tokens = q.integer("min_tokens", low=0, high=MAX_INTEGER)
     max_tokens = q.integer("max_tokens", low=0, high=MAX_INTEGER)
@@ -119,8 +123,21 @@ def log_filter(
         max_tokens=max_tokens,
         request_id=q.text("request_id"),
         trace_id=q.text("trace_id"),
+        cache=cache,
+        guardrail_result=guardrail_result,
         owner=owner_of(request.caller, own_only=own_only),
     )
+
+
+def _one_of(request: AdminRequest, name: str, allowed: tuple[str, ...]) -> str | None:
+    """A query parameter that must be one of `allowed` (lower-cased), or None when absent."""
+    value = request.query.text(name)
+    if value is None:
+        return None
+    value = value.lower()
+    if value not in allowed:
+        raise BadRequest(f"{name} must be one of {', '.join(allowed)}", param=name, code="invalid_parameter")
+    return value
 
 
 def present(row: dict[str, Any]) -> dict[str, Any]:
@@ -322,6 +339,16 @@ _FILTERS: tuple[dict[str, Any], ...] = (
     param("max_tokens", "Input + output tokens at most", {"type": "integer", "minimum": 0}),
     param("request_id", "One request's id"),
     param("trace_id", "W3C trace id"),
+    param(
+        "cache",
+        "Rows whose response-cache status (extra.cache.status) is this",
+        {"type": "string", "enum": list(CACHE_STATUSES)},
+    ),
+    param(
+        "guardrail_result",
+        "Rows where any guardrail verdict (extra.guardrails[].result) is this",
+        {"type": "string", "enum": list(GUARDRAIL_RESULTS)},
+    ),
 )
 _PAGE = (
     param("cursor", "`next_cursor` of the previous page"),

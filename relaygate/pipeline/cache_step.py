@@ -11,6 +11,7 @@ entries. A backend failure is a miss (`x-tfy-cache-status: error`), counted, nev
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from relaygate.cache.store import CacheStore
     from relaygate.http.types import RawHeaders, Send
     from relaygate.pipeline.call import Call
-    from relaygate.runtime.cache import CacheRule
+    from relaygate.runtime.cache import CachePolicy, CacheRule
 
 # Operation -> what an entry of it is (how it streams, if it does).
 ENTRY_KINDS: dict[str, EntryKind] = {
@@ -77,7 +78,11 @@ class CacheDecision:
 
 def read_header(call: Call) -> dict[str, Any] | None:
     """`x-tfy-cache-config` as a JSON object (400 when it is not one); None when absent."""
-    raw = call.header(b"x-tfy-cache-config")
+    return parse_header(call.header(b"x-tfy-cache-config"))
+
+
+def parse_header(raw: bytes | None) -> dict[str, Any] | None:
+    """An `x-tfy-cache-config` value as a JSON object (400 when it is not one); None when absent."""
     if raw is None or not raw.strip():
         return None
     try:
@@ -103,18 +108,43 @@ def decide(
     """The request's cache use, or None (no rule, no header, or an endpoint that is never cached)."""
     policy = call.gateway.snapshot.cache
     header = read_header(call) if (policy.rules or policy.header_opt_in) else None
+    ctx = call.ctx
+    decision = decide_for(
+        policy, operation, model, payload, principal, header, ctx.subjects, ctx.metadata, ctx.team, call.header
+    )
+    if decision is None and header is not None:
+        ctx.extra["cache"] = {"status": "bypass", "reason": bypass_reason(operation, payload)}
+    return decision
+
+
+def bypass_reason(operation: str, payload: dict[str, Any] | None) -> str:
+    """Why a request that sent `x-tfy-cache-config` does not use the cache (`decide_for` gave None)."""
+    if ENTRY_KINDS.get(operation) is None or payload is None:
+        return "endpoint is not cached"
+    return "no cache rule allows this request"
+
+
+def decide_for(
+    policy: CachePolicy,
+    operation: str,
+    model: str,
+    payload: dict[str, Any] | None,
+    principal: Principal,
+    header: dict[str, Any] | None,
+    subjects: frozenset[str],
+    metadata: Mapping[str, str],
+    team: str | None,
+    header_of: Callable[[bytes], bytes | None],
+) -> CacheDecision | None:
+    """`decide` without a live request, so the admin API's `cache/explain` runs the same code:
+    `header` is the parsed `x-tfy-cache-config`, `header_of` reads a request header by lower-case name."""
     kind = ENTRY_KINDS.get(operation)
     if kind is None or payload is None:
-        if header is not None:
-            call.ctx.extra["cache"] = {"status": "bypass", "reason": "endpoint is not cached"}
         return None
-    ctx = call.ctx
-    rule = policy.rule_for(model, ctx.subjects, ctx.metadata) if policy.rules else None
+    rule = policy.rule_for(model, subjects, metadata) if policy.rules else None
     if rule is None and header is not None and policy.header_opt_in:
         rule = policy.header_rule
     if rule is None or (rule.opt_in and header is None):
-        if header is not None:
-            ctx.extra["cache"] = {"status": "bypass", "reason": "no cache rule allows this request"}
         return None
     controls = _controls(header or {}, rule)
     if controls["type"] != rule.type:
@@ -131,8 +161,8 @@ def decide(
         api=f"{operation}",
         model=model,
         body=payload,
-        headers=_key_headers(call),
-        scope=_scope(rule, principal, ctx.team),
+        headers=_key_headers(header_of),
+        scope=_scope(rule, principal, team),
         namespace=namespace,
         include_user=rule.key_includes_user,
     )
@@ -205,10 +235,10 @@ def _scope(rule: CacheRule, principal: Principal, team: str | None) -> str:
     return principal.subject  # subject; a team or virtual-account scope the caller lacks falls back to it
 
 
-def _key_headers(call: Call) -> dict[str, str]:
+def _key_headers(header_of: Callable[[bytes], bytes | None]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in _KEY_HEADERS:
-        value = call.header(name)
+        value = header_of(name)
         if value is not None:
             out[name.decode()] = value.decode("latin-1")
     return out

@@ -74,10 +74,11 @@ class LogStore(Protocol):
         ...
 
     def search(
-        self, filters: LogFilter, cursor: tuple[float, int] | None = None, limit: int = 50
+        self, filters: LogFilter, cursor: tuple[float, int] | None = None, limit: int = 50, *, bodies: bool = False
     ) -> list[dict[str, Any]]:
         """The admin API's log page: rows matching `filters`, newest first strictly after the `(time, id)`
-        cursor, at most `limit`, each with its store `id` and `has_bodies` but never the bodies."""
+        cursor, at most `limit`, each with its store `id` and `has_bodies`; the bodies (as text) only
+        with `bodies=True`, which the admin API's lists never pass."""
         ...
 
     def find(self, request_id: str, owner: Owner | None = None, *, bodies: bool = False) -> dict[str, Any] | None:

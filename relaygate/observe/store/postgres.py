@@ -184,10 +184,10 @@ class PostgresLogStore:
         return [row_as_dict(row) for row in rows]
 
     def search(
-        self, filters: LogFilter, cursor: tuple[float, int] | None = None, limit: int = 50
+        self, filters: LogFilter, cursor: tuple[float, int] | None = None, limit: int = 50, *, bodies: bool = False
     ) -> list[dict[str, Any]]:
-        """One page of rows for the admin API, newest first after `cursor`; never bodies (search.py)."""
-        sql, params = search_sql(filters, cursor, limit, "postgres")
+        """One page of rows, newest first after `cursor`; bodies only when asked (search.py)."""
+        sql, params = search_sql(filters, cursor, limit, "postgres", bodies=bodies)
 
         async def select(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
             cursor = await conn.execute(sql, params)

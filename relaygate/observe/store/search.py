@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
 
@@ -25,6 +25,8 @@ from relaygate.observe.store.base import BODY_COLUMNS, BOOL_COLUMNS, COLUMNS, JS
 
 Dialect = Literal["sqlite", "postgres"]
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+CACHE_STATUSES = ("hit", "miss", "error", "bypass")  # extra.cache.status
+GUARDRAIL_RESULTS = ("pass", "mutate", "flag", "block", "error", "skipped")  # extra.guardrails[].result
 
 # Every column but the bodies; `has_bodies` says whether the detail view would show any.
 LIST_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in BODY_COLUMNS)
@@ -77,6 +79,8 @@ class LogFilter:
     max_tokens: int | None = None
     request_id: str | None = None
     trace_id: str | None = None
+    cache: str | None = None  # extra.cache.status (one of CACHE_STATUSES)
+    guardrail_result: str | None = None  # any verdict in extra.guardrails with this result
     owner: Owner | None = None  # None: every row (admins and viewers)
 
     def matches(self, record: LogRecord) -> bool:
@@ -118,10 +122,27 @@ class LogFilter:
             return False
         if self.trace_id is not None and (record.trace_id or "") != self.trace_id.lower():
             return False
+        if (self.cache is not None or self.guardrail_result is not None) and not self._feature_match(record.extra):
+            return False
         owner = self.owner
         return (
             owner is None or record.subject == owner.subject or (record.team is not None and record.team in owner.teams)
         )
+
+    def _feature_match(self, extra: dict[str, Any] | None) -> bool:
+        """The `cache` and `guardrail_result` conditions on a record's `extra` (as the SQL reads it)."""
+        extra = extra or {}
+        if self.cache is not None:
+            cache = extra.get("cache")
+            if not isinstance(cache, dict) or cache.get("status") != self.cache:
+                return False
+        if self.guardrail_result is not None:
+            verdicts = extra.get("guardrails")
+            if not isinstance(verdicts, list) or not any(
+                isinstance(v, dict) and v.get("result") == self.guardrail_result for v in verdicts
+            ):
+                return False
+        return True
 
 
 def _within(value: float | None, low: float | None, high: float | None) -> bool:
@@ -190,6 +211,7 @@ def _where(flt: LogFilter, dialect: Dialect) -> tuple[list[str], list[Any]]:
         add(f"request_id = {p}", flt.request_id)
     if flt.trace_id is not None:
         add(f"trace_id = {p}", flt.trace_id.lower())
+    _feature_clauses(flt, dialect, add)
     if flt.owner is not None:
         if flt.owner.teams:
             teams = ", ".join(p for _ in flt.owner.teams)
@@ -199,15 +221,42 @@ def _where(flt: LogFilter, dialect: Dialect) -> tuple[list[str], list[Any]]:
     return where, params
 
 
-def search_sql(flt: LogFilter, cursor: tuple[float, int] | None, limit: int, dialect: Dialect) -> tuple[str, list[Any]]:
+def _feature_clauses(flt: LogFilter, dialect: Dialect, add: Callable[..., None]) -> None:
+    """`cache` and `guardrail_result`: conditions on the row's `extra`, evaluated on the rows the time
+    range (and any indexed filter) already narrowed to, so they add no cost to queries without them.
+    PostgreSQL: jsonb containment (`[{"result": "block"}]` is contained in any verdict list holding
+    such an object); SQLite: json_extract, and json_each over the verdict list (the CASE keeps
+    json_extract off anything but an object: it fails on a bare string)."""
+    if dialect == "postgres" and (flt.cache is not None or flt.guardrail_result is not None):
+        from psycopg.types.json import Jsonb  # only PostgreSQL processes load the driver
+
+        if flt.cache is not None:
+            add("extra @> %s", Jsonb({"cache": {"status": flt.cache}}))
+        if flt.guardrail_result is not None:
+            add("extra @> %s", Jsonb({"guardrails": [{"result": flt.guardrail_result}]}))
+        return
+    if flt.cache is not None:
+        add("json_extract(extra, '$.cache.status') = ?", flt.cache)
+    if flt.guardrail_result is not None:
+        add(
+            "EXISTS (SELECT 1 FROM json_each(request_logs.extra, '$.guardrails') AS g "
+            "WHERE CASE WHEN g.type = 'object' THEN json_extract(g.value, '$.result') END = ?)",
+            flt.guardrail_result,
+        )
+
+
+def search_sql(
+    flt: LogFilter, cursor: tuple[float, int] | None, limit: int, dialect: Dialect, *, bodies: bool = False
+) -> tuple[str, list[Any]]:
     """SQL and parameters for one page: newest first, strictly after `cursor` ((time, id) of the last
-    row of the previous page), at most `limit` rows, no bodies."""
+    row of the previous page), at most `limit` rows; bodies only when asked (the admin API never asks:
+    `relaygate guardrails test` does, reading logged requests through candidate rules)."""
     p = "?" if dialect == "sqlite" else "%s"
     where, params = _where(flt, dialect)
     if cursor is not None:
         where.append(f'("time", id) < ({p}, {p})')
         params += [float(cursor[0]), int(cursor[1])]
-    sql = _SELECT_LIST
+    sql = _SELECT_FULL if bodies else _SELECT_LIST
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f' ORDER BY "time" DESC, id DESC LIMIT {p}'

@@ -222,10 +222,10 @@ class SQLiteLogStore:
         return [row_as_dict(row) for row in rows]
 
     def search(
-        self, filters: LogFilter, cursor: tuple[float, int] | None = None, limit: int = 50
+        self, filters: LogFilter, cursor: tuple[float, int] | None = None, limit: int = 50, *, bodies: bool = False
     ) -> list[dict[str, Any]]:
-        """One page of rows for the admin API, newest first after `cursor`; never bodies (search.py)."""
-        sql, params = search_sql(filters, cursor, limit, "sqlite")
+        """One page of rows, newest first after `cursor`; bodies only when asked (search.py)."""
+        sql, params = search_sql(filters, cursor, limit, "sqlite", bodies=bodies)
         with self._read_lock:
             rows = self._read_conn.execute(sql, params).fetchall()
         return [decode_row(row) for row in rows]
