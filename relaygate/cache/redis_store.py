@@ -4,31 +4,18 @@ It has its own connection pool (never the limits backend's), so a burst of cache
 starve rate limiting of connections (LiteLLM PR #32635); point it at a separate `--cache-redis-url`
 to separate the servers too. Timeouts are short and there are no client-side retries: a slow or
 dead Redis costs a request at most `socket_timeout`, and every failure surfaces as
-CacheBackendError, which the caller counts and treats as a miss. Purging scans `prefix*` (SCAN, so
-Redis is never blocked) and UNLINKs in batches (memory freed off the main thread). The request
+CacheBackendError, which the caller counts and treats as a miss (the pool, timeouts and error
+handling are `RedisClient`'s). Purging scans `prefix*` (SCAN, so Redis is never blocked) and
+UNLINKs in batches (memory freed off the main thread). The request
 index is `relaygate:cache:v1:req:{request_id}` -> storage key, with the entry's TTL.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
-from typing import TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
-from relaygate.cache.errors import CacheBackendError
 from relaygate.cache.key import request_index_key
-
-PURGE_BATCH = 500
-_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
-_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-T = TypeVar("T")
+from relaygate.cache.redis_client import RedisClient
 
 
 def _ttl_ms(ttl_seconds: float) -> int:
@@ -40,31 +27,14 @@ class RedisCache:
     """CacheStore on Redis; construct once per app, `close()` at shutdown."""
 
     def __init__(self, url: str, *, max_connections: int = 32, socket_timeout: float = 0.25) -> None:
-        # A blocking pool waits for a free connection at most socket_timeout, then fails: a miss, not a queue.
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=socket_timeout,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),  # redis-py's default retries would turn one failure into seconds
-            retry_on_timeout=False,
-            health_check_interval=0,
+        self._redis = RedisClient(
+            url, what="redis cache", max_connections=max_connections, socket_timeout=socket_timeout
         )
-        self._client: Redis = Redis.from_pool(pool)
-        self._errors = 0
-
-    async def _call(self, operation: Awaitable[T]) -> T:
-        """Await one Redis operation, turning any failure into CacheBackendError (and counting it)."""
-        try:
-            return await operation
-        except _ERRORS as exc:
-            self._errors += 1
-            raise CacheBackendError(f"redis cache: {exc.__class__.__name__}: {exc}") from exc
+        self._client = self._redis.client
 
     async def get(self, key: str) -> bytes | None:
         """GET; None when absent (Redis has already expired it)."""
-        value = await self._call(self._client.get(key))
+        value = await self._redis.call(self._client.get(key))
         return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
@@ -72,11 +42,11 @@ class RedisCache:
         if ttl_seconds <= 0:
             await self.delete(key)
             return
-        await self._call(self._client.set(key, value, px=_ttl_ms(ttl_seconds)))
+        await self._redis.call(self._client.set(key, value, px=_ttl_ms(ttl_seconds)))
 
     async def delete(self, key: str) -> bool:
         """UNLINK one key; whether it existed."""
-        return bool(await self._call(self._client.unlink(key)))
+        return bool(await self._redis.call(self._client.unlink(key)))
 
     async def purge(self, prefix: str) -> int:
         """SCAN MATCH prefix* and UNLINK in batches of PURGE_BATCH; how many keys were removed.
@@ -86,14 +56,8 @@ class RedisCache:
         if not prefix:
             raise ValueError("purge needs a non-empty key prefix")
         removed = 0
-        async with self._errors_as_backend_error():
-            batch: list[bytes] = []
-            async for key in self._client.scan_iter(match=prefix.translate(_GLOB_SPECIAL) + "*", count=PURGE_BATCH):
-                batch.append(key)
-                if len(batch) >= PURGE_BATCH:
-                    removed += int(await self._client.unlink(*batch))
-                    batch.clear()
-            if batch:
+        async with self._redis.guard():
+            async for batch in self._redis.scan_batches(prefix):
                 removed += int(await self._client.unlink(*batch))
         return removed
 
@@ -108,17 +72,8 @@ class RedisCache:
 
     def stats(self) -> dict[str, int]:
         """Backend errors raised so far."""
-        return {"errors": self._errors}
+        return {"errors": self._redis.errors}
 
     async def close(self) -> None:
         """Close the client and its pool."""
-        await self._client.aclose()
-
-    @asynccontextmanager
-    async def _errors_as_backend_error(self) -> AsyncIterator[None]:
-        """For multi-step operations (purge): any Redis failure inside becomes CacheBackendError."""
-        try:
-            yield
-        except _ERRORS as exc:
-            self._errors += 1
-            raise CacheBackendError(f"redis cache: {exc.__class__.__name__}: {exc}") from exc
+        await self._redis.close()

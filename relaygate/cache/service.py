@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from relaygate.cache.errors import CacheBackendError
 from relaygate.cache.memory import MemoryCache
 from relaygate.cache.redis_store import RedisCache
-from relaygate.cache.semantic import RedisSemanticIndex, SemanticIndex, VectorIndex
+from relaygate.cache.semantic_redis import RedisSemanticIndex
 from relaygate.cache.singleflight import SingleFlight
+from relaygate.cache.vector_index import SemanticIndex, VectorIndex
 
 if TYPE_CHECKING:
     from relaygate.cache.entry import CacheEntry

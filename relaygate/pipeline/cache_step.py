@@ -22,7 +22,7 @@ from relaygate.cache.entry import CacheEntry, EntryKind
 from relaygate.cache.errors import CacheBackendError
 from relaygate.cache.key import CacheKey, cache_key
 from relaygate.cache.replay import replay_json, replay_stream
-from relaygate.cache.semantic import conversation_length, semantic_partition
+from relaygate.cache.semantic_partition import conversation_length, semantic_partition
 from relaygate.errors import BadRequest
 from relaygate.guardrails.engine import GuardrailFailure
 from relaygate.http.responses import send_bytes
@@ -30,8 +30,8 @@ from relaygate.pipeline.internal import embed
 
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
-    from relaygate.cache.semantic import VectorIndex
     from relaygate.cache.store import CacheStore
+    from relaygate.cache.vector_index import VectorIndex
     from relaygate.http.types import RawHeaders, Send
     from relaygate.pipeline.call import Call
     from relaygate.runtime.cache import CachePolicy, CacheRule

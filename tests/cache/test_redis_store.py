@@ -19,7 +19,8 @@ from redis.asyncio import Redis
 
 from relaygate.cache.errors import CacheBackendError
 from relaygate.cache.key import request_index_key
-from relaygate.cache.redis_store import PURGE_BATCH, RedisCache
+from relaygate.cache.redis_client import PURGE_BATCH
+from relaygate.cache.redis_store import RedisCache
 from tests.helpers.gateway import free_port
 
 REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

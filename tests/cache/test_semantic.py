@@ -28,13 +28,8 @@ from redis.asyncio import Redis
 
 from relaygate.cache.errors import CacheBackendError
 from relaygate.cache.key import cache_key, canonical_json, namespace_prefix
-from relaygate.cache.semantic import (
-    COUNTER_SUFFIX,
+from relaygate.cache.semantic_partition import (
     LAST_USER_TEXT_PLACEHOLDER,
-    IndexedVector,
-    RedisSemanticIndex,
-    SemanticIndex,
-    VectorIndex,
     conversation_length,
     decode_vector,
     encode_vector,
@@ -42,6 +37,8 @@ from relaygate.cache.semantic import (
     split_last_user_text,
     unit_vector,
 )
+from relaygate.cache.semantic_redis import COUNTER_SUFFIX, RedisSemanticIndex
+from relaygate.cache.vector_index import IndexedVector, SemanticIndex, VectorIndex
 from tests.helpers.gateway import free_port
 
 REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
