@@ -19,7 +19,7 @@ from relaygate.cache.errors import CacheBackendError
 from relaygate.cache.invalidate import backend_of
 from relaygate.errors import BadRequest
 from relaygate.http.headers import parse_logging_config, parse_metadata
-from relaygate.pipeline.cache_step import ENTRY_KINDS, bypass_reason, decide_for, parse_header
+from relaygate.pipeline.cache_decide import ENTRY_KINDS, bypass_reason, decide_for, parse_header
 from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, OPERATIONS
 
 if TYPE_CHECKING:

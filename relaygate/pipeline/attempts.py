@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import Send
-    from relaygate.pipeline.cache_step import CacheRecord
+    from relaygate.pipeline.cache_record import CacheRecord
     from relaygate.pipeline.guard_stream import StreamTap
     from relaygate.runtime.targets import Target
     from relaygate.runtime.virtual import TargetOverrides

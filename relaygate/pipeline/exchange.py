@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
     from relaygate.http.types import RawHeaders, Receive, Send
-    from relaygate.pipeline.cache_step import CacheRecord
+    from relaygate.pipeline.cache_record import CacheRecord
     from relaygate.pipeline.guard import Guarded
 
 SHUTDOWN_MESSAGE = (

@@ -18,15 +18,9 @@ from relaygate.dialects.answer import UsageReader
 from relaygate.pipeline.admission import admit, settle_later
 from relaygate.pipeline.attempts import CallSpec
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
-from relaygate.pipeline.cache_step import (
-    CacheRecord,
-    answer_hit,
-    decide,
-    lookup,
-    note,
-    semantic_lookup,
-    status_headers,
-)
+from relaygate.pipeline.cache_decide import decide
+from relaygate.pipeline.cache_record import CacheRecord
+from relaygate.pipeline.cache_step import answer_hit, lookup, note, semantic_lookup, status_headers
 from relaygate.pipeline.exchange import exchange
 from relaygate.pipeline.guard import exchange_beside_validators, guard_input
 from relaygate.pipeline.internal import is_internal
@@ -37,7 +31,7 @@ from relaygate.pipeline.resolve import limited_as, price_of, resolve
 if TYPE_CHECKING:
     from relaygate.auth.access import Principal
     from relaygate.http.types import RawHeaders, Send
-    from relaygate.pipeline.cache_step import CacheDecision
+    from relaygate.pipeline.cache_decide import CacheDecision
     from relaygate.pipeline.call import Call
     from relaygate.pipeline.guard import Guarded
     from relaygate.pipeline.planning import Routing
