@@ -19,13 +19,15 @@ class AccessRule:
 
 @dataclass(frozen=True, slots=True)
 class VirtualAccountGrant:
-    """The models a virtual account lists: exact `account/integration` names and `account/*` wildcards."""
+    """The models a virtual account lists: exact `account/integration` names and `account/*` wildcards;
+    and the MCP servers (remote or virtual) it lists in `allowed_mcp_servers`."""
 
     name: str
     models: frozenset[str]
     accounts: frozenset[str]
     endpoints: frozenset[str] = frozenset()
     endpoint_accounts: frozenset[str] = frozenset()
+    mcp_servers: frozenset[str] = frozenset()
 
     def allows_model(self, model: str, account: str) -> bool:
         return model in self.models or account in self.accounts

@@ -17,6 +17,7 @@ from relaygate.auth.access import AccessRule, VirtualAccountGrant
 from relaygate.auth.principals import PrincipalMemo
 from relaygate.config.compile_guardrails import compile_cache, compile_guardrails
 from relaygate.config.compile_limits import compile_rules
+from relaygate.config.compile_mcp import compile_mcp
 from relaygate.config.compile_ngrok import compile_ai_gateway, internal_host_matcher
 from relaygate.config.compile_proxy import compile_proxy_accounts
 from relaygate.config.compile_virtual import compile_virtual_account
@@ -35,6 +36,7 @@ from relaygate.routing.plan import RouteTarget
 from relaygate.runtime.admin import NO_ADMINS, AdminPolicy
 from relaygate.runtime.cache import DEFAULT_CACHE
 from relaygate.runtime.guardrails import NO_GUARDRAILS
+from relaygate.runtime.mcp import NO_MCP, McpPolicy
 from relaygate.runtime.ngrok import NgrokGateway
 from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
@@ -57,11 +59,12 @@ def build_snapshot(
     metadata_allowed_hosts: frozenset[str] = frozenset(),
     observability: Observability = DEFAULT_OBSERVABILITY,
     admin: AdminPolicy = NO_ADMINS,
+    mcp: McpPolicy = NO_MCP,
 ) -> Snapshot:
     """The runtime snapshot of compiled tables; of `manifests` only their warnings are kept, as text."""
     virtual_models = virtual_models or {}
     proxies = proxies or {}
-    serves = bool(models or virtual_models or proxies or (ngrok is not None and ngrok.provider_order))
+    serves = bool(models or virtual_models or proxies or (ngrok is not None and ngrok.provider_order) or mcp)
     return Snapshot(
         models=models,
         teams_by_member=teams_by_member,
@@ -91,6 +94,7 @@ def build_snapshot(
         served=_served(manifests),
         guardrails=compile_guardrails(manifests) if manifests is not None else NO_GUARDRAILS,
         cache=compile_cache(manifests) if manifests is not None else DEFAULT_CACHE,
+        mcp=mcp,
     )
 
 
@@ -116,8 +120,8 @@ def _warnings(manifests: Manifests | None, serves_anything: bool) -> tuple[Probl
                 where,
                 "-",
                 "-",
-                "defines no models, virtual models, custom endpoints or ai-gateway "
-                "providers: the gateway has nothing to serve",
+                "defines no models, virtual models, custom endpoints, ai-gateway "
+                "providers or MCP servers: the gateway has nothing to serve",
             ),
         )
     return warnings
@@ -327,6 +331,8 @@ def compile_manifests(
         outbound,
     )
     problems.extend(ngrok_problems)
+    mcp, mcp_problems = compile_mcp(manifests, outbound, lambda m: _file_of(manifests, m, source))
+    problems.extend(mcp_problems)
     if ngrok is not None:
         allowed_hosts.update(ngrok.metadata_allowed_hosts)
     virtual_models: dict[str, VirtualModel] = {}
@@ -350,7 +356,9 @@ def compile_manifests(
         for member in team.members:
             teams.setdefault(member.lower(), set()).add(team.name)
     grants = {
-        va.name: _grant(va.name, tuple(va.allowed_models or ()), tuple(getattr(va, "allowed_endpoints", None) or ()))
+        va.name: _grant(
+            va.name, tuple(va.allowed_models or ()), tuple(va.allowed_endpoints or ()), va.allowed_mcp_servers
+        )
         for va in manifests.virtual_accounts
     }
     limits = compile_rules(manifests.rate_limit_configs, manifests.budget_configs)
@@ -367,6 +375,7 @@ def compile_manifests(
         frozenset(allowed_hosts),
         _observability(manifests),
         _admin(manifests),
+        mcp,
     )
 
 
@@ -394,13 +403,16 @@ def _admin(manifests: Manifests) -> AdminPolicy:
     return AdminPolicy(frozenset(config.admins), frozenset(config.viewers), enabled)
 
 
-def _grant(name: str, models: tuple[str, ...], endpoints: tuple[str, ...]) -> VirtualAccountGrant:
+def _grant(
+    name: str, models: tuple[str, ...], endpoints: tuple[str, ...], mcp_servers: tuple[str, ...] = ()
+) -> VirtualAccountGrant:
     return VirtualAccountGrant(
         name=name,
         models=frozenset(m for m in models if not m.endswith("/*")),
         accounts=frozenset(m[:-2] for m in models if m.endswith("/*")),
         endpoints=frozenset(e for e in endpoints if not e.endswith("/*")),
         endpoint_accounts=frozenset(e[:-2] for e in endpoints if e.endswith("/*")),
+        mcp_servers=frozenset(mcp_servers),
     )
 
 

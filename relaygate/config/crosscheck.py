@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from relaygate.config.crosscheck_guardrails import guardrail_problems
+from relaygate.config.crosscheck_mcp import McpNames, mcp_names, mcp_problems
 from relaygate.config.problems import Loc, Problem, format_path
 from relaygate.config.schema import (
     EVERYONE_TEAM,
@@ -18,6 +19,8 @@ from relaygate.config.schema import (
     BudgetConfig,
     CustomEndpointAccount,
     Manifest,
+    McpRemoteServer,
+    McpVirtualServer,
     ProviderAccountBase,
     RateLimitConfig,
     Team,
@@ -43,6 +46,7 @@ class _Index:
     virtual_accounts: frozenset[str]
     broken: frozenset[tuple[str, str]]  # identities of manifests that failed validation
     has_ai_gateway: bool
+    mcp: McpNames
 
     def broken_account(self, name: str) -> bool:
         return any(t.startswith("provider-account/") and n == name for t, n in self.broken)
@@ -51,6 +55,7 @@ class _Index:
 def crosscheck(entries: Sequence[Located], broken: Iterable[tuple[str, str]] = ()) -> list[Problem]:
     """All cross-manifest problems of a load; `broken` are (type, name) of manifests already refused."""
     problems: list[Problem] = []
+    broken = frozenset(broken)
     accounts: dict[str, ProviderAccountBase] = {}
     first_file: dict[str, Located] = {}
     for entry in entries:
@@ -70,8 +75,9 @@ def crosscheck(entries: Sequence[Located], broken: Iterable[tuple[str, str]] = (
         accounts=accounts,
         teams=frozenset(e.manifest.name for e in entries if isinstance(e.manifest, Team)),
         virtual_accounts=frozenset(e.manifest.name for e in entries if isinstance(e.manifest, VirtualAccount)),
-        broken=frozenset(broken),
+        broken=broken,
         has_ai_gateway=any(isinstance(e.manifest, AiGatewayPolicy) for e in entries),
+        mcp=mcp_names(entries, broken),
     )
     for entry in entries:
         problems += [Problem(entry.file, entry.label, format_path(loc), rule) for loc, rule in _check(entry, index)]
@@ -82,6 +88,7 @@ def crosscheck(entries: Sequence[Located], broken: Iterable[tuple[str, str]] = (
     problems += _at_most_one(entries, "gateway-guardrails-config")
     problems += _at_most_one(entries, "gateway-cache-config")
     problems += guardrail_problems(entries, index.broken)
+    problems += mcp_problems(entries, index.mcp)
     return problems
 
 
@@ -116,6 +123,17 @@ def _check(entry: Located, index: _Index) -> list[tuple[Loc, str]]:
             out += _allowed(ref, ("allowed_models", i), index, endpoints=False)
         for i, ref in enumerate(m.allowed_endpoints):
             out += _allowed(ref, ("allowed_endpoints", i), index, endpoints=True)
+        for i, name in enumerate(m.allowed_mcp_servers):
+            out += index.mcp.server_reference(name, ("allowed_mcp_servers", i))
+    if isinstance(m, McpRemoteServer | McpVirtualServer):
+        for i, mcp_collaborator in enumerate(m.collaborators):
+            out += _subject(mcp_collaborator.subject, ("collaborators", i, "subject"), index)
+        for i, access in enumerate(m.access_rules):
+            if access.subjects is None:
+                continue
+            for key, listed in (("in", access.subjects.in_ or ()), ("not_in", access.subjects.not_in)):
+                for j, subject in enumerate(listed):
+                    out += _subject(subject, ("access_rules", i, "subjects", key, j), index)
     if isinstance(m, RateLimitConfig | BudgetConfig):
         for i, rule in enumerate(m.rules):
             out += _when(rule.when, ("rules", i, "when"), index)
@@ -186,6 +204,8 @@ def _when(when: When, loc: Loc, index: _Index) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
     for i, subject in enumerate(when.subjects or ()):
         out += _subject(subject, (*loc, "subjects", i), index)
+    for i, target in enumerate(when.mcp_servers or ()):
+        out += index.mcp.limit_target(target, (*loc, "mcp_servers", i))
     for i, model in enumerate(when.models or ()):
         name, sep, item = model.partition("/")
         owner = index.accounts.get(name) if sep else None

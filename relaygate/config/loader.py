@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from relaygate.config.credentials import LITERAL_RULE, literal_credentials
 from relaygate.config.crosscheck import Located, crosscheck
 from relaygate.config.crosscheck_guardrails import guardrail_warnings
+from relaygate.config.crosscheck_mcp import mcp_warnings
 from relaygate.config.options import DEFAULT_MAX_CONFIG_BYTES
 from relaygate.config.problems import ConfigError, Loc, Problem, format_path, problems_from_validation
 from relaygate.config.references import MAX_VALUES_PER_MANIFEST, Interpolation, TooLarge, secret_env_name
@@ -40,6 +41,8 @@ from relaygate.config.schema import (
     GuardrailConfigGroup,
     GuardrailsConfig,
     Manifests,
+    McpRemoteServer,
+    McpVirtualServer,
     ObservabilityConfig,
     ProviderAccountBase,
     RateLimitConfig,
@@ -339,9 +342,11 @@ class _Load:
             guardrail_groups=tuple(m for m in manifests if isinstance(m, GuardrailConfigGroup)),
             guardrails_configs=tuple(m for m in manifests if isinstance(m, GuardrailsConfig)),
             cache_configs=tuple(m for m in manifests if isinstance(m, CacheConfig)),
+            mcp_servers=tuple(m for m in manifests if isinstance(m, McpRemoteServer)),
+            virtual_mcp_servers=tuple(m for m in manifests if isinstance(m, McpVirtualServer)),
             sources=tuple(self.sources),
             origins={e.manifest.identity: e.file for e in self.entries},
-            warnings=(*self.warnings, *guardrail_warnings(self.entries)),
+            warnings=(*self.warnings, *guardrail_warnings(self.entries), *mcp_warnings(self.entries)),
             raw=tuple(self.raw),
             resolved=frozenset(self.secrets),
         )

@@ -52,6 +52,7 @@ from relaygate.config.schema_guardrails import (
     GuardrailRule,
     GuardrailsConfig,
 )
+from relaygate.config.schema_mcp import McpRemoteServer, McpVirtualServer
 from relaygate.config.schema_ngrok import (
     AiGatewayAction,
     AiGatewayConfig,
@@ -103,6 +104,8 @@ Manifest = (
     | GuardrailConfigGroup
     | GuardrailsConfig
     | CacheConfig
+    | McpRemoteServer
+    | McpVirtualServer
 )
 
 # `type` -> model, for every manifest that carries `type` and `name` (the ngrok dialect does not).
@@ -119,6 +122,8 @@ _NAMED_MODELS: tuple[type[ManifestBase], ...] = (
     GuardrailConfigGroup,
     GuardrailsConfig,
     CacheConfig,
+    McpRemoteServer,
+    McpVirtualServer,
 )
 MANIFEST_MODELS: dict[str, type[ManifestBase]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in _NAMED_MODELS
@@ -141,6 +146,8 @@ class Manifests:
     guardrail_groups: tuple[GuardrailConfigGroup, ...] = ()
     guardrails_configs: tuple[GuardrailsConfig, ...] = ()  # at most one (crosscheck)
     cache_configs: tuple[CacheConfig, ...] = ()  # at most one (crosscheck)
+    mcp_servers: tuple[McpRemoteServer, ...] = ()
+    virtual_mcp_servers: tuple[McpVirtualServer, ...] = ()
     sources: tuple[str, ...] = ()  # files read, in the order read
     origins: Mapping[tuple[str, str], str] = field(default_factory=dict)  # identity -> file
     warnings: tuple[Problem, ...] = ()  # valid but worth saying: literal credentials, no manifests
@@ -198,6 +205,8 @@ __all__ = [
     "LimitRule",
     "LoadBalanceTarget",
     "LoadBalancingConfig",
+    "McpRemoteServer",
+    "McpVirtualServer",
     "Manifest",
     "ManifestBase",
     "Manifests",

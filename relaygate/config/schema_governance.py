@@ -2,6 +2,13 @@
 
 Token secrets never appear here (they are created by `relaygate tokens create` and stored hashed);
 these manifests only declare identities and the rules that apply to them.
+
+A limit rule applies to model calls or to MCP tool calls, never both: a rule whose `when` lists
+`mcp_servers` applies to MCP `tools/call` requests only (`*` for every MCP server, `name` for every tool
+of a server, `name:tool` for one tool), and a rule without `mcp_servers` applies to model calls exactly
+as before (so adding MCP servers changes no existing limit). `models` and `mcp_servers` therefore never
+appear together, and an MCP rule counts requests (rate limits) or cost (budgets: the server's
+`cost_per_call_usd`), never tokens.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from relaygate.config.schema_common import (
     Subject,
     no_duplicates,
 )
+from relaygate.config.schema_mcp import MCP_SERVER_NAME_RE, McpServerNames
 
 EVERYONE_TEAM = "everyone"
 
@@ -53,6 +61,7 @@ class VirtualAccount(ManifestBase):
     name: ResourceName
     allowed_models: Annotated[tuple[ModelPattern, ...], AfterValidator(_unique_items)] = ()
     allowed_endpoints: Annotated[tuple[ModelPattern, ...], AfterValidator(_unique_items)] = ()
+    allowed_mcp_servers: McpServerNames = ()  # remote or virtual MCP servers its tokens may use
 
 
 # --- limit rules -------------------------------------------------------------------------------------
@@ -86,7 +95,16 @@ def _applies_per(values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
+def _mcp_target(value: str) -> str:
+    """`*`, `server` or `server:tool` (the upstream tool name)."""
+    server, sep, tool = value.partition(":")
+    if value == "*" or (MCP_SERVER_NAME_RE.match(server) and (not sep or re.fullmatch(r"[^\s*?\[]{1,128}", tool))):
+        return value
+    raise ValueError('must be "*", an MCP server name or server:tool (e.g. github or github:search_issues)')
+
+
 RuleId = Annotated[str, AfterValidator(_rule_id)]
+McpTarget = Annotated[str, AfterValidator(_mcp_target)]
 AppliesPer = Annotated[tuple[str, ...], BeforeValidator(_one_or_many), AfterValidator(_applies_per)]
 ModelName = Annotated[str, Field(min_length=1)]
 
@@ -97,6 +115,15 @@ class When(StrictModel):
     subjects: tuple[Subject, ...] | None = None
     models: tuple[ModelName, ...] | None = None
     metadata: dict[str, str] | None = None
+    # Set: the rule applies to MCP tool calls only (see the module docstring); unset: to model calls.
+    mcp_servers: Annotated[tuple[McpTarget, ...], Field(min_length=1), AfterValidator(_unique_items)] | None = None
+
+    @model_validator(mode="after")
+    def _models_or_mcp(self) -> Self:
+        if self.models is not None and self.mcp_servers is not None:
+            rule = "a rule applies to model calls (models) or to MCP tool calls (mcp_servers), not both"
+            raise RuleViolation([(("mcp_servers",), rule)])
+        return self
 
 
 class LimitRule(StrictModel):
@@ -117,6 +144,14 @@ class RateLimitRule(LimitRule):
         "tokens_per_day",
     ]
     rate_limit_applies_per: AppliesPer = ()
+
+    @model_validator(mode="after")
+    def _mcp_counts_requests(self) -> Self:
+        if self.when.mcp_servers is not None and self.unit.startswith("tokens_"):
+            raise RuleViolation(
+                [(("unit",), "MCP tool calls have no tokens: a rule with when.mcp_servers counts requests_per_*")]
+            )
+        return self
 
     @property
     def applies_per(self) -> tuple[str, ...]:

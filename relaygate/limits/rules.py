@@ -22,6 +22,13 @@ Bucket keys (`rate_limit_applies_per` / `budget_applies_per`, up to two dimensio
   that rule (it is limited, not exempt: dropping a header must not lift a limit).
 Each part is length-prefixed (`<len>=<value>`), "(none)" is written `-`, so no two different
 requests can collide on a key whatever characters their metadata values contain.
+
+MCP tool calls (`when.mcp_servers`, schema_governance's docstring): a rule listing `mcp_servers`
+applies to MCP `tools/call` requests only, and one without applies to model calls only, so the model
+index above holds no MCP rule and model calls cost what they did. MCP rules are indexed by server
+name; `match_mcp` matches an entry `*`, the remote server's name, `server:tool` (the upstream tool
+name), or the virtual server the call came through, then `when.subjects` and `when.metadata` as for
+models. The `model` bucket dimension of an MCP call is `{server}/{tool}` (the log row's model name).
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ class Rule:
     slot_ms: int  # sliding sub-window length; 0 for calendar windows
     on_backend_error: OnBackendError | None = None  # its manifest's setting; None: the process's
     config: str = ""  # the name of the manifest that holds it (the admin API lists rules by it)
+    mcp_servers: frozenset[str] | None = None  # set: an MCP rule (`*`, `server`, `server:tool`)
 
     @property
     def sliding(self) -> bool:
@@ -75,6 +83,18 @@ class Rule:
             if metadata.get(key) != value:
                 return False
         return True
+
+    def matches_tool(self, server: str, tool: str, virtual: str | None) -> bool:
+        """`when.mcp_servers` for a call of `tool` on remote `server` (through virtual server `virtual`)."""
+        targets = self.mcp_servers
+        if targets is None:
+            return False
+        return (
+            "*" in targets
+            or server in targets
+            or f"{server}:{tool}" in targets
+            or (virtual is not None and virtual in targets)
+        )
 
     def bucket(self, principal: Principal, model: str, metadata: Mapping[str, str]) -> str:
         """The counter this request uses under this rule (see the module docstring)."""
@@ -136,23 +156,33 @@ EMPTY_PLAN = Plan()
 
 
 class LimitRules:
-    """All rules of one config snapshot, indexed by model name. Immutable after construction."""
+    """All rules of one config snapshot, model rules indexed by model name and MCP rules by server
+    name. Immutable after construction."""
 
-    __slots__ = ("rules", "_by_model", "_by_account", "_any_model")
+    __slots__ = ("rules", "_by_model", "_by_account", "_any_model", "_mcp_rules", "_by_server", "_any_server")
 
     def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
+        model_rules = tuple(r for r in self.rules if r.mcp_servers is None)
         # Each listed model gets its own rules plus the model-agnostic ones, in decision order, so a
         # request looks up exactly one tuple; unlisted models fall back to their account's tuple
         # (rules listing `account/*`) or the model-agnostic one.
-        self._any_model = tuple(r for r in self.rules if r.models is None)
-        listed = {m for r in self.rules if r.models is not None for m in r.models}
+        self._any_model = tuple(r for r in model_rules if r.models is None)
+        listed = {m for r in model_rules if r.models is not None for m in r.models}
         accounts = {m[:-2] for m in listed if m.endswith("/*")}
         self._by_model: dict[str, tuple[Rule, ...]] = {
-            m: tuple(r for r in self.rules if _applies(r, m)) for m in listed if not m.endswith("/*")
+            m: tuple(r for r in model_rules if _applies(r, m)) for m in listed if not m.endswith("/*")
         }
         self._by_account: dict[str, tuple[Rule, ...]] = {
-            a: tuple(r for r in self.rules if r.models is None or f"{a}/*" in r.models) for a in accounts
+            a: tuple(r for r in model_rules if r.models is None or f"{a}/*" in r.models) for a in accounts
+        }
+        # Each server an MCP rule names gets the rules naming it (bare or `server:tool`) plus the `*`
+        # ones, in decision order; other servers get the `*` ones.
+        self._mcp_rules = tuple(r for r in self.rules if r.mcp_servers is not None)
+        self._any_server = tuple(r for r in self._mcp_rules if r.mcp_servers is not None and "*" in r.mcp_servers)
+        servers = {t.partition(":")[0] for r in self._mcp_rules for t in r.mcp_servers or () if t != "*"}
+        self._by_server: dict[str, tuple[Rule, ...]] = {
+            s: tuple(r for r in self._mcp_rules if _names_server(r, s)) for s in servers
         }
 
     def __bool__(self) -> bool:
@@ -167,20 +197,47 @@ class LimitRules:
             )
         if not candidates:
             return EMPTY_PLAN
-        subjects = principal.subjects
-        hits: list[Hit] = []
-        tokens = cost = False
-        on_error: OnBackendError | None = None
-        for rule in candidates:
-            if rule.matches(subjects, metadata):
-                hits.append(Hit(rule, rule.bucket(principal, model, metadata)))
-                tokens = tokens or rule.measure == "tokens"
-                cost = cost or rule.measure == "cost"
-                if rule.on_backend_error is not None and on_error != "deny":
-                    on_error = rule.on_backend_error
-        if not hits:
+        return _plan(candidates, principal, model, metadata)
+
+    def match_mcp(
+        self,
+        server: str,
+        tool: str,
+        principal: Principal,
+        metadata: Mapping[str, str],
+        *,
+        virtual: str | None = None,
+    ) -> Plan:
+        """The rules an MCP `tools/call` of `tool` (the upstream name) on remote `server`, reached through
+        virtual server `virtual` if any, falls under; the same `Plan` a model call gets (EMPTY_PLAN: none)."""
+        if not self._mcp_rules:
             return EMPTY_PLAN
-        return Plan(tuple(hits), tokens, cost, on_error)
+        candidates = self._by_server.get(server, self._any_server)
+        if virtual is not None and virtual in self._by_server:
+            named = {id(r) for r in candidates} | {id(r) for r in self._by_server[virtual]}
+            candidates = tuple(r for r in self._mcp_rules if id(r) in named)  # decision order kept
+        matching = tuple(r for r in candidates if r.matches_tool(server, tool, virtual))
+        if not matching:
+            return EMPTY_PLAN
+        return _plan(matching, principal, f"{server}/{tool}", metadata)
+
+
+def _plan(candidates: tuple[Rule, ...], principal: Principal, model: str, metadata: Mapping[str, str]) -> Plan:
+    """The hits among `candidates` (already matched on model or server) by subjects and metadata."""
+    subjects = principal.subjects
+    hits: list[Hit] = []
+    tokens = cost = False
+    on_error: OnBackendError | None = None
+    for rule in candidates:
+        if rule.matches(subjects, metadata):
+            hits.append(Hit(rule, rule.bucket(principal, model, metadata)))
+            tokens = tokens or rule.measure == "tokens"
+            cost = cost or rule.measure == "cost"
+            if rule.on_backend_error is not None and on_error != "deny":
+                on_error = rule.on_backend_error
+    if not hits:
+        return EMPTY_PLAN
+    return Plan(tuple(hits), tokens, cost, on_error)
 
 
 def bucket_parts(rule: Rule, key: str) -> dict[str, str | None]:
@@ -199,6 +256,12 @@ def bucket_parts(rule: Rule, key: str) -> dict[str, str | None]:
         out[dimension] = tail[:size]
         rest = tail[size + 1 :]
     return out
+
+
+def _names_server(rule: Rule, server: str) -> bool:
+    """An MCP rule is a candidate for a server it names (bare or `server:tool`) or names with `*`."""
+    targets = rule.mcp_servers or frozenset()
+    return "*" in targets or any(t == server or t.startswith(f"{server}:") for t in targets)
 
 
 def _applies(rule: Rule, model: str) -> bool:

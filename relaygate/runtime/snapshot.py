@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from relaygate.runtime.admin import NO_ADMINS, AdminPolicy
 from relaygate.runtime.cache import DEFAULT_CACHE, CachePolicy
 from relaygate.runtime.guardrails import NO_GUARDRAILS, GuardrailPolicy
+from relaygate.runtime.mcp import NO_MCP, McpPolicy
 from relaygate.runtime.ngrok import NgrokGateway
 from relaygate.runtime.observability import DEFAULT_OBSERVABILITY, Observability
 from relaygate.runtime.proxy import ProxyAccount
@@ -55,13 +56,18 @@ class Snapshot:
     served: ServedConfig = NOTHING_SERVED  # the manifests as written (the admin API's config view)
     guardrails: GuardrailPolicy = NO_GUARDRAILS  # which guardrails run on which requests
     cache: CachePolicy = DEFAULT_CACHE  # which answers the response cache keeps and serves
+    mcp: McpPolicy = NO_MCP  # MCP servers (remote and virtual) and who may use which of their tools
 
     @property
     def serves_anything(self) -> bool:
-        """False when no request could reach an upstream: no models, virtual models, custom endpoints
-        or ai-gateway providers (teams and limits alone serve nothing)."""
+        """False when no request could reach an upstream: no models, virtual models, custom endpoints,
+        ai-gateway providers or MCP servers (teams and limits alone serve nothing)."""
         return bool(
-            self.models or self.virtual_models or self.proxies or (self.ngrok is not None and self.ngrok.provider_order)
+            self.models
+            or self.virtual_models
+            or self.proxies
+            or (self.ngrok is not None and self.ngrok.provider_order)
+            or self.mcp
         )
 
     def principal(self, record: Any) -> Principal:
@@ -73,5 +79,6 @@ class Snapshot:
             f"{len(self.models)} models, {len(self.virtual_models)} virtual models, "
             f"{len(self.proxies)} custom-endpoint accounts, "
             f"{len(self.virtual_accounts)} virtual accounts, "
+            f"{len(self.mcp.servers) + len(self.mcp.virtual_servers)} MCP servers, "
             f"{len({t for teams in self.teams_by_member.values() for t in teams})} teams"
         )
