@@ -54,7 +54,7 @@ def _remote(server: McpRemoteServer) -> McpServer:
         url=server.url,
         transport=server.transport,
         headers=headers,
-        secrets=tuple(sorted({v.encode() for _, v in headers if len(v) >= 4}, key=len, reverse=True)),
+        secrets=_secrets(value for _, value in headers),
         forward_headers=frozenset(h.lower() for h in server.forward_headers),
         allow_client_headers=server.allow_client_headers,
         tools=_selector(server.tools),
@@ -64,6 +64,17 @@ def _remote(server: McpRemoteServer) -> McpServer:
         timeout_s=server.timeout_ms / 1000.0,
         cost_per_call_usd=server.cost_per_call_usd,
     )
+
+
+def _secrets(values: Iterable[str]) -> tuple[bytes, ...]:
+    """Each credential value, and the token of a `<scheme> <token>` value (an upstream may echo the bare
+    token), longest first so a value containing another is scrubbed whole."""
+    found: set[bytes] = set()
+    for value in values:
+        for part in (value, value.partition(" ")[2].strip()):
+            if len(part) >= 4:
+                found.add(part.encode())
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def _virtual(server: McpVirtualServer) -> VirtualMcpServer:

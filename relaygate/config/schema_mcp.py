@@ -83,7 +83,11 @@ def _forward_headers(values: tuple[str, ...]) -> tuple[str, ...]:
         reason = forward_header_reason(name)
         if reason is not None:
             violations.append(((i,), reason))
-    violations += no_duplicates([v.lower() for v in values], "header name")
+    first: dict[str, int] = {}
+    for i, name in enumerate(values):
+        seen = first.setdefault(name.lower(), i)
+        if seen != i:
+            violations.append(((i,), f"duplicate header name (same as forward_headers[{seen}]; names ignore case)"))
     if violations:
         raise RuleViolation(violations)
     return values

@@ -69,6 +69,8 @@ def test_valid_directory_loads_every_manifest_kind() -> None:
             manifests.guardrail_groups,
             manifests.guardrails_configs,
             manifests.cache_configs,
+            manifests.mcp_servers,
+            manifests.virtual_mcp_servers,
         )
         for m in group
     }
@@ -87,6 +89,7 @@ def test_directory_reads_yaml_files_in_sorted_order_only() -> None:
         "70-observability.yaml",
         "80-admin.yaml",
         "90-guardrails-cache.yaml",
+        "95-mcp.yaml",
     ]
 
 
