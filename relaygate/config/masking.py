@@ -104,7 +104,7 @@ class Masker:
 
 def snapshot_secrets(snapshot: Snapshot) -> set[str]:
     """Every secret value a compiled config knows: resolved environment values and the credentials
-    compiled into targets, custom endpoints and ai-gateway providers."""
+    compiled into targets, custom endpoints, ai-gateway providers and MCP servers."""
     found: set[str] = set(snapshot.served.resolved)
     values: list[bytes] = []
     for target in snapshot.models.values():
@@ -114,6 +114,8 @@ def snapshot_secrets(snapshot: Snapshot) -> set[str]:
     if snapshot.ngrok is not None:
         for upstream in snapshot.ngrok.providers.values():
             values += upstream.secrets
+    for server in snapshot.mcp.servers.values():
+        values += server.secrets
     for raw in values:
         found.add(raw.decode("utf-8", "replace"))
     return found

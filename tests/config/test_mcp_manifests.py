@@ -13,6 +13,7 @@ from relaygate.auth.access import Principal
 from relaygate.cli import main
 from relaygate.config.compile import compile_manifests
 from relaygate.config.loader import load_text
+from relaygate.config.masking import snapshot_secrets
 from relaygate.config.problems import ConfigError
 from relaygate.runtime.mcp import McpServer, VirtualMcpServer
 from relaygate.runtime.snapshot import Snapshot
@@ -561,3 +562,13 @@ def test_check_refuses_with_every_problem_at_its_field(
     assert "mcp-server/remote github: forward_headers[1]: Cookie carries the client's credentials" in output
     assert "mcp-server/virtual v: mcp_servers[0].mcp_server_id: MCP server 'gitlab' is not declared" in output
     assert TOKEN not in output
+
+
+def test_a_literal_credential_is_warned_about_and_masked_wherever_shown() -> None:
+    literal = GITHUB.replace("${GITHUB_TOKEN}", "literal-upstream-token")
+    manifests = load_text(TEAMS + literal, "literal.yaml", env={})
+    assert [w.field for w in manifests.warnings if "literal credential" in w.rule] == [
+        "auth_data.headers.Authorization"
+    ]
+    secrets = snapshot_secrets(compile_manifests(manifests))
+    assert "literal-upstream-token" in secrets  # the admin API's config view and diffs mask it
