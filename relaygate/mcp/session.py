@@ -20,7 +20,8 @@ The secret: `RELAYGATE_MCP_SESSION_SECRET` (at least 32 random bytes, e.g. `open
 32`), from which HKDF-SHA256 (info `relaygate mcp session v1`) derives the AES key and the HMAC key
 of the key id and server tags. Every replica and worker process needs the same secret; when it is
 unset, `secret_from_env` makes a random one and says so, which serves one process only: the caller
-logs a warning, and must generate it before starting `--workers` processes and hand it to them.
+logs a warning, and must generate it before starting `--workers` processes and hand it to them
+(as `server.py` does with the dashboard's `session_secret`).
 Rotation: set the new secret, move the old one to `RELAYGATE_MCP_SESSION_SECRET_PREVIOUS`, and keep
 it there for one session max age; ids are always sealed with the current key and opened with
 either.
