@@ -79,8 +79,8 @@ def header_map(raw: RawHeaders) -> dict[str, str]:
 def check_origin(origin: str | None, allowed: Collection[str], *, host: str | None = None) -> bool:
     """Whether a request's `Origin` may use the endpoint (the spec's DNS-rebinding rule; a 403 if not).
 
-    An absent Origin is fine: it is sent by browsers, and non-browser clients (the MCP SDKs, Claude
-    Code, curl) omit it. A present one must be in `allowed` (compared without case, a trailing slash
+    An absent Origin is fine: browsers send one, and non-browser clients (the MCP SDKs, Claude Code,
+    curl) do not. A present one must be in `allowed` (compared without case, a trailing slash
     or a default port), or, when `host` (the request's Host header) is given, name the same host and
     port: a page the gateway serves itself. Same-host alone does not stop DNS rebinding (the
     attacker's name is then in both headers); what does is that every MCP request needs the caller's
