@@ -19,6 +19,9 @@ Tools of `alpha_server()`:
 - `add(a, b)`, `echo(text)`;
 - `sleep_then_echo(seconds, text)`: a progress notification, silence for `seconds`, another progress
   notification, then `text` (a long call that streams, and a silence longer than an inactivity timeout);
+- `ticking_echo(ticks, interval_s, text)`: a progress notification every `interval_s`, then `text`
+  (longer in total than an inactivity timeout, but never silent for that long);
+- `announce()`: sends `notifications/tools/list_changed` on the session's GET stream;
 - `gated_echo(text, gate)`: a progress notification, then waits until the test calls
   `server.open_gate(gate)`; proves an answer is relayed incrementally without depending on timing;
 - `fail(message)`: a result with `isError: true`;
@@ -38,10 +41,11 @@ from dataclasses import dataclass, field
 from typing import Any, Self, TypedDict
 
 import anyio
+import orjson
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MCP_PATH = "/mcp"
 LONG_TOOL_NAME = "long_" + "x" * 90 + "_tool"  # 100 characters
@@ -58,12 +62,17 @@ class Weather(TypedDict):
     celsius: float
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
-    """What one HTTP request to the server carried: its method and headers (names lower-case)."""
+    """What one HTTP request to the server carried: its method, headers (names lower-case) and body."""
 
     method: str
     headers: dict[str, str]
+    body: bytearray = field(default_factory=bytearray)
+
+    def message(self) -> Any:
+        """The body as JSON (a JSON-RPC message), or None when there was none."""
+        return orjson.loads(self.body) if self.body else None
 
 
 @dataclass
@@ -91,12 +100,20 @@ class _RecordHeaders:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        self.requests.append(RecordedRequest(scope["method"], headers))
+        record = RecordedRequest(scope["method"], headers)
+        self.requests.append(record)
         if any(headers.get(name) != value for name, value in self.required.items()):
             await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": b"missing upstream credentials"})
             return
-        await self.app(scope, receive, send)
+
+        async def recording_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                record.body += message.get("body", b"")
+            return message
+
+        await self.app(scope, recording_receive, send)
 
 
 def alpha_server(gates: _Gates | None = None) -> MCPServer[Any]:
@@ -121,6 +138,20 @@ def alpha_server(gates: _Gates | None = None) -> MCPServer[Any]:
         await anyio.sleep(seconds)
         await ctx.report_progress(seconds, seconds, "done")
         return text
+
+    @server.tool()
+    async def ticking_echo(ticks: int, interval_s: float, text: str, ctx: Context) -> str:
+        """Report progress every `interval_s`, `ticks` times, then echo: long, but never silent for long."""
+        for tick in range(ticks):
+            await ctx.report_progress(tick, ticks)
+            await anyio.sleep(interval_s)
+        return text
+
+    @server.tool()
+    async def announce(ctx: Context) -> str:
+        """Send notifications/tools/list_changed outside this request: it goes to the session's GET stream."""
+        await ctx.session.send_tool_list_changed()
+        return "announced"
 
     @server.tool()
     async def gated_echo(text: str, gate: str, ctx: Context) -> str:
