@@ -51,6 +51,13 @@ def stateless() -> Iterator[McpTestServer]:
 
 
 @pytest.fixture(scope="module")
+def beta() -> Iterator[McpTestServer]:
+    """The second server: tool names that overlap alpha's."""
+    with McpTestServer("beta", json_response=True).running() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def guarded() -> Iterator[McpTestServer]:
     """Answers 401 unless the upstream credential is present."""
     with McpTestServer(required_headers={"Authorization": UPSTREAM_SECRET}).running() as server:
@@ -223,6 +230,27 @@ async def test_long_and_dotted_tool_names_are_callable(
     response, _ = await answer(reply)
     assert response["result"]["isError"] is False
     assert text_of(response) == ("long:x" if name == LONG_TOOL_NAME else "contents of /etc/motd")
+
+
+async def test_the_second_server_overlaps_tool_names_with_other_answers(
+    beta: McpTestServer, session: aiohttp.ClientSession
+) -> None:
+    """beta_server (for virtual aggregation): same `echo`/`add` names as alpha, answers that tell them apart."""
+    backend = McpBackend(beta.url, {}, 10)
+    init = await started(backend, session)
+    assert init.result["serverInfo"]["name"] == "beta"
+    listed = await backend.request(
+        session,
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        session_id=init.session_id,
+        protocol_version=VERSION,
+    )
+    assert listed.message is not None
+    assert [tool["name"] for tool in listed.message["result"]["tools"]] == ["echo", "add", "multiply"]
+    echoed = await backend.request(
+        session, call(2, "echo", {"text": "x"}), session_id=init.session_id, protocol_version=VERSION
+    )
+    assert echoed.message is not None and text_of(echoed.message) == "beta:x"
 
 
 # Sessions
