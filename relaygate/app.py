@@ -139,7 +139,8 @@ class App:
         finally:
             if route is not None and route.logged:
                 active[ctx.route] -= 1
-                finish(call)
+                if call.row:
+                    finish(call)
 
 
 async def _send_error_safely(call: Call, error: GatewayError, render: ErrorRenderer) -> None:

@@ -31,6 +31,8 @@ from relaygate.config.store import ConfigStore
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher, log_warnings
 from relaygate.context import RequestContext
 from relaygate.limits import Backend, MemoryBackend
+from relaygate.mcp.session import SessionCodec
+from relaygate.mcp.tool_directory import ToolDirectory
 from relaygate.observe.access_log import AccessLog
 from relaygate.observe.metrics import Metrics
 from relaygate.observe.record import LogRecord
@@ -157,6 +159,12 @@ class Gateway:
         # one `serve` through the session secret, random for a gateway built without one.
         self.internal_mark = internal_mark(settings.session_secret or secrets.token_urlsafe(32))
         self.internal_session: aiohttp.ClientSession | None = None  # pipeline/internal.py, made on first use
+        # MCP session ids (relaygate/mcp/session.py): sealed with the configured secret, or with a key
+        # of this process only when none is set (`relaygate serve` warns, and hands one to its workers).
+        self.mcp_sessions = SessionCodec(
+            settings.mcp_session_secret or secrets.token_urlsafe(32), settings.mcp_session_secret_previous
+        )
+        self.mcp_tools = ToolDirectory()  # listed tool names -> upstream tools, learnt from listings
         self.recorders.append(self.recent)
         self.recorders.append(UpstreamWarnings())  # failed attempts and fallbacks at WARNING, rate-limited
         # The admin API's live tail (GET /api/admin/v1/logs/stream): a recorder only while someone subscribes.

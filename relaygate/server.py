@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from relaygate.mcp.session import GENERATED_SECRET_WARNING
 from relaygate.server_protocol import GatewayProtocol, ServerLimits
 from relaygate.settings import Settings
 
@@ -51,6 +52,9 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
         print(f"relaygate: cannot listen on {settings.host}:{settings.port}: {reason.lower()}", file=sys.stderr)
         return 1
     port = sock.getsockname()[1]
+    if not settings.mcp_session_secret:
+        # One random key per `serve` (its workers get it below): replicas need the same secret set.
+        log.warning("%s", GENERATED_SECRET_WARNING)
     log.info("listening on http://%s:%d", settings.host, port)
     log.info(
         "dashboard: http://%s:%d/ui (log in with a Relaygate token; docs/admin.md)", _display_host(settings.host), port
@@ -81,6 +85,7 @@ def run(settings: Settings, *, log_level: str = "info") -> int:
                 settings,
                 metrics_instance_dir=metrics_dir,
                 session_secret=settings.session_secret or secrets.token_urlsafe(32),
+                mcp_session_secret=settings.mcp_session_secret or secrets.token_urlsafe(32),
             )
         )
         config = GatewayConfig("relaygate.app:app_from_env", factory=True, workers=settings.workers, **common)

@@ -75,6 +75,10 @@ class Settings:
     # Signs dashboard session cookies. Unset: random per `relaygate serve` (its workers inherit it);
     # replicas behind one load balancer need the same value for a session to work on each.
     session_secret: str | None = None
+    # Seals MCP session ids (relaygate/mcp/session.py). Unset: random per `relaygate serve` (its workers
+    # inherit it); replicas need the same value for a session started on one to be served by another.
+    mcp_session_secret: str | None = None
+    mcp_session_secret_previous: str | None = None  # accepted during a rotation, for one session max age
     rollup_1m_retention_days: float = 7.0  # usage rollups by the minute: older buckets are purged
     rollup_1h_retention_days: float = 400.0  # by the hour
     # This gateway's hop-marker id (`Via: 1.1 relaygate-<id>` on every upstream request; a request that
@@ -193,6 +197,8 @@ ENVIRONMENT: dict[str, _Entry] = {
     "RELAYGATE_ADMIN_CONFIG_WRITES": ("admin_config_writes", parse_switch, _switch_text),
     "RELAYGATE_CACHE_REDIS_URL": ("cache_redis_url", str, str),
     "RELAYGATE_SESSION_SECRET": ("session_secret", str, str),
+    "RELAYGATE_MCP_SESSION_SECRET": ("mcp_session_secret", str, str),
+    "RELAYGATE_MCP_SESSION_SECRET_PREVIOUS": ("mcp_session_secret_previous", str, str),
     "RELAYGATE_ROLLUP_1M_RETENTION_DAYS": ("rollup_1m_retention_days", _non_negative_float, str),
     "RELAYGATE_ROLLUP_1H_RETENTION_DAYS": ("rollup_1h_retention_days", _non_negative_float, str),
     # The listen address, so worker processes know it too (a base URL pointing back at it is refused).

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from relaygate.dialects.anthropic_messages import ANTHROPIC_MESSAGES
 from relaygate.dialects.openai import OPENAI
-from relaygate.handlers import llm, messages, meta, proxy, resources
+from relaygate.handlers import llm, mcp, messages, meta, proxy, resources
 from relaygate.http.dispatch import API_PREFIXES, PROXY_PREFIX, PROXY_ROUTE_METHODS, model_path_id
 from relaygate.providers.base import MESSAGES, MESSAGES_COUNT_TOKENS, OPERATIONS
 
@@ -69,6 +69,7 @@ class Routes:
         )
         self.model = Route(meta.model, _GET)
         self.resource = Route(resources.handle, resources.RESOURCE_METHODS, logged=True, template="/api/llm/{resource}")
+        self.mcp = Route(mcp.handle, mcp.METHODS, mcp.send_error, logged=True, template=mcp.TEMPLATE)
 
     def match(self, path: str) -> Route | None:
         """The route serving `path`, or None (404)."""
@@ -79,6 +80,8 @@ class Routes:
             return self.proxy
         if model_path_id(path) is not None:
             return self.model
+        if mcp.server_name(path) is not None:
+            return self.mcp
         if resources.resource_path(path) is not None:
             return self.resource
         for prefix, route in self.mounts:

@@ -50,6 +50,8 @@ TTFC_BUCKETS = (
 TPOC_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
 OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+# The MCP semantic conventions' advice for mcp.*.operation.duration.
+MCP_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 # A safety net for labels whose values come from config but could be many (ngrok pass-through models).
 CONFIG_LABEL_CAP = 10_000
 
@@ -209,6 +211,18 @@ class RequestMetrics:
             "relaygate_guardrail_duration_seconds", "time one guardrail took on one stage", "histogram",
             ("guardrail", "stage"), buckets=OVERHEAD_BUCKETS, budget=_config_budget((0,)),
         )  # fmt: skip
+        # MCP (docs/mcp.md): every tools/call by outcome, and each MCP operation's duration. Server names
+        # come from config; tool names are capped per family (an upstream decides what it lists).
+        self.mcp_tool_calls = Family(
+            "relaygate_mcp_tool_calls_total", "MCP tools/call requests by server, tool and outcome (ok, "
+            "tool_error, protocol_error, denied)", "counter", ("mcp_server", "tool", "outcome"),
+            budget=_config_budget((0, 1)),
+        )  # fmt: skip
+        self.mcp_duration = Family(
+            "relaygate_mcp_operation_duration_seconds", "time the gateway took to answer one MCP request, by "
+            "server, JSON-RPC method and error type", "histogram", ("mcp_server", "mcp_method_name", "error_type"),
+            buckets=MCP_BUCKETS, budget=_config_budget((0, 1)),
+        )  # fmt: skip
         self.families = [
             f
             for f in (
@@ -234,6 +248,8 @@ class RequestMetrics:
                 self.cache_lookup,
                 self.guardrail_verdicts,
                 self.guardrail_duration,
+                self.mcp_tool_calls,
+                self.mcp_duration,
             )  # fmt: skip
             if f is not None
         ]
@@ -366,6 +382,14 @@ class RequestMetrics:
         assert self.observability is not None
         before = time.monotonic() - self.observability.series_ttl
         return sum(family.evict_idle(before) for family in self.families)
+
+    def mcp_call(self, server: str, tool: str, outcome: str) -> None:
+        """Count one MCP tools/call by its outcome."""
+        self.mcp_tool_calls.inc((server, tool, outcome), 1.0, time.monotonic())
+
+    def mcp_operation(self, server: str, method: str, error_type: str, seconds: float) -> None:
+        """Time one MCP request (every method: initialize and tools/list are counted here, not logged)."""
+        self.mcp_duration.observe((server, method, error_type), seconds, time.monotonic())
 
     @property
     def folded(self) -> int:

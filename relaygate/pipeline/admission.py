@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from relaygate.auth.access import Principal
     from relaygate.context import RequestContext
     from relaygate.gateway import Gateway
+    from relaygate.limits.rules import Plan
     from relaygate.providers.usage import Price
     from relaygate.routing.plan import PlannedAttempt
 
@@ -60,6 +61,33 @@ async def admit(
         tokens = estimate.total
         if plan.needs_cost:
             cost = estimate_cost(price, estimate.input_tokens, estimate.output_tokens)
+    return await _reserve(gateway, ctx, plan, tokens, cost, started)
+
+
+async def admit_mcp(
+    gateway: Gateway,
+    ctx: RequestContext,
+    principal: Principal,
+    server: str,
+    tool: str,
+    cost: float,
+    virtual: str | None = None,
+) -> Reservation | None:
+    """Reserve an MCP `tools/call` of `tool` on remote `server` (reached through `virtual` if any) against
+    the rules whose `when.mcp_servers` match it: one request, and the server's `cost_per_call_usd`."""
+    rules = gateway.snapshot.limits
+    if not rules:
+        return None
+    plan = rules.match_mcp(server, tool, principal, ctx.metadata, virtual=virtual)
+    if not plan:
+        return None
+    return await _reserve(gateway, ctx, plan, 0, cost, time.perf_counter())
+
+
+async def _reserve(
+    gateway: Gateway, ctx: RequestContext, plan: Plan, tokens: int, cost: float, started: float
+) -> Reservation | None:
+    """Reserve `plan`, note what applied on the context, or raise the refusal."""
     decision = await gateway.limits.reserve(plan, tokens=tokens, cost=cost)
     elapsed = (time.perf_counter() - started) * 1000.0
     if plan.rate_limit_ids:

@@ -20,7 +20,7 @@ class Call:
     built on the first lookup and shared by every step (one pass over the header list per request).
     """
 
-    __slots__ = ("gateway", "scope", "receive", "send", "ctx", "base_headers", "principal")
+    __slots__ = ("gateway", "scope", "receive", "send", "ctx", "base_headers", "principal", "row")
 
     def __init__(
         self,
@@ -38,6 +38,9 @@ class Call:
         self.ctx = ctx
         self.base_headers = base_headers  # sent on every answer of this request (x-request-id)
         self.principal: Principal | None = None  # set by `authenticate`
+        # False: a logged route's request that writes no row (MCP traffic other than `tools/call`,
+        # counted in the MCP metrics instead).
+        self.row = True
 
     def header(self, name: bytes) -> bytes | None:
         """First value of a request header (`name` lower-case)."""

@@ -9,7 +9,7 @@ can fail becomes one `BackendError`, without leaking a header value.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -27,41 +27,6 @@ VERSION = "2025-11-25"
 MODERN = "2026-07-28"
 UPSTREAM_SECRET = "Bearer upstream-secret"
 CALLER_TOKEN = "Bearer rg-caller-token-must-never-leave"
-
-
-@pytest.fixture(scope="module")
-def alpha() -> Iterator[McpTestServer]:
-    """The full tool set, answering with SSE streams (the SDK's default)."""
-    with McpTestServer().running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def alpha_json() -> Iterator[McpTestServer]:
-    """The same tools, answering each request with one JSON message."""
-    with McpTestServer(json_response=True).running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def stateless() -> Iterator[McpTestServer]:
-    """No sessions: every request stands alone."""
-    with McpTestServer(stateless=True, json_response=True).running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def beta() -> Iterator[McpTestServer]:
-    """The second server: tool names that overlap alpha's."""
-    with McpTestServer("beta", json_response=True).running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def guarded() -> Iterator[McpTestServer]:
-    """Answers 401 unless the upstream credential is present."""
-    with McpTestServer(required_headers={"Authorization": UPSTREAM_SECRET}).running() as server:
-        yield server
 
 
 @pytest.fixture

@@ -1,0 +1,108 @@
+"""What the MCP endpoints write back: one JSON message, an empty 202/204, or an SSE stream relayed live.
+
+An upstream's SSE answer is relayed event by event as it arrives (a long `tools/call` shows its
+progress at once), with a `: keep-alive` comment every `KEEPALIVE_SECONDS` while the upstream is
+quiet, so proxies between the client and the gateway do not cut a long call; the only limit on the
+upstream is its server's inactivity timeout (`McpBackend`), never a total duration. The server's
+`auth_data` values are scrubbed from everything relayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import orjson
+
+from relaygate.errors import scrub
+from relaygate.mcp.sse_reader import SseEvent
+from relaygate.mcp.upstream import BackendError, SseEventStream
+from relaygate.wire_types import JSON
+
+if TYPE_CHECKING:
+    from relaygate.pipeline.call import Call
+
+KEEPALIVE_SECONDS = 15.0
+KEEPALIVE = b": keep-alive\n\n"
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def _headers(call: Call, base: list[tuple[bytes, bytes]], extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+    headers = [*base, *call.base_headers]
+    for name, value in (extra or {}).items():
+        headers.append((name.encode("latin-1"), value.encode("latin-1")))
+    return headers
+
+
+async def send_json(call: Call, body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
+    """One JSON-RPC message (or an error body) as `application/json`."""
+    call.ctx.status = status
+    await call.send(
+        {"type": "http.response.start", "status": status, "headers": _headers(call, _JSON_HEADERS, headers)}
+    )
+    await call.send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_message(call: Call, message: JSON, secrets: tuple[bytes, ...] = ()) -> None:
+    """A JSON-RPC message from an upstream, scrubbed of its credentials."""
+    await send_json(call, scrub(orjson.dumps(message), secrets))
+
+
+async def send_empty(call: Call, status: int) -> None:
+    """202 (a notification or a response accepted) or 204 (a session ended): no body."""
+    call.ctx.status = status
+    await call.send({"type": "http.response.start", "status": status, "headers": list(call.base_headers)})
+    await call.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def relay_events(
+    call: Call,
+    events: SseEventStream,
+    secrets: tuple[bytes, ...] = (),
+    on_message: Callable[[JSON], None] | None = None,
+) -> None:
+    """Relay an upstream event stream as it arrives, with keep-alive comments while it is quiet.
+
+    `on_message` sees each JSON-RPC message (the answer's outcome is read from it). A stream that breaks
+    after the answer began ends the client's stream (marked truncated on the row); the upstream
+    connection is always released.
+    """
+    ctx = call.ctx
+    ctx.status = 200
+    ctx.streaming = True
+    await call.send({"type": "http.response.start", "status": 200, "headers": _headers(call, _SSE_HEADERS, None)})
+    pending: asyncio.Future[SseEvent] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(events.__anext__())
+            done, _ = await asyncio.wait((pending,), timeout=KEEPALIVE_SECONDS)
+            if not done:
+                await call.send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+                continue
+            pending = None
+            try:
+                event = done.pop().result()
+            except StopAsyncIteration:
+                break
+            if ctx.ttft_ms is None:
+                ctx.ttft_ms = ctx.elapsed_ms()
+            if on_message is not None and isinstance(event.message, dict):
+                on_message(event.message)
+            await call.send({"type": "http.response.body", "body": scrub(event.raw, secrets), "more_body": True})
+        await call.send({"type": "http.response.body", "body": b"", "more_body": False})
+    except BackendError as exc:
+        ctx.truncated = True
+        ctx.error_type = "upstream_error"
+        ctx.error_message = exc.reason
+    finally:
+        if pending is not None:
+            pending.cancel()
+        await events.aclose()
+        ctx.last_chunk_ms = ctx.elapsed_ms()

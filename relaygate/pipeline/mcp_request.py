@@ -1,0 +1,74 @@
+"""`McpRequest`: one MCP request as the MCP steps see it, and how to reach its backends.
+
+Built once the caller is authenticated and may use the server: the server (remote or virtual), the
+request's headers (lower-case, `protocol.header_map`), the caller's `x-tfy-mcp-headers`, and, in the
+session era, the opened session. `backend(member)` gives the `McpBackend` of a remote server and the
+per-call headers this caller adds for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from relaygate.mcp.client_headers import upstream_headers
+from relaygate.mcp.upstream import McpBackend
+from relaygate.runtime.mcp import McpServer, VirtualMcpServer
+
+if TYPE_CHECKING:
+    from relaygate.auth.access import Principal
+    from relaygate.mcp.session import McpSession
+    from relaygate.pipeline.call import Call
+    from relaygate.runtime.mcp import McpPolicy
+
+
+@dataclass(slots=True)
+class McpRequest:
+    """The caller, the server it speaks to and what it sent (see the module docstring)."""
+
+    call: Call
+    principal: Principal
+    name: str
+    target: McpServer | VirtualMcpServer
+    policy: McpPolicy
+    headers: dict[str, str]
+    client_headers: dict[str, dict[str, str]]
+    session: McpSession | None = None
+
+    @property
+    def virtual(self) -> bool:
+        """Whether the caller speaks to a virtual server (prefixed names, fanned-out initialize)."""
+        return isinstance(self.target, VirtualMcpServer)
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The gateway's pooled upstream session."""
+        session = self.call.gateway.session
+        assert session is not None
+        return session
+
+    def members(self) -> list[McpServer]:
+        """The remote servers behind the target, in order (the target itself for a remote server)."""
+        if isinstance(self.target, McpServer):
+            return [self.target]
+        servers = self.policy.servers
+        return [servers[m.server] for m in self.target.members if m.server in servers]
+
+    def remote(self, member: str) -> McpServer | None:
+        """A remote server of this request by name (None: not one of the target's)."""
+        return next((server for server in self.members() if server.name == member), None)
+
+    def backend(self, server: McpServer) -> tuple[McpBackend, dict[str, str]]:
+        """The server's client and the headers this caller adds for it (never the caller's token)."""
+        return (
+            McpBackend(server.url, dict(server.headers), server.timeout_s),
+            upstream_headers(server, self.headers, self.client_headers),
+        )
+
+
+def upstream_host(server: McpServer) -> str:
+    """The backend's host, the row's `resolved_model` (never the URL: it may carry a key in its path)."""
+    return urlsplit(server.url).hostname or server.name

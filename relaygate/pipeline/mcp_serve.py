@@ -1,0 +1,188 @@
+"""The MCP endpoints' pipeline: who calls, which server, which era, then one step per JSON-RPC method.
+
+Order: the Origin rule (403), the caller's Relaygate token (401 with `WWW-Authenticate: Bearer`), the
+server (404 when no server has the name, 403 when the caller may not use it), then the HTTP method:
+POST (one JSON-RPC message; batches are refused), GET (a single remote server's stream) or DELETE (end
+the session). In the session era every message but `initialize` needs a session id this caller
+opened with this token on this server (404 otherwise: the client initializes again); the stateless
+2026-07-28 era checks `Mcp-Method`/`Mcp-Name` against the body and carries no session.
+
+Methods: `initialize` opens a session, `ping` is answered here, `tools/list` and `tools/call` go through
+the access checks (`mcp_tools.py`); on a single remote server everything else (prompts, resources,
+completion) passes through, on a virtual server it is -32601. Notifications and client responses are
+forwarded and accepted with 202 (`notifications/initialized` is not: the gateway sent its own when it
+initialized each backend). Only `tools/call` writes a log row; every request is timed in the metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from relaygate.errors import scrub
+from relaygate.http.body import read_body
+from relaygate.mcp.client_headers import CLIENT_HEADERS, parse_client_headers
+from relaygate.mcp.http_errors import McpRefused, session_not_found
+from relaygate.mcp.jsonrpc import (
+    METHOD_NOT_FOUND,
+    InvalidMessage,
+    JsonRpcMessage,
+    MessageKind,
+    error_response,
+    parse_body,
+    result_response,
+)
+from relaygate.mcp.protocol import (
+    check_method_headers,
+    check_origin,
+    check_post_headers,
+    check_session_version,
+    check_stateless_version,
+    era_of,
+    header_map,
+)
+from relaygate.mcp.upstream import BackendError
+from relaygate.pipeline.authenticate import authenticate
+from relaygate.pipeline.mcp_answers import failure_answer
+from relaygate.pipeline.mcp_reply import relay_events, send_empty, send_json, send_message
+from relaygate.pipeline.mcp_request import McpRequest
+from relaygate.pipeline.mcp_sessions import end_session, get_stream, initialize, open_session
+from relaygate.pipeline.mcp_stateless import serve_stateless
+from relaygate.pipeline.mcp_tools import call_tool, list_tools
+
+if TYPE_CHECKING:
+    from relaygate.pipeline.call import Call
+
+LOCAL_NOTIFICATIONS = frozenset({"notifications/initialized"})
+PASS_THROUGH_PREFIXES = ("prompts/", "resources/", "completion/", "logging/")
+
+
+async def serve(call: Call, name: str) -> None:
+    """Serve one request to MCP server `name` (errors propagate to the app's boundary as `McpRefused`)."""
+    call.row = False
+    started = time.perf_counter()
+    ctx = call.ctx
+    ctx.operation = ctx.model_type = ctx.provider = "mcp"
+    headers = header_map(call.scope["headers"])
+    if not check_origin(headers.get("origin"), (), host=headers.get("host")):
+        raise McpRefused(403, "Forbidden: Origin not allowed", code="mcp_origin_refused")
+    principal = await authenticate(call)
+    policy = call.gateway.snapshot.mcp
+    target = policy.server(name)
+    if target is None:
+        raise McpRefused(404, f"MCP server '{name}' is not configured", code="mcp_server_not_found")
+    if not policy.may_use(name, principal.subjects, principal.grant):
+        raise McpRefused(403, f"your token may not use MCP server '{name}'", code="mcp_access_denied")
+    client_headers = parse_client_headers(headers.get(CLIENT_HEADERS))
+    req = McpRequest(call, principal, name, target, policy, headers, client_headers)
+    method = call.scope["method"]
+    label = method
+    try:
+        if method == "GET":
+            await get_stream(req)
+        elif method == "DELETE":
+            await end_session(req)
+        else:
+            label = await _post(req)
+    finally:
+        metrics = call.gateway.metrics.requests
+        if metrics is not None and label != "tools/call":  # tools/call times itself
+            error = "" if 0 < ctx.status < 400 else (ctx.error_type or "error")
+            metrics.mcp_operation(name, label, error, time.perf_counter() - started)
+
+
+async def _post(req: McpRequest) -> str:
+    """One POSTed JSON-RPC message; returns its method (the metrics' label)."""
+    call = req.call
+    raw = await read_body(call.scope, call.receive, call.gateway.settings.max_request_body_bytes)
+    refusal = check_post_headers(req.headers.get("content-type"), req.headers.get("accept"))
+    if refusal is not None:
+        raise McpRefused.of(refusal)
+    try:
+        parsed = parse_body(raw, max_bytes=call.gateway.settings.max_request_body_bytes, allow_batch=False)
+    except InvalidMessage as exc:
+        raise McpRefused(exc.status, exc.message, rpc_code=exc.code, request_id=exc.request_id) from None
+    message = parsed.messages[0]
+    label = message.method or "response"
+    if era_of(message.body, req.headers) == "stateless":
+        for refusal in (check_stateless_version(message.body), check_method_headers(message.body, req.headers)):
+            if refusal is not None:
+                raise McpRefused.of(refusal, message.id)
+        await serve_stateless(req, message)
+        return label
+    refusal = check_session_version(req.headers)
+    if refusal is not None:
+        raise McpRefused.of(refusal, message.id)
+    if message.kind is MessageKind.REQUEST and message.method == "initialize":
+        await initialize(req, message)
+        return label
+    open_session(req)
+    if message.kind is not MessageKind.REQUEST:
+        await _accept(req, message)
+    elif message.method == "ping":
+        assert message.id is not None
+        await send_json(call, result_response(message.id, {}))
+    elif message.method == "tools/list":
+        await list_tools(req, message)
+    elif message.method == "tools/call":
+        await call_tool(req, message)
+    elif not req.virtual:
+        await _pass_through(req, message)
+    else:
+        assert message.id is not None
+        text = f"Method not found: {message.method} (a virtual MCP server serves tools only)"
+        await send_json(call, error_response(message.id, METHOD_NOT_FOUND, text))
+    return label
+
+
+async def _accept(req: McpRequest, message: JsonRpcMessage) -> None:
+    """A notification or a client response: forwarded to the backends concerned, then 202."""
+    session = req.session
+    assert session is not None
+    if message.method not in LOCAL_NOTIFICATIONS and (message.kind is MessageKind.NOTIFICATION or not req.virtual):
+        for server in req.members():
+            backend_session = session.backends.get(server.name)
+            if backend_session is None:
+                continue
+            backend, extra = req.backend(server)
+            try:
+                await backend.notify(
+                    req.http,
+                    dict(message.body),
+                    session_id=backend_session.session_id,
+                    protocol_version=backend_session.protocol_version,
+                    extra_headers=extra,
+                )
+            except BackendError as exc:
+                if exc.status == 404:
+                    raise session_not_found() from None
+    await send_empty(req.call, 202)
+
+
+async def _pass_through(req: McpRequest, message: JsonRpcMessage) -> None:
+    """Any other request to a single remote server: forwarded as is, its answer relayed."""
+    session = req.session
+    assert session is not None and message.id is not None
+    server = req.members()[0]
+    backend_session = session.backends.get(server.name)
+    if backend_session is None:
+        raise session_not_found()
+    backend, extra = req.backend(server)
+    try:
+        reply = await backend.request(
+            req.http,
+            dict(message.body),
+            session_id=backend_session.session_id,
+            protocol_version=backend_session.protocol_version,
+            extra_headers=extra,
+        )
+    except BackendError as exc:
+        if exc.status == 404:
+            raise session_not_found() from None
+        await send_json(req.call, scrub(failure_answer(message.id, exc, server.name), server.secrets))
+        return
+    if reply.events is not None:
+        await relay_events(req.call, reply.events, server.secrets)
+    else:
+        assert reply.message is not None
+        await send_message(req.call, reply.message, server.secrets)
