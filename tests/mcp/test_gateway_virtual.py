@@ -56,7 +56,9 @@ async def test_virtual_server_lists_prefixed_names_and_calls_map_back(gateway: G
         long_name = prefixed_tool_name("alpha", LONG_TOOL_NAME)
         dotted = prefixed_tool_name("alpha", DOTTED_TOOL_NAME)
         assert len(long_name) == 64 and dotted == "alpha__files_read"
-        assert {"alpha__add", "alpha__echo", "beta__add", "beta__echo", "beta__multiply", long_name, dotted} <= set(names)
+        assert {"alpha__add", "alpha__echo", "beta__add", "beta__echo", "beta__multiply", long_name, dotted} <= set(
+            names
+        )
         assert "alpha__fail" not in names
         assert names.index("alpha__add") < names.index("beta__add")  # member order
         assert all(len(name) <= 64 for name in names)
