@@ -8,13 +8,16 @@ per-call headers this caller adds for it.
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from relaygate.mcp.client_headers import upstream_headers
+from relaygate.mcp.protocol import NAMED_METHODS
 from relaygate.mcp.upstream import McpBackend
 from relaygate.runtime.mcp import McpServer, VirtualMcpServer
 
@@ -37,6 +40,8 @@ class McpRequest:
     headers: dict[str, str]
     client_headers: dict[str, dict[str, str]]
     session: McpSession | None = None
+    stateless: bool = False  # the 2026-07-28 era: no session; backends spoken to in the same era
+    meta: dict[str, object] | None = None  # the client's `_meta` (stateless: every request carries it)
 
     @property
     def virtual(self) -> bool:
@@ -67,6 +72,31 @@ class McpRequest:
             McpBackend(server.url, dict(server.headers), server.timeout_s),
             upstream_headers(server, self.headers, self.client_headers),
         )
+
+    def routed(self, message: Mapping[str, Any], extra: dict[str, str]) -> dict[str, str]:
+        """`extra`, plus the stateless era's `Mcp-Method`/`Mcp-Name` mirrored from `message` (which
+        must then carry the client's `_meta`; `with_meta` adds it to the gateway's own requests)."""
+        if not self.stateless:
+            return extra
+        routed = {**extra, "Mcp-Method": str(message.get("method", ""))}
+        field = NAMED_METHODS.get(routed["Mcp-Method"])
+        params = message.get("params")
+        if field is not None and isinstance(params, Mapping) and isinstance(params.get(field), str):
+            routed["Mcp-Name"] = encode_header_value(params[field])
+        return routed
+
+    def with_meta(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A request's params for a backend: the client's `_meta` added in the stateless era."""
+        if self.stateless and self.meta is not None:
+            return {**params, "_meta": self.meta}
+        return params
+
+
+def encode_header_value(value: str) -> str:
+    """A mirrored header's value: plain when it is visible ASCII, else the `=?base64?…?=` form."""
+    if all(" " <= char <= "~" for char in value) and value == value.strip() and not value.startswith("=?"):
+        return value
+    return "=?base64?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
 def upstream_host(server: McpServer) -> str:

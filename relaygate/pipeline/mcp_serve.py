@@ -19,14 +19,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from relaygate.errors import scrub
 from relaygate.http.body import read_body
 from relaygate.mcp.client_headers import CLIENT_HEADERS, parse_client_headers
-from relaygate.mcp.http_errors import McpRefused, session_not_found
+from relaygate.mcp.http_errors import McpRefused
 from relaygate.mcp.jsonrpc import (
     METHOD_NOT_FOUND,
     InvalidMessage,
-    JsonRpcMessage,
     MessageKind,
     error_response,
     parse_body,
@@ -41,10 +39,9 @@ from relaygate.mcp.protocol import (
     era_of,
     header_map,
 )
-from relaygate.mcp.upstream import BackendError
 from relaygate.pipeline.authenticate import authenticate
-from relaygate.pipeline.mcp_answers import failure_answer
-from relaygate.pipeline.mcp_reply import relay_events, send_empty, send_json, send_message
+from relaygate.pipeline.mcp_forward import accept, pass_through
+from relaygate.pipeline.mcp_reply import send_json
 from relaygate.pipeline.mcp_request import McpRequest
 from relaygate.pipeline.mcp_sessions import end_session, get_stream, initialize, open_session
 from relaygate.pipeline.mcp_stateless import serve_stateless
@@ -118,7 +115,7 @@ async def _post(req: McpRequest) -> str:
         return label
     open_session(req)
     if message.kind is not MessageKind.REQUEST:
-        await _accept(req, message)
+        await accept(req, message)
     elif message.method == "ping":
         assert message.id is not None
         await send_json(call, result_response(message.id, {}))
@@ -127,62 +124,9 @@ async def _post(req: McpRequest) -> str:
     elif message.method == "tools/call":
         await call_tool(req, message)
     elif not req.virtual:
-        await _pass_through(req, message)
+        await pass_through(req, message)
     else:
         assert message.id is not None
         text = f"Method not found: {message.method} (a virtual MCP server serves tools only)"
         await send_json(call, error_response(message.id, METHOD_NOT_FOUND, text))
     return label
-
-
-async def _accept(req: McpRequest, message: JsonRpcMessage) -> None:
-    """A notification or a client response: forwarded to the backends concerned, then 202."""
-    session = req.session
-    assert session is not None
-    if message.method not in LOCAL_NOTIFICATIONS and (message.kind is MessageKind.NOTIFICATION or not req.virtual):
-        for server in req.members():
-            backend_session = session.backends.get(server.name)
-            if backend_session is None:
-                continue
-            backend, extra = req.backend(server)
-            try:
-                await backend.notify(
-                    req.http,
-                    dict(message.body),
-                    session_id=backend_session.session_id,
-                    protocol_version=backend_session.protocol_version,
-                    extra_headers=extra,
-                )
-            except BackendError as exc:
-                if exc.status == 404:
-                    raise session_not_found() from None
-    await send_empty(req.call, 202)
-
-
-async def _pass_through(req: McpRequest, message: JsonRpcMessage) -> None:
-    """Any other request to a single remote server: forwarded as is, its answer relayed."""
-    session = req.session
-    assert session is not None and message.id is not None
-    server = req.members()[0]
-    backend_session = session.backends.get(server.name)
-    if backend_session is None:
-        raise session_not_found()
-    backend, extra = req.backend(server)
-    try:
-        reply = await backend.request(
-            req.http,
-            dict(message.body),
-            session_id=backend_session.session_id,
-            protocol_version=backend_session.protocol_version,
-            extra_headers=extra,
-        )
-    except BackendError as exc:
-        if exc.status == 404:
-            raise session_not_found() from None
-        await send_json(req.call, scrub(failure_answer(message.id, exc, server.name), server.secrets))
-        return
-    if reply.events is not None:
-        await relay_events(req.call, reply.events, server.secrets)
-    else:
-        assert reply.message is not None
-        await send_message(req.call, reply.message, server.secrets)

@@ -40,7 +40,7 @@ async def list_tools(req: McpRequest, message: JsonRpcMessage) -> None:
         try:
             answer = await _request(req, server, dict(message.body))
         except BackendError as exc:
-            await send_json(req.call, _failure(message.id, exc, server))
+            await send_json(req.call, _failure(req, message.id, exc, server))
             return
         result = answer.get("result")
         if not isinstance(result, dict):
@@ -76,7 +76,7 @@ async def _all_tools(req: McpRequest, server: McpServer) -> list[Any]:
     tools: list[Any] = []
     cursor: object = None
     for page in range(MAX_MEMBER_PAGES):
-        params: JSON = {} if cursor is None else {"cursor": cursor}
+        params: JSON = req.with_meta({} if cursor is None else {"cursor": cursor})
         request: JSON = {"jsonrpc": "2.0", "id": f"relaygate-list-{page}", "method": "tools/list", "params": params}
         answer = await _request(req, server, request)
         result = answer.get("result")
@@ -111,13 +111,14 @@ async def _request(req: McpRequest, server: McpServer, request: JSON) -> JSON:
         request,
         session_id=backend_session.session_id,
         protocol_version=backend_session.protocol_version,
-        extra_headers=extra,
+        extra_headers=req.routed(request, extra),
     )
     return await answer_of(reply, request["id"])
 
 
-def _failure(request_id: RequestId, exc: BackendError, server: McpServer) -> bytes:
-    if exc.status == 404:  # the backend forgot its session: the client must initialize again
+def _failure(req: McpRequest, request_id: RequestId, exc: BackendError, server: McpServer) -> bytes:
+    """The answer when a backend failed; a session-era 404 means the backend forgot the session."""
+    if exc.status == 404 and not req.stateless:  # the backend forgot its session: the client must initialize again
         raise session_not_found()
     return scrub(failure_answer(request_id, exc, server.name), server.secrets)
 
@@ -158,7 +159,7 @@ async def call_tool(req: McpRequest, message: JsonRpcMessage) -> None:
         "tool": listed if isinstance(listed, str) else None,
         "is_error": None,
         "jsonrpc_error_code": None,
-        "session_era": "session",
+        "session_era": "stateless" if req.stateless else "session",
         "protocol_version": req.session.protocol_version if req.session else None,
         "outcome": "denied",
     }
@@ -231,12 +232,12 @@ async def _forward_call(
             body,
             session_id=backend_session.session_id,
             protocol_version=backend_session.protocol_version,
-            extra_headers=extra,
+            extra_headers=req.routed(body, extra),
         )
     except BackendError as exc:
         req.call.ctx.error_type = "upstream_error"
         req.call.ctx.error_message = exc.reason
-        await send_json(req.call, _failure(request_id, exc, server))
+        await send_json(req.call, _failure(req, request_id, exc, server))
         return
     finally:
         req.call.ctx.upstream_ms = (time.perf_counter() - upstream_started) * 1000.0
