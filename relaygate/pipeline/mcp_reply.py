@@ -66,12 +66,15 @@ async def relay_events(
     events: SseEventStream,
     secrets: tuple[bytes, ...] = (),
     on_message: Callable[[JSON], None] | None = None,
+    failure: Callable[[BackendError], bytes] | None = None,
 ) -> None:
     """Relay an upstream event stream as it arrives, with keep-alive comments while it is quiet.
 
-    `on_message` sees each JSON-RPC message (the answer's outcome is read from it). A stream that breaks
-    after the answer began ends the client's stream (marked truncated on the row); the upstream
-    connection is always released.
+    `on_message` sees each JSON-RPC message (the answer's outcome is read from it). When the upstream
+    breaks or goes silent for its inactivity timeout, `failure` gives the JSON-RPC error that ends the
+    client's stream as one last event (so the client's request fails cleanly instead of hanging);
+    without it the stream is cut. Either way the row is marked truncated and the upstream connection
+    is released.
     """
     ctx = call.ctx
     ctx.status = 200
@@ -101,6 +104,9 @@ async def relay_events(
         ctx.truncated = True
         ctx.error_type = "upstream_error"
         ctx.error_message = exc.reason
+        if failure is not None:
+            event = b"event: message\ndata: " + failure(exc) + b"\n\n"
+            await call.send({"type": "http.response.body", "body": event, "more_body": False})
     finally:
         if pending is not None:
             pending.cancel()

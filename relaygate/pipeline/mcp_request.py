@@ -40,6 +40,7 @@ class McpRequest:
     headers: dict[str, str]
     client_headers: dict[str, dict[str, str]]
     session: McpSession | None = None
+    method: str = ""  # the JSON-RPC method once the body is read (the metrics' label), else the HTTP one
     stateless: bool = False  # the 2026-07-28 era: no session; backends spoken to in the same era
     meta: dict[str, object] | None = None  # the client's `_meta` (stateless: every request carries it)
 

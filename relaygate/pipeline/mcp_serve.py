@@ -72,24 +72,24 @@ async def serve(call: Call, name: str) -> None:
         raise McpRefused(403, f"your token may not use MCP server '{name}'", code="mcp_access_denied")
     client_headers = parse_client_headers(headers.get(CLIENT_HEADERS))
     req = McpRequest(call, principal, name, target, policy, headers, client_headers)
-    method = call.scope["method"]
-    label = method
+    method = req.method = call.scope["method"]
     try:
         if method == "GET":
             await get_stream(req)
         elif method == "DELETE":
             await end_session(req)
         else:
-            label = await _post(req)
+            await _post(req)
     finally:
         metrics = call.gateway.metrics.requests
+        label = req.method
         if metrics is not None and label != "tools/call":  # tools/call times itself
             error = "" if 0 < ctx.status < 400 else (ctx.error_type or "error")
             metrics.mcp_operation(name, label, error, time.perf_counter() - started)
 
 
-async def _post(req: McpRequest) -> str:
-    """One POSTed JSON-RPC message; returns its method (the metrics' label)."""
+async def _post(req: McpRequest) -> None:
+    """One POSTed JSON-RPC message."""
     call = req.call
     raw = await read_body(call.scope, call.receive, call.gateway.settings.max_request_body_bytes)
     refusal = check_post_headers(req.headers.get("content-type"), req.headers.get("accept"))
@@ -100,19 +100,19 @@ async def _post(req: McpRequest) -> str:
     except InvalidMessage as exc:
         raise McpRefused(exc.status, exc.message, rpc_code=exc.code, request_id=exc.request_id) from None
     message = parsed.messages[0]
-    label = message.method or "response"
+    req.method = message.method or "response"
     if era_of(message.body, req.headers) == "stateless":
         for refusal in (check_stateless_version(message.body), check_method_headers(message.body, req.headers)):
             if refusal is not None:
                 raise McpRefused.of(refusal, message.id)
         await serve_stateless(req, message)
-        return label
+        return
     refusal = check_session_version(req.headers)
     if refusal is not None:
         raise McpRefused.of(refusal, message.id)
     if message.kind is MessageKind.REQUEST and message.method == "initialize":
         await initialize(req, message)
-        return label
+        return
     open_session(req)
     if message.kind is not MessageKind.REQUEST:
         await accept(req, message)
@@ -129,4 +129,3 @@ async def _post(req: McpRequest) -> str:
         assert message.id is not None
         text = f"Method not found: {message.method} (a virtual MCP server serves tools only)"
         await send_json(call, error_response(message.id, METHOD_NOT_FOUND, text))
-    return label

@@ -16,7 +16,14 @@ from typing import Any
 
 from relaygate.errors import GatewayError, scrub
 from relaygate.mcp.http_errors import session_not_found
-from relaygate.mcp.jsonrpc import INVALID_PARAMS, JsonRpcMessage, RequestId, error_response, result_response
+from relaygate.mcp.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    JsonRpcMessage,
+    RequestId,
+    error_response,
+    result_response,
+)
 from relaygate.mcp.names import ToolNames
 from relaygate.mcp.tool_listing import listed_tools
 from relaygate.mcp.upstream import BackendError
@@ -242,7 +249,12 @@ async def _forward_call(
     finally:
         req.call.ctx.upstream_ms = (time.perf_counter() - upstream_started) * 1000.0
     if reply.events is not None:
-        await relay_events(req.call, reply.events, server.secrets, note)
+
+        def failed(exc: BackendError) -> bytes:
+            mcp["outcome"], mcp["jsonrpc_error_code"] = "protocol_error", INTERNAL_ERROR
+            return scrub(failure_answer(request_id, exc, server.name), server.secrets)
+
+        await relay_events(req.call, reply.events, server.secrets, note, failed)
         return
     assert reply.message is not None
     note(reply.message)
