@@ -105,8 +105,8 @@ async def relay_events(
         ctx.error_type = "upstream_error"
         ctx.error_message = exc.reason
         if failure is not None:
-            event = b"event: message\ndata: " + failure(exc) + b"\n\n"
-            await call.send({"type": "http.response.body", "body": event, "more_body": False})
+            last = b"event: message\ndata: " + failure(exc) + b"\n\n"
+            await call.send({"type": "http.response.body", "body": last, "more_body": False})
     finally:
         if pending is not None:
             pending.cancel()
