@@ -115,3 +115,26 @@ def test_rate_limit_and_metrics_of_tool_calls(gateway: GatewayHandle) -> None:
     initialized = 'relaygate_mcp_operation_duration_seconds_count{error_type="",mcp_method_name="initialize"'
     assert initialized in metrics
     assert 'mcp_method_name="POST"' not in metrics
+
+
+async def test_get_stream_is_proxied_and_delete_ends_the_backend_session(
+    gateway: GatewayHandle, alpha: McpTestServer
+) -> None:
+    token = gateway.create_token(user="alice@example.com")
+    endpoint = gateway.url + "/mcp/alpha"
+    session_id = await asyncio.to_thread(initialize, endpoint, token)
+    get_headers = {**stream_headers(token, session_id), "Accept": "text/event-stream"}
+    del get_headers["Content-Type"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        async with client.stream("GET", endpoint, headers=get_headers) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["x-accel-buffering"] == "no"
+            await asyncio.to_thread(post, endpoint, token, tool_call(2, "announce", {}), session_id=session_id)
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    assert orjson.loads(line[5:])["method"] == "notifications/tools/list_changed"
+                    break
+    deletes = len(alpha.requests_with("DELETE"))
+    ended = httpx.delete(endpoint, headers={"Authorization": f"Bearer {token}", "Mcp-Session-Id": session_id})
+    assert ended.status_code == 204
+    assert len(alpha.requests_with("DELETE")) == deletes + 1
