@@ -10,12 +10,13 @@ upstream is its server's inactivity timeout (`McpBackend`), never a total durati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import orjson
 
 from relaygate.errors import scrub
+from relaygate.mcp.jsonrpc import RequestId, result_response
 from relaygate.mcp.sse_reader import SseEvent
 from relaygate.mcp.upstream import BackendError, SseEventStream
 from relaygate.wire_types import JSON
@@ -54,6 +55,11 @@ async def send_message(call: Call, message: JSON, secrets: tuple[bytes, ...] = (
     await send_json(call, scrub(orjson.dumps(message), secrets))
 
 
+async def send_result(call: Call, request_id: RequestId, result: object) -> None:
+    """A JSON-RPC result the gateway makes itself."""
+    await send_json(call, result_response(request_id, result))
+
+
 async def send_empty(call: Call, status: int) -> None:
     """202 (a notification or a response accepted) or 204 (a session ended): no body."""
     call.ctx.status = status
@@ -67,6 +73,7 @@ async def relay_events(
     secrets: tuple[bytes, ...] = (),
     on_message: Callable[[JSON], None] | None = None,
     failure: Callable[[BackendError], bytes] | None = None,
+    rewrite: Callable[[JSON], Awaitable[JSON | None]] | None = None,
 ) -> None:
     """Relay an upstream event stream as it arrives, with keep-alive comments while it is quiet.
 
@@ -74,7 +81,8 @@ async def relay_events(
     breaks or goes silent for its inactivity timeout, `failure` gives the JSON-RPC error that ends the
     client's stream as one last event (so the client's request fails cleanly instead of hanging);
     without it the stream is cut. Either way the row is marked truncated and the upstream connection
-    is released.
+    is released. `rewrite` may replace a message (the post-invoke guardrails' verdict on a result):
+    the event is then sent as that message instead.
     """
     ctx = call.ctx
     ctx.status = 200
@@ -96,9 +104,14 @@ async def relay_events(
                 break
             if ctx.ttft_ms is None:
                 ctx.ttft_ms = ctx.elapsed_ms()
-            if on_message is not None and isinstance(event.message, dict):
-                on_message(event.message)
-            await call.send({"type": "http.response.body", "body": scrub(event.raw, secrets), "more_body": True})
+            raw = event.raw
+            if isinstance(event.message, dict):
+                if on_message is not None:
+                    on_message(event.message)
+                replaced = await rewrite(event.message) if rewrite is not None else None
+                if replaced is not None:
+                    raw = b"event: message\ndata: " + orjson.dumps(replaced) + b"\n\n"
+            await call.send({"type": "http.response.body", "body": scrub(raw, secrets), "more_body": True})
         await call.send({"type": "http.response.body", "body": b"", "more_body": False})
     except BackendError as exc:
         ctx.truncated = True

@@ -40,12 +40,13 @@ from relaygate.mcp.protocol import (
     header_map,
 )
 from relaygate.pipeline.authenticate import authenticate
+from relaygate.pipeline.mcp_call import call_tool
 from relaygate.pipeline.mcp_forward import accept, pass_through
 from relaygate.pipeline.mcp_reply import send_json
 from relaygate.pipeline.mcp_request import McpRequest
 from relaygate.pipeline.mcp_sessions import end_session, get_stream, initialize, open_session
 from relaygate.pipeline.mcp_stateless import serve_stateless
-from relaygate.pipeline.mcp_tools import call_tool, list_tools
+from relaygate.pipeline.mcp_tools import list_tools
 
 if TYPE_CHECKING:
     from relaygate.pipeline.call import Call

@@ -15,11 +15,12 @@ from typing import Any
 from relaygate.mcp.jsonrpc import METHOD_NOT_FOUND, JsonRpcMessage, MessageKind, error_response, result_response
 from relaygate.mcp.protocol import STATELESS_VERSION, meta_version
 from relaygate.mcp.session import BackendSession, McpSession
+from relaygate.pipeline.mcp_call import call_tool
 from relaygate.pipeline.mcp_forward import accept, pass_through
 from relaygate.pipeline.mcp_reply import send_json
 from relaygate.pipeline.mcp_request import McpRequest
 from relaygate.pipeline.mcp_sessions import GATEWAY_VERSION
-from relaygate.pipeline.mcp_tools import call_tool, list_tools
+from relaygate.pipeline.mcp_tools import list_tools
 
 
 async def serve_stateless(req: McpRequest, message: JsonRpcMessage) -> None:
