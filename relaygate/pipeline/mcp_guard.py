@@ -1,8 +1,9 @@
 """Guardrails around an MCP tool call: `mcp_tool_pre_invoke_guardrails` on the arguments, and
 `mcp_tool_post_invoke_guardrails` on the result, with the same engine as LLM input and output.
 
-A rule applies when its `when` matches the call (`mcpServers` naming the remote server or
-`server:tool`, subjects, metadata; `RequestMatcher.matches_tool`). The texts are every string in the
+A rule applies when it names MCP guardrails and its `when` matches the call (`mcpServers` naming the
+remote server or `server:tool`, subjects, metadata; `RequestMatcher.matches_tool`); a rule naming
+models and no MCP server is for model calls only. The texts are every string in the
 arguments, and the text parts and string values of `structuredContent` of the result, so a mutator
 (PII masking) rewrites them in place before the call goes upstream or the result goes back. A block
 never reaches the tool (pre) or the caller (post): the caller gets a result with `isError: true`
@@ -32,6 +33,10 @@ def tool_guardrails(
     """The guardrails of `stage` (mcp_pre or mcp_post) the matching rule(s) name for this call."""
     refs: list[str] = []
     for rule in policy.rules:
+        if not (rule.mcp_pre or rule.mcp_post):
+            continue  # a rule for model calls only never shadows one for tools
+        if rule.matcher.models is not None and rule.matcher.mcp_servers is None:
+            continue  # it names models and no MCP server
         if rule.matcher.matches_tool(server, tool, subjects, metadata):
             refs += rule.mcp_pre if stage == "mcp_pre" else rule.mcp_post
             if policy.match == "first":
