@@ -3,8 +3,9 @@
 An upstream's SSE answer is relayed event by event as it arrives (a long `tools/call` shows its
 progress at once), with a `: keep-alive` comment every `KEEPALIVE_SECONDS` while the upstream is
 quiet, so proxies between the client and the gateway do not cut a long call; the only limit on the
-upstream is its server's inactivity timeout (`McpBackend`), never a total duration. The server's
-`auth_data` values are scrubbed from everything relayed.
+upstream is its server's inactivity timeout (`McpBackend`), never a total duration. A caller that
+goes away closes the upstream stream (in the 2026-07-28 era that is how a request is cancelled). The
+server's `auth_data` values are scrubbed from everything relayed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from relaygate.errors import scrub
+from relaygate.http.disconnect import DisconnectWatcher
 from relaygate.mcp.jsonrpc import RequestId, result_response
 from relaygate.mcp.sse_reader import SseEvent
 from relaygate.mcp.upstream import BackendError, SseEventStream
@@ -89,6 +91,7 @@ async def relay_events(
     ctx.streaming = True
     await call.send({"type": "http.response.start", "status": 200, "headers": _headers(call, _SSE_HEADERS, None)})
     pending: asyncio.Future[SseEvent] | None = None
+    watcher = DisconnectWatcher(call.receive)  # a caller that leaves ends the upstream stream too
     try:
         while True:
             if pending is None:
@@ -113,6 +116,12 @@ async def relay_events(
                     raw = b"event: message\ndata: " + orjson.dumps(replaced) + b"\n\n"
             await call.send({"type": "http.response.body", "body": scrub(raw, secrets), "more_body": True})
         await call.send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not watcher.disconnected:
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        ctx.status = 499
+        ctx.error_type = "client_disconnected"
     except BackendError as exc:
         ctx.truncated = True
         ctx.error_type = "upstream_error"
@@ -121,6 +130,7 @@ async def relay_events(
             last = b"event: message\ndata: " + failure(exc) + b"\n\n"
             await call.send({"type": "http.response.body", "body": last, "more_body": False})
     finally:
+        watcher.stop()
         if pending is not None:
             pending.cancel()
         await events.aclose()

@@ -138,3 +138,19 @@ async def test_get_stream_is_proxied_and_delete_ends_the_backend_session(
     ended = httpx.delete(endpoint, headers={"Authorization": f"Bearer {token}", "Mcp-Session-Id": session_id})
     assert ended.status_code == 204
     assert len(alpha.requests_with("DELETE")) == deletes + 1
+
+
+async def test_a_caller_that_leaves_ends_the_upstream_call(gateway: GatewayHandle, alpha: McpTestServer) -> None:
+    token = gateway.create_token(user="alice@example.com")
+    session_id = await asyncio.to_thread(initialize, gateway.url + "/mcp/alpha", token)
+    body = tool_call(5, "gated_echo", {"text": "unread", "gate": "never-opened"}, progress="p5")
+    async with httpx.AsyncClient(timeout=30) as client:
+        async with client.stream(
+            "POST", gateway.url + "/mcp/alpha", json=body, headers=stream_headers(token, session_id)
+        ) as response:
+            request_id = response.headers["x-request-id"]
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    break  # the progress event: the call is running; leave now
+    row = await asyncio.to_thread(gateway.wait_for_log, request_id)
+    assert row["status"] == 499
