@@ -50,3 +50,20 @@ def test_a_session_started_on_one_replica_is_served_by_another(
     answer = rpc(post(second.url + "/mcp/alpha", token, call, session_id=session_id))
     assert answer["result"]["content"][0]["text"] == "hop"
     assert post(stranger.url + "/mcp/alpha", token, call, session_id=session_id).status_code == 404
+
+
+def test_workers_share_the_generated_secret(tmp_path: Path, alpha: McpTestServer) -> None:
+    """Without RELAYGATE_MCP_SESSION_SECRET, `serve --workers 2` makes one for all its workers (and
+    warns that replicas need it set): a session works on whichever worker takes the request."""
+    gateway = GatewayProcess(tmp_path / "workers", CONFIG.replace("{alpha_url}", alpha.url))
+    gateway.serve_args = ["--workers", "2"]
+    gateway.start()
+    try:
+        token = gateway.create_token(user="alice@example.com")
+        session_id = initialize(gateway.url + "/mcp/alpha", token)
+        ping = {"jsonrpc": "2.0", "id": 3, "method": "ping"}
+        for _ in range(12):  # a new connection each time: both workers serve some
+            assert post(gateway.url + "/mcp/alpha", token, ping, session_id=session_id).status_code == 200
+    finally:
+        gateway.stop()
+    assert "RELAYGATE_MCP_SESSION_SECRET is not set" in gateway.output()
