@@ -86,6 +86,10 @@ class ToolNames:
         """The listed name of an upstream tool, if it was added."""
         return self._by_tool.get((server, tool))
 
+    def listed(self) -> list[str]:
+        """Every listed name, in the order added."""
+        return list(self._by_name)
+
     def __len__(self) -> int:
         return len(self._by_name)
 

@@ -47,3 +47,17 @@ def listed_tools(
                 continue
             out.append(tool if listed == upstream else {**tool, "name": listed})
     return out, names
+
+
+def every_name(listings: Sequence[tuple[str, Sequence[Any]]], *, prefixed: bool) -> ToolNames:
+    """The names of every tool of a listing, whoever may use them (how a call finds its tool; access
+    is then asked for that one caller); a collision keeps the first, as a listing does."""
+    names = ToolNames(prefixed=prefixed)
+    for member, tools in listings:
+        for tool in tools:
+            if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+                try:
+                    names.add(member, tool["name"])
+                except ToolNameCollision:
+                    continue
+    return names

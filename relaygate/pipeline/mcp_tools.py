@@ -20,7 +20,7 @@ from relaygate.mcp.jsonrpc import (
     result_response,
 )
 from relaygate.mcp.names import ToolNames
-from relaygate.mcp.tool_listing import listed_tools
+from relaygate.mcp.tool_listing import every_name, listed_tools
 from relaygate.mcp.upstream import BackendError
 from relaygate.pipeline.mcp_answers import answer_of, error_code, failure_answer
 from relaygate.pipeline.mcp_reply import send_json, send_message
@@ -58,7 +58,16 @@ async def list_tools(req: McpRequest, message: JsonRpcMessage) -> None:
 
 
 async def _virtual_listing(req: McpRequest) -> tuple[list[dict[str, Any]], ToolNames]:
-    """Every member's tools (all pages, concurrently), merged in member order; a failing member is left out."""
+    """Every member's tools this caller may use, merged in member order (a failing member left out)."""
+    usable, _ = await _member_listings(req)
+    tools, names = listed_tools(req.policy, req.name, req.principal.subjects, usable, prefixed=True)
+    _learn(req, names, tools)
+    return tools, names
+
+
+async def _member_listings(req: McpRequest) -> tuple[list[tuple[str, list[Any]]], bool]:
+    """Every member's whole listing (all pages, concurrently), and whether none failed (a member that
+    fails is left out and logged)."""
     servers = [s for s in req.members() if req.session is not None and s.name in req.session.backends]
     listings = await asyncio.gather(*(_all_tools(req, server) for server in servers), return_exceptions=True)
     usable: list[tuple[str, list[Any]]] = []
@@ -67,9 +76,7 @@ async def _virtual_listing(req: McpRequest) -> tuple[list[dict[str, Any]], ToolN
             log.warning("MCP server %s: tools/list failed for %s: %s", server.name, req.name, listing)
             continue
         usable.append((server.name, listing))
-    tools, names = listed_tools(req.policy, req.name, req.principal.subjects, usable, prefixed=True)
-    _learn(req, names, tools)
-    return tools, names
+    return usable, len(usable) == len(servers)
 
 
 async def _all_tools(req: McpRequest, server: McpServer) -> list[Any]:
@@ -127,19 +134,10 @@ async def resolve_tool(req: McpRequest, listed: str) -> tuple[McpServer, str] | 
     """The (remote server, upstream tool) behind a listed name, learning the names by a listing if needed."""
     directory = req.call.gateway.mcp_tools
     found = directory.resolve(req.name, listed)
-    if found is None:
-        if req.virtual:
-            await _virtual_listing(req)
-        else:
-            server = req.members()[0]
-            try:
-                tools = await _all_tools(req, server)
-            except BackendError:
-                return None
-            listed_ones, names = listed_tools(
-                req.policy, req.name, req.principal.subjects, [(server.name, tools)], prefixed=False
-            )
-            _learn(req, names, listed_ones)
+    if found is None and not directory.fresh(req.name):
+        listings, complete = await _member_listings(req)
+        names = every_name(listings, prefixed=req.virtual)
+        directory.learn(req.name, names, names.listed(), complete=complete)
         found = directory.resolve(req.name, listed)
     if found is None:
         return None

@@ -171,3 +171,16 @@ def test_one_log_row_per_tool_call(gateway: GatewayHandle) -> None:
     assert mcp["session_era"] == "session" and mcp["protocol_version"] == "2025-11-25"
     rows = gateway.logs(limit=100)
     assert all(r.get("model_type") == "mcp" and r["extra"]["mcp"]["method"] == "tools/call" for r in rows)
+
+
+def test_a_wider_caller_calls_what_a_narrower_one_could_not_see(gateway: GatewayHandle) -> None:
+    """The name directory is not one caller's view: bob's filtered listing must not hide `add` from alice."""
+    bob = gateway.create_token(user="bob@example.com")
+    alice = gateway.create_token(user="alice@example.com")
+    bob_session = initialize(url(gateway), bob)
+    post(url(gateway), bob, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, session_id=bob_session)
+    alice_session = initialize(url(gateway), alice)
+    call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 2}}}
+    assert rpc(post(url(gateway), alice, call, session_id=alice_session))["result"]["content"][0]["text"] == "4"
+    guessed = {**call, "params": {"name": "guessed", "arguments": {}}}
+    assert rpc(post(url(gateway), alice, guessed, session_id=alice_session))["error"]["code"] == -32602
