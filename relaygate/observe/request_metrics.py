@@ -223,6 +223,10 @@ class RequestMetrics:
             "server, JSON-RPC method and error type", "histogram", ("mcp_server", "mcp_method_name", "error_type"),
             buckets=MCP_BUCKETS, budget=_config_budget((0, 1)),
         )  # fmt: skip
+        self.mcp_sessions = Family(
+            "relaygate_mcp_sessions_started_total", "MCP sessions the gateway opened (initialize answered), by "
+            "server", "counter", ("mcp_server",), budget=_config_budget((0,)),
+        )  # fmt: skip
         self.families = [
             f
             for f in (
@@ -250,6 +254,7 @@ class RequestMetrics:
                 self.guardrail_duration,
                 self.mcp_tool_calls,
                 self.mcp_duration,
+                self.mcp_sessions,
             )  # fmt: skip
             if f is not None
         ]
@@ -386,6 +391,10 @@ class RequestMetrics:
     def mcp_call(self, server: str, tool: str, outcome: str) -> None:
         """Count one MCP tools/call by its outcome."""
         self.mcp_tool_calls.inc((server, tool, outcome), 1.0, time.monotonic())
+
+    def mcp_session_started(self, server: str) -> None:
+        """Count one MCP session opened."""
+        self.mcp_sessions.inc((server,), 1.0, time.monotonic())
 
     def mcp_operation(self, server: str, method: str, error_type: str, seconds: float) -> None:
         """Time one MCP request (every method: initialize and tools/list are counted here, not logged)."""

@@ -74,6 +74,9 @@ async def initialize(req: McpRequest, message: JsonRpcMessage) -> None:
         backends={name: BackendSession(init.session_id, init.protocol_version) for name, init in started.items()},
     )
     req.call.ctx.extra["mcp"] = {"method": "initialize", "session_era": "session", "protocol_version": session_version}
+    metrics = req.call.gateway.metrics.requests
+    if metrics is not None:
+        metrics.mcp_session_started(req.name)
     await send_json(req.call, result_response(message.id, result), headers={SESSION_ID_HEADER: codec.encode(session)})
 
 

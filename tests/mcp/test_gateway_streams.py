@@ -115,6 +115,7 @@ def test_rate_limit_and_metrics_of_tool_calls(gateway: GatewayHandle) -> None:
     initialized = 'relaygate_mcp_operation_duration_seconds_count{error_type="",mcp_method_name="initialize"'
     assert initialized in metrics
     assert 'mcp_method_name="POST"' not in metrics
+    assert 'relaygate_mcp_sessions_started_total{mcp_server="alpha"} 1.0' in metrics
 
 
 async def test_get_stream_is_proxied_and_delete_ends_the_backend_session(
