@@ -1,0 +1,159 @@
+"""MCP `tools/call` through Relaygate vs direct to the same MCP server, at concurrency 1 and 16.
+
+    python bench/mcp_call.py                  # 5 s per run; prints a markdown table
+    python bench/mcp_call.py --duration 2     # a quick look
+
+What runs: an MCP server written with the official SDK (`MCPServer`, JSON answers, one `echo` tool) in
+its own process, `relaygate serve` in another with one `mcp-server/remote` manifest pointing at it,
+and this process as the client (aiohttp, keep-alive): one session per client task (initialize, then
+`tools/call echo` in a loop). "direct" calls the server itself; "relaygate" calls `/mcp/bench`
+with a Relaygate token, so the gateway authenticates, opens its session id, checks access, writes the
+log row and relays the answer. The number that matters is the added p50 at c1 (the issue's target:
+under 1 ms); the c16 run shows throughput under load. Both share the machine with the client, so
+compare within one run, not across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCEPT = "application/json, text/event-stream"
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
+}
+UPSTREAM = """
+import sys, uvicorn
+from mcp.server.mcpserver import MCPServer
+server = MCPServer("bench", log_level="WARNING")
+@server.tool()
+def echo(text: str) -> str:
+    return text
+app = server.streamable_http_app(streamable_http_path="/mcp", json_response=True)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+CONFIG = """
+type: mcp-server/remote
+name: bench
+url: http://127.0.0.1:{port}/mcp
+collaborators: [{{subject: team:everyone, role_id: mcp-server-user}}]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_up(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(300):
+            try:
+                async with http.get(url) as response:
+                    await response.read()
+                    return
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def one_client(http: aiohttp.ClientSession, url: str, token: str | None, until: float, out: list[float]) -> None:
+    headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with http.post(url, json=INIT, headers=headers) as response:
+        await response.read()
+        session_id = response.headers["mcp-session-id"]
+    headers = {**headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    async with http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers) as r:
+        await r.read()
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        async with http.post(url, json=call, headers=headers) as response:
+            body = await response.read()
+        out.append(time.perf_counter() - started)
+        assert response.status == 200 and b'"hi"' in body, body[:200]
+
+
+async def measure(url: str, token: str | None, concurrency: int, duration: float) -> dict[str, float]:
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        warm: list[float] = []
+        await one_client(http, url, token, time.perf_counter() + 0.5, warm)
+        until = time.perf_counter() + duration
+        await asyncio.gather(*(one_client(http, url, token, until, latencies) for _ in range(concurrency)))
+    latencies.sort()
+    return {
+        "rps": len(latencies) / duration,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=5.0)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="relaygate-mcp-bench-"))
+    upstream_port, gateway_port = free_port(), free_port()
+    (tmp / "relaygate.yaml").write_text(CONFIG.format(port=upstream_port))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RELAYGATE_ACCESS_LOG": "off"}
+    common = ["--config", str(tmp / "relaygate.yaml"), "--database-url", f"sqlite:///{tmp / 'bench.db'}"]
+    cli = [sys.executable, "-m", "relaygate.cli"]
+    token = subprocess.run(
+        [*cli, "tokens", "create", *common, "--user", "bench@example.com"], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip().splitlines()[-1]
+    children = [
+        subprocess.Popen([sys.executable, "-c", UPSTREAM, str(upstream_port)], env=env, start_new_session=True),
+        subprocess.Popen(
+            [*cli, "serve", *common, "--port", str(gateway_port)],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        asyncio.run(wait_up(f"http://127.0.0.1:{gateway_port}/health"))
+        time.sleep(1.0)
+        rows = []
+        for concurrency in (1, 16):
+            direct = asyncio.run(measure(f"http://127.0.0.1:{upstream_port}/mcp", None, concurrency, args.duration))
+            gateway = asyncio.run(
+                measure(f"http://127.0.0.1:{gateway_port}/mcp/bench", token, concurrency, args.duration)
+            )
+            rows.append((concurrency, direct, gateway))
+        print("| c | direct rps | relaygate rps | direct p50 ms | relaygate p50 ms | added p50 ms | relaygate p99 ms |")
+        print("|---|---|---|---|---|---|---|")
+        for concurrency, direct, gateway in rows:
+            print(
+                f"| {concurrency} | {direct['rps']:.0f} | {gateway['rps']:.0f} | {direct['p50']:.2f} | "
+                f"{gateway['p50']:.2f} | {gateway['p50'] - direct['p50']:.2f} | {gateway['p99']:.2f} |"
+            )
+    finally:
+        for child in children:
+            os.killpg(child.pid, signal.SIGTERM)
+            child.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
