@@ -118,9 +118,17 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RELAYGATE_ACCESS_LOG": "off"}
     common = ["--config", str(tmp / "relaygate.yaml"), "--database-url", f"sqlite:///{tmp / 'bench.db'}"]
     cli = [sys.executable, "-m", "relaygate.cli"]
-    token = subprocess.run(
-        [*cli, "tokens", "create", *common, "--user", "bench@example.com"], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip().splitlines()[-1]
+    token = (
+        subprocess.run(
+            [*cli, "tokens", "create", *common, "--user", "bench@example.com"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     children = [
         subprocess.Popen([sys.executable, "-c", UPSTREAM, str(upstream_port)], env=env, start_new_session=True),
         subprocess.Popen(
