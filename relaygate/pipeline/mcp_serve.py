@@ -31,6 +31,9 @@ from relaygate.mcp.jsonrpc import (
     result_response,
 )
 from relaygate.mcp.protocol import (
+    PROTOCOL_VERSION_HEADER,
+    STATELESS_VERSION,
+    check_http_method,
     check_method_headers,
     check_origin,
     check_post_headers,
@@ -77,6 +80,10 @@ async def serve(call: Call, name: str) -> None:
     client_headers = parse_client_headers(headers.get(CLIENT_HEADERS))
     req = McpRequest(call, principal, name, target, policy, headers, client_headers)
     method = req.method = call.scope["method"]
+    if method != "POST" and headers.get(PROTOCOL_VERSION_HEADER) == STATELESS_VERSION:
+        refusal = check_http_method(method, "stateless")  # 2026-07-28 removed GET and DELETE
+        if refusal is not None:
+            raise McpRefused.of(refusal)
     try:
         if method == "GET":
             await get_stream(req)

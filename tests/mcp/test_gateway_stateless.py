@@ -91,3 +91,11 @@ def test_stateless_virtual_server(gateway: GatewayHandle) -> None:
         "beta__multiply",
     )
     assert rpc(called)["result"]["content"][0]["text"] == "12"
+
+
+def test_get_and_delete_are_405_in_the_stateless_era(gateway: GatewayHandle) -> None:
+    token = gateway.create_token(user="alice@example.com")
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream", "MCP-Protocol-Version": MODERN}
+    for method in ("GET", "DELETE"):
+        response = httpx.request(method, f"{gateway.url}/mcp/alpha", headers=headers, timeout=30)
+        assert response.status_code == 405 and response.headers["allow"] == "POST"
