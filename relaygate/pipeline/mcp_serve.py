@@ -42,7 +42,7 @@ from relaygate.mcp.protocol import (
     era_of,
     header_map,
 )
-from relaygate.pipeline.authenticate import authenticate
+from relaygate.pipeline.authenticate import authenticate, read_logging_headers
 from relaygate.pipeline.mcp_call import call_tool
 from relaygate.pipeline.mcp_forward import accept, pass_through
 from relaygate.pipeline.mcp_reply import send_json
@@ -69,6 +69,7 @@ async def serve(call: Call, name: str) -> None:
     if not check_origin(headers.get("origin"), (), host=headers.get("host")):
         raise McpRefused(403, "Forbidden: Origin not allowed", code="mcp_origin_refused")
     principal = await authenticate(call)
+    read_logging_headers(call, bodies_allowed=False)  # x-tfy-metadata for limits, guardrails and the row
     policy = call.gateway.snapshot.mcp
     target = policy.server(name)
     if target is None:

@@ -160,8 +160,9 @@ def test_one_log_row_per_tool_call(gateway: GatewayHandle) -> None:
         "method": "tools/call",
         "params": {"name": "fail", "arguments": {"message": "m"}},
     }
-    response = post(url(gateway), token, call, session_id=session_id)
+    response = post(url(gateway), token, call, session_id=session_id, headers={"x-tfy-metadata": '{"app": "agent"}'})
     row = gateway.wait_for_log(response.headers["x-request-id"])
+    assert row["metadata"] == {"app": "agent"}
     assert row["model_type"] == "mcp"
     assert row["requested_model"] == "alpha/fail"
     assert row["provider"] == "mcp"
