@@ -185,3 +185,15 @@ def test_a_wider_caller_calls_what_a_narrower_one_could_not_see(gateway: Gateway
     assert rpc(post(url(gateway), alice, call, session_id=alice_session))["result"]["content"][0]["text"] == "4"
     guessed = {**call, "params": {"name": "guessed", "arguments": {}}}
     assert rpc(post(url(gateway), alice, guessed, session_id=alice_session))["error"]["code"] == -32602
+
+
+def test_other_methods_pass_through_a_single_remote_server(
+    gateway: GatewayHandle, guarded_alpha: McpTestServer
+) -> None:
+    token = gateway.create_token(user="alice@example.com")
+    session_id = initialize(url(gateway), token)
+    answer = rpc(
+        post(url(gateway), token, {"jsonrpc": "2.0", "id": 4, "method": "resources/list"}, session_id=session_id)
+    )
+    assert answer["id"] == 4 and ("result" in answer or answer["error"]["code"] != -32601)
+    assert any((r.message() or {}).get("method") == "resources/list" for r in guarded_alpha.requests)
