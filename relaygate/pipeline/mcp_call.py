@@ -11,6 +11,7 @@ says what happened.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from relaygate.errors import GatewayError, scrub
 from relaygate.guardrails.text import Texts
 from relaygate.mcp.http_errors import session_not_found
 from relaygate.mcp.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, JsonRpcMessage, RequestId, error_response
+from relaygate.mcp.protocol import SESSION_ID_HEADER
 from relaygate.mcp.upstream import BackendError
 from relaygate.pipeline.admission import admit_mcp, settle_later
 from relaygate.pipeline.mcp_answers import error_code, failure_answer
@@ -85,9 +87,28 @@ async def call_tool(req: McpRequest, message: JsonRpcMessage) -> None:
         raise
     finally:
         settle_later(call.gateway, reservation, ctx)
+        _span(req, message, tool, started, mcp)
         if guard is not None and guard.verdicts:
             ctx.extra["guardrails"] = [verdict.row() for verdict in guard.verdicts]
         _observe(req, started, mcp["outcome"])
+
+
+def _span(req: McpRequest, message: JsonRpcMessage, tool: str, started: float, mcp: dict[str, Any]) -> None:
+    """The `tools/call {tool}` span (CLIENT, under the request's SERVER span) when tracing is on; the
+    session id only as a hash."""
+    if req.call.gateway.tracing is None:
+        return
+    session_id = req.headers.get(SESSION_ID_HEADER)
+    attributes: list[tuple[str, Any]] = [
+        ("mcp.method.name", "tools/call"),
+        ("gen_ai.tool.name", tool),
+        ("jsonrpc.request.id", str(message.id)),
+        ("mcp.protocol.version", mcp["protocol_version"] or ""),
+    ]
+    if session_id:
+        attributes.append(("mcp.session.id", hashlib.sha256(session_id.encode()).hexdigest()[:16]))
+    failed = mcp["outcome"] == "protocol_error"
+    req.call.ctx.add_span(f"tools/call {tool}", started, time.perf_counter(), True, tuple(attributes), failed)
 
 
 def _guard(req: McpRequest, server: McpServer, tool: str) -> ToolGuard | None:

@@ -155,3 +155,20 @@ async def test_a_caller_that_leaves_ends_the_upstream_call(gateway: GatewayHandl
                     break  # the progress event: the call is running; leave now
     row = await asyncio.to_thread(gateway.wait_for_log, request_id)
     assert row["status"] == 499
+
+
+def test_tool_call_span_when_tracing(gateway_factory: Any, alpha: McpTestServer) -> None:
+    from tests.helpers.otlp_receiver import OTLPReceiver
+
+    with OTLPReceiver() as receiver:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "20"}
+        gateway: GatewayHandle = gateway_factory(CONFIG, alpha_url=alpha.url, env=env)
+        token = gateway.create_token(user="alice@example.com")
+        session_id = initialize(gateway.url + "/mcp/alpha", token)
+        response = post(gateway.url + "/mcp/alpha", token, tool_call(2, "echo", {"text": "t"}), session_id=session_id)
+        spans = receiver.trace(response.headers["x-relaygate-trace-id"], count=2)
+    span = next(s for s in spans if s.name == "tools/call echo")
+    assert span.kind.endswith("CLIENT")
+    assert span.attributes["gen_ai.tool.name"] == "echo"
+    assert span.attributes["mcp.method.name"] == "tools/call"
+    assert session_id not in str(span.attributes)
