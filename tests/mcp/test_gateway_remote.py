@@ -197,3 +197,14 @@ def test_other_methods_pass_through_a_single_remote_server(
     )
     assert answer["id"] == 4 and ("result" in answer or answer["error"]["code"] != -32601)
     assert any((r.message() or {}).get("method") == "resources/list" for r in guarded_alpha.requests)
+
+
+def test_origin_rule(gateway: GatewayHandle) -> None:
+    token = gateway.create_token(user="alice@example.com")
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+    foreign = post(url(gateway), token, ping, headers={"Origin": "http://evil.example"})
+    assert foreign.status_code == 403
+    same = post(url(gateway), token, ping, headers={"Origin": gateway.url})
+    assert same.status_code == 200
+    not_acceptable = post(url(gateway), token, ping, headers={"Accept": "application/json"})
+    assert not_acceptable.status_code == 406
