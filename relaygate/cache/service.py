@@ -1,15 +1,14 @@
-"""The gateway's response cache: the store the config picks, single-flight, background writes, counts.
+"""The gateway's response cache: the store the config picks, single-flight, writes, counts.
 
 One per process (`Gateway.cache`). The store is built on first use for the backend the served config
 names (memory with its byte cap, or Redis with its own pool at `--cache-redis-url`, else
-`--redis-url`) and rebuilt when a reload changes the backend or the cap. Writes run as background
-tasks after the answer is sent, so a slow store never delays a client; a store that fails is a miss,
-counted in `errors`.
+`--redis-url`) and rebuilt when a reload changes the backend or the cap. A write happens after the
+answer has gone out (the client never waits for it) and before the request's single-flight ends; a
+store that fails is counted (`write_errors`), never raised.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,6 @@ from relaygate.cache.singleflight import SingleFlight
 from relaygate.cache.vector_index import SemanticIndex, VectorIndex
 
 if TYPE_CHECKING:
-    from relaygate.cache.entry import CacheEntry
     from relaygate.cache.key import CacheKey
     from relaygate.cache.store import CacheStore
     from relaygate.runtime.cache import CachePolicy
@@ -36,7 +34,6 @@ class ResponseCache:
         self._shape: tuple[str, int] | None = None
         self._index: VectorIndex | None = None
         self._index_backend: str | None = None
-        self._writes: set[asyncio.Task[None]] = set()
         self._retired: list[CacheStore] = []
         self._retired_indexes: list[VectorIndex] = []
         self.flights: SingleFlight[bytes] = SingleFlight()
@@ -75,25 +72,7 @@ class ResponseCache:
     def count(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
 
-    def write_later(
-        self,
-        store: CacheStore,
-        key: CacheKey,
-        entry: CacheEntry,
-        ttl: int,
-        max_bytes: int,
-        semantic: tuple[VectorIndex, str, list[float]] | None = None,
-    ) -> None:
-        """Store an entry after the answer went out (dropped when larger than `max_bytes`); `semantic`:
-        the index, partition and vector the entry is found by for similar requests."""
-        encoded = entry.encode()
-        if len(encoded) > max_bytes:
-            return
-        task = asyncio.create_task(self._write(store, key, entry.request_id, encoded, ttl, semantic))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-
-    async def _write(
+    async def write(
         self,
         store: CacheStore,
         key: CacheKey,
@@ -102,6 +81,8 @@ class ResponseCache:
         ttl: int,
         semantic: tuple[VectorIndex, str, list[float]] | None,
     ) -> None:
+        """Store an encoded entry and index it (by the request that made it, and by its vector for
+        semantic lookups); a store that fails is counted, never raised."""
         try:
             await store.set(key.storage_key, encoded, ttl)
             await store.index_request(request_id, key.storage_key, ttl)
@@ -113,8 +94,6 @@ class ResponseCache:
             self.counts["write_errors"] += 1
 
     async def close(self) -> None:
-        if self._writes:
-            await asyncio.wait(set(self._writes), timeout=5.0)
         for store in (*self._retired, *((self._store,) if self._store is not None else ())):
             await store.close()
         for index in (*self._retired_indexes, *((self._index,) if self._index is not None else ())):

@@ -31,7 +31,7 @@ class CacheRecord:
     max_bytes: int
     chunks: list[bytes] | None = None  # a stream's relayed events
     size: int = 0
-    encoded: bytes | None = None  # what was stored (single-flight followers get it)
+    encoded: bytes | None = None  # what is to be stored (single-flight followers get it too)
 
     def add(self, out: bytes) -> None:
         """A relayed stream chunk (recording stops past the entry cap)."""
@@ -77,10 +77,18 @@ class CacheRecord:
         return cost or 0.0
 
     def _store(self, entry: CacheEntry) -> None:
-        self.encoded = entry.encode()
+        encoded = entry.encode()
+        if len(encoded) <= self.max_bytes:
+            self.encoded = encoded
+
+    async def write(self) -> None:
+        """Store what was kept, once the answer has gone out: the client never waits for it, and the
+        request's single-flight ends only after it, so a request arriving then finds the entry."""
+        if self.encoded is None:
+            return
         decision = self.decision
-        self.call.gateway.cache.write_later(
-            self.store, decision.key, entry, decision.ttl, self.max_bytes, decision.semantic_at
+        await self.call.gateway.cache.write(
+            self.store, decision.key, self.call.ctx.request_id, self.encoded, decision.ttl, decision.semantic_at
         )
 
 

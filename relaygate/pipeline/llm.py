@@ -200,6 +200,7 @@ async def _cached(
                 guarded,
                 record,
             )
+            await record.write()
         finally:
             if flight.is_leader:
                 flight.publish(record.encoded)

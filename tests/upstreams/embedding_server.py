@@ -102,6 +102,12 @@ class EmbeddingServer(AiohttpServer):
         router.add_post("/embeddings", self._embeddings)
         router.add_get("/v1/models", self._models)
 
+    def start_in_thread(self) -> Self:
+        """Load the model here first: importing torch and the weights can take longer than the thread
+        start's readiness wait on a busy machine."""
+        load_model()
+        return super().start_in_thread()
+
     async def start(self) -> Self:
         """Load the model (off the loop), then listen."""
         await asyncio.to_thread(load_model)
