@@ -34,16 +34,22 @@ class Timings:
     def header(self, total_ms: float, attempts: Sequence[Any] = ()) -> bytes:
         """The `server-timing` header value, with one `attempt-N` entry per upstream attempt; the
         guardrail stages appear when guardrails ran."""
-        text = f"auth;dur={self.auth:.3f}, "
-        if self.input_guardrails is not None:
-            text += f"input_guardrails;dur={self.input_guardrails:.3f}, "
-        text += (
-            f"ratelimit;dur={self.ratelimit:.3f}, budget;dur={self.budget:.3f}, "
-            f"loadbalance;dur={self.loadbalance:.3f}, model;dur={self.model:.3f}, "
-        )
-        if self.output_guardrails is not None:
-            text += f"output_guardrails;dur={self.output_guardrails:.3f}, "
-        text += f"logging;dur={self.logging:.3f}, total;dur={total_ms:.3f}"
+        if self.input_guardrails is None and self.output_guardrails is None:  # the common case: one f-string
+            text = (
+                f"auth;dur={self.auth:.3f}, ratelimit;dur={self.ratelimit:.3f}, budget;dur={self.budget:.3f}, "
+                f"loadbalance;dur={self.loadbalance:.3f}, model;dur={self.model:.3f}, "
+                f"logging;dur={self.logging:.3f}, total;dur={total_ms:.3f}"
+            )
+        else:
+            guard_in = "" if self.input_guardrails is None else f"input_guardrails;dur={self.input_guardrails:.3f}, "
+            guard_out = (
+                "" if self.output_guardrails is None else f"output_guardrails;dur={self.output_guardrails:.3f}, "
+            )
+            text = (
+                f"auth;dur={self.auth:.3f}, {guard_in}ratelimit;dur={self.ratelimit:.3f}, "
+                f"budget;dur={self.budget:.3f}, loadbalance;dur={self.loadbalance:.3f}, model;dur={self.model:.3f}, "
+                f"{guard_out}logging;dur={self.logging:.3f}, total;dur={total_ms:.3f}"
+            )
         if len(attempts) > 1:
             text += "".join(
                 f', attempt-{i};desc="{a.target} {a.status or a.error}";dur={a.duration_ms:.3f}'

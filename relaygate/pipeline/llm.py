@@ -121,9 +121,19 @@ async def serve(call: Call, operation: Operation, frontend: Frontend) -> None:
         else None
     )
     try:
-        internal = is_internal(call)  # the gateway's own call (a judge, an embedding): no guardrails, no cache
-        guarded = None if internal else await guard_input(call, operation.name, model, request.payload)
-        decision = None if internal else decide(call, operation.name, model, request.payload, principal)
+        guarded = decision = None
+        # Guardrails and the cache, unless the gateway has neither and the request asks for neither (the
+        # common case costs two attribute reads and two header look-ups), or it is the gateway's own call
+        # (a judge, an embedding).
+        snapshot = gateway.snapshot
+        if (
+            snapshot.guardrails
+            or snapshot.cache.rules
+            or call.header(b"x-tfy-cache-config") is not None
+            or call.header(b"x-tfy-guardrails") is not None
+        ) and not is_internal(call):
+            guarded = await guard_input(call, operation.name, model, request.payload)
+            decision = decide(call, operation.name, model, request.payload, principal)
         headers = frontend.response_headers(call)
         if decision is None and "cache" in ctx.extra:  # caching asked for, but not applicable here
             headers = [*headers, *status_headers(None, ctx.extra)]
@@ -131,8 +141,11 @@ async def serve(call: Call, operation: Operation, frontend: Frontend) -> None:
             await exchange_beside_validators(
                 guarded, call, partial(_answer, call, decision, request, spec, routing, headers, frontend, guarded)
             )
+        elif decision is None:
+            reader = frontend.usage_reader(request)
+            await exchange(gateway, call.receive, call.send, spec, routing, ctx, headers, reader, guarded)
         else:
-            await _answer(call, decision, request, spec, routing, headers, frontend, guarded, call.send)
+            await _cached(call, call.send, decision, request, spec, routing, headers, frontend, guarded)
     finally:
         settle_later(gateway, reservation, ctx)
 

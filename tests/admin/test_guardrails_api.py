@@ -61,9 +61,10 @@ def test_verdict_counts_follow_real_requests(gateway: GatewayHandle) -> None:
     assert _chat(gateway, user, f"key {SECRET}") == 400
     assert _chat(gateway, user, "the watchlist topic") == 200
     assert _chat(gateway, user, "hello", model="mock/priced") == 200  # the webhook fails: ignored on error
+    admin = gateway.create_token(user=ADMIN)
     deadline = time.monotonic() + 5
     while True:  # metrics are recorded when each request finishes, after its answer
-        answer: dict[str, Any] = get(gateway, "/guardrails", gateway.create_token(user=ADMIN))
+        answer: dict[str, Any] = get(gateway, "/guardrails", admin)
         verdicts = {g["ref"]: g["verdicts"] for g in answer["guardrails"]}
         if verdicts["safety/hook"]:
             break

@@ -8,6 +8,7 @@ may only narrow a rule; a broken Redis is a miss, never a failed request.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -309,7 +310,7 @@ def test_a_broken_redis_is_a_miss_never_a_failure(tmp_path_factory: pytest.TempP
 
 def test_two_replicas_share_entries_through_redis(tmp_path_factory: pytest.TempPathFactory) -> None:
     upstream = OpenAIMock(OPENAI_KEY, AZURE_KEY).start_in_thread()
-    namespace = f"replicas-{free_port()}"
+    namespace = f"replicas-{uuid.uuid4().hex}"  # Redis outlives test runs: a fresh namespace each time
     config = render(
         STANDARD + "---\ntype: gateway-cache-config\nname: cache\nbackend: redis\n",
         port=upstream.port,
