@@ -679,115 +679,14 @@ def shape(
 
 Fetch = Callable[[str, list[Any]], Iterable[Sequence[Any]]]
 
-# Row kinds of `ranked_sql`'s one statement: every group's total over the range, the top groups'
-# series, and the rest's series folded per point.
-_TOTAL, _TOP, _REST = 0, 1, 2
-
-
-def ranked_sql(plan: UsagePlan, dialect: Dialect) -> tuple[str, list[Any]] | None:
-    """A grouped timeseries's ranking, its top `limit` groups' series and the rest folded per point,
-    in one statement over one read of the rollup rows: `(kind, bucket, *group, *plan.value_columns)`
-    rows, `kind` one of `_TOTAL` (bucket NULL: every group's total), `_TOP` (the series of the top
-    groups) and `_REST` (group NULL: the sum per point of every other group). The database ranks as
-    `run_rollup_query` does (the ranking sum descending, then the group's text, `None` for no value,
-    in code-point order); the caller checks that its own ranking of the totals picks the same groups.
-    None when the plan is not one this handles (metadata dimensions, a ranking that is not a sum)."""
-    if plan.type != "timeseries" or not plan.group_by or plan.ranking not in _SUMS:
-        return None
-    if any(d.startswith(METADATA_PREFIX) for d in plan.group_by):
-        return None
-    mark = "?" if dialect == "sqlite" else "%s"
-    table = plan.table or rollup.TABLES["1h" if plan.source == "rollup_1h" else "1m"]
-    dims = [DIMENSIONS[d] for d in plan.group_by]
-    gs = [f"g{i}" for i in range(len(dims))]
-    vs = [f"v{i}" for i in range(len(plan.value_columns))]
-    cast = "::bigint" if dialect == "postgres" else ""
-    pairs = zip(vs, plan.value_columns, strict=True)
-    sum_terms = [f"SUM({v})" if c == "cost_usd" else f"SUM({v}){cast}" for v, c in pairs]
-    sums = ", ".join(sum_terms)
-    named_sums = ", ".join(f"{term} AS {v}" for term, v in zip(sum_terms, vs, strict=True))
-    params: list[Any] = [int(plan.range_start), int(plan.range_end)]
-    where = [f"bucket_start >= {mark}", f"bucket_start < {mark}"]
-    for flt in plan.filters:
-        where.append(_filter_sql(flt, dialect, params, mark))
-    if plan.scope is not None:
-        clause = f"subject = {mark}"
-        params.append(plan.scope.subject)
-        if plan.scope.teams:
-            clause = f"({clause} OR team IN ({', '.join(mark for _ in plan.scope.teams)}))"
-            params.extend(plan.scope.teams)
-        where.append(clause)
-    picked = ", ".join(
-        [
-            f"(bucket_start / {plan.interval}) * {plan.interval} AS ts",
-            *(f"{d} AS {g}" for d, g in zip(dims, gs, strict=True)),
-            *(f"{c} AS {v}" for c, v in zip(plan.value_columns, vs, strict=True)),
-        ]
-    )
-    collate = ' COLLATE "C"' if dialect == "postgres" else ""
-    order = ", ".join(
-        [
-            f"v{plan.value_columns.index(plan.ranking)} DESC",
-            *(f"(CASE WHEN {g} = '' THEN 'None' ELSE {g} END){collate}" for g in gs),
-        ]
-    )
-    group = ", ".join(gs)
-    key = f"({group})" if len(gs) > 1 else group
-    nulls = ", ".join("NULL" for _ in gs)
-    typed_null = "CAST(NULL AS bigint)" if dialect == "postgres" else "NULL"
-    sql = (
-        f"WITH base AS MATERIALIZED (SELECT {picked} FROM {table} WHERE {' AND '.join(where)}), "
-        f"totals AS MATERIALIZED (SELECT {group}, {named_sums} FROM base GROUP BY {group}), "
-        f"top AS MATERIALIZED (SELECT {group} FROM totals ORDER BY {order} LIMIT {int(plan.limit)}) "
-        f"SELECT {_TOTAL}, {typed_null}, {group}, {', '.join(vs)} FROM totals "
-        f"UNION ALL SELECT {_TOP}, ts, {group}, {sums} FROM base WHERE {key} IN (SELECT {group} FROM top) "
-        f"GROUP BY ts, {group} "
-        f"UNION ALL SELECT {_REST}, ts, {nulls}, {sums} FROM base WHERE {key} NOT IN (SELECT {group} FROM top) "
-        "GROUP BY ts"
-    )
-    return sql, params
-
-
-def _run_ranked(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[str, Any] | None:
-    """`ranked_sql`'s one statement, shaped; None when the plan is not one it handles, or when the
-    database's pick of the top groups is not this module's (a tie the two order differently)."""
-    statement = ranked_sql(plan, dialect)
-    if statement is None:
-        return None
-    sql, params = statement
-    first = 2 + len(plan.group_by)
-    totals: list[tuple[Any, tuple[Any, ...], list[float]]] = []
-    rows: list[tuple[Any, tuple[Any, ...], list[float]]] = []
-    rest: list[tuple[Any, list[float]]] = []
-    for row in fetch(sql, params):
-        kind = row[0]
-        if kind == _REST:
-            rest.append((row[1], list(row[first:])))
-            continue
-        group = tuple([None if v == "" else v for v in row[2:first]])
-        (rows if kind == _TOP else totals).append((row[1], group, list(row[first:])))
-    if len(totals) <= plan.limit:
-        return shape(plan, rows)
-    layout = _Layout.of(plan)
-    totals.sort(key=lambda row: (-_rank_value(plan, layout, row[2]), tuple(str(v) for v in row[1])))
-    top = {group for _, group, _ in totals[: plan.limit]}
-    if top != {group for _, group, _ in rows}:
-        return None
-    width = len(plan.value_columns)
-    folded = Folded(len(totals) - plan.limit, _sum([values for _, _, values in totals[plan.limit :]], width), {})
-    folded.by_ts.update(rest)
-    return shape(plan, rows, folded)
-
 
 def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[str, Any]:
     """A rollup-source plan, answered with `fetch(sql, params)` (the store's connection).
 
-    A grouped timeseries (by user, team, token...) is one statement (`ranked_sql`): one read of the
-    rollup rows in range, ranked by the database, answering every group's total, the top `limit`
-    groups' series and the rest's sum per point (every value is a sum or a histogram count, so
-    `other` is exact). Plans it does not handle (metadata dimensions, a ranking by a rate or a
-    percentile), or a tie ranked differently by the database, take `_run_in_steps`. The rows read
-    into Python stay near `limit x points` however many groups there are."""
+    A grouped timeseries first ranks the groups over the whole range (one row per group); with more
+    than `limit` of them, it reads the series of the top groups only, and `other` per point is the
+    ungrouped series minus theirs (every value is a sum or a histogram count, so this is exact). The
+    rows read and shaped stay near `limit x points` however many groups there are."""
     if plan.type == "distribution" or not plan.group_by:
         sql, params = rollup_sql(plan, dialect)
         return shape(plan, rows_from_sql(plan, fetch(sql, params)))
@@ -798,16 +697,6 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
         rows = rows_from_sql(plan, fetch(sql, params))
         if len({group for _, group, _ in rows}) <= plan.limit:
             return shape(plan, rows)
-    if not plan.table.endswith("_model"):
-        answer = _run_ranked(plan, dialect, fetch)
-        if answer is not None:
-            return answer
-    return _run_in_steps(plan, dialect, fetch)
-
-
-def _run_in_steps(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[str, Any]:
-    """A grouped timeseries in three statements: the groups' totals (ranked here), the top groups'
-    series, and the ungrouped series, from which `other` per point is the top groups' subtracted."""
     totals_plan = replace(plan, type="distribution")
     sql, params = rollup_sql(totals_plan, dialect)
     totals = rows_from_sql(totals_plan, fetch(sql, params))
