@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import sub
 from typing import Any, Literal
 
 import orjson
@@ -409,12 +410,17 @@ def rollup_sql(
 def rows_from_sql(plan: UsagePlan, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, tuple[Any, ...], list[float]]]:
     """SQL rows -> (ts, group, values in `plan.value_columns` order)."""
     first = 1 + len(plan.group_by)
-    out = []
+    out: list[tuple[Any, tuple[Any, ...], list[float]]] = []
+    append = out.append
+    groups: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # one tuple per group, shared by its rows
     for row in rows:
         if row[first] is None:  # SUM over no rows (an ungrouped query of an empty range)
             continue
-        group = tuple([None if v == "" else v for v in row[1:first]])
-        out.append((row[0], group, list(row[first:])))
+        stored = tuple(row[1:first])  # the same tuple when rows are tuples
+        group = groups.get(stored)
+        if group is None:
+            group = groups[stored] = tuple([None if v == "" else v for v in stored])
+        append((row[0], group, list(row[first:])))
     return out
 
 
@@ -720,7 +726,7 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
     for ts, _, values in rows:
         remainder = by_ts.get(ts)
         if remainder is not None:
-            by_ts[ts] = [a - b for a, b in zip(remainder, values, strict=True)]
+            by_ts[ts] = list(map(sub, remainder, values))  # the same widths: `plan.value_columns`
     requests, cost = layout.index["requests"], layout.index.get("cost_usd")
     for ts in list(by_ts):
         if by_ts[ts][requests] < 1:
