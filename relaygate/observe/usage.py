@@ -412,7 +412,17 @@ def rows_from_sql(plan: UsagePlan, rows: Iterable[Sequence[Any]]) -> list[tuple[
     first = 1 + len(plan.group_by)
     out: list[tuple[Any, tuple[Any, ...], list[float]]] = []
     append = out.append
-    groups: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # one tuple per group, shared by its rows
+    groups: dict[Any, tuple[Any, ...]] = {}  # one tuple per group, shared by its rows
+    if first == 2:  # one dimension (the common case): look its value up, not a new tuple per row
+        for row in rows:
+            if row[2] is None:
+                continue
+            value = row[1]
+            group = groups.get(value)
+            if group is None:
+                group = groups[value] = (None if value == "" else value,)
+            append((row[0], group, list(row[2:])))
+        return out
     for row in rows:
         if row[first] is None:  # SUM over no rows (an ungrouped query of an empty range)
             continue
