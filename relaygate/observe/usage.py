@@ -11,8 +11,10 @@ come from the merged histograms).
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from operator import sub
 from typing import Any, Literal
@@ -696,6 +698,23 @@ def shape(
 Fetch = Callable[[str, list[Any]], Iterable[Sequence[Any]]]
 
 
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while an answer's rows and points are built (tens of thousands
+    of acyclic tuples, lists and dicts that would otherwise set off many collections, each walking the
+    process's young objects and now and then all of them: ~15 ms of a 8,400-point answer). Nothing
+    built here is cyclic, so nothing waits for the collector; it runs again on the next allocations
+    after. A no-op when the collector is already off (another such block, or the application's own)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[str, Any]:
     """A rollup-source plan, answered with `fetch(sql, params)` (the store's connection).
 
@@ -703,6 +722,11 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
     than `limit` of them, it reads the series of the top groups only, and `other` per point is the
     ungrouped series minus theirs (every value is a sum or a histogram count, so this is exact). The
     rows read and shaped stay near `limit x points` however many groups there are."""
+    with _collection_paused():
+        return _run_rollup_query(plan, dialect, fetch)
+
+
+def _run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[str, Any]:
     if plan.type == "distribution" or not plan.group_by:
         sql, params = rollup_sql(plan, dialect)
         return shape(plan, rows_from_sql(plan, fetch(sql, params)))

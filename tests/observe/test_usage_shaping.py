@@ -295,3 +295,29 @@ def test_the_raw_scan_is_shaped_as_before(store: Any, query: dict[str, Any]) -> 
         rows = store.database.call(select)
     agg.add_all(usage.raw_record(row) for row in rows)
     assert answer == reference_shape(plan, usage.rows_from_rollup(plan, agg))
+
+
+def test_the_collector_is_back_as_it_was_after_a_query(store: Any) -> None:
+    import gc
+
+    plan = usage.plan_usage(
+        {"type": "timeseries", "interval": "1h", "start": START, "end": NOW, "group_by": ["user"], "limit": 3},
+        now=NOW,
+    )
+    assert gc.isenabled()
+    store.usage_query(plan)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        store.usage_query(plan)
+        assert not gc.isenabled()  # the application's choice stands
+    finally:
+        gc.enable()
+    dialect, _ = _fetch(store)
+
+    def failing(sql: str, params: list[Any]) -> list[Any]:
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        usage.run_rollup_query(plan, dialect, failing)
+    assert gc.isenabled()
