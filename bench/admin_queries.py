@@ -18,7 +18,8 @@ Measure (`--repeat` times each, after one warm-up run; printed p50/p95/max in ms
 - usage, 7 days by user, hourly, top 50 (the rest in `other`): requests, tokens, cost;
 - the first log page (`first_log_page`: the store's `search`, as `GET /logs` calls it: the last
   hour, 50 rows, no bodies).
-The numbers are the store call (planning, SQL, shaping), without HTTP.
+The numbers are the store call (planning, SQL, shaping), without HTTP. `--breakdown` adds, for the
+two usage queries, the median run split into each statement's fetch and the Python around them.
 """
 
 from __future__ import annotations
@@ -220,6 +221,41 @@ def measure(name: str, run: Any, repeat: int) -> dict[str, Any]:
     return {"name": name, "p50": statistics.median(samples), "p95": p95}
 
 
+def breakdown(name: str, store: Any, plan: usage.UsagePlan, repeat: int) -> None:
+    """Where a rollup query's time goes: each statement's `fetch` (SQL, transfer, row parsing), and
+    the rest (planning the statements, ranking, folding `other`, building the points) in Python."""
+    real = usage.run_rollup_query
+    fetches: list[float] = []
+
+    def timed(plan: usage.UsagePlan, dialect: usage.Dialect, fetch: usage.Fetch) -> dict[str, Any]:
+        def timed_fetch(sql: str, params: list[Any]) -> Any:
+            start = time.perf_counter()
+            rows = fetch(sql, params)
+            fetches.append((time.perf_counter() - start) * 1000)
+            return rows
+
+        return real(plan, dialect, timed_fetch)
+
+    usage.run_rollup_query = timed  # type: ignore[assignment]
+    try:
+        store.usage_query(plan)
+        samples = []
+        for _ in range(repeat):
+            fetches.clear()
+            start = time.perf_counter()
+            store.usage_query(plan)
+            total = (time.perf_counter() - start) * 1000
+            samples.append((total, list(fetches), total - sum(fetches)))
+    finally:
+        usage.run_rollup_query = real  # type: ignore[assignment]
+    samples.sort(key=lambda sample: sample[0])
+    total, sql, python = samples[len(samples) // 2]
+    statements = " + ".join(f"{t:.1f}" for t in sql)
+    print(f"  {name} (the median run): {total:.1f} ms = SQL {statements} + Python {python:.1f}")
+    pythons = sorted(sample[2] for sample in samples)
+    print(f"    Python over the runs: p50 {statistics.median(pythons):.1f} ms, max {pythons[-1]:.1f} ms", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="postgresql://... or sqlite:///path (a scratch database)")
@@ -230,6 +266,9 @@ def main() -> int:
     parser.add_argument("--rollup-span", type=int, default=200_000, help="rows aggregated per rollup upsert")
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--reuse", action="store_true", help="measure the rows already there (no fill)")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also split the usage queries' time into SQL per statement and Python"
+    )
     parser.add_argument(
         "--generate",
         action="store_true",
@@ -273,6 +312,9 @@ def main() -> int:
         measure("usage 7 d by model, hourly", lambda: store.usage_query(by_model), args.repeat)  # type: ignore[attr-defined]
         measure("usage 7 d by user (top 50), hourly", lambda: store.usage_query(by_user), args.repeat)  # type: ignore[attr-defined]
         measure("first log page (search, last hour, 50 rows)", lambda: first_log_page(store), args.repeat)
+        if args.breakdown:
+            breakdown("usage 7 d by model, hourly", store, by_model, args.repeat)
+            breakdown("usage 7 d by user (top 50), hourly", store, by_user, args.repeat)
     finally:
         store.close()
     return 0

@@ -11,9 +11,12 @@ come from the merged histograms).
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from operator import sub
 from typing import Any, Literal
 
 import orjson
@@ -409,12 +412,27 @@ def rollup_sql(
 def rows_from_sql(plan: UsagePlan, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, tuple[Any, ...], list[float]]]:
     """SQL rows -> (ts, group, values in `plan.value_columns` order)."""
     first = 1 + len(plan.group_by)
-    out = []
+    out: list[tuple[Any, tuple[Any, ...], list[float]]] = []
+    append = out.append
+    groups: dict[Any, tuple[Any, ...]] = {}  # one tuple per group, shared by its rows
+    if first == 2:  # one dimension (the common case): look its value up, not a new tuple per row
+        for row in rows:
+            if row[2] is None:
+                continue
+            value = row[1]
+            group = groups.get(value)
+            if group is None:
+                group = groups[value] = (None if value == "" else value,)
+            append((row[0], group, list(row[2:])))
+        return out
     for row in rows:
         if row[first] is None:  # SUM over no rows (an ungrouped query of an empty range)
             continue
-        group = tuple([None if v == "" else v for v in row[1:first]])
-        out.append((row[0], group, list(row[first:])))
+        stored = tuple(row[1:first])  # the same tuple when rows are tuples
+        group = groups.get(stored)
+        if group is None:
+            group = groups[stored] = tuple([None if v == "" else v for v in stored])
+        append((row[0], group, list(row[first:])))
     return out
 
 
@@ -573,6 +591,15 @@ def _aggregate(plan: UsagePlan, layout: _Layout, values: Sequence[float]) -> dic
     return out
 
 
+def _aggregator(plan: UsagePlan, layout: _Layout) -> Callable[[Sequence[float]], dict[str, Any]]:
+    """`_aggregate` for one plan, specialised: a query of sums only (the common one) builds each
+    point's values with one comprehension instead of dispatching on every aggregation's name."""
+    if not all(name in _SUMS for name in plan.aggregations):
+        return lambda values: _aggregate(plan, layout, values)
+    specs = [(name, layout.index[name], name == "cost_usd") for name in plan.aggregations]
+    return lambda v: {name: round(v[i], 8) if cost else int(v[i]) for name, i, cost in specs}
+
+
 def _add(into: list[float], values: Sequence[float]) -> None:
     into[:] = [a + b for a, b in zip(into, values, strict=True)]
 
@@ -618,16 +645,27 @@ def shape(
     totals = {group: _sum(by_ts.values(), width) for group, by_ts in series.items()}
     ranked = sorted(totals, key=lambda g: (-_rank_value(plan, layout, totals[g]), tuple(str(v) for v in g)))
     top, rest = ranked[: plan.limit], ranked[plan.limit :]
-    timeseries = plan.type == "timeseries"
-    keyed: list[tuple[Any, int, dict[str, Any]]] = []
-    for rank, group in enumerate(top):
-        named = dict(zip(plan.group_by, group, strict=True))
-        for ts, values in series[group].items():
-            point: dict[str, Any] = {"ts": float(ts), "group": named} if timeseries else {"group": named}
-            point.update(_aggregate(plan, layout, values))
-            keyed.append((ts if timeseries else 0, rank, point))
-    keyed.sort(key=lambda item: (item[0], item[1]))
-    points = [point for _, _, point in keyed]
+    aggregate = _aggregator(plan, layout)
+    points: list[dict[str, Any]] = []
+    if plan.type == "timeseries":
+        # Points ordered by time, then by the group's rank: appended per bucket in rank order.
+        by_time: dict[Any, list[dict[str, Any]]] = {}
+        for group in top:
+            named = dict(zip(plan.group_by, group, strict=True))
+            for ts, values in series[group].items():
+                point = {"ts": float(ts), "group": named, **aggregate(values)}
+                bucket = by_time.get(ts)
+                if bucket is None:
+                    by_time[ts] = [point]
+                else:
+                    bucket.append(point)
+        for ts in sorted(by_time):
+            points += by_time[ts]
+    else:
+        for group in top:
+            named = dict(zip(plan.group_by, group, strict=True))
+            for values in series[group].values():
+                points.append({"group": named, **aggregate(values)})
     other: dict[str, Any] | None = None
     if rest and folded is None:
         folded = Folded(len(rest), [0.0] * width, {})
@@ -641,9 +679,7 @@ def shape(
         by_ts_other = folded.by_ts
         other = {"groups": folded.groups, **_aggregate(plan, layout, folded.total)}
         if plan.type == "timeseries":
-            other["points"] = [
-                {"ts": float(ts), **_aggregate(plan, layout, by_ts_other[ts])} for ts in sorted(by_ts_other)
-            ]
+            other["points"] = [{"ts": float(ts), **aggregate(by_ts_other[ts])} for ts in sorted(by_ts_other)]
     return {
         "type": plan.type,
         "interval": plan.interval_name,
@@ -662,6 +698,23 @@ def shape(
 Fetch = Callable[[str, list[Any]], Iterable[Sequence[Any]]]
 
 
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while an answer's rows and points are built (tens of thousands
+    of acyclic tuples, lists and dicts that would otherwise set off many collections, each walking the
+    process's young objects and now and then all of them: ~15 ms of a 8,400-point answer). Nothing
+    built here is cyclic, so nothing waits for the collector; it runs again on the next allocations
+    after. A no-op when the collector is already off (another such block, or the application's own)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[str, Any]:
     """A rollup-source plan, answered with `fetch(sql, params)` (the store's connection).
 
@@ -669,6 +722,11 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
     than `limit` of them, it reads the series of the top groups only, and `other` per point is the
     ungrouped series minus theirs (every value is a sum or a histogram count, so this is exact). The
     rows read and shaped stay near `limit x points` however many groups there are."""
+    with _collection_paused():
+        return _run_rollup_query(plan, dialect, fetch)
+
+
+def _run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[str, Any]:
     if plan.type == "distribution" or not plan.group_by:
         sql, params = rollup_sql(plan, dialect)
         return shape(plan, rows_from_sql(plan, fetch(sql, params)))
@@ -702,7 +760,7 @@ def run_rollup_query(plan: UsagePlan, dialect: Dialect, fetch: Fetch) -> dict[st
     for ts, _, values in rows:
         remainder = by_ts.get(ts)
         if remainder is not None:
-            by_ts[ts] = [a - b for a, b in zip(remainder, values, strict=True)]
+            by_ts[ts] = list(map(sub, remainder, values))  # the same widths: `plan.value_columns`
     requests, cost = layout.index["requests"], layout.index.get("cost_usd")
     for ts in list(by_ts):
         if by_ts[ts][requests] < 1:
