@@ -9,7 +9,7 @@ parent: children follow the root, as parent-based sampling does) and captures wh
 `CapturedTrace` of plain values: explicit times, and per span a *shape*, the tuple of the values its
 constant attributes come from (route, status, caller, model, target, provider...). That is all the
 request pays. The export thread turns captured traces into OTLP bytes (wire.py), where a shape's
-attributes are encoded once and reused, or into the SDK's `ReadableSpan`s (`readable_spans`, for the
+attributes are encoded once and reused, or into the SDK's `ReadableSpan`s (`readable.readable_spans`, for the
 gRPC exporter and the tests). The attributes of a span are defined here once, by the `*_attributes`
 functions both use.
 """
@@ -24,11 +24,8 @@ from urllib.parse import urlsplit
 
 import orjson
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import Decision, Sampler
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 
 from relaygate.observe.genai import operation_name as genai_operation
 from relaygate.observe.genai import provider_name as genai_provider
@@ -66,9 +63,6 @@ USAGE_ATTRIBUTES = (  # the answering attempt's token counts, in `AttemptSpan.us
 _FINISH_REASON = re.compile(rb'"finish_reason"\s*:\s*"([A-Za-z_]{1,40})"')
 _STOP_REASON = re.compile(rb'"stop_reason"\s*:\s*"([A-Za-z_]{1,40})"')
 _FINISH_SCAN_BYTES = 16 * 1024  # a stream's finish reason is in its last events
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_ERROR = Status(StatusCode.ERROR)
-_UNSET = Status(StatusCode.UNSET)
 
 # What a span's constant attributes (and name) are made of; see the `*_attributes` functions.
 # Root: (method, route, status, error_type, subject, token_id, requested_model, resolved_model, proxy pairs or None)
@@ -445,68 +439,3 @@ def limits_attributes(shape: LimitsShape) -> dict[str, Any]:
     if refused:
         attributes["relaygate.limits.refused_rule_id"] = refused
     return attributes
-
-
-def readable_spans(
-    captured: CapturedTrace, span_id: Callable[[], int], resource: Resource, scope: InstrumentationScope
-) -> list[ReadableSpan]:
-    """The trace as the SDK's finished spans (the gRPC exporter's input), span ids drawn from `span_id`
-    in the order wire.py draws them: root, auth, limits, features, attempts."""
-    trace_id = int(captured.trace_id, 16)
-    parent = None
-    if captured.parent is not None:
-        parent = SpanContext(trace_id, int(captured.parent, 16), True, _SAMPLED)
-    root = SpanContext(trace_id, span_id(), False, _SAMPLED, captured.trace_state)
-
-    def span(
-        name: str, context: SpanContext, parent: SpanContext | None, attributes: dict[str, Any], **options: Any
-    ) -> ReadableSpan:
-        return ReadableSpan(name, context, parent, resource, attributes, instrumentation_scope=scope, **options)
-
-    def child() -> SpanContext:
-        return SpanContext(trace_id, span_id(), False, _SAMPLED, captured.trace_state)
-
-    out = [
-        span(
-            root_name(captured.root),
-            root,
-            parent,
-            {**root_attributes(captured.root), **root_request_attributes(captured)},
-            kind=SpanKind.SERVER,
-            status=_ERROR if captured.root[2] >= 500 else _UNSET,
-            start_time=captured.start,
-            end_time=captured.end,
-        )
-    ]
-    if captured.auth_end is not None:
-        out.append(span(AUTH_SPAN, child(), root, {}, start_time=captured.start, end_time=captured.auth_end))
-    if captured.limits is not None:
-        shape, start, end = captured.limits
-        out.append(span(LIMITS_SPAN, child(), root, limits_attributes(shape), start_time=start, end_time=end))
-    for feature in captured.features:
-        out.append(
-            span(
-                feature.name,
-                child(),
-                root,
-                dict(feature.attributes),
-                kind=SpanKind.CLIENT if feature.client else SpanKind.INTERNAL,
-                status=_ERROR if feature.failed else _UNSET,
-                start_time=feature.start,
-                end_time=feature.end,
-            )
-        )
-    for attempt in captured.attempts:
-        out.append(
-            span(
-                attempt_name(attempt.shape),
-                child(),
-                root,
-                {**attempt_attributes(attempt.shape), **attempt_request_attributes(attempt)},
-                kind=SpanKind.CLIENT,
-                status=_ERROR if attempt_failed(attempt.shape) else _UNSET,
-                start_time=attempt.start,
-                end_time=attempt.end,
-            )
-        )
-    return out

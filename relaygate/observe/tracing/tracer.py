@@ -22,7 +22,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from relaygate.observe.tracing.config import GRPC, TracingConfig
 from relaygate.observe.tracing.exporter import HttpSpanSender
 from relaygate.observe.tracing.queue import BatchSender, SpanQueue
-from relaygate.observe.tracing.spans import CapturedTrace, SpanBuilder, readable_spans
+from relaygate.observe.tracing.readable import readable_spans
+from relaygate.observe.tracing.spans import CapturedTrace, SpanBuilder
 
 if TYPE_CHECKING:
     from relaygate.context import RequestContext

@@ -147,7 +147,7 @@ _LIMITS = _field(5, LIMITS_SPAN.encode()) + _INTERNAL
 
 class TraceEncoder:
     """Encodes captured traces as `ScopeSpans.spans` fields, drawing span ids from `span_id` (root
-    first, then the auth, limits, feature and attempt spans, as `spans.readable_spans` does). One thread only."""
+    first, then the auth, limits, feature and attempt spans, as `readable.readable_spans` does). One thread only."""
 
     def __init__(self, span_id: Callable[[], int]) -> None:
         self._span_id = span_id

@@ -13,13 +13,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import TraceState
 
+from relaygate.observe.tracing.readable import readable_spans
 from relaygate.observe.tracing.spans import (
     USAGE_ATTRIBUTES,
     AttemptSpan,
     CapturedTrace,
     RootShape,
     finish_reasons,
-    readable_spans,
 )
 from relaygate.observe.tracing.wire import TraceEncoder, encode_batch
 
