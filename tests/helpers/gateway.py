@@ -261,10 +261,12 @@ class GatewayHandle:
             args += ["--name", name]
         if expires_in is not None:
             args += ["--expires-in", expires_in]
-        lines = self.cli_in_process(*args).strip().splitlines()
+        # The token's own line: an in-process gateway's threads print to the same (redirected) stdout
+        # meanwhile (its access log), so "the last line" could be one of theirs.
+        lines = [line.strip() for line in self.cli_in_process(*args).splitlines() if line.strip().startswith("rg-")]
         if not lines:
-            raise GatewayFailed(f"`relaygate {' '.join(args)}` printed nothing")
-        return lines[-1].strip()
+            raise GatewayFailed(f"`relaygate {' '.join(args)}` printed no token")
+        return lines[-1]
 
     def list_tokens(self) -> str:
         return self.cli_in_process("tokens", "list", *self._common())
