@@ -10,18 +10,12 @@ import redis
 
 from relaygate.routing.health import CooldownPolicy, HealthTracker
 from relaygate.shared_state import COOLDOWN_PREFIX, SharedState, publish_revocation
+from tests.helpers.redis_check import redis_answers
 
 REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _redis_up(), reason="Redis at 127.0.0.1:6379 is not reachable")
+pytestmark = pytest.mark.skipif(not redis_answers(REDIS_URL), reason="Redis at 127.0.0.1:6379 is not reachable")
 
 
 def _tracker() -> HealthTracker:

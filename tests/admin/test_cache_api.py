@@ -25,6 +25,7 @@ from relaygate.cache.key import KEY_PREFIX, namespace_prefix
 from tests.admin.admin_config import ADMIN, BOOTSTRAP, CONFIG, USER, VIEWER, assert_no_secret, start
 from tests.conftest import GatewayFactory
 from tests.helpers.gateway import GatewayHandle, GatewayProcess, free_port, render
+from tests.helpers.redis_check import redis_answers
 
 REDIS_DB = "redis://127.0.0.1:6379/14"
 REDIS_DB_ALL = "redis://127.0.0.1:6379/15"  # only the drop-everything test writes here
@@ -45,13 +46,6 @@ rules:
     when: {models: [router/chat]}
     scope: team
 """
-
-
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_DB, socket_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
 
 
 @dataclass
@@ -113,7 +107,7 @@ def _serve(gateway_factory: GatewayFactory, backend: str, redis_url: str | None)
 
 @pytest.fixture(params=["memory", "redis"])
 def served(request: pytest.FixtureRequest, gateway_factory: GatewayFactory) -> Served:
-    if request.param == "redis" and not _redis_up():
+    if request.param == "redis" and not redis_answers(REDIS_DB):
         pytest.skip("Redis is not reachable on 127.0.0.1:6379")
     return _serve(gateway_factory, request.param, REDIS_DB if request.param == "redis" else None)
 
@@ -168,7 +162,7 @@ def test_bad_delete_parameters_are_400(served: Served) -> None:
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_delete_without_parameters_drops_every_entry(gateway_factory: GatewayFactory, backend: str) -> None:
     if backend == "redis":
-        if not _redis_up():
+        if not redis_answers(REDIS_DB):
             pytest.skip("Redis is not reachable on 127.0.0.1:6379")
         redis.Redis.from_url(REDIS_DB_ALL).flushdb()
     served = _serve(gateway_factory, backend, REDIS_DB_ALL if backend == "redis" else None)

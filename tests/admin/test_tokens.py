@@ -17,6 +17,7 @@ from relaygate.shared_state import CHANNEL
 from tests.conftest import GatewayFactory
 from tests.helpers import manifests
 from tests.helpers.gateway import GatewayHandle
+from tests.helpers.redis_check import redis_answers
 
 CONFIG = manifests.ADMIN_ROLES
 HELLO = [{"role": "user", "content": "hi"}]
@@ -212,19 +213,10 @@ def test_cli_still_lists_and_revokes_tokens_made_by_the_api(gateway: GatewayHand
     assert wait_status(gateway, made["token"], 401, within=3.0) < 3.0
 
 
-def _redis_up() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
 REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-@pytest.mark.skipif(not _redis_up(), reason="Redis at 127.0.0.1:6379 is not reachable")
+@pytest.mark.skipif(not redis_answers(REDIS_URL), reason="Redis at 127.0.0.1:6379 is not reachable")
 def test_revoke_is_announced_through_redis_and_refused_by_another_replica(gateway_factory: GatewayFactory) -> None:
     import redis
 

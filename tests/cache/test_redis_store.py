@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,17 +21,9 @@ from relaygate.cache.key import request_index_key
 from relaygate.cache.redis_client import PURGE_BATCH
 from relaygate.cache.redis_store import RedisCache
 from tests.helpers.gateway import free_port
+from tests.helpers.redis_check import redis_answers
 
 REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -48,7 +39,7 @@ def request_id() -> str:
 @pytest.fixture
 async def raw(prefix: str, request_id: str) -> AsyncIterator[Redis]:
     """A plain client for checking what the store wrote; deletes the test's keys afterwards."""
-    if not _redis_up():
+    if not redis_answers():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379 (.ci/run starts it)")
     client = Redis.from_url(REDIS_URL)
     yield client

@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import math
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -40,6 +39,7 @@ from relaygate.cache.semantic_partition import (
 from relaygate.cache.semantic_redis import COUNTER_SUFFIX, RedisSemanticIndex
 from relaygate.cache.vector_index import IndexedVector, SemanticIndex, VectorIndex
 from tests.helpers.gateway import free_port
+from tests.helpers.redis_check import redis_answers
 
 REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHAT = "openai:/v1/chat/completions"
@@ -349,15 +349,6 @@ def _indexed(vector: list[float], key: str) -> IndexedVector:
 # Shared through Redis.
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def prefix() -> str:
     return f"rgtest:sem:{uuid.uuid4().hex[:12]}:"
@@ -366,7 +357,7 @@ def prefix() -> str:
 @pytest.fixture
 async def raw(prefix: str) -> AsyncIterator[Redis]:
     """A plain client for checking what the index wrote; deletes the test's keys afterwards."""
-    if not _redis_up():
+    if not redis_answers():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379 (.ci/run starts it)")
     client = Redis.from_url(REDIS_URL)
     yield client
