@@ -9,8 +9,9 @@
     python bench/callgrind_ab.py --scenario stream before 1000 PYTHONPATH=/path/to/older/tree
 
 `--scenario`: `chat` (default; a non-streaming chat request), `stream` (a streaming chat request,
-the mock's 21-event burst read to its end) or `proxy` (the custom endpoint's JSON POST,
-`/proxy-api/.../echo-json`), the three paths bench/run.py measures as ns, stb and px.
+the mock's 21-event burst read to its end), `proxy` (the custom endpoint's JSON POST,
+`/proxy-api/.../echo-json`), the three paths bench/run.py measures as ns, stb and px, or `mcp` (an MCP
+`tools/call` in one session, to bench/mcp_call.py's MCP server, as that benchmark sends it).
 
 Wall-clock A/B on a shared VM moves by ±10-20% from run to run; instruction counts do not (two runs
 of one variant agree within 0.5%). The gateway runs under `valgrind --tool=callgrind` with counting
@@ -44,10 +45,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.configs import BENCH_USER, PLAIN_MODEL, PROXY_PREFIX, relaygate_yaml  # noqa: E402
+from bench.mcp_call import CONFIG as MCP_CONFIG  # noqa: E402
+from bench.mcp_call import INIT as MCP_INIT  # noqa: E402
+from bench.mcp_call import UPSTREAM as MCP_UPSTREAM  # noqa: E402
 from bench.measuring import ECHO_BODY, ECHO_PATH, json_body  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 WARM_UP = 256  # one full export batch (512 spans) with tracing on
+IDLE_SECONDS = 20.0  # counted with no request, to subtract the background threads' share
+DRAIN_SECONDS = 6.0
 SCENARIOS = {  # path, body
     "chat": (
         "/v1/chat/completions",
@@ -55,6 +61,12 @@ SCENARIOS = {  # path, body
     ),
     "stream": ("/v1/chat/completions", json_body(PLAIN_MODEL, True)),
     "proxy": (PROXY_PREFIX + ECHO_PATH, ECHO_BODY),
+    "mcp": (
+        "/mcp/bench",
+        json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}
+        ),
+    ),
 }
 
 
@@ -76,6 +88,29 @@ def wait_port(port: int, timeout: float = 900.0) -> None:
             time.sleep(1)
 
 
+def dumped_total(work: Path, reason: str) -> int:
+    """The instructions counted since the previous dump, from the dump `callgrind_control -d reason` made."""
+    for path in glob.glob(str(work / "callgrind.out*")):
+        lines = Path(path).read_text(errors="replace").splitlines()
+        if f"desc: Trigger: dump {reason}" in lines[:40]:
+            return max(int(line.split()[1]) for line in lines if line.startswith(("summary:", "totals:")))
+    raise SystemExit(f"no callgrind dump {reason!r} in {work}")
+
+
+def mcp_session(connection: http.client.HTTPConnection, headers: dict[str, str], path: str) -> dict[str, str]:
+    """Open an MCP session (initialize, then `notifications/initialized`): the headers of its requests."""
+    session = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+    connection.request("POST", path, json.dumps(MCP_INIT), {**headers, **session})
+    response = connection.getresponse()
+    response.read()
+    session["Mcp-Session-Id"] = response.headers["mcp-session-id"]
+    connection.request(
+        "POST", path, json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}), {**headers, **session}
+    )
+    connection.getresponse().read()
+    return session
+
+
 def main() -> int:
     args = sys.argv[1:]
     scenario = "chat"
@@ -92,9 +127,13 @@ def main() -> int:
     mock_port, gateway_port, sink_port = free_port(), free_port(), free_port()
     python = sys.executable
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    mock = subprocess.Popen([python, str(BENCH / "mock_upstream.py"), "--port", str(mock_port)], **quiet)  # type: ignore[call-overload]
+    if scenario == "mcp":
+        mock = subprocess.Popen([python, "-c", MCP_UPSTREAM, str(mock_port)], **quiet)  # type: ignore[call-overload]
+    else:
+        mock = subprocess.Popen([python, str(BENCH / "mock_upstream.py"), "--port", str(mock_port)], **quiet)  # type: ignore[call-overload]
     sink = subprocess.Popen([python, str(BENCH / "otlp_sink.py"), "--port", str(sink_port)], **quiet)  # type: ignore[call-overload]
-    (work / "bench.yaml").write_text(relaygate_yaml(mock_port))
+    config = MCP_CONFIG.format(port=mock_port) if scenario == "mcp" else relaygate_yaml(mock_port)
+    (work / "bench.yaml").write_text(config)
     database = f"sqlite:///{work / 'bench.db'}"
     # Run from the work directory: `python -m` puts the current directory first on sys.path, so from a
     # source tree every variant would import that tree and a PYTHONPATH variable would change nothing.
@@ -134,8 +173,11 @@ def main() -> int:
         )
     try:
         wait_port(gateway_port)
+        wait_port(mock_port)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         connection = http.client.HTTPConnection("127.0.0.1", gateway_port, timeout=120)
+        if scenario == "mcp":
+            headers.update(mcp_session(connection, headers, path))
 
         def send(times: int) -> None:
             for _ in range(times):
@@ -147,18 +189,25 @@ def main() -> int:
 
         send(WARM_UP)
         time.sleep(2)
-        subprocess.run(["callgrind_control", "-i", "on", str(gateway.pid)], capture_output=True, check=True)
+        control = ["callgrind_control"]
+        subprocess.run([*control, "-i", "on", str(gateway.pid)], capture_output=True, check=True)
+        time.sleep(IDLE_SECONDS)  # what the gateway's background threads cost while no request comes
+        subprocess.run([*control, "-d", "idle", str(gateway.pid)], capture_output=True, check=True)
+        idle = dumped_total(work, "idle")
+        started = time.monotonic()
         send(count)
-        time.sleep(6)  # the batched writers (request log, span export) handle these requests too
-        subprocess.run(["callgrind_control", "-d", str(gateway.pid)], capture_output=True, check=True)
+        time.sleep(DRAIN_SECONDS)  # the batched writers (request log, span export) handle these requests too
+        elapsed = time.monotonic() - started
+        subprocess.run([*control, "-d", "requests", str(gateway.pid)], capture_output=True, check=True)
         time.sleep(3)
         connection.close()
-        total = 0
-        for path in glob.glob(str(work / "callgrind.out*")):
-            for line in Path(path).read_text(errors="replace").splitlines():
-                if line.startswith(("summary:", "totals:")):
-                    total = max(total, int(line.split()[1]))
-        print(f"{label} ({scenario}): {total / count:,.0f} instructions per request ({count} requests)")
+        total = dumped_total(work, "requests")
+        background = idle / IDLE_SECONDS * elapsed
+        print(
+            f"{label} ({scenario}): {total / count:,.0f} instructions per request ({count} requests); "
+            f"{(total - background) / count:,.0f} without the idle background ({idle / IDLE_SECONDS:,.0f}/s "
+            f"over {elapsed:.0f} s)"
+        )
     finally:
         gateway.send_signal(signal.SIGINT)
         try:

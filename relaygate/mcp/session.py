@@ -26,6 +26,11 @@ Rotation: set the new secret, move the old one to `RELAYGATE_MCP_SESSION_SECRET_
 it there for one session max age; ids are always sealed with the current key and opened with
 either.
 
+Opened ids are remembered (at most `OPENED_MEMO_LIMIT`, keyed by the whole id): a client sends the
+same id on every request, and the memo spares it the base64, AES-GCM and JSON work each time. Only
+what the sealed bytes alone decide is memoised (they are authenticated, so the same id always opens
+to the same session); the subject, token, server and age are checked on every request.
+
 Revocation is not checked here: a session names its token's id, and the caller asks the token
 store whether that token is still live (a revoked token's sessions then answer 404 as well).
 """
@@ -58,6 +63,7 @@ GENERATED_SECRET_WARNING = (
 )
 DEFAULT_MAX_AGE_SECONDS = 86400.0
 MAX_SESSION_ID_CHARS = 8192  # refused before any decoding; encode refuses to make a longer one
+OPENED_MEMO_LIMIT = 4096  # opened session ids remembered per process (oldest forgotten first)
 
 FORMAT_VERSION = 1
 _HKDF_INFO = b"relaygate mcp session v1"
@@ -144,6 +150,7 @@ class SessionCodec:
             self._keys.setdefault(previous.key_id, previous)
         self.max_age_seconds = max_age_seconds
         self._clock = clock
+        self._opened: dict[tuple[str, str], McpSession] = {}  # (id, server) -> its session
 
     def new_session(
         self,
@@ -179,6 +186,22 @@ class SessionCodec:
         the same subject with the same Relaygate token, and younger than max_age_seconds. Whether the
         token is still live is the caller's check.
         """
+        session = self._opened.get((token, server))
+        if session is None:
+            session = self._open(token, server)
+            if len(self._opened) >= OPENED_MEMO_LIMIT:
+                del self._opened[next(iter(self._opened))]
+            self._opened[(token, server)] = session
+        if session.subject != subject:
+            raise SessionRefused("another_subject")
+        if session.token_id != token_id:
+            raise SessionRefused("another_token")
+        if self._clock() - session.created > self.max_age_seconds:
+            raise SessionRefused("expired")
+        return session
+
+    def _open(self, token: str, server: str) -> McpSession:
+        """The session sealed in `token` for `server` (SessionRefused when it does not open)."""
         raw = _unbase64(token)
         if raw is None or len(raw) < _HEADER_BYTES + _NONCE_BYTES + _GCM_TAG_BYTES or raw[0] != FORMAT_VERSION:
             raise SessionRefused("malformed")
@@ -193,14 +216,7 @@ class SessionCodec:
             plaintext = key.aead.decrypt(nonce, sealed, header + server.encode("utf-8"))
         except InvalidTag:
             raise SessionRefused("tampered")
-        session = _session_from(plaintext, server)
-        if session.subject != subject:
-            raise SessionRefused("another_subject")
-        if session.token_id != token_id:
-            raise SessionRefused("another_token")
-        if self._clock() - session.created > self.max_age_seconds:
-            raise SessionRefused("expired")
-        return session
+        return _session_from(plaintext, server)
 
 
 def _plaintext(session: McpSession) -> bytes:

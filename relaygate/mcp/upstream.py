@@ -178,6 +178,7 @@ class UpstreamReply:
     status: int
     message: JSON | None = None
     events: SseEventStream | None = None
+    raw: bytes | None = None  # the JSON answer's bytes as they came (relayed as is when nothing changes it)
 
     async def aclose(self) -> None:
         """Release an event stream still open (nothing to do for a JSON answer)."""
@@ -390,7 +391,7 @@ class McpBackend:
             response.release()
             raise BackendError(response.status, "the server accepted a request without answering it", kind="malformed")
         body = await _read_capped(response, self.max_message_bytes)
-        return UpstreamReply(response.status, message=_json_message(body))
+        return UpstreamReply(response.status, message=_json_message(body), raw=body)
 
 
 async def _answer_in(events: SseEventStream, request_id: str) -> JSON:
@@ -456,6 +457,10 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
+        if response.content_length is not None and "Content-Encoding" not in response.headers:
+            body = await response.read()  # within the cap (above), and no more than Content-Length
+            response.release()
+            return body
         async for chunk in response.content.iter_any():
             size += len(chunk)
             if size > cap:

@@ -228,7 +228,7 @@ async def _forward_call(
     answer = reply.message
     if guard is not None:
         answer = await _checked_answer(guard, answer, mcp) or answer
-    await send_message(req.call, answer, server.secrets)
+    await send_message(req.call, answer, server.secrets, reply.raw if answer is reply.message else None)
 
 
 def _observe(req: McpRequest, started: float, outcome: str) -> None:

@@ -65,4 +65,4 @@ async def pass_through(req: McpRequest, message: JsonRpcMessage) -> None:
         await relay_events(req.call, reply.events, server.secrets)
     else:
         assert reply.message is not None
-        await send_message(req.call, reply.message, server.secrets)
+        await send_message(req.call, reply.message, server.secrets, reply.raw)

@@ -52,9 +52,10 @@ async def send_json(call: Call, body: bytes, *, status: int = 200, headers: dict
     await call.send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def send_message(call: Call, message: JSON, secrets: tuple[bytes, ...] = ()) -> None:
-    """A JSON-RPC message from an upstream, scrubbed of its credentials."""
-    await send_json(call, scrub(orjson.dumps(message), secrets))
+async def send_message(call: Call, message: JSON, secrets: tuple[bytes, ...] = (), raw: bytes | None = None) -> None:
+    """A JSON-RPC message from an upstream, scrubbed of its credentials; `raw`, the bytes it was parsed
+    from, is relayed as it came rather than serialised again."""
+    await send_json(call, scrub(orjson.dumps(message) if raw is None else raw, secrets))
 
 
 async def send_result(call: Call, request_id: RequestId, result: object) -> None:

@@ -69,10 +69,10 @@ class McpRequest:
 
     def backend(self, server: McpServer) -> tuple[McpBackend, dict[str, str]]:
         """The server's client and the headers this caller adds for it (never the caller's token)."""
-        return (
-            McpBackend(server.url, dict(server.headers), server.timeout_s),
-            upstream_headers(server, self.headers, self.client_headers),
-        )
+        client = self.policy.clients.get(server.name)
+        if not isinstance(client, McpBackend):
+            client = self.policy.clients[server.name] = McpBackend(server.url, dict(server.headers), server.timeout_s)
+        return client, upstream_headers(server, self.headers, self.client_headers)
 
     def routed(self, message: Mapping[str, Any], extra: dict[str, str]) -> dict[str, str]:
         """`extra`, plus the stateless era's `Mcp-Method`/`Mcp-Name` mirrored from `message` (which

@@ -129,6 +129,9 @@ class McpPolicy:
     _decisions: dict[tuple[str, str | None, str, frozenset[str]], bool] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # Each remote server's transport client, made once per config by the MCP pipeline (which types it):
+    # it holds the server's static headers and timeouts, so no request rebuilds them.
+    clients: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.servers or self.virtual_servers)

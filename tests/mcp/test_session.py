@@ -264,3 +264,29 @@ def test_ids_of_a_generated_secret_only_open_in_that_process() -> None:
     second, _, _ = secret_from_env({})
     token = SessionCodec(first, clock=FakeClock()).encode(make_session())
     assert refusal(SessionCodec(second, clock=FakeClock()), token) == "wrong_key"
+
+
+def test_an_opened_id_is_remembered_but_every_binding_is_still_checked() -> None:
+    """The memo spares the decryption of an id seen before, never the checks of who may use it."""
+    clock = FakeClock()
+    codec = SessionCodec(SECRET, clock=clock, max_age_seconds=60)
+    token = codec.encode(make_session())
+    first = decode(codec, token)
+    assert decode(codec, token) is first  # opened once
+    assert refusal(codec, token, subject="user:mallory") == "another_subject"
+    assert refusal(codec, token, token_id="tok_other") == "another_token"
+    assert refusal(codec, token, server="jira") in ("another_server", "tampered")
+    clock.now += 61
+    assert refusal(codec, token) == "expired"
+
+
+def test_the_memo_of_opened_ids_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import relaygate.mcp.session as session_module
+
+    monkeypatch.setattr(session_module, "OPENED_MEMO_LIMIT", 3)
+    codec = SessionCodec(SECRET, clock=FakeClock())
+    tokens = [codec.encode(make_session()) for _ in range(5)]
+    for token in tokens:
+        decode(codec, token)
+    assert len(codec._opened) == 3
+    assert decode(codec, tokens[0]) == decode(codec, tokens[-1])

@@ -464,6 +464,9 @@ async def test_a_closed_port_fails_fast(session: aiohttp.ClientSession) -> None:
 # Servers that misbehave
 
 
+SPACED_ANSWER = b'{ "jsonrpc" : "2.0",\n  "id": 1, "result": {"content": [], "isError": false} }'
+
+
 class Misbehaving(AiohttpServer):
     """Each path answers one way a backend can go wrong."""
 
@@ -480,6 +483,8 @@ class Misbehaving(AiohttpServer):
         router.add_post("/sse-comments", self._sse_comments)
         router.add_post("/bad-session-id", self._bad_session_id)
         router.add_post("/init-refused", self._init_refused)
+        router.add_post("/spaced", self._spaced)
+        router.add_post("/big-json", self._big_json)
 
     async def _text(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text="hello", content_type="text/plain")
@@ -526,6 +531,13 @@ class Misbehaving(AiohttpServer):
         body = b'{"jsonrpc": "2.0", "id": "relaygate-initialize", "result": {"protocolVersion": "2025-11-25"}}'
         headers = {"Mcp-Session-Id": "has space"}
         return web.Response(body=body, content_type="application/json", headers=headers)
+
+    async def _spaced(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(body=SPACED_ANSWER, content_type="application/json")
+
+    async def _big_json(self, request: web.Request) -> web.StreamResponse:
+        body = b'{"jsonrpc": "2.0", "id": 1, "result": {"text": "' + b"x" * 5000 + b'"}}'
+        return web.Response(body=body, content_type="application/json")
 
     async def _init_refused(self, request: web.Request) -> web.StreamResponse:
         body = b'{"jsonrpc": "2.0", "id": "relaygate-initialize", "error": {"code": -32602, "message": "no"}}'
@@ -633,3 +645,19 @@ def test_the_reader_refuses_what_is_not_an_mcp_event_stream() -> None:
     assert cut.feed(b"data: {}\n") == []
     with pytest.raises(MalformedSse):
         cut.finish()
+
+
+async def test_a_json_answer_keeps_the_bytes_it_came_in(
+    misbehaving: Misbehaving, session: aiohttp.ClientSession
+) -> None:
+    """The gateway relays an unchanged answer as it came (no second serialisation), so the reply keeps its bytes."""
+    reply = await McpBackend(misbehaving.url + "/spaced", {}, 5).request(
+        session, call(1, "echo", {}), session_id=None, protocol_version=VERSION
+    )
+    assert reply.raw == SPACED_ANSWER
+    assert reply.message == {"jsonrpc": "2.0", "id": 1, "result": {"content": [], "isError": False}}
+
+
+async def test_a_json_answer_over_the_cap_is_refused(misbehaving: Misbehaving, session: aiohttp.ClientSession) -> None:
+    error = await failure(misbehaving, "/big-json", session, max_message_bytes=1024)
+    assert error.kind == "malformed" and "1024 bytes" in error.reason
