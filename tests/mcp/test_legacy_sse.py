@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 
 from relaygate.mcp import legacy_session_id
 from relaygate.mcp.legacy_pool import LegacyConnections
@@ -27,8 +26,7 @@ from relaygate.mcp.sse_reader import SseEvent
 from relaygate.mcp.upstream import BackendError, UpstreamReply
 from relaygate.wire_types import JSON
 from tests.helpers.gateway import free_port
-from tests.upstreams.aiohttp_server import AiohttpServer
-from tests.upstreams.mcp_sse_servers import LegacySseTestServer
+from tests.upstreams.mcp_sse_servers import LegacySseTestServer, MisbehavingSse
 
 CLIENT_PARAMS: JSON = {"capabilities": {"roots": {}}, "clientInfo": {"name": "legacy-tests", "version": "7"}}
 VERSION = "2025-11-25"
@@ -323,50 +321,9 @@ async def test_an_id_from_another_transport_is_a_404(
 # Servers that misbehave
 
 
-class Elsewhere(AiohttpServer):
-    """Legacy SSE URLs that go wrong: an endpoint on another origin, a redirect, no endpoint, no stream."""
-
-    posts = 0
-
-    def _routes(self, router: web.UrlDispatcher) -> None:
-        router.add_get("/other-origin", self._other_origin)
-        router.add_get("/other-port", self._other_port)
-        router.add_get("/redirect", self._redirect)
-        router.add_get("/no-endpoint", self._no_endpoint)
-        router.add_get("/json", self._json)
-        router.add_post("/{tail:.*}", self._post)
-
-    async def _stream(self, request: web.Request, *events: bytes) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for event in events:
-            await response.write(event)
-        await asyncio.sleep(30)
-        return response
-
-    async def _other_origin(self, request: web.Request) -> web.StreamResponse:
-        return await self._stream(request, b"event: endpoint\ndata: http://attacker.example/messages/?s=1\n\n")
-
-    async def _other_port(self, request: web.Request) -> web.StreamResponse:
-        return await self._stream(request, b"event: endpoint\ndata: //127.0.0.1:1/messages/?s=1\n\n")
-
-    async def _redirect(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(status=307, headers={"Location": "http://attacker.example/sse"})
-
-    async def _no_endpoint(self, request: web.Request) -> web.StreamResponse:
-        return await self._stream(request, b": ping\n\n")
-
-    async def _json(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"hello": "world"})
-
-    async def _post(self, request: web.Request) -> web.StreamResponse:
-        self.posts += 1
-        return web.Response(status=202)
-
-
 @pytest.fixture
-async def elsewhere() -> AsyncIterator[Elsewhere]:
-    async with Elsewhere() as server:
+async def elsewhere() -> AsyncIterator[MisbehavingSse]:
+    async with MisbehavingSse() as server:
         yield server
 
 
@@ -384,7 +341,7 @@ async def test_a_bad_sse_url_is_refused_before_anything_is_posted(
     path: str,
     status: int | None,
     kind: str,
-    elsewhere: Elsewhere,
+    elsewhere: MisbehavingSse,
     pool: LegacyConnections,
     session: aiohttp.ClientSession,
 ) -> None:
