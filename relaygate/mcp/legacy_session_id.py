@@ -56,12 +56,13 @@ def _packed(client_params: Mapping[str, object]) -> str:
     known: dict[str, Any] = {
         key: client_params[key] for key in ("capabilities", "clientInfo") if isinstance(client_params.get(key), dict)
     }
-    for drop in ("clientInfo", "capabilities", None):
-        data = orjson.dumps(known)
+    data = orjson.dumps(known)
+    for drop in ("clientInfo", "capabilities"):
         if len(data) <= MAX_PARAMS_BYTES:
-            return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-        known.pop(drop or "", None)
-    return ""  # pragma: no cover - an empty object always fits
+            break
+        known.pop(drop, None)
+        data = orjson.dumps(known)
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _unpacked(packed: str) -> JSON:

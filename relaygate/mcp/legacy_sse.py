@@ -32,13 +32,15 @@ from relaygate.mcp import legacy_session_id
 from relaygate.mcp.legacy_connection import ConnectionHooks, LegacyConnection, StreamClosed
 from relaygate.mcp.legacy_http import legacy_headers
 from relaygate.mcp.legacy_pool import Key, LegacyConnections, Opener
+from relaygate.mcp.protocol import negotiate_version
 from relaygate.mcp.sse_reader import DEFAULT_MAX_EVENT_BYTES
 from relaygate.mcp.upstream import INITIALIZE_ID, BackendError, InitResult, SseEventStream, UpstreamReply
 from relaygate.wire_types import JSON
 
 log = logging.getLogger("relaygate.mcp")
-_META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
-_META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+_ENVELOPE_PREFIX = "io.modelcontextprotocol/"
+_META_CAPABILITIES = _ENVELOPE_PREFIX + "clientCapabilities"
+_META_CLIENT_INFO = _ENVELOPE_PREFIX + "clientInfo"
 
 
 class LegacySseBackend:
@@ -211,7 +213,11 @@ class LegacySseBackend:
     async def _one_off(
         self, session: aiohttp.ClientSession, message: JSON, protocol_version: str, headers: CIMultiDict[str]
     ) -> UpstreamReply:
-        """A stateless-era request: a connection of its own, initialized with the client's `_meta`, closed after."""
+        """A stateless-era request: a connection of its own, initialized with the client's `_meta`, closed after.
+
+        A legacy server speaks the session era only: it is asked for the latest session-era version,
+        and the request goes without the 2026-07-28 envelope (`io.modelcontextprotocol/*` in `_meta`),
+        which a dual-era server refuses on a session it initialized."""
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
         meta = meta if isinstance(meta, dict) else {}
@@ -219,9 +225,13 @@ class LegacySseBackend:
             "capabilities": meta.get(_META_CAPABILITIES) or {},
             "clientInfo": meta.get(_META_CLIENT_INFO) or dict(legacy_session_id.DEFAULT_CLIENT_INFO),
         }
+        if isinstance(params, dict) and meta:
+            kept = {key: value for key, value in meta.items() if not key.startswith(_ENVELOPE_PREFIX)}
+            rest = {key: value for key, value in params.items() if key != "_meta"}
+            message = {**message, "params": {**rest, "_meta": kept} if kept else rest}
         connection = await self._open(session, headers)
         try:
-            await _handshake(connection, headers, client_params, protocol_version)
+            await _handshake(connection, headers, client_params, negotiate_version(protocol_version))
             events = await connection.request(message, headers, then=connection.close)
         except BaseException:
             connection.close()

@@ -187,6 +187,48 @@ async def test_server_messages_go_to_the_get_stream_else_are_dropped_and_counted
     assert pool.dropped == 1
 
 
+async def test_a_cancellation_names_the_request_by_its_wire_id(
+    legacy: LegacySseTestServer, pool: LegacyConnections, session: aiohttp.ClientSession
+) -> None:
+    session_id = await started(legacy, pool, session)
+    alpha = backend(legacy, pool)
+    gated = call("mine", "gated_echo", {"text": "t", "gate": "legacy-cancel"}, progress_token="pc")
+    reply = await alpha.request(session, gated, session_id=session_id, protocol_version=VERSION)
+    assert reply.events is not None
+    await reply.events.__anext__()  # the progress event: the tool is running
+    cancelled = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "mine"}}
+    await alpha.notify(session, cancelled, session_id=session_id, protocol_version=VERSION)
+    sent_call, sent_cancel = legacy.posts()[-2:]
+    assert sent_call["params"]["name"] == "gated_echo" and isinstance(sent_call["id"], int)
+    assert sent_cancel["params"]["requestId"] == sent_call["id"]
+    await reply.aclose()
+    legacy.open_gate("legacy-cancel")
+    # Nothing in flight under that id any more: a cancellation of it is not sent.
+    await alpha.notify(session, cancelled, session_id=session_id, protocol_version=VERSION)
+    assert legacy.posts()[-1] == sent_cancel
+
+
+async def test_a_stateless_request_gets_a_connection_of_its_own(
+    legacy: LegacySseTestServer, pool: LegacyConnections, session: aiohttp.ClientSession
+) -> None:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "stateless-client", "version": "1"},
+    }
+    message = {
+        **call(1, "echo", {"text": "alone"}),
+        "params": {"name": "echo", "arguments": {"text": "alone"}, "_meta": meta},
+    }
+    gets = len(legacy.requests_with("GET"))
+    reply = await backend(legacy, pool).request(session, message, session_id=None, protocol_version="2026-07-28")
+    assert text_of((await answer(reply))[0]) == "alone"
+    assert len(legacy.requests_with("GET")) == gets + 1 and len(pool) == 0
+    initialize, _, sent = legacy.posts()[-3:]
+    assert initialize["params"]["clientInfo"] == {"name": "stateless-client", "version": "1"}
+    assert initialize["params"]["protocolVersion"] == "2025-11-25"
+    assert "_meta" not in sent["params"]  # the 2026-07-28 envelope is not the legacy server's
+
+
 async def test_another_process_initializes_again_with_the_clients_params(
     legacy: LegacySseTestServer, pool: LegacyConnections, session: aiohttp.ClientSession
 ) -> None:
