@@ -75,11 +75,15 @@ class LegacyConnections:
             self._opening[key] = task
         return await asyncio.shield(task)
 
-    def close(self, key: Key) -> bool:
-        """Close the connection of `key` if this process holds it (DELETE of the gateway session)."""
-        connection = self._open.pop(key, None)
-        if connection is None:
+    def close(self, key: Key, only: LegacyConnection | None = None) -> bool:
+        """Close the connection of `key` if this process holds it (DELETE of the gateway session); with
+        `only`, just when it is still that one (a caller that saw it fail must not close its successor)."""
+        connection = self._open.get(key)
+        if connection is None or (only is not None and connection is not only):
+            if only is not None:
+                only.close()
             return False
+        del self._open[key]
         connection.close()
         return True
 

@@ -105,7 +105,7 @@ class LegacySseBackend:
             if not _not_delivered(exc):
                 raise
             log.info("MCP server %s: legacy SSE session lost (%s); opening it again", self.name, exc.reason)
-            self._pool.close(key)
+            self._pool.close(key, connection)
             connection = await self._pool.connection(key, opener)
             events = await connection.request(message, headers)
         return UpstreamReply(200, events=events)
@@ -135,7 +135,7 @@ class LegacySseBackend:
         except BackendError as exc:
             if not _not_delivered(exc):
                 raise
-            self._pool.close(key)  # the server forgot the session: the next request starts over
+            self._pool.close(key, connection)  # the server forgot the session: the next request starts over
 
     async def delete_session(
         self,
