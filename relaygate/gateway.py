@@ -31,6 +31,7 @@ from relaygate.config.store import ConfigStore
 from relaygate.config.watch import ConfigWatcher, StoredConfigWatcher, log_warnings
 from relaygate.context import RequestContext
 from relaygate.limits import Backend, MemoryBackend
+from relaygate.mcp.legacy_pool import LegacyConnections
 from relaygate.mcp.session import SessionCodec
 from relaygate.mcp.tool_directory import ToolDirectory
 from relaygate.observe.access_log import AccessLog
@@ -165,6 +166,7 @@ class Gateway:
             settings.mcp_session_secret or secrets.token_urlsafe(32), settings.mcp_session_secret_previous
         )
         self.mcp_tools = ToolDirectory()  # listed tool names -> upstream tools, learnt from listings
+        self.mcp_legacy = LegacyConnections()  # legacy HTTP+SSE backend sessions this process holds open
         self.recorders.append(self.recent)
         self.recorders.append(UpstreamWarnings())  # failed attempts and fallbacks at WARNING, rate-limited
         # The admin API's live tail (GET /api/admin/v1/logs/stream): a recorder only while someone subscribes.
@@ -252,6 +254,7 @@ class Gateway:
         await self.cache.close()
         if self.internal_session is not None:
             await self.internal_session.close()
+        await self.mcp_legacy.aclose()  # their streams ride on the upstream session: closed before it
         if self.session is not None:
             await self.session.close()
         await self.sink.close()

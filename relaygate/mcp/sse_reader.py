@@ -10,6 +10,9 @@ Cutting reuses `relaygate.http.sse_events.SSEBuffer` (any chunking, `\\r\\n` nor
 longer than the cap refused as soon as it is known to be). An event made only of comments (`: ping`,
 the server's keep-alive) is dropped: it carries nothing, and the gateway sends its own keep-alives
 to its client. Anything else that is not a well-formed MCP event raises `MalformedSse`.
+
+`text_events` names event types whose data is text rather than a JSON-RPC message (the legacy
+HTTP+SSE transport's `endpoint` event carries a URL): their `message` is None and `data` is kept as sent.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class SseEvent:
     message: JSON | None  # `data` parsed as a JSON-RPC message; None when `data` is empty
 
 
-def parse_event(block: bytes) -> SseEvent | None:
+def parse_event(block: bytes, text_events: frozenset[str] = frozenset()) -> SseEvent | None:
     """One event's lines (without their closing blank line) parsed; None for a comments-only block."""
     data_lines: list[bytes] = []
     event: str | None = None
@@ -63,7 +66,8 @@ def parse_event(block: bytes) -> SseEvent | None:
     if not has_field:
         return None
     data = b"\n".join(data_lines)
-    return SseEvent(block + b"\n\n", data, event, event_id, _message(data) if data else None)
+    parsed = _message(data) if data and event not in text_events else None
+    return SseEvent(block + b"\n\n", data, event, event_id, parsed)
 
 
 def _text(value: bytes, field: str) -> str:
@@ -87,11 +91,14 @@ def _message(data: bytes) -> JSON:
 class SseReader:
     """Feeds on the stream's chunks and hands out whole events; the buffer never holds much more than the cap."""
 
-    __slots__ = ("_buffer", "_max")
+    __slots__ = ("_buffer", "_max", "_text_events")
 
-    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES, text_events: frozenset[str] = frozenset()
+    ) -> None:
         self._buffer = SSEBuffer(max_event_bytes)
         self._max = max_event_bytes
+        self._text_events = text_events
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """The events `chunk` completes, in order (comment-only events left out)."""
@@ -101,7 +108,7 @@ class SseReader:
             raise MalformedSse(f"an SSE event is longer than {self._max} bytes") from None
         events: list[SseEvent] = []
         for block in blocks:
-            parsed = parse_event(block)
+            parsed = parse_event(block, self._text_events)
             if parsed is not None:
                 events.append(parsed)
         return events

@@ -3,7 +3,8 @@
 Built once the caller is authenticated and may use the server: the server (remote or virtual), the
 request's headers (lower-case, `protocol.header_map`), the caller's `x-tfy-mcp-headers`, and, in the
 session era, the opened session. `backend(member)` gives the `McpBackend` of a remote server and the
-per-call headers this caller adds for it.
+per-call headers this caller adds for it: a legacy HTTP+SSE server (`transport: sse`) gets a
+`LegacySseBackend`, which offers the same calls.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from relaygate.mcp.client_headers import upstream_headers
+from relaygate.mcp.legacy_sse import LegacySseBackend
 from relaygate.mcp.protocol import NAMED_METHODS
 from relaygate.mcp.upstream import McpBackend
 from relaygate.runtime.mcp import McpServer, VirtualMcpServer
@@ -67,12 +69,22 @@ class McpRequest:
         """A remote server of this request by name (None: not one of the target's)."""
         return next((server for server in self.members() if server.name == member), None)
 
-    def backend(self, server: McpServer) -> tuple[McpBackend, dict[str, str]]:
-        """The server's client and the headers this caller adds for it (never the caller's token)."""
+    def backend(self, server: McpServer) -> tuple[McpBackend | LegacySseBackend, dict[str, str]]:
+        """The server's client (by its transport, made once per config) and the headers this caller adds
+        for it (never the caller's token)."""
+        extra = upstream_headers(server, self.headers, self.client_headers)
         client = self.policy.clients.get(server.name)
-        if not isinstance(client, McpBackend):
-            client = self.policy.clients[server.name] = McpBackend(server.url, dict(server.headers), server.timeout_s)
-        return client, upstream_headers(server, self.headers, self.client_headers)
+        if isinstance(client, McpBackend | LegacySseBackend):
+            return client, extra
+        if server.transport == "sse":
+            legacy = self.call.gateway.mcp_legacy
+            made: McpBackend | LegacySseBackend = LegacySseBackend(
+                server.name, server.url, dict(server.headers), server.timeout_s, legacy
+            )
+        else:
+            made = McpBackend(server.url, dict(server.headers), server.timeout_s)
+        self.policy.clients[server.name] = made
+        return made, extra
 
     def routed(self, message: Mapping[str, Any], extra: dict[str, str]) -> dict[str, str]:
         """`extra`, plus the stateless era's `Mcp-Method`/`Mcp-Name` mirrored from `message` (which

@@ -50,7 +50,6 @@ from relaygate.pipeline.mcp_request import McpRequest
 from relaygate.pipeline.mcp_sessions import end_session, get_stream, initialize, open_session
 from relaygate.pipeline.mcp_stateless import serve_stateless
 from relaygate.pipeline.mcp_tools import list_tools
-from relaygate.runtime.mcp import McpServer
 
 if TYPE_CHECKING:
     from relaygate.pipeline.call import Call
@@ -76,8 +75,6 @@ async def serve(call: Call, name: str) -> None:
         raise McpRefused(404, f"MCP server '{name}' is not configured", code="mcp_server_not_found")
     if not policy.may_use(name, principal.subjects, principal.grant):
         raise McpRefused(403, f"your token may not use MCP server '{name}'", code="mcp_access_denied")
-    if isinstance(target, McpServer) and target.transport == "sse":
-        raise McpRefused(502, f"MCP server '{name}' uses the legacy HTTP+SSE transport, not served yet")
     client_headers = parse_client_headers(headers.get(CLIENT_HEADERS))
     req = McpRequest(call, principal, name, target, policy, headers, client_headers)
     method = req.method = call.scope["method"]

@@ -252,10 +252,11 @@ class McpTestServer:
         return _RecordHeaders(app, self.requests, self.required_headers)
 
     def start(self) -> Self:
-        """Bind a free port and serve until `stop()`; returns once uvicorn accepts connections."""
+        """Bind a free port (the same one again after a `stop()`) and serve until `stop()`; returns once
+        uvicorn accepts connections."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self.port))  # 0 the first time; a restart takes the same port again
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._app(),
