@@ -10,7 +10,8 @@ and this process as the client (aiohttp, keep-alive): one session per client tas
 with a Relaygate token, so the gateway authenticates, opens its session id, checks access, writes the
 log row and relays the answer. The number that matters is the added p50 at c1 (the issue's target:
 under 1 ms); the c16 run shows throughput under load. Both share the machine with the client, so
-compare within one run, not across machines.
+compare within one run, not across machines. As bench/run.py does, the gateway runs on one CPU and
+the client and the MCP server on another (`taskset`; `--no-pin` to leave scheduling to the kernel).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -111,7 +113,12 @@ async def measure(url: str, token: str | None, concurrency: int, duration: float
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
     args = parser.parse_args()
+    pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+    load_cpu, gateway_cpu = ["taskset", "-c", "0"] if pin else [], ["taskset", "-c", "1"] if pin else []
+    if pin:
+        os.sched_setaffinity(0, {0})
     tmp = Path(tempfile.mkdtemp(prefix="relaygate-mcp-bench-"))
     upstream_port, gateway_port = free_port(), free_port()
     (tmp / "relaygate.yaml").write_text(CONFIG.format(port=upstream_port))
@@ -130,9 +137,11 @@ def main() -> int:
         .splitlines()[-1]
     )
     children = [
-        subprocess.Popen([sys.executable, "-c", UPSTREAM, str(upstream_port)], env=env, start_new_session=True),
         subprocess.Popen(
-            [*cli, "serve", *common, "--port", str(gateway_port)],
+            [*load_cpu, sys.executable, "-c", UPSTREAM, str(upstream_port)], env=env, start_new_session=True
+        ),
+        subprocess.Popen(
+            [*gateway_cpu, *cli, "serve", *common, "--port", str(gateway_port)],
             env=env,
             start_new_session=True,
             stdout=subprocess.DEVNULL,
