@@ -6,13 +6,17 @@ exactly like a tool that does not exist. The call is admitted against the limits
 `when.mcp_servers` match (one request, `cost_per_call_usd`), checked by the pre-invoke guardrails,
 forwarded with the backend's own session id (and, with tracing on, the trace context of the call's span:
 `mcp_trace.py`), and relayed as the upstream answers (JSON, or SSE event by event), the result checked
-by the post-invoke guardrails on its way back. The row's `extra.mcp` says what happened.
+by the post-invoke guardrails on its way back. The row's `extra.mcp` says what happened; its bodies,
+when kept, are the request as the client sent it (its arguments as the pre-invoke guardrails masked
+them) and the answer the client got (`mcp_reply.py`), the servers' `auth_data` values scrubbed.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+import orjson
 
 from relaygate.errors import GatewayError, scrub
 from relaygate.guardrails.text import Texts
@@ -48,6 +52,8 @@ async def call_tool(req: McpRequest, message: JsonRpcMessage) -> None:
         "outcome": "denied",
     }
     ctx.extra["mcp"] = mcp
+    if ctx.log_bodies:
+        ctx.request_body = _logged_request(req, message.body)
     ctx.requested_model = f"{req.name}/{listed if isinstance(listed, str) else ''}"
     started = time.perf_counter()
     target = await resolve_tool(req, listed) if isinstance(listed, str) else None
@@ -80,7 +86,12 @@ async def call_tool(req: McpRequest, message: JsonRpcMessage) -> None:
         )
         guard = _guard(req, server, tool)
         body = {**message.body, "params": {**message.params, "name": tool}}
-        if guard is None or await _checked_arguments(req, guard, body, mcp):
+        allowed = guard is None or await _checked_arguments(req, guard, body, mcp)
+        arguments = body["params"].get("arguments")
+        if ctx.log_bodies and guard is not None and arguments != message.params.get("arguments"):
+            masked = {**message.body, "params": {**message.params, "arguments": arguments}}
+            ctx.request_body = _logged_request(req, masked)
+        if allowed:
             await _forward_call(req, message.id, traced_body(body, trace), server, mcp, guard, trace)
     except GatewayError as exc:
         ctx.status, ctx.error_type, ctx.error_message = exc.status, exc.type, exc.message
@@ -91,6 +102,11 @@ async def call_tool(req: McpRequest, message: JsonRpcMessage) -> None:
         if guard is not None and guard.verdicts:
             ctx.extra["guardrails"] = [verdict.row() for verdict in guard.verdicts]
         _observe(req, started, mcp["outcome"])
+
+
+def _logged_request(req: McpRequest, body: Any) -> bytes:
+    """A tools/call request as the row keeps it: scrubbed of every member's `auth_data` values."""
+    return scrub(orjson.dumps(body), tuple(secret for server in req.members() for secret in server.secrets))
 
 
 def _guard(req: McpRequest, server: McpServer, tool: str) -> ToolGuard | None:

@@ -11,7 +11,8 @@ Methods: `initialize` opens a session, `ping` is answered here, `tools/list` and
 the access checks (`mcp_tools.py`); on a single remote server everything else (prompts, resources,
 completion) passes through, on a virtual server it is -32601. Notifications and client responses are
 forwarded and accepted with 202 (`notifications/initialized` is not: the gateway sent its own when it
-initialized each backend). Only `tools/call` writes a log row; every request is timed in the metrics.
+initialized each backend). Only `tools/call` writes a log row (its bodies kept as `--log-bodies` and
+`x-tfy-logging-config` say, as on model routes); every request is timed in the metrics.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ async def serve(call: Call, name: str) -> None:
     if not check_origin(headers.get("origin"), (), host=headers.get("host")):
         raise McpRefused(403, "Forbidden: Origin not allowed", code="mcp_origin_refused")
     principal = await authenticate(call)
-    read_logging_headers(call, bodies_allowed=False)  # x-tfy-metadata for limits, guardrails and the row
+    read_logging_headers(call)  # x-tfy-metadata for limits, guardrails and the row; whether bodies are kept
     policy = call.gateway.snapshot.mcp
     target = policy.server(name)
     if target is None:
