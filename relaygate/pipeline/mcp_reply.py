@@ -22,7 +22,7 @@ import orjson
 
 from relaygate.errors import scrub
 from relaygate.http.disconnect import DisconnectWatcher
-from relaygate.mcp.jsonrpc import RequestId, result_response
+from relaygate.mcp.jsonrpc import RequestId, is_response, result_response
 from relaygate.mcp.sse_reader import SseEvent
 from relaygate.mcp.upstream import BackendError, SseEventStream
 from relaygate.wire_types import JSON
@@ -122,7 +122,7 @@ async def relay_events(
                 replaced = await rewrite(event.message) if rewrite is not None else None
                 if replaced is not None:
                     raw = b"event: message\ndata: " + orjson.dumps(replaced) + b"\n\n"
-                if keep_answer and _is_response(event.message):
+                if keep_answer and is_response(event.message):
                     ctx.response_body = scrub(event.data if replaced is None else orjson.dumps(replaced), secrets)
             await call.send({"type": "http.response.body", "body": scrub(raw, secrets), "more_body": True})
         await call.send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -148,8 +148,3 @@ async def relay_events(
             pending.cancel()
         await events.aclose()
         ctx.last_chunk_ms = ctx.elapsed_ms()
-
-
-def _is_response(message: JSON) -> bool:
-    """A JSON-RPC response (to the client's request), not a request or notification the server sent."""
-    return "method" not in message and ("result" in message or "error" in message)
