@@ -117,9 +117,10 @@ class RequestContext:
     truncated: bool = False
     target: Target | None = None
     cache_hit: bool = False  # answered from the response cache: costs nothing, charges no tokens
-    # Feature spans for tracing (guardrails, the cache lookup): (name, start, end as perf_counter, CLIENT?,
-    # attributes, failed). Appended only by requests that use those features.
-    spans: list[tuple[str, float, float, bool, tuple[tuple[str, Any], ...], bool]] | None = None
+    # Feature spans for tracing (guardrails, the cache lookup, an MCP tool call): (name, start, end as
+    # perf_counter, CLIENT?, attributes, failed, span id or None: drawn at export). Appended only by
+    # requests that use those features.
+    spans: list[tuple[str, float, float, bool, tuple[tuple[str, Any], ...], bool, int | None]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # feature attributes for the row and traces
     request_body: bytes | None = None
     response_body: bytes | None = None
@@ -149,12 +150,20 @@ class RequestContext:
         return applied
 
     def add_span(
-        self, name: str, start: float, end: float, client: bool, attributes: tuple[tuple[str, Any], ...], failed: bool
+        self,
+        name: str,
+        start: float,
+        end: float,
+        client: bool,
+        attributes: tuple[tuple[str, Any], ...],
+        failed: bool,
+        span_id: int | None = None,
     ) -> None:
-        """Note a feature span for the trace (perf_counter times)."""
+        """Note a feature span for the trace (perf_counter times). `span_id`: the id the span must be
+        exported with, when the request already sent it on (a `traceparent` to an MCP backend)."""
         if self.spans is None:
             self.spans = []
-        self.spans.append((name, start, end, client, attributes, failed))
+        self.spans.append((name, start, end, client, attributes, failed, span_id))
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

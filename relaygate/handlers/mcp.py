@@ -11,8 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from relaygate.errors import Unauthorized
-from relaygate.mcp.http_errors import McpRefused
-from relaygate.mcp.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, error_response
+from relaygate.mcp.http_errors import error_body
 from relaygate.pipeline.mcp_serve import serve
 
 if TYPE_CHECKING:
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 METHODS = frozenset({"POST", "GET", "DELETE"})
 TEMPLATE = "/mcp/{name}"
 _PATHS = re.compile(r"^(?:/mcp/(?:v1/(?P<v1>[^/]+)/mcp|(?P<plain>[^/]+))|/api/llm/mcp/(?P<tfy>[^/]+)/server)/?$")
-UNAUTHORIZED_CODE = -32001  # the MCP SDKs' "unauthorized" convention; the HTTP status says it too
 
 
 def server_name(path: str) -> str | None:
@@ -45,13 +43,8 @@ async def send_error(send: Send, error: GatewayError, base_headers: RawHeaders) 
     """An error as a JSON-RPC error response (id null unless the refusal knew it)."""
     headers = [(b"content-type", b"application/json"), *base_headers]
     headers.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items())
-    if isinstance(error, McpRefused):
-        body = error_response(error.request_id, error.rpc_code, error.message, error.data)
-    elif isinstance(error, Unauthorized):
+    if isinstance(error, Unauthorized):
         headers.append((b"www-authenticate", b"Bearer"))
-        body = error_response(None, UNAUTHORIZED_CODE, error.message)
-    else:
-        code = INTERNAL_ERROR if error.status >= 500 else INVALID_REQUEST
-        body = error_response(None, code, error.message)
+    body = error_body(error)
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -6,9 +6,9 @@ handler that forwards it upstream re-serialises the same dict rather than parsin
 MCP narrows JSON-RPC 2.0 in two ways this module enforces: a request id is a string or an integer
 (never null, never fractional), and `params`, when present, is an object. Batches (a JSON array)
 exist only in protocol version 2025-03-26 (2025-06-18 removed them): the caller says whether one is
-acceptable (`relaygate.mcp.protocol.batches_allowed`). An invalid member fails the whole batch
-rather than getting its own error: batching is a legacy path, and one answer is simpler to reason
-about than a partial one.
+acceptable (`relaygate.mcp.protocol.batches_allowed`), and a batch holds at most `MAX_BATCH_MESSAGES`.
+An invalid member fails the whole batch rather than getting its own error: batching is a legacy path,
+and one answer is simpler to reason about than a partial one.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ MISSING_REQUIRED_CLIENT_CAPABILITY = -32021  # MCP 2026-07-28
 UNSUPPORTED_PROTOCOL_VERSION = -32022  # MCP 2026-07-28: data = {supported: [...], requested}
 
 RequestId = str | int
+MAX_BATCH_MESSAGES = 100  # a bigger batch is refused (-32600) before any of it is served
 
 
 class MessageKind(enum.Enum):
@@ -83,8 +84,8 @@ class InvalidMessage(Exception):
         return error_response(self.request_id, self.code, self.message)
 
 
-def parse_body(raw: bytes, *, max_bytes: int, allow_batch: bool) -> ParsedBody:
-    """Parse and classify a POST body: one message, or a batch when `allow_batch`.
+def parse_body(raw: bytes, *, max_bytes: int, allow_batch: bool, max_batch: int = MAX_BATCH_MESSAGES) -> ParsedBody:
+    """Parse and classify a POST body: one message, or a batch of at most `max_batch` when `allow_batch`.
 
     Raises `InvalidMessage`: 413 over `max_bytes` (checked before parsing), -32700 for bytes that are
     not JSON, -32600 for anything JSON-RPC or MCP does not allow.
@@ -102,6 +103,8 @@ def parse_body(raw: bytes, *, max_bytes: int, allow_batch: bool) -> ParsedBody:
             raise InvalidMessage(INVALID_REQUEST, "batches are not supported in this protocol version")
         if not value:
             raise InvalidMessage(INVALID_REQUEST, "an empty batch is not a JSON-RPC message")
+        if len(value) > max_batch:
+            raise InvalidMessage(INVALID_REQUEST, f"a batch holds at most {max_batch} messages")
         return ParsedBody(tuple(classify(item) for item in value), batch=True)
     raise InvalidMessage(INVALID_REQUEST, "a JSON-RPC message is a JSON object")
 
@@ -168,3 +171,8 @@ def error_response(request_id: RequestId | None, code: int, message: str, data: 
 def result_response(request_id: RequestId, result: object) -> bytes:
     """A JSON-RPC success response body (for the methods the gateway answers itself, such as ping)."""
     return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+
+def is_response(message: Mapping[str, Any]) -> bool:
+    """Whether a parsed message is a response (a result or an error), not a request or notification."""
+    return "method" not in message and ("result" in message or "error" in message)

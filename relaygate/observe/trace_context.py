@@ -1,4 +1,5 @@
-"""W3C trace context: the trace id every request carries, continued from an incoming `traceparent`.
+"""W3C trace context: the trace id every request carries, continued from an incoming `traceparent`, and
+the `traceparent` a request sends on where an upstream continues its trace (MCP tool calls).
 
 The id is decided when the request arrives (it goes out in `x-relaygate-trace-id` before any answer,
 streams included) and reused by the log row and, when tracing is on, by every span of the request.
@@ -42,3 +43,9 @@ def parse_traceparent(value: bytes | None) -> IncomingParent | None:
 def new_trace_id(rng: random.Random) -> str:
     """128 random bits from the process's generator (an id, not a secret), never all zero."""
     return f"{rng.getrandbits(128) or 1:032x}"
+
+
+def traceparent(trace_id: str, span_id: int, sampled: bool) -> str:
+    """The W3C `traceparent` naming span `span_id` of trace `trace_id` as the parent of what an upstream
+    does (version 00)."""
+    return f"00-{trace_id}-{span_id:016x}-{'01' if sampled else '00'}"

@@ -4,22 +4,24 @@ The name is mapped back to (remote server, upstream tool) and access asked again
 `McpPolicy.tool_allowed`, so calling a denied tool by a guessed name is `-32602` "Unknown tool",
 exactly like a tool that does not exist. The call is admitted against the limits whose
 `when.mcp_servers` match (one request, `cost_per_call_usd`), checked by the pre-invoke guardrails,
-forwarded with the backend's own session id, and relayed as the upstream answers (JSON, or SSE event
-by event), the result checked by the post-invoke guardrails on its way back. The row's `extra.mcp`
-says what happened.
+forwarded with the backend's own session id (and, with tracing on, the trace context of the call's span:
+`mcp_trace.py`), and relayed as the upstream answers (JSON, or SSE event by event), the result checked
+by the post-invoke guardrails on its way back. The row's `extra.mcp` says what happened; its bodies,
+when kept, are the request as the client sent it (its arguments as the pre-invoke guardrails masked
+them) and the answer the client got (`mcp_reply.py`), the servers' `auth_data` values scrubbed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
+
+import orjson
 
 from relaygate.errors import GatewayError, scrub
 from relaygate.guardrails.text import Texts
 from relaygate.mcp.http_errors import session_not_found
 from relaygate.mcp.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, JsonRpcMessage, RequestId, error_response
-from relaygate.mcp.protocol import SESSION_ID_HEADER
 from relaygate.mcp.upstream import BackendError
 from relaygate.pipeline.admission import admit_mcp, settle_later
 from relaygate.pipeline.mcp_answers import error_code, failure_answer
@@ -27,6 +29,7 @@ from relaygate.pipeline.mcp_guard import ToolGuard, blocked_result, result_texts
 from relaygate.pipeline.mcp_reply import relay_events, send_json, send_message, send_result
 from relaygate.pipeline.mcp_request import McpRequest, upstream_host
 from relaygate.pipeline.mcp_tools import backend_failure, resolve_tool
+from relaygate.pipeline.mcp_trace import CallTrace, call_trace, record_span, traced_body, traced_headers
 from relaygate.runtime.mcp import McpServer
 from relaygate.wire_types import JSON
 
@@ -49,6 +52,8 @@ async def call_tool(req: McpRequest, message: JsonRpcMessage) -> None:
         "outcome": "denied",
     }
     ctx.extra["mcp"] = mcp
+    if ctx.log_bodies:
+        ctx.request_body = _logged_request(req, message.body)
     ctx.requested_model = f"{req.name}/{listed if isinstance(listed, str) else ''}"
     started = time.perf_counter()
     target = await resolve_tool(req, listed) if isinstance(listed, str) else None
@@ -68,6 +73,7 @@ async def call_tool(req: McpRequest, message: JsonRpcMessage) -> None:
     ctx.resolved_model = upstream_host(server)
     reservation = None
     guard: ToolGuard | None = None
+    trace = call_trace(req)
     try:
         reservation = await admit_mcp(
             call.gateway,
@@ -80,35 +86,27 @@ async def call_tool(req: McpRequest, message: JsonRpcMessage) -> None:
         )
         guard = _guard(req, server, tool)
         body = {**message.body, "params": {**message.params, "name": tool}}
-        if guard is None or await _checked_arguments(req, guard, body, mcp):
-            await _forward_call(req, message.id, body, server, mcp, guard)
+        allowed = guard is None or await _checked_arguments(req, guard, body, mcp)
+        arguments = body["params"].get("arguments")
+        if ctx.log_bodies and guard is not None and arguments != message.params.get("arguments"):
+            masked = {**message.body, "params": {**message.params, "arguments": arguments}}
+            ctx.request_body = _logged_request(req, masked)
+        if allowed:
+            await _forward_call(req, message.id, traced_body(body, trace), server, mcp, guard, trace)
     except GatewayError as exc:
         ctx.status, ctx.error_type, ctx.error_message = exc.status, exc.type, exc.message
         raise
     finally:
         settle_later(call.gateway, reservation, ctx)
-        _span(req, message, tool, started, mcp)
+        record_span(req, message, tool, started, mcp, trace)
         if guard is not None and guard.verdicts:
             ctx.extra["guardrails"] = [verdict.row() for verdict in guard.verdicts]
         _observe(req, started, mcp["outcome"])
 
 
-def _span(req: McpRequest, message: JsonRpcMessage, tool: str, started: float, mcp: dict[str, Any]) -> None:
-    """The `tools/call {tool}` span (CLIENT, under the request's SERVER span) when tracing is on; the
-    session id only as a hash."""
-    if req.call.gateway.tracing is None:
-        return
-    session_id = req.headers.get(SESSION_ID_HEADER)
-    attributes: list[tuple[str, Any]] = [
-        ("mcp.method.name", "tools/call"),
-        ("gen_ai.tool.name", tool),
-        ("jsonrpc.request.id", str(message.id)),
-        ("mcp.protocol.version", mcp["protocol_version"] or ""),
-    ]
-    if session_id:
-        attributes.append(("mcp.session.id", hashlib.sha256(session_id.encode()).hexdigest()[:16]))
-    failed = mcp["outcome"] == "protocol_error"
-    req.call.ctx.add_span(f"tools/call {tool}", started, time.perf_counter(), True, tuple(attributes), failed)
+def _logged_request(req: McpRequest, body: Any) -> bytes:
+    """A tools/call request as the row keeps it: scrubbed of every member's `auth_data` values."""
+    return scrub(orjson.dumps(body), tuple(secret for server in req.members() for secret in server.secrets))
 
 
 def _guard(req: McpRequest, server: McpServer, tool: str) -> ToolGuard | None:
@@ -173,7 +171,13 @@ async def _checked_answer(guard: ToolGuard, answer: JSON, mcp: dict[str, Any]) -
 
 
 async def _forward_call(
-    req: McpRequest, request_id: RequestId, body: JSON, server: McpServer, mcp: dict[str, Any], guard: ToolGuard | None
+    req: McpRequest,
+    request_id: RequestId,
+    body: JSON,
+    server: McpServer,
+    mcp: dict[str, Any],
+    guard: ToolGuard | None,
+    trace: CallTrace | None,
 ) -> None:
     """Send the call upstream under the upstream name, and relay its answer noting the outcome."""
     session = req.session
@@ -201,7 +205,7 @@ async def _forward_call(
             body,
             session_id=backend_session.session_id,
             protocol_version=backend_session.protocol_version,
-            extra_headers=req.routed(body, extra),
+            extra_headers=traced_headers(req.routed(body, extra), trace),
         )
     except BackendError as exc:
         req.call.ctx.error_type = "upstream_error"

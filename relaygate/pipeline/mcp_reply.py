@@ -6,6 +6,10 @@ quiet, so proxies between the client and the gateway do not cut a long call; the
 upstream is its server's inactivity timeout (`McpBackend`), never a total duration. A caller that
 goes away closes the upstream stream (in the 2026-07-28 era that is how a request is cancelled). The
 server's `auth_data` values are scrubbed from everything relayed.
+
+On a request that writes a log row (`tools/call`), the answer the client got is the row's response
+body when bodies are kept: the JSON message, or out of an SSE stream the response to the request (not
+the progress notifications before it), scrubbed as relayed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import orjson
 
 from relaygate.errors import scrub
 from relaygate.http.disconnect import DisconnectWatcher
-from relaygate.mcp.jsonrpc import RequestId, result_response
+from relaygate.mcp.jsonrpc import RequestId, is_response, result_response
 from relaygate.mcp.sse_reader import SseEvent
 from relaygate.mcp.upstream import BackendError, SseEventStream
 from relaygate.wire_types import JSON
@@ -46,6 +50,8 @@ def _headers(call: Call, base: list[tuple[bytes, bytes]], extra: dict[str, str] 
 async def send_json(call: Call, body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
     """One JSON-RPC message (or an error body) as `application/json`."""
     call.ctx.status = status
+    if call.row and call.ctx.log_bodies:
+        call.ctx.response_body = body
     await call.send(
         {"type": "http.response.start", "status": status, "headers": _headers(call, _JSON_HEADERS, headers)}
     )
@@ -90,6 +96,7 @@ async def relay_events(
     ctx = call.ctx
     ctx.status = 200
     ctx.streaming = True
+    keep_answer = call.row and ctx.log_bodies
     await call.send({"type": "http.response.start", "status": 200, "headers": _headers(call, _SSE_HEADERS, None)})
     pending: asyncio.Future[SseEvent] | None = None
     watcher = DisconnectWatcher(call.receive)  # a caller that leaves ends the upstream stream too
@@ -115,6 +122,8 @@ async def relay_events(
                 replaced = await rewrite(event.message) if rewrite is not None else None
                 if replaced is not None:
                     raw = b"event: message\ndata: " + orjson.dumps(replaced) + b"\n\n"
+                if keep_answer and is_response(event.message):
+                    ctx.response_body = scrub(event.data if replaced is None else orjson.dumps(replaced), secrets)
             await call.send({"type": "http.response.body", "body": scrub(raw, secrets), "more_body": True})
         await call.send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
@@ -128,7 +137,10 @@ async def relay_events(
         ctx.error_type = "upstream_error"
         ctx.error_message = exc.reason
         if failure is not None:
-            last = b"event: message\ndata: " + failure(exc) + b"\n\n"
+            answer = failure(exc)
+            if keep_answer:
+                ctx.response_body = answer
+            last = b"event: message\ndata: " + answer + b"\n\n"
             await call.send({"type": "http.response.body", "body": last, "more_body": False})
     finally:
         watcher.stop()

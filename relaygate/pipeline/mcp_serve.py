@@ -2,16 +2,18 @@
 
 Order: the Origin rule (403), the caller's Relaygate token (401 with `WWW-Authenticate: Bearer`), the
 server (404 when no server has the name, 403 when the caller may not use it), then the HTTP method:
-POST (one JSON-RPC message; batches are refused), GET (a single remote server's stream) or DELETE (end
-the session). In the session era every message but `initialize` needs a session id this caller
-opened with this token on this server (404 otherwise: the client initializes again); the stateless
-2026-07-28 era checks `Mcp-Method`/`Mcp-Name` against the body and carries no session.
+POST (one JSON-RPC message, or a batch in a 2025-03-26 session: `mcp_batch.py`), GET (a single remote
+server's stream) or DELETE (end the session). In the session era every message but `initialize` needs
+a session id this caller opened with this token on this server (404 otherwise: the client initializes
+again); the stateless 2026-07-28 era checks `Mcp-Method`/`Mcp-Name` against the body and carries no
+session.
 
-Methods: `initialize` opens a session, `ping` is answered here, `tools/list` and `tools/call` go through
-the access checks (`mcp_tools.py`); on a single remote server everything else (prompts, resources,
-completion) passes through, on a virtual server it is -32601. Notifications and client responses are
-forwarded and accepted with 202 (`notifications/initialized` is not: the gateway sent its own when it
-initialized each backend). Only `tools/call` writes a log row; every request is timed in the metrics.
+Methods: `initialize` opens a session; the rest of the session era is sent on by `mcp_dispatch.py`
+(`ping` answered there, `tools/list` and `tools/call` through the access checks, everything else
+passed through on a single remote server and -32601 on a virtual one; notifications and client
+responses forwarded and accepted with 202, but for `notifications/initialized`: the gateway sent its
+own when it initialized each backend). Only `tools/call` writes a log row (its bodies kept as `--log-bodies` and
+`x-tfy-logging-config` say, as on model routes); every request is timed in the metrics.
 """
 
 from __future__ import annotations
@@ -23,12 +25,9 @@ from relaygate.http.body import read_body
 from relaygate.mcp.client_headers import CLIENT_HEADERS, parse_client_headers
 from relaygate.mcp.http_errors import McpRefused
 from relaygate.mcp.jsonrpc import (
-    METHOD_NOT_FOUND,
     InvalidMessage,
     MessageKind,
-    error_response,
     parse_body,
-    result_response,
 )
 from relaygate.mcp.protocol import (
     PROTOCOL_VERSION_HEADER,
@@ -43,13 +42,11 @@ from relaygate.mcp.protocol import (
     header_map,
 )
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
-from relaygate.pipeline.mcp_call import call_tool
-from relaygate.pipeline.mcp_forward import accept, pass_through
-from relaygate.pipeline.mcp_reply import send_json
+from relaygate.pipeline.mcp_batch import BATCH, serve_batch
+from relaygate.pipeline.mcp_dispatch import dispatch
 from relaygate.pipeline.mcp_request import McpRequest
 from relaygate.pipeline.mcp_sessions import end_session, get_stream, initialize, open_session
 from relaygate.pipeline.mcp_stateless import serve_stateless
-from relaygate.pipeline.mcp_tools import list_tools
 
 if TYPE_CHECKING:
     from relaygate.pipeline.call import Call
@@ -68,7 +65,7 @@ async def serve(call: Call, name: str) -> None:
     if not check_origin(headers.get("origin"), (), host=headers.get("host")):
         raise McpRefused(403, "Forbidden: Origin not allowed", code="mcp_origin_refused")
     principal = await authenticate(call)
-    read_logging_headers(call, bodies_allowed=False)  # x-tfy-metadata for limits, guardrails and the row
+    read_logging_headers(call)  # x-tfy-metadata for limits, guardrails and the row; whether bodies are kept
     policy = call.gateway.snapshot.mcp
     target = policy.server(name)
     if target is None:
@@ -92,22 +89,25 @@ async def serve(call: Call, name: str) -> None:
     finally:
         metrics = call.gateway.metrics.requests
         label = req.method
-        if metrics is not None and label != "tools/call":  # tools/call times itself
+        if metrics is not None and label not in ("tools/call", BATCH):  # those time themselves
             error = "" if 0 < ctx.status < 400 else (ctx.error_type or "error")
             metrics.mcp_operation(name, label, error, time.perf_counter() - started)
 
 
 async def _post(req: McpRequest) -> None:
-    """One POSTed JSON-RPC message."""
+    """One POSTed JSON-RPC message, or a batch."""
     call = req.call
     raw = await read_body(call.scope, call.receive, call.gateway.settings.max_request_body_bytes)
     refusal = check_post_headers(req.headers.get("content-type"), req.headers.get("accept"))
     if refusal is not None:
         raise McpRefused.of(refusal)
     try:
-        parsed = parse_body(raw, max_bytes=call.gateway.settings.max_request_body_bytes, allow_batch=False)
+        parsed = parse_body(raw, max_bytes=call.gateway.settings.max_request_body_bytes, allow_batch=True)
     except InvalidMessage as exc:
         raise McpRefused(exc.status, exc.message, rpc_code=exc.code, request_id=exc.request_id) from None
+    if parsed.batch:
+        await serve_batch(req, parsed.messages)
+        return
     message = parsed.messages[0]
     req.method = message.method or "response"
     if era_of(message.body, req.headers) == "stateless":
@@ -123,18 +123,4 @@ async def _post(req: McpRequest) -> None:
         await initialize(req, message)
         return
     open_session(req)
-    if message.kind is not MessageKind.REQUEST:
-        await accept(req, message)
-    elif message.method == "ping":
-        assert message.id is not None
-        await send_json(call, result_response(message.id, {}))
-    elif message.method == "tools/list":
-        await list_tools(req, message)
-    elif message.method == "tools/call":
-        await call_tool(req, message)
-    elif not req.virtual:
-        await pass_through(req, message)
-    else:
-        assert message.id is not None
-        text = f"Method not found: {message.method} (a virtual MCP server serves tools only)"
-        await send_json(call, error_response(message.id, METHOD_NOT_FOUND, text))
+    await dispatch(req, message)

@@ -2,8 +2,11 @@
 
 Listing asks `McpPolicy.tool_allowed` (through `tool_listing.listed_tools`), as `tools/call` does
 (`mcp_call.py`), so a denied tool is never listed. A single remote server's page passes through
-filtered; a virtual server collects every member's tools (all pages, concurrently) and merges them
-into one page. Each listing teaches the process's `ToolDirectory` its names' way back.
+filtered (its own cursors pass through too). A virtual server pages the merge: each page holds the next
+upstream page of every member still listing (fetched concurrently), in member order then upstream
+order, and its `nextCursor` carries the members' own cursors (`mcp/list_cursor.py`). Each listing
+teaches the process's `ToolDirectory` its names' way back; a name it has not seen yet (a later page,
+another replica) is learnt by one whole listing when a call needs it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,8 @@ from typing import Any
 
 from relaygate.errors import scrub
 from relaygate.mcp.http_errors import session_not_found
-from relaygate.mcp.jsonrpc import (
-    JsonRpcMessage,
-    RequestId,
-    result_response,
-)
+from relaygate.mcp.jsonrpc import INVALID_PARAMS, JsonRpcMessage, RequestId, error_response, result_response
+from relaygate.mcp.list_cursor import InvalidCursor, decode_cursor, encode_cursor, member_cursor
 from relaygate.mcp.names import ToolNames
 from relaygate.mcp.tool_listing import every_name, listed_tools
 from relaygate.mcp.upstream import BackendError
@@ -53,16 +53,50 @@ async def list_tools(req: McpRequest, message: JsonRpcMessage) -> None:
         answer = {"jsonrpc": "2.0", "id": message.id, "result": {**result, "tools": tools}}
         await send_message(req.call, answer, server.secrets)
         return
-    tools, _ = await _virtual_listing(req)
-    await send_json(req.call, result_response(message.id, {"tools": tools}))
+    cursor = message.params.get("cursor")
+    try:
+        positions = _positions(req, None if cursor is None else decode_cursor(req.name, cursor))
+    except InvalidCursor:
+        text = "Invalid params: the cursor is invalid (list again without one)"
+        await send_json(req.call, error_response(message.id, INVALID_PARAMS, text))
+        return
+    tools, next_cursor = await _virtual_page(req, positions)
+    page: dict[str, Any] = {"tools": tools}
+    if next_cursor is not None:
+        page["nextCursor"] = next_cursor
+    await send_json(req.call, result_response(message.id, page))
 
 
-async def _virtual_listing(req: McpRequest) -> tuple[list[dict[str, Any]], ToolNames]:
-    """Every member's tools this caller may use, merged in member order (a failing member left out)."""
-    usable, _ = await _member_listings(req)
-    tools, names = listed_tools(req.policy, req.name, req.principal.subjects, usable, prefixed=True)
-    _learn(req, names, tools)
-    return tools, names
+def _positions(req: McpRequest, cursors: dict[str, str] | None) -> list[tuple[McpServer, str | None]]:
+    """The members a page lists, in member order, with the upstream cursor of each (None: its first
+    page). A member the cursor names that the session does not hold (a reload dropped it) is skipped."""
+    session = req.session
+    assert session is not None
+    members = [server for server in req.members() if server.name in session.backends]
+    if cursors is None:
+        return [(server, None) for server in members]
+    return [(server, cursors[server.name]) for server in members if server.name in cursors]
+
+
+async def _virtual_page(
+    req: McpRequest, positions: list[tuple[McpServer, str | None]]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One merged page: the next upstream page of each member (concurrently; a failing member is left
+    out and logged), filtered and renamed, and the cursor of the members still listing."""
+    pages = await asyncio.gather(*(_page(req, server, cursor) for server, cursor in positions), return_exceptions=True)
+    usable: list[tuple[str, list[Any]]] = []
+    still_open: list[tuple[str, str]] = []
+    for (server, _), page in zip(positions, pages, strict=True):
+        if isinstance(page, BaseException):
+            log.warning("MCP server %s: tools/list failed for %s: %s", server.name, req.name, page)
+            continue
+        tools, next_cursor = page
+        usable.append((server.name, tools))
+        if next_cursor is not None:
+            still_open.append((server.name, next_cursor))
+    listed, names = listed_tools(req.policy, req.name, req.principal.subjects, usable, prefixed=True)
+    _learn(req, names, listed)
+    return listed, encode_cursor(req.name, still_open)
 
 
 async def _member_listings(req: McpRequest) -> tuple[list[tuple[str, list[Any]]], bool]:
@@ -81,19 +115,28 @@ async def _member_listings(req: McpRequest) -> tuple[list[tuple[str, list[Any]]]
 
 async def _all_tools(req: McpRequest, server: McpServer) -> list[Any]:
     tools: list[Any] = []
-    cursor: object = None
-    for page in range(MAX_MEMBER_PAGES):
-        params: JSON = req.with_meta({} if cursor is None else {"cursor": cursor})
-        request: JSON = {"jsonrpc": "2.0", "id": f"relaygate-list-{page}", "method": "tools/list", "params": params}
-        answer = await _request(req, server, request)
-        result = answer.get("result")
-        if not isinstance(result, dict):
-            raise BackendError(None, f"tools/list answered an error ({error_code(answer)})", kind="rpc_error")
-        tools.extend(_tools(result))
-        cursor = result.get("nextCursor")
-        if not isinstance(cursor, str) or not cursor:
+    cursor: str | None = None
+    for _ in range(MAX_MEMBER_PAGES):
+        page, cursor = await _page(req, server, cursor)
+        tools.extend(page)
+        if cursor is None:
             break
     return tools
+
+
+async def _page(req: McpRequest, server: McpServer, cursor: str | None) -> tuple[list[Any], str | None]:
+    """One page of a member's listing and its next cursor (None: the last page)."""
+    params: JSON = req.with_meta({} if cursor is None else {"cursor": cursor})
+    request: JSON = {"jsonrpc": "2.0", "id": "relaygate-list", "method": "tools/list", "params": params}
+    answer = await _request(req, server, request)
+    result = answer.get("result")
+    if not isinstance(result, dict):
+        raise BackendError(None, f"tools/list answered an error ({error_code(answer)})", kind="rpc_error")
+    upstream = result.get("nextCursor")
+    next_cursor = member_cursor(upstream)
+    if next_cursor is None and isinstance(upstream, str) and upstream:
+        log.warning("MCP server %s: a nextCursor of %d characters is not followed", server.name, len(upstream))
+    return _tools(result), next_cursor
 
 
 def _tools(result: JSON) -> list[Any]:

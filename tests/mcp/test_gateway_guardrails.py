@@ -1,12 +1,14 @@
-"""MCP tool guardrails through a real gateway: pre-invoke on the arguments (a mask reaches the tool
-masked, a block never reaches it), post-invoke on the result (a block becomes `isError: true` with an
-explanation), both on the row and in the guardrail metrics; a rule for models only never applies."""
+"""MCP tool guardrails through a real gateway: pre-invoke on the arguments (a mask reaches the tool, and
+the row's request body, masked; a block never reaches it), post-invoke on the result (a block becomes
+`isError: true` with an explanation), both on the row and in the guardrail metrics; a rule for models
+only never applies."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx2 as httpx
+import orjson
 import pytest
 
 from tests.helpers.gateway import GatewayHandle
@@ -65,11 +67,15 @@ def test_tool_guardrails(gateway: GatewayHandle, alpha: McpTestServer) -> None:
     endpoint = gateway.url + "/mcp/alpha"
     session_id = initialize(endpoint, token)
 
-    masked = rpc(post(endpoint, token, call(2, "echo", {"text": "mail bob@example.com"}), session_id=session_id))
+    answer = post(endpoint, token, call(2, "echo", {"text": "mail bob@example.com"}), session_id=session_id)
+    masked = rpc(answer)
     text = masked["result"]["content"][0]["text"]
     assert "bob@example.com" not in text and "mail " in text
     sent = [r.message() for r in alpha.requests if (r.message() or {}).get("method") == "tools/call"]
     assert "bob@example.com" not in str(sent[-1])
+    row = gateway.wait_for_log(answer.headers["x-request-id"])  # the row keeps the arguments masked too
+    assert "bob@example.com" not in row["request_body"] and '"mail ' in row["request_body"]
+    assert orjson.loads(row["request_body"])["params"]["name"] == "echo"
 
     calls_before = len(sent)
     blocked = post(endpoint, token, call(3, "echo", {"text": "about forbidden-topic"}), session_id=session_id)

@@ -1,5 +1,5 @@
 """The MCP gateway's small parts on their own: the paths, per-user headers, listings (collisions are
-reported, never silent), the name directory and the mirrored-header encoding."""
+reported, never silent), the name directory, the mirrored-header encoding and the listing cursor."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from relaygate.handlers.mcp import server_name
 from relaygate.mcp.client_headers import parse_client_headers, upstream_headers
 from relaygate.mcp.http_errors import McpRefused
+from relaygate.mcp.list_cursor import InvalidCursor, decode_cursor, encode_cursor, member_cursor
 from relaygate.mcp.protocol import decode_header_value
 from relaygate.mcp.tool_directory import ToolDirectory
 from relaygate.mcp.tool_listing import listed_tools
@@ -71,3 +72,17 @@ def test_virtual_listing_reports_a_collision_and_keeps_the_first(caplog: pytest.
 @pytest.mark.parametrize("value", ["plain", "files.read", "naïve", " padded ", "=?base64?x?="])
 def test_mirrored_header_values_round_trip(value: str) -> None:
     assert decode_header_value(encode_header_value(value)) == value
+
+
+def test_list_cursor_round_trips_and_refuses_what_it_did_not_make() -> None:
+    cursor = encode_cursor("v", [("a", "offset-3"), ("b", "naïve/+=")])
+    assert cursor is not None and "=" not in cursor and "+" not in cursor and "/" not in cursor
+    assert list(decode_cursor("v", cursor).items()) == [("a", "offset-3"), ("b", "naïve/+=")]
+    assert encode_cursor("v", []) is None
+    for bad in (None, "", "not base64 !", cursor[:-3], cursor + "x", "x" * 70_000):
+        with pytest.raises(InvalidCursor):
+            decode_cursor("v", bad)
+    with pytest.raises(InvalidCursor):
+        decode_cursor("w", cursor)  # another virtual server's
+    assert member_cursor("next") == "next"
+    assert member_cursor("") is None and member_cursor(3) is None and member_cursor("x" * 5000) is None

@@ -13,7 +13,10 @@ its own event loop, so sync and async tests can use it alike:
 
 Servers: `alpha_server()` (the full tool set), `beta_server()` (overlapping names with other answers,
 for virtual aggregation), and either with `stateless=True` (no sessions) or `json_response=True`
-(one JSON answer instead of an SSE stream).
+(one JSON answer instead of an SSE stream). `McpTestServer("paged", tools=7, page_size=3)` is the
+SDK's low-level `Server` listing `{prefix}0..{prefix}6` three to a page (`nextCursor` "offset-3", ...;
+an unknown cursor is -32602), each tool answering `{server}:{tool}` (paginated listings, which the
+high-level `MCPServer` never sends).
 
 Tools of `alpha_server()`:
 - `add(a, b)`, `echo(text)`;
@@ -43,8 +46,12 @@ from typing import Any, Self, TypedDict
 import anyio
 import orjson
 import uvicorn
+from mcp import types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MCP_PATH = "/mcp"
@@ -208,6 +215,34 @@ def beta_server() -> MCPServer[Any]:
     return server
 
 
+def paged_server(name: str, count: int, page_size: int, prefix: str = "tool_") -> Server[Any]:
+    """`count` tools listed `page_size` to a page (see the module docstring)."""
+    names = [f"{prefix}{index}" for index in range(count)]
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        cursor = params.cursor if params is not None else None
+        start = 0
+        if cursor is not None:
+            if not cursor.startswith("offset-") or not cursor[7:].isdigit():
+                raise MCPError(-32602, f"unknown cursor {cursor!r}")
+            start = int(cursor[7:])
+        end = start + page_size
+        tools = [
+            types.Tool(name=tool, description=f"{name} {tool}", input_schema={"type": "object"})
+            for tool in names[start:end]
+        ]
+        return types.ListToolsResult(tools=tools, next_cursor=f"offset-{end}" if end < count else None)
+
+    async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        if params.name not in names:
+            raise MCPError(-32602, f"Unknown tool: {params.name}")
+        return types.CallToolResult(content=[types.TextContent(type="text", text=f"{name}:{params.name}")])
+
+    return Server(name, version="1.0.0", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
 class McpTestServer:
     """One SDK server served by uvicorn on a background thread (see the module docstring)."""
 
@@ -218,8 +253,12 @@ class McpTestServer:
         required_headers: Mapping[str, str] | None = None,
         stateless: bool = False,
         json_response: bool = False,
+        tools: int = 7,
+        page_size: int = 3,
+        prefix: str = "tool_",
     ) -> None:
         self.kind = kind
+        self.paging = (tools, page_size, prefix)
         self.required_headers = dict(required_headers or {})
         self.stateless = stateless
         self.json_response = json_response
@@ -243,7 +282,11 @@ class McpTestServer:
         return [request for request in self.requests if request.method == method]
 
     def _app(self) -> ASGIApp:
-        mcp = alpha_server(self._gates) if self.kind == "alpha" else beta_server()
+        mcp: MCPServer[Any] | Server[Any]
+        if self.kind == "paged":
+            mcp = paged_server(f"paged-{self.paging[2]}", *self.paging)
+        else:
+            mcp = alpha_server(self._gates) if self.kind == "alpha" else beta_server()
         app = mcp.streamable_http_app(
             streamable_http_path=MCP_PATH,
             stateless_http=self.stateless,

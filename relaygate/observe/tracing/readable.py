@@ -48,8 +48,8 @@ def readable_spans(
     ) -> ReadableSpan:
         return ReadableSpan(name, context, parent, resource, attributes, instrumentation_scope=scope, **options)
 
-    def child() -> SpanContext:
-        return SpanContext(trace_id, span_id(), False, _SAMPLED, captured.trace_state)
+    def child(given: int | None = None) -> SpanContext:
+        return SpanContext(trace_id, given or span_id(), False, _SAMPLED, captured.trace_state)
 
     out = [
         span(
@@ -72,7 +72,7 @@ def readable_spans(
         out.append(
             span(
                 feature.name,
-                child(),
+                child(feature.span_id),
                 root,
                 dict(feature.attributes),
                 kind=SpanKind.CLIENT if feature.client else SpanKind.INTERNAL,

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from opentelemetry import trace
-from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 
 from relaygate.observe.genai import operation_name as genai_operation
@@ -106,6 +106,7 @@ class FeatureSpan(NamedTuple):
     client: bool  # CLIENT (a guardrail, per the GenAI guardrail conventions) or INTERNAL
     attributes: tuple[tuple[str, Any], ...]
     failed: bool = False
+    span_id: int | None = None  # decided by the request (it sent a traceparent naming it); else drawn at export
 
 
 class CapturedTrace(NamedTuple):
@@ -161,16 +162,8 @@ class SpanBuilder:
         incoming = ctx.parent
         extra: dict[str, Any] | None = None
         trace_state = None
-        if not (self._always_sample and (incoming is None or incoming.sampled)):
-            # The default sampler's answer is known without its context look-ups (a fifth of the old build).
-            trace_id = int(ctx.trace_id, 16)
-            parent_context = None
-            if incoming is not None:
-                flags = TraceFlags(TraceFlags.SAMPLED if incoming.sampled else TraceFlags.DEFAULT)
-                parent = SpanContext(trace_id, int(incoming.span_id, 16), True, flags)
-                parent_context = trace.set_span_in_context(NonRecordingSpan(parent))
-            name = f"{ctx.method} {ctx.route}" if ctx.route else ctx.method
-            sampling = self._sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER)
+        if not self._sampled_by_default(ctx):
+            sampling = self._sample(ctx)
             if sampling.decision is not Decision.RECORD_AND_SAMPLE:
                 return
             extra = dict(sampling.attributes) if sampling.attributes else None
@@ -221,6 +214,31 @@ class SpanBuilder:
             ),
             1 + ctx.auth_missed + (limits_span is not None) + len(ctx.attempts) + len(features),
         )
+
+    def sampled(self, ctx: RequestContext) -> bool:
+        """Whether the request's trace will be exported: the `sampled` flag of a `traceparent` the request
+        sends on before it finishes (the sampler's answer depends on the trace id and the caller's
+        parent only, so asking it early gives the answer `build` gets)."""
+        if ctx.trace_id is None:
+            return False
+        return self._sampled_by_default(ctx) or self._sample(ctx).decision is Decision.RECORD_AND_SAMPLE
+
+    def _sampled_by_default(self, ctx: RequestContext) -> bool:
+        """The default sampler's answer, known without its context look-ups (a fifth of the old build)."""
+        return self._always_sample and (ctx.parent is None or ctx.parent.sampled)
+
+    def _sample(self, ctx: RequestContext) -> SamplingResult:
+        """The sampler's decision for the request's root span."""
+        assert ctx.trace_id is not None
+        incoming = ctx.parent
+        trace_id = int(ctx.trace_id, 16)
+        parent_context = None
+        if incoming is not None:
+            flags = TraceFlags(TraceFlags.SAMPLED if incoming.sampled else TraceFlags.DEFAULT)
+            parent = SpanContext(trace_id, int(incoming.span_id, 16), True, flags)
+            parent_context = trace.set_span_in_context(NonRecordingSpan(parent))
+        name = f"{ctx.method} {ctx.route}" if ctx.route else ctx.method
+        return self._sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER)
 
     def _attempts(
         self, ctx: RequestContext, mono_zero: int, request_start: int, proxy: bool
@@ -299,8 +317,10 @@ class SpanBuilder:
 def _features(ctx: RequestContext, now: int, perf: float) -> tuple[FeatureSpan, ...]:
     """The feature spans the pipeline noted (`RequestContext.spans`, perf_counter times) in unix ns."""
     return tuple(
-        FeatureSpan(name, now - int((perf - start) * 1e9), now - int((perf - end) * 1e9), client, attributes, failed)
-        for name, start, end, client, attributes, failed in ctx.spans or ()
+        FeatureSpan(
+            name, now - int((perf - start) * 1e9), now - int((perf - end) * 1e9), client, attributes, failed, span_id
+        )
+        for name, start, end, client, attributes, failed, span_id in ctx.spans or ()
     )
 
 

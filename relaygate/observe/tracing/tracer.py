@@ -55,6 +55,10 @@ class Tracing:
         """Spans dropped because the export queue was full (`relaygate_otel_spans_dropped_total`)."""
         return self.queue.dropped
 
+    def sampled(self, ctx: RequestContext) -> bool:
+        """Whether the request's trace will be exported (the flag of a `traceparent` it sends upstream)."""
+        return self._spans.sampled(ctx)
+
     def record(self, ctx: RequestContext, record: LogRecord) -> None:
         """The recorder: one request's trace, captured and queued (a bug here must never fail the request)."""
         try:

@@ -205,7 +205,7 @@ class TraceEncoder:
         for feature in captured.features:
             parts = [
                 child,
-                _SPAN_ID.pack(self._span_id()),
+                _SPAN_ID.pack(feature.span_id or self._span_id()),
                 parent,
                 _field(5, feature.name.encode("utf-8", "replace")) + (_CLIENT if feature.client else _INTERNAL),
                 _TIMES.pack(0x39, feature.start, 0x41, feature.end),

@@ -18,6 +18,7 @@ from relaygate.observe.tracing.spans import (
     USAGE_ATTRIBUTES,
     AttemptSpan,
     CapturedTrace,
+    FeatureSpan,
     RootShape,
     finish_reasons,
 )
@@ -101,6 +102,12 @@ CASES = {
             ),
         ),
     ),
+    "feature spans, one with the id the request sent on": captured(
+        features=(
+            FeatureSpan("apply_guardrail pii", T0 + 10, T0 + 20, True, (("gen_ai.guardrail.name", "pii"),)),
+            FeatureSpan("tools/call echo", T0 + 30, T0 + 90, True, (("gen_ai.tool.name", "echo"),), True, 0xC0FFEE),
+        ),
+    ),
     "no route, trace state, content, long and non-ASCII values": captured(
         root=("GET", "", 404, "not_found", None, None, None, None, None),
         path="/é/" + "x" * 300,  # lengths over 127 bytes take a two-byte varint
@@ -180,6 +187,16 @@ def test_flags_say_whether_the_parent_is_remote() -> None:
     assert [s.name for s in spans] == ["POST /api/llm/chat/completions", "relaygate.auth", "relaygate.limits"] + [
         "chat gpt-4o"
     ] * 2
+
+
+def test_a_feature_span_keeps_the_id_the_request_gave_it() -> None:
+    """An MCP tool call's span id went upstream in a traceparent: the exported span must have it."""
+    trace = CASES["feature spans, one with the id the request sent on"]
+    for decoded in (ours([trace], TraceEncoder(draws(2))), sdk([trace], draws(2))):
+        spans = {s.name: s for s in decoded.resource_spans[0].scope_spans[0].spans}
+        assert spans["tools/call echo"].span_id.hex() == f"{0xC0FFEE:016x}"
+        assert spans["apply_guardrail pii"].span_id.hex() != f"{0xC0FFEE:016x}"
+        assert spans["tools/call echo"].parent_span_id == spans["POST /api/llm/chat/completions"].span_id
 
 
 def test_usage_of_the_answering_attempt() -> None:
