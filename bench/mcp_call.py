@@ -2,6 +2,7 @@
 
     python bench/mcp_call.py                  # 5 s per run; prints a markdown table
     python bench/mcp_call.py --duration 2     # a quick look
+    python bench/mcp_call.py --paired         # plus c1 with direct and gateway calls alternated
 
 What runs: an MCP server written with the official SDK (`MCPServer`, JSON answers, one `echo` tool) in
 its own process, `relaygate serve` in another with one `mcp-server/remote` manifest pointing at it,
@@ -75,7 +76,11 @@ async def wait_up(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def one_client(http: aiohttp.ClientSession, url: str, token: str | None, until: float, out: list[float]) -> None:
+CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}
+
+
+async def open_session(http: aiohttp.ClientSession, url: str, token: str | None) -> dict[str, str]:
+    """initialize, then `notifications/initialized`: the headers of the session's requests."""
     headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -85,13 +90,48 @@ async def one_client(http: aiohttp.ClientSession, url: str, token: str | None, u
     headers = {**headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
     async with http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers) as r:
         await r.read()
-    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}
+    return headers
+
+
+async def timed_call(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> float:
+    """One `tools/call echo`, in seconds."""
+    started = time.perf_counter()
+    async with http.post(url, json=CALL, headers=headers) as response:
+        body = await response.read()
+    elapsed = time.perf_counter() - started
+    assert response.status == 200 and b'"hi"' in body, body[:200]
+    return elapsed
+
+
+async def one_client(http: aiohttp.ClientSession, url: str, token: str | None, until: float, out: list[float]) -> None:
+    headers = await open_session(http, url, token)
     while time.perf_counter() < until:
-        started = time.perf_counter()
-        async with http.post(url, json=call, headers=headers) as response:
-            body = await response.read()
-        out.append(time.perf_counter() - started)
-        assert response.status == 200 and b'"hi"' in body, body[:200]
+        out.append(await timed_call(http, url, headers))
+
+
+async def paired(direct_url: str, gateway_url: str, token: str, duration: float) -> dict[str, float]:
+    """c1, a direct call and a call through the gateway alternately, so whatever slows the machine
+    meanwhile slows both alike: the p50 of each, and the median of the per-pair differences."""
+    direct: list[float] = []
+    gateway: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        direct_headers = await open_session(http, direct_url, None)
+        gateway_headers = await open_session(http, gateway_url, token)
+        warm_until = time.perf_counter() + 0.5
+        while time.perf_counter() < warm_until:
+            await timed_call(http, direct_url, direct_headers)
+            await timed_call(http, gateway_url, gateway_headers)
+        until = time.perf_counter() + duration
+        while time.perf_counter() < until:
+            direct.append(await timed_call(http, direct_url, direct_headers))
+            gateway.append(await timed_call(http, gateway_url, gateway_headers))
+    added = sorted(g - d for d, g in zip(direct, gateway, strict=True))
+    return {
+        "pairs": len(added),
+        "direct_p50": statistics.median(direct) * 1000,
+        "gateway_p50": statistics.median(gateway) * 1000,
+        "added_p50": statistics.median(added) * 1000,
+    }
 
 
 async def measure(url: str, token: str | None, concurrency: int, duration: float) -> dict[str, float]:
@@ -113,7 +153,13 @@ async def measure(url: str, token: str | None, concurrency: int, duration: float
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument(
+        "--concurrency", type=lambda text: [int(c) for c in text.split(",")], default=[1, 16], help="default 1,16"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
+    parser.add_argument(
+        "--paired", action="store_true", help="also c1 with direct and gateway calls alternated (drift-proof added p50)"
+    )
     args = parser.parse_args()
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     load_cpu, gateway_cpu = ["taskset", "-c", "0"] if pin else [], ["taskset", "-c", "1"] if pin else []
@@ -152,7 +198,7 @@ def main() -> int:
         asyncio.run(wait_up(f"http://127.0.0.1:{gateway_port}/health"))
         time.sleep(1.0)
         rows = []
-        for concurrency in (1, 16):
+        for concurrency in args.concurrency:
             direct = asyncio.run(measure(f"http://127.0.0.1:{upstream_port}/mcp", None, concurrency, args.duration))
             gateway = asyncio.run(
                 measure(f"http://127.0.0.1:{gateway_port}/mcp/bench", token, concurrency, args.duration)
@@ -164,6 +210,20 @@ def main() -> int:
             print(
                 f"| {concurrency} | {direct['rps']:.0f} | {gateway['rps']:.0f} | {direct['p50']:.2f} | "
                 f"{gateway['p50']:.2f} | {gateway['p50'] - direct['p50']:.2f} | {gateway['p99']:.2f} |"
+            )
+        if args.paired:
+            pair = asyncio.run(
+                paired(
+                    f"http://127.0.0.1:{upstream_port}/mcp",
+                    f"http://127.0.0.1:{gateway_port}/mcp/bench",
+                    token,
+                    args.duration,
+                )
+            )
+            print(
+                f"\nc1 paired ({pair['pairs']:.0f} pairs, calls alternated): direct p50 {pair['direct_p50']:.2f} ms, "
+                f"relaygate p50 {pair['gateway_p50']:.2f} ms, added p50 {pair['added_p50']:.2f} ms "
+                "(median of the per-pair differences)"
             )
     finally:
         for child in children:
