@@ -5,6 +5,7 @@ loop, swap it in or refuse it. A change is held to the same rules as at start-up
 from __future__ import annotations
 
 import asyncio
+import os
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -58,10 +59,16 @@ class ConfigWatcher:
         self._stop.set()
         await cancel_and_wait(self._task)
 
-    def _relevant(self, change: watchfiles.Change, path: str) -> bool:
-        if self._path.is_file() or not self._path.exists():
-            return Path(path).name == self._path.name
-        return path.endswith((".yaml", ".yml"))
+    def _filter(self) -> Callable[[watchfiles.Change, str], bool]:
+        """Which changes matter: the config file's own name, or any YAML file of a config directory.
+
+        Decided once, with no file-system call per change: the directory watched may also hold the
+        SQLite log, whose every write is a change event the filter sees.
+        """
+        if self._path.is_dir():
+            return lambda _change, path: path.endswith((".yaml", ".yml"))
+        name = self._path.name
+        return lambda _change, path: os.path.basename(path) == name
 
     async def _run(self) -> None:
         # Watch the directory so editors that replace files (write to temp + rename) are seen.
@@ -70,7 +77,7 @@ class ConfigWatcher:
             root,
             stop_event=self._stop,
             debounce=self._debounce_ms,
-            watch_filter=self._relevant,
+            watch_filter=self._filter(),
             recursive=False,
         ):
             await self.reload()
