@@ -79,6 +79,8 @@ class Settings:
     # inherit it); replicas need the same value for a session started on one to be served by another.
     mcp_session_secret: str | None = None
     mcp_session_secret_previous: str | None = None  # accepted during a rotation, for one session max age
+    # MCP methods whose requests write a log row ("*": every one); `tools/call` writes one whatever it says.
+    mcp_log_methods: frozenset[str] = frozenset({"tools/call"})
     rollup_1m_retention_days: float = 7.0  # usage rollups by the minute: older buckets are purged
     rollup_1h_retention_days: float = 400.0  # by the hour
     # This gateway's hop-marker id (`Via: 1.1 relaygate-<id>` on every upstream request; a request that
@@ -153,6 +155,18 @@ def _instance_id(raw: str) -> str:
     return value
 
 
+def _method_list(raw: str) -> frozenset[str]:
+    methods = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    bad = sorted(m for m in methods if m != "*" and (len(m) > 128 or not all(c.isalnum() or c in "/_-" for c in m)))
+    if bad:
+        raise ValueError(f"must be JSON-RPC method names separated by commas (or *), got {bad[0]!r}")
+    return methods
+
+
+def _list_text(value: object) -> str:
+    return ",".join(sorted(value)) if isinstance(value, frozenset) else str(value)
+
+
 def _switch_text(value: object) -> str:
     return "on" if value else "off"
 
@@ -199,6 +213,7 @@ ENVIRONMENT: dict[str, _Entry] = {
     "RELAYGATE_SESSION_SECRET": ("session_secret", str, str),
     "RELAYGATE_MCP_SESSION_SECRET": ("mcp_session_secret", str, str),
     "RELAYGATE_MCP_SESSION_SECRET_PREVIOUS": ("mcp_session_secret_previous", str, str),
+    "RELAYGATE_MCP_LOG_METHODS": ("mcp_log_methods", _method_list, _list_text),
     "RELAYGATE_ROLLUP_1M_RETENTION_DAYS": ("rollup_1m_retention_days", _non_negative_float, str),
     "RELAYGATE_ROLLUP_1H_RETENTION_DAYS": ("rollup_1h_retention_days", _non_negative_float, str),
     # The listen address, so worker processes know it too (a base URL pointing back at it is refused).

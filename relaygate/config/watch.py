@@ -5,8 +5,8 @@ loop, swap it in or refuse it. A change is held to the same rules as at start-up
 from __future__ import annotations
 
 import asyncio
-import os
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 

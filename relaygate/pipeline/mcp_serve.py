@@ -110,6 +110,7 @@ async def _post(req: McpRequest) -> None:
         return
     message = parsed.messages[0]
     req.method = message.method or "response"
+    _maybe_row(req)
     if era_of(message.body, req.headers) == "stateless":
         for refusal in (check_stateless_version(message.body), check_method_headers(message.body, req.headers)):
             if refusal is not None:
@@ -124,3 +125,14 @@ async def _post(req: McpRequest) -> None:
         return
     open_session(req)
     await dispatch(req, message)
+
+
+def _maybe_row(req: McpRequest) -> None:
+    """A request other than `tools/call` writes a row only when `RELAYGATE_MCP_LOG_METHODS` names its
+    method (or is `*`): `initialize`, `tools/list` and the rest are counted in the metrics either way."""
+    logged = req.call.gateway.settings.mcp_log_methods
+    if req.method == "tools/call" or (req.method not in logged and "*" not in logged):
+        return
+    req.call.row = True
+    req.call.ctx.requested_model = f"{req.name}/{req.method}"
+    req.call.ctx.extra["mcp"] = {"method": req.method}

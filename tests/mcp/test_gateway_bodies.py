@@ -102,3 +102,33 @@ def test_bodies_stay_out_when_logging_says_so(
         assert row["status"] == 200 and row["extra"]["mcp"]["outcome"] == "ok"
         assert row["request_body"] is None and row["response_body"] is None
         assert "not to be kept" not in orjson.dumps(row).decode()
+
+
+@pytest.mark.parametrize("logged", ["", "tools/call", "tools/list", "*"])
+def test_other_methods_write_a_row_only_where_relaygate_mcp_log_methods_says(
+    gateway_factory: Any, alpha_json: McpTestServer, logged: str
+) -> None:
+    """`tools/call` always writes a row; `initialize`, `tools/list` and the rest only when named."""
+    gateway: GatewayHandle = gateway_factory(
+        CONFIG,
+        start=False,
+        env={"MCP_ALPHA_AUTH": UPSTREAM_SECRET, "RELAYGATE_MCP_LOG_METHODS": logged},
+        alpha_url=alpha_json.url,
+        plain_url=alpha_json.url,
+    ).start()
+    token = gateway.create_token(user="alice@example.com")
+    endpoint = gateway.url + "/mcp/plain"
+    session_id = initialize(endpoint, token)
+    listed = post(endpoint, token, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session_id=session_id)
+    called = post(endpoint, token, tool_call(2, "echo", {"text": "hi"}), session_id=session_id)
+    gateway.wait_for_log(called.headers["x-request-id"])  # rows are written in order: the others are in by now
+    rows = {row["request_id"]: row for row in gateway.logs()}
+    assert called.headers["x-request-id"] in rows
+    list_row = rows.get(listed.headers["x-request-id"])
+    if logged in ("tools/list", "*"):
+        assert list_row is not None and list_row["requested_model"] == "plain/tools/list"
+        assert list_row["model_type"] == "mcp" and list_row["extra"]["mcp"]["method"] == "tools/list"
+    else:
+        assert list_row is None
+    initialize_rows = [row for row in rows.values() if row["requested_model"] == "plain/initialize"]
+    assert len(initialize_rows) == (1 if logged == "*" else 0)
