@@ -33,9 +33,9 @@ import orjson
 from multidict import CIMultiDict
 
 from relaygate.mcp.legacy_events import Inbox, LegacyEventStream
-from relaygate.mcp.legacy_http import endpoint_url, network_error, status_error
+from relaygate.mcp.legacy_http import endpoint_url, status_error
 from relaygate.mcp.sse_reader import MalformedSse, SseEvent, SseReader
-from relaygate.mcp.upstream import BackendError
+from relaygate.mcp.upstream import BackendError, network_error
 from relaygate.upstream.errors import NETWORK_ERRORS
 from relaygate.upstream.session import CONNECT_TIMEOUT_SECONDS
 from relaygate.wire_types import JSON

@@ -23,7 +23,6 @@ from multidict import CIMultiDict
 
 from relaygate.mcp.header_names import transport_header_reason
 from relaygate.mcp.upstream import BackendError
-from relaygate.upstream.errors import CONNECT, MALFORMED, TIMEOUT, failure_kind
 from relaygate.wire_types import JSON
 
 MAX_ENDPOINT_CHARS = 2048  # the endpoint event's data: a path and a session query, never a document
@@ -81,16 +80,3 @@ async def status_error(response: aiohttp.ClientResponse, what: str) -> BackendEr
         return BackendError(status, f"the server redirected the {what}", kind="http_status", message=message)
     reason = f"the server answered the {what} with an error status"
     return BackendError(status, reason, kind="http_status", message=message)
-
-
-def network_error(exc: BaseException, doing: str) -> BackendError:
-    """What aiohttp (or the OS) raised, as a `BackendError` naming the exception's class only."""
-    kind = failure_kind(exc)
-    name = type(exc).__name__
-    if kind == TIMEOUT:
-        return BackendError(None, f"the MCP server sent nothing for too long while {doing}", kind="timeout")
-    if kind == CONNECT:
-        return BackendError(None, f"could not connect to the MCP server ({name})", kind="connect")
-    if kind == MALFORMED:
-        return BackendError(None, f"the MCP server sent malformed HTTP while {doing} ({name})", kind="malformed")
-    return BackendError(None, f"the connection to the MCP server broke while {doing} ({name})", kind="disconnected")

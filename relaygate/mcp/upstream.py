@@ -133,7 +133,7 @@ class SseEventStream:
             return await self._response.content.readany()
         except NETWORK_ERRORS as exc:
             await self.aclose()
-            raise _network_error(exc, "reading the event stream") from None
+            raise network_error(exc, "reading the event stream") from None
 
     def _feed(self, chunk: bytes) -> list[SseEvent]:
         try:
@@ -375,7 +375,7 @@ class McpBackend:
                 method, self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             )
         except NETWORK_ERRORS as exc:
-            raise _network_error(exc, "sending the request") from None
+            raise network_error(exc, "sending the request") from None
 
     async def _reply(self, response: aiohttp.ClientResponse) -> UpstreamReply:
         """The answer to a request: one JSON message, or the event stream (checked, not yet read)."""
@@ -469,7 +469,7 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
             chunks.append(chunk)
     except NETWORK_ERRORS as exc:
         response.close()
-        raise _network_error(exc, "reading the answer") from None
+        raise network_error(exc, "reading the answer") from None
     response.release()
     return b"".join(chunks)
 
@@ -490,7 +490,7 @@ async def _status_error(response: aiohttp.ClientResponse) -> BackendError:
     return BackendError(status, reason, kind="http_status", message=message)
 
 
-def _network_error(exc: BaseException, doing: str) -> BackendError:
+def network_error(exc: BaseException, doing: str) -> BackendError:
     """What aiohttp (or the OS) raised, as a `BackendError` naming the exception's class only."""
     kind = failure_kind(exc)
     name = type(exc).__name__
