@@ -185,6 +185,9 @@ class LegacyConnection:
         self.last_used = time.monotonic()
         post_headers = CIMultiDict(headers)
         post_headers["Content-Type"] = "application/json"
+        # A fresh connection per message: on a kept-alive one, a server that restarted meanwhile shows as
+        # "disconnected", which cannot be told from a message that arrived, so it could not be sent again.
+        post_headers["Connection"] = "close"
         try:
             response = await self._session.post(
                 self.endpoint,
