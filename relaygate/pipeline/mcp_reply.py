@@ -52,9 +52,8 @@ async def send_json(call: Call, body: bytes, *, status: int = 200, headers: dict
     call.ctx.status = status
     if call.row and call.ctx.log_bodies:
         call.ctx.response_body = body
-    await call.send(
-        {"type": "http.response.start", "status": status, "headers": _headers(call, _JSON_HEADERS, headers)}
-    )
+    sized = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]  # whole: not sent chunked
+    await call.send({"type": "http.response.start", "status": status, "headers": _headers(call, sized, headers)})
     await call.send({"type": "http.response.body", "body": body, "more_body": False})
 
 

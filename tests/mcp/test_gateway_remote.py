@@ -99,6 +99,15 @@ def test_denied_tool_is_not_listed_and_calling_it_is_unknown(gateway: GatewayHan
     assert rpc(post(url(gateway), token, missing, session_id=session_id))["error"]["code"] == -32602
 
 
+def test_a_json_answer_is_sent_with_its_length_not_chunked(gateway: GatewayHandle) -> None:
+    token = gateway.create_token(user="bob@example.com")
+    session_id = initialize(url(gateway), token)
+    answer = post(url(gateway), token, {"jsonrpc": "2.0", "id": 2, "method": "ping"}, session_id=session_id)
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["content-length"] == str(len(answer.content))
+    assert "transfer-encoding" not in answer.headers
+
+
 def test_unauthenticated_and_unknown_server(gateway: GatewayHandle) -> None:
     response = post(url(gateway), None, {"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert response.status_code == 401
