@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,13 @@ from tests.helpers.postgres import fresh_database, fresh_schema
 from tests.upstreams.openai_mock import OpenAIMock
 
 GatewayFactory = Callable[..., GatewayHandle]
+
+# The suite starts hundreds of Python processes (the CLI, gateways, their workers). Where the machine sets
+# PYTHONDONTWRITEBYTECODE (this CI machine does), each of them compiled every module it imports again,
+# about 0.3 s of CPU apiece; the bytecode cached in __pycache__ (git-ignored) spares that. Popped here, in
+# the first conftest pytest loads, so xdist's workers and every process a test starts inherit it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 @pytest.hookimpl(tryfirst=True)

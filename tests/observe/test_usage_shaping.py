@@ -9,7 +9,6 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from relaygate.observe import usage
 from relaygate.observe.record import LogRecord
 from relaygate.observe.store.postgres import PostgresLogStore
 from relaygate.observe.store.sqlite import SQLiteLogStore
+from tests.helpers.postgres import fresh_schema
 
 HOUR = 3600
 NOW = float(int(time.time()) // HOUR * HOUR)
@@ -200,12 +200,13 @@ def reference_query(plan: usage.UsagePlan, dialect: usage.Dialect, fetch: usage.
 # -- the comparison ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+@pytest.fixture(params=["sqlite", "postgres"], scope="module")
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One store per backend for the whole module, filled once: every test here only reads it."""
     if request.param == "sqlite":
-        opened: Any = SQLiteLogStore(f"sqlite:///{tmp_path / 'log.db'}")
+        opened: Any = SQLiteLogStore(f"sqlite:///{tmp_path_factory.mktemp('usage') / 'log.db'}")
     else:
-        opened = PostgresLogStore(request.getfixturevalue("pg_url"))
+        opened = PostgresLogStore(fresh_schema(request.getfixturevalue("pg_database")))
     opened.configure_rollups(lambda: ("app",))
     rows = records(3000)
     for first in range(0, len(rows), 500):
