@@ -176,6 +176,23 @@ class Metrics:
             )
         )
         found.append(simple_family("relaygate_active_streams", "streams being relayed", "gauge", active.streams))
+        legacy = gateway.mcp_legacy
+        found.append(
+            simple_family(
+                "relaygate_mcp_legacy_connections",
+                "SSE connections held open to legacy (HTTP+SSE) MCP backends",
+                "gauge",
+                len(legacy),
+            )
+        )
+        found.append(
+            simple_family(
+                "relaygate_mcp_legacy_messages_dropped_total",
+                "messages a legacy MCP backend sent on its own with no caller stream open to take them",
+                "counter",
+                legacy.dropped,
+            )
+        )
         found.append(
             labelled_family(
                 "relaygate_build_info",

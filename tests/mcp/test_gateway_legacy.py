@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -200,3 +201,24 @@ def test_an_endpoint_on_another_origin_is_refused(gateway: GatewayHandle, astray
     assert error["code"] == -32603 and error["data"]["reason"] == "malformed"
     assert "attacker" not in response.text
     assert astray.posts == 0
+
+
+def _metric(gateway: GatewayHandle, name: str) -> float | None:
+    for line in httpx.get(gateway.url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_held_connections_and_dropped_messages_are_in_the_metrics(gateway: GatewayHandle) -> None:
+    """A message the backend sends on its own with no GET stream open is dropped: the scrape says so."""
+    assert _metric(gateway, "relaygate_mcp_legacy_connections") == 0
+    token = gateway.create_token(user="alice@example.com")
+    endpoint = gateway.url + "/mcp/legacy"
+    session_id = initialize(endpoint, token)
+    assert "result" in rpc(post(endpoint, token, call(2, "announce", {}), session_id=session_id))
+    assert _metric(gateway, "relaygate_mcp_legacy_connections") == 1
+    deadline = time.monotonic() + 10
+    while _metric(gateway, "relaygate_mcp_legacy_messages_dropped_total") != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _metric(gateway, "relaygate_mcp_legacy_messages_dropped_total") == 1
