@@ -30,7 +30,7 @@ from relaygate.pipeline.call import Call
 from relaygate.pipeline.finish import finish
 from relaygate.pipeline.mcp_dispatch import dispatch
 from relaygate.pipeline.mcp_reply import send_empty, send_json
-from relaygate.pipeline.mcp_request import McpRequest
+from relaygate.pipeline.mcp_request import McpRequest, time_operation
 from relaygate.pipeline.mcp_sessions import open_session
 
 if TYPE_CHECKING:
@@ -97,10 +97,8 @@ async def _serve_one(req: McpRequest, message: JsonRpcMessage, index: int) -> li
     finally:
         if call.row:
             finish(call)
-        metrics = outer.gateway.metrics.requests
-        if metrics is not None and message.kind is MessageKind.REQUEST and message.method != "tools/call":
-            error = "" if 0 < ctx.status < 400 else (ctx.error_type or "error")
-            metrics.mcp_operation(req.name, message.method or "", error, time.perf_counter() - started)
+        if message.kind is MessageKind.REQUEST:
+            time_operation(call, req.name, message.method or "", started)
     if ctx.status == 499:
         return None
     return collected.responses()

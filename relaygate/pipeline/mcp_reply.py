@@ -119,10 +119,11 @@ async def relay_events(
                 if on_message is not None:
                     on_message(event.message)
                 replaced = await rewrite(event.message) if rewrite is not None else None
+                data = event.data if replaced is None else orjson.dumps(replaced)
                 if replaced is not None:
-                    raw = b"event: message\ndata: " + orjson.dumps(replaced) + b"\n\n"
+                    raw = _event(data)
                 if keep_answer and is_response(event.message):
-                    ctx.response_body = scrub(event.data if replaced is None else orjson.dumps(replaced), secrets)
+                    ctx.response_body = scrub(data, secrets)
             await call.send({"type": "http.response.body", "body": scrub(raw, secrets), "more_body": True})
         await call.send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
@@ -139,11 +140,15 @@ async def relay_events(
             answer = failure(exc)
             if keep_answer:
                 ctx.response_body = answer
-            last = b"event: message\ndata: " + answer + b"\n\n"
-            await call.send({"type": "http.response.body", "body": last, "more_body": False})
+            await call.send({"type": "http.response.body", "body": _event(answer), "more_body": False})
     finally:
         watcher.stop()
         if pending is not None:
             pending.cancel()
         await events.aclose()
         ctx.last_chunk_ms = ctx.elapsed_ms()
+
+
+def _event(data: bytes) -> bytes:
+    """One JSON-RPC message as an SSE `message` event."""
+    return b"event: message\ndata: " + data + b"\n\n"

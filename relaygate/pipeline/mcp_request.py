@@ -10,6 +10,7 @@ per-call headers this caller adds for it: a legacy HTTP+SSE server (`transport: 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -115,3 +116,14 @@ def encode_header_value(value: str) -> str:
 def upstream_host(server: McpServer) -> str:
     """The backend's host, the row's `resolved_model` (never the URL: it may carry a key in its path)."""
     return urlsplit(server.url).hostname or server.name
+
+
+def time_operation(call: Call, server: str, method: str, started: float) -> None:
+    """One MCP request's duration in `relaygate_mcp_operation_duration_seconds`, its error type from the
+    call's status (`tools/call` times itself, with its outcome)."""
+    metrics = call.gateway.metrics.requests
+    if metrics is None or method == "tools/call":
+        return
+    ctx = call.ctx
+    error = "" if 0 < ctx.status < 400 else (ctx.error_type or "error")
+    metrics.mcp_operation(server, method, error, time.perf_counter() - started)

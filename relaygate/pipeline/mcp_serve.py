@@ -44,7 +44,7 @@ from relaygate.mcp.protocol import (
 from relaygate.pipeline.authenticate import authenticate, read_logging_headers
 from relaygate.pipeline.mcp_batch import BATCH, serve_batch
 from relaygate.pipeline.mcp_dispatch import dispatch
-from relaygate.pipeline.mcp_request import McpRequest
+from relaygate.pipeline.mcp_request import McpRequest, time_operation
 from relaygate.pipeline.mcp_sessions import end_session, get_stream, initialize, open_session
 from relaygate.pipeline.mcp_stateless import serve_stateless
 
@@ -87,11 +87,8 @@ async def serve(call: Call, name: str) -> None:
         else:
             await _post(req)
     finally:
-        metrics = call.gateway.metrics.requests
-        label = req.method
-        if metrics is not None and label not in ("tools/call", BATCH):  # those time themselves
-            error = "" if 0 < ctx.status < 400 else (ctx.error_type or "error")
-            metrics.mcp_operation(name, label, error, time.perf_counter() - started)
+        if req.method != BATCH:  # a batch's messages are timed one by one
+            time_operation(call, name, req.method, started)
 
 
 async def _post(req: McpRequest) -> None:
