@@ -18,15 +18,12 @@ from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-import orjson
 from multidict import CIMultiDict
 
 from relaygate.mcp.header_names import transport_header_reason
-from relaygate.mcp.upstream import BackendError
-from relaygate.wire_types import JSON
+from relaygate.mcp.upstream import BackendError, error_message
 
 MAX_ENDPOINT_CHARS = 2048  # the endpoint event's data: a path and a session query, never a document
-MAX_ERROR_BODY_BYTES = 64 << 10  # how much of an error answer is read for its JSON-RPC error
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -67,15 +64,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 async def status_error(response: aiohttp.ClientResponse, what: str) -> BackendError:
     """An error status (or a redirect) to `what`, with the server's JSON-RPC message if it sent one."""
     status = response.status
-    message: JSON | None = None
-    if response.content_type == "application/json":
-        try:
-            body = await response.content.read(MAX_ERROR_BODY_BYTES + 1)
-            parsed = orjson.loads(body) if len(body) <= MAX_ERROR_BODY_BYTES else None
-            message = parsed if isinstance(parsed, dict) else None
-        except (aiohttp.ClientError, OSError, orjson.JSONDecodeError):
-            message = None
-    response.close()
+    message = await error_message(response)
     if 300 <= status < 400:
         return BackendError(status, f"the server redirected the {what}", kind="http_status", message=message)
     reason = f"the server answered the {what} with an error status"

@@ -474,18 +474,24 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _status_error(response: aiohttp.ClientResponse) -> BackendError:
-    """An error status (or a redirect): a `BackendError` with the server's JSON-RPC message if it sent one."""
-    status = response.status
+async def error_message(response: aiohttp.ClientResponse) -> JSON | None:
+    """The JSON-RPC message an error status carries (None: none, or not JSON, or too long); the
+    connection is closed either way."""
     message: JSON | None = None
     if response.content_type == "application/json":
         try:
-            body = await _read_capped(response, MAX_ERROR_BODY_BYTES)
-            parsed = orjson.loads(body)
+            parsed = orjson.loads(await _read_capped(response, MAX_ERROR_BODY_BYTES))
             message = parsed if isinstance(parsed, dict) else None
         except (BackendError, orjson.JSONDecodeError):
             message = None
     response.close()
+    return message
+
+
+async def _status_error(response: aiohttp.ClientResponse) -> BackendError:
+    """An error status (or a redirect): a `BackendError` with the server's JSON-RPC message if it sent one."""
+    status = response.status
+    message = await error_message(response)
     reason = "the server redirected the request" if 300 <= status < 400 else "the server answered an error status"
     return BackendError(status, reason, kind="http_status", message=message)
 
